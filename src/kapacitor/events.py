@@ -1,0 +1,380 @@
+"""The canonical event vocabulary: what can happen in an agent session.
+
+Names, fields and stream layout mirror Kurrent's canonical agent schema v2
+(PyPI ``kurrent-agent-schema`` 0.5.0). We mirror rather than import it: that
+package is Protobuf-backed, and building a Protobuf message per transcript line
+would cost more than the rest of the import together. ``tests/test_events.py``
+checks our names against the package so the two cannot drift apart.
+
+Every payload is a small frozen dataclass whose docstring says what happened.
+Agent-specific fields go under ``extensions[<agent>]`` (e.g.
+``extensions["claude_code"]``), as the schema prescribes. Types that the
+schema lacks are marked ``# kapacitor`` below.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 2
+USAGE_METADATA_KEY = "$usage"
+SCHEMA_VERSION_METADATA_KEY = "$schema_version"
+
+# Namespace for deterministic event ids (uuid5 of the source identity).
+EVENT_ID_NAMESPACE = uuid.UUID("6f1b7c8e-2d4a-5b9c-8e3f-4a7d1c2b9e60")
+
+
+def agent_session_stream(session_id: str) -> str:
+    """Primary conversation stream for a session."""
+    return f"AgentSession-{session_id}"
+
+
+def agent_subsession_stream(session_id: str, agent_id: str) -> str:
+    """A subagent's conversation, scoped under its parent session."""
+    return f"AgentSubsession-{session_id}-{agent_id}"
+
+
+def agent_memory_stream(app_name: str, user_id: str) -> str:
+    """Facts retained for one app and user."""
+    return f"AgentMemory-{app_name}-{user_id}"
+
+
+def event_id(*parts: object) -> str:
+    """A deterministic event id: the same source record always gets the same id,
+    so importing or sending it twice never duplicates it."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(str(p) for p in parts)))
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event about to be appended: id, type name, JSON-able data and metadata."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: with its stream, version in that stream and global position."""
+
+    id: str
+    stream: str
+    type: str
+    version: int
+    position: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: str
+
+
+# --- Session lifecycle -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """A session began: where (cwd, repo, branch), who, with which agent and model."""
+
+    timestamp: str
+    agent_name: str = ""
+    model: str = ""
+    user_id: str = ""
+    app_name: str = ""
+    previous_session_id: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    """A session ended (the agent exited, was cleared, logged out, ...)."""
+
+    timestamp: str
+    reason: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionContinuedAs:
+    """The conversation goes on in another session id."""
+
+    timestamp: str
+    next_session_id: str = ""
+    reason: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Conversation ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserMessageReceived:
+    """The user (or the client on the user's behalf) said something to the agent."""
+
+    timestamp: str
+    content: str
+    message_id: str = ""
+    author_name: str = "user"
+    message_index: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssistantTextGenerated:
+    """The model wrote a block of text."""
+
+    timestamp: str
+    content: str
+    message_id: str = ""
+    author_name: str = ""
+    message_index: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssistantThinkingGenerated:
+    """The model thought (possibly only a signature: encrypted thinking)."""
+
+    timestamp: str
+    content: str
+    encrypted: bool = False
+    signature: str = ""
+    message_id: str = ""
+    author_name: str = ""
+    message_index: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssistantToolCallsGenerated:
+    """The model asked to call tools: each with call_id, tool_name, arguments, tool_kind."""
+
+    timestamp: str
+    tool_calls: list[dict[str, Any]]
+    content: str = ""
+    message_id: str = ""
+    author_name: str = ""
+    message_index: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolResultReceived:
+    """A tool call returned. ``tool_name`` is empty where the record does not say it:
+    projections resolve it from ``call_id``."""
+
+    timestamp: str
+    call_id: str
+    result: str
+    tool_name: str = ""
+    message_id: str = ""
+    author_name: str = "tool"
+    message_index: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterruptIssued:
+    """The agent was stopped to ask or was interrupted (permission prompt, user abort)."""
+
+    timestamp: str
+    request_id: str = ""
+    kind: str = ""
+    tool_name: str = ""
+    prompt: str = ""
+    message_id: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterruptResolved:
+    """An interrupt was answered (approved, denied, aborted)."""
+
+    timestamp: str
+    request_id: str = ""
+    outcome: str = ""
+    response: str = ""
+    message_id: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Subagents ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubagentStarted:
+    """A subagent began; its conversation is in ``subsession_stream``."""
+
+    timestamp: str
+    agent_id: str
+    agent_type: str = ""
+    prompt: str = ""
+    subsession_stream: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubagentCompleted:
+    """A subagent finished and handed its result back."""
+
+    timestamp: str
+    agent_id: str
+    outcome: str = ""
+    summary: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Memory ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FactRetained:
+    """A fact was kept for later sessions to recall."""
+
+    fact: str
+    retained_at: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Kapacitor's own types (the schema has none for these) -------------------
+
+
+@dataclass(frozen=True)
+class ContextCompacted:  # kapacitor
+    """The conversation was compacted: history before this point was summarised."""
+
+    timestamp: str
+    trigger: str = ""
+    pre_tokens: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiErrorOccurred:  # kapacitor
+    """The model API failed (and may be retried)."""
+
+    timestamp: str
+    error: str = ""
+    retry_attempt: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnCompleted:  # kapacitor
+    """A turn ended; how long it took."""
+
+    timestamp: str
+    duration_ms: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SystemNoticeRecorded:  # kapacitor
+    """The client noted something about itself (hook summary, info, warning)."""
+
+    timestamp: str
+    subtype: str = ""
+    level: str = ""
+    content: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContextAttached:  # kapacitor
+    """The client added context to the conversation (files, listings, hook output)."""
+
+    timestamp: str
+    kind: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionTitled:  # kapacitor
+    """The session got a title (AI-generated, a summary, or set by the user)."""
+
+    timestamp: str
+    title: str
+    source: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClientStateRecorded:  # kapacitor
+    """Client bookkeeping: prompt queue, mode, last prompt, file-history snapshots."""
+
+    timestamp: str
+    kind: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HookReceived:  # kapacitor
+    """A live hook payload from the running agent (tool timing, permission, notice)."""
+
+    timestamp: str
+    hook_event_name: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UnknownRecordReceived:  # kapacitor
+    """A record we could not map (unknown type, unparseable line): kept verbatim so a
+    later version can re-project it."""
+
+    timestamp: str
+    reason: str
+    record_type: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionEvalCompleted:  # kapacitor
+    """An LLM-as-judge evaluation of the session finished: scores, evidence, findings."""
+
+    timestamp: str
+    eval_id: str
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+CANONICAL_TYPES = (
+    SessionStarted,
+    SessionEnded,
+    SessionContinuedAs,
+    UserMessageReceived,
+    AssistantTextGenerated,
+    AssistantThinkingGenerated,
+    AssistantToolCallsGenerated,
+    ToolResultReceived,
+    InterruptIssued,
+    InterruptResolved,
+    SubagentStarted,
+    SubagentCompleted,
+    FactRetained,
+)
+KAPACITOR_TYPES = (
+    ContextCompacted,
+    ApiErrorOccurred,
+    TurnCompleted,
+    SystemNoticeRecorded,
+    ContextAttached,
+    SessionTitled,
+    ClientStateRecorded,
+    HookReceived,
+    UnknownRecordReceived,
+    SessionEvalCompleted,
+)
+EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
+
+
+def to_new_event(payload: Any, id: str, metadata: dict[str, Any] | None = None) -> NewEvent:
+    """Wrap a payload dataclass as an event ready to append."""
+    return NewEvent(
+        id=id,
+        type=type(payload).__name__,
+        data=dict(vars(payload)),
+        metadata=metadata or {},
+    )

@@ -1,0 +1,26 @@
+"""Event stores: the port (``base``) and one module per backend.
+
+``open_store(url)`` picks the backend from the URL scheme, importing only that
+backend's module, so the embedded default pulls in nothing but ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kapacitor.store.base import EventStore, StoreError
+
+
+def open_store(url: str) -> EventStore:
+    """Open the store at ``url``: ``sqlite:///abs/path.db`` (or a bare ``.db`` path)."""
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if not path:
+            raise StoreError(f"no file in store URL {url!r}: use sqlite:///path/to/file.db")
+        from kapacitor.store.sqlite import SQLiteEventStore
+
+        return SQLiteEventStore(Path(path).expanduser())
+    if "://" not in url and url.endswith(".db"):
+        return open_store(f"sqlite://{url}")
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    raise StoreError(f"unsupported store URL {url!r} (scheme {scheme!r}); use sqlite:///path/to/file.db")

@@ -1,0 +1,120 @@
+"""The event store port: what every backend (SQLite, PostgreSQL, KurrentDB) offers.
+
+Application code depends on this module only; a backend is one module beside it,
+chosen by the store URL (see ``kapacitor.store.open_store``). The behaviour is
+pinned down by the contract suite in ``kapacitor.store.contract``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kapacitor.events import NewEvent, RecordedEvent
+
+ANY = -2
+"""Expected version: append whatever the stream's state."""
+NO_STREAM = -1
+"""Expected version: the stream must not exist yet."""
+
+
+class StoreError(Exception):
+    """Something is wrong with the store (bad URL, unreachable server, ...)."""
+
+
+class WrongExpectedVersion(StoreError):
+    """Optimistic concurrency: the stream moved on since the writer last read it."""
+
+    def __init__(self, stream: str, expected: int, actual: int):
+        super().__init__(f"stream {stream!r} is at version {actual}, expected {expected}")
+        self.stream, self.expected, self.actual = stream, expected, actual
+
+
+class EventIdConflict(StoreError):
+    """An event id is already used in another stream: ids must be unique store-wide."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: events added, events skipped as already stored, and the
+    stream's version and the store's global position afterwards."""
+
+    added: int
+    skipped: int
+    version: int
+    position: int
+
+
+class EventStore(Protocol):
+    def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int = ANY
+    ) -> AppendResult:
+        """Append atomically. Events whose id is already in the stream are skipped
+        (idempotency); the version check applies to what is left."""
+        ...
+
+    def read_stream(
+        self,
+        stream: str,
+        from_version: int = 0,
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of one stream by version, forward from ``from_version`` or, when
+        ``backwards``, from ``from_version`` down (``-1`` means from the end)."""
+        ...
+
+    def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
+        """Events of every stream with global position greater than ``after``, in order."""
+        ...
+
+    def head_position(self) -> int:
+        """The global position of the last event (0 for an empty store)."""
+        ...
+
+    def stream_version(self, stream: str) -> int:
+        """The version of the stream's last event, or ``NO_STREAM``."""
+        ...
+
+    def get_stream_metadata(self, stream: str) -> dict[str, Any]: ...
+
+    def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def subscribe(
+    store: EventStore,
+    after: int = 0,
+    *,
+    stop: threading.Event,
+    batch_size: int = 1000,
+    poll_interval: float = 0.05,
+) -> Iterator[RecordedEvent]:
+    """A catch-up subscription: every event after ``after``, then each new one as it
+    is appended, until ``stop`` is set. Positions only grow, so a reader that
+    remembers the last position it handled can resume exactly there."""
+    position = after
+    while not stop.is_set():
+        batch = store.read_all(position, limit=batch_size)
+        for event in batch:
+            yield event
+            position = event.position
+        if len(batch) < batch_size:
+            stop.wait(poll_interval)
+
+
+def check_expected_version(stream: str, expected: int, actual: int) -> None:
+    """Raise WrongExpectedVersion unless ``actual`` satisfies ``expected``."""
+    if expected == ANY:
+        return
+    if expected != actual:
+        raise WrongExpectedVersion(stream, expected, actual)
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e6):06d}Z"

@@ -1,0 +1,238 @@
+"""The embedded event store: one SQLite file in WAL mode.
+
+Several processes append at once (hooks, the importer, the server): every write
+takes SQLite's write lock up front (``BEGIN IMMEDIATE``) and waits up to
+``busy_timeout`` for it, so versions and global positions are assigned under one
+lock and never interleave.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kapacitor.events import NewEvent, RecordedEvent
+from kapacitor.store import codec
+from kapacitor.store.base import (
+    ANY,
+    NO_STREAM,
+    AppendResult,
+    EventIdConflict,
+    check_expected_version,
+    utc_now,
+)
+
+_ID_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+
+def _m001_events(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE events (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            stream TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            data BLOB NOT NULL,
+            metadata BLOB NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (stream, version)
+        )"""
+    )
+    conn.execute(
+        """
+        CREATE TABLE streams (
+            stream TEXT PRIMARY KEY,
+            version INTEGER NOT NULL DEFAULT -1,
+            metadata BLOB
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events]
+"""Schema changes, in order; each runs once and is recorded in ``_migrations``."""
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Callable[[sqlite3.Connection], None]]) -> None:
+    """Apply the migrations this database has not seen yet, under the write lock."""
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        for step in migrations:
+            if step.__name__ not in done:
+                step(conn)
+                conn.execute("INSERT INTO _migrations VALUES (?, ?)", (step.__name__, utc_now()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection tuned for many processes sharing one file."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=60000")
+    return conn
+
+
+class SQLiteEventStore:
+    """Event store on one SQLite file. One connection per thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        migrate(self.conn, MIGRATIONS)
+
+    @property
+    def url(self) -> str:
+        return f"sqlite://{self.path}"
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int = ANY
+    ) -> AppendResult:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = self._append_locked(conn, stream, events, expected_version)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _append_locked(
+        self, conn: sqlite3.Connection, stream: str, events: Sequence[NewEvent], expected: int
+    ) -> AppendResult:
+        row = conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
+        current = row[0] if row else NO_STREAM
+        fresh = self._unseen(conn, stream, events)
+        if not fresh:
+            return AppendResult(0, len(events), current, self.head_position())
+        check_expected_version(stream, expected, current)
+        now = utc_now()
+        rows = [
+            (e.id, stream, current + 1 + i, e.type, codec.dumps(e.data), codec.dumps(e.metadata), now)
+            for i, e in enumerate(fresh)
+        ]
+        conn.executemany(
+            "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        version = current + len(fresh)
+        conn.execute(
+            "INSERT INTO streams (stream, version) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            (stream, version),
+        )
+        position = conn.execute("SELECT max(position) FROM events").fetchone()[0]
+        return AppendResult(len(fresh), len(events) - len(fresh), version, position)
+
+    @staticmethod
+    def _unseen(
+        conn: sqlite3.Connection, stream: str, events: Sequence[NewEvent]
+    ) -> list[NewEvent]:
+        """The events not stored yet, each id once. An id stored in another stream
+        is a conflict, never a silent skip."""
+        ids = list(dict.fromkeys(e.id for e in events))
+        stored: dict[str, str] = {}
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            stored.update(conn.execute(f"SELECT id, stream FROM events WHERE id IN ({marks})", chunk))
+        clash = [i for i, s in stored.items() if s != stream]
+        if clash:
+            raise EventIdConflict(f"event id {clash[0]} is already stored in {stored[clash[0]]!r}")
+        fresh, seen = [], set(stored)
+        for e in events:
+            if e.id not in seen:
+                seen.add(e.id)
+                fresh.append(e)
+        return fresh
+
+    def read_stream(
+        self,
+        stream: str,
+        from_version: int = 0,
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        if backwards and from_version < 0:
+            from_version = self.stream_version(stream)
+        where, order = ("version <= ?", "DESC") if backwards else ("version >= ?", "ASC")
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND {where} ORDER BY version {order}"
+        params: list[Any] = [stream, from_version]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_recorded(row) for row in self.conn.execute(sql, params)]
+
+    def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position"
+        params: list[Any] = [after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_recorded(row) for row in self.conn.execute(sql, params)]
+
+    def head_position(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+
+    def stream_version(self, stream: str) -> int:
+        row = self.conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
+        return row[0] if row else NO_STREAM
+
+    def get_stream_metadata(self, stream: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT metadata FROM streams WHERE stream = ?", (stream,)).fetchone()
+        return codec.loads(row[0]) if row and row[0] is not None else {}
+
+    def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO streams (stream, metadata) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
+            (stream, codec.dumps(metadata)),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
+
+
+def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
+    return RecordedEvent(
+        id=row[0],
+        stream=row[1],
+        type=row[2],
+        version=row[3],
+        position=row[4],
+        data=codec.loads(row[5]),
+        metadata=codec.loads(row[6]),
+        recorded_at=row[7],
+    )

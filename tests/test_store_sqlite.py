@@ -1,0 +1,30 @@
+import sqlite3
+
+import pytest
+
+from kapacitor.store import open_store
+from kapacitor.store.base import StoreError
+from kapacitor.store.contract import EventStoreContract, make_events
+
+
+class TestSQLiteStore(EventStoreContract):
+    @pytest.fixture
+    def store_url(self, tmp_path):
+        return f"sqlite://{tmp_path / 'events.db'}"
+
+
+def test_file_is_in_wal_mode_and_survives_reopen(tmp_path):
+    path = tmp_path / "events.db"
+    store = open_store(f"sqlite://{path}")
+    store.append("S-1", make_events(2))
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reopened = open_store(str(path))
+    assert [e.data["i"] for e in reopened.read_stream("S-1")] == [0, 1]
+    reopened.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "mysql://x", "nonsense"])
+def test_bad_store_urls_give_a_clear_error(url):
+    with pytest.raises(StoreError, match="store URL"):
+        open_store(url)
