@@ -1,0 +1,3 @@
+from kapacitor.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""What the machine knows about a session's working directory: its GitHub
+repository (from the git remote, when the directory still exists) and the user."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from kapacitor.normalize.redact import redact
+
+_GITHUB = re.compile(r"github\.com[:/]+([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+?)(?:\.git)?/?$")
+
+
+def github_repository(remote_url: str) -> str | None:
+    """``owner/repo`` for a GitHub remote URL (ssh, https or ssh://), else None."""
+    match = _GITHUB.search(remote_url.strip())
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def _git(cwd: str | None, *args: str) -> str:
+    try:
+        out = subprocess.run(
+            ["git", *(["-C", cwd] if cwd else []), *args],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def resolve_context(cwd: str) -> dict[str, Any]:
+    """Repository, remote and user for ``cwd``; fields are left out when unknown."""
+    context: dict[str, Any] = {}
+    exists = bool(cwd) and Path(cwd).is_dir()
+    if exists:
+        remote = _git(cwd, "remote", "get-url", "origin")
+        if remote:
+            context["remote_url"] = redact(remote)
+            repository = github_repository(remote)
+            if repository:
+                context["repository"] = repository
+    user = _git(cwd if exists else None, "config", "user.email")
+    context["user"] = user or _os_user()
+    return context
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""

@@ -1,0 +1,50 @@
+"""Copies of real transcripts under fresh ids: for benchmarks, tests and demo data.
+
+Every session id, record uuid, message/request/tool-use id and subagent id in
+the copy is replaced consistently (the same old id always maps to the same new
+one within a copy), so the copies are distinct sessions to the importer while
+keeping the real client's record shapes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+_IDS = re.compile(
+    rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    rb"|(?:msg|toolu|req|srvtoolu)_[A-Za-z0-9_]{8,}"
+    rb"|\ba[0-9a-f]{16}\b"
+)
+_NS = uuid.UUID("0b7f1a6e-9a55-4c83-a0f2-1f6f3c2d8e11")
+
+
+def fresh_id(old: bytes, copy: int) -> bytes:
+    """The id that ``old`` becomes in copy number ``copy``: same shape, new value."""
+    digest = uuid.uuid5(_NS, f"{copy}/{old.decode()}")
+    if b"-" in old and len(old) == 36:
+        return str(digest).encode()
+    if old[:1] == b"a" and len(old) == 17:
+        return b"a" + digest.hex[:16].encode()
+    prefix, _, rest = old.partition(b"_")
+    return prefix + b"_" + digest.hex[: max(len(rest), 8)].encode()
+
+
+def copy_text(data: bytes, copy: int) -> bytes:
+    return _IDS.sub(lambda m: fresh_id(m.group(0), copy), data)
+
+
+def replicate(source: Path, target: Path, copies: int) -> Iterator[Path]:
+    """Write ``copies`` copies of every transcript under ``source`` into ``target``,
+    keeping the projects/<dir>/<session>[/subagents] layout. Yields the files written."""
+    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json"))
+    for copy in range(copies):
+        for path in files:
+            rel = path.relative_to(source)
+            parts = [copy_text(part.encode(), copy).decode() for part in rel.parts]
+            out = target.joinpath(*parts)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(copy_text(path.read_bytes(), copy))
+            yield out

@@ -1,0 +1,70 @@
+"""Where Claude Code keeps its transcripts, and which session each file belongs to.
+
+Main transcripts: ``<config>/projects/<cwd-slug>/<session>.jsonl``. Subagents:
+``<config>/projects/<cwd-slug>/<session>/subagents/agent-<id>.jsonl`` with an
+``agent-<id>.meta.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kapacitor.normalize.claude_code import Source
+from kapacitor.store import codec
+
+
+def default_roots() -> list[Path]:
+    """The ``projects`` folders of every Claude Code config dir on this machine:
+    ``$CLAUDE_CONFIG_DIR`` (comma-separated) or else ``~/.claude`` and ``~/.config/claude``."""
+    configured = os.environ.get("CLAUDE_CONFIG_DIR", "")
+    if configured.strip():
+        dirs = [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
+    else:
+        dirs = [Path.home() / ".claude", Path.home() / ".config" / "claude"]
+    return [d / "projects" for d in dirs if (d / "projects").is_dir()]
+
+
+@dataclass(frozen=True)
+class TranscriptFile:
+    """One transcript file and the source it stands for."""
+
+    path: Path
+    source: Source
+
+
+def source_for(path: Path) -> Source:
+    """The session (and subagent) a transcript path belongs to, from its location."""
+    if path.parent.name == "subagents" and path.name.startswith("agent-"):
+        agent_id = path.stem.removeprefix("agent-")
+        return Source(session_id=path.parent.parent.name, agent_id=agent_id, subagent_meta=_meta(path))
+    return Source(session_id=path.stem)
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = codec.loads(path.with_name(path.stem + ".meta.json").read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def find_transcripts(paths: Iterable[Path]) -> Iterator[TranscriptFile]:
+    """Every transcript under ``paths`` (dirs or single files), main transcripts of a
+    session before its subagents, in a stable order."""
+    seen: set[Path] = set()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(root.rglob("*.jsonl"), key=_order)
+        for path in files:
+            resolved = path.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                yield TranscriptFile(path, source_for(path))
+
+
+def _order(path: Path) -> tuple[str, int, str]:
+    source = source_for(path)
+    return (str(path.parent if source.agent_id is None else path.parent.parent.parent), source.agent_id is not None, str(path))

@@ -1,0 +1,40 @@
+"""Kapacitor: every coding-agent session captured as immutable events.
+
+Import your Claude Code history, list sessions with tokens and cost, and (with
+`kapacitor serve`) browse them. The store defaults to a SQLite file in your data
+dir; point --store (or KAPACITOR_STORE) elsewhere to share one.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kapacitor import __version__
+from kapacitor.cli.common import AppContext
+from kapacitor.config import default_store_url
+
+
+@click.group(help=__doc__)
+@click.version_option(__version__, prog_name="kapacitor")
+@click.option(
+    "--store",
+    "store_url",
+    envvar="KAPACITOR_STORE",
+    default=default_store_url,
+    show_default="a SQLite file in the user data dir",
+    help="Event store URL: sqlite:///path/to/file.db",
+)
+@click.pass_context
+def cli(ctx: click.Context, store_url: str) -> None:
+    ctx.obj = AppContext(store_url)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main() -> None:
+    cli(prog_name="kapacitor")
+
+
+from kapacitor.cli import import_cmd, sessions_cmd  # noqa: E402  (commands register on cli)
+
+cli.add_command(import_cmd.import_command)
+cli.add_command(sessions_cmd.sessions_command)

@@ -1,0 +1,16 @@
+"""Where Kapacitor keeps its data: the default store is a SQLite file in the
+user's data dir, so everything works on a fresh machine with nothing running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("kapacitor", appauthor=False))
+
+
+def default_store_url() -> str:
+    return f"sqlite://{data_dir() / 'kapacitor.db'}"

@@ -1,0 +1,560 @@
+"""Claude Code transcript records → canonical events. The one place for that rule.
+
+A transcript is JSON lines. Each line becomes one or more events; the line's
+text is kept (redacted) on the first of them, so a later version can re-project
+it. Nothing is dropped: a line we cannot parse or a record type we do not know
+becomes an ``UnknownRecordReceived`` carrying the raw text.
+
+The mapping is per line and needs no memory of earlier lines, so a live session
+(lines arriving a few at a time) and the same transcript imported later give
+the identical event set. Ids are derived from the session, the record's
+``uuid`` (or, for records without one, its byte offset in the file) and the
+block index.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kapacitor.events import (
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_METADATA_KEY,
+    USAGE_METADATA_KEY,
+    ApiErrorOccurred,
+    AssistantTextGenerated,
+    AssistantThinkingGenerated,
+    AssistantToolCallsGenerated,
+    ClientStateRecorded,
+    ContextAttached,
+    ContextCompacted,
+    InterruptIssued,
+    InterruptResolved,
+    NewEvent,
+    SessionStarted,
+    SessionTitled,
+    SubagentCompleted,
+    SubagentStarted,
+    SystemNoticeRecorded,
+    ToolResultReceived,
+    TurnCompleted,
+    UnknownRecordReceived,
+    UserMessageReceived,
+    agent_session_stream,
+    agent_subsession_stream,
+    event_id,
+    to_new_event,
+)
+from kapacitor.normalize.redact import redact
+from kapacitor.store import codec
+
+AGENT = "claude-code"
+EXT = "claude_code"
+
+Routed = tuple[str, NewEvent]
+"""An event and the stream it goes to."""
+
+# Fields every record repeats; what is left over goes into the extension.
+_COMMON = frozenset(
+    "type uuid parentUuid sessionId timestamp cwd gitBranch version isSidechain userType"
+    " entrypoint message slug agentId requestId".split()
+)
+_CLIENT_STATE = frozenset(
+    "queue-operation last-prompt mode permission-mode file-history-snapshot tag agent-name"
+    " agent-color agent-setting pr-link progress worktree-state content-replacement"
+    " marble-origami-commit marble-origami-snapshot".split()
+)
+_TITLES = {"ai-title": ("aiTitle", "ai"), "custom-title": ("customTitle", "user"), "summary": ("summary", "summary")}
+_DENIAL = re.compile(
+    r"requested permissions|require[sd]? approval|doesn't want to proceed|"
+    r"permission to use \S+ has been denied|was rejected by the user|Permission denied by",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"^\s*<([a-z][a-z0-9-]*)>", re.IGNORECASE)
+_USER_KINDS = {
+    "command-name": "command",
+    "command-message": "command",
+    "local-command-stdout": "command_output",
+    "local-command-stderr": "command_output",
+    "local-command-caveat": "meta",
+    "bash-input": "bash_input",
+    "bash-stdout": "bash_output",
+    "bash-stderr": "bash_output",
+    "task-notification": "notification",
+    "user-prompt-submit-hook": "hook_output",
+    "system-reminder": "meta",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which transcript a line comes from: the session, and for a subagent transcript
+    its agent id and ``agent-*.meta.json`` content."""
+
+    session_id: str
+    agent_id: str | None = None
+    subagent_meta: dict[str, Any] = field(default_factory=dict)
+
+
+ContextResolver = Callable[[str], dict[str, Any]]
+"""Given a cwd, what the machine knows about it: repository, remote, user."""
+
+
+class Normalizer:
+    """Normalizes the lines of one transcript file, in order.
+
+    The only state it keeps is whether it already emitted ``SessionStarted``: a
+    performance shortcut, since that event's id is fixed per session and the
+    store would skip a second copy anyway.
+    """
+
+    def __init__(self, source: Source, resolve_context: ContextResolver | None = None):
+        self.source = source
+        self.resolve_context = resolve_context
+        self._started = source.agent_id is not None
+
+    def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
+        """The events for one transcript line (without its newline)."""
+        raw_b64 = None
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = line.decode("utf-8", errors="replace")
+            raw_b64 = base64.b64encode(line).decode("ascii")
+            bad_utf8 = f"invalid UTF-8 at byte {exc.start}"
+        else:
+            bad_utf8 = None
+        text = redact(text)
+        try:
+            record = codec.loads(text)
+        except ValueError as exc:
+            return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
+        if not isinstance(record, dict):
+            return [self._unknown(text, offset, line_no, "record is not a JSON object", raw_b64)]
+        line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8)
+        routed = _map_record(line_ctx)
+        if not self._started and record.get("cwd") and not record.get("isSidechain"):
+            self._started = True
+            routed.insert(0, self._session_started(line_ctx))
+        return routed
+
+    def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
+        ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None)
+        return ctx.route(UnknownRecordReceived(timestamp="", reason=reason), "unparsed")
+
+    def _session_started(self, ctx: _Line) -> Routed:
+        record = ctx.record
+        cwd = record["cwd"]
+        machine = self.resolve_context(cwd) if self.resolve_context else {}
+        payload = SessionStarted(
+            timestamp=record.get("timestamp", ""),
+            agent_name=AGENT,
+            app_name=AGENT,
+            user_id=machine.get("user", ""),
+            extensions={
+                EXT: {
+                    "cwd": cwd,
+                    "git_branch": record.get("gitBranch", ""),
+                    "version": record.get("version", ""),
+                    "entrypoint": record.get("entrypoint", ""),
+                    "permission_mode": record.get("permissionMode", ""),
+                    **machine,
+                }
+            },
+        )
+        stream = agent_session_stream(self.source.session_id)
+        new = to_new_event(payload, event_id(AGENT, self.source.session_id, "SessionStarted"), ctx.metadata())
+        return stream, new
+
+
+@dataclass
+class _Line:
+    """One parsed line and everything needed to turn it into events."""
+
+    source: Source
+    record: dict[str, Any]
+    offset: int
+    line_no: int
+    text: str
+    raw_b64: str | None
+    bad_utf8: str | None
+    first_id: str | None = None
+
+    @property
+    def stream(self) -> str:
+        agent = self.source.agent_id or self.record.get("agentId")
+        if agent or self.record.get("isSidechain"):
+            return agent_subsession_stream(self.source.session_id, agent or "sidechain")
+        return agent_session_stream(self.source.session_id)
+
+    def identity(self) -> str:
+        uuid = self.record.get("uuid")
+        return f"uuid:{uuid}" if isinstance(uuid, str) and uuid else f"offset:{self.offset}"
+
+    def metadata(self, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            SCHEMA_VERSION_METADATA_KEY: SCHEMA_VERSION,
+            "agent": {"name": AGENT, "version": self.record.get("version", "")},
+            "source": {
+                "session_id": self.source.session_id,
+                "agent_id": self.source.agent_id,
+                "line": self.line_no,
+                "offset": self.offset,
+            },
+        }
+        if usage:
+            meta[USAGE_METADATA_KEY] = usage
+        if self.first_id is None:
+            if self.raw_b64 is not None:
+                meta["raw_b64"] = self.raw_b64
+                meta["raw_error"] = self.bad_utf8
+            else:
+                meta["raw"] = self.text
+        else:
+            meta["raw_ref"] = self.first_id
+        return meta
+
+    def route(
+        self, payload: Any, block: object, usage: dict[str, Any] | None = None, stream: str | None = None
+    ) -> Routed:
+        """Wrap one payload as an event of this line. The first event carries the raw
+        line; the others point at it."""
+        new_id = event_id(AGENT, self.source.session_id, self.source.agent_id or "", self.identity(), block)
+        new = to_new_event(payload, new_id, self.metadata(usage))
+        if self.first_id is None:
+            self.first_id = new_id
+        return stream or self.stream, new
+
+    def ext(self, **fields: Any) -> dict[str, Any]:
+        """The claude_code extension: the record's own fields plus ``fields``."""
+        rec = self.record
+        base = {"uuid": rec.get("uuid"), "parent_uuid": rec.get("parentUuid")}
+        if rec.get("sessionId") and rec["sessionId"] != self.source.session_id:
+            base["record_session_id"] = rec["sessionId"]
+        base.update(fields)
+        return {EXT: base}
+
+
+def _map_record(ctx: _Line) -> list[Routed]:
+    kind = ctx.record.get("type")
+    mapper = _MAPPERS.get(kind) if isinstance(kind, str) else None
+    if mapper is not None:
+        return mapper(ctx)
+    if kind in _CLIENT_STATE:
+        return [_client_state(ctx)]
+    if kind in _TITLES:
+        return [_title(ctx)]
+    reason = f"unknown record type {kind!r}" if kind is not None else "record has no type"
+    return [
+        ctx.route(
+            UnknownRecordReceived(
+                timestamp=ctx.record.get("timestamp", ""), reason=reason, record_type=str(kind or "")
+            ),
+            "unknown",
+        )
+    ]
+
+
+# --- user records ------------------------------------------------------------
+
+
+def _user(ctx: _Line) -> list[Routed]:
+    record = ctx.record
+    ts = record.get("timestamp", "")
+    content = (record.get("message") or {}).get("content")
+    if isinstance(content, str):
+        return [_user_text(ctx, content, [])]
+    if not isinstance(content, list):
+        return [ctx.route(UnknownRecordReceived(timestamp=ts, reason="user message without content", record_type="user"), "unknown")]
+    out: list[Routed] = []
+    texts, images, results = [], [], []
+    for index, block in enumerate(content):
+        if not isinstance(block, dict):
+            texts.append(str(block))
+        elif block.get("type") == "tool_result":
+            results.append((index, block))
+        elif block.get("type") == "text":
+            texts.append(block.get("text", ""))
+        elif block.get("type") == "image":
+            src = block.get("source") or {}
+            images.append({"media_type": src.get("media_type", ""), "bytes": len(src.get("data", "") or "") * 3 // 4})
+        else:
+            texts.append(f"[{block.get('type')} block]")
+    for n, (index, block) in enumerate(results):
+        out.extend(_tool_result(ctx, index, block, record.get("toolUseResult") if n == 0 else None))
+    if texts or images or not results:
+        out.append(_user_text(ctx, "\n".join(texts), images))
+    return out
+
+
+def _user_kind(record: dict[str, Any], text: str) -> str:
+    if record.get("isCompactSummary"):
+        return "compact_summary"
+    if record.get("isMeta"):
+        return "meta"
+    tag = _TAG.match(text)
+    if tag and tag.group(1).lower() in _USER_KINDS:
+        return _USER_KINDS[tag.group(1).lower()]
+    if record.get("isSidechain") and not record.get("parentUuid"):
+        return "subagent_prompt"
+    return "prompt"
+
+
+def _user_text(ctx: _Line, text: str, images: list[dict[str, Any]]) -> Routed:
+    record = ctx.record
+    ts = record.get("timestamp", "")
+    if text.startswith("[Request interrupted by user"):
+        return ctx.route(
+            InterruptIssued(timestamp=ts, kind="user_interrupt", prompt=text, extensions=ctx.ext()), "interrupt"
+        )
+    kind = _user_kind(record, text)
+    fields: dict[str, Any] = {"kind": kind}
+    if images:
+        fields["images"] = images
+    if kind == "command":
+        name = re.search(r"<command-name>(.*?)</command-name>", text, re.DOTALL)
+        args = re.search(r"<command-args>(.*?)</command-args>", text, re.DOTALL)
+        fields["command"] = name.group(1).strip() if name else ""
+        fields["args"] = args.group(1).strip() if args else ""
+    for key in ("promptId", "permissionMode", "promptSource", "origin"):
+        if key in record:
+            fields[key] = record[key]
+    payload = UserMessageReceived(
+        timestamp=ts, content=text, message_id=record.get("uuid", ""), message_index=ctx.line_no, extensions=ctx.ext(**fields)
+    )
+    return ctx.route(payload, "text")
+
+
+def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any) -> list[Routed]:
+    record = ctx.record
+    ts = record.get("timestamp", "")
+    call_id = str(block.get("tool_use_id", ""))
+    result = _flatten(block.get("content"))
+    is_error = bool(block.get("is_error"))
+    fields: dict[str, Any] = {"is_error": is_error, "source_tool_assistant_uuid": record.get("sourceToolAssistantUUID")}
+    if structured is not None:
+        fields["tool_use_result"] = structured
+    tool_name = "Agent" if isinstance(structured, dict) and structured.get("agentId") else ""
+    out = [
+        ctx.route(
+            ToolResultReceived(
+                timestamp=ts,
+                call_id=call_id,
+                result=result,
+                tool_name=tool_name,
+                message_id=record.get("uuid", ""),
+                message_index=ctx.line_no,
+                extensions=ctx.ext(**fields),
+            ),
+            index,
+        )
+    ]
+    if is_error and _DENIAL.search(result):
+        out.append(ctx.route(InterruptIssued(timestamp=ts, request_id=call_id, kind="permission", prompt=result, extensions=ctx.ext()), (index, "ask")))
+        out.append(ctx.route(InterruptResolved(timestamp=ts, request_id=call_id, outcome="denied", response=result, extensions=ctx.ext()), (index, "denied")))
+    if tool_name == "Agent":
+        out.append(
+            ctx.route(
+                SubagentCompleted(
+                    timestamp=ts,
+                    agent_id=str(structured["agentId"]),
+                    outcome=str(structured.get("status", "")),
+                    summary=_flatten(structured.get("content")),
+                    extensions=ctx.ext(
+                        tool_use_id=call_id,
+                        agent_type=structured.get("agentType", ""),
+                        total_tokens=structured.get("totalTokens"),
+                        duration_ms=structured.get("totalDurationMs"),
+                        tool_use_count=structured.get("totalToolUseCount"),
+                    ),
+                ),
+                (index, "subagent"),
+            )
+        )
+    return out
+
+
+def _flatten(content: Any) -> str:
+    """Tool-result content as text: strings joined, images and other blocks named."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, dict):
+                if block.get("type") == "text":
+                    parts.append(str(block.get("text", "")))
+                else:
+                    parts.append(f"[{block.get('type', 'unknown')} block]")
+            else:
+                parts.append(str(block))
+        return "\n".join(parts)
+    return str(content)
+
+
+# --- assistant records -------------------------------------------------------
+
+
+def _usage(record: dict[str, Any]) -> dict[str, Any] | None:
+    message = record.get("message") or {}
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    cache = usage.get("cache_creation") or {}
+    return {
+        "model": message.get("model", ""),
+        "message_id": message.get("id", ""),
+        "request_id": record.get("requestId", ""),
+        "input_tokens": usage.get("input_tokens") or 0,
+        "output_tokens": usage.get("output_tokens") or 0,
+        "cache_read_input_tokens": usage.get("cache_read_input_tokens") or 0,
+        "cache_creation_input_tokens": usage.get("cache_creation_input_tokens") or 0,
+        "ephemeral_5m_input_tokens": cache.get("ephemeral_5m_input_tokens") or 0,
+        "ephemeral_1h_input_tokens": cache.get("ephemeral_1h_input_tokens") or 0,
+    }
+
+
+def _assistant(ctx: _Line) -> list[Routed]:
+    record = ctx.record
+    message = record.get("message") or {}
+    ts = record.get("timestamp", "")
+    model = str(message.get("model", ""))
+    content = message.get("content")
+    if record.get("isApiErrorMessage") or (model == "<synthetic>" and record.get("error")):
+        error = _flatten(content) or str(record.get("error", ""))
+        return [ctx.route(ApiErrorOccurred(timestamp=ts, error=error, extensions=ctx.ext(model=model, error_kind=record.get("error"))), "api-error")]
+    usage = _usage(record)
+    common = {
+        "message_id": str(message.get("id", "")),
+        "author_name": model,
+        "message_index": ctx.line_no,
+    }
+    ext = ctx.ext(stop_reason=message.get("stop_reason"), request_id=record.get("requestId", ""))
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not content:
+        return [ctx.route(UnknownRecordReceived(timestamp=ts, reason="assistant message without content blocks", record_type="assistant"), "unknown", usage)]
+    out = []
+    for index, block in enumerate(content):
+        btype = block.get("type") if isinstance(block, dict) else None
+        if btype == "text":
+            payload: Any = AssistantTextGenerated(timestamp=ts, content=str(block.get("text", "")), extensions=ext, **common)
+        elif btype in ("thinking", "redacted_thinking"):
+            thought = str(block.get("thinking", ""))
+            payload = AssistantThinkingGenerated(
+                timestamp=ts,
+                content=thought,
+                encrypted=btype == "redacted_thinking" or not thought,
+                signature=str(block.get("signature", "") or block.get("data", "")),
+                extensions=ext,
+                **common,
+            )
+        elif btype in ("tool_use", "server_tool_use", "mcp_tool_use"):
+            name = str(block.get("name", ""))
+            kind = "server" if btype == "server_tool_use" else ("mcp" if name.startswith("mcp__") or btype == "mcp_tool_use" else "function")
+            call = {"call_id": str(block.get("id", "")), "tool_name": name, "arguments": block.get("input") or {}, "tool_kind": kind}
+            payload = AssistantToolCallsGenerated(timestamp=ts, tool_calls=[call], extensions=ext, **common)
+        elif btype and btype.endswith("_tool_result"):
+            payload = ToolResultReceived(
+                timestamp=ts,
+                call_id=str(block.get("tool_use_id", "")),
+                result=_flatten(block.get("content")),
+                tool_name=btype.removesuffix("_tool_result"),
+                message_id=common["message_id"],
+                message_index=ctx.line_no,
+                extensions=ext,
+            )
+        else:
+            payload = UnknownRecordReceived(timestamp=ts, reason=f"unknown assistant block type {btype!r}", record_type="assistant")
+        out.append(ctx.route(payload, index, usage))
+    return out
+
+
+# --- other records -----------------------------------------------------------
+
+
+def _system(ctx: _Line) -> list[Routed]:
+    record = ctx.record
+    ts = record.get("timestamp", "")
+    subtype = str(record.get("subtype", ""))
+    rest = {k: v for k, v in record.items() if k not in _COMMON and k not in ("subtype", "content", "level")}
+    if subtype == "compact_boundary":
+        meta = record.get("compactMetadata") or {}
+        payload: Any = ContextCompacted(
+            timestamp=ts, trigger=str(meta.get("trigger", "")), pre_tokens=int(meta.get("preTokens") or 0), extensions=ctx.ext(**rest)
+        )
+    elif subtype == "api_error":
+        error = record.get("error")
+        payload = ApiErrorOccurred(
+            timestamp=ts,
+            error=error if isinstance(error, str) else codec.dumps(error).decode(),
+            retry_attempt=int(record.get("retryAttempt") or 0),
+            extensions=ctx.ext(**rest),
+        )
+    elif subtype == "turn_duration":
+        payload = TurnCompleted(timestamp=ts, duration_ms=int(record.get("durationMs") or 0), extensions=ctx.ext(**rest))
+    else:
+        payload = SystemNoticeRecorded(
+            timestamp=ts, subtype=subtype, level=str(record.get("level", "")), content=_flatten(record.get("content")), extensions=ctx.ext(**rest)
+        )
+    return [ctx.route(payload, "system")]
+
+
+def _attachment(ctx: _Line) -> list[Routed]:
+    record = ctx.record
+    attachment = record.get("attachment") or {}
+    summary = {k: v for k, v in attachment.items() if isinstance(v, (str, int, bool)) and k not in ("content",) and len(str(v)) < 500}
+    payload = ContextAttached(timestamp=record.get("timestamp", ""), kind=str(attachment.get("type", "")), extensions=ctx.ext(**summary))
+    return [ctx.route(payload, "attachment")]
+
+
+def _client_state(ctx: _Line) -> Routed:
+    record = ctx.record
+    rest = {k: v for k, v in record.items() if k not in _COMMON and k != "snapshot"}
+    payload = ClientStateRecorded(timestamp=record.get("timestamp", ""), kind=str(record["type"]), extensions=ctx.ext(**rest))
+    return ctx.route(payload, "state")
+
+
+def _title(ctx: _Line) -> Routed:
+    record = ctx.record
+    key, source = _TITLES[record["type"]]
+    rest = {k: v for k, v in record.items() if k not in _COMMON and k != key}
+    payload = SessionTitled(timestamp=record.get("timestamp", ""), title=str(record.get(key, "")), source=source, extensions=ctx.ext(**rest))
+    return ctx.route(payload, "title")
+
+
+def subagent_started(ctx: _Line) -> Routed | None:
+    """The parent-stream event that opens a subagent transcript: on its first prompt."""
+    source, record = ctx.source, ctx.record
+    if not source.agent_id or record.get("type") != "user" or record.get("parentUuid"):
+        return None
+    meta = source.subagent_meta
+    content = (record.get("message") or {}).get("content")
+    payload = SubagentStarted(
+        timestamp=record.get("timestamp", ""),
+        agent_id=source.agent_id,
+        agent_type=str(meta.get("agentType", "")),
+        prompt=content if isinstance(content, str) else _flatten(content),
+        subsession_stream=agent_subsession_stream(source.session_id, source.agent_id),
+        extensions={EXT: {"tool_use_id": meta.get("toolUseId"), "description": meta.get("description"), "spawn_depth": meta.get("spawnDepth")}},
+    )
+    return ctx.route(payload, "SubagentStarted", stream=agent_session_stream(source.session_id))
+
+
+def _user_or_subagent(ctx: _Line) -> list[Routed]:
+    out = _user(ctx)
+    started = subagent_started(ctx)
+    return [started, *out] if started else out
+
+
+_MAPPERS: dict[str, Callable[[_Line], list[Routed]]] = {
+    "user": _user_or_subagent,
+    "assistant": _assistant,
+    "system": _system,
+    "attachment": _attachment,
+}

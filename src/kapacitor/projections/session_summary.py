@@ -1,0 +1,248 @@
+"""One summary per session, folded from its events: who, where, when, how much.
+
+A pure fold (``SessionSummaries.apply`` one event at a time), so the same code
+serves ``kapacitor sessions`` over the whole log and a checkpointed read model
+that applies only new events.
+
+Tokens are counted once per API call. Claude Code writes one line per content
+block and repeats the call's usage on each; while streaming, earlier lines may
+carry partial output counts. So usage is keyed by (message id, request id) and
+each field keeps its largest value seen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.pricing import cost_of, price_source
+
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "ephemeral_5m_input_tokens",
+    "ephemeral_1h_input_tokens",
+)
+FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
+
+
+@dataclass
+class Call:
+    """One API call's usage, as far as seen."""
+
+    model: str
+    usage: dict[str, int]
+    subagent: str | None
+
+
+@dataclass
+class SessionSummary:
+    session_id: str
+    agent: str = ""
+    agent_version: str = ""
+    title: str = ""
+    repository: str | None = None
+    remote_url: str | None = None
+    cwd: str = ""
+    branch: str = ""
+    user: str = ""
+    started: str = ""
+    ended: str = ""
+    end_reason: str = ""
+    prompts: int = 0
+    commands: int = 0
+    tool_calls: Counter[str] = field(default_factory=Counter)
+    tool_errors: int = 0
+    files_changed: set[str] = field(default_factory=set)
+    subagents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: dict[tuple[str, str], Call] = field(default_factory=dict)
+    events: int = 0
+    _pending_files: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def tokens(self, subagent: str | None = "*") -> dict[str, dict[str, int]]:
+        """Per model: the token fields summed and the number of requests. ``subagent``
+        ``"*"`` means everything, ``None`` the main agent only, an id that subagent."""
+        out: dict[str, dict[str, int]] = {}
+        for call in self.calls.values():
+            if subagent != "*" and call.subagent != subagent:
+                continue
+            totals = out.setdefault(call.model, dict.fromkeys(TOKEN_FIELDS, 0) | {"requests": 0})
+            totals["requests"] += 1
+            for name in TOKEN_FIELDS:
+                totals[name] += call.usage.get(name, 0)
+        return out
+
+    def cost(self) -> Decimal | None:
+        """USD for every call, or None when any model's price is unknown."""
+        total = Decimal(0)
+        for call in self.calls.values():
+            price = cost_of(call.model, call.usage)
+            if price is None:
+                return None
+            total += price
+        return total
+
+    def duration_seconds(self) -> float | None:
+        from datetime import datetime
+
+        if not (self.started and self.ended):
+            return None
+        start = datetime.fromisoformat(self.started.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(self.ended.replace("Z", "+00:00"))
+        return (end - start).total_seconds()
+
+    def as_json(self) -> dict[str, Any]:
+        cost = self.cost()
+        return {
+            "session_id": self.session_id,
+            "agent": self.agent,
+            "agent_version": self.agent_version,
+            "title": self.title,
+            "repository": self.repository,
+            "remote_url": self.remote_url,
+            "cwd": self.cwd,
+            "branch": self.branch,
+            "user": self.user,
+            "started": self.started,
+            "ended": self.ended,
+            "duration_seconds": self.duration_seconds(),
+            "prompts": self.prompts,
+            "commands": self.commands,
+            "tool_calls": sum(self.tool_calls.values()),
+            "tool_calls_by_tool": dict(sorted(self.tool_calls.items())),
+            "tool_errors": self.tool_errors,
+            "files_changed": sorted(self.files_changed),
+            "tokens": self.tokens(),
+            "tokens_main": self.tokens(None),
+            "subagents": [
+                {"agent_id": agent_id, **info, "tokens": self.tokens(agent_id)}
+                for agent_id, info in self.subagents.items()
+            ],
+            "cost_usd": None if cost is None else float(round(cost, 6)),
+            "price_source": price_source(),
+            "events": self.events,
+        }
+
+
+class SessionSummaries:
+    """Folds events into ``SessionSummary`` rows keyed by session id."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, SessionSummary] = {}
+
+    def apply(self, event: RecordedEvent) -> None:
+        source = event.metadata.get("source") or {}
+        session_id = source.get("session_id") or _session_of(event.stream)
+        if not session_id:
+            return
+        summary = self.sessions.get(session_id)
+        if summary is None:
+            summary = self.sessions[session_id] = SessionSummary(session_id)
+        summary.events += 1
+        data = event.data
+        subagent = source.get("agent_id")
+        stamp = data.get("timestamp") or ""
+        if stamp:
+            if not summary.started or stamp < summary.started:
+                summary.started = stamp
+            if stamp > summary.ended:
+                summary.ended = stamp
+        usage = event.metadata.get(USAGE_METADATA_KEY)
+        if usage:
+            _count_call(summary, usage, subagent)
+        handler = _HANDLERS.get(event.type)
+        if handler:
+            handler(summary, data, subagent)
+
+
+def _session_of(stream: str) -> str | None:
+    if stream.startswith("AgentSession-"):
+        return stream.removeprefix("AgentSession-")
+    if stream.startswith("AgentSubsession-"):
+        return stream.removeprefix("AgentSubsession-").rsplit("-", 1)[0]
+    return None
+
+
+def _count_call(summary: SessionSummary, usage: dict[str, Any], subagent: str | None) -> None:
+    key = (usage.get("message_id", ""), usage.get("request_id", ""))
+    numbers = {name: int(usage.get(name) or 0) for name in TOKEN_FIELDS}
+    call = summary.calls.get(key)
+    if call is None:
+        summary.calls[key] = Call(str(usage.get("model", "")), numbers, subagent)
+    else:
+        call.usage = {name: max(call.usage.get(name, 0), numbers[name]) for name in TOKEN_FIELDS}
+
+
+def _started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    summary.agent = data.get("agent_name", "")
+    summary.user = data.get("user_id", "") or summary.user
+    summary.cwd = ext.get("cwd", "")
+    summary.branch = ext.get("git_branch", "")
+    summary.agent_version = ext.get("version", "")
+    summary.repository = ext.get("repository")
+    summary.remote_url = ext.get("remote_url")
+
+
+def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str | None) -> None:
+    if subagent:
+        return
+    kind = (data.get("extensions") or {}).get("claude_code", {}).get("kind")
+    if kind == "prompt":
+        summary.prompts += 1
+        if not summary.title:
+            summary.title = data.get("content", "")[:200]
+    elif kind == "command":
+        summary.commands += 1
+
+
+def _tool_calls(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    for call in data.get("tool_calls", []):
+        name = call.get("tool_name", "")
+        summary.tool_calls[name] += 1
+        path_key = FILE_TOOLS.get(name)
+        if path_key and isinstance(call.get("arguments"), dict) and call["arguments"].get(path_key):
+            summary._pending_files[call.get("call_id", "")] = str(call["arguments"][path_key])
+
+
+def _tool_result(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    path = summary._pending_files.pop(data.get("call_id", ""), None)
+    if ext.get("is_error"):
+        summary.tool_errors += 1
+    elif path:
+        summary.files_changed.add(path)
+
+
+def _titled(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    if data.get("title"):
+        summary.title = data["title"]
+
+
+def _ended(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    summary.end_reason = data.get("reason", "")
+
+
+def _subagent_started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    summary.subagents[data.get("agent_id", "")] = {
+        "agent_type": data.get("agent_type", ""),
+        "description": ext.get("description"),
+        "tool_use_id": ext.get("tool_use_id"),
+    }
+
+
+_HANDLERS = {
+    "SessionStarted": _started,
+    "SessionEnded": _ended,
+    "UserMessageReceived": _user_message,
+    "AssistantToolCallsGenerated": _tool_calls,
+    "ToolResultReceived": _tool_result,
+    "SessionTitled": _titled,
+    "SubagentStarted": _subagent_started,
+}
