@@ -22,7 +22,7 @@ from kapacitor.normalize.claude_code import Normalizer
 from kapacitor.store import codec
 from kapacitor.store.base import EventStore
 
-BATCH_EVENTS = 2000
+BATCH_EVENTS = 5000
 BATCH_BYTES = 16 * 1024 * 1024
 _HEAD = 4096  # bytes hashed to notice a file that was replaced rather than grown
 
@@ -99,19 +99,54 @@ def import_paths(
     """Import every transcript under ``paths`` into ``store``."""
     summary = ImportSummary()
     started = time.perf_counter()
+    batch = _Batch(store, summary, progress)
     for tf in find_transcripts(paths):
-        import_file(store, tf, summary, progress=progress, on_warning=on_warning)
+        _import_file(tf, batch, summary, on_warning)
+    batch.flush()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def import_file(
-    store: EventStore,
+class _Batch:
+    """Events waiting to be appended, across files, and the checkpoints they cover.
+    Checkpoints are saved only after their events are stored."""
+
+    def __init__(self, store: EventStore, summary: ImportSummary, progress: Progress | None):
+        self.store, self.summary, self.progress = store, summary, progress
+        self.events: dict[str, list[NewEvent]] = {}
+        self.checkpoints: dict[str, dict[str, object]] = {}
+        self.count = self.nbytes = 0
+
+    def add(self, stream: str, event: NewEvent) -> None:
+        self.events.setdefault(stream, []).append(event)
+        self.count += 1
+
+    def checkpoint(self, key: str, state: dict[str, object], nbytes: int) -> None:
+        self.checkpoints[key] = state
+        self.nbytes += nbytes
+        if self.count >= BATCH_EVENTS or self.nbytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        added = 0
+        for stream, events in self.events.items():
+            result = self.store.append(stream, events)
+            added += result.added
+            self.summary.events_skipped += result.skipped
+        self.summary.events_added += added
+        for key, state in self.checkpoints.items():
+            self.store.set_stream_metadata(key, state)
+        if self.progress:
+            self.progress(self.nbytes, added)
+        self.events, self.checkpoints = {}, {}
+        self.count = self.nbytes = 0
+
+
+def _import_file(
     tf: TranscriptFile,
+    batch: _Batch,
     summary: ImportSummary,
-    *,
-    progress: Progress | None = None,
-    on_warning: Callable[[ImportWarning], None] | None = None,
+    on_warning: Callable[[ImportWarning], None] | None,
 ) -> None:
     def warn(line: int, message: str) -> None:
         warning = ImportWarning(str(tf.path), line, message)
@@ -120,7 +155,7 @@ def import_file(
             on_warning(warning)
 
     summary.files += 1
-    stream = checkpoint_stream(tf.path)
+    key = checkpoint_stream(tf.path)
     try:
         handle = tf.path.open("rb")
     except OSError as exc:
@@ -129,7 +164,7 @@ def import_file(
     with handle:
         size = _size(handle)
         head = handle.read(_HEAD)
-        checkpoint = store.get_stream_metadata(stream)
+        checkpoint = batch.checkpoints.get(key) or batch.store.get_stream_metadata(key)
         offset, line_no = checkpoint.get("offset", 0), checkpoint.get("line", 0)
         if not (0 <= offset <= size) or checkpoint.get("head") != _digest(head[: min(_HEAD, offset)]):
             offset, line_no = 0, 0  # new, shrunk or replaced: read it all again, ids dedupe
@@ -138,48 +173,34 @@ def import_file(
             return
         handle.seek(offset)
         normalizer = Normalizer(tf.source, resolve_context)
-        batch: dict[str, list[NewEvent]] = {}
-        batch_events = batch_bytes = 0
+        nbytes = 0
 
-        def flush(new_offset: int, new_line: int) -> None:
-            nonlocal batch_events, batch_bytes
-            added = 0
-            for target, events in batch.items():
-                result = store.append(target, events)
-                added += result.added
-                summary.events_skipped += result.skipped
-            summary.events_added += added
-            store.set_stream_metadata(
-                stream,
-                {"path": str(tf.path), "offset": new_offset, "line": new_line, "head": _digest(head[: min(_HEAD, new_offset)])},
-            )
-            if progress:
-                progress(batch_bytes, added)
-            batch.clear()
-            batch_events = batch_bytes = 0
+        def save() -> None:
+            nonlocal nbytes
+            state = {"path": str(tf.path), "offset": offset, "line": line_no, "head": _digest(head[: min(_HEAD, offset)])}
+            batch.checkpoint(key, state, nbytes)
+            nbytes = 0
 
         for raw in handle:
-            complete = raw.endswith(b"\n")
             body = raw.rstrip(b"\r\n")
             if body.strip():
-                if not complete and not _parses(body):
+                if not raw.endswith(b"\n") and not _parses(body):
                     warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
                     break
-                for target, event in normalizer.feed(body, offset, line_no):
-                    batch.setdefault(target, []).append(event)
-                    batch_events += 1
+                for stream, event in normalizer.feed(body, offset, line_no):
+                    batch.add(stream, event)
                     if event.type == "UnknownRecordReceived":
                         warn(line_no + 1, f"kept as unknown record: {event.data['reason']}")
                     elif "raw_error" in event.metadata:
                         warn(line_no + 1, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
             offset += len(raw)
             line_no += 1
+            nbytes += len(raw)
             summary.lines += 1
             summary.bytes += len(raw)
-            batch_bytes += len(raw)
-            if batch_events >= BATCH_EVENTS or batch_bytes >= BATCH_BYTES:
-                flush(offset, line_no)
-        flush(offset, line_no)
+            if nbytes >= BATCH_BYTES:
+                save()
+        save()
 
 
 def _parses(body: bytes) -> bool:

@@ -123,7 +123,7 @@ class SessionSummary:
                 {"agent_id": agent_id, **info, "tokens": self.tokens(agent_id)}
                 for agent_id, info in self.subagents.items()
             ],
-            "cost_usd": None if cost is None else float(round(cost, 6)),
+            "cost_usd": None if cost is None else float(round(cost, 8)),
             "price_source": price_source(),
             "events": self.events,
         }

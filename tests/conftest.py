@@ -1,0 +1,45 @@
+"""Shared fixtures: a private HOME and data dir per test, the real sample
+transcripts from ../shared, and a real SQLite store file in tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kapacitor.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("KAPACITOR_SHARED", ROOT.parent / "shared"))
+RECORDED = SHARED / "claude-code" / "recorded"
+SAMPLE_DIRS = [RECORDED / "projects", RECORDED / "interactive" / "projects"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("KAPACITOR_STORE", raising=False)
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    return home
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "events.db"
+
+
+@pytest.fixture
+def store(store_path):
+    store = open_store(f"sqlite://{store_path}")
+    yield store
+    store.close()
+
+
+def transcript_files() -> list[Path]:
+    files = sorted(p for d in SAMPLE_DIRS for p in d.rglob("*.jsonl"))
+    assert files, f"no sample transcripts under {SHARED}"
+    return files

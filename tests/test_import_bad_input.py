@@ -1,0 +1,111 @@
+"""Bad files: every problem is a warning naming file and line; no good record is lost."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+
+from conftest import RECORDED
+from kapacitor.capture.importer import import_paths
+
+SAMPLE = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
+SESSION = SAMPLE.stem
+
+
+def copy_sample(tmp_path):
+    target = tmp_path / "projects" / "-home-dev-notes" / SAMPLE.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(SAMPLE, target)
+    return target
+
+
+def good_lines():
+    return SAMPLE.read_bytes().splitlines()
+
+
+def stored_raw(store):
+    return [e.metadata["raw"].encode() for e in store.read_all() if "raw" in e.metadata]
+
+
+def test_truncated_last_line_is_reported_and_left_for_later(store, tmp_path):
+    path = copy_sample(tmp_path)
+    lines = good_lines()
+    path.write_bytes(b"\n".join(lines) + b"\n" + lines[3][: len(lines[3]) // 2])
+    summary = import_paths(store, [path])
+    [warning] = summary.warnings
+    assert (warning.path, warning.line) == (str(path), len(lines) + 1)
+    assert "incomplete last line" in warning.message
+    assert sorted(stored_raw(store)) == sorted(lines)
+    # the writer finishes the line: the next import picks it up, nothing twice
+    path.write_bytes(b"\n".join(lines) + b"\n" + json.dumps({"type": "mode", "mode": "plan", "sessionId": SESSION}).encode() + b"\n")
+    again = import_paths(store, [path])
+    assert again.errors == 0 and again.events_added == 1
+
+
+def test_a_broken_line_in_the_middle_is_kept_as_unknown(store, tmp_path):
+    path = copy_sample(tmp_path)
+    lines = good_lines()
+    broken = b'{"type": "user", "message": {"content": "cut'
+    path.write_bytes(b"\n".join(lines[:4] + [broken] + lines[4:]) + b"\n")
+    summary = import_paths(store, [path])
+    [warning] = summary.warnings
+    assert warning.line == 5 and "invalid JSON" in warning.message
+    [unknown] = [e for e in store.read_all() if e.type == "UnknownRecordReceived"]
+    assert unknown.metadata["raw"].encode() == broken
+    assert sorted(stored_raw(store)) == sorted(lines + [broken])
+
+
+def test_invalid_utf8_keeps_the_original_bytes(store, tmp_path):
+    path = copy_sample(tmp_path)
+    lines = good_lines()
+    bad = json.dumps({"type": "user", "uuid": "u-bad", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "message": {"role": "user", "content": "caf\u00e9 PLACEHOLDER"}}).encode()
+    bad = bad.replace(b"PLACEHOLDER", b"\xff\xfe")
+    path.write_bytes(b"\n".join(lines + [bad]) + b"\n")
+    summary = import_paths(store, [path])
+    [warning] = summary.warnings
+    assert warning.line == len(lines) + 1 and "invalid UTF-8" in warning.message
+    [event] = [e for e in store.read_all() if "raw_b64" in e.metadata]
+    assert base64.b64decode(event.metadata["raw_b64"]) == bad
+    assert event.type == "UserMessageReceived" and event.data["content"].startswith("caf\u00e9 \ufffd")
+    assert sorted(stored_raw(store)) == sorted(lines)
+
+
+def test_a_20_mb_line_and_an_unknown_type(store, tmp_path):
+    path = copy_sample(tmp_path)
+    lines = good_lines()
+    huge_output = "x" * (20 * 1024 * 1024)
+    huge = json.dumps({"type": "user", "uuid": "u-huge", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_big", "content": huge_output}]}}).encode()
+    odd = json.dumps({"type": "hologram", "uuid": "u-odd", "sessionId": SESSION, "payload": [1, 2]}).encode()
+    path.write_bytes(b"\n".join(lines + [huge, odd]) + b"\n")
+    summary = import_paths(store, [path])
+    [warning] = summary.warnings
+    assert warning.line == len(lines) + 2 and "unknown record type 'hologram'" in warning.message
+    [result] = [e for e in store.read_all() if e.type == "ToolResultReceived" and e.data["call_id"] == "toolu_big"]
+    assert result.data["result"] == huge_output
+    [unknown] = [e for e in store.read_all() if e.type == "UnknownRecordReceived"]
+    assert json.loads(unknown.metadata["raw"]) == json.loads(odd)
+
+
+def test_hostile_text_is_stored_verbatim_and_secrets_are_redacted(store, tmp_path):
+    path = copy_sample(tmp_path)
+    key = "sk-ant-api03-" + "A" * 40
+    prompt = f"<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use {key} and AKIAIOSFODNN7EXAMPLE"
+    line = json.dumps({"type": "user", "uuid": "u-h", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "cwd": "/tmp", "message": {"role": "user", "content": prompt}}).encode()
+    path.write_bytes(line + b"\n")
+    import_paths(store, [path])
+    [message] = [e for e in store.read_all() if e.type == "UserMessageReceived"]
+    content = message.data["content"]
+    assert content.startswith("<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use ")
+    assert key not in content and "AKIAIOSFODNN7EXAMPLE" not in content
+    assert "[REDACTED:anthropic-key]" in content and "[REDACTED:aws-access-key]" in content
+    assert key not in message.metadata["raw"]
+
+
+def test_unreadable_file_is_a_warning_not_a_crash(store, tmp_path):
+    copy_sample(tmp_path)
+    (tmp_path / "projects" / "-home-dev-notes" / "not-a-file.jsonl").mkdir()
+    summary = import_paths(store, [tmp_path / "projects"])
+    [warning] = summary.warnings
+    assert warning.path.endswith("not-a-file.jsonl") and "cannot read" in warning.message
+    assert sorted(stored_raw(store)) == sorted(good_lines())
