@@ -8,13 +8,14 @@ becomes an ``UnknownRecordReceived`` carrying the raw text.
 The mapping is per line and needs no memory of earlier lines, so a live session
 (lines arriving a few at a time) and the same transcript imported later give
 the identical event set. Ids are derived from the session, the record's
-``uuid`` (or, for records without one, its byte offset in the file) and the
-block index.
+``uuid`` (or, for records without one, its byte offset in the file and a hash
+of its text) and the block index.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,7 +193,11 @@ class _Line:
 
     def identity(self) -> str:
         uuid = self.record.get("uuid")
-        return f"uuid:{uuid}" if isinstance(uuid, str) and uuid else f"offset:{self.offset}"
+        if isinstance(uuid, str) and uuid:
+            return f"uuid:{uuid}"
+        # No uuid: where it is and what it says (so a rewritten file cannot make
+        # two different records share an id).
+        return f"offset:{self.offset}:{hashlib.sha1(self.text.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
     def metadata(self, usage: dict[str, Any] | None = None) -> dict[str, Any]:
         meta: dict[str, Any] = {
