@@ -1,10 +1,10 @@
 """Import Claude Code history into the event store: idempotent and resumable.
 
 Each file keeps a checkpoint (byte offset of the next unread line) in the store's
-stream metadata, so a rerun reads only what a file gained since. The checkpoint
-is saved after the events it covers are appended; after a crash in between, the
-rerun reads those lines again and the store skips their events by id, so a
-killed import followed by a rerun ends with exactly the store of a clean import.
+stream metadata, so a rerun reads only what a file gained since. A batch of
+events and the checkpoints it covers are written in one transaction, so a killed
+import followed by a rerun ends with exactly the store of a clean import (and
+were they ever out of step, the store would skip the re-read events by id).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
 from kapacitor.normalize.claude_code import Normalizer
 from kapacitor.store import codec
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import ANY, EventStore
 
 BATCH_EVENTS = 5000
 BATCH_BYTES = 16 * 1024 * 1024
@@ -108,8 +108,7 @@ def import_paths(
 
 
 class _Batch:
-    """Events waiting to be appended, across files, and the checkpoints they cover.
-    Checkpoints are saved only after their events are stored."""
+    """Events waiting to be appended, across files, and the checkpoints they cover."""
 
     def __init__(self, store: EventStore, summary: ImportSummary, progress: Progress | None):
         self.store, self.summary, self.progress = store, summary, progress
@@ -128,14 +127,12 @@ class _Batch:
             self.flush()
 
     def flush(self) -> None:
-        added = 0
-        for stream, events in self.events.items():
-            result = self.store.append(stream, events)
-            added += result.added
-            self.summary.events_skipped += result.skipped
+        """Append the events and save the checkpoints that cover them, atomically."""
+        batches = [(stream, events, ANY) for stream, events in self.events.items()]
+        results = self.store.append_many(batches, self.checkpoints)
+        added = sum(r.added for r in results)
+        self.summary.events_skipped += sum(r.skipped for r in results)
         self.summary.events_added += added
-        for key, state in self.checkpoints.items():
-            self.store.set_stream_metadata(key, state)
         if self.progress:
             self.progress(self.nbytes, added)
         self.events, self.checkpoints = {}, {}

@@ -56,6 +56,15 @@ class EventStore(Protocol):
         (idempotency); the version check applies to what is left."""
         ...
 
+    def append_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[NewEvent], int]],
+        stream_metadata: dict[str, dict[str, Any]] | None = None,
+    ) -> list[AppendResult]:
+        """Several appends (stream, events, expected version) and stream metadata
+        updates in one transaction: all of them happen or none does."""
+        ...
+
     def read_stream(
         self,
         stream: str,

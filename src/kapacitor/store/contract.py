@@ -128,6 +128,22 @@ class EventStoreContract:
             store.append("S-2", make_events(1))
         assert store.read_stream("S-2") == []
 
+    def test_append_many_is_atomic_across_streams(self, store: EventStore):
+        results = store.append_many(
+            [("A-1", make_events(2, "a"), NO_STREAM), ("B-1", make_events(1, "b"), NO_STREAM)],
+            {"$checkpoint": {"offset": 7}},
+        )
+        assert [(r.added, r.version) for r in results] == [(2, 1), (1, 0)]
+        assert store.get_stream_metadata("$checkpoint") == {"offset": 7}
+        with pytest.raises(WrongExpectedVersion):
+            store.append_many(
+                [("C-1", make_events(1, "c"), NO_STREAM), ("A-1", make_events(1, "x"), NO_STREAM)],
+                {"$checkpoint": {"offset": 9}},
+            )
+        assert store.read_stream("C-1") == []
+        assert store.get_stream_metadata("$checkpoint") == {"offset": 7}
+        assert store.head_position() == 3
+
     def test_stream_metadata(self, store: EventStore):
         assert store.get_stream_metadata("S-1") == {}
         store.set_stream_metadata("S-1", {"offset": 10, "path": "/x"})

@@ -110,12 +110,21 @@ class SQLiteEventStore:
     def append(
         self, stream: str, events: Sequence[NewEvent], expected_version: int = ANY
     ) -> AppendResult:
+        return self.append_many([(stream, events, expected_version)])[0]
+
+    def append_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[NewEvent], int]],
+        stream_metadata: dict[str, dict[str, Any]] | None = None,
+    ) -> list[AppendResult]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = self._append_locked(conn, stream, events, expected_version)
+            results = [self._append_locked(conn, s, events, expected) for s, events, expected in batches]
+            for stream, metadata in (stream_metadata or {}).items():
+                self._set_metadata(conn, stream, metadata)
             conn.execute("COMMIT")
-            return result
+            return results
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -208,7 +217,11 @@ class SQLiteEventStore:
         return codec.loads(row[0]) if row and row[0] is not None else {}
 
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None:
-        self.conn.execute(
+        self._set_metadata(self.conn, stream, metadata)
+
+    @staticmethod
+    def _set_metadata(conn: sqlite3.Connection, stream: str, metadata: dict[str, Any]) -> None:
+        conn.execute(
             "INSERT INTO streams (stream, metadata) VALUES (?, ?)"
             " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
             (stream, codec.dumps(metadata)),

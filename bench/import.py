@@ -1,0 +1,115 @@
+"""Import throughput against its limit: merely parsing the same JSON lines.
+
+Replicates the real recorded transcripts (../shared/claude-code/recorded) under
+fresh ids until they reach --mb megabytes, then measures, in the same run:
+
+  parse only  reading every line and orjson.loads() on it (the floor)
+  normalize   reading, redacting, parsing and mapping to events, not stored
+  import      `kapacitor import` into a fresh SQLite store (normalize, redact,
+              keep the raw line, append with idempotency checks, checkpoints)
+
+and prints events/s, MB/s and the ratio import / parse-only. Also measures a
+second, no-op import of the same files (what a rerun costs).
+
+    python bench/import.py [--mb 200] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from kapacitor.capture.importer import import_paths
+from kapacitor.capture.synthetic import replicate
+from kapacitor.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDED = ROOT.parent / "shared" / "claude-code" / "recorded"
+SOURCES = [RECORDED / "projects", RECORDED / "interactive" / "projects"]
+
+
+def make_data(target: Path, megabytes: int) -> tuple[int, int]:
+    sample_bytes = sum(p.stat().st_size for d in SOURCES for p in d.rglob("*.jsonl"))
+    copies = max(1, -(-megabytes * 1_000_000 // sample_bytes))
+    for source in SOURCES:
+        for _ in replicate(source, target / source.parent.name, copies):
+            pass
+    files = list(target.rglob("*.jsonl"))
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def parse_only(target: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    lines = 0
+    for path in sorted(target.rglob("*.jsonl")):
+        with path.open("rb") as handle:
+            for line in handle:
+                orjson.loads(line)
+                lines += 1
+    return time.perf_counter() - started, lines
+
+
+def normalize_only(target: Path) -> tuple[float, int]:
+    """Read, redact, parse and map every line to events, without storing them."""
+    from kapacitor.capture.transcripts import find_transcripts
+    from kapacitor.normalize.claude_code import Normalizer
+
+    started = time.perf_counter()
+    events = 0
+    for tf in find_transcripts([target]):
+        normalizer = Normalizer(tf.source)
+        offset = 0
+        with tf.path.open("rb") as handle:
+            for number, line in enumerate(handle):
+                events += len(normalizer.feed(line.rstrip(b"\n"), offset, number))
+                offset += len(line)
+    return time.perf_counter() - started, events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=200, help="size of the replicated data set (default 200)")
+    parser.add_argument("--keep", action="store_true", help="keep the data and store afterwards")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="kapacitor-bench-"))
+    try:
+        data = work / "data"
+        files, nbytes = make_data(data, args.mb)
+        mb = nbytes / 1e6
+        print(f"data: {files:,} files, {mb:,.1f} MB (replicated from {', '.join(str(s) for s in SOURCES)})")
+        parse_only(data)  # warm the page cache so both runs read from memory
+        parse_s, lines = parse_only(data)
+        normalize_s, _ = normalize_only(data)
+        store = open_store(f"sqlite://{work / 'bench.db'}")
+        started = time.perf_counter()
+        summary = import_paths(store, [data])
+        import_s = time.perf_counter() - started
+        started = time.perf_counter()
+        rerun = import_paths(store, [data])
+        rerun_s = time.perf_counter() - started
+        db_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6
+        store.close()
+        assert summary.errors == 0 and rerun.events_added == 0
+        print(f"parse only : {parse_s:8.2f} s  {lines / parse_s:12,.0f} lines/s  {mb / parse_s:8.1f} MB/s")
+        print(f"normalize  : {normalize_s:8.2f} s  (read + redact + parse + map to events, not stored)")
+        print(
+            f"import     : {import_s:8.2f} s  {summary.events_added / import_s:12,.0f} events/s"
+            f"  {mb / import_s:8.1f} MB/s  ({summary.events_added:,} events, store {db_mb:,.0f} MB)"
+        )
+        print(f"rerun      : {rerun_s:8.2f} s  (adds {rerun.events_added} events)")
+        print(f"ratio import / parse-only: {import_s / parse_s:.2f}x  (target <= 3x)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
