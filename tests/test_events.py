@@ -39,3 +39,14 @@ def test_every_event_type_documents_itself():
 
 def test_ids_are_deterministic():
     assert events.event_id("a", 1) == events.event_id("a", 1) != events.event_id("a", 2)
+
+
+def test_ids_are_uuid5_of_the_joined_parts():
+    import uuid
+
+    for parts in [("a", 1), ("claude-code", "s", "", "uuid:x", 0), ("ünï", "\ud800")]:
+        name = "/".join(map(str, parts))
+        if "\ud800" in name:
+            continue  # uuid5 cannot encode a lone surrogate; event_id can
+        assert events.event_id(*parts) == str(uuid.uuid5(events.EVENT_ID_NAMESPACE, name))
+    assert uuid.UUID(events.event_id("x", "\ud800")).version == 5
