@@ -1,8 +1,8 @@
 """Kapacitor: every coding-agent session captured as immutable events.
 
-Import your Claude Code history, list sessions with tokens and cost, and (with
-`kapacitor serve`) browse them. The store defaults to a SQLite file in your data
-dir; point --store (or KAPACITOR_STORE) elsewhere to share one.
+Import your Claude Code history and list its sessions with tokens and cost.
+The store defaults to a SQLite file in your data dir; point --store (or
+KAPACITOR_STORE) elsewhere to share one.
 """
 
 from __future__ import annotations
