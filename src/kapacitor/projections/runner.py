@@ -107,11 +107,17 @@ def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequen
 
 def _apply_committed(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
     with _transaction(conn):
-        projection.apply(conn, events)
-        conn.execute(
-            "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
-            (events[-1].position, projection.name),
-        )
+        # Under the write lock, so two runners on one file never apply an event twice.
+        (position,) = conn.execute(
+            "SELECT position FROM projection_checkpoints WHERE name = ?", (projection.name,)
+        ).fetchone()
+        unseen = [e for e in events if e.position > position]
+        if unseen:
+            projection.apply(conn, unseen)
+            conn.execute(
+                "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
+                (unseen[-1].position, projection.name),
+            )
 
 
 class _transaction:
