@@ -179,7 +179,6 @@ class ProjectionRunner:
             try:
                 apply_batch(self.conn, projection, unseen)
             except ProjectionFailed as failure:
-                log.error("%s", failure)
                 self.failures[projection.name] = failure
         return batch
 
@@ -191,9 +190,14 @@ class ProjectionRunner:
                 progress(batch[-1].position)
 
     def run(self, stop: threading.Event) -> None:
-        """Catch up, then follow new appends (polling) until ``stop`` is set."""
+        """Catch up, then follow new appends (polling) until ``stop`` is set.
+        Failures are logged as they happen (and kept in ``failures``)."""
         while not stop.is_set():
-            if len(self.step()) < self.batch_size:
+            reported = len(self.failures)
+            batch = self.step()
+            for failure in list(self.failures.values())[reported:]:
+                log.error("%s", failure)
+            if len(batch) < self.batch_size:
                 stop.wait(self.poll_interval)
 
     def start(self) -> None:
