@@ -17,7 +17,7 @@ from typing import Any
 from kapacitor.events import RecordedEvent
 from kapacitor.projections import open_calls
 from kapacitor.projections.runner import Projection
-from kapacitor.projections.session_summary import FILE_TOOLS, session_of, tool_failed
+from kapacitor.projections.session_summary import FILE_TOOLS, tool_failed
 
 OPEN = "files_changed_open"
 
@@ -34,25 +34,18 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-    for event in events:
-        sid = session_of(event)
-        if not sid:
+    for seen in open_calls.follow(conn, OPEN, events, keep=lambda call: call.get("tool_name") in FILE_TOOLS):
+        if not (seen.answered and seen.answered[1]) or tool_failed(seen.event.data):
             continue
-        if event.type == "AssistantToolCallsGenerated":
-            calls = [c for c in event.data.get("tool_calls", []) if c.get("tool_name") in FILE_TOOLS]
-            open_calls.remember(conn, OPEN, sid, calls)
-        elif event.type == "ToolResultReceived":
-            call_id = event.data.get("call_id", "")
-            called = open_calls.take(conn, OPEN, sid, call_id)
-            if called and called[1] and not tool_failed(event.data):
-                tool, path = called
-                structured = event.data.get("extensions", {}).get("claude_code", {}).get("tool_use_result")
-                if not isinstance(structured, dict):
-                    structured = {}
-                conn.execute(
-                    "INSERT OR REPLACE INTO files_changed VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sid, call_id, path, change_kind(tool, structured), tool, *changed_lines(structured), event.data.get("timestamp", "")),
-                )
+        tool, path = seen.answered
+        data = seen.event.data
+        structured = data.get("extensions", {}).get("claude_code", {}).get("tool_use_result")
+        if not isinstance(structured, dict):
+            structured = {}
+        conn.execute(
+            "INSERT OR REPLACE INTO files_changed VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seen.session_id, data.get("call_id", ""), path, change_kind(tool, structured), tool, *changed_lines(structured), data.get("timestamp", "")),
+        )
 
 
 def change_kind(tool: str, structured: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from kapacitor.events import RecordedEvent
 from kapacitor.projections import open_calls
 from kapacitor.projections.runner import Projection
-from kapacitor.projections.session_summary import session_of, tool_failed
+from kapacitor.projections.session_summary import tool_failed
 
 OPEN = "tool_calls_open"
 
@@ -25,19 +25,12 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-    for event in events:
-        sid = session_of(event)
-        if not sid:
-            continue
-        if event.type == "AssistantToolCallsGenerated":
-            calls = event.data.get("tool_calls", [])
-            open_calls.remember(conn, OPEN, sid, calls)
-            for call in calls:
-                _add(conn, sid, call.get("tool_name", ""), 1, 0)
-        elif event.type == "ToolResultReceived":
-            called = open_calls.take(conn, OPEN, sid, event.data.get("call_id", ""))
-            if tool_failed(event.data):
-                _add(conn, sid, called[0] if called else event.data.get("tool_name", ""), 0, 1)
+    for seen in open_calls.follow(conn, OPEN, events):
+        for call in seen.calls:
+            _add(conn, seen.session_id, call.get("tool_name", ""), 1, 0)
+        if seen.is_result and tool_failed(seen.event.data):
+            tool = seen.answered[0] if seen.answered else seen.event.data.get("tool_name", "")
+            _add(conn, seen.session_id, tool, 0, 1)
 
 
 def _add(conn: sqlite3.Connection, session_id: str, tool_name: str, count: int, errors: int) -> None:
