@@ -3,9 +3,7 @@ incremental equals rebuilt, restarts resume, failures stop without skipping."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import threading
 import time
 
 import pytest
@@ -163,3 +161,21 @@ def test_events_outside_any_session_are_ignored(store, store_path):
     assert not runner.failures and {p for p, _ in saved(store_path).values()} == {1}
     assert all(rows == [] for rows in snapshot(store_path).values())
 
+
+
+def test_run_logs_a_failure_once_and_keeps_the_others_going(store, store_path, caplog):
+    import_paths(store, SAMPLE_DIRS)
+    bad = store.read_all(10, limit=1)[0]
+    runner = ProjectionRunner(store, store_path, [failing_projection(bad.id), BY_NAME["sessions"]], poll_interval=0.01)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while runner.positions()["sessions"] < store.head_position() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.05)  # a few more polls: the failure must not be logged again
+    finally:
+        runner.stop()
+    runner.close()
+    assert saved(store_path) == {"boom": (bad.position - 1, 1), "sessions": (store.head_position(), 1)}
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [str(runner.failures["boom"])]
