@@ -96,3 +96,13 @@ def test_a_failing_rebuild_names_the_event_in_one_line(tmp_path):
     assert "projection 'tool_calls' failed on event at position 1" in line
     assert bad.id in line and "AssistantToolCallsGenerated" in line
     assert status(url)["tool_calls"]["checkpoint"] == 0
+
+
+def test_every_read_model_table_and_command_is_documented():
+    from conftest import ROOT
+    from kapacitor.projections.catalog import PROJECTIONS
+
+    doc = (ROOT / "docs" / "projections.md").read_text()
+    names = [p.name for p in PROJECTIONS] + [t for p in PROJECTIONS for t in p.tables]
+    assert [n for n in names if f"`{n}`" not in doc] == []
+    assert "kapacitor projections status" in doc and "kapacitor projections rebuild" in doc
