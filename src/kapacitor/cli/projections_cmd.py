@@ -35,15 +35,10 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
-    path = _store_path(app)
-    conn = open_read_models(path)
+    runner = ProjectionRunner(app.store, _store_path(app), chosen)
     try:
         for projection in chosen:
-            reset(conn, projection)
-    finally:
-        conn.close()
-    runner = ProjectionRunner(app.store, path, chosen)
-    try:
+            reset(runner.conn, projection)
         with Progress(
             TextColumn("[bold]rebuilding"),
             BarColumn(),
