@@ -34,7 +34,8 @@ def main() -> None:
     cli(prog_name="kapacitor")
 
 
-from kapacitor.cli import import_cmd, sessions_cmd  # noqa: E402  (commands register on cli)
+from kapacitor.cli import import_cmd, projections_cmd, sessions_cmd  # noqa: E402  (commands register on cli)
 
 cli.add_command(import_cmd.import_command)
 cli.add_command(sessions_cmd.sessions_command)
+cli.add_command(projections_cmd.projections_group)

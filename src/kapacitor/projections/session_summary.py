@@ -13,7 +13,7 @@ each field keeps its largest value seen.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -136,8 +136,7 @@ class SessionSummaries:
         self.sessions: dict[str, SessionSummary] = {}
 
     def apply(self, event: RecordedEvent) -> None:
-        source = event.metadata.get("source") or {}
-        session_id = source.get("session_id") or _session_of(event.stream)
+        session_id = session_of(event)
         if not session_id:
             return
         summary = self.sessions.get(session_id)
@@ -145,7 +144,7 @@ class SessionSummaries:
             summary = self.sessions[session_id] = SessionSummary(session_id)
         summary.events += 1
         data = event.data
-        subagent = source.get("agent_id")
+        subagent = subagent_of(event)
         stamp = data.get("timestamp") or ""
         if stamp:
             if not summary.started or stamp < summary.started:
@@ -160,7 +159,18 @@ class SessionSummaries:
             handler(summary, data, subagent)
 
 
-def _session_of(stream: str) -> str | None:
+def session_of(event: RecordedEvent) -> str | None:
+    """The session an event belongs to: its source's, else its stream's."""
+    source = event.metadata.get("source") or {}
+    return source.get("session_id") or _session_of_stream(event.stream)
+
+
+def subagent_of(event: RecordedEvent) -> str | None:
+    """The subagent that produced the event, None for the main agent."""
+    return (event.metadata.get("source") or {}).get("agent_id")
+
+
+def _session_of_stream(stream: str) -> str | None:
     if stream.startswith("AgentSession-"):
         return stream.removeprefix("AgentSession-")
     if stream.startswith("AgentSubsession-"):
@@ -168,14 +178,37 @@ def _session_of(stream: str) -> str | None:
     return None
 
 
-def _count_call(summary: SessionSummary, usage: dict[str, Any], subagent: str | None) -> None:
-    key = (usage.get("message_id", ""), usage.get("request_id", ""))
+def call_key(usage: dict[str, Any]) -> tuple[str, str]:
+    """What identifies one API call: its (message id, request id)."""
+    return (usage.get("message_id", ""), usage.get("request_id", ""))
+
+
+def merged_call(call: Call | None, usage: dict[str, Any], subagent: str | None) -> Call:
+    """The call with one more sighting of its usage: each field keeps its largest
+    value; model and subagent are those of the first sighting."""
     numbers = {name: int(usage.get(name) or 0) for name in TOKEN_FIELDS}
-    call = summary.calls.get(key)
     if call is None:
-        summary.calls[key] = Call(str(usage.get("model", "")), numbers, subagent)
-    else:
-        call.usage = {name: max(call.usage.get(name, 0), numbers[name]) for name in TOKEN_FIELDS}
+        return Call(str(usage.get("model", "")), numbers, subagent)
+    return Call(call.model, {name: max(call.usage.get(name, 0), numbers[name]) for name in TOKEN_FIELDS}, call.subagent)
+
+
+def _count_call(summary: SessionSummary, usage: dict[str, Any], subagent: str | None) -> None:
+    key = call_key(usage)
+    summary.calls[key] = merged_call(summary.calls.get(key), usage, subagent)
+
+
+def file_path_of(call: dict[str, Any]) -> str | None:
+    """The file a tool call means to change, for the tools that change files."""
+    path_key = FILE_TOOLS.get(call.get("tool_name", ""))
+    arguments = call.get("arguments")
+    if path_key and isinstance(arguments, dict) and arguments.get(path_key):
+        return str(arguments[path_key])
+    return None
+
+
+def tool_failed(data: dict[str, Any]) -> bool:
+    """Whether a ToolResultReceived reports an error."""
+    return bool((data.get("extensions") or {}).get("claude_code", {}).get("is_error"))
 
 
 def _started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
@@ -203,17 +236,15 @@ def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str |
 
 def _tool_calls(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     for call in data.get("tool_calls", []):
-        name = call.get("tool_name", "")
-        summary.tool_calls[name] += 1
-        path_key = FILE_TOOLS.get(name)
-        if path_key and isinstance(call.get("arguments"), dict) and call["arguments"].get(path_key):
-            summary._pending_files[call.get("call_id", "")] = str(call["arguments"][path_key])
+        summary.tool_calls[call.get("tool_name", "")] += 1
+        path = file_path_of(call)
+        if path:
+            summary._pending_files[call.get("call_id", "")] = path
 
 
 def _tool_result(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
-    ext = (data.get("extensions") or {}).get("claude_code", {})
     path = summary._pending_files.pop(data.get("call_id", ""), None)
-    if ext.get("is_error"):
+    if tool_failed(data):
         summary.tool_errors += 1
     elif path:
         summary.files_changed.add(path)
@@ -235,6 +266,28 @@ def _subagent_started(summary: SessionSummary, data: dict[str, Any], _: str | No
         "description": ext.get("description"),
         "tool_use_id": ext.get("tool_use_id"),
     }
+
+
+def summary_state(summary: SessionSummary) -> dict[str, Any]:
+    """Everything the fold knows about a session, as JSON-able data, so a
+    checkpointed read model can persist it and go on folding after a restart."""
+    state = {f.name: getattr(summary, f.name) for f in fields(summary)}
+    state["tool_calls"] = dict(summary.tool_calls)
+    state["files_changed"] = sorted(summary.files_changed)
+    state["calls"] = [[m, r, c.model, c.usage, c.subagent] for (m, r), c in summary.calls.items()]
+    return state
+
+
+def summary_from_state(state: dict[str, Any]) -> SessionSummary:
+    """The inverse of ``summary_state``."""
+    return SessionSummary(
+        **state
+        | {
+            "tool_calls": Counter(state["tool_calls"]),
+            "files_changed": set(state["files_changed"]),
+            "calls": {(m, r): Call(model, usage, sub) for m, r, model, usage, sub in state["calls"]},
+        }
+    )
 
 
 _HANDLERS = {

@@ -1,0 +1,85 @@
+"""``kapacitor projections``: the read models kept beside the event log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner, checkpoints, open_read_models, reset
+
+
+@click.group("projections")
+def projections_group() -> None:
+    """Read models (sessions, tool_calls, token_usage, files_changed) kept in
+    the store file, each with a checkpoint: the last log position it handled."""
+
+
+def _store_path(app: AppContext) -> Path:
+    path = getattr(app.store, "path", None)
+    if path is None:
+        raise click.ClickException(f"read models need the SQLite store; {app.store_url} is not one")
+    return Path(path)
+
+
+@projections_group.command("rebuild")
+@click.argument("name", required=False, metavar="[NAME]", type=click.Choice(list(BY_NAME)))
+@pass_app
+def rebuild_command(app: AppContext, name: str | None) -> None:
+    """Drop NAME's tables and checkpoint (all read models if no NAME) and
+    rebuild them from the whole event log."""
+    chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
+    runner = ProjectionRunner(app.store, _store_path(app), chosen)
+    try:
+        for projection in chosen:
+            reset(runner.conn, projection)
+        with Progress(
+            TextColumn("[bold]rebuilding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("positions"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
+            task = progress.add_task("rebuild", total=app.store.head_position())
+            runner.catch_up(lambda position: progress.update(task, completed=position))
+    finally:
+        runner.close()
+    if runner.failures:
+        raise click.ClickException("; ".join(str(f) for f in runner.failures.values()))
+    click.echo(f"rebuilt {', '.join(p.name for p in chosen)} up to position {app.store.head_position()}")
+
+
+@projections_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, version, checkpoint, head, lag.")
+@pass_app
+def status_command(app: AppContext, as_json: bool) -> None:
+    """Show each read model's checkpoint, the log's head and the lag between them.
+    A read model that never ran has checkpoint 0."""
+    head = app.store.head_position()
+    conn = open_read_models(_store_path(app))
+    try:
+        saved = checkpoints(conn)
+    finally:
+        conn.close()
+    rows = []
+    for projection in PROJECTIONS:
+        known = saved.get(projection.name)
+        position = known.position if known else 0
+        rows.append({"name": projection.name, "version": projection.version, "checkpoint": position, "head": head, "lag": head - position})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for column in ("name", "version", "checkpoint", "head", "lag"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else v for v in row.values()))
+    Console().print(table)

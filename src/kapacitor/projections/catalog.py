@@ -1,0 +1,14 @@
+"""Every read model the runner keeps, in the order they are listed and run."""
+
+from __future__ import annotations
+
+from kapacitor.projections import files_changed, sessions, token_usage, tool_calls
+from kapacitor.projections.runner import Projection
+
+PROJECTIONS: tuple[Projection, ...] = (
+    sessions.PROJECTION,
+    tool_calls.PROJECTION,
+    token_usage.PROJECTION,
+    files_changed.PROJECTION,
+)
+BY_NAME = {p.name: p for p in PROJECTIONS}

@@ -1,0 +1,76 @@
+"""Which tool a result belongs to.
+
+A ToolResultReceived often does not name its tool: the AssistantToolCallsGenerated
+that asked for it does, maybe batches earlier. Read models that need the tool of
+a result keep the calls still waiting for one in a table of their own (so each
+can be rebuilt alone) and read the log through ``follow``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kapacitor.events import RecordedEvent
+from kapacitor.projections.session_summary import file_path_of, session_of
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A tool-calls event with the ``calls`` it asks for, or a tool result with
+    the (tool name, path) of the call it ``answered``, None if unknown."""
+
+    session_id: str
+    event: RecordedEvent
+    calls: list[dict[str, Any]]
+    answered: tuple[str, str | None] | None
+
+    @property
+    def is_result(self) -> bool:
+        return self.event.type == "ToolResultReceived"
+
+
+def follow(
+    conn: sqlite3.Connection,
+    table: str,
+    events: Sequence[RecordedEvent],
+    keep: Callable[[dict[str, Any]], bool] = lambda call: True,
+) -> Iterator[Seen]:
+    """The tool calls (those ``keep`` accepts) and tool results among ``events``,
+    each result paired with its call, remembered in ``table`` across batches."""
+    for event in events:
+        sid = session_of(event)
+        if not sid:
+            continue
+        if event.type == "AssistantToolCallsGenerated":
+            calls = [c for c in event.data.get("tool_calls", []) if keep(c)]
+            _remember(conn, table, sid, calls)
+            yield Seen(sid, event, calls, None)
+        elif event.type == "ToolResultReceived":
+            yield Seen(sid, event, [], _take(conn, table, sid, event.data.get("call_id", "")))
+
+
+def create(conn: sqlite3.Connection, table: str) -> None:
+    conn.execute(
+        f"CREATE TABLE {table} (session_id TEXT NOT NULL, call_id TEXT NOT NULL,"
+        " tool_name TEXT NOT NULL, path TEXT, PRIMARY KEY (session_id, call_id))"
+    )
+
+
+def _remember(conn: sqlite3.Connection, table: str, session_id: str, calls: Iterable[dict[str, Any]]) -> None:
+    """Note each call's tool (and the file it means to change, if any)."""
+    conn.executemany(
+        f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
+        [(session_id, c.get("call_id", ""), c.get("tool_name", ""), file_path_of(c)) for c in calls],
+    )
+
+
+def _take(conn: sqlite3.Connection, table: str, session_id: str, call_id: str) -> tuple[str, str | None] | None:
+    """The (tool name, path) of the call a result answers, forgetting the call."""
+    row = conn.execute(
+        f"DELETE FROM {table} WHERE session_id = ? AND call_id = ? RETURNING tool_name, path",
+        (session_id, call_id),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])

@@ -1,0 +1,216 @@
+"""Runs read models as followers of the one ordered event log.
+
+Each projection keeps its tables and a checkpoint (the last global position it
+handled) in the same SQLite file as the events. A batch's writes and its new
+checkpoint commit in one transaction, so after a crash a projection resumes
+exactly where its last commit left it: nothing is counted twice or skipped.
+
+A projection that fails on an event stops there, with an error naming the
+projection and the event; the others go on. It never steps over the event: the
+next run fails on it again until the code or the data is fixed. A projection
+whose version changed is rebuilt from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kapacitor.events import RecordedEvent
+from kapacitor.store.base import EventStore
+from kapacitor.store.sqlite import connect, migrate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A read model: its name, version, the tables its ``setup`` creates, and
+    ``apply``, which writes one batch of events into those tables."""
+
+    name: str
+    version: int
+    tables: tuple[str, ...]
+    setup: Callable[[sqlite3.Connection], None]
+    apply: Callable[[sqlite3.Connection, Sequence[RecordedEvent]], None]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    position: int
+    version: int
+
+
+class ProjectionFailed(Exception):
+    """A projection could not handle an event; it stays at the position before it."""
+
+    def __init__(self, name: str, event: RecordedEvent, cause: BaseException):
+        super().__init__(
+            f"projection {name!r} failed on event at position {event.position}"
+            f" (id {event.id}, type {event.type}): {type(cause).__name__}: {cause}"
+        )
+        self.name, self.event, self.cause = name, event, cause
+
+
+def _p001_projection_checkpoints(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE projection_checkpoints ("
+        " name TEXT PRIMARY KEY, position INTEGER NOT NULL, version INTEGER NOT NULL)"
+    )
+
+
+MIGRATIONS = [_p001_projection_checkpoints]
+
+
+def open_read_models(path: Path) -> sqlite3.Connection:
+    """A connection to the store file, with the checkpoint table in place."""
+    conn = connect(path)
+    migrate(conn, MIGRATIONS)
+    return conn
+
+
+def checkpoints(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
+    rows = conn.execute("SELECT name, position, version FROM projection_checkpoints")
+    return {row[0]: Checkpoint(*row) for row in rows}
+
+
+def reset(conn: sqlite3.Connection, projection: Projection) -> None:
+    """Drop the projection's tables and checkpoint and set it up empty, at position 0."""
+    with _transaction(conn):
+        for table in projection.tables:
+            conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        projection.setup(conn)
+        conn.execute(
+            "INSERT OR REPLACE INTO projection_checkpoints VALUES (?, 0, ?)",
+            (projection.name, projection.version),
+        )
+
+
+def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+    """Apply events and move the checkpoint past them, in one transaction. When the
+    batch fails, retry it an event at a time to commit what precedes the culprit
+    and name it in ``ProjectionFailed``."""
+    try:
+        _apply_committed(conn, projection, events)
+    except Exception:
+        for event in events:
+            try:
+                _apply_committed(conn, projection, [event])
+            except Exception as exc:
+                raise ProjectionFailed(projection.name, event, exc) from exc
+
+
+def _apply_committed(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+    with _transaction(conn):
+        # Under the write lock, so two runners on one file never apply an event twice.
+        (position,) = conn.execute(
+            "SELECT position FROM projection_checkpoints WHERE name = ?", (projection.name,)
+        ).fetchone()
+        unseen = [e for e in events if e.position > position]
+        if unseen:
+            projection.apply(conn, unseen)
+            conn.execute(
+                "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
+                (unseen[-1].position, projection.name),
+            )
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class ProjectionRunner:
+    """Keeps projections up to date with the log: ``catch_up`` once, or ``run``
+    (``start``/``stop``) to follow appends as they happen."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        path: Path,
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.05,
+    ):
+        self.store = store
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.failures: dict[str, ProjectionFailed] = {}
+        self.conn = open_read_models(path)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        saved = checkpoints(self.conn)
+        for projection in self.projections:
+            known = saved.get(projection.name)
+            if known is None or known.version != projection.version:
+                reset(self.conn, projection)
+
+    def positions(self) -> dict[str, int]:
+        saved = checkpoints(self.conn)
+        return {p.name: saved[p.name].position for p in self.projections}
+
+    def step(self) -> list[RecordedEvent]:
+        """Read one batch after the lowest checkpoint and give each projection the
+        events it has not seen. Returns the batch read."""
+        positions = self.positions()
+        active = [p for p in self.projections if p.name not in self.failures]
+        if not active:
+            return []
+        batch = self.store.read_all(min(positions[p.name] for p in active), limit=self.batch_size)
+        for projection in active:
+            unseen = [e for e in batch if e.position > positions[projection.name]]
+            if not unseen:
+                continue
+            try:
+                apply_batch(self.conn, projection, unseen)
+            except ProjectionFailed as failure:
+                self.failures[projection.name] = failure
+        return batch
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> None:
+        """Apply everything up to the head; ``progress`` gets the position reached
+        after each batch. Failures are in ``failures``."""
+        while batch := self.step():
+            if progress:
+                progress(batch[-1].position)
+
+    def run(self, stop: threading.Event) -> None:
+        """Catch up, then follow new appends (polling) until ``stop`` is set.
+        Failures are logged as they happen (and kept in ``failures``)."""
+        while not stop.is_set():
+            reported = len(self.failures)
+            batch = self.step()
+            for failure in list(self.failures.values())[reported:]:
+                log.error("%s", failure)
+            if len(batch) < self.batch_size:
+                stop.wait(self.poll_interval)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="projections", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self.conn.close()

@@ -1,0 +1,52 @@
+"""Read model ``sessions``: one row per session, what ``kapacitor sessions`` shows.
+
+The rules are ``session_summary``'s fold; this module only persists it. Each row
+keeps the fold's whole state (``state``) beside the finished row (``row``), so a
+batch continues the fold where the last one stopped, even after a restart.
+``started``, ``repository``, ``user`` and ``cwd`` are columns to filter and sort on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from kapacitor.events import RecordedEvent
+from kapacitor.projections.runner import Projection
+from kapacitor.projections.session_summary import (
+    SessionSummaries,
+    session_of,
+    summary_from_state,
+    summary_state,
+)
+
+
+def setup(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, started TEXT, repository TEXT,"
+        ' "user" TEXT, cwd TEXT, row TEXT NOT NULL, state TEXT NOT NULL)'
+    )
+    for column in ("started", "repository", "user", "cwd"):
+        conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
+
+
+def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    touched = {sid for sid in map(session_of, events) if sid}
+    summaries = SessionSummaries()
+    for sid in touched:
+        found = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (sid,)).fetchone()
+        if found:
+            summaries.sessions[sid] = summary_from_state(json.loads(found[0]))
+    for event in events:
+        summaries.apply(event)
+    conn.executemany(
+        "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (s.session_id, s.started, s.repository, s.user, s.cwd, json.dumps(s.as_json()), json.dumps(summary_state(s)))
+            for s in summaries.sessions.values()
+        ],
+    )
+
+
+PROJECTION = Projection("sessions", 1, ("sessions",), setup, apply)

@@ -1,0 +1,44 @@
+"""Read model ``tool_calls``: per session and tool, how often it was called and
+how often it failed. A failure is counted against the tool of the call it
+answers (see ``open_calls``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from kapacitor.events import RecordedEvent
+from kapacitor.projections import open_calls
+from kapacitor.projections.runner import Projection
+from kapacitor.projections.session_summary import tool_failed
+
+OPEN = "tool_calls_open"
+
+
+def setup(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE tool_calls (session_id TEXT NOT NULL, tool_name TEXT NOT NULL,"
+        " count INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (session_id, tool_name))"
+    )
+    open_calls.create(conn, OPEN)
+
+
+def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    for seen in open_calls.follow(conn, OPEN, events):
+        for call in seen.calls:
+            _add(conn, seen.session_id, call.get("tool_name", ""), 1, 0)
+        if seen.is_result and tool_failed(seen.event.data):
+            tool = seen.answered[0] if seen.answered else seen.event.data.get("tool_name", "")
+            _add(conn, seen.session_id, tool, 0, 1)
+
+
+def _add(conn: sqlite3.Connection, session_id: str, tool_name: str, count: int, errors: int) -> None:
+    conn.execute(
+        "INSERT INTO tool_calls VALUES (?, ?, ?, ?) ON CONFLICT (session_id, tool_name)"
+        " DO UPDATE SET count = count + excluded.count, errors = errors + excluded.errors",
+        (session_id, tool_name, count, errors),
+    )
+
+
+PROJECTION = Projection("tool_calls", 1, ("tool_calls", OPEN), setup, apply)
