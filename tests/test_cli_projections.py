@@ -6,9 +6,9 @@ import json
 import sqlite3
 
 import pytest
+from test_cli import kapacitor
 
 from conftest import SAMPLE_DIRS
-from test_cli import kapacitor
 
 
 @pytest.fixture
