@@ -60,13 +60,13 @@ def test_invalid_utf8_keeps_the_original_bytes(store, tmp_path):
     path = copy_sample(tmp_path)
     lines = good_lines()
     bad = json.dumps({"type": "user", "uuid": "u-bad", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "message": {"role": "user", "content": "caf\u00e9 PLACEHOLDER"}}).encode()
-    bad = bad.replace(b"PLACEHOLDER", b"\xff\xfe")
+    bad = bad.replace(b"PLACEHOLDER", b"\xff\xfe AKIAIOSFODNN7EXAMPLE")
     path.write_bytes(b"\n".join(lines + [bad]) + b"\n")
     summary = import_paths(store, [path])
     [warning] = summary.warnings
     assert warning.line == len(lines) + 1 and "invalid UTF-8" in warning.message
     [event] = [e for e in store.read_all() if "raw_b64" in e.metadata]
-    assert base64.b64decode(event.metadata["raw_b64"]) == bad
+    assert base64.b64decode(event.metadata["raw_b64"]) == bad.replace(b"AKIAIOSFODNN7EXAMPLE", b"[REDACTED:aws-access-key]")
     assert event.type == "UserMessageReceived" and event.data["content"].startswith("caf\u00e9 \ufffd")
     assert sorted(stored_raw(store)) == sorted(lines)
 

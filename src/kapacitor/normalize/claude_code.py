@@ -119,16 +119,15 @@ class Normalizer:
 
     def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
         """The events for one transcript line (without its newline)."""
-        raw_b64 = None
+        raw_b64 = bad_utf8 = None
         try:
-            text = line.decode("utf-8")
+            text = redact(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            text = line.decode("utf-8", errors="replace")
-            raw_b64 = base64.b64encode(line).decode("ascii")
+            # Keep the original bytes (secrets masked), parse what decodes.
+            masked = redact(line.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+            raw_b64 = base64.b64encode(masked).decode("ascii")
+            text = masked.decode("utf-8", errors="replace")
             bad_utf8 = f"invalid UTF-8 at byte {exc.start}"
-        else:
-            bad_utf8 = None
-        text = redact(text)
         try:
             record = codec.loads(text)
         except ValueError as exc:

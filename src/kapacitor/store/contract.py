@@ -22,7 +22,6 @@ import pytest
 from kapacitor.events import NewEvent, event_id
 from kapacitor.store import open_store
 from kapacitor.store.base import (
-    ANY,
     NO_STREAM,
     EventIdConflict,
     EventStore,
@@ -213,4 +212,4 @@ class EventStoreContract:
         assert positions == sorted(positions)
 
 
-__all__ = ["EventStoreContract", "make_events", "ANY"]
+__all__ = ["EventStoreContract", "make_events"]
