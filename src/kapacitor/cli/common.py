@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kapacitor.store import open_store
@@ -27,6 +29,14 @@ class AppContext:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def store_path(app: AppContext) -> Path:
+    """The SQLite file that also holds the read models."""
+    path = getattr(app.store, "path", None)
+    if path is None:
+        raise click.ClickException(f"read models need the SQLite store; {app.store_url} is not one")
+    return Path(path)
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, pass_app, store_path
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints, open_read_models, reset
 
@@ -21,13 +20,6 @@ def projections_group() -> None:
     the store file, each with a checkpoint: the last log position it handled."""
 
 
-def _store_path(app: AppContext) -> Path:
-    path = getattr(app.store, "path", None)
-    if path is None:
-        raise click.ClickException(f"read models need the SQLite store; {app.store_url} is not one")
-    return Path(path)
-
-
 @projections_group.command("rebuild")
 @click.argument("name", required=False, metavar="[NAME]", type=click.Choice(list(BY_NAME)))
 @pass_app
@@ -35,7 +27,7 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
-    runner = ProjectionRunner(app.store, _store_path(app), chosen)
+    runner = ProjectionRunner(app.store, store_path(app), chosen)
     try:
         for projection in chosen:
             reset(runner.conn, projection)
@@ -64,7 +56,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
     """Show each read model's checkpoint, the log's head and the lag between them.
     A read model that never ran has checkpoint 0."""
     head = app.store.head_position()
-    conn = open_read_models(_store_path(app))
+    conn = open_read_models(store_path(app))
     try:
         saved = checkpoints(conn)
     finally:

@@ -8,20 +8,23 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, pass_app, store_path
 from kapacitor.pricing import price_source
-from kapacitor.projections.session_summary import SessionSummaries, SessionSummary
+from kapacitor.projections import sessions
+from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.projections.session_summary import SessionSummary
 
 
-def fold_sessions(app: AppContext) -> list[SessionSummary]:
-    """Every session's summary, folded from the whole log, newest first."""
-    summaries = SessionSummaries()
-    position = 0
-    while batch := app.store.read_all(position, limit=5000):
-        for event in batch:
-            summaries.apply(event)
-        position = batch[-1].position
-    return sorted(summaries.sessions.values(), key=lambda s: s.started, reverse=True)
+def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
+    """Bring the ``sessions`` read model up to the head of the log, then read it."""
+    runner = ProjectionRunner(app.store, store_path(app), [sessions.PROJECTION])
+    try:
+        runner.catch_up()
+        if runner.failures:
+            raise click.ClickException("; ".join(str(f) for f in runner.failures.values()))
+        return sessions.newest(runner.conn, limit)
+    finally:
+        runner.close()
 
 
 @click.command("sessions")
@@ -30,17 +33,17 @@ def fold_sessions(app: AppContext) -> list[SessionSummary]:
 @pass_app
 def sessions_command(app: AppContext, as_json: bool, limit: int | None) -> None:
     """List sessions: repo, branch, user, time, prompts, tools, files, tokens and cost."""
-    sessions = fold_sessions(app)[:limit]
+    rows = newest_sessions(app, limit)
     if as_json:
-        click.echo(json.dumps([s.as_json() for s in sessions], indent=2))
+        click.echo(json.dumps([s.as_json() for s in rows], indent=2))
         return
-    if not sessions:
+    if not rows:
         click.echo("No sessions yet. Run `kapacitor import` to import your Claude Code history.")
         return
     table = Table(caption=f"cost: {price_source()} (— = model without a price)")
     for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):
         table.add_column(name, overflow="fold")
-    for s in sessions:
+    for s in rows:
         row = s.as_json()
         duration = row["duration_seconds"]
         tools = ", ".join(f"{k} {v}" for k, v in sorted(s.tool_calls.items(), key=lambda kv: -kv[1]))

@@ -16,6 +16,7 @@ from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import (
     SessionSummaries,
+    SessionSummary,
     session_of,
     summary_from_state,
     summary_state,
@@ -47,6 +48,13 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             for s in summaries.sessions.values()
         ],
     )
+
+
+def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSummary]:
+    """The sessions, newest first, as live summaries (so cost is priced now, not
+    when the row was written)."""
+    rows = conn.execute("SELECT state FROM sessions ORDER BY started DESC LIMIT ?", (limit if limit else -1,))
+    return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 
 PROJECTION = Projection("sessions", 1, ("sessions",), setup, apply)
