@@ -68,7 +68,7 @@ def test_sidebar_lists_the_sample_repositories(server, page):
     page.goto(server.url + "/")
     names = page.locator("#repo-list li[data-name]").evaluate_all("els => els.map(e => e.dataset.name)")
     assert sorted(names) == sorted(["/home/dev/notes", "/home/dev/src/api-server", WIDGETS, "/home/sam/work/repo"])
-    expect(page.locator("#repo-list")).to_contain_text("src/widgets")
+    expect(page.locator("#repo-list")).to_contain_text("~dev/src/widgets")
 
 
 def test_sidebar_click_and_filters_scope_the_timeline(server, page):

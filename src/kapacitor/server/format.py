@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 
 def tokens(n: int | None) -> str:
@@ -39,18 +39,11 @@ def when(stamp: str | None) -> str:
     return (stamp or "")[:16].replace("T", " ")
 
 
-def ago(stamp: str | None) -> str:
-    """How long ago, roughly: 'just now', '5 min ago', '3 h ago', '2 d ago'."""
+def day(stamp: str | None) -> str:
+    """An ISO time as 'Nov 25, 17:26' (UTC): short enough for a table column."""
     if not stamp:
         return ""
-    then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = (datetime.now(UTC) - (then if then.tzinfo else then.replace(tzinfo=UTC))).total_seconds()
-    if seconds < 90:
-        return "just now"
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
-    return "just now"
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%b %d, %H:%M")
 
 
 def number(n: int | None) -> str:
@@ -58,9 +51,12 @@ def number(n: int | None) -> str:
 
 
 def shortdir(path: str | None) -> str:
-    """A directory as its last two parts: /home/dev/src/widgets -> src/widgets."""
-    parts = [p for p in (path or "").split("/") if p]
-    return "/".join(parts[-2:]) if parts else (path or "")
+    """A directory with its home shortened: /home/dev/src/widgets -> ~dev/src/widgets."""
+    path = path or ""
+    for home in ("/home/", "/Users/"):
+        if path.startswith(home):
+            return "~" + path.removeprefix(home)
+    return path
 
 
-FILTERS = {"shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "when": when, "ago": ago, "number": number}
+FILTERS = {"shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "when": when, "day": day, "number": number}
