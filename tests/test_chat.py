@@ -7,24 +7,14 @@ import re
 
 import pytest
 
-from conftest import SAMPLE_DIRS
-from kapacitor.capture.importer import import_paths
 from kapacitor.server.chat import ChatItem, chat_items, render_chat
+
+pytest_plugins = ["render_fixtures"]  # the `samples` fixture
 
 SUBAGENT_SESSION = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
 EDIT_SESSION = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 DENIAL_SESSION = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"
 TODO_SESSION = "922a15d3-3e4d-471a-9a7e-754f15615295"
-
-
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory):
-    from kapacitor.store import open_store
-
-    store = open_store(f"sqlite://{tmp_path_factory.mktemp('chat') / 'events.db'}")
-    import_paths(store, SAMPLE_DIRS)
-    yield store
-    store.close()
 
 
 def tools(items: list[ChatItem]) -> list:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 FOLD_LINES = 40
 HEAD_CAP = 8_000
@@ -34,7 +34,7 @@ def render_folded(text: str, render: Highlighter = plain) -> Markup:
     if end >= len(shown):
         return render(shown, 1) + note
     head, rest = shown[:end], shown[end:]
-    summary = Markup("show all ({} more lines, {} in all)").format(rest.count("\n") + 1, size(len(text)))
+    summary = Markup("show all ({:,} more lines, {} in all)").format(text.count("\n", end) + 1, size(len(text)))
     return render(head.removesuffix("\n"), 1) + Markup(
         '<details class="more"><summary>{}</summary>{}{}</details>'
     ).format(summary, render(rest, head.count("\n") + 1), note)

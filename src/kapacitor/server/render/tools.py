@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from kapacitor.server.chat import ToolCall
 
 Renderer = Callable[["ToolCall", Markup], Markup]
-SUMMARY_KEYS = ("command", "file_path", "notebook_path", "pattern", "url", "query", "description", "subject", "skill", "prompt")
+NOTHING = Markup("")
+SUMMARY_KEYS = ("command", "file_path", "notebook_path", "pattern", "url", "query", "subject", "description", "skill", "prompt")
 _NUMBERED = re.compile(r"^\s*(\d+)\t", re.MULTILINE)
 
 
@@ -161,6 +162,6 @@ REGISTRY: dict[str, Renderer] = {
 }
 
 
-def render_tool(call: ToolCall, children: Markup = Markup("")) -> Markup:
+def render_tool(call: ToolCall, children: Markup = NOTHING) -> Markup:
     """The body of a tool call's chat item, by the tool's renderer."""
     return REGISTRY.get(call.name, generic)(call, children)
