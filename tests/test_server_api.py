@@ -115,3 +115,16 @@ def test_openapi_documents_every_json_twin(app):
     paths = get(app, "/openapi.json")["paths"]
     for path in ("/sessions.json", "/repos.json", "/sessions/{session_id}.json", "/sessions/{session_id}/trace.json", "/sessions/{session_id}/stats.json", "/events"):
         assert path in paths
+
+
+def test_chat_and_trace_json_and_the_chat_slices(app):
+    sid = SESSIONS["widgets-hello"]["session_id"]
+    items = get(app, f"/sessions/{sid}/chat.json")
+    assert items and any("create hello.py and run it" in json.dumps(item) for item in items)
+    tree = get(app, f"/sessions/{sid}/trace.json")
+    assert tree["kind"] == "session" and tree["children"]
+    first = get(app, f"/sessions/{sid}/chat?start=0&limit=2")
+    assert f'hx-get="/sessions/{sid}/chat?start=2"' in first and "<html" not in first
+    rest = get(app, f"/sessions/{sid}/chat?start=2&limit=100000")
+    assert "hx-get" not in rest
+    get(app, f"/sessions/{sid}/chat?start=-1", status=422)
