@@ -56,7 +56,7 @@ def server(tmp_path_factory):
     store.close()
     server = start_server(url, tmp / "home")
     yield server
-    server.stop()
+    assert "Traceback" not in server.stop()
 
 
 @pytest.fixture(scope="module")

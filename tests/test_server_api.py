@@ -30,10 +30,10 @@ def app(store, store_path):
     app.state.store.close()
 
 
-def get(app, url: str, status: int = 200):
+def get(app, url: str, status: int = 200, headers: dict | None = None):
     async def fetch() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            return await client.get(url)
+            return await client.get(url, headers=headers)
 
     response = asyncio.run(fetch())
     assert response.status_code == status, response.text
@@ -102,8 +102,9 @@ def test_session_json_and_its_pages(app):
 
 
 def test_unknown_session_is_404(app):
-    get(app, "/sessions/no-such-session.json", status=404)
-    get(app, "/sessions/no-such-session/stats", status=404)
+    assert get(app, "/sessions/no-such-session.json", status=404) == {"detail": "no such session 'no-such-session'"}
+    page = get(app, "/sessions/no-such-session/stats", status=404, headers={"accept": "text/html"})
+    assert "404: no such session &#39;no-such-session&#39;" in page and 'id="repo-list"' in page
 
 
 def test_healthz_reports_the_lag(app):
