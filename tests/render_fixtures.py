@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLE_DIRS
+from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.importer import import_paths
 from kapacitor.store import open_store
 
@@ -73,10 +74,27 @@ class Transcript:
         return root
 
 
+def imported_store(tmp_path_factory, paths: list[Path]):
+    """A real SQLite store with ``paths`` imported, for a module-scoped fixture.
+    Module fixtures run before the per-test private HOME, so the import gets one
+    of its own, and the git-info cache it filled is emptied again: nothing of
+    this machine's git config reaches the store or later tests."""
+    store = open_store(f"sqlite://{tmp_path_factory.mktemp('store') / 'events.db'}")
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("home")
+        for name, value in (("HOME", home), ("XDG_CONFIG_HOME", home / ".config"), ("XDG_DATA_HOME", home / ".local")):
+            patch.setenv(name, str(value))
+        patch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+        try:
+            import_paths(store, paths)
+        finally:
+            resolve_context.cache_clear()
+    return store
+
+
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     """The recorded sample transcripts imported into a real SQLite store."""
-    store = open_store(f"sqlite://{tmp_path_factory.mktemp('samples') / 'events.db'}")
-    import_paths(store, SAMPLE_DIRS)
+    store = imported_store(tmp_path_factory, SAMPLE_DIRS)
     yield store
     store.close()

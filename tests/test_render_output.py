@@ -6,9 +6,8 @@ import re
 import time
 
 import pytest
-from render_fixtures import Transcript
+from render_fixtures import Transcript, imported_store
 
-from kapacitor.capture.importer import import_paths
 from kapacitor.server.chat import chat_items, render_chat
 from kapacitor.server.render.output import FOLD_LINES, HARD_CAP, render_folded
 from kapacitor.server.trace import render_trace, trace_tree
@@ -19,8 +18,6 @@ HUGE = "0000a11c-0000-4000-8000-00000000010b"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from kapacitor.store import open_store
-
     root = tmp_path_factory.mktemp("transcripts")
     long = Transcript(LONG)
     long.user("a very long session")
@@ -31,8 +28,7 @@ def store(tmp_path_factory):
     huge.user("print a lot")
     huge.tool("Bash", {"command": "yes | head -c 10M"}, "y\n" * 5_000_000)
     huge.write(root)
-    store = open_store(f"sqlite://{tmp_path_factory.mktemp('long') / 'events.db'}")
-    import_paths(store, [root])
+    store = imported_store(tmp_path_factory, [root])
     yield store
     store.close()
 

@@ -13,9 +13,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from render_fixtures import Transcript
+from render_fixtures import Transcript, imported_store
 
-from kapacitor.capture.importer import import_paths
 from kapacitor.server.chat import chat_items, render_chat
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.diff import render_diff
@@ -85,8 +84,6 @@ def audit(html: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hostile_store(tmp_path_factory):
-    from kapacitor.store import open_store
-
     t = Transcript(SESSION, cwd="/home/dev/<script>alert(0)</script>")
     t.user(EVIL)
     t.assistant({"type": "thinking", "thinking": MARKDOWN, "signature": "sig"}, {"type": "text", "text": MARKDOWN})
@@ -110,8 +107,7 @@ def hostile_store(tmp_path_factory):
     t.user(EVIL, isCompactSummary=True)
     t.user(EVIL, isMeta=True)
     t.records.append({"type": IMG, "uuid": "x", "timestamp": "2026-01-02T03:04:09Z", "sessionId": SESSION})
-    store = open_store(f"sqlite://{tmp_path_factory.mktemp('hostile') / 'events.db'}")
-    import_paths(store, [t.write(tmp_path_factory.mktemp("transcripts"))])
+    store = imported_store(tmp_path_factory, [t.write(tmp_path_factory.mktemp("transcripts"))])
     yield store
     store.close()
 
