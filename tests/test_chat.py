@@ -29,7 +29,7 @@ def test_prompt_and_assistant_text_in_order(samples):
     html = render_chat(SUBAGENT_SESSION, items)
     assert "create hello.py and run it" in html
     assert "The user wants hello.py created and run." in html  # thinking, folded
-    assert re.search(r'<details class="item folded thinking"', html)
+    assert re.search(r'<details class="chat-item folded thinking"', html)
 
 
 def test_every_tool_call_is_paired_with_its_result(samples):
@@ -57,8 +57,8 @@ def test_subagent_is_inlined_under_its_agent_call(samples):
     # the subagent's calls are not repeated at the top level
     assert "toolu_a1b240fd02754de1a832675f" not in {c.call_id for c in tools(items)}
     html = render_chat(SUBAGENT_SESSION, items)
-    agent_item = html[html.index('class="item tool tool-Agent') :]
-    agent_item = agent_item[: agent_item.index('class="item tool tool-Bash error')]
+    agent_item = html[html.index('class="chat-item tool tool-Agent') :]
+    agent_item = agent_item[: agent_item.index('class="chat-item tool tool-Bash error')]
     assert "wc -l hello.py" in agent_item and 'class="subagent"' in agent_item
     assert "Review complete" in agent_item
 

@@ -37,8 +37,8 @@ def test_a_5000_event_session_renders_one_page_with_a_continuation(store):
     items = chat_items(store, LONG)
     assert len(items) == 2501
     html = render_chat(LONG, items, limit=200)
-    assert len(re.findall(r'<details open class="item tool', html)) == 199
-    assert html.count('class="item user prompt"') == 1
+    assert len(re.findall(r'<details open class="chat-item tool', html)) == 199
+    assert html.count('class="chat-item user prompt"') == 1
     assert html.endswith("</div>")
     tail = html[html.rindex("<div") :]
     assert f'hx-get="/sessions/{LONG}/chat?start=200"' in tail

@@ -39,16 +39,19 @@ def render_item(item: ChatItem) -> Markup:
 
 def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
     anchor = Markup(' id="e-{}"').format(item.id) if item.id else Markup("")
-    return Markup('<{} class="item {}"{} data-kind="{}">').format(Markup(tag), css, anchor, item.kind)
+    return Markup('<{} class="chat-item {}"{} data-kind="{}">').format(Markup(tag), css, anchor, item.kind)
 
 
 def _prompt(item: ChatItem) -> Markup:
     images = item.detail.get("images") or []
     note = Markup('<div class="images">{} image(s) attached</div>').format(len(images)) if images else Markup("")
-    who = "Subagent prompt" if item.kind == "subagent_prompt" else "User"
-    return _open(item, f"user {item.kind}") + Markup('<div class="who">{}</div><div class="text">{}</div>{}</div>').format(
-        who, item.text, note
+    return _open(item, f"user {item.kind}") + Markup('<div class="who">User</div><div class="text">{}</div>{}</div>').format(
+        item.text, note
     )
+
+
+def _subagent_prompt(item: ChatItem) -> Markup:
+    return _folded(item, "prompt to the subagent", Markup('<div class="md">{}</div>').format(render_markdown(item.text)))
 
 
 def _command(item: ChatItem) -> Markup:
@@ -152,7 +155,7 @@ def _notice(item: ChatItem) -> Markup:
 
 _RENDERERS = {
     "prompt": _prompt,
-    "subagent_prompt": _prompt,
+    "subagent_prompt": _subagent_prompt,
     "command": _command,
     "meta": _meta,
     "compact_summary": _compact_summary,

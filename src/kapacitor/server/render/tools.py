@@ -19,7 +19,7 @@ from markupsafe import Markup
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.diff import render_diff
 from kapacitor.server.render.markdown import render_markdown
-from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.output import HARD_CAP, render_folded
 
 if TYPE_CHECKING:
     from kapacitor.server.chat import ToolCall
@@ -92,9 +92,8 @@ def todo_write(call: ToolCall, _children: Markup) -> Markup:
 
 def task_create(call: ToolCall, _children: Markup) -> Markup:
     args = call.arguments
-    return checklist([(str(args.get("subject", "")), "pending")]) + Markup('<p class="task-description">{}</p>').format(
-        args.get("description", "")
-    ) + result_block(call)
+    description = Markup('<p class="task-description">{}</p>').format(args.get("description", ""))
+    return checklist([(str(args.get("subject", "")), "pending")]) + description + _errors_only(call)
 
 
 def task_update(call: ToolCall, _children: Markup) -> Markup:
@@ -107,19 +106,22 @@ def task_update(call: ToolCall, _children: Markup) -> Markup:
 
 
 def agent(call: ToolCall, children: Markup) -> Markup:
-    """A subagent: what it was asked, its own conversation inlined, what it answered."""
+    """A subagent: its conversation inlined (which opens with its prompt), then its
+    answer, folded as it repeats the conversation's end. Without a recorded
+    conversation: the prompt it was given and the answer, open."""
     args = call.arguments
-    prompt = Markup('<details class="agent-prompt"><summary>prompt</summary>{}</details>').format(
-        render_markdown(str(args.get("prompt", "")))
-    )
     kind = str(args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent")
     head = Markup('<div class="agent-head"><span class="agent-type">{}</span> {}</div>').format(kind, args.get("description", ""))
-    run = Markup('<div class="subagent">{}</div>').format(children) if children else Markup("")
     if call.result is None or call.is_error:
         answer = result_block(call)
     else:
-        answer = Markup('<div class="result agent-answer">{}</div>').format(render_markdown(call.result[:200_000]))
-    return head + prompt + run + answer
+        answer = Markup('<div class="result agent-answer">{}</div>').format(render_markdown(call.result[:HARD_CAP]))
+    if children:
+        return head + Markup('<div class="subagent">{}</div><details class="answer"><summary>answer</summary>{}</details>').format(children, answer)
+    prompt = Markup('<details class="agent-prompt"><summary>prompt</summary>{}</details>').format(
+        render_markdown(str(args.get("prompt", ""))[:HARD_CAP])
+    )
+    return head + prompt + answer
 
 
 def checklist(entries: list[tuple[str, str]]) -> Markup:

@@ -76,7 +76,7 @@ def _detail(node: TraceNode) -> Markup:
         for name, value in node.detail.items()
         if value not in (None, "", {}, [])
     )
-    return Markup('<div class="chat"><h3>{}</h3><table class="tfacts">{}{}</table>{}</div>').format(
+    return Markup('<div class="tdetail-body"><h3>{}</h3><table class="tfacts">{}{}</table>{}</div>').format(
         node.label or node.kind, table, tokens, sections
     )
 
