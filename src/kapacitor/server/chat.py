@@ -25,6 +25,7 @@ from markupsafe import Markup
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
+from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import EventStore
 
 AGENT_TOOLS = ("Agent", "Task")
@@ -280,7 +281,5 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
     following = start + limit
     if following < len(items):
         url = f"/sessions/{quote(session_id, safe='')}/chat?start={following}"
-        page += Markup(
-            '<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>'
-        ).format(url, len(items) - following)
+        page += html('<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>', url, len(items) - following)
     return page

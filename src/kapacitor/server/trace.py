@@ -169,10 +169,12 @@ def _roll_up(node: TraceNode) -> None:
     node.errors = int(node.error)
     for child in node.children:
         _roll_up(child)
-        for name, value in child.tokens.items():
-            totals[name] += value
+        if child.tokens["requests"]:  # no request, no tokens: most nodes
+            for name, value in child.tokens.items():
+                totals[name] += value
         node.errors += child.errors
-        node.started = min(filter(None, (node.started, child.started)), default="")
+        if child.started and (not node.started or child.started < node.started):
+            node.started = child.started
         node.ended = max(node.ended, child.ended)
     node.tokens = totals
     if node.kind == "turn" and not node.label:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.sanitize import html
 
 
 def diff_text(tool_name: str, arguments: dict[str, Any], structured: Any) -> str:
@@ -51,6 +52,6 @@ def _difference(old: str, new: str) -> str:
 def render_diff(tool_name: str, arguments: dict[str, Any], structured: Any) -> Markup:
     """The diff, highlighted (added and removed lines coloured), folded when long."""
     text = diff_text(tool_name, arguments, structured)
-    return Markup('<div class="diff">{}</div>').format(
+    return html('<div class="diff">{}</div>', 
         render_folded(text.rstrip("\n"), lambda part, _n: highlight(part, language="diff"))
     )

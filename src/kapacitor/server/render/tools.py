@@ -20,6 +20,7 @@ from kapacitor.server.render.code import highlight
 from kapacitor.server.render.diff import render_diff
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.render.output import HARD_CAP, render_folded
+from kapacitor.server.render.sanitize import html
 
 if TYPE_CHECKING:
     from kapacitor.server.chat import ToolCall
@@ -52,7 +53,7 @@ def result_block(call: ToolCall) -> Markup:
     if call.result is None:
         return Markup('<p class="pending">no result recorded</p>')
     css = "result error" if call.is_error else "result"
-    return Markup('<div class="{}">{}</div>').format(css, render_folded(call.result))
+    return html('<div class="{}">{}</div>', css, render_folded(call.result))
 
 
 def generic(call: ToolCall, _children: Markup) -> Markup:
@@ -61,7 +62,7 @@ def generic(call: ToolCall, _children: Markup) -> Markup:
 
 def bash(call: ToolCall, _children: Markup) -> Markup:
     command = str(call.arguments.get("command", ""))
-    return Markup('<div class="input command">{}</div>{}').format(
+    return html('<div class="input command">{}</div>{}', 
         render_folded(command, lambda part, _n: highlight(part, language="bash")), result_block(call)
     )
 
@@ -75,7 +76,7 @@ def read(call: ToolCall, _children: Markup) -> Markup:
         return result_block(call)
     code = _NUMBERED.sub("", text)
     first = int(numbers[0])
-    return Markup('<div class="result file">{}</div>').format(
+    return html('<div class="result file">{}</div>', 
         render_folded(code, lambda part, n: highlight(part, filename=path, first_line=first + n - 1))
     )
 
@@ -92,7 +93,7 @@ def todo_write(call: ToolCall, _children: Markup) -> Markup:
 
 def task_create(call: ToolCall, _children: Markup) -> Markup:
     args = call.arguments
-    description = Markup('<p class="task-description">{}</p>').format(args.get("description", ""))
+    description = html('<p class="task-description">{}</p>', args.get("description", ""))
     return checklist([(str(args.get("subject", "")), "pending")]) + description + _errors_only(call)
 
 
@@ -111,14 +112,14 @@ def agent(call: ToolCall, children: Markup) -> Markup:
     conversation: the prompt it was given and the answer, open."""
     args = call.arguments
     kind = str(args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent")
-    head = Markup('<div class="agent-head"><span class="agent-type">{}</span> {}</div>').format(kind, args.get("description", ""))
+    head = html('<div class="agent-head"><span class="agent-type">{}</span> {}</div>', kind, args.get("description", ""))
     if call.result is None or call.is_error:
         answer = result_block(call)
     else:
-        answer = Markup('<div class="result agent-answer">{}</div>').format(render_markdown(call.result[:HARD_CAP]))
+        answer = html('<div class="result agent-answer">{}</div>', render_markdown(call.result[:HARD_CAP]))
     if children:
-        return head + Markup('<div class="subagent">{}</div><details class="answer"><summary>answer</summary>{}</details>').format(children, answer)
-    prompt = Markup('<details class="agent-prompt"><summary>prompt</summary>{}</details>').format(
+        return head + html('<div class="subagent">{}</div><details class="answer"><summary>answer</summary>{}</details>', children, answer)
+    prompt = html('<details class="agent-prompt"><summary>prompt</summary>{}</details>', 
         render_markdown(str(args.get("prompt", ""))[:HARD_CAP])
     )
     return head + prompt + answer
@@ -127,10 +128,10 @@ def agent(call: ToolCall, children: Markup) -> Markup:
 def checklist(entries: list[tuple[str, str]]) -> Markup:
     marks = {"completed": "☑", "in_progress": "◐", "deleted": "☒"}
     rows = Markup("").join(
-        Markup('<li class="todo todo-{}"><span class="mark">{}</span> {}</li>').format(status or "pending", marks.get(status, "☐"), text)
+        html('<li class="todo todo-{}"><span class="mark">{}</span> {}</li>', status or "pending", marks.get(status, "☐"), text)
         for text, status in entries
     )
-    return Markup('<ul class="checklist">{}</ul>').format(rows)
+    return html('<ul class="checklist">{}</ul>', rows)
 
 
 def _details_of(changes: dict[str, Any]) -> Markup:
@@ -141,7 +142,7 @@ def _details_of(changes: dict[str, Any]) -> Markup:
 def generic_input(arguments: dict[str, Any]) -> Markup:
     """Tool input as pretty, highlighted JSON (folded when long)."""
     pretty = json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
-    return Markup('<div class="input">{}</div>').format(
+    return html('<div class="input">{}</div>', 
         render_folded(pretty, lambda part, _n: highlight(part, language="json"))
     )
 
