@@ -82,8 +82,8 @@ def audit(html: str) -> list[str]:
     return parser.problems
 
 
-@pytest.fixture(scope="module")
-def hostile_store(tmp_path_factory):
+def hostile_transcript() -> Transcript:
+    """A session with an attack string in every place a transcript has text."""
     t = Transcript(SESSION, cwd="/home/dev/<script>alert(0)</script>")
     t.user(EVIL)
     t.assistant({"type": "thinking", "thinking": MARKDOWN, "signature": "sig"}, {"type": "text", "text": MARKDOWN})
@@ -107,6 +107,12 @@ def hostile_store(tmp_path_factory):
     t.user(EVIL, isCompactSummary=True)
     t.user(EVIL, isMeta=True)
     t.records.append({"type": IMG, "uuid": "x", "timestamp": "2026-01-02T03:04:09Z", "sessionId": SESSION})
+    return t
+
+
+@pytest.fixture(scope="module")
+def hostile_store(tmp_path_factory):
+    t = hostile_transcript()
     store = imported_store(tmp_path_factory, [t.write(tmp_path_factory.mktemp("transcripts"))])
     yield store
     store.close()
