@@ -6,15 +6,19 @@ import json
 import re
 
 import pytest
+from render_fixtures import EDGE, edge_transcript, imported_store, sample_store
 
 from kapacitor.server.chat import ChatItem, chat_items, render_chat
-
-pytest_plugins = ["render_fixtures"]  # the `samples` fixture
 
 SUBAGENT_SESSION = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
 EDIT_SESSION = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 DENIAL_SESSION = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"
 TODO_SESSION = "922a15d3-3e4d-471a-9a7e-754f15615295"
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    yield from sample_store(tmp_path_factory)
 
 
 def tools(items: list[ChatItem]) -> list:
@@ -114,3 +118,41 @@ def test_json_twin_is_json(samples):
 def test_unknown_session_is_empty(samples):
     assert chat_items(samples, "no-such-session") == []
     assert render_chat("no-such-session", []) == ""
+
+
+@pytest.fixture(scope="module")
+def edge_store(tmp_path_factory):
+    store = imported_store(tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))])
+    yield store
+    store.close()
+
+
+def test_edge_cases_in_place(edge_store):
+    items = chat_items(edge_store, EDGE)
+    assert [(i.kind, i.tool.name if i.tool else i.text) for i in items] == [
+        ("prompt", "look at this"),
+        ("thinking", ""),
+        ("tool", "Agent"),
+        ("tool_result", "stray"),
+        ("api_error", "overloaded"),
+        ("interrupt", "[Request interrupted by user]"),
+        ("text", "after"),
+        ("tool", "Agent"),  # the subagent no call started, at the end
+    ]
+    assert items[0].detail["images"] == [{"media_type": "image/png", "bytes": 3}]
+    html = render_chat(EDGE, items)
+    for shown in ("1 image(s) attached", "thinking (encrypted)", "API error (retry 2)", "user interrupt", "stray", "nobody called me"):
+        assert shown in html
+
+
+def test_subagents_nest_recursively(edge_store):
+    outer = chat_items(edge_store, EDGE)[2].tool
+    assert outer.subagent.agent_id == "a1111111111111111"
+    inner = next(i.tool for i in outer.subagent.items if i.kind == "tool")
+    assert inner.subagent.agent_id == "a2222222222222222"
+    assert [(i.kind, i.tool.name if i.tool else i.text) for i in inner.subagent.items] == [
+        ("subagent_prompt", "look deeper"), ("tool", "Bash"), ("text", "deep done"),
+    ]  # fmt: skip
+    html = render_chat(EDGE, chat_items(edge_store, EDGE))
+    deep = html.index("ls deep")
+    assert html.count('<div class="subagent">', 0, deep) == 2  # two subagent levels open around it

@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from render_fixtures import EDGE, edge_transcript, imported_store, sample_store
 from test_import_samples import truth
 
-from kapacitor.projections.session_summary import TOKEN_FIELDS
+from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummaries
 from kapacitor.server.trace import TraceNode, render_trace, trace_tree
-
-pytest_plugins = ["render_fixtures"]  # the `samples` fixture
 
 SUBAGENT_SESSION = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
 TODO_SESSION = "922a15d3-3e4d-471a-9a7e-754f15615295"
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    yield from sample_store(tmp_path_factory)
 
 
 def walk(node: TraceNode):
@@ -102,3 +106,27 @@ def test_html_tree_with_details_and_marked_errors(samples):
     order = [html.index(s) for s in ("TaskCreate Create hello.py", "Bash ls &amp;&amp; python3 hello.py", "Bash wc -l hello.py", "Bash cat does_not_exist.txt")]
     assert order == sorted(order)
     assert "No such file or directory" in html  # the output, in the node's details
+
+
+@pytest.fixture(scope="module")
+def edge_store(tmp_path_factory):
+    store = imported_store(tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))])
+    yield store
+    store.close()
+
+
+def test_nested_subagents_and_their_tokens(edge_store):
+    tree = trace_tree(edge_store, EDGE)
+    summaries = SessionSummaries()
+    for event in edge_store.read_all():
+        summaries.apply(event)
+    (expected,) = summaries.sessions[EDGE].tokens().values()
+    assert tree.tokens == expected and expected["requests"] == 8
+    subagents = [n for n in walk(tree) if n.kind == "subagent"]
+    assert [n.id for n in subagents] == ["a1111111111111111", "a2222222222222222", "a3333333333333333"]
+    assert subagents[1] in list(walk(subagents[0]))  # nested inside the first
+    assert [n.label for n in walk(subagents[1]) if n.kind == "tool"] == ["Bash ls deep"]
+    assert [(n.kind, n.error) for n in tree.children[0].children if n.kind not in ("turn", "tool")] == [
+        ("tool_result", False), ("api_error", True), ("interrupt", False),
+    ]  # fmt: skip
+    assert tree.errors == 1
