@@ -156,3 +156,9 @@ def test_subagents_nest_recursively(edge_store):
     html = render_chat(EDGE, chat_items(edge_store, EDGE))
     deep = html.index("ls deep")
     assert html.count('<div class="subagent">', 0, deep) == 2  # two subagent levels open around it
+
+
+def test_task_updates_name_the_task_they_change(samples):
+    html = render_chat(SUBAGENT_SESSION, chat_items(samples, SUBAGENT_SESSION))
+    assert '<li class="todo todo-completed"><span class="mark">☑</span> Task #1: Create hello.py</li>' in html
+    assert "#2 Run hello.py → completed" in html

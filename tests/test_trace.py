@@ -58,8 +58,8 @@ def test_tool_calls_in_order_with_results_and_errors(samples):
         ("tool", "Read /home/dev/src/widgets/hello.py", False),
         ("tool", "Agent Review hello.py", False),
         ("tool", "Bash cat does_not_exist.txt", True),
-        ("todo", "TaskUpdate #1 → completed", False),
-        ("todo", "TaskUpdate #2 → completed", False),
+        ("todo", "TaskUpdate #1 Create hello.py → completed", False),
+        ("todo", "TaskUpdate #2 Run hello.py → completed", False),
     ]
     failing = prompt.children[5].children[0]
     assert failing.detail["output"] == "Exit code 1\ncat: does_not_exist.txt: No such file or directory"

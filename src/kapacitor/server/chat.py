@@ -57,6 +57,8 @@ class ToolCall:
     finished: str = ""
     interrupt: dict[str, str] | None = None
     subagent: SubagentRun | None = None
+    task_subject: str = ""
+    """For TaskUpdate: the subject of the task, from the TaskCreate that made it."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -123,6 +125,8 @@ class _Builder:
     links: dict[str, dict[str, Any]]
     """tool_use_id → SubagentStarted data, for every subagent of the session."""
     claimed: set[str] = field(default_factory=set)
+    tasks: dict[str, str] = field(default_factory=dict)
+    """Task id → subject, from TaskCreate results (the session's task list)."""
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -201,6 +205,8 @@ def _tool_calls(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls:
             arguments=arguments if isinstance(arguments, dict) else {"input": arguments},
             started=event.data.get("timestamp", ""),
         )
+        if call.name == "TaskUpdate":
+            call.task_subject = b.tasks.get(str(call.arguments.get("taskId")), "")
         if call.call_id in b.links and call.call_id not in b.claimed:
             call.subagent = b.run_of(call.call_id)
         calls[call.call_id] = call
@@ -217,6 +223,9 @@ def _tool_result(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls
     call.structured = _ext(data).get("tool_use_result")
     call.is_error = tool_failed(data)
     call.finished = data.get("timestamp", "")
+    task = call.structured.get("task") if call.name == "TaskCreate" and isinstance(call.structured, dict) else None
+    if isinstance(task, dict) and task.get("id"):
+        b.tasks[str(task["id"])] = str(task.get("subject", ""))
 
 
 def _interrupt(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:

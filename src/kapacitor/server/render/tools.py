@@ -35,7 +35,7 @@ def summary(call: ToolCall) -> str:
     """A one-line description of the call for its header."""
     args = call.arguments
     if call.name == "TaskUpdate":
-        return f"#{args.get('taskId', '?')} → {args.get('status', 'updated')}"
+        return f"#{args.get('taskId', '?')} {_task_subject(call)} → {args.get('status', 'updated')}".replace("  ", " ")
     if call.name == "TodoWrite":
         todos = args.get("todos") or []
         done = sum(1 for t in todos if isinstance(t, dict) and t.get("status") == "completed")
@@ -100,9 +100,8 @@ def task_create(call: ToolCall, _children: Markup) -> Markup:
 def task_update(call: ToolCall, _children: Markup) -> Markup:
     args = call.arguments
     changes = {k: v for k, v in args.items() if k != "taskId"}
-    label = f"Task #{args.get('taskId', '?')}"
-    if "subject" in changes:
-        label += f": {changes['subject']}"
+    subject = _task_subject(call)
+    label = f"Task #{args.get('taskId', '?')}" + (f": {subject}" if subject else "")
     return checklist([(label, str(changes.get("status", "")))]) + _details_of(changes) + _errors_only(call)
 
 
@@ -123,6 +122,11 @@ def agent(call: ToolCall, children: Markup) -> Markup:
         render_markdown(str(args.get("prompt", ""))[:HARD_CAP])
     )
     return head + prompt + answer
+
+
+def _task_subject(call: ToolCall) -> str:
+    """The subject a TaskUpdate sets, else the one its task was created with."""
+    return str(call.arguments.get("subject") or call.task_subject or "")
 
 
 def checklist(entries: list[tuple[str, str]]) -> Markup:
