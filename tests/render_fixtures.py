@@ -23,16 +23,22 @@ START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class Transcript:
-    def __init__(self, session_id: str, cwd: str = "/home/dev/src/demo", agent_id: str = "", start: int = 0):
+    def __init__(
+        self, session_id: str, cwd: str = "/home/dev/src/demo", agent_id: str = "", start: int = 0
+    ):
         self.session_id, self.cwd, self.agent_id = session_id, cwd, agent_id
         self.records: list[dict[str, Any]] = []
         self.parent: str | None = None
         self.calls = start
         self.subagents: list[tuple[Transcript, dict[str, Any]]] = []
 
-    def subagent(self, agent_id: str, tool_use_id: str | None, agent_type: str = "Explore") -> Transcript:
+    def subagent(
+        self, agent_id: str, tool_use_id: str | None, agent_type: str = "Explore"
+    ) -> Transcript:
         """A subagent's transcript (written beside this one), started by ``tool_use_id``."""
-        sub = Transcript(self.session_id, self.cwd, agent_id, start=1000 * (len(self.subagents) + 1) + self.calls)
+        sub = Transcript(
+            self.session_id, self.cwd, agent_id, start=1000 * (len(self.subagents) + 1) + self.calls
+        )
         meta = {"agentType": agent_type, "description": f"run {agent_id}", "spawnDepth": 1}
         if tool_use_id:
             meta["toolUseId"] = tool_use_id
@@ -43,8 +49,14 @@ class Transcript:
         return f"toolu_{self.calls + 1:020d}"
 
     def _record(self, kind: str, **fields: Any) -> dict[str, Any]:
-        record_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.session_id}/{self.agent_id}/{len(self.records)}"))
-        stamp = (START + timedelta(milliseconds=100 * len(self.records))).isoformat().replace("+00:00", "Z")
+        record_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"{self.session_id}/{self.agent_id}/{len(self.records)}")
+        )
+        stamp = (
+            (START + timedelta(milliseconds=100 * len(self.records)))
+            .isoformat()
+            .replace("+00:00", "Z")
+        )
         record = {
             "parentUuid": self.parent, "isSidechain": False, "type": kind, "uuid": record_id, "timestamp": stamp,
             "cwd": self.cwd, "sessionId": self.session_id, "version": "2.1.197", "gitBranch": "main", **fields,
@@ -58,9 +70,16 @@ class Transcript:
     def user(self, content: Any, **fields: Any) -> None:
         self._record("user", message={"role": "user", "content": content}, **fields)
 
-    def assistant(self, *blocks: dict[str, Any], message_id: str | None = None, output_tokens: int = 10) -> str:
+    def assistant(
+        self, *blocks: dict[str, Any], message_id: str | None = None, output_tokens: int = 10
+    ) -> str:
         message_id = message_id or f"msg_{self.agent_id}{len(self.records):012d}"
-        usage = {"input_tokens": 3, "output_tokens": output_tokens, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20}
+        usage = {
+            "input_tokens": 3,
+            "output_tokens": output_tokens,
+            "cache_read_input_tokens": 100,
+            "cache_creation_input_tokens": 20,
+        }
         for block in blocks:  # the client writes one line per content block, repeating the usage
             message = {"id": message_id, "type": "message", "role": "assistant", "model": "claude-opus-4-8",
                        "content": [block], "usage": usage}  # fmt: skip
@@ -70,11 +89,24 @@ class Transcript:
     def text(self, text: str) -> str:
         return self.assistant({"type": "text", "text": text})
 
-    def tool(self, name: str, arguments: dict[str, Any], result: Any, *, is_error: bool = False, structured: Any = None) -> str:
+    def tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        result: Any,
+        *,
+        is_error: bool = False,
+        structured: Any = None,
+    ) -> str:
         self.calls += 1
         call_id = f"toolu_{self.calls:020d}"
         self.assistant({"type": "tool_use", "id": call_id, "name": name, "input": arguments})
-        block = {"type": "tool_result", "tool_use_id": call_id, "content": result, "is_error": is_error}
+        block = {
+            "type": "tool_result",
+            "tool_use_id": call_id,
+            "content": result,
+            "is_error": is_error,
+        }
         extra = {"toolUseResult": structured} if structured is not None else {}
         self.user([block], **extra)
         return call_id
@@ -109,7 +141,11 @@ def imported_store(tmp_path_factory, paths: list[Path]):
     store = open_store(f"sqlite://{tmp_path_factory.mktemp('store') / 'events.db'}")
     with pytest.MonkeyPatch.context() as patch:
         home = tmp_path_factory.mktemp("home")
-        for name, value in (("HOME", home), ("XDG_CONFIG_HOME", home / ".config"), ("XDG_DATA_HOME", home / ".local")):
+        for name, value in (
+            ("HOME", home),
+            ("XDG_CONFIG_HOME", home / ".config"),
+            ("XDG_DATA_HOME", home / ".local"),
+        ):
             patch.setenv(name, str(value))
         patch.delenv("GIT_CONFIG_GLOBAL", raising=False)
         try:
@@ -134,7 +170,12 @@ def edge_transcript() -> Transcript:
     """Shapes the samples lack: nested and orphan subagents, an image, encrypted
     thinking, a stray result, an API error, a user interrupt."""
     t = Transcript(EDGE)
-    t.user([{"type": "text", "text": "look at this"}, {"type": "image", "source": {"media_type": "image/png", "data": "AAAA"}}])
+    t.user(
+        [
+            {"type": "text", "text": "look at this"},
+            {"type": "image", "source": {"media_type": "image/png", "data": "AAAA"}},
+        ]
+    )
     t.assistant({"type": "thinking", "thinking": "", "signature": "encrypted"})
     sub = t.subagent("a1111111111111111", t.next_call_id())
     sub.user("explore the repo")
@@ -142,7 +183,11 @@ def edge_transcript() -> Transcript:
     nested.user("look deeper")
     nested.tool("Bash", {"command": "ls deep"}, "deep")
     nested.text("deep done")
-    sub.tool("Agent", {"description": "deeper", "prompt": "look deeper", "subagent_type": "Explore"}, "deep done")
+    sub.tool(
+        "Agent",
+        {"description": "deeper", "prompt": "look deeper", "subagent_type": "Explore"},
+        "deep done",
+    )
     sub.text("explored")
     t.tool("Agent", {"description": "explore", "prompt": "explore the repo"}, "explored")
     orphan = t.subagent("a3333333333333333", None)

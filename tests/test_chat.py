@@ -85,7 +85,9 @@ def test_edit_is_a_diff_and_markdown_code_is_highlighted(samples):
     assert '<span class="gd">-    return a - b</span>' in diff
     assert '<span class="gi">+    return a + b</span>' in diff
     assert "@@ -1,2 +1,2 @@" in diff  # from the structured patch: real line numbers
-    block = re.search(r'<pre class="hl"><code><span class="k">def</span>.*?</code></pre>', html, re.DOTALL)
+    block = re.search(
+        r'<pre class="hl"><code><span class="k">def</span>.*?</code></pre>', html, re.DOTALL
+    )
     assert block and '<span class="nf">add</span>' in block.group(0)
     assert "<table>" in html and "<th>before</th>" in html
     # Read shows the file excerpt highlighted, with the file's line numbers
@@ -95,7 +97,10 @@ def test_edit_is_a_diff_and_markdown_code_is_highlighted(samples):
 def test_permission_denials_are_shown_on_their_calls(samples):
     items = chat_items(samples, DENIAL_SESSION)
     calls = tools(items)
-    assert [(c.name, (c.interrupt or {}).get("outcome")) for c in calls] == [("Write", "denied"), ("Bash", "denied")]
+    assert [(c.name, (c.interrupt or {}).get("outcome")) for c in calls] == [
+        ("Write", "denied"),
+        ("Bash", "denied"),
+    ]
     assert not any(item.kind == "interrupt" for item in items)
     html = render_chat(DENIAL_SESSION, items)
     assert html.count("permission denied") == 2
@@ -103,7 +108,9 @@ def test_permission_denials_are_shown_on_their_calls(samples):
 
 def test_todo_write_is_a_checklist(samples):
     html = render_chat(TODO_SESSION, chat_items(samples, TODO_SESSION))
-    assert '<li class="todo todo-in_progress"><span class="mark">◐</span> Create hello.py</li>' in html
+    assert (
+        '<li class="todo todo-in_progress"><span class="mark">◐</span> Create hello.py</li>' in html
+    )
     assert '<li class="todo todo-completed"><span class="mark">☑</span> Run hello.py</li>' in html
 
 
@@ -111,8 +118,15 @@ def test_json_twin_is_json(samples):
     items = chat_items(samples, SUBAGENT_SESSION)
     data = json.loads(json.dumps([item.as_json() for item in items]))
     agent = next(d for d in data if d.get("tool", {}).get("name") == "Agent")
-    assert [i["tool"]["name"] for i in agent["tool"]["subagent"]["items"] if i["kind"] == "tool"] == ["Read", "Bash"]
-    assert data[0] == {"kind": "prompt", "timestamp": data[0]["timestamp"], "text": "create hello.py and run it", "id": items[0].id}
+    assert [
+        i["tool"]["name"] for i in agent["tool"]["subagent"]["items"] if i["kind"] == "tool"
+    ] == ["Read", "Bash"]
+    assert data[0] == {
+        "kind": "prompt",
+        "timestamp": data[0]["timestamp"],
+        "text": "create hello.py and run it",
+        "id": items[0].id,
+    }
 
 
 def test_unknown_session_is_empty(samples):
@@ -122,7 +136,9 @@ def test_unknown_session_is_empty(samples):
 
 @pytest.fixture(scope="module")
 def edge_store(tmp_path_factory):
-    store = imported_store(tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))])
+    store = imported_store(
+        tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))]
+    )
     yield store
     store.close()
 
@@ -141,7 +157,14 @@ def test_edge_cases_in_place(edge_store):
     ]
     assert items[0].detail["images"] == [{"media_type": "image/png", "bytes": 3}]
     html = render_chat(EDGE, items)
-    for shown in ("1 image(s) attached", "thinking (encrypted)", "API error (retry 2)", "user interrupt", "stray", "nobody called me"):
+    for shown in (
+        "1 image(s) attached",
+        "thinking (encrypted)",
+        "API error (retry 2)",
+        "user interrupt",
+        "stray",
+        "nobody called me",
+    ):
         assert shown in html
 
 
@@ -160,5 +183,8 @@ def test_subagents_nest_recursively(edge_store):
 
 def test_task_updates_name_the_task_they_change(samples):
     html = render_chat(SUBAGENT_SESSION, chat_items(samples, SUBAGENT_SESSION))
-    assert '<li class="todo todo-completed"><span class="mark">☑</span> Task #1: Create hello.py</li>' in html
+    assert (
+        '<li class="todo todo-completed"><span class="mark">☑</span> Task #1: Create hello.py</li>'
+        in html
+    )
     assert "#2 Run hello.py → completed" in html

@@ -61,7 +61,10 @@ def test_a_hostile_session_is_text_and_never_runs(server, page, tab):
             node.click()
     expect(page.locator("#tab-body")).to_contain_text(SCRIPT_TEXT)
     assert page.dialogs == []
-    assert page.locator("#tab-body script, #tab-body img, #tab-body iframe, #tab-body svg").count() == 0
+    assert (
+        page.locator("#tab-body script, #tab-body img, #tab-body iframe, #tab-body svg").count()
+        == 0
+    )
     handlers = page.evaluate(
         """() => [...document.querySelectorAll('#tab-body *')].flatMap(e =>
              [...e.attributes].filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))

@@ -62,16 +62,27 @@ def test_tool_calls_in_order_with_results_and_errors(samples):
         ("todo", "TaskUpdate #2 Run hello.py → completed", False),
     ]
     failing = prompt.children[5].children[0]
-    assert failing.detail["output"] == "Exit code 1\ncat: does_not_exist.txt: No such file or directory"
+    assert (
+        failing.detail["output"]
+        == "Exit code 1\ncat: does_not_exist.txt: No such file or directory"
+    )
     assert failing.duration_ms == pytest.approx(124.0)
-    assert (tree.errors, prompt.errors, prompt.children[5].errors, prompt.children[0].errors) == (1, 1, 1, 0)
+    assert (tree.errors, prompt.errors, prompt.children[5].errors, prompt.children[0].errors) == (
+        1,
+        1,
+        1,
+        0,
+    )
     assert tree.children[1].label == "/compact"
 
 
 def test_turns_group_blocks_of_one_api_message(samples):
     turn = trace_tree(samples, SUBAGENT_SESSION).children[0].children[0]
     assert turn.id == "msg_fake_c1344aefcb504fe69747" and turn.model == "claude-opus-4-8"
-    assert turn.detail == {"thinking": "The user wants hello.py created and run. I'll plan with tasks.", "text": "I'll plan this out first."}
+    assert turn.detail == {
+        "thinking": "The user wants hello.py created and run. I'll plan with tasks.",
+        "text": "I'll plan this out first.",
+    }
     assert turn.tokens["requests"] == 1 and len(turn.children) == 2
 
 
@@ -79,7 +90,11 @@ def test_subagent_is_a_subtree_of_its_agent_call(samples):
     tree = trace_tree(samples, SUBAGENT_SESSION)
     agent = next(n for n in walk(tree) if n.id == "toolu_6f53674e7b3340709c2abc90")
     (sub,) = agent.children
-    assert (sub.kind, sub.id, sub.label) == ("subagent", "aaa13d7d127c8c4a2", "general-purpose: Review hello.py")
+    assert (sub.kind, sub.id, sub.label) == (
+        "subagent",
+        "aaa13d7d127c8c4a2",
+        "general-purpose: Review hello.py",
+    )
     inner = [n.label for n in walk(sub) if n.kind == "tool"]
     assert inner == ["Read /home/dev/src/widgets/hello.py", "Bash wc -l hello.py"]
     assert sub.tokens["requests"] == 3 and agent.tokens == sub.tokens
@@ -89,7 +104,11 @@ def test_subagent_is_a_subtree_of_its_agent_call(samples):
 def test_todo_write_nodes(samples):
     todos = [n for n in walk(trace_tree(samples, TODO_SESSION)) if n.kind == "todo"]
     assert [n.label for n in todos] == ["TodoWrite 0/2 done", "TodoWrite 2/2 done"]
-    assert todos[0].detail["input"]["todos"][0] == {"content": "Create hello.py", "status": "in_progress", "activeForm": "Creating hello.py"}
+    assert todos[0].detail["input"]["todos"][0] == {
+        "content": "Create hello.py",
+        "status": "in_progress",
+        "activeForm": "Creating hello.py",
+    }
 
 
 def test_json_twin(samples):
@@ -102,15 +121,27 @@ def test_html_tree_with_details_and_marked_errors(samples):
     html = render_trace(trace_tree(samples, SUBAGENT_SESSION))
     assert html.startswith('<div class="trace" data-trace>')
     assert html.count('<template class="tdetail">') == html.count('class="tnode ')
-    assert 'class="tnode kind-tool error"' in html and 'class="tnode kind-session has-error"' in html
-    order = [html.index(s) for s in ("TaskCreate Create hello.py", "Bash ls &amp;&amp; python3 hello.py", "Bash wc -l hello.py", "Bash cat does_not_exist.txt")]
+    assert (
+        'class="tnode kind-tool error"' in html and 'class="tnode kind-session has-error"' in html
+    )
+    order = [
+        html.index(s)
+        for s in (
+            "TaskCreate Create hello.py",
+            "Bash ls &amp;&amp; python3 hello.py",
+            "Bash wc -l hello.py",
+            "Bash cat does_not_exist.txt",
+        )
+    ]
     assert order == sorted(order)
     assert "No such file or directory" in html  # the output, in the node's details
 
 
 @pytest.fixture(scope="module")
 def edge_store(tmp_path_factory):
-    store = imported_store(tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))])
+    store = imported_store(
+        tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))]
+    )
     yield store
     store.close()
 
@@ -123,7 +154,11 @@ def test_nested_subagents_and_their_tokens(edge_store):
     (expected,) = summaries.sessions[EDGE].tokens().values()
     assert tree.tokens == expected and expected["requests"] == 8
     subagents = [n for n in walk(tree) if n.kind == "subagent"]
-    assert [n.id for n in subagents] == ["a1111111111111111", "a2222222222222222", "a3333333333333333"]
+    assert [n.id for n in subagents] == [
+        "a1111111111111111",
+        "a2222222222222222",
+        "a3333333333333333",
+    ]
     assert subagents[1] in list(walk(subagents[0]))  # nested inside the first
     assert [n.label for n in walk(subagents[1]) if n.kind == "tool"] == ["Bash ls deep"]
     assert [(n.kind, n.error) for n in tree.children[0].children if n.kind not in ("turn", "tool")] == [

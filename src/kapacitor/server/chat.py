@@ -113,7 +113,9 @@ def chat_items(store: EventStore, session_id: str) -> list[ChatItem]:
     builder.collect_links(events)
     items = builder.build(events)
     for run in builder.unclaimed():
-        call = ToolCall(call_id="", name="Agent", arguments={"description": run.description}, subagent=run)
+        call = ToolCall(
+            call_id="", name="Agent", arguments={"description": run.description}, subagent=run
+        )
         call.started = run.items[0].timestamp if run.items else ""
         items.append(ChatItem("tool", call.started, tool=call))
     return items
@@ -180,23 +182,43 @@ def _assistant_item(kind: str, event: RecordedEvent, **fields: Any) -> ChatItem:
     )
 
 
-def _user(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _user(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]
+) -> None:
     ext = _ext(event.data)
     detail = {k: ext[k] for k in ("command", "args", "images") if ext.get(k)}
     kind = ext.get("kind") or "prompt"
-    items.append(ChatItem(kind, event.data.get("timestamp", ""), event.data.get("content", ""), event.id, detail=detail))
+    items.append(
+        ChatItem(
+            kind,
+            event.data.get("timestamp", ""),
+            event.data.get("content", ""),
+            event.id,
+            detail=detail,
+        )
+    )
 
 
-def _text(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _text(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]
+) -> None:
     items.append(_assistant_item("text", event, text=event.data.get("content", "")))
 
 
-def _thinking(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _thinking(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]
+) -> None:
     encrypted = bool(event.data.get("encrypted")) or not event.data.get("content")
-    items.append(_assistant_item("thinking", event, text=event.data.get("content", ""), detail={"encrypted": encrypted}))
+    items.append(
+        _assistant_item(
+            "thinking", event, text=event.data.get("content", ""), detail={"encrypted": encrypted}
+        )
+    )
 
 
-def _tool_calls(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _tool_calls(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]
+) -> None:
     for raw in event.data.get("tool_calls") or []:
         arguments = raw.get("arguments")
         call = ToolCall(
@@ -213,22 +235,38 @@ def _tool_calls(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls:
         items.append(_assistant_item("tool", event, tool=call))
 
 
-def _tool_result(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _tool_result(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]
+) -> None:
     data = event.data
     call = calls.get(data.get("call_id", ""))
     if call is None or call.result is not None:
-        items.append(ChatItem("tool_result", data.get("timestamp", ""), data.get("result", ""), event.id, detail={"call_id": data.get("call_id", "")}))
+        items.append(
+            ChatItem(
+                "tool_result",
+                data.get("timestamp", ""),
+                data.get("result", ""),
+                event.id,
+                detail={"call_id": data.get("call_id", "")},
+            )
+        )
         return
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
     call.is_error = tool_failed(data)
     call.finished = data.get("timestamp", "")
-    task = call.structured.get("task") if call.name == "TaskCreate" and isinstance(call.structured, dict) else None
+    task = (
+        call.structured.get("task")
+        if call.name == "TaskCreate" and isinstance(call.structured, dict)
+        else None
+    )
     if isinstance(task, dict) and task.get("id"):
         b.tasks[str(task["id"])] = str(task.get("subject", ""))
 
 
-def _interrupt(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _interrupt(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]
+) -> None:
     data = event.data
     call = calls.get(data.get("request_id", ""))
     facts = {k: str(data[k]) for k in ("kind", "prompt", "outcome", "response") if data.get(k)}
@@ -239,28 +277,56 @@ def _interrupt(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: 
     items.append(ChatItem("interrupt", data.get("timestamp", ""), text, event.id, detail=facts))
 
 
-def _compacted(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _compacted(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]
+) -> None:
     data = event.data
     detail = {"trigger": data.get("trigger", ""), "pre_tokens": data.get("pre_tokens", 0)}
     items.append(ChatItem("compaction", data.get("timestamp", ""), "", event.id, detail=detail))
 
 
-def _api_error(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _api_error(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]
+) -> None:
     data = event.data
     detail = {"retry_attempt": data.get("retry_attempt", 0)}
-    items.append(ChatItem("api_error", data.get("timestamp", ""), data.get("error", ""), event.id, detail=detail))
+    items.append(
+        ChatItem(
+            "api_error", data.get("timestamp", ""), data.get("error", ""), event.id, detail=detail
+        )
+    )
 
 
-def _notice(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _notice(
+    b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]
+) -> None:
     data = event.data
     if event.type == "UnknownRecordReceived":
-        items.append(ChatItem("notice", data.get("timestamp", ""), data.get("reason", ""), event.id, detail={"level": "unknown record"}))
+        items.append(
+            ChatItem(
+                "notice",
+                data.get("timestamp", ""),
+                data.get("reason", ""),
+                event.id,
+                detail={"level": "unknown record"},
+            )
+        )
     elif data.get("content") or data.get("level") in ("warning", "error"):
         detail = {"level": data.get("level", ""), "subtype": data.get("subtype", "")}
-        items.append(ChatItem("notice", data.get("timestamp", ""), data.get("content", ""), event.id, detail=detail))
+        items.append(
+            ChatItem(
+                "notice",
+                data.get("timestamp", ""),
+                data.get("content", ""),
+                event.id,
+                detail=detail,
+            )
+        )
 
 
-def _subagent_done(b: _Builder, event: RecordedEvent, _items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _subagent_done(
+    b: _Builder, event: RecordedEvent, _items: list[ChatItem], calls: dict[str, ToolCall]
+) -> None:
     call = calls.get(_ext(event.data).get("tool_use_id", ""))
     if call is not None and call.subagent is not None:
         call.subagent.outcome = event.data.get("outcome", "")
@@ -290,5 +356,9 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
     following = start + limit
     if following < len(items):
         url = f"/sessions/{quote(session_id, safe='')}/chat?start={following}"
-        page += html('<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>', url, len(items) - following)
+        page += html(
+            '<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>',
+            url,
+            len(items) - following,
+        )
     return page

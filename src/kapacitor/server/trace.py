@@ -90,7 +90,9 @@ def _grow(parent: TraceNode, items: list[ChatItem]) -> None:
         elif item.kind in ("text", "thinking", "tool"):
             turn = turns.get(item.message_id) if item.message_id else None
             if turn is None:
-                turn = _add(current, TraceNode("turn", "", id=item.message_id or item.id, model=item.model))
+                turn = _add(
+                    current, TraceNode("turn", "", id=item.message_id or item.id, model=item.model)
+                )
                 if item.message_id:
                     turns[item.message_id] = turn
             _into_turn(turn, item)
@@ -104,8 +106,17 @@ def _add(parent: TraceNode, child: TraceNode) -> TraceNode:
 
 
 def _prompt_node(item: ChatItem) -> TraceNode:
-    text = " ".join(p for p in (item.detail.get("command"), item.detail.get("args")) if p) or item.text
-    return TraceNode("prompt", _first_line(text), id=item.id, started=item.timestamp, ended=item.timestamp, detail={"text": text[:DETAIL_CAP]})
+    text = (
+        " ".join(p for p in (item.detail.get("command"), item.detail.get("args")) if p) or item.text
+    )
+    return TraceNode(
+        "prompt",
+        _first_line(text),
+        id=item.id,
+        started=item.timestamp,
+        ended=item.timestamp,
+        detail={"text": text[:DETAIL_CAP]},
+    )
 
 
 def _into_turn(turn: TraceNode, item: ChatItem) -> None:
@@ -132,22 +143,51 @@ def _tool_node(call: ToolCall) -> TraceNode:
         started=call.started,
         ended=call.finished,
         error=call.is_error or denied,
-        detail={"tool": call.name, "input": call.arguments, "output": None if call.result is None else call.result[:DETAIL_CAP]}
-        | ({"output_chars": len(call.result)} if call.result and len(call.result) > DETAIL_CAP else {})
+        detail={
+            "tool": call.name,
+            "input": call.arguments,
+            "output": None if call.result is None else call.result[:DETAIL_CAP],
+        }
+        | (
+            {"output_chars": len(call.result)}
+            if call.result and len(call.result) > DETAIL_CAP
+            else {}
+        )
         | ({"interrupt": call.interrupt} if call.interrupt else {}),
         call=call,
     )
     if call.subagent is not None:
         run = call.subagent
-        sub = _add(node, TraceNode("subagent", f"{run.agent_type or 'subagent'}: {run.description}".strip(), id=run.agent_id))
-        sub.detail = {"agent_id": run.agent_id, "agent_type": run.agent_type, "outcome": run.outcome}
+        sub = _add(
+            node,
+            TraceNode(
+                "subagent",
+                f"{run.agent_type or 'subagent'}: {run.description}".strip(),
+                id=run.agent_id,
+            ),
+        )
+        sub.detail = {
+            "agent_id": run.agent_id,
+            "agent_type": run.agent_type,
+            "outcome": run.outcome,
+        }
         _grow(sub, run.items)
     return node
 
 
 def _event_node(item: ChatItem) -> TraceNode:
-    label = {"api_error": "API error", "compaction": "context compacted", "tool_result": "orphan tool result"}.get(item.kind, item.kind)
-    node = TraceNode(item.kind, f"{label}: {_first_line(item.text)}".rstrip(": "), id=item.id, started=item.timestamp, ended=item.timestamp)
+    label = {
+        "api_error": "API error",
+        "compaction": "context compacted",
+        "tool_result": "orphan tool result",
+    }.get(item.kind, item.kind)
+    node = TraceNode(
+        item.kind,
+        f"{label}: {_first_line(item.text)}".rstrip(": "),
+        id=item.id,
+        started=item.timestamp,
+        ended=item.timestamp,
+    )
     node.error = item.kind == "api_error"
     node.detail = {"text": item.text[:DETAIL_CAP], **item.detail}
     return node

@@ -39,7 +39,11 @@ def lexer_for(filename: str | None = None, language: str | None = None) -> Lexer
     """The lexer for a language tag (```python) or else a file name, else plain
     text. Cached: the guess scans every lexer's patterns, and lexers are reusable."""
     for guess in (
-        lambda: get_lexer_by_name(language.strip().split()[0].lower()) if language and language.strip() else None,
+        lambda: (
+            get_lexer_by_name(language.strip().split()[0].lower())
+            if language and language.strip()
+            else None
+        ),
         lambda: get_lexer_for_filename(filename) if filename else None,
     ):
         try:
@@ -52,11 +56,18 @@ def lexer_for(filename: str | None = None, language: str | None = None) -> Lexer
 
 
 def highlight(
-    code: str, filename: str | None = None, language: str | None = None, first_line: int | None = None
+    code: str,
+    filename: str | None = None,
+    language: str | None = None,
+    first_line: int | None = None,
 ) -> Markup:
     """``code`` as ``<pre class="hl"><code>…</code></pre>`` with token classes;
     with ``first_line``, each line is numbered from there."""
-    lexer = lexer_for(PurePath(filename).name if filename else None, language) if len(code) <= MAX_HIGHLIGHT_CHARS else _TEXT
+    lexer = (
+        lexer_for(PurePath(filename).name if filename else None, language)
+        if len(code) <= MAX_HIGHLIGHT_CHARS
+        else _TEXT
+    )
     html = pygments_highlight(code, lexer, _FORMATTER)
     if first_line is not None:
         html = "\n".join(

@@ -39,24 +39,34 @@ def render_item(item: ChatItem) -> Markup:
 
 
 def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
+    """The item's opening tag; ``tag`` is a trusted literal (``details open``)."""
     anchor = html(' id="e-{}"', item.id) if item.id else Markup("")
     return html('<{} class="chat-item {}"{} data-kind="{}">', Markup(tag), css, anchor, item.kind)
 
 
 def _prompt(item: ChatItem) -> Markup:
     images = item.detail.get("images") or []
-    note = html('<div class="images">{} image(s) attached</div>', len(images)) if images else Markup("")
-    return _open(item, f"user {item.kind}") + html('<div class="who">User</div><div class="text">{}</div>{}</div>', 
-        item.text, note
+    note = (
+        html('<div class="images">{} image(s) attached</div>', len(images))
+        if images
+        else Markup("")
+    )
+    return _open(item, f"user {item.kind}") + html(
+        '<div class="who">User</div><div class="text">{}</div>{}</div>', item.text, note
     )
 
 
 def _subagent_prompt(item: ChatItem) -> Markup:
-    return _folded(item, "prompt to the subagent", html('<div class="md">{}</div>', render_markdown(item.text)))
+    return _folded(
+        item, "prompt to the subagent", html('<div class="md">{}</div>', render_markdown(item.text))
+    )
 
 
 def _command(item: ChatItem) -> Markup:
-    line = " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p) or item.text
+    line = (
+        " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p)
+        or item.text
+    )
     return _open(item, "user command") + html('<code class="command-line">{}</code></div>', line)
 
 
@@ -64,11 +74,15 @@ def _subtle(item: ChatItem) -> Markup:
     match = _WRAPPED.match(item.text)
     text = match.group(2).strip("\n") if match else item.text
     label = SUBTLE.get(item.kind, item.kind.replace("_", " "))
-    return _open(item, f"subtle {item.kind}") + html('<div class="label">{}</div>{}</div>', label, render_folded(text))
+    return _open(item, f"subtle {item.kind}") + html(
+        '<div class="label">{}</div>{}</div>', label, render_folded(text)
+    )
 
 
 def _folded(item: ChatItem, label: str, body: Markup) -> Markup:
-    return _open(item, f"folded {item.kind}", "details") + html("<summary>{}</summary>{}</details>", label, body)
+    return _open(item, f"folded {item.kind}", "details") + html(
+        "<summary>{}</summary>{}</details>", label, body
+    )
 
 
 def _meta(item: ChatItem) -> Markup:
@@ -76,16 +90,24 @@ def _meta(item: ChatItem) -> Markup:
 
 
 def _compact_summary(item: ChatItem) -> Markup:
-    return _folded(item, "summary of the conversation so far", html('<div class="md">{}</div>', render_markdown(item.text)))
+    return _folded(
+        item,
+        "summary of the conversation so far",
+        html('<div class="md">{}</div>', render_markdown(item.text)),
+    )
 
 
 def _text(item: ChatItem) -> Markup:
-    return _open(item, "assistant") + html('<div class="md">{}</div></div>', render_markdown(item.text))
+    return _open(item, "assistant") + html(
+        '<div class="md">{}</div></div>', render_markdown(item.text)
+    )
 
 
 def _thinking(item: ChatItem) -> Markup:
     if item.detail.get("encrypted") and not item.text:
-        return _open(item, "thinking") + Markup('<span class="label">thinking (encrypted)</span></div>')
+        return _open(item, "thinking") + Markup(
+            '<span class="label">thinking (encrypted)</span></div>'
+        )
     return _folded(item, "thinking", html('<div class="md">{}</div>', render_markdown(item.text)))
 
 
@@ -94,16 +116,24 @@ def _tool(item: ChatItem) -> Markup:
     assert call is not None
     children = render_items(call.subagent.items) if call.subagent else Markup("")
     css = " ".join(["tool", f"tool-{re.sub(r'[^A-Za-z0-9_-]', '_', call.name)}"] + _states(call))
-    head = html('<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>', 
-        call.name, summary(call), _badges(call)
+    head = html(
+        '<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>',
+        call.name,
+        summary(call),
+        _badges(call),
     )
-    return _open(item, css, "details").replace(Markup("<details "), Markup("<details open "), 1) + head + html('<div class="tool-body">{}</div></details>', render_tool(call, children))
+    body = html('<div class="tool-body">{}</div></details>', render_tool(call, children))
+    return _open(item, css, "details open") + head + body
 
 
 def _states(call: ToolCall) -> list[str]:
     return [
         name
-        for name, on in (("error", call.is_error), ("denied", _denied(call)), ("pending", call.result is None))
+        for name, on in (
+            ("error", call.is_error),
+            ("denied", _denied(call)),
+            ("pending", call.result is None),
+        )
         if on
     ]
 
@@ -131,20 +161,26 @@ def seconds(ms: float) -> str:
 def _api_error(item: ChatItem) -> Markup:
     retry = item.detail.get("retry_attempt")
     label = f"API error (retry {retry})" if retry else "API error"
-    return _open(item, "api-error") + html('<span class="label">{}</span> {}</div>', label, item.text)
+    return _open(item, "api-error") + html(
+        '<span class="label">{}</span> {}</div>', label, item.text
+    )
 
 
 def _compaction(item: ChatItem) -> Markup:
     trigger = item.detail.get("trigger") or "auto"
     tokens = item.detail.get("pre_tokens") or 0
-    return _open(item, "compaction") + html('<span class="label">context compacted</span> ({}, {:,} tokens before)</div>', 
-        trigger, tokens
+    return _open(item, "compaction") + html(
+        '<span class="label">context compacted</span> ({}, {:,} tokens before)</div>',
+        trigger,
+        tokens,
     )
 
 
 def _interrupt(item: ChatItem) -> Markup:
     outcome = item.detail.get("outcome") or item.detail.get("kind") or "interrupt"
-    return _open(item, "interrupt") + html('<span class="label">{}</span> {}</div>', outcome.replace("_", " "), item.text)
+    return _open(item, "interrupt") + html(
+        '<span class="label">{}</span> {}</div>', outcome.replace("_", " "), item.text
+    )
 
 
 def _notice(item: ChatItem) -> Markup:

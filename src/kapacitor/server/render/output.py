@@ -36,8 +36,15 @@ def render_folded(text: str, render: Highlighter = plain) -> Markup:
     if end >= len(shown):
         return render(shown, 1) + note
     head, rest = shown[:end], shown[end:]
-    summary = html("show all ({:,} more lines, {} in all)", text.count("\n", end) + 1, size(len(text)))
-    return render(head.removesuffix("\n"), 1) + html('<details class="more"><summary>{}</summary>{}{}</details>', summary, render(rest, head.count("\n") + 1), note)
+    summary = html(
+        "show all ({:,} more lines, {} in all)", text.count("\n", end) + 1, size(len(text))
+    )
+    return render(head.removesuffix("\n"), 1) + html(
+        '<details class="more"><summary>{}</summary>{}{}</details>',
+        summary,
+        render(rest, head.count("\n") + 1),
+        note,
+    )
 
 
 def _head_end(text: str) -> int:
@@ -53,8 +60,10 @@ def _head_end(text: str) -> int:
 def _cut_note(cut: int, total: int) -> Markup:
     if not cut:
         return Markup("")
-    return html('<p class="cut">{} not shown (of {}): the whole output is in the session JSON.</p>', 
-        size(cut), size(total)
+    return html(
+        '<p class="cut">{} not shown (of {}): the whole output is in the session JSON.</p>',
+        size(cut),
+        size(total),
     )
 
 

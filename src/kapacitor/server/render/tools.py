@@ -27,7 +27,18 @@ if TYPE_CHECKING:
 
 Renderer = Callable[["ToolCall", Markup], Markup]
 NOTHING = Markup("")
-SUMMARY_KEYS = ("command", "file_path", "notebook_path", "pattern", "url", "query", "subject", "description", "skill", "prompt")
+SUMMARY_KEYS = (
+    "command",
+    "file_path",
+    "notebook_path",
+    "pattern",
+    "url",
+    "query",
+    "subject",
+    "description",
+    "skill",
+    "prompt",
+)
 _NUMBERED = re.compile(r"^\s*(\d+)\t", re.MULTILINE)
 
 
@@ -35,7 +46,9 @@ def summary(call: ToolCall) -> str:
     """A one-line description of the call for its header."""
     args = call.arguments
     if call.name == "TaskUpdate":
-        return f"#{args.get('taskId', '?')} {_task_subject(call)} → {args.get('status', 'updated')}".replace("  ", " ")
+        return f"#{args.get('taskId', '?')} {_task_subject(call)} → {args.get('status', 'updated')}".replace(
+            "  ", " "
+        )
     if call.name == "TodoWrite":
         todos = args.get("todos") or []
         done = sum(1 for t in todos if isinstance(t, dict) and t.get("status") == "completed")
@@ -62,8 +75,10 @@ def generic(call: ToolCall, _children: Markup) -> Markup:
 
 def bash(call: ToolCall, _children: Markup) -> Markup:
     command = str(call.arguments.get("command", ""))
-    return html('<div class="input command">{}</div>{}', 
-        render_folded(command, lambda part, _n: highlight(part, language="bash")), result_block(call)
+    return html(
+        '<div class="input command">{}</div>{}',
+        render_folded(command, lambda part, _n: highlight(part, language="bash")),
+        result_block(call),
     )
 
 
@@ -76,8 +91,11 @@ def read(call: ToolCall, _children: Markup) -> Markup:
         return result_block(call)
     code = _NUMBERED.sub("", text)
     first = int(numbers[0])
-    return html('<div class="result file">{}</div>', 
-        render_folded(code, lambda part, n: highlight(part, filename=path, first_line=first + n - 1))
+    return html(
+        '<div class="result file">{}</div>',
+        render_folded(
+            code, lambda part, n: highlight(part, filename=path, first_line=first + n - 1)
+        ),
     )
 
 
@@ -88,7 +106,9 @@ def file_edit(call: ToolCall, _children: Markup) -> Markup:
 
 def todo_write(call: ToolCall, _children: Markup) -> Markup:
     items = [t for t in call.arguments.get("todos") or [] if isinstance(t, dict)]
-    return checklist([(str(t.get("content", "")), str(t.get("status", ""))) for t in items]) + _errors_only(call)
+    return checklist(
+        [(str(t.get("content", "")), str(t.get("status", ""))) for t in items]
+    ) + _errors_only(call)
 
 
 def task_create(call: ToolCall, _children: Markup) -> Markup:
@@ -102,7 +122,11 @@ def task_update(call: ToolCall, _children: Markup) -> Markup:
     changes = {k: v for k, v in args.items() if k != "taskId"}
     subject = _task_subject(call)
     label = f"Task #{args.get('taskId', '?')}" + (f": {subject}" if subject else "")
-    return checklist([(label, str(changes.get("status", "")))]) + _details_of(changes) + _errors_only(call)
+    return (
+        checklist([(label, str(changes.get("status", "")))])
+        + _details_of(changes)
+        + _errors_only(call)
+    )
 
 
 def agent(call: ToolCall, children: Markup) -> Markup:
@@ -110,16 +134,29 @@ def agent(call: ToolCall, children: Markup) -> Markup:
     answer, folded as it repeats the conversation's end. Without a recorded
     conversation: the prompt it was given and the answer, open."""
     args = call.arguments
-    kind = str(args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent")
-    head = html('<div class="agent-head"><span class="agent-type">{}</span> {}</div>', kind, args.get("description", ""))
+    kind = str(
+        args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent"
+    )
+    head = html(
+        '<div class="agent-head"><span class="agent-type">{}</span> {}</div>',
+        kind,
+        args.get("description", ""),
+    )
     if call.result is None or call.is_error:
         answer = result_block(call)
     else:
-        answer = html('<div class="result agent-answer">{}</div>', render_markdown(call.result[:HARD_CAP]))
+        answer = html(
+            '<div class="result agent-answer">{}</div>', render_markdown(call.result[:HARD_CAP])
+        )
     if children:
-        return head + html('<div class="subagent">{}</div><details class="answer"><summary>answer</summary>{}</details>', children, answer)
-    prompt = html('<details class="agent-prompt"><summary>prompt</summary>{}</details>', 
-        render_markdown(str(args.get("prompt", ""))[:HARD_CAP])
+        return head + html(
+            '<div class="subagent">{}</div><details class="answer"><summary>answer</summary>{}</details>',
+            children,
+            answer,
+        )
+    prompt = html(
+        '<details class="agent-prompt"><summary>prompt</summary>{}</details>',
+        render_markdown(str(args.get("prompt", ""))[:HARD_CAP]),
     )
     return head + prompt + answer
 
@@ -132,7 +169,12 @@ def _task_subject(call: ToolCall) -> str:
 def checklist(entries: list[tuple[str, str]]) -> Markup:
     marks = {"completed": "☑", "in_progress": "◐", "deleted": "☒"}
     rows = Markup("").join(
-        html('<li class="todo todo-{}"><span class="mark">{}</span> {}</li>', status or "pending", marks.get(status, "☐"), text)
+        html(
+            '<li class="todo todo-{}"><span class="mark">{}</span> {}</li>',
+            status or "pending",
+            marks.get(status, "☐"),
+            text,
+        )
         for text, status in entries
     )
     return html('<ul class="checklist">{}</ul>', rows)
@@ -146,8 +188,9 @@ def _details_of(changes: dict[str, Any]) -> Markup:
 def generic_input(arguments: dict[str, Any]) -> Markup:
     """Tool input as pretty, highlighted JSON (folded when long)."""
     pretty = json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
-    return html('<div class="input">{}</div>', 
-        render_folded(pretty, lambda part, _n: highlight(part, language="json"))
+    return html(
+        '<div class="input">{}</div>',
+        render_folded(pretty, lambda part, _n: highlight(part, language="json")),
     )
 
 

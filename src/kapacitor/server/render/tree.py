@@ -38,14 +38,20 @@ def render_tree(tree: TraceNode) -> Markup:
 
 
 def _node(node: TraceNode, out: list[str]) -> None:
-    states = f"kind-{escape(node.kind)}" + (" error" if node.error else "") + (" has-error" if node.errors > int(node.error) else "")
+    states = (
+        f"kind-{escape(node.kind)}"
+        + (" error" if node.error else "")
+        + (" has-error" if node.errors > int(node.error) else "")
+    )
     attrs = f'class="tnode {states}" tabindex="0" role="treeitem" data-id="{escape(node.id)}"'
     row = (
         f'<span class="twisty"></span><span class="tkind">{escape(node.kind)}</span> '
         f'<span class="tlabel">{escape(node.label or "(empty)")}</span><span class="tmeta">{_meta(node)}</span>'
     )
     if node.children:
-        out.append(f'<li><details{" open" if node.kind in OPEN_KINDS else ""}><summary {attrs}>{row}</summary><ul role="group">')
+        out.append(
+            f'<li><details{" open" if node.kind in OPEN_KINDS else ""}><summary {attrs}>{row}</summary><ul role="group">'
+        )
         for child in node.children:
             _node(child, out)
         out.append("</ul></details>")
@@ -56,14 +62,26 @@ def _node(node: TraceNode, out: list[str]) -> None:
 
 def _meta(node: TraceNode) -> str:
     parts = []
-    total = sum(node.tokens.get(k, 0) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+    total = sum(
+        node.tokens.get(k, 0)
+        for k in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        )
+    )
     if total:
-        parts.append(f'<span class="ttokens" title="tokens, descendants included">{_short(total)} tok</span>')
+        parts.append(
+            f'<span class="ttokens" title="tokens, descendants included">{_short(total)} tok</span>'
+        )
     elapsed = node.duration_ms
     if elapsed or (elapsed == 0 and node.kind == "tool"):
         parts.append(f'<span class="tdur">{seconds(elapsed)}</span>')
     if node.errors:
-        parts.append(f'<span class="terrors">{node.errors} error{"" if node.errors == 1 else "s"}</span>')
+        parts.append(
+            f'<span class="terrors">{node.errors} error{"" if node.errors == 1 else "s"}</span>'
+        )
     return "".join(parts)
 
 
@@ -75,7 +93,9 @@ def _detail(node: TraceNode) -> str:
     facts = [(name, getattr(node, name)) for name in FACTS]
     if node.duration_ms is not None:
         facts.append(("duration", seconds(node.duration_ms)))
-    facts += [(name.replace("_", " "), f"{value:,}") for name, value in node.tokens.items() if value]
+    facts += [
+        (name.replace("_", " "), f"{value:,}") for name, value in node.tokens.items() if value
+    ]
     table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts if v)
     sections = "".join(
         f'<h4>{escape(name)}</h4><pre class="output">{escape(_capped(value))}</pre>'
@@ -86,7 +106,11 @@ def _detail(node: TraceNode) -> str:
 
 
 def _capped(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    )
     if len(text) <= SECTION_CAP:
         return text
     return f"{text[:SECTION_CAP]}\n… {size(len(text) - SECTION_CAP)} more in the chat and the trace JSON"
