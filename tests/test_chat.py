@@ -166,6 +166,8 @@ def test_edge_cases_in_place(edge_store):
         "nobody called me",
     ):
         assert shown in html
+    orphan = html[html.index("nobody called me") :]
+    assert "<summary>answer</summary>" not in orphan and "no result recorded" not in orphan
 
 
 def test_subagents_nest_recursively(edge_store):

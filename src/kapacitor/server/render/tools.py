@@ -149,10 +149,13 @@ def agent(call: ToolCall, children: Markup) -> Markup:
             '<div class="result agent-answer">{}</div>', render_markdown(call.result[:HARD_CAP])
         )
     if children:
-        return head + html(
-            '<div class="subagent">{}</div><details class="answer"><summary>answer</summary>{}</details>',
-            children,
-            answer,
+        run = html('<div class="subagent">{}</div>', children)
+        if call.result is None:  # a subagent whose call is unknown: nothing came back
+            return head + run
+        return (
+            head
+            + run
+            + html('<details class="answer"><summary>answer</summary>{}</details>', answer)
         )
     prompt = html(
         '<details class="agent-prompt"><summary>prompt</summary>{}</details>',
