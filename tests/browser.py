@@ -19,8 +19,14 @@ from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -69,8 +75,20 @@ def start_server(store_url: str, home: Path, *extra: str) -> Server:
     env = os.environ | {"HOME": str(home), "XDG_DATA_HOME": str(home / "share")}
     env.pop("KAPACITOR_STORE", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "kapacitor", "--store", store_url, "serve", "--port", str(port), *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "kapacitor",
+            "--store",
+            store_url,
+            "serve",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     server = Server(f"http://127.0.0.1:{port}", store_url, process)
     server.wait_caught_up()
@@ -80,6 +98,9 @@ def start_server(store_url: str, home: Path, *extra: str) -> Server:
 def launch(playwright, profile: Path):  # type: ignore[no-untyped-def]
     """A browser context on a fresh profile dir."""
     return playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
         viewport={"width": 1440, "height": 900},
     )

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLE_DIRS
-from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.importer import import_paths
 from kapacitor.store import open_store
 
@@ -136,8 +135,7 @@ class Transcript:
 def imported_store(tmp_path_factory, paths: list[Path]):
     """A real SQLite store with ``paths`` imported, for a module-scoped fixture.
     Module fixtures run before the per-test private HOME, so the import gets one
-    of its own, and the git-info cache it filled is emptied again: nothing of
-    this machine's git config reaches the store or later tests."""
+    of its own: nothing of this machine's git config reaches the store."""
     store = open_store(f"sqlite://{tmp_path_factory.mktemp('store') / 'events.db'}")
     with pytest.MonkeyPatch.context() as patch:
         home = tmp_path_factory.mktemp("home")
@@ -148,10 +146,7 @@ def imported_store(tmp_path_factory, paths: list[Path]):
         ):
             patch.setenv(name, str(value))
         patch.delenv("GIT_CONFIG_GLOBAL", raising=False)
-        try:
-            import_paths(store, paths)
-        finally:
-            resolve_context.cache_clear()
+        import_paths(store, paths)
     return store
 
 
@@ -198,3 +193,12 @@ def edge_transcript() -> Transcript:
     t.user("[Request interrupted by user]")
     t.text("after")
     return t
+
+
+def edge_store(tmp_path_factory):
+    """For a module's fixture: the ``edge_transcript`` session in a real store."""
+    store = imported_store(
+        tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))]
+    )
+    yield store
+    store.close()

@@ -28,7 +28,9 @@ def xss_transcripts(target):
     """A copy (fresh ids) of a real session whose prompt is an XSS attempt."""
     source = RECORDED / "projects" / "-home-dev-notes"
     for path in source.glob("*.jsonl"):
-        data = copy_text(path.read_bytes(), 99).replace(b"write my todo list to todo.md", XSS.encode())
+        data = copy_text(path.read_bytes(), 99).replace(
+            b"write my todo list to todo.md", XSS.encode()
+        )
         out = target / "-home-dev-notes" / copy_text(path.name.encode(), 99).decode()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
@@ -66,8 +68,12 @@ def page(context):
 
 def test_sidebar_lists_the_sample_repositories(server, page):
     page.goto(server.url + "/")
-    names = page.locator("#repo-list li[data-name]").evaluate_all("els => els.map(e => e.dataset.name)")
-    assert sorted(names) == sorted(["/home/dev/notes", "/home/dev/src/api-server", WIDGETS, "/home/sam/work/repo"])
+    names = page.locator("#repo-list li[data-name]").evaluate_all(
+        "els => els.map(e => e.dataset.name)"
+    )
+    assert sorted(names) == sorted(
+        ["/home/dev/notes", "/home/dev/src/api-server", WIDGETS, "/home/sam/work/repo"]
+    )
     expect(page.locator("#repo-list")).to_contain_text("~dev/src/widgets")
 
 
@@ -79,7 +85,10 @@ def test_sidebar_click_and_filters_scope_the_timeline(server, page):
     page.locator("#repo-filter").fill("")
     page.locator(f"#repo-list li[data-name='{WIDGETS}'] a").click()
     expect(page.locator("tr.session-row")).to_have_count(2)
-    assert "repo=" in page.url and page.locator(f"#repo-list li.active[data-name='{WIDGETS}']").count() == 1
+    assert (
+        "repo=" in page.url
+        and page.locator(f"#repo-list li.active[data-name='{WIDGETS}']").count() == 1
+    )
     page.locator("#q").fill("track the steps")
     expect(page.locator("tr.session-row")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"q=track"))
@@ -93,10 +102,19 @@ def test_stats_token_totals_equal_the_projection(server, page):
     conn = sqlite3.connect(server.store_url.removeprefix("sqlite://"))
     sums = conn.execute(
         "SELECT sum(input_tokens), sum(output_tokens), sum(cache_read_input_tokens), sum(cache_creation_input_tokens)"
-        " FROM token_usage WHERE session_id = ?", (HELLO,)).fetchone()
+        " FROM token_usage WHERE session_id = ?",
+        (HELLO,),
+    ).fetchone()
     conn.close()
-    shown = [int(page.locator(f"[data-stat={name}]").inner_text().replace(",", "")) for name in
-             ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")]
+    shown = [
+        int(page.locator(f"[data-stat={name}]").inner_text().replace(",", ""))
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        )
+    ]
     assert shown == list(sums) and sums[1] > 0
     expect(page.locator(".bar-row[data-tool]").first).to_be_visible()
 
@@ -120,8 +138,20 @@ def test_a_live_append_shows_up_without_reload(server, page):
     store = open_store(server.store_url)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     appended = time.monotonic()
-    store.append(f"AgentSession-{sid}", [NewEvent("browser-live-1", "UserMessageReceived", {
-        "timestamp": now, "content": "one more thing", "extensions": {"claude_code": {"kind": "prompt"}}})])
+    store.append(
+        f"AgentSession-{sid}",
+        [
+            NewEvent(
+                "browser-live-1",
+                "UserMessageReceived",
+                {
+                    "timestamp": now,
+                    "content": "one more thing",
+                    "extensions": {"claude_code": {"kind": "prompt"}},
+                },
+            )
+        ],
+    )
     store.close()
     expect(page.locator("#session-head .status")).to_have_text("running", timeout=5000)
     seen = time.monotonic() - appended

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from render_fixtures import EDGE, edge_transcript, imported_store, sample_store
+from render_fixtures import EDGE, edge_store, sample_store
 
 from kapacitor.server.chat import ChatItem, chat_items, render_chat
 
@@ -135,16 +135,12 @@ def test_unknown_session_is_empty(samples):
 
 
 @pytest.fixture(scope="module")
-def edge_store(tmp_path_factory):
-    store = imported_store(
-        tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))]
-    )
-    yield store
-    store.close()
+def edge(tmp_path_factory):
+    yield from edge_store(tmp_path_factory)
 
 
-def test_edge_cases_in_place(edge_store):
-    items = chat_items(edge_store, EDGE)
+def test_edge_cases_in_place(edge):
+    items = chat_items(edge, EDGE)
     assert [(i.kind, i.tool.name if i.tool else i.text) for i in items] == [
         ("prompt", "look at this"),
         ("thinking", ""),
@@ -170,15 +166,15 @@ def test_edge_cases_in_place(edge_store):
     assert "<summary>answer</summary>" not in orphan and "no result recorded" not in orphan
 
 
-def test_subagents_nest_recursively(edge_store):
-    outer = chat_items(edge_store, EDGE)[2].tool
+def test_subagents_nest_recursively(edge):
+    outer = chat_items(edge, EDGE)[2].tool
     assert outer.subagent.agent_id == "a1111111111111111"
     inner = next(i.tool for i in outer.subagent.items if i.kind == "tool")
     assert inner.subagent.agent_id == "a2222222222222222"
     assert [(i.kind, i.tool.name if i.tool else i.text) for i in inner.subagent.items] == [
         ("subagent_prompt", "look deeper"), ("tool", "Bash"), ("text", "deep done"),
     ]  # fmt: skip
-    html = render_chat(EDGE, chat_items(edge_store, EDGE))
+    html = render_chat(EDGE, chat_items(edge, EDGE))
     deep = html.index("ls deep")
     assert html.count('<div class="subagent">', 0, deep) == 2  # two subagent levels open around it
 

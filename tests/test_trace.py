@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from render_fixtures import EDGE, edge_transcript, imported_store, sample_store
+from render_fixtures import EDGE, edge_store, sample_store
 from test_import_samples import truth
 
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummaries
@@ -138,18 +138,14 @@ def test_html_tree_with_details_and_marked_errors(samples):
 
 
 @pytest.fixture(scope="module")
-def edge_store(tmp_path_factory):
-    store = imported_store(
-        tmp_path_factory, [edge_transcript().write(tmp_path_factory.mktemp("transcripts"))]
-    )
-    yield store
-    store.close()
+def edge(tmp_path_factory):
+    yield from edge_store(tmp_path_factory)
 
 
-def test_nested_subagents_and_their_tokens(edge_store):
-    tree = trace_tree(edge_store, EDGE)
+def test_nested_subagents_and_their_tokens(edge):
+    tree = trace_tree(edge, EDGE)
     summaries = SessionSummaries()
-    for event in edge_store.read_all():
+    for event in edge.read_all():
         summaries.apply(event)
     (expected,) = summaries.sessions[EDGE].tokens().values()
     assert tree.tokens == expected and expected["requests"] == 8
