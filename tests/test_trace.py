@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from render_fixtures import EDGE, edge_store, sample_store
+from render_fixtures import EDGE, Transcript, edge_store, imported_store, sample_store
 from test_import_samples import truth
 
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummaries
@@ -161,3 +161,50 @@ def test_nested_subagents_and_their_tokens(edge):
         ("tool_result", False), ("api_error", True), ("interrupt", False),
     ]  # fmt: skip
     assert tree.errors == 1
+
+
+def test_turns_group_under_the_todo_in_progress(samples):
+    prompt = trace_tree(samples, TODO_SESSION).children[0]
+    assert [(n.kind, n.label) for n in prompt.children] == [
+        ("turn", "I'll plan this out first."),  # the TodoWrite that starts "Create hello.py"
+        ("task", "Create hello.py"),
+        (
+            "turn",
+            "Created hello.py and ran it successfully; it prints 'hello from fake claude'. The reviewer found no issues.",
+        ),
+    ]
+    task = prompt.children[1]
+    assert task.id == "toolu_7e0bde3fa3e64dbeaa9b7af6" and len(task.children) == 6
+    assert [n.label for n in walk(task) if n.kind in ("tool", "todo")][-1] == "TodoWrite 2/2 done"
+    assert task.errors == 2 and task.tokens["requests"] == 9
+
+
+def test_turns_group_under_the_task_in_progress(tmp_path_factory):
+    t = Transcript("0000ta5c-0000-4000-8000-000000000001")
+    t.user("do it")
+    t.tool(
+        "TaskCreate",
+        {"subject": "Build"},
+        "Task #1 created",
+        structured={"task": {"id": "1", "subject": "Build"}},
+    )
+    t.tool("TaskUpdate", {"taskId": "1", "status": "in_progress"}, "ok")
+    t.tool("Bash", {"command": "make"}, "built")
+    t.tool("TaskUpdate", {"taskId": "1", "status": "completed"}, "ok")
+    t.text("done")
+    store = imported_store(tmp_path_factory, [t.write(tmp_path_factory.mktemp("transcripts"))])
+    try:
+        prompt = trace_tree(store, t.session_id).children[0]
+    finally:
+        store.close()
+    assert [(n.kind, n.label) for n in prompt.children] == [
+        ("turn", "TaskCreate"),
+        ("turn", "TaskUpdate"),
+        ("task", "#1 Build"),
+        ("turn", "done"),
+    ]
+    assert [n.label for n in walk(prompt.children[2]) if n.kind != "turn"] == [
+        "#1 Build",
+        "Bash make",
+        "TaskUpdate #1 Build → completed",
+    ]

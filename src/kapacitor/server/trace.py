@@ -1,8 +1,9 @@
 """The trace: a session as a call tree, for seeing where time, tokens and errors went.
 
-session → prompt → assistant turn (one API message, grouped by message id) →
-tool call (todo/task tools marked as such) → subagent → its own turns and calls,
-recursively. Built from the chat items (``chat.chat_items``), so calls and
+session → prompt → task in progress (when the agent keeps a todo or task list)
+→ assistant turn (one API message, grouped by message id) → tool call
+(TodoWrite/TaskCreate/TaskUpdate as ``todo`` nodes) → subagent → its own turns
+and calls, recursively. Built from the chat items (``chat.chat_items``), so calls and
 results are paired, and subagents linked, by the same rules as the chat.
 
 Tokens: every assistant event carries its API call's usage in metadata
@@ -80,24 +81,63 @@ def trace_tree(store: EventStore, session_id: str) -> TraceNode:
 
 
 def _grow(parent: TraceNode, items: list[ChatItem]) -> None:
-    """Hang a conversation's items under ``parent``: prompts, their turns, the
-    turns' tool calls, subagents below the calls that started them."""
-    current = parent
+    """Hang a conversation's items under ``parent``: prompts, the tasks in
+    progress, their turns, the turns' tool calls, subagents below the calls
+    that started them."""
+    cursor = _Cursor(parent)
     turns: dict[str, TraceNode] = {}
     for item in items:
         if item.kind in PROMPT_KINDS:
-            current = _add(parent, _prompt_node(item))
+            cursor = _Cursor(_add(parent, _prompt_node(item)))
         elif item.kind in ("text", "thinking", "tool"):
             turn = turns.get(item.message_id) if item.message_id else None
             if turn is None:
-                turn = _add(
-                    current, TraceNode("turn", "", id=item.message_id or item.id, model=item.model)
-                )
+                turn = TraceNode("turn", "", id=item.message_id or item.id, model=item.model)
+                _add(cursor.parent(), turn)
                 if item.message_id:
                     turns[item.message_id] = turn
             _into_turn(turn, item)
+            if item.tool is not None and item.tool.name in TODO_TOOLS and not item.tool.is_error:
+                cursor.follow(item.tool)
         elif item.kind in EVENT_KINDS:
-            _add(current, _event_node(item))
+            _add(cursor.parent(), _event_node(item))
+
+
+@dataclass
+class _Cursor:
+    """Where the next turn goes: under the prompt, or, while the agent's todo
+    list (TodoWrite) or task list (TaskUpdate) has a task in progress, under a
+    node for that task."""
+
+    prompt: TraceNode
+    task: str = ""
+    call_id: str = ""
+    node: TraceNode | None = None
+
+    def parent(self) -> TraceNode:
+        if not self.task:
+            return self.prompt
+        if self.node is None:
+            self.node = _add(self.prompt, TraceNode("task", self.task, id=self.call_id))
+        return self.node
+
+    def follow(self, call: ToolCall) -> None:
+        """Move to the task ``call`` puts in progress, or out of the one it ends."""
+        args = call.arguments
+        task = self.task
+        if call.name == "TodoWrite":
+            todos = [t for t in args.get("todos") or [] if isinstance(t, dict)]
+            task = next(
+                (str(t.get("content", "")) for t in todos if t.get("status") == "in_progress"), ""
+            )
+        elif call.name == "TaskUpdate":
+            label = f"#{args.get('taskId', '?')} {call.task_subject}".strip()
+            if args.get("status") == "in_progress":
+                task = label
+            elif args.get("status") in ("completed", "deleted") and label == self.task:
+                task = ""
+        if task != self.task:
+            self.task, self.call_id, self.node = task, call.call_id, None
 
 
 def _add(parent: TraceNode, child: TraceNode) -> TraceNode:

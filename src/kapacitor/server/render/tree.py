@@ -18,7 +18,7 @@ from kapacitor.server.render.output import size
 if TYPE_CHECKING:
     from kapacitor.server.trace import TraceNode
 
-OPEN_KINDS = {"session", "prompt", "turn", "subagent", "tool", "todo"}
+OPEN_KINDS = {"session", "prompt", "task", "turn", "subagent", "tool", "todo"}
 """Kinds whose children show at first; deeper levels are one click away."""
 SECTION_CAP = 4_000
 """Characters of one detail section in the page (the JSON twin has more)."""
