@@ -309,16 +309,27 @@ _HANDLERS = {
 
 
 def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: int = 200) -> Markup:
-    """Sanitised HTML for ``items[start:start+limit]``; when more remain, a
-    placeholder that htmx swaps for the next page once it scrolls into view."""
+    """Sanitised HTML for at most ``limit`` items from ``start``, counting the
+    subagent items nested in them (an item is never split, so a page holds at
+    least one); when more remain, a placeholder that htmx swaps for the next
+    page once it scrolls into view."""
     start = max(0, start)
-    page = Markup("").join(render_item(item) for item in items[start : start + limit])
-    following = start + limit
-    if following < len(items):
-        url = f"/sessions/{quote(session_id, safe='')}/chat?start={following}"
+    end, weight = start, 0
+    while end < len(items) and (end == start or weight + size_of(items[end]) <= limit):
+        weight += size_of(items[end])
+        end += 1
+    page = Markup("").join(render_item(item) for item in items[start:end])
+    if end < len(items):
+        url = f"/sessions/{quote(session_id, safe='')}/chat?start={end}"
         page += html(
             '<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>',
             url,
-            len(items) - following,
+            len(items) - end,
         )
     return page
+
+
+def size_of(item: ChatItem) -> int:
+    """The item and the subagent items nested in it, recursively."""
+    run = item.tool.subagent if item.tool else None
+    return 1 + (sum(size_of(child) for child in run.items) if run else 0)

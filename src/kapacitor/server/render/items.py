@@ -18,6 +18,7 @@ from kapacitor.server.render.tools import render_tool, summary
 if TYPE_CHECKING:
     from kapacitor.server.chat import ChatItem, ToolCall
 
+SUBAGENT_CAP = 500
 _WRAPPED = re.compile(r"^\s*<([a-z][a-z0-9-]*)>(.*)</\1>\s*$", re.DOTALL)
 SUBTLE = {
     "command_output": "command output",
@@ -114,7 +115,7 @@ def _thinking(item: ChatItem) -> Markup:
 def _tool(item: ChatItem) -> Markup:
     call = item.tool
     assert call is not None
-    children = render_items(call.subagent.items) if call.subagent else Markup("")
+    children = _subagent_items(call.subagent.items) if call.subagent else Markup("")
     css = " ".join(["tool", f"tool-{re.sub(r'[^A-Za-z0-9_-]', '_', call.name)}"] + _states(call))
     head = html(
         '<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>',
@@ -124,6 +125,19 @@ def _tool(item: ChatItem) -> Markup:
     )
     body = html('<div class="tool-body">{}</div></details>', render_tool(call, children))
     return _open(item, css, "details open") + head + body
+
+
+def _subagent_items(items: list[ChatItem]) -> Markup:
+    """A subagent's conversation, its first ``SUBAGENT_CAP`` items: a page never
+    holds more than one capped subagent run (``chat.render_chat`` pages by size)."""
+    shown = render_items(items[:SUBAGENT_CAP])
+    if len(items) <= SUBAGENT_CAP:
+        return shown
+    note = html(
+        '<p class="cut">{:,} more items of this subagent not shown: they are in the session JSON.</p>',
+        len(items) - SUBAGENT_CAP,
+    )
+    return shown + note
 
 
 def _states(call: ToolCall) -> list[str]:
