@@ -113,4 +113,4 @@ def _capped(value: Any) -> str:
     )
     if len(text) <= SECTION_CAP:
         return text
-    return f"{text[:SECTION_CAP]}\n… {size(len(text) - SECTION_CAP)} more in the chat and the trace JSON"
+    return f"{text[:SECTION_CAP]}\n… {size(len(text) - SECTION_CAP)} not shown (the chat JSON has all of it)"
