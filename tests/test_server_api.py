@@ -30,49 +30,34 @@ def app(store, store_path):
     app.state.store.close()
 
 
-def get(app, url: str, status: int = 200):
+def get(app, url: str, status: int = 200, headers: dict | None = None):
     async def fetch() -> httpx.Response:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test"
-        ) as client:
-            return await client.get(url)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.get(url, headers=headers)
 
     response = asyncio.run(fetch())
     assert response.status_code == status, response.text
-    return (
-        response.json()
-        if response.headers["content-type"].startswith("application/json")
-        else response.text
-    )
+    return response.json() if response.headers["content-type"].startswith("application/json") else response.text
 
 
 def test_sessions_json_lists_every_sample_session_newest_first(app):
     listing = get(app, "/sessions.json")
     ids = [s["session_id"] for s in listing["sessions"]]
-    assert sorted(ids) == sorted(
-        {s["session_id"] for s in SESSIONS.values()} | {"56d0e3a4-49a6-4882-8732-25313eede8cc"}
-    )
+    assert sorted(ids) == sorted({s["session_id"] for s in SESSIONS.values()} | {"56d0e3a4-49a6-4882-8732-25313eede8cc"})
     started = [s["started"] for s in listing["sessions"]]
     assert started == sorted(started, reverse=True) and listing["total"] == len(ids)
 
 
 def test_filters_scope_the_list(app):
     by_repo = get(app, "/sessions.json?repo=" + WIDGETS)["sessions"]
-    assert {s["session_id"] for s in by_repo} == {
-        s["session_id"] for s in SESSIONS.values() if s["cwd"] == WIDGETS
-    }
+    assert {s["session_id"] for s in by_repo} == {s["session_id"] for s in SESSIONS.values() if s["cwd"] == WIDGETS}
     first = max(by_repo, key=lambda s: len(s["title"]))
-    assert [
-        s["session_id"]
-        for s in get(app, "/sessions.json?q=" + first["title"][-14:].upper())["sessions"]
-    ] == [first["session_id"]]
+    assert [s["session_id"] for s in get(app, "/sessions.json?q=" + first["title"][-14:].upper())["sessions"]] == [first["session_id"]]
     assert len(get(app, "/sessions.json?q=hello.py")["sessions"]) == 2
     assert get(app, "/sessions.json?q=" + first["session_id"])["total"] == 1
     assert get(app, "/sessions.json?user=nobody@example.com")["total"] == 0
     day = first["started"][:10]
-    assert first["session_id"] in {
-        s["session_id"] for s in get(app, f"/sessions.json?since={day}&until={day}")["sessions"]
-    }
+    assert first["session_id"] in {s["session_id"] for s in get(app, f"/sessions.json?since={day}&until={day}")["sessions"]}
     assert get(app, "/sessions.json?until=2000-01-01")["total"] == 0
     get(app, "/sessions.json?since=yesterday", status=422)
 
@@ -96,19 +81,12 @@ def test_repos_json_groups_sessions_by_directory_without_a_github_remote(app):
         assert repo["tool_calls"] == sum(s["tool_calls"] for s in mine)
 
 
-@pytest.mark.parametrize(
-    "truth_file", [RECORDED / "truth.json", RECORDED / "interactive" / "truth.json"]
-)
+@pytest.mark.parametrize("truth_file", [RECORDED / "truth.json", RECORDED / "interactive" / "truth.json"])
 def test_stats_tokens_equal_what_the_api_reported(app, truth_file):
     for sid, models in json.loads(truth_file.read_text()).items():
         stats = get(app, f"/sessions/{sid}/stats.json")
-        assert {
-            m["model"]: {k: m[k] for k in (*TOKEN_FIELDS, "requests")}
-            for m in stats["tokens_by_model"]
-        } == models
-        assert stats["tokens_total"]["output_tokens"] == sum(
-            m["output_tokens"] for m in models.values()
-        )
+        assert {m["model"]: {k: m[k] for k in (*TOKEN_FIELDS, "requests")} for m in stats["tokens_by_model"]} == models
+        assert stats["tokens_total"]["output_tokens"] == sum(m["output_tokens"] for m in models.values())
         assert stats["price_source"] and stats["session"]["session_id"] == sid
 
 
@@ -124,8 +102,9 @@ def test_session_json_and_its_pages(app):
 
 
 def test_unknown_session_is_404(app):
-    get(app, "/sessions/no-such-session.json", status=404)
-    get(app, "/sessions/no-such-session/stats", status=404)
+    assert get(app, "/sessions/no-such-session.json", status=404) == {"detail": "no such session 'no-such-session'"}
+    page = get(app, "/sessions/no-such-session/stats", status=404, headers={"accept": "text/html"})
+    assert "404: no such session &#39;no-such-session&#39;" in page and 'id="repo-list"' in page
 
 
 def test_healthz_reports_the_lag(app):
@@ -135,12 +114,18 @@ def test_healthz_reports_the_lag(app):
 
 def test_openapi_documents_every_json_twin(app):
     paths = get(app, "/openapi.json")["paths"]
-    for path in (
-        "/sessions.json",
-        "/repos.json",
-        "/sessions/{session_id}.json",
-        "/sessions/{session_id}/trace.json",
-        "/sessions/{session_id}/stats.json",
-        "/events",
-    ):
+    for path in ("/sessions.json", "/repos.json", "/sessions/{session_id}.json", "/sessions/{session_id}/trace.json", "/sessions/{session_id}/stats.json", "/events"):
         assert path in paths
+
+
+def test_chat_and_trace_json_and_the_chat_slices(app):
+    sid = SESSIONS["widgets-hello"]["session_id"]
+    items = get(app, f"/sessions/{sid}/chat.json")
+    assert items and any("create hello.py and run it" in json.dumps(item) for item in items)
+    tree = get(app, f"/sessions/{sid}/trace.json")
+    assert tree["kind"] == "session" and tree["children"]
+    first = get(app, f"/sessions/{sid}/chat?start=0&limit=2")
+    assert f'hx-get="/sessions/{sid}/chat?start=2"' in first and "<html" not in first
+    rest = get(app, f"/sessions/{sid}/chat?start=2&limit=100000")
+    assert "hx-get" not in rest
+    get(app, f"/sessions/{sid}/chat?start=-1", status=422)
