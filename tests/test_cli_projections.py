@@ -31,7 +31,7 @@ def test_every_projections_command_has_help(command):
 
 def test_status_before_and_after_rebuild(store_url):
     before = status(store_url)
-    assert list(before) == ["sessions", "tool_calls", "token_usage", "files_changed"]
+    assert list(before) == ["sessions", "tool_calls", "token_usage", "files_changed", "repositories", "live_status"]
     head = before["sessions"]["head"]
     assert head > 0 and all(r["checkpoint"] == 0 and r["lag"] == head for r in before.values())
     out = kapacitor("--store", store_url, "projections", "rebuild")
@@ -45,7 +45,7 @@ def test_rebuild_one_projection_leaves_the_others(store_url):
     kapacitor("--store", store_url, "projections", "rebuild", "tool_calls")
     lags = {name: row["lag"] for name, row in status(store_url).items()}
     assert lags["tool_calls"] == 0
-    assert lags["sessions"] == lags["token_usage"] == lags["files_changed"] > 0
+    assert lags["sessions"] == lags["token_usage"] == lags["files_changed"] == lags["repositories"] > 0
     conn = sqlite3.connect(store_url.removeprefix("sqlite://"))
     try:
         assert conn.execute("SELECT sum(count) FROM tool_calls").fetchone()[0] > 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
-from kapacitor.normalize.claude_code import Normalizer
+from kapacitor.normalize.claude_code import ContextResolver, Normalizer
 from kapacitor.store import codec
 from kapacitor.store.base import ANY, EventStore
 
@@ -95,13 +95,16 @@ def import_paths(
     *,
     progress: Progress | None = None,
     on_warning: Callable[[ImportWarning], None] | None = None,
+    resolve_context: ContextResolver = resolve_context,
 ) -> ImportSummary:
-    """Import every transcript under ``paths`` into ``store``."""
+    """Import every transcript under ``paths`` into ``store``. ``resolve_context``
+    says what the machine knows of a session's cwd (repository, user): git, or,
+    for the bundled demo, what the demo set records."""
     summary = ImportSummary()
     started = time.perf_counter()
     batch = _Batch(store, summary, progress)
     for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning)
+        _import_file(tf, batch, summary, on_warning, resolve_context)
     batch.flush()
     summary.seconds = time.perf_counter() - started
     return summary
@@ -144,6 +147,7 @@ def _import_file(
     batch: _Batch,
     summary: ImportSummary,
     on_warning: Callable[[ImportWarning], None] | None,
+    resolve_context: ContextResolver,
 ) -> None:
     def warn(line: int, message: str) -> None:
         warning = ImportWarning(str(tf.path), line, message)

@@ -179,6 +179,6 @@ def spool_delivered(state: SessionState, pos: int) -> None:
 def spool_pending(session_id: str, spool_pos: int) -> int:
     """Bytes of the spool not yet delivered."""
     try:
-        return max(0, _path(session_id, ".spool").stat().st_size - spool_pos)
+        return max(0, os.stat(_path(session_id, ".spool")).st_size - spool_pos)
     except OSError:
         return 0

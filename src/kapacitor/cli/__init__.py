@@ -1,6 +1,7 @@
 """Kapacitor: every coding-agent session captured as immutable events.
 
-Import your Claude Code history and list its sessions with tokens and cost.
+Import your Claude Code history, list its sessions with tokens and cost, and
+serve the team dashboard (kapacitor serve).
 The store defaults to a SQLite file in your data dir; point --store (or
 KAPACITOR_STORE) elsewhere to share one.
 """
@@ -48,6 +49,7 @@ def hook_command(event: str) -> None:
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     import_cmd,
     projections_cmd,
+    serve_cmd,
     sessions_cmd,
     setup_cmd,
     sync_cmd,
@@ -57,6 +59,7 @@ from kapacitor.cli import (  # noqa: E402  (commands register on cli)
 cli.add_command(import_cmd.import_command)
 cli.add_command(sessions_cmd.sessions_command)
 cli.add_command(projections_cmd.projections_group)
+cli.add_command(serve_cmd.serve_command)
 cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)

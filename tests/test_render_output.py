@@ -1,0 +1,99 @@
+"""Long sessions and long outputs stay light: pages of items, folded and capped text."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from render_fixtures import Transcript
+
+from kapacitor.capture.importer import import_paths
+from kapacitor.server.chat import chat_items, render_chat
+from kapacitor.server.render.output import FOLD_LINES, HARD_CAP, render_folded
+from kapacitor.server.trace import render_trace, trace_tree
+
+LONG = "0000a11c-0000-4000-8000-000000005000"
+HUGE = "0000a11c-0000-4000-8000-00000000010b"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from kapacitor.store import open_store
+
+    root = tmp_path_factory.mktemp("transcripts")
+    long = Transcript(LONG)
+    long.user("a very long session")
+    for n in range(2500):  # 2 events per call and result: 5,000+ events
+        long.tool("Bash", {"command": f"echo {n}"}, f"{n}")
+    long.write(root)
+    huge = Transcript(HUGE)
+    huge.user("print a lot")
+    huge.tool("Bash", {"command": "yes | head -c 10M"}, "y\n" * 5_000_000)
+    huge.write(root)
+    store = open_store(f"sqlite://{tmp_path_factory.mktemp('long') / 'events.db'}")
+    import_paths(store, [root])
+    yield store
+    store.close()
+
+
+def test_a_5000_event_session_renders_one_page_with_a_continuation(store):
+    items = chat_items(store, LONG)
+    assert len(items) == 2501
+    html = render_chat(LONG, items, limit=200)
+    assert len(re.findall(r'<details open class="item tool', html)) == 199
+    assert html.count('class="item user prompt"') == 1
+    assert html.endswith("</div>")
+    tail = html[html.rindex("<div") :]
+    assert f'hx-get="/sessions/{LONG}/chat?start=200"' in tail
+    assert 'hx-trigger="revealed"' in tail and 'hx-swap="outerHTML"' in tail
+
+
+def test_the_pages_cover_every_item_once(store):
+    items = chat_items(store, LONG)
+    seen, start = [], 0
+    while True:
+        html = render_chat(LONG, items, start=start, limit=1000)
+        seen += re.findall(r"echo (\d+)</span>", html)
+        more = re.search(r"chat\?start=(\d+)", html)
+        if not more:
+            break
+        start = int(more.group(1))
+    assert seen == [str(n) for n in range(2500)]
+
+
+def test_a_page_renders_quickly(store):
+    items = chat_items(store, LONG)
+    began = time.perf_counter()
+    render_chat(LONG, items, limit=200)
+    assert time.perf_counter() - began < 2.0  # generous: a page is ~20 ms on the dev machine
+
+
+def test_a_10_mb_output_is_capped_in_chat_and_trace(store):
+    items = chat_items(store, HUGE)
+    call = items[1].tool
+    assert len(call.result) == 10_000_000  # all of it is kept...
+    html = render_chat(HUGE, items)
+    assert len(html) < HARD_CAP + 50_000  # ...but not all rendered
+    assert f"show all ({5_000_000 - FOLD_LINES + 1:,}".replace(",", "") in html.replace(",", "")
+    assert "9.8 MB not shown (of 10.0 MB)" in html
+    trace = render_trace(trace_tree(store, HUGE))
+    assert len(trace) < 50_000
+
+
+def test_short_text_is_not_folded():
+    assert render_folded("a\nb") == '<pre class="output">a\nb</pre>'
+
+
+def test_folding_after_40_lines_keeps_every_line_once():
+    text = "\n".join(f"line {n}" for n in range(1, 101))
+    html = render_folded(text)
+    head, rest = html.split('<details class="more">')
+    assert head.count("line ") == 40 and "line 40\n" not in head and "line 40<" in head
+    assert "show all (60 more lines" in rest and rest.count("line ") == 60
+
+
+def test_one_enormous_line_is_cut_in_the_head_too():
+    html = render_folded("x" * 1_000_000)
+    assert len(html) < HARD_CAP + 1_000
+    assert "800.0 KB not shown (of 1.0 MB)" in html
