@@ -167,3 +167,13 @@ def live_events(db: Path) -> dict:
         return events_by_id(store, skip=LIVE_ONLY)
     finally:
         store.close()
+
+
+def line_positions(path: Path) -> list[tuple[int, int]]:
+    """(byte offset, line number) of every non-blank line of a file, as the client reads them."""
+    out, offset = [], 0
+    for number, line in enumerate(path.read_bytes().splitlines(keepends=True)):
+        if line.strip():
+            out.append((offset, number))
+        offset += len(line)
+    return out

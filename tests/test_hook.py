@@ -19,6 +19,7 @@ from capture_helpers import (
     LiveSession,
     capture_log,
     free_port,
+    line_positions,
     run_hook,
     spooled,
     state_dir,
@@ -115,8 +116,7 @@ def test_concurrent_hooks_neither_duplicate_nor_skip_a_line(tmp_path, down):
     run_hook("Stop", live.payload("Stop"))
     batches = spooled(live.session_id)
     sent = lines_of(batches, str(live.main))
-    expected = [(sum(map(len, live.source_main[:i])), i) for i in range(total) if live.source_main[i].strip()]
-    assert sorted(sent) == expected  # every line exactly once
+    assert sorted(sent) == line_positions(live.main)  # every line exactly once
     assert sent == sorted(sent)  # and in file order
     assert sorted(b["hook"]["payload"].get("tool_use_id", "") for b in batches) == sorted([f"t{i}" for i in range(16)] + [""])
 

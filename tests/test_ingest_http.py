@@ -11,6 +11,7 @@ import socket
 import subprocess
 
 import pytest
+
 from capture_helpers import (
     KAPACITOR,
     LiveSession,
@@ -22,7 +23,6 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
-
 from kapacitor.store import open_store
 
 URL = "/api/ingest/sessions/{}/batches"

@@ -39,7 +39,7 @@ def follow(
     """Follow until the session ended (plus ``grace``) or went idle; False when
     another follower already has this session."""
     config = config or load()
-    with follower_lock(session_id) as mine:
+    with follower_lock(session_id, write_pid=True) as mine:
         if not mine:
             return False
         last_news = time.monotonic()

@@ -69,7 +69,7 @@ def run(event: str, raw: bytes) -> None:
         transcript=transcript if isinstance(transcript, str) else "",
         cwd=str(payload.get("cwd") or ""),
         hook={"event": event, "at": at, "payload": payload},
-        ended=event == "SessionEnd",
+        ended={"SessionEnd": True, "SessionStart": False}.get(event),
     )
     if event in _WAKE_FOLLOWER or result.more:
         start_follower(session_id)

@@ -58,11 +58,12 @@ def ship(
     transcript: str = "",
     cwd: str = "",
     hook: dict | None = None,
-    ended: bool = False,
+    ended: bool | None = None,
     budget: int = 1 << 20,
     lock_wait: float = 1.0,
 ) -> ShipResult:
-    """One pass for one session; never raises for a server problem (it spools)."""
+    """One pass for one session; never raises for a server problem (it spools).
+    ``ended`` marks the session ended (SessionEnd) or live again (SessionStart)."""
     result = ShipResult()
     with send_lock(session_id, lock_wait) as locked:
         if not locked:  # another sender is busy: keep the payload, it will read the lines
@@ -74,7 +75,7 @@ def ship(
         state = load_state(session_id)
         state.transcript = transcript or state.transcript
         state.cwd = cwd or state.cwd
-        state.ended = state.ended or ended
+        state.ended = state.ended if ended is None else ended
         in_order = _drain(state, config, result)
         files, advances, result.more = _read_new(state, budget)
         result.lines = sum(len(f["lines"]) for f in files)

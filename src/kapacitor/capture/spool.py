@@ -97,8 +97,8 @@ class exclusive:  # noqa: N801 — used like contextlib's helpers
     had within ``wait`` seconds; ``held`` says whether it was. The kernel drops the
     lock when the process dies (kill -9 included)."""
 
-    def __init__(self, path: str, wait: float):
-        self.path, self.wait, self.fd = path, wait, -1
+    def __init__(self, path: str, wait: float, *, write_pid: bool = False):
+        self.path, self.wait, self.fd, self.write_pid = path, wait, -1, write_pid
 
     def __enter__(self) -> bool:
         self.fd = _opened(self.path, os.O_RDWR | os.O_CREAT)
@@ -106,6 +106,9 @@ class exclusive:  # noqa: N801 — used like contextlib's helpers
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if self.write_pid:  # who holds it, for people and tests
+                    os.ftruncate(self.fd, 0)
+                    os.pwrite(self.fd, str(os.getpid()).encode(), 0)
                 return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -120,9 +123,10 @@ def send_lock(session_id: str, wait: float) -> exclusive:
     return exclusive(_path(session_id, ".lock"), wait)
 
 
-def follower_lock(session_id: str) -> exclusive:
-    """Held by the session's follower for its whole life: one follower per session."""
-    return exclusive(_path(session_id, ".follow.lock"), 0)
+def follower_lock(session_id: str, *, write_pid: bool = False) -> exclusive:
+    """Held by the session's follower for its whole life (its pid inside): one
+    follower per session."""
+    return exclusive(_path(session_id, ".follow.lock"), 0, write_pid=write_pid)
 
 
 def spool_append(session_id: str, entry: bytes) -> None:
