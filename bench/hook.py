@@ -9,6 +9,8 @@ Measures, interleaved in the same run (so machine noise hits all alike):
   hook down   the same with nothing listening: the batch goes to the spool
 
 and prints p50/p95/max, the ratio hook p50 / bare p50 and the difference.
+The package is byte-compiled first, as a regular install is (pip does it):
+otherwise, with PYTHONDONTWRITEBYTECODE set, every run would compile it anew.
 Then the live latency: from the hook's start to its transcript line being
 readable through the JSON API (`/sessions/{id}/chat.json`), p50/p95/max.
 
@@ -44,10 +46,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def timed(cmd: list[str], stdin: bytes, env: dict[str, str]) -> float:
+def timed(cmd: list[str], stdin: bytes, env: dict[str, str], cpu: list[float] | None = None) -> float:
+    """Wall time of one run; its CPU time (user + system, which machine load
+    hardly changes) is appended to ``cpu``."""
     started = time.perf_counter()
-    subprocess.run(cmd, input=stdin, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env, stdout=subprocess.DEVNULL)
+    proc.stdin.write(stdin)  # type: ignore[union-attr]
+    proc.stdin.close()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"{cmd} exited {proc.returncode}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    return elapsed
 
 
 def prompt_line(text: str, parent: str) -> bytes:
@@ -75,6 +88,7 @@ def wait_up(url: str) -> None:
 
 
 def run(runs: int) -> dict[str, object]:
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "src" / "kapacitor")], check=True, stdout=subprocess.DEVNULL)
     tmp = Path(tempfile.mkdtemp(prefix="kapacitor-bench-hook-"))
     source = RECORDED / "projects" / "-home-dev-src-widgets" / f"{SESSION}.jsonl"
     lines = source.read_bytes().splitlines(keepends=True)
@@ -97,13 +111,14 @@ def run(runs: int) -> dict[str, object]:
         timed([KAPACITOR, "hook", "PostToolUse"], stdin, up)  # the session's first batch: history, git context
         timed([KAPACITOR, "hook", "PostToolUse"], stdin, down)
         bare, hook_up, hook_down = [], [], []
+        cpu: dict[str, list[float]] = {"bare": [], "hook_up": [], "hook_down": []}
         tail = iter(lines[20:] * 10)
         for _ in range(runs):
-            bare.append(timed([PYTHON, "-c", "pass"], b"", base))
+            bare.append(timed([PYTHON, "-c", "pass"], b"", base, cpu["bare"]))
             with transcript.open("ab") as handle:
                 handle.write(next(tail) + next(tail))
-            hook_up.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, up))
-            hook_down.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, down))
+            hook_up.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, up, cpu["hook_up"]))
+            hook_down.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, down, cpu["hook_down"]))
         latency = []
         for i in range(runs):
             marker = f"bench marker {i} {uuid.uuid4().hex[:8]}"
@@ -129,6 +144,7 @@ def run(runs: int) -> dict[str, object]:
         "ratio_up": u["p50_ms"] / b["p50_ms"], "ratio_down": d["p50_ms"] / b["p50_ms"],
         "above_bare_up_ms": u["p50_ms"] - b["p50_ms"], "above_bare_down_ms": d["p50_ms"] - b["p50_ms"],
         "live_latency": stats(latency),
+        "cpu_p50_ms": {name: statistics.median(samples) * 1e3 for name, samples in cpu.items()},
     }
 
 
@@ -147,6 +163,9 @@ def main() -> None:
         print(f"  {name:13} p50 {s['p50_ms']:6.1f} ms   p95 {s['p95_ms']:6.1f} ms   max {s['max_ms']:6.1f} ms")
     print(f"  hook up   / bare: {result['ratio_up']:.2f}x  (+{result['above_bare_up_ms']:.1f} ms)")
     print(f"  hook down / bare: {result['ratio_down']:.2f}x  (+{result['above_bare_down_ms']:.1f} ms)")
+    cpu = result["cpu_p50_ms"]
+    print("  CPU time p50: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
+          + f"  (hook up / bare {cpu['hook_up'] / cpu['bare']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ stdlib-only hook without importing click, rich, orjson or the normalizer (see
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -14,7 +15,9 @@ def main() -> int | None:
     if sys.argv[1:2] == ["hook"] and "--help" not in sys.argv:
         from kapacitor.capture.hook import main as hook_main
 
-        return hook_main(sys.argv[2:])
+        code = hook_main(sys.argv[2:])
+        sys.stdout.flush()
+        os._exit(code)  # skip interpreter teardown: nothing is left to clean up, and it costs ms
     from kapacitor.cli import main as cli_main
 
     return cli_main()
