@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +27,6 @@ def isolated_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("KAPACITOR_STORE", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    resolve_context.cache_clear()  # git answers depend on HOME and the cwd: none may leak between tests
     return home
 
 

@@ -9,6 +9,7 @@ were they ever out of step, the store would skip the re-read events by id).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -103,8 +104,11 @@ def import_paths(
     summary = ImportSummary()
     started = time.perf_counter()
     batch = _Batch(store, summary, progress)
+    # Asked once per cwd and run: a process-wide cache would outlive a change of
+    # HOME or git config and give a later import different answers.
+    resolve = functools.lru_cache(maxsize=None)(resolve_context)
     for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning, resolve_context)
+        _import_file(tf, batch, summary, on_warning, resolve)
     batch.flush()
     summary.seconds = time.perf_counter() - started
     return summary
