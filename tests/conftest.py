@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +27,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("KAPACITOR_STORE", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    resolve_context.cache_clear()  # git answers depend on HOME: nothing cached from another test's
     yield home
-    resolve_context.cache_clear()
 
 
 @pytest.fixture
