@@ -53,7 +53,13 @@ def _m001_events(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events]
+def _m002_raw_column(conn: sqlite3.Connection) -> None:
+    """The raw source record, kept as UTF-8 bytes beside the event rather than as a
+    JSON string inside its metadata: written once, never escaped or re-encoded."""
+    conn.execute("ALTER TABLE events ADD COLUMN raw BLOB")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events, _m002_raw_column]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -76,6 +82,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Callable[[sqlite3.Con
 def connect(path: Path) -> sqlite3.Connection:
     """A connection tuned for many processes sharing one file."""
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA page_size=16384")  # a new file only: a transcript line fits in fewer pages
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=60000")
@@ -140,13 +147,10 @@ class SQLiteEventStore:
             return AppendResult(0, len(events), current, self.head_position())
         check_expected_version(stream, expected, current)
         now = utc_now()
-        rows = [
-            (e.id, stream, current + 1 + i, e.type, codec.dumps(e.data), codec.dumps(e.metadata), now)
-            for i, e in enumerate(fresh)
-        ]
+        rows = [(e.id, stream, current + 1 + i, e.type, codec.dumps(e.data), *_split_raw(e.metadata), now) for i, e in enumerate(fresh)]
         conn.executemany(
-            "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, stream, version, type, data, metadata, raw, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         version = current + len(fresh)
@@ -236,10 +240,23 @@ class SQLiteEventStore:
         self._local = threading.local()
 
 
-_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
+_COLUMNS = "id, stream, type, version, position, data, metadata, raw, recorded_at"
+
+
+def _split_raw(metadata: dict[str, Any]) -> tuple[bytes, bytes | None]:
+    """Encoded metadata and, apart, its ``raw`` text (the source record) as UTF-8."""
+    raw = metadata.get("raw")
+    if not isinstance(raw, str):
+        return codec.dumps(metadata), None
+    rest = dict(metadata)
+    del rest["raw"]
+    return codec.dumps(rest), raw.encode("utf-8", "surrogatepass")
 
 
 def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
+    metadata = codec.loads(row[6])
+    if row[7] is not None:
+        metadata["raw"] = row[7].decode("utf-8", "surrogatepass")
     return RecordedEvent(
         id=row[0],
         stream=row[1],
@@ -247,6 +264,6 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
         version=row[3],
         position=row[4],
         data=codec.loads(row[5]),
-        metadata=codec.loads(row[6]),
-        recorded_at=row[7],
+        metadata=metadata,
+        recorded_at=row[8],
     )
