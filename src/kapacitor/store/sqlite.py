@@ -53,13 +53,7 @@ def _m001_events(conn: sqlite3.Connection) -> None:
     )
 
 
-def _m002_raw_column(conn: sqlite3.Connection) -> None:
-    """The raw source record, kept as UTF-8 bytes beside the event rather than as a
-    JSON string inside its metadata: written once, never escaped or re-encoded."""
-    conn.execute("ALTER TABLE events ADD COLUMN raw BLOB")
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events, _m002_raw_column]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -147,10 +141,13 @@ class SQLiteEventStore:
             return AppendResult(0, len(events), current, self.head_position())
         check_expected_version(stream, expected, current)
         now = utc_now()
-        rows = [(e.id, stream, current + 1 + i, e.type, codec.dumps(e.data), *_split_raw(e.metadata), now) for i, e in enumerate(fresh)]
+        rows = [
+            (e.id, stream, current + 1 + i, e.type, codec.dumps(e.data), codec.dumps(e.metadata), now)
+            for i, e in enumerate(fresh)
+        ]
         conn.executemany(
-            "INSERT INTO events (id, stream, version, type, data, metadata, raw, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         version = current + len(fresh)
@@ -240,23 +237,10 @@ class SQLiteEventStore:
         self._local = threading.local()
 
 
-_COLUMNS = "id, stream, type, version, position, data, metadata, raw, recorded_at"
-
-
-def _split_raw(metadata: dict[str, Any]) -> tuple[bytes, bytes | None]:
-    """Encoded metadata and, apart, its ``raw`` text (the source record) as UTF-8."""
-    raw = metadata.get("raw")
-    if not isinstance(raw, str):
-        return codec.dumps(metadata), None
-    rest = dict(metadata)
-    del rest["raw"]
-    return codec.dumps(rest), raw.encode("utf-8", "surrogatepass")
+_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
 
 
 def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    metadata = codec.loads(row[6])
-    if row[7] is not None:
-        metadata["raw"] = row[7].decode("utf-8", "surrogatepass")
     return RecordedEvent(
         id=row[0],
         stream=row[1],
@@ -264,6 +248,6 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
         version=row[3],
         position=row[4],
         data=codec.loads(row[5]),
-        metadata=metadata,
-        recorded_at=row[8],
+        metadata=codec.loads(row[6]),
+        recorded_at=row[7],
     )
