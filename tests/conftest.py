@@ -22,9 +22,12 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    for var in ("KAPACITOR_SERVER", "KAPACITOR_TOKEN", "KAPACITOR_FOLLOW"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("KAPACITOR_STORE", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    return home
+    yield home
 
 
 @pytest.fixture

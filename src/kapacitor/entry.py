@@ -1,0 +1,23 @@
+"""The ``kapacitor`` command's entry point.
+
+``kapacitor hook EVENT`` runs on every agent action, so it goes straight to the
+stdlib-only hook without importing click, rich, orjson or the normalizer (see
+``python -X importtime``); everything else is the click CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int | None:
+    if sys.argv[1:2] == ["hook"] and "--help" not in sys.argv:
+        from kapacitor.capture.hook import main as hook_main
+
+        code = hook_main(sys.argv[2:])
+        sys.stdout.flush()
+        os._exit(code)  # skip interpreter teardown: nothing is left to clean up, and it costs ms
+    from kapacitor.cli import main as cli_main
+
+    return cli_main()
