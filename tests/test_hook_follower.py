@@ -15,7 +15,6 @@ import pytest
 
 from capture_helpers import (
     LiveSession,
-    Server,
     free_port,
     imported_events,
     line_positions,
@@ -51,14 +50,6 @@ def stored_lines(db, session_id: str) -> set[int]:
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    server = Server(tmp_path / "live.db").start()
-    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cleanup():
     sessions: list[str] = []
     yield sessions
@@ -67,7 +58,7 @@ def cleanup():
             os.kill(pid, signal.SIGKILL)
 
 
-def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, server, cleanup):
+def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, live_server, cleanup):
     live = LiveSession(tmp_path / "projects")
     cleanup.append(live.session_id)
     live.write_main(0, 3)
@@ -77,7 +68,7 @@ def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, server, 
     for stop in (8, 14, 20):  # a long turn: lines, no hooks
         live.write_main(stop - 6 if stop > 8 else 3, stop)
         written = time.monotonic()
-        wait_for(lambda stop=stop: {i for i in want if i < stop} <= stored_lines(server.store_path, live.session_id), timeout=5)
+        wait_for(lambda stop=stop: {i for i in want if i < stop} <= stored_lines(live_server.store_path, live.session_id), timeout=5)
         assert time.monotonic() - written < 1.0
     os.kill(first, signal.SIGKILL)
     live.write_main(20, 30)  # written while no follower runs
@@ -86,11 +77,11 @@ def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, server, 
     assert second != first
     live.write_main(30)
     live.write_subagents()
-    wait_for(lambda: want <= stored_lines(server.store_path, live.session_id), timeout=5)
+    wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
     run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
     wait_for(lambda: follower_pid(live.session_id) is None, timeout=10)  # it stops after SessionEnd
-    server.stop()
-    assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
 
 
 def test_follower_and_hooks_together_send_each_line_once(tmp_path, monkeypatch, cleanup):
