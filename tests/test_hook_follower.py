@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from capture_helpers import (
+    KAPACITOR,
     LiveSession,
     free_port,
     imported_events,
@@ -106,3 +108,23 @@ def test_follower_and_hooks_together_send_each_line_once(tmp_path, monkeypatch, 
     sent = [(line["o"], line["n"]) for b in spooled(live.session_id) for t in b["transcripts"] for line in t["lines"]]
     assert sorted(sent) == sent
     assert sent == line_positions(live.main)
+
+
+def test_kapacitor_watch_follows_a_transcript_until_idle(tmp_path, live_server):
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 5)
+    watch = subprocess.Popen([KAPACITOR, "watch", str(live.main), "--idle", "2"], stderr=subprocess.PIPE)
+    try:
+        want = {i for i, line in enumerate(live.source_main[:5]) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        live.write_main(5)
+        live.write_subagents()
+        want = {i for i, line in enumerate(live.source_main) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        assert watch.wait(timeout=15) == 0  # idle for 2 s: done
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+        watch.communicate()
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
