@@ -110,13 +110,13 @@ def test_sidebar_click_and_filters_scope_the_timeline(server, page):
 
 def test_chat_shows_the_prompt_a_highlighted_code_block_and_the_subagent_inline(server, page):
     page.goto(f"{server.url}/sessions/{HELLO}")
-    expect(page.locator(".chat .item.user").first).to_contain_text("create hello.py and run it")
+    expect(page.locator(".chat .chat-item.user").first).to_contain_text("create hello.py and run it")
     code = page.locator(".chat pre.hl").filter(has_text="print('hello from fake claude')").first
     expect(code).to_be_visible()
     assert code.locator("span.gi").count() > 0  # Pygments marked the added line
-    agent = page.locator(".chat .item.tool-Agent")
-    expect(agent.locator(".subagent .item.user")).to_contain_text("SUBAGENT_REVIEW")
-    assert agent.locator(".subagent .item.tool").count() >= 1
+    agent = page.locator(".chat .chat-item.tool-Agent")
+    expect(agent.locator(".subagent .chat-item").first).to_contain_text("SUBAGENT_REVIEW")
+    assert agent.locator(".subagent .chat-item.tool").count() >= 1
 
 
 TREE_ORDER = """els => els.map(e => {
@@ -194,7 +194,7 @@ def test_a_live_prompt_appears_in_an_open_chat(server, page):
     store.append(f"AgentSession-{HELLO}", [NewEvent("browser-live-chat", "UserMessageReceived", {
         "timestamp": now, "content": "a prompt typed just now", "extensions": {"claude_code": {"kind": "prompt"}}})])
     store.close()
-    expect(page.locator(".chat .item.user").last).to_contain_text("a prompt typed just now", timeout=5000)
+    expect(page.locator(".chat .chat-item.user").last).to_contain_text("a prompt typed just now", timeout=5000)
     assert page.evaluate("window.__notReloaded") is True
 
 
@@ -204,7 +204,7 @@ def test_an_xss_prompt_is_shown_as_text_and_never_runs(server, page):
     expect(row.locator(".title a")).to_contain_text(XSS)
     row.locator(".title a").click()
     expect(page.locator("#session-head h1")).to_contain_text(XSS)
-    expect(page.locator(".chat .item.user").first).to_contain_text(XSS)
+    expect(page.locator(".chat .chat-item.user").first).to_contain_text(XSS)
     page.goto(page.url + "/trace")
     expect(page.locator(".trace")).to_contain_text(XSS)
     page.goto(page.url.removesuffix("/trace") + "/stats")

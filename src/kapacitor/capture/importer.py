@@ -9,6 +9,7 @@ were they ever out of step, the store would skip the re-read events by id).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -72,8 +73,9 @@ Progress = Callable[[int, int], None]
 """Called with (bytes read, events added) increments as the import goes."""
 
 
-def checkpoint_stream(path: Path) -> str:
-    return "$import-" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+def checkpoint_stream(resolved: Path) -> str:
+    """The stream whose metadata holds a file's checkpoint, named by its resolved path."""
+    return "$import-" + hashlib.sha1(str(resolved).encode()).hexdigest()[:20]
 
 
 def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
@@ -84,7 +86,7 @@ def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
             size = tf.path.stat().st_size
         except OSError:
             continue
-        done = store.get_stream_metadata(checkpoint_stream(tf.path)).get("offset", 0)
+        done = store.get_stream_metadata(checkpoint_stream(tf.resolved)).get("offset", 0)
         total += size - done if 0 <= done <= size else size
     return total
 
@@ -103,8 +105,11 @@ def import_paths(
     summary = ImportSummary()
     started = time.perf_counter()
     batch = _Batch(store, summary, progress)
+    # Asked once per cwd and run: a process-wide cache would outlive a change of
+    # HOME or git config and give a later import different answers.
+    resolve = functools.lru_cache(maxsize=None)(resolve_context)
     for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning, resolve_context)
+        _import_file(tf, batch, summary, on_warning, resolve)
     batch.flush()
     summary.seconds = time.perf_counter() - started
     return summary
@@ -156,7 +161,7 @@ def _import_file(
             on_warning(warning)
 
     summary.files += 1
-    key = checkpoint_stream(tf.path)
+    key = checkpoint_stream(tf.resolved)
     try:
         handle = tf.path.open("rb")
     except OSError as exc:
@@ -184,7 +189,7 @@ def _import_file(
 
         for raw in handle:
             body = raw.rstrip(b"\r\n")
-            if body.strip():
+            if body and not body.isspace():
                 if not raw.endswith(b"\n") and not _parses(body):
                     warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
                     break

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kapacitor import __version__
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import format, live, sessions_pages, timeline
+from kapacitor.server import format, ingest, live, sessions_pages, timeline
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
@@ -74,6 +74,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
     app.include_router(live.router)
+    app.include_router(ingest.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
