@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, help="events per projection batch (default: the runner's)")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the store in this dir and keep it")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="kapacitor-bench-"))
@@ -134,7 +135,7 @@ def main() -> None:
     head = store.head_position()
     spent: dict[str, float] = {}
     timed_projections = [replace(p, apply=_timed(p.name, p.apply, spent)) for p in PROJECTIONS]
-    runner = ProjectionRunner(store, db, timed_projections)
+    runner = ProjectionRunner(store, db, timed_projections, **({"batch_size": args.batch_size} if args.batch_size else {}))
     for projection in timed_projections:
         reset(runner.conn, projection)  # as `kapacitor projections rebuild`
     started = time.perf_counter()
