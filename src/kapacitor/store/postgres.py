@@ -39,11 +39,13 @@ from kapacitor.events import NewEvent, RecordedEvent
 from kapacitor.store import codec
 from kapacitor.store.base import (
     ANY,
+    EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
-    EventIdConflict,
     StoreError,
     check_expected_version,
+    recorded_event,
+    unseen_events,
     utc_now,
 )
 
@@ -175,12 +177,12 @@ class PostgresEventStore:
             clauses.append("version <= %s" if backwards else "version >= %s")
             params.append(from_version)
         order = "DESC" if backwards else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY version {order} LIMIT %s"
-        return [_recorded(row) for row in self._query(sql, (*params, limit))]
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY version {order} LIMIT %s"
+        return [recorded_event(row) for row in self._query(sql, (*params, limit))]
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
-        return [_recorded(row) for row in self._query(sql, (after, limit))]
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
+        return [recorded_event(row) for row in self._query(sql, (after, limit))]
 
     def head_position(self) -> int:
         return self._query("SELECT coalesce(max(position), 0) FROM events")[0][0]
@@ -211,7 +213,9 @@ def _append_locked(
     """One stream's part of an append, inside the transaction holding the append lock."""
     row = cur.execute("SELECT version FROM streams WHERE stream = %s", (stream,)).fetchone()
     current = row[0] if row else NO_STREAM
-    fresh = _unseen(cur, stream, events)
+    ids = list(dict.fromkeys(e.id for e in events))
+    stored = cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)).fetchall()
+    fresh = unseen_events(stream, events, dict(stored))
     if not fresh:
         return AppendResult(0, len(events), current, head)
     check_expected_version(stream, expected, current)
@@ -230,42 +234,9 @@ def _append_locked(
     return AppendResult(len(fresh), len(events) - len(fresh), version, head + len(fresh))
 
 
-def _unseen(cur: psycopg.Cursor, stream: str, events: Sequence[NewEvent]) -> list[NewEvent]:
-    """The events not stored yet, each id once. An id stored in another stream is
-    a conflict, never a silent skip."""
-    ids = list(dict.fromkeys(e.id for e in events))
-    stored = dict(cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)).fetchall())
-    clash = next((i for i, s in stored.items() if s != stream), None)
-    if clash is not None:
-        raise EventIdConflict(f"event id {clash} is already stored in {stored[clash]!r}")
-    fresh, seen = [], set(stored)
-    for e in events:
-        if e.id not in seen:
-            seen.add(e.id)
-            fresh.append(e)
-    return fresh
-
-
 def _set_metadata(cur: psycopg.Cursor, stream: str, metadata: dict[str, Any]) -> None:
     cur.execute(
         "INSERT INTO streams (stream, metadata) VALUES (%s, %s)"
         " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
         (stream, codec.dumps(metadata)),
-    )
-
-
-_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
-
-
-def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    id_, stream, type_, version, position, data, metadata, recorded_at = row
-    return RecordedEvent(
-        id=id_,
-        stream=stream,
-        type=type_,
-        version=version,
-        position=position,
-        data=codec.loads(data),
-        metadata=codec.loads(metadata),
-        recorded_at=recorded_at,
     )
