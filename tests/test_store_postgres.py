@@ -150,3 +150,28 @@ def test_unreachable_server_is_a_clear_error_without_the_password():
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as info:
         open_store("postgresql://kapacitor:s3cret@127.0.0.1:1/events?connect_timeout=5")
     assert "s3cret" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_connections_the_server_dropped_are_replaced(pg_url):
+    """A server restart or idle timeout kills pooled connections: the next calls
+    reconnect instead of failing."""
+    store = open_store(pg_url)
+    store.append("S-1", make_events(2))
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert killed == len(store._idle) >= 1
+    assert store.append("S-1", make_events(3)).added == 1
+    assert [e.data["i"] for e in store.read_stream("S-1")] == [0, 1, 2]
+    store.close()
+
+
+def test_what_postgres_refuses_is_a_one_line_store_error(pg_url):
+    store = open_store(pg_url)
+    with pytest.raises(StoreError, match="NUL") as info:
+        store.append("S-\x00", make_events(1))
+    assert "\n" not in str(info.value)
+    assert store.append("S-1", make_events(1)).added == 1
+    store.close()

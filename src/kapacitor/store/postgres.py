@@ -21,16 +21,16 @@ Data and metadata are stored as ``bytea`` holding ``codec.dumps`` JSON, not as
 transcripts contain. Schema changes are an ordered list of named migrations
 recorded in ``_migrations``, applied at open under another advisory lock so two
 processes opening a fresh database at once do not race. Connections are kept in
-a small pool of idle ones, so any number of threads share a few connections.
+a small pool of idle ones, so any number of threads share a few connections, and
+one the server dropped (a restart, an idle timeout) is replaced on the spot.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
@@ -48,6 +48,8 @@ from kapacitor.store.base import (
     unseen_events,
     utc_now,
 )
+
+T = TypeVar("T")
 
 # Advisory lock keys (per database): appends, and schema migrations.
 _APPEND_LOCK = 0x6B61_7063_0001
@@ -95,6 +97,11 @@ def migrate(conn: psycopg.Connection, migrations: Sequence[Callable[[psycopg.Cur
                 cur.execute("INSERT INTO _migrations VALUES (%s, %s)", (step.__name__, utc_now()))
 
 
+def _reason(exc: psycopg.Error) -> str:
+    """The first line of a driver error (libpq's messages span several)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def redact(url: str) -> str:
     """The URL with its password masked, for error messages."""
     url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
@@ -110,37 +117,53 @@ class PostgresEventStore:
         self._idle: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        with self._connection() as conn:
-            migrate(conn, MIGRATIONS)
+        self._run(lambda conn: migrate(conn, MIGRATIONS))
 
     def _connect(self) -> psycopg.Connection:
         try:
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.Error as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StoreError(f"cannot connect to PostgreSQL store {redact(self.url)}: {reason}") from None
+            raise StoreError(f"cannot connect to PostgreSQL store {redact(self.url)}: {_reason(exc)}") from None
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
+    def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """``work`` on a borrowed connection. A pooled connection that the server
+        dropped meanwhile (restart, idle timeout) is replaced and ``work`` runs once
+        more: it is one read or one atomic, idempotent append. Other driver errors
+        become a one-line StoreError."""
         if self._closed:
             raise StoreError(f"store {redact(self.url)} is closed")
         with self._lock:
             conn = self._idle.pop() if self._idle else None
-        conn = conn if conn is not None and not conn.closed else self._connect()
+        pooled = conn is not None
+        if conn is None:
+            conn = self._connect()
         try:
-            yield conn
+            try:
+                return work(conn)
+            except psycopg.OperationalError:
+                if not (pooled and conn.closed):
+                    raise
+                conn = self._connect()
+                return work(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL store {redact(self.url)}: {_reason(exc)}") from exc
         finally:
-            reusable = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
-            with self._lock:
-                if reusable and not self._closed:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
+            self._give_back(conn)
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        reusable = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
+        with self._lock:
+            if reusable and not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._connection() as conn, conn.cursor(binary=True) as cur:
-            return cur.execute(sql, params).fetchall()
+        def query(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+            with conn.cursor(binary=True) as cur:
+                return cur.execute(sql, params).fetchall()
+
+        return self._run(query)
 
     def append(
         self, stream: str, events: Sequence[NewEvent], expected_version: int = ANY
@@ -152,17 +175,20 @@ class PostgresEventStore:
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-            # A new statement, so a new snapshot: it sees the previous writer's commit.
-            head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
-            results = []
-            for stream, events, expected in batches:
-                results.append(_append_locked(cur, stream, events, expected, head))
-                head = results[-1].position
-            for stream, metadata in (stream_metadata or {}).items():
-                _set_metadata(cur, stream, metadata)
-            return results
+        def append(conn: psycopg.Connection) -> list[AppendResult]:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+                # A new statement, so a new snapshot: it sees the previous writer's commit.
+                head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+                results = []
+                for stream, events, expected in batches:
+                    results.append(_append_locked(cur, stream, events, expected, head))
+                    head = results[-1].position
+                for stream, metadata in (stream_metadata or {}).items():
+                    _set_metadata(cur, stream, metadata)
+                return results
+
+        return self._run(append)
 
     def read_stream(
         self,
@@ -196,8 +222,11 @@ class PostgresEventStore:
         return codec.loads(rows[0][0]) if rows and rows[0][0] is not None else {}
 
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _set_metadata(cur, stream, metadata)
+        def write(conn: psycopg.Connection) -> None:
+            with conn.cursor() as cur:
+                _set_metadata(cur, stream, metadata)
+
+        self._run(write)
 
     def close(self) -> None:
         with self._lock:
