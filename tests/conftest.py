@@ -46,3 +46,15 @@ def transcript_files() -> list[Path]:
     files = sorted(p for d in SAMPLE_DIRS for p in d.rglob("*.jsonl"))
     assert files, f"no sample transcripts under {SHARED}"
     return files
+
+
+@pytest.fixture
+def live_server(tmp_path, monkeypatch):
+    """The real ``kapacitor serve`` on a free 127.0.0.1 port over ``tmp_path/live.db``,
+    and the capture client pointed at it."""
+    from capture_helpers import Server
+
+    server = Server(tmp_path / "live.db").start()
+    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
+    yield server
+    server.stop()

@@ -101,6 +101,11 @@ def test_sidebar_click_and_filters_scope_the_timeline(server, page):
     page.reload()  # the URL holds the filter state
     expect(page.locator("tr.session-row")).to_have_count(1)
     expect(page.locator("#q")).to_have_value("track the steps")
+    page.goto(server.url + "/")
+    page.select_option("select[name=repo]", "acme/api-server")
+    expect(page.locator("#page-head h1")).to_have_text("acme/api-server")
+    expect(page.locator("tr.session-row")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"repo=acme%2Fapi-server"))
 
 
 def test_chat_shows_the_prompt_a_highlighted_code_block_and_the_subagent_inline(server, page):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from capture_helpers import (
+    KAPACITOR,
     LiveSession,
-    Server,
     free_port,
     imported_events,
     line_positions,
@@ -51,14 +52,6 @@ def stored_lines(db, session_id: str) -> set[int]:
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    server = Server(tmp_path / "live.db").start()
-    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cleanup():
     sessions: list[str] = []
     yield sessions
@@ -67,7 +60,7 @@ def cleanup():
             os.kill(pid, signal.SIGKILL)
 
 
-def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, server, cleanup):
+def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, live_server, cleanup):
     live = LiveSession(tmp_path / "projects")
     cleanup.append(live.session_id)
     live.write_main(0, 3)
@@ -77,7 +70,7 @@ def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, server, 
     for stop in (8, 14, 20):  # a long turn: lines, no hooks
         live.write_main(stop - 6 if stop > 8 else 3, stop)
         written = time.monotonic()
-        wait_for(lambda stop=stop: {i for i in want if i < stop} <= stored_lines(server.store_path, live.session_id), timeout=5)
+        wait_for(lambda stop=stop: {i for i in want if i < stop} <= stored_lines(live_server.store_path, live.session_id), timeout=5)
         assert time.monotonic() - written < 1.0
     os.kill(first, signal.SIGKILL)
     live.write_main(20, 30)  # written while no follower runs
@@ -86,11 +79,11 @@ def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, server, 
     assert second != first
     live.write_main(30)
     live.write_subagents()
-    wait_for(lambda: want <= stored_lines(server.store_path, live.session_id), timeout=5)
+    wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
     run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
     wait_for(lambda: follower_pid(live.session_id) is None, timeout=10)  # it stops after SessionEnd
-    server.stop()
-    assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
 
 
 def test_follower_and_hooks_together_send_each_line_once(tmp_path, monkeypatch, cleanup):
@@ -115,3 +108,23 @@ def test_follower_and_hooks_together_send_each_line_once(tmp_path, monkeypatch, 
     sent = [(line["o"], line["n"]) for b in spooled(live.session_id) for t in b["transcripts"] for line in t["lines"]]
     assert sorted(sent) == sent
     assert sent == line_positions(live.main)
+
+
+def test_kapacitor_watch_follows_a_transcript_until_idle(tmp_path, live_server):
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 5)
+    watch = subprocess.Popen([KAPACITOR, "watch", str(live.main), "--idle", "2"], stderr=subprocess.PIPE)
+    try:
+        want = {i for i, line in enumerate(live.source_main[:5]) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        live.write_main(5)
+        live.write_subagents()
+        want = {i for i, line in enumerate(live.source_main) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        assert watch.wait(timeout=15) == 0  # idle for 2 s: done
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+        watch.communicate()
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")

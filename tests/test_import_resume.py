@@ -96,3 +96,15 @@ def test_kill_9_midway_then_rerun_equals_a_clean_import(tmp_path):
     killed.close()
     clean.close()
     shutil.rmtree(data)
+
+
+def test_a_file_reached_through_a_symlinked_dir_is_the_same_file(store, tmp_path):
+    source = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
+    real = tmp_path / "real" / "proj"
+    real.mkdir(parents=True)
+    (real / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    first = import_paths(store, [tmp_path / "link", tmp_path / "real"])
+    assert first.files == 1 and first.events_added > 0
+    again = import_paths(store, [tmp_path / "real" / "proj" / source.name])
+    assert (again.files_unchanged, again.events_added) == (1, 0)

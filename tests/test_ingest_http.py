@@ -10,8 +10,6 @@ import os
 import socket
 import subprocess
 
-import pytest
-
 from capture_helpers import (
     KAPACITOR,
     LiveSession,
@@ -28,14 +26,6 @@ from kapacitor.store import open_store
 URL = "/api/ingest/sessions/{}/batches"
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    server = Server(tmp_path / "live.db").start()
-    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
-    yield server
-    server.stop()
-
-
 def chat(server: Server, session_id: str) -> list[dict]:
     try:
         return server.get(f"/sessions/{session_id}/chat.json")  # type: ignore[return-value]
@@ -43,19 +33,19 @@ def chat(server: Server, session_id: str) -> list[dict]:
         return []
 
 
-def test_hooks_deliver_live_and_equal_import(tmp_path, server):
+def test_hooks_deliver_live_and_equal_import(tmp_path, live_server):
     live = LiveSession(tmp_path / "projects")
     live.write_main(0, 10)
     assert run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="create hello.py and run it")).returncode == 0
     assert spooled(live.session_id) == []
-    assert wait_for(lambda: "create hello.py and run it" in json.dumps(chat(server, live.session_id)))
+    assert wait_for(lambda: "create hello.py and run it" in json.dumps(chat(live_server, live.session_id)))
     live.write_main(10)
     live.write_subagents()
     run_hook("SessionEnd", live.payload("SessionEnd", reason="other"))
     assert spooled(live.session_id) == []
-    server.stop()
-    assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
-    types = [e.type for e in open_store(f"sqlite://{server.store_path}").read_stream(f"AgentSession-{live.session_id}")]
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+    types = [e.type for e in open_store(f"sqlite://{live_server.store_path}").read_stream(f"AgentSession-{live.session_id}")]
     assert types.count("HookReceived") == 2 and types[-1] == "SessionEnded"
 
 
@@ -107,23 +97,23 @@ def test_next_hook_drains_the_spool_first(tmp_path, monkeypatch):
         server.stop()
 
 
-def test_bad_requests_get_4xx_and_never_touch_the_store(tmp_path, server):
+def test_bad_requests_get_4xx_and_never_touch_the_store(tmp_path, live_server):
     sid = "5e5510n-1"
     good = json.dumps({"v": 1, "session_id": sid, "hook": {"event": "Stop", "at": "2026-01-01T00:00:00Z", "payload": {"session_id": sid}}}).encode()
-    assert server.post(URL.format(sid), good) == (200, {"added": 1, "skipped": 0})
-    assert server.post(URL.format(sid), good) == (200, {"added": 0, "skipped": 1})  # a replay
-    head = server.get("/healthz")["head"]  # type: ignore[index]
+    assert live_server.post(URL.format(sid), good) == (200, {"added": 1, "skipped": 0})
+    assert live_server.post(URL.format(sid), good) == (200, {"added": 0, "skipped": 1})  # a replay
+    head = live_server.get("/healthz")["head"]  # type: ignore[index]
     cases = [
         (URL.format(sid), b"not json", 400, "not JSON"),
         (URL.format("other-session"), good, 422, "posted to 'other-session'"),
         (URL.format("bad%20id"), good, 400, "invalid session id"),
     ]
     for path, body, status, message in cases:
-        code, answer = server.post(path, body)
+        code, answer = live_server.post(path, body)
         assert code == status and message in answer["detail"], (path, code, answer)
-    status_line, answer = post_huge(server, URL.format(sid), 50 * 1024 * 1024)
+    status_line, answer = post_huge(live_server, URL.format(sid), 50 * 1024 * 1024)
     assert b" 413 " in status_line and b"limit" in answer
-    assert server.get("/healthz")["head"] == head  # type: ignore[index]
+    assert live_server.get("/healthz")["head"] == head  # type: ignore[index]
 
 
 def post_huge(server: Server, path: str, size: int) -> tuple[bytes, bytes]:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from kapacitor.normalize.redact import redact
+from kapacitor.normalize.redact import redact, redact_bytes
 
 SECRETS = [
     ("anthropic-key", "sk-ant-api03-" + "x1_-" * 10),
@@ -55,3 +55,13 @@ def test_private_key_block_in_escaped_json():
 )
 def test_ordinary_text_is_untouched(text):
     assert redact(text) == text
+
+
+def test_a_trigger_inside_another_still_runs_its_pattern():
+    # "sk-" (openai) and "sk-ant-" (anthropic) start at the same byte: both must be seen.
+    key = "sk-ant-api03-" + "x1_-" * 10
+    assert redact(f"a {key} and sk-proj-{'Ab3' * 15}") == "a [REDACTED:anthropic-key] and [REDACTED:openai-key]"
+
+def test_secret_in_bytes_that_are_not_utf8():
+    line = b'{"content": "\xff AKIAIOSFODNN7EXAMPLE"}'
+    assert redact_bytes(line) == b'{"content": "\xff [REDACTED:aws-access-key]"}'

@@ -92,27 +92,39 @@ def mid_session_complete(items: list[dict]) -> bool:
     )
 
 
-def test_a_session_is_on_the_server_while_it_runs(tmp_path, client):
+@pytest.fixture
+def greeter(tmp_path, client):
+    """The "session" scenario started with the hooks sending to a live server,
+    held by the fake model at the turn named "middle"."""
     server = Server(tmp_path / "live.db").start()
     fake = FakeModel("session", {"CWD": str(tmp_path / "work" / "greeter")})
+    setup(server.url)
+    repo = git_repo(tmp_path / "work" / "greeter")
+    proc = start(PROMPT, repo, fake.url, SKIP_PERMISSIONS)
     try:
-        setup(server.url)
-        repo = git_repo(tmp_path / "work" / "greeter")
-        proc = start(PROMPT, repo, fake.url, SKIP_PERMISSIONS)
         wait_for(lambda: fake.is_holding("middle"), timeout=90)
-        session_id = session_id_of(client)
-        items = wait_for(lambda: mid_session_complete(chat(server, session_id)) and chat(server, session_id), timeout=10)
-        assert not any(c["name"] == "Read" for c in tools(items))  # what the held turn will do is not there yet
-        fake.release("middle")
-        wait_for(lambda: fake.is_holding("late"), timeout=60)
-        wait_for(lambda: any(c["name"] == "Read" and "result" in c for c in tools(chat(server, session_id))), timeout=10)
-        fake.release("late")
-        assert finish(proc) == session_id
-        assert finish(start("/compact", repo, fake.url, SKIP_PERMISSIONS, resume=session_id)) == session_id
-        wait_for(followers_done, timeout=30)
+        yield server, fake, repo, proc
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
         fake.close()
         server.stop()
+
+
+def test_a_session_is_on_the_server_while_it_runs(tmp_path, client, greeter):
+    server, fake, repo, proc = greeter
+    session_id = session_id_of(client)
+    items = wait_for(lambda: mid_session_complete(chat(server, session_id)) and chat(server, session_id), timeout=10)
+    assert not any(c["name"] == "Read" for c in tools(items))  # what the held turn will do is not there yet
+    fake.release("middle")
+    wait_for(lambda: fake.is_holding("late"), timeout=60)
+    wait_for(lambda: any(c["name"] == "Read" and "result" in c for c in tools(chat(server, session_id))), timeout=10)
+    fake.release("late")
+    assert finish(proc) == session_id
+    assert finish(start("/compact", repo, fake.url, SKIP_PERMISSIONS, resume=session_id)) == session_id
+    wait_for(followers_done, timeout=30)
+    server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
     store = open_store(f"sqlite://{server.store_path}")
     hooks = {e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"}
@@ -152,23 +164,15 @@ def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
     store.close()
 
 
-def test_c_server_killed_mid_session_and_restarted_loses_nothing(tmp_path, client):
-    server = Server(tmp_path / "live.db").start()
-    fake = FakeModel("session", {"CWD": str(tmp_path / "work" / "greeter")})
-    try:
-        setup(server.url)
-        repo = git_repo(tmp_path / "work" / "greeter")
-        proc = start(PROMPT, repo, fake.url, SKIP_PERMISSIONS)
-        wait_for(lambda: fake.is_holding("middle"), timeout=90)
-        server.stop(signal.SIGKILL)
-        fake.release("middle")  # the Read call and its hooks happen while the server is dead
-        wait_for(lambda: fake.is_holding("late"), timeout=60)
-        server.start()
-        fake.release("late")
-        session_id = finish(proc)
-        wait_for(followers_done, timeout=30)
-        assert (state_dir() / "sessions" / f"{session_id}.spool").stat().st_size == 0
-    finally:
-        fake.close()
-        server.stop()
+def test_c_server_killed_mid_session_and_restarted_loses_nothing(tmp_path, client, greeter):
+    server, fake, _, proc = greeter
+    server.stop(signal.SIGKILL)
+    fake.release("middle")  # the Read call and its hooks happen while the server is dead
+    wait_for(lambda: fake.is_holding("late"), timeout=60)
+    server.start()
+    fake.release("late")
+    session_id = finish(proc)
+    wait_for(followers_done, timeout=30)
+    assert (state_dir() / "sessions" / f"{session_id}.spool").stat().st_size == 0
+    server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
