@@ -236,6 +236,14 @@ class PostgresEventStore:
             conn.close()
 
 
+# Binary COPY: about twice as fast as text COPY or INSERTs for a batch of rows.
+_COPY = (
+    "COPY events (position, id, stream, version, type, data, metadata, recorded_at)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["int8", "text", "text", "int8", "text", "bytea", "bytea", "text"]
+
+
 def _append_locked(
     cur: psycopg.Cursor, stream: str, events: Sequence[NewEvent], expected: int, head: int
 ) -> AppendResult:
@@ -249,8 +257,8 @@ def _append_locked(
         return AppendResult(0, len(events), current, head)
     check_expected_version(stream, expected, current)
     now = utc_now()
-    columns = "position, id, stream, version, type, data, metadata, recorded_at"
-    with cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+    with cur.copy(_COPY) as copy:
+        copy.set_types(_COPY_TYPES)
         for i, e in enumerate(fresh, 1):
             data, metadata = codec.dumps(e.data), codec.dumps(e.metadata)
             copy.write_row((head + i, e.id, stream, current + i, e.type, data, metadata, now))
