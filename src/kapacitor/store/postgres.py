@@ -12,9 +12,9 @@ one is visible: positions are gap-free and appear to readers in commit order,
 exactly as SQLite's single write lock gives. An advisory lock rather than
 ``LOCK TABLE ... EXCLUSIVE`` because it blocks nobody but other appenders
 (readers, autovacuum and metadata updates go on), and rather than a counter row
-because it leaves no hot row to vacuum. Appends are short (one round trip per
-step, rows sent with COPY), so one writer at a time is not the bottleneck for a
-team's hooks and importers.
+because it leaves no hot row to vacuum. Appends are short (a fixed handful of round trips
+however many streams a batch touches, rows sent with binary COPY), so one writer
+at a time is not the bottleneck for a team's hooks and importers.
 
 Data and metadata are stored as ``bytea`` holding ``codec.dumps`` JSON, not as
 ``jsonb``: ``jsonb`` rejects NUL characters and lone surrogates, which real
@@ -180,12 +180,8 @@ class PostgresEventStore:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
                 # A new statement, so a new snapshot: it sees the previous writer's commit.
                 head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
-                results = []
-                for stream, events, expected in batches:
-                    results.append(_append_locked(cur, stream, events, expected, head))
-                    head = results[-1].position
-                for stream, metadata in (stream_metadata or {}).items():
-                    _set_metadata(cur, stream, metadata)
+                results = _append_locked(cur, batches, head)
+                _set_metadata(cur, stream_metadata or {})
                 return results
 
         return self._run(append)
@@ -224,7 +220,7 @@ class PostgresEventStore:
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None:
         def write(conn: psycopg.Connection) -> None:
             with conn.cursor() as cur:
-                _set_metadata(cur, stream, metadata)
+                _set_metadata(cur, {stream: metadata})
 
         self._run(write)
 
@@ -245,35 +241,47 @@ _COPY_TYPES = ["int8", "text", "text", "int8", "text", "bytea", "bytea", "text"]
 
 
 def _append_locked(
-    cur: psycopg.Cursor, stream: str, events: Sequence[NewEvent], expected: int, head: int
-) -> AppendResult:
-    """One stream's part of an append, inside the transaction holding the append lock."""
-    row = cur.execute("SELECT version FROM streams WHERE stream = %s", (stream,)).fetchone()
-    current = row[0] if row else NO_STREAM
-    ids = list(dict.fromkeys(e.id for e in events))
-    stored = cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)).fetchall()
-    fresh = unseen_events(stream, events, dict(stored))
-    if not fresh:
-        return AppendResult(0, len(events), current, head)
-    check_expected_version(stream, expected, current)
-    now = utc_now()
-    with cur.copy(_COPY) as copy:
-        copy.set_types(_COPY_TYPES)
+    cur: psycopg.Cursor, batches: Sequence[tuple[str, Sequence[NewEvent], int]], head: int
+) -> list[AppendResult]:
+    """The appends of one transaction holding the append lock, in a fixed number of
+    round trips however many streams: fetch the streams' versions and the ids
+    already stored, decide in order (a stream or an id may recur), then send every
+    new row with one COPY and every new version with one statement."""
+    names = list(dict.fromkeys(stream for stream, _, _ in batches))
+    ids = list(dict.fromkeys(e.id for _, events, _ in batches for e in events))
+    versions = dict(cur.execute("SELECT stream, version FROM streams WHERE stream = ANY(%s)", (names,)))
+    stored = dict(cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)))
+    now, rows, results = utc_now(), [], []
+    for stream, events, expected in batches:
+        current = versions.get(stream, NO_STREAM)
+        fresh = unseen_events(stream, events, {e.id: stored[e.id] for e in events if e.id in stored})
+        if fresh:
+            check_expected_version(stream, expected, current)
         for i, e in enumerate(fresh, 1):
             data, metadata = codec.dumps(e.data), codec.dumps(e.metadata)
-            copy.write_row((head + i, e.id, stream, current + i, e.type, data, metadata, now))
-    version = current + len(fresh)
-    cur.execute(
-        "INSERT INTO streams (stream, version) VALUES (%s, %s)"
-        " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
-        (stream, version),
-    )
-    return AppendResult(len(fresh), len(events) - len(fresh), version, head + len(fresh))
+            rows.append((head + i, e.id, stream, current + i, e.type, data, metadata, now))
+            stored[e.id] = stream
+        head += len(fresh)
+        versions[stream] = current + len(fresh)
+        results.append(AppendResult(len(fresh), len(events) - len(fresh), versions[stream], head))
+    if rows:
+        with cur.copy(_COPY) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        changed = {row[2]: versions[row[2]] for row in rows}
+        cur.execute(
+            "INSERT INTO streams (stream, version) SELECT * FROM unnest(%s::text[], %s::bigint[])"
+            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            (list(changed), list(changed.values())),
+        )
+    return results
 
 
-def _set_metadata(cur: psycopg.Cursor, stream: str, metadata: dict[str, Any]) -> None:
-    cur.execute(
-        "INSERT INTO streams (stream, metadata) VALUES (%s, %s)"
-        " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
-        (stream, codec.dumps(metadata)),
-    )
+def _set_metadata(cur: psycopg.Cursor, metadata: dict[str, dict[str, Any]]) -> None:
+    if metadata:
+        cur.execute(
+            "INSERT INTO streams (stream, metadata) SELECT * FROM unnest(%s::text[], %s::bytea[])"
+            " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
+            (list(metadata), [codec.dumps(m) for m in metadata.values()]),
+        )
