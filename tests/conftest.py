@@ -22,9 +22,12 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    for var in ("KAPACITOR_SERVER", "KAPACITOR_TOKEN", "KAPACITOR_FOLLOW"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("KAPACITOR_STORE", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    return home
+    yield home
 
 
 @pytest.fixture
@@ -43,3 +46,15 @@ def transcript_files() -> list[Path]:
     files = sorted(p for d in SAMPLE_DIRS for p in d.rglob("*.jsonl"))
     assert files, f"no sample transcripts under {SHARED}"
     return files
+
+
+@pytest.fixture
+def live_server(tmp_path, monkeypatch):
+    """The real ``kapacitor serve`` on a free 127.0.0.1 port over ``tmp_path/live.db``,
+    and the capture client pointed at it."""
+    from capture_helpers import Server
+
+    server = Server(tmp_path / "live.db").start()
+    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
+    yield server
+    server.stop()

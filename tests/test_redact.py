@@ -14,7 +14,10 @@ SECRETS = [
     ("slack-token", "xoxb-1234567890-abcdef"),
     ("google-api-key", "AIza" + "S" * 35),
     ("stripe-key", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"),
-    ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+    (
+        "jwt",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
 ]
 
 
@@ -34,12 +37,22 @@ def test_only_the_secret_part_of_bearer_and_url_credentials_is_masked():
 
 
 def test_private_key_block_in_escaped_json():
-    key = "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk\\n-----END OPENSSH PRIVATE KEY-----"
+    key = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk\\n-----END OPENSSH PRIVATE KEY-----"
+    )
     line = '{"content": "here: ' + key + ' done"}'
     assert json.loads(redact(line)) == {"content": "here: [REDACTED:private-key] done"}
 
 
-@pytest.mark.parametrize("text", ["task-notification sk-short", "git@github.com:acme/widgets.git", "see https://example.com/a@b", "ask-ant-farm"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "task-notification sk-short",
+        "git@github.com:acme/widgets.git",
+        "see https://example.com/a@b",
+        "ask-ant-farm",
+    ],
+)
 def test_ordinary_text_is_untouched(text):
     assert redact(text) == text
 

@@ -1,3 +1,3 @@
-from kapacitor.cli import main
+from kapacitor.entry import main
 
 main()

@@ -3,7 +3,6 @@ repository (from the git remote, when the directory still exists) and the user."
 
 from __future__ import annotations
 
-import functools
 import getpass
 import re
 import subprocess
@@ -32,7 +31,6 @@ def _git(cwd: str | None, *args: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-@functools.lru_cache(maxsize=1024)
 def resolve_context(cwd: str) -> dict[str, Any]:
     """Repository, remote and user for ``cwd``; fields are left out when unknown."""
     context: dict[str, Any] = {}

@@ -9,6 +9,7 @@ were they ever out of step, the store would skip the re-read events by id).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from pathlib import Path
 from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
-from kapacitor.normalize.claude_code import Normalizer
+from kapacitor.normalize.claude_code import ContextResolver, Normalizer
 from kapacitor.store import codec
 from kapacitor.store.base import ANY, EventStore
 
@@ -96,13 +97,19 @@ def import_paths(
     *,
     progress: Progress | None = None,
     on_warning: Callable[[ImportWarning], None] | None = None,
+    resolve_context: ContextResolver = resolve_context,
 ) -> ImportSummary:
-    """Import every transcript under ``paths`` into ``store``."""
+    """Import every transcript under ``paths`` into ``store``. ``resolve_context``
+    says what the machine knows of a session's cwd (repository, user): git, or,
+    for the bundled demo, what the demo set records."""
     summary = ImportSummary()
     started = time.perf_counter()
     batch = _Batch(store, summary, progress)
+    # Asked once per cwd and run: a process-wide cache would outlive a change of
+    # HOME or git config and give a later import different answers.
+    resolve = functools.lru_cache(maxsize=None)(resolve_context)
     for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning)
+        _import_file(tf, batch, summary, on_warning, resolve)
     batch.flush()
     summary.seconds = time.perf_counter() - started
     return summary
@@ -145,6 +152,7 @@ def _import_file(
     batch: _Batch,
     summary: ImportSummary,
     on_warning: Callable[[ImportWarning], None] | None,
+    resolve_context: ContextResolver,
 ) -> None:
     def warn(line: int, message: str) -> None:
         warning = ImportWarning(str(tf.path), line, message)

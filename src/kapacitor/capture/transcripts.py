@@ -1,9 +1,5 @@
-"""Where Claude Code keeps its transcripts, and which session each file belongs to.
-
-Main transcripts: ``<config>/projects/<cwd-slug>/<session>.jsonl``. Subagents:
-``<config>/projects/<cwd-slug>/<session>/subagents/agent-<id>.jsonl`` with an
-``agent-<id>.meta.json`` beside it.
-"""
+"""Where Claude Code keeps its transcripts, and which session each file belongs to
+(the layout itself is in ``layout``)."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kapacitor.capture import layout
 from kapacitor.normalize.claude_code import Source
 from kapacitor.store import codec
 
@@ -40,19 +37,15 @@ class TranscriptFile:
 
 def source_for(path: Path) -> Source:
     """The session (and subagent) a transcript path belongs to, from its location."""
-    if _is_subagent(path):
-        agent_id = path.stem.removeprefix("agent-")
-        return Source(session_id=path.parent.parent.name, agent_id=agent_id, subagent_meta=_meta(path))
-    return Source(session_id=path.stem)
-
-
-def _is_subagent(path: Path) -> bool:
-    return path.parent.name == "subagents" and path.name.startswith("agent-")
+    session_id, agent_id = layout.identity(str(path))
+    if agent_id is None:
+        return Source(session_id=session_id)
+    return Source(session_id=session_id, agent_id=agent_id, subagent_meta=_meta(path))
 
 
 def _meta(path: Path) -> dict[str, Any]:
     try:
-        meta = codec.loads(path.with_name(path.stem + ".meta.json").read_bytes())
+        meta = codec.loads(Path(layout.meta_path(str(path))).read_bytes())
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}
@@ -84,5 +77,5 @@ def _resolve(path: Path, real_dirs: dict[Path, Path]) -> Path:
 
 
 def _order(path: Path) -> tuple[str, bool, str]:
-    subagent = _is_subagent(path)
+    subagent = layout.identity(str(path))[1] is not None
     return (str(path.parent.parent.parent if subagent else path.parent), subagent, str(path))

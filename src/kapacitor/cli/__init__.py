@@ -1,6 +1,7 @@
 """Kapacitor: every coding-agent session captured as immutable events.
 
-Import your Claude Code history and list its sessions with tokens and cost.
+Import your Claude Code history, list its sessions with tokens and cost, and
+serve the team dashboard (kapacitor serve).
 The store defaults to a SQLite file in your data dir; point --store (or
 KAPACITOR_STORE) elsewhere to share one.
 """
@@ -34,8 +35,31 @@ def main() -> None:
     cli(prog_name="kapacitor")
 
 
-from kapacitor.cli import import_cmd, projections_cmd, sessions_cmd  # noqa: E402  (commands register on cli)
+@cli.command("hook", context_settings={"ignore_unknown_options": True})
+@click.argument("event")
+def hook_command(event: str) -> None:
+    """What Claude Code's hooks run (installed by `kapacitor setup`): reads the
+    hook's JSON payload from stdin, sends it with the session's new transcript
+    lines to the server (spooling them when it is down) and exits 0, fast."""
+    from kapacitor.capture.hook import main as hook_main
+
+    raise SystemExit(hook_main([event]))
+
+
+from kapacitor.cli import (  # noqa: E402  (commands register on cli)
+    import_cmd,
+    projections_cmd,
+    serve_cmd,
+    sessions_cmd,
+    setup_cmd,
+    sync_cmd,
+    watch_cmd,
+)
 
 cli.add_command(import_cmd.import_command)
 cli.add_command(sessions_cmd.sessions_command)
 cli.add_command(projections_cmd.projections_group)
+cli.add_command(serve_cmd.serve_command)
+cli.add_command(setup_cmd.setup_command)
+cli.add_command(sync_cmd.sync_command)
+cli.add_command(watch_cmd.watch_command)

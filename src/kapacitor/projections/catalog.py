@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from kapacitor.projections import files_changed, sessions, token_usage, tool_calls
+from kapacitor.projections import (
+    files_changed,
+    live_status,
+    repositories,
+    sessions,
+    token_usage,
+    tool_calls,
+)
 from kapacitor.projections.runner import Projection
 
 PROJECTIONS: tuple[Projection, ...] = (
@@ -10,5 +17,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     tool_calls.PROJECTION,
     token_usage.PROJECTION,
     files_changed.PROJECTION,
+    repositories.PROJECTION,  # reads sessions: after it
+    live_status.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}

@@ -1,0 +1,105 @@
+"""Where the capture client keeps its things, and which server it talks to.
+
+Stdlib only: the hook imports this on every agent action, so it cannot afford
+``platformdirs``. The directories are the ones ``platformdirs`` gives on Linux
+and macOS (a test keeps them equal): config in the user config dir, offsets,
+spools and the failure log in the user state dir.
+
+The server URL and token come from ``$KAPACITOR_SERVER`` / ``$KAPACITOR_TOKEN``,
+else ``<config dir>/client.json`` (written by ``kapacitor setup``), else the
+embedded default server on 127.0.0.1 with no token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+APP = "kapacitor"
+DEFAULT_SERVER = "http://127.0.0.1:7227"
+_MAC = sys.platform == "darwin"
+
+
+def _xdg(var: str, default: str) -> str:
+    value = os.environ.get(var, "").strip()
+    return value or os.path.join(os.path.expanduser("~"), default)
+
+
+def config_dir() -> str:
+    if _MAC:
+        return os.path.expanduser("~/Library/Application Support/" + APP)
+    return os.path.join(_xdg("XDG_CONFIG_HOME", ".config"), APP)
+
+
+def state_dir() -> str:
+    if _MAC:
+        return os.path.expanduser("~/Library/Application Support/" + APP)
+    return os.path.join(_xdg("XDG_STATE_HOME", ".local/state"), APP)
+
+
+def config_file() -> str:
+    return os.path.join(config_dir(), "client.json")
+
+
+def log_file() -> str:
+    return os.path.join(state_dir(), "capture.log")
+
+
+class ClientConfig:
+    """The server the capture client sends to, and its bearer token ("" for none).
+    (A plain class: ``dataclasses`` costs the hook an import of ``inspect``.)"""
+
+    __slots__ = ("server", "token")
+
+    def __init__(self, server: str = DEFAULT_SERVER, token: str = ""):
+        self.server, self.token = server, token
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClientConfig) and (self.server, self.token) == (other.server, other.token)
+
+    def __repr__(self) -> str:
+        return f"ClientConfig(server={self.server!r}, token={'***' if self.token else ''!r})"
+
+
+def load() -> ClientConfig:
+    saved: dict[str, str] = {}
+    try:
+        with open(config_file(), "rb") as handle:
+            loaded = json.loads(handle.read())
+        if isinstance(loaded, dict):
+            saved = loaded
+    except (OSError, ValueError):
+        pass
+    server = os.environ.get("KAPACITOR_SERVER") or saved.get("server") or DEFAULT_SERVER
+    token = os.environ.get("KAPACITOR_TOKEN") or saved.get("token") or ""
+    return ClientConfig(server=str(server).rstrip("/"), token=str(token))
+
+
+def save(config: ClientConfig) -> str:
+    """Write the config file, readable by the user only (it holds the token)."""
+    path = config_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"server": config.server, "token": config.token}, handle, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def log_failure(message: str) -> None:
+    """One line in the capture log; never raises (the agent must not notice)."""
+    try:
+        path = log_file()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        line = f"{stamp} pid={os.getpid()} {' '.join(message.split())}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass

@@ -1,0 +1,111 @@
+"""``kapacitor hook EVENT``: what Claude Code runs on each hook event.
+
+It reads the JSON payload from stdin, sends it with the session's new transcript
+lines to the server (``shipper``), and exits 0: it never blocks or breaks the
+agent. Stdlib only and nothing heavy imported (``entry`` routes here before
+click is loaded). Any failure is written as one line to the capture log in the
+user state dir and swallowed. Whatever must outlive the hook (the last lines
+after SessionEnd: the client kills that hook ~1 s after it exits; long turns
+with no hook firing) is the follower's job, a detached process started here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from kapacitor.capture import layout
+from kapacitor.capture.client_config import load, log_failure
+from kapacitor.capture.shipper import ship, utc_stamp
+from kapacitor.capture.spool import follower_lock
+
+EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "Stop",
+    "SubagentStart",
+    "SubagentStop",
+    "PreCompact",
+    "Notification",
+    "SessionEnd",
+)
+"""The events ``kapacitor setup`` installs the hook for."""
+
+_WAKE_FOLLOWER = {"SessionStart", "UserPromptSubmit", "SessionEnd"}
+
+
+def main(argv: list[str]) -> int:
+    event = argv[0] if argv else ""
+    try:
+        run(event, sys.stdin.buffer.read())
+    except Exception as exc:  # noqa: BLE001 — the agent must never notice
+        log_failure(f"hook {event or '?'}: {type(exc).__name__}: {exc}")
+    return 0
+
+
+def run(event: str, raw: bytes) -> None:
+    at = utc_stamp()
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        log_failure(f"hook {event or '?'}: payload is not JSON ({exc}): {raw[:200]!r}")
+        return
+    if not isinstance(payload, dict):
+        log_failure(f"hook {event or '?'}: payload is not a JSON object: {raw[:200]!r}")
+        return
+    session_id = payload.get("session_id")
+    if not layout.valid_session_id(session_id):
+        log_failure(f"hook {event or '?'}: payload has no valid session_id: {str(session_id)[:100]!r}")
+        return
+    event = event or str(payload.get("hook_event_name", ""))
+    transcript = payload.get("transcript_path")
+    result = ship(
+        session_id,
+        load(),
+        transcript=transcript if isinstance(transcript, str) else "",
+        cwd=str(payload.get("cwd") or ""),
+        hook={"event": event, "at": at, "payload": payload},
+        ended={"SessionEnd": True, "SessionStart": False}.get(event),
+    )
+    if event in _WAKE_FOLLOWER or result.more:
+        start_follower(session_id)
+
+
+def start_follower(session_id: str) -> None:
+    """Start the session's follower, detached, unless one runs (or ``KAPACITOR_FOLLOW=0``)."""
+    if os.environ.get("KAPACITOR_FOLLOW", "1") == "0":
+        return
+    with follower_lock(session_id) as free:
+        if not free:
+            return
+    command = [sys.executable, "-m", "kapacitor.capture.follower", session_id]
+    detach(command)
+
+
+def detach(command: list[str]) -> None:
+    """Run ``command`` in its own session, not our child (double fork), so that it
+    survives the hook and the client being killed and never holds their pipes."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 256)
+        os.execv(command[0], command)
+    except BaseException:  # noqa: BLE001
+        os._exit(1)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

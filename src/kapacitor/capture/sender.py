@@ -1,0 +1,116 @@
+"""POST a batch to the ingest API, fast and with short timeouts (stdlib only).
+
+Plain ``http://`` goes over a raw socket with a hand-written HTTP/1.1 request:
+``http.client`` and ``urllib`` cost more to import than the rest of the hook
+together, and even ``socket`` (enum, selectors, array) costs ~3 ms of a ~10 ms
+budget, so this uses its C core ``_socket`` directly. ``https://`` falls back to
+``urllib`` (TLS needs it anyway).
+"""
+
+from __future__ import annotations
+
+import _socket
+
+from kapacitor.capture.client_config import ClientConfig
+
+CONNECT_TIMEOUT = 0.5
+TIMEOUT = 2.0
+INGEST_PATH = "/api/ingest/sessions/"
+
+SENT, REJECTED, FAILED = "sent", "rejected", "failed"
+
+
+class Outcome:
+    """``sent``; ``rejected`` (the server will never take it: drop it, log why);
+    ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later)."""
+
+    __slots__ = ("kind", "detail")
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind, self.detail = kind, detail
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.kind!r}, {self.detail!r})"
+
+
+def classify(status: int, body: str) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome(SENT)
+    detail = f"HTTP {status}: {body[:300]}"
+    if 400 <= status < 500 and status not in (401, 403, 404, 408, 429):
+        return Outcome(REJECTED, detail)
+    return Outcome(FAILED, detail)
+
+
+def post(config: ClientConfig, session_id: str, body: bytes, timeout: float = TIMEOUT) -> Outcome:
+    url = config.server + INGEST_PATH + session_id + "/batches"
+    headers = {"Content-Type": "application/json"}
+    if config.token:
+        headers["Authorization"] = f"Bearer {config.token}"
+    try:
+        if url.startswith("http://"):
+            return _post_plain(url, headers, body, timeout)
+        return _post_urllib(url, headers, body, timeout)
+    except (OSError, ValueError) as exc:
+        return Outcome(FAILED, f"{config.server}: {exc}")
+
+
+def split_http_url(url: str) -> tuple[str, str, int, str]:
+    """(netloc, host, port, path) of an ``http://`` URL (``urllib.parse`` costs an import)."""
+    netloc, _, path = url.removeprefix("http://").partition("/")
+    host, port = netloc, "80"
+    if netloc.startswith("["):
+        host, _, tail = netloc[1:].partition("]")
+        port = tail.removeprefix(":") or port
+    elif ":" in netloc:
+        host, _, port = netloc.rpartition(":")
+    return netloc, host, int(port), "/" + path
+
+
+def _post_plain(url: str, headers: dict[str, str], body: bytes, timeout: float) -> Outcome:
+    netloc, host, port, path = split_http_url(url)
+    head = [f"POST {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    sock = _connect(host, port)
+    try:
+        sock.settimeout(timeout)
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    response = b"".join(chunks)
+    status_line, _, rest = response.partition(b"\r\n")
+    status = status_line.split()
+    if len(status) < 2 or not status[1].isdigit():
+        return Outcome(FAILED, f"not an HTTP response: {status_line[:80]!r}")
+    return classify(int(status[1]), rest.partition(b"\r\n\r\n")[2].decode("utf-8", "replace"))
+
+
+def _connect(host: str, port: int) -> _socket.socket:
+    """``socket.create_connection`` on ``_socket`` (bytes host: a str one would make
+    getaddrinfo load the idna codec)."""
+    error: OSError = OSError(f"cannot resolve {host}")
+    for family, kind, proto, _, address in _socket.getaddrinfo(host.encode("ascii"), port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error
+
+
+def _post_urllib(url: str, headers: dict[str, str], body: bytes, timeout: float) -> Outcome:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return classify(response.status, response.read().decode("utf-8", "replace"))
+    except urllib.error.HTTPError as exc:
+        return classify(exc.code, exc.read().decode("utf-8", "replace"))

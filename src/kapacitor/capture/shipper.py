@@ -1,0 +1,202 @@
+"""Ship one session to the server: drain its spool, read what its transcripts
+gained since their offsets, send that with the hook payload as one batch, and
+spool the batch if the server does not take it. Stdlib only; shared by the hook,
+the follower and ``kapacitor sync``, all under the session's send lock.
+
+A batch (the ingest API's request body) is JSON::
+
+    {"v": 1, "agent": "claude-code", "session_id": "...",
+     "hook": {"event": "PostToolUse", "at": "2026-...Z", "payload": {...}},   # optional
+     "context": {"user": ..., "repository": ..., "remote_url": ...},          # with main lines
+     "transcripts": [{"path": "...", "meta": {...},                           # meta: subagents
+                      "lines": [{"o": byte offset, "n": line number, "t": text}  # or "b": base64
+                                , ...]}]}
+
+Only complete lines (ending in a newline) are sent; blank lines are counted, not sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from kapacitor.capture import layout, sender
+from kapacitor.capture.client_config import ClientConfig, log_failure
+from kapacitor.capture.spool import (
+    SessionState,
+    load_state,
+    save_state,
+    send_lock,
+    spool_append,
+    spool_delivered,
+    spool_read,
+)
+
+AGENT = "claude-code"
+
+
+class ShipResult:
+    """What one pass did: batches ``sent`` (spooled ones included), ``spooled``,
+    ``rejected`` by the server for good (logged, dropped); transcript ``lines``
+    read; ``more`` when the read budget ran out (call again); ``locked`` whether
+    the send lock was had."""
+
+    def __init__(self) -> None:
+        self.sent = self.spooled = self.rejected = self.lines = 0
+        self.more, self.locked = False, True
+
+
+def utc_stamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
+def ship(
+    session_id: str,
+    config: ClientConfig,
+    *,
+    transcript: str = "",
+    cwd: str = "",
+    hook: dict | None = None,
+    ended: bool | None = None,
+    budget: int = 1 << 20,
+    lock_wait: float = 1.0,
+) -> ShipResult:
+    """One pass for one session; never raises for a server problem (it spools).
+    ``ended`` marks the session ended (SessionEnd) or live again (SessionStart)."""
+    result = ShipResult()
+    with send_lock(session_id, lock_wait) as locked:
+        if not locked:  # another sender is busy: keep the payload, it will read the lines
+            result.locked = False
+            if hook is not None:
+                spool_append(session_id, _encode(session_id, hook, None, []))
+                result.spooled = 1
+            return result
+        state = load_state(session_id)
+        state.transcript = transcript or state.transcript
+        state.cwd = cwd or state.cwd
+        state.ended = state.ended if ended is None else ended
+        in_order = _drain(state, config, result)
+        files, advances, result.more = _read_new(state, budget)
+        result.lines = sum(len(f["lines"]) for f in files)
+        if hook is not None or files:
+            context = _context(state) if any("meta" not in f for f in files) else None
+            body = _encode(session_id, hook, context, files)
+            outcome = sender.post(config, session_id, body) if in_order else None
+            if outcome is not None and outcome.kind == sender.SENT:
+                result.sent += 1
+            elif outcome is not None and outcome.kind == sender.REJECTED:
+                result.rejected += 1
+                log_failure(f"session {session_id}: batch rejected, dropped: {outcome.detail}")
+            else:
+                spool_append(session_id, body)
+                result.spooled += 1
+                if outcome is not None:
+                    log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
+        state.offsets.update(advances)
+        save_state(state)
+    return result
+
+
+def _drain(state: SessionState, config: ClientConfig, result: ShipResult) -> bool:
+    """Deliver the spool in order; True when it is empty afterwards."""
+    entries = spool_read(state)
+    delivered = state.spool_pos
+    for pos, body in entries:
+        outcome = sender.post(config, state.session_id, body)
+        if outcome.kind == sender.FAILED:
+            break
+        if outcome.kind == sender.REJECTED:
+            result.rejected += 1
+            log_failure(f"session {state.session_id}: spooled batch rejected, dropped: {outcome.detail}")
+        else:
+            result.sent += 1
+        delivered = pos
+    if entries and delivered != state.spool_pos:
+        spool_delivered(state, delivered)
+    return not entries or delivered == entries[-1][0]
+
+
+def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, list[int]], bool]:
+    """The new complete lines of the session's transcripts, up to ``budget`` bytes."""
+    if not state.transcript:
+        return [], {}, False
+    main = state.transcript
+    files, advances, more = [], {}, False
+    for path in [main, *layout.subagent_transcripts(main)]:
+        if budget <= 0:
+            more = True
+            break
+        offset, line_no = state.offsets.get(path, (0, 0))
+        lines, end, end_line, left = _read_lines(path, offset, line_no, budget)
+        more = more or left
+        if end != offset or end_line != line_no:
+            advances[path] = [end, end_line]
+            budget -= end - offset
+        if lines:
+            entry: dict = {"path": path, "lines": lines}
+            if path != main:
+                entry["meta"] = _meta(path)
+            files.append(entry)
+    return files, advances, more
+
+
+def _read_lines(path: str, offset: int, line_no: int, budget: int) -> tuple[list[dict], int, int, bool]:
+    """(lines, new offset, new line number, more left) from ``offset`` on."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            if offset > size:  # replaced or truncated: read it all again (ids dedupe)
+                offset = line_no = 0
+            if offset == size:
+                return [], offset, line_no, False
+            handle.seek(offset)
+            data = handle.read(min(size - offset, budget))
+            if b"\n" not in data:  # one line longer than the budget: take it whole
+                data += handle.read(size - offset - len(data))
+    except OSError:
+        return [], offset, line_no, False
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset, line_no, False
+    lines = []
+    for raw in data[: end + 1].split(b"\n")[:-1]:
+        body = raw.rstrip(b"\r")
+        if body.strip():
+            try:
+                lines.append({"o": offset, "n": line_no, "t": body.decode("utf-8")})
+            except UnicodeDecodeError:
+                import base64
+
+                lines.append({"o": offset, "n": line_no, "b": base64.b64encode(body).decode("ascii")})
+        offset += len(raw) + 1
+        line_no += 1
+    return lines, offset, line_no, offset < size
+
+
+def _meta(path: str) -> dict:
+    try:
+        with open(layout.meta_path(path), "rb") as handle:
+            meta = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _context(state: SessionState) -> dict:
+    """The cwd's repository, remote and user, worked out once per session (git runs)."""
+    if state.context is None:
+        from kapacitor.capture.gitinfo import resolve_context
+
+        state.context = resolve_context(state.cwd) if state.cwd else {}
+    return state.context
+
+
+def _encode(session_id: str, hook: dict | None, context: dict | None, files: list[dict]) -> bytes:
+    batch: dict = {"v": 1, "agent": AGENT, "session_id": session_id}
+    if hook is not None:
+        batch["hook"] = hook
+    if context is not None:
+        batch["context"] = context
+    batch["transcripts"] = files
+    return json.dumps(batch, separators=(",", ":")).encode("ascii")

@@ -1,0 +1,188 @@
+"""Per-session client state in the state dir: transcript offsets, the spool, locks.
+
+For each session ``<state>/sessions/`` holds:
+
+- ``<id>.json``: the transcript offsets (byte offset and line number of the next
+  unsent line, per transcript file), the spool's delivered position, the cwd and
+  its git context. An offset means: everything before it was delivered to the
+  server *or* is in the spool. Written with a rename, so it is never half written.
+- ``<id>.lock``: the send lock. Whoever reads transcripts, sends, drains the spool
+  or moves an offset holds it (a hook, the follower, ``kapacitor sync``), so no
+  line is read twice by two senders and none is skipped.
+- ``<id>.spool``: batches the server did not take, one JSON line each, appended
+  with ``O_APPEND`` under ``flock`` and fsync'd before the offsets move past them.
+  Drained in order; emptied (under the same ``flock``) once all is delivered.
+
+Stdlib only: the hook runs this on every agent action.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+
+from kapacitor.capture.client_config import state_dir
+
+
+def sessions_dir() -> str:
+    return os.path.join(state_dir(), "sessions")
+
+
+def _path(session_id: str, suffix: str) -> str:
+    return os.path.join(sessions_dir(), session_id + suffix)
+
+
+class SessionState:
+    """What the client remembers about one session between hook runs.
+    (Plain classes here: ``dataclasses`` costs the hook an import of ``inspect``.)"""
+
+    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "ended")
+
+    def __init__(self, session_id: str, **saved: object):
+        self.session_id = session_id
+        self.transcript: str = str(saved.get("transcript") or "")
+        self.cwd: str = str(saved.get("cwd") or "")
+        context = saved.get("context")
+        self.context: dict | None = context if isinstance(context, dict) else None
+        offsets = saved.get("offsets")
+        self.offsets: dict[str, list[int]] = offsets if isinstance(offsets, dict) else {}
+        spool_pos = saved.get("spool_pos")
+        self.spool_pos: int = spool_pos if isinstance(spool_pos, int) else 0
+        self.ended: bool = saved.get("ended") is True
+
+    def as_json(self) -> dict:
+        return {"session_id": self.session_id, **{k: getattr(self, k) for k in self.FIELDS}}
+
+
+def load_state(session_id: str) -> SessionState:
+    try:
+        with open(_path(session_id, ".json"), "rb") as handle:
+            saved = json.loads(handle.read())
+    except (OSError, ValueError):
+        return SessionState(session_id)
+    if not isinstance(saved, dict):
+        return SessionState(session_id)
+    return SessionState(session_id, **{k: v for k, v in saved.items() if k in SessionState.FIELDS})
+
+
+def save_state(state: SessionState) -> None:
+    path = _path(state.session_id, ".json")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(_opened(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", closefd=True) as handle:
+        handle.write(json.dumps(state.as_json()))
+    os.replace(tmp, path)
+
+
+def known_sessions() -> list[str]:
+    """Every session this client has state for."""
+    try:
+        names = [e.name for e in os.scandir(sessions_dir())]
+    except OSError:
+        return []
+    return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
+
+
+def _opened(path: str, flags: int) -> int:
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o600)
+
+
+class exclusive:  # noqa: N801 — used like contextlib's helpers
+    """``with exclusive(path, wait) as held:`` holds ``flock`` on ``path`` if it can be
+    had within ``wait`` seconds; ``held`` says whether it was. The kernel drops the
+    lock when the process dies (kill -9 included)."""
+
+    def __init__(self, path: str, wait: float, *, write_pid: bool = False):
+        self.path, self.wait, self.fd, self.write_pid = path, wait, -1, write_pid
+
+    def __enter__(self) -> bool:
+        self.fd = _opened(self.path, os.O_RDWR | os.O_CREAT)
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if self.write_pid:  # who holds it, for people and tests
+                    os.ftruncate(self.fd, 0)
+                    os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.002)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def send_lock(session_id: str, wait: float) -> exclusive:
+    return exclusive(_path(session_id, ".lock"), wait)
+
+
+def follower_lock(session_id: str, *, write_pid: bool = False) -> exclusive:
+    """Held by the session's follower for its whole life (its pid inside): one
+    follower per session."""
+    return exclusive(_path(session_id, ".follow.lock"), 0, write_pid=write_pid)
+
+
+def spool_append(session_id: str, entry: bytes) -> None:
+    """Add one batch to the session's spool, durably, safe beside other writers."""
+    fd = _opened(_path(session_id, ".spool"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, entry.rstrip(b"\n") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def spool_read(state: SessionState) -> list[tuple[int, bytes]]:
+    """The spooled batches not yet delivered, each with the spool position after it."""
+    try:
+        with open(_path(state.session_id, ".spool"), "rb") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            size = os.fstat(handle.fileno()).st_size
+            if state.spool_pos > size:  # the spool was emptied after we last saved
+                state.spool_pos = 0
+            handle.seek(state.spool_pos)
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    out, pos = [], state.spool_pos
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break  # a writer died mid-line: never happens with one write(), but never trust it
+        pos += len(line)
+        out.append((pos, line.rstrip(b"\n")))
+    return out
+
+
+def spool_delivered(state: SessionState, pos: int) -> None:
+    """Everything before ``pos`` reached the server: save that, and empty the spool
+    when nothing is left (saving position 0 first, so a crash in between can only
+    cause a harmless resend, never a skip)."""
+    path = _path(state.session_id, ".spool")
+    fd = _opened(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_size == pos:
+            state.spool_pos = 0
+            save_state(state)
+            os.ftruncate(fd, 0)
+        else:
+            state.spool_pos = pos
+            save_state(state)
+    finally:
+        os.close(fd)
+
+
+def spool_pending(session_id: str, spool_pos: int) -> int:
+    """Bytes of the spool not yet delivered."""
+    try:
+        return max(0, os.stat(_path(session_id, ".spool")).st_size - spool_pos)
+    except OSError:
+        return 0

@@ -1,0 +1,28 @@
+"""The ``kapacitor`` command's entry point.
+
+``kapacitor hook EVENT`` runs on every agent action, so it goes straight to the
+stdlib-only hook without importing click, rich, orjson or the normalizer (see
+``python -X importtime``); everything else is the click CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int | None:
+    if sys.argv[1:2] == ["hook"] and "--help" not in sys.argv:
+        try:
+            from kapacitor.capture.hook import main as hook_main
+        except ImportError as exc:  # e.g. no fcntl (Windows): the agent must not notice
+            from kapacitor.capture.client_config import log_failure
+
+            log_failure(f"hook cannot run here: {exc}")
+            os._exit(0)
+        code = hook_main(sys.argv[2:])
+        sys.stdout.flush()
+        os._exit(code)  # skip interpreter teardown: nothing is left to clean up, and it costs ms
+    from kapacitor.cli import main as cli_main
+
+    return cli_main()

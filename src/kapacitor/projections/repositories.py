@@ -1,0 +1,95 @@
+"""Read model ``repositories``: sessions grouped by where they ran.
+
+A session belongs to its GitHub repository (``owner/repo``, from the cwd's git
+remote) when it has one, else to its working directory, so sessions in a
+directory without a GitHub remote still group together. Each group has its
+session count, tokens (input, output, cache read and cache write summed), files
+changed, tool calls and last activity.
+
+It reads the ``sessions`` read model for the sessions a batch touched, so it runs
+after it (``catalog`` lists it later; the runner hands every projection the same
+batch in order). Each session's share is kept in ``repository_sessions`` and
+the touched groups are summed afresh from it: a session moving to another group
+(its SessionStarted came late) leaves the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from kapacitor.events import RecordedEvent
+from kapacitor.projections.runner import Projection
+from kapacitor.projections.session_summary import session_of
+
+_SHARE = ("tokens", "tool_calls", "files_changed")
+
+
+def setup(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE repository_sessions (session_id TEXT PRIMARY KEY, key TEXT NOT NULL,"
+        " tokens INTEGER NOT NULL, tool_calls INTEGER NOT NULL, files_changed INTEGER NOT NULL,"
+        " last_activity TEXT NOT NULL)"
+    )
+    conn.execute("CREATE INDEX repository_sessions_key ON repository_sessions (key)")
+    conn.execute(
+        "CREATE TABLE repositories (key TEXT PRIMARY KEY, kind TEXT NOT NULL, remote_url TEXT,"
+        " sessions INTEGER NOT NULL, tokens INTEGER NOT NULL, tool_calls INTEGER NOT NULL,"
+        " files_changed INTEGER NOT NULL, last_activity TEXT NOT NULL)"
+    )
+
+
+def group_of(row: dict[str, Any]) -> tuple[str, str]:
+    """(key, kind) of a session row: ``owner/repo`` and ``github``, else its cwd and
+    ``directory``."""
+    if row.get("repository"):
+        return row["repository"], "github"
+    return row.get("cwd") or "(unknown directory)", "directory"
+
+
+def total_tokens(tokens: dict[str, dict[str, int]]) -> int:
+    """Input, output, cache read and cache write tokens over every model."""
+    fields = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    return sum(t.get(name, 0) for t in tokens.values() for name in fields)
+
+
+def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    touched_sessions = {sid for sid in map(session_of, events) if sid}
+    touched = set()
+    for sid in touched_sessions:
+        found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (sid,)).fetchone()
+        if not found:
+            continue
+        row = json.loads(found[0])
+        key, kind = group_of(row)
+        old = conn.execute("SELECT key FROM repository_sessions WHERE session_id = ?", (sid,)).fetchone()
+        if old:
+            touched.add(old[0])
+        touched.add(key)
+        conn.execute(
+            "INSERT OR REPLACE INTO repository_sessions VALUES (?, ?, ?, ?, ?, ?)",
+            (sid, key, total_tokens(row["tokens"]), row["tool_calls"], len(row["files_changed"]), row["ended"] or row["started"]),
+        )
+        conn.execute(
+            "INSERT INTO repositories VALUES (?, ?, ?, 0, 0, 0, 0, '') ON CONFLICT (key) DO UPDATE"
+            " SET remote_url = coalesce(excluded.remote_url, remote_url)",
+            (key, kind, row.get("remote_url")),
+        )
+    sums = ", ".join(f"sum({name})" for name in _SHARE)
+    for key in touched:
+        count, tokens, calls, files, last = conn.execute(
+            f"SELECT count(*), {sums}, max(last_activity) FROM repository_sessions WHERE key = ?", (key,)
+        ).fetchone()
+        if count:
+            conn.execute(
+                "UPDATE repositories SET sessions = ?, tokens = ?, tool_calls = ?, files_changed = ?,"
+                " last_activity = ? WHERE key = ?",
+                (count, tokens, calls, files, last, key),
+            )
+        else:
+            conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
+
+
+PROJECTION = Projection("repositories", 1, ("repository_sessions", "repositories"), setup, apply)

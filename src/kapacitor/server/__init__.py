@@ -1,0 +1,1 @@
+"""The web dashboard: server, pages and the renderers they use."""

@@ -1,0 +1,95 @@
+"""The dashboard: an ASGI app (FastAPI, Jinja2 templates, htmx, SSE) over one store.
+
+``create_app`` opens the store, makes sure every read model's tables exist, and
+(unless told not to) runs the projections in-process for the app's lifetime, so
+the pages read tables that follow the log. Every page has a JSON twin; FastAPI
+documents them at /docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kapacitor import __version__
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner, checkpoints
+from kapacitor.server import format, ingest, live, sessions_pages, timeline
+from kapacitor.server.live import LiveHub
+from kapacitor.server.web import render
+from kapacitor.store import open_store
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+FIRST_SCRIPTS = ("htmx.min.js",)  # the others may use it
+
+
+def static_assets() -> tuple[list[str], list[str]]:
+    """Every stylesheet and script in static/, htmx first: the base template links them all."""
+    css = sorted(p.name for p in STATIC.glob("*.css"))
+    js = sorted((p.name for p in STATIC.glob("*.js")), key=lambda n: (n not in FIRST_SCRIPTS, n))
+    return css, js
+
+
+def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
+    store = open_store(store_url)
+    path = getattr(store, "path", None)
+    if path is None:
+        raise ValueError(f"the dashboard needs the SQLite store; {store_url} is not one")
+    runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
+    hub = LiveHub(store, [p.name for p in PROJECTIONS])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = None
+        if run_projections:
+            runner.start()
+            watcher = asyncio.create_task(hub.run())
+        try:
+            yield
+        finally:
+            if watcher:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            runner.close()
+            store.close()
+
+    app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
+                  description="Coding-agent sessions as events: every page's data as JSON.")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters.update(format.FILTERS)
+    css, js = static_assets()
+    templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
+    app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(timeline.router)
+    app.include_router(sessions_pages.router)
+    app.include_router(live.router)
+    app.include_router(ingest.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error."""
+        if request.url.path.endswith(".json") or "text/html" not in request.headers.get("accept", ""):
+            return await http_exception_handler(request, exc)
+        return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
+
+    @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
+    def healthz() -> dict[str, object]:
+        head = store.head_position()
+        positions = {name: cp.position for name, cp in checkpoints(store.conn).items()}
+        failures = {name: str(f) for name, f in runner.failures.items()}
+        lag = head - min(positions.values(), default=0)
+        return {"ok": not failures, "head": head, "lag": lag, "projections": positions, "failures": failures}
+
+    return app
+

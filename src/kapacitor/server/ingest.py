@@ -1,0 +1,217 @@
+"""The ingest API: live hook payloads and raw transcript lines in, events out.
+
+``POST /api/ingest/sessions/{session_id}/batches`` takes one batch as sent by
+``kapacitor.capture.shipper`` (its docstring shows the format). Transcript lines
+are normalized by the very code ``kapacitor import`` uses (``Normalizer.feed``
+with the line's byte offset and number, the session/subagent identity from the
+path by ``capture.layout``, the git context the client worked out), so a live
+session and the same transcript imported later give the identical events, ids
+included. A hook payload becomes a ``HookReceived`` event (id from the payload
+and the hook's time), SessionEnd also a ``SessionEnded``.
+
+A batch is appended in one transaction (``append_many``) or not at all.
+Answers: 200 ``{"added", "skipped"}`` — a replayed batch is 200 with
+``added: 0``, because clients resend after a crash or timeout and must see
+success; 400 malformed (not JSON, wrong shape, bad session id); 401 missing or
+wrong bearer token; 403 no token configured and the caller is not on this
+machine; 413 body over ``MAX_BODY``; 422 the batch names another session.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from kapacitor.capture import layout
+from kapacitor.events import (
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_METADATA_KEY,
+    HookReceived,
+    NewEvent,
+    SessionEnded,
+    agent_session_stream,
+    event_id,
+    to_new_event,
+)
+from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Source
+from kapacitor.normalize.redact import redact
+from kapacitor.store import codec
+from kapacitor.store.base import ANY, EventIdConflict, EventStore
+
+MAX_BODY = 32 * 1024 * 1024
+"""Largest batch accepted; clients send at most a few MB (one huge line aside)."""
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+router = APIRouter()
+
+
+class BadBatch(Exception):
+    """The request cannot be ingested; ``status`` says why (4xx)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    added: int
+    skipped: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"added": self.added, "skipped": self.skipped}
+
+
+def ingest(store: EventStore, session_id: str, body: bytes) -> IngestResult:
+    """Validate a batch, normalize it and append it atomically."""
+    streams = batch_events(session_id, parse_batch(session_id, body))
+    if not streams:
+        return IngestResult(0, 0)
+    try:
+        results = store.append_many([(stream, events, ANY) for stream, events in streams.items()])
+    except EventIdConflict as exc:
+        raise BadBatch(409, f"event id already used by another stream: {exc}") from None
+    return IngestResult(sum(r.added for r in results), sum(r.skipped for r in results))
+
+
+def parse_batch(session_id: str, body: bytes) -> dict[str, Any]:
+    """The batch as a dict, checked field by field (``BadBatch`` names the first problem)."""
+    if not layout.valid_session_id(session_id):
+        raise BadBatch(400, f"invalid session id {session_id[:80]!r}")
+    try:
+        batch = codec.loads(body)
+    except ValueError as exc:
+        raise BadBatch(400, f"body is not JSON: {exc}") from None
+    _check(isinstance(batch, dict), "body must be a JSON object")
+    _check(batch.get("v") == 1, f"unsupported batch version {batch.get('v')!r} (this server speaks 1)")
+    _check(batch.get("agent", AGENT) == AGENT, f"unsupported agent {batch.get('agent')!r}")
+    if batch.get("session_id", session_id) != session_id:
+        raise BadBatch(422, f"batch is for session {batch['session_id']!r}, posted to {session_id!r}")
+    _check(isinstance(batch.get("context", {}), dict), "context must be an object")
+    hook = batch.get("hook")
+    if hook is not None:
+        _check(isinstance(hook, dict) and isinstance(hook.get("event"), str) and isinstance(hook.get("at"), str)
+               and isinstance(hook.get("payload"), dict), "hook must be {event: str, at: str, payload: object}")
+        if hook["payload"].get("session_id", session_id) != session_id:
+            raise BadBatch(422, f"hook payload is for session {hook['payload']['session_id']!r}, posted to {session_id!r}")
+    transcripts = batch.get("transcripts", [])
+    _check(isinstance(transcripts, list), "transcripts must be a list")
+    for t in transcripts:
+        _check(isinstance(t, dict) and isinstance(t.get("path"), str) and isinstance(t.get("lines"), list),
+               "each transcript must be {path: str, lines: list}")
+        _check(isinstance(t.get("meta", {}), dict), "transcript meta must be an object")
+        owner, _ = layout.identity(t["path"])
+        if owner != session_id:
+            raise BadBatch(422, f"transcript {t['path']!r} belongs to session {owner!r}, posted to {session_id!r}")
+        for line in t["lines"]:
+            _check(isinstance(line, dict) and _count(line.get("o")) and _count(line.get("n"))
+                   and (isinstance(line.get("t"), str) or isinstance(line.get("b"), str)),
+                   "each line must be {o: offset, n: line number, t: text | b: base64}")
+    return batch
+
+
+def batch_events(session_id: str, batch: dict[str, Any]) -> dict[str, list[NewEvent]]:
+    """The events of a (parsed) batch by stream, in order: transcript lines, then the hook."""
+    streams: dict[str, list[NewEvent]] = {}
+    context = batch.get("context") or {}
+    for t in batch.get("transcripts", []):
+        _, agent_id = layout.identity(t["path"])
+        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {})
+        normalizer = Normalizer(source, lambda _cwd: context)
+        for line in t["lines"]:
+            for stream, event in normalizer.feed(_line_bytes(line), line["o"], line["n"]):
+                streams.setdefault(stream, []).append(event)
+    hook = batch.get("hook")
+    if hook is not None:
+        streams.setdefault(agent_session_stream(session_id), []).extend(hook_events(session_id, hook))
+    return streams
+
+
+def hook_events(session_id: str, hook: dict[str, Any]) -> list[NewEvent]:
+    """``HookReceived`` for a payload (secrets masked), plus ``SessionEnded`` for SessionEnd.
+    The id comes from the payload and the hook's time: a resend is the same event."""
+    event, at = hook["event"], hook["at"]
+    text = redact(codec.dumps(hook["payload"]).decode("utf-8", "surrogatepass"))
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    metadata = {
+        SCHEMA_VERSION_METADATA_KEY: SCHEMA_VERSION,
+        "agent": {"name": AGENT, "version": ""},
+        "source": {"session_id": session_id, "hook": event},
+    }
+    payload = codec.loads(text)
+    out = [to_new_event(HookReceived(timestamp=at, hook_event_name=event, extensions={EXT: payload}),
+                        event_id(AGENT, session_id, "hook", event, at, digest), metadata)]
+    if event == "SessionEnd":
+        ended = SessionEnded(timestamp=at, reason=str(payload.get("reason", "")), extensions={EXT: {"hook_id": out[0].id}})
+        out.append(to_new_event(ended, event_id(AGENT, session_id, "SessionEnded", at), metadata))
+    return out
+
+
+def _line_bytes(line: dict[str, Any]) -> bytes:
+    if "t" in line:
+        return line["t"].encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(line["b"], validate=True)
+    except ValueError:
+        raise BadBatch(400, f"line {line['n']}: 'b' is not base64") from None
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise BadBatch(400, message)
+
+
+# --- HTTP ---------------------------------------------------------------------
+
+
+def server_token(request: Request) -> str:
+    """The bearer token this server requires: ``app.state.ingest_token`` or
+    ``$KAPACITOR_TOKEN``; empty means open to this machine only."""
+    return getattr(request.app.state, "ingest_token", None) or os.environ.get("KAPACITOR_TOKEN", "")
+
+
+def authorize(request: Request) -> None:
+    token = server_token(request)
+    if token:
+        sent = request.headers.get("authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    elif (request.client.host if request.client else "") not in LOOPBACK:
+        raise HTTPException(403, "this server has no token: ingest is open to 127.0.0.1 only (set KAPACITOR_TOKEN)")
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes ``MAX_BODY``."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise HTTPException(413, f"batch of {int(length):,} bytes; the limit is {MAX_BODY:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HTTPException(413, f"batch over the limit of {MAX_BODY:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/api/ingest/sessions/{session_id}/batches")
+async def post_batch(session_id: str, request: Request) -> dict[str, int]:
+    """Ingest one batch of hook payload and transcript lines for a session."""
+    authorize(request)
+    body = await read_body(request)
+    try:
+        result = await run_in_threadpool(ingest, request.app.state.store, session_id, body)
+    except BadBatch as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return result.as_json()

@@ -1,0 +1,101 @@
+"""Live updates: ``GET /events`` is a Server-Sent Events stream telling open pages
+what changed, so they re-fetch just the affected fragment (see static/live.js).
+
+The hub watches the read models' checkpoints, not the raw log: it announces a
+change only once every projection has applied it, so a page that re-fetches on
+the message already sees the new data. A message names the sessions and
+repositories the new events touched (``all`` when there were too many to list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from sse_starlette.sse import EventSourceResponse
+
+from kapacitor.projections.runner import checkpoints
+from kapacitor.projections.session_summary import session_of
+from kapacitor.store.base import EventStore
+
+router = APIRouter()
+POLL_SECONDS = 0.2
+MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
+
+
+class LiveHub:
+    """Fans change messages out to every open ``/events`` stream."""
+
+    def __init__(self, store: EventStore, names: list[str]):
+        self.store, self.names = store, names
+        self.queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.position = 0
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        self.queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.queues.discard(queue)
+
+    def applied_position(self) -> int:
+        """The position every read model has reached."""
+        saved = checkpoints(self.store.conn)  # type: ignore[attr-defined]
+        return min((saved[n].position for n in self.names if n in saved), default=0)
+
+    def changes(self, after: int, upto: int) -> dict[str, Any]:
+        """What the events in (after, upto] touched."""
+        if upto - after > MAX_LISTED:
+            return {"position": upto, "all": True, "sessions": [], "repositories": []}
+        events = [e for e in self.store.read_all(after, limit=upto - after) if e.position <= upto]
+        sessions = sorted({sid for sid in map(session_of, events) if sid})
+        repos: list[str] = []
+        if sessions:
+            marks = ",".join("?" * len(sessions))
+            repos = sorted(k for (k,) in self.store.conn.execute(  # type: ignore[attr-defined]
+                f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions
+            ))
+        return {"position": upto, "all": False, "sessions": sessions, "repositories": repos}
+
+    def publish(self, message: dict[str, Any]) -> None:
+        for queue in list(self.queues):
+            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
+                queue.put_nowait(message)
+
+    async def run(self) -> None:
+        """Poll the checkpoints and publish each advance, until cancelled."""
+        self.position = await asyncio.to_thread(self.applied_position)
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            reached = await asyncio.to_thread(self.applied_position)
+            if reached > self.position:
+                message = await asyncio.to_thread(self.changes, self.position, reached)
+                self.position = reached
+                self.publish(message)
+
+
+@router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
+async def events(request: Request) -> EventSourceResponse:
+    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``."""
+    hub: LiveHub = request.app.state.hub
+    queue = hub.subscribe()
+    shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
+
+    async def stream():  # type: ignore[no-untyped-def]
+        try:
+            yield {"event": "hello", "data": json.dumps({"position": hub.position})}
+            while not shutdown.is_set():
+                message = None
+                with anyio.move_on_after(0.5):
+                    message = await queue.get()
+                if message is not None:
+                    yield {"event": "change", "data": json.dumps(message)}
+        finally:
+            hub.unsubscribe(queue)
+
+    return EventSourceResponse(stream(), ping=15, shutdown_event=shutdown, shutdown_grace_period=1)

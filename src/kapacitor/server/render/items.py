@@ -1,0 +1,218 @@
+"""One chat item as HTML, by kind: prompts as plain text (what was typed),
+assistant text as markdown, thinking folded, tool calls through the tool
+registry with their subagent's conversation nested inside, and errors,
+compactions, interrupts and client notices as slim rows in place."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from markupsafe import Markup
+
+from kapacitor.server.render.markdown import render_markdown
+from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.sanitize import html
+from kapacitor.server.render.tools import render_tool, summary
+
+if TYPE_CHECKING:
+    from kapacitor.server.chat import ChatItem, ToolCall
+
+SUBAGENT_CAP = 500
+_WRAPPED = re.compile(r"^\s*<([a-z][a-z0-9-]*)>(.*)</\1>\s*$", re.DOTALL)
+SUBTLE = {
+    "command_output": "command output",
+    "bash_input": "shell command",
+    "bash_output": "shell output",
+    "notification": "notification",
+    "hook_output": "hook output",
+    "tool_result": "tool result",
+}
+
+
+def render_items(items: list[ChatItem]) -> Markup:
+    return Markup("").join(render_item(item) for item in items)
+
+
+def render_item(item: ChatItem) -> Markup:
+    """The HTML of one item (each carries ``id="e-<event id>"`` to link to)."""
+    return _RENDERERS.get(item.kind, _subtle)(item)
+
+
+def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
+    """The item's opening tag; ``tag`` is a trusted literal (``details open``)."""
+    anchor = html(' id="e-{}"', item.id) if item.id else Markup("")
+    return html('<{} class="chat-item {}"{} data-kind="{}">', Markup(tag), css, anchor, item.kind)
+
+
+def _prompt(item: ChatItem) -> Markup:
+    images = item.detail.get("images") or []
+    note = (
+        html('<div class="images">{} image(s) attached</div>', len(images))
+        if images
+        else Markup("")
+    )
+    return _open(item, f"user {item.kind}") + html(
+        '<div class="who">User</div><div class="text">{}</div>{}</div>', item.text, note
+    )
+
+
+def _subagent_prompt(item: ChatItem) -> Markup:
+    return _folded(
+        item, "prompt to the subagent", html('<div class="md">{}</div>', render_markdown(item.text))
+    )
+
+
+def _command(item: ChatItem) -> Markup:
+    line = (
+        " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p)
+        or item.text
+    )
+    return _open(item, "user command") + html('<code class="command-line">{}</code></div>', line)
+
+
+def _subtle(item: ChatItem) -> Markup:
+    match = _WRAPPED.match(item.text)
+    text = match.group(2).strip("\n") if match else item.text
+    label = SUBTLE.get(item.kind, item.kind.replace("_", " "))
+    return _open(item, f"subtle {item.kind}") + html(
+        '<div class="label">{}</div>{}</div>', label, render_folded(text)
+    )
+
+
+def _folded(item: ChatItem, label: str, body: Markup) -> Markup:
+    return _open(item, f"folded {item.kind}", "details") + html(
+        "<summary>{}</summary>{}</details>", label, body
+    )
+
+
+def _meta(item: ChatItem) -> Markup:
+    return _folded(item, "context added by the client", render_folded(item.text))
+
+
+def _compact_summary(item: ChatItem) -> Markup:
+    return _folded(
+        item,
+        "summary of the conversation so far",
+        html('<div class="md">{}</div>', render_markdown(item.text)),
+    )
+
+
+def _text(item: ChatItem) -> Markup:
+    return _open(item, "assistant") + html(
+        '<div class="md">{}</div></div>', render_markdown(item.text)
+    )
+
+
+def _thinking(item: ChatItem) -> Markup:
+    if item.detail.get("encrypted") and not item.text:
+        return _open(item, "thinking") + Markup(
+            '<span class="label">thinking (encrypted)</span></div>'
+        )
+    return _folded(item, "thinking", html('<div class="md">{}</div>', render_markdown(item.text)))
+
+
+def _tool(item: ChatItem) -> Markup:
+    call = item.tool
+    assert call is not None
+    children = _subagent_items(call.subagent.items) if call.subagent else Markup("")
+    css = " ".join(["tool", f"tool-{re.sub(r'[^A-Za-z0-9_-]', '_', call.name)}"] + _states(call))
+    head = html(
+        '<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>',
+        call.name,
+        summary(call),
+        _badges(call),
+    )
+    body = html('<div class="tool-body">{}</div></details>', render_tool(call, children))
+    return _open(item, css, "details open") + head + body
+
+
+def _subagent_items(items: list[ChatItem]) -> Markup:
+    """A subagent's conversation, its first ``SUBAGENT_CAP`` items: a page never
+    holds more than one capped subagent run (``chat.render_chat`` pages by size)."""
+    shown = render_items(items[:SUBAGENT_CAP])
+    if len(items) <= SUBAGENT_CAP:
+        return shown
+    note = html(
+        '<p class="cut">{:,} more items of this subagent not shown: they are in the session JSON.</p>',
+        len(items) - SUBAGENT_CAP,
+    )
+    return shown + note
+
+
+def _states(call: ToolCall) -> list[str]:
+    return [
+        name
+        for name, on in (
+            ("error", call.is_error),
+            ("denied", _denied(call)),
+            ("pending", call.result is None),
+        )
+        if on
+    ]
+
+
+def _denied(call: ToolCall) -> bool:
+    return bool(call.interrupt) and call.interrupt.get("outcome") == "denied"
+
+
+def _badges(call: ToolCall) -> Markup:
+    badges = []
+    if _denied(call):
+        badges.append(Markup('<span class="badge denied">permission denied</span>'))
+    elif call.is_error:
+        badges.append(Markup('<span class="badge error">error</span>'))
+    elapsed = call.duration_ms
+    if elapsed is not None:
+        badges.append(html('<span class="badge time">{}</span>', seconds(elapsed)))
+    return Markup(" ").join([Markup(""), *badges])
+
+
+def seconds(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def _api_error(item: ChatItem) -> Markup:
+    retry = item.detail.get("retry_attempt")
+    label = f"API error (retry {retry})" if retry else "API error"
+    return _open(item, "api-error") + html(
+        '<span class="label">{}</span> {}</div>', label, item.text
+    )
+
+
+def _compaction(item: ChatItem) -> Markup:
+    trigger = item.detail.get("trigger") or "auto"
+    tokens = item.detail.get("pre_tokens") or 0
+    return _open(item, "compaction") + html(
+        '<span class="label">context compacted</span> ({}, {:,} tokens before)</div>',
+        trigger,
+        tokens,
+    )
+
+
+def _interrupt(item: ChatItem) -> Markup:
+    outcome = item.detail.get("outcome") or item.detail.get("kind") or "interrupt"
+    return _open(item, "interrupt") + html(
+        '<span class="label">{}</span> {}</div>', outcome.replace("_", " "), item.text
+    )
+
+
+def _notice(item: ChatItem) -> Markup:
+    label = item.detail.get("level") or item.detail.get("subtype") or "notice"
+    return _open(item, "notice") + html('<span class="label">{}</span> {}</div>', label, item.text)
+
+
+_RENDERERS = {
+    "prompt": _prompt,
+    "subagent_prompt": _subagent_prompt,
+    "command": _command,
+    "meta": _meta,
+    "compact_summary": _compact_summary,
+    "text": _text,
+    "thinking": _thinking,
+    "tool": _tool,
+    "api_error": _api_error,
+    "compaction": _compaction,
+    "interrupt": _interrupt,
+    "notice": _notice,
+}

@@ -1,0 +1,108 @@
+"""A session's pages, one link per tab: ``/sessions/{id}`` (chat),
+``/sessions/{id}/trace`` and ``/sessions/{id}/stats``, each with a JSON twin.
+
+The chat and trace content come from ``chat`` and ``trace`` (sanitised HTML);
+this module serves them as pages and as the fragments htmx and live updates
+fetch: ``?fragment=1`` gives a tab's body alone, and
+``/sessions/{id}/chat?start=N`` the next slice of a long chat.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from kapacitor.server import chat, queries, trace
+from kapacitor.server.web import conn, not_found, render
+
+router = APIRouter()
+CHAT_PAGE = 200
+
+
+def _session(request: Request, session_id: str) -> dict[str, Any]:
+    row = queries.session_row(conn(request), session_id)
+    if row is None:
+        raise not_found(f"session {session_id!r}")
+    return row
+
+
+def _tab(request: Request, session_id: str, tab: str, body: Markup, fragment: bool) -> HTMLResponse:
+    if fragment:
+        return HTMLResponse(body)
+    session = _session(request, session_id)
+    return render(request, "session.html", session=session, tab=tab, body=body)
+
+
+def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
+    items = chat.chat_items(request.app.state.store, session_id)
+    return chat.render_chat(session_id, items, start=start, limit=limit)
+
+
+@router.get("/sessions/{session_id}.json", summary="A session's summary row")
+def session_json(request: Request, session_id: str) -> dict[str, Any]:
+    """The row of ``kapacitor sessions --json`` (priced now) plus ``status``, ``repo``, ``repo_kind``."""
+    return _session(request, session_id)
+
+
+@router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
+def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
+    _session(request, session_id)
+    return [item.as_json() for item in chat.chat_items(request.app.state.store, session_id)]
+
+
+@router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
+def trace_json(request: Request, session_id: str) -> dict[str, Any]:
+    _session(request, session_id)
+    return trace.trace_tree(request.app.state.store, session_id).as_json()  # type: ignore[no-any-return]
+
+
+@router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
+def stats_json(request: Request, session_id: str) -> dict[str, Any]:
+    stats = queries.session_stats(conn(request), session_id)
+    if stats is None:
+        raise not_found(f"session {session_id!r}")
+    return stats
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
+def chat_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+    _session(request, session_id)
+    return _tab(request, session_id, "chat", _chat_html(request, session_id, 0, CHAT_PAGE), fragment)
+
+
+@router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")
+def chat_slice(
+    request: Request,
+    session_id: str,
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = CHAT_PAGE,
+) -> HTMLResponse:
+    """Items ``start`` to ``start + limit``, ending with a lazy loader for the rest."""
+    _session(request, session_id)
+    return HTMLResponse(_chat_html(request, session_id, start, limit))
+
+
+@router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
+def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+    _session(request, session_id)
+    body = trace.render_trace(trace.trace_tree(request.app.state.store, session_id))
+    return _tab(request, session_id, "trace", body, fragment)
+
+
+@router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
+def head_fragment(request: Request, session_id: str) -> HTMLResponse:
+    templates = request.app.state.templates
+    return HTMLResponse(templates.get_template("_session_head.html").render(session=_session(request, session_id)))
+
+
+@router.get("/sessions/{session_id}/stats", response_class=HTMLResponse, summary="Session page: stats tab")
+def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+    stats = queries.session_stats(conn(request), session_id)
+    if stats is None:
+        raise not_found(f"session {session_id!r}")
+    templates = request.app.state.templates
+    body = Markup(templates.get_template("_stats.html").render(stats=stats))
+    return _tab(request, session_id, "stats", body, fragment)

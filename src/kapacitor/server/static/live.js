@@ -1,0 +1,40 @@
+// Live updates: listen to /events (Server-Sent Events) and re-fetch the fragments
+// a change touches. An element opts in with data-live-url (what to fetch) and
+// data-live-session="<id>" (refresh when that session changed) or data-live-any
+// (refresh on any change). The chat keeps its lazy-loading place: it re-fetches
+// as many items as are already shown.
+(function () {
+  function chatUrl(el) {
+    var more = el.querySelector("[hx-get*='/chat?start=']");
+    var shown = more ? new URL(more.getAttribute("hx-get"), location.href).searchParams.get("start") : "100000";
+    return "/sessions/" + encodeURIComponent(el.dataset.liveSession) + "/chat?start=0&limit=" + shown;
+  }
+  function refresh(el) {
+    var url = el.dataset.tab === "chat" ? chatUrl(el) : el.dataset.liveUrl;
+    fetch(url, { headers: { "HX-Request": "true" } }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (html === null) return;
+      el.innerHTML = html;
+      if (window.htmx) htmx.process(el);
+      el.dispatchEvent(new CustomEvent("kapacitor:refreshed", { bubbles: true }));
+    });
+  }
+  function touched(el, change) {
+    if (change.all || el.hasAttribute("data-live-any")) return true;
+    return change.sessions.indexOf(el.dataset.liveSession) >= 0;
+  }
+  function connect() {
+    var indicator = document.getElementById("live-indicator");
+    var source = new EventSource("/events");
+    source.addEventListener("hello", function () { if (indicator) indicator.classList.add("connected"); });
+    source.addEventListener("change", function (e) {
+      var change = JSON.parse(e.data);
+      document.querySelectorAll("[data-live-url]").forEach(function (el) {
+        if (touched(el, change)) refresh(el);
+      });
+    });
+    source.onerror = function () { if (indicator) indicator.classList.remove("connected"); };
+  }
+  document.addEventListener("DOMContentLoaded", connect);
+})();

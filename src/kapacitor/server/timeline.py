@@ -1,0 +1,58 @@
+"""The timeline (``/``): every session, newest first, filtered by repository, user,
+dates and text, paginated; the repository sidebar. The filter state lives in
+the URL query, so a filtered view is a link to share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from kapacitor.server import queries
+from kapacitor.server.queries import Filters
+from kapacitor.server.web import conn, render
+
+router = APIRouter()
+
+_DATE = r"^(\d{4}-\d{2}-\d{2})?$"
+
+
+def filters(
+    repo: str = "",
+    user: str = "",
+    since: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
+    until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
+    q: Annotated[str, Query(description="text in the title, or a session id")] = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Filters:
+    return Filters(repo, user, since, until, q.strip(), page)
+
+
+@router.get("/", response_class=HTMLResponse, summary="Timeline page")
+def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    """The page, or with ``fragment=rows`` only the session table (htmx, live refresh)."""
+    context = _timeline(request, chosen)
+    if fragment == "rows":
+        return render(request, "_timeline.html", **context)
+    return render(request, "timeline.html", **context, repositories=queries.repositories(conn(request)))
+
+
+def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
+    return {"filters": chosen, "listing": queries.session_list(conn(request), chosen), "users": queries.users(conn(request))}
+
+
+@router.get("/sessions.json", summary="The timeline as JSON")
+def sessions_json(request: Request, chosen: Annotated[Filters, Depends(filters)]) -> dict[str, Any]:
+    """The same filters as the page; ``sessions`` has one row per session on the page."""
+    return queries.session_list(conn(request), chosen)
+
+
+@router.get("/sidebar", response_class=HTMLResponse, summary="Repository sidebar fragment")
+def sidebar(request: Request, repo: str = "") -> HTMLResponse:
+    return render(request, "_sidebar.html", repositories=queries.repositories(conn(request)), filters=Filters(repo=repo))
+
+
+@router.get("/repos.json", summary="Repositories (and directories without a GitHub remote)")
+def repos_json(request: Request) -> list[dict[str, Any]]:
+    return queries.repositories(conn(request))

@@ -1,0 +1,179 @@
+"""Helpers for the live-capture tests: a session's transcripts replayed line by line
+into a fresh ``projects`` dir (as a running client writes them), and the real
+``kapacitor hook`` command run on a payload."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from conftest import RECORDED
+
+KAPACITOR = str(Path(sys.executable).parent / "kapacitor")
+WIDGETS = "708f24f2-dc3e-4588-a43d-59d69a508ed0"  # tool calls, a subagent, /compact
+WIDGETS_DIR = RECORDED / "projects" / "-home-dev-src-widgets"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveSession:
+    """A recorded session written out gradually under ``root``, like a live client."""
+
+    def __init__(self, root: Path, session_id: str = WIDGETS, source_dir: Path = WIDGETS_DIR):
+        self.session_id = session_id
+        self.dir = root / source_dir.name
+        self.main = self.dir / f"{session_id}.jsonl"
+        self.source_main = (source_dir / f"{session_id}.jsonl").read_bytes().splitlines(keepends=True)
+        self.source_subs = {
+            p.name: p.read_bytes().splitlines(keepends=True) for p in sorted((source_dir / session_id / "subagents").glob("*.jsonl"))
+        }
+        self.source_metas = {p.name: p.read_bytes() for p in (source_dir / session_id / "subagents").glob("*.meta.json")}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.main.touch()
+
+    def write_main(self, start: int, stop: int | None = None) -> None:
+        with self.main.open("ab") as handle:
+            handle.writelines(self.source_main[start:stop])
+
+    def write_subagents(self) -> None:
+        folder = self.main.with_suffix("") / "subagents"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, meta in self.source_metas.items():
+            (folder / name).write_bytes(meta)
+        for name, lines in self.source_subs.items():
+            (folder / name).write_bytes(b"".join(lines))
+
+    def write_all(self) -> None:
+        self.write_main(0)
+        self.write_subagents()
+
+    def payload(self, event: str, **extra: object) -> dict[str, object]:
+        return {"session_id": self.session_id, "transcript_path": str(self.main), "cwd": "/home/dev/src/widgets",
+                "hook_event_name": event, **extra}
+
+
+def run_hook(event: str, payload: object, **env: str) -> subprocess.CompletedProcess[bytes]:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return subprocess.run([KAPACITOR, "hook", event], input=data, capture_output=True, timeout=30,
+                          env={**os.environ, "KAPACITOR_FOLLOW": "0", **env})
+
+
+def state_dir() -> Path:
+    return Path(os.environ["XDG_STATE_HOME"]) / "kapacitor"
+
+
+def spooled(session_id: str) -> list[dict]:
+    path = state_dir() / "sessions" / f"{session_id}.spool"
+    return [json.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+
+
+def capture_log() -> list[str]:
+    path = state_dir() / "capture.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class Server:
+    """The real ``kapacitor serve`` on a 127.0.0.1 port, as a subprocess that can be
+    stopped (even with kill -9) and started again on the same store and port."""
+
+    def __init__(self, store_path: Path, port: int | None = None, **env: str):
+        self.store_path, self.port, self.env = store_path, port or free_port(), env
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        cmd = [KAPACITOR, "--store", f"sqlite://{self.store_path}", "serve", "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **self.env})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
+                    return self
+            except OSError:
+                assert self.proc.poll() is None, "kapacitor serve exited"
+                time.sleep(0.05)
+        raise AssertionError("kapacitor serve did not come up")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def get(self, path: str) -> object:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(self.url + path, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):  # noqa: ANN001
+    """Poll ``condition`` until it returns something truthy; that value, or an AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {condition.__name__}")
+        time.sleep(interval)
+
+
+LIVE_ONLY = frozenset({"HookReceived", "SessionEnded"})
+"""Events only live capture makes: the rest must equal an import of the transcripts."""
+
+
+def events_by_id(store, *, skip=frozenset()) -> dict:  # noqa: ANN001
+    return {e.id: (e.stream, e.type, e.data, e.metadata) for e in store.read_all() if e.type not in skip}
+
+
+def imported_events(paths: list[Path], db: Path) -> dict:
+    """The events ``kapacitor import`` makes of ``paths``, in a store of their own."""
+    from kapacitor.capture.importer import import_paths
+    from kapacitor.store import open_store
+
+    store = open_store(f"sqlite://{db}")
+    try:
+        import_paths(store, paths)
+        return events_by_id(store)
+    finally:
+        store.close()
+
+
+def live_events(db: Path) -> dict:
+    """The transcript-derived events of a store written by live capture."""
+    from kapacitor.store import open_store
+
+    store = open_store(f"sqlite://{db}")
+    try:
+        return events_by_id(store, skip=LIVE_ONLY)
+    finally:
+        store.close()
+
+
+def line_positions(path: Path) -> list[tuple[int, int]]:
+    """(byte offset, line number) of every non-blank line of a file, as the client reads them."""
+    out, offset = [], 0
+    for number, line in enumerate(path.read_bytes().splitlines(keepends=True)):
+        if line.strip():
+            out.append((offset, number))
+        offset += len(line)
+    return out

@@ -1,0 +1,197 @@
+"""A scripted Anthropic Messages API for driving the real Claude Code offline.
+
+Runs in a thread of the test process on a 127.0.0.1 port (it stands in for the
+model, which is outside Kapacitor). ``POST /v1/messages`` is answered from a
+scenario, streamed as server-sent events like the real API:
+
+- a request whose first user message contains one of ``scenario["subagents"]``'
+  markers follows that subagent's script, any other request with tools follows
+  ``scenario["main"]``; requests without tools (titles, probes) get ``side_text``;
+- the turn is the number of assistant messages already in the request (the client
+  resends the whole conversation); past the script's end: ``fallback_text``;
+- ``overrides`` answer by a regex on the last user message (the /compact summary),
+  or refuse it with ``status`` (an API error the client gives up on);
+- a turn with ``"hold": NAME`` is answered only once the test calls
+  ``release(NAME)``, so the test can look at the server while the client waits;
+- a turn with ``"fail_first": STATUS`` is refused once with that status (an API
+  error the client retries).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+class FakeModel:
+    def __init__(self, scenario: str, substitutions: dict[str, str]):
+        text = (SCENARIOS / f"{scenario}.json").read_text()
+        for key, value in substitutions.items():
+            text = text.replace("{" + key + "}", json.dumps(value)[1:-1])
+        self.scenario: dict[str, Any] = json.loads(text)
+        self.lock = threading.Lock()
+        self.releases: dict[str, threading.Event] = {}
+        self.holding: set[str] = set()
+        self.failed: set[tuple[str, int]] = set()
+        self.requests: list[dict[str, Any]] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for event in self.releases.values():
+            event.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def release(self, name: str) -> None:
+        self._event(name).set()
+
+    def is_holding(self, name: str) -> bool:
+        with self.lock:
+            return name in self.holding
+
+    def _event(self, name: str) -> threading.Event:
+        with self.lock:
+            return self.releases.setdefault(name, threading.Event())
+
+    def reply(self, body: dict[str, Any]) -> tuple[int, list[dict[str, Any]], str]:
+        """(HTTP status, content blocks, stop reason) for one request."""
+        messages = body.get("messages") or []
+        last = _text(next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), ""))
+        for rule in self.scenario.get("overrides", []):
+            if re.search(rule["match"], last, re.I | re.S):
+                return rule.get("status", 200), [{"type": "text", "text": rule.get("text", "")}], "end_turn"
+        if not body.get("tools"):
+            return 200, [{"type": "text", "text": self.scenario.get("side_text", "OK")}], "end_turn"
+        first = _text(next((m.get("content") for m in messages if m.get("role") == "user"), ""))
+        conversation = next((m for m in self.scenario.get("subagents", {}) if m in first), "main")
+        script = self.scenario["main"] if conversation == "main" else self.scenario["subagents"][conversation]
+        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        if turn >= len(script):
+            return 200, [{"type": "text", "text": self.scenario.get("fallback_text", "Done.")}], "end_turn"
+        step = script[turn]
+        if "fail_first" in step and (conversation, turn) not in self.failed:
+            self.failed.add((conversation, turn))
+            return int(step["fail_first"]), [], ""
+        if "hold" in step:
+            with self.lock:
+                self.holding.add(step["hold"])
+            self._event(step["hold"]).wait(timeout=300)
+            with self.lock:
+                self.holding.discard(step["hold"])
+        blocks = []
+        for block in json.loads(json.dumps(step["content"])):
+            if block["type"] == "tool_use":
+                block.setdefault("id", f"toolu_{uuid.uuid4().hex[:24]}")
+                names = [t.get("name") for t in body["tools"]]
+                if block["name"] not in names and {"Task": "Agent", "Agent": "Task"}.get(block["name"]) in names:
+                    block["name"] = {"Task": "Agent", "Agent": "Task"}[block["name"]]
+            if block["type"] == "thinking":
+                block.setdefault("signature", f"sig_{uuid.uuid4().hex}")
+            blocks.append(block)
+        return 200, blocks, "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(block.get("text", ""))
+        elif isinstance(block, dict) and block.get("type") == "tool_result":
+            parts.append(_text(block.get("content")))
+    return "\n".join(parts)
+
+
+def _usage(body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    prompt = len(json.dumps(body.get("messages", []))) // 4
+    return {"input_tokens": 5, "cache_creation_input_tokens": prompt, "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": prompt, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": max(1, len(json.dumps(blocks)) // 4), "service_tier": "standard"}
+
+
+def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection; the body ends when it closes
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_HEAD(self) -> None:  # connectivity probes
+            self.send_response(200)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": "fake model: no such endpoint"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                body = {}
+            path = self.path.split("?")[0]
+            if path.endswith("/count_tokens"):
+                return self._json(200, {"input_tokens": len(json.dumps(body)) // 4})
+            if not path.endswith("/v1/messages") or not isinstance(body, dict):
+                return self.do_GET()
+            with model.lock:
+                model.requests.append(body)
+            status, blocks, stop = model.reply(body)
+            if status != 200:
+                kind = "overloaded_error" if status == 529 else "invalid_request_error"
+                return self._json(status, {"type": "error", "error": {"type": kind, "message": f"fake model: refused with {status}"}})
+            message = {"id": f"msg_fake_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
+                       "model": body.get("model") or "claude-sonnet-4-5", "content": [], "stop_reason": None,
+                       "stop_sequence": None, "usage": _usage(body, blocks)}
+            if not body.get("stream"):
+                return self._json(200, dict(message, content=blocks, stop_reason=stop))
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
+            self.end_headers()
+            self._event("message_start", {"type": "message_start", "message": dict(message, usage=dict(message["usage"], output_tokens=1))})
+            for index, block in enumerate(blocks):
+                self._block(index, block)
+            self._event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": message["usage"]})
+            self._event("message_stop", {"type": "message_stop"})
+
+        def _block(self, index: int, block: dict[str, Any]) -> None:
+            kind = block["type"]
+            start = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+                     "tool_use": {"type": "tool_use", "id": block.get("id"), "name": block.get("name"), "input": {}}}[kind]
+            self._event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+            if kind == "text":
+                deltas = [{"type": "text_delta", "text": block["text"][i:i + 50]} for i in range(0, len(block["text"]), 50)]
+            elif kind == "thinking":
+                deltas = [{"type": "thinking_delta", "thinking": block["thinking"]}, {"type": "signature_delta", "signature": block["signature"]}]
+            else:
+                raw = json.dumps(block.get("input", {}))
+                deltas = [{"type": "input_json_delta", "partial_json": raw[i:i + 50]} for i in range(0, len(raw), 50)]
+            for delta in deltas:
+                self._event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            self._event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+        def _event(self, name: str, data: dict[str, Any]) -> None:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+
+        def _json(self, status: int, obj: dict[str, Any]) -> None:
+            data = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler

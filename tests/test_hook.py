@@ -1,0 +1,152 @@
+"""``kapacitor hook``: the real command, server down (the server-up path is in
+test_ingest_live.py): payload and complete transcript lines go to the spool,
+offsets move past exactly what was spooled, bad input is logged and exits 0,
+and nothing heavy is imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import platformdirs
+import pytest
+
+from capture_helpers import (
+    KAPACITOR,
+    LiveSession,
+    capture_log,
+    free_port,
+    line_positions,
+    run_hook,
+    spooled,
+    state_dir,
+)
+from kapacitor.capture import client_config, layout
+
+
+@pytest.fixture
+def down(monkeypatch):
+    """A server URL where nothing listens."""
+    monkeypatch.setenv("KAPACITOR_SERVER", f"http://127.0.0.1:{free_port()}")
+
+
+def lines_of(batches: list[dict], path: str) -> list[tuple[int, int]]:
+    return [(line["o"], line["n"]) for b in batches for t in b["transcripts"] if t["path"] == path for line in t["lines"]]
+
+
+def test_server_down_spools_payload_and_complete_lines_only(tmp_path, down):
+    live = LiveSession(tmp_path)
+    live.write_main(0, 5)
+    partial = live.source_main[5][:40]  # the client is still writing line 6
+    with live.main.open("ab") as handle:
+        handle.write(partial)
+    result = run_hook("PostToolUse", live.payload("PostToolUse", tool_name="Bash"))
+    assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
+    [batch] = spooled(live.session_id)
+    assert batch["hook"]["event"] == "PostToolUse" and batch["hook"]["payload"]["tool_name"] == "Bash"
+    offsets = [sum(map(len, live.source_main[:i])) for i in range(5)]
+    assert lines_of([batch], str(live.main)) == [(offsets[i], i) for i in range(5)]
+    assert [t["lines"][0]["t"].encode() + b"\n" for t in batch["transcripts"]] == [live.source_main[0]]
+    assert batch["context"]["user"]  # git context for SessionStarted, worked out on the client
+    state = json.loads((state_dir() / "sessions" / f"{live.session_id}.json").read_text())
+    assert state["offsets"][str(live.main)] == [sum(map(len, live.source_main[:5])), 5]
+    [logged] = capture_log()
+    assert "Connection refused" in logged and live.session_id in logged
+
+    with live.main.open("ab") as handle:  # the line completes, more follow
+        handle.write(live.source_main[5][40:])
+        handle.writelines(live.source_main[6:9])
+    run_hook("Stop", live.payload("Stop"))
+    first, second = spooled(live.session_id)
+    assert first == batch
+    assert lines_of([second], str(live.main)) == [(sum(map(len, live.source_main[:i])), i) for i in range(5, 9)]
+
+
+def test_subagent_transcripts_are_sent_with_their_meta(tmp_path, down):
+    live = LiveSession(tmp_path)
+    live.write_all()
+    run_hook("SubagentStop", live.payload("SubagentStop"))
+    [batch] = spooled(live.session_id)
+    main, sub = batch["transcripts"]
+    assert main["path"] == str(live.main) and "meta" not in main
+    assert layout.identity(sub["path"]) == (live.session_id, "aaa13d7d127c8c4a2")
+    assert sub["meta"]["agentType"] == "general-purpose" and sub["meta"]["toolUseId"]
+    assert len(sub["lines"]) == len([x for x in live.source_subs["agent-aaa13d7d127c8c4a2.jsonl"] if x.strip()])
+    run_hook("Stop", live.payload("Stop"))  # nothing new: only the payload
+    assert spooled(live.session_id)[1]["transcripts"] == []
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"{not json", "payload is not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (json.dumps({"session_id": "../../etc/passwd", "transcript_path": "/x.jsonl"}).encode(), "no valid session_id"),
+        (json.dumps({"transcript_path": "/x.jsonl"}).encode(), "no valid session_id"),
+    ],
+)
+def test_bad_payloads_are_logged_and_exit_0(stdin, message, down):
+    result = run_hook("PreToolUse", stdin)
+    assert result.returncode == 0 and result.stderr == b""
+    [logged] = capture_log()
+    assert message in logged
+    assert not (state_dir() / "sessions").exists() or not list((state_dir() / "sessions").glob("*.spool"))
+
+
+def test_missing_transcript_still_spools_the_payload(tmp_path, down):
+    payload = {"session_id": "s-1", "transcript_path": str(tmp_path / "gone" / "s-1.jsonl"), "cwd": str(tmp_path)}
+    assert run_hook("SessionStart", payload).returncode == 0
+    [batch] = spooled("s-1")
+    assert batch["hook"]["payload"] == payload and batch["transcripts"] == []
+
+
+def test_concurrent_hooks_neither_duplicate_nor_skip_a_line(tmp_path, down):
+    live = LiveSession(tmp_path)
+    total = len(live.source_main)
+
+    def hook(i: int) -> int:
+        live.write_main(i * total // 16, (i + 1) * total // 16)
+        return run_hook("PreToolUse", live.payload("PreToolUse", tool_use_id=f"t{i}")).returncode
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(hook, range(16))) == {0}
+    run_hook("Stop", live.payload("Stop"))
+    batches = spooled(live.session_id)
+    sent = lines_of(batches, str(live.main))
+    assert sorted(sent) == line_positions(live.main)  # every line exactly once
+    assert sent == sorted(sent)  # and in file order
+    assert sorted(b["hook"]["payload"].get("tool_use_id", "") for b in batches) == sorted([f"t{i}" for i in range(16)] + [""])
+
+
+def test_hook_path_imports_nothing_heavy(tmp_path, down):
+    """(The first batch of a session also runs git once for its context: not this one.)"""
+    live = LiveSession(tmp_path)
+    live.write_main(0, 3)
+    run_hook("SessionStart", live.payload("SessionStart"))
+    live.write_main(3, 6)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", KAPACITOR, "hook", "PostToolUse"],
+        input=json.dumps(live.payload("PostToolUse")).encode(), capture_output=True, env={**os.environ, "KAPACITOR_FOLLOW": "0"},
+    )
+    modules = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "kapacitor.capture.hook" in modules and len(spooled(live.session_id)) == 2
+    heavy = {"click", "rich", "orjson", "platformdirs", "http.client", "urllib.request", "dataclasses", "pathlib", "typing", "kapacitor.cli", "kapacitor.normalize.claude_code", "kapacitor.store"}
+    assert not heavy & modules, heavy & modules
+
+
+def test_client_dirs_are_platformdirs_dirs():
+    assert client_config.config_dir() == platformdirs.user_config_dir("kapacitor", appauthor=False)
+    assert client_config.state_dir() == platformdirs.user_state_dir("kapacitor", appauthor=False)
+
+
+def test_config_precedence_env_then_file_then_default(monkeypatch):
+    assert client_config.load() == client_config.ClientConfig(client_config.DEFAULT_SERVER, "")
+    path = client_config.save(client_config.ClientConfig("http://10.0.0.1:9/", "t1"))
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert client_config.load() == client_config.ClientConfig("http://10.0.0.1:9/".rstrip("/"), "t1")
+    monkeypatch.setenv("KAPACITOR_SERVER", "http://127.0.0.1:1")
+    monkeypatch.setenv("KAPACITOR_TOKEN", "t2")
+    assert client_config.load() == client_config.ClientConfig("http://127.0.0.1:1", "t2")

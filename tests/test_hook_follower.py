@@ -1,0 +1,130 @@
+"""The transcript follower, started detached by the real hook: lines reach the
+server within a second with no hook firing, it survives kill -9 (a new one
+resumes from the saved offsets), it shares offsets with the hooks (no line sent
+twice, none skipped) and it stops after SessionEnd."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from capture_helpers import (
+    KAPACITOR,
+    LiveSession,
+    free_port,
+    imported_events,
+    line_positions,
+    live_events,
+    run_hook,
+    spooled,
+    state_dir,
+    wait_for,
+)
+from kapacitor.store import open_store
+
+FOLLOW = {"KAPACITOR_FOLLOW": "1", "KAPACITOR_FOLLOW_IDLE": "20"}
+
+
+def follower_pid(session_id: str) -> int | None:
+    """The live follower's pid (it writes it into its lock file), else None."""
+    try:
+        pid = int((state_dir() / "sessions" / f"{session_id}.follow.lock").read_text())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (OSError, ValueError):
+        return None
+    return pid if b"kapacitor.capture.follower" in command and state != "Z" else None
+
+
+def stored_lines(db, session_id: str) -> set[int]:
+    store = open_store(f"sqlite://{db}")
+    try:
+        return {e.metadata["source"]["line"] for e in store.read_all()
+                if e.stream == f"AgentSession-{session_id}" and ("raw" in e.metadata or "raw_b64" in e.metadata)}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def cleanup():
+    sessions: list[str] = []
+    yield sessions
+    for sid in sessions:
+        if pid := follower_pid(sid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_follower_streams_within_a_second_and_survives_kill_9(tmp_path, live_server, cleanup):
+    live = LiveSession(tmp_path / "projects")
+    cleanup.append(live.session_id)
+    live.write_main(0, 3)
+    run_hook("SessionStart", live.payload("SessionStart", source="startup"), **FOLLOW)
+    first = wait_for(lambda: follower_pid(live.session_id))
+    want = {i for i in range(len(live.source_main)) if live.source_main[i].strip()}
+    for stop in (8, 14, 20):  # a long turn: lines, no hooks
+        live.write_main(stop - 6 if stop > 8 else 3, stop)
+        written = time.monotonic()
+        wait_for(lambda stop=stop: {i for i in want if i < stop} <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        assert time.monotonic() - written < 1.0
+    os.kill(first, signal.SIGKILL)
+    live.write_main(20, 30)  # written while no follower runs
+    run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="go on"), **FOLLOW)  # wakes a new one
+    second = wait_for(lambda: follower_pid(live.session_id))
+    assert second != first
+    live.write_main(30)
+    live.write_subagents()
+    wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+    run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
+    wait_for(lambda: follower_pid(live.session_id) is None, timeout=10)  # it stops after SessionEnd
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+
+
+def test_follower_and_hooks_together_send_each_line_once(tmp_path, monkeypatch, cleanup):
+    """Server down: every batch lands in the spool, so the spool shows exactly what
+    the hooks and the follower read between them."""
+    monkeypatch.setenv("KAPACITOR_SERVER", f"http://127.0.0.1:{free_port()}")
+    live = LiveSession(tmp_path / "projects")
+    cleanup.append(live.session_id)
+    run_hook("SessionStart", live.payload("SessionStart"), **FOLLOW)
+    wait_for(lambda: follower_pid(live.session_id))
+    total = len(live.source_main)
+
+    def hook(i: int) -> int:
+        live.write_main(i * total // 12, (i + 1) * total // 12)
+        time.sleep(0.05)
+        return run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id=f"t{i}"), **FOLLOW).returncode
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(hook, range(12))) == {0}
+    run_hook("SessionEnd", live.payload("SessionEnd"), **FOLLOW)
+    wait_for(lambda: follower_pid(live.session_id) is None, timeout=10)
+    sent = [(line["o"], line["n"]) for b in spooled(live.session_id) for t in b["transcripts"] for line in t["lines"]]
+    assert sorted(sent) == sent
+    assert sent == line_positions(live.main)
+
+
+def test_kapacitor_watch_follows_a_transcript_until_idle(tmp_path, live_server):
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 5)
+    watch = subprocess.Popen([KAPACITOR, "watch", str(live.main), "--idle", "2"], stderr=subprocess.PIPE)
+    try:
+        want = {i for i, line in enumerate(live.source_main[:5]) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        live.write_main(5)
+        live.write_subagents()
+        want = {i for i, line in enumerate(live.source_main) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=5)
+        assert watch.wait(timeout=15) == 0  # idle for 2 s: done
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+        watch.communicate()
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")

@@ -1,0 +1,103 @@
+"""Ingest logic against a real store: batches made by the real hook (spooled while
+the server is down) give exactly the events ``kapacitor import`` gives for the
+finished transcripts; bad batches are refused whole with a clear 4xx reason."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from capture_helpers import (
+    LIVE_ONLY,
+    LiveSession,
+    events_by_id,
+    free_port,
+    imported_events,
+    run_hook,
+    spooled,
+)
+from conftest import SAMPLE_DIRS
+from kapacitor.server.ingest import BadBatch, ingest
+
+SESSIONS = sorted(p for d in SAMPLE_DIRS for p in d.glob("*/*.jsonl"))
+
+
+@pytest.fixture
+def down(monkeypatch):
+    monkeypatch.setenv("KAPACITOR_SERVER", f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.mark.parametrize("main", SESSIONS, ids=lambda p: p.stem[:8])
+def test_live_batches_equal_import(main, tmp_path, store, down):
+    live = LiveSession(tmp_path / "projects", main.stem, main.parent)
+    total = len(live.source_main)
+    cuts = sorted({0, total // 5, total // 2, total * 4 // 5, total})
+    for i, (start, stop) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        live.write_main(start, stop)
+        if i == 2:
+            live.write_subagents()
+        run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id=f"toolu_{i}"))
+    live.write_subagents()
+    run_hook("SessionEnd", live.payload("SessionEnd", reason="other"))
+    batches = spooled(live.session_id)
+    added = sum(ingest(store, live.session_id, json.dumps(b).encode()).added for b in batches)
+    assert events_by_id(store, skip=LIVE_ONLY) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+    hooks = [e for e in store.read_all() if e.type in LIVE_ONLY]
+    assert [e.type for e in hooks].count("HookReceived") == len(cuts)
+    assert [e.data["reason"] for e in hooks if e.type == "SessionEnded"] == ["other"]
+    assert added == len(events_by_id(store))
+    for b in batches:  # replaying every batch adds nothing
+        assert ingest(store, live.session_id, json.dumps(b).encode()).added == 0
+
+
+def batch(**fields):
+    return json.dumps({"v": 1, "agent": "claude-code", "session_id": "s-1", "transcripts": [], **fields}).encode()
+
+
+LINE = {"o": 0, "n": 0, "t": json.dumps({"type": "user", "uuid": "u1", "sessionId": "s-1", "message": {"role": "user", "content": "hi"}})}
+
+
+@pytest.mark.parametrize(
+    ("session_id", "body", "status", "message"),
+    [
+        ("s-1", b"{nope", 400, "body is not JSON"),
+        ("s-1", b"[]", 400, "body must be a JSON object"),
+        ("s-1", batch(v=7), 400, "unsupported batch version"),
+        ("../x", batch(), 400, "invalid session id"),
+        ("s-2", batch(), 422, "batch is for session 's-1'"),
+        ("s-1", batch(hook={"event": "Stop", "at": "t", "payload": {"session_id": "s-9"}}), 422, "hook payload is for session 's-9'"),
+        ("s-1", batch(hook={"event": "Stop"}), 400, "hook must be"),
+        ("s-1", batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [LINE]}, {"path": "/p/other.jsonl", "lines": [LINE]}]), 422, "belongs to session 'other'"),
+        ("s-1", batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [LINE, {"o": -1, "n": 0, "t": "{}"}]}]), 400, "each line must be"),
+        ("s-1", batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [LINE, {"o": 9, "n": 1, "b": "!!"}]}]), 400, "not base64"),
+    ],
+)
+def test_bad_batches_are_refused_whole(session_id, body, status, message, store):
+    with pytest.raises(BadBatch, match=message) as caught:
+        ingest(store, session_id, body)
+    assert caught.value.status == status
+    assert store.head_position() == 0
+
+
+def test_hook_events_are_deterministic_and_redacted(store):
+    secret = "sk-ant-api03-" + "x" * 40
+    hook = {"event": "PostToolUse", "at": "2026-01-01T00:00:00.000001Z",
+            "payload": {"session_id": "s-1", "tool_name": "Bash", "tool_input": {"command": f"export KEY={secret}"}}}
+    first = ingest(store, "s-1", batch(hook=hook))
+    assert (first.added, first.skipped) == (1, 0)
+    assert ingest(store, "s-1", batch(hook=hook)).added == 0
+    later = dict(hook, at="2026-01-01T00:00:01.000000Z")
+    assert ingest(store, "s-1", batch(hook=later)).added == 1  # the same payload fired again is a new event
+    [event, _] = store.read_stream("AgentSession-s-1")
+    assert event.type == "HookReceived" and event.data["hook_event_name"] == "PostToolUse"
+    assert secret not in json.dumps(event.data) and "Bash" in json.dumps(event.data)
+
+
+def test_invalid_utf8_lines_travel_as_base64_and_are_kept(store):
+    raw = b'{"type":"user","uuid":"u2","message":{"role":"user","content":"caf\xe9"}}'
+    body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [{"o": 0, "n": 0, "b": base64.b64encode(raw).decode()}]}])
+    assert ingest(store, "s-1", body).added == 1
+    [event] = store.read_stream("AgentSession-s-1")
+    assert event.metadata["raw_error"].startswith("invalid UTF-8") and base64.b64decode(event.metadata["raw_b64"]) == raw

@@ -1,0 +1,131 @@
+"""The JSON API in-process (httpx over the ASGI app) on a real store filled by
+importing the sample transcripts; read models built by the app's own runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from conftest import RECORDED, SAMPLE_DIRS
+from kapacitor.capture.importer import import_paths
+from kapacitor.projections.session_summary import TOKEN_FIELDS
+from kapacitor.server import queries
+from kapacitor.server.app import create_app
+
+SESSIONS = json.loads((RECORDED / "sessions.json").read_text())
+WIDGETS = "/home/dev/src/widgets"
+
+
+@pytest.fixture
+def app(store, store_path):
+    import_paths(store, SAMPLE_DIRS)
+    app = create_app(f"sqlite://{store_path}", run_projections=False)
+    app.state.runner.catch_up()
+    assert not app.state.runner.failures
+    yield app
+    app.state.runner.close()
+    app.state.store.close()
+
+
+def get(app, url: str, status: int = 200, headers: dict | None = None):
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.get(url, headers=headers)
+
+    response = asyncio.run(fetch())
+    assert response.status_code == status, response.text
+    return response.json() if response.headers["content-type"].startswith("application/json") else response.text
+
+
+def test_sessions_json_lists_every_sample_session_newest_first(app):
+    listing = get(app, "/sessions.json")
+    ids = [s["session_id"] for s in listing["sessions"]]
+    assert sorted(ids) == sorted({s["session_id"] for s in SESSIONS.values()} | {"56d0e3a4-49a6-4882-8732-25313eede8cc"})
+    started = [s["started"] for s in listing["sessions"]]
+    assert started == sorted(started, reverse=True) and listing["total"] == len(ids)
+
+
+def test_filters_scope_the_list(app):
+    by_repo = get(app, "/sessions.json?repo=" + WIDGETS)["sessions"]
+    assert {s["session_id"] for s in by_repo} == {s["session_id"] for s in SESSIONS.values() if s["cwd"] == WIDGETS}
+    first = max(by_repo, key=lambda s: len(s["title"]))
+    assert [s["session_id"] for s in get(app, "/sessions.json?q=" + first["title"][-14:].upper())["sessions"]] == [first["session_id"]]
+    assert len(get(app, "/sessions.json?q=hello.py")["sessions"]) == 2
+    assert get(app, "/sessions.json?q=" + first["session_id"])["total"] == 1
+    assert get(app, "/sessions.json?user=nobody@example.com")["total"] == 0
+    day = first["started"][:10]
+    assert first["session_id"] in {s["session_id"] for s in get(app, f"/sessions.json?since={day}&until={day}")["sessions"]}
+    assert get(app, "/sessions.json?until=2000-01-01")["total"] == 0
+    get(app, "/sessions.json?since=yesterday", status=422)
+
+
+def test_pages_split_the_list(app, monkeypatch):
+    monkeypatch.setattr(queries, "PAGE_SIZE", 2)
+    pages = [get(app, f"/sessions.json?page={n}") for n in (1, 2, 3)]
+    assert [p["pages"] for p in pages] == [3, 3, 3]
+    ids = [s["session_id"] for p in pages for s in p["sessions"]]
+    assert len(ids) == len(set(ids)) == 5
+
+
+def test_repos_json_groups_sessions_by_directory_without_a_github_remote(app):
+    repos = {r["key"]: r for r in get(app, "/repos.json")}
+    assert set(repos) == {s["cwd"] for s in SESSIONS.values()} | {"/home/sam/work/repo"}
+    assert repos[WIDGETS]["sessions"] == 2 and repos[WIDGETS]["kind"] == "directory"
+    listing = get(app, "/sessions.json")["sessions"]
+    for key, repo in repos.items():
+        mine = [s for s in listing if s["repo"] == key]
+        assert repo["tokens"] == sum(s["tokens"] for s in mine)
+        assert repo["tool_calls"] == sum(s["tool_calls"] for s in mine)
+
+
+@pytest.mark.parametrize("truth_file", [RECORDED / "truth.json", RECORDED / "interactive" / "truth.json"])
+def test_stats_tokens_equal_what_the_api_reported(app, truth_file):
+    for sid, models in json.loads(truth_file.read_text()).items():
+        stats = get(app, f"/sessions/{sid}/stats.json")
+        assert {m["model"]: {k: m[k] for k in (*TOKEN_FIELDS, "requests")} for m in stats["tokens_by_model"]} == models
+        assert stats["tokens_total"]["output_tokens"] == sum(m["output_tokens"] for m in models.values())
+        assert stats["price_source"] and stats["session"]["session_id"] == sid
+
+
+def test_session_json_and_its_pages(app):
+    sid = SESSIONS["widgets-hello"]["session_id"]
+    row = get(app, f"/sessions/{sid}.json")
+    assert row["cwd"] == WIDGETS and row["status"] in ("idle", "ended") and row["repo"] == WIDGETS
+    for url in (f"/sessions/{sid}", f"/sessions/{sid}/trace", f"/sessions/{sid}/stats"):
+        page = get(app, url)
+        assert sid in page and 'class="active"' in page
+    stats = get(app, f"/sessions/{sid}/stats?fragment=1")
+    assert "<html" not in stats and "Tool calls" in stats
+
+
+def test_unknown_session_is_404(app):
+    assert get(app, "/sessions/no-such-session.json", status=404) == {"detail": "no such session 'no-such-session'"}
+    page = get(app, "/sessions/no-such-session/stats", status=404, headers={"accept": "text/html"})
+    assert "404: no such session &#39;no-such-session&#39;" in page and 'id="repo-list"' in page
+
+
+def test_healthz_reports_the_lag(app):
+    health = get(app, "/healthz")
+    assert health["ok"] and health["lag"] == 0 and health["head"] > 0
+
+
+def test_openapi_documents_every_json_twin(app):
+    paths = get(app, "/openapi.json")["paths"]
+    for path in ("/sessions.json", "/repos.json", "/sessions/{session_id}.json", "/sessions/{session_id}/trace.json", "/sessions/{session_id}/stats.json", "/events"):
+        assert path in paths
+
+
+def test_chat_and_trace_json_and_the_chat_slices(app):
+    sid = SESSIONS["widgets-hello"]["session_id"]
+    items = get(app, f"/sessions/{sid}/chat.json")
+    assert items and any("create hello.py and run it" in json.dumps(item) for item in items)
+    tree = get(app, f"/sessions/{sid}/trace.json")
+    assert tree["kind"] == "session" and tree["children"]
+    first = get(app, f"/sessions/{sid}/chat?start=0&limit=2")
+    assert f'hx-get="/sessions/{sid}/chat?start=2"' in first and "<html" not in first
+    rest = get(app, f"/sessions/{sid}/chat?start=2&limit=100000")
+    assert "hx-get" not in rest
+    get(app, f"/sessions/{sid}/chat?start=-1", status=422)
