@@ -100,11 +100,12 @@ def ship(
 
 def _drain(state: SessionState, config: ClientConfig, result: ShipResult) -> bool:
     """Deliver the spool in order; True when it is empty afterwards."""
-    entries = spool_read(state)
-    delivered = state.spool_pos
-    for pos, body in entries:
+    start = delivered = state.spool_pos
+    empty = True
+    for pos, body in spool_read(state):
         outcome = sender.post(config, state.session_id, body)
         if outcome.kind == sender.FAILED:
+            empty = False
             break
         if outcome.kind == sender.REJECTED:
             result.rejected += 1
@@ -112,9 +113,9 @@ def _drain(state: SessionState, config: ClientConfig, result: ShipResult) -> boo
         else:
             result.sent += 1
         delivered = pos
-    if entries and delivered != state.spool_pos:
+    if delivered != start:
         spool_delivered(state, delivered)
-    return not entries or delivered == entries[-1][0]
+    return empty
 
 
 def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, list[int]], bool]:
