@@ -89,7 +89,7 @@ def _opened(path: str, flags: int) -> int:
     try:
         return os.open(path, flags, 0o600)
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # spools hold transcript text
         return os.open(path, flags, 0o600)
 
 
