@@ -147,3 +147,17 @@ def test_token_is_required_when_the_server_has_one(tmp_path, monkeypatch):
         assert os.path.exists(state_dir() / "capture.log") and "401" in (state_dir() / "capture.log").read_text()
     finally:
         server.stop()
+
+
+def test_a_batch_the_server_refuses_for_good_is_logged_and_does_not_block_the_rest(tmp_path, live_server):
+    live = LiveSession(tmp_path / "projects")
+    spool = state_dir() / "sessions" / f"{live.session_id}.spool"
+    spool.parent.mkdir(parents=True)
+    spool.write_bytes(b'{"v": 99, "session_id": "%s"}\n' % live.session_id.encode())  # e.g. from a newer client
+    live.write_main(0, 6)
+    run_hook("Stop", live.payload("Stop"))
+    assert spool.stat().st_size == 0
+    assert "rejected, dropped: HTTP 400" in (state_dir() / "capture.log").read_text()
+    store = open_store(f"sqlite://{live_server.store_path}")
+    assert [e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"] == ["Stop"]
+    store.close()

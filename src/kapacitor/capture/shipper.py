@@ -76,46 +76,47 @@ def ship(
         state.transcript = transcript or state.transcript
         state.cwd = cwd or state.cwd
         state.ended = state.ended if ended is None else ended
-        in_order = _drain(state, config, result)
+        stuck = _drain(state, config, result)
         files, advances, result.more = _read_new(state, budget)
         result.lines = sum(len(f["lines"]) for f in files)
         if hook is not None or files:
             context = _context(state) if any("meta" not in f for f in files) else None
             body = _encode(session_id, hook, context, files)
-            outcome = sender.post(config, session_id, body) if in_order else None
-            if outcome is not None and outcome.kind == sender.SENT:
-                result.sent += 1
-            elif outcome is not None and outcome.kind == sender.REJECTED:
-                result.rejected += 1
-                log_failure(f"session {session_id}: batch rejected, dropped: {outcome.detail}")
-            else:
+            outcome = stuck or _deliver(config, session_id, body, result)  # never overtake the spool
+            if outcome.kind == sender.FAILED:
                 spool_append(session_id, body)
                 result.spooled += 1
-                if outcome is not None:
-                    log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
+                log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
         state.offsets.update(advances)
         save_state(state)
     return result
 
 
-def _drain(state: SessionState, config: ClientConfig, result: ShipResult) -> bool:
-    """Deliver the spool in order; True when it is empty afterwards."""
+def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipResult) -> sender.Outcome:
+    """POST one batch and count it; a batch refused for good is logged and dropped
+    (keeping it would block every later one)."""
+    outcome = sender.post(config, session_id, body)
+    if outcome.kind == sender.SENT:
+        result.sent += 1
+    elif outcome.kind == sender.REJECTED:
+        result.rejected += 1
+        log_failure(f"session {session_id}: batch rejected, dropped: {outcome.detail}")
+    return outcome
+
+
+def _drain(state: SessionState, config: ClientConfig, result: ShipResult) -> sender.Outcome | None:
+    """Deliver the spool in order; the failure that stopped it, or None when it is empty."""
     start = delivered = state.spool_pos
-    empty = True
+    failure = None
     for pos, body in spool_read(state):
-        outcome = sender.post(config, state.session_id, body)
+        outcome = _deliver(config, state.session_id, body, result)
         if outcome.kind == sender.FAILED:
-            empty = False
+            failure = outcome
             break
-        if outcome.kind == sender.REJECTED:
-            result.rejected += 1
-            log_failure(f"session {state.session_id}: spooled batch rejected, dropped: {outcome.detail}")
-        else:
-            result.sent += 1
         delivered = pos
     if delivered != start:
         spool_delivered(state, delivered)
-    return empty
+    return failure
 
 
 def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, list[int]], bool]:
