@@ -64,15 +64,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(store_url: str, home: Path, *extra: str) -> Server:
+def start_server(store_url: str | None, home: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    """The server on a free port, HOME and the data dir under ``home``; no
+    ``--store`` when ``store_url`` is None (the default store)."""
     port = free_port()
-    env = os.environ | {"HOME": str(home), "XDG_DATA_HOME": str(home / "share")}
-    env.pop("KAPACITOR_STORE", None)
+    full_env = os.environ | {"HOME": str(home), "XDG_DATA_HOME": str(home / "share")} | (env or {})
+    full_env.pop("KAPACITOR_STORE", None)
+    store = ["--store", store_url] if store_url else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "kapacitor", "--store", store_url, "serve", "--port", str(port), *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "kapacitor", *store, "serve", "--port", str(port), *extra],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    server = Server(f"http://127.0.0.1:{port}", store_url, process)
+    server = Server(f"http://127.0.0.1:{port}", store_url or "", process)
     server.wait_caught_up()
     return server
 

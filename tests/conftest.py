@@ -27,7 +27,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("KAPACITOR_STORE", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    return home
+    yield home
 
 
 @pytest.fixture

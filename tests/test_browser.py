@@ -4,6 +4,7 @@ whose prompt is an XSS attempt)."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -14,14 +15,25 @@ from playwright.sync_api import expect, sync_playwright
 
 from browser import launch, start_server
 from conftest import RECORDED, SAMPLE_DIRS
+from kapacitor.capture.gitinfo import github_repository
 from kapacitor.capture.importer import import_paths
 from kapacitor.capture.synthetic import copy_text
 from kapacitor.events import NewEvent
 from kapacitor.store import open_store
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-WIDGETS = "/home/dev/src/widgets"
+WIDGETS = "acme/widgets"
 HELLO = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
+
+
+def recorded_context(cwd: str) -> dict:
+    """What the recording machine knew of each directory (sessions.json): its
+    GitHub remote, if it had one. (Git is not asked: the directories are not here.)"""
+    remotes = [s["remote"] for s in json.loads((RECORDED / "sessions.json").read_text()).values() if s["cwd"] == cwd and s["remote"]]
+    context = {"user": "dev@example.com"}
+    if remotes:
+        context |= {"remote_url": remotes[0], "repository": github_repository(remotes[0])}
+    return context
 
 
 def xss_transcripts(target):
@@ -40,11 +52,11 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite://{tmp / 'events.db'}"
     store = open_store(url)
-    import_paths(store, [*SAMPLE_DIRS, xss_transcripts(tmp / "xss")])
+    import_paths(store, [*SAMPLE_DIRS, xss_transcripts(tmp / "xss")], resolve_context=recorded_context)
     store.close()
     server = start_server(url, tmp / "home")
     yield server
-    server.stop()
+    assert "Traceback" not in server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +79,11 @@ def page(context):
 def test_sidebar_lists_the_sample_repositories(server, page):
     page.goto(server.url + "/")
     names = page.locator("#repo-list li[data-name]").evaluate_all("els => els.map(e => e.dataset.name)")
-    assert sorted(names) == sorted(["/home/dev/notes", "/home/dev/src/api-server", WIDGETS, "/home/sam/work/repo"])
-    expect(page.locator("#repo-list")).to_contain_text("~dev/src/widgets")
+    assert sorted(names) == sorted(["/home/dev/notes", "acme/api-server", WIDGETS, "/home/sam/work/repo"])
+    expect(page.locator("#repo-list")).to_contain_text("~dev/notes")
+    widgets = page.locator(f"#repo-list li[data-name='{WIDGETS}']")
+    expect(widgets.locator(".name")).to_have_text("acme/widgets")
+    expect(widgets.locator(".count")).to_have_text("2")
 
 
 def test_sidebar_click_and_filters_scope_the_timeline(server, page):
@@ -86,6 +101,45 @@ def test_sidebar_click_and_filters_scope_the_timeline(server, page):
     page.reload()  # the URL holds the filter state
     expect(page.locator("tr.session-row")).to_have_count(1)
     expect(page.locator("#q")).to_have_value("track the steps")
+    page.goto(server.url + "/")
+    page.select_option("select[name=repo]", "acme/api-server")
+    expect(page.locator("#page-head h1")).to_have_text("acme/api-server")
+    expect(page.locator("tr.session-row")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"repo=acme%2Fapi-server"))
+
+
+def test_chat_shows_the_prompt_a_highlighted_code_block_and_the_subagent_inline(server, page):
+    page.goto(f"{server.url}/sessions/{HELLO}")
+    expect(page.locator(".chat .chat-item.user").first).to_contain_text("create hello.py and run it")
+    code = page.locator(".chat pre.hl").filter(has_text="print('hello from fake claude')").first
+    expect(code).to_be_visible()
+    assert code.locator("span.gi").count() > 0  # Pygments marked the added line
+    agent = page.locator(".chat .chat-item.tool-Agent")
+    expect(agent.locator(".subagent .chat-item").first).to_contain_text("SUBAGENT_REVIEW")
+    assert agent.locator(".subagent .chat-item.tool").count() >= 1
+
+
+TREE_ORDER = """els => els.map(e => {
+  let inSubagent = false;
+  for (let d = e.parentElement.closest('details'); d; d = d.parentElement.closest('details'))
+    if (d.querySelector(':scope > summary.kind-subagent')) inSubagent = true;
+  return [inSubagent, e.querySelector('.tlabel').textContent.split(' ')[0]];
+})"""
+
+
+def test_trace_shows_the_tool_calls_in_order(server, page):
+    store = open_store(server.store_url)
+    def calls(stream):
+        return [c["tool_name"] for e in store.read_stream(stream) if e.type == "AssistantToolCallsGenerated" for c in e.data["tool_calls"]]
+    main = calls(f"AgentSession-{HELLO}")
+    sub = calls(f"AgentSubsession-{HELLO}-aaa13d7d127c8c4a2")
+    store.close()
+    page.goto(f"{server.url}/sessions/{HELLO}/trace")
+    nodes = page.locator(".trace .tnode.kind-tool, .trace .tnode.kind-todo").evaluate_all(TREE_ORDER)
+    assert [name for inside, name in nodes if not inside] == main and len(main) >= 4
+    assert [name for inside, name in nodes if inside] == sub and sub
+    page.locator(".trace .tnode.kind-tool, .trace .tnode.kind-todo").first.click()
+    expect(page.locator(".trace-detail")).to_contain_text(main[0])
 
 
 def test_stats_token_totals_equal_the_projection(server, page):
@@ -131,13 +185,29 @@ def test_a_live_append_shows_up_without_reload(server, page):
     assert seen < 2.0, f"live update took {seen:.2f} s"
 
 
+def test_a_live_prompt_appears_in_an_open_chat(server, page):
+    page.goto(f"{server.url}/sessions/{HELLO}")
+    expect(page.locator("#live-indicator.connected")).to_be_visible()
+    page.evaluate("window.__notReloaded = true")
+    store = open_store(server.store_url)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    store.append(f"AgentSession-{HELLO}", [NewEvent("browser-live-chat", "UserMessageReceived", {
+        "timestamp": now, "content": "a prompt typed just now", "extensions": {"claude_code": {"kind": "prompt"}}})])
+    store.close()
+    expect(page.locator(".chat .chat-item.user").last).to_contain_text("a prompt typed just now", timeout=5000)
+    assert page.evaluate("window.__notReloaded") is True
+
+
 def test_an_xss_prompt_is_shown_as_text_and_never_runs(server, page):
     page.goto(server.url + "/?q=script")
     row = page.locator("tr.session-row").first
     expect(row.locator(".title a")).to_contain_text(XSS)
     row.locator(".title a").click()
     expect(page.locator("#session-head h1")).to_contain_text(XSS)
-    page.goto(page.url + "/stats")
+    expect(page.locator(".chat .chat-item.user").first).to_contain_text(XSS)
+    page.goto(page.url + "/trace")
+    expect(page.locator(".trace")).to_contain_text(XSS)
+    page.goto(page.url.removesuffix("/trace") + "/stats")
     page.wait_for_timeout(300)
     assert page.dialogs == []
     assert page.locator("img[src=x]").count() == 0

@@ -15,7 +15,13 @@ ALL_COMMANDS = [[], ["import"], ["sessions"]]
 
 
 def kapacitor(*args, env=None, check=True):
-    return subprocess.run([sys.executable, "-m", "kapacitor", *args], capture_output=True, text=True, check=check, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "kapacitor", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("command", ALL_COMMANDS)
@@ -26,10 +32,14 @@ def test_every_command_has_help(command):
 
 def test_import_then_sessions_json(tmp_path):
     store = f"sqlite://{tmp_path / 'k.db'}"
-    first = json.loads(kapacitor("--store", store, "import", *map(str, SAMPLE_DIRS), "--json").stdout)
+    first = json.loads(
+        kapacitor("--store", store, "import", *map(str, SAMPLE_DIRS), "--json").stdout
+    )
     assert {"files", "events_added", "events_skipped", "errors"} <= set(first)
     assert first["files"] == 7 and first["events_added"] > 0 and first["errors"] == 0
-    second = json.loads(kapacitor("--store", store, "import", *map(str, SAMPLE_DIRS), "--json").stdout)
+    second = json.loads(
+        kapacitor("--store", store, "import", *map(str, SAMPLE_DIRS), "--json").stdout
+    )
     assert second["events_added"] == 0
     rows = json.loads(kapacitor("--store", store, "sessions", "--json").stdout)
     assert len(rows) == 5
@@ -46,7 +56,10 @@ def test_sessions_table_and_limit(tmp_path):
     kapacitor("--store", store, "import", str(SAMPLE_DIRS[0]))
     table = kapacitor("--store", store, "sessions", "--limit", "2", env=None).stdout
     assert "genai-prices" in table
-    assert len(json.loads(kapacitor("--store", store, "sessions", "--json", "--limit", "2").stdout)) == 2
+    assert (
+        len(json.loads(kapacitor("--store", store, "sessions", "--json", "--limit", "2").stdout))
+        == 2
+    )
 
 
 def test_default_source_is_claude_config_dir(tmp_path, monkeypatch):

@@ -23,7 +23,9 @@ def status(store_url) -> dict[str, dict]:
     return {row["name"]: row for row in rows}
 
 
-@pytest.mark.parametrize("command", [["projections"], ["projections", "rebuild"], ["projections", "status"]])
+@pytest.mark.parametrize(
+    "command", [["projections"], ["projections", "rebuild"], ["projections", "status"]]
+)
 def test_every_projections_command_has_help(command):
     out = kapacitor(*command, "--help").stdout
     assert "Usage: kapacitor projections" in out and len(out.splitlines()) > 5
@@ -31,7 +33,14 @@ def test_every_projections_command_has_help(command):
 
 def test_status_before_and_after_rebuild(store_url):
     before = status(store_url)
-    assert list(before) == ["sessions", "tool_calls", "token_usage", "files_changed", "repositories", "live_status"]
+    assert list(before) == [
+        "sessions",
+        "tool_calls",
+        "token_usage",
+        "files_changed",
+        "repositories",
+        "live_status",
+    ]
     head = before["sessions"]["head"]
     assert head > 0 and all(r["checkpoint"] == 0 and r["lag"] == head for r in before.values())
     out = kapacitor("--store", store_url, "projections", "rebuild")
@@ -45,7 +54,9 @@ def test_rebuild_one_projection_leaves_the_others(store_url):
     kapacitor("--store", store_url, "projections", "rebuild", "tool_calls")
     lags = {name: row["lag"] for name, row in status(store_url).items()}
     assert lags["tool_calls"] == 0
-    assert lags["sessions"] == lags["token_usage"] == lags["files_changed"] == lags["repositories"] > 0
+    assert (
+        lags["sessions"] == lags["token_usage"] == lags["files_changed"] == lags["repositories"] > 0
+    )
     conn = sqlite3.connect(store_url.removeprefix("sqlite://"))
     try:
         assert conn.execute("SELECT sum(count) FROM tool_calls").fetchone()[0] > 0
@@ -87,7 +98,11 @@ def test_a_failing_rebuild_names_the_event_in_one_line(tmp_path):
 
     url = f"sqlite://{tmp_path / 'k.db'}"
     store = open_store(url)
-    bad = NewEvent(id="00000000-0000-0000-0000-0000000000bd", type="AssistantToolCallsGenerated", data={"timestamp": "2026-01-01T00:00:00Z", "tool_calls": "not a list"})
+    bad = NewEvent(
+        id="00000000-0000-0000-0000-0000000000bd",
+        type="AssistantToolCallsGenerated",
+        data={"timestamp": "2026-01-01T00:00:00Z", "tool_calls": "not a list"},
+    )
     store.append("AgentSession-x", [bad])
     store.close()
     result = kapacitor("--store", url, "projections", "rebuild", "tool_calls", check=False)

@@ -22,8 +22,21 @@ def test_github_repository(url, repo):
 
 def test_resolve_context_reads_a_real_repo(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "https://tok:secretpass@github.com/acme/widgets.git"], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "config", "user.email", "dev@acme.test"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "remote",
+            "add",
+            "origin",
+            "https://tok:secretpass@github.com/acme/widgets.git",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "config", "user.email", "dev@acme.test"], check=True
+    )
     context = resolve_context(str(tmp_path))
     assert context["repository"] == "acme/widgets"
     assert context["user"] == "dev@acme.test"

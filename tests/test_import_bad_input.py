@@ -38,7 +38,12 @@ def test_truncated_last_line_is_reported_and_left_for_later(store, tmp_path):
     assert "incomplete last line" in warning.message
     assert sorted(stored_raw(store)) == sorted(lines)
     # the writer finishes the line: the next import picks it up, nothing twice
-    path.write_bytes(b"\n".join(lines) + b"\n" + json.dumps({"type": "mode", "mode": "plan", "sessionId": SESSION}).encode() + b"\n")
+    path.write_bytes(
+        b"\n".join(lines)
+        + b"\n"
+        + json.dumps({"type": "mode", "mode": "plan", "sessionId": SESSION}).encode()
+        + b"\n"
+    )
     again = import_paths(store, [path])
     assert again.errors == 0 and again.events_added == 1
 
@@ -59,15 +64,27 @@ def test_a_broken_line_in_the_middle_is_kept_as_unknown(store, tmp_path):
 def test_invalid_utf8_keeps_the_original_bytes(store, tmp_path):
     path = copy_sample(tmp_path)
     lines = good_lines()
-    bad = json.dumps({"type": "user", "uuid": "u-bad", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "message": {"role": "user", "content": "caf\u00e9 PLACEHOLDER"}}).encode()
+    bad = json.dumps(
+        {
+            "type": "user",
+            "uuid": "u-bad",
+            "sessionId": SESSION,
+            "timestamp": "2026-11-25T20:59:00Z",
+            "message": {"role": "user", "content": "caf\u00e9 PLACEHOLDER"},
+        }
+    ).encode()
     bad = bad.replace(b"PLACEHOLDER", b"\xff\xfe AKIAIOSFODNN7EXAMPLE")
     path.write_bytes(b"\n".join(lines + [bad]) + b"\n")
     summary = import_paths(store, [path])
     [warning] = summary.warnings
     assert warning.line == len(lines) + 1 and "invalid UTF-8" in warning.message
     [event] = [e for e in store.read_all() if "raw_b64" in e.metadata]
-    assert base64.b64decode(event.metadata["raw_b64"]) == bad.replace(b"AKIAIOSFODNN7EXAMPLE", b"[REDACTED:aws-access-key]")
-    assert event.type == "UserMessageReceived" and event.data["content"].startswith("caf\u00e9 \ufffd")
+    assert base64.b64decode(event.metadata["raw_b64"]) == bad.replace(
+        b"AKIAIOSFODNN7EXAMPLE", b"[REDACTED:aws-access-key]"
+    )
+    assert event.type == "UserMessageReceived" and event.data["content"].startswith(
+        "caf\u00e9 \ufffd"
+    )
     assert sorted(stored_raw(store)) == sorted(lines)
 
 
@@ -75,13 +92,32 @@ def test_a_20_mb_line_and_an_unknown_type(store, tmp_path):
     path = copy_sample(tmp_path)
     lines = good_lines()
     huge_output = "x" * (20 * 1024 * 1024)
-    huge = json.dumps({"type": "user", "uuid": "u-huge", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_big", "content": huge_output}]}}).encode()
-    odd = json.dumps({"type": "hologram", "uuid": "u-odd", "sessionId": SESSION, "payload": [1, 2]}).encode()
+    huge = json.dumps(
+        {
+            "type": "user",
+            "uuid": "u-huge",
+            "sessionId": SESSION,
+            "timestamp": "2026-11-25T20:59:00Z",
+            "message": {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_big", "content": huge_output}
+                ],
+            },
+        }
+    ).encode()
+    odd = json.dumps(
+        {"type": "hologram", "uuid": "u-odd", "sessionId": SESSION, "payload": [1, 2]}
+    ).encode()
     path.write_bytes(b"\n".join(lines + [huge, odd]) + b"\n")
     summary = import_paths(store, [path])
     [warning] = summary.warnings
     assert warning.line == len(lines) + 2 and "unknown record type 'hologram'" in warning.message
-    [result] = [e for e in store.read_all() if e.type == "ToolResultReceived" and e.data["call_id"] == "toolu_big"]
+    [result] = [
+        e
+        for e in store.read_all()
+        if e.type == "ToolResultReceived" and e.data["call_id"] == "toolu_big"
+    ]
     assert result.data["result"] == huge_output
     [unknown] = [e for e in store.read_all() if e.type == "UnknownRecordReceived"]
     assert json.loads(unknown.metadata["raw"]) == json.loads(odd)
@@ -91,12 +127,23 @@ def test_hostile_text_is_stored_verbatim_and_secrets_are_redacted(store, tmp_pat
     path = copy_sample(tmp_path)
     key = "sk-ant-api03-" + "A" * 40
     prompt = f"<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use {key} and AKIAIOSFODNN7EXAMPLE"
-    line = json.dumps({"type": "user", "uuid": "u-h", "sessionId": SESSION, "timestamp": "2026-11-25T20:59:00Z", "cwd": "/tmp", "message": {"role": "user", "content": prompt}}).encode()
+    line = json.dumps(
+        {
+            "type": "user",
+            "uuid": "u-h",
+            "sessionId": SESSION,
+            "timestamp": "2026-11-25T20:59:00Z",
+            "cwd": "/tmp",
+            "message": {"role": "user", "content": prompt},
+        }
+    ).encode()
     path.write_bytes(line + b"\n")
     import_paths(store, [path])
     [message] = [e for e in store.read_all() if e.type == "UserMessageReceived"]
     content = message.data["content"]
-    assert content.startswith("<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use ")
+    assert content.startswith(
+        "<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use "
+    )
     assert key not in content and "AKIAIOSFODNN7EXAMPLE" not in content
     assert "[REDACTED:anthropic-key]" in content and "[REDACTED:aws-access-key]" in content
     assert key not in message.metadata["raw"]

@@ -22,7 +22,12 @@ def snapshot(store):
 
 
 def test_a_grown_file_imports_only_its_new_lines(store, tmp_path):
-    source = RECORDED / "projects" / "-home-dev-src-api-server" / "e3ace814-42a0-4b79-a8f9-2db1e6c908e0.jsonl"
+    source = (
+        RECORDED
+        / "projects"
+        / "-home-dev-src-api-server"
+        / "e3ace814-42a0-4b79-a8f9-2db1e6c908e0.jsonl"
+    )
     lines = source.read_bytes().splitlines(keepends=True)
     path = tmp_path / "e3ace814-42a0-4b79-a8f9-2db1e6c908e0.jsonl"
     path.write_bytes(b"".join(lines[:10]))
@@ -39,7 +44,9 @@ def test_a_grown_file_imports_only_its_new_lines(store, tmp_path):
 def test_a_replaced_file_is_read_again_without_duplicating_records(store, tmp_path):
     """Records with a uuid keep their ids wherever they move; bookkeeping records
     without one are identified by byte offset, so only those that moved are new."""
-    source = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
+    source = (
+        RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
+    )
     path = tmp_path / source.name
     path.write_bytes(source.read_bytes())
     import_paths(store, [path])
@@ -56,7 +63,16 @@ def test_kill_9_midway_then_rerun_equals_a_clean_import(tmp_path):
     for d in SAMPLE_DIRS:
         list(replicate(d, data, 120))
     killed_db, clean_db = tmp_path / "killed.db", tmp_path / "clean.db"
-    cmd = [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{killed_db}", "import", str(data), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "kapacitor",
+        "--store",
+        f"sqlite://{killed_db}",
+        "import",
+        str(data),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = None
     deadline = time.monotonic() + 60
@@ -80,3 +96,15 @@ def test_kill_9_midway_then_rerun_equals_a_clean_import(tmp_path):
     killed.close()
     clean.close()
     shutil.rmtree(data)
+
+
+def test_a_file_reached_through_a_symlinked_dir_is_the_same_file(store, tmp_path):
+    source = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
+    real = tmp_path / "real" / "proj"
+    real.mkdir(parents=True)
+    (real / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    first = import_paths(store, [tmp_path / "link", tmp_path / "real"])
+    assert first.files == 1 and first.events_added > 0
+    again = import_paths(store, [tmp_path / "real" / "proj" / source.name])
+    assert (again.files_unchanged, again.events_added) == (1, 0)

@@ -38,7 +38,9 @@ def direct_counts(session_id: str) -> dict[str, int]:
                 main
                 and not record.get("isMeta")
                 and not record.get("isCompactSummary")
-                and not content.startswith(("<command-name>", "<local-command", "[Request interrupted"))
+                and not content.startswith(
+                    ("<command-name>", "<local-command", "[Request interrupted")
+                )
             ):
                 counts["prompts"] += 1
     return counts
@@ -75,7 +77,9 @@ def test_tokens_per_session_and_model_equal_what_the_api_reported(imported, sess
 def test_prompts_tool_calls_and_results_equal_a_direct_count(imported, session_id):
     store, _ = imported
     session = fold(store)[session_id]
-    results = sum(1 for e in store.read_all() if e.type == "ToolResultReceived" and session_id in e.stream)
+    results = sum(
+        1 for e in store.read_all() if e.type == "ToolResultReceived" and session_id in e.stream
+    )
     expected = direct_counts(session_id)
     assert session.prompts == expected["prompts"]
     assert sum(session.tool_calls.values()) == expected["tool_calls"]
@@ -98,13 +102,21 @@ def test_session_context_and_files_changed(imported):
     store, _ = imported
     sessions = fold(store)
     api = sessions["e3ace814-42a0-4b79-a8f9-2db1e6c908e0"]
-    assert (api.cwd, api.branch, api.agent, api.agent_version) == ("/home/dev/src/api-server", "main", "claude-code", "2.1.197")
+    assert (api.cwd, api.branch, api.agent, api.agent_version) == (
+        "/home/dev/src/api-server",
+        "main",
+        "claude-code",
+        "2.1.197",
+    )
     assert api.files_changed == {"/home/dev/src/api-server/app.py"}
     assert api.prompts == 2  # the original prompt and the resumed one
     todo = sessions["922a15d3-3e4d-471a-9a7e-754f15615295"]
     assert todo.branch == "feature/greeting"
     assert todo.files_changed == set()  # its one Write failed
-    assert sessions["56d0e3a4-49a6-4882-8732-25313eede8cc"].title == "Fix add() returning the difference"
+    assert (
+        sessions["56d0e3a4-49a6-4882-8732-25313eede8cc"].title
+        == "Fix add() returning the difference"
+    )
 
 
 def test_cost_comes_from_the_price_database(imported):
@@ -119,10 +131,23 @@ def test_cost_comes_from_the_price_database(imported):
 def test_unknown_model_has_unknown_cost_not_zero(store):
     from kapacitor.events import NewEvent
 
-    usage = {"model": "acme-llm-9", "message_id": "m", "request_id": "r", "input_tokens": 10, "output_tokens": 5}
+    usage = {
+        "model": "acme-llm-9",
+        "message_id": "m",
+        "request_id": "r",
+        "input_tokens": 10,
+        "output_tokens": 5,
+    }
     store.append(
         "AgentSession-x",
-        [NewEvent(id="00000000-0000-0000-0000-000000000001", type="AssistantTextGenerated", data={"timestamp": "2026-01-01T00:00:00Z", "content": "hi"}, metadata={"$usage": usage})],
+        [
+            NewEvent(
+                id="00000000-0000-0000-0000-000000000001",
+                type="AssistantTextGenerated",
+                data={"timestamp": "2026-01-01T00:00:00Z", "content": "hi"},
+                metadata={"$usage": usage},
+            )
+        ],
     )
     row = fold(store)["x"].as_json()
     assert row["cost_usd"] is None
@@ -141,7 +166,12 @@ def test_importing_twice_adds_nothing(imported):
 def test_every_line_is_kept_raw_exactly_once(imported):
     store, _ = imported
     raws = [e.metadata["raw"] for e in store.read_all() if "raw" in e.metadata]
-    lines = [line for path in transcript_files() for line in path.read_text().splitlines() if line.strip()]
+    lines = [
+        line
+        for path in transcript_files()
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
     assert sorted(raws) == sorted(lines)
     ids = {e.id for e in store.read_all()}
     assert all(e.metadata["raw_ref"] in ids for e in store.read_all() if "raw_ref" in e.metadata)
@@ -153,7 +183,9 @@ def test_subagent_runs_are_linked_to_the_call_that_started_them(imported):
     parent = store.read_stream(f"AgentSession-{sid}")
     [started] = [e for e in parent if e.type == "SubagentStarted"]
     [completed] = [e for e in parent if e.type == "SubagentCompleted"]
-    assert started.data["extensions"]["claude_code"]["tool_use_id"] == "toolu_6f53674e7b3340709c2abc90"
+    assert (
+        started.data["extensions"]["claude_code"]["tool_use_id"] == "toolu_6f53674e7b3340709c2abc90"
+    )
     assert completed.data["agent_id"] == started.data["agent_id"] == "aaa13d7d127c8c4a2"
     sub = store.read_stream(started.data["subsession_stream"])
     assert sub and sub[0].type == "UserMessageReceived"
@@ -172,5 +204,9 @@ def test_compaction_is_an_event_and_its_summary_is_not_a_prompt(imported):
     events = store.read_stream("AgentSession-708f24f2-dc3e-4588-a43d-59d69a508ed0")
     [compacted] = [e for e in events if e.type == "ContextCompacted"]
     assert (compacted.data["trigger"], compacted.data["pre_tokens"]) == ("manual", 20513)
-    kinds = [e.data["extensions"]["claude_code"]["kind"] for e in events if e.type == "UserMessageReceived"]
+    kinds = [
+        e.data["extensions"]["claude_code"]["kind"]
+        for e in events
+        if e.type == "UserMessageReceived"
+    ]
     assert kinds.count("compact_summary") == 1 and kinds.count("command") == 1

@@ -34,10 +34,14 @@ def folded(store):
     return summaries.sessions
 
 
-@pytest.mark.parametrize("truth_file", [RECORDED / "truth.json", RECORDED / "interactive" / "truth.json"])
+@pytest.mark.parametrize(
+    "truth_file", [RECORDED / "truth.json", RECORDED / "interactive" / "truth.json"]
+)
 def test_token_usage_equals_what_the_api_reported(built, truth_file):
     columns = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
-    rows = built.execute(f"SELECT session_id, model, {columns}, sum(requests) FROM token_usage GROUP BY session_id, model")
+    rows = built.execute(
+        f"SELECT session_id, model, {columns}, sum(requests) FROM token_usage GROUP BY session_id, model"
+    )
     tokens: dict[str, dict] = defaultdict(dict)
     for sid, model, *numbers in rows:
         tokens[sid][model] = dict(zip((*TOKEN_FIELDS, "requests"), numbers, strict=True))
@@ -49,24 +53,35 @@ def test_token_usage_keeps_subagents_apart(built, folded):
     rows = built.execute("SELECT session_id, subagent, model, requests FROM token_usage")
     for sid, subagent, model, requests in rows:
         assert folded[sid].tokens(subagent or None)[model]["requests"] == requests
-    assert {r[0] for r in built.execute("SELECT subagent FROM token_usage WHERE subagent != ''")} == {
-        agent for s in folded.values() for agent in s.subagents
-    }
+    assert {
+        r[0] for r in built.execute("SELECT subagent FROM token_usage WHERE subagent != ''")
+    } == {agent for s in folded.values() for agent in s.subagents}
 
 
 def test_sessions_rows_are_the_fold_of_the_whole_log(built, folded):
-    rows = {sid: (started, repo, user, cwd, json.loads(row)) for sid, started, repo, user, cwd, row in built.execute(
-        'SELECT session_id, started, repository, "user", cwd, row FROM sessions'
-    )}
+    rows = {
+        sid: (started, repo, user, cwd, json.loads(row))
+        for sid, started, repo, user, cwd, row in built.execute(
+            'SELECT session_id, started, repository, "user", cwd, row FROM sessions'
+        )
+    }
     assert set(rows) == set(folded)
     for sid, summary in folded.items():
-        assert rows[sid] == (summary.started, summary.repository, summary.user, summary.cwd, summary.as_json())
+        assert rows[sid] == (
+            summary.started,
+            summary.repository,
+            summary.user,
+            summary.cwd,
+            summary.as_json(),
+        )
 
 
 def test_tool_calls_count_calls_and_errors_per_tool(built, folded):
     counts: dict[str, Counter] = defaultdict(Counter)
     errors: Counter = Counter()
-    for sid, tool, count, failed in built.execute("SELECT session_id, tool_name, count, errors FROM tool_calls"):
+    for sid, tool, count, failed in built.execute(
+        "SELECT session_id, tool_name, count, errors FROM tool_calls"
+    ):
         counts[sid][tool] += count
         errors[sid] += failed
     assert counts == {sid: s.tool_calls for sid, s in folded.items() if s.tool_calls}
@@ -82,10 +97,38 @@ def test_files_changed_from_the_structured_results(built, folded):
         "SELECT session_id, path, kind, tool_name, lines_added, lines_removed FROM files_changed ORDER BY timestamp"
     ).fetchall()
     assert rows == [
-        ("708f24f2-dc3e-4588-a43d-59d69a508ed0", "/home/dev/src/widgets/hello.py", "create", "Write", 1, 0),
-        ("e3ace814-42a0-4b79-a8f9-2db1e6c908e0", "/home/dev/src/api-server/app.py", "edit", "Edit", 1, 1),
-        ("e3ace814-42a0-4b79-a8f9-2db1e6c908e0", "/home/dev/src/api-server/app.py", "edit", "Edit", 1, 0),
-        ("56d0e3a4-49a6-4882-8732-25313eede8cc", "/home/sam/work/repo/app.py", "edit", "Edit", 1, 1),
+        (
+            "708f24f2-dc3e-4588-a43d-59d69a508ed0",
+            "/home/dev/src/widgets/hello.py",
+            "create",
+            "Write",
+            1,
+            0,
+        ),
+        (
+            "e3ace814-42a0-4b79-a8f9-2db1e6c908e0",
+            "/home/dev/src/api-server/app.py",
+            "edit",
+            "Edit",
+            1,
+            1,
+        ),
+        (
+            "e3ace814-42a0-4b79-a8f9-2db1e6c908e0",
+            "/home/dev/src/api-server/app.py",
+            "edit",
+            "Edit",
+            1,
+            0,
+        ),
+        (
+            "56d0e3a4-49a6-4882-8732-25313eede8cc",
+            "/home/sam/work/repo/app.py",
+            "edit",
+            "Edit",
+            1,
+            1,
+        ),
     ]
     paths = defaultdict(set)
     for sid, path, *_ in rows:
@@ -97,8 +140,17 @@ def test_files_changed_from_the_structured_results(built, folded):
     "structured,expected",
     [
         ({"type": "create", "content": "a\nb\nc\n", "structuredPatch": []}, (3, 0)),
-        ({"type": "update", "structuredPatch": [{"lines": [" a", "-b", "+c", "+d"]}, {"lines": ["-e"]}]}, (2, 2)),
-        ({"new_source": "x = 1", "cell_id": "c1", "edit_mode": "replace"}, (None, None)),  # NotebookEdit: unknown
+        (
+            {
+                "type": "update",
+                "structuredPatch": [{"lines": [" a", "-b", "+c", "+d"]}, {"lines": ["-e"]}],
+            },
+            (2, 2),
+        ),
+        (
+            {"new_source": "x = 1", "cell_id": "c1", "edit_mode": "replace"},
+            (None, None),
+        ),  # NotebookEdit: unknown
         ({}, (None, None)),
     ],
 )

@@ -19,7 +19,9 @@ def snapshot(path, projections=PROJECTIONS) -> dict[str, list[tuple]]:
     """Every row of every read-model table, sorted."""
     conn = sqlite3.connect(path)
     try:
-        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"')) for p in projections for t in p.tables}
+        return {
+            t: sorted(conn.execute(f'SELECT * FROM "{t}"')) for p in projections for t in p.tables
+        }
     finally:
         conn.close()
 
@@ -64,7 +66,10 @@ def test_rebuilt_tables_equal_incrementally_built_ones(store, store_path, tmp_pa
     runner.close()
     assert not runner.failures
     incremental = snapshot(store_path)
-    assert all(incremental[t] for t in ("sessions", "tool_calls", "token_calls", "token_usage", "files_changed"))
+    assert all(
+        incremental[t]
+        for t in ("sessions", "tool_calls", "token_calls", "token_usage", "files_changed")
+    )
     assert incremental == rebuilt(store, store_path)
 
 
@@ -88,7 +93,10 @@ def test_run_follows_live_appends(store, store_path):
     try:
         import_paths(store, SAMPLE_DIRS)
         deadline = time.monotonic() + 20
-        while set(runner.positions().values()) != {store.head_position()} and time.monotonic() < deadline:
+        while (
+            set(runner.positions().values()) != {store.head_position()}
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
     finally:
         runner.stop()
@@ -135,7 +143,13 @@ def test_a_new_version_rebuilds_the_projection(store, store_path):
     runner.catch_up()
     runner.close()
     before = snapshot(store_path, [BY_NAME["tool_calls"]])
-    bumped = Projection("tool_calls", 2, BY_NAME["tool_calls"].tables, BY_NAME["tool_calls"].setup, BY_NAME["tool_calls"].apply)
+    bumped = Projection(
+        "tool_calls",
+        2,
+        BY_NAME["tool_calls"].tables,
+        BY_NAME["tool_calls"].setup,
+        BY_NAME["tool_calls"].apply,
+    )
     runner = ProjectionRunner(store, store_path, [bumped])
     assert runner.positions() == {"tool_calls": 0}
     assert snapshot(store_path, [bumped]) == {t: [] for t in bumped.tables}
@@ -154,7 +168,16 @@ def test_setup_creates_exactly_the_tables_a_rebuild_drops(tmp_path, projection):
 
 
 def test_events_outside_any_session_are_ignored(store, store_path):
-    store.append("AgentMemory-app-user", [NewEvent(id="00000000-0000-0000-0000-00000000000f", type="FactRetained", data={"fact": "x", "retained_at": "2026-01-01T00:00:00Z"})])
+    store.append(
+        "AgentMemory-app-user",
+        [
+            NewEvent(
+                id="00000000-0000-0000-0000-00000000000f",
+                type="FactRetained",
+                data={"fact": "x", "retained_at": "2026-01-01T00:00:00Z"},
+            )
+        ],
+    )
     runner = ProjectionRunner(store, store_path, PROJECTIONS)
     runner.catch_up()
     runner.close()
@@ -162,20 +185,26 @@ def test_events_outside_any_session_are_ignored(store, store_path):
     assert all(rows == [] for rows in snapshot(store_path).values())
 
 
-
 def test_run_logs_a_failure_once_and_keeps_the_others_going(store, store_path, caplog):
     import_paths(store, SAMPLE_DIRS)
     bad = store.read_all(10, limit=1)[0]
-    runner = ProjectionRunner(store, store_path, [failing_projection(bad.id), BY_NAME["sessions"]], poll_interval=0.01)
+    runner = ProjectionRunner(
+        store, store_path, [failing_projection(bad.id), BY_NAME["sessions"]], poll_interval=0.01
+    )
     runner.start()
     try:
         deadline = time.monotonic() + 20
-        while runner.positions()["sessions"] < store.head_position() and time.monotonic() < deadline:
+        while (
+            runner.positions()["sessions"] < store.head_position() and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         time.sleep(0.05)  # a few more polls: the failure must not be logged again
     finally:
         runner.stop()
     runner.close()
-    assert saved(store_path) == {"boom": (bad.position - 1, 1), "sessions": (store.head_position(), 1)}
+    assert saved(store_path) == {
+        "boom": (bad.position - 1, 1),
+        "sessions": (store.head_position(), 1),
+    }
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [str(runner.failures["boom"])]

@@ -29,7 +29,9 @@ def test_huge_code_is_not_lexed():
 
 
 def test_markdown_table_strikethrough_and_fenced_code():
-    html = render_markdown("| a | b |\n|---|--:|\n| 1 | 2 |\n\n~~old~~\n\n```js\nlet x = 1;\n```\n\n```\nplain\n```")
+    html = render_markdown(
+        "| a | b |\n|---|--:|\n| 1 | 2 |\n\n~~old~~\n\n```js\nlet x = 1;\n```\n\n```\nplain\n```"
+    )
     assert "<table>" in html and "<td>2</td>" in html
     assert "<s>old</s>" in html
     assert '<pre class="hl"><code><span class="kd">let</span>' in html

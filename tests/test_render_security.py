@@ -13,9 +13,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from render_fixtures import Transcript
+from render_fixtures import Transcript, imported_store
 
-from kapacitor.capture.importer import import_paths
 from kapacitor.server.chat import chat_items, render_chat
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.diff import render_diff
@@ -31,7 +30,7 @@ HOSTILE = [
     IMG,
     "</pre><script>alert(2)</script>",
     '"><svg onload=alert(3)>',
-    "<a href=\"javascript:alert(4)\">x</a>",
+    '<a href="javascript:alert(4)">x</a>',
     "<iframe src=javascript:alert(5)></iframe>",
     "'><body onpageshow=alert(6)>",
     "</template><script>alert(7)</script>",
@@ -66,12 +65,24 @@ class Audit(HTMLParser):
         self.problems: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "iframe", "object", "embed", "svg", "img", "style", "body", "textarea"):
+        if tag in (
+            "script",
+            "iframe",
+            "object",
+            "embed",
+            "svg",
+            "img",
+            "style",
+            "body",
+            "textarea",
+        ):
             self.problems.append(f"<{tag}>")
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"{tag} {name}=")
-            if name in ("href", "src", "action", "formaction", "xlink:href") and re.match(r"\s*(javascript|data|vbscript):", value or "", re.I):
+            if name in ("href", "src", "action", "formaction", "xlink:href") and re.match(
+                r"\s*(javascript|data|vbscript):", value or "", re.I
+            ):
                 self.problems.append(f"{tag} {name}={value}")
 
 
@@ -83,18 +94,25 @@ def audit(html: str) -> list[str]:
     return parser.problems
 
 
-@pytest.fixture(scope="module")
-def hostile_store(tmp_path_factory):
-    from kapacitor.store import open_store
-
+def hostile_transcript() -> Transcript:
+    """A session with an attack string in every place a transcript has text."""
     t = Transcript(SESSION, cwd="/home/dev/<script>alert(0)</script>")
     t.user(EVIL)
-    t.assistant({"type": "thinking", "thinking": MARKDOWN, "signature": "sig"}, {"type": "text", "text": MARKDOWN})
+    t.assistant(
+        {"type": "thinking", "thinking": MARKDOWN, "signature": "sig"},
+        {"type": "text", "text": MARKDOWN},
+    )
     t.tool("Bash", {"command": EVIL, "description": SCRIPT}, EVIL, is_error=True)
-    t.tool("Read", {"file_path": f"/src/{SCRIPT}.py"}, "1\t</pre><script>alert(15)</script>\n2\t" + IMG)
+    t.tool(
+        "Read", {"file_path": f"/src/{SCRIPT}.py"}, "1\t</pre><script>alert(15)</script>\n2\t" + IMG
+    )
     t.tool("Edit", {"file_path": f"/src/{IMG}.py", "old_string": SCRIPT, "new_string": IMG}, "ok")
     t.tool("Write", {"file_path": f"/src/{SCRIPT}", "content": EVIL}, "ok")
-    t.tool("MultiEdit", {"file_path": SCRIPT, "edits": [{"old_string": IMG, "new_string": SCRIPT}]}, "ok")
+    t.tool(
+        "MultiEdit",
+        {"file_path": SCRIPT, "edits": [{"old_string": IMG, "new_string": SCRIPT}]},
+        "ok",
+    )
     t.tool("TodoWrite", {"todos": [{"content": SCRIPT, "status": IMG}]}, "ok")
     t.tool("TaskCreate", {"subject": SCRIPT, "description": IMG}, "ok")
     t.tool("TaskUpdate", {"taskId": SCRIPT, "status": IMG, "owner": SCRIPT}, "ok")
@@ -109,9 +127,16 @@ def hostile_store(tmp_path_factory):
     t.system("compact_boundary", compactMetadata={"trigger": SCRIPT, "preTokens": 5})
     t.user(EVIL, isCompactSummary=True)
     t.user(EVIL, isMeta=True)
-    t.records.append({"type": IMG, "uuid": "x", "timestamp": "2026-01-02T03:04:09Z", "sessionId": SESSION})
-    store = open_store(f"sqlite://{tmp_path_factory.mktemp('hostile') / 'events.db'}")
-    import_paths(store, [t.write(tmp_path_factory.mktemp("transcripts"))])
+    t.records.append(
+        {"type": IMG, "uuid": "x", "timestamp": "2026-01-02T03:04:09Z", "sessionId": SESSION}
+    )
+    return t
+
+
+@pytest.fixture(scope="module")
+def hostile_store(tmp_path_factory):
+    t = hostile_transcript()
+    store = imported_store(tmp_path_factory, [t.write(tmp_path_factory.mktemp("transcripts"))])
     yield store
     store.close()
 
@@ -141,8 +166,12 @@ def test_each_renderer_escapes(text):
         highlight(text, language=text),
         highlight(text, filename="x.html", first_line=1),
         render_folded(text),
-        render_diff("Edit", {"file_path": text, "old_string": text, "new_string": text + "!"}, None),
-        render_diff("Edit", {}, {"filePath": text, "structuredPatch": [{"lines": [f"-{text}", f"+{text}"]}]}),
+        render_diff(
+            "Edit", {"file_path": text, "old_string": text, "new_string": text + "!"}, None
+        ),
+        render_diff(
+            "Edit", {}, {"filePath": text, "structuredPatch": [{"lines": [f"-{text}", f"+{text}"]}]}
+        ),
         clean(text),
     ):
         assert audit(str(html)) == [], (text, html)
@@ -151,5 +180,8 @@ def test_each_renderer_escapes(text):
 def test_markdown_links_keep_only_safe_schemes():
     html = render_markdown(MARKDOWN + "\n[ok](https://example.org/a?b=1) <mailto:dev@example.org>")
     assert 'href="https://example.org/a?b=1"' in html and 'href="mailto:dev@example.org"' in html
-    assert re.findall(r'href="([^"]*)"', html) == ["https://example.org/a?b=1", "mailto:dev@example.org"]
+    assert re.findall(r'href="([^"]*)"', html) == [
+        "https://example.org/a?b=1",
+        "mailto:dev@example.org",
+    ]
     assert 'rel="noopener noreferrer nofollow"' in html

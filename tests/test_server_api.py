@@ -30,10 +30,10 @@ def app(store, store_path):
     app.state.store.close()
 
 
-def get(app, url: str, status: int = 200):
+def get(app, url: str, status: int = 200, headers: dict | None = None):
     async def fetch() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            return await client.get(url)
+            return await client.get(url, headers=headers)
 
     response = asyncio.run(fetch())
     assert response.status_code == status, response.text
@@ -102,8 +102,9 @@ def test_session_json_and_its_pages(app):
 
 
 def test_unknown_session_is_404(app):
-    get(app, "/sessions/no-such-session.json", status=404)
-    get(app, "/sessions/no-such-session/stats", status=404)
+    assert get(app, "/sessions/no-such-session.json", status=404) == {"detail": "no such session 'no-such-session'"}
+    page = get(app, "/sessions/no-such-session/stats", status=404, headers={"accept": "text/html"})
+    assert "404: no such session &#39;no-such-session&#39;" in page and 'id="repo-list"' in page
 
 
 def test_healthz_reports_the_lag(app):
@@ -115,3 +116,16 @@ def test_openapi_documents_every_json_twin(app):
     paths = get(app, "/openapi.json")["paths"]
     for path in ("/sessions.json", "/repos.json", "/sessions/{session_id}.json", "/sessions/{session_id}/trace.json", "/sessions/{session_id}/stats.json", "/events"):
         assert path in paths
+
+
+def test_chat_and_trace_json_and_the_chat_slices(app):
+    sid = SESSIONS["widgets-hello"]["session_id"]
+    items = get(app, f"/sessions/{sid}/chat.json")
+    assert items and any("create hello.py and run it" in json.dumps(item) for item in items)
+    tree = get(app, f"/sessions/{sid}/trace.json")
+    assert tree["kind"] == "session" and tree["children"]
+    first = get(app, f"/sessions/{sid}/chat?start=0&limit=2")
+    assert f'hx-get="/sessions/{sid}/chat?start=2"' in first and "<html" not in first
+    rest = get(app, f"/sessions/{sid}/chat?start=2&limit=100000")
+    assert "hx-get" not in rest
+    get(app, f"/sessions/{sid}/chat?start=-1", status=422)

@@ -13,12 +13,13 @@ class TestSQLiteStore(EventStoreContract):
         return f"sqlite://{tmp_path / 'events.db'}"
 
 
-def test_file_is_in_wal_mode_and_survives_reopen(tmp_path):
+def test_file_is_in_wal_mode_with_large_pages_and_survives_reopen(tmp_path):
     path = tmp_path / "events.db"
     store = open_store(f"sqlite://{path}")
     store.append("S-1", make_events(2))
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0] == 16384
     reopened = open_store(str(path))
     assert [e.data["i"] for e in reopened.read_stream("S-1")] == [0, 1]
     reopened.close()

@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from render_fixtures import EDGE, Transcript, edge_store, imported_store, sample_store
 from test_import_samples import truth
 
-from kapacitor.projections.session_summary import TOKEN_FIELDS
+from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummaries
 from kapacitor.server.trace import TraceNode, render_trace, trace_tree
-
-pytest_plugins = ["render_fixtures"]  # the `samples` fixture
 
 SUBAGENT_SESSION = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
 TODO_SESSION = "922a15d3-3e4d-471a-9a7e-754f15615295"
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    yield from sample_store(tmp_path_factory)
 
 
 def walk(node: TraceNode):
@@ -54,20 +58,31 @@ def test_tool_calls_in_order_with_results_and_errors(samples):
         ("tool", "Read /home/dev/src/widgets/hello.py", False),
         ("tool", "Agent Review hello.py", False),
         ("tool", "Bash cat does_not_exist.txt", True),
-        ("todo", "TaskUpdate #1 → completed", False),
-        ("todo", "TaskUpdate #2 → completed", False),
+        ("todo", "TaskUpdate #1 Create hello.py → completed", False),
+        ("todo", "TaskUpdate #2 Run hello.py → completed", False),
     ]
     failing = prompt.children[5].children[0]
-    assert failing.detail["output"] == "Exit code 1\ncat: does_not_exist.txt: No such file or directory"
+    assert (
+        failing.detail["output"]
+        == "Exit code 1\ncat: does_not_exist.txt: No such file or directory"
+    )
     assert failing.duration_ms == pytest.approx(124.0)
-    assert (tree.errors, prompt.errors, prompt.children[5].errors, prompt.children[0].errors) == (1, 1, 1, 0)
+    assert (tree.errors, prompt.errors, prompt.children[5].errors, prompt.children[0].errors) == (
+        1,
+        1,
+        1,
+        0,
+    )
     assert tree.children[1].label == "/compact"
 
 
 def test_turns_group_blocks_of_one_api_message(samples):
     turn = trace_tree(samples, SUBAGENT_SESSION).children[0].children[0]
     assert turn.id == "msg_fake_c1344aefcb504fe69747" and turn.model == "claude-opus-4-8"
-    assert turn.detail == {"thinking": "The user wants hello.py created and run. I'll plan with tasks.", "text": "I'll plan this out first."}
+    assert turn.detail == {
+        "thinking": "The user wants hello.py created and run. I'll plan with tasks.",
+        "text": "I'll plan this out first.",
+    }
     assert turn.tokens["requests"] == 1 and len(turn.children) == 2
 
 
@@ -75,7 +90,11 @@ def test_subagent_is_a_subtree_of_its_agent_call(samples):
     tree = trace_tree(samples, SUBAGENT_SESSION)
     agent = next(n for n in walk(tree) if n.id == "toolu_6f53674e7b3340709c2abc90")
     (sub,) = agent.children
-    assert (sub.kind, sub.id, sub.label) == ("subagent", "aaa13d7d127c8c4a2", "general-purpose: Review hello.py")
+    assert (sub.kind, sub.id, sub.label) == (
+        "subagent",
+        "aaa13d7d127c8c4a2",
+        "general-purpose: Review hello.py",
+    )
     inner = [n.label for n in walk(sub) if n.kind == "tool"]
     assert inner == ["Read /home/dev/src/widgets/hello.py", "Bash wc -l hello.py"]
     assert sub.tokens["requests"] == 3 and agent.tokens == sub.tokens
@@ -85,7 +104,11 @@ def test_subagent_is_a_subtree_of_its_agent_call(samples):
 def test_todo_write_nodes(samples):
     todos = [n for n in walk(trace_tree(samples, TODO_SESSION)) if n.kind == "todo"]
     assert [n.label for n in todos] == ["TodoWrite 0/2 done", "TodoWrite 2/2 done"]
-    assert todos[0].detail["input"]["todos"][0] == {"content": "Create hello.py", "status": "in_progress", "activeForm": "Creating hello.py"}
+    assert todos[0].detail["input"]["todos"][0] == {
+        "content": "Create hello.py",
+        "status": "in_progress",
+        "activeForm": "Creating hello.py",
+    }
 
 
 def test_json_twin(samples):
@@ -98,7 +121,90 @@ def test_html_tree_with_details_and_marked_errors(samples):
     html = render_trace(trace_tree(samples, SUBAGENT_SESSION))
     assert html.startswith('<div class="trace" data-trace>')
     assert html.count('<template class="tdetail">') == html.count('class="tnode ')
-    assert 'class="tnode kind-tool error"' in html and 'class="tnode kind-session has-error"' in html
-    order = [html.index(s) for s in ("TaskCreate Create hello.py", "Bash ls &amp;&amp; python3 hello.py", "Bash wc -l hello.py", "Bash cat does_not_exist.txt")]
+    assert (
+        'class="tnode kind-tool error"' in html and 'class="tnode kind-session has-error"' in html
+    )
+    order = [
+        html.index(s)
+        for s in (
+            "TaskCreate Create hello.py",
+            "Bash ls &amp;&amp; python3 hello.py",
+            "Bash wc -l hello.py",
+            "Bash cat does_not_exist.txt",
+        )
+    ]
     assert order == sorted(order)
     assert "No such file or directory" in html  # the output, in the node's details
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    yield from edge_store(tmp_path_factory)
+
+
+def test_nested_subagents_and_their_tokens(edge):
+    tree = trace_tree(edge, EDGE)
+    summaries = SessionSummaries()
+    for event in edge.read_all():
+        summaries.apply(event)
+    (expected,) = summaries.sessions[EDGE].tokens().values()
+    assert tree.tokens == expected and expected["requests"] == 8
+    subagents = [n for n in walk(tree) if n.kind == "subagent"]
+    assert [n.id for n in subagents] == [
+        "a1111111111111111",
+        "a2222222222222222",
+        "a3333333333333333",
+    ]
+    assert subagents[1] in list(walk(subagents[0]))  # nested inside the first
+    assert [n.label for n in walk(subagents[1]) if n.kind == "tool"] == ["Bash ls deep"]
+    assert [(n.kind, n.error) for n in tree.children[0].children if n.kind not in ("turn", "tool")] == [
+        ("tool_result", False), ("api_error", True), ("interrupt", False),
+    ]  # fmt: skip
+    assert tree.errors == 1
+
+
+def test_turns_group_under_the_todo_in_progress(samples):
+    prompt = trace_tree(samples, TODO_SESSION).children[0]
+    assert [(n.kind, n.label) for n in prompt.children] == [
+        ("turn", "I'll plan this out first."),  # the TodoWrite that starts "Create hello.py"
+        ("task", "Create hello.py"),
+        (
+            "turn",
+            "Created hello.py and ran it successfully; it prints 'hello from fake claude'. The reviewer found no issues.",
+        ),
+    ]
+    task = prompt.children[1]
+    assert task.id == "toolu_7e0bde3fa3e64dbeaa9b7af6" and len(task.children) == 6
+    assert [n.label for n in walk(task) if n.kind in ("tool", "todo")][-1] == "TodoWrite 2/2 done"
+    assert task.errors == 2 and task.tokens["requests"] == 9
+
+
+def test_turns_group_under_the_task_in_progress(tmp_path_factory):
+    t = Transcript("0000ta5c-0000-4000-8000-000000000001")
+    t.user("do it")
+    t.tool(
+        "TaskCreate",
+        {"subject": "Build"},
+        "Task #1 created",
+        structured={"task": {"id": "1", "subject": "Build"}},
+    )
+    t.tool("TaskUpdate", {"taskId": "1", "status": "in_progress"}, "ok")
+    t.tool("Bash", {"command": "make"}, "built")
+    t.tool("TaskUpdate", {"taskId": "1", "status": "completed"}, "ok")
+    t.text("done")
+    store = imported_store(tmp_path_factory, [t.write(tmp_path_factory.mktemp("transcripts"))])
+    try:
+        prompt = trace_tree(store, t.session_id).children[0]
+    finally:
+        store.close()
+    assert [(n.kind, n.label) for n in prompt.children] == [
+        ("turn", "TaskCreate"),
+        ("turn", "TaskUpdate"),
+        ("task", "#1 Build"),
+        ("turn", "done"),
+    ]
+    assert [n.label for n in walk(prompt.children[2]) if n.kind != "turn"] == [
+        "#1 Build",
+        "Bash make",
+        "TaskUpdate #1 Build → completed",
+    ]

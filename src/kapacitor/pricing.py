@@ -20,16 +20,22 @@ def price_source() -> str:
 def cost_of(model: str, usage: dict[str, Any]) -> Decimal | None:
     """The price in USD of one API call's usage (Anthropic field names), or None
     when the model has no price in the database."""
+    fields = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "ephemeral_1h_input_tokens")
+    return _cost(model, *(int(usage.get(name, 0) or 0) for name in fields))
+
+
+@functools.lru_cache(maxsize=65536)
+def _cost(model: str, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, write_1h: int) -> Decimal | None:
+    """Memoized: a session's calls are priced again each time its summary is
+    written (read models re-price a session on every batch that touches it)."""
     from genai_prices import Usage, calc_price  # heavy import, only when pricing
 
-    cache_read = usage.get("cache_read_input_tokens", 0)
-    cache_write = usage.get("cache_creation_input_tokens", 0)
     priced = Usage(
-        input_tokens=usage.get("input_tokens", 0) + cache_read + cache_write,
-        output_tokens=usage.get("output_tokens", 0),
+        input_tokens=input_tokens + cache_read + cache_write,
+        output_tokens=output_tokens,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        cache_write_1h_tokens=usage.get("ephemeral_1h_input_tokens", 0),
+        cache_write_1h_tokens=write_1h,
     )
     try:
         with warnings.catch_warnings():

@@ -73,8 +73,9 @@ Progress = Callable[[int, int], None]
 """Called with (bytes read, events added) increments as the import goes."""
 
 
-def checkpoint_stream(path: Path) -> str:
-    return "$import-" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+def checkpoint_stream(resolved: Path) -> str:
+    """The stream whose metadata holds a file's checkpoint, named by its resolved path."""
+    return "$import-" + hashlib.sha1(str(resolved).encode()).hexdigest()[:20]
 
 
 def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
@@ -85,7 +86,7 @@ def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
             size = tf.path.stat().st_size
         except OSError:
             continue
-        done = store.get_stream_metadata(checkpoint_stream(tf.path)).get("offset", 0)
+        done = store.get_stream_metadata(checkpoint_stream(tf.resolved)).get("offset", 0)
         total += size - done if 0 <= done <= size else size
     return total
 
@@ -160,7 +161,7 @@ def _import_file(
             on_warning(warning)
 
     summary.files += 1
-    key = checkpoint_stream(tf.path)
+    key = checkpoint_stream(tf.resolved)
     try:
         handle = tf.path.open("rb")
     except OSError as exc:
@@ -188,7 +189,7 @@ def _import_file(
 
         for raw in handle:
             body = raw.rstrip(b"\r\n")
-            if body.strip():
+            if body and not body.isspace():
                 if not raw.endswith(b"\n") and not _parses(body):
                     warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
                     break

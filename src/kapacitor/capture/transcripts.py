@@ -27,10 +27,12 @@ def default_roots() -> list[Path]:
 
 @dataclass(frozen=True)
 class TranscriptFile:
-    """One transcript file and the source it stands for."""
+    """One transcript file, the source it stands for, and its resolved path (which
+    names it across runs whichever way it was reached)."""
 
     path: Path
     source: Source
+    resolved: Path
 
 
 def source_for(path: Path) -> Source:
@@ -53,15 +55,27 @@ def find_transcripts(paths: Iterable[Path]) -> Iterator[TranscriptFile]:
     """Every transcript under ``paths`` (dirs or single files), main transcripts of a
     session before its subagents, in a stable order."""
     seen: set[Path] = set()
+    real_dirs: dict[Path, Path] = {}
     for root in paths:
         files = [root] if root.is_file() else sorted(root.rglob("*.jsonl"), key=_order)
         for path in files:
-            resolved = path.resolve()
+            resolved = _resolve(path, real_dirs)
             if resolved not in seen:
                 seen.add(resolved)
-                yield TranscriptFile(path, source_for(path))
+                yield TranscriptFile(path, source_for(path), resolved)
 
 
-def _order(path: Path) -> tuple[str, int, str]:
-    source = source_for(path)
-    return (str(path.parent if source.agent_id is None else path.parent.parent.parent), source.agent_id is not None, str(path))
+def _resolve(path: Path, real_dirs: dict[Path, Path]) -> Path:
+    """``path.resolve()``, resolving each directory once (resolving thousands of
+    files one by one, component by component, costs more than reading them)."""
+    if path.is_symlink():
+        return path.resolve()
+    parent = real_dirs.get(path.parent)
+    if parent is None:
+        parent = real_dirs[path.parent] = path.parent.resolve()
+    return parent / path.name
+
+
+def _order(path: Path) -> tuple[str, bool, str]:
+    subagent = layout.identity(str(path))[1] is not None
+    return (str(path.parent.parent.parent if subagent else path.parent), subagent, str(path))

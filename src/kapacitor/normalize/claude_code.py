@@ -49,7 +49,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
-from kapacitor.normalize.redact import redact
+from kapacitor.normalize.redact import redact_bytes
 from kapacitor.store import codec
 
 AGENT = "claude-code"
@@ -120,11 +120,11 @@ class Normalizer:
     def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
         """The events for one transcript line (without its newline)."""
         raw_b64 = bad_utf8 = None
+        masked = redact_bytes(line)
         try:
-            text = redact(line.decode("utf-8"))
+            text = masked.decode("utf-8")
         except UnicodeDecodeError as exc:
             # Keep the original bytes (secrets masked), parse what decodes.
-            masked = redact(line.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
             raw_b64 = base64.b64encode(masked).decode("ascii")
             text = masked.decode("utf-8", errors="replace")
             bad_utf8 = f"invalid UTF-8 at byte {exc.start}"

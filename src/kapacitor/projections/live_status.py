@@ -36,17 +36,21 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    latest: dict[str, tuple[str, str | None]] = {}  # session -> (last activity, ended at), this batch
     for event in events:
         sid, stamp = session_of(event), event.data.get("timestamp") or ""
         if not (sid and stamp):
             continue
-        ended = stamp if event.type == "SessionEnded" else None
-        conn.execute(
-            "INSERT INTO live_status VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
-            " last_activity = max(last_activity, excluded.last_activity),"
-            " ended_at = coalesce(max(ended_at, excluded.ended_at), ended_at, excluded.ended_at)",
-            (sid, stamp, ended),
-        )
+        last, ended = latest.get(sid, ("", None))
+        if event.type == "SessionEnded":
+            ended = max(ended or "", stamp)
+        latest[sid] = (max(last, stamp), ended)
+    conn.executemany(
+        "INSERT INTO live_status VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
+        " last_activity = max(last_activity, excluded.last_activity),"
+        " ended_at = coalesce(max(ended_at, excluded.ended_at), ended_at, excluded.ended_at)",
+        [(sid, last, ended) for sid, (last, ended) in latest.items()],
+    )
 
 
 def status(last_activity: str | None, ended_at: str | None, now: datetime | None = None) -> str:

@@ -13,15 +13,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kapacitor import __version__
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import format, ingest, live, sessions_pages, timeline
 from kapacitor.server.live import LiveHub
+from kapacitor.server.web import render
 from kapacitor.store import open_store
 
 HERE = Path(__file__).parent
@@ -72,6 +75,13 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     app.include_router(sessions_pages.router)
     app.include_router(live.router)
     app.include_router(ingest.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error."""
+        if request.url.path.endswith(".json") or "text/html" not in request.headers.get("accept", ""):
+            return await http_exception_handler(request, exc)
+        return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
 
     @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
     def healthz() -> dict[str, object]:

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
+from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import EventStore
 
 AGENT_TOOLS = ("Agent", "Task")
@@ -56,6 +57,8 @@ class ToolCall:
     finished: str = ""
     interrupt: dict[str, str] | None = None
     subagent: SubagentRun | None = None
+    task_subject: str = ""
+    """For TaskUpdate: the subject of the task, from the TaskCreate that made it."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -110,8 +113,8 @@ def chat_items(store: EventStore, session_id: str) -> list[ChatItem]:
     builder.collect_links(events)
     items = builder.build(events)
     for run in builder.unclaimed():
-        call = ToolCall(call_id="", name="Agent", arguments={"description": run.description}, subagent=run)
-        call.started = run.items[0].timestamp if run.items else ""
+        started = run.items[0].timestamp if run.items else ""
+        call = ToolCall("", "Agent", {"description": run.description}, started, subagent=run)
         items.append(ChatItem("tool", call.started, tool=call))
     return items
 
@@ -122,6 +125,8 @@ class _Builder:
     links: dict[str, dict[str, Any]]
     """tool_use_id → SubagentStarted data, for every subagent of the session."""
     claimed: set[str] = field(default_factory=set)
+    tasks: dict[str, str] = field(default_factory=dict)
+    """Task id → subject, from TaskCreate results (the session's task list)."""
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -149,49 +154,66 @@ class _Builder:
         )
 
     def build(self, events: list[RecordedEvent]) -> list[ChatItem]:
-        items: list[ChatItem] = []
-        calls: dict[str, ToolCall] = {}
+        conversation = _Conversation(self)
         for event in events:
             handler = _HANDLERS.get(event.type)
             if handler:
-                handler(self, event, items, calls)
-        return items
+                handler(conversation, event)
+        return conversation.items
+
+
+@dataclass
+class _Conversation:
+    """One stream being turned into items: its open tool calls by id."""
+
+    builder: _Builder
+    items: list[ChatItem] = field(default_factory=list)
+    calls: dict[str, ToolCall] = field(default_factory=dict)
+
+    def add(self, kind: str, event: RecordedEvent, text: str = "", /, **detail: Any) -> None:
+        """An item for a non-assistant event."""
+        self.items.append(
+            ChatItem(kind, event.data.get("timestamp", ""), text, event.id, detail=detail)
+        )
+
+    def add_assistant(self, kind: str, event: RecordedEvent, **fields: Any) -> None:
+        """An item for an assistant block, with its API message id and usage."""
+        data = event.data
+        self.items.append(
+            ChatItem(
+                kind,
+                data.get("timestamp", ""),
+                id=event.id,
+                message_id=data.get("message_id", ""),
+                model=data.get("author_name", ""),
+                usage=event.metadata.get(USAGE_METADATA_KEY),
+                **fields,
+            )
+        )
 
 
 def _ext(data: dict[str, Any]) -> dict[str, Any]:
     return (data.get("extensions") or {}).get("claude_code") or {}
 
 
-def _assistant_item(kind: str, event: RecordedEvent, **fields: Any) -> ChatItem:
-    data = event.data
-    return ChatItem(
-        kind,
-        data.get("timestamp", ""),
-        id=event.id,
-        message_id=data.get("message_id", ""),
-        model=data.get("author_name", ""),
-        usage=event.metadata.get(USAGE_METADATA_KEY),
-        **fields,
-    )
-
-
-def _user(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _user(c: _Conversation, event: RecordedEvent) -> None:
     ext = _ext(event.data)
     detail = {k: ext[k] for k in ("command", "args", "images") if ext.get(k)}
-    kind = ext.get("kind") or "prompt"
-    items.append(ChatItem(kind, event.data.get("timestamp", ""), event.data.get("content", ""), event.id, detail=detail))
+    c.add(ext.get("kind") or "prompt", event, event.data.get("content", ""), **detail)
 
 
-def _text(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
-    items.append(_assistant_item("text", event, text=event.data.get("content", "")))
+def _text(c: _Conversation, event: RecordedEvent) -> None:
+    c.add_assistant("text", event, text=event.data.get("content", ""))
 
 
-def _thinking(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
-    encrypted = bool(event.data.get("encrypted")) or not event.data.get("content")
-    items.append(_assistant_item("thinking", event, text=event.data.get("content", ""), detail={"encrypted": encrypted}))
+def _thinking(c: _Conversation, event: RecordedEvent) -> None:
+    text = event.data.get("content", "")
+    encrypted = bool(event.data.get("encrypted")) or not text
+    c.add_assistant("thinking", event, text=text, detail={"encrypted": encrypted})
 
 
-def _tool_calls(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _tool_calls(c: _Conversation, event: RecordedEvent) -> None:
+    b = c.builder
     for raw in event.data.get("tool_calls") or []:
         arguments = raw.get("arguments")
         call = ToolCall(
@@ -200,58 +222,72 @@ def _tool_calls(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls:
             arguments=arguments if isinstance(arguments, dict) else {"input": arguments},
             started=event.data.get("timestamp", ""),
         )
+        if call.name == "TaskUpdate":
+            call.task_subject = b.tasks.get(str(call.arguments.get("taskId")), "")
         if call.call_id in b.links and call.call_id not in b.claimed:
             call.subagent = b.run_of(call.call_id)
-        calls[call.call_id] = call
-        items.append(_assistant_item("tool", event, tool=call))
+        c.calls[call.call_id] = call
+        c.add_assistant("tool", event, tool=call)
 
 
-def _tool_result(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
-    call = calls.get(data.get("call_id", ""))
+    call = c.calls.get(data.get("call_id", ""))
     if call is None or call.result is not None:
-        items.append(ChatItem("tool_result", data.get("timestamp", ""), data.get("result", ""), event.id, detail={"call_id": data.get("call_id", "")}))
+        c.add("tool_result", event, data.get("result", ""), call_id=data.get("call_id", ""))
         return
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
     call.is_error = tool_failed(data)
     call.finished = data.get("timestamp", "")
+    if call.name == "TaskCreate" and isinstance(call.structured, dict):
+        task = call.structured.get("task")
+        if isinstance(task, dict) and task.get("id"):
+            c.builder.tasks[str(task["id"])] = str(task.get("subject", ""))
 
 
-def _interrupt(b: _Builder, event: RecordedEvent, items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
+def _interrupt(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
-    call = calls.get(data.get("request_id", ""))
+    call = c.calls.get(data.get("request_id", ""))
     facts = {k: str(data[k]) for k in ("kind", "prompt", "outcome", "response") if data.get(k)}
     if call is not None:
         call.interrupt = (call.interrupt or {}) | facts
-        return
-    text = data.get("prompt") or data.get("response") or ""
-    items.append(ChatItem("interrupt", data.get("timestamp", ""), text, event.id, detail=facts))
+    else:
+        c.add("interrupt", event, data.get("prompt") or data.get("response") or "", **facts)
 
 
-def _compacted(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _compacted(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
-    detail = {"trigger": data.get("trigger", ""), "pre_tokens": data.get("pre_tokens", 0)}
-    items.append(ChatItem("compaction", data.get("timestamp", ""), "", event.id, detail=detail))
+    c.add(
+        "compaction", event, trigger=data.get("trigger", ""), pre_tokens=data.get("pre_tokens", 0)
+    )
 
 
-def _api_error(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
-    data = event.data
-    detail = {"retry_attempt": data.get("retry_attempt", 0)}
-    items.append(ChatItem("api_error", data.get("timestamp", ""), data.get("error", ""), event.id, detail=detail))
+def _api_error(c: _Conversation, event: RecordedEvent) -> None:
+    c.add(
+        "api_error",
+        event,
+        event.data.get("error", ""),
+        retry_attempt=event.data.get("retry_attempt", 0),
+    )
 
 
-def _notice(b: _Builder, event: RecordedEvent, items: list[ChatItem], _calls: dict[str, ToolCall]) -> None:
+def _notice(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
     if event.type == "UnknownRecordReceived":
-        items.append(ChatItem("notice", data.get("timestamp", ""), data.get("reason", ""), event.id, detail={"level": "unknown record"}))
+        c.add("notice", event, data.get("reason", ""), level="unknown record")
     elif data.get("content") or data.get("level") in ("warning", "error"):
-        detail = {"level": data.get("level", ""), "subtype": data.get("subtype", "")}
-        items.append(ChatItem("notice", data.get("timestamp", ""), data.get("content", ""), event.id, detail=detail))
+        c.add(
+            "notice",
+            event,
+            data.get("content", ""),
+            level=data.get("level", ""),
+            subtype=data.get("subtype", ""),
+        )
 
 
-def _subagent_done(b: _Builder, event: RecordedEvent, _items: list[ChatItem], calls: dict[str, ToolCall]) -> None:
-    call = calls.get(_ext(event.data).get("tool_use_id", ""))
+def _subagent_done(c: _Conversation, event: RecordedEvent) -> None:
+    call = c.calls.get(_ext(event.data).get("tool_use_id", ""))
     if call is not None and call.subagent is not None:
         call.subagent.outcome = event.data.get("outcome", "")
 
@@ -273,14 +309,27 @@ _HANDLERS = {
 
 
 def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: int = 200) -> Markup:
-    """Sanitised HTML for ``items[start:start+limit]``; when more remain, a
-    placeholder that htmx swaps for the next page once it scrolls into view."""
+    """Sanitised HTML for at most ``limit`` items from ``start``, counting the
+    subagent items nested in them (an item is never split, so a page holds at
+    least one); when more remain, a placeholder that htmx swaps for the next
+    page once it scrolls into view."""
     start = max(0, start)
-    page = Markup("").join(render_item(item) for item in items[start : start + limit])
-    following = start + limit
-    if following < len(items):
-        url = f"/sessions/{quote(session_id, safe='')}/chat?start={following}"
-        page += Markup(
-            '<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>'
-        ).format(url, len(items) - following)
+    end, weight = start, 0
+    while end < len(items) and (end == start or weight + size_of(items[end]) <= limit):
+        weight += size_of(items[end])
+        end += 1
+    page = Markup("").join(render_item(item) for item in items[start:end])
+    if end < len(items):
+        url = f"/sessions/{quote(session_id, safe='')}/chat?start={end}"
+        page += html(
+            '<div class="chat-more" hx-get="{}" hx-trigger="revealed" hx-swap="outerHTML">Loading {} more…</div>',
+            url,
+            len(items) - end,
+        )
     return page
+
+
+def size_of(item: ChatItem) -> int:
+    """The item and the subagent items nested in it, recursively."""
+    run = item.tool.subagent if item.tool else None
+    return 1 + (sum(size_of(child) for child in run.items) if run else 0)

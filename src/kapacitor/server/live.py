@@ -14,6 +14,7 @@ import contextlib
 import json
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
@@ -83,14 +84,18 @@ async def events(request: Request) -> EventSourceResponse:
     """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``."""
     hub: LiveHub = request.app.state.hub
     queue = hub.subscribe()
+    shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
 
     async def stream():  # type: ignore[no-untyped-def]
         try:
             yield {"event": "hello", "data": json.dumps({"position": hub.position})}
-            while True:
-                message = await queue.get()
-                yield {"event": "change", "data": json.dumps(message)}
+            while not shutdown.is_set():
+                message = None
+                with anyio.move_on_after(0.5):
+                    message = await queue.get()
+                if message is not None:
+                    yield {"event": "change", "data": json.dumps(message)}
         finally:
             hub.unsubscribe(queue)
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventSourceResponse(stream(), ping=15, shutdown_event=shutdown, shutdown_grace_period=1)

@@ -15,13 +15,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from kapacitor.server import queries
+from kapacitor.server import chat, queries, trace
 from kapacitor.server.web import conn, not_found, render
-
-try:  # the chat and trace renderers land separately
-    from kapacitor.server import chat, trace
-except ImportError:  # pragma: no cover
-    chat = trace = None  # type: ignore[assignment]
 
 router = APIRouter()
 CHAT_PAGE = 200
@@ -42,8 +37,6 @@ def _tab(request: Request, session_id: str, tab: str, body: Markup, fragment: bo
 
 
 def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
-    if chat is None:
-        return Markup("<p class='empty'>The chat view is not installed.</p>")
     items = chat.chat_items(request.app.state.store, session_id)
     return chat.render_chat(session_id, items, start=start, limit=limit)
 
@@ -57,16 +50,12 @@ def session_json(request: Request, session_id: str) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
 def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
     _session(request, session_id)
-    if chat is None:
-        return []
     return [item.as_json() for item in chat.chat_items(request.app.state.store, session_id)]
 
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
 def trace_json(request: Request, session_id: str) -> dict[str, Any]:
     _session(request, session_id)
-    if trace is None:
-        return {}
     return trace.trace_tree(request.app.state.store, session_id).as_json()  # type: ignore[no-any-return]
 
 
@@ -99,10 +88,7 @@ def chat_slice(
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     _session(request, session_id)
-    if trace is None:
-        body = Markup("<p class='empty'>The trace view is not installed.</p>")
-    else:
-        body = trace.render_trace(trace.trace_tree(request.app.state.store, session_id))
+    body = trace.render_trace(trace.trace_tree(request.app.state.store, session_id))
     return _tab(request, session_id, "trace", body, fragment)
 
 

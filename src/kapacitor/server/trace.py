@@ -1,8 +1,9 @@
 """The trace: a session as a call tree, for seeing where time, tokens and errors went.
 
-session → prompt → assistant turn (one API message, grouped by message id) →
-tool call (todo/task tools marked as such) → subagent → its own turns and calls,
-recursively. Built from the chat items (``chat.chat_items``), so calls and
+session → prompt → task in progress (when the agent keeps a todo or task list)
+→ assistant turn (one API message, grouped by message id) → tool call
+(TodoWrite/TaskCreate/TaskUpdate as ``todo`` nodes) → subagent → its own turns
+and calls, recursively. Built from the chat items (``chat.chat_items``), so calls and
 results are paired, and subagents linked, by the same rules as the chat.
 
 Tokens: every assistant event carries its API call's usage in metadata
@@ -80,22 +81,63 @@ def trace_tree(store: EventStore, session_id: str) -> TraceNode:
 
 
 def _grow(parent: TraceNode, items: list[ChatItem]) -> None:
-    """Hang a conversation's items under ``parent``: prompts, their turns, the
-    turns' tool calls, subagents below the calls that started them."""
-    current = parent
+    """Hang a conversation's items under ``parent``: prompts, the tasks in
+    progress, their turns, the turns' tool calls, subagents below the calls
+    that started them."""
+    cursor = _Cursor(parent)
     turns: dict[str, TraceNode] = {}
     for item in items:
         if item.kind in PROMPT_KINDS:
-            current = _add(parent, _prompt_node(item))
+            cursor = _Cursor(_add(parent, _prompt_node(item)))
         elif item.kind in ("text", "thinking", "tool"):
             turn = turns.get(item.message_id) if item.message_id else None
             if turn is None:
-                turn = _add(current, TraceNode("turn", "", id=item.message_id or item.id, model=item.model))
+                turn = TraceNode("turn", "", id=item.message_id or item.id, model=item.model)
+                _add(cursor.parent(), turn)
                 if item.message_id:
                     turns[item.message_id] = turn
             _into_turn(turn, item)
+            if item.tool is not None and item.tool.name in TODO_TOOLS and not item.tool.is_error:
+                cursor.follow(item.tool)
         elif item.kind in EVENT_KINDS:
-            _add(current, _event_node(item))
+            _add(cursor.parent(), _event_node(item))
+
+
+@dataclass
+class _Cursor:
+    """Where the next turn goes: under the prompt, or, while the agent's todo
+    list (TodoWrite) or task list (TaskUpdate) has a task in progress, under a
+    node for that task."""
+
+    prompt: TraceNode
+    task: str = ""
+    call_id: str = ""
+    node: TraceNode | None = None
+
+    def parent(self) -> TraceNode:
+        if not self.task:
+            return self.prompt
+        if self.node is None:
+            self.node = _add(self.prompt, TraceNode("task", self.task, id=self.call_id))
+        return self.node
+
+    def follow(self, call: ToolCall) -> None:
+        """Move to the task ``call`` puts in progress, or out of the one it ends."""
+        args = call.arguments
+        task = self.task
+        if call.name == "TodoWrite":
+            todos = [t for t in args.get("todos") or [] if isinstance(t, dict)]
+            task = next(
+                (str(t.get("content", "")) for t in todos if t.get("status") == "in_progress"), ""
+            )
+        elif call.name == "TaskUpdate":
+            label = f"#{args.get('taskId', '?')} {call.task_subject}".strip()
+            if args.get("status") == "in_progress":
+                task = label
+            elif args.get("status") in ("completed", "deleted") and label == self.task:
+                task = ""
+        if task != self.task:
+            self.task, self.call_id, self.node = task, call.call_id, None
 
 
 def _add(parent: TraceNode, child: TraceNode) -> TraceNode:
@@ -104,8 +146,17 @@ def _add(parent: TraceNode, child: TraceNode) -> TraceNode:
 
 
 def _prompt_node(item: ChatItem) -> TraceNode:
-    text = " ".join(p for p in (item.detail.get("command"), item.detail.get("args")) if p) or item.text
-    return TraceNode("prompt", _first_line(text), id=item.id, started=item.timestamp, ended=item.timestamp, detail={"text": text[:DETAIL_CAP]})
+    text = (
+        " ".join(p for p in (item.detail.get("command"), item.detail.get("args")) if p) or item.text
+    )
+    return TraceNode(
+        "prompt",
+        _first_line(text),
+        id=item.id,
+        started=item.timestamp,
+        ended=item.timestamp,
+        detail={"text": text[:DETAIL_CAP]},
+    )
 
 
 def _into_turn(turn: TraceNode, item: ChatItem) -> None:
@@ -132,22 +183,51 @@ def _tool_node(call: ToolCall) -> TraceNode:
         started=call.started,
         ended=call.finished,
         error=call.is_error or denied,
-        detail={"tool": call.name, "input": call.arguments, "output": None if call.result is None else call.result[:DETAIL_CAP]}
-        | ({"output_chars": len(call.result)} if call.result and len(call.result) > DETAIL_CAP else {})
+        detail={
+            "tool": call.name,
+            "input": call.arguments,
+            "output": None if call.result is None else call.result[:DETAIL_CAP],
+        }
+        | (
+            {"output_chars": len(call.result)}
+            if call.result and len(call.result) > DETAIL_CAP
+            else {}
+        )
         | ({"interrupt": call.interrupt} if call.interrupt else {}),
         call=call,
     )
     if call.subagent is not None:
         run = call.subagent
-        sub = _add(node, TraceNode("subagent", f"{run.agent_type or 'subagent'}: {run.description}".strip(), id=run.agent_id))
-        sub.detail = {"agent_id": run.agent_id, "agent_type": run.agent_type, "outcome": run.outcome}
+        sub = _add(
+            node,
+            TraceNode(
+                "subagent",
+                f"{run.agent_type or 'subagent'}: {run.description}".strip(),
+                id=run.agent_id,
+            ),
+        )
+        sub.detail = {
+            "agent_id": run.agent_id,
+            "agent_type": run.agent_type,
+            "outcome": run.outcome,
+        }
         _grow(sub, run.items)
     return node
 
 
 def _event_node(item: ChatItem) -> TraceNode:
-    label = {"api_error": "API error", "compaction": "context compacted", "tool_result": "orphan tool result"}.get(item.kind, item.kind)
-    node = TraceNode(item.kind, f"{label}: {_first_line(item.text)}".rstrip(": "), id=item.id, started=item.timestamp, ended=item.timestamp)
+    label = {
+        "api_error": "API error",
+        "compaction": "context compacted",
+        "tool_result": "orphan tool result",
+    }.get(item.kind, item.kind)
+    node = TraceNode(
+        item.kind,
+        f"{label}: {_first_line(item.text)}".rstrip(": "),
+        id=item.id,
+        started=item.timestamp,
+        ended=item.timestamp,
+    )
     node.error = item.kind == "api_error"
     node.detail = {"text": item.text[:DETAIL_CAP], **item.detail}
     return node
@@ -169,10 +249,12 @@ def _roll_up(node: TraceNode) -> None:
     node.errors = int(node.error)
     for child in node.children:
         _roll_up(child)
-        for name, value in child.tokens.items():
-            totals[name] += value
+        if child.tokens["requests"]:  # no request, no tokens: most nodes
+            for name, value in child.tokens.items():
+                totals[name] += value
         node.errors += child.errors
-        node.started = min(filter(None, (node.started, child.started)), default="")
+        if child.started and (not node.started or child.started < node.started):
+            node.started = child.started
         node.ended = max(node.ended, child.ended)
     node.tokens = totals
     if node.kind == "turn" and not node.label:

@@ -12,7 +12,8 @@ from kapacitor.store.base import EventStore, StoreError
 
 
 def open_store(url: str) -> EventStore:
-    """Open the store at ``url``: ``sqlite:///abs/path.db`` (or a bare ``.db`` path)."""
+    """Open the store at ``url``: ``sqlite:///abs/path.db`` (or a bare ``.db`` path),
+    or ``postgresql://user:password@host:port/database`` (any libpq URL)."""
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://")
         if not path:
@@ -20,7 +21,17 @@ def open_store(url: str) -> EventStore:
         from kapacitor.store.sqlite import SQLiteEventStore
 
         return SQLiteEventStore(Path(path).expanduser())
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from kapacitor.store.postgres import PostgresEventStore
+        except ImportError as exc:
+            raise StoreError(
+                f"a postgresql:// store URL needs psycopg ({exc}): pip install 'kapacitor[postgres]'"
+            ) from None
+        return PostgresEventStore(url)
     if "://" not in url and url.endswith(".db"):
         return open_store(f"sqlite://{url}")
     scheme = url.split("://", 1)[0] if "://" in url else url
-    raise StoreError(f"unsupported store URL {url!r} (scheme {scheme!r}); use sqlite:///path/to/file.db")
+    raise StoreError(
+        f"unsupported store URL {url!r} (scheme {scheme!r}); use sqlite:///path/to/file.db or postgresql://host/database"
+    )

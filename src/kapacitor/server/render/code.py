@@ -8,8 +8,9 @@ chat.css after changing ``STYLE``; a test checks that it is current.
 
 from __future__ import annotations
 
+import functools
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from markupsafe import Markup
 from pygments import highlight as pygments_highlight
@@ -29,10 +30,20 @@ CHAT_CSS = Path(__file__).resolve().parent.parent / "static" / "chat.css"
 BEGIN, END = "/* pygments: begin (generated) */", "/* pygments: end */"
 
 
+_FORMATTER = HtmlFormatter(nowrap=True)
+_TEXT = TextLexer()
+
+
+@functools.lru_cache(maxsize=512)
 def lexer_for(filename: str | None = None, language: str | None = None) -> Lexer:
-    """The lexer for a language tag (```python) or else a file name, else plain text."""
+    """The lexer for a language tag (```python) or else a file name, else plain
+    text. Cached: the guess scans every lexer's patterns, and lexers are reusable."""
     for guess in (
-        lambda: get_lexer_by_name(language.strip().split()[0].lower()) if language and language.strip() else None,
+        lambda: (
+            get_lexer_by_name(language.strip().split()[0].lower())
+            if language and language.strip()
+            else None
+        ),
         lambda: get_lexer_for_filename(filename) if filename else None,
     ):
         try:
@@ -41,16 +52,23 @@ def lexer_for(filename: str | None = None, language: str | None = None) -> Lexer
             continue
         if lexer is not None:
             return lexer
-    return TextLexer()
+    return _TEXT
 
 
 def highlight(
-    code: str, filename: str | None = None, language: str | None = None, first_line: int | None = None
+    code: str,
+    filename: str | None = None,
+    language: str | None = None,
+    first_line: int | None = None,
 ) -> Markup:
     """``code`` as ``<pre class="hl"><code>…</code></pre>`` with token classes;
     with ``first_line``, each line is numbered from there."""
-    lexer = lexer_for(filename, language) if len(code) <= MAX_HIGHLIGHT_CHARS else TextLexer()
-    html = pygments_highlight(code, lexer, HtmlFormatter(nowrap=True))
+    lexer = (
+        lexer_for(PurePath(filename).name if filename else None, language)
+        if len(code) <= MAX_HIGHLIGHT_CHARS
+        else _TEXT
+    )
+    html = pygments_highlight(code, lexer, _FORMATTER)
     if first_line is not None:
         html = "\n".join(
             f'<span class="linenos">{first_line + n}</span>{line}'

@@ -16,15 +16,26 @@ from markupsafe import Markup
 
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.sanitize import html
 
 
 def diff_text(tool_name: str, arguments: dict[str, Any], structured: Any) -> str:
     """The unified diff an Edit/MultiEdit/Write call made (or meant to make)."""
     path = str(arguments.get("file_path") or (structured or {}).get("filePath") or "file")
-    if isinstance(structured, dict) and isinstance(structured.get("structuredPatch"), list) and structured["structuredPatch"]:
-        return _header(path) + "".join(_hunk(h) for h in structured["structuredPatch"] if isinstance(h, dict))
+    if (
+        isinstance(structured, dict)
+        and isinstance(structured.get("structuredPatch"), list)
+        and structured["structuredPatch"]
+    ):
+        return _header(path) + "".join(
+            _hunk(h) for h in structured["structuredPatch"] if isinstance(h, dict)
+        )
     if tool_name == "MultiEdit":
-        pairs = [(e.get("old_string", ""), e.get("new_string", "")) for e in arguments.get("edits") or [] if isinstance(e, dict)]
+        pairs = [
+            (e.get("old_string", ""), e.get("new_string", ""))
+            for e in arguments.get("edits") or []
+            if isinstance(e, dict)
+        ]
     elif tool_name == "Write":
         original = structured.get("originalFile") if isinstance(structured, dict) else None
         pairs = [(original or "", arguments.get("content", ""))]
@@ -51,6 +62,7 @@ def _difference(old: str, new: str) -> str:
 def render_diff(tool_name: str, arguments: dict[str, Any], structured: Any) -> Markup:
     """The diff, highlighted (added and removed lines coloured), folded when long."""
     text = diff_text(tool_name, arguments, structured)
-    return Markup('<div class="diff">{}</div>').format(
-        render_folded(text.rstrip("\n"), lambda part, _n: highlight(part, language="diff"))
+    return html(
+        '<div class="diff">{}</div>',
+        render_folded(text.rstrip("\n"), lambda part, _n: highlight(part, language="diff")),
     )

@@ -12,11 +12,13 @@ from markupsafe import Markup
 
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.sanitize import html
 from kapacitor.server.render.tools import render_tool, summary
 
 if TYPE_CHECKING:
     from kapacitor.server.chat import ChatItem, ToolCall
 
+SUBAGENT_CAP = 500
 _WRAPPED = re.compile(r"^\s*<([a-z][a-z0-9-]*)>(.*)</\1>\s*$", re.DOTALL)
 SUBTLE = {
     "command_output": "command output",
@@ -38,33 +40,50 @@ def render_item(item: ChatItem) -> Markup:
 
 
 def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
-    anchor = Markup(' id="e-{}"').format(item.id) if item.id else Markup("")
-    return Markup('<{} class="item {}"{} data-kind="{}">').format(Markup(tag), css, anchor, item.kind)
+    """The item's opening tag; ``tag`` is a trusted literal (``details open``)."""
+    anchor = html(' id="e-{}"', item.id) if item.id else Markup("")
+    return html('<{} class="chat-item {}"{} data-kind="{}">', Markup(tag), css, anchor, item.kind)
 
 
 def _prompt(item: ChatItem) -> Markup:
     images = item.detail.get("images") or []
-    note = Markup('<div class="images">{} image(s) attached</div>').format(len(images)) if images else Markup("")
-    who = "Subagent prompt" if item.kind == "subagent_prompt" else "User"
-    return _open(item, f"user {item.kind}") + Markup('<div class="who">{}</div><div class="text">{}</div>{}</div>').format(
-        who, item.text, note
+    note = (
+        html('<div class="images">{} image(s) attached</div>', len(images))
+        if images
+        else Markup("")
+    )
+    return _open(item, f"user {item.kind}") + html(
+        '<div class="who">User</div><div class="text">{}</div>{}</div>', item.text, note
+    )
+
+
+def _subagent_prompt(item: ChatItem) -> Markup:
+    return _folded(
+        item, "prompt to the subagent", html('<div class="md">{}</div>', render_markdown(item.text))
     )
 
 
 def _command(item: ChatItem) -> Markup:
-    line = " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p) or item.text
-    return _open(item, "user command") + Markup('<code class="command-line">{}</code></div>').format(line)
+    line = (
+        " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p)
+        or item.text
+    )
+    return _open(item, "user command") + html('<code class="command-line">{}</code></div>', line)
 
 
 def _subtle(item: ChatItem) -> Markup:
     match = _WRAPPED.match(item.text)
     text = match.group(2).strip("\n") if match else item.text
     label = SUBTLE.get(item.kind, item.kind.replace("_", " "))
-    return _open(item, f"subtle {item.kind}") + Markup('<div class="label">{}</div>{}</div>').format(label, render_folded(text))
+    return _open(item, f"subtle {item.kind}") + html(
+        '<div class="label">{}</div>{}</div>', label, render_folded(text)
+    )
 
 
 def _folded(item: ChatItem, label: str, body: Markup) -> Markup:
-    return _open(item, f"folded {item.kind}", "details") + Markup("<summary>{}</summary>{}</details>").format(label, body)
+    return _open(item, f"folded {item.kind}", "details") + html(
+        "<summary>{}</summary>{}</details>", label, body
+    )
 
 
 def _meta(item: ChatItem) -> Markup:
@@ -72,36 +91,63 @@ def _meta(item: ChatItem) -> Markup:
 
 
 def _compact_summary(item: ChatItem) -> Markup:
-    return _folded(item, "summary of the conversation so far", Markup('<div class="md">{}</div>').format(render_markdown(item.text)))
+    return _folded(
+        item,
+        "summary of the conversation so far",
+        html('<div class="md">{}</div>', render_markdown(item.text)),
+    )
 
 
 def _text(item: ChatItem) -> Markup:
-    return _open(item, "assistant") + Markup('<div class="md">{}</div></div>').format(render_markdown(item.text))
+    return _open(item, "assistant") + html(
+        '<div class="md">{}</div></div>', render_markdown(item.text)
+    )
 
 
 def _thinking(item: ChatItem) -> Markup:
     if item.detail.get("encrypted") and not item.text:
-        return _open(item, "thinking") + Markup('<span class="label">thinking (encrypted)</span></div>')
-    return _folded(item, "thinking", Markup('<div class="md">{}</div>').format(render_markdown(item.text)))
+        return _open(item, "thinking") + Markup(
+            '<span class="label">thinking (encrypted)</span></div>'
+        )
+    return _folded(item, "thinking", html('<div class="md">{}</div>', render_markdown(item.text)))
 
 
 def _tool(item: ChatItem) -> Markup:
     call = item.tool
     assert call is not None
-    children = render_items(call.subagent.items) if call.subagent else Markup("")
+    children = _subagent_items(call.subagent.items) if call.subagent else Markup("")
     css = " ".join(["tool", f"tool-{re.sub(r'[^A-Za-z0-9_-]', '_', call.name)}"] + _states(call))
-    head = Markup('<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>').format(
-        call.name, summary(call), _badges(call)
+    head = html(
+        '<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>',
+        call.name,
+        summary(call),
+        _badges(call),
     )
-    return _open(item, css, "details").replace(Markup("<details "), Markup("<details open "), 1) + head + Markup(
-        '<div class="tool-body">{}</div></details>'
-    ).format(render_tool(call, children))
+    body = html('<div class="tool-body">{}</div></details>', render_tool(call, children))
+    return _open(item, css, "details open") + head + body
+
+
+def _subagent_items(items: list[ChatItem]) -> Markup:
+    """A subagent's conversation, its first ``SUBAGENT_CAP`` items: a page never
+    holds more than one capped subagent run (``chat.render_chat`` pages by size)."""
+    shown = render_items(items[:SUBAGENT_CAP])
+    if len(items) <= SUBAGENT_CAP:
+        return shown
+    note = html(
+        '<p class="cut">{:,} more items of this subagent not shown: they are in the session JSON.</p>',
+        len(items) - SUBAGENT_CAP,
+    )
+    return shown + note
 
 
 def _states(call: ToolCall) -> list[str]:
     return [
         name
-        for name, on in (("error", call.is_error), ("denied", _denied(call)), ("pending", call.result is None))
+        for name, on in (
+            ("error", call.is_error),
+            ("denied", _denied(call)),
+            ("pending", call.result is None),
+        )
         if on
     ]
 
@@ -118,7 +164,7 @@ def _badges(call: ToolCall) -> Markup:
         badges.append(Markup('<span class="badge error">error</span>'))
     elapsed = call.duration_ms
     if elapsed is not None:
-        badges.append(Markup('<span class="badge time">{}</span>').format(seconds(elapsed)))
+        badges.append(html('<span class="badge time">{}</span>', seconds(elapsed)))
     return Markup(" ").join([Markup(""), *badges])
 
 
@@ -129,30 +175,36 @@ def seconds(ms: float) -> str:
 def _api_error(item: ChatItem) -> Markup:
     retry = item.detail.get("retry_attempt")
     label = f"API error (retry {retry})" if retry else "API error"
-    return _open(item, "api-error") + Markup('<span class="label">{}</span> {}</div>').format(label, item.text)
+    return _open(item, "api-error") + html(
+        '<span class="label">{}</span> {}</div>', label, item.text
+    )
 
 
 def _compaction(item: ChatItem) -> Markup:
     trigger = item.detail.get("trigger") or "auto"
     tokens = item.detail.get("pre_tokens") or 0
-    return _open(item, "compaction") + Markup('<span class="label">context compacted</span> ({}, {:,} tokens before)</div>').format(
-        trigger, tokens
+    return _open(item, "compaction") + html(
+        '<span class="label">context compacted</span> ({}, {:,} tokens before)</div>',
+        trigger,
+        tokens,
     )
 
 
 def _interrupt(item: ChatItem) -> Markup:
     outcome = item.detail.get("outcome") or item.detail.get("kind") or "interrupt"
-    return _open(item, "interrupt") + Markup('<span class="label">{}</span> {}</div>').format(outcome.replace("_", " "), item.text)
+    return _open(item, "interrupt") + html(
+        '<span class="label">{}</span> {}</div>', outcome.replace("_", " "), item.text
+    )
 
 
 def _notice(item: ChatItem) -> Markup:
     label = item.detail.get("level") or item.detail.get("subtype") or "notice"
-    return _open(item, "notice") + Markup('<span class="label">{}</span> {}</div>').format(label, item.text)
+    return _open(item, "notice") + html('<span class="label">{}</span> {}</div>', label, item.text)
 
 
 _RENDERERS = {
     "prompt": _prompt,
-    "subagent_prompt": _prompt,
+    "subagent_prompt": _subagent_prompt,
     "command": _command,
     "meta": _meta,
     "compact_summary": _compact_summary,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from markupsafe import Markup
 
+from kapacitor.server.render.sanitize import html
+
 FOLD_LINES = 40
 HEAD_CAP = 8_000
 """Characters in the always-visible head (40 very long lines are still long)."""
@@ -23,7 +25,7 @@ Highlighter = Callable[[str, int], Markup]
 
 
 def plain(text: str, _first_line: int = 1) -> Markup:
-    return Markup('<pre class="output">{}</pre>').format(text)
+    return html('<pre class="output">{}</pre>', text)
 
 
 def render_folded(text: str, render: Highlighter = plain) -> Markup:
@@ -34,10 +36,15 @@ def render_folded(text: str, render: Highlighter = plain) -> Markup:
     if end >= len(shown):
         return render(shown, 1) + note
     head, rest = shown[:end], shown[end:]
-    summary = Markup("show all ({:,} more lines, {} in all)").format(text.count("\n", end) + 1, size(len(text)))
-    return render(head.removesuffix("\n"), 1) + Markup(
-        '<details class="more"><summary>{}</summary>{}{}</details>'
-    ).format(summary, render(rest, head.count("\n") + 1), note)
+    summary = html(
+        "show all ({:,} more lines, {} in all)", text.count("\n", end) + 1, size(len(text))
+    )
+    return render(head.removesuffix("\n"), 1) + html(
+        '<details class="more"><summary>{}</summary>{}{}</details>',
+        summary,
+        render(rest, head.count("\n") + 1),
+        note,
+    )
 
 
 def _head_end(text: str) -> int:
@@ -53,8 +60,10 @@ def _head_end(text: str) -> int:
 def _cut_note(cut: int, total: int) -> Markup:
     if not cut:
         return Markup("")
-    return Markup('<p class="cut">{} not shown (of {}): the whole output is in the session JSON.</p>').format(
-        size(cut), size(total)
+    return html(
+        '<p class="cut">{} not shown (of {}): the whole output is in the session JSON.</p>',
+        size(cut),
+        size(total),
     )
 
 

@@ -10,8 +10,10 @@ iframes, forms and images (a remote image is a tracking pixel) are dropped.
 
 from __future__ import annotations
 
+from typing import Any
+
 import nh3
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 TAGS = {
     "a", "b", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3",
@@ -42,3 +44,10 @@ def clean(html: str) -> Markup:
             strip_comments=True,
         )
     )
+
+
+def html(template: str, *args: Any) -> Markup:
+    """Our own markup: ``template`` (a trusted literal with ``{}`` fields) filled
+    with ``args``, each escaped unless it is already ``Markup`` (numbers are kept
+    for format specs such as ``{:,}``). Like ``Markup.format``, several times faster."""
+    return Markup(template.format(*(a if isinstance(a, int | float) else escape(a) for a in args)))

@@ -19,14 +19,26 @@ from markupsafe import Markup
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.diff import render_diff
 from kapacitor.server.render.markdown import render_markdown
-from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.output import HARD_CAP, render_folded
+from kapacitor.server.render.sanitize import html
 
 if TYPE_CHECKING:
     from kapacitor.server.chat import ToolCall
 
 Renderer = Callable[["ToolCall", Markup], Markup]
 NOTHING = Markup("")
-SUMMARY_KEYS = ("command", "file_path", "notebook_path", "pattern", "url", "query", "subject", "description", "skill", "prompt")
+SUMMARY_KEYS = (
+    "command",
+    "file_path",
+    "notebook_path",
+    "pattern",
+    "url",
+    "query",
+    "subject",
+    "description",
+    "skill",
+    "prompt",
+)
 _NUMBERED = re.compile(r"^\s*(\d+)\t", re.MULTILINE)
 
 
@@ -34,7 +46,9 @@ def summary(call: ToolCall) -> str:
     """A one-line description of the call for its header."""
     args = call.arguments
     if call.name == "TaskUpdate":
-        return f"#{args.get('taskId', '?')} → {args.get('status', 'updated')}"
+        return f"#{args.get('taskId', '?')} {_task_subject(call)} → {args.get('status', 'updated')}".replace(
+            "  ", " "
+        )
     if call.name == "TodoWrite":
         todos = args.get("todos") or []
         done = sum(1 for t in todos if isinstance(t, dict) and t.get("status") == "completed")
@@ -52,7 +66,7 @@ def result_block(call: ToolCall) -> Markup:
     if call.result is None:
         return Markup('<p class="pending">no result recorded</p>')
     css = "result error" if call.is_error else "result"
-    return Markup('<div class="{}">{}</div>').format(css, render_folded(call.result))
+    return html('<div class="{}">{}</div>', css, render_folded(call.result))
 
 
 def generic(call: ToolCall, _children: Markup) -> Markup:
@@ -61,8 +75,10 @@ def generic(call: ToolCall, _children: Markup) -> Markup:
 
 def bash(call: ToolCall, _children: Markup) -> Markup:
     command = str(call.arguments.get("command", ""))
-    return Markup('<div class="input command">{}</div>{}').format(
-        render_folded(command, lambda part, _n: highlight(part, language="bash")), result_block(call)
+    return html(
+        '<div class="input command">{}</div>{}',
+        render_folded(command, lambda part, _n: highlight(part, language="bash")),
+        result_block(call),
     )
 
 
@@ -75,8 +91,11 @@ def read(call: ToolCall, _children: Markup) -> Markup:
         return result_block(call)
     code = _NUMBERED.sub("", text)
     first = int(numbers[0])
-    return Markup('<div class="result file">{}</div>').format(
-        render_folded(code, lambda part, n: highlight(part, filename=path, first_line=first + n - 1))
+    return html(
+        '<div class="result file">{}</div>',
+        render_folded(
+            code, lambda part, n: highlight(part, filename=path, first_line=first + n - 1)
+        ),
     )
 
 
@@ -87,48 +106,81 @@ def file_edit(call: ToolCall, _children: Markup) -> Markup:
 
 def todo_write(call: ToolCall, _children: Markup) -> Markup:
     items = [t for t in call.arguments.get("todos") or [] if isinstance(t, dict)]
-    return checklist([(str(t.get("content", "")), str(t.get("status", ""))) for t in items]) + _errors_only(call)
+    return checklist(
+        [(str(t.get("content", "")), str(t.get("status", ""))) for t in items]
+    ) + _errors_only(call)
 
 
 def task_create(call: ToolCall, _children: Markup) -> Markup:
     args = call.arguments
-    return checklist([(str(args.get("subject", "")), "pending")]) + Markup('<p class="task-description">{}</p>').format(
-        args.get("description", "")
-    ) + result_block(call)
+    description = html('<p class="task-description">{}</p>', args.get("description", ""))
+    return checklist([(str(args.get("subject", "")), "pending")]) + description + _errors_only(call)
 
 
 def task_update(call: ToolCall, _children: Markup) -> Markup:
     args = call.arguments
     changes = {k: v for k, v in args.items() if k != "taskId"}
-    label = f"Task #{args.get('taskId', '?')}"
-    if "subject" in changes:
-        label += f": {changes['subject']}"
-    return checklist([(label, str(changes.get("status", "")))]) + _details_of(changes) + _errors_only(call)
+    subject = _task_subject(call)
+    label = f"Task #{args.get('taskId', '?')}" + (f": {subject}" if subject else "")
+    return (
+        checklist([(label, str(changes.get("status", "")))])
+        + _details_of(changes)
+        + _errors_only(call)
+    )
 
 
 def agent(call: ToolCall, children: Markup) -> Markup:
-    """A subagent: what it was asked, its own conversation inlined, what it answered."""
+    """A subagent: its conversation inlined (which opens with its prompt), then its
+    answer, folded as it repeats the conversation's end. Without a recorded
+    conversation: the prompt it was given and the answer, open."""
     args = call.arguments
-    prompt = Markup('<details class="agent-prompt"><summary>prompt</summary>{}</details>').format(
-        render_markdown(str(args.get("prompt", "")))
+    kind = str(
+        args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent"
     )
-    kind = str(args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent")
-    head = Markup('<div class="agent-head"><span class="agent-type">{}</span> {}</div>').format(kind, args.get("description", ""))
-    run = Markup('<div class="subagent">{}</div>').format(children) if children else Markup("")
+    head = html(
+        '<div class="agent-head"><span class="agent-type">{}</span> {}</div>',
+        kind,
+        args.get("description", ""),
+    )
     if call.result is None or call.is_error:
         answer = result_block(call)
     else:
-        answer = Markup('<div class="result agent-answer">{}</div>').format(render_markdown(call.result[:200_000]))
-    return head + prompt + run + answer
+        answer = html(
+            '<div class="result agent-answer">{}</div>', render_markdown(call.result[:HARD_CAP])
+        )
+    if children:
+        run = html('<div class="subagent">{}</div>', children)
+        if call.result is None:  # a subagent whose call is unknown: nothing came back
+            return head + run
+        return (
+            head
+            + run
+            + html('<details class="answer"><summary>answer</summary>{}</details>', answer)
+        )
+    prompt = html(
+        '<details class="agent-prompt"><summary>prompt</summary>{}</details>',
+        render_markdown(str(args.get("prompt", ""))[:HARD_CAP]),
+    )
+    return head + prompt + answer
+
+
+def _task_subject(call: ToolCall) -> str:
+    """The subject a TaskUpdate sets, else the one its task was created with."""
+    return str(call.arguments.get("subject") or call.task_subject or "")
 
 
 def checklist(entries: list[tuple[str, str]]) -> Markup:
     marks = {"completed": "☑", "in_progress": "◐", "deleted": "☒"}
     rows = Markup("").join(
-        Markup('<li class="todo todo-{}"><span class="mark">{}</span> {}</li>').format(status or "pending", marks.get(status, "☐"), text)
+        html(
+            '<li class="todo todo-{}"><span class="mark">{}</span> {}</li>',
+            status or "pending",
+            marks.get(status, "☐"),
+            text,
+        )
         for text, status in entries
     )
-    return Markup('<ul class="checklist">{}</ul>').format(rows)
+    return html('<ul class="checklist">{}</ul>', rows)
 
 
 def _details_of(changes: dict[str, Any]) -> Markup:
@@ -139,8 +191,9 @@ def _details_of(changes: dict[str, Any]) -> Markup:
 def generic_input(arguments: dict[str, Any]) -> Markup:
     """Tool input as pretty, highlighted JSON (folded when long)."""
     pretty = json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
-    return Markup('<div class="input">{}</div>').format(
-        render_folded(pretty, lambda part, _n: highlight(part, language="json"))
+    return html(
+        '<div class="input">{}</div>',
+        render_folded(pretty, lambda part, _n: highlight(part, language="json")),
     )
 
 

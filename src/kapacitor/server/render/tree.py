@@ -10,76 +10,107 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from kapacitor.server.render.items import seconds
+from kapacitor.server.render.output import size
 
 if TYPE_CHECKING:
     from kapacitor.server.trace import TraceNode
 
-OPEN_KINDS = {"session", "prompt", "turn", "subagent", "tool", "todo"}
+OPEN_KINDS = {"session", "prompt", "task", "turn", "subagent", "tool", "todo"}
 """Kinds whose children show at first; deeper levels are one click away."""
+SECTION_CAP = 4_000
+"""Characters of one detail section in the page (the JSON twin has more)."""
+FACTS = ("kind", "id", "model", "started", "ended")
 
 
 def render_tree(tree: TraceNode) -> Markup:
-    return Markup(
-        '<div class="trace" data-trace>'
-        '<ul class="trace-tree" role="tree">{}</ul>'
-        '<aside class="trace-detail" aria-live="polite"><p class="hint">Select a node to see its details.</p></aside>'
-        "</div>"
-    ).format(_node(tree))
-
-
-def _node(node: TraceNode) -> Markup:
-    states = [f"kind-{node.kind}"] + (["error"] if node.error else []) + (["has-error"] if node.errors > int(node.error) else [])
-    row = Markup(
-        '<span class="twisty"></span><span class="tkind">{}</span> <span class="tlabel">{}</span>'
-        '<span class="tmeta">{}</span>'
-    ).format(node.kind, node.label or "(empty)", _meta(node))
-    attrs = Markup('class="tnode {}" tabindex="0" role="treeitem" data-id="{}"').format(" ".join(states), node.id)
-    detail = Markup('<template class="tdetail">{}</template>').format(_detail(node))
-    if not node.children:
-        return Markup("<li><div {}>{}</div>{}</li>").format(attrs, row, detail)
-    is_open = Markup(" open") if node.kind in OPEN_KINDS else Markup("")
-    children = Markup("").join(_node(child) for child in node.children)
-    return Markup('<li><details{}><summary {}>{}</summary><ul role="group">{}</ul></details>{}</li>').format(
-        is_open, attrs, row, children, detail
+    """Written into one list of strings, every transcript value through ``escape``:
+    a tree has thousands of nodes, and this is the page's whole cost."""
+    out = ['<div class="trace" data-trace><ul class="trace-tree" role="tree">']
+    _node(tree, out)
+    out.append(
+        '</ul><aside class="trace-detail" aria-live="polite">'
+        '<p class="hint">Select a node to see its details.</p></aside></div>'
     )
+    return Markup("".join(out))
 
 
-def _meta(node: TraceNode) -> Markup:
+def _node(node: TraceNode, out: list[str]) -> None:
+    states = (
+        f"kind-{escape(node.kind)}"
+        + (" error" if node.error else "")
+        + (" has-error" if node.errors > int(node.error) else "")
+    )
+    attrs = f'class="tnode {states}" tabindex="0" role="treeitem" data-id="{escape(node.id)}"'
+    row = (
+        f'<span class="twisty"></span><span class="tkind">{escape(node.kind)}</span> '
+        f'<span class="tlabel">{escape(node.label or "(empty)")}</span><span class="tmeta">{_meta(node)}</span>'
+    )
+    if node.children:
+        out.append(
+            f'<li><details{" open" if node.kind in OPEN_KINDS else ""}><summary {attrs}>{row}</summary><ul role="group">'
+        )
+        for child in node.children:
+            _node(child, out)
+        out.append("</ul></details>")
+    else:
+        out.append(f"<li><div {attrs}>{row}</div>")
+    out.append(f'<template class="tdetail">{_detail(node)}</template></li>')
+
+
+def _meta(node: TraceNode) -> str:
     parts = []
-    total = sum(node.tokens.get(k, 0) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+    total = sum(
+        node.tokens.get(k, 0)
+        for k in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        )
+    )
     if total:
-        parts.append(Markup('<span class="ttokens" title="tokens, descendants included">{} tok</span>').format(_short(total)))
-    if node.duration_ms or (node.duration_ms == 0 and node.kind == "tool"):
-        parts.append(Markup('<span class="tdur">{}</span>').format(seconds(node.duration_ms)))
+        parts.append(
+            f'<span class="ttokens" title="tokens, descendants included">{_short(total)} tok</span>'
+        )
+    elapsed = node.duration_ms
+    if elapsed or (elapsed == 0 and node.kind == "tool"):
+        parts.append(f'<span class="tdur">{seconds(elapsed)}</span>')
     if node.errors:
-        parts.append(Markup('<span class="terrors">{} error{}</span>').format(node.errors, "" if node.errors == 1 else "s"))
-    return Markup("").join(parts)
+        parts.append(
+            f'<span class="terrors">{node.errors} error{"" if node.errors == 1 else "s"}</span>'
+        )
+    return "".join(parts)
 
 
 def _short(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
-def _detail(node: TraceNode) -> Markup:
-    rows = [("kind", node.kind), ("id", node.id), ("model", node.model), ("started", node.started), ("ended", node.ended)]
+def _detail(node: TraceNode) -> str:
+    facts = [(name, getattr(node, name)) for name in FACTS]
     if node.duration_ms is not None:
-        rows.append(("duration", seconds(node.duration_ms)))
-    table = Markup("").join(Markup("<tr><th>{}</th><td>{}</td></tr>").format(k, v) for k, v in rows if v)
-    tokens = Markup("").join(
-        Markup("<tr><th>{}</th><td>{:,}</td></tr>").format(k.replace("_", " "), v) for k, v in node.tokens.items() if v
-    )
-    sections = Markup("").join(
-        Markup('<h4>{}</h4><pre class="output">{}</pre>').format(name, _text(value))
+        facts.append(("duration", seconds(node.duration_ms)))
+    facts += [
+        (name.replace("_", " "), f"{value:,}") for name, value in node.tokens.items() if value
+    ]
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts if v)
+    sections = "".join(
+        f'<h4>{escape(name)}</h4><pre class="output">{escape(_capped(value))}</pre>'
         for name, value in node.detail.items()
         if value not in (None, "", {}, [])
     )
-    return Markup('<div class="chat"><h3>{}</h3><table class="tfacts">{}{}</table>{}</div>').format(
-        node.label or node.kind, table, tokens, sections
+    return f'<div class="tdetail-body"><h3>{escape(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
+
+
+def _capped(value: Any) -> str:
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, indent=2, ensure_ascii=False, default=str)
     )
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if len(text) <= SECTION_CAP:
+        return text
+    return f"{text[:SECTION_CAP]}\n… {size(len(text) - SECTION_CAP)} not shown (the chat JSON has all of it)"

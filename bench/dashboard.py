@@ -1,0 +1,143 @@
+"""Dashboard at scale: a synthetic store of --sessions sessions (~--events
+events), made by replaying the real recorded transcripts under fresh ids, then:
+
+  rebuild     every read model from the whole log (events/s)
+  list        GET /sessions.json and GET / (first page, and a filtered page)
+  chat        GET /sessions/{id} (first slice of the chat) for sampled sessions
+  trace       GET /sessions/{id}/trace
+  stats       GET /sessions/{id}/stats
+
+Server time is measured in-process (httpx over the ASGI app, no network): p50
+and p95 over --requests requests each. Sessions are lengthened to reach the
+event target: each one concatenates several fresh-id copies of a real session
+under one session id.
+
+    python bench/dashboard.py [--sessions 10000] [--events 1000000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from kapacitor.capture.importer import import_paths
+from kapacitor.capture.synthetic import copy_text, fresh_id
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner, reset
+from kapacitor.server.app import create_app
+from kapacitor.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDED = ROOT.parent / "shared" / "claude-code" / "recorded"
+SOURCES = [RECORDED / "projects", RECORDED / "interactive" / "projects"]
+EVENTS_PER_SAMPLE_SESSION = 31  # the samples: 154 events in 5 sessions
+
+
+def make_transcripts(target: Path, sessions: int, repeat: int) -> int:
+    """``sessions`` transcripts, each ``repeat`` fresh-id copies of a real session
+    (with its subagents) joined under the first copy's session id."""
+    mains = sorted(p for s in SOURCES for p in s.glob("*/*.jsonl"))
+    written = 0
+    for n in range(sessions):
+        main = mains[n % len(mains)]
+        sid = main.stem.encode()
+        new_sid = fresh_id(sid, n * repeat)
+        group = [main, *sorted((main.parent / main.stem / "subagents").glob("agent-*"))]
+        for path in group:
+            rel = path.relative_to(main.parent)
+            chunks = []
+            for r in range(repeat):
+                copy = n * repeat + r
+                chunks.append(copy_text(path.read_bytes(), copy).replace(fresh_id(sid, copy), new_sid))
+            out = target / main.parent.name / copy_text(str(rel).encode(), n * repeat).decode()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(b"".join(chunks))
+            written += 1
+    return written
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+async def timed(client: httpx.AsyncClient, urls: list[str]) -> list[float]:
+    times = []
+    for url in urls:
+        started = time.perf_counter()
+        response = await client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return times
+
+
+async def measure_pages(app, session_ids: list[str], requests: int) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
+    rng = random.Random(1)
+    picks = [rng.choice(session_ids) for _ in range(requests)]
+    repo = (await httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b").get("/repos.json")).json()[0]["key"]
+    pages = {
+        "session list JSON (/sessions.json)": ["/sessions.json"] * requests,
+        "session list page (/)": ["/"] * requests,
+        "filtered list page (/?repo=…&q=…)": [f"/?repo={repo}&q=fix"] * requests,
+        "chat page (/sessions/{id})": [f"/sessions/{s}" for s in picks],
+        "trace page (/sessions/{id}/trace)": [f"/sessions/{s}/trace" for s in picks],
+        "stats page (/sessions/{id}/stats)": [f"/sessions/{s}/stats" for s in picks],
+    }
+    out = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client:
+        for name, urls in pages.items():
+            await timed(client, urls[:3])  # warm up
+            out[name] = percentiles(await timed(client, urls))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the store in this dir")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="kapacitor-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "events.db"
+    store = open_store(f"sqlite://{db}")
+    if store.head_position() == 0:
+        repeat = max(1, round(args.events / args.sessions / EVENTS_PER_SAMPLE_SESSION))
+        started = time.perf_counter()
+        files = make_transcripts(work / "projects", args.sessions, repeat)
+        print(f"transcripts: {files:,} files ({repeat} copies per session) in {time.perf_counter() - started:.1f} s", flush=True)
+        summary = import_paths(store, [work / "projects"])
+        print(f"import: {summary.events_added:,} events in {summary.seconds:.1f} s", flush=True)
+    head = store.head_position()
+    runner = ProjectionRunner(store, db, PROJECTIONS)
+    for projection in PROJECTIONS:
+        reset(runner.conn, projection)  # as `kapacitor projections rebuild`
+    started = time.perf_counter()
+    runner.catch_up()
+    seconds = time.perf_counter() - started
+    assert not runner.failures, runner.failures
+    sessions = [sid for (sid,) in runner.conn.execute("SELECT session_id FROM sessions")]
+    runner.close()
+    store.close()
+    print(f"store: {len(sessions):,} sessions, {head:,} events, {db.stat().st_size / 1e9:.2f} GB")
+    print(f"rebuild of all read models: {seconds:.1f} s = {head / seconds:,.0f} events/s", flush=True)
+    app = create_app(f"sqlite://{db}", run_projections=False)
+    results = asyncio.run(measure_pages(app, sessions, args.requests))
+    print(f"\n| page ({args.requests} requests) | p50 ms | p95 ms |\n|---|---|---|")
+    for name, (p50, p95) in results.items():
+        print(f"| {name} | {p50:.1f} | {p95:.1f} |")
+    app.state.runner.close()
+    app.state.store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

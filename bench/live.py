@@ -1,0 +1,68 @@
+"""Live update latency: from an event appended to the store to the open page
+showing it, in headless Chromium against the real server (the sample sessions).
+
+For --trials rounds: append a prompt to a session whose chat page is open, and
+time until the page shows it (the browser's own clock around the append).
+
+    python bench/live.py [--trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from kapacitor.capture.importer import import_paths
+from kapacitor.events import NewEvent
+from kapacitor.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from browser import launch, start_server  # noqa: E402
+from conftest import SAMPLE_DIRS  # noqa: E402
+
+SESSION = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite://{Path(tmp) / 'events.db'}"
+        store = open_store(url)
+        import_paths(store, SAMPLE_DIRS)
+        server = start_server(url, Path(tmp))
+        times = []
+        try:
+            with sync_playwright() as playwright:
+                context = launch(playwright, Path(tmp) / "profile")
+                page = context.new_page()
+                page.goto(f"{server.url}/sessions/{SESSION}")
+                page.wait_for_selector("#live-indicator.connected")
+                for n in range(args.trials):
+                    text = f"live prompt number {n}"
+                    started = time.perf_counter()
+                    store.append(f"AgentSession-{SESSION}", [NewEvent(f"bench-live-{n}", "UserMessageReceived", {
+                        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "content": text,
+                        "extensions": {"claude_code": {"kind": "prompt"}}})])
+                    page.wait_for_function("t => document.querySelector('.chat').textContent.includes(t)", arg=text, polling=10)
+                    times.append((time.perf_counter() - started) * 1000)
+                context.close()
+        finally:
+            server.stop()
+            store.close()
+    ordered = sorted(times)
+    print(f"append -> visible in the open chat, {len(times)} trials: p50 {statistics.median(ordered):.0f} ms,"
+          f" p95 {ordered[int(len(ordered) * 0.95) - 1]:.0f} ms, max {ordered[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The chat and trace in real headless Chromium, served by the real server: a
+hostile session never runs script, trace.js shows a node's details, and a long
+chat loads its next pages as they scroll into view."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from render_fixtures import Transcript, imported_store
+from test_render_security import SESSION as HOSTILE
+from test_render_security import hostile_transcript
+
+from browser import launch, start_server
+from conftest import SAMPLE_DIRS
+
+HELLO = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
+LONG = "0000a11c-0000-4000-8000-000000000450"
+SCRIPT_TEXT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transcripts")
+    hostile_transcript().write(root)
+    long = Transcript(LONG)
+    long.user("a long session")
+    for n in range(450):
+        long.tool("Bash", {"command": f"echo {n}"}, f"{n}")
+    long.write(root)
+    store = imported_store(tmp_path_factory, [*SAMPLE_DIRS, root])
+    url = f"sqlite://{store.path}"
+    store.close()
+    server = start_server(url, tmp_path_factory.mktemp("home"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    with sync_playwright() as playwright:
+        context = launch(playwright, tmp_path_factory.mktemp("profile"))
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    yield page
+    page.close()
+
+
+@pytest.mark.parametrize("tab", ["", "/trace"])
+def test_a_hostile_session_is_text_and_never_runs(server, page, tab):
+    page.goto(f"{server.url}/sessions/{HOSTILE}{tab}")
+    page.wait_for_load_state("networkidle")
+    if tab:  # show every node's details in turn
+        for node in page.locator(".tnode").all():
+            node.click()
+    expect(page.locator("#tab-body")).to_contain_text(SCRIPT_TEXT)
+    assert page.dialogs == []
+    assert (
+        page.locator("#tab-body script, #tab-body img, #tab-body iframe, #tab-body svg").count()
+        == 0
+    )
+    handlers = page.evaluate(
+        """() => [...document.querySelectorAll('#tab-body *')].flatMap(e =>
+             [...e.attributes].filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))
+             .map(a => e.tagName + ' ' + a.name))"""
+    )
+    assert handlers == []
+
+
+def test_selecting_a_trace_node_shows_its_details(server, page):
+    page.goto(f"{server.url}/sessions/{HELLO}/trace")
+    panel = page.locator(".trace-detail")
+    expect(panel).to_contain_text("Select a node")
+    failing = page.locator(".tnode.error", has_text="cat does_not_exist.txt")
+    failing.click()
+    expect(failing).to_have_class("tnode kind-tool error selected")
+    expect(panel).to_contain_text("No such file or directory")
+    expect(panel).to_contain_text('"command": "cat does_not_exist.txt"')
+    # a row with children: clicking its label selects it and keeps it open; the twisty folds it
+    agent = page.locator("summary.tnode", has_text="Agent Review hello.py")
+    agent.locator(".tlabel").click()
+    expect(panel).to_contain_text("toolu_6f53674e7b3340709c2abc90")
+    inner = page.locator(".tnode", has_text="Bash wc -l hello.py")
+    expect(inner).to_be_visible()
+    agent.locator(".twisty").click()
+    expect(inner).to_be_hidden()
+    # the keyboard selects too
+    page.locator(".tnode", has_text="Read /home/dev/src/widgets/hello.py").first.focus()
+    page.keyboard.press("Enter")
+    expect(panel).to_contain_text("print('hello from fake claude')")
+
+
+def test_a_long_chat_loads_the_next_pages_as_they_scroll_into_view(server, page):
+    page.goto(f"{server.url}/sessions/{LONG}")
+    tools = page.locator(".chat-item.tool")
+    expect(tools).to_have_count(199)  # the prompt and 199 calls: the first page
+    for expected in (399, 450):
+        page.locator(".chat-more").scroll_into_view_if_needed()
+        expect(tools).to_have_count(expected)
+    expect(page.locator(".chat-more")).to_have_count(0)
+    expect(tools.last).to_contain_text("echo 449")
