@@ -70,6 +70,7 @@ def run(event: str, raw: bytes) -> None:
         cwd=str(payload.get("cwd") or ""),
         hook={"event": event, "at": at, "payload": payload},
         ended={"SessionEnd": True, "SessionStart": False}.get(event),
+        hasty=True,
     )
     if event in _WAKE_FOLLOWER or result.more:
         start_follower(session_id)
