@@ -150,3 +150,12 @@ def test_config_precedence_env_then_file_then_default(monkeypatch):
     monkeypatch.setenv("KAPACITOR_SERVER", "http://127.0.0.1:1")
     monkeypatch.setenv("KAPACITOR_TOKEN", "t2")
     assert client_config.load() == client_config.ClientConfig("http://127.0.0.1:1", "t2")
+
+
+def test_the_log_is_rotated_past_its_limit(monkeypatch):
+    monkeypatch.setattr(client_config, "LOG_LIMIT", 10_000)
+    for i in range(200):
+        client_config.log_failure(f"failure {i} " + "x" * 100)
+    log = state_dir() / "capture.log"
+    assert log.stat().st_size <= 10_000 + 200 and (state_dir() / "capture.log.1").exists()
+    assert log.read_text().splitlines()[-1].split()[2:4] == ["failure", "199"]

@@ -5,6 +5,7 @@ twice, none skipped) and it stops after SessionEnd."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
+from kapacitor.capture.hook import HOOK_BUDGET
 from kapacitor.store import open_store
 
 FOLLOW = {"KAPACITOR_FOLLOW": "1", "KAPACITOR_FOLLOW_IDLE": "20"}
@@ -128,3 +130,22 @@ def test_kapacitor_watch_follows_a_transcript_until_idle(tmp_path, live_server):
         watch.communicate()
     live_server.stop()
     assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+
+
+def test_a_backlog_beyond_one_hooks_budget_is_caught_up_by_the_follower(tmp_path, live_server, cleanup):
+    """A long session resumed after setup: the hook reads its budget and leaves the
+    rest to the follower it starts."""
+    session_id = "b1a5b1a5-0000-4000-8000-000000000001"
+    cleanup.append(session_id)
+    main = tmp_path / "projects" / "-work" / f"{session_id}.jsonl"
+    main.parent.mkdir(parents=True)
+    record = {"type": "user", "sessionId": session_id, "cwd": str(tmp_path), "timestamp": "2026-01-01T00:00:00Z",
+              "message": {"role": "user", "content": "x" * 300}}
+    main.write_text("".join(json.dumps({**record, "uuid": f"u-{i}"}) + "\n" for i in range(3000)))
+    assert main.stat().st_size > 2 * HOOK_BUDGET
+    payload = {"session_id": session_id, "transcript_path": str(main), "cwd": str(tmp_path)}
+    run_hook("PostToolUse", payload)  # no follower yet: see what one hook reads
+    state = json.loads((state_dir() / "sessions" / f"{session_id}.json").read_text())
+    assert HOOK_BUDGET - 1000 < state["offsets"][str(main)][0] <= HOOK_BUDGET
+    run_hook("PostToolUse", payload, **FOLLOW)
+    wait_for(lambda: stored_lines(live_server.store_path, session_id) == set(range(3000)), timeout=20)

@@ -8,6 +8,7 @@ import base64
 import json
 
 import pytest
+from fastapi import FastAPI, HTTPException, Request
 
 from capture_helpers import (
     LIVE_ONLY,
@@ -19,7 +20,8 @@ from capture_helpers import (
     spooled,
 )
 from conftest import SAMPLE_DIRS
-from kapacitor.server.ingest import BadBatch, ingest
+from kapacitor.events import NewEvent
+from kapacitor.server.ingest import BadBatch, authorize, batch_events, ingest, parse_batch
 
 SESSIONS = sorted(p for d in SAMPLE_DIRS for p in d.glob("*/*.jsonl"))
 
@@ -101,3 +103,44 @@ def test_invalid_utf8_lines_travel_as_base64_and_are_kept(store):
     assert ingest(store, "s-1", body).added == 1
     [event] = store.read_stream("AgentSession-s-1")
     assert event.metadata["raw_error"].startswith("invalid UTF-8") and base64.b64decode(event.metadata["raw_b64"]) == raw
+
+
+def test_a_batch_is_appended_whole_or_not_at_all(store):
+    """The subagent line's event id is already taken by another stream: the main
+    line of the same batch must not be stored either."""
+    sub = {"o": 0, "n": 0, "t": json.dumps({"type": "user", "uuid": "u9", "sessionId": "s-1", "isSidechain": True,
+                                            "message": {"role": "user", "content": "review it"}})}
+    body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [LINE]},
+                              {"path": "/p/s-1/subagents/agent-a1.jsonl", "meta": {"agentType": "general-purpose"}, "lines": [sub]}])
+    streams = batch_events("s-1", parse_batch("s-1", body))
+    taken = streams["AgentSubsession-s-1-a1"][0]
+    store.append("Elsewhere-1", [NewEvent(taken.id, "Taken", {})])
+    with pytest.raises(BadBatch, match="another stream") as caught:
+        ingest(store, "s-1", body)
+    assert caught.value.status == 409
+    assert [e.stream for e in store.read_all()] == ["Elsewhere-1"]
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "header", "status"),
+    [
+        ("127.0.0.1", "", "", None),
+        ("::1", "", "", None),
+        ("10.1.2.3", "", "", 403),
+        ("10.1.2.3", "s3cret", "Bearer s3cret", None),
+        ("127.0.0.1", "s3cret", "", 401),
+        ("127.0.0.1", "s3cret", "Bearer wrong", 401),
+    ],
+)
+def test_auth_rule(host, token, header, status, monkeypatch):
+    """No token: loopback callers only. A token: every caller must present it."""
+    monkeypatch.setenv("KAPACITOR_TOKEN", token)
+    app = FastAPI()
+    headers = [(b"authorization", header.encode())] if header else []
+    request = Request({"type": "http", "client": (host, 5555), "headers": headers, "app": app})
+    if status is None:
+        authorize(request)
+    else:
+        with pytest.raises(HTTPException) as caught:
+            authorize(request)
+        assert caught.value.status_code == status

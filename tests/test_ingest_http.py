@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
+import time
 
 from capture_helpers import (
     KAPACITOR,
@@ -147,3 +149,46 @@ def test_token_is_required_when_the_server_has_one(tmp_path, monkeypatch):
         assert os.path.exists(state_dir() / "capture.log") and "401" in (state_dir() / "capture.log").read_text()
     finally:
         server.stop()
+
+
+def test_a_batch_the_server_refuses_for_good_is_logged_and_does_not_block_the_rest(tmp_path, live_server):
+    live = LiveSession(tmp_path / "projects")
+    spool = state_dir() / "sessions" / f"{live.session_id}.spool"
+    spool.parent.mkdir(parents=True)
+    spool.write_bytes(b'{"v": 99, "session_id": "%s"}\n' % live.session_id.encode())  # e.g. from a newer client
+    live.write_main(0, 6)
+    run_hook("Stop", live.payload("Stop"))
+    assert spool.stat().st_size == 0
+    assert "rejected, dropped: HTTP 400" in (state_dir() / "capture.log").read_text()
+    store = open_store(f"sqlite://{live_server.store_path}")
+    assert [e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"] == ["Stop"]
+    store.close()
+
+
+def test_a_server_too_slow_to_answer_costs_one_hook_a_second_then_none(tmp_path, live_server):
+    """The store's write lock held elsewhere (a long import, say): ingest waits for
+    it. The first hook gives up after 1 s and spools; the next ones, within the
+    back-off, spool without trying; sync delivers all once the server answers."""
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 5)
+    blocker = sqlite3.connect(live_server.store_path, timeout=1)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        run_hook("PreToolUse", live.payload("PreToolUse", tool_use_id="a"))
+        assert 1.0 <= time.monotonic() - started < 3.0
+        live.write_main(5, 10)
+        started = time.monotonic()
+        run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id="a"))
+        assert time.monotonic() - started < 0.5
+        assert len(spooled(live.session_id)) == 2
+        assert "no answer within 1 s" in (state_dir() / "capture.log").read_text()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert subprocess.run([KAPACITOR, "sync"], capture_output=True).returncode == 0
+    assert not (state_dir() / "server-slow").exists()
+    store = open_store(f"sqlite://{live_server.store_path}")
+    hooks = [e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"]
+    assert hooks == ["PreToolUse", "PostToolUse"]  # the first one once, though it reached the server twice
+    store.close()

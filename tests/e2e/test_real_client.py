@@ -176,3 +176,10 @@ def test_c_server_killed_mid_session_and_restarted_loses_nothing(tmp_path, clien
     assert (state_dir() / "sessions" / f"{session_id}.spool").stat().st_size == 0
     server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
+
+
+def test_the_plugin_passes_the_real_clients_validation(client):
+    plugin = Path(__file__).resolve().parents[2] / "plugin"
+    result = subprocess.run([str(CLAUDE), "plugin", "validate", str(plugin)], capture_output=True, text=True,
+                            env={**os.environ, "IS_SANDBOX": "1"}, timeout=60)
+    assert result.returncode == 0 and "Validation passed" in result.stdout, result.stdout + result.stderr

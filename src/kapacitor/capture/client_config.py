@@ -89,16 +89,22 @@ def save(config: ClientConfig) -> str:
     return path
 
 
+LOG_LIMIT = 4 << 20
+"""The log is moved to ``capture.log.1`` (replacing the older one) past this size."""
+
+
 def log_failure(message: str) -> None:
     """One line in the capture log; never raises (the agent must not notice)."""
     try:
         path = log_file()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        line = f"{stamp} pid={os.getpid()} {' '.join(message.split())}\n"
+        line = f"{stamp} pid={os.getpid()} {' '.join(message.split())[:2000]}\n"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line.encode("utf-8", "replace"))
+            if os.fstat(fd).st_size > LOG_LIMIT:
+                os.replace(path, path + ".1")
         finally:
             os.close(fd)
     except OSError:

@@ -36,6 +36,9 @@ EVENTS = (
 """The events ``kapacitor setup`` installs the hook for."""
 
 _WAKE_FOLLOWER = {"SessionStart", "UserPromptSubmit", "SessionEnd"}
+HOOK_BUDGET = 256 << 10
+"""Transcript bytes one hook reads at most; a larger backlog (a long session
+resumed after setup) is the follower's, which the hook then starts."""
 
 
 def main(argv: list[str]) -> int:
@@ -70,6 +73,8 @@ def run(event: str, raw: bytes) -> None:
         cwd=str(payload.get("cwd") or ""),
         hook={"event": event, "at": at, "payload": payload},
         ended={"SessionEnd": True, "SessionStart": False}.get(event),
+        hasty=True,
+        budget=HOOK_BUDGET,
     )
     if event in _WAKE_FOLLOWER or result.more:
         start_follower(session_id)

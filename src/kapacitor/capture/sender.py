@@ -10,11 +10,15 @@ budget, so this uses its C core ``_socket`` directly. ``https://`` falls back to
 from __future__ import annotations
 
 import _socket
+import time
 
 from kapacitor.capture.client_config import ClientConfig
 
 CONNECT_TIMEOUT = 0.5
-TIMEOUT = 2.0
+HOOK_TIMEOUT = 1.0
+"""A hook waits at most this long for an answer (the agent waits for the hook)."""
+PATIENT_TIMEOUT = 10.0
+"""The follower and ``kapacitor sync`` wait longer: nobody waits for them."""
 INGEST_PATH = "/api/ingest/sessions/"
 
 SENT, REJECTED, FAILED = "sent", "rejected", "failed"
@@ -22,12 +26,13 @@ SENT, REJECTED, FAILED = "sent", "rejected", "failed"
 
 class Outcome:
     """``sent``; ``rejected`` (the server will never take it: drop it, log why);
-    ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later)."""
+    ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later).
+    ``slow``: it failed by timing out (the server is there but not answering)."""
 
-    __slots__ = ("kind", "detail")
+    __slots__ = ("kind", "detail", "slow")
 
-    def __init__(self, kind: str, detail: str = ""):
-        self.kind, self.detail = kind, detail
+    def __init__(self, kind: str, detail: str = "", slow: bool = False):
+        self.kind, self.detail, self.slow = kind, detail, slow
 
     def __repr__(self) -> str:
         return f"Outcome({self.kind!r}, {self.detail!r})"
@@ -42,7 +47,7 @@ def classify(status: int, body: str) -> Outcome:
     return Outcome(FAILED, detail)
 
 
-def post(config: ClientConfig, session_id: str, body: bytes, timeout: float = TIMEOUT) -> Outcome:
+def post(config: ClientConfig, session_id: str, body: bytes, timeout: float) -> Outcome:
     url = config.server + INGEST_PATH + session_id + "/batches"
     headers = {"Content-Type": "application/json"}
     if config.token:
@@ -51,6 +56,8 @@ def post(config: ClientConfig, session_id: str, body: bytes, timeout: float = TI
         if url.startswith("http://"):
             return _post_plain(url, headers, body, timeout)
         return _post_urllib(url, headers, body, timeout)
+    except TimeoutError:
+        return Outcome(FAILED, f"{config.server}: no answer within {timeout:g} s", slow=True)
     except (OSError, ValueError) as exc:
         return Outcome(FAILED, f"{config.server}: {exc}")
 
@@ -71,12 +78,17 @@ def _post_plain(url: str, headers: dict[str, str], body: bytes, timeout: float) 
     netloc, host, port, path = split_http_url(url)
     head = [f"POST {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}", "Connection: close"]
     head += [f"{k}: {v}" for k, v in headers.items()]
+    deadline = time.monotonic() + timeout
     sock = _connect(host, port)
     try:
         sock.settimeout(timeout)
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         chunks = []
-        while chunk := sock.recv(65536):
+        while True:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))  # a total, not a per-read, limit
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
             chunks.append(chunk)
     finally:
         sock.close()

@@ -18,10 +18,11 @@ Only complete lines (ending in a newline) are sent; blank lines are counted, not
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from kapacitor.capture import layout, sender
-from kapacitor.capture.client_config import ClientConfig, log_failure
+from kapacitor.capture.client_config import ClientConfig, log_failure, state_dir
 from kapacitor.capture.spool import (
     SessionState,
     load_state,
@@ -61,10 +62,15 @@ def ship(
     ended: bool | None = None,
     budget: int = 1 << 20,
     lock_wait: float = 1.0,
+    hasty: bool = False,
 ) -> ShipResult:
     """One pass for one session; never raises for a server problem (it spools).
-    ``ended`` marks the session ended (SessionEnd) or live again (SessionStart)."""
+    ``ended`` marks the session ended (SessionEnd) or live again (SessionStart).
+    ``hasty`` (a hook: the agent waits for it) waits less for an answer, and
+    spools without trying while the server was recently too slow to answer."""
     result = ShipResult()
+    timeout = sender.HOOK_TIMEOUT if hasty else sender.PATIENT_TIMEOUT
+    skip = _server_slow() if hasty else None
     with send_lock(session_id, lock_wait) as locked:
         if not locked:  # another sender is busy: keep the payload, it will read the lines
             result.locked = False
@@ -76,45 +82,80 @@ def ship(
         state.transcript = transcript or state.transcript
         state.cwd = cwd or state.cwd
         state.ended = state.ended if ended is None else ended
-        in_order = _drain(state, config, result)
+        stuck = skip or _drain(state, config, result, timeout)
         files, advances, result.more = _read_new(state, budget)
         result.lines = sum(len(f["lines"]) for f in files)
         if hook is not None or files:
             context = _context(state) if any("meta" not in f for f in files) else None
             body = _encode(session_id, hook, context, files)
-            outcome = sender.post(config, session_id, body) if in_order else None
-            if outcome is not None and outcome.kind == sender.SENT:
-                result.sent += 1
-            elif outcome is not None and outcome.kind == sender.REJECTED:
-                result.rejected += 1
-                log_failure(f"session {session_id}: batch rejected, dropped: {outcome.detail}")
-            else:
+            outcome = stuck or _deliver(config, session_id, body, result, timeout)  # never overtake the spool
+            if outcome.kind == sender.FAILED:
                 spool_append(session_id, body)
                 result.spooled += 1
-                if outcome is not None:
-                    log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
+                log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
         state.offsets.update(advances)
         save_state(state)
     return result
 
 
-def _drain(state: SessionState, config: ClientConfig, result: ShipResult) -> bool:
-    """Deliver the spool in order; True when it is empty afterwards."""
-    entries = spool_read(state)
-    delivered = state.spool_pos
-    for pos, body in entries:
-        outcome = sender.post(config, state.session_id, body)
+def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipResult, timeout: float) -> sender.Outcome:
+    """POST one batch and count it; a batch refused for good is logged and dropped
+    (keeping it would block every later one). A timeout marks the server slow."""
+    outcome = sender.post(config, session_id, body, timeout)
+    if outcome.slow:
+        _mark_slow(True)
+    if outcome.kind == sender.SENT:
+        result.sent += 1
+        _mark_slow(False)
+    elif outcome.kind == sender.REJECTED:
+        result.rejected += 1
+        log_failure(f"session {session_id}: batch rejected, dropped: {outcome.detail}")
+    return outcome
+
+
+def _drain(state: SessionState, config: ClientConfig, result: ShipResult, timeout: float) -> sender.Outcome | None:
+    """Deliver the spool in order; the failure that stopped it, or None when it is empty."""
+    start = delivered = state.spool_pos
+    failure = None
+    for pos, body in spool_read(state):
+        outcome = _deliver(config, state.session_id, body, result, timeout)
         if outcome.kind == sender.FAILED:
+            failure = outcome
             break
-        if outcome.kind == sender.REJECTED:
-            result.rejected += 1
-            log_failure(f"session {state.session_id}: spooled batch rejected, dropped: {outcome.detail}")
-        else:
-            result.sent += 1
         delivered = pos
-    if entries and delivered != state.spool_pos:
+    if delivered != start:
         spool_delivered(state, delivered)
-    return not entries or delivered == entries[-1][0]
+    return failure
+
+
+SLOW_BACKOFF = 30.0
+"""After a timeout, hooks spool without trying for this long (the follower and
+``kapacitor sync`` keep trying, and clear the mark when the server answers)."""
+
+
+def _slow_mark() -> str:
+    return os.path.join(state_dir(), "server-slow")
+
+
+def _server_slow() -> sender.Outcome | None:
+    """A failure to spool with, if the server timed out in the last SLOW_BACKOFF s."""
+    try:
+        age = time.time() - os.stat(_slow_mark()).st_mtime
+    except OSError:
+        return None
+    return sender.Outcome(sender.FAILED, f"the server timed out {age:.0f} s ago: spooled without trying") if age < SLOW_BACKOFF else None
+
+
+def _mark_slow(slow: bool) -> None:
+    try:
+        if slow:
+            os.makedirs(state_dir(), exist_ok=True)
+            with open(_slow_mark(), "w"):
+                pass
+        else:
+            os.unlink(_slow_mark())
+    except OSError:
+        pass
 
 
 def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, list[int]], bool]:

@@ -22,6 +22,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 
 from kapacitor.capture.client_config import state_dir
 
@@ -88,7 +89,7 @@ def _opened(path: str, flags: int) -> int:
     try:
         return os.open(path, flags, 0o600)
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)  # spools hold transcript text
         return os.open(path, flags, 0o600)
 
 
@@ -140,25 +141,26 @@ def spool_append(session_id: str, entry: bytes) -> None:
         os.close(fd)
 
 
-def spool_read(state: SessionState) -> list[tuple[int, bytes]]:
-    """The spooled batches not yet delivered, each with the spool position after it."""
+def spool_read(state: SessionState) -> Iterator[tuple[int, bytes]]:
+    """The spooled batches not yet delivered, oldest first, each with the spool
+    position after it; read one at a time, so a drain that fails at the first
+    one (the server is still down) does not read the rest. Called under the send
+    lock, so the spool cannot be emptied meanwhile; appends are whole lines in
+    one ``write``, so no read lock is needed (a partial last line is left)."""
     try:
-        with open(_path(state.session_id, ".spool"), "rb") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-            size = os.fstat(handle.fileno()).st_size
-            if state.spool_pos > size:  # the spool was emptied after we last saved
-                state.spool_pos = 0
-            handle.seek(state.spool_pos)
-            data = handle.read()
+        handle = open(_path(state.session_id, ".spool"), "rb")  # noqa: SIM115 — a generator's lifetime
     except FileNotFoundError:
-        return []
-    out, pos = [], state.spool_pos
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break  # a writer died mid-line: never happens with one write(), but never trust it
-        pos += len(line)
-        out.append((pos, line.rstrip(b"\n")))
-    return out
+        return
+    with handle:
+        if state.spool_pos > os.fstat(handle.fileno()).st_size:  # emptied after we last saved
+            state.spool_pos = 0
+        handle.seek(state.spool_pos)
+        pos = state.spool_pos
+        for line in handle:
+            if not line.endswith(b"\n"):
+                return
+            pos += len(line)
+            yield pos, line.rstrip(b"\n")
 
 
 def spool_delivered(state: SessionState, pos: int) -> None:

@@ -1,7 +1,9 @@
 """Kapacitor: every coding-agent session captured as immutable events.
 
 Import your Claude Code history, list its sessions with tokens and cost, and
-serve the team dashboard (kapacitor serve).
+serve the team dashboard (kapacitor serve). `kapacitor setup` installs hooks
+so that every new session streams to the server live (sync delivers what a
+down server missed).
 The store defaults to a SQLite file in your data dir; point --store (or
 KAPACITOR_STORE) elsewhere to share one.
 """
@@ -23,7 +25,7 @@ from kapacitor.config import default_store_url
     envvar="KAPACITOR_STORE",
     default=default_store_url,
     show_default="a SQLite file in the user data dir",
-    help="Event store URL: sqlite:///path/to/file.db",
+    help="Event store URL: sqlite:///path/to/file.db or postgresql://user@host/database",
 )
 @click.pass_context
 def cli(ctx: click.Context, store_url: str) -> None:
