@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -38,30 +40,42 @@ from kapacitor.store import open_store
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = ROOT.parent / "shared" / "claude-code" / "recorded"
 SOURCES = [RECORDED / "projects", RECORDED / "interactive" / "projects"]
-EVENTS_PER_SAMPLE_SESSION = 31  # the samples: 154 events in 5 sessions
+EVENTS_PER_COPY = 30.13  # events a copy of a sample session adds, on average (measured)
 
 
-def make_transcripts(target: Path, sessions: int, repeat: int) -> int:
-    """``sessions`` transcripts, each ``repeat`` fresh-id copies of a real session
-    (with its subagents) joined under the first copy's session id."""
+def make_transcripts(target: Path, sessions: int, copies: float) -> int:
+    """``sessions`` transcripts, each about ``copies`` fresh-id copies of a real
+    session (with its subagents) joined under the first copy's session id."""
     mains = sorted(p for s in SOURCES for p in s.glob("*/*.jsonl"))
     written = 0
     for n in range(sessions):
+        first = int(n * copies)  # this session's copies are first, first + 1, ...: never another's
+        repeat = int((n + 1) * copies) - first  # averages to ``copies``
         main = mains[n % len(mains)]
         sid = main.stem.encode()
-        new_sid = fresh_id(sid, n * repeat)
+        new_sid = fresh_id(sid, first)
         group = [main, *sorted((main.parent / main.stem / "subagents").glob("agent-*"))]
         for path in group:
             rel = path.relative_to(main.parent)
             chunks = []
             for r in range(repeat):
-                copy = n * repeat + r
+                copy = first + r
                 chunks.append(copy_text(path.read_bytes(), copy).replace(fresh_id(sid, copy), new_sid))
-            out = target / main.parent.name / copy_text(str(rel).encode(), n * repeat).decode()
+            out = target / main.parent.name / copy_text(str(rel).encode(), first).decode()
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(b"".join(chunks))
             written += 1
     return written
+
+
+def _timed(name, apply, spent):  # type: ignore[no-untyped-def]
+    def timed_apply(conn, events):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            apply(conn, events)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+    return timed_apply
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -104,22 +118,25 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--keep", type=Path, help="build (or reuse) the store in this dir")
+    parser.add_argument("--batch-size", type=int, help="events per projection batch (default: the runner's)")
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the store in this dir and keep it")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="kapacitor-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     db = work / "events.db"
     store = open_store(f"sqlite://{db}")
     if store.head_position() == 0:
-        repeat = max(1, round(args.events / args.sessions / EVENTS_PER_SAMPLE_SESSION))
+        copies = max(1.0, args.events / args.sessions / EVENTS_PER_COPY)
         started = time.perf_counter()
-        files = make_transcripts(work / "projects", args.sessions, repeat)
-        print(f"transcripts: {files:,} files ({repeat} copies per session) in {time.perf_counter() - started:.1f} s", flush=True)
+        files = make_transcripts(work / "projects", args.sessions, copies)
+        print(f"transcripts: {files:,} files ({copies:.2f} copies per session) in {time.perf_counter() - started:.1f} s", flush=True)
         summary = import_paths(store, [work / "projects"])
         print(f"import: {summary.events_added:,} events in {summary.seconds:.1f} s", flush=True)
     head = store.head_position()
-    runner = ProjectionRunner(store, db, PROJECTIONS)
-    for projection in PROJECTIONS:
+    spent: dict[str, float] = {}
+    timed_projections = [replace(p, apply=_timed(p.name, p.apply, spent)) for p in PROJECTIONS]
+    runner = ProjectionRunner(store, db, timed_projections, **({"batch_size": args.batch_size} if args.batch_size else {}))
+    for projection in timed_projections:
         reset(runner.conn, projection)  # as `kapacitor projections rebuild`
     started = time.perf_counter()
     runner.catch_up()
@@ -130,6 +147,8 @@ def main() -> None:
     store.close()
     print(f"store: {len(sessions):,} sessions, {head:,} events, {db.stat().st_size / 1e9:.2f} GB")
     print(f"rebuild of all read models: {seconds:.1f} s = {head / seconds:,.0f} events/s", flush=True)
+    applying = sum(spent.values())
+    print(f"  reading and decoding the log (and commits): {seconds - applying:.1f} s; " + ", ".join(f"{n} {t:.1f} s" for n, t in spent.items()), flush=True)
     app = create_app(f"sqlite://{db}", run_projections=False)
     results = asyncio.run(measure_pages(app, sessions, args.requests))
     print(f"\n| page ({args.requests} requests) | p50 ms | p95 ms |\n|---|---|---|")
@@ -137,6 +156,8 @@ def main() -> None:
         print(f"| {name} | {p50:.1f} | {p95:.1f} |")
     app.state.runner.close()
     app.state.store.close()
+    if not args.keep:
+        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,13 @@ import pytest
 from psycopg import sql
 
 from kapacitor.store import open_store
-from kapacitor.store.base import StoreError, WrongExpectedVersion, subscribe
+from kapacitor.store.base import (
+    NO_STREAM,
+    EventIdConflict,
+    StoreError,
+    WrongExpectedVersion,
+    subscribe,
+)
 from kapacitor.store.contract import EventStoreContract, make_events
 from kapacitor.store.postgres import MIGRATIONS
 
@@ -150,3 +156,45 @@ def test_unreachable_server_is_a_clear_error_without_the_password():
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as info:
         open_store("postgresql://kapacitor:s3cret@127.0.0.1:1/events?connect_timeout=5")
     assert "s3cret" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_connections_the_server_dropped_are_replaced(pg_url):
+    """A server restart or idle timeout kills pooled connections: the next calls
+    reconnect instead of failing."""
+    store = open_store(pg_url)
+    store.append("S-1", make_events(2))
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert killed == len(store._idle) >= 1
+    assert store.append("S-1", make_events(3)).added == 1
+    assert [e.data["i"] for e in store.read_stream("S-1")] == [0, 1, 2]
+    store.close()
+
+
+def test_what_postgres_refuses_is_a_one_line_store_error(pg_url):
+    store = open_store(pg_url)
+    with pytest.raises(StoreError, match="NUL") as info:
+        store.append("S-\x00", make_events(1))
+    assert "\n" not in str(info.value)
+    assert store.append("S-1", make_events(1)).added == 1
+    store.close()
+
+
+def test_append_many_decides_in_order_when_a_stream_or_an_id_recurs(pg_url):
+    """One transaction fetches all streams and ids at once; the outcome must still be
+    what the batches give one after the other."""
+    store = open_store(pg_url)
+    a = make_events(3, "a")
+    results = store.append_many([("A-1", a[:2], NO_STREAM), ("A-1", a[1:], 1), ("A-1", a[2:], NO_STREAM)])
+    assert [(r.added, r.skipped, r.version, r.position) for r in results] == [
+        (2, 0, 1, 2),
+        (1, 1, 2, 3),
+        (0, 1, 2, 3),
+    ]
+    with pytest.raises(EventIdConflict):
+        store.append_many([("C-1", make_events(1, "c"), NO_STREAM), ("D-1", make_events(1, "c"), NO_STREAM)])
+    assert store.read_stream("C-1") == [] and store.head_position() == 3
+    store.close()

@@ -25,7 +25,7 @@ from kapacitor.config import default_store_url
     envvar="KAPACITOR_STORE",
     default=default_store_url,
     show_default="a SQLite file in the user data dir",
-    help="Event store URL: sqlite:///path/to/file.db",
+    help="Event store URL: sqlite:///path/to/file.db or postgresql://user@host/database",
 )
 @click.pass_context
 def cli(ctx: click.Context, store_url: str) -> None:

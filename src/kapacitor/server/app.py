@@ -26,6 +26,7 @@ from kapacitor.server import format, ingest, live, sessions_pages, timeline
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
+from kapacitor.store.base import display_url
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -43,7 +44,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
-        raise ValueError(f"the dashboard needs the SQLite store; {store_url} is not one")
+        raise ValueError(f"the dashboard needs the SQLite store; {display_url(store_url)} is not one")
     runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, [p.name for p in PROJECTIONS])
 

@@ -7,13 +7,15 @@ pinned down by the contract suite in ``kapacitor.store.contract``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kapacitor.events import NewEvent, RecordedEvent
+from kapacitor.store import codec
 
 ANY = -2
 """Expected version: append whatever the stream's state."""
@@ -123,6 +125,48 @@ def check_expected_version(stream: str, expected: int, actual: int) -> None:
         return
     if expected != actual:
         raise WrongExpectedVersion(stream, expected, actual)
+
+
+def unseen_events(
+    stream: str, events: Sequence[NewEvent], stored: Mapping[str, str]
+) -> list[NewEvent]:
+    """The events to append: those whose id is not in ``stored`` (id -> stream of
+    the ids already in the store), each id once. An id stored in another stream is
+    a conflict, never a silent skip."""
+    clash = next((i for i, s in stored.items() if s != stream), None)
+    if clash is not None:
+        raise EventIdConflict(f"event id {clash} is already stored in {stored[clash]!r}")
+    fresh, seen = [], set(stored)
+    for e in events:
+        if e.id not in seen:
+            seen.add(e.id)
+            fresh.append(e)
+    return fresh
+
+
+EVENT_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
+"""The columns a SQL backend selects, in the order ``recorded_event`` reads them."""
+
+
+def recorded_event(row: Sequence[Any]) -> RecordedEvent:
+    """An event from a row of ``EVENT_COLUMNS`` (data and metadata as codec JSON)."""
+    id_, stream, type_, version, position, data, metadata, recorded_at = row
+    return RecordedEvent(
+        id=id_,
+        stream=stream,
+        type=type_,
+        version=version,
+        position=position,
+        data=codec.loads(data),
+        metadata=codec.loads(metadata),
+        recorded_at=recorded_at,
+    )
+
+
+def display_url(url: str) -> str:
+    """A store URL fit for messages and logs: its password masked."""
+    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
 def utc_now() -> str:

@@ -12,25 +12,24 @@ one is visible: positions are gap-free and appear to readers in commit order,
 exactly as SQLite's single write lock gives. An advisory lock rather than
 ``LOCK TABLE ... EXCLUSIVE`` because it blocks nobody but other appenders
 (readers, autovacuum and metadata updates go on), and rather than a counter row
-because it leaves no hot row to vacuum. Appends are short (one round trip per
-step, rows sent with COPY), so one writer at a time is not the bottleneck for a
-team's hooks and importers.
+because it leaves no hot row to vacuum. Appends are short (a fixed handful of round trips
+however many streams a batch touches, rows sent with binary COPY), so one writer
+at a time is not the bottleneck for a team's hooks and importers.
 
 Data and metadata are stored as ``bytea`` holding ``codec.dumps`` JSON, not as
 ``jsonb``: ``jsonb`` rejects NUL characters and lone surrogates, which real
 transcripts contain. Schema changes are an ordered list of named migrations
 recorded in ``_migrations``, applied at open under another advisory lock so two
 processes opening a fresh database at once do not race. Connections are kept in
-a small pool of idle ones, so any number of threads share a few connections.
+a small pool of idle ones, so any number of threads share a few connections, and
+one the server dropped (a restart, an idle timeout) is replaced on the spot.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
@@ -39,13 +38,18 @@ from kapacitor.events import NewEvent, RecordedEvent
 from kapacitor.store import codec
 from kapacitor.store.base import (
     ANY,
+    EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
-    EventIdConflict,
     StoreError,
     check_expected_version,
+    display_url,
+    recorded_event,
+    unseen_events,
     utc_now,
 )
+
+T = TypeVar("T")
 
 # Advisory lock keys (per database): appends, and schema migrations.
 _APPEND_LOCK = 0x6B61_7063_0001
@@ -93,10 +97,9 @@ def migrate(conn: psycopg.Connection, migrations: Sequence[Callable[[psycopg.Cur
                 cur.execute("INSERT INTO _migrations VALUES (%s, %s)", (step.__name__, utc_now()))
 
 
-def redact(url: str) -> str:
-    """The URL with its password masked, for error messages."""
-    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+def _reason(exc: psycopg.Error) -> str:
+    """The first line of a driver error (libpq's messages span several)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class PostgresEventStore:
@@ -108,37 +111,53 @@ class PostgresEventStore:
         self._idle: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        with self._connection() as conn:
-            migrate(conn, MIGRATIONS)
+        self._run(lambda conn: migrate(conn, MIGRATIONS))
 
     def _connect(self) -> psycopg.Connection:
         try:
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.Error as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StoreError(f"cannot connect to PostgreSQL store {redact(self.url)}: {reason}") from None
+            raise StoreError(f"cannot connect to PostgreSQL store {display_url(self.url)}: {_reason(exc)}") from None
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
+    def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """``work`` on a borrowed connection. A pooled connection that the server
+        dropped meanwhile (restart, idle timeout) is replaced and ``work`` runs once
+        more: it is one read or one atomic, idempotent append. Other driver errors
+        become a one-line StoreError."""
         if self._closed:
-            raise StoreError(f"store {redact(self.url)} is closed")
+            raise StoreError(f"store {display_url(self.url)} is closed")
         with self._lock:
             conn = self._idle.pop() if self._idle else None
-        conn = conn if conn is not None and not conn.closed else self._connect()
+        pooled = conn is not None
+        if conn is None:
+            conn = self._connect()
         try:
-            yield conn
+            try:
+                return work(conn)
+            except psycopg.OperationalError:
+                if not (pooled and conn.closed):
+                    raise
+                conn = self._connect()
+                return work(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL store {display_url(self.url)}: {_reason(exc)}") from exc
         finally:
-            reusable = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
-            with self._lock:
-                if reusable and not self._closed:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
+            self._give_back(conn)
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        reusable = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
+        with self._lock:
+            if reusable and not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._connection() as conn, conn.cursor(binary=True) as cur:
-            return cur.execute(sql, params).fetchall()
+        def query(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+            with conn.cursor(binary=True) as cur:
+                return cur.execute(sql, params).fetchall()
+
+        return self._run(query)
 
     def append(
         self, stream: str, events: Sequence[NewEvent], expected_version: int = ANY
@@ -150,17 +169,16 @@ class PostgresEventStore:
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
-            # A new statement, so a new snapshot: it sees the previous writer's commit.
-            head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
-            results = []
-            for stream, events, expected in batches:
-                results.append(_append_locked(cur, stream, events, expected, head))
-                head = results[-1].position
-            for stream, metadata in (stream_metadata or {}).items():
-                _set_metadata(cur, stream, metadata)
-            return results
+        def append(conn: psycopg.Connection) -> list[AppendResult]:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))
+                # A new statement, so a new snapshot: it sees the previous writer's commit.
+                head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+                results = _append_locked(cur, batches, head)
+                _set_metadata(cur, stream_metadata or {})
+                return results
+
+        return self._run(append)
 
     def read_stream(
         self,
@@ -175,12 +193,12 @@ class PostgresEventStore:
             clauses.append("version <= %s" if backwards else "version >= %s")
             params.append(from_version)
         order = "DESC" if backwards else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY version {order} LIMIT %s"
-        return [_recorded(row) for row in self._query(sql, (*params, limit))]
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY version {order} LIMIT %s"
+        return [recorded_event(row) for row in self._query(sql, (*params, limit))]
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
-        return [_recorded(row) for row in self._query(sql, (after, limit))]
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
+        return [recorded_event(row) for row in self._query(sql, (after, limit))]
 
     def head_position(self) -> int:
         return self._query("SELECT coalesce(max(position), 0) FROM events")[0][0]
@@ -194,8 +212,11 @@ class PostgresEventStore:
         return codec.loads(rows[0][0]) if rows and rows[0][0] is not None else {}
 
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _set_metadata(cur, stream, metadata)
+        def write(conn: psycopg.Connection) -> None:
+            with conn.cursor() as cur:
+                _set_metadata(cur, {stream: metadata})
+
+        self._run(write)
 
     def close(self) -> None:
         with self._lock:
@@ -205,67 +226,56 @@ class PostgresEventStore:
             conn.close()
 
 
+# Binary COPY: about twice as fast as text COPY or INSERTs for a batch of rows.
+_COPY = (
+    "COPY events (position, id, stream, version, type, data, metadata, recorded_at)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["int8", "text", "text", "int8", "text", "bytea", "bytea", "text"]
+
+
 def _append_locked(
-    cur: psycopg.Cursor, stream: str, events: Sequence[NewEvent], expected: int, head: int
-) -> AppendResult:
-    """One stream's part of an append, inside the transaction holding the append lock."""
-    row = cur.execute("SELECT version FROM streams WHERE stream = %s", (stream,)).fetchone()
-    current = row[0] if row else NO_STREAM
-    fresh = _unseen(cur, stream, events)
-    if not fresh:
-        return AppendResult(0, len(events), current, head)
-    check_expected_version(stream, expected, current)
-    now = utc_now()
-    columns = "position, id, stream, version, type, data, metadata, recorded_at"
-    with cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+    cur: psycopg.Cursor, batches: Sequence[tuple[str, Sequence[NewEvent], int]], head: int
+) -> list[AppendResult]:
+    """The appends of one transaction holding the append lock, in a fixed number of
+    round trips however many streams: fetch the streams' versions and the ids
+    already stored, decide in order (a stream or an id may recur), then send every
+    new row with one COPY and every new version with one statement."""
+    names = list(dict.fromkeys(stream for stream, _, _ in batches))
+    ids = list(dict.fromkeys(e.id for _, events, _ in batches for e in events))
+    versions = dict(cur.execute("SELECT stream, version FROM streams WHERE stream = ANY(%s)", (names,)))
+    stored = dict(cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)))
+    now, rows, results = utc_now(), [], []
+    for stream, events, expected in batches:
+        current = versions.get(stream, NO_STREAM)
+        fresh = unseen_events(stream, events, {e.id: stored[e.id] for e in events if e.id in stored})
+        if fresh:
+            check_expected_version(stream, expected, current)
         for i, e in enumerate(fresh, 1):
             data, metadata = codec.dumps(e.data), codec.dumps(e.metadata)
-            copy.write_row((head + i, e.id, stream, current + i, e.type, data, metadata, now))
-    version = current + len(fresh)
-    cur.execute(
-        "INSERT INTO streams (stream, version) VALUES (%s, %s)"
-        " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
-        (stream, version),
-    )
-    return AppendResult(len(fresh), len(events) - len(fresh), version, head + len(fresh))
+            rows.append((head + i, e.id, stream, current + i, e.type, data, metadata, now))
+            stored[e.id] = stream
+        head += len(fresh)
+        versions[stream] = current + len(fresh)
+        results.append(AppendResult(len(fresh), len(events) - len(fresh), versions[stream], head))
+    if rows:
+        with cur.copy(_COPY) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        changed = {row[2]: versions[row[2]] for row in rows}
+        cur.execute(
+            "INSERT INTO streams (stream, version) SELECT * FROM unnest(%s::text[], %s::bigint[])"
+            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            (list(changed), list(changed.values())),
+        )
+    return results
 
 
-def _unseen(cur: psycopg.Cursor, stream: str, events: Sequence[NewEvent]) -> list[NewEvent]:
-    """The events not stored yet, each id once. An id stored in another stream is
-    a conflict, never a silent skip."""
-    ids = list(dict.fromkeys(e.id for e in events))
-    stored = dict(cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)).fetchall())
-    clash = next((i for i, s in stored.items() if s != stream), None)
-    if clash is not None:
-        raise EventIdConflict(f"event id {clash} is already stored in {stored[clash]!r}")
-    fresh, seen = [], set(stored)
-    for e in events:
-        if e.id not in seen:
-            seen.add(e.id)
-            fresh.append(e)
-    return fresh
-
-
-def _set_metadata(cur: psycopg.Cursor, stream: str, metadata: dict[str, Any]) -> None:
-    cur.execute(
-        "INSERT INTO streams (stream, metadata) VALUES (%s, %s)"
-        " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
-        (stream, codec.dumps(metadata)),
-    )
-
-
-_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
-
-
-def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    id_, stream, type_, version, position, data, metadata, recorded_at = row
-    return RecordedEvent(
-        id=id_,
-        stream=stream,
-        type=type_,
-        version=version,
-        position=position,
-        data=codec.loads(data),
-        metadata=codec.loads(metadata),
-        recorded_at=recorded_at,
-    )
+def _set_metadata(cur: psycopg.Cursor, metadata: dict[str, dict[str, Any]]) -> None:
+    if metadata:
+        cur.execute(
+            "INSERT INTO streams (stream, metadata) SELECT * FROM unnest(%s::text[], %s::bytea[])"
+            " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
+            (list(metadata), [codec.dumps(m) for m in metadata.values()]),
+        )
