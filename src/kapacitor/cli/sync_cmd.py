@@ -44,6 +44,8 @@ def sync_command(as_json: bool, forget_after: float) -> None:
                      "forgotten": forgotten})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("No captured sessions on this machine (install the hooks with `kapacitor setup`).")
     else:
         table = Table(title=f"Sync to {config.server}")
         for column in ("session", "batches sent", "lines read", "spooled bytes left"):
