@@ -185,6 +185,21 @@ def test_a_live_append_shows_up_without_reload(server, page):
     assert seen < 2.0, f"live update took {seen:.2f} s"
 
 
+def test_the_timeline_row_turns_running_without_reload(server, page):
+    sid = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
+    page.goto(server.url + "/")
+    expect(page.locator("#live-indicator.connected")).to_be_visible()
+    row = page.locator(f"tr.session-row[data-session='{sid}']")
+    expect(row.locator(".dot")).not_to_have_class(re.compile("running"))
+    store = open_store(server.store_url)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    store.append(f"AgentSession-{sid}", [NewEvent("browser-live-row", "AssistantTextGenerated", {"timestamp": now, "text": "still here"})])
+    store.close()
+    expect(row.locator(".dot")).to_have_class(re.compile("running"), timeout=5000)
+    assert page.locator("#timeline").count() == 1  # refreshed in place, not nested
+    expect(page.locator("#repo-list li[data-name='acme/api-server'] .dot")).to_have_class(re.compile("running"))
+
+
 def test_a_live_prompt_appears_in_an_open_chat(server, page):
     page.goto(f"{server.url}/sessions/{HELLO}")
     expect(page.locator("#live-indicator.connected")).to_be_visible()

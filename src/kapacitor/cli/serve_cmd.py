@@ -16,7 +16,7 @@ from kapacitor.config import data_dir
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=7227, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--demo", is_flag=True, help="Load the bundled demo sessions into a fresh store first (a separate demo.db in the data dir unless --store is given).")
-@click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`).")
+@click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`, into the store served).")
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, demo: bool, import_first: bool) -> None:
     """Serve the dashboard: timeline, repositories, each session's chat, trace and

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -80,9 +81,17 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error."""
-        if request.url.path.endswith(".json") or "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return await http_exception_handler(request, exc)
         return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A bad query parameter: JSON detail for the API, a one-line error page for pages."""
+        if _wants_json(request):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+        return render(request, "error.html", status_code=422, code=422, message=f"bad request ({problems})")
 
     @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
     def healthz() -> dict[str, object]:
@@ -94,3 +103,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
 
     return app
 
+
+def _wants_json(request: Request) -> bool:
+    """The JSON API and non-browser clients get JSON errors; browsers get pages."""
+    return request.url.path.endswith(".json") or "text/html" not in request.headers.get("accept", "")
