@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def static_assets() -> tuple[list[str], list[str]]:
     return css, js
 
 
-def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
+def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None) -> FastAPI:
+    """The dashboard and ingest API over the store at ``store_url``. ``token`` is the
+    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only)."""
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
@@ -72,6 +75,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
