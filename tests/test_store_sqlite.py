@@ -29,3 +29,9 @@ def test_file_is_in_wal_mode_with_large_pages_and_survives_reopen(tmp_path):
 def test_bad_store_urls_give_a_clear_error(url):
     with pytest.raises(StoreError, match="store URL"):
         open_store(url)
+
+
+def test_errors_never_show_a_store_password():
+    with pytest.raises(StoreError) as error:
+        open_store("mysql://dev:s3cret@db.internal/events")
+    assert "s3cret" not in str(error.value) and "dev:***@" in str(error.value)

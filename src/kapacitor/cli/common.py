@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from kapacitor.store import open_store
-from kapacitor.store.base import EventStore, StoreError
+from kapacitor.store.base import EventStore, StoreError, display_url
 
 
 class AppContext:
@@ -23,7 +23,7 @@ class AppContext:
             except StoreError as exc:
                 raise click.ClickException(str(exc)) from None
             except OSError as exc:
-                raise click.ClickException(f"cannot open store {self.store_url}: {exc.strerror or exc}") from None
+                raise click.ClickException(f"cannot open store {display_url(self.store_url)}: {exc.strerror or exc}") from None
         return self._store
 
     def close(self) -> None:
@@ -35,7 +35,7 @@ def store_path(app: AppContext) -> Path:
     """The SQLite file that also holds the read models."""
     path = getattr(app.store, "path", None)
     if path is None:
-        raise click.ClickException(f"read models need the SQLite store; {app.store_url} is not one")
+        raise click.ClickException(f"read models need the SQLite store; {display_url(app.store_url)} is not one")
     return Path(path)
 
 

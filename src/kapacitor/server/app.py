@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from kapacitor.server import format, ingest, live, sessions_pages, timeline
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
+from kapacitor.store.base import display_url
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -40,11 +42,13 @@ def static_assets() -> tuple[list[str], list[str]]:
     return css, js
 
 
-def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
+def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None) -> FastAPI:
+    """The dashboard and ingest API over the store at ``store_url``. ``token`` is the
+    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only)."""
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
-        raise ValueError(f"the dashboard needs the SQLite store; {store_url} is not one")
+        raise ValueError(f"the dashboard needs the SQLite store; {display_url(store_url)} is not one")
     runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, [p.name for p in PROJECTIONS])
 
@@ -71,6 +75,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)

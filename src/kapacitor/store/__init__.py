@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kapacitor.store.base import EventStore, StoreError
+from kapacitor.store.base import EventStore, StoreError, display_url
 
 
 def open_store(url: str) -> EventStore:
@@ -33,5 +33,5 @@ def open_store(url: str) -> EventStore:
         return open_store(f"sqlite://{url}")
     scheme = url.split("://", 1)[0] if "://" in url else url
     raise StoreError(
-        f"unsupported store URL {url!r} (scheme {scheme!r}); use sqlite:///path/to/file.db or postgresql://host/database"
+        f"unsupported store URL {display_url(url)!r} (scheme {scheme!r}); use sqlite:///path/to/file.db or postgresql://host/database"
     )

@@ -7,6 +7,7 @@ pinned down by the contract suite in ``kapacitor.store.contract``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -160,6 +161,12 @@ def recorded_event(row: Sequence[Any]) -> RecordedEvent:
         metadata=codec.loads(metadata),
         recorded_at=recorded_at,
     )
+
+
+def display_url(url: str) -> str:
+    """A store URL fit for messages and logs: its password masked."""
+    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
 def utc_now() -> str:

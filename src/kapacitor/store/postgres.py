@@ -27,7 +27,6 @@ one the server dropped (a restart, an idle timeout) is replaced on the spot.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -44,6 +43,7 @@ from kapacitor.store.base import (
     AppendResult,
     StoreError,
     check_expected_version,
+    display_url,
     recorded_event,
     unseen_events,
     utc_now,
@@ -102,12 +102,6 @@ def _reason(exc: psycopg.Error) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def redact(url: str) -> str:
-    """The URL with its password masked, for error messages."""
-    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
-
-
 class PostgresEventStore:
     """Event store in one PostgreSQL database. Thread-safe: each call borrows an
     idle connection (or opens one) and gives it back."""
@@ -123,7 +117,7 @@ class PostgresEventStore:
         try:
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL store {redact(self.url)}: {_reason(exc)}") from None
+            raise StoreError(f"cannot connect to PostgreSQL store {display_url(self.url)}: {_reason(exc)}") from None
 
     def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """``work`` on a borrowed connection. A pooled connection that the server
@@ -131,7 +125,7 @@ class PostgresEventStore:
         more: it is one read or one atomic, idempotent append. Other driver errors
         become a one-line StoreError."""
         if self._closed:
-            raise StoreError(f"store {redact(self.url)} is closed")
+            raise StoreError(f"store {display_url(self.url)} is closed")
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         pooled = conn is not None
@@ -146,7 +140,7 @@ class PostgresEventStore:
                 conn = self._connect()
                 return work(conn)
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL store {redact(self.url)}: {_reason(exc)}") from exc
+            raise StoreError(f"PostgreSQL store {display_url(self.url)}: {_reason(exc)}") from exc
         finally:
             self._give_back(conn)
 
