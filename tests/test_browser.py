@@ -11,9 +11,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from browser import launch, start_server
+from browser import start_server
 from conftest import RECORDED, SAMPLE_DIRS
 from kapacitor.capture.gitinfo import github_repository
 from kapacitor.capture.importer import import_paths
@@ -57,23 +57,6 @@ def server(tmp_path_factory):
     server = start_server(url, tmp / "home")
     yield server
     assert "Traceback" not in server.stop()
-
-
-@pytest.fixture(scope="module")
-def context(tmp_path_factory):
-    with sync_playwright() as playwright:
-        context = launch(playwright, tmp_path_factory.mktemp("profile"))
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(context):
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    yield page
-    page.close()
 
 
 def test_sidebar_lists_the_sample_repositories(server, page):
