@@ -80,6 +80,11 @@ def checkpoints(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
     return {row[0]: Checkpoint(*row) for row in rows}
 
 
+def position_of(conn: sqlite3.Connection, name: str) -> int:
+    """The projection's checkpoint as this transaction sees it."""
+    return conn.execute("SELECT position FROM projection_checkpoints WHERE name = ?", (name,)).fetchone()[0]
+
+
 def reset(conn: sqlite3.Connection, projection: Projection) -> None:
     """Drop the projection's tables and checkpoint and set it up empty, at position 0."""
     with _transaction(conn):
@@ -109,16 +114,20 @@ def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequen
 def _apply_committed(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
     with _transaction(conn):
         # Under the write lock, so two runners on one file never apply an event twice.
-        (position,) = conn.execute(
-            "SELECT position FROM projection_checkpoints WHERE name = ?", (projection.name,)
-        ).fetchone()
-        unseen = [e for e in events if e.position > position]
+        unseen = after(events, position_of(conn, projection.name))
         if unseen:
             projection.apply(conn, unseen)
             conn.execute(
                 "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
                 (unseen[-1].position, projection.name),
             )
+
+
+def after(events: Sequence[RecordedEvent], position: int) -> Sequence[RecordedEvent]:
+    """The events past ``position`` (``events`` are in log order)."""
+    if not events or events[0].position > position:
+        return events
+    return [e for e in events if e.position > position]
 
 
 @contextmanager
@@ -173,7 +182,7 @@ class ProjectionRunner:
             return []
         batch = self.store.read_all(min(positions[p.name] for p in active), limit=self.batch_size)
         for projection in active:
-            unseen = [e for e in batch if e.position > positions[projection.name]]
+            unseen = after(batch, positions[projection.name])
             if not unseen:
                 continue
             try:
