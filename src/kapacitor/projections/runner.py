@@ -81,11 +81,6 @@ def checkpoints(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
     return {row[0]: Checkpoint(*row) for row in rows}
 
 
-def position_of(conn: sqlite3.Connection, name: str) -> int:
-    """The projection's checkpoint as this transaction sees it."""
-    return conn.execute("SELECT position FROM projection_checkpoints WHERE name = ?", (name,)).fetchone()[0]
-
-
 def reset(conn: sqlite3.Connection, projection: Projection) -> None:
     """Drop the projection's tables and checkpoint and set it up empty, at position 0."""
     with _transaction(conn):
@@ -115,7 +110,10 @@ def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequen
 def _apply_committed(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
     with _transaction(conn):
         # Under the write lock, so two runners on one file never apply an event twice.
-        unseen = after(events, position_of(conn, projection.name))
+        (position,) = conn.execute(
+            "SELECT position FROM projection_checkpoints WHERE name = ?", (projection.name,)
+        ).fetchone()
+        unseen = after(events, position)
         if unseen:
             projection.apply(conn, unseen)
             conn.execute(
