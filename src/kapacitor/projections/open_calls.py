@@ -32,6 +32,9 @@ class Seen:
         return self.event.type == "ToolResultReceived"
 
 
+_FOLLOWED = frozenset({"AssistantToolCallsGenerated", "ToolResultReceived"})
+
+
 def follow(
     conn: sqlite3.Connection,
     table: str,
@@ -46,6 +49,8 @@ def follow(
     open added, the ones answered removed), as if row by row."""
     opened: dict[tuple[str, str], tuple[str, str | None] | None] = {}  # None: answered
     for event in events:
+        if event.type not in _FOLLOWED:
+            continue
         sid = session_of(event)
         if not sid:
             continue
