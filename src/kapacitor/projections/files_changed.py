@@ -34,6 +34,7 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    rows = []
     for seen in open_calls.follow(conn, OPEN, events, keep=lambda call: call.get("tool_name") in FILE_TOOLS):
         if not (seen.answered and seen.answered[1]) or tool_failed(seen.event.data):
             continue
@@ -42,10 +43,10 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         structured = data.get("extensions", {}).get("claude_code", {}).get("tool_use_result")
         if not isinstance(structured, dict):
             structured = {}
-        conn.execute(
-            "INSERT OR REPLACE INTO files_changed VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (seen.session_id, data.get("call_id", ""), path, change_kind(tool, structured), tool, *changed_lines(structured), data.get("timestamp", "")),
+        rows.append(
+            (seen.session_id, data.get("call_id", ""), path, change_kind(tool, structured), tool, *changed_lines(structured), data.get("timestamp", ""))
         )
+    conn.executemany("INSERT OR REPLACE INTO files_changed VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def change_kind(tool: str, structured: dict[str, Any]) -> str:

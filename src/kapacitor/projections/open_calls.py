@@ -9,7 +9,7 @@ can be rebuilt alone) and read the log through ``follow``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,9 @@ class Seen:
         return self.event.type == "ToolResultReceived"
 
 
+_FOLLOWED = frozenset({"AssistantToolCallsGenerated", "ToolResultReceived"})
+
+
 def follow(
     conn: sqlite3.Connection,
     table: str,
@@ -39,31 +42,38 @@ def follow(
     keep: Callable[[dict[str, Any]], bool] = lambda call: True,
 ) -> Iterator[Seen]:
     """The tool calls (those ``keep`` accepts) and tool results among ``events``,
-    each result paired with its call, remembered in ``table`` across batches."""
+    each result paired with its call, remembered in ``table`` across batches.
+
+    Most results answer a call of the same batch: those pairs are made in memory
+    and ``table`` is written once when the batch is exhausted (the calls still
+    open added, the ones answered removed), as if row by row."""
+    opened: dict[tuple[str, str], tuple[str, str | None] | None] = {}  # None: answered
     for event in events:
+        if event.type not in _FOLLOWED:
+            continue
         sid = session_of(event)
         if not sid:
             continue
         if event.type == "AssistantToolCallsGenerated":
             calls = [c for c in event.data.get("tool_calls", []) if keep(c)]
-            _remember(conn, table, sid, calls)
+            for c in calls:
+                opened[(sid, c.get("call_id", ""))] = (c.get("tool_name", ""), file_path_of(c))
             yield Seen(sid, event, calls, None)
         elif event.type == "ToolResultReceived":
-            yield Seen(sid, event, [], _take(conn, table, sid, event.data.get("call_id", "")))
+            key = (sid, event.data.get("call_id", ""))
+            answered = opened.get(key) if key in opened else _take(conn, table, *key)
+            opened[key] = None
+            yield Seen(sid, event, [], answered)
+    conn.executemany(f"DELETE FROM {table} WHERE session_id = ? AND call_id = ?", [k for k, v in opened.items() if v is None])
+    conn.executemany(
+        f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)", [(*k, *v) for k, v in opened.items() if v is not None]
+    )
 
 
 def create(conn: sqlite3.Connection, table: str) -> None:
     conn.execute(
         f"CREATE TABLE {table} (session_id TEXT NOT NULL, call_id TEXT NOT NULL,"
         " tool_name TEXT NOT NULL, path TEXT, PRIMARY KEY (session_id, call_id))"
-    )
-
-
-def _remember(conn: sqlite3.Connection, table: str, session_id: str, calls: Iterable[dict[str, Any]]) -> None:
-    """Note each call's tool (and the file it means to change, if any)."""
-    conn.executemany(
-        f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
-        [(session_id, c.get("call_id", ""), c.get("tool_name", ""), file_path_of(c)) for c in calls],
     )
 
 

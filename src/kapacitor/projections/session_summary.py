@@ -186,10 +186,10 @@ def call_key(usage: dict[str, Any]) -> tuple[str, str]:
 def merged_call(call: Call | None, usage: dict[str, Any], subagent: str | None) -> Call:
     """The call with one more sighting of its usage: each field keeps its largest
     value; model and subagent are those of the first sighting."""
-    numbers = {name: int(usage.get(name) or 0) for name in TOKEN_FIELDS}
     if call is None:
-        return Call(str(usage.get("model", "")), numbers, subagent)
-    return Call(call.model, {name: max(call.usage.get(name, 0), numbers[name]) for name in TOKEN_FIELDS}, call.subagent)
+        return Call(str(usage.get("model", "")), {name: int(usage.get(name) or 0) for name in TOKEN_FIELDS}, subagent)
+    seen = call.usage
+    return Call(call.model, {name: max(seen.get(name, 0), int(usage.get(name) or 0)) for name in TOKEN_FIELDS}, call.subagent)
 
 
 def _count_call(summary: SessionSummary, usage: dict[str, Any], subagent: str | None) -> None:

@@ -2,9 +2,10 @@
 agent), the token fields summed and the number of API requests.
 
 Claude Code repeats a call's usage on every line of its response, so calls are
-deduplicated by (message id, request id) with ``session_summary``'s rule: each
-call's usage is kept in ``token_calls`` and merged as more of it is seen; the
-totals of the sessions a batch touched are then summed afresh from it.
+deduplicated by (message id, request id) with ``session_summary``'s rule: a
+batch's sightings are merged in memory, then into ``token_calls`` with one
+upsert per call; the totals of the sessions a batch touched are then summed
+afresh from it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from kapacitor.projections.session_summary import (
     subagent_of,
 )
 
-_COLUMNS = ", ".join(TOKEN_FIELDS)
 _NUMBERS = ", ".join(f"{name} INTEGER NOT NULL" for name in TOKEN_FIELDS)
 
 
@@ -41,38 +41,30 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-    touched = set()
+    calls: dict[tuple[str, str, str], Call] = {}  # this batch's sightings, merged
     for event in events:
         usage = event.metadata.get(USAGE_METADATA_KEY)
-        sid = session_of(event)
-        if not (usage and sid):
+        sid = usage and session_of(event)
+        if not sid:
             continue
-        key = call_key(usage)
-        call = merged_call(_load(conn, sid, key), usage, subagent_of(event))
-        conn.execute(
-            f"INSERT OR REPLACE INTO token_calls VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(TOKEN_FIELDS))})",
-            (sid, *key, call.model, call.subagent or "", *(call.usage[name] for name in TOKEN_FIELDS)),
-        )
-        touched.add(sid)
-    for sid in touched:
-        conn.execute("DELETE FROM token_usage WHERE session_id = ?", (sid,))
-        sums = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
-        conn.execute(
-            f"INSERT INTO token_usage SELECT session_id, model, subagent, {sums}, count(*)"
-            " FROM token_calls WHERE session_id = ? GROUP BY model, subagent",
-            (sid,),
-        )
-
-
-def _load(conn: sqlite3.Connection, session_id: str, key: tuple[str, str]) -> Call | None:
-    row = conn.execute(
-        f"SELECT model, subagent, {_COLUMNS} FROM token_calls"
-        " WHERE session_id = ? AND message_id = ? AND request_id = ?",
-        (session_id, *key),
-    ).fetchone()
-    if row is None:
-        return None
-    return Call(row[0], dict(zip(TOKEN_FIELDS, row[2:], strict=True)), row[1] or None)
+        key = (sid, *call_key(usage))
+        calls[key] = merged_call(calls.get(key), usage, subagent_of(event))
+    # Merged with what earlier batches saw by the same rule as ``merged_call``:
+    # the largest of each field, the model and subagent of the first sighting.
+    maxima = ", ".join(f"{name} = max({name}, excluded.{name})" for name in TOKEN_FIELDS)
+    conn.executemany(
+        f"INSERT INTO token_calls VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(TOKEN_FIELDS))})"
+        f" ON CONFLICT (session_id, message_id, request_id) DO UPDATE SET {maxima}",
+        [(*key, c.model, c.subagent or "", *(c.usage[name] for name in TOKEN_FIELDS)) for key, c in calls.items()],
+    )
+    touched = [(sid,) for sid in {key[0] for key in calls}]
+    conn.executemany("DELETE FROM token_usage WHERE session_id = ?", touched)
+    sums = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
+    conn.executemany(
+        f"INSERT INTO token_usage SELECT session_id, model, subagent, {sums}, count(*)"
+        " FROM token_calls WHERE session_id = ? GROUP BY model, subagent",
+        touched,
+    )
 
 
 PROJECTION = Projection("token_usage", 1, ("token_calls", "token_usage"), setup, apply)

@@ -25,19 +25,17 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    counts: dict[tuple[str, str], list[int]] = {}  # (session, tool) -> [calls, errors] in this batch
     for seen in open_calls.follow(conn, OPEN, events):
         for call in seen.calls:
-            _add(conn, seen.session_id, call.get("tool_name", ""), 1, 0)
+            counts.setdefault((seen.session_id, call.get("tool_name", "")), [0, 0])[0] += 1
         if seen.is_result and tool_failed(seen.event.data):
             tool = seen.answered[0] if seen.answered else seen.event.data.get("tool_name", "")
-            _add(conn, seen.session_id, tool, 0, 1)
-
-
-def _add(conn: sqlite3.Connection, session_id: str, tool_name: str, count: int, errors: int) -> None:
-    conn.execute(
+            counts.setdefault((seen.session_id, tool), [0, 0])[1] += 1
+    conn.executemany(
         "INSERT INTO tool_calls VALUES (?, ?, ?, ?) ON CONFLICT (session_id, tool_name)"
         " DO UPDATE SET count = count + excluded.count, errors = errors + excluded.errors",
-        (session_id, tool_name, count, errors),
+        [(*key, calls, errors) for key, (calls, errors) in counts.items()],
     )
 
 
