@@ -58,3 +58,26 @@ def live_server(tmp_path, monkeypatch):
     monkeypatch.setenv("KAPACITOR_SERVER", server.url)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    """Headless Chromium (Playwright) on a fresh profile, for a module's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch
+
+    with sync_playwright() as playwright:
+        context = launch(playwright, tmp_path_factory.mktemp("profile"))
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(context):
+    """A fresh tab; ``page.dialogs`` collects every alert/confirm (dismissed), which must stay empty."""
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    yield page
+    page.close()

@@ -11,9 +11,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from browser import launch, start_server
+from browser import start_server
 from conftest import RECORDED, SAMPLE_DIRS
 from kapacitor.capture.gitinfo import github_repository
 from kapacitor.capture.importer import import_paths
@@ -57,23 +57,6 @@ def server(tmp_path_factory):
     server = start_server(url, tmp / "home")
     yield server
     assert "Traceback" not in server.stop()
-
-
-@pytest.fixture(scope="module")
-def context(tmp_path_factory):
-    with sync_playwright() as playwright:
-        context = launch(playwright, tmp_path_factory.mktemp("profile"))
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(context):
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    yield page
-    page.close()
 
 
 def test_sidebar_lists_the_sample_repositories(server, page):
@@ -183,6 +166,21 @@ def test_a_live_append_shows_up_without_reload(server, page):
     expect(page.locator("#repo-list li[data-name='/home/dev/notes'] .dot.running")).to_be_visible()
     assert page.evaluate("window.__notReloaded") is True
     assert seen < 2.0, f"live update took {seen:.2f} s"
+
+
+def test_the_timeline_row_turns_running_without_reload(server, page):
+    sid = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
+    page.goto(server.url + "/")
+    expect(page.locator("#live-indicator.connected")).to_be_visible()
+    row = page.locator(f"tr.session-row[data-session='{sid}']")
+    expect(row.locator(".dot")).not_to_have_class(re.compile("running"))
+    store = open_store(server.store_url)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    store.append(f"AgentSession-{sid}", [NewEvent("browser-live-row", "AssistantTextGenerated", {"timestamp": now, "text": "still here"})])
+    store.close()
+    expect(row.locator(".dot")).to_have_class(re.compile("running"), timeout=5000)
+    assert page.locator("#timeline").count() == 1  # refreshed in place, not nested
+    expect(page.locator("#repo-list li[data-name='acme/api-server'] .dot")).to_have_class(re.compile("running"))
 
 
 def test_a_live_prompt_appears_in_an_open_chat(server, page):

@@ -149,3 +149,18 @@ def test_a_backlog_beyond_one_hooks_budget_is_caught_up_by_the_follower(tmp_path
     assert HOOK_BUDGET - 1000 < state["offsets"][str(main)][0] <= HOOK_BUDGET
     run_hook("PostToolUse", payload, **FOLLOW)
     wait_for(lambda: stored_lines(live_server.store_path, session_id) == set(range(3000)), timeout=20)
+
+
+def test_kapacitor_watch_without_arguments_follows_recent_transcripts(tmp_path, live_server, monkeypatch):
+    config = tmp_path / "claude"
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
+    live = LiveSession(config / "projects")
+    live.write_main(0, 8)
+    watch = subprocess.Popen([KAPACITOR, "watch", "--idle", "30"], stderr=subprocess.PIPE)
+    try:
+        want = {i for i, line in enumerate(live.source_main[:8]) if line.strip()}
+        wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id), timeout=10)
+        assert watch.poll() is None  # a daemon: it keeps watching
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.communicate(timeout=10)

@@ -132,10 +132,10 @@ def test_a_batch_is_appended_whole_or_not_at_all(store):
         ("127.0.0.1", "s3cret", "Bearer wrong", 401),
     ],
 )
-def test_auth_rule(host, token, header, status, monkeypatch):
+def test_auth_rule(host, token, header, status):
     """No token: loopback callers only. A token: every caller must present it."""
-    monkeypatch.setenv("KAPACITOR_TOKEN", token)
     app = FastAPI()
+    app.state.ingest_token = token
     headers = [(b"authorization", header.encode())] if header else []
     request = Request({"type": "http", "client": (host, 5555), "headers": headers, "app": app})
     if status is None:
@@ -144,3 +144,12 @@ def test_auth_rule(host, token, header, status, monkeypatch):
         with pytest.raises(HTTPException) as caught:
             authorize(request)
         assert caught.value.status_code == status
+
+
+def test_the_server_token_comes_from_serve_or_the_environment(tmp_path, monkeypatch):
+    from kapacitor.server.app import create_app
+
+    monkeypatch.setenv("KAPACITOR_TOKEN", "from-env")
+    url = f"sqlite://{tmp_path / 'k.db'}"
+    assert create_app(url, run_projections=False).state.ingest_token == "from-env"
+    assert create_app(url, run_projections=False, token="given").state.ingest_token == "given"

@@ -14,6 +14,7 @@ import time
 
 from capture_helpers import (
     KAPACITOR,
+    WIDGETS_DIR,
     LiveSession,
     Server,
     imported_events,
@@ -192,3 +193,22 @@ def test_a_server_too_slow_to_answer_costs_one_hook_a_second_then_none(tmp_path,
     hooks = [e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"]
     assert hooks == ["PreToolUse", "PostToolUse"]  # the first one once, though it reached the server twice
     store.close()
+
+
+def test_sync_forgets_finished_sessions_after_a_while(tmp_path, live_server):
+    done, live = LiveSession(tmp_path / "a"), LiveSession(tmp_path / "b", "922a15d3-3e4d-471a-9a7e-754f15615295", WIDGETS_DIR)
+    done.write_all()
+    run_hook("SessionEnd", done.payload("SessionEnd"))
+    live.write_main(0, 3)
+    run_hook("Stop", live.payload("Stop"))
+    sessions = state_dir() / "sessions"
+    fresh = json.loads(subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, check=True).stdout)
+    assert not any(r["forgotten"] for r in fresh)  # ended, but only just
+    week_ago = time.time() - 8 * 86400
+    for path in [*(tmp_path / "a").rglob("*.jsonl"), *(tmp_path / "b").rglob("*.jsonl")]:
+        os.utime(path, (week_ago, week_ago))
+    rows = {r["session_id"]: r for r in json.loads(subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, check=True).stdout)}
+    assert rows[done.session_id]["forgotten"] and not rows[live.session_id]["forgotten"]  # that one has not ended
+    assert sorted(p.name for p in sessions.iterdir() if p.name.startswith(done.session_id)) == [
+        f"{done.session_id}.follow.lock", f"{done.session_id}.lock"]
+    assert (sessions / f"{live.session_id}.json").exists()

@@ -5,12 +5,12 @@ chat loads its next pages as they scroll into view."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from render_fixtures import Transcript, imported_store
 from test_render_security import SESSION as HOSTILE
 from test_render_security import hostile_transcript
 
-from browser import launch, start_server
+from browser import start_server
 from conftest import SAMPLE_DIRS
 
 HELLO = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
@@ -33,23 +33,6 @@ def server(tmp_path_factory):
     server = start_server(url, tmp_path_factory.mktemp("home"))
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def context(tmp_path_factory):
-    with sync_playwright() as playwright:
-        context = launch(playwright, tmp_path_factory.mktemp("profile"))
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(context):
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    yield page
-    page.close()
 
 
 @pytest.mark.parametrize("tab", ["", "/trace"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 from browser import start_server
 from conftest import RECORDED
@@ -31,6 +32,8 @@ def test_demo_fills_a_fresh_demo_store_with_a_team(tmp_path):
     assert len(github) >= 4 and all("/" in key and not key.startswith("/") for key in github)
     assert len({s["user"] for s in listing["sessions"]}) >= 4
     assert len({s["started"][:10] for s in listing["sessions"]}) >= 7
+    newest = datetime.fromisoformat(listing["sessions"][0]["started"].replace("Z", "+00:00"))
+    assert timedelta(0) < datetime.now(UTC) - newest < timedelta(days=1)  # dated as if made today
 
 
 def test_import_first_serves_the_history_of_this_machine(tmp_path):

@@ -107,6 +107,12 @@ def test_unknown_session_is_404(app):
     assert "404: no such session &#39;no-such-session&#39;" in page and 'id="repo-list"' in page
 
 
+def test_a_bad_filter_is_a_one_line_error(app):
+    page = get(app, "/?since=yesterday", status=422, headers={"accept": "text/html"})
+    assert "422: bad request (since: String should match pattern" in page
+    assert get(app, "/sessions.json?page=0", status=422)["detail"][0]["loc"] == ["query", "page"]
+
+
 def test_healthz_reports_the_lag(app):
     health = get(app, "/healthz")
     assert health["ok"] and health["lag"] == 0 and health["head"] > 0

@@ -188,3 +188,31 @@ def spool_pending(session_id: str, spool_pos: int) -> int:
         return max(0, os.stat(_path(session_id, ".spool")).st_size - spool_pos)
     except OSError:
         return 0
+
+
+def forget(state: SessionState, older_than: float) -> bool:
+    """Remove a finished session's state and spool: ended, nothing spooled, every
+    transcript read to its end and unchanged for ``older_than`` seconds, no
+    follower. (Were it resumed later, its transcripts would be sent again from
+    the start, which the store ignores: the ids are the same.) The empty lock
+    files stay: deleting a lock file someone may be about to open would let two
+    processes lock two different files."""
+    sid = state.session_id
+    if not state.ended or spool_pending(sid, state.spool_pos):
+        return False
+    for path, (offset, _) in state.offsets.items():
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # the transcript is gone: nothing left to send
+        if info.st_size != offset or time.time() - info.st_mtime < older_than:
+            return False
+    with send_lock(sid, 0) as mine, follower_lock(sid) as no_follower:
+        if not (mine and no_follower):
+            return False
+        for suffix in (".json", ".spool"):
+            try:
+                os.unlink(_path(sid, suffix))
+            except FileNotFoundError:
+                pass
+    return True

@@ -10,15 +10,17 @@ from kapacitor.capture.transcripts import default_roots
 from kapacitor.cli.common import AppContext, store_path
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
+from kapacitor.store.base import display_url
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=7227, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--demo", is_flag=True, help="Load the bundled demo sessions into a fresh store first (a separate demo.db in the data dir unless --store is given).")
-@click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`).")
+@click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="Bearer token the ingest API requires from hooks on other machines ($KAPACITOR_TOKEN). Without one, ingest accepts 127.0.0.1 only.")
+@click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`, into the store served).")
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, demo: bool, import_first: bool) -> None:
+def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: str, import_first: bool) -> None:
     """Serve the dashboard: timeline, repositories, each session's chat, trace and
     stats, updated live; the JSON API beside it (documented at /docs).
 
@@ -49,7 +51,7 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, import_f
     from kapacitor.server.app import create_app
 
     store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
-    app = create_app(app_ctx.store_url)
-    err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {app_ctx.store_url}); Ctrl+C stops it")
+    app = create_app(app_ctx.store_url, token=token)
+    err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -10,12 +10,14 @@ from rich.table import Table
 
 from kapacitor.capture import client_config
 from kapacitor.capture.shipper import ship
-from kapacitor.capture.spool import known_sessions, load_state, spool_pending
+from kapacitor.capture.spool import forget, known_sessions, load_state, spool_pending
 
 
 @click.command("sync")
 @click.option("--json", "as_json", is_flag=True, help="Print one object per session as JSON.")
-def sync_command(as_json: bool) -> None:
+@click.option("--forget-after", default=7.0, show_default=True, metavar="DAYS",
+              help="Drop the client state of sessions that ended, were fully delivered and did not change for DAYS.")
+def sync_command(as_json: bool, forget_after: float) -> None:
     """Send every session's spool, then any transcript lines not sent yet.
 
     The hooks spool what the server did not take (down, restarting, slow); the
@@ -23,7 +25,8 @@ def sync_command(as_json: bool) -> None:
     once, in order. Safe to run any time: ids are deterministic, so nothing is
     stored twice. Exits 1 while something is still spooled (server unreachable).
 
-    JSON keys: session_id, batches_sent, lines_read, spooled_bytes_left.
+    JSON keys: session_id, batches_sent, lines_read, spooled_bytes_left,
+    forgotten (the session's client state was dropped, see --forget-after).
     """
     config = client_config.load()
     rows = []
@@ -34,10 +37,15 @@ def sync_command(as_json: bool) -> None:
             sent, lines = sent + result.sent, lines + result.lines
             if not result.more or result.spooled:
                 break
-        left = spool_pending(session_id, load_state(session_id).spool_pos)
-        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spooled_bytes_left": left})
+        state = load_state(session_id)
+        left = spool_pending(session_id, state.spool_pos)
+        forgotten = forget(state, forget_after * 86400)
+        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spooled_bytes_left": left,
+                     "forgotten": forgotten})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("No captured sessions on this machine (install the hooks with `kapacitor setup`).")
     else:
         table = Table(title=f"Sync to {config.server}")
         for column in ("session", "batches sent", "lines read", "spooled bytes left"):

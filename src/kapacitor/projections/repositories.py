@@ -11,6 +11,12 @@ after it (``catalog`` lists it later; the runner hands every projection the same
 batch in order). Each session's share is kept in ``repository_sessions`` and
 the touched groups are summed afresh from it: a session moving to another group
 (its SessionStarted came late) leaves the old one.
+
+``repository_sessions`` is also the timeline's table: beside each session's
+group and share it keeps what the list shows of it (``list_row``) and the
+columns the list filters and sorts on (``started``, ``user``, ``title``), small
+rows with their own indexes, so paging and filtering 10,000s of sessions never
+reads the ``sessions`` rows with their whole fold state.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ def setup(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE repository_sessions (session_id TEXT PRIMARY KEY, key TEXT NOT NULL,"
         " tokens INTEGER NOT NULL, tool_calls INTEGER NOT NULL, files_changed INTEGER NOT NULL,"
-        " last_activity TEXT NOT NULL)"
+        ' last_activity TEXT NOT NULL, started TEXT NOT NULL, "user" TEXT NOT NULL,'
+        " title TEXT NOT NULL, list_row TEXT NOT NULL)"
     )
-    conn.execute("CREATE INDEX repository_sessions_key ON repository_sessions (key)")
+    conn.execute("CREATE INDEX repository_sessions_key ON repository_sessions (key, started)")
+    conn.execute("CREATE INDEX repository_sessions_started ON repository_sessions (started)")
+    conn.execute('CREATE INDEX repository_sessions_user ON repository_sessions ("user", started)')
     conn.execute(
         "CREATE TABLE repositories (key TEXT PRIMARY KEY, kind TEXT NOT NULL, remote_url TEXT,"
         " sessions INTEGER NOT NULL, tokens INTEGER NOT NULL, tool_calls INTEGER NOT NULL,"
@@ -55,6 +64,25 @@ def total_tokens(tokens: dict[str, dict[str, int]]) -> int:
     return sum(t.get(name, 0) for t in tokens.values() for name in fields)
 
 
+def list_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A timeline row: what the session list shows of a ``sessions`` row."""
+    key, kind = group_of(row)
+    return {
+        "session_id": row["session_id"],
+        "title": row["title"],
+        "repo": key,
+        "repo_kind": kind,
+        "branch": row["branch"],
+        "user": row["user"],
+        "started": row["started"],
+        "duration_seconds": row["duration_seconds"],
+        "tokens": total_tokens(row["tokens"]),
+        "cost_usd": row["cost_usd"],
+        "files_changed": len(row["files_changed"]),
+        "tool_calls": row["tool_calls"],
+    }
+
+
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     touched_sessions = {sid for sid in map(session_of, events) if sid}
     touched = set()
@@ -68,9 +96,11 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         if old:
             touched.add(old[0])
         touched.add(key)
+        listed = list_row(row)
         conn.execute(
-            "INSERT OR REPLACE INTO repository_sessions VALUES (?, ?, ?, ?, ?, ?)",
-            (sid, key, total_tokens(row["tokens"]), row["tool_calls"], len(row["files_changed"]), row["ended"] or row["started"]),
+            "INSERT OR REPLACE INTO repository_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sid, key, listed["tokens"], listed["tool_calls"], listed["files_changed"], row["ended"] or row["started"],
+             row["started"], row["user"], row["title"], json.dumps(listed)),
         )
         conn.execute(
             "INSERT INTO repositories VALUES (?, ?, ?, 0, 0, 0, 0, '') ON CONFLICT (key) DO UPDATE"
@@ -92,4 +122,4 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 1, ("repository_sessions", "repositories"), setup, apply)
+PROJECTION = Projection("repositories", 2, ("repository_sessions", "repositories"), setup, apply)

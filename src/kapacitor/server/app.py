@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,7 +42,9 @@ def static_assets() -> tuple[list[str], list[str]]:
     return css, js
 
 
-def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
+def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None) -> FastAPI:
+    """The dashboard and ingest API over the store at ``store_url``. ``token`` is the
+    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only)."""
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
@@ -71,6 +75,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
@@ -80,9 +85,17 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error."""
-        if request.url.path.endswith(".json") or "text/html" not in request.headers.get("accept", ""):
+        if _wants_json(request):
             return await http_exception_handler(request, exc)
         return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A bad query parameter: JSON detail for the API, a one-line error page for pages."""
+        if _wants_json(request):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+        return render(request, "error.html", status_code=422, code=422, message=f"bad request ({problems})")
 
     @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
     def healthz() -> dict[str, object]:
@@ -94,3 +107,7 @@ def create_app(store_url: str, *, run_projections: bool = True) -> FastAPI:
 
     return app
 
+
+def _wants_json(request: Request) -> bool:
+    """The JSON API and non-browser clients get JSON errors; browsers get pages."""
+    return request.url.path.endswith(".json") or "text/html" not in request.headers.get("accept", "")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,9 +175,9 @@ def _check(condition: bool, message: str) -> None:
 
 
 def server_token(request: Request) -> str:
-    """The bearer token this server requires: ``app.state.ingest_token`` or
-    ``$KAPACITOR_TOKEN``; empty means open to this machine only."""
-    return getattr(request.app.state, "ingest_token", None) or os.environ.get("KAPACITOR_TOKEN", "")
+    """The bearer token this server requires (set by ``create_app``); empty means
+    open to this machine only."""
+    return str(request.app.state.ingest_token)
 
 
 def authorize(request: Request) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from kapacitor.pricing import price_source
 from kapacitor.projections import live_status
-from kapacitor.projections.repositories import group_of, total_tokens
+from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
 
 PAGE_SIZE = 50
@@ -29,9 +29,10 @@ class Filters:
     page: int = 1
 
     def where(self) -> tuple[str, list[Any]]:
+        """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``)."""
         clauses, params = [], []
         if self.repo:
-            clauses.append("coalesce(repository, nullif(cwd, ''), '(unknown directory)') = ?")
+            clauses.append("key = ?")
             params.append(self.repo)
         if self.user:
             clauses.append('"user" = ?')
@@ -43,7 +44,7 @@ class Filters:
             clauses.append("started < ?")
             params.append(self.until + "T99")  # every time of that day sorts below
         if self.q:
-            clauses.append("(json_extract(row, '$.title') LIKE ? ESCAPE '\\' OR session_id = ?)")
+            clauses.append("(title LIKE ? ESCAPE '\\' OR session_id = ?)")
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params += [f"%{escaped}%", self.q]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -57,36 +58,17 @@ class Filters:
 def session_list(conn: sqlite3.Connection, filters: Filters) -> dict[str, Any]:
     """One page of sessions, newest first, and how many match."""
     where, params = filters.where()
-    (total,) = conn.execute(f"SELECT count(*) FROM sessions{where}", params).fetchone()
+    (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
     rows = conn.execute(
-        f"SELECT row FROM sessions{where} ORDER BY started DESC, session_id LIMIT ? OFFSET ?",
+        f"SELECT list_row FROM repository_sessions{where} ORDER BY started DESC, session_id LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
     ).fetchall()
-    sessions = [list_row(json.loads(row)) for (row,) in rows]
+    sessions = [json.loads(row) for (row,) in rows]
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
     for s in sessions:
         s["status"] = status[s["session_id"]]
     pages = max(1, -(-total // PAGE_SIZE))
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
-
-
-def list_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A timeline row: what the list shows of a ``sessions`` row."""
-    key, kind = group_of(row)
-    return {
-        "session_id": row["session_id"],
-        "title": row["title"],
-        "repo": key,
-        "repo_kind": kind,
-        "branch": row["branch"],
-        "user": row["user"],
-        "started": row["started"],
-        "duration_seconds": row["duration_seconds"],
-        "tokens": total_tokens(row["tokens"]),
-        "cost_usd": row["cost_usd"],
-        "files_changed": len(row["files_changed"]),
-        "tool_calls": row["tool_calls"],
-    }
 
 
 def repositories(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -106,7 +88,7 @@ def repositories(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def users(conn: sqlite3.Connection) -> list[str]:
-    return [u for (u,) in conn.execute('SELECT DISTINCT "user" FROM sessions WHERE "user" != \'\' ORDER BY 1')]
+    return [u for (u,) in conn.execute('SELECT DISTINCT "user" FROM repository_sessions WHERE "user" != \'\' ORDER BY 1')]
 
 
 def session_row(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:

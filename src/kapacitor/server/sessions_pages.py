@@ -29,10 +29,9 @@ def _session(request: Request, session_id: str) -> dict[str, Any]:
     return row
 
 
-def _tab(request: Request, session_id: str, tab: str, body: Markup, fragment: bool) -> HTMLResponse:
+def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, fragment: bool) -> HTMLResponse:
     if fragment:
         return HTMLResponse(body)
-    session = _session(request, session_id)
     return render(request, "session.html", session=session, tab=tab, body=body)
 
 
@@ -69,8 +68,8 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
 def chat_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
-    _session(request, session_id)
-    return _tab(request, session_id, "chat", _chat_html(request, session_id, 0, CHAT_PAGE), fragment)
+    session = _session(request, session_id)
+    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE), fragment)
 
 
 @router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")
@@ -87,9 +86,9 @@ def chat_slice(
 
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
-    _session(request, session_id)
+    session = _session(request, session_id)
     body = trace.render_trace(trace.trace_tree(request.app.state.store, session_id))
-    return _tab(request, session_id, "trace", body, fragment)
+    return _tab(request, session, "trace", body, fragment)
 
 
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
@@ -105,4 +104,4 @@ def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTM
         raise not_found(f"session {session_id!r}")
     templates = request.app.state.templates
     body = Markup(templates.get_template("_stats.html").render(stats=stats))
-    return _tab(request, session_id, "stats", body, fragment)
+    return _tab(request, stats["session"], "stats", body, fragment)

@@ -34,7 +34,7 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
     """The page, or with ``fragment=rows`` only the session table (htmx, live refresh)."""
     context = _timeline(request, chosen)
     if fragment == "rows":
-        return render(request, "_timeline.html", **context)
+        return render(request, "_timeline_rows.html", **context)
     return render(request, "timeline.html", **context, repositories=queries.repositories(conn(request)))
 
 

@@ -2,7 +2,9 @@
 // a change touches. An element opts in with data-live-url (what to fetch) and
 // data-live-session="<id>" (refresh when that session changed) or data-live-any
 // (refresh on any change). The chat keeps its lazy-loading place: it re-fetches
-// as many items as are already shown.
+// as many items as are already shown. Statuses also change with time alone
+// (running turns idle after two quiet minutes), so the session header and the
+// data-live-any parts refresh once a minute too.
 (function () {
   function chatUrl(el) {
     var more = el.querySelector("[hx-get*='/chat?start=']");
@@ -36,5 +38,11 @@
     });
     source.onerror = function () { if (indicator) indicator.classList.remove("connected"); };
   }
-  document.addEventListener("DOMContentLoaded", connect);
+  function tick() {
+    document.querySelectorAll("[data-live-any], #session-head[data-live-url]").forEach(refresh);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    connect();
+    setInterval(tick, 60000);
+  });
 })();
