@@ -21,6 +21,7 @@ from kapacitor.projections.session_summary import (
     summary_from_state,
     summary_state,
 )
+from kapacitor.store import codec
 
 
 def setup(conn: sqlite3.Connection) -> None:
@@ -44,10 +45,15 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     conn.executemany(
         "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (s.session_id, s.started, s.repository, s.user, s.cwd, json.dumps(s.as_json()), json.dumps(summary_state(s)))
+            (s.session_id, s.started, s.repository, s.user, s.cwd, _json(s.as_json()), _json(summary_state(s)))
             for s in summaries.sessions.values()
         ],
     )
+
+
+def _json(value: object) -> str:
+    """JSON text (``orjson``, falling back for lone surrogates), for ``json_extract``."""
+    return codec.dumps(value).decode()
 
 
 def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSummary]:
