@@ -18,10 +18,12 @@ from kapacitor.events import NewEvent, RecordedEvent
 from kapacitor.store import codec
 from kapacitor.store.base import (
     ANY,
+    EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
-    EventIdConflict,
     check_expected_version,
+    recorded_event,
+    unseen_events,
     utc_now,
 )
 
@@ -163,23 +165,14 @@ class SQLiteEventStore:
     def _unseen(
         conn: sqlite3.Connection, stream: str, events: Sequence[NewEvent]
     ) -> list[NewEvent]:
-        """The events not stored yet, each id once. An id stored in another stream
-        is a conflict, never a silent skip."""
+        """The events not stored yet (see ``unseen_events``), looking the ids up in chunks."""
         ids = list(dict.fromkeys(e.id for e in events))
         stored: dict[str, str] = {}
         for start in range(0, len(ids), _ID_CHUNK):
             chunk = ids[start : start + _ID_CHUNK]
             marks = ",".join("?" * len(chunk))
             stored.update(conn.execute(f"SELECT id, stream FROM events WHERE id IN ({marks})", chunk))
-        clash = [i for i, s in stored.items() if s != stream]
-        if clash:
-            raise EventIdConflict(f"event id {clash[0]} is already stored in {stored[clash[0]]!r}")
-        fresh, seen = [], set(stored)
-        for e in events:
-            if e.id not in seen:
-                seen.add(e.id)
-                fresh.append(e)
-        return fresh
+        return unseen_events(stream, events, stored)
 
     def read_stream(
         self,
@@ -192,20 +185,20 @@ class SQLiteEventStore:
         if backwards and from_version < 0:
             from_version = self.stream_version(stream)
         where, order = ("version <= ?", "DESC") if backwards else ("version >= ?", "ASC")
-        sql = f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND {where} ORDER BY version {order}"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND {where} ORDER BY version {order}"
         params: list[Any] = [stream, from_version]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_recorded(row) for row in self.conn.execute(sql, params)]
+        return [recorded_event(row) for row in self.conn.execute(sql, params)]
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
         params: list[Any] = [after]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_recorded(row) for row in self.conn.execute(sql, params)]
+        return [recorded_event(row) for row in self.conn.execute(sql, params)]
 
     def head_position(self) -> int:
         return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
@@ -235,19 +228,3 @@ class SQLiteEventStore:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
-
-
-_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
-
-
-def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    return RecordedEvent(
-        id=row[0],
-        stream=row[1],
-        type=row[2],
-        version=row[3],
-        position=row[4],
-        data=codec.loads(row[5]),
-        metadata=codec.loads(row[6]),
-        recorded_at=row[7],
-    )
