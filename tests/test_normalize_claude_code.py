@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from kapacitor.capture.importer import import_paths
 from kapacitor.normalize.claude_code import Normalizer, Source
 from kapacitor.projections.session_summary import SessionSummaries
@@ -281,3 +283,22 @@ def test_session_started_resolves_the_github_repository_of_a_real_checkout(store
     [started] = [e for e in store.read_all() if e.type == "SessionStarted"]
     ext = started.data["extensions"]["claude_code"]
     assert (ext["repository"], ext["cwd"], ext["git_branch"]) == ("acme/widgets", str(repo), "dev")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [  # what Claude Code 2.1.197 answers in -p mode without permission (seen with the real client)
+        "rm in '/w/archive' was blocked. For security, Claude Code may only remove files from the allowed working directories for this session: '/w'.",
+        "This command requires approval",
+        "Claude requested permissions to use WebFetch, but you haven't granted it yet.",
+    ],
+)
+def test_permission_denials_in_the_clients_words_become_interrupts(text):
+    routed = feed(rec(type="user", uuid="u1", message={"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": text, "is_error": True}]}))
+    resolved = [e for _, e in routed if e.type == "InterruptResolved"]
+    assert [e.data["outcome"] for e in resolved] == ["denied"]
+
+
+def test_an_ordinary_failure_is_not_a_denial():
+    routed = feed(rec(type="user", uuid="u1", message={"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "Exit code 1\ncat: x: No such file or directory", "is_error": True}]}))
+    assert not [e for _, e in routed if e.type.startswith("Interrupt")]

@@ -71,7 +71,8 @@ _CLIENT_STATE = frozenset(
 _TITLES = {"ai-title": ("aiTitle", "ai"), "custom-title": ("customTitle", "user"), "summary": ("summary", "summary")}
 _DENIAL = re.compile(
     r"requested permissions|require[sd]? approval|doesn't want to proceed|"
-    r"permission to use \S+ has been denied|was rejected by the user|Permission denied by",
+    r"permission to use \S+ has been denied|was rejected by the user|Permission denied by|"
+    r"was blocked\. For security",
     re.IGNORECASE,
 )
 _TAG = re.compile(r"^\s*<([a-z][a-z0-9-]*)>", re.IGNORECASE)
