@@ -4,6 +4,8 @@ chat loads its next pages as they scroll into view."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 from render_fixtures import Transcript, imported_store
@@ -88,3 +90,20 @@ def test_a_long_chat_loads_the_next_pages_as_they_scroll_into_view(server, page)
         expect(tools).to_have_count(expected)
     expect(page.locator(".chat-more")).to_have_count(0)
     expect(tools.last).to_contain_text("echo 449")
+
+
+def test_a_large_trace_fetches_a_nodes_details_when_selected(server, page):
+    page.goto(f"{server.url}/sessions/{LONG}/trace")
+    expect(page.locator("[data-trace]")).to_have_attribute("data-detail-url", f"/sessions/{LONG}/trace/detail")
+    assert page.locator("template.tdetail").count() == 0
+    panel = page.locator(".trace-detail")
+    node = page.locator(".tnode.kind-tool .tlabel", has_text=re.compile(r"^Bash echo 321$"))
+    node.click()
+    expect(panel).to_contain_text('"command": "echo 321"')
+    page.locator(".tnode.kind-tool .tlabel", has_text=re.compile(r"^Bash echo 5$")).click()
+    expect(panel).to_contain_text('"command": "echo 5"')
+    node.click()  # fetched once, then kept
+    expect(panel).to_contain_text('"command": "echo 321"')
+    assert page.locator("template.tdetail").count() == 2
+    response = page.request.get(f"{server.url}/sessions/{LONG}/trace/detail?node=no-such-node")
+    assert response.status == 404

@@ -208,3 +208,29 @@ def test_turns_group_under_the_task_in_progress(tmp_path_factory):
         "Bash make",
         "TaskUpdate #1 Build → completed",
     ]
+
+
+def test_a_large_trace_leaves_details_to_be_fetched(tmp_path_factory):
+    from kapacitor.server.render.tree import INLINE_NODES
+    from kapacitor.server.trace import render_node_detail
+
+    big = Transcript("0000a11c-0000-4000-8000-00000000b16e")
+    big.user("many calls")
+    for n in range(INLINE_NODES // 2 + 1):  # a turn and a tool node per call
+        big.tool("Bash", {"command": f"echo {n}"}, f"out {n}")
+    root = tmp_path_factory.mktemp("big")
+    big.write(root)
+    store = imported_store(tmp_path_factory, [root])
+    tree = trace_tree(store, "0000a11c-0000-4000-8000-00000000b16e")
+    html = render_trace(tree, detail_url="/sessions/x/trace/detail")
+    assert 'data-detail-url="/sessions/x/trace/detail"' in html and "<template" not in html
+    tool = next(n for n in tree.children[0].children[7].children if n.kind == "tool")
+    detail = render_node_detail(tree, tool.id)
+    assert detail is not None and "echo 7" in detail and "out 7" in detail
+    assert render_node_detail(tree, "no-such-node") is None
+    store.close()
+
+
+def test_a_small_trace_keeps_its_details_in_the_page(samples):
+    html = render_trace(trace_tree(samples, SUBAGENT_SESSION), detail_url="/sessions/x/trace/detail")
+    assert "data-detail-url" not in html and html.count('<template class="tdetail">') == html.count('class="tnode ')

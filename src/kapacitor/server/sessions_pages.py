@@ -10,6 +10,7 @@ fetch: ``?fragment=1`` gives a tab's body alone, and
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -87,8 +88,19 @@ def chat_slice(
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
-    body = trace.render_trace(trace.trace_tree(request.app.state.store, session_id))
+    tree = trace.trace_tree(request.app.state.store, session_id)
+    body = trace.render_trace(tree, detail_url=f"/sessions/{quote(session_id)}/trace/detail")
     return _tab(request, session, "trace", body, fragment)
+
+
+@router.get("/sessions/{session_id}/trace/detail", response_class=HTMLResponse, summary="One trace node's details")
+def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
+    """What the details panel shows for ``node`` (fetched for large trees)."""
+    _session(request, session_id)
+    detail = trace.render_node_detail(trace.trace_tree(request.app.state.store, session_id), node)
+    if detail is None:
+        raise not_found(f"trace node {node!r}")
+    return HTMLResponse(detail)
 
 
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")

@@ -2,7 +2,10 @@
 one row per node with its tokens and duration, errors marked on the node and on
 every ancestor of it. Each node's details (input, output, text) sit in an inert
 ``<template>`` beside it; trace.js shows the selected node's in the side panel.
-Everything is escaped text: no transcript string becomes markup here.
+A large tree (more than ``INLINE_NODES``) leaves the details out and names a
+``detail_url`` instead, from which trace.js fetches a node's details when it is
+selected: a long session's trace page stays small. Everything is escaped text:
+no transcript string becomes markup here.
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ OPEN_KINDS = {"session", "prompt", "task", "turn", "subagent", "tool", "todo"}
 SECTION_CAP = 4_000
 """Characters of one detail section in the page (the JSON twin has more)."""
 FACTS = ("kind", "id", "model", "started", "ended")
+INLINE_NODES = 400
+"""Up to this many nodes, every node's details are in the page."""
 
 
-def render_tree(tree: TraceNode) -> Markup:
+def render_tree(tree: TraceNode, detail_url: str | None = None) -> Markup:
     """Written into one list of strings, every transcript value through ``escape``:
     a tree has thousands of nodes, and this is the page's whole cost."""
-    out = ['<div class="trace" data-trace><ul class="trace-tree" role="tree">']
-    _node(tree, out)
+    lazy = detail_url is not None and _count(tree) > INLINE_NODES
+    source = f' data-detail-url="{escape(detail_url)}"' if lazy else ""
+    out = [f'<div class="trace" data-trace{source}><ul class="trace-tree" role="tree">']
+    _node(tree, out, inline=not lazy)
     out.append(
         '</ul><aside class="trace-detail" aria-live="polite">'
         '<p class="hint">Select a node to see its details.</p></aside></div>'
@@ -37,7 +44,22 @@ def render_tree(tree: TraceNode) -> Markup:
     return Markup("".join(out))
 
 
-def _node(node: TraceNode, out: list[str]) -> None:
+def node_detail(tree: TraceNode, node_id: str) -> Markup | None:
+    """The details panel of the node with ``node_id``, None when there is none."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.id == node_id:
+            return Markup(_detail(node))
+        stack.extend(reversed(node.children))
+    return None
+
+
+def _count(tree: TraceNode) -> int:
+    return 1 + sum(_count(child) for child in tree.children)
+
+
+def _node(node: TraceNode, out: list[str], inline: bool) -> None:
     states = (
         f"kind-{escape(node.kind)}"
         + (" error" if node.error else "")
@@ -53,11 +75,11 @@ def _node(node: TraceNode, out: list[str]) -> None:
             f'<li><details{" open" if node.kind in OPEN_KINDS else ""}><summary {attrs}>{row}</summary><ul role="group">'
         )
         for child in node.children:
-            _node(child, out)
+            _node(child, out, inline)
         out.append("</ul></details>")
     else:
         out.append(f"<li><div {attrs}>{row}</div>")
-    out.append(f'<template class="tdetail">{_detail(node)}</template></li>')
+    out.append(f'<template class="tdetail">{_detail(node)}</template></li>' if inline else "</li>")
 
 
 def _meta(node: TraceNode) -> str:

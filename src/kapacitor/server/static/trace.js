@@ -1,7 +1,10 @@
 // Trace tree: selecting a node (click, Enter or Space) shows its details in the
-// side panel. The details are inert <template>s rendered (escaped) by the server;
-// they are cloned, never parsed from strings. Clicking a row selects it; the ▸/▾
-// twisty opens and closes it. Works for trees swapped in later (htmx, SSE).
+// side panel. The details are inert <template>s rendered (escaped) by the server
+// and cloned. A large tree has none in the page: its container names a
+// data-detail-url, and a node's details (the same server-escaped HTML) are
+// fetched once when it is first selected and kept as its template. Clicking a
+// row selects it; the ▸/▾ twisty opens and closes it. Works for trees swapped
+// in later (htmx, SSE).
 (function () {
   "use strict";
 
@@ -13,7 +16,27 @@
     var template = item && item.querySelector(":scope > template.tdetail");
     trace.querySelectorAll(".tnode.selected").forEach(function (n) { n.classList.remove("selected"); });
     node.classList.add("selected");
-    if (panel && template) panel.replaceChildren(template.content.cloneNode(true));
+    if (!panel || !item) return;
+    if (template) {
+      panel.replaceChildren(template.content.cloneNode(true));
+    } else if (trace.dataset.detailUrl) {
+      fetchDetail(trace.dataset.detailUrl, node, item, panel);
+    }
+  }
+
+  function fetchDetail(url, node, item, panel) {
+    fetch(url + "?node=" + encodeURIComponent(node.dataset.id))
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var template = document.createElement("template");
+        template.className = "tdetail";
+        template.innerHTML = html;
+        item.appendChild(template);
+        if (node.classList.contains("selected")) panel.replaceChildren(template.content.cloneNode(true));
+      })
+      .catch(function () {
+        if (node.classList.contains("selected")) panel.textContent = "The details could not be loaded.";
+      });
   }
 
   document.addEventListener("click", function (event) {
