@@ -79,7 +79,7 @@ def test_default_store_lives_in_the_user_data_dir(isolated_home):
     "args,message",
     [
         (["--store", "mysql://nope", "sessions"], "unsupported store URL"),
-        (["--store", "sqlite:///proc/nope/x.db", "sessions"], "cannot open store"),
+        (["--store", "sqlite:///proc/nope/x.db", "sessions"], "no store at /proc/nope/x.db"),
         (["import", "/does/not/exist"], "no such file or directory: /does/not/exist"),
     ],
 )

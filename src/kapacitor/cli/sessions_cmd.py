@@ -11,17 +11,21 @@ from rich.table import Table
 from kapacitor.cli.common import AppContext, pass_app, store_path
 from kapacitor.pricing import price_source
 from kapacitor.projections import sessions
-from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
 from kapacitor.projections.session_summary import SessionSummary
 
 
 def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
     """Bring the ``sessions`` read model up to the head of the log, then read it."""
-    runner = ProjectionRunner(app.store, store_path(app), [sessions.PROJECTION])
+    path = store_path(app, create=False)
+    runner = ProjectionRunner(app.store, path, [sessions.PROJECTION])
     try:
-        runner.catch_up()
-        if runner.failures:
-            raise click.ClickException("; ".join(str(f) for f in runner.failures.values()))
+        try:
+            runner.catch_up()
+        except ProjectionStalled as exc:
+            raise click.ClickException(f"the sessions read model cannot catch up: {exc}") from None
+        for failure in runner.failures.values():
+            click.echo(f"warning: {failure} (skipped; see `kapacitor projections status`)", err=True)
         return sessions.newest(runner.conn, limit)
     finally:
         runner.close()
