@@ -37,7 +37,7 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
     if paths and len(missing) == len(paths):
         raise click.ClickException(f"no such file or directory: {', '.join(map(str, missing))}")
     for path in missing:
-        err.print(Text.assemble(("warning: ", "yellow"), f"{path}: no such file or directory, skipped"))
+        err.print(Text.assemble(("warning: ", "yellow"), f"{path}: no such file or directory, skipped"), soft_wrap=True)
     roots = [p for p in paths if p.exists()] or default_roots()
     if not roots:
         err.print("[yellow]No Claude Code history found[/] (looked in $CLAUDE_CONFIG_DIR, ~/.claude, ~/.config/claude).")

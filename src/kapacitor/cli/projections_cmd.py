@@ -29,7 +29,8 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
-    runner = ProjectionRunner(app.store, store_path(app, create=False), chosen)
+    path = store_path(app, create=False)
+    runner = ProjectionRunner(app.store, path, chosen)
     stalled = None
     try:
         for projection in chosen:
