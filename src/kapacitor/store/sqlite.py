@@ -18,11 +18,11 @@ from kapacitor.events import NewEvent, RecordedEvent
 from kapacitor.store import codec
 from kapacitor.store.base import (
     ANY,
-    StoreDamaged,
-    StoreError,
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
+    StoreDamaged,
+    StoreError,
     check_expected_version,
     recorded_event,
     unseen_events,
