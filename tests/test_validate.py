@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_property_bad_records import fetch_all, page_urls
 
 from conftest import RECORDED
 from kapacitor.capture.importer import import_paths
@@ -19,7 +20,6 @@ from kapacitor.normalize.validate import MAX_COUNT, MAX_DEPTH, checked, count, u
 from kapacitor.projections import skipped
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
-from test_property_bad_records import fetch_all, page_urls
 
 SESSION = RECORDED / "interactive" / "projects" / "-home-sam-work-repo" / "56d0e3a4-49a6-4882-8732-25313eede8cc.jsonl"
 
