@@ -16,7 +16,7 @@ from conftest import RECORDED
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
 from kapacitor.normalize.claude_code import Normalizer, Source
-from kapacitor.normalize.validate import MAX_COUNT, MAX_DEPTH, checked, count, utc_timestamp
+from kapacitor.normalize.validate import MAX_COUNT, MAX_DEPTH, LineFacts, checked, count, utc_timestamp
 from kapacitor.projections import skipped
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
@@ -58,7 +58,7 @@ def event(data: dict[str, Any], metadata: dict[str, Any] | None = None, type: st
 
 
 def test_replaced_values_are_named_and_the_data_has_the_declared_types():
-    out = checked(event({"timestamp": 17, "content": {"a": 1}, "message_id": 5, "message_index": -3, "extensions": []}), {}, scrub=False)
+    out = checked(event({"timestamp": 17, "content": {"a": 1}, "message_id": 5, "message_index": -3, "extensions": []}), LineFacts(scrub=False, deep=False))
     assert out.data == {"timestamp": "", "content": '{"a":1}', "message_id": "5", "message_index": 0, "extensions": {}}
     assert set(out.metadata["$invalid"]) == {"timestamp", "content", "message_id", "message_index", "extensions"}
     assert out.metadata["$invalid"]["timestamp"] == "17"
@@ -66,7 +66,7 @@ def test_replaced_values_are_named_and_the_data_has_the_declared_types():
 
 def test_lone_surrogates_are_replaced_in_the_data_only_when_the_line_may_hold_them():
     data = {"timestamp": "", "content": "cut \ud83d here", "extensions": {"claude_code": {"k": ["\udfff"]}}}
-    out = checked(event(data), {}, scrub=True)
+    out = checked(event(data), LineFacts(scrub=True, deep=False))
     assert out.data["content"] == "cut \ufffd here" and out.data["extensions"]["claude_code"]["k"] == ["\ufffd"]
     assert set(out.metadata["$invalid"]) == {"content", "extensions.claude_code.k.0"}
 
@@ -75,7 +75,7 @@ def test_nesting_deeper_than_the_limit_is_kept_as_json_text():
     deep: Any = 1
     for _ in range(MAX_DEPTH + 10):
         deep = [deep]
-    out = checked(event({"timestamp": "", "content": "", "extensions": {"claude_code": {"x": deep}}}), {}, scrub=False)
+    out = checked(event({"timestamp": "", "content": "", "extensions": {"claude_code": {"x": deep}}}), LineFacts(scrub=False, deep=True))
     kept = out.data["extensions"]["claude_code"]["x"]
     while isinstance(kept, list):
         kept = kept[0]
@@ -87,7 +87,7 @@ def test_usage_counts_out_of_range_are_zero_and_flagged():
     usage = {"model": 5, "message_id": None, "request_id": "r", "input_tokens": 2**70, "output_tokens": "12",
              "cache_read_input_tokens": 1e300, "cache_creation_input_tokens": -4, "ephemeral_5m_input_tokens": 3,
              "ephemeral_1h_input_tokens": 0}
-    out = checked(event({"timestamp": "", "content": ""}, {"$usage": usage}), {}, scrub=False)
+    out = checked(event({"timestamp": "", "content": ""}, {"$usage": usage}), LineFacts(scrub=False, deep=False))
     assert out.metadata["$usage"] == {"model": "5", "message_id": "", "request_id": "r", "input_tokens": 0, "output_tokens": 0,
                                       "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
                                       "ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 0}

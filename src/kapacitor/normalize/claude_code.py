@@ -145,8 +145,8 @@ class Normalizer:
             routed = _map_record(line_ctx)
             if not self._started and record.get("cwd") and not record.get("isSidechain"):
                 routed.insert(0, self._session_started(line_ctx))
-            scrub = validate.may_hold_surrogates(text)
-            checked = [(stream, validate.checked(new, notes, scrub)) for stream, new in routed]
+            facts = validate.line_facts(text, record, notes)
+            checked = [(stream, validate.checked(new, facts)) for stream, new in routed]
         except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
             return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
         self._started = self._started or any(new.type == "SessionStarted" for _, new in checked)
@@ -155,7 +155,7 @@ class Normalizer:
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
         ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None)
         stream, new = ctx.route(UnknownRecordReceived(timestamp="", reason=reason[:500]), "unparsed")
-        return stream, validate.checked(new, {}, scrub=True)
+        return stream, validate.checked(new)
 
     def _session_started(self, ctx: _Line) -> Routed:
         record = ctx.record
