@@ -16,7 +16,14 @@ from conftest import RECORDED
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
 from kapacitor.normalize.claude_code import Normalizer, Source
-from kapacitor.normalize.validate import MAX_COUNT, MAX_DEPTH, LineFacts, checked, count, utc_timestamp
+from kapacitor.normalize.validate import (
+    MAX_COUNT,
+    MAX_DEPTH,
+    LineFacts,
+    checked,
+    count,
+    utc_timestamp,
+)
 from kapacitor.projections import skipped
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
