@@ -21,7 +21,7 @@ from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
 from kapacitor.normalize.claude_code import ContextResolver, Normalizer
 from kapacitor.store import codec
-from kapacitor.store.base import ANY, EventStore
+from kapacitor.store.base import EventStore, append_skipping_taken_ids
 
 BATCH_EVENTS = 5000
 BATCH_BYTES = 16 * 1024 * 1024
@@ -136,10 +136,10 @@ class _Batch:
 
     def flush(self) -> None:
         """Append the events and save the checkpoints that cover them, atomically."""
-        batches = [(stream, events, ANY) for stream, events in self.events.items()]
-        results = self.store.append_many(batches, self.checkpoints)
-        added = sum(r.added for r in results)
-        self.summary.events_skipped += sum(r.skipped for r in results)
+        # A record written twice (main and sidechain transcript, or a damaged copy)
+        # gives one id in two streams: the later copy is skipped, never the batch.
+        added, skipped = append_skipping_taken_ids(self.store, self.events, self.checkpoints)
+        self.summary.events_skipped += skipped
         self.summary.events_added += added
         if self.progress:
             self.progress(self.nbytes, added)

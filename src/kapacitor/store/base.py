@@ -136,16 +136,20 @@ def subscribe(
             stop.wait(poll_interval)
 
 
-def append_skipping_taken_ids(store: EventStore, streams: dict[str, list[NewEvent]]) -> tuple[int, int]:
-    """``append_many`` of ``streams`` (any expected version) in one transaction,
-    leaving out every event whose id another stream already holds (a record the
-    agent wrote twice, say in its main and a sidechain transcript) instead of
-    refusing them all. (added, skipped): skipped counts those and the events
-    already stored."""
+def append_skipping_taken_ids(
+    store: EventStore, streams: dict[str, list[NewEvent]], stream_metadata: dict[str, dict[str, Any]] | None = None
+) -> tuple[int, int]:
+    """``append_many`` of ``streams`` (any expected version) and ``stream_metadata``
+    in one transaction, leaving out every event whose id another stream already
+    holds (a record the agent wrote twice, say in its main and a sidechain
+    transcript) instead of refusing them all. (added, skipped): skipped counts
+    those and the events already stored."""
     dropped = 0
     while True:
         try:
-            results = store.append_many([(stream, events, ANY) for stream, events in streams.items() if events])
+            results = store.append_many(
+                [(stream, events, ANY) for stream, events in streams.items() if events], stream_metadata
+            )
         except EventIdConflict as exc:
             kept = [e for e in streams.get(exc.stream, []) if e.id not in exc.ids]
             if not exc.ids or len(kept) == len(streams.get(exc.stream, [])):
