@@ -72,10 +72,11 @@ class TraceNode:
         }
 
 
-def trace_tree(store: EventStore, session_id: str) -> TraceNode:
-    """The session's call tree with tokens, durations and errors rolled up."""
+def trace_tree(store: EventStore, session_id: str, items: list[ChatItem] | None = None) -> TraceNode:
+    """The session's call tree with tokens, durations and errors rolled up (from
+    its chat ``items`` when the caller has them)."""
     root = TraceNode("session", session_id, id=session_id)
-    _grow(root, chat_items(store, session_id))
+    _grow(root, chat_items(store, session_id) if items is None else items)
     _roll_up(root)
     return root
 
