@@ -5,7 +5,9 @@ ASGI) and a real SQLite store. The 200-call session is the baseline, measured in
 the same run; the ratio says how the slice cost grows with the session.
 
 The first request of a session builds its chat (every event read); the ones
-after it, while no event arrives, slice what was built.
+after it, while no event arrives, slice what was built. Then the trace page of
+each session: its size and time (a large tree renders its first nodes, the rest
+on demand).
 
     python bench/chat_slices.py [--calls 200,20000] [--repeat 3]
 """
@@ -61,10 +63,11 @@ def main() -> None:
         app.state.runner.close()
         app.state.store.close()
     base = rows[0]
-    print(f"{'tool calls':>10} {'items':>7} {'first slice s':>14} {'start s':>8} {'middle s':>9} {'end s':>7} {'end / baseline end':>19}")
+    print(f"{'tool calls':>10} {'items':>7} {'first slice s':>14} {'start s':>8} {'middle s':>9} {'end s':>7}"
+          f" {'end / baseline end':>19} {'trace page MB':>14} {'trace page s':>13}")
     for r in rows:
         print(f"{r['calls']:>10,} {r['items']:>7,} {r['first']:14.3f} {r['start']:8.3f} {r['middle']:9.3f} {r['end']:7.3f}"
-              f" {r['end'] / base['end']:19.1f}")
+              f" {r['end'] / base['end']:19.1f} {r['trace_mb']:14.2f} {r['trace_s']:13.2f}")
 
 
 async def measure(app, sizes: list[int], repeat: int) -> list[dict]:  # noqa: ANN001
@@ -83,6 +86,9 @@ async def measure(app, sizes: list[int], repeat: int) -> list[dict]:  # noqa: AN
             row = {"calls": n, "items": items, "first": first}
             for name, start in (("start", 0), ("middle", items // 2), ("end", max(0, items - 200))):
                 row[name] = statistics.median([await timed(f"/sessions/{sid}/chat?start={start}&limit=200") for _ in range(repeat)])
+            started = time.perf_counter()
+            trace = await client.get(f"/sessions/{sid}/trace")
+            row["trace_s"], row["trace_mb"] = time.perf_counter() - started, len(trace.content) / 1e6
             rows.append(row)
     return rows
 

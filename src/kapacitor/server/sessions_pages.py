@@ -97,7 +97,8 @@ def chat_slice(
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
     tree = _tree(request, session_id)
-    body = trace.render_trace(tree, detail_url=f"/sessions/{quote(session_id)}/trace/detail")
+    base = f"/sessions/{quote(session_id)}/trace"
+    body = trace.render_trace(tree, detail_url=f"{base}/detail", children_url=f"{base}/children")
     return _tab(request, session, "trace", body, fragment)
 
 
@@ -109,6 +110,19 @@ def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)
+
+
+@router.get("/sessions/{session_id}/trace/children", response_class=HTMLResponse, summary="More of a large trace (htmx)")
+def trace_children(
+    request: Request, session_id: str, path: str = "", skip: Annotated[int, Query(ge=0)] = 0
+) -> HTMLResponse:
+    """The children of the node at ``path`` (dotted child indexes) from ``skip`` on,
+    as many as a page holds, then a loader for the rest."""
+    _session(request, session_id)
+    rows = trace.render_trace_children(_tree(request, session_id), path, skip, f"/sessions/{quote(session_id)}/trace/children")
+    if rows is None:
+        raise not_found(f"trace node at {path!r}")
+    return HTMLResponse(rows)
 
 
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
