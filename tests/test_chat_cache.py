@@ -56,3 +56,13 @@ def test_only_the_last_sessions_read_are_kept(store):
     assert reads == []
     cache.items(store, sessions[0])
     assert reads and reads[0] == f"AgentSession-{sessions[0]}"
+
+
+def test_the_trace_tree_is_kept_with_the_items(store):
+    import_paths(store, SAMPLE_DIRS)
+    cache = ChatCache()
+    tree = cache.tree(store, WIDGETS)
+    reads = counting_reads(store)
+    assert cache.tree(store, WIDGETS) is tree and reads == []
+    store.append(f"AgentSession-{WIDGETS}", [NewEvent("cache-test-3", "UserMessageReceived", {"timestamp": "", "content": "new"})])
+    assert cache.tree(store, WIDGETS) is not tree and reads

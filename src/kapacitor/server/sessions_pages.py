@@ -42,7 +42,7 @@ def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
 
 
 def _tree(request: Request, session_id: str) -> trace.TraceNode:
-    return trace.trace_tree(request.app.state.store, session_id, _items(request, session_id))
+    return request.app.state.chat_cache.tree(request.app.state.store, session_id)  # type: ignore[no-any-return]
 
 
 def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
