@@ -101,7 +101,7 @@ def ingest(store: EventStore, session_id: str, body: bytes | bytearray) -> Inges
     return IngestResult(added, skipped)
 
 
-def parse_batch(session_id: str, body: bytes) -> dict[str, Any]:
+def parse_batch(session_id: str, body: bytes | bytearray) -> dict[str, Any]:
     """The batch as a dict, checked field by field (``BadBatch`` names the first problem)."""
     if not layout.valid_session_id(session_id):
         raise BadBatch(400, f"invalid session id {session_id[:80]!r}")
