@@ -49,6 +49,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
+from kapacitor.normalize import validate
 from kapacitor.normalize.redact import redact_bytes
 from kapacitor.store import codec
 
@@ -125,14 +126,23 @@ class Normalizer:
             record = codec.loads(text)
         except ValueError as exc:
             return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
+        except RecursionError:
+            return [self._unknown(text, offset, line_no, "invalid JSON: nested too deep", raw_b64)]
         if not isinstance(record, dict):
             return [self._unknown(text, offset, line_no, "record is not a JSON object", raw_b64)]
+        # The validation boundary (validate.py): the envelope before mapping, every event after.
+        record, notes = validate.envelope(record)
         line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8)
-        routed = _map_record(line_ctx)
-        if not self._started and record.get("cwd") and not record.get("isSidechain"):
-            self._started = True
-            routed.insert(0, self._session_started(line_ctx))
-        return routed
+        try:
+            routed = _map_record(line_ctx)
+            if not self._started and record.get("cwd") and not record.get("isSidechain"):
+                routed.insert(0, self._session_started(line_ctx))
+            scrub = validate.may_hold_surrogates(text)
+            checked = [(stream, validate.checked(new, notes, scrub)) for stream, new in routed]
+        except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
+            return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
+        self._started = self._started or any(new.type == "SessionStarted" for _, new in checked)
+        return checked
 
     def unmappable(self, line: bytes, offset: int, line_no: int, reason: str) -> Routed:
         """One line kept whole as an ``UnknownRecordReceived`` (raw text, secrets
@@ -143,7 +153,8 @@ class Normalizer:
 
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
         ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None)
-        return ctx.route(UnknownRecordReceived(timestamp="", reason=reason), "unparsed")
+        stream, new = ctx.route(UnknownRecordReceived(timestamp="", reason=reason[:500]), "unparsed")
+        return stream, validate.checked(new, {}, scrub=True)
 
     def _session_started(self, ctx: _Line) -> Routed:
         record = ctx.record

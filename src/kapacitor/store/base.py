@@ -27,6 +27,17 @@ class StoreError(Exception):
     """Something is wrong with the store (bad URL, unreachable server, ...)."""
 
 
+class StoreDamaged(StoreError):
+    """The store file is not a database or has damaged pages: it is not written to."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(
+            f"{path} is damaged or not a Kapacitor store ({reason}); nothing was written to it."
+            " `kapacitor doctor` checks it; restore it from a backup or re-import into a new file"
+        )
+        self.path, self.reason = path, reason
+
+
 class WrongExpectedVersion(StoreError):
     """Optimistic concurrency: the stream moved on since the writer last read it."""
 
