@@ -8,7 +8,10 @@ client's own sender (gzip and all), and reads the server's peak RSS since
 ``clear_refs``: no sampling gaps) and its RSS a second after. The ratio is the
 peak's growth over the idle RSS per byte of batch.
 
-    python bench/ingest_memory.py [--mb 30] [--concurrent 4]
+    python bench/ingest_memory.py [--mb 30] [--concurrent 4] [--line-mib 256]
+
+``--line-mib N`` adds one more measurement: a batch of a single N MiB transcript
+line (a tool result whose output the line holds twice, as Claude Code writes it).
 """
 
 from __future__ import annotations
@@ -43,13 +46,26 @@ def tiny_batch(session_id: str, megabytes: float) -> bytes:
     return json.dumps(batch, separators=(",", ":")).encode()
 
 
+def huge_line_batch(session_id: str, mebibytes: float) -> bytes:
+    """A batch of one transcript line of about ``mebibytes`` MiB: a tool result."""
+    row = "output line of a long build: /home/dev/src/widgets/module.py ok\n"
+    output = row * int(mebibytes * 2**20 / 2 / (len(row) + 1))
+    record = {"type": "user", "uuid": str(uuid.uuid4()), "sessionId": session_id, "timestamp": "2026-05-01T10:00:00.000Z",
+              "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_huge", "content": output}]},
+              "toolUseResult": {"stdout": output, "stderr": "", "interrupted": False}}
+    line = {"o": 0, "n": 0, "t": json.dumps(record)}
+    batch = {"v": 1, "agent": "claude-code", "session_id": session_id,
+             "transcripts": [{"path": f"/home/dev/.claude/projects/-w/{session_id}.jsonl", "lines": [line]}]}
+    return json.dumps(batch, separators=(",", ":")).encode()
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process, MB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def measure(megabytes: float, concurrent: int) -> dict[str, float]:
+def measure(megabytes: float, concurrent: int, make=tiny_batch) -> dict[str, float]:  # noqa: ANN001
     """A fresh server, warmed up with a 1 MB batch; then its RSS (``idle``), its peak
     RSS while taking ``concurrent`` batches of ``megabytes`` at once, and its RSS
     a second after."""
@@ -59,7 +75,7 @@ def measure(megabytes: float, concurrent: int) -> dict[str, float]:
             pid = server.proc.pid  # type: ignore[union-attr]
             config = ClientConfig(server=server.url, token="")
             send(config, [tiny_batch("bench-warm-up", 1)])
-            bodies = [tiny_batch(f"bench-{i}-{uuid.uuid4().hex[:8]}", megabytes) for i in range(concurrent)]
+            bodies = [make(f"bench-{i}-{uuid.uuid4().hex[:8]}", megabytes) for i in range(concurrent)]
             time.sleep(1.0)
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
             idle, _ = rss_mb(pid)
@@ -94,9 +110,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=30.0, help="line text per batch, MB")
     parser.add_argument("--concurrent", type=int, default=4, help="batches posted at once in the last measurement")
+    parser.add_argument("--line-mib", type=float, default=0, help="also one batch of a single line this large")
     args = parser.parse_args()
     rows = [("1 MB batch (baseline)", measure(1, 1)), (f"{args.mb:g} MB batch", measure(args.mb, 1)),
             (f"{args.concurrent} x {args.mb:g} MB at once", measure(args.mb, args.concurrent))]
+    if args.line_mib:
+        rows.append((f"one {args.line_mib:g} MiB line", measure(args.line_mib, 1, huge_line_batch)))
     print(f"{'':28} {'body MB':>8} {'idle MB':>8} {'peak MB':>8} {'after MB':>9} {'(peak-idle)/body':>17} {'seconds':>8}")
     for name, r in rows:
         print(f"{name:28} {r['batch_mb']:8.1f} {r['idle_mb']:8.0f} {r['peak_mb']:8.0f} {r['after_mb']:9.0f}"
