@@ -26,7 +26,7 @@ from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_st
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
 from kapacitor.server.render.sanitize import html
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import NO_STREAM, EventStore
 
 AGENT_TOOLS = ("Agent", "Task")
 
@@ -108,15 +108,23 @@ def duration_ms(start: str, end: str) -> float | None:
 
 def chat_items(store: EventStore, session_id: str) -> list[ChatItem]:
     """The session's conversation, subagents inlined under the calls that started them."""
-    events = store.read_stream(agent_session_stream(session_id))
+    return read_chat(store, session_id)[0]
+
+
+def read_chat(store: EventStore, session_id: str) -> tuple[list[ChatItem], dict[str, int]]:
+    """``chat_items`` and the version each stream read for them had (stream → last
+    version read, ``NO_STREAM`` for none): while those stand, the items are current."""
+    stream = agent_session_stream(session_id)
+    events = store.read_stream(stream)
     builder = _Builder(store, {})
+    builder.read(stream, events)
     builder.collect_links(events)
     items = builder.build(events)
     for run in builder.unclaimed():
         started = run.items[0].timestamp if run.items else ""
         call = ToolCall("", "Agent", {"description": run.description}, started, subagent=run)
         items.append(ChatItem("tool", call.started, tool=call))
-    return items
+    return items, builder.versions
 
 
 @dataclass
@@ -127,6 +135,11 @@ class _Builder:
     claimed: set[str] = field(default_factory=set)
     tasks: dict[str, str] = field(default_factory=dict)
     """Task id → subject, from TaskCreate results (the session's task list)."""
+    versions: dict[str, int] = field(default_factory=dict)
+    """Stream → the version of the last event read from it (``NO_STREAM``: none)."""
+
+    def read(self, stream: str, events: list[RecordedEvent]) -> None:
+        self.versions[stream] = events[-1].version if events else NO_STREAM
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -144,6 +157,8 @@ class _Builder:
         data = self.links[key]
         stream = data.get("subsession_stream", "")
         events = self.store.read_stream(stream) if stream else []
+        if stream:
+            self.read(stream, events)
         self.collect_links(events)
         return SubagentRun(
             agent_id=data.get("agent_id", ""),
