@@ -108,9 +108,15 @@ def import_paths(
     # Asked once per cwd and run: a process-wide cache would outlive a change of
     # HOME or git config and give a later import different answers.
     resolve = functools.lru_cache(maxsize=None)(resolve_context)
+    unknown_types: dict[str, tuple[ImportWarning, int]] = {}
     for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning, resolve)
+        _import_file(tf, batch, summary, on_warning, resolve, unknown_types)
     batch.flush()
+    for first, count in unknown_types.values():
+        warning = ImportWarning(first.path, first.line, f"{first.message} ({count} such record{'s' if count > 1 else ''})")
+        summary.warnings.append(warning)
+        if on_warning:
+            on_warning(warning)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -153,7 +159,12 @@ def _import_file(
     summary: ImportSummary,
     on_warning: Callable[[ImportWarning], None] | None,
     resolve_context: ContextResolver,
+    unknown_types: dict[str, tuple[ImportWarning, int]],
 ) -> None:
+    """``unknown_types`` gathers the records of a type (or block) the normalizer does
+    not know, by reason, across the import: one warning per reason with its first
+    place and a count, so a client's new bookkeeping record cannot flood the warnings."""
+
     def warn(line: int, message: str) -> None:
         warning = ImportWarning(str(tf.path), line, message)
         summary.warnings.append(warning)
@@ -195,7 +206,12 @@ def _import_file(
                     break
                 for stream, event in normalizer.feed(body, offset, line_no):
                     batch.add(stream, event)
-                    if event.type == "UnknownRecordReceived":
+                    if event.type == "UnknownRecordReceived" and event.data.get("record_type"):
+                        reason = event.data["reason"]
+                        first, count = unknown_types.get(reason, (None, 0))
+                        first = first or ImportWarning(str(tf.path), line_no + 1, f"kept as unknown record: {reason}")
+                        unknown_types[reason] = (first, count + 1)
+                    elif event.type == "UnknownRecordReceived":
                         warn(line_no + 1, f"kept as unknown record: {event.data['reason']}")
                     elif "raw_error" in event.metadata:
                         warn(line_no + 1, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")

@@ -59,6 +59,11 @@ class ToolCall:
     subagent: SubagentRun | None = None
     task_subject: str = ""
     """For TaskUpdate: the subject of the task, from the TaskCreate that made it."""
+    background: dict[str, Any] | None = None
+    """For an Agent call run in the background: its ``status`` (running until its
+    task notification arrives, then completed / failed / killed), ``result``,
+    ``duration_ms``, ``total_tokens``, ``tool_use_count`` and ``notification`` (the
+    id of the chat item that announced it)."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -238,6 +243,8 @@ def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
         return
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
+    if isinstance(call.structured, dict) and call.structured.get("status") == "async_launched":
+        call.background = (call.background or {}) | {"status": "running"}
     call.is_error = tool_failed(data)
     call.finished = data.get("timestamp", "")
     if call.name == "TaskCreate" and isinstance(call.structured, dict):
@@ -275,7 +282,8 @@ def _api_error(c: _Conversation, event: RecordedEvent) -> None:
 def _notice(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
     if event.type == "UnknownRecordReceived":
-        c.add("notice", event, data.get("reason", ""), level="unknown record")
+        if _ext(data).get("has_content", True):
+            c.add("notice", event, data.get("reason", ""), level="unknown record")
     elif data.get("content") or data.get("level") in ("warning", "error"):
         c.add(
             "notice",
@@ -287,9 +295,34 @@ def _notice(c: _Conversation, event: RecordedEvent) -> None:
 
 
 def _subagent_done(c: _Conversation, event: RecordedEvent) -> None:
-    call = c.calls.get(_ext(event.data).get("tool_use_id", ""))
+    ext = _ext(event.data)
+    call = c.calls.get(ext.get("tool_use_id", ""))
     if call is not None and call.subagent is not None:
         call.subagent.outcome = event.data.get("outcome", "")
+    if ext.get("background"):
+        _background_done(c, event, call)
+
+
+def _background_done(c: _Conversation, event: RecordedEvent, call: ToolCall | None) -> None:
+    """A background subagent's task notification: its outcome onto the Agent call
+    that launched it, and the notification item (the one just added, from the same
+    record) linked to that call rather than standing alone."""
+    ext = _ext(event.data)
+    notice = next((i for i in reversed(c.items) if i.kind == "notification"), None)
+    if notice is not None:
+        call_item = next((i.id for i in c.items if call is not None and i.tool is call), "")
+        notice.detail.update(call_id=ext.get("tool_use_id", ""), call_item=call_item,
+                             agent_id=event.data.get("agent_id", ""), status=event.data.get("outcome", ""))
+    if call is not None:
+        call.background = (call.background or {}) | {
+            "status": event.data.get("outcome", ""),
+            "result": event.data.get("summary", ""),
+            "duration_ms": ext.get("duration_ms"),
+            "total_tokens": ext.get("total_tokens"),
+            "tool_use_count": ext.get("tool_use_count"),
+            "finished": event.data.get("timestamp", ""),
+            "notification": notice.id if notice else "",
+        }
 
 
 _HANDLERS = {

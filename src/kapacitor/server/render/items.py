@@ -80,6 +80,19 @@ def _subtle(item: ChatItem) -> Markup:
     )
 
 
+def _notification(item: ChatItem) -> Markup:
+    """A client notification; a background agent's completion names its outcome and
+    links to the Agent call that launched it."""
+    status = item.detail.get("status")
+    if not status:
+        return _subtle(item)
+    target = item.detail.get("call_item")
+    link = html(' · <a href="#e-{}">its Agent call</a>', target) if target else Markup("")
+    return _open(item, "subtle notification task-notification") + html(
+        '<div class="label">background agent {}{}</div>{}</div>', status, link, render_folded(item.text)
+    )
+
+
 def _folded(item: ChatItem, label: str, body: Markup) -> Markup:
     return _open(item, f"folded {item.kind}", "details") + html(
         "<summary>{}</summary>{}</details>", label, body
@@ -215,4 +228,5 @@ _RENDERERS = {
     "compaction": _compaction,
     "interrupt": _interrupt,
     "notice": _notice,
+    "notification": _notification,
 }
