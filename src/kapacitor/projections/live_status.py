@@ -7,6 +7,8 @@ idle / ended when read:
 - ``ended``: a ``SessionEnded`` arrived and nothing happened after it, or the
   session has been silent for more than ``IDLE_FOR`` (its agent has surely gone);
 - ``running``: an event within the last ``RUNNING_FOR``;
+- ``waiting``: not running, but background subagents it launched have not
+  reported back yet (their task notification will wake it);
 - ``idle``: in between (the agent waits for its user, or is thinking long).
 
 Activity is the event's own ``timestamp`` (when it happened), not when it was
@@ -33,6 +35,10 @@ def setup(conn: sqlite3.Connection) -> None:
         " last_activity TEXT NOT NULL, ended_at TEXT)"
     )
     conn.execute("CREATE INDEX live_status_last_activity ON live_status (last_activity)")
+    conn.execute(
+        "CREATE TABLE live_background (session_id TEXT NOT NULL, agent_id TEXT NOT NULL,"
+        " done INTEGER NOT NULL, PRIMARY KEY (session_id, agent_id))"
+    )
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
@@ -45,6 +51,7 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         if event.type == "SessionEnded":
             ended = max(ended or "", stamp)
         latest[sid] = (max(last, stamp), ended)
+    _background(conn, events)
     conn.executemany(
         "INSERT INTO live_status VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
         " last_activity = max(last_activity, excluded.last_activity),"
@@ -53,14 +60,35 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     )
 
 
-def status(last_activity: str | None, ended_at: str | None, now: datetime | None = None) -> str:
-    """running, idle or ended (see the module docstring); ended when nothing is known."""
+def _background(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    """Background subagents: launched (the Agent call's result says ``async_launched``),
+    done (their task notification, a ``SubagentCompleted`` marked background)."""
+    for event in events:
+        ext = (event.data.get("extensions") or {}).get("claude_code") or {}
+        sid = session_of(event)
+        if not sid:
+            continue
+        result = ext.get("tool_use_result")
+        if event.type == "ToolResultReceived" and isinstance(result, dict) and result.get("status") == "async_launched":
+            conn.execute("INSERT INTO live_background VALUES (?, ?, 0) ON CONFLICT DO NOTHING", (sid, str(result.get("agentId", ""))))
+        elif event.type == "SubagentCompleted" and ext.get("background"):
+            conn.execute(
+                "INSERT INTO live_background VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET done = 1",
+                (sid, str(event.data.get("agent_id", ""))),
+            )
+
+
+def status(last_activity: str | None, ended_at: str | None, now: datetime | None = None, waiting: int = 0) -> str:
+    """running, waiting, idle or ended (see the module docstring); ended when nothing
+    is known. ``waiting``: how many background subagents have not reported back."""
     if not last_activity or (ended_at and ended_at >= last_activity):
         return "ended"
     silent = (now or datetime.now(UTC)) - parse_time(last_activity)
     if silent <= RUNNING_FOR:
         return "running"
-    return "idle" if silent <= IDLE_FOR else "ended"
+    if silent > IDLE_FOR:
+        return "ended"
+    return "waiting" if waiting else "idle"
 
 
 def parse_time(stamp: str) -> datetime:
@@ -75,12 +103,13 @@ def statuses(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, 
     for start in range(0, len(session_ids), 500):
         chunk = list(session_ids[start : start + 500])
         rows = conn.execute(
-            f"SELECT session_id, last_activity, ended_at FROM live_status"
-            f" WHERE session_id IN ({','.join('?' * len(chunk))})",
+            f"SELECT session_id, last_activity, ended_at,"
+            f" (SELECT count(*) FROM live_background b WHERE b.session_id = s.session_id AND NOT b.done)"
+            f" FROM live_status s WHERE session_id IN ({','.join('?' * len(chunk))})",
             chunk,
         )
-        for sid, last, ended in rows:
-            out[sid] = status(last, ended, now)
+        for sid, last, ended, waiting in rows:
+            out[sid] = status(last, ended, now, waiting)
     return out
 
 
@@ -91,4 +120,4 @@ def running_sessions(conn: sqlite3.Connection) -> set[str]:
     return {sid for sid, last, ended in rows if status(last, ended) == "running"}
 
 
-PROJECTION = Projection("live_status", 1, ("live_status",), setup, apply)
+PROJECTION = Projection("live_status", 2, ("live_status", "live_background"), setup, apply)

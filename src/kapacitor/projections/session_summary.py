@@ -395,9 +395,10 @@ def _notice(summary: SessionSummary, data: dict[str, Any], subagent: str | None)
 
 
 def _hook(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
-    if data.get("hook_event_name") != "PostModelSwitch":
-        return
     payload = (data.get("extensions") or {}).get("claude_code", {})
+    # A /model command is in the transcript already (see _user_message).
+    if data.get("hook_event_name") != "PostModelSwitch" or payload.get("source") == "command":
+        return
     summary.model_switches.append(
         {"timestamp": data.get("timestamp", ""), "from": payload.get("from_model"), "to": payload.get("to_model"),
          "source": payload.get("source", "")}

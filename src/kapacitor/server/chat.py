@@ -132,6 +132,9 @@ class _Builder:
     claimed: set[str] = field(default_factory=set)
     tasks: dict[str, str] = field(default_factory=dict)
     """Task id → subject, from TaskCreate results (the session's task list)."""
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``api-request`` id → what the client asked the API for (model, effort, limits):
+    joined to the assistant blocks that answer it by their ``request_ref``."""
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -182,8 +185,12 @@ class _Conversation:
         )
 
     def add_assistant(self, kind: str, event: RecordedEvent, **fields: Any) -> None:
-        """An item for an assistant block, with its API message id and usage."""
+        """An item for an assistant block, with its API message id and usage, and
+        (newer clients) the API request it answers."""
         data = event.data
+        request = self.builder.requests.get(_ext(data).get("request_ref", ""))
+        if request:
+            fields["detail"] = fields.get("detail", {}) | {"request": request}
         self.items.append(
             ChatItem(
                 kind,
@@ -281,7 +288,9 @@ def _api_error(c: _Conversation, event: RecordedEvent) -> None:
 
 def _notice(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
-    if event.type == "UnknownRecordReceived":
+    if _ext(data).get("command_run") is False:  # a slash command the client refused to run
+        c.add("command", event, data.get("content", ""), command=_ext(data).get("command", ""), not_run=True)
+    elif event.type == "UnknownRecordReceived":
         if _ext(data).get("has_content", True):
             c.add("notice", event, data.get("reason", ""), level="unknown record")
     elif data.get("content") or data.get("level") in ("warning", "error"):
@@ -292,6 +301,13 @@ def _notice(c: _Conversation, event: RecordedEvent) -> None:
             level=data.get("level", ""),
             subtype=data.get("subtype", ""),
         )
+
+
+def _client_state(c: _Conversation, event: RecordedEvent) -> None:
+    if event.data.get("kind") == "api-request":
+        ext = _ext(event.data)
+        facts = {k: ext.get(k) for k in ("model", "effort", "max_tokens", "thinking", "query_source", "shape_hash")}
+        c.builder.requests[str(ext.get("request_ref", ""))] = {k: v for k, v in facts.items() if v not in (None, "")}
 
 
 def _subagent_done(c: _Conversation, event: RecordedEvent) -> None:
@@ -338,6 +354,7 @@ _HANDLERS = {
     "SystemNoticeRecorded": _notice,
     "UnknownRecordReceived": _notice,
     "SubagentCompleted": _subagent_done,
+    "ClientStateRecorded": _client_state,
 }
 
 

@@ -68,7 +68,8 @@ def _command(item: ChatItem) -> Markup:
         " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p)
         or item.text
     )
-    return _open(item, "user command") + html('<code class="command-line">{}</code></div>', line)
+    refused = Markup(' <span class="badge denied">not run</span>') if item.detail.get("not_run") else Markup("")
+    return _open(item, "user command") + html('<code class="command-line">{}</code>{}</div>', line, refused)
 
 
 def _subtle(item: ChatItem) -> Markup:
