@@ -285,8 +285,9 @@ def _user(ctx: _Line) -> list[Routed]:
     ts = record.get("timestamp", "")
     content = (record.get("message") or {}).get("content")
     if isinstance(content, str):
-        done = _background_done(ctx, content)
-        return [_user_text(ctx, content, []), *([done] if done else [])]
+        said = _user_text(ctx, content, [])  # first: the line's raw text goes with it
+        done = _background_done(ctx, content) if _user_kind(record, content) == "notification" else None
+        return [said, *([done] if done else [])]
     if not isinstance(content, list):
         return [ctx.route(UnknownRecordReceived(timestamp=ts, reason="user message without content", record_type="user"), "unknown")]
     out: list[Routed] = []
@@ -349,8 +350,9 @@ def _user_text(ctx: _Line, text: str, images: list[dict[str, Any]]) -> Routed:
 
 
 def _background_done(ctx: _Line, text: str) -> Routed | None:
-    """A ``<task-notification>``: a background subagent finished (2.1.3xx)."""
-    task = task_notification(text) if _user_kind(ctx.record, text) == "notification" else None
+    """A ``<task-notification>``: a background subagent finished (2.1.3xx). It comes as
+    a user record, or, when the agent was mid-turn, as a ``queued_command`` attachment."""
+    task = task_notification(text)
     if task is None:
         return None
     payload = SubagentCompleted(
@@ -554,7 +556,11 @@ def _attachment(ctx: _Line) -> list[Routed]:
     attachment = record.get("attachment") or {}
     summary = {k: v for k, v in attachment.items() if isinstance(v, (str, int, bool)) and k not in ("content",) and len(str(v)) < 500}
     payload = ContextAttached(timestamp=record.get("timestamp", ""), kind=str(attachment.get("type", "")), extensions=ctx.ext(**summary))
-    return [ctx.route(payload, "attachment")]
+    out = [ctx.route(payload, "attachment")]
+    if attachment.get("type") == "queued_command" and isinstance(attachment.get("prompt"), str):
+        done = _background_done(ctx, attachment["prompt"])
+        out.extend([done] if done else [])
+    return out
 
 
 def _client_state(ctx: _Line) -> Routed:

@@ -322,9 +322,14 @@ def _subagent_done(c: _Conversation, event: RecordedEvent) -> None:
 def _background_done(c: _Conversation, event: RecordedEvent, call: ToolCall | None) -> None:
     """A background subagent's task notification: its outcome onto the Agent call
     that launched it, and the notification item (the one just added, from the same
-    record) linked to that call rather than standing alone."""
+    record; or, for a notification delivered mid-turn as an attachment, one made
+    here) linked to that call rather than standing alone."""
     ext = _ext(event.data)
-    notice = next((i for i in reversed(c.items) if i.kind == "notification"), None)
+    source = event.metadata.get("raw_ref")
+    notice = next((i for i in reversed(c.items) if i.kind == "notification" and i.id == source), None)
+    if notice is None:
+        c.add("notification", event, f"{ext.get('notice') or 'background agent'}\n\n{event.data.get('summary', '')}".strip())
+        notice = c.items[-1]
     if notice is not None:
         call_item = next((i.id for i in c.items if call is not None and i.tool is call), "")
         notice.detail.update(call_id=ext.get("tool_use_id", ""), call_item=call_item,

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from kapacitor.events import NewEvent, RecordedEvent
-from kapacitor.store import codec
+from kapacitor.store import blobs, codec
 from kapacitor.store.base import (
     ANY,
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
     check_expected_version,
-    recorded_event,
+    recorded_events,
     unseen_events,
     utc_now,
 )
@@ -55,7 +55,11 @@ def _m001_events(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events]
+def _m002_blobs(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE blobs (hash TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events, _m002_blobs]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -142,11 +146,12 @@ class SQLiteEventStore:
         if not fresh:
             return AppendResult(0, len(events), current, self.head_position())
         check_expected_version(stream, expected, current)
-        now = utc_now()
+        now, chunks = utc_now(), {}
         rows = [
-            (e.id, stream, current + 1 + i, e.type, codec.dumps(e.data), codec.dumps(e.metadata), now)
+            (e.id, stream, current + 1 + i, e.type, blobs.encode(e.data, chunks), blobs.encode(e.metadata, chunks), now)
             for i, e in enumerate(fresh)
         ]
+        conn.executemany("INSERT OR IGNORE INTO blobs (hash, body) VALUES (?, ?)", chunks.items())
         conn.executemany(
             "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -190,7 +195,7 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [recorded_event(row) for row in self.conn.execute(sql, params)]
+        return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
@@ -198,7 +203,20 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [recorded_event(row) for row in self.conn.execute(sql, params)]
+        return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
+
+    def _chunks(self, names: Iterable[str]) -> blobs.Chunks:
+        found: blobs.Chunks = {}
+        names = list(names)
+        for start in range(0, len(names), _ID_CHUNK):
+            chunk = names[start : start + _ID_CHUNK]
+            found.update(self.conn.execute(f"SELECT hash, body FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def storage(self) -> dict[str, int]:
+        events, event_bytes = self.conn.execute("SELECT count(*), coalesce(sum(length(data) + length(metadata)), 0) FROM events").fetchone()
+        chunks, chunk_bytes = self.conn.execute("SELECT count(*), coalesce(sum(length(body)), 0) FROM blobs").fetchone()
+        return {"events": events, "event_bytes": event_bytes, "chunks": chunks, "chunk_bytes": chunk_bytes}
 
     def head_position(self) -> int:
         return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
