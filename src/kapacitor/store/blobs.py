@@ -28,9 +28,9 @@ from typing import Any
 
 from kapacitor.store import codec
 
-MIN_CHARS = 8192
+MIN_CHARS = 4096
 """Strings at least this long are stored as chunks."""
-MIN_CHUNK, MAX_CHUNK = 2048, 32768
+MIN_CHUNK, MAX_CHUNK = 1024, 32768
 """Chunk sizes in characters: no boundary before MIN_CHUNK, always one by MAX_CHUNK."""
 MARKER = "\x00chunks"
 """The key of the object that stands for a chunked string (a NUL-led key no client writes)."""
