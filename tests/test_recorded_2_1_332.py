@@ -121,3 +121,45 @@ def test_requested_and_served_model_effort_and_thinking(imported):
 
 def _walk(node: dict) -> list[dict]:
     return [node, *(n for child in node["children"] for n in _walk(child))]
+
+
+@pytest.fixture
+def app(store, store_path):
+    from kapacitor.server.app import create_app
+
+    import_paths(store, [RECORDED_332 / folder / "projects" for folder in FOLDERS])
+    app = create_app(f"sqlite://{store_path}", run_projections=False)
+    app.state.runner.catch_up()
+    assert not app.state.runner.failures
+    yield app
+    app.state.runner.close()
+    app.state.store.close()
+
+
+def get(app, url: str):
+    import asyncio
+
+    import httpx
+
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.get(url)
+
+    response = asyncio.run(fetch())
+    assert response.status_code == 200, response.text
+    return response.json() if response.headers["content-type"].startswith("application/json") else response.text
+
+
+def test_the_session_page_shows_the_client_cost_the_prompt_and_the_denials(app):
+    page = get(app, f"/sessions/{HELLO_TODO}/stats")
+    assert "Client-reported cost" in page and "$0.27" in page and "requests no transcript line records" in page
+    assert 'data-section="request-shapes"' in page and "You are an agent working with the user" in page
+    assert 'data-section="subagents"' in page and "(background)" in page
+    stats = get(app, f"/sessions/{HELLO_TODO}/stats.json")
+    [shape] = stats["request_shapes"]
+    assert shape["requests"] == 9 and "Agent" in [t["name"] for t in shape["tools"]]
+    denied = get(app, f"/sessions/{DENIED}/stats")
+    assert 'data-section="denials"' in denied and 'data-tool="Bash"' in denied
+    chat = get(app, f"/sessions/{HELLO_TODO}")
+    assert "background agent completed" in chat and "unknown record" not in chat
+    assert get(app, f"/sessions/{HELLO_TODO}.json")["client_reported"]["cost_usd"] == pytest.approx(0.2740128)
