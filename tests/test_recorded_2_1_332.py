@@ -163,3 +163,21 @@ def test_the_session_page_shows_the_client_cost_the_prompt_and_the_denials(app):
     chat = get(app, f"/sessions/{HELLO_TODO}")
     assert "background agent completed" in chat and "unknown record" not in chat
     assert get(app, f"/sessions/{HELLO_TODO}.json")["client_reported"]["cost_usd"] == pytest.approx(0.2740128)
+
+
+def test_the_live_dot_waits_on_a_background_agent(imported):
+    import sqlite3
+    from datetime import timedelta
+
+    from kapacitor.projections import live_status
+
+    store, _, _ = imported
+    events = store.read_all()
+    done = next(i for i, e in enumerate(events) if e.type == "SubagentCompleted" and e.data["agent_id"] == "ab1b4109d0ab09382")
+    for upto, expected in ((done, "waiting"), (len(events), "idle")):
+        conn = sqlite3.connect(":memory:")
+        live_status.setup(conn)
+        live_status.apply(conn, [e for e in events[:upto] if e.stream.endswith(HELLO_TODO)])
+        (last,) = conn.execute("SELECT last_activity FROM live_status WHERE session_id = ?", (HELLO_TODO,)).fetchone()
+        later = live_status.parse_time(last) + timedelta(minutes=5)
+        assert live_status.statuses(conn, [HELLO_TODO], later) == {HELLO_TODO: expected}

@@ -96,9 +96,9 @@ def parse_time(stamp: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def statuses(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, str]:
-    """Status of each given session."""
-    now = datetime.now(UTC)
+def statuses(conn: sqlite3.Connection, session_ids: Sequence[str], now: datetime | None = None) -> dict[str, str]:
+    """Status of each given session (as of ``now``, default the present)."""
+    now = now or datetime.now(UTC)
     out = dict.fromkeys(session_ids, "ended")
     for start in range(0, len(session_ids), 500):
         chunk = list(session_ids[start : start + 500])
