@@ -181,3 +181,44 @@ def test_the_live_dot_waits_on_a_background_agent(imported):
         (last,) = conn.execute("SELECT last_activity FROM live_status WHERE session_id = ?", (HELLO_TODO,)).fetchone()
         later = live_status.parse_time(last) + timedelta(minutes=5)
         assert live_status.statuses(conn, [HELLO_TODO], later) == {HELLO_TODO: expected}
+
+
+def test_a_stop_hook_naming_a_running_background_task_makes_the_session_wait(store):
+    import sqlite3
+    from datetime import timedelta
+
+    from kapacitor.events import RecordedEvent
+    from kapacitor.projections import live_status
+
+    stop = json.loads((RECORDED_332 / "hello-todo" / "hooks" / "Stop.jsonl").read_text().splitlines()[0])
+    assert stop["background_tasks"][0]["status"] == "running"
+    hook = RecordedEvent("h", f"AgentSession-{HELLO_TODO}", "HookReceived", 0, 1,
+                         {"timestamp": "2026-11-29T12:38:30.700Z", "hook_event_name": "Stop", "extensions": {"claude_code": stop}},
+                         {"source": {"session_id": HELLO_TODO}}, "")
+    conn = sqlite3.connect(":memory:")
+    live_status.setup(conn)
+    live_status.apply(conn, [hook])
+    later = live_status.parse_time("2026-11-29T12:38:30.700Z") + timedelta(minutes=3)
+    assert live_status.statuses(conn, [HELLO_TODO], later) == {HELLO_TODO: "waiting"}
+
+
+def test_a_session_whose_agent_needs_input_is_idle_at_once(store):
+    import sqlite3
+    from datetime import timedelta
+
+    from kapacitor.events import RecordedEvent
+    from kapacitor.projections import live_status
+
+    def hook(n: int, at: str, name: str, **payload: str) -> RecordedEvent:
+        return RecordedEvent(f"h{n}", f"AgentSession-{TUI_DENY}", "HookReceived", n, n + 1,
+                             {"timestamp": at, "hook_event_name": name, "extensions": {"claude_code": payload}},
+                             {"source": {"session_id": TUI_DENY}}, "")
+
+    conn = sqlite3.connect(":memory:")
+    live_status.setup(conn)
+    live_status.apply(conn, [hook(0, "2026-11-29T12:00:00Z", "PreToolUse"),
+                             hook(1, "2026-11-29T12:00:01Z", "Notification", notification_type="agent_needs_input")])
+    soon = live_status.parse_time("2026-11-29T12:00:05Z")
+    assert live_status.statuses(conn, [TUI_DENY], soon) == {TUI_DENY: "idle"}
+    live_status.apply(conn, [hook(2, "2026-11-29T12:00:04Z", "PostToolUse")])  # the user answered
+    assert live_status.statuses(conn, [TUI_DENY], soon + timedelta(seconds=1)) == {TUI_DENY: "running"}
