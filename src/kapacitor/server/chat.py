@@ -333,7 +333,8 @@ def _background_done(c: _Conversation, event: RecordedEvent, call: ToolCall | No
     if notice is not None:
         call_item = next((i.id for i in c.items if call is not None and i.tool is call), "")
         notice.detail.update(call_id=ext.get("tool_use_id", ""), call_item=call_item,
-                             agent_id=event.data.get("agent_id", ""), status=event.data.get("outcome", ""))
+                             agent_id=event.data.get("agent_id", ""), status=event.data.get("outcome", ""),
+                             result=event.data.get("summary", ""))
     if call is not None:
         call.background = (call.background or {}) | {
             "status": event.data.get("outcome", ""),

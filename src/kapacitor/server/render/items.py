@@ -90,7 +90,7 @@ def _notification(item: ChatItem) -> Markup:
     target = item.detail.get("call_item")
     link = html(' · <a href="#e-{}">its Agent call</a>', target) if target else Markup("")
     return _open(item, "subtle notification task-notification") + html(
-        '<div class="label">background agent {}{}</div>{}</div>', status, link, render_folded(item.text)
+        '<div class="label">background agent {}{}</div>{}</div>', status, link, render_folded(item.detail.get("result") or item.text)
     )
 
 
