@@ -6,7 +6,7 @@ system prompt and tool schemas (``api-request-shape``, ~40 KB), prompt snapshots
 events are several times the size of its conversation.
 
 So a backend stores every string of an event's data or metadata that is at least
-``MIN_CHARS`` long as a list of chunks named by their SHA-256, each chunk kept
+``MIN_CHARS`` long as a list of chunks named by their SHA-256 (its first 128 bits), each chunk kept
 (zlib-compressed) once in the store's ``blobs`` table whatever the session, the
 event or the stream. Chunk boundaries are content-defined (they fall after a
 newline or a JSON separator whose preceding bytes hash to a chosen value), so the
@@ -43,19 +43,24 @@ Chunks = dict[str, bytes]
 
 
 def split(text: str) -> list[str]:
-    """``text`` cut at content-defined boundaries; ``"".join`` gives it back."""
-    pieces, last = [], 0
-    for match in _CANDIDATES.finditer(text):
-        end = match.end()
-        while end - last > MAX_CHUNK:
-            pieces.append(text[last : last + MAX_CHUNK])
-            last += MAX_CHUNK
-        if end - last >= MIN_CHUNK and zlib.crc32(_utf8(text[end - _WINDOW : end])) & 7 == 0:
-            pieces.append(text[last:end])
-            last = end
-    while len(text) - last > MAX_CHUNK:
-        pieces.append(text[last : last + MAX_CHUNK])
-        last += MAX_CHUNK
+    """``text`` cut at content-defined boundaries; ``"".join`` gives it back. Looks
+    for candidates only from ``MIN_CHUNK`` past the last cut, so a chunk costs a few
+    regex searches and hashes, not one per separator."""
+    pieces, last, size = [], 0, len(text)
+    while size - last > MIN_CHUNK:
+        cut, pos = 0, last + MIN_CHUNK
+        while not cut:
+            match = _CANDIDATES.search(text, pos, last + MAX_CHUNK)
+            if match is None:
+                cut = min(size, last + MAX_CHUNK)
+            elif zlib.crc32(_utf8(text[match.end() - _WINDOW : match.end()])) & 7 == 0:
+                cut = match.end()
+            else:
+                pos = match.end()
+        if cut >= size:
+            break
+        pieces.append(text[last:cut])
+        last = cut
     pieces.append(text[last:])
     return pieces
 
@@ -76,7 +81,7 @@ def _out(value: Any, chunks: Chunks) -> Any:
         names = []
         for piece in split(value):
             data = _utf8(piece)
-            name = hashlib.sha256(data).hexdigest()
+            name = hashlib.sha256(data).hexdigest()[:32]  # 128 bits: no collision in any store
             if name not in chunks:
                 chunks[name] = zlib.compress(data, 1)
             names.append(name)
