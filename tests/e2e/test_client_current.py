@@ -105,7 +105,7 @@ def test_b_a_denial_is_a_denial(tmp_path, client):  # noqa: F811
         server.stop()
     denied = {c["name"]: c["interrupt"] for c in tools(chat) if c.get("interrupt", {}).get("outcome") == "denied"}
     assert set(denied) == {"Write", "Bash"}
-    assert "permission denied" in page
+    assert "permission denied by config" in page
     store = f"sqlite://{tmp_path / 'cli.db'}"
     kapacitor("--store", store, "import", "--json", str(transcripts(client)))
     [session] = kapacitor("--store", store, "sessions", "--json")

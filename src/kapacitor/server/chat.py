@@ -264,6 +264,7 @@ def _interrupt(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
     call = c.calls.get(data.get("request_id", ""))
     facts = {k: str(data[k]) for k in ("kind", "prompt", "outcome", "response") if data.get(k)}
+    facts |= {k: str(v) for k, v in _ext(data).items() if k in ("decided_by", "denial_kind") and v}
     if call is not None:
         call.interrupt = (call.interrupt or {}) | facts
     else:

@@ -173,7 +173,8 @@ def _denied(call: ToolCall) -> bool:
 def _badges(call: ToolCall) -> Markup:
     badges = []
     if _denied(call):
-        badges.append(Markup('<span class="badge denied">permission denied</span>'))
+        by = (call.interrupt or {}).get("decided_by")
+        badges.append(html('<span class="badge denied">permission denied{}</span>', f" by {by}" if by else ""))
     elif call.is_error:
         badges.append(Markup('<span class="badge error">error</span>'))
     elapsed = call.duration_ms
