@@ -39,7 +39,8 @@ _CANDIDATES = re.compile(r'\\n|\n|","|\},\{|\. ')
 _WINDOW = 24
 
 Chunks = dict[str, bytes]
-"""Chunk hash -> compressed chunk."""
+"""Chunk hash -> chunk: as ``encode`` collects them (UTF-8), as stored and fetched
+(zlib-compressed)."""
 
 
 def split(text: str) -> list[str]:
@@ -82,8 +83,7 @@ def _out(value: Any, chunks: Chunks) -> Any:
         for piece in split(value):
             data = _utf8(piece)
             name = hashlib.sha256(data).hexdigest()[:32]  # 128 bits: no collision in any store
-            if name not in chunks:
-                chunks[name] = zlib.compress(data, 1)
+            chunks[name] = data
             names.append(name)
         return {MARKER: names}
     if isinstance(value, dict):
@@ -91,6 +91,13 @@ def _out(value: Any, chunks: Chunks) -> Any:
     if isinstance(value, list):
         return [_out(v, chunks) for v in value]
     return value
+
+
+def new_rows(chunks: Chunks, stored: Iterable[str]) -> list[tuple[str, bytes]]:
+    """The (hash, compressed chunk) rows to insert: the chunks ``encode`` collected
+    that are not ``stored`` yet (only those are worth compressing)."""
+    known = set(stored)
+    return [(name, zlib.compress(data, 1)) for name, data in chunks.items() if name not in known]
 
 
 def references(raw: bytes) -> list[str]:

@@ -271,9 +271,11 @@ def _append_locked(
         versions[stream] = current + len(fresh)
         results.append(AppendResult(len(fresh), len(events) - len(fresh), versions[stream], head))
     if chunks:
+        stored = [row[0] for row in cur.execute("SELECT hash FROM blobs WHERE hash = ANY(%s)", (list(chunks),))]
+        rows_new = blobs.new_rows(chunks, stored)
         cur.execute(
             "INSERT INTO blobs (hash, body) SELECT * FROM unnest(%s::text[], %s::bytea[]) ON CONFLICT DO NOTHING",
-            (list(chunks), list(chunks.values())),
+            ([name for name, _ in rows_new], [body for _, body in rows_new]),
         )
     if rows:
         with cur.copy(_COPY) as copy:

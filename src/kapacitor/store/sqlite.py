@@ -187,7 +187,9 @@ class SQLiteEventStore:
             (e.id, stream, current + 1 + i, e.type, blobs.encode(e.data, chunks), blobs.encode(e.metadata, chunks), now)
             for i, e in enumerate(fresh)
         ]
-        conn.executemany("INSERT OR IGNORE INTO blobs (hash, body) VALUES (?, ?)", chunks.items())
+        if chunks:
+            stored = [name for name, in self._chunk_rows(conn, "hash", list(chunks))]
+            conn.executemany("INSERT OR IGNORE INTO blobs (hash, body) VALUES (?, ?)", blobs.new_rows(chunks, stored))
         conn.executemany(
             "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -246,12 +248,16 @@ class SQLiteEventStore:
             raise
 
     def _chunks(self, names: Iterable[str]) -> blobs.Chunks:
-        found: blobs.Chunks = {}
-        names = list(names)
+        return dict(self._chunk_rows(self.conn, "hash, body", list(names)))
+
+    @staticmethod
+    def _chunk_rows(conn: sqlite3.Connection, columns: str, names: list[str]) -> list[Any]:
+        """``columns`` of the stored chunks among ``names`` (looked up in chunks of ids)."""
+        rows: list[Any] = []
         for start in range(0, len(names), _ID_CHUNK):
-            chunk = names[start : start + _ID_CHUNK]
-            found.update(self.conn.execute(f"SELECT hash, body FROM blobs WHERE hash IN ({','.join('?' * len(chunk))})", chunk))
-        return found
+            part = names[start : start + _ID_CHUNK]
+            rows += conn.execute(f"SELECT {columns} FROM blobs WHERE hash IN ({','.join('?' * len(part))})", part).fetchall()
+        return rows
 
     def storage(self) -> dict[str, int]:
         events, event_bytes = self.conn.execute("SELECT count(*), coalesce(sum(length(data) + length(metadata)), 0) FROM events").fetchone()
