@@ -66,3 +66,16 @@ def test_the_client_cost_of_each_process_is_summed(tmp_path, store):
     reported = summary_of(store).client_reported()
     assert reported["cost_usd"] == 0.25
     assert reported["tokens"]["claude-sonnet-4-5"]["output_tokens"] == 25
+
+
+def test_every_client_record_type_has_a_home_even_with_odd_fields(tmp_path, store):
+    records = [PROMPT, {"type": "file-history-delta", "messageId": "m1", "delta": {"a.py": {"version": 2}}},
+               {"type": "tools-used", "tools": ["Bash"]}, {"type": "atis-latch", "atis": ""},
+               {"type": "api-request", "id": "r1", "params": "not an object"}, {"type": "api-request-shape", "shape": None},
+               {"type": "api-request-blob", "hash": "h", "message": {"content": "x" * 5000}}, {"type": "cost-state"}]
+    summary = import_paths(store, [write(tmp_path, records)])
+    assert summary.warnings == []
+    kinds = [e.data["kind"] for e in store.read_all() if e.type == "ClientStateRecorded"]
+    assert kinds == ["file-history-delta", "tools-used", "atis-latch", "api-request", "api-request-shape", "api-request-blob", "cost-state"]
+    assert not [i for i in chat_items(store, SID) if i.kind == "notice"]
+    assert summary_of(store).client_reported()["cost_usd"] == 0
