@@ -9,6 +9,7 @@ fetch: ``?fragment=1`` gives a tab's body alone, and
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from kapacitor.server import chat, queries, trace
+from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.web import conn, not_found, render
 
 router = APIRouter()
@@ -72,7 +74,7 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
     stats = queries.session_stats(conn(request), session_id)
     if stats is None:
         raise not_found(f"session {session_id!r}")
-    return stats
+    return stats | {"request_shapes": [asdict(shape) for shape in request_shapes(request.app.state.store, session_id)]}
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
@@ -137,5 +139,6 @@ def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTM
     if stats is None:
         raise not_found(f"session {session_id!r}")
     templates = request.app.state.templates
-    body = Markup(templates.get_template("_stats.html").render(stats=stats))
+    shapes = request_shapes(request.app.state.store, session_id)
+    body = Markup(templates.get_template("_stats.html").render(stats=stats, shapes=shapes))
     return _tab(request, stats["session"], "stats", body, fragment)

@@ -100,7 +100,7 @@ def _grow(parent: TraceNode, items: list[ChatItem]) -> None:
             _into_turn(turn, item)
             if item.tool is not None and item.tool.name in TODO_TOOLS and not item.tool.is_error:
                 cursor.follow(item.tool)
-        elif item.kind in EVENT_KINDS:
+        elif item.kind in EVENT_KINDS or (item.kind == "notification" and item.detail.get("status")):
             _add(cursor.parent(), _event_node(item))
 
 
@@ -164,6 +164,9 @@ def _into_turn(turn: TraceNode, item: ChatItem) -> None:
     if item.usage:
         key = call_key(item.usage)
         turn.calls[key] = merged_call(turn.calls.get(key), item.usage, None)
+        asked = {k: item.usage[k] for k in ("requested_model", "effort", "thinking_tokens") if k in item.usage}
+        if asked or item.detail.get("request"):
+            turn.detail["request"] = item.detail.get("request", {}) | asked | {"served_model": item.model}
     turn.started = min(filter(None, (turn.started, item.timestamp)), default="")
     turn.ended = max(turn.ended, item.timestamp)
     if item.kind == "tool" and item.tool is not None:
@@ -194,7 +197,8 @@ def _tool_node(call: ToolCall) -> TraceNode:
             if call.result and len(call.result) > DETAIL_CAP
             else {}
         )
-        | ({"interrupt": call.interrupt} if call.interrupt else {}),
+        | ({"interrupt": call.interrupt} if call.interrupt else {})
+        | ({"background": call.background} if call.background else {}),
         call=call,
     )
     if call.subagent is not None:
@@ -211,7 +215,7 @@ def _tool_node(call: ToolCall) -> TraceNode:
             "agent_id": run.agent_id,
             "agent_type": run.agent_type,
             "outcome": run.outcome,
-        }
+        } | ({"background": call.background} if call.background else {})
         _grow(sub, run.items)
     return node
 
@@ -221,6 +225,7 @@ def _event_node(item: ChatItem) -> TraceNode:
         "api_error": "API error",
         "compaction": "context compacted",
         "tool_result": "orphan tool result",
+        "notification": f"background agent {item.detail.get('status', '')}",
     }.get(item.kind, item.kind)
     node = TraceNode(
         item.kind,
