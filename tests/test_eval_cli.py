@@ -103,7 +103,7 @@ def test_the_claude_backend_command_line_and_mcp_config():
     judge = ClaudeJudge("sonnet", "sqlite:///tmp/x.db", "sess-1", 1500, executable="/bin/claude")
     with_tools = judge.command(Request(SYSTEM, "prompt", ANSWER_SCHEMA, tools=object()))  # type: ignore[arg-type]
     config = {"mcpServers": {"kapacitor_judge": {"type": "stdio", "command": sys.executable, "args": [
-        "-m", "kapacitor", "--store", "sqlite:///tmp/x.db", "mcp", "judge", "--session", "sess-1", "--threshold", "1500"]}}}
+        "-m", "kapacitor", "--store", "sqlite:///tmp/x.db", "mcp", "judge", "--session", "sess-1", "--threshold", "1500"], "alwaysLoad": True}}}
     assert with_tools == [
         "/bin/claude", "-p", "--output-format", "json", "--json-schema", json.dumps(ANSWER_SCHEMA),
         "--model", "sonnet", "--system-prompt", SYSTEM, "--tools", "", "--setting-sources", "",

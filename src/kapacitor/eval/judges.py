@@ -219,7 +219,7 @@ class ClaudeJudge:
         """The ``--mcp-config`` JSON: our judge server over stdio, nothing else."""
         args = ["-m", "kapacitor", "--store", self.store_url, "mcp", "judge",
                 "--session", self.session_id, "--threshold", str(self.threshold)]
-        return {"mcpServers": {MCP_SERVER: {"type": "stdio", "command": sys.executable, "args": args}}}
+        return {"mcpServers": {MCP_SERVER: {"type": "stdio", "command": sys.executable, "args": args, "alwaysLoad": True}}}
 
     def command(self, request: Request) -> list[str]:
         """The exact command line (the prompt goes on stdin: it can exceed one argument's limit)."""
@@ -239,7 +239,9 @@ class ClaudeJudge:
         return cmd
 
     def ask(self, request: Request) -> Reply:
-        env = dict(os.environ, KAPACITOR_FOLLOW="0")
+        # our MCP server must be connected before the first model call, not in the
+        # background; the client waits 5 s by default, and a loaded machine needs longer
+        env = dict(os.environ, KAPACITOR_FOLLOW="0", MCP_CONNECTION_NONBLOCKING="0", MCP_CONNECT_TIMEOUT_MS="60000")
         with tempfile.TemporaryDirectory(prefix="kapacitor-judge-") as empty:
             try:
                 done = subprocess.run(self.command(request), input=request.prompt, cwd=empty, env=env,
