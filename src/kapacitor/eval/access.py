@@ -29,6 +29,12 @@ def session_visible(request: Request, session_id: str) -> dict[str, Any]:
     return row
 
 
+def visible_sessions(request: Request) -> set[str] | None:
+    """The sessions this request may see in aggregates (the eval overview);
+    None means every session (no viewer yet: the dashboard is single-tenant)."""
+    return None
+
+
 def reviewer(request: Request, given: str = "") -> str:
     """Who is reviewing: the name the form gives, else ``local`` (no sign-in yet)."""
     return given.strip()[:200] or "local"

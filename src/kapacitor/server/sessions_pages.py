@@ -36,8 +36,10 @@ def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, frag
     return render(request, "session.html", session=session, tab=tab, body=body)
 
 
-def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
+def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: int = 0) -> Markup:
+    """``upto``: the page reaches at least that item (an eval's evidence link)."""
     items = chat.chat_items(request.app.state.store, session_id)
+    limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
     return chat.render_chat(session_id, items, start=start, limit=limit)
 
 
@@ -68,9 +70,9 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
-def chat_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+def chat_page(request: Request, session_id: str, fragment: bool = False, upto: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     session = _session(request, session_id)
-    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE), fragment)
+    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE, upto), fragment)
 
 
 @router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")
