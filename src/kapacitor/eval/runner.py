@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kapacitor.eval import answers, prompts
 from kapacitor.eval.catalog import Catalog, Question
@@ -195,41 +195,56 @@ def _failed(question: Question, error: str) -> dict[str, str]:
     return {"question_id": question.id, "category": question.category, "error": error}
 
 
-def _ask_question(question: Question, judge: Judge, view: SessionView, tools: SessionTools | None,
-                  material: str, settings: Settings, budget: _Budget, notify: Progress) -> answers.Verdict | dict[str, str]:
-    prompt = prompts.question_prompt(question, material, tools is not None)
+T = TypeVar("T")
+
+
+class _Failed(Exception):
+    """Both attempts failed; the message is the second attempt's error."""
+
+
+def _asked_twice(judge: Judge, prompt: str, schema: dict[str, Any], tools: SessionTools | None, settings: Settings,
+                 budget: _Budget, validate: Callable[[Any], T], on_retry: Callable[[str], None]) -> tuple[T, int]:
+    """The validated answer and the attempt that gave it: a failing first answer
+    is asked again once, with its error; raises ``_Failed`` after the second."""
     error = ""
     for attempt in (1, 2):
         request = Request(prompts.SYSTEM, prompts.retry_prompt(prompt, error) if error else prompt,
-                          answers.ANSWER_SCHEMA, tools, settings.timeout)
+                          schema, tools, settings.timeout)
         try:
             reply = judge.ask(request)
             budget.add(reply.usage)
-            verdict = answers.validate_answer(reply.answer, question, view)
-            verdict.attempts = attempt
-            return verdict
+            return validate(reply.answer), attempt
         except (answers.InvalidAnswer, JudgeError) as exc:
             budget.add(getattr(exc, "usage", {}))
             error = str(exc)
             if attempt == 1:
-                notify({"type": "question", "state": "retry", "question_id": question.id, "error": error})
-    return _failed(question, error)
+                on_retry(error)
+    raise _Failed(error)
+
+
+def _ask_question(question: Question, judge: Judge, view: SessionView, tools: SessionTools | None,
+                  material: str, settings: Settings, budget: _Budget, notify: Progress) -> answers.Verdict | dict[str, str]:
+    prompt = prompts.question_prompt(question, material, tools is not None)
+    try:
+        verdict, attempt = _asked_twice(
+            judge, prompt, answers.ANSWER_SCHEMA, tools, settings, budget,
+            lambda reply: answers.validate_answer(reply, question, view),
+            lambda error: notify({"type": "question", "state": "retry", "question_id": question.id, "error": error}),
+        )
+    except _Failed as exc:
+        return _failed(question, str(exc))
+    verdict.attempts = attempt
+    return verdict
 
 
 def _retrospective(judge: Judge, verdicts: list[answers.Verdict], categories: list[dict[str, Any]],
                    overall: int | None, settings: Settings, budget: _Budget,
                    failed: list[dict[str, str]]) -> dict[str, Any] | None:
     prompt = prompts.retrospective_prompt([v.as_json() for v in verdicts], categories, overall)
-    error = ""
-    for _ in (1, 2):
-        request = Request(prompts.SYSTEM, prompts.retry_prompt(prompt, error) if error else prompt,
-                          answers.RETROSPECTIVE_SCHEMA, None, settings.timeout)
-        try:
-            reply = judge.ask(request)
-            budget.add(reply.usage)
-            return answers.validate_retrospective(reply.answer)
-        except (answers.InvalidAnswer, JudgeError) as exc:
-            budget.add(getattr(exc, "usage", {}))
-            error = str(exc)
-    failed.append({"question_id": "retrospective", "category": "", "error": error})
-    return None
+    try:
+        retrospective, _ = _asked_twice(judge, prompt, answers.RETROSPECTIVE_SCHEMA, None, settings, budget,
+                                        answers.validate_retrospective, lambda error: None)
+    except _Failed as exc:
+        failed.append({"question_id": "retrospective", "category": "", "error": str(exc)})
+        return None
+    return retrospective

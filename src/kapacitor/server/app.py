@@ -22,10 +22,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kapacitor import __version__
-from kapacitor.projections.catalog import PROJECTIONS
-from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.eval.config import EvalConfig, load_config
 from kapacitor.eval.jobs import EvalWorker
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import eval_pages, format, ingest, live, sessions_pages, timeline
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
