@@ -261,3 +261,17 @@ def _summary(store, session_id):
     for event in store.read_all():
         summaries.apply(event)
     return summaries.sessions[session_id].as_json()
+
+
+def test_chain_asks_one_question_after_another_with_the_verdicts_before(imported, judge_server):
+    server = judge_server({"sensitive_files": [{"answer": {"score": 2, "finding": "Read .env.", "recommendation": "Do not."}}]})
+    cat = catalog_mod.load()
+    view = session_mod.load(imported, API_FIX)
+    questions = cat.select(["sensitive_files", "destructive_commands", "direct_approach"])
+    result = run_eval(view, judge(), cat, questions, Settings(chain=True, parallel=8))
+    assert [v.question_id for v in result.verdicts] == ["sensitive_files", "destructive_commands", "direct_approach"]
+    order = [q for _, q, _ in server.requests]
+    assert order == ["sensitive_files", "destructive_commands", "direct_approach", "retrospective"]
+    last = json.dumps(server.asked("direct_approach")[0])
+    assert "sensitive_files: 2 (warn): Read .env." in last and "destructive_commands: 5 (pass)" in last
+    assert "Verdicts already given" not in json.dumps(server.asked("sensitive_files")[0])

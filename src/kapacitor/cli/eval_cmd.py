@@ -51,6 +51,7 @@ def _since(value: str) -> datetime:
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="Stop asking once the judges cost this many USD.")
 @click.option("--catalog", "catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A team catalog (TOML) overriding, disabling or adding questions.")
+@click.option("--chain", is_flag=True, help="Ask the questions one after another, each judge shown the verdicts before it (instead of --parallel independent calls).")
 @click.option("--repo", default=None, help="Evaluate every session of this repository (owner/repo or directory) not yet evaluated.")
 @click.option("--since", "since", default=None, help="With --repo: only sessions started within this long (7d, 12h, 2w).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored eval(s) as JSON.")
@@ -58,7 +59,7 @@ def _since(value: str) -> datetime:
 @pass_app
 def eval_command(app: AppContext, session: str | None, questions: str | None, skip: str | None, judge: str | None,
                  model: str | None, threshold: int, parallel: int, timeout: float, max_cost: float | None,
-                 catalog_file: Path | None, repo: str | None, since: str | None, as_json: bool,
+                 catalog_file: Path | None, chain: bool, repo: str | None, since: str | None, as_json: bool,
                  list_questions: bool) -> None:
     """Score SESSION with an LLM judge: one call per catalog question (13 by
     default, scored 1-5 with cited evidence), category and overall scores, and a
@@ -80,7 +81,7 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
     if since and not repo:
         raise click.UsageError("--since goes with --repo")
     settings = Settings(threshold=threshold, parallel=parallel, timeout=timeout,
-                        max_cost=max_cost if max_cost is not None else config.max_cost)
+                        max_cost=max_cost if max_cost is not None else config.max_cost, chain=chain)
     base = EvalRequest("", judge or config.judge, model or config.model, catalog,
                        _names(questions), _names(skip), settings)
     try:

@@ -37,6 +37,12 @@ def question_prompt(question: Question, material: str, with_tools: bool) -> str:
     )
 
 
+def earlier_verdicts(verdicts: list[dict[str, Any]]) -> str:
+    """What the judges before this one found (``--chain``), to stay consistent with them."""
+    lines = [f"- {v['question_id']}: {v['score']} ({v['verdict']}): {v['finding']}" for v in verdicts]
+    return "Verdicts already given about this session (stay consistent with them where they apply):\n" + "\n".join(lines)
+
+
 def retry_prompt(prompt: str, error: str) -> str:
     return f"{prompt}\n\nYour previous answer was rejected: {error}\nAnswer again, fixing that."
 

@@ -37,6 +37,9 @@ class Settings:
     parallel: int = 4
     timeout: float = 180.0
     max_cost: float | None = None
+    chain: bool = False
+    """Ask one question after another, each judge shown the verdicts before it
+    (consistent answers, slower); otherwise ``parallel`` at once, independently."""
 
 
 @dataclass
@@ -156,8 +159,13 @@ def run_eval(
             outcome: answers.Verdict | dict[str, str] = _failed(question, f"not asked: the budget of ${settings.max_cost} is spent")
         else:
             notify({"type": "question", "state": "started", "question_id": question.id, "total": total})
+            material = summary if question.needs_tools else trace
+            if settings.chain and earlier:
+                material = prompts.earlier_verdicts([v.as_json() for v in earlier]) + "\n\n" + material
             outcome = _ask_question(question, judge, view, tools if question.needs_tools else None,
-                                    summary if question.needs_tools else trace, settings, budget, notify)
+                                    material, settings, budget, notify)
+            if isinstance(outcome, answers.Verdict):
+                earlier.append(outcome)
         with done_lock:
             done[0] += 1
             count = done[0]
@@ -169,7 +177,9 @@ def run_eval(
                     "done": count, "total": total})
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.parallel), thread_name_prefix="judge") as pool:
+    earlier: list[answers.Verdict] = []  # for --chain, where questions run one at a time
+    with ThreadPoolExecutor(max_workers=1 if settings.chain else max(1, settings.parallel),
+                            thread_name_prefix="judge") as pool:
         outcomes = list(pool.map(ask, questions))
     verdicts = [o for o in outcomes if isinstance(o, answers.Verdict)]
     failed = [o for o in outcomes if not isinstance(o, answers.Verdict)]
