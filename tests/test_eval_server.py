@@ -115,6 +115,22 @@ def test_reviews_compare_and_agreement(app):
     assert 'data-question="sensitive_files"' in compare and 'data-question="tests_written"' in compare
 
 
+def test_the_read_model_replays_from_the_log(app):
+    from kapacitor.projections.evals import PROJECTION
+    from kapacitor.projections.runner import reset
+
+    run_job(app, API_FIX)
+    [stored] = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
+    url = f"/sessions/{API_FIX}/eval/{stored['eval_id']}/reviews"
+    call(app, "POST", url, 303, data={"question_id": "broken_tests", "agree": "false", "name": "ana"})
+    before = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json(), call(app, "GET", "/evals.json").json()
+    reset(app.state.runner.conn, PROJECTION)
+    assert call(app, "GET", f"/sessions/{API_FIX}/eval.json").json() == []
+    app.state.runner.catch_up()
+    after = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json(), call(app, "GET", "/evals.json").json()
+    assert after == before and before[1]["question_weeks"]
+
+
 def test_every_eval_read_path_is_gated_by_the_session(app):
     for method, url in [("GET", "/sessions/nope/eval.json"), ("GET", "/sessions/nope/eval"),
                         ("POST", "/sessions/nope/eval/run"), ("GET", "/sessions/nope/eval/jobs/x.json"),

@@ -109,7 +109,8 @@ LATEST = ("(SELECT overall FROM evals e WHERE e.session_id = repository_sessions
 
 def overview(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str, Any]:
     """Scores per repository, per question (with how often reviewers agree with
-    the judge), and per repository and week; over the sessions in ``only`` (all when None)."""
+    the judge), per repository and week, and per question and week; over the
+    sessions in ``only`` (all when None)."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS eval_scope (session_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM eval_scope")
     if only is None:
@@ -145,7 +146,15 @@ def overview(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str
             " GROUP BY 1, 2 ORDER BY 2, 1"
         )
     ]
-    return {"repositories": repos, "questions": questions, "weeks": weeks}
+    question_weeks = [
+        {"question_id": qid, "week": week, "answers": n, "mean_score": mean}
+        for qid, week, n, mean in conn.execute(
+            "SELECT v.question_id, strftime('%Y-W%W', e.completed_at), count(*), round(avg(v.score), 2)"
+            " FROM eval_verdicts v JOIN evals e USING (eval_id) JOIN eval_scope USING (session_id)"
+            " GROUP BY 1, 2 ORDER BY 2, 1"
+        )
+    ]
+    return {"repositories": repos, "questions": questions, "weeks": weeks, "question_weeks": question_weeks}
 
 
 PROJECTION = Projection("evals", 1, ("evals", "eval_verdicts", "eval_reviews"), setup, apply)
