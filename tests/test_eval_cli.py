@@ -6,6 +6,7 @@ line the ``claude`` backend runs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -63,7 +64,10 @@ def test_eval_exit_codes(filled, judge_env):
     assert kapacitor(filled, "eval").returncode == 2
     missing = kapacitor(filled, "eval", "no-such-session")
     assert missing.returncode == 1 and "no session 'no-such-session'" in missing.stderr
-    assert "Traceback" not in missing.stderr + failed.stderr
+    no_key = subprocess.run([*KAPACITOR, "--store", filled, "eval", API_FIX], capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")})
+    assert no_key.returncode == 1 and "set ANTHROPIC_API_KEY" in no_key.stderr
+    assert "Traceback" not in missing.stderr + failed.stderr + no_key.stderr
 
 
 def test_eval_repo_since_skips_evaluated_sessions(filled, judge_env):

@@ -17,7 +17,7 @@ from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
 from kapacitor.eval.config import load_config
-from kapacitor.eval.judges import BACKENDS
+from kapacitor.eval.judges import BACKENDS, JudgeError
 from kapacitor.eval.record import evals_of
 from kapacitor.eval.runner import EvalResult, Settings
 from kapacitor.eval.service import EvalRequest, NoSuchSession, evaluate
@@ -124,7 +124,7 @@ def _run_one(app: AppContext, request: EvalRequest, err: Console, quiet: bool) -
 
         try:
             result = evaluate(app.store, app.store_url, request, progress)
-        except NoSuchSession as exc:
+        except (NoSuchSession, JudgeError) as exc:
             raise click.ClickException(str(exc)) from None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None

@@ -118,6 +118,8 @@ class AnthropicJudge:
         self.model = model
         self._errors = (anthropic.APIError,)
         self.client = anthropic.Anthropic(max_retries=0)
+        if self.client.api_key is None and getattr(self.client, "auth_token", None) is None:
+            raise JudgeError("anthropic judge: no API key (set ANTHROPIC_API_KEY)")
 
     def ask(self, request: Request) -> Reply:
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
@@ -163,7 +165,10 @@ class OpenAIJudge:
 
         self.model = model
         self._errors = (openai.APIError,)
-        self.client = openai.OpenAI(max_retries=0)
+        try:
+            self.client = openai.OpenAI(max_retries=0)
+        except openai.OpenAIError as exc:
+            raise JudgeError(f"openai judge: {exc} (set OPENAI_API_KEY)") from None
 
     def ask(self, request: Request) -> Reply:
         messages: list[dict[str, Any]] = [{"role": "system", "content": request.system},
@@ -271,7 +276,8 @@ BACKENDS = ("anthropic", "openai", "claude")
 
 
 def make_judge(backend: str, model: str | None, *, store_url: str, session_id: str, threshold: int) -> Judge:
-    """A judge of ``backend`` (one of ``BACKENDS``) on ``model`` (its default when None)."""
+    """A judge of ``backend`` (one of ``BACKENDS``) on ``model`` (its default when None).
+    Raises ``JudgeError`` when the backend cannot be set up (no API key)."""
     model = model or DEFAULT_MODELS[backend]
     if backend == "anthropic":
         return AnthropicJudge(model)
