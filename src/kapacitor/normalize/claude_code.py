@@ -132,7 +132,7 @@ class Normalizer:
         """The events for one transcript line (without its newline)."""
         text, raw_b64, bad_utf8 = _decoded(line)
         try:
-            record = codec.loads(text)
+            record, lenient = validate.parse(text)
         except ValueError as exc:
             return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
         except RecursionError:
@@ -146,7 +146,7 @@ class Normalizer:
             routed = _map_record(line_ctx)
             if not self._started and record.get("cwd") and not record.get("isSidechain"):
                 routed.insert(0, self._session_started(line_ctx))
-            facts = validate.line_facts(text, record, notes)
+            facts = validate.line_facts(text, record, notes, lenient)
             checked = [(stream, validate.checked(new, facts)) for stream, new in routed]
         except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
             return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
