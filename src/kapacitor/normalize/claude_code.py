@@ -18,7 +18,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kapacitor.events import (
@@ -49,7 +49,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
-from kapacitor.normalize.redact import redact_bytes
+from kapacitor.normalize import redact
 from kapacitor.store import codec
 
 AGENT = "claude-code"
@@ -113,7 +113,11 @@ class Normalizer:
     store would skip a second copy anyway.
     """
 
-    def __init__(self, source: Source, resolve_context: ContextResolver | None = None):
+    def __init__(self, source: Source, resolve_context: ContextResolver | None = None,
+                 redactor: redact.Redactor | None = None):
+        self.redactor = redactor or redact.default(accelerate=True)
+        if source.subagent_meta:  # a subagent's description may quote a secret too
+            source = replace(source, subagent_meta=self.redactor.redact_json(source.subagent_meta))
         self.source = source
         self.resolve_context = resolve_context
         self._started = source.agent_id is not None
@@ -121,7 +125,7 @@ class Normalizer:
     def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
         """The events for one transcript line (without its newline)."""
         raw_b64 = bad_utf8 = None
-        masked = redact_bytes(line)
+        masked = self.redactor.redact_bytes(line)
         try:
             text = masked.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -40,7 +40,7 @@ from kapacitor.events import (
     to_new_event,
 )
 from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Source
-from kapacitor.normalize.redact import redact
+from kapacitor.normalize import redact
 from kapacitor.store import codec
 from kapacitor.store.base import ANY, EventIdConflict, EventStore
 
@@ -119,11 +119,12 @@ def parse_batch(session_id: str, body: bytes) -> dict[str, Any]:
 def batch_events(session_id: str, batch: dict[str, Any]) -> dict[str, list[NewEvent]]:
     """The events of a (parsed) batch by stream, in order: transcript lines, then the hook."""
     streams: dict[str, list[NewEvent]] = {}
-    context = batch.get("context") or {}
+    context = redact.default(accelerate=True).redact_json(batch.get("context") or {})
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
         source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {})
-        normalizer = Normalizer(source, lambda _cwd: context)
+        redactor = redact.default(accelerate=True).for_location(transcript=t["path"])
+        normalizer = Normalizer(source, lambda _cwd: context, redactor)
         for line in t["lines"]:
             for stream, event in normalizer.feed(_line_bytes(line), line["o"], line["n"]):
                 streams.setdefault(stream, []).append(event)
@@ -137,7 +138,9 @@ def hook_events(session_id: str, hook: dict[str, Any]) -> list[NewEvent]:
     """``HookReceived`` for a payload (secrets masked), plus ``SessionEnded`` for SessionEnd.
     The id comes from the payload and the hook's time: a resend is the same event."""
     event, at = hook["event"], hook["at"]
-    text = redact(codec.dumps(hook["payload"]).decode("utf-8", "surrogatepass"))
+    payload = hook["payload"]
+    redactor = redact.default(accelerate=True).for_location(str(payload.get("cwd") or ""), str(payload.get("transcript_path") or ""))
+    text = redactor.redact(codec.dumps(payload).decode("utf-8", "surrogatepass"))
     digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     metadata = {
         SCHEMA_VERSION_METADATA_KEY: SCHEMA_VERSION,
