@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
-
 from kapacitor.normalize import redact
 
 _GITHUB = re.compile(r"github\.com[:/]+([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+?)(?:\.git)?/?$")
@@ -28,9 +26,9 @@ def github_repository(remote_url: str) -> str | None:
     return f"{match.group(1)}/{match.group(2)}" if match else None
 
 
-def resolve_context(cwd: str) -> dict[str, Any]:
+def resolve_context(cwd: str) -> dict[str, object]:
     """Repository, remote and user for ``cwd``; fields are left out when unknown."""
-    context: dict[str, Any] = {}
+    context: dict[str, object] = {}
     exists = bool(cwd) and os.path.isdir(cwd)
     config = read_config(git_dir(cwd) if exists else None)
     remote = config.get("remote.origin.url", "")
