@@ -39,7 +39,7 @@ def secret_values() -> list[str]:
 
 def _record(kind: str, text: str, n: int, cwd: str) -> dict:
     base = {"uuid": str(uuid.UUID(int=n)), "parentUuid": str(uuid.UUID(int=n - 1)) if n else None, "sessionId": SESSION,
-            "timestamp": f"2026-11-29T10:{n // 60:02d}:{n % 60:02d}.000Z", "cwd": cwd, "version": "2.1.197",
+            "timestamp": f"2026-11-29T{10 + n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000Z", "cwd": cwd, "version": "2.1.197",
             "isSidechain": False, "userType": "external", "gitBranch": "main"}
     tool_id = f"toolu_01FAKE{n:020d}"
     assistant = {"id": f"msg_01FAKE{n:018d}", "model": "claude-fake-1", "role": "assistant",

@@ -51,6 +51,8 @@ def hook_command(event: str) -> None:
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     import_cmd,
     projections_cmd,
+    redact_cmd,
+    scrub_cmd,
     serve_cmd,
     sessions_cmd,
     setup_cmd,
@@ -65,3 +67,5 @@ cli.add_command(serve_cmd.serve_command)
 cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)
+cli.add_command(scrub_cmd.scrub_command)
+cli.add_command(redact_cmd.redact_command)

@@ -27,6 +27,13 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
+    rebuild(app, chosen)
+    click.echo(f"rebuilt {', '.join(p.name for p in chosen)} up to position {app.store.head_position()}")
+
+
+def rebuild(app: AppContext, chosen: list) -> None:  # type: ignore[type-arg]
+    """Reset ``chosen`` read models and replay the whole log into them (a progress
+    bar on stderr); a ClickException names the projections that failed."""
     runner = ProjectionRunner(app.store, store_path(app), chosen)
     try:
         for projection in chosen:
@@ -46,7 +53,6 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
         runner.close()
     if runner.failures:
         raise click.ClickException("; ".join(str(f) for f in runner.failures.values()))
-    click.echo(f"rebuilt {', '.join(p.name for p in chosen)} up to position {app.store.head_position()}")
 
 
 @projections_group.command("status")

@@ -295,6 +295,10 @@ class Redactor:
                 return clone
         return self
 
+    def describe(self) -> dict[str, object]:
+        """Which rules these are (for logs): counts and the sources' versions."""
+        return {"rules": len(self.rules) + (1 if self.keyed else 0), "sources": sources()}
+
     # --- finding -------------------------------------------------------------
 
     def _places(self, low: str, words: list[str] | None = None, hits: list | None = None) -> dict[str, list[int]]:
@@ -386,16 +390,21 @@ class Redactor:
         return self._key
 
     def redact(self, text: str, words: list[str] | None = None, hits: list | None = None) -> str:
-        """``text`` with every secret replaced by its marker."""
+        """``text`` with every secret replaced by its marker (``text`` itself when
+        there is none)."""
+        return self.mask(text, words, hits)[0]
+
+    def mask(self, text: str, words: list[str] | None = None, hits: list | None = None) -> tuple[str, list[Finding]]:
+        """``redact``, and the findings it masked."""
         found = self.findings(text, words, hits)
         if not found:
-            return text
+            return text, found
         parts, last = [], 0
         for f in found:
             parts += [text[last : f.start], self.marker(f.rule, f.secret)]
             last = f.end
         parts.append(text[last:])
-        return "".join(parts)
+        return "".join(parts), found
 
     def redact_many(self, texts: list[str]) -> list[str]:
         """``redact`` for several texts (a batch): without the Aho-Corasick scan,
@@ -472,6 +481,16 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
         raise ValueError(f"redaction allowlist: {exc}") from None
     off = tuple(os.path.abspath(os.path.expanduser(str(d))) for d in extra.get("off") or ())
     return Redactor(rules, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False, off=off)
+
+
+def sources() -> dict[str, str]:
+    """Each rule file and where its rules come from (gitleaks' version)."""
+    out = {}
+    for name in RULE_FILES:
+        with open(os.path.join(RULES_DIR, name), "rb") as handle:
+            source = json.loads(handle.read()).get("source") or {}
+        out[name] = f"{source['name']} {source['version']} ({source['licence']})" if source else "kapacitor"
+    return out
 
 
 _DEFAULT: dict[bool, Redactor] = {}

@@ -41,6 +41,7 @@ from kapacitor.store.base import (
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
+    Rewrite,
     StoreError,
     check_expected_version,
     display_url,
@@ -217,6 +218,20 @@ class PostgresEventStore:
                 _set_metadata(cur, {stream: metadata})
 
         self._run(write)
+
+    def rewrite(self, changes: Sequence[Rewrite]) -> int:
+        def write(conn: psycopg.Connection) -> int:
+            with conn.transaction(), conn.cursor() as cur:
+                changed = 0
+                for change in changes:
+                    cur.execute(
+                        "UPDATE events SET data = %s, metadata = %s WHERE id = %s",
+                        (codec.dumps(change.data), codec.dumps(change.metadata), change.id),
+                    )
+                    changed += cur.rowcount
+                return changed
+
+        return self._run(write)
 
     def close(self) -> None:
         with self._lock:

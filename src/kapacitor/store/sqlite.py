@@ -21,6 +21,7 @@ from kapacitor.store.base import (
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
+    Rewrite,
     check_expected_version,
     recorded_event,
     unseen_events,
@@ -221,6 +222,27 @@ class SQLiteEventStore:
             " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
             (stream, codec.dumps(metadata)),
         )
+
+    def rewrite(self, changes: Sequence[Rewrite]) -> int:
+        """(The old values are overwritten with zeros, not left in free pages, and
+        the WAL is checkpointed, so the file no longer holds them.)"""
+        conn = self.conn
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            changed = 0
+            for change in changes:
+                cursor = conn.execute(
+                    "UPDATE events SET data = ?, metadata = ? WHERE id = ?",
+                    (codec.dumps(change.data), codec.dumps(change.metadata), change.id),
+                )
+                changed += cursor.rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
 
     def close(self) -> None:
         with self._lock:
