@@ -178,8 +178,9 @@ class _Keyed:
     def find(self, view: str, places: dict[str, list[int]], keep: _Allow) -> list[Finding]:
         """``places``: where each key word occurs (lowercase text positions)."""
         out, seen = [], set()
-        for word in self.keywords:
-            for at in places.get(word, ()):
+        kinds = self.kinds
+        for word in sorted((w for w in places if w in kinds), key=len, reverse=True):  # the longest key word first
+            for at in places[word]:
                 end = at + len(word)
                 if view[end : end + 1] not in _AFTER_KEY or end in seen:
                     continue  # `tokens`, `passage`: not a key that ends here
@@ -254,7 +255,7 @@ class Redactor:
     (redaction switched off for a directory) makes it return every text as is."""
 
     __slots__ = ("rules", "keyed", "allow", "enabled", "off", "_key", "_by_keyword", "_always",
-                 "_keyed_kinds", "_words", "_scan", "_bscan")
+                 "_keyed_kinds", "_words", "_scan", "_bscan", "_scan_words")
 
     def __init__(self, rules: list[Rule], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
@@ -269,11 +270,21 @@ class Redactor:
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
         self._words = list(dict.fromkeys([*self._by_keyword, *(keyed.keywords if keyed else ())]))
         self._scan = self._bscan = None
+        self._scan_words: list[str] = []
         if accelerate:
             from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation
 
-            self._scan = AhoCorasick(self._words, implementation=Implementation.DFA)
-            self._bscan = BytesAhoCorasick([w.encode("utf-8") for w in self._words], implementation=Implementation.DFA)
+            # A key word counts only where a key can end (``tokens`` never does):
+            # the automaton looks for the word with each character that may follow
+            # it (``\\`` for an escape, which the view blanks), so ordinary text
+            # such as every ``input_tokens`` costs nothing past the scan.
+            patterns = [(w, w) for w in self._by_keyword]
+            if keyed:
+                patterns += [(w + c, w) for w in keyed.keywords for c in sorted(_AFTER_KEY | {"\\"})]
+            patterns = list(dict.fromkeys(patterns))
+            self._scan_words = [word for _, word in patterns]
+            self._scan = AhoCorasick([p for p, _ in patterns], implementation=Implementation.DFA)
+            self._bscan = BytesAhoCorasick([p.encode("utf-8") for p, _ in patterns], implementation=Implementation.DFA)
 
     def for_location(self, cwd: str = "", transcript: str = "") -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
@@ -313,9 +324,9 @@ class Redactor:
             except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8)
                 hits = None
             if hits is not None:
-                everyone = self._words
+                words_of = self._scan_words
                 for index, start, _ in hits:
-                    places.setdefault(everyone[index], []).append(start)
+                    places.setdefault(words_of[index], []).append(start)
                 return places
         for word in self._words if words is None else words:
             at = low.find(word)
@@ -452,6 +463,9 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
     of the same id) plus ``extra`` (the client config's
     ``"redaction"`` object: ``rules`` to add, ``allowlist`` regexes, ``off``
     directories, ``enabled``). Raises ``ValueError`` for a rule that does not compile."""
+    extra = extra or {}
+    if extra.get("enabled", True) is False:  # switched off: nothing to load
+        return Redactor([], None, _Allow({}), key=key, enabled=False)
     rules: list[Rule] = []
     keyed = None
     allow_regexes: list[str] = []
@@ -466,7 +480,6 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
         stopwords += allow.get("stopwords", [])
         if data.get("keyed"):
             keyed = _Keyed(data["keyed"])
-    extra = extra or {}
     for spec in extra.get("rules") or ():
         rule = Rule(spec)
         try:
