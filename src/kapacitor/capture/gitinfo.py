@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+
 from kapacitor.normalize import redact
 
 _GITHUB = re.compile(r"github\.com[:/]+([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+?)(?:\.git)?/?$")

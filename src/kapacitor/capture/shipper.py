@@ -261,7 +261,7 @@ def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) 
             texts.append(base64.b64decode(value).decode("utf-8", "surrogateescape"))
         else:
             texts.append(value)
-    for (holder, key, how), text, masked in zip(slots, texts, redactor.redact_many(texts)):
+    for (holder, key, how), text, masked in zip(slots, texts, redactor.redact_many(texts), strict=True):
         if masked is text:
             continue
         if how == "json":

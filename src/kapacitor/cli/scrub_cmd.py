@@ -44,7 +44,7 @@ def scrub_command(app: AppContext, dry_run: bool, as_json: bool) -> None:
     if report.rewritten and getattr(store, "path", None) is not None:
         rebuild(app, list(PROJECTIONS))
         rebuilt = True
-        _vacuum(str(getattr(store, "path")))
+        _vacuum(str(store.path))  # type: ignore[attr-defined]
     if as_json:
         click.echo(json.dumps({**report.as_json(), "read_models_rebuilt": rebuilt}, indent=2))
         return

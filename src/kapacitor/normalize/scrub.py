@@ -28,7 +28,7 @@ from kapacitor.events import (
     to_new_event,
 )
 from kapacitor.normalize import redact
-from kapacitor.store.base import Rewrite, EventStore, utc_now
+from kapacitor.store.base import EventStore, Rewrite, utc_now
 
 PAGE = 1000
 """Events read (and rewritten) per transaction."""

@@ -39,8 +39,8 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
-from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Source
 from kapacitor.normalize import redact
+from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Source
 from kapacitor.store import codec
 from kapacitor.store.base import ANY, EventIdConflict, EventStore
 
