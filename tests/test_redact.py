@@ -171,9 +171,13 @@ def test_every_anchored_rule_can_only_match_where_a_keyword_starts():
     right only if every match starts with one of the keywords."""
     for name, data in _rule_files():
         for rule in data["rules"]:
-            prefixes = literal_prefixes(rule["regex"])
+            anchored = literal_prefixes(rule["regex"])
             if rule.get("anchor"):
-                assert prefixes and all(any(p.startswith(k) for k in rule["keywords"]) for p in prefixes), (name, rule["id"])
+                prefixes, case_sensitive = anchored
+                assert all(any(p.startswith(k) for k in rule["keywords"]) for p in prefixes), (name, rule["id"])
+                assert rule.get("case_sensitive", False) == case_sensitive, (name, rule["id"])
+            else:
+                assert not rule.get("case_sensitive"), (name, rule["id"])
             assert rule["keywords"], (name, rule["id"])  # a rule without keywords would run on every text
 
 

@@ -17,7 +17,8 @@ How a text is searched:
   A rule's regex is compiled when first needed: the hook compiles the two or
   three a batch triggers, not all of them.
 - Rules match a *view* of the text of the same length in which JSON escapes
-  (``\\n``, ``\\"``, ``\\u001b``) and ANSI colour codes read as spaces: a secret at
+  (``\\n``, ``\\u001b``) and ANSI colour codes read as spaces (and ``\\"`` as
+  ``" ``, a quote that still delimits a key or a value): a secret at
   the start of a line inside a JSON-escaped tool output, or coloured by a
   terminal, has the boundaries it would have on screen, and no match can run
   across the end of a JSON string. Matches are then cut from the text itself.
@@ -54,6 +55,7 @@ MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
 _NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
 _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
+_AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
 _TRIM = frozenset(" \t\r\n\"'`")
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
@@ -69,7 +71,7 @@ def _compiled(regex: str, flags: int = 0) -> re.Pattern[str]:
 def marker_pattern() -> re.Pattern[str]:
     return _compiled(MARKER)
 _KEYED_TAIL = (
-    r"(?![A-Za-z0-9])[\"'\]]{0,3}[ \t]*(?::=|=>|=|:)[ \t]*(?:(?P<q>[\"'])[ \t]*)?"
+    r"(?![A-Za-z0-9])[ \t]*[\"'\]]{0,3}[ \t]*(?::=|=>|=|:)[ \t]*(?:(?P<q>[\"'])[ \t]*)?"
     r"(?P<value>[^\s\"'`<>,;(){}\[\]\\]+)"
 )
 
@@ -88,17 +90,18 @@ class Finding:
 
 class Rule:
     """A rule from the data files: ``regex`` (Python ``re``, ASCII), ``keywords``
-    (lowercase; the rule runs only when one occurs), ``anchor`` (every match
-    starts with a keyword: the regex is tried only there, see
-    ``rule_anchors``), ``group`` to mask, ``entropy`` threshold, ``allowlists``
+    (the rule runs only when one occurs: in the lowercased text, or with
+    ``case_sensitive`` as written), ``anchor`` (every match starts with a
+    keyword: the regex is tried only there, see ``rule_anchors``), ``group`` to mask, ``entropy`` threshold, ``allowlists``
     (each ``regexes``, ``stopwords``, ``target``: secret (default), match or line)."""
 
-    __slots__ = ("id", "regex", "keywords", "anchor", "group", "entropy", "allowlists", "_pattern")
+    __slots__ = ("id", "regex", "keywords", "anchor", "case_sensitive", "group", "entropy", "allowlists", "_pattern")
 
     def __init__(self, spec: dict):
         self.id = str(spec["id"])
         self.regex = str(spec["regex"])
-        self.keywords = tuple(str(k).lower() for k in spec.get("keywords") or ())
+        self.case_sensitive = bool(spec.get("case_sensitive"))
+        self.keywords = tuple(str(k) if self.case_sensitive else str(k).lower() for k in spec.get("keywords") or ())
         self.anchor = bool(spec.get("anchor")) and bool(self.keywords)
         self.group = spec.get("group")
         self.entropy = float(spec["entropy"]) if spec.get("entropy") else 0.0
@@ -175,14 +178,21 @@ class _Keyed:
         self.min_length = int(spec.get("min_length", 4))
         self.code_like = spec.get("code_like")
 
+    @staticmethod
+    def after(word: str) -> frozenset[str]:
+        """What may follow a key word for it to end a key: a short word
+        (``pass``, ``auth``) only without a space (``tests pass = ...`` is prose)."""
+        return _AFTER_KEY if len(word) > 4 else _AFTER_SHORT_KEY
+
     def find(self, view: str, places: dict[str, list[int]], keep: _Allow) -> list[Finding]:
         """``places``: where each key word occurs (lowercase text positions)."""
         out, seen = [], set()
         kinds = self.kinds
         for word in sorted((w for w in places if w in kinds), key=len, reverse=True):  # the longest key word first
+            after = self.after(word)
             for at in places[word]:
                 end = at + len(word)
-                if view[end : end + 1] not in _AFTER_KEY or end in seen:
+                if view[end : end + 1] not in after or end in seen:
                     continue  # `tokens`, `passage`: not a key that ends here
                 if len(word) <= 5 and at and view[at - 1].isalpha() and not view[at].isupper():
                     continue  # `bypass`, `mytoken` (but `dbPass`, `accessToken` are keys)
@@ -242,8 +252,8 @@ def view_of(text: str) -> str:
     if "\\" in text:
         # Escaped backslashes first (left to right, as JSON pairs them), then
         # every escape left is a real one.
-        text = text.replace("\\\\", "  ")
-        for escape in ('\\"', "\\n", "\\t", "\\r", "\\/"):
+        text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
+        for escape in ("\\n", "\\t", "\\r", "\\/"):
             text = text.replace(escape, "  ")
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
@@ -252,39 +262,56 @@ def view_of(text: str) -> str:
 
 class Redactor:
     """A compiled rule set plus the installation's hash key. ``enabled`` False
-    (redaction switched off for a directory) makes it return every text as is."""
+    (redaction switched off for a directory) makes it return every text as is.
 
-    __slots__ = ("rules", "keyed", "allow", "enabled", "off", "_key", "_by_keyword", "_always",
-                 "_keyed_kinds", "_words", "_scan", "_bscan", "_scan_words")
+    Keywords are looked for in the lowercased text, except those of rules whose
+    prefixes are case-sensitive (``SK``, ``API-``), looked for in the text as it
+    is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
+
+    __slots__ = ("rules", "keyed", "allow", "enabled", "off", "_key", "_by_keyword", "_keys", "_always",
+                 "_keyed_kinds", "_lower", "_exact", "_scans")
 
     def __init__(self, rules: list[Rule], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
         self.rules, self.keyed, self.allow = rules, keyed, allow
         self.enabled, self.off = enabled, off
         self._key = key
+        self._keys = [[("=" + k) if r.case_sensitive else k for k in r.keywords] for r in rules]
         self._by_keyword: dict[str, list[int]] = {}
-        for index, rule in enumerate(rules):
-            for keyword in rule.keywords:
-                self._by_keyword.setdefault(keyword, []).append(index)
+        for index, keys in enumerate(self._keys):
+            for k in keys:
+                self._by_keyword.setdefault(k, []).append(index)
         self._always = [i for i, r in enumerate(rules) if not r.keywords]
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
-        self._words = list(dict.fromkeys([*self._by_keyword, *(keyed.keywords if keyed else ())]))
-        self._scan = self._bscan = None
-        self._scan_words: list[str] = []
+        self._lower = list(dict.fromkeys([*(k for k in self._by_keyword if k[0] != "="), *(keyed.keywords if keyed else ())]))
+        self._exact = [k for k in self._by_keyword if k[0] == "="]
+        self._scans: tuple | None = None
         if accelerate:
-            from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation
+            self._scans = self._automata(keyed)
 
-            # A key word counts only where a key can end (``tokens`` never does):
-            # the automaton looks for the word with each character that may follow
-            # it (``\\`` for an escape, which the view blanks), so ordinary text
-            # such as every ``input_tokens`` costs nothing past the scan.
-            patterns = [(w, w) for w in self._by_keyword]
-            if keyed:
-                patterns += [(w + c, w) for w in keyed.keywords for c in sorted(_AFTER_KEY | {"\\"})]
-            patterns = list(dict.fromkeys(patterns))
-            self._scan_words = [word for _, word in patterns]
-            self._scan = AhoCorasick([p for p, _ in patterns], implementation=Implementation.DFA)
-            self._bscan = BytesAhoCorasick([p.encode("utf-8") for p, _ in patterns], implementation=Implementation.DFA)
+    def _automata(self, keyed: _Keyed | None) -> tuple:
+        """Aho-Corasick automata (str and bytes) for the lowercased text and for
+        the text as it is, with the place key of each pattern."""
+        from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation
+
+        # A key word counts only where a key can end (``tokens`` never does):
+        # the automaton looks for the word with each character that may follow
+        # it (``\\`` for an escape, which the view blanks), so ordinary text such
+        # as every ``input_tokens`` costs nothing past the scan.
+        lower = [(k, k) for k in self._by_keyword if k[0] != "="]
+        if keyed:
+            lower += [(w + c, w) for w in keyed.keywords for c in sorted(keyed.after(w) | {"\\"})]
+        exact = [(k[1:], k) for k in self._exact]
+        out = []
+        for patterns in (list(dict.fromkeys(lower)), exact):
+            if not patterns:
+                out.append(None)
+                continue
+            texts = [p for p, _ in patterns]
+            out.append((AhoCorasick(texts, implementation=Implementation.DFA),
+                        BytesAhoCorasick([t.encode("utf-8") for t in texts], implementation=Implementation.DFA),
+                        [k for _, k in patterns]))
+        return tuple(out)
 
     def for_location(self, cwd: str = "", transcript: str = "") -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
@@ -312,50 +339,56 @@ class Redactor:
 
     # --- finding -------------------------------------------------------------
 
-    def _places(self, low: str, words: list[str] | None = None, hits: list | None = None) -> dict[str, list[int]]:
-        """Where each keyword occurs in ``low`` (all of them: overlapping);
-        ``words``: only these can occur (``redact_many`` checked); ``hits``: the
-        Aho-Corasick matches, when the caller has them already."""
+    def _places(self, text: str, low: str, present: set[str] | None, hits: tuple | None) -> dict[str, list[int]]:
+        """Where each keyword occurs (all of them: overlapping), by place key.
+        ``present``: only these keys can occur (``redact_many`` checked);
+        ``hits``: the Aho-Corasick matches of both automata, when the caller
+        has them already (ASCII bytes: the same positions)."""
         places: dict[str, list[int]] = {}
-        if self._scan is not None:
+        if self._scans is not None:
             try:
-                if hits is None:
-                    hits = self._scan.find_matches_as_indexes(low, overlapping=True)
-            except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8)
-                hits = None
-            if hits is not None:
-                words_of = self._scan_words
-                for index, start, _ in hits:
-                    places.setdefault(words_of[index], []).append(start)
+                for which, (scans, haystack) in enumerate(zip(self._scans, (low, text), strict=True)):
+                    if scans is None:
+                        continue
+                    found = hits[which] if hits is not None else scans[0].find_matches_as_indexes(haystack, overlapping=True)
+                    keys = scans[2]
+                    for index, start, _ in found:
+                        places.setdefault(keys[index], []).append(start)
                 return places
-        for word in self._words if words is None else words:
-            at = low.find(word)
-            if at >= 0:
-                found = places[word] = []
-                while at >= 0:
-                    found.append(at)
-                    at = low.find(word, at + 1)
+            except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): look the plain way
+                places = {}
+        for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
+            for key in keys:
+                if present is not None and key not in present:
+                    continue
+                word = key[cut:]
+                at = haystack.find(word)
+                if at >= 0:
+                    found = places[key] = []
+                    while at >= 0:
+                        found.append(at)
+                        at = haystack.find(word, at + 1)
         return places
 
-    def findings(self, text: str, words: list[str] | None = None, hits: list | None = None) -> list[Finding]:
+    def findings(self, text: str, present: set[str] | None = None, hits: tuple | None = None) -> list[Finding]:
         """The secrets in ``text``, in order, none overlapping (the earliest, then
         a named kind before a keyed value, then the longest wins). Text inside a
-        marker is never a secret. ``words``: the keywords that can occur."""
+        marker is never a secret."""
         if not self.enabled or not text:
             return []
         low = text.lower()
-        places = self._places(low, words, hits)
+        places = self._places(text, low, present, hits)
         if not places and not self._always:
             return []
         view = view_of(text)
         aligned = len(low) == len(text)  # str.lower() can lengthen a few non-ASCII letters
-        triggered = {i for word in places for i in self._by_keyword.get(word, ())}
+        triggered = {i for key in places for i in self._by_keyword.get(key, ())}
         found: list[Finding] = []
         for index in sorted(triggered.union(self._always)):
             rule = self.rules[index]
             starts = None
             if rule.anchor and aligned:
-                starts = sorted({at for word in rule.keywords for at in places.get(word, ())})
+                starts = sorted({at for key in self._keys[index] for at in places.get(key, ())})
             found.extend(rule.find(view, starts, self.allow))
         if self.keyed is not None and aligned:
             found.extend(self.keyed.find(view, places, self.allow))
@@ -400,14 +433,14 @@ class Redactor:
             self._key = installation_key()
         return self._key
 
-    def redact(self, text: str, words: list[str] | None = None, hits: list | None = None) -> str:
+    def redact(self, text: str, present: set[str] | None = None, hits: tuple | None = None) -> str:
         """``text`` with every secret replaced by its marker (``text`` itself when
         there is none)."""
-        return self.mask(text, words, hits)[0]
+        return self.mask(text, present, hits)[0]
 
-    def mask(self, text: str, words: list[str] | None = None, hits: list | None = None) -> tuple[str, list[Finding]]:
+    def mask(self, text: str, present: set[str] | None = None, hits: tuple | None = None) -> tuple[str, list[Finding]]:
         """``redact``, and the findings it masked."""
-        found = self.findings(text, words, hits)
+        found = self.findings(text, present, hits)
         if not found:
             return text, found
         parts, last = [], 0
@@ -422,22 +455,25 @@ class Redactor:
         the keywords are looked for once in all of them together."""
         if not self.enabled:
             return texts
-        words = None
-        if self._scan is None and len(texts) > 1:
-            everything = "\n".join(texts).lower()
-            words = [w for w in self._words if w in everything]
-            if not words and not self._always:
+        present = None
+        if self._scans is None and len(texts) > 1:
+            everything = "\n".join(texts)
+            low = everything.lower()
+            present = {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in everything}
+            if not present and not self._always:
                 return texts
-        return [self.redact(text, words) for text in texts]
+        return [self.redact(text, present) for text in texts]
 
     def redact_bytes(self, data: bytes) -> bytes:
         """``redact`` for bytes that may not be UTF-8 (bad bytes pass through unchanged)."""
         if not self.enabled or not data:
             return data
         hits = None
-        if self._bscan is not None and not self._always:
-            hits = self._bscan.find_matches_as_indexes(data.lower(), overlapping=True)
-            if not hits:
+        if self._scans is not None and not self._always:
+            lower, exact = self._scans
+            hits = (lower[1].find_matches_as_indexes(data.lower(), overlapping=True) if lower else [],
+                    exact[1].find_matches_as_indexes(data, overlapping=True) if exact else [])
+            if not (hits[0] or hits[1]):
                 return data
             if not data.isascii():  # byte and character positions differ
                 hits = None

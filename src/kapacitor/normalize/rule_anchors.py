@@ -2,9 +2,11 @@
 
 A rule whose every match begins with one of a few literal strings (``ghp_``,
 ``sk-ant-``, ``(?i)(?:cohere|co_api_key)``) is *anchored*: its keywords are
-those prefixes (lowercased), and the redactor runs the regex only at the
-places the prefilter found them (``pattern.match(view, position)``) instead of
-searching the whole text. Python's ``re`` searches fast only for a
+those prefixes, and the redactor runs the regex only at the places the
+prefilter found them (``pattern.match(view, position)``) instead of searching
+the whole text. Prefixes the regex matches case-sensitively (``SK``, ``API-``)
+are kept as written and looked for in the text as it is (``"case_sensitive":
+true``): far rarer than their lowercase form in random base64 or prose. Python's ``re`` searches fast only for a
 case-sensitive literal start; ``\\b``, ``(?i)`` or a lookbehind in front make it
 try every position, which is what anchoring avoids.
 
@@ -26,25 +28,25 @@ MAX_SET = 6
 """A character set of at most this many characters is expanded (``gh[pousr]_``)."""
 
 
-def literal_prefixes(regex: str) -> list[str] | None:
-    """The lowercased literal prefixes every match of ``regex`` starts with,
-    or None when some match may start otherwise (or a prefix is too short)."""
+def literal_prefixes(regex: str) -> tuple[list[str], bool] | None:
+    """The literal prefixes every match of ``regex`` starts with, and whether
+    they are case-sensitive (then as written, to be looked for in the text;
+    else lowercased, to be looked for in the lowercased text); None when some
+    match may start otherwise (or a prefix is too short)."""
     try:
         parsed = _parser.parse(regex, re.ASCII)
     except re.error:
         return None
-    found = _prefixes(list(parsed))
-    if not found or any(len(p) < MIN_PREFIX for p in found):
+    state = {"folded": False}
+    found, _ = _walk(list(parsed), bool(parsed.state.flags & re.IGNORECASE), state)
+    if found == [""] or any(len(p) < MIN_PREFIX for p in found):
         return None
-    return sorted(set(found))
+    if state["folded"]:
+        return sorted({p.lower() for p in found}), False
+    return sorted(set(found)), True
 
 
-def _prefixes(items: list) -> list[str] | None:
-    found, _ = _walk(items)
-    return found if found != [""] else None
-
-
-def _walk(items: list) -> tuple[list[str], bool]:
+def _walk(items: list, icase: bool, state: dict) -> tuple[list[str], bool]:
     """(prefixes, whether they are the whole of what ``items`` match). Literals,
     small character sets (``gh[pousr]_``), groups, alternatives and short
     repeats of them are followed; anything else ends the prefix."""
@@ -52,7 +54,7 @@ def _walk(items: list) -> tuple[list[str], bool]:
     for op, av in items:
         if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
             continue  # zero width: a boundary, a lookaround
-        choices, complete = _element(op, av)
+        choices, complete = _element(op, av, icase, state)
         if choices is None or len(current) * len(choices) > MAX_PREFIXES:
             return current, False
         current = [c + x for c in current for x in choices]
@@ -61,42 +63,48 @@ def _walk(items: list) -> tuple[list[str], bool]:
     return current, True
 
 
-def _element(op: object, av: object) -> tuple[list[str] | None, bool]:
+def _element(op: object, av: object, icase: bool, state: dict) -> tuple[list[str] | None, bool]:
     """The strings one element can start with, and whether they are all it matches."""
-    single = _choices(op, av)
+    single = _choices(op, av, icase, state)
     if single is not None:
         return single, True
     if op is C.SUBPATTERN:
-        return _walk(list(av[-1]))  # type: ignore[index]
+        _, add, remove, body = av  # type: ignore[misc]
+        inner_icase = (icase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
+        return _walk(list(body), inner_icase, state)
     if op is C.BRANCH:
-        walked = [_walk(list(branch)) for branch in av[1]]  # type: ignore[index]
+        walked = [_walk(list(branch), icase, state) for branch in av[1]]  # type: ignore[index]
         if any(w == [""] and not complete for w, complete in walked):
             return None, False
         return [p for w, _ in walked for p in w], all(complete for _, complete in walked)
     if op in (C.MAX_REPEAT, C.MIN_REPEAT):
         low, high, body = av  # type: ignore[misc]
-        inner, complete = _walk(list(body))
+        inner, complete = _walk(list(body), icase, state)
         if not complete or high > 2 or low > high:
             return None, False
         options = [""] if low == 0 else []
         for count in range(max(low, 1), high + 1):
-            options += [p * count for p in inner] if count == 1 else [a + b for a in inner for b in inner]
+            options += inner if count == 1 else [a + b for a in inner for b in inner]
         return sorted(set(options)), True
     return None, False
 
 
-def _choices(op: object, av: object) -> list[str] | None:
-    """The strings one element can match, when it is a literal or a small set."""
+def _choices(op: object, av: object, icase: bool, state: dict) -> list[str] | None:
+    """The characters one element can match, when it is a literal or a small set."""
     if op is C.LITERAL:
-        return [chr(av).lower()]  # type: ignore[arg-type]
-    if op is C.IN:
-        chars: set[str] = set()
+        chars = {chr(av)}  # type: ignore[arg-type]
+    elif op is C.IN:
+        chars = set()
         for kind, value in av:  # type: ignore[union-attr]
             if kind is C.LITERAL:
-                chars.add(chr(value).lower())
+                chars.add(chr(value))
             elif kind is C.RANGE and value[1] - value[0] < MAX_SET:
-                chars.update(chr(c).lower() for c in range(value[0], value[1] + 1))
+                chars.update(chr(c) for c in range(value[0], value[1] + 1))
             else:
                 return None
-        return sorted(chars) if len(chars) <= MAX_SET else None
-    return None
+    else:
+        return None
+    if icase and any(c.isalpha() for c in chars):
+        state["folded"] = True
+        chars = {c.lower() for c in chars}
+    return sorted(chars) if len(chars) <= MAX_SET else None
