@@ -247,6 +247,15 @@ def entropy(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+def ascii_lower(text: str) -> str:
+    """``text`` with A-Z lowercased and nothing else changed: the same length
+    (``str.lower`` can lengthen a few letters) and, for non-ASCII text, many
+    times faster than ``str.lower``. Keywords are ASCII."""
+    if text.isascii():
+        return text.lower()
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+
+
 def view_of(text: str) -> str:
     """``text`` with JSON escapes and ANSI colour codes blanked, same length."""
     if "\\" in text:
@@ -290,28 +299,26 @@ class Redactor:
             self._scans = self._automata(keyed)
 
     def _automata(self, keyed: _Keyed | None) -> tuple:
-        """Aho-Corasick automata (str and bytes) for the lowercased text and for
-        the text as it is, with the place key of each pattern."""
+        """One Aho-Corasick automaton (str and bytes) over the lowercased text,
+        and the place keys of each pattern. A case-sensitive keyword is looked
+        for lowercased too, and kept where the text has it as written."""
         from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation
 
+        keys: dict[str, list[str]] = {}
+        for k in self._by_keyword:
+            keys.setdefault(k[1:].lower() if k[0] == "=" else k, []).append(k)
         # A key word counts only where a key can end (``tokens`` never does):
         # the automaton looks for the word with each character that may follow
         # it (``\\`` for an escape, which the view blanks), so ordinary text such
         # as every ``input_tokens`` costs nothing past the scan.
-        lower = [(k, k) for k in self._by_keyword if k[0] != "="]
-        if keyed:
-            lower += [(w + c, w) for w in keyed.keywords for c in sorted(keyed.after(w) | {"\\"})]
-        exact = [(k[1:], k) for k in self._exact]
-        out = []
-        for patterns in (list(dict.fromkeys(lower)), exact):
-            if not patterns:
-                out.append(None)
-                continue
-            texts = [p for p, _ in patterns]
-            out.append((AhoCorasick(texts, implementation=Implementation.DFA),
-                        BytesAhoCorasick([t.encode("utf-8") for t in texts], implementation=Implementation.DFA),
-                        [k for _, k in patterns]))
-        return tuple(out)
+        for w in keyed.keywords if keyed else ():
+            for c in sorted(keyed.after(w) | {"\\"}):  # type: ignore[union-attr]
+                keys.setdefault(w + c, []).append(w)
+        patterns = list(keys)
+        return (AhoCorasick(patterns, implementation=Implementation.DFA),
+                BytesAhoCorasick([p.encode("utf-8") for p in patterns], implementation=Implementation.DFA),
+                [list(dict.fromkeys(keys[p])) for p in patterns],
+                {k: k[1:].encode("utf-8") for k in self._exact})
 
     def for_location(self, cwd: str = "", transcript: str = "") -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
@@ -339,24 +346,24 @@ class Redactor:
 
     # --- finding -------------------------------------------------------------
 
-    def _places(self, text: str, low: str, present: set[str] | None, hits: tuple | None) -> dict[str, list[int]]:
+    def _places(self, text: str, low: str, present: set[str] | None, hits: list | None) -> dict[str, list[int]]:
         """Where each keyword occurs (all of them: overlapping), by place key.
         ``present``: only these keys can occur (``redact_many`` checked);
-        ``hits``: the Aho-Corasick matches of both automata, when the caller
-        has them already (ASCII bytes: the same positions)."""
+        ``hits``: the Aho-Corasick matches, when the caller has them already
+        (ASCII bytes: the same positions)."""
         places: dict[str, list[int]] = {}
-        if self._scans is not None:
+        if self._scans is not None and present is None:
             try:
-                for which, (scans, haystack) in enumerate(zip(self._scans, (low, text), strict=True)):
-                    if scans is None:
-                        continue
-                    found = hits[which] if hits is not None else scans[0].find_matches_as_indexes(haystack, overlapping=True)
-                    keys = scans[2]
-                    for index, start, _ in found:
-                        places.setdefault(keys[index], []).append(start)
-                return places
+                found = hits if hits is not None else self._scans[0].find_matches_as_indexes(low, overlapping=True)
             except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): look the plain way
-                places = {}
+                found = None
+            if found is not None:
+                keys_of = self._scans[2]
+                for index, start, end in found:
+                    for key in keys_of[index]:
+                        if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
+                            places.setdefault(key, []).append(start)
+                return places
         for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
             for key in keys:
                 if present is not None and key not in present:
@@ -370,27 +377,26 @@ class Redactor:
                         at = haystack.find(word, at + 1)
         return places
 
-    def findings(self, text: str, present: set[str] | None = None, hits: tuple | None = None) -> list[Finding]:
+    def findings(self, text: str, present: set[str] | None = None, hits: list | None = None) -> list[Finding]:
         """The secrets in ``text``, in order, none overlapping (the earliest, then
         a named kind before a keyed value, then the longest wins). Text inside a
         marker is never a secret."""
         if not self.enabled or not text:
             return []
-        low = text.lower()
+        low = text if hits is not None else ascii_lower(text)  # with hits, the lowercase text is not needed
         places = self._places(text, low, present, hits)
         if not places and not self._always:
             return []
         view = view_of(text)
-        aligned = len(low) == len(text)  # str.lower() can lengthen a few non-ASCII letters
         triggered = {i for key in places for i in self._by_keyword.get(key, ())}
         found: list[Finding] = []
         for index in sorted(triggered.union(self._always)):
             rule = self.rules[index]
             starts = None
-            if rule.anchor and aligned:
+            if rule.anchor:
                 starts = sorted({at for key in self._keys[index] for at in places.get(key, ())})
             found.extend(rule.find(view, starts, self.allow))
-        if self.keyed is not None and aligned:
+        if self.keyed is not None:
             found.extend(self.keyed.find(view, places, self.allow))
         if not found:
             return []
@@ -433,12 +439,12 @@ class Redactor:
             self._key = installation_key()
         return self._key
 
-    def redact(self, text: str, present: set[str] | None = None, hits: tuple | None = None) -> str:
+    def redact(self, text: str, present: set[str] | None = None, hits: list | None = None) -> str:
         """``text`` with every secret replaced by its marker (``text`` itself when
         there is none)."""
         return self.mask(text, present, hits)[0]
 
-    def mask(self, text: str, present: set[str] | None = None, hits: tuple | None = None) -> tuple[str, list[Finding]]:
+    def mask(self, text: str, present: set[str] | None = None, hits: list | None = None) -> tuple[str, list[Finding]]:
         """``redact``, and the findings it masked."""
         found = self.findings(text, present, hits)
         if not found:
@@ -458,7 +464,7 @@ class Redactor:
         present = None
         if self._scans is None and len(texts) > 1:
             everything = "\n".join(texts)
-            low = everything.lower()
+            low = ascii_lower(everything)
             present = {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in everything}
             if not present and not self._always:
                 return texts
@@ -470,15 +476,21 @@ class Redactor:
             return data
         hits = None
         if self._scans is not None and not self._always:
-            lower, exact = self._scans
-            hits = (lower[1].find_matches_as_indexes(data.lower(), overlapping=True) if lower else [],
-                    exact[1].find_matches_as_indexes(data, overlapping=True) if exact else [])
-            if not (hits[0] or hits[1]):
+            hits = self._scans[1].find_matches_as_indexes(data.lower(), overlapping=True)
+            keys_of, exact = self._scans[2], self._scans[3]
+            # Drop what a case-sensitive keyword matched only in lowercase
+            # (``api-`` for ``API-``): most hits in ordinary text are those.
+            hits = [h for h in hits if any(k[0] != "=" or data[h[1] : h[1] + len(exact[k])] == exact[k] for k in keys_of[h[0]])]
+            if not hits:
                 return data
-            if not data.isascii():  # byte and character positions differ
-                hits = None
+        present = None
+        if hits is not None and not data.isascii():
+            # Byte and character positions differ: find the characters' places
+            # of just the keywords the scan saw.
+            present = {key for index, _, _ in hits for key in self._scans[2][index]}
+            hits = None
         text = data.decode("utf-8", "surrogateescape")
-        masked = self.redact(text, None, hits)
+        masked = self.redact(text, present, hits)
         return data if masked is text else masked.encode("utf-8", "surrogateescape")
 
     def redact_json(self, value: object) -> object:
