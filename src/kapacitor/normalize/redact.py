@@ -43,7 +43,6 @@ imports this module.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 
@@ -240,6 +239,8 @@ def entropy(text: str) -> float:
     """Shannon entropy in bits per character."""
     if not text:
         return 0.0
+    import math  # only for candidates: the hook rarely needs it
+
     counts: dict[str, int] = {}
     for ch in text:
         counts[ch] = counts.get(ch, 0) + 1
@@ -277,20 +278,21 @@ class Redactor:
     prefixes are case-sensitive (``SK``, ``API-``), looked for in the text as it
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
-    __slots__ = ("rules", "keyed", "allow", "enabled", "off", "_key", "_by_keyword", "_keys", "_always",
+    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "_key", "_rules", "_by_keyword", "_keys", "_always",
                  "_keyed_kinds", "_lower", "_exact", "_scans")
 
-    def __init__(self, rules: list[Rule], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
+    def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
-        self.rules, self.keyed, self.allow = rules, keyed, allow
+        self.specs, self.keyed, self.allow = specs, keyed, allow
         self.enabled, self.off = enabled, off
         self._key = key
-        self._keys = [[("=" + k) if r.case_sensitive else k for k in r.keywords] for r in rules]
+        self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
+        self._keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
         self._by_keyword: dict[str, list[int]] = {}
         for index, keys in enumerate(self._keys):
             for k in keys:
                 self._by_keyword.setdefault(k, []).append(index)
-        self._always = [i for i, r in enumerate(rules) if not r.keywords]
+        self._always = [i for i, keys in enumerate(self._keys) if not keys]
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
         self._lower = list(dict.fromkeys([*(k for k in self._by_keyword if k[0] != "="), *(keyed.keywords if keyed else ())]))
         self._exact = [k for k in self._by_keyword if k[0] == "="]
@@ -342,7 +344,18 @@ class Redactor:
 
     def describe(self) -> dict[str, object]:
         """Which rules these are (for logs): counts and the sources' versions."""
-        return {"rules": len(self.rules) + (1 if self.keyed else 0), "sources": sources()}
+        return {"rules": len(self.specs) + (1 if self.keyed else 0), "sources": sources()}
+
+    def rule(self, index: int) -> Rule:
+        made = self._rules[index]
+        if made is None:
+            made = self._rules[index] = Rule(self.specs[index])
+        return made
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule (made now if not yet)."""
+        return [self.rule(i) for i in range(len(self.specs))]
 
     # --- finding -------------------------------------------------------------
 
@@ -391,7 +404,7 @@ class Redactor:
         triggered = {i for key in places for i in self._by_keyword.get(key, ())}
         found: list[Finding] = []
         for index in sorted(triggered.union(self._always)):
-            rule = self.rules[index]
+            rule = self.rule(index)
             starts = None
             if rule.anchor:
                 starts = sorted({at for key in self._keys[index] for at in places.get(key, ())})
@@ -514,7 +527,7 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
     extra = extra or {}
     if extra.get("enabled", True) is False:  # switched off: nothing to load
         return Redactor([], None, _Allow({}), key=key, enabled=False)
-    rules: list[Rule] = []
+    specs: list[dict] = []
     keyed = None
     allow_regexes: list[str] = []
     stopwords: list[str] = []
@@ -522,7 +535,7 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
         with open(os.path.join(RULES_DIR, name), "rb") as handle:
             data = json.loads(handle.read())
         mine = {spec["id"] for spec in data.get("rules", ())}
-        rules = [r for r in rules if r.id not in mine] + [Rule(spec) for spec in data.get("rules", ())]
+        specs = [s for s in specs if s["id"] not in mine] + list(data.get("rules", ()))
         allow = data.get("allowlist") or {}
         allow_regexes += allow.get("regexes", [])
         stopwords += allow.get("stopwords", [])
@@ -534,14 +547,17 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
             rule.pattern  # noqa: B018 — a user's rule is checked now, not at the first secret
         except re.error as exc:
             raise ValueError(f"redaction rule {rule.id!r}: {exc}") from None
-        rules = [r for r in rules if r.id != rule.id] + [rule]
-    allow_regexes += [str(r) for r in extra.get("allowlist") or ()]
-    try:
-        allow = _Allow({"regexes": allow_regexes, "stopwords": stopwords})
-    except re.error as exc:
-        raise ValueError(f"redaction allowlist: {exc}") from None
+        normal = {**spec, "keywords": list(rule.keywords)}  # lowercased unless case-sensitive
+        specs = [s for s in specs if s["id"] != rule.id] + [normal]
+    for regex in extra.get("allowlist") or ():
+        try:
+            re.compile(str(regex), re.ASCII)
+        except re.error as exc:
+            raise ValueError(f"redaction allowlist entry {regex!r}: {exc}") from None
+        allow_regexes.append(str(regex))
+    allow = _Allow({"regexes": allow_regexes, "stopwords": stopwords})
     off = tuple(os.path.abspath(os.path.expanduser(str(d))) for d in extra.get("off") or ())
-    return Redactor(rules, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False, off=off)
+    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False, off=off)
 
 
 def sources() -> dict[str, str]:
