@@ -484,7 +484,11 @@ class Redactor:
         return [self.redact(text, present) for text in texts]
 
     def redact_bytes(self, data: bytes) -> bytes:
-        """``redact`` for bytes that may not be UTF-8 (bad bytes pass through unchanged)."""
+        """``redact`` for bytes that may not be UTF-8 (bad bytes pass through
+        unchanged). The bytes are read as Latin-1, one character per byte: the
+        scan's positions are the text's, and ``str`` operations stay on the
+        compact one-byte form however much non-ASCII the line holds. (The rules
+        match ASCII; a match is widened to whole UTF-8 characters.)"""
         if not self.enabled or not data:
             return data
         hits = None
@@ -496,15 +500,21 @@ class Redactor:
             hits = [h for h in hits if any(k[0] != "=" or data[h[1] : h[1] + len(exact[k])] == exact[k] for k in keys_of[h[0]])]
             if not hits:
                 return data
-        present = None
-        if hits is not None and not data.isascii():
-            # Byte and character positions differ: find the characters' places
-            # of just the keywords the scan saw.
-            present = {key for index, _, _ in hits for key in self._scans[2][index]}
-            hits = None
-        text = data.decode("utf-8", "surrogateescape")
-        masked = self.redact(text, present, hits)
-        return data if masked is text else masked.encode("utf-8", "surrogateescape")
+        found = self.findings(data.decode("latin-1"), None, hits)
+        if not found:
+            return data
+        parts, last = [], 0
+        for f in found:
+            start, end = f.start, f.end
+            while start > last and 0x80 <= data[start] < 0xC0:  # a UTF-8 continuation byte
+                start -= 1
+            while end < len(data) and 0x80 <= data[end] < 0xC0:
+                end += 1
+            secret = data[start:end].decode("utf-8", "surrogateescape")
+            parts += [data[last:start], self.marker(f.rule, secret).encode("ascii")]
+            last = end
+        parts.append(data[last:])
+        return b"".join(parts)
 
     def redact_json(self, value: object) -> object:
         """A JSON value (dict, list, str, ...) with every secret in it masked: its
