@@ -372,7 +372,7 @@ class Redactor:
                 found = None
             if found is not None:
                 keys_of = self._scans[2]
-                for index, start, end in found:
+                for index, start, _ in found:
                     for key in keys_of[index]:
                         if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
                             places.setdefault(key, []).append(start)
