@@ -264,6 +264,6 @@ def test_run_logs_a_failure_once_and_keeps_the_others_going(store, store_path, c
         runner.stop()
     runner.close()
     head = store.head_position()
-    assert saved(store_path) == {"boom": (head, 1), "sessions": (head, 1)}
+    assert saved(store_path) == {"boom": (head, 1), "sessions": (head, BY_NAME["sessions"].version)}
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [f"{runner.failures['boom']} (skipped; `kapacitor projections rebuild` applies it again)"]

@@ -50,6 +50,7 @@ def hook_command(event: str) -> None:
 
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     doctor_cmd,
+    eval_cmd,
     import_cmd,
     projections_cmd,
     redact_cmd,
@@ -69,5 +70,7 @@ cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)
 cli.add_command(doctor_cmd.doctor_command)
+cli.add_command(eval_cmd.eval_command)
+cli.add_command(eval_cmd.mcp_group)
 cli.add_command(scrub_cmd.scrub_command)
 cli.add_command(redact_cmd.redact_command)

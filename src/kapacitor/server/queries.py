@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kapacitor.pricing import price_source
-from kapacitor.projections import live_status
+from kapacitor.projections import evals, live_status
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
 
@@ -27,6 +27,7 @@ class Filters:
     until: str = ""  # YYYY-MM-DD, inclusive
     q: str = ""
     page: int = 1
+    sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``)."""
@@ -59,14 +60,19 @@ def session_list(conn: sqlite3.Connection, filters: Filters) -> dict[str, Any]:
     """One page of sessions, newest first, and how many match."""
     where, params = filters.where()
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
+    order = "started DESC, session_id"
+    if filters.sort in ("eval", "-eval"):  # sessions without an eval last
+        order = f"{evals.LATEST} IS NULL, {evals.LATEST} {'DESC' if filters.sort == '-eval' else 'ASC'}, {order}"
     rows = conn.execute(
-        f"SELECT list_row FROM repository_sessions{where} ORDER BY started DESC, session_id LIMIT ? OFFSET ?",
+        f"SELECT list_row FROM repository_sessions{where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
     ).fetchall()
     sessions = [json.loads(row) for (row,) in rows]
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
+    scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
     for s in sessions:
         s["status"] = status[s["session_id"]]
+        s["eval_score"] = scores.get(s["session_id"])
     pages = max(1, -(-total // PAGE_SIZE))
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
 
