@@ -358,6 +358,24 @@ class SessionEvalCompleted:  # kapacitor
 
 
 @dataclass(frozen=True)
+class SecretsScrubbed:  # kapacitor
+    """``kapacitor scrub`` rewrote stored events to mask secrets found by the
+    current rules: the one logged exception to immutability. Names what was
+    scrubbed (event ids, rule kinds and counts), never a value."""
+
+    timestamp: str
+    events: list[str] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)
+    rules: dict[str, Any] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def scrub_log_stream() -> str:
+    """Where ``SecretsScrubbed`` events go: one stream for the whole store."""
+    return "KapacitorScrub"
+
+
+@dataclass(frozen=True)
 class EvalVerdictReviewed:  # kapacitor
     """A person agreed or disagreed with one verdict of an eval (human calibration)."""
 
@@ -397,6 +415,7 @@ KAPACITOR_TYPES = (
     UnknownRecordReceived,
     SessionEvalCompleted,
     EvalVerdictReviewed,
+    SecretsScrubbed,
 )
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
 

@@ -53,6 +53,8 @@ from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     eval_cmd,
     import_cmd,
     projections_cmd,
+    redact_cmd,
+    scrub_cmd,
     serve_cmd,
     sessions_cmd,
     setup_cmd,
@@ -70,3 +72,5 @@ cli.add_command(watch_cmd.watch_command)
 cli.add_command(doctor_cmd.doctor_command)
 cli.add_command(eval_cmd.eval_command)
 cli.add_command(eval_cmd.mcp_group)
+cli.add_command(scrub_cmd.scrub_command)
+cli.add_command(redact_cmd.redact_command)

@@ -18,7 +18,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kapacitor.events import (
@@ -49,6 +49,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
+from kapacitor.normalize import redact, validate
 from kapacitor.normalize.client_records import (
     CLIENT_RECORD_TYPES,
     assistant_fields,
@@ -58,8 +59,6 @@ from kapacitor.normalize.client_records import (
     task_notification,
     thinking_usage,
 )
-from kapacitor.normalize import validate
-from kapacitor.normalize.redact import redact_bytes
 from kapacitor.store import codec
 
 AGENT = "claude-code"
@@ -123,14 +122,18 @@ class Normalizer:
     store would skip a second copy anyway.
     """
 
-    def __init__(self, source: Source, resolve_context: ContextResolver | None = None):
+    def __init__(self, source: Source, resolve_context: ContextResolver | None = None,
+                 redactor: redact.Redactor | None = None):
+        self.redactor = redactor or redact.default(accelerate=True)
+        if source.subagent_meta:  # a subagent's description may quote a secret too
+            source = replace(source, subagent_meta=self.redactor.redact_json(source.subagent_meta))
         self.source = source
         self.resolve_context = resolve_context
         self._started = source.agent_id is not None
 
     def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
         """The events for one transcript line (without its newline)."""
-        text, raw_b64, bad_utf8 = _decoded(line)
+        text, raw_b64, bad_utf8 = _decoded(line, self.redactor)
         try:
             record, lenient = validate.parse(text)
         except ValueError as exc:
@@ -157,7 +160,7 @@ class Normalizer:
         """One line kept whole as an ``UnknownRecordReceived`` (raw text, secrets
         masked): for a caller whose ``feed`` of that line raised, so that one
         record can never stop the lines after it."""
-        text, raw_b64, _ = _decoded(line)
+        text, raw_b64, _ = _decoded(line, self.redactor)
         return self._unknown(text, offset, line_no, reason, raw_b64)
 
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
@@ -190,10 +193,10 @@ class Normalizer:
         return stream, new
 
 
-def _decoded(line: bytes) -> tuple[str, str | None, str | None]:
+def _decoded(line: bytes, redactor: redact.Redactor) -> tuple[str, str | None, str | None]:
     """(text, raw_b64, bad_utf8) of a line, secrets masked: invalid UTF-8 keeps the
     original bytes as base64 and decodes what it can."""
-    masked = redact_bytes(line)
+    masked = redactor.redact_bytes(line)
     try:
         return masked.decode("utf-8"), None, None
     except UnicodeDecodeError as exc:

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.redacted import badges
 from kapacitor.server.render.sanitize import html
 from kapacitor.server.render.tools import render_tool, summary
 
@@ -35,8 +36,9 @@ def render_items(items: list[ChatItem]) -> Markup:
 
 
 def render_item(item: ChatItem) -> Markup:
-    """The HTML of one item (each carries ``id="e-<event id>"`` to link to)."""
-    return _RENDERERS.get(item.kind, _subtle)(item)
+    """The HTML of one item (each carries ``id="e-<event id>"`` to link to);
+    masked secrets show as badges."""
+    return badges(_RENDERERS.get(item.kind, _subtle)(item))
 
 
 def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
