@@ -122,7 +122,7 @@ def batch_events(session_id: str, batch: dict[str, Any]) -> dict[str, list[NewEv
     context = batch.get("context") or {}
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
-        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {})
+        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {}, from_records=False)
         normalizer = Normalizer(source, lambda _cwd: context)
         for line in t["lines"]:
             for stream, event in normalizer.feed(_line_bytes(line), line["o"], line["n"]):
