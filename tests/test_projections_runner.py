@@ -145,7 +145,7 @@ def test_a_new_version_rebuilds_the_projection(store, store_path):
     before = snapshot(store_path, [BY_NAME["tool_calls"]])
     bumped = Projection(
         "tool_calls",
-        2,
+        BY_NAME["tool_calls"].version + 1,
         BY_NAME["tool_calls"].tables,
         BY_NAME["tool_calls"].setup,
         BY_NAME["tool_calls"].apply,
@@ -156,7 +156,7 @@ def test_a_new_version_rebuilds_the_projection(store, store_path):
     runner.catch_up()
     runner.close()
     assert snapshot(store_path, [bumped]) == before
-    assert saved(store_path)["tool_calls"] == (store.head_position(), 2)
+    assert saved(store_path)["tool_calls"] == (store.head_position(), bumped.version)
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS, ids=lambda p: p.name)
@@ -204,7 +204,7 @@ def test_run_logs_a_failure_once_and_keeps_the_others_going(store, store_path, c
     runner.close()
     assert saved(store_path) == {
         "boom": (bad.position - 1, 1),
-        "sessions": (store.head_position(), 1),
+        "sessions": (store.head_position(), BY_NAME["sessions"].version),
     }
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [str(runner.failures["boom"])]

@@ -199,6 +199,8 @@ def _import_file(
                         warn(line_no + 1, f"kept as unknown record: {event.data['reason']}")
                     elif "raw_error" in event.metadata:
                         warn(line_no + 1, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
+                    elif "repair" in event.metadata:
+                        warn(line_no + 1, f"damaged line: {event.metadata['repair']}")
             offset += len(raw)
             line_no += 1
             nbytes += len(raw)

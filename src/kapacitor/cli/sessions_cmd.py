@@ -10,14 +10,14 @@ from rich.table import Table
 
 from kapacitor.cli.common import AppContext, pass_app, store_path
 from kapacitor.pricing import price_source
-from kapacitor.projections import sessions
+from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.projections.session_summary import SessionSummary
 
 
 def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
     """Bring the ``sessions`` read model up to the head of the log, then read it."""
-    runner = ProjectionRunner(app.store, store_path(app), [sessions.PROJECTION])
+    runner = ProjectionRunner(app.store, store_path(app), [ownership.PROJECTION, sessions.PROJECTION])
     try:
         runner.catch_up()
         if runner.failures:

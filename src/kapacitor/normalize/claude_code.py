@@ -388,15 +388,19 @@ def _user_text(ctx: _Line, text: str, images: list[dict[str, Any]]) -> Routed:
         return ctx.route(
             InterruptIssued(timestamp=ts, kind="user_interrupt", prompt=text, extensions=ctx.ext()), "interrupt"
         )
-    kind = _user_kind(record, text)
+    words, injected = split_injected(text)
+    if injected and words:
+        # The user's words are the content; the context the client or IDE put
+        # around them rides apart.
+        kind = _user_kind(record, words)
+        text = words
+    else:
+        kind = _user_kind(record, text)
+        if injected and kind == "prompt":
+            kind = "meta"  # nothing but injected context
     fields: dict[str, Any] = {"kind": kind}
-    if kind == "prompt":
-        words, injected = split_injected(text)
-        if injected:
-            # The user's words are the content; the injected context rides apart.
-            text, fields["injected"] = words, injected
-            if not words and not images:
-                fields["kind"] = kind = "meta"
+    if injected:
+        fields["injected"] = injected
     if images:
         fields["images"] = images
     if kind == "command":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kapacitor.projections import (
     files_changed,
     live_status,
+    ownership,
     repositories,
     sessions,
     token_usage,
@@ -13,6 +14,7 @@ from kapacitor.projections import (
 from kapacitor.projections.runner import Projection
 
 PROJECTIONS: tuple[Projection, ...] = (
+    ownership.PROJECTION,  # who owns each record: the others read it, so first
     sessions.PROJECTION,
     tool_calls.PROJECTION,
     token_usage.PROJECTION,

@@ -122,4 +122,4 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 2, ("repository_sessions", "repositories"), setup, apply)
+PROJECTION = Projection("repositories", 3, ("repository_sessions", "repositories"), setup, apply)

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from kapacitor.events import RecordedEvent
+from kapacitor.projections.ownership import StoredOwners, leaf_key
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import (
     SessionSummaries,
@@ -34,8 +35,11 @@ def setup(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-    touched = {sid for sid in map(session_of, events) if sid}
-    summaries = SessionSummaries()
+    leaves = [leaf_key(leaf) for e in events if e.type == "SessionTitled" and isinstance(leaf := _leaf(e), str)]
+    owners = StoredOwners(conn, events, leaves)
+    # Sessions others inherit from or title get a chain link or a title too.
+    touched = {sid for sid in map(session_of, events) if sid} | set(owners.by_position.values()) | set(owners.owners.values())
+    summaries = SessionSummaries(owners)
     for sid in touched:
         found = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (sid,)).fetchone()
         if found:
@@ -51,6 +55,10 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     )
 
 
+def _leaf(event: RecordedEvent) -> object:
+    return (event.data.get("extensions") or {}).get("claude_code", {}).get("leafUuid")
+
+
 def _json(value: object) -> str:
     """JSON text (``orjson``, falling back for lone surrogates), for ``json_extract``."""
     return codec.dumps(value).decode()
@@ -63,4 +71,4 @@ def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSu
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 
-PROJECTION = Projection("sessions", 1, ("sessions",), setup, apply)
+PROJECTION = Projection("sessions", 2, ("sessions",), setup, apply)

@@ -6,7 +6,9 @@ text and thinking, each tool call paired with its result by ``call_id``, API
 errors, compactions and interrupts in place. A subagent's own conversation is
 inlined under the Agent/Task call that started it (``SubagentStarted`` names the
 call in ``extensions.claude_code.tool_use_id``). Client bookkeeping (queue,
-mode, attachments, titles, turn timings) is left out.
+mode, attachments, titles, turn timings) is left out. History a resumed or
+forked session inherited (``projections/ownership.py``) is marked with the
+session that owns it (``detail.inherited_from``) and rendered collapsed.
 
 ``render_chat`` renders a page of items; a long session is lazy-loaded by htmx
 one page at a time. The trace view (``trace.py``) regroups the same items, so
@@ -15,6 +17,7 @@ the pairing rules live here only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,10 +109,12 @@ def duration_ms(start: str, end: str) -> float | None:
         return None
 
 
-def chat_items(store: EventStore, session_id: str) -> list[ChatItem]:
-    """The session's conversation, subagents inlined under the calls that started them."""
+def chat_items(store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> list[ChatItem]:
+    """The session's conversation, subagents inlined under the calls that started
+    them. ``inherited``: position → owning session of the events this session
+    inherited (``ownership.inherited_positions``)."""
     events = store.read_stream(agent_session_stream(session_id))
-    builder = _Builder(store, {})
+    builder = _Builder(store, {}, inherited=inherited or {})
     builder.collect_links(events)
     items = builder.build(events)
     for run in builder.unclaimed():
@@ -127,6 +132,9 @@ class _Builder:
     claimed: set[str] = field(default_factory=set)
     tasks: dict[str, str] = field(default_factory=dict)
     """Task id → subject, from TaskCreate results (the session's task list)."""
+    inherited: Mapping[int, str] = field(default_factory=dict)
+    completed: dict[str, str] = field(default_factory=dict)
+    """tool_use_id → agent id, from the parent's Agent/Task results (SubagentCompleted)."""
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -134,6 +142,25 @@ class _Builder:
                 ext = _ext(event.data)
                 key = ext.get("tool_use_id") or f"unlinked:{event.data.get('agent_id', '')}"
                 self.links.setdefault(key, event.data)
+            elif event.type == "SubagentCompleted" and _ext(event.data).get("tool_use_id"):
+                self.completed[_ext(event.data)["tool_use_id"]] = str(event.data.get("agent_id", ""))
+
+    def link_for(self, call: ToolCall) -> str | None:
+        """The link key of the subagent ``call`` started: by its id (``meta.json``),
+        else (2.0.x files beside the parent, inline sidechains) by the agent its
+        result names or the prompt it was given."""
+        if call.call_id in self.links:
+            return call.call_id
+        if call.name not in AGENT_TOOLS:
+            return None
+        agent = self.completed.get(call.call_id)
+        if agent and f"unlinked:{agent}" in self.links:
+            return f"unlinked:{agent}"
+        prompt = call.arguments.get("prompt")
+        for key, data in self.links.items():
+            if key.startswith("unlinked:") and key not in self.claimed and prompt and data.get("prompt") == prompt:
+                return key
+        return None
 
     def unclaimed(self) -> list[SubagentRun]:
         return [self.run_of(key) for key in list(self.links) if key not in self.claimed]
@@ -173,12 +200,19 @@ class _Conversation:
     def add(self, kind: str, event: RecordedEvent, text: str = "", /, **detail: Any) -> None:
         """An item for a non-assistant event."""
         self.items.append(
-            ChatItem(kind, event.data.get("timestamp", ""), text, event.id, detail=detail)
+            ChatItem(kind, event.data.get("timestamp", ""), text, event.id, detail=detail | self.marks(event))
         )
+
+    def marks(self, event: RecordedEvent) -> dict[str, Any]:
+        owner = self.builder.inherited.get(event.position)
+        return {"inherited_from": owner} if owner else {}
 
     def add_assistant(self, kind: str, event: RecordedEvent, **fields: Any) -> None:
         """An item for an assistant block, with its API message id and usage."""
         data = event.data
+        marks = self.marks(event) | ({"synthetic": True} if _ext(data).get("synthetic") else {})
+        if marks:
+            fields["detail"] = fields.get("detail", {}) | marks
         self.items.append(
             ChatItem(
                 kind,
@@ -198,7 +232,7 @@ def _ext(data: dict[str, Any]) -> dict[str, Any]:
 
 def _user(c: _Conversation, event: RecordedEvent) -> None:
     ext = _ext(event.data)
-    detail = {k: ext[k] for k in ("command", "args", "images") if ext.get(k)}
+    detail = {k: ext[k] for k in ("command", "args", "images", "injected", "queued") if ext.get(k)}
     c.add(ext.get("kind") or "prompt", event, event.data.get("content", ""), **detail)
 
 
@@ -224,8 +258,9 @@ def _tool_calls(c: _Conversation, event: RecordedEvent) -> None:
         )
         if call.name == "TaskUpdate":
             call.task_subject = b.tasks.get(str(call.arguments.get("taskId")), "")
-        if call.call_id in b.links and call.call_id not in b.claimed:
-            call.subagent = b.run_of(call.call_id)
+        link = b.link_for(call)
+        if link is not None and link not in b.claimed:
+            call.subagent = b.run_of(link)
         c.calls[call.call_id] = call
         c.add_assistant("tool", event, tool=call)
 
