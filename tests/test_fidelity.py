@@ -435,3 +435,48 @@ def test_a_summary_titles_the_session_its_leaf_is_in(store, store_path, tmp_path
     assert rows[a_id]["title"] == "Importer tidy-up"
     assert rows[b_id]["title"] == "now the exporter"
     assert rows[c_id]["title"] == "Importer cleanup, own title"
+
+
+# --- 7: images and documents are shown ------------------------------------------
+
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def test_images_show_as_sanitised_lazy_img_and_documents_as_type_and_size(store, store_path, tmp_path):
+    from kapacitor.server.chat import render_chat
+
+    sid = "1a6e0000-0000-4000-8000-000000000007"
+    t = Transcript(sid)
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_1PX}}
+    svg = {"type": "image", "source": {"type": "base64", "media_type": "image/svg+xml", "data": "PHN2Zz48c2NyaXB0Pg=="}}
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x" * 300}}
+    t.user([{"type": "text", "text": "what is in this screenshot?"}, image, pdf], "2026-08-01T10:00:00.000Z")
+    t.tool("toolu_img", "Read", {"file_path": "/home/dev/src/ledger/logo.png"}, "2026-08-01T10:00:01.000Z", "msg_7I", (1, 1, 1, 1))
+    t.result("toolu_img", [image, svg], "2026-08-01T10:00:02.000Z")
+    t.write(tmp_path / "p" / LEDGER / f"{sid}.jsonl")
+    imported(store, store_path, tmp_path / "p")
+    items = chat_items(store, sid)
+    html = str(render_chat(sid, items))
+    assert html.count(f'loading="lazy" decoding="async" src="data:image/png;base64,{PNG_1PX}"') == 2
+    assert "document application/pdf, 1.8 KB" in html
+    assert "image image/svg+xml" in html and "data:image/svg" not in html
+    assert "[image block]" not in html and "PHN2Zz48c2NyaXB0Pg" not in html
+    read = next(i for i in items if i.tool and i.tool.name == "Read")
+    assert read.tool.result == "[image image/png, 0.1 KB]\n[image image/svg+xml, 0.0 KB]"
+    # The JSON twin describes the media; it carries no base64.
+    assert PNG_1PX not in json.dumps([i.as_json() for i in items])
+
+
+def test_an_image_over_the_cap_is_described_not_shown(store, store_path, tmp_path, monkeypatch):
+    from kapacitor.server.chat import render_chat
+    from kapacitor.server.render import media
+
+    monkeypatch.setattr(media, "IMAGE_CAP", 10)
+    sid = "1a6e0000-0000-4000-8000-000000000008"
+    t = Transcript(sid)
+    t.user([{"type": "text", "text": "look"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_1PX}}],
+           "2026-08-01T10:00:00.000Z")
+    t.write(tmp_path / "p" / LEDGER / f"{sid}.jsonl")
+    imported(store, store_path, tmp_path / "p")
+    html = str(render_chat(sid, chat_items(store, sid)))
+    assert "<img" not in html and "image image/png, 0.1 KB" in html

@@ -478,10 +478,10 @@ def media_of(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_media(media: dict[str, Any]) -> str:
-    """A media block as text: ``[image image/png, 12.3 KB]``."""
-    size = media.get("bytes") or 0
+    """A media block (``media_of``) as text: ``image image/png, 12.3 KB``."""
+    size = int(media.get("bytes") or 0)
     shown = f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{size / 1024:.1f} KB"
-    return f"[{media.get('type') or 'media'} {media.get('media_type') or 'unknown type'}, {shown}]"
+    return f"{media.get('type') or 'media'} {media.get('media_type') or 'of unknown type'}, {shown}"
 
 
 def _result_media(content: Any, index: int) -> list[dict[str, Any]]:
@@ -510,7 +510,7 @@ def _flatten(content: Any) -> str:
                 if block.get("type") == "text":
                     parts.append(str(block.get("text", "")))
                 elif block.get("type") in ("image", "document"):
-                    parts.append(describe_media(media_of(block)))
+                    parts.append(f"[{describe_media(media_of(block))}]")
                 else:
                     parts.append(f"[{block.get('type', 'unknown')} block]")
             else:

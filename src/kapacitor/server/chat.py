@@ -28,6 +28,7 @@ from markupsafe import Markup
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
+from kapacitor.server.render.media import attach_sources
 from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import EventStore
 
@@ -62,6 +63,9 @@ class ToolCall:
     subagent: SubagentRun | None = None
     task_subject: str = ""
     """For TaskUpdate: the subject of the task, from the TaskCreate that made it."""
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """Images and documents in the result, with ``src`` where they can be shown
+    (``render.media``; left out of the JSON)."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -85,6 +89,8 @@ class ChatItem:
     usage: dict[str, Any] | None = None
     tool: ToolCall | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """Images and documents of a prompt, as ``ToolCall.media``."""
 
     def as_json(self) -> dict[str, Any]:
         return _pruned(asdict(self))
@@ -92,7 +98,7 @@ class ChatItem:
 
 def _pruned(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _pruned(v) for k, v in value.items() if v not in (None, "", [], {})}
+        return {k: _pruned(v) for k, v in value.items() if v not in (None, "", [], {}) and k != "media"}
     if isinstance(value, list):
         return [_pruned(v) for v in value]
     return value
@@ -135,6 +141,11 @@ class _Builder:
     inherited: Mapping[int, str] = field(default_factory=dict)
     completed: dict[str, str] = field(default_factory=dict)
     """tool_use_id → agent id, from the parent's Agent/Task results (SubagentCompleted)."""
+    raws: dict[str, str] = field(default_factory=dict)
+    """Event id → raw line, for the events that carry images (``raw_ref`` resolves here)."""
+
+    def raw_of(self, event: RecordedEvent) -> str | None:
+        return event.metadata.get("raw") or self.raws.get(event.metadata.get("raw_ref", ""))
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -183,6 +194,9 @@ class _Builder:
     def build(self, events: list[RecordedEvent]) -> list[ChatItem]:
         conversation = _Conversation(self)
         for event in events:
+            raw = event.metadata.get("raw")
+            if raw and ('"image"' in raw or '"document"' in raw):
+                self.raws[event.id] = raw
             handler = _HANDLERS.get(event.type)
             if handler:
                 handler(conversation, event)
@@ -234,6 +248,8 @@ def _user(c: _Conversation, event: RecordedEvent) -> None:
     ext = _ext(event.data)
     detail = {k: ext[k] for k in ("command", "args", "images", "injected", "queued") if ext.get(k)}
     c.add(ext.get("kind") or "prompt", event, event.data.get("content", ""), **detail)
+    if ext.get("images"):
+        c.items[-1].media = attach_sources(c.builder.raw_of(event), ext["images"])
 
 
 def _text(c: _Conversation, event: RecordedEvent) -> None:
@@ -273,6 +289,8 @@ def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
         return
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
+    if _ext(data).get("images"):
+        call.media = attach_sources(c.builder.raw_of(event), _ext(data)["images"])
     call.is_error = tool_failed(data)
     call.finished = data.get("timestamp", "")
     if call.name == "TaskCreate" and isinstance(call.structured, dict):
@@ -353,7 +371,7 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
     while end < len(items) and (end == start or weight + size_of(items[end]) <= limit):
         weight += size_of(items[end])
         end += 1
-    page = Markup("").join(render_item(item) for item in items[start:end])
+    page = _render_page(items[start:end])
     if end < len(items):
         url = f"/sessions/{quote(session_id, safe='')}/chat?start={end}"
         page += html(
@@ -362,6 +380,41 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
             len(items) - end,
         )
     return page
+
+
+def _render_page(items: list[ChatItem]) -> Markup:
+    """The items' HTML; each run of inherited history folded under one line that
+    names the session it belongs to (and is counted in)."""
+    parts: list[Markup] = []
+    run: list[ChatItem] = []
+
+    def flush() -> None:
+        if run:
+            owner = run[0].detail["inherited_from"]
+            parts.append(
+                html(
+                    '<details class="inherited"><summary>{} items of history from session <a href="/sessions/{}">{}</a>'
+                    " (counted there)</summary>{}</details>",
+                    len(run),
+                    quote(owner, safe=""),
+                    owner[:8],
+                    Markup("").join(render_item(i) for i in run),
+                )
+            )
+            run.clear()
+
+    for item in items:
+        owner = item.detail.get("inherited_from")
+        if owner and (not run or run[0].detail["inherited_from"] == owner):
+            run.append(item)
+            continue
+        flush()
+        if owner:
+            run.append(item)
+        else:
+            parts.append(render_item(item))
+    flush()
+    return Markup("").join(parts)
 
 
 def size_of(item: ChatItem) -> int:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server import chat, queries, trace
 from kapacitor.server.web import conn, not_found, render
 
@@ -36,9 +37,17 @@ def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, frag
     return render(request, "session.html", session=session, tab=tab, body=body)
 
 
+def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
+    """The session's chat items, inherited history marked (``ownership``)."""
+    return chat.chat_items(request.app.state.store, session_id, inherited_positions(conn(request), session_id))
+
+
+def _tree(request: Request, session_id: str) -> trace.TraceNode:
+    return trace.trace_tree(request.app.state.store, session_id, inherited_positions(conn(request), session_id))
+
+
 def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
-    items = chat.chat_items(request.app.state.store, session_id)
-    return chat.render_chat(session_id, items, start=start, limit=limit)
+    return chat.render_chat(session_id, _items(request, session_id), start=start, limit=limit)
 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
@@ -50,13 +59,13 @@ def session_json(request: Request, session_id: str) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
 def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
     _session(request, session_id)
-    return [item.as_json() for item in chat.chat_items(request.app.state.store, session_id)]
+    return [item.as_json() for item in _items(request, session_id)]
 
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
 def trace_json(request: Request, session_id: str) -> dict[str, Any]:
     _session(request, session_id)
-    return trace.trace_tree(request.app.state.store, session_id).as_json()  # type: ignore[no-any-return]
+    return _tree(request, session_id).as_json()  # type: ignore[no-any-return]
 
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
@@ -88,7 +97,7 @@ def chat_slice(
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
-    tree = trace.trace_tree(request.app.state.store, session_id)
+    tree = _tree(request, session_id)
     body = trace.render_trace(tree, detail_url=f"/sessions/{quote(session_id)}/trace/detail")
     return _tab(request, session, "trace", body, fragment)
 
@@ -97,7 +106,7 @@ def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTM
 def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     """What the details panel shows for ``node`` (fetched for large trees)."""
     _session(request, session_id)
-    detail = trace.render_node_detail(trace.trace_tree(request.app.state.store, session_id), node)
+    detail = trace.render_node_detail(_tree(request, session_id), node)
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)

@@ -15,6 +15,7 @@ session's totals (subagents included) and every parent is the sum of its parts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,10 +73,13 @@ class TraceNode:
         }
 
 
-def trace_tree(store: EventStore, session_id: str) -> TraceNode:
-    """The session's call tree with tokens, durations and errors rolled up."""
+def trace_tree(store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> TraceNode:
+    """The session's call tree with tokens, durations and errors rolled up.
+    Inherited history (``inherited``, as for ``chat_items``) is left out: it is
+    the owning session's work, in that session's tree."""
     root = TraceNode("session", session_id, id=session_id)
-    _grow(root, chat_items(store, session_id))
+    items = chat_items(store, session_id, inherited)
+    _grow(root, [i for i in items if not i.detail.get("inherited_from")])
     _roll_up(root)
     return root
 
