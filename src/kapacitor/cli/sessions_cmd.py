@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app, store_path
 from kapacitor.pricing import price_source
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner
-from kapacitor.projections.session_summary import SessionSummary
+
+T = TypeVar("T")
 
 
-def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
-    """Bring the ``sessions`` read model up to the head of the log, then read it."""
+def newest_sessions(app: AppContext, limit: int | None, read: Callable[[sqlite3.Connection, int | None], T]) -> T:
+    """Bring the ``sessions`` read model up to the head of the log (nothing to do
+    when it is), then ``read`` it."""
     runner = ProjectionRunner(app.store, store_path(app), [ownership.PROJECTION, sessions.PROJECTION])
     try:
         runner.catch_up()
         if runner.failures:
             raise click.ClickException("; ".join(str(f) for f in runner.failures.values()))
-        return sessions.newest(runner.conn, limit)
+        return read(runner.conn, limit)
     finally:
         runner.close()
 
@@ -33,14 +39,16 @@ def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
 @pass_app
 def sessions_command(app: AppContext, as_json: bool, limit: int | None) -> None:
     """List sessions: repo, branch, user, time, prompts, tools, files, tokens and cost."""
-    rows = newest_sessions(app, limit)
     if as_json:
-        click.echo(json.dumps([s.as_json() for s in rows], indent=2))
+        # The rows as the read model keeps them: no fold state decoded, no re-encoding.
+        rows_json = newest_sessions(app, limit, sessions.newest_json)
+        sys.stdout.write("[" + ",\n".join(rows_json) + "]\n")
         return
+    rows = newest_sessions(app, limit, sessions.newest)
     if not rows:
         click.echo("No sessions yet. Run `kapacitor import` to import your Claude Code history.")
         return
-    table = Table(caption=f"cost: {price_source()} (— = model without a price)")
+    table = Table(caption=f"cost: {price_source()} (— = model without a price); times in the local zone")
     for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):
         table.add_column(name, overflow="fold")
     for s in rows:
@@ -57,12 +65,13 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None) -> None:
             s.repository or s.cwd,
             s.branch,
             s.user,
-            s.started[:19].replace("T", " "),
+            times.shown(s.started, None),
             "" if duration is None else f"{duration:,.0f} s",
             str(s.prompts),
             f"{sum(s.tool_calls.values())} ({tools})" if tools else "0",
             str(len(s.files_changed)),
             tokens,
-            "—" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}",
+            ("—" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}")
+            + "".join(f"\n+{n:,} tokens of {model} unpriced" for model, n in row["unpriced_tokens"].items()),
         )
     Console().print(table)

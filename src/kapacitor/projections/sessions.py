@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from kapacitor.events import RecordedEvent
+from kapacitor.pricing import price_source
 from kapacitor.projections.ownership import StoredOwners, leaf_key
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import (
@@ -62,6 +63,24 @@ def _leaf(event: RecordedEvent) -> object:
 def _json(value: object) -> str:
     """JSON text (``orjson``, falling back for lone surrogates), for ``json_extract``."""
     return codec.dumps(value).decode()
+
+
+def newest_json(conn: sqlite3.Connection, limit: int | None = None) -> list[str]:
+    """The rows of ``kapacitor sessions --json``, newest first, as JSON text: read,
+    not rebuilt. A row priced with another price database than today's (its
+    ``price_source``) is priced again from its state."""
+    current = price_source()
+    rows = conn.execute(
+        "SELECT session_id, row, json_extract(row, '$.price_source') = ? FROM sessions ORDER BY started DESC LIMIT ?",
+        (current, limit if limit else -1),
+    ).fetchall()
+    out = []
+    for session_id, row, priced_now in rows:
+        if not priced_now:
+            (state,) = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+            row = _json(summary_from_state(json.loads(state)).as_json())
+        out.append(row)
+    return out
 
 
 def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSummary]:

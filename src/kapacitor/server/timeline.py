@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from kapacitor.server import queries
 from kapacitor.server.queries import Filters
-from kapacitor.server.web import conn, render
+from kapacitor.server.web import api_zone, conn, render, viewer_zone
 
 router = APIRouter()
 
@@ -39,13 +39,25 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 
 
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
-    return {"filters": chosen, "listing": queries.session_list(conn(request), chosen), "users": queries.users(conn(request))}
+    tz = viewer_zone(request)
+    listing = queries.session_list(conn(request), chosen, tz)
+    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request)), "tz": tz}
+
+
+TZ_PARAM = Query(description="IANA time zone (Area/City): dates filter by its days, times come back in it with their offset; default UTC")
 
 
 @router.get("/sessions.json", summary="The timeline as JSON")
-def sessions_json(request: Request, chosen: Annotated[Filters, Depends(filters)]) -> dict[str, Any]:
-    """The same filters as the page; ``sessions`` has one row per session on the page."""
-    return queries.session_list(conn(request), chosen)
+def sessions_json(
+    request: Request, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = ""
+) -> dict[str, Any]:
+    """The same filters as the page; ``sessions`` has one row per session on the page,
+    ``started`` in ISO 8601 with the offset of ``tz``."""
+    zone = api_zone(tz)
+    listing = queries.session_list(conn(request), chosen, zone)
+    listing["sessions"] = [queries.in_zone(s, zone) for s in listing["sessions"]]
+    listing["tz"] = str(zone)
+    return listing
 
 
 @router.get("/sidebar", response_class=HTMLResponse, summary="Repository sidebar fragment")
