@@ -8,8 +8,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app, store_path
@@ -44,6 +42,9 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None) -> None:
         rows_json = newest_sessions(app, limit, sessions.newest_json)
         sys.stdout.write("[" + ",\n".join(rows_json) + "]\n")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     rows = newest_sessions(app, limit, sessions.newest)
     if not rows:
         click.echo("No sessions yet. Run `kapacitor import` to import your Claude Code history.")

@@ -298,9 +298,9 @@ def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str |
     if subagent:
         return
     kind = (data.get("extensions") or {}).get("claude_code", {}).get("kind")
-    if kind == "prompt":
+    if kind in ("prompt", "bash_input"):  # typed, queued while a tool ran, or a `!` shell command
         summary.prompts += 1
-        if not summary.title:
+        if not summary.title and kind == "prompt":
             summary.title = data.get("content", "")[:200]
     elif kind == "command":
         summary.commands += 1
