@@ -501,3 +501,38 @@ def test_every_form_of_human_input_counts_and_injected_context_does_not(store, s
     assert (row["prompts"], row["commands"], row["title"]) == (3, 1, "ship it")
     kinds = [i.kind for i in chat_items(store, sid)]
     assert kinds == ["bash_input", "bash_output", "command", "meta", "hook_output", "prompt", "bash_input"]
+
+
+def test_the_session_page_and_json_name_the_chain(store, store_path, tmp_path):
+    import asyncio
+
+    import httpx
+
+    from kapacitor.server.app import create_app
+
+    a = csv_session(A_ID)
+    a.write(tmp_path / "p" / LEDGER / f"{A_ID}.jsonl")
+    forked(a, B_ID).write(tmp_path / "p" / LEDGER / f"{B_ID}.jsonl")
+    import_paths(store, [tmp_path / "p"])
+    app = create_app(f"sqlite://{store_path}", run_projections=False)
+    app.state.runner.catch_up()
+
+    async def fetch(url: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.get(url)
+
+    try:
+        b = asyncio.run(fetch(f"/sessions/{B_ID}.json")).json()
+        assert (b["continued_from"], b["prompts"], b["tokens"][SONNET]["requests"]) == ([A_ID], 1, 1)
+        assert asyncio.run(fetch(f"/sessions/{A_ID}.json")).json()["continued_in"] == [B_ID]
+        page = asyncio.run(fetch(f"/sessions/{B_ID}")).text
+        assert f'continued from <a href="/sessions/{A_ID}">{A_ID[:8]}</a>' in page
+        assert f'<details class="inherited"><summary>3 items of history from session <a href="/sessions/{A_ID}">' in page
+        assert f'continued in <a href="/sessions/{B_ID}">' in asyncio.run(fetch(f"/sessions/{A_ID}")).text
+        chat = asyncio.run(fetch(f"/sessions/{B_ID}/chat.json")).json()
+        assert [c.get("detail", {}).get("inherited_from") for c in chat][-2:] == [None, None]
+        trace = asyncio.run(fetch(f"/sessions/{B_ID}/trace.json")).json()
+        assert [p["label"] for p in trace["children"]] == ["now add a JSON export next to it"]
+    finally:
+        app.state.runner.close()
+        app.state.store.close()

@@ -57,6 +57,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
+from kapacitor.capture.layout import valid_session_id
 from kapacitor.normalize.injected import split_injected
 from kapacitor.normalize.redact import redact_bytes
 from kapacitor.normalize.repair import split_line
@@ -191,12 +192,12 @@ class Normalizer:
         source = self.source
         session_id = source.session_id
         named = record.get("sessionId")
-        if source.from_records and isinstance(named, str) and _valid_id(named):
+        if source.from_records and valid_session_id(named):
             session_id = named
         agent = source.agent_id
         if agent is None:
             named_agent = record.get("agentId")
-            if isinstance(named_agent, str) and _valid_id(named_agent):
+            if valid_session_id(named_agent):
                 agent = named_agent
             elif record.get("isSidechain"):
                 parent = record.get("parentUuid")
@@ -235,11 +236,6 @@ class Normalizer:
         stream = agent_session_stream(ctx.session_id)
         new = to_new_event(payload, event_id(AGENT, ctx.session_id, "SessionStarted"), ctx.metadata())
         return stream, new
-
-
-def _valid_id(value: str) -> bool:
-    """A session or agent id fit for a stream name (Claude Code's are UUIDs and hex)."""
-    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_." for c in value) and ".." not in value
 
 
 @dataclass
