@@ -27,6 +27,7 @@ COMMANDS = {
     "setup": "kapacitor.cli.setup_cmd:setup_command",
     "sync": "kapacitor.cli.sync_cmd:sync_command",
     "watch": "kapacitor.cli.watch_cmd:watch_command",
+    "doctor": "kapacitor.cli.doctor_cmd:doctor_command",
 }
 """Command name → where it lives, imported only when it runs (or --help lists
 it): ``kapacitor sessions --json`` need not load the server, the normalizer
@@ -73,4 +74,3 @@ def hook_command(event: str) -> None:
     from kapacitor.capture.hook import main as hook_main
 
     raise SystemExit(hook_main([event]))
-

@@ -58,6 +58,7 @@ from kapacitor.events import (
     to_new_event,
 )
 from kapacitor.capture.layout import valid_session_id
+from kapacitor.normalize import validate
 from kapacitor.normalize.injected import split_injected
 from kapacitor.normalize.redact import redact_bytes
 from kapacitor.normalize.repair import split_line
@@ -139,15 +140,7 @@ class Normalizer:
         (see ``repair``) gives the events of every complete record inside it; the
         first event of a recovered record says what was repaired in
         ``metadata.repair``."""
-        raw_b64 = bad_utf8 = None
-        masked = redact_bytes(line)
-        try:
-            text = masked.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # Keep the original bytes (secrets masked), parse what decodes.
-            raw_b64 = base64.b64encode(masked).decode("ascii")
-            text = masked.decode("utf-8", errors="replace")
-            bad_utf8 = f"invalid UTF-8 at byte {exc.start}"
+        text, raw_b64, bad_utf8 = _decoded(line)
         try:
             record = codec.loads(text)
         except ValueError as exc:
@@ -155,20 +148,37 @@ class Normalizer:
             if pieces is None:
                 return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
             return self._recovered(pieces, text, offset, line_no)
+        except RecursionError:
+            return [self._unknown(text, offset, line_no, "invalid JSON: nested too deep", raw_b64)]
         if not isinstance(record, dict):
             return [self._unknown(text, offset, line_no, "record is not a JSON object", raw_b64)]
         return self._record(record, text, offset, line_no, raw_b64, bad_utf8)
 
+    def unmappable(self, line: bytes, offset: int, line_no: int, reason: str) -> Routed:
+        """One line kept whole as an ``UnknownRecordReceived`` (raw text, secrets
+        masked): for a caller whose ``feed`` of that line raised, so that one
+        record can never stop the lines after it."""
+        text, raw_b64, _ = _decoded(line)
+        return self._unknown(text, offset, line_no, reason, raw_b64)
+
     def _record(
         self, record: dict[str, Any], text: str, offset: int, line_no: int, raw_b64: str | None, bad_utf8: str | None
     ) -> list[Routed]:
+        # The validation boundary (validate.py): the envelope before mapping, every event after.
+        record, notes = validate.envelope(record)
         session_id, agent_id = self._identity(record)
         line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8, session_id, agent_id)
-        routed = _map_record(line_ctx)
-        if session_id not in self._started and record.get("cwd") and agent_id is None:
+        try:
+            routed = _map_record(line_ctx)
+            if session_id not in self._started and record.get("cwd") and agent_id is None:
+                routed.insert(0, self._session_started(line_ctx))
+            scrub = validate.may_hold_surrogates(text)
+            checked = [(stream, validate.checked(new, notes, scrub)) for stream, new in routed]
+        except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
+            return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
+        if any(new.type == "SessionStarted" for _, new in checked):
             self._started.add(session_id)
-            routed.insert(0, self._session_started(line_ctx))
-        return routed
+        return checked
 
     def _recovered(self, pieces: list[Any], text: str, offset: int, line_no: int) -> list[Routed]:
         """The events of the pieces of a damaged line: each piece at its own byte
@@ -211,7 +221,8 @@ class Normalizer:
 
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
         ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None, self.source.session_id, self.source.agent_id)
-        return ctx.route(UnknownRecordReceived(timestamp="", reason=reason), "unparsed")
+        stream, new = ctx.route(UnknownRecordReceived(timestamp="", reason=reason[:500]), "unparsed")
+        return stream, validate.checked(new, {}, scrub=True)
 
     def _session_started(self, ctx: _Line) -> Routed:
         record = ctx.record
@@ -236,6 +247,17 @@ class Normalizer:
         stream = agent_session_stream(ctx.session_id)
         new = to_new_event(payload, event_id(AGENT, ctx.session_id, "SessionStarted"), ctx.metadata())
         return stream, new
+
+
+def _decoded(line: bytes) -> tuple[str, str | None, str | None]:
+    """(text, raw_b64, bad_utf8) of a line, secrets masked: invalid UTF-8 keeps the
+    original bytes as base64 and decodes what it can."""
+    masked = redact_bytes(line)
+    try:
+        return masked.decode("utf-8"), None, None
+    except UnicodeDecodeError as exc:
+        text = masked.decode("utf-8", errors="replace")
+        return text, base64.b64encode(masked).decode("ascii"), f"invalid UTF-8 at byte {exc.start}"
 
 
 @dataclass

@@ -4,9 +4,10 @@ the URL query, so a filtered view is a link to share."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from kapacitor.server import queries
@@ -16,6 +17,7 @@ from kapacitor.server.web import api_zone, conn, render, viewer_zone
 router = APIRouter()
 
 _DATE = r"^(\d{4}-\d{2}-\d{2})?$"
+MAX_PAGE = 1_000_000  # 50 million sessions; a larger number is a 422, not an SQL overflow
 
 
 def filters(
@@ -24,7 +26,7 @@ def filters(
     since: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     q: Annotated[str, Query(description="text in the title, or a session id")] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Filters:
     return Filters(repo, user, since, until, q.strip(), page)
 
@@ -40,21 +42,29 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     tz = viewer_zone(request)
-    listing = queries.session_list(conn(request), chosen, tz)
+    listing = _listing(request, chosen, tz)
     return {"filters": chosen, "listing": listing, "users": queries.users(conn(request)), "tz": tz}
+
+
+def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:
+    """The page of sessions, dates in ``tz``; a page past the last is a 404 (page 1 always exists)."""
+    listing = queries.session_list(conn(request), chosen, tz)
+    if chosen.page > listing["pages"]:
+        raise HTTPException(status_code=404, detail=f"no page {chosen.page}: there are {listing['pages']}")
+    return listing
 
 
 TZ_PARAM = Query(description="IANA time zone (Area/City): dates filter by its days, times come back in it with their offset; default UTC")
 
 
-@router.get("/sessions.json", summary="The timeline as JSON")
+@router.get("/sessions.json", summary="The timeline as JSON", responses={404: {"description": "a page past the last"}})
 def sessions_json(
     request: Request, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = ""
 ) -> dict[str, Any]:
     """The same filters as the page; ``sessions`` has one row per session on the page,
     ``started`` in ISO 8601 with the offset of ``tz``."""
     zone = api_zone(tz)
-    listing = queries.session_list(conn(request), chosen, zone)
+    listing = _listing(request, chosen, zone)
     listing["sessions"] = [queries.in_zone(s, zone) for s in listing["sessions"]]
     listing["tz"] = str(zone)
     return listing
