@@ -319,7 +319,7 @@ class _Line:
     ) -> Routed:
         """Wrap one payload as an event of this line. The first event carries the raw
         line; the others point at it."""
-        new_id = event_id(AGENT, self.session_id, self.source.agent_id or "", self.identity(), block)
+        new_id = event_id(AGENT, self.session_id, self.agent_id or "", self.identity(), block)
         new = to_new_event(payload, new_id, self.metadata(usage))
         if self.first_id is None:
             self.first_id = new_id
