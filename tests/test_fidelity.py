@@ -435,6 +435,14 @@ def test_a_summary_titles_the_session_its_leaf_is_in(store, store_path, tmp_path
     assert rows[a_id]["title"] == "Importer tidy-up"
     assert rows[b_id]["title"] == "now the exporter"
     assert rows[c_id]["title"] == "Importer cleanup, own title"
+    import sqlite3
+
+    conn = sqlite3.connect(store_path)
+    try:  # the timeline's table follows (it lists the title)
+        listed = dict(conn.execute("SELECT session_id, title FROM repository_sessions"))
+    finally:
+        conn.close()
+    assert (listed[a_id], listed[b_id]) == ("Importer tidy-up", "now the exporter")
 
 
 # --- 7: images and documents are shown ------------------------------------------
@@ -536,3 +544,26 @@ def test_the_session_page_and_json_name_the_chain(store, store_path, tmp_path):
     finally:
         app.state.runner.close()
         app.state.store.close()
+
+
+def test_a_later_summary_retitles_the_earlier_session_in_the_timeline_too(store, store_path, tmp_path):
+    import sqlite3
+
+    a_id, b_id = "5e55104d-0000-4000-8000-000000000003", "5e55104e-0000-4000-8000-000000000003"
+    a = Transcript(a_id)
+    a.user("tidy the importer", "2026-07-01T09:00:00.000Z")
+    leaf = a.text("Tidied.", "2026-07-01T09:00:01.000Z", "msg_3D", (1, 1, 1, 1))
+    a.write(tmp_path / "p" / LEDGER / f"{a_id}.jsonl")
+    assert imported(store, store_path, tmp_path / "p")[0][a_id]["title"] == "tidy the importer"
+    b = Transcript(b_id)
+    b.records.append({"type": "summary", "summary": "Importer tidy-up", "leafUuid": leaf["uuid"]})
+    b.user("now the exporter", "2026-07-02T09:00:00.000Z")
+    b.write(tmp_path / "p" / LEDGER / f"{b_id}.jsonl")
+    rows, _ = imported(store, store_path, tmp_path / "p")  # a later import, a later batch
+    assert (rows[a_id]["title"], rows[b_id]["title"]) == ("Importer tidy-up", "now the exporter")
+    conn = sqlite3.connect(store_path)
+    try:
+        listed = dict(conn.execute("SELECT session_id, title FROM repository_sessions"))
+    finally:
+        conn.close()
+    assert listed[a_id] == "Importer tidy-up"

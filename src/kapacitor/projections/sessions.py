@@ -35,11 +35,22 @@ def setup(conn: sqlite3.Connection) -> None:
         conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def batch_owners(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> StoredOwners:
+    """What ``ownership`` says of a batch: the events inherited, and the sessions
+    its ``summary`` titles name by ``leafUuid``."""
     leaves = [leaf_key(leaf) for e in events if e.type == "SessionTitled" and isinstance(leaf := _leaf(e), str)]
-    owners = StoredOwners(conn, events, leaves)
-    # Sessions others inherit from or title get a chain link or a title too.
-    touched = {sid for sid in map(session_of, events) if sid} | set(owners.by_position.values()) | set(owners.owners.values())
+    return StoredOwners(conn, events, leaves)
+
+
+def touched_by(events: Sequence[RecordedEvent], owners: StoredOwners) -> set[str]:
+    """The sessions a batch changes: its own, and those others inherit from (a chain
+    link) or title (a summary naming their leaf)."""
+    return {sid for sid in map(session_of, events) if sid} | set(owners.by_position.values()) | set(owners.owners.values())
+
+
+def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    owners = batch_owners(conn, events)
+    touched = touched_by(events, owners)
     summaries = SessionSummaries(owners)
     for sid in touched:
         found = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (sid,)).fetchone()
