@@ -9,6 +9,7 @@ fetch: ``?fragment=1`` gives a tab's body alone, and
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from markupsafe import Markup
 
 from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server import chat, queries, trace
+from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.timeline import TZ_PARAM
 from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment
 
@@ -39,12 +41,15 @@ def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, frag
 
 
 def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
-    """The session's chat items, inherited history marked (``ownership``)."""
-    return chat.chat_items(request.app.state.store, session_id, inherited_positions(conn(request), session_id))
+    """The session's chat items, inherited history marked (``ownership``), kept
+    between requests while unchanged (``chat_cache``)."""
+    inherited = inherited_positions(conn(request), session_id)
+    return request.app.state.chat_cache.items(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
 def _tree(request: Request, session_id: str) -> trace.TraceNode:
-    return trace.trace_tree(request.app.state.store, session_id, inherited_positions(conn(request), session_id))
+    inherited = inherited_positions(conn(request), session_id)
+    return request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
 def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
@@ -75,7 +80,7 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
     stats = queries.session_stats(conn(request), session_id)
     if stats is None:
         raise not_found(f"session {session_id!r}")
-    return stats
+    return stats | {"request_shapes": [asdict(shape) for shape in request_shapes(request.app.state.store, session_id)]}
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
@@ -100,7 +105,8 @@ def chat_slice(
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
     tree = _tree(request, session_id)
-    body = trace.render_trace(tree, detail_url=f"/sessions/{quote(session_id)}/trace/detail")
+    base = f"/sessions/{quote(session_id)}/trace"
+    body = trace.render_trace(tree, detail_url=f"{base}/detail", children_url=f"{base}/children")
     return _tab(request, session, "trace", body, fragment)
 
 
@@ -114,6 +120,19 @@ def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     return HTMLResponse(detail)
 
 
+@router.get("/sessions/{session_id}/trace/children", response_class=HTMLResponse, summary="More of a large trace (htmx)")
+def trace_children(
+    request: Request, session_id: str, path: str = "", skip: Annotated[int, Query(ge=0)] = 0
+) -> HTMLResponse:
+    """The children of the node at ``path`` (dotted child indexes) from ``skip`` on,
+    as many as a page holds, then a loader for the rest."""
+    _session(request, session_id)
+    rows = trace.render_trace_children(_tree(request, session_id), path, skip, f"/sessions/{quote(session_id)}/trace/children")
+    if rows is None:
+        raise not_found(f"trace node at {path!r}")
+    return HTMLResponse(rows)
+
+
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
 def head_fragment(request: Request, session_id: str) -> HTMLResponse:
     return HTMLResponse(render_fragment(request, "_session_head.html", session=_session(request, session_id)))
@@ -124,5 +143,6 @@ def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTM
     stats = queries.session_stats(conn(request), session_id)
     if stats is None:
         raise not_found(f"session {session_id!r}")
-    body = Markup(render_fragment(request, "_stats.html", stats=stats))
+    shapes = request_shapes(request.app.state.store, session_id)
+    body = Markup(render_fragment(request, "_stats.html", stats=stats, shapes=shapes))
     return _tab(request, stats["session"], "stats", body, fragment)

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from kapacitor.projections.session_summary import TOKEN_FIELDS, Call, call_key, merged_call
 from kapacitor.server.chat import ChatItem, ToolCall, chat_items, duration_ms
 from kapacitor.server.render.tools import summary
-from kapacitor.server.render.tree import node_detail, render_tree
+from kapacitor.server.render.tree import node_detail, render_children, render_tree
 from kapacitor.store.base import EventStore
 
 PROMPT_KINDS = {"prompt", "command", "subagent_prompt"}
@@ -73,12 +73,15 @@ class TraceNode:
         }
 
 
-def trace_tree(store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> TraceNode:
-    """The session's call tree with tokens, durations and errors rolled up.
-    Inherited history (``inherited``, as for ``chat_items``) is left out: it is
-    the owning session's work, in that session's tree."""
+def trace_tree(
+    store: EventStore, session_id: str, items: list[ChatItem] | None = None, inherited: Mapping[int, str] | None = None
+) -> TraceNode:
+    """The session's call tree with tokens, durations and errors rolled up (from
+    its chat ``items`` when the caller has them). Inherited history (``inherited``,
+    as for ``chat_items``) is left out: it is the owning session's work, in that
+    session's tree."""
     root = TraceNode("session", session_id, id=session_id)
-    items = chat_items(store, session_id, inherited)
+    items = chat_items(store, session_id, inherited) if items is None else items
     _grow(root, [i for i in items if not i.detail.get("inherited_from")])
     _roll_up(root)
     return root
@@ -103,7 +106,7 @@ def _grow(parent: TraceNode, items: list[ChatItem]) -> None:
             _into_turn(turn, item)
             if item.tool is not None and item.tool.name in TODO_TOOLS and not item.tool.is_error:
                 cursor.follow(item.tool)
-        elif item.kind in EVENT_KINDS:
+        elif item.kind in EVENT_KINDS or (item.kind == "notification" and item.detail.get("status")):
             _add(cursor.parent(), _event_node(item))
 
 
@@ -167,6 +170,9 @@ def _into_turn(turn: TraceNode, item: ChatItem) -> None:
     if item.usage:
         key = call_key(item.usage)
         turn.calls[key] = merged_call(turn.calls.get(key), item.usage, None)
+        asked = {k: item.usage[k] for k in ("requested_model", "effort", "thinking_tokens") if k in item.usage}
+        if asked or item.detail.get("request"):
+            turn.detail["request"] = item.detail.get("request", {}) | asked | {"served_model": item.model}
     turn.started = min(filter(None, (turn.started, item.timestamp)), default="")
     turn.ended = max(turn.ended, item.timestamp)
     if item.kind == "tool" and item.tool is not None:
@@ -197,7 +203,8 @@ def _tool_node(call: ToolCall) -> TraceNode:
             if call.result and len(call.result) > DETAIL_CAP
             else {}
         )
-        | ({"interrupt": call.interrupt} if call.interrupt else {}),
+        | ({"interrupt": call.interrupt} if call.interrupt else {})
+        | ({"background": call.background} if call.background else {}),
         call=call,
     )
     if call.subagent is not None:
@@ -214,7 +221,7 @@ def _tool_node(call: ToolCall) -> TraceNode:
             "agent_id": run.agent_id,
             "agent_type": run.agent_type,
             "outcome": run.outcome,
-        }
+        } | ({"background": call.background} if call.background else {})
         _grow(sub, run.items)
     return node
 
@@ -224,6 +231,7 @@ def _event_node(item: ChatItem) -> TraceNode:
         "api_error": "API error",
         "compaction": "context compacted",
         "tool_result": "orphan tool result",
+        "notification": f"background agent {item.detail.get('status', '')}",
     }.get(item.kind, item.kind)
     node = TraceNode(
         item.kind,
@@ -265,12 +273,19 @@ def _roll_up(node: TraceNode) -> None:
         node.label = ", ".join(child.label.split(" ")[0] for child in node.children) or "(no text)"
 
 
-def render_trace(tree: TraceNode, detail_url: str | None = None) -> Markup:
+def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
     """The tree as nested, collapsible HTML with a details panel (see trace.js);
-    a large tree's details are fetched from ``detail_url?node=ID`` when selected."""
-    return render_tree(tree, detail_url)
+    a large tree's details are fetched from ``detail_url?node=ID`` when selected,
+    and what it has past its first nodes from ``children_url`` (``render.tree``)."""
+    return render_tree(tree, detail_url, children_url)
 
 
 def render_node_detail(tree: TraceNode, node_id: str) -> Markup | None:
     """One node's details panel (what ``detail_url`` answers), None if unknown."""
     return node_detail(tree, node_id)
+
+
+def render_trace_children(tree: TraceNode, path: str, skip: int, children_url: str) -> Markup | None:
+    """Rows of a large tree past its first nodes (what ``children_url`` answers),
+    None when no node has that ``path``."""
+    return render_children(tree, path, skip, children_url)
