@@ -9,7 +9,9 @@ new session back to the old one's start.
 The rule, in one place: a record belongs to the session that holds it **first
 in the log**. What identifies a record (``record_keys``): its ``uuid``, the API
 call it reports (message id + request id), the tool calls it makes or answers
-(``toolu_`` ids are unique), and for a user message its time and text. An event
+(``toolu_`` ids are unique). A user message replayed under a new uuid has none
+of these and is counted again (its time and text are no key: copies of a
+session, as the demo set's, share them). An event
 any of whose keys another session already owns is *inherited*: the later
 session shows it as history (collapsed, marked) but counts none of it; the two
 sessions form a chain ("continued from" / "continued in").
@@ -24,7 +26,6 @@ in the catalog) as from a fold over the log (``Owners``).
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -50,9 +51,6 @@ def record_keys(event: RecordedEvent) -> list[str]:
         keys.extend(f"t:{c['call_id']}" for c in data.get("tool_calls") or [] if isinstance(c, dict) and c.get("call_id"))
     elif event.type == "ToolResultReceived" and data.get("call_id"):
         keys.append(f"t:{data['call_id']}")
-    elif event.type == "UserMessageReceived" and data.get("timestamp"):
-        digest = hashlib.sha1(str(data.get("content", "")).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        keys.append(f"p:{data['timestamp']}|{digest}")
     return keys
 
 
