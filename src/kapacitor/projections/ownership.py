@@ -8,10 +8,10 @@ new session back to the old one's start.
 
 The rule, in one place: a record belongs to the session that holds it **first
 in the log**. What identifies a record (``record_keys``): its ``uuid``, the API
-call it reports (message id + request id), the tool calls it makes or answers
-(``toolu_`` ids are unique). A user message replayed under a new uuid has none
-of these and is counted again (its time and text are no key: copies of a
-session, as the demo set's, share them). An event
+call it reports (message id + request id: only the API writes both). A user message or tool
+result replayed under a new uuid has neither and is counted again (its time and
+text are no key: copies of a session, as the demo set's, share them; a replayed
+result answers a call its session does not count, so it changes no file). An event
 any of whose keys another session already owns is *inherited*: the later
 session shows it as history (collapsed, marked) but counts none of it; the two
 sessions form a chain ("continued from" / "continued in").
@@ -45,12 +45,8 @@ def record_keys(event: RecordedEvent) -> list[str]:
     if isinstance(uuid, str) and uuid:
         keys.append(f"u:{uuid}")
     usage = event.metadata.get(USAGE_METADATA_KEY)
-    if usage and (usage.get("message_id") or usage.get("request_id")):
-        keys.append(f"c:{usage.get('message_id', '')}|{usage.get('request_id', '')}")
-    if event.type == "AssistantToolCallsGenerated":
-        keys.extend(f"t:{c['call_id']}" for c in data.get("tool_calls") or [] if isinstance(c, dict) and c.get("call_id"))
-    elif event.type == "ToolResultReceived" and data.get("call_id"):
-        keys.append(f"t:{data['call_id']}")
+    if usage and usage.get("message_id") and usage.get("request_id"):
+        keys.append(f"c:{usage['message_id']}|{usage['request_id']}")
     return keys
 
 
