@@ -41,6 +41,7 @@ def test_status_before_and_after_rebuild(store_url):
         "files_changed",
         "repositories",
         "live_status",
+        "evals",
     ]
     head = before["sessions"]["head"]
     assert head > 0 and all(r["checkpoint"] == 0 and r["lag"] == head for r in before.values())

@@ -42,6 +42,12 @@ def agent_memory_stream(app_name: str, user_id: str) -> str:
     return f"AgentMemory-{app_name}-{user_id}"
 
 
+def session_eval_stream(session_id: str) -> str:  # kapacitor
+    """A session's evaluations and their human reviews: a stream of its own, so
+    an eval is never mistaken for agent activity (end time, live dot)."""
+    return f"SessionEval-{session_id}"
+
+
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
@@ -351,6 +357,19 @@ class SessionEvalCompleted:  # kapacitor
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class EvalVerdictReviewed:  # kapacitor
+    """A person agreed or disagreed with one verdict of an eval (human calibration)."""
+
+    timestamp: str
+    eval_id: str
+    question_id: str
+    agree: bool
+    reviewer: str = ""
+    comment: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
 CANONICAL_TYPES = (
     SessionStarted,
     SessionEnded,
@@ -377,6 +396,7 @@ KAPACITOR_TYPES = (
     HookReceived,
     UnknownRecordReceived,
     SessionEvalCompleted,
+    EvalVerdictReviewed,
 )
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
 

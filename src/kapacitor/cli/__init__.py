@@ -28,6 +28,8 @@ COMMANDS = {
     "sync": "kapacitor.cli.sync_cmd:sync_command",
     "watch": "kapacitor.cli.watch_cmd:watch_command",
     "doctor": "kapacitor.cli.doctor_cmd:doctor_command",
+    "eval": "kapacitor.cli.eval_cmd:eval_command",
+    "mcp": "kapacitor.cli.eval_cmd:mcp_group",
 }
 """Command name → where it lives, imported only when it runs (or --help lists
 it): ``kapacitor sessions --json`` need not load the server, the normalizer

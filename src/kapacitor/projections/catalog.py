@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kapacitor.projections import (
+    evals,
     files_changed,
     live_status,
     ownership,
@@ -21,5 +22,6 @@ PROJECTIONS: tuple[Projection, ...] = (
     files_changed.PROJECTION,
     repositories.PROJECTION,  # reads sessions: after it
     live_status.PROJECTION,
+    evals.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}

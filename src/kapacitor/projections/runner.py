@@ -304,6 +304,12 @@ class ProjectionRunner:
                 self.error = ""
             if len(batch) < self.batch_size:
                 stop.wait(self.poll_interval)
+
+    @property
+    def following(self) -> bool:
+        """Whether ``start`` runs it in its thread (else a caller must ``catch_up``)."""
+        return self._thread is not None
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self.run, args=(self._stop,), name="projections", daemon=True)

@@ -205,7 +205,7 @@ class SessionSummary:
             "model_requests": self.model_requests(),
             "model_switches": self.model_switches,
             "subagents": [
-                {"agent_id": agent_id, **info, "tokens": self.tokens(agent_id)}
+                {"agent_id": agent_id, **SUBAGENT_DEFAULTS, **info, "tokens": self.tokens(agent_id)}
                 for agent_id, info in self.subagents.items()
             ],
             "cost_usd": None if cost is None else float(round(cost, 8)),
@@ -217,6 +217,18 @@ class SessionSummary:
             "continued_from": self.continued_from,
             "continued_in": self.continued_in,
         }
+
+
+SUBAGENT_DEFAULTS: dict[str, Any] = {
+    "agent_type": "",
+    "description": None,
+    "tool_use_id": None,
+    "status": "running",
+    "result": None,
+    "duration_seconds": None,
+    "background": False,
+}
+"""Every key of a ``subagents`` entry, whichever of its start or completion was folded."""
 
 
 class OwnerLookup(Protocol):
@@ -400,7 +412,7 @@ def _ended(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None
 def _subagent_started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     ext = (data.get("extensions") or {}).get("claude_code", {})
     # The completion may have been folded first (a parent transcript is read before its subagents').
-    entry = summary.subagents.setdefault(data.get("agent_id", ""), {"status": "running"})
+    entry = summary.subagents.setdefault(data.get("agent_id", ""), {})
     # A transcript without agent-*.meta.json (2.0.x, inline sidechains) says none of
     # these: keep what the parent's result said.
     for key, value in (("agent_type", data.get("agent_type", "")), ("description", ext.get("description")), ("tool_use_id", ext.get("tool_use_id"))):

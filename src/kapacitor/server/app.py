@@ -23,10 +23,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kapacitor import __version__
+from kapacitor.eval.config import EvalConfig, load_config
+from kapacitor.eval.jobs import EvalWorker
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import format, ingest, live, sessions_pages, timeline
+from kapacitor.server import eval_pages, format, ingest, live, sessions_pages, timeline
 from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
@@ -46,25 +48,30 @@ def static_assets() -> tuple[list[str], list[str]]:
     return css, js
 
 
-def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None) -> FastAPI:
+def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None,
+               eval_config: EvalConfig | None = None) -> FastAPI:
     """The dashboard and ingest API over the store at ``store_url``. ``token`` is the
-    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only)."""
+    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only).
+    ``eval_config`` sets the judge of Run eval and auto-eval (default: ``load_config()``)."""
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
         raise ValueError(f"the dashboard needs the SQLite store; {display_url(store_url)} is not one")
     runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, [p.name for p in PROJECTIONS])
+    eval_worker = EvalWorker(store, store_url, Path(path), eval_config or load_config())  # owns the eval job queue
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = None
         if run_projections:
             runner.start()
+            eval_worker.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
+            eval_worker.close()
             if watcher:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -79,11 +86,13 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
+    app.include_router(eval_pages.router)
     app.include_router(live.router)
     app.include_router(ingest.router)
 

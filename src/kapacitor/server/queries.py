@@ -12,7 +12,7 @@ from typing import Any
 
 from kapacitor import times
 from kapacitor.pricing import price_source
-from kapacitor.projections import live_status
+from kapacitor.projections import evals, live_status
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
 
@@ -29,6 +29,7 @@ class Filters:
     until: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
     q: str = ""
     page: int = 1
+    sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
 
     def where(self, tz: tzinfo = UTC) -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``);
@@ -71,14 +72,19 @@ def session_list(conn: sqlite3.Connection, filters: Filters, tz: tzinfo = UTC) -
     """One page of sessions, newest first, and how many match; dates in ``tz``."""
     where, params = filters.where(tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
+    order = "started DESC, session_id"
+    if filters.sort in ("eval", "-eval"):  # sessions without an eval last
+        order = f"{evals.LATEST} IS NULL, {evals.LATEST} {'DESC' if filters.sort == '-eval' else 'ASC'}, {order}"
     rows = conn.execute(
-        f"SELECT list_row FROM repository_sessions{where} ORDER BY started DESC, session_id LIMIT ? OFFSET ?",
+        f"SELECT list_row FROM repository_sessions{where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
     ).fetchall()
     sessions = [json.loads(row) for (row,) in rows]
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
+    scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
     for s in sessions:
         s["status"] = status[s["session_id"]]
+        s["eval_score"] = scores.get(s["session_id"])
     pages = max(1, -(-total // PAGE_SIZE))
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
 

@@ -52,8 +52,11 @@ def _tree(request: Request, session_id: str) -> trace.TraceNode:
     return request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
-def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
-    return chat.render_chat(session_id, _items(request, session_id), start=start, limit=limit)
+def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: int = 0) -> Markup:
+    """``upto``: the page reaches at least that item (an eval's evidence link)."""
+    items = _items(request, session_id)
+    limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
+    return chat.render_chat(session_id, items, start=start, limit=limit)
 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
@@ -84,9 +87,9 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
-def chat_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+def chat_page(request: Request, session_id: str, fragment: bool = False, upto: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     session = _session(request, session_id)
-    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE), fragment)
+    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE, upto), fragment)
 
 
 @router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")

@@ -27,8 +27,9 @@ def filters(
     until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     q: Annotated[str, Query(description="text in the title, or a session id")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    sort: Annotated[str, Query(pattern=r"^(-?eval)?$", description="eval: lowest eval score first; -eval: highest")] = "",
 ) -> Filters:
-    return Filters(repo, user, since, until, q.strip(), page)
+    return Filters(repo, user, since, until, q.strip(), page, sort)
 
 
 @router.get("/", response_class=HTMLResponse, summary="Timeline page")
