@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def newest_sessions(app: AppContext, limit: int | None, read: Callable[[sqlite3.Connection, int | None], T]) -> T:
+def newest_sessions(
+    app: AppContext, limit: int | None, read: Callable[[sqlite3.Connection, int | None], T] = sessions.newest  # type: ignore[assignment]
+) -> T:
     """Bring the ``sessions`` read model (and ``ownership``, which it reads) up to
-    the head of the log (nothing to do when it is), then ``read`` it."""
+    the head of the log (nothing to do when it is), then ``read`` it (default: the
+    sessions as summaries)."""
     path = store_path(app, create=False)
     runner = ProjectionRunner(app.store, path, [ownership.PROJECTION, sessions.PROJECTION])
     try:
