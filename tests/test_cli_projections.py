@@ -34,6 +34,7 @@ def test_every_projections_command_has_help(command):
 def test_status_before_and_after_rebuild(store_url):
     before = status(store_url)
     assert list(before) == [
+        "ownership",
         "sessions",
         "tool_calls",
         "token_usage",

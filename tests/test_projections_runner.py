@@ -206,7 +206,7 @@ def test_a_new_version_rebuilds_the_projection(store, store_path):
     before = snapshot(store_path, [BY_NAME["tool_calls"]])
     bumped = Projection(
         "tool_calls",
-        2,
+        BY_NAME["tool_calls"].version + 1,
         BY_NAME["tool_calls"].tables,
         BY_NAME["tool_calls"].setup,
         BY_NAME["tool_calls"].apply,
@@ -217,7 +217,7 @@ def test_a_new_version_rebuilds_the_projection(store, store_path):
     runner.catch_up()
     runner.close()
     assert snapshot(store_path, [bumped]) == before
-    assert saved(store_path)["tool_calls"] == (store.head_position(), 2)
+    assert saved(store_path)["tool_calls"] == (store.head_position(), bumped.version)
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS, ids=lambda p: p.name)

@@ -268,6 +268,8 @@ def _add(batch: _Batch, routed: list[tuple[str, NewEvent]], line: int, warn: Cal
             warn(line, f"kept as unknown record: {event.data['reason']}", bool(event.data.get("record_type")))
         elif "raw_error" in event.metadata:
             warn(line, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
+        elif "repair" in event.metadata:
+            warn(line, f"damaged line: {event.metadata['repair']}")
         elif "$invalid" in event.metadata and ("raw" in event.metadata or "raw_b64" in event.metadata):
             warn(line, f"invalid values replaced ({', '.join(sorted(event.metadata['$invalid']))}), raw record kept")
 

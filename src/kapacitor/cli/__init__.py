@@ -10,6 +10,8 @@ KAPACITOR_STORE) elsewhere to share one.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from kapacitor import __version__
@@ -17,7 +19,37 @@ from kapacitor.cli.common import AppContext
 from kapacitor.config import default_store_url
 
 
-@click.group(help=__doc__)
+COMMANDS = {
+    "import": "kapacitor.cli.import_cmd:import_command",
+    "sessions": "kapacitor.cli.sessions_cmd:sessions_command",
+    "projections": "kapacitor.cli.projections_cmd:projections_group",
+    "serve": "kapacitor.cli.serve_cmd:serve_command",
+    "setup": "kapacitor.cli.setup_cmd:setup_command",
+    "sync": "kapacitor.cli.sync_cmd:sync_command",
+    "watch": "kapacitor.cli.watch_cmd:watch_command",
+    "doctor": "kapacitor.cli.doctor_cmd:doctor_command",
+    "eval": "kapacitor.cli.eval_cmd:eval_command",
+    "mcp": "kapacitor.cli.eval_cmd:mcp_group",
+    "scrub": "kapacitor.cli.scrub_cmd:scrub_command",
+    "redact": "kapacitor.cli.redact_cmd:redact_command",
+}
+"""Command name → where it lives, imported only when it runs (or --help lists
+it): ``kapacitor sessions --json`` need not load the server, the normalizer
+and every read model first."""
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            module, attr = COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(help=__doc__, cls=_LazyGroup)
 @click.version_option(__version__, prog_name="kapacitor")
 @click.option(
     "--store",
@@ -46,31 +78,3 @@ def hook_command(event: str) -> None:
     from kapacitor.capture.hook import main as hook_main
 
     raise SystemExit(hook_main([event]))
-
-
-from kapacitor.cli import (  # noqa: E402  (commands register on cli)
-    doctor_cmd,
-    eval_cmd,
-    import_cmd,
-    projections_cmd,
-    redact_cmd,
-    scrub_cmd,
-    serve_cmd,
-    sessions_cmd,
-    setup_cmd,
-    sync_cmd,
-    watch_cmd,
-)
-
-cli.add_command(import_cmd.import_command)
-cli.add_command(sessions_cmd.sessions_command)
-cli.add_command(projections_cmd.projections_group)
-cli.add_command(serve_cmd.serve_command)
-cli.add_command(setup_cmd.setup_command)
-cli.add_command(sync_cmd.sync_command)
-cli.add_command(watch_cmd.watch_command)
-cli.add_command(doctor_cmd.doctor_command)
-cli.add_command(eval_cmd.eval_command)
-cli.add_command(eval_cmd.mcp_group)
-cli.add_command(scrub_cmd.scrub_command)
-cli.add_command(redact_cmd.redact_command)

@@ -6,6 +6,7 @@ from kapacitor.projections import (
     evals,
     files_changed,
     live_status,
+    ownership,
     repositories,
     sessions,
     token_usage,
@@ -14,6 +15,7 @@ from kapacitor.projections import (
 from kapacitor.projections.runner import Projection
 
 PROJECTIONS: tuple[Projection, ...] = (
+    ownership.PROJECTION,  # who owns each record: the others read it, so first
     sessions.PROJECTION,
     tool_calls.PROJECTION,
     token_usage.PROJECTION,

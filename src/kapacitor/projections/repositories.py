@@ -28,7 +28,7 @@ from typing import Any
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import Projection
-from kapacitor.projections.session_summary import session_of
+from kapacitor.projections import sessions
 
 _SHARE = ("tokens", "tool_calls", "files_changed")
 
@@ -84,7 +84,7 @@ def list_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-    touched_sessions = {sid for sid in map(session_of, events) if sid}
+    touched_sessions = sessions.touched_by(events, sessions.batch_owners(conn, events))
     touched = set()
     for sid in touched_sessions:
         found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (sid,)).fetchone()
@@ -122,4 +122,4 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 2, ("repository_sessions", "repositories"), setup, apply)
+PROJECTION = Projection("repositories", 3, ("repository_sessions", "repositories"), setup, apply)

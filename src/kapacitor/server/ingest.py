@@ -147,7 +147,7 @@ def event_parts(session_id: str, batch: dict[str, Any]) -> Iterator[dict[str, li
     context = redact.default(accelerate=True).redact_json(batch.get("context") or {})
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
-        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {})
+        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {}, from_records=False)
         redactor = redact.default(accelerate=True).for_location(transcript=t["path"])
         normalizer = Normalizer(source, lambda _cwd: context, redactor)
         lines, t["lines"] = t["lines"], []

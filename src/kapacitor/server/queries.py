@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import asdict, dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
+from kapacitor import times
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status
 from kapacitor.projections.repositories import group_of
@@ -23,14 +25,15 @@ class Filters:
 
     repo: str = ""
     user: str = ""
-    since: str = ""  # YYYY-MM-DD, inclusive
-    until: str = ""  # YYYY-MM-DD, inclusive
+    since: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
+    until: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
     q: str = ""
     page: int = 1
     sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
 
-    def where(self) -> tuple[str, list[Any]]:
-        """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``)."""
+    def where(self, tz: tzinfo = UTC) -> tuple[str, list[Any]]:
+        """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``);
+        a day is a day in ``tz``."""
         clauses, params = [], []
         if self.repo:
             clauses.append("key = ?")
@@ -40,10 +43,10 @@ class Filters:
             params.append(self.user)
         if self.since:
             clauses.append("started >= ?")
-            params.append(self.since)
+            params.append(times.day_start(self.since, tz))
         if self.until:
             clauses.append("started < ?")
-            params.append(self.until + "T99")  # every time of that day sorts below
+            params.append(times.day_start(times.day_after(self.until), tz))
         if self.q:
             clauses.append("(title LIKE ? ESCAPE '\\' OR session_id = ?)")
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -56,9 +59,18 @@ class Filters:
         return {k: v for k, v in state.items() if v and not (k == "page" and v == 1)}
 
 
-def session_list(conn: sqlite3.Connection, filters: Filters) -> dict[str, Any]:
-    """One page of sessions, newest first, and how many match."""
-    where, params = filters.where()
+ZONED = ("started", "ended", "last_activity")
+"""The time fields of the rows the JSON API answers with."""
+
+
+def in_zone(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """``row`` with its times as ISO 8601 in ``tz``, with offset."""
+    return row | {k: times.iso(row[k], tz) for k in ZONED if isinstance(row.get(k), str) and row[k]}
+
+
+def session_list(conn: sqlite3.Connection, filters: Filters, tz: tzinfo = UTC) -> dict[str, Any]:
+    """One page of sessions, newest first, and how many match; dates in ``tz``."""
+    where, params = filters.where(tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
     order = "started DESC, session_id"
     if filters.sort in ("eval", "-eval"):  # sessions without an eval last
