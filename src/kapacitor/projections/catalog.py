@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from kapacitor.projections import (
+    facts,
     files_changed,
     live_status,
     repositories,
+    search_index,
     sessions,
     token_usage,
     tool_calls,
@@ -19,5 +21,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     files_changed.PROJECTION,
     repositories.PROJECTION,  # reads sessions: after it
     live_status.PROJECTION,
+    facts.PROJECTION,  # reads sessions (an eval's repository): after it
+    search_index.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}
