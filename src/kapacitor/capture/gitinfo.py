@@ -4,20 +4,12 @@ repository (from the git remote, when the directory still exists) and the user."
 from __future__ import annotations
 
 import getpass
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from kapacitor.capture.gitremote import github_repository
 from kapacitor.normalize.redact import redact
-
-_GITHUB = re.compile(r"github\.com[:/]+([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+?)(?:\.git)?/?$")
-
-
-def github_repository(remote_url: str) -> str | None:
-    """``owner/repo`` for a GitHub remote URL (ssh, https or ssh://), else None."""
-    match = _GITHUB.search(remote_url.strip())
-    return f"{match.group(1)}/{match.group(2)}" if match else None
 
 
 def _git(cwd: str | None, *args: str) -> str:

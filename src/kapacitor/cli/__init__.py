@@ -50,7 +50,12 @@ def hook_command(event: str) -> None:
 
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     import_cmd,
+    mcp_cmd,
+    memory_cmd,
+    pr_cmd,
     projections_cmd,
+    recap_cmd,
+    search_cmd,
     serve_cmd,
     sessions_cmd,
     setup_cmd,
@@ -65,3 +70,10 @@ cli.add_command(serve_cmd.serve_command)
 cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)
+cli.add_command(memory_cmd.memory_group)
+cli.add_command(search_cmd.search_command)
+cli.add_command(recap_cmd.recap_command)
+cli.add_command(recap_cmd.errors_command)
+cli.add_command(recap_cmd.validate_plan_command)
+cli.add_command(pr_cmd.pr_command)
+cli.add_command(mcp_cmd.mcp_group)

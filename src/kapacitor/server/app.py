@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kapacitor import __version__
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import format, ingest, live, sessions_pages, timeline
+from kapacitor.server import format, ingest, live, memory_api, memory_pages, sessions_pages, timeline
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
@@ -81,6 +81,8 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
     app.include_router(sessions_pages.router)
     app.include_router(live.router)
     app.include_router(ingest.router)
+    app.include_router(memory_api.router)
+    app.include_router(memory_pages.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
