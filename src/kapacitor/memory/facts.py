@@ -1,6 +1,7 @@
 """Facts: short statements about a repository or the team, kept as events.
 
-A fact has a scope (a GitHub ``owner/repo``, or ``org`` for the whole team), a
+A fact has a scope (a GitHub ``owner/repo``, or ``org`` for the whole team; an
+eval's facts about a session without a GitHub remote keep its directory), a
 category (``note`` unless told; ``guidance`` for what eval retrospectives tell
 agents), its text, and its provenance: who retained it (``agent``, ``judge`` or
 ``person``), as which user, and the session and events it came from.

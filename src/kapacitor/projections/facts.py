@@ -5,7 +5,8 @@ adds an active fact; ``FactSuperseded`` and ``FactRetired`` end it (the row is
 kept, with its status, for the history on the Memory page); ``FactsRecalled``
 counts a use of each fact it names. Guidance from eval retrospectives
 (``SessionEvalCompleted``, see ``memory/guidance.py``) becomes facts of category
-``guidance`` in the evaluated session's repository, retained by the judge; their
+``guidance`` in the evaluated session's repository (its directory when it has no
+GitHub remote, as judges' own facts do), retained by the judge; their
 ids derive from the eval, so a rebuild gives the same ids and a retire or
 supersede of one keeps applying.
 
@@ -23,6 +24,7 @@ from typing import Any
 from kapacitor.events import RecordedEvent
 from kapacitor.memory import guidance
 from kapacitor.memory.facts import GUIDANCE, ORG, normalized
+from kapacitor.projections.repositories import group_of
 from kapacitor.projections.runner import Projection
 
 
@@ -89,7 +91,7 @@ def _recalled(conn: sqlite3.Connection, event: RecordedEvent) -> None:
 def _evaluated(conn: sqlite3.Connection, event: RecordedEvent) -> None:
     session_id = guidance.session_of_eval(event)
     found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (session_id,)).fetchone() if session_id else None
-    repository = json.loads(found[0]).get("repository") if found else None
+    repository = group_of(json.loads(found[0]))[0] if found else None
     for entry in guidance.entries(event):
         _insert(conn, {
             "fact_id": entry.fact_id, "scope": repository or ORG, "category": GUIDANCE, "text": entry.text,

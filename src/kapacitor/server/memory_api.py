@@ -21,12 +21,14 @@ server has none): these answer agents, not browsers.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from kapacitor.memory import facts, gate, knowledge, prs, recall, search
+from kapacitor.projections.runner import checkpoints
 from kapacitor.server.chat import chat_items
 from kapacitor.server.ingest import authorize
 from kapacitor.server.web import conn
@@ -41,7 +43,7 @@ def viewer_of(request: Request) -> gate.Viewer:
     return getattr(request.state, "viewer", None)
 
 
-def _user_of(request: Request, claimed: str) -> str:
+def user_of(request: Request, claimed: str) -> str:
     viewer = viewer_of(request)
     return str(getattr(viewer, "name", "") or claimed or "")
 
@@ -66,6 +68,18 @@ class Retirement(BaseModel):
     user: str = ""
 
 
+WRITE_VISIBLE_WITHIN = 2.0
+"""Seconds a write waits for the facts read model to apply it, so that what an
+agent remembered is in its very next recall (read your own writes)."""
+
+
+def applied(request: Request) -> None:
+    """Wait (at most ``WRITE_VISIBLE_WITHIN``) until the facts read model reaches the log's head."""
+    head, deadline = request.app.state.store.head_position(), time.monotonic() + WRITE_VISIBLE_WITHIN
+    while checkpoints(conn(request))["facts"].position < head and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def _bad(exc: Exception) -> HTTPException:
     return HTTPException(422 if isinstance(exc, (facts.FactError, search.SearchError)) else 404, str(exc))
 
@@ -77,7 +91,7 @@ def recall_json(request: Request, repo: str = "", session: str = "") -> dict[str
     found = recall.recall(conn(request), viewer_of(request), repo)
     text, used = recall.render(repo, found)
     facts.record_use(request.app.state.store, [i for r in used for i in r.fact_ids], repo or facts.ORG,
-                     session_id=session, via="session_start", user=_user_of(request, ""))
+                     session_id=session, via="session_start", user=user_of(request, ""))
     return {"repo": repo, "context": text, "facts": [vars(r) for r in used]}
 
 
@@ -104,11 +118,12 @@ def list_facts(request: Request, repo: str = "", q: str = "", status: str = "act
 
 @router.post("/memory/facts", summary="Retain a fact")
 def remember_json(request: Request, new: NewFact) -> dict[str, str]:
-    provenance = facts.Provenance(new.by, _user_of(request, new.user), new.session_id, tuple(new.event_ids))
+    provenance = facts.Provenance(new.by, user_of(request, new.user), new.session_id, tuple(new.event_ids))
     try:
         fact_id = facts.retain(request.app.state.store, new.text, new.repo or facts.ORG, provenance, new.category)
     except facts.FactError as exc:
         raise _bad(exc) from None
+    applied(request)
     return {"fact_id": fact_id}
 
 
@@ -117,9 +132,10 @@ def supersede_json(request: Request, fact_id: str, edit: FactEdit) -> dict[str, 
     _visible_fact(request, fact_id)
     try:
         new_id = facts.supersede(request.app.state.store, conn(request), fact_id, edit.text,
-                                 facts.Provenance("person", _user_of(request, edit.user)))
+                                 facts.Provenance("person", user_of(request, edit.user)))
     except facts.FactError as exc:
         raise _bad(exc) from None
+    applied(request)
     return {"fact_id": new_id, "superseded": fact_id}
 
 
@@ -127,9 +143,10 @@ def supersede_json(request: Request, fact_id: str, edit: FactEdit) -> dict[str, 
 def retire_json(request: Request, fact_id: str, retirement: Retirement) -> dict[str, str]:
     _visible_fact(request, fact_id)
     try:
-        old = facts.retire(request.app.state.store, conn(request), fact_id, _user_of(request, retirement.user), retirement.reason)
+        old = facts.retire(request.app.state.store, conn(request), fact_id, user_of(request, retirement.user), retirement.reason)
     except facts.FactError as exc:
         raise _bad(exc) from None
+    applied(request)
     return {"retired": old.fact_id}
 
 

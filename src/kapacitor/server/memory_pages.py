@@ -20,13 +20,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kapacitor.memory import facts, search
-from kapacitor.server.memory_api import _user_of, list_facts, viewer_of
+from kapacitor.server.memory_api import _user_of, applied, list_facts, viewer_of
 from kapacitor.server.web import conn, render
 
 router = APIRouter()
 
 
 def memory_url(scope: str) -> str:
+    """A scope's page: ``/memory/owner/repo``, or ``/memory//path/to/dir`` for a directory."""
     return "/memory" if scope == facts.ORG else f"/memory/{quote(scope)}"
 
 
@@ -37,9 +38,10 @@ def org_page(request: Request, q: str = "", all: bool = False) -> HTMLResponse:
     return _page(request, facts.ORG, q, all, scopes)
 
 
-@router.get("/memory/{owner}/{repo}", response_class=HTMLResponse, summary="Memory: a repository's facts")
-def repo_page(request: Request, owner: str, repo: str, q: str = "", all: bool = False) -> HTMLResponse:
-    return _page(request, f"{owner}/{repo}", q, all, [])
+@router.get("/memory/{scope:path}", response_class=HTMLResponse, summary="Memory: a repository's facts")
+def repo_page(request: Request, scope: str, q: str = "", all: bool = False) -> HTMLResponse:
+    """``scope`` is ``owner/repo`` (or the directory of sessions without a GitHub remote)."""
+    return _page(request, scope, q, all, [])
 
 
 def _page(request: Request, scope: str, q: str, everything: bool, scopes: list[tuple[str, int]], error: str = "") -> HTMLResponse:
@@ -58,10 +60,11 @@ async def add_fact(request: Request) -> HTMLResponse:
     form = await _form(request)
     scope = form.get("scope") or facts.ORG
     try:
-        facts.retain(request.app.state.store, form.get("text", ""), scope, facts.Provenance("person", _user_of(request, "")),
+        facts.retain(request.app.state.store, form.get("text", ""), scope, facts.Provenance("person", user_of(request, "")),
                      form.get("category", ""))
     except facts.FactError as exc:
         return _page(request, scope, "", False, [], str(exc))
+    applied(request)
     return RedirectResponse(memory_url(scope), status_code=303)  # type: ignore[return-value]
 
 
@@ -71,9 +74,10 @@ async def edit_fact(request: Request, fact_id: str) -> HTMLResponse:
     try:
         old = _visible(request, fact_id)
         facts.supersede(request.app.state.store, conn(request), fact_id, form.get("text", ""),
-                        facts.Provenance("person", _user_of(request, "")))
+                        facts.Provenance("person", user_of(request, "")))
     except facts.FactError as exc:
         return _page(request, form.get("scope") or facts.ORG, "", False, [], str(exc))
+    applied(request)
     return RedirectResponse(memory_url(old.scope), status_code=303)  # type: ignore[return-value]
 
 
@@ -82,9 +86,10 @@ async def retire_fact(request: Request, fact_id: str) -> HTMLResponse:
     form = await _form(request)
     try:
         old = _visible(request, fact_id)
-        facts.retire(request.app.state.store, conn(request), fact_id, _user_of(request, ""), form.get("reason", ""))
+        facts.retire(request.app.state.store, conn(request), fact_id, user_of(request, ""), form.get("reason", ""))
     except facts.FactError as exc:
         return _page(request, form.get("scope") or facts.ORG, "", False, [], str(exc))
+    applied(request)
     return RedirectResponse(memory_url(old.scope), status_code=303)  # type: ignore[return-value]
 
 
