@@ -110,9 +110,10 @@ def errors_command(app: AppContext, session: str | None, chain: bool, as_json: b
     if not found:
         click.echo("No failed tool calls.")
     for e in found:
-        first = e["error"].splitlines()[0] if e["error"] else ""
+        lines = [line for line in e["error"].splitlines() if line.strip()][:3]
+        text = "\n".join(f"    {line[:200]}" for line in lines)
         click.echo(f"[{e['position']}] {e['tool']}{' (subagent ' + e['agent'] + ')' if e['agent'] else ''}: {e['input']}\n"
-                   f"    {first[:200]}\n    {e['link']}")
+                   f"{text}\n    {e['link']}")
 
 
 @click.command("validate-plan")
