@@ -124,5 +124,6 @@ def test_the_recall_endpoint_needs_the_token(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as refused:
             server.get("/api/memory/recall?repo=acme/greeter")
         assert refused.value.code == 401
+        refused.value.close()
     finally:
         server.stop()

@@ -49,6 +49,7 @@ def hook_command(event: str) -> None:
 
 
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
+    doctor_cmd,
     import_cmd,
     mcp_cmd,
     memory_cmd,
@@ -70,6 +71,7 @@ cli.add_command(serve_cmd.serve_command)
 cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)
+cli.add_command(doctor_cmd.doctor_command)
 cli.add_command(memory_cmd.memory_group)
 cli.add_command(search_cmd.search_command)
 cli.add_command(recap_cmd.recap_command)

@@ -17,9 +17,19 @@ class AppContext:
 
     @property
     def store(self) -> EventStore:
+        """The store, created when missing (for commands that write)."""
+        return self.open(create=True)
+
+    @property
+    def existing_store(self) -> EventStore:
+        """The store for commands that only read: a missing file is a one-line error
+        and nothing is created."""
+        return self.open(create=False)
+
+    def open(self, create: bool) -> EventStore:
         if self._store is None:
             try:
-                self._store = open_store(self.store_url)
+                self._store = open_store(self.store_url, create=create)
             except StoreError as exc:
                 raise click.ClickException(str(exc)) from None
             except OSError as exc:
@@ -31,9 +41,9 @@ class AppContext:
             self._store.close()
 
 
-def store_path(app: AppContext) -> Path:
-    """The SQLite file that also holds the read models."""
-    path = getattr(app.store, "path", None)
+def store_path(app: AppContext, create: bool = True) -> Path:
+    """The SQLite file that also holds the read models (``create=False``: it must exist)."""
+    path = getattr(app.existing_store if create is False else app.store, "path", None)
     if path is None:
         raise click.ClickException(f"read models need the SQLite store; {display_url(app.store_url)} is not one")
     return Path(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 from click.core import ParameterSource
 from rich.console import Console
@@ -10,7 +12,8 @@ from kapacitor.capture.transcripts import default_roots
 from kapacitor.cli.common import AppContext, store_path
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
-from kapacitor.store.base import display_url
+from kapacitor.store.base import StoreDamaged, display_url
+from kapacitor.store.health import quick_check
 
 
 @click.command("serve")
@@ -30,6 +33,7 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
 
     app_ctx: AppContext = ctx.find_object(AppContext)
     err = Console(stderr=True)
+    _port_free(host, port)  # before anything is imported
     if demo:
         from kapacitor.demo import extracted
 
@@ -50,8 +54,25 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
-    store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
+    path = store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
+    problems = quick_check(path)
+    if problems:
+        raise click.ClickException(str(StoreDamaged(path, "; ".join(problems)[:300])))
     app = create_app(app_ctx.store_url, token=token)
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
+
+
+def _port_free(host: str, port: int) -> None:
+    """A one-line error now, rather than after the import, when ``port`` is taken."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server running? choose one with --port)"
+            ) from None

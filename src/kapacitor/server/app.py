@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kapacitor import __version__
+from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import format, ingest, live, memory_api, memory_pages, sessions_pages, timeline
@@ -29,6 +31,7 @@ from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
 from kapacitor.store.base import display_url
+from kapacitor.store.sqlite import SQLiteEventStore
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -99,15 +102,39 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
         return render(request, "error.html", status_code=422, code=422, message=f"bad request ({problems})")
 
-    @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
-    def healthz() -> dict[str, object]:
-        head = store.head_position()
-        positions = {name: cp.position for name, cp in checkpoints(store.conn).items()}
-        failures = {name: str(f) for name, f in runner.failures.items()}
-        lag = head - min(positions.values(), default=0)
-        return {"ok": not failures, "head": head, "lag": lag, "projections": positions, "failures": failures}
+    @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",
+             responses={503: {"description": "unhealthy: the same body, `ok` false, `problems` says why"}})
+    def healthz() -> Response:
+        """``ok``, ``problems`` (one line each), ``head``, ``lag`` (behind the log:
+        normal while catching up), ``projections`` (checkpoints), ``skipped`` (events
+        each read model stepped over), ``stalled`` (read models waiting out a
+        transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
+        health = health_report(store, runner)
+        return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
     return app
+
+
+def health_report(store: SQLiteEventStore, runner: ProjectionRunner) -> dict[str, object]:
+    """What ``/healthz`` answers (see there)."""
+    problems: list[str] = []
+    head, positions, counts = 0, {}, {}
+    try:
+        head = store.head_position()
+        positions = {name: cp.position for name, cp in checkpoints(store.conn).items()}
+        counts = skipped.counts(store.conn)
+    except Exception as exc:  # the store itself fails: that is the report
+        problems.append(f"store: {type(exc).__name__}: {exc}")
+    if store.damaged:
+        problems.append(f"store: damaged ({store.damaged}); nothing is written to it")
+    problems += [f"read model {name!r} skipped {n:,} event(s) (`kapacitor projections status`)" for name, n in counts.items()]
+    stalled = runner.stalled()
+    problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
+    if runner.error:
+        problems.append(f"read models cannot read the log: {runner.error}")
+    lag = head - min(positions.values(), default=0)
+    return {"ok": not problems, "problems": problems, "head": head, "lag": lag, "projections": positions,
+            "skipped": counts, "stalled": stalled}
 
 
 def _wants_json(request: Request) -> bool:
