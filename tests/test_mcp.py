@@ -16,6 +16,9 @@ from mcp.client.stdio import StdioServerParameters
 
 from capture_helpers import KAPACITOR, Server, free_port, wait_for
 from conftest import SAMPLE_DIRS
+from kapacitor.capture.importer import import_paths
+from kapacitor.store import open_store
+from test_browser import recorded_context
 
 API_FIX = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 WIDGETS = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
@@ -25,9 +28,19 @@ TOOLS = {"remember", "recall", "search_sessions", "session_recap", "session_erro
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    db = tmp_path_factory.mktemp("mcp") / "live.db"
-    subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "import", *map(str, SAMPLE_DIRS)], check=True, capture_output=True)
-    server = Server(db, KAPACITOR_TOKEN="secret-token").start()
+    """The recorded sessions (with the GitHub remotes they had) behind the real
+    server, and a fake ``gh`` on its PATH that knows PR acme/api-server#7 (branch main)."""
+    tmp = tmp_path_factory.mktemp("mcp")
+    db = tmp / "live.db"
+    store = open_store(f"sqlite://{db}")
+    import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
+    store.close()
+    gh = tmp / "bin" / "gh"
+    gh.parent.mkdir()
+    pr = {"number": 7, "title": "Fix add", "state": "MERGED", "headRefName": "main"}
+    gh.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(pr)}\nEOF\n")
+    gh.chmod(0o755)
+    server = Server(db, KAPACITOR_TOKEN="secret-token", PATH=f"{gh.parent}{os.pathsep}{os.environ['PATH']}").start()
     wait_for(lambda: server.get("/healthz")["lag"] == 0, timeout=30)
     yield server
     server.stop()
@@ -70,10 +83,11 @@ def test_every_tool_answers_from_the_recorded_sessions(server, tmp_path):
         ("session_errors", {"session_id": WIDGETS}),
         ("get_transcript", {"limit": 3}),
         ("get_tool_result", {"session_id": WIDGETS, "call_id": "CALL"}),
+        ("pr_sessions", {"pr": "acme/api-server#7"}),
     ], str(repo), session=API_FIX)
     assert names == TOOLS
-    remembered, recalled, queried, searched, recap, errors, transcript, missing = results
-    assert not any(r.is_error for r in results[:-1]), [text(r) for r in results if r.is_error]
+    remembered, recalled, queried, searched, recap, errors, transcript, missing, pr = results
+    assert not any(r.is_error for r in results if r is not missing), [text(r) for r in results if r.is_error]
     assert "Remembered as fact" in text(remembered) and "(acme/api-server)" in text(remembered)
     # recall counts and lists what the API sees; the fact links to the session the server was started in
     [fact] = api_get(server, "/api/memory/facts?repo=acme/api-server")
@@ -88,6 +102,9 @@ def test_every_tool_answers_from_the_recorded_sessions(server, tmp_path):
     assert error["tool"] == "Bash" and "does_not_exist.txt" in error["error"]
     assert "test_add fails, please fix add()" in text(transcript) and "next page: start=3" in text(transcript)
     assert missing.is_error and "no tool call 'CALL'" in text(missing)
+    pr = json.loads(text(pr))
+    assert pr["branch"] == "main" and [(s["session_id"], s["files"]) for s in pr["sessions"]] == [
+        (API_FIX, ["/home/dev/src/api-server/app.py"])]
 
 
 def test_tool_errors_say_what_went_wrong(server, tmp_path):
