@@ -13,12 +13,12 @@ import anyio
 import pytest
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
+from test_browser import recorded_context
 
 from capture_helpers import KAPACITOR, Server, free_port, wait_for
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
 from kapacitor.store import open_store
-from test_browser import recorded_context
 
 API_FIX = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 WIDGETS = "708f24f2-dc3e-4588-a43d-59d69a508ed0"

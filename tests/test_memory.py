@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent, event_id
 from kapacitor.memory import facts, recall
 from kapacitor.memory.facts import FactError, Provenance
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
-
-from conftest import SAMPLE_DIRS
 
 API_FIX = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 AGENT = Provenance("agent", "dev@example.com", API_FIX, ("ev-1",))

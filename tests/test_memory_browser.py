@@ -7,13 +7,13 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from test_browser import recorded_context
 
 from browser import start_server
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
 from kapacitor.memory import facts
 from kapacitor.store import open_store
-from test_browser import recorded_context
 
 API_FIX = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 

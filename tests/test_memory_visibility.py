@@ -11,11 +11,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
 from kapacitor.memory import facts
 from kapacitor.server.app import create_app
-
-from conftest import SAMPLE_DIRS
 
 HIDDEN = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 SHOWN = "708f24f2-dc3e-4588-a43d-59d69a508ed0"

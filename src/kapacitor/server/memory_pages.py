@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kapacitor.memory import facts, search
-from kapacitor.server.memory_api import applied, user_of, list_facts, viewer_of
+from kapacitor.server.memory_api import applied, list_facts, user_of, viewer_of
 from kapacitor.server.web import conn, render
 
 router = APIRouter()
