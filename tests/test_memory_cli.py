@@ -139,3 +139,26 @@ def test_pr_lists_the_sessions_on_the_prs_branch(tmp_path, monkeypatch):
     assert "HTTP 404: Not Found" in run(db, "pr", "acme/api-server#8", code=1)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert "`gh` is not installed" in run(db, "pr", "acme/api-server#7", code=1)
+
+
+def test_recap_repo_lists_this_repositorys_sessions(tmp_path, monkeypatch):
+    """(The recorded sessions with the GitHub remotes the recording machine had.)"""
+    import subprocess
+
+    from kapacitor.capture.importer import import_paths
+    from kapacitor.store import open_store
+    from test_browser import recorded_context
+
+    db = tmp_path / "r.db"
+    store = open_store(f"sqlite://{db}")
+    import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
+    store.close()
+    checkout = tmp_path / "widgets"
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", "git@github.com:acme/widgets.git"], check=True)
+    monkeypatch.chdir(checkout)
+    rows = json.loads(run(db, "recap", "--repo", "--json"))
+    assert [r["session_id"] for r in rows] == [TODOS, WIDGETS]  # newest first (both ran in the widgets checkout)
+    assert json.loads(run(db, "recap", "--json"))["session_id"] == TODOS  # SESSION defaults to this repository's newest
+    monkeypatch.chdir(tmp_path)
+    assert "has no GitHub remote" in run(db, "recap", "--repo", code=1)
