@@ -12,9 +12,15 @@ import pytest
 from conftest import RECORDED, SAMPLE_DIRS, transcript_files
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
-from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
 from kapacitor.projections import skipped
-from kapacitor.projections.runner import Projection, ProjectionRunner, ProjectionStalled, checkpoints, reset
+from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
+from kapacitor.projections.runner import (
+    Projection,
+    ProjectionRunner,
+    ProjectionStalled,
+    checkpoints,
+    reset,
+)
 
 
 def snapshot(path, projections=PROJECTIONS) -> dict[str, list[tuple]]:

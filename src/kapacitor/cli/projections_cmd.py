@@ -11,9 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from kapacitor.cli.common import AppContext, pass_app, store_path
-from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
 from kapacitor.projections import skipped
-from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled, checkpoints, open_read_models, reset
+from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
+from kapacitor.projections.runner import (
+    ProjectionRunner,
+    ProjectionStalled,
+    checkpoints,
+    open_read_models,
+    reset,
+)
 
 
 @click.group("projections")

@@ -9,11 +9,10 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from kapacitor.capture.transcripts import default_roots
-from kapacitor.cli.common import AppContext, store_path
+from kapacitor.cli.common import AppContext, refuse_damaged, store_path
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
-from kapacitor.store.base import StoreDamaged, display_url
-from kapacitor.store.health import quick_check
+from kapacitor.store.base import display_url
 
 
 @click.command("serve")
@@ -47,6 +46,8 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         with extracted() as (projects, resolve):
             summary = import_with_progress(app_ctx.store, [projects], err, resolve)
         err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts into {app_ctx.store_url}")
+    store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
+    refuse_damaged(app_ctx)  # before anything is written to it
     if import_first:
         roots = default_roots()
         if not roots:
@@ -54,14 +55,9 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
-    path = store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
-    problems = quick_check(path)
-    if problems:
-        raise click.ClickException(str(StoreDamaged(path, "; ".join(problems)[:300])))
     app = create_app(app_ctx.store_url, token=token)
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
-
 
 
 def _port_free(host: str, port: int) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 from rich import box
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections import skipped
-from kapacitor.projections.skipped import Backoff, Skipped, is_transient
+from kapacitor.projections.skipped import Backoff, is_transient
 from kapacitor.store.base import EventStore
 from kapacitor.store.sqlite import connect, migrate
 

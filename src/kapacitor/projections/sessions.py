@@ -63,4 +63,4 @@ def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSu
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 
-PROJECTION = Projection("sessions", 1, ("sessions",), setup, apply)
+PROJECTION = Projection("sessions", 2, ("sessions",), setup, apply)

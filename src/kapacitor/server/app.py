@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +27,7 @@ from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import format, ingest, live, memory_api, memory_pages, sessions_pages, timeline
+from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
@@ -78,6 +79,7 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.chat_cache = ChatCache()
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(timeline.router)

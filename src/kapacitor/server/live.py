@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
 from kapacitor.projections.runner import checkpoints
@@ -25,17 +25,23 @@ from kapacitor.store.base import EventStore
 router = APIRouter()
 POLL_SECONDS = 0.2
 MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
+MAX_SUBSCRIBERS = 200
+"""Open ``/events`` streams at most; one more is answered 503 (each holds a queue
+and a connection)."""
 
 
 class LiveHub:
     """Fans change messages out to every open ``/events`` stream."""
 
-    def __init__(self, store: EventStore, names: list[str]):
-        self.store, self.names = store, names
+    def __init__(self, store: EventStore, names: list[str], max_subscribers: int = MAX_SUBSCRIBERS):
+        self.store, self.names, self.max_subscribers = store, names, max_subscribers
         self.queues: set[asyncio.Queue[dict[str, Any]]] = set()
         self.position = 0
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]] | None:
+        """A new subscriber's queue, or None when ``max_subscribers`` are open."""
+        if len(self.queues) >= self.max_subscribers:
+            return None
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
         self.queues.add(queue)
         return queue
@@ -81,9 +87,12 @@ class LiveHub:
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request) -> EventSourceResponse:
-    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``."""
+    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``.
+    503 (retry later) when ``MAX_SUBSCRIBERS`` streams are open."""
     hub: LiveHub = request.app.state.hub
     queue = hub.subscribe()
+    if queue is None:
+        raise HTTPException(503, f"{hub.max_subscribers} live streams are open already", headers={"Retry-After": "30"})
     shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
 
     async def stream():  # type: ignore[no-untyped-def]
