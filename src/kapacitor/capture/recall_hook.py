@@ -21,7 +21,7 @@ import time
 
 from kapacitor.capture.client_config import ClientConfig, state_dir
 from kapacitor.capture.gitremote import repository_of
-from kapacitor.capture.sender import _connect, split_http_url
+from kapacitor.capture.sender import exchange
 
 RECALL_PATH = "/api/memory/recall"
 RECALL_TIMEOUT = 1.0
@@ -79,25 +79,7 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, b""
-    netloc, host, port, path = split_http_url(url)
-    head = [f"GET {path} HTTP/1.0", f"Host: {netloc}", *(f"{k}: {v}" for k, v in headers.items())]
-    deadline = time.monotonic() + RECALL_TIMEOUT
-    sock = _connect(host, port)
-    try:
-        sock.settimeout(RECALL_TIMEOUT)
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-    finally:
-        sock.close()
-    response = b"".join(chunks)
-    status_line, _, rest = response.partition(b"\r\n")
-    status = status_line.split()
-    if len(status) < 2 or not status[1].isdigit():
-        raise ValueError(f"not an HTTP response: {status_line[:80]!r}")
-    return int(status[1]), rest.partition(b"\r\n\r\n")[2]
+    return exchange("GET", url, headers, b"", RECALL_TIMEOUT)
 
 
 def cache_path(repo: str) -> str:
