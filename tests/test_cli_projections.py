@@ -42,6 +42,8 @@ def test_status_before_and_after_rebuild(store_url):
         "repositories",
         "live_status",
         "evals",
+        "facts",
+        "search_index",
     ]
     head = before["sessions"]["head"]
     assert head > 0 and all(r["checkpoint"] == 0 and r["lag"] == head for r in before.values())

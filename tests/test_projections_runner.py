@@ -225,7 +225,8 @@ def test_setup_creates_exactly_the_tables_a_rebuild_drops(tmp_path, projection):
     conn = sqlite3.connect(tmp_path / "x.db")
     projection.setup(conn)
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == set(projection.tables)
+    shadows = {f"{t}_{part}" for t in projection.tables for part in ("data", "idx", "content", "docsize", "config")}
+    assert tables - shadows == set(projection.tables)  # an FTS5 table's shadow tables go with it
 
 
 def test_events_outside_any_session_are_ignored(store, store_path):
@@ -243,7 +244,9 @@ def test_events_outside_any_session_are_ignored(store, store_path):
     runner.catch_up()
     runner.close()
     assert not runner.failures and {p for p, _ in saved(store_path).values()} == {1}
-    assert all(rows == [] for rows in snapshot(store_path).values())
+    tables = snapshot(store_path)
+    assert [row[3] for row in tables.pop("facts")] == ["x"]  # a fact is memory, not a session
+    assert all(rows == [] for rows in tables.values())
 
 
 def test_run_logs_a_failure_once_and_keeps_the_others_going(store, store_path, caplog):

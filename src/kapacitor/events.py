@@ -385,6 +385,35 @@ class EvalVerdictReviewed:  # kapacitor
     agree: bool
     reviewer: str = ""
     comment: str = ""
+class FactSuperseded:  # kapacitor
+    """A retained fact was replaced by a newer one (``superseded_by``); the old
+    event is kept, the facts read model stops recalling it."""
+
+    fact_id: str
+    superseded_by: str
+    superseded_at: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactRetired:  # kapacitor
+    """A retained fact is no longer true or useful and is not recalled any more."""
+
+    fact_id: str
+    retired_at: str
+    reason: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactsRecalled:  # kapacitor
+    """Facts were handed to an agent (at session start, or through the MCP ``recall``
+    tool): each use is counted by the facts read model."""
+
+    fact_ids: list[str]
+    recalled_at: str
+    session_id: str = ""
+    via: str = ""
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
@@ -416,6 +445,9 @@ KAPACITOR_TYPES = (
     SessionEvalCompleted,
     EvalVerdictReviewed,
     SecretsScrubbed,
+    FactSuperseded,
+    FactRetired,
+    FactsRecalled,
 )
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
 

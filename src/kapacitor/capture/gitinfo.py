@@ -42,6 +42,14 @@ def resolve_context(cwd: str) -> dict[str, object]:
     return context
 
 
+def repository_of(cwd: str) -> str | None:
+    """``owner/repo`` of the GitHub repository ``cwd`` is in (its ``origin``
+    remote), else None: what the SessionStart hook recalls facts for."""
+    gitdir = git_dir(cwd) if cwd and os.path.isdir(cwd) else None
+    remote = read_config(gitdir).get("remote.origin.url", "") if gitdir else ""
+    return github_repository(remote) if remote else None
+
+
 def git_dir(cwd: str) -> str | None:
     """The repository's git dir for a working directory (walking up), or None."""
     directory = os.path.abspath(cwd)

@@ -184,26 +184,3 @@ def _repo_sessions(app: AppContext, repo: str, since: datetime | None) -> list[s
         if not evals_of(app.store, s.session_id):
             chosen.append(s.session_id)
     return chosen
-
-
-@click.group("mcp")
-def mcp_group() -> None:
-    """MCP servers Kapacitor provides (stdio)."""
-
-
-@mcp_group.command("judge")
-@click.option("--session", "session_id", required=True, help="The session the tools may read (and no other).")
-@click.option("--threshold", type=click.IntRange(min=1), default=DEFAULT_THRESHOLD, show_default=True,
-              help="The trace threshold the judge saw (which outputs the summary lists as truncated).")
-@pass_app
-def mcp_judge_command(app: AppContext, session_id: str, threshold: int) -> None:
-    """Serve the session tools (session_summary, search_session, transcript_page,
-    tool_output, file_content) of one session over stdio, for a judge."""
-    from kapacitor.eval import session as session_mod
-    from kapacitor.eval.access import judge_may_read
-    from kapacitor.eval.mcp_server import serve
-    from kapacitor.eval.tools import SessionTools
-
-    if not judge_may_read(app.store, session_id):
-        raise click.UsageError(f"no session {session_id!r} in the store")
-    serve(SessionTools(session_mod.load(app.store, session_id), threshold))

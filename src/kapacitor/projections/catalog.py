@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from kapacitor.projections import (
     evals,
+    facts,
     files_changed,
     live_status,
     ownership,
     repositories,
+    search_index,
     sessions,
     token_usage,
     tool_calls,
@@ -23,5 +25,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     repositories.PROJECTION,  # reads sessions: after it
     live_status.PROJECTION,
     evals.PROJECTION,
+    facts.PROJECTION,  # reads sessions (an eval's repository): after it
+    search_index.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}

@@ -28,7 +28,7 @@ from kapacitor.eval.jobs import EvalWorker
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import eval_pages, format, ingest, live, sessions_pages, timeline
+from kapacitor.server import eval_pages, format, ingest, live, memory_api, memory_pages, sessions_pages, timeline
 from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
@@ -95,6 +95,8 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
     app.include_router(eval_pages.router)
     app.include_router(live.router)
     app.include_router(ingest.router)
+    app.include_router(memory_api.router)
+    app.include_router(memory_pages.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
