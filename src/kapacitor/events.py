@@ -385,6 +385,10 @@ class EvalVerdictReviewed:  # kapacitor
     agree: bool
     reviewer: str = ""
     comment: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FactSuperseded:  # kapacitor
     """A retained fact was replaced by a newer one (``superseded_by``); the old
     event is kept, the facts read model stops recalling it."""

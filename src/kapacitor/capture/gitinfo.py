@@ -45,7 +45,7 @@ def resolve_context(cwd: str) -> dict[str, object]:
 def repository_of(cwd: str) -> str | None:
     """``owner/repo`` of the GitHub repository ``cwd`` is in (its ``origin``
     remote), else None: what the SessionStart hook recalls facts for."""
-    gitdir = git_dir(cwd) if cwd and os.path.isdir(cwd) else None
+    gitdir = git_dir(cwd) if cwd else None
     remote = read_config(gitdir).get("remote.origin.url", "") if gitdir else ""
     return github_repository(remote) if remote else None
 
