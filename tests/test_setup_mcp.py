@@ -46,4 +46,4 @@ def test_project_scope_and_claude_config_dir(isolated_home, monkeypatch, tmp_pat
 
 def test_the_plugin_carries_the_mcp_server():
     servers = json.loads((ROOT / "plugin" / ".mcp.json").read_text())["mcpServers"]
-    assert servers == {"kapacitor": {"command": "kapacitor", "args": ["mcp"]}}
+    assert servers == {"kapacitor": {"command": "kapacitor", "args": ["mcp"], "alwaysLoad": True}}

@@ -29,9 +29,13 @@ def mcp_config_path(project: bool) -> Path:
 
 
 def server_entry(command: str) -> dict[str, Any]:
-    """The ``mcpServers`` entry: ``command`` is how setup runs kapacitor (maybe quoted)."""
+    """The ``mcpServers`` entry: ``command`` is how setup runs kapacitor (maybe quoted).
+
+    ``alwaysLoad``: clients from 2.1.3xx defer MCP tools behind a tool search by
+    default; the memory tools are few and meant to be used unprompted
+    (``remember`` above all), so they are always in the agent's tool list."""
     program, *args = shlex.split(command)
-    return {"type": "stdio", "command": program, "args": [*args, "mcp"], "env": {}}
+    return {"type": "stdio", "command": program, "args": [*args, "mcp"], "env": {}, "alwaysLoad": True}
 
 
 def _load(path: Path) -> dict[str, Any]:
