@@ -175,6 +175,15 @@ def test_auto_eval_queues_each_session_that_ends(store, store_path, judge):
     worker.close()
 
 
+_KEEP_PROGRESS = """
+document.addEventListener("DOMContentLoaded", () => {
+  const log = document.querySelector(".eval-job-log");
+  if (log) new MutationObserver(() => sessionStorage.setItem("eval-progress", log.textContent))
+    .observe(log, {childList: true});
+});
+"""
+
+
 def test_the_tab_and_the_run_button_in_chromium(tmp_path, page, judge):
     url = f"sqlite://{tmp_path / 'events.db'}"
     store = open_store(url)
@@ -185,9 +194,14 @@ def test_the_tab_and_the_run_button_in_chromium(tmp_path, page, judge):
     try:
         page.goto(f"{server.url}/sessions/{API_FIX}/eval")
         assert page.locator(".eval-none").is_visible()
-        page.click("text=Run eval")
-        page.wait_for_selector(".eval-job-log li")  # progress over SSE
+        # The progress lines live until the tab reloads at the end (soon, on a quiet
+        # machine): keep what the log showed where the reload cannot wipe it.
+        page.add_init_script(_KEEP_PROGRESS)
+        page.reload()
+        page.click("[data-eval-run]")
         page.wait_for_selector("[data-eval-overall]", timeout=60_000)  # done: the tab reloads with the eval
+        progress = page.evaluate("sessionStorage.getItem('eval-progress')") or ""
+        assert "broken_tests" in progress and "retrospective" in progress, progress  # progress over SSE
         assert page.locator('[data-question="broken_tests"] .badge').inner_text().lower() == "warn"
         assert page.locator('[data-eval-category="quality"]').inner_text() in "1234"
         page.locator('[data-question="broken_tests"] a.ev-trace').first.click()
