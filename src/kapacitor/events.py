@@ -21,6 +21,16 @@ from typing import Any
 
 SCHEMA_VERSION = 2
 USAGE_METADATA_KEY = "$usage"
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "ephemeral_5m_input_tokens",
+    "ephemeral_1h_input_tokens",
+)
+"""The token counts of an API call's usage (``metadata[USAGE_METADATA_KEY]``), as
+the Messages API names them (the two ``ephemeral_*`` split cache creation by TTL)."""
 SCHEMA_VERSION_METADATA_KEY = "$schema_version"
 
 # Namespace for deterministic event ids (uuid5 of the source identity).

@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from kapacitor.events import EVENT_TYPES, USAGE_METADATA_KEY, NewEvent
+from kapacitor.events import EVENT_TYPES, TOKEN_FIELDS, USAGE_METADATA_KEY, NewEvent
 from kapacitor.store import codec
 
 MAX_COUNT = 10**12
@@ -58,14 +58,7 @@ _ENVELOPE_TEXT = frozenset(
     " permissionMode subtype level userType slug".split()
 )
 _USAGE_TEXT = ("model", "message_id", "request_id")
-_USAGE_COUNTS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "ephemeral_5m_input_tokens",
-    "ephemeral_1h_input_tokens",
-)
+_USAGE_COUNTS = TOKEN_FIELDS
 _TOOL_CALL_TEXT = ("call_id", "tool_name", "tool_kind")
 # extensions.claude_code fields downstream reads as text (None allowed: "not said").
 _EXTENSION_TEXT = frozenset(

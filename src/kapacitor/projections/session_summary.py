@@ -25,18 +25,10 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Protocol
 
-from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.events import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
 
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "ephemeral_5m_input_tokens",
-    "ephemeral_1h_input_tokens",
-)
 CALL_FACTS = ("thinking_tokens", "requested_model", "effort")
 """Per-call facts newer clients report beside the tokens (kept on ``Call.usage``)."""
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
