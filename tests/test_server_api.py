@@ -32,7 +32,7 @@ def app(store, store_path):
 
 def get(app, url: str, status: int = 200, headers: dict | None = None):
     async def fetch() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get(url, headers=headers)
 
     response = asyncio.run(fetch())

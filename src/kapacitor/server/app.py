@@ -14,17 +14,23 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+import fastapi_offline
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
 from kapacitor import __version__
+from kapacitor.access import accounts
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import format, ingest, live, sessions_pages, timeline
+from kapacitor.server import access, format, ingest, live, sessions_pages, timeline
+from kapacitor.server.access import SignInRequired, gate
+from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
@@ -32,6 +38,9 @@ from kapacitor.store.base import display_url
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+"""Swagger UI and ReDoc, shipped by the fastapi-offline package: /docs works offline."""
+SESSION_DAYS = 14
 FIRST_SCRIPTS = ("htmx.min.js",)  # the others may use it
 
 
@@ -42,13 +51,24 @@ def static_assets() -> tuple[list[str], list[str]]:
     return css, js
 
 
-def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None) -> FastAPI:
-    """The dashboard and ingest API over the store at ``store_url``. ``token`` is the
-    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only)."""
+def create_app(
+    store_url: str,
+    *,
+    run_projections: bool = True,
+    token: str | None = None,
+    auth: bool = False,
+    public_url: str = "",
+) -> FastAPI:
+    """The dashboard and ingest API over the store at ``store_url``. ``token`` is a
+    bearer token ingest accepts besides users' tokens (default ``$KAPACITOR_TOKEN``;
+    none: loopback only). ``auth``: team mode, every read needs a signed-in user
+    (see ``server.access``); without it the app answers loopback names only.
+    ``public_url``: where users reach the server (https: the cookie is Secure)."""
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
         raise ValueError(f"the dashboard needs the SQLite store; {display_url(store_url)} is not one")
+    accounts.ensure_schema(store.conn)  # type: ignore[attr-defined]
     runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, [p.name for p in PROJECTIONS])
 
@@ -69,14 +89,18 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
             store.close()
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
-                  description="Coding-agent sessions as events: every page's data as JSON.")
+                  description="Coding-agent sessions as events: every page's data as JSON.",
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate)])
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
+    app.state.auth, app.state.oidc = auth, None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.include_router(access.router)
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
     app.include_router(live.router)
@@ -88,6 +112,10 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
         if _wants_json(request):
             return await http_exception_handler(request, exc)
         return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        return access.sign_in_required(request, _wants_json(request))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -105,6 +133,23 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
         lag = head - min(positions.values(), default=0)
         return {"ok": not failures, "head": head, "lag": lag, "projections": positions, "failures": failures}
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict[str, object]:
+        return app.openapi()
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "docs.html", {"ui": "swagger"})
+
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "docs.html", {"ui": "redoc"})
+
+    if auth:
+        secret = accounts.server_secret(store.conn, "session-cookie")  # type: ignore[attr-defined]
+        app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="kapacitor_session",
+                           max_age=SESSION_DAYS * 86400, same_site="lax", https_only=public_url.startswith("https:"))
+    app.add_middleware(Guard, local_only=not auth)  # outermost: checked before anything else runs
     return app
 
 

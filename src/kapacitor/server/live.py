@@ -4,7 +4,9 @@ what changed, so they re-fetch just the affected fragment (see static/live.js).
 The hub watches the read models' checkpoints, not the raw log: it announces a
 change only once every projection has applied it, so a page that re-fetches on
 the message already sees the new data. A message names the sessions and
-repositories the new events touched (``all`` when there were too many to list).
+repositories the new events touched (``all`` when there were too many to list),
+cut for each subscriber to what its viewer may see: a change to a session
+someone may not see never reaches their stream.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import anyio
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
+from kapacitor.access.viewer import Viewer, visible_sessions
 from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
+from kapacitor.server.access import viewer_of
 from kapacitor.store.base import EventStore
 
 router = APIRouter()
@@ -32,16 +36,16 @@ class LiveHub:
 
     def __init__(self, store: EventStore, names: list[str]):
         self.store, self.names = store, names
-        self.queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.position = 0
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+    def subscribe(self, viewer: Viewer) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
-        self.queues.add(queue)
+        self.queues[queue] = viewer
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self.queues.discard(queue)
+        self.queues.pop(queue, None)
 
     def applied_position(self) -> int:
         """The position every read model has reached."""
@@ -62,10 +66,24 @@ class LiveHub:
             ))
         return {"position": upto, "all": False, "sessions": sessions, "repositories": repos}
 
-    def publish(self, message: dict[str, Any]) -> None:
-        for queue in list(self.queues):
-            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
-                queue.put_nowait(message)
+    def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
+        """``message`` as each viewer may see it: only the sessions they may see and
+        those sessions' repositories; None when nothing of it is theirs."""
+        cut: dict[Viewer, dict[str, Any] | None] = {}
+        for viewer in viewers:
+            if viewer.admin or message["all"]:
+                cut[viewer] = message
+                continue
+            seen = visible_sessions(self.store.conn, viewer, message["sessions"])  # type: ignore[attr-defined]
+            cut[viewer] = message | {"sessions": sorted(seen), "repositories": sorted(set(seen.values()))} if seen else None
+        return cut
+
+    def publish(self, cut: dict[Viewer, dict[str, Any] | None]) -> None:
+        for queue, viewer in list(self.queues.items()):
+            message = cut.get(viewer)
+            if message is not None:
+                with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
+                    queue.put_nowait(message)
 
     async def run(self) -> None:
         """Poll the checkpoints and publish each advance, until cancelled."""
@@ -76,14 +94,14 @@ class LiveHub:
             if reached > self.position:
                 message = await asyncio.to_thread(self.changes, self.position, reached)
                 self.position = reached
-                self.publish(message)
+                self.publish(await asyncio.to_thread(self.for_viewers, message, set(self.queues.values())))
 
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request) -> EventSourceResponse:
     """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``."""
     hub: LiveHub = request.app.state.hub
-    queue = hub.subscribe()
+    queue = hub.subscribe(viewer_of(request))
     shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
 
     async def stream():  # type: ignore[no-untyped-def]

@@ -17,14 +17,14 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from kapacitor.server import chat, queries, trace
-from kapacitor.server.web import conn, not_found, render
+from kapacitor.server.web import conn, not_found, render, viewer_of
 
 router = APIRouter()
 CHAT_PAGE = 200
 
 
 def _session(request: Request, session_id: str) -> dict[str, Any]:
-    row = queries.session_row(conn(request), session_id)
+    row = queries.session_row(conn(request), session_id, viewer_of(request))
     if row is None:
         raise not_found(f"session {session_id!r}")
     return row
@@ -61,7 +61,7 @@ def trace_json(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
 def stats_json(request: Request, session_id: str) -> dict[str, Any]:
-    stats = queries.session_stats(conn(request), session_id)
+    stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
     return stats
@@ -106,12 +106,13 @@ def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
 def head_fragment(request: Request, session_id: str) -> HTMLResponse:
     templates = request.app.state.templates
-    return HTMLResponse(templates.get_template("_session_head.html").render(session=_session(request, session_id)))
+    session = _session(request, session_id)
+    return HTMLResponse(templates.get_template("_session_head.html").render(session=session, viewer=viewer_of(request)))
 
 
 @router.get("/sessions/{session_id}/stats", response_class=HTMLResponse, summary="Session page: stats tab")
 def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
-    stats = queries.session_stats(conn(request), session_id)
+    stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
     templates = request.app.state.templates

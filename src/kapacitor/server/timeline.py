@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from kapacitor.server import queries
 from kapacitor.server.queries import Filters
-from kapacitor.server.web import conn, render
+from kapacitor.server.web import conn, render, viewer_of
 
 router = APIRouter()
 
@@ -35,24 +35,25 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
     context = _timeline(request, chosen)
     if fragment == "rows":
         return render(request, "_timeline_rows.html", **context)
-    return render(request, "timeline.html", **context, repositories=queries.repositories(conn(request)))
+    return render(request, "timeline.html", **context)
 
 
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
-    return {"filters": chosen, "listing": queries.session_list(conn(request), chosen), "users": queries.users(conn(request))}
+    viewer = viewer_of(request)
+    return {"filters": chosen, "listing": queries.session_list(conn(request), chosen, viewer), "users": queries.users(conn(request), viewer)}
 
 
 @router.get("/sessions.json", summary="The timeline as JSON")
 def sessions_json(request: Request, chosen: Annotated[Filters, Depends(filters)]) -> dict[str, Any]:
     """The same filters as the page; ``sessions`` has one row per session on the page."""
-    return queries.session_list(conn(request), chosen)
+    return queries.session_list(conn(request), chosen, viewer_of(request))
 
 
 @router.get("/sidebar", response_class=HTMLResponse, summary="Repository sidebar fragment")
 def sidebar(request: Request, repo: str = "") -> HTMLResponse:
-    return render(request, "_sidebar.html", repositories=queries.repositories(conn(request)), filters=Filters(repo=repo))
+    return render(request, "_sidebar.html", repositories=queries.repositories(conn(request), viewer_of(request)), filters=Filters(repo=repo))
 
 
 @router.get("/repos.json", summary="Repositories (and directories without a GitHub remote)")
 def repos_json(request: Request) -> list[dict[str, Any]]:
-    return queries.repositories(conn(request))
+    return queries.repositories(conn(request), viewer_of(request))
