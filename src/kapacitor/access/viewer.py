@@ -45,15 +45,18 @@ def effective_visibility_sql(session_col: str, key_col: str) -> str:
     """SQL for a session's visibility: its own, else its repository's default,
     else its owner's default, else ``private``."""
     return (
-        f"coalesce((SELECT visibility FROM session_access WHERE session_id = {session_col}),"
-        f" (SELECT default_visibility FROM repository_access WHERE key = {key_col}),"
+        f"coalesce((SELECT sa.visibility FROM session_access sa WHERE sa.session_id = {session_col}),"
+        f" (SELECT ra.default_visibility FROM repository_access ra WHERE ra.key = {key_col}),"
         f" (SELECT u.default_visibility FROM session_access a JOIN users u ON u.name = a.owner"
         f"  WHERE a.session_id = {session_col}), '{DEFAULT_VISIBILITY}')"
     )
 
 
-def visible_clause(viewer: Viewer, session_col: str = "session_id", key_col: str = "key") -> tuple[str, list[Any]]:
-    """(SQL condition, params) true for the rows ``viewer`` may see; ``""`` when they see all."""
+def visible_clause(
+    viewer: Viewer, session_col: str = "repository_sessions.session_id", key_col: str = "repository_sessions.key"
+) -> tuple[str, list[Any]]:
+    """(SQL condition, params) true for the rows ``viewer`` may see; ``""`` when they see all.
+    The columns are qualified: the subqueries have columns of the same names."""
     if viewer.admin:
         return "", []
     effective = effective_visibility_sql(session_col, key_col)
@@ -61,7 +64,7 @@ def visible_clause(viewer: Viewer, session_col: str = "session_id", key_col: str
         return f"{effective} = 'public'", []
     return (
         f"({effective} IN ('org', 'public')"
-        f" OR (SELECT owner FROM session_access WHERE session_id = {session_col}) = ?)",
+        f" OR (SELECT so.owner FROM session_access so WHERE so.session_id = {session_col}) = ?)",
         [viewer.name],
     )
 
@@ -83,7 +86,7 @@ def visible_sessions(conn: sqlite3.Connection, viewer: Viewer, session_ids: Iter
 def session_access(conn: sqlite3.Connection, session_id: str) -> dict[str, str]:
     """A session's ``owner`` ('' when none) and effective ``visibility``."""
     row = conn.execute(
-        f"SELECT (SELECT owner FROM session_access WHERE session_id = rs.session_id),"
+        f"SELECT (SELECT sa.owner FROM session_access sa WHERE sa.session_id = rs.session_id),"
         f" {effective_visibility_sql('rs.session_id', 'rs.key')} FROM repository_sessions rs WHERE rs.session_id = ?",
         (session_id,),
     ).fetchone()

@@ -49,6 +49,7 @@ def hook_command(event: str) -> None:
 
 
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
+    access_cmd,
     import_cmd,
     projections_cmd,
     serve_cmd,
@@ -65,3 +66,6 @@ cli.add_command(serve_cmd.serve_command)
 cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)
+cli.add_command(access_cmd.users_group)
+cli.add_command(access_cmd.tokens_group)
+cli.add_command(access_cmd.repos_group)

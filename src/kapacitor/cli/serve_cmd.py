@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from click.core import ParameterSource
 from rich.console import Console
@@ -10,23 +12,36 @@ from kapacitor.capture.transcripts import default_roots
 from kapacitor.cli.common import AppContext, store_path
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
+from kapacitor.server.guard import LOOPBACK_NAMES, host_name
 from kapacitor.store.base import display_url
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on. Anything but loopback needs --auth.")
 @click.option("--port", default=7227, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--demo", is_flag=True, help="Load the bundled demo sessions into a fresh store first (a separate demo.db in the data dir unless --store is given).")
-@click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="Bearer token the ingest API requires from hooks on other machines ($KAPACITOR_TOKEN). Without one, ingest accepts 127.0.0.1 only.")
+@click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="A shared bearer token ingest accepts besides users' tokens ($KAPACITOR_TOKEN; better in the environment or --token-file than on a command line). Without any, ingest accepts 127.0.0.1 only.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Read --token from this file.")
+@click.option("--auth", is_flag=True, help="Team mode: every page and API needs a signed-in user (kapacitor users / tokens); may listen on any --host.")
+@click.option("--public-url", envvar="KAPACITOR_PUBLIC_URL", default="", help="Where users reach the server (https://... behind TLS: the session cookie is then Secure).")
 @click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`, into the store served).")
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: str, import_first: bool) -> None:
+def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: str, token_file: str | None,
+                  auth: bool, public_url: str, import_first: bool) -> None:
     """Serve the dashboard: timeline, repositories, each session's chat, trace and
     stats, updated live; the JSON API beside it (documented at /docs).
 
     The read models are brought up to date and kept so while the server runs.
+    Without --auth the server is this machine's only: it listens on loopback and
+    answers loopback host names only. With --auth (team mode) users sign in
+    (see docs/team.md) and each sees the sessions their visibility allows.
     """
     import uvicorn
+
+    if not auth and host_name(host) not in LOOPBACK_NAMES:
+        raise click.ClickException(f"--host {host} would serve every session to the network: add --auth (users sign in) or listen on 127.0.0.1")
+    if token_file:
+        token = Path(token_file).read_text().strip()
 
     app_ctx: AppContext = ctx.find_object(AppContext)
     err = Console(stderr=True)
@@ -51,7 +66,9 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
     from kapacitor.server.app import create_app
 
     store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
-    app = create_app(app_ctx.store_url, token=token)
+    app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url)
+    if auth and not app.state.has_users():
+        err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -98,6 +98,7 @@ def create_app(
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.state.auth, app.state.oidc = auth, None
+    app.state.has_users = lambda: bool(accounts.list_users(store.conn))  # type: ignore[attr-defined]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     app.include_router(access.router)

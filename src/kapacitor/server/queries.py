@@ -85,7 +85,7 @@ def repositories(conn: sqlite3.Connection, viewer: Viewer) -> list[dict[str, Any
             " FROM repositories ORDER BY last_activity DESC"
         )
     else:
-        visible, params = visible_clause(viewer)
+        visible, params = visible_clause(viewer, "rs.session_id", "rs.key")
         rows = conn.execute(
             "SELECT r.key, r.kind, r.remote_url, count(*), sum(rs.tokens), sum(rs.tool_calls), sum(rs.files_changed),"
             " max(rs.last_activity) AS last FROM repository_sessions rs JOIN repositories r ON r.key = rs.key"
