@@ -139,9 +139,10 @@ def _save(path: Path, before: str | None, settings: dict[str, Any]) -> bool:
 @click.command("setup")
 @click.option("--project", is_flag=True, help="Install into this repository's .claude/settings.json instead of ~/.claude/settings.json.")
 @click.option("--server", metavar="URL", help=f"Kapacitor server the hooks send to (default {client_config.DEFAULT_SERVER}).")
-@click.option("--token", metavar="TOKEN", help="Bearer token for that server (stored in the config file, mode 600).")
+@click.option("--token", metavar="TOKEN", help="Bearer token for that server (stored in the config file, mode 600). Better kept off the command line (shell history, ps): --token-file.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None, help="Read the token from this file ('-': standard input), keeping it off the command line.")
 @click.option("--uninstall", is_flag=True, help="Remove exactly the hooks setup added; keep everything else.")
-def setup_command(project: bool, server: str | None, token: str | None, uninstall: bool) -> None:
+def setup_command(project: bool, server: str | None, token: str | None, token_file: str | None, uninstall: bool) -> None:
     """Install Kapacitor's hooks into Claude Code (idempotent).
 
     Adds one `kapacitor hook EVENT` command hook for SessionStart, UserPromptSubmit,
@@ -150,6 +151,9 @@ def setup_command(project: bool, server: str | None, token: str | None, uninstal
     running it again changes nothing. The server URL and token go to client.json
     in your config dir ($KAPACITOR_SERVER and $KAPACITOR_TOKEN override them).
     """
+    if token_file is not None:
+        with click.open_file(token_file) as handle:
+            token = handle.read().strip()
     _run(project, server, token, uninstall)
 
 

@@ -8,6 +8,7 @@ lock and never interleave.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -86,12 +87,24 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def create_private(path: Path) -> None:
+    """Create the store file readable by its user only (0600; SQLite gives its -wal
+    and -shm files the same mode), and a missing directory for it 0700: transcripts
+    hold code, prompts and sometimes secrets. An existing file or directory is left as it is."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 class SQLiteEventStore:
     """Event store on one SQLite file. One connection per thread."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
