@@ -109,9 +109,13 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error."""
+        """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error. On a
+        team server a page not found by an anonymous visitor offers sign-in instead
+        (a private session and a missing one look alike)."""
         if _wants_json(request):
             return await http_exception_handler(request, exc)
+        if exc.status_code == 404 and auth and not access.viewer_of(request).signed_in:
+            return access.sign_in_required(request, wants_json=False)
         return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
 
     @app.exception_handler(SignInRequired)
