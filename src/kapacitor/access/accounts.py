@@ -104,6 +104,12 @@ def get_user(conn: sqlite3.Connection, name: str) -> User | None:
     return None if row is None else User(row[0], row[1], bool(row[2]), row[3], row[4])
 
 
+def user_by_email(conn: sqlite3.Connection, email: str) -> User | None:
+    """The user with this email (case-insensitive), for OIDC sign-in."""
+    row = conn.execute("SELECT name FROM users WHERE lower(email) = lower(?) AND email != ''", (email,)).fetchone()
+    return None if row is None else get_user(conn, row[0])
+
+
 def list_users(conn: sqlite3.Connection) -> list[User]:
     rows = conn.execute("SELECT name, email, admin, default_visibility, created_at FROM users ORDER BY name")
     return [User(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]

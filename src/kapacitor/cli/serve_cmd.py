@@ -13,6 +13,7 @@ from kapacitor.cli.common import AppContext, store_path
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
 from kapacitor.server.guard import LOOPBACK_NAMES, host_name
+from kapacitor.server.oidc import OidcSettings
 from kapacitor.store.base import display_url
 
 
@@ -23,11 +24,13 @@ from kapacitor.store.base import display_url
 @click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="A shared bearer token ingest accepts besides users' tokens ($KAPACITOR_TOKEN; better in the environment or --token-file than on a command line). Without any, ingest accepts 127.0.0.1 only.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Read --token from this file.")
 @click.option("--auth", is_flag=True, help="Team mode: every page and API needs a signed-in user (kapacitor users / tokens); may listen on any --host.")
+@click.option("--oidc-issuer", envvar="KAPACITOR_OIDC_ISSUER", default="", help="Sign-in through this OpenID Connect provider (its issuer URL; with --auth). The client secret comes from $KAPACITOR_OIDC_CLIENT_SECRET.")
+@click.option("--oidc-client-id", envvar="KAPACITOR_OIDC_CLIENT_ID", default="", help="This server's client id at the OIDC provider.")
 @click.option("--public-url", envvar="KAPACITOR_PUBLIC_URL", default="", help="Where users reach the server (https://... behind TLS: the session cookie is then Secure).")
 @click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`, into the store served).")
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: str, token_file: str | None,
-                  auth: bool, public_url: str, import_first: bool) -> None:
+                  auth: bool, oidc_issuer: str, oidc_client_id: str, public_url: str, import_first: bool) -> None:
     """Serve the dashboard: timeline, repositories, each session's chat, trace and
     stats, updated live; the JSON API beside it (documented at /docs).
 
@@ -40,6 +43,9 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
 
     if not auth and host_name(host) not in LOOPBACK_NAMES:
         raise click.ClickException(f"--host {host} would serve every session to the network: add --auth (users sign in) or listen on 127.0.0.1")
+    settings = OidcSettings.from_env(oidc_issuer, oidc_client_id)
+    if settings is not None and not auth:
+        raise click.ClickException("--oidc-issuer is sign-in for a team server: add --auth")
     if token_file:
         token = Path(token_file).read_text().strip()
 
@@ -66,7 +72,7 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
     from kapacitor.server.app import create_app
 
     store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
-    app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url)
+    app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
         err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")

@@ -138,15 +138,15 @@ def csrf_token(request: Request) -> str:
 # --- sign-in ----------------------------------------------------------------------
 
 
-def _local_path(target: str) -> str:
+def local_path(target: str) -> str:
     """``target`` if it is a path on this server, else ``/`` (no open redirect)."""
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
-def _login_page(request: Request, message: str = "", status_code: int = 200, target: str = "/") -> HTMLResponse:
+def login_page(request: Request, message: str = "", status_code: int = 200, target: str = "/") -> HTMLResponse:
     templates = request.app.state.templates
     return templates.TemplateResponse(request, "login.html", {
-        "csrf": csrf_token(request), "message": message, "next": _local_path(target),
+        "csrf": csrf_token(request), "message": message, "next": local_path(target),
         "oidc": request.app.state.oidc is not None, "auth": request.app.state.auth,
     }, status_code=status_code)
 
@@ -171,10 +171,10 @@ def sign_in(request: Request, user: accounts.User, token_id: str = "") -> None:
 
 
 @router.get("/login", response_class=HTMLResponse, summary="Sign-in page", include_in_schema=False)
-def login_page(request: Request, next: str = "/") -> Response:
+def login_form(request: Request, next: str = "/") -> Response:
     if not request.app.state.auth:
-        return RedirectResponse(_local_path(next), status_code=303)
-    return _login_page(request, target=next)
+        return RedirectResponse(local_path(next), status_code=303)
+    return login_page(request, target=next)
 
 
 @router.post("/login", response_class=HTMLResponse, summary="Sign in with an API token", include_in_schema=False)
@@ -186,9 +186,9 @@ async def login(request: Request) -> Response:
     _check_form_csrf(request, form)
     found = accounts.user_for_token(conn(request), form.get("token", "").strip())
     if found is None:
-        return _login_page(request, "Unknown or revoked token.", 401, form.get("next", "/"))
+        return login_page(request, "Unknown or revoked token.", 401, form.get("next", "/"))
     sign_in(request, found[0], found[1])
-    return RedirectResponse(_local_path(form.get("next", "/")), status_code=303)
+    return RedirectResponse(local_path(form.get("next", "/")), status_code=303)
 
 
 @router.post("/logout", summary="Sign out", include_in_schema=False)

@@ -28,7 +28,7 @@ from kapacitor import __version__
 from kapacitor.access import accounts
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import access, format, ingest, live, sessions_pages, timeline
+from kapacitor.server import access, format, ingest, live, oidc, sessions_pages, timeline
 from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
@@ -58,12 +58,14 @@ def create_app(
     token: str | None = None,
     auth: bool = False,
     public_url: str = "",
+    oidc_settings: oidc.OidcSettings | None = None,
 ) -> FastAPI:
     """The dashboard and ingest API over the store at ``store_url``. ``token`` is a
     bearer token ingest accepts besides users' tokens (default ``$KAPACITOR_TOKEN``;
     none: loopback only). ``auth``: team mode, every read needs a signed-in user
     (see ``server.access``); without it the app answers loopback names only.
-    ``public_url``: where users reach the server (https: the cookie is Secure)."""
+    ``public_url``: where users reach the server (https: the cookie is Secure).
+    ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``)."""
     store = open_store(store_url)
     path = getattr(store, "path", None)
     if path is None:
@@ -97,11 +99,16 @@ def create_app(
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
-    app.state.auth, app.state.oidc = auth, None
+    app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
+    if oidc_settings is not None:
+        if not auth:
+            raise ValueError("OIDC sign-in is for a server with --auth")
+        oidc.install(app, oidc_settings)
     app.state.has_users = lambda: bool(accounts.list_users(store.conn))  # type: ignore[attr-defined]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     app.include_router(access.router)
+    app.include_router(oidc.router)
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
     app.include_router(live.router)
