@@ -16,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kapacitor.store.base import utc_now
-from kapacitor.store.sqlite import connect, migrate
+from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
 VISIBILITIES = ("private", "org", "public")
 DEFAULT_VISIBILITY = "private"
@@ -34,7 +33,7 @@ class AccessError(Exception):
     """A request about users or tokens that cannot be met (unknown user, bad name, ...)."""
 
 
-def _a001_access(conn: sqlite3.Connection) -> None:
+def _a001_access(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE users (name TEXT PRIMARY KEY, email TEXT NOT NULL DEFAULT '',"
         " admin INTEGER NOT NULL DEFAULT 0, default_visibility TEXT, created_at TEXT NOT NULL)"
@@ -54,13 +53,14 @@ def _a001_access(conn: sqlite3.Connection) -> None:
 MIGRATIONS = [_a001_access]
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: ReadDb) -> None:
     """Create the access tables in the store file if they are missing."""
     migrate(conn, MIGRATIONS)
 
 
-def open_accounts(path: Path) -> sqlite3.Connection:
-    conn = connect(path)
+def open_accounts(target: Path | str | ReadDb) -> ReadDb:
+    """The access tables of a store's database (a SQLite file or a store URL)."""
+    conn = open_read_db_at(target)
     ensure_schema(conn)
     return conn
 
@@ -84,38 +84,37 @@ def check_visibility(value: str) -> str:
     return value
 
 
-def add_user(conn: sqlite3.Connection, name: str, email: str = "", admin: bool = False,
+def add_user(conn: ReadDb, name: str, email: str = "", admin: bool = False,
              default_visibility: str | None = None) -> User:
     if not _NAME.match(name):
         raise AccessError(f"invalid user name {name!r}: letters, digits and . _ @ + - (at most 64)")
     if default_visibility is not None:
         check_visibility(default_visibility)
-    try:
-        conn.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", (name, email, int(admin), default_visibility, utc_now()))
-    except sqlite3.IntegrityError:
-        raise AccessError(f"user {name!r} already exists") from None
+    if get_user(conn, name) is not None:
+        raise AccessError(f"user {name!r} already exists")
+    conn.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", (name, email, int(admin), default_visibility, utc_now()))
     return get_user(conn, name)  # type: ignore[return-value]
 
 
-def get_user(conn: sqlite3.Connection, name: str) -> User | None:
+def get_user(conn: ReadDb, name: str) -> User | None:
     row = conn.execute(
         "SELECT name, email, admin, default_visibility, created_at FROM users WHERE name = ?", (name,)
     ).fetchone()
     return None if row is None else User(row[0], row[1], bool(row[2]), row[3], row[4])
 
 
-def user_by_email(conn: sqlite3.Connection, email: str) -> User | None:
+def user_by_email(conn: ReadDb, email: str) -> User | None:
     """The user with this email (case-insensitive), for OIDC sign-in."""
     row = conn.execute("SELECT name FROM users WHERE lower(email) = lower(?) AND email != ''", (email,)).fetchone()
     return None if row is None else get_user(conn, row[0])
 
 
-def list_users(conn: sqlite3.Connection) -> list[User]:
+def list_users(conn: ReadDb) -> list[User]:
     rows = conn.execute("SELECT name, email, admin, default_visibility, created_at FROM users ORDER BY name")
     return [User(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
 
 
-def set_user(conn: sqlite3.Connection, name: str, *, email: str | None = None, admin: bool | None = None,
+def set_user(conn: ReadDb, name: str, *, email: str | None = None, admin: bool | None = None,
              default_visibility: str | None = None) -> User:
     if get_user(conn, name) is None:
         raise AccessError(f"no user {name!r} (kapacitor users add {name})")
@@ -132,7 +131,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(conn: sqlite3.Connection, user: str) -> tuple[str, str]:
+def create_token(conn: ReadDb, user: str) -> tuple[str, str]:
     """A new token for ``user``: (token id, token). Only its hash is stored."""
     if get_user(conn, user) is None:
         raise AccessError(f"no user {user!r} (kapacitor users add {user})")
@@ -141,12 +140,12 @@ def create_token(conn: sqlite3.Connection, user: str) -> tuple[str, str]:
     return token_id, token
 
 
-def list_tokens(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_tokens(conn: ReadDb) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT id, user_name, created_at, revoked_at FROM tokens ORDER BY created_at, id")
     return [{"id": r[0], "user": r[1], "created_at": r[2], "revoked_at": r[3]} for r in rows]
 
 
-def revoke_token(conn: sqlite3.Connection, token_id: str) -> None:
+def revoke_token(conn: ReadDb, token_id: str) -> None:
     changed = conn.execute(
         "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utc_now(), token_id)
     ).rowcount
@@ -155,7 +154,7 @@ def revoke_token(conn: sqlite3.Connection, token_id: str) -> None:
         raise AccessError(f"token {token_id!r} is already revoked" if known else f"no token {token_id!r}")
 
 
-def user_for_token(conn: sqlite3.Connection, token: str) -> tuple[User, str] | None:
+def user_for_token(conn: ReadDb, token: str) -> tuple[User, str] | None:
     """The user a live (not revoked) token belongs to, and the token's id."""
     row = conn.execute(
         "SELECT user_name, id FROM tokens WHERE hash = ? AND revoked_at IS NULL", (token_hash(token),)
@@ -166,11 +165,11 @@ def user_for_token(conn: sqlite3.Connection, token: str) -> tuple[User, str] | N
     return None if user is None else (user, row[1])
 
 
-def token_alive(conn: sqlite3.Connection, token_id: str) -> bool:
+def token_alive(conn: ReadDb, token_id: str) -> bool:
     return conn.execute("SELECT 1 FROM tokens WHERE id = ? AND revoked_at IS NULL", (token_id,)).fetchone() is not None
 
 
-def claim_session(conn: sqlite3.Connection, session_id: str, owner: str) -> str:
+def claim_session(conn: ReadDb, session_id: str, owner: str) -> str:
     """Record ``owner`` as the session's owner unless it has one; returns the owner."""
     conn.execute(
         "INSERT INTO session_access (session_id, owner, changed_at) VALUES (?, ?, ?)"
@@ -180,12 +179,12 @@ def claim_session(conn: sqlite3.Connection, session_id: str, owner: str) -> str:
     return str(conn.execute("SELECT owner FROM session_access WHERE session_id = ?", (session_id,)).fetchone()[0])
 
 
-def session_owner(conn: sqlite3.Connection, session_id: str) -> str:
+def session_owner(conn: ReadDb, session_id: str) -> str:
     row = conn.execute("SELECT owner FROM session_access WHERE session_id = ?", (session_id,)).fetchone()
     return row[0] if row else ""
 
 
-def set_session_visibility(conn: sqlite3.Connection, session_id: str, visibility: str) -> None:
+def set_session_visibility(conn: ReadDb, session_id: str, visibility: str) -> None:
     conn.execute(
         "INSERT INTO session_access (session_id, visibility, changed_at) VALUES (?, ?, ?)"
         " ON CONFLICT (session_id) DO UPDATE SET visibility = excluded.visibility, changed_at = excluded.changed_at",
@@ -193,7 +192,7 @@ def set_session_visibility(conn: sqlite3.Connection, session_id: str, visibility
     )
 
 
-def set_repository_visibility(conn: sqlite3.Connection, key: str, visibility: str) -> None:
+def set_repository_visibility(conn: ReadDb, key: str, visibility: str) -> None:
     conn.execute(
         "INSERT INTO repository_access VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
         " SET default_visibility = excluded.default_visibility",
@@ -201,8 +200,8 @@ def set_repository_visibility(conn: sqlite3.Connection, key: str, visibility: st
     )
 
 
-def server_secret(conn: sqlite3.Connection, name: str) -> str:
+def server_secret(conn: ReadDb, name: str) -> str:
     """A random secret kept in the store (e.g. the cookie signing key), made on first use,
     so restarts and several servers on one store agree on it."""
-    conn.execute("INSERT OR IGNORE INTO server_secrets VALUES (?, ?)", (name, secrets.token_urlsafe(48)))
+    conn.execute("INSERT INTO server_secrets VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, secrets.token_urlsafe(48)))
     return str(conn.execute("SELECT value FROM server_secrets WHERE name = ?", (name,)).fetchone()[0])

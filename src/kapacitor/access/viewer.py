@@ -9,12 +9,12 @@ without ``--auth`` (it listens on loopback only), see everything.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from kapacitor.access.accounts import DEFAULT_VISIBILITY
+from kapacitor.store.readdb import ReadDb
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def visible_clause(
     )
 
 
-def visible_sessions(conn: sqlite3.Connection, viewer: Viewer, session_ids: Iterable[str]) -> dict[str, str]:
+def visible_sessions(conn: ReadDb, viewer: Viewer, session_ids: Iterable[str]) -> dict[str, str]:
     """The given sessions ``viewer`` may see, each with its repository key."""
     ids = list(dict.fromkeys(session_ids))
     clause, params = visible_clause(viewer)
@@ -83,7 +83,7 @@ def visible_sessions(conn: sqlite3.Connection, viewer: Viewer, session_ids: Iter
     return out
 
 
-def session_access(conn: sqlite3.Connection, session_id: str) -> dict[str, str]:
+def session_access(conn: ReadDb, session_id: str) -> dict[str, str]:
     """A session's ``owner`` ('' when none) and effective ``visibility``."""
     row = conn.execute(
         f"SELECT (SELECT sa.owner FROM session_access sa WHERE sa.session_id = rs.session_id),"

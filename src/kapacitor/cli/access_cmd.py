@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,15 +13,16 @@ from rich.table import Table
 
 from kapacitor.access import accounts
 from kapacitor.access.accounts import VISIBILITIES, AccessError
-from kapacitor.cli.common import AppContext, pass_app, store_path
+from kapacitor.cli.common import AppContext, pass_app, read_db
+from kapacitor.store.readdb import ReadDb
 
 VISIBILITY = click.Choice(VISIBILITIES)
 
 
 @contextmanager
-def _accounts(app: AppContext) -> Iterator[sqlite3.Connection]:
+def _accounts(app: AppContext) -> Iterator[ReadDb]:
     """The store's access tables; an ``AccessError`` becomes a one-line error."""
-    conn = accounts.open_accounts(store_path(app))
+    conn = accounts.open_accounts(read_db(app))
     try:
         yield conn
     except AccessError as exc:

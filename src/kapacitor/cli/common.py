@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from kapacitor.store import open_store
 from kapacitor.store.base import EventStore, StoreError, display_url
+from kapacitor.store.readdb import ReadDb, open_read_db
 
 
 class AppContext:
@@ -31,12 +30,12 @@ class AppContext:
             self._store.close()
 
 
-def store_path(app: AppContext) -> Path:
-    """The SQLite file that also holds the read models."""
-    path = getattr(app.store, "path", None)
-    if path is None:
-        raise click.ClickException(f"read models need the SQLite store; {display_url(app.store_url)} is not one")
-    return Path(path)
+def read_db(app: AppContext) -> ReadDb:
+    """The read models' database: the store's own (the SQLite file, or the PostgreSQL database)."""
+    try:
+        return open_read_db(app.store)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 pass_app = click.make_pass_decorator(AppContext)

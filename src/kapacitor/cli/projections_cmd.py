@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kapacitor.cli.common import AppContext, pass_app, store_path
+from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints, open_read_models, reset
 
@@ -27,7 +27,7 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
-    runner = ProjectionRunner(app.store, store_path(app), chosen)
+    runner = ProjectionRunner(app.store, read_db(app), chosen)
     try:
         for projection in chosen:
             reset(runner.conn, projection)
@@ -56,7 +56,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
     """Show each read model's checkpoint, the log's head and the lag between them.
     A read model that never ran has checkpoint 0."""
     head = app.store.head_position()
-    conn = open_read_models(store_path(app))
+    conn = open_read_models(read_db(app))
     try:
         saved = checkpoints(conn)
     finally:

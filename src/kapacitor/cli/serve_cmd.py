@@ -9,7 +9,7 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from kapacitor.capture.transcripts import default_roots
-from kapacitor.cli.common import AppContext, store_path
+from kapacitor.cli.common import AppContext
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
 from kapacitor.server.guard import LOOPBACK_NAMES, host_name
@@ -71,7 +71,6 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
-    store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
     app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
         err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kapacitor.cli.common import AppContext, pass_app, store_path
+from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.pricing import price_source
 from kapacitor.projections import sessions
 from kapacitor.projections.runner import ProjectionRunner
@@ -17,7 +17,7 @@ from kapacitor.projections.session_summary import SessionSummary
 
 def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
     """Bring the ``sessions`` read model up to the head of the log, then read it."""
-    runner = ProjectionRunner(app.store, store_path(app), [sessions.PROJECTION])
+    runner = ProjectionRunner(app.store, read_db(app), [sessions.PROJECTION])
     try:
         runner.catch_up()
         if runner.failures:

@@ -15,19 +15,19 @@ stored: importing last month's history must not make it look running.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import session_of
+from kapacitor.store.readdb import ReadDb
 
 RUNNING_FOR = timedelta(minutes=2)
 IDLE_FOR = timedelta(hours=1)
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE live_status (session_id TEXT PRIMARY KEY,"
         " last_activity TEXT NOT NULL, ended_at TEXT)"
@@ -35,7 +35,7 @@ def setup(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX live_status_last_activity ON live_status (last_activity)")
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     latest: dict[str, tuple[str, str | None]] = {}  # session -> (last activity, ended at), this batch
     for event in events:
         sid, stamp = session_of(event), event.data.get("timestamp") or ""
@@ -47,8 +47,9 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         latest[sid] = (max(last, stamp), ended)
     conn.executemany(
         "INSERT INTO live_status VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
-        " last_activity = max(last_activity, excluded.last_activity),"
-        " ended_at = coalesce(max(ended_at, excluded.ended_at), ended_at, excluded.ended_at)",
+        f" last_activity = {conn.greatest('live_status.last_activity', 'excluded.last_activity')},"
+        f" ended_at = coalesce({conn.greatest('live_status.ended_at', 'excluded.ended_at')},"
+        " live_status.ended_at, excluded.ended_at)",
         [(sid, last, ended) for sid, (last, ended) in latest.items()],
     )
 
@@ -68,7 +69,7 @@ def parse_time(stamp: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def statuses(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, str]:
+def statuses(conn: ReadDb, session_ids: Sequence[str]) -> dict[str, str]:
     """Status of each given session."""
     now = datetime.now(UTC)
     out = dict.fromkeys(session_ids, "ended")
@@ -84,7 +85,7 @@ def statuses(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, 
     return out
 
 
-def running_sessions(conn: sqlite3.Connection) -> set[str]:
+def running_sessions(conn: ReadDb) -> set[str]:
     """Sessions running now: only recent activity can be, so the scan is short."""
     since = (datetime.now(UTC) - RUNNING_FOR).strftime("%Y-%m-%dT%H:%M:%S")
     rows = conn.execute("SELECT session_id, last_activity, ended_at FROM live_status WHERE last_activity >= ?", (since,))

@@ -1,7 +1,8 @@
 """Runs read models as followers of the one ordered event log.
 
 Each projection keeps its tables and a checkpoint (the last global position it
-handled) in the same SQLite file as the events. A batch's writes and its new
+handled) in the store's own database (``store.readdb``: the SQLite file or the
+PostgreSQL database). A batch's writes and its new
 checkpoint commit in one transaction, so after a crash a projection resumes
 exactly where its last commit left it: nothing is counted twice or skipped.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kapacitor.events import RecordedEvent
 from kapacitor.store.base import EventStore
-from kapacitor.store.sqlite import connect, migrate
+from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ class Projection:
     name: str
     version: int
     tables: tuple[str, ...]
-    setup: Callable[[sqlite3.Connection], None]
-    apply: Callable[[sqlite3.Connection, Sequence[RecordedEvent]], None]
+    setup: Callable[[ReadDb], None]
+    apply: Callable[[ReadDb, Sequence[RecordedEvent]], None]
 
 
 @dataclass(frozen=True)
@@ -59,41 +59,42 @@ class ProjectionFailed(Exception):
         self.name, self.event, self.cause = name, event, cause
 
 
-def _p001_projection_checkpoints(conn: sqlite3.Connection) -> None:
+def _p001_projection_checkpoints(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE projection_checkpoints ("
-        " name TEXT PRIMARY KEY, position INTEGER NOT NULL, version INTEGER NOT NULL)"
+        " name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)"
     )
 
 
 MIGRATIONS = [_p001_projection_checkpoints]
 
 
-def open_read_models(path: Path) -> sqlite3.Connection:
-    """A connection to the store file, with the checkpoint table in place."""
-    conn = connect(path)
+def open_read_models(target: Path | str | ReadDb) -> ReadDb:
+    """The read-model database (a SQLite file, a store URL, or an open ``ReadDb``),
+    with the checkpoint table in place."""
+    conn = open_read_db_at(target)
     migrate(conn, MIGRATIONS)
     return conn
 
 
-def checkpoints(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
+def checkpoints(conn: ReadDb) -> dict[str, Checkpoint]:
     rows = conn.execute("SELECT name, position, version FROM projection_checkpoints")
     return {row[0]: Checkpoint(*row) for row in rows}
 
 
-def reset(conn: sqlite3.Connection, projection: Projection) -> None:
+def reset(conn: ReadDb, projection: Projection) -> None:
     """Drop the projection's tables and checkpoint and set it up empty, at position 0."""
     with _transaction(conn):
         for table in projection.tables:
             conn.execute(f'DROP TABLE IF EXISTS "{table}"')
         projection.setup(conn)
         conn.execute(
-            "INSERT OR REPLACE INTO projection_checkpoints VALUES (?, 0, ?)",
-            (projection.name, projection.version),
+            conn.upsert("projection_checkpoints", ("name", "position", "version"), ("name",)),
+            (projection.name, 0, projection.version),
         )
 
 
-def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+def apply_batch(conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent]) -> None:
     """Apply events and move the checkpoint past them, in one transaction. When the
     batch fails, retry it an event at a time to commit what precedes the culprit
     and name it in ``ProjectionFailed``."""
@@ -107,11 +108,12 @@ def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequen
                 raise ProjectionFailed(projection.name, event, exc) from exc
 
 
-def _apply_committed(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+def _apply_committed(conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent]) -> None:
     with _transaction(conn):
-        # Under the write lock, so two runners on one file never apply an event twice.
+        # Under the write lock (SQLite) or the checkpoint row's lock (PostgreSQL), so
+        # two runners on one database never apply an event twice.
         (position,) = conn.execute(
-            "SELECT position FROM projection_checkpoints WHERE name = ?", (projection.name,)
+            f"SELECT position FROM projection_checkpoints WHERE name = ?{conn.for_update}", (projection.name,)
         ).fetchone()
         unseen = after(events, position)
         if unseen:
@@ -143,16 +145,20 @@ def _young_collections_only() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def _transaction(conn: ReadDb):  # type: ignore[no-untyped-def]
+    """One transaction, holding the write lock from its start; ROLLBACK on any error."""
+    return conn.transaction()
+
+
+def listen(db: ReadDb):  # type: ignore[no-untyped-def]
+    """A connection LISTENing for appends (PostgreSQL), or None (SQLite: polling)."""
+    if db.dialect != "postgresql":
+        return None
+    from kapacitor.store.postgres import NOTIFY_CHANNEL
+
+    listener = db._connect()
+    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return listener
 
 
 class ProjectionRunner:
@@ -162,7 +168,7 @@ class ProjectionRunner:
     def __init__(
         self,
         store: EventStore,
-        path: Path,
+        path: Path | str | ReadDb,
         projections: Sequence[Projection],
         *,
         batch_size: int = 1000,
@@ -176,6 +182,7 @@ class ProjectionRunner:
         self.conn = open_read_models(path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.listener = listen(self.conn)
         saved = checkpoints(self.conn)
         for projection in self.projections:
             known = saved.get(projection.name)
@@ -223,7 +230,19 @@ class ProjectionRunner:
             for failure in list(self.failures.values())[reported:]:
                 log.error("%s", failure)
             if len(batch) < self.batch_size:
-                stop.wait(self.poll_interval)
+                self.wait(stop)
+
+    def wait(self, stop: threading.Event) -> None:
+        """Until the next poll: on PostgreSQL, or until an append's NOTIFY, whichever first."""
+        if self.listener is None:
+            stop.wait(self.poll_interval)
+            return
+        try:
+            for _ in self.listener.notifies(timeout=self.poll_interval * 4, stop_after=1):
+                break
+        except Exception:  # noqa: BLE001 — a broken listener falls back to polling
+            log.warning("LISTEN connection lost; polling the log instead")
+            self.listener = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -238,4 +257,6 @@ class ProjectionRunner:
 
     def close(self) -> None:
         self.stop()
+        if self.listener is not None:
+            self.listener.close()
         self.conn.close()

@@ -9,7 +9,6 @@ batch continues the fold where the last one stopped, even after a restart.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 
 from kapacitor.events import RecordedEvent
@@ -22,9 +21,10 @@ from kapacitor.projections.session_summary import (
     summary_state,
 )
 from kapacitor.store import codec
+from kapacitor.store.readdb import ReadDb
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, started TEXT, repository TEXT,"
         ' "user" TEXT, cwd TEXT, row TEXT NOT NULL, state TEXT NOT NULL)'
@@ -33,7 +33,7 @@ def setup(conn: sqlite3.Connection) -> None:
         conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     touched = {sid for sid in map(session_of, events) if sid}
     summaries = SessionSummaries()
     for sid in touched:
@@ -43,7 +43,7 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     for event in events:
         summaries.apply(event)
     conn.executemany(
-        "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        conn.upsert("sessions", ("session_id", "started", "repository", "user", "cwd", "row", "state"), ("session_id",)),
         [
             (s.session_id, s.started, s.repository, s.user, s.cwd, _json(s.as_json()), _json(summary_state(s)))
             for s in summaries.sessions.values()
@@ -56,10 +56,10 @@ def _json(value: object) -> str:
     return codec.dumps(value).decode()
 
 
-def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSummary]:
+def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:
     """The sessions, newest first, as live summaries (so cost is priced now, not
     when the row was written)."""
-    rows = conn.execute("SELECT state FROM sessions ORDER BY started DESC LIMIT ?", (limit if limit else -1,))
+    rows = conn.execute("SELECT state FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 

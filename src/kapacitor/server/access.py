@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import sqlite3
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote
 
@@ -30,6 +29,7 @@ from pydantic import BaseModel
 from kapacitor.access import accounts
 from kapacitor.access.viewer import ANONYMOUS, LOCAL, Viewer
 from kapacitor.server import queries
+from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
 
@@ -41,9 +41,9 @@ ANONYMOUS_READS = frozenset({"/events"})
 """Beyond a session's GET routes, what an anonymous viewer may read (filtered to public)."""
 
 
-def conn(request: Request) -> sqlite3.Connection:
-    """This thread's connection to the store file (read models and access tables)."""
-    return request.app.state.store.conn  # type: ignore[no-any-return]
+def conn(request: Request) -> ReadDb:
+    """The read-model database (read models and access tables, in the store's database)."""
+    return request.app.state.db  # type: ignore[no-any-return]
 
 
 def not_found(what: str) -> HTTPException:

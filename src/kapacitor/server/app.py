@@ -18,8 +18,8 @@ import fastapi_offline
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -34,7 +34,7 @@ from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
-from kapacitor.store.base import display_url
+from kapacitor.store.readdb import open_read_db
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -67,12 +67,10 @@ def create_app(
     ``public_url``: where users reach the server (https: the cookie is Secure).
     ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``)."""
     store = open_store(store_url)
-    path = getattr(store, "path", None)
-    if path is None:
-        raise ValueError(f"the dashboard needs the SQLite store; {display_url(store_url)} is not one")
-    accounts.ensure_schema(store.conn)  # type: ignore[attr-defined]
-    runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
-    hub = LiveHub(store, [p.name for p in PROJECTIONS])
+    db = open_read_db(store)  # read models and access tables live in the store's own database
+    accounts.ensure_schema(db)
+    runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)  # creates missing read-model tables
+    hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +86,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             runner.close()
+            db.close()
             store.close()
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
@@ -97,14 +96,14 @@ def create_app(
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
-    app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
     if oidc_settings is not None:
         if not auth:
             raise ValueError("OIDC sign-in is for a server with --auth")
         oidc.install(app, oidc_settings)
-    app.state.has_users = lambda: bool(accounts.list_users(store.conn))  # type: ignore[attr-defined]
+    app.state.has_users = lambda: bool(accounts.list_users(db))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     app.include_router(access.router)
@@ -140,7 +139,7 @@ def create_app(
     @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
     def healthz() -> dict[str, object]:
         head = store.head_position()
-        positions = {name: cp.position for name, cp in checkpoints(store.conn).items()}
+        positions = {name: cp.position for name, cp in checkpoints(db).items()}
         failures = {name: str(f) for name, f in runner.failures.items()}
         lag = head - min(positions.values(), default=0)
         return {"ok": not failures, "head": head, "lag": lag, "projections": positions, "failures": failures}
@@ -158,7 +157,7 @@ def create_app(
         return templates.TemplateResponse(request, "docs.html", {"ui": "redoc"})
 
     if auth:
-        secret = accounts.server_secret(store.conn, "session-cookie")  # type: ignore[attr-defined]
+        secret = accounts.server_secret(db, "session-cookie")
         app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="kapacitor_session",
                            max_age=SESSION_DAYS * 86400, same_site="lax", https_only=public_url.startswith("https:"))
     app.add_middleware(Guard, local_only=not auth)  # outermost: checked before anything else runs

@@ -25,6 +25,7 @@ from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
 from kapacitor.server.access import viewer_of
 from kapacitor.store.base import EventStore
+from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
 POLL_SECONDS = 0.2
@@ -34,8 +35,8 @@ MAX_LISTED = 2000  # events; more than that in one step and pages just refresh e
 class LiveHub:
     """Fans change messages out to every open ``/events`` stream."""
 
-    def __init__(self, store: EventStore, names: list[str]):
-        self.store, self.names = store, names
+    def __init__(self, store: EventStore, db: ReadDb, names: list[str]):
+        self.store, self.db, self.names = store, db, names
         self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.position = 0
 
@@ -49,7 +50,7 @@ class LiveHub:
 
     def applied_position(self) -> int:
         """The position every read model has reached."""
-        saved = checkpoints(self.store.conn)  # type: ignore[attr-defined]
+        saved = checkpoints(self.db)
         return min((saved[n].position for n in self.names if n in saved), default=0)
 
     def changes(self, after: int, upto: int) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class LiveHub:
         repos: list[str] = []
         if sessions:
             marks = ",".join("?" * len(sessions))
-            repos = sorted(k for (k,) in self.store.conn.execute(  # type: ignore[attr-defined]
+            repos = sorted(k for (k,) in self.db.execute(
                 f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions
             ))
         return {"position": upto, "all": False, "sessions": sessions, "repositories": repos}
@@ -74,7 +75,7 @@ class LiveHub:
             if viewer.admin or message["all"]:
                 cut[viewer] = message
                 continue
-            seen = visible_sessions(self.store.conn, viewer, message["sessions"])  # type: ignore[attr-defined]
+            seen = visible_sessions(self.db, viewer, message["sessions"])
             cut[viewer] = message | {"sessions": sorted(seen), "repositories": sorted(set(seen.values()))} if seen else None
         return cut
 

@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from kapacitor.access import accounts
-from kapacitor.server.access import conn, login_page, local_path, not_found, sign_in
+from kapacitor.server.access import conn, local_path, login_page, not_found, sign_in
 
 router = APIRouter()
 

@@ -5,7 +5,6 @@ the pages and their JSON twins both call these, so they always agree."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from kapacitor.pricing import price_source
 from kapacitor.projections import live_status
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
+from kapacitor.store.readdb import ReadDb
 
 PAGE_SIZE = 50
 
@@ -29,7 +29,7 @@ class Filters:
     q: str = ""
     page: int = 1
 
-    def where(self, viewer: Viewer) -> tuple[str, list[Any]]:
+    def where(self, viewer: Viewer, like: str = "LIKE") -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``),
         limited to what ``viewer`` may see."""
         visible, params = visible_clause(viewer)
@@ -47,7 +47,7 @@ class Filters:
             clauses.append("started < ?")
             params.append(self.until + "T99")  # every time of that day sorts below
         if self.q:
-            clauses.append("(title LIKE ? ESCAPE '\\' OR session_id = ?)")
+            clauses.append(f"(title {like} ? ESCAPE '\\' OR session_id = ?)")
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params += [f"%{escaped}%", self.q]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -58,9 +58,9 @@ class Filters:
         return {k: v for k, v in state.items() if v and not (k == "page" and v == 1)}
 
 
-def session_list(conn: sqlite3.Connection, filters: Filters, viewer: Viewer) -> dict[str, Any]:
+def session_list(conn: ReadDb, filters: Filters, viewer: Viewer) -> dict[str, Any]:
     """One page of the sessions ``viewer`` may see, newest first, and how many match."""
-    where, params = filters.where(viewer)
+    where, params = filters.where(viewer, conn.like)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
     rows = conn.execute(
         f"SELECT list_row FROM repository_sessions{where} ORDER BY started DESC, session_id LIMIT ? OFFSET ?",
@@ -74,7 +74,7 @@ def session_list(conn: sqlite3.Connection, filters: Filters, viewer: Viewer) -> 
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
 
 
-def repositories(conn: sqlite3.Connection, viewer: Viewer) -> list[dict[str, Any]]:
+def repositories(conn: ReadDb, viewer: Viewer) -> list[dict[str, Any]]:
     """Every repository (or directory) with sessions ``viewer`` may see, most
     recently active first, its totals over those sessions, and a status: running
     when any of them is."""
@@ -96,14 +96,14 @@ def repositories(conn: sqlite3.Connection, viewer: Viewer) -> list[dict[str, Any
     return [dict(zip(names, r, strict=True)) | {"running": r[0] in live_repos} for r in rows]
 
 
-def users(conn: sqlite3.Connection, viewer: Viewer) -> list[str]:
+def users(conn: ReadDb, viewer: Viewer) -> list[str]:
     """The git users of the sessions ``viewer`` may see."""
     visible, params = visible_clause(viewer)
     where = f" AND {visible}" if visible else ""
     return [u for (u,) in conn.execute(f'SELECT DISTINCT "user" FROM repository_sessions WHERE "user" != \'\'{where} ORDER BY 1', params)]
 
 
-def session_row(conn: sqlite3.Connection, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
+def session_row(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
     """The full ``kapacitor sessions --json`` row, priced now, with its live status,
     ``owner`` and ``visibility``; None when there is no such session or ``viewer``
     may not see it (the same answer, so a private session's existence stays hidden)."""
@@ -119,7 +119,7 @@ def session_row(conn: sqlite3.Connection, session_id: str, viewer: Viewer) -> di
     return row
 
 
-def session_stats(conn: sqlite3.Connection, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
+def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
     """The stats tab: the session row, tokens per model (with totals), tool calls
     per tool with errors, and the files changed."""
     row = session_row(conn, session_id, viewer)
@@ -144,7 +144,7 @@ def session_stats(conn: sqlite3.Connection, session_id: str, viewer: Viewer) -> 
     files = [
         {"path": path, "changes": n, "kinds": sorted(set(kinds.split(","))), "lines_added": added, "lines_removed": removed}
         for path, n, kinds, added, removed in conn.execute(
-            "SELECT path, count(*), group_concat(DISTINCT kind), sum(lines_added), sum(lines_removed)"
+            f"SELECT path, count(*), {conn.string_agg('DISTINCT kind')}, sum(lines_added), sum(lines_removed)"
             " FROM files_changed WHERE session_id = ? GROUP BY path ORDER BY path",
             (session_id,),
         )

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
+from psycopg.types.numeric import NumericLoader
 
 from kapacitor.events import NewEvent, RecordedEvent
 from kapacitor.store import codec
@@ -95,6 +97,23 @@ def migrate(conn: psycopg.Connection, migrations: Sequence[Callable[[psycopg.Cur
             if step.__name__ not in done:
                 step(cur)
                 cur.execute("INSERT INTO _migrations VALUES (%s, %s)", (step.__name__, utc_now()))
+
+
+NOTIFY_CHANNEL = "kapacitor_events"
+"""Every append NOTIFYs this channel (on commit) with the new head position: followers
+(the projection runner) LISTEN and wake at once instead of waiting for their next poll."""
+
+
+class _WholeNumeric(NumericLoader):
+    """``numeric`` as ``int`` when it is whole (``sum`` of ``bigint`` is numeric)."""
+
+    def load(self, data: Any) -> Any:
+        value = super().load(data)
+        return int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value
+
+
+def register_integers(conn: psycopg.Connection) -> None:
+    conn.adapters.register_loader("numeric", _WholeNumeric)
 
 
 def _reason(exc: psycopg.Error) -> str:
@@ -176,6 +195,8 @@ class PostgresEventStore:
                 head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
                 results = _append_locked(cur, batches, head)
                 _set_metadata(cur, stream_metadata or {})
+                if results and results[-1].position > head:
+                    cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(results[-1].position)))
                 return results
 
         return self._run(append)
