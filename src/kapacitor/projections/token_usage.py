@@ -62,7 +62,7 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     sums = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
     conn.executemany(
         f"INSERT INTO token_usage SELECT session_id, model, subagent, {sums}, count(*)"
-        " FROM token_calls WHERE session_id = ? GROUP BY model, subagent",
+        " FROM token_calls WHERE session_id = ? GROUP BY session_id, model, subagent",
         touched,
     )
 
