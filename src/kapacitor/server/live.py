@@ -28,7 +28,7 @@ from kapacitor.store.base import EventStore
 from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
 
 
