@@ -55,6 +55,7 @@ from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     serve_cmd,
     sessions_cmd,
     setup_cmd,
+    store_cmd,
     sync_cmd,
     watch_cmd,
 )
@@ -69,3 +70,4 @@ cli.add_command(watch_cmd.watch_command)
 cli.add_command(access_cmd.users_group)
 cli.add_command(access_cmd.tokens_group)
 cli.add_command(access_cmd.repos_group)
+cli.add_command(store_cmd.store_group)
