@@ -16,9 +16,9 @@ from kapacitor.store.base import ANY, EventStore, StoreError, display_url
 BATCH = 2000
 
 
-def copy_checkpoint_stream(source_url: str) -> str:
-    """The target's stream whose metadata remembers how far a source was copied."""
-    return "$copy-" + hashlib.sha1(source_url.encode()).hexdigest()[:20]
+def copy_checkpoint(source_url: str) -> str:
+    """The name of the target's checkpoint of how far a source was copied."""
+    return "copy-" + hashlib.sha1(source_url.encode()).hexdigest()[:20]
 
 
 def copy_log(source: EventStore, target: EventStore, source_url: str, progress=None, batch: int = BATCH) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -27,13 +27,13 @@ def copy_log(source: EventStore, target: EventStore, source_url: str, progress=N
     transaction as each batch: rerun it after a kill and it goes on where it stopped;
     rerun it when done and nothing changes (ids already in the target are skipped).
     Returns (events added, events already there)."""
-    key = copy_checkpoint_stream(source_url)
-    position = int(target.get_stream_metadata(key).get("position", 0))
+    key = copy_checkpoint(source_url)
+    position = int(target.get_checkpoint(key).get("position", 0))
     added = skipped = 0
     while events := source.read_all(position, limit=batch):
         batches = [(stream, list(group), ANY) for stream, group in groupby(events, key=lambda e: e.stream)]
         position = events[-1].position
-        results = target.append_many(batches, {key: {"source": display_url(source_url), "position": position}})
+        results = target.append_many(batches, checkpoints={key: {"source": display_url(source_url), "position": position}})
         added += sum(r.added for r in results)
         skipped += sum(r.skipped for r in results)
         if progress:

@@ -62,9 +62,10 @@ class EventStore(Protocol):
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
+        checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
-        """Several appends (stream, events, expected version) and stream metadata
-        updates in one transaction: all of them happen or none does."""
+        """Several appends (stream, events, expected version), stream metadata
+        updates and checkpoints in one transaction: all of them happen or none does."""
         ...
 
     def read_stream(
@@ -87,6 +88,13 @@ class EventStore(Protocol):
         """The global position of the last event (0 for an empty store)."""
         ...
 
+    def get_checkpoint(self, name: str) -> dict[str, Any]:
+        """A reader's saved progress (``{}`` when none), written by ``append_many``:
+        an import's offset in a file, a copy's position in its source. Kept in a
+        table of their own, not in streams: in KurrentDB, ``$``-prefixed streams
+        are the server's system streams."""
+        ...
+
     def stream_version(self, stream: str) -> int:
         """The version of the stream's last event, or ``NO_STREAM``."""
         ...
@@ -96,6 +104,13 @@ class EventStore(Protocol):
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None: ...
 
     def close(self) -> None: ...
+
+
+Position = int
+"""A global position: ordered (a later event has a greater one) and nothing else.
+Code compares and stores positions; the only arithmetic on them is for display
+(lag, progress bars), which a backend with sparse positions (KurrentDB's commit
+positions) would show as "behind" rather than as a count."""
 
 
 def subscribe(

@@ -83,7 +83,17 @@ def _m001_events(cur: psycopg.Cursor) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_m001_events]
+def _m002_checkpoints(cur: psycopg.Cursor) -> None:
+    """Readers' checkpoints in their own table (they were ``$import-`` streams' metadata)."""
+    cur.execute("CREATE TABLE checkpoints (name text PRIMARY KEY, value bytea NOT NULL)")
+    cur.execute(
+        "INSERT INTO checkpoints SELECT substr(stream, 2), metadata FROM streams"
+        " WHERE stream LIKE '$import-%' AND metadata IS NOT NULL"
+    )
+    cur.execute("DELETE FROM streams WHERE stream LIKE '$import-%' AND version = -1")
+
+
+MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_m001_events, _m002_checkpoints]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -187,6 +197,7 @@ class PostgresEventStore:
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
+        checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
         def append(conn: psycopg.Connection) -> list[AppendResult]:
             with conn.transaction(), conn.cursor() as cur:
@@ -195,6 +206,12 @@ class PostgresEventStore:
                 head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
                 results = _append_locked(cur, batches, head)
                 _set_metadata(cur, stream_metadata or {})
+                if checkpoints:
+                    cur.execute(
+                        "INSERT INTO checkpoints SELECT * FROM unnest(%s::text[], %s::bytea[])"
+                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        (list(checkpoints), [codec.dumps(v) for v in checkpoints.values()]),
+                    )
                 if results and results[-1].position > head:
                     cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(results[-1].position)))
                 return results
@@ -223,6 +240,10 @@ class PostgresEventStore:
 
     def head_position(self) -> int:
         return self._query("SELECT coalesce(max(position), 0) FROM events")[0][0]
+
+    def get_checkpoint(self, name: str) -> dict[str, Any]:
+        rows = self._query("SELECT value FROM checkpoints WHERE name = %s", (name,))
+        return codec.loads(rows[0][0]) if rows else {}
 
     def stream_version(self, stream: str) -> int:
         rows = self._query("SELECT version FROM streams WHERE stream = %s", (stream,))

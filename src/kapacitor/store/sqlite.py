@@ -56,7 +56,17 @@ def _m001_events(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events]
+def _m002_checkpoints(conn: sqlite3.Connection) -> None:
+    """Readers' checkpoints in their own table (they were ``$import-`` streams' metadata)."""
+    conn.execute("CREATE TABLE checkpoints (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+    conn.execute(
+        "INSERT INTO checkpoints SELECT substr(stream, 2), metadata FROM streams"
+        " WHERE stream LIKE '$import-%' AND metadata IS NOT NULL"
+    )
+    conn.execute("DELETE FROM streams WHERE stream LIKE '$import-%' AND version = -1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events, _m002_checkpoints]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -133,6 +143,7 @@ class SQLiteEventStore:
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
+        checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
@@ -140,6 +151,10 @@ class SQLiteEventStore:
             results = [self._append_locked(conn, s, events, expected) for s, events, expected in batches]
             for stream, metadata in (stream_metadata or {}).items():
                 self._set_metadata(conn, stream, metadata)
+            conn.executemany(
+                "INSERT INTO checkpoints VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [(name, codec.dumps(value)) for name, value in (checkpoints or {}).items()],
+            )
             conn.execute("COMMIT")
             return results
         except BaseException:
@@ -215,6 +230,10 @@ class SQLiteEventStore:
 
     def head_position(self) -> int:
         return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+
+    def get_checkpoint(self, name: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return codec.loads(row[0]) if row else {}
 
     def stream_version(self, stream: str) -> int:
         row = self.conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
