@@ -94,7 +94,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        cmd = [KAPACITOR, "--store", f"sqlite://{self.store_path}", "serve", "--port", str(self.port), *self.args]
+        url = str(self.store_path) if "://" in str(self.store_path) else f"sqlite://{self.store_path}"
+        cmd = [KAPACITOR, "--store", url, "serve", "--port", str(self.port), *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **self.env})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -20,7 +20,9 @@ from starlette.routing import Mount
 
 from capture_helpers import KAPACITOR, WIDGETS, LiveSession, Server, run_hook, wait_for
 from conftest import RECORDED
+from kapacitor.access import accounts
 from kapacitor.server.access import OPEN
+from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 BOB_SESSION = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"
 MARKERS = (WIDGETS, "create hello.py")  # alice's private session: its id and its first prompt
@@ -28,23 +30,34 @@ NOT_READS = {("POST", "/login"), ("POST", "/logout")}
 """Routes that read no session (sign-in itself); every other route is walked."""
 
 
-def cli(store: Path, *args: str) -> str:
-    done = subprocess.run([KAPACITOR, "--store", f"sqlite://{store}", *args], capture_output=True, text=True, timeout=60)
+def cli(store: Path | str, *args: str) -> str:
+    url = store if isinstance(store, str) else f"sqlite://{store}"
+    done = subprocess.run([KAPACITOR, "--store", url, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def make_users(store: Path | str) -> dict[str, str]:
+    """Users alice, bob and root (admin) and a token each (the CLI's own functions,
+    in-process: ``test_the_cli_makes_users_and_tokens`` runs the commands)."""
+    db = accounts.open_accounts(store)
+    try:
+        accounts.add_user(db, "alice", "alice@example.com")
+        accounts.add_user(db, "bob")
+        accounts.add_user(db, "root", admin=True)
+        return {user: accounts.create_token(db, user)[1] for user in ("alice", "bob", "root")}
+    finally:
+        db.close()
 
 
 class Team:
     """A store with users alice, bob and root (admin), a token each, the server with
     --auth, alice's session (private by default) and bob's (which he makes org)."""
 
-    def __init__(self, tmp_path: Path):
-        self.db = tmp_path / "team.db"
+    def __init__(self, tmp_path: Path, store: str | None = None):
+        self.db: Path | str = store or tmp_path / "team.db"
         self.clients: list[httpx.Client] = []
-        cli(self.db, "users", "add", "alice", "--email", "alice@example.com")
-        cli(self.db, "users", "add", "bob")
-        cli(self.db, "users", "add", "root", "--admin")
-        self.tokens = {u: json.loads(cli(self.db, "tokens", "create", "--user", u, "--json"))["token"] for u in ("alice", "bob", "root")}
+        self.tokens = make_users(self.db)
         self.server = Server(self.db, None, "--auth").start()
         self.alice = LiveSession(tmp_path / "projects")
         self.alice.write_all()
@@ -76,13 +89,23 @@ class Team:
         return client
 
 
-@pytest.fixture
-def team(tmp_path):
-    team = Team(tmp_path)
+def running(tmp_path: Path, store: str | None = None):  # type: ignore[no-untyped-def]
+    team = Team(tmp_path, store)
     yield team
     for client in team.clients:
         client.close()
     team.server.stop()
+
+
+@pytest.fixture
+def team(tmp_path):
+    yield from running(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_team(request, tmp_path):
+    """The team on a SQLite store, and on PostgreSQL."""
+    yield from running(tmp_path, request.getfixturevalue("pg_url") if request.param == "postgresql" else None)
 
 
 def flat(routes):  # type: ignore[no-untyped-def]
@@ -117,7 +140,8 @@ def leaks(text: str, asked: str = "") -> list[str]:
     return [m for m in MARKERS if m in text and m not in asked]
 
 
-def test_no_route_shows_a_private_session_to_anyone_but_its_owner(team, tmp_path):
+def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp_path):
+    team = each_team
     routes = app_routes(tmp_path)
     node = team.client("alice").get(f"/sessions/{WIDGETS}/trace.json").json()["children"][0]["id"]
     queries = {"/sessions/{session_id}/trace/detail": f"?node={node}", "/sessions/{session_id}/chat": "?start=0"}
@@ -240,3 +264,22 @@ def test_sign_in_needs_the_forms_csrf_token_and_a_good_token(team):
     assert client.get("/healthz").status_code == 200
     assert httpx.get(team.server.url + "/healthz").status_code == 200  # open to all
     assert httpx.get(team.server.url + "/static/app.css").status_code == 200
+
+
+def test_the_cli_makes_users_and_tokens_and_keeps_only_hashes(tmp_path):
+    db = tmp_path / "team.db"
+    cli(db, "users", "add", "ana", "--email", "ana@example.com", "--admin")
+    made = json.loads(cli(db, "tokens", "create", "--user", "ana", "--json"))
+    assert made["user"] == "ana" and made["token"].startswith("kpc_")
+    assert json.loads(cli(db, "users", "list", "--json"))[0] | {"created_at": ""} == {
+        "name": "ana", "email": "ana@example.com", "admin": True, "default_visibility": "private", "created_at": ""}
+    cli(db, "users", "set", "ana", "--default-visibility", "org")
+    assert json.loads(cli(db, "users", "list", "--json"))[0]["default_visibility"] == "org"
+    assert made["token"].encode() not in db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("team.db-*"))
+    [listed] = json.loads(cli(db, "tokens", "list", "--json"))
+    assert listed["id"] == made["id"] and "token" not in listed
+    cli(db, "tokens", "revoke", made["id"])
+    again = subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "tokens", "revoke", made["id"]], capture_output=True, text=True)
+    assert again.returncode == 1 and again.stderr.strip() == f"Error: token {made['id']!r} is already revoked"
+    unknown = subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "tokens", "create", "--user", "zed"], capture_output=True, text=True)
+    assert unknown.returncode == 1 and "no user 'zed'" in unknown.stderr and "Traceback" not in unknown.stderr

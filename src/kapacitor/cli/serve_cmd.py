@@ -12,8 +12,6 @@ from kapacitor.capture.transcripts import default_roots
 from kapacitor.cli.common import AppContext
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
-from kapacitor.server.guard import LOOPBACK_NAMES, host_name
-from kapacitor.server.oidc import OidcSettings
 from kapacitor.store.base import display_url
 
 
@@ -40,6 +38,9 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
     (see docs/team.md) and each sees the sessions their visibility allows.
     """
     import uvicorn
+
+    from kapacitor.server.guard import LOOPBACK_NAMES, host_name
+    from kapacitor.server.oidc import OidcSettings
 
     if not auth and host_name(host) not in LOOPBACK_NAMES:
         raise click.ClickException(f"--host {host} would serve every session to the network: add --auth (users sign in) or listen on 127.0.0.1")
