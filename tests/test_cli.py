@@ -79,8 +79,8 @@ def test_default_store_lives_in_the_user_data_dir(isolated_home):
     "args,message",
     [
         (["--store", "mysql://nope", "sessions"], "unsupported store URL"),
-        (["--store", "sqlite:///proc/nope/x.db", "sessions"], "cannot open store"),
-        (["import", "/does/not/exist"], "does not exist"),
+        (["--store", "sqlite:///proc/nope/x.db", "sessions"], "no store at /proc/nope/x.db"),
+        (["import", "/does/not/exist"], "no such file or directory: /does/not/exist"),
     ],
 )
 def test_bad_input_is_a_one_line_error_not_a_traceback(args, message):

@@ -82,7 +82,7 @@ def test_rebuild_is_repeatable(store_url):
     [
         (["projections", "rebuild", "nope"], "'nope' is not one of"),
         (["--store", "mysql://nope", "projections", "status"], "unsupported store URL"),
-        (["--store", "sqlite:///proc/nope/x.db", "projections", "rebuild"], "cannot open store"),
+        (["--store", "sqlite:///proc/nope/x.db", "projections", "rebuild"], "no store at /proc/nope/x.db"),
     ],
 )
 def test_bad_input_is_a_one_line_error_not_a_traceback(args, message):
@@ -92,7 +92,7 @@ def test_bad_input_is_a_one_line_error_not_a_traceback(args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_a_failing_rebuild_names_the_event_in_one_line(tmp_path):
+def test_a_rebuild_that_skips_an_event_names_it_in_one_line_and_status_lists_it(tmp_path):
     from kapacitor.events import NewEvent
     from kapacitor.store import open_store
 
@@ -108,9 +108,15 @@ def test_a_failing_rebuild_names_the_event_in_one_line(tmp_path):
     result = kapacitor("--store", url, "projections", "rebuild", "tool_calls", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert "projection 'tool_calls' failed on event at position 1" in line
+    assert "1 event(s) skipped" in line and "read model 'tool_calls' skipped the event at position 1" in line
     assert bad.id in line and "AssistantToolCallsGenerated" in line
-    assert status(url)["tool_calls"]["checkpoint"] == 0
+    tool_calls = status(url)["tool_calls"]
+    assert tool_calls["checkpoint"] == 1 and tool_calls["lag"] == 0  # it went on past the event
+    [row] = tool_calls["skipped"]
+    assert (row["position"], row["event_id"], row["event_type"]) == (1, bad.id, "AssistantToolCallsGenerated")
+    assert row["error"].startswith("AttributeError")
+    table = kapacitor("--store", url, "projections", "status").stdout
+    assert f"read model 'tool_calls' skipped the event at position 1 (id {bad.id}" in table
 
 
 def test_every_read_model_table_and_command_is_documented():

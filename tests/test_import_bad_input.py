@@ -141,9 +141,12 @@ def test_hostile_text_is_stored_verbatim_and_secrets_are_redacted(store, tmp_pat
     import_paths(store, [path])
     [message] = [e for e in store.read_all() if e.type == "UserMessageReceived"]
     content = message.data["content"]
+    # the data holds valid Unicode (the lone surrogate replaced); the raw line keeps it as written
     assert content.startswith(
-        "<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use "
+        "<script>alert(1)</script><img src=x onerror=alert(2)> lone \ufffd use "
     )
+    assert "lone \\ud800 use" in message.metadata["raw"]
+    assert set(message.metadata["$invalid"]) == {"content"}
     assert key not in content and "AKIAIOSFODNN7EXAMPLE" not in content
     assert "[REDACTED:anthropic-key]" in content and "[REDACTED:aws-access-key]" in content
     assert key not in message.metadata["raw"]

@@ -21,7 +21,8 @@ from capture_helpers import (
 )
 from conftest import SAMPLE_DIRS
 from kapacitor.events import NewEvent
-from kapacitor.server.ingest import BadBatch, authorize, batch_events, ingest, parse_batch
+from kapacitor.server import ingest as ingest_module
+from kapacitor.server.ingest import BadBatch, authorize, event_parts, ingest, parse_batch
 
 SESSIONS = sorted(p for d in SAMPLE_DIRS for p in d.glob("*/*.jsonl"))
 
@@ -105,20 +106,67 @@ def test_invalid_utf8_lines_travel_as_base64_and_are_kept(store):
     assert event.metadata["raw_error"].startswith("invalid UTF-8") and base64.b64decode(event.metadata["raw_b64"]) == raw
 
 
-def test_a_batch_is_appended_whole_or_not_at_all(store):
-    """The subagent line's event id is already taken by another stream: the main
-    line of the same batch must not be stored either."""
+def test_an_id_another_stream_holds_is_skipped_and_the_rest_of_the_batch_stored(store):
+    """Claude Code wrote a record twice (main and sidechain: one uuid, two streams);
+    another stream already holds one of the subagent's ids. Neither refuses the batch."""
     sub = {"o": 0, "n": 0, "t": json.dumps({"type": "user", "uuid": "u9", "sessionId": "s-1", "isSidechain": True,
                                             "message": {"role": "user", "content": "review it"}})}
-    body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [LINE]},
-                              {"path": "/p/s-1/subagents/agent-a1.jsonl", "meta": {"agentType": "general-purpose"}, "lines": [sub]}])
-    streams = batch_events("s-1", parse_batch("s-1", body))
+    twice = {"o": 90, "n": 1, "t": json.dumps({"type": "user", "uuid": "u1", "sessionId": "s-1", "isSidechain": True,
+                                              "message": {"role": "user", "content": "hi"}})}
+    body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [LINE, twice]},
+                              {"path": "/p/s-1/subagents/agent-a1.jsonl", "meta": {"agentType": "general-purpose"}, "lines": [sub]}],
+                 hook={"event": "Stop", "at": "2026-01-01T00:00:00Z", "payload": {"session_id": "s-1"}})
+    [streams] = event_parts("s-1", parse_batch("s-1", body))
     taken = streams["AgentSubsession-s-1-a1"][0]
     store.append("Elsewhere-1", [NewEvent(taken.id, "Taken", {})])
-    with pytest.raises(BadBatch, match="another stream") as caught:
-        ingest(store, "s-1", body)
-    assert caught.value.status == 409
-    assert [e.stream for e in store.read_all()] == ["Elsewhere-1"]
+    assert ingest(store, "s-1", body).as_json() == {"added": 3, "skipped": 2}
+    assert [(e.stream, e.type) for e in store.read_all()] == [
+        ("Elsewhere-1", "Taken"), *(("AgentSession-s-1", t) for t in ("UserMessageReceived", "SubagentStarted", "HookReceived"))]
+    assert ingest(store, "s-1", body).as_json() == {"added": 0, "skipped": 5}
+
+
+def hostile_lines() -> list[str]:
+    """Record shapes that used to make ingest answer 500, and a good one after them."""
+    base = {"sessionId": "s-1", "timestamp": "2026-01-01T00:00:00Z", "cwd": "/w"}
+    records = [
+        {"type": "user", "uuid": "h1", "message": "a string where an object belongs", **base},
+        {"type": "system", "uuid": "h2", "subtype": "turn_duration", "durationMs": "slow", **base},
+        {"type": "assistant", "uuid": "h3", "message": [1, 2], **base},
+        {"type": "user", "uuid": "h4", "message": {"role": "user", "content": [["nested"]]}, **base},
+    ]
+    deep = "[" * 1100 + "]" * 1100
+    deep_record = '{"type":"user","uuid":"h5","message":' + '{"x":' * 1100 + "1" + "}" * 1100 + "}"
+    fits_decoder_not_encoder = '{"type":"user","uuid":"h6","toolUseResult":' + "[" * 960 + "]" * 960 + "}"
+    good = {"type": "user", "uuid": "ok", "message": {"role": "user", "content": "still here"}, **base}
+    return [json.dumps(r) for r in records] + [deep, deep_record, fits_decoder_not_encoder, json.dumps(good)]
+
+
+def test_every_line_is_taken_whatever_its_shape(store):
+    """A line the normalizer cannot map is kept as an unknown record with its raw
+    text, as import keeps it; the lines after it are mapped as usual."""
+    texts = hostile_lines()
+    lines = [{"o": i * 10_000, "n": i, "t": t} for i, t in enumerate(texts)]
+    body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": lines}])
+    result = ingest(store, "s-1", body)
+    assert result.skipped == 0
+    events = store.read_all()
+    kept = {e.metadata["source"]["line"]: e for e in events if "raw" in e.metadata}
+    assert sorted(kept) == list(range(len(texts)))  # every line stored, raw text and all
+    assert all(kept[i].metadata["raw"] == t for i, t in enumerate(texts))
+    assert kept[len(texts) - 1].type == "UserMessageReceived" and kept[len(texts) - 1].data["content"] == "still here"
+
+
+def test_a_big_batch_is_appended_in_parts_in_order(store, monkeypatch):
+    monkeypatch.setattr(ingest_module, "PART_BYTES", 1000)
+    lines = [{"o": i * 200, "n": i, "t": json.dumps({"type": "user", "uuid": f"p{i}", "sessionId": "s-1",
+                                                      "message": {"role": "user", "content": f"prompt {i}"}})} for i in range(40)]
+    body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": lines}],
+                 hook={"event": "Stop", "at": "2026-01-01T00:00:00Z", "payload": {"session_id": "s-1"}})
+    parts = list(event_parts("s-1", parse_batch("s-1", body)))
+    assert len(parts) >= 5 and all(sum(map(len, p.values())) <= 12 for p in parts)
+    assert ingest(store, "s-1", body).as_json() == {"added": 41, "skipped": 0}
+    texts = [e.data.get("content") for e in store.read_stream("AgentSession-s-1")]
+    assert texts == [f"prompt {i}" for i in range(40)] + [None]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
+from kapacitor.server.ingest import MAX_BODY
 from kapacitor.store import open_store
 
 URL = "/api/ingest/sessions/{}/batches"
@@ -114,7 +115,7 @@ def test_bad_requests_get_4xx_and_never_touch_the_store(tmp_path, live_server):
     for path, body, status, message in cases:
         code, answer = live_server.post(path, body)
         assert code == status and message in answer["detail"], (path, code, answer)
-    status_line, answer = post_huge(live_server, URL.format(sid), 50 * 1024 * 1024)
+    status_line, answer = post_huge(live_server, URL.format(sid), MAX_BODY + 1)
     assert b" 413 " in status_line and b"limit" in answer
     assert live_server.get("/healthz")["head"] == head  # type: ignore[index]
 
@@ -152,18 +153,27 @@ def test_token_is_required_when_the_server_has_one(tmp_path, monkeypatch):
         server.stop()
 
 
-def test_a_batch_the_server_refuses_for_good_is_logged_and_does_not_block_the_rest(tmp_path, live_server):
+def test_a_batch_the_server_refuses_for_good_is_set_aside_and_does_not_block_the_rest(tmp_path, live_server):
     live = LiveSession(tmp_path / "projects")
     spool = state_dir() / "sessions" / f"{live.session_id}.spool"
     spool.parent.mkdir(parents=True)
-    spool.write_bytes(b'{"v": 99, "session_id": "%s"}\n' % live.session_id.encode())  # e.g. from a newer client
+    refused = b'{"v": 99, "session_id": "%s"}' % live.session_id.encode()  # e.g. from a newer client
+    spool.write_bytes(refused + b"\n")
     live.write_main(0, 6)
     run_hook("Stop", live.payload("Stop"))
     assert spool.stat().st_size == 0
-    assert "rejected, dropped: HTTP 400" in (state_dir() / "capture.log").read_text()
+    aside = state_dir() / "sessions" / f"{live.session_id}.aside"
+    assert f"refused for good, set aside in {aside}: HTTP 400" in (state_dir() / "capture.log").read_text()
+    [kept] = [json.loads(line) for line in aside.read_bytes().splitlines()]
+    assert kept["batch"] == json.loads(refused) and "unsupported batch version" in kept["reason"]
     store = open_store(f"sqlite://{live_server.store_path}")
     assert [e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"] == ["Stop"]
     store.close()
+    synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True)
+    assert synced.returncode == 0, synced.stderr  # everything deliverable was delivered
+    assert "refused for good" in synced.stdout and "unsupported batch version" in synced.stdout and str(aside) in synced.stdout
+    [row] = json.loads(subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, check=True).stdout)
+    assert [b["reason"] for b in row["set_aside"]] == [kept["reason"]] and row["spooled_bytes_left"] == 0
 
 
 def test_a_server_too_slow_to_answer_costs_one_hook_a_second_then_none(tmp_path, live_server):

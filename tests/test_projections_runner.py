@@ -1,5 +1,6 @@
 """The projection runner on a real SQLite file with the real sample transcripts:
-incremental equals rebuilt, restarts resume, failures stop without skipping."""
+incremental equals rebuilt, restarts resume, an event a read model raises on is
+recorded and skipped (never a stop for good), transient errors are waited out."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ import pytest
 from conftest import RECORDED, SAMPLE_DIRS, transcript_files
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
+from kapacitor.projections import skipped
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
-from kapacitor.projections.runner import Projection, ProjectionRunner, checkpoints, reset
+from kapacitor.projections.runner import (
+    Projection,
+    ProjectionRunner,
+    ProjectionStalled,
+    checkpoints,
+    reset,
+)
 
 
 def snapshot(path, projections=PROJECTIONS) -> dict[str, list[tuple]]:
@@ -104,7 +112,7 @@ def test_run_follows_live_appends(store, store_path):
     assert snapshot(store_path) == rebuilt(store, store_path)
 
 
-def failing_projection(bad_event_id: str) -> Projection:
+def failing_projection(bad_event_id: str, name: str = "boom") -> Projection:
     def setup(conn):
         conn.execute("CREATE TABLE seen (position INTEGER PRIMARY KEY)")
 
@@ -114,11 +122,12 @@ def failing_projection(bad_event_id: str) -> Projection:
             if event.id == bad_event_id:
                 raise ValueError("cannot handle this one")
 
-    return Projection("boom", 1, ("seen",), setup, apply)
+    return Projection(name, 1, ("seen",), setup, apply)
 
 
-def test_a_failing_projection_stops_at_the_event_and_never_skips_it(store, store_path):
+def test_a_failing_event_is_recorded_and_skipped_and_a_rebuild_applies_it_again(store, store_path):
     import_paths(store, SAMPLE_DIRS)
+    head = store.head_position()
     bad = store.read_all(40, limit=1)[0]
     boom = failing_projection(bad.id)
     runner = ProjectionRunner(store, store_path, [boom, BY_NAME["token_usage"]], batch_size=25)
@@ -126,15 +135,67 @@ def test_a_failing_projection_stops_at_the_event_and_never_skips_it(store, store
     message = str(runner.failures["boom"])
     assert "'boom'" in message and f"position {bad.position}" in message
     assert bad.id in message and bad.type in message and "cannot handle this one" in message
-    assert runner.positions() == {"boom": bad.position - 1, "token_usage": store.head_position()}
+    # it went on past the event: both read models reach the head
+    assert runner.positions() == {"boom": head, "token_usage": head}
     seen = [row[0] for row in runner.conn.execute("SELECT position FROM seen ORDER BY position")]
-    assert seen == list(range(1, bad.position))  # the failed event's write was rolled back
+    assert seen == [p for p in range(1, head + 1) if p != bad.position]  # only the bad event's write rolled back
+    [row] = skipped.skipped(runner.conn)
+    assert (row.name, row.position, row.event_id, row.event_type) == ("boom", bad.position, bad.id, bad.type)
+    assert row.error == "ValueError: cannot handle this one"
     runner.close()
-    again = ProjectionRunner(store, store_path, [boom], batch_size=1000)
+    # a restart does not meet it again: it is recorded, not retried forever
+    again = ProjectionRunner(store, store_path, [boom])
     again.catch_up()
+    assert not again.failures and skipped.counts(again.conn) == {"boom": 1}
     again.close()
-    assert again.failures["boom"].event.id == bad.id
-    assert saved(store_path)["boom"] == (bad.position - 1, 1)
+    # the code is fixed (same name, no failure): a rebuild applies the event and forgets the record
+    fixed = failing_projection("no such event")
+    rebuilt_runner = ProjectionRunner(store, store_path, [fixed])
+    reset(rebuilt_runner.conn, fixed)
+    rebuilt_runner.catch_up()
+    assert not rebuilt_runner.failures and skipped.skipped(rebuilt_runner.conn) == []
+    seen = [row[0] for row in rebuilt_runner.conn.execute("SELECT position FROM seen ORDER BY position")]
+    assert seen == list(range(1, head + 1))
+    rebuilt_runner.close()
+
+
+def flaky_projection(failures: list[BaseException]) -> Projection:
+    """Raises the given errors on its first calls, then works."""
+
+    def setup(conn):
+        conn.execute("CREATE TABLE flaky (position INTEGER PRIMARY KEY)")
+
+    def apply(conn, events):
+        conn.executemany("INSERT INTO flaky VALUES (?)", [(e.position,) for e in events])
+        if failures:
+            raise failures.pop(0)
+
+    return Projection("flaky", 1, ("flaky",), setup, apply)
+
+
+def test_a_transient_error_is_retried_never_skipped(store, store_path):
+    import_paths(store, SAMPLE_DIRS)
+    errors = [sqlite3.OperationalError("database or disk is full"), sqlite3.OperationalError("database is locked"),
+              OSError(28, "No space left on device")]
+    runner = ProjectionRunner(store, store_path, [flaky_projection(errors), BY_NAME["sessions"]])
+    runner.backoff["flaky"].first = 0.01
+    runner.catch_up()
+    assert not errors and not runner.failures and not runner.stalled()
+    assert skipped.skipped(runner.conn) == []
+    rows = [r[0] for r in runner.conn.execute("SELECT position FROM flaky ORDER BY position")]
+    assert rows == list(range(1, store.head_position() + 1))
+    runner.close()
+
+
+def test_catch_up_gives_up_on_a_transient_error_after_its_patience(store, store_path):
+    import_paths(store, SAMPLE_DIRS)
+    errors = [sqlite3.OperationalError("database is locked")] * 1000
+    runner = ProjectionRunner(store, store_path, [flaky_projection(errors)])
+    runner.backoff["flaky"].first = 0.01
+    with pytest.raises(ProjectionStalled, match="'flaky': OperationalError: database is locked"):
+        runner.catch_up(patience=0.2)
+    assert runner.positions() == {"flaky": 0} and skipped.skipped(runner.conn) == []
+    runner.close()
 
 
 def test_a_new_version_rebuilds_the_projection(store, store_path):
@@ -195,16 +256,14 @@ def test_run_logs_a_failure_once_and_keeps_the_others_going(store, store_path, c
     try:
         deadline = time.monotonic() + 20
         while (
-            runner.positions()["sessions"] < store.head_position() and time.monotonic() < deadline
+            set(runner.positions().values()) != {store.head_position()} and time.monotonic() < deadline
         ):
             time.sleep(0.02)
         time.sleep(0.05)  # a few more polls: the failure must not be logged again
     finally:
         runner.stop()
     runner.close()
-    assert saved(store_path) == {
-        "boom": (bad.position - 1, 1),
-        "sessions": (store.head_position(), 1),
-    }
+    head = store.head_position()
+    assert saved(store_path) == {"boom": (head, 1), "sessions": (head, 1)}
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert errors == [str(runner.failures["boom"])]
+    assert errors == [f"{runner.failures['boom']} (skipped; `kapacitor projections rebuild` applies it again)"]

@@ -180,6 +180,9 @@ def _import_file(
         handle.seek(offset)
         normalizer = Normalizer(tf.source, resolve_context)
         nbytes = 0
+        # Read from the start, a file is held back until it shows a transcript record:
+        # a file of something else (``import /etc/passwd``) is skipped, nothing stored.
+        held: _Held | None = _Held() if offset == 0 else None
 
         def save() -> None:
             nonlocal nbytes
@@ -193,20 +196,63 @@ def _import_file(
                 if not raw.endswith(b"\n") and not _parses(body):
                     warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
                     break
-                for stream, event in normalizer.feed(body, offset, line_no):
-                    batch.add(stream, event)
-                    if event.type == "UnknownRecordReceived":
-                        warn(line_no + 1, f"kept as unknown record: {event.data['reason']}")
-                    elif "raw_error" in event.metadata:
-                        warn(line_no + 1, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
+                routed = normalizer.feed(body, offset, line_no)
+                if held is not None:
+                    held.add(routed, line_no + 1)
+                    if held.found:
+                        held.release(batch, warn)
+                        held = None
+                    elif held.lines >= _HOLD_LINES:
+                        break
+                else:
+                    _add(batch, routed, line_no + 1, warn)
             offset += len(raw)
             line_no += 1
             nbytes += len(raw)
             summary.lines += 1
             summary.bytes += len(raw)
-            if nbytes >= BATCH_BYTES:
+            if nbytes >= BATCH_BYTES and held is None:
                 save()
+        if held is not None:
+            if held.lines:
+                warn(0, f"no transcript record in its first {held.lines:,} lines: not a Claude Code transcript, skipped (nothing stored)")
+            return
         save()
+
+
+_HOLD_LINES = 1000
+
+
+@dataclass
+class _Held:
+    """A new file's first events, kept back until one of its lines is a transcript
+    record (a JSON object with a ``type``), with the warnings they would give."""
+
+    events: list[tuple[list[tuple[str, NewEvent]], int]] = field(default_factory=list)
+    lines: int = 0
+    found: bool = False
+
+    def add(self, routed: list[tuple[str, NewEvent]], line: int) -> None:
+        self.events.append((routed, line))
+        self.lines += 1
+        self.found = any(e.type != "UnknownRecordReceived" or e.data.get("record_type") for _, e in routed)
+
+    def release(self, batch: _Batch, warn: Callable[[int, str], None]) -> None:
+        for routed, line in self.events:
+            _add(batch, routed, line, warn)
+
+
+def _add(batch: _Batch, routed: list[tuple[str, NewEvent]], line: int, warn: Callable[[int, str], None]) -> None:
+    """A line's events into the batch, with a warning for what the normalizer could
+    not take as it was."""
+    for stream, event in routed:
+        batch.add(stream, event)
+        if event.type == "UnknownRecordReceived":
+            warn(line, f"kept as unknown record: {event.data['reason']}")
+        elif "raw_error" in event.metadata:
+            warn(line, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
+        elif "$invalid" in event.metadata and ("raw" in event.metadata or "raw_b64" in event.metadata):
+            warn(line, f"invalid values replaced ({', '.join(sorted(event.metadata['$invalid']))}), raw record kept")
 
 
 def _parses(body: bytes) -> bool:

@@ -19,20 +19,26 @@ HOOK_TIMEOUT = 1.0
 """A hook waits at most this long for an answer (the agent waits for the hook)."""
 PATIENT_TIMEOUT = 10.0
 """The follower and ``kapacitor sync`` wait longer: nobody waits for them."""
+SLOWEST_INGEST = 2 << 20
+"""Bytes per second the server is given, on top of ``PATIENT_TIMEOUT``, to take a
+large batch (a huge transcript line costs it seconds to normalize and store)."""
+GZIP_OVER = 64 << 10
+"""Bodies larger than this (bytes) travel gzip-compressed (``Content-Encoding``)."""
 INGEST_PATH = "/api/ingest/sessions/"
 
 SENT, REJECTED, FAILED = "sent", "rejected", "failed"
 
 
 class Outcome:
-    """``sent``; ``rejected`` (the server will never take it: drop it, log why);
-    ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later).
-    ``slow``: it failed by timing out (the server is there but not answering)."""
+    """``sent``; ``rejected`` (the server will never take it: set it aside, log
+    why); ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later).
+    ``slow``: it failed by timing out (the server is there but not answering).
+    ``huge``: not tried, a batch too large for a hook (the follower sends it)."""
 
-    __slots__ = ("kind", "detail", "slow")
+    __slots__ = ("kind", "detail", "slow", "huge")
 
-    def __init__(self, kind: str, detail: str = "", slow: bool = False):
-        self.kind, self.detail, self.slow = kind, detail, slow
+    def __init__(self, kind: str, detail: str = "", slow: bool = False, huge: bool = False):
+        self.kind, self.detail, self.slow, self.huge = kind, detail, slow, huge
 
     def __repr__(self) -> str:
         return f"Outcome({self.kind!r}, {self.detail!r})"
@@ -47,11 +53,24 @@ def classify(status: int, body: str) -> Outcome:
     return Outcome(FAILED, detail)
 
 
+def patient_timeout(size: int) -> float:
+    """Seconds the follower and ``kapacitor sync`` wait for a batch of ``size`` bytes."""
+    return PATIENT_TIMEOUT + size / SLOWEST_INGEST
+
+
 def post(config: ClientConfig, session_id: str, body: bytes, timeout: float) -> Outcome:
+    """POST ``body`` and wait at most ``timeout`` seconds in all; gzip-compressed
+    when large."""
     url = config.server + INGEST_PATH + session_id + "/batches"
     headers = {"Content-Type": "application/json"}
     if config.token:
         headers["Authorization"] = f"Bearer {config.token}"
+    if len(body) > GZIP_OVER:
+        import zlib  # only for large bodies: a hook's small batch does not pay the import
+
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing, the fastest level
+        body = packer.compress(body) + packer.flush()
+        headers["Content-Encoding"] = "gzip"
     try:
         if url.startswith("http://"):
             return _post_plain(url, headers, body, timeout)

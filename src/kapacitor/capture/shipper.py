@@ -28,6 +28,7 @@ from kapacitor.capture.spool import (
     load_state,
     save_state,
     send_lock,
+    set_aside,
     spool_append,
     spool_delivered,
     spool_read,
@@ -36,11 +37,18 @@ from kapacitor.capture.spool import (
 AGENT = "claude-code"
 
 
+HASTY_BATCH = 1 << 20
+"""A hook sends no batch larger than this (bytes): a huge transcript line, read
+or spooled, is the follower's (started by the hook), since the agent waits for
+the hook."""
+
+
 class ShipResult:
     """What one pass did: batches ``sent`` (spooled ones included), ``spooled``,
-    ``rejected`` by the server for good (logged, dropped); transcript ``lines``
-    read; ``more`` when the read budget ran out (call again); ``locked`` whether
-    the send lock was had."""
+    ``rejected`` by the server for good (logged, set aside); transcript ``lines``
+    read; ``more`` when there is more to send than this pass took (the read
+    budget ran out, or a hook left a huge line to the follower): call again;
+    ``locked`` whether the send lock was had."""
 
     def __init__(self) -> None:
         self.sent = self.spooled = self.rejected = self.lines = 0
@@ -69,7 +77,6 @@ def ship(
     ``hasty`` (a hook: the agent waits for it) waits less for an answer, and
     spools without trying while the server was recently too slow to answer."""
     result = ShipResult()
-    timeout = sender.HOOK_TIMEOUT if hasty else sender.PATIENT_TIMEOUT
     skip = _server_slow() if hasty else None
     with send_lock(session_id, lock_wait) as locked:
         if not locked:  # another sender is busy: keep the payload, it will read the lines
@@ -82,25 +89,34 @@ def ship(
         state.transcript = transcript or state.transcript
         state.cwd = cwd or state.cwd
         state.ended = state.ended if ended is None else ended
-        stuck = skip or _drain(state, config, result, timeout)
-        files, advances, result.more = _read_new(state, budget)
+        stuck = skip or _drain(state, config, result, hasty)
+        files, advances, more = _read_new(state, budget, whole_lines=not hasty)
+        result.more = result.more or more
         result.lines = sum(len(f["lines"]) for f in files)
         if hook is not None or files:
             context = _context(state) if any("meta" not in f for f in files) else None
             body = _encode(session_id, hook, context, files)
-            outcome = stuck or _deliver(config, session_id, body, result, timeout)  # never overtake the spool
+            outcome = stuck or _deliver(config, session_id, body, result, hasty)  # never overtake the spool
             if outcome.kind == sender.FAILED:
                 spool_append(session_id, body)
                 result.spooled += 1
-                log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
+                if not outcome.huge:
+                    log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
         state.offsets.update(advances)
         save_state(state)
     return result
 
 
-def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipResult, timeout: float) -> sender.Outcome:
-    """POST one batch and count it; a batch refused for good is logged and dropped
-    (keeping it would block every later one). A timeout marks the server slow."""
+def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipResult, hasty: bool) -> sender.Outcome:
+    """POST one batch and count it; a batch refused for good is set aside (kept,
+    logged: keeping it in the spool would block every later one). A timeout
+    marks the server slow. ``hasty`` (a hook) waits ``HOOK_TIMEOUT`` and leaves a
+    batch over ``HASTY_BATCH`` untried (``huge``: the follower's); the others
+    wait as long as the batch's size needs."""
+    if hasty and len(body) > HASTY_BATCH:
+        result.more = True
+        return sender.Outcome(sender.FAILED, f"a batch of {len(body):,} bytes is the follower's", huge=True)
+    timeout = sender.HOOK_TIMEOUT if hasty else sender.patient_timeout(len(body))
     outcome = sender.post(config, session_id, body, timeout)
     if outcome.slow:
         _mark_slow(True)
@@ -109,16 +125,17 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
         _mark_slow(False)
     elif outcome.kind == sender.REJECTED:
         result.rejected += 1
-        log_failure(f"session {session_id}: batch rejected, dropped: {outcome.detail}")
+        path = set_aside(session_id, body, outcome.detail, utc_stamp())
+        log_failure(f"session {session_id}: batch refused for good, set aside in {path}: {outcome.detail}")
     return outcome
 
 
-def _drain(state: SessionState, config: ClientConfig, result: ShipResult, timeout: float) -> sender.Outcome | None:
+def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty: bool) -> sender.Outcome | None:
     """Deliver the spool in order; the failure that stopped it, or None when it is empty."""
     start = delivered = state.spool_pos
     failure = None
     for pos, body in spool_read(state):
-        outcome = _deliver(config, state.session_id, body, result, timeout)
+        outcome = _deliver(config, state.session_id, body, result, hasty)
         if outcome.kind == sender.FAILED:
             failure = outcome
             break
@@ -158,8 +175,9 @@ def _mark_slow(slow: bool) -> None:
         pass
 
 
-def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, list[int]], bool]:
-    """The new complete lines of the session's transcripts, up to ``budget`` bytes."""
+def _read_new(state: SessionState, budget: int, *, whole_lines: bool) -> tuple[list[dict], dict[str, list[int]], bool]:
+    """The new complete lines of the session's transcripts, up to ``budget`` bytes
+    (and a line longer than that alone, when ``whole_lines``)."""
     if not state.transcript:
         return [], {}, False
     main = state.transcript
@@ -169,7 +187,7 @@ def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, l
             more = True
             break
         offset, line_no = state.offsets.get(path, (0, 0))
-        lines, end, end_line, left = _read_lines(path, offset, line_no, budget)
+        lines, end, end_line, left = _read_lines(path, offset, line_no, budget, whole_lines)
         more = more or left
         if end != offset or end_line != line_no:
             advances[path] = [end, end_line]
@@ -182,8 +200,9 @@ def _read_new(state: SessionState, budget: int) -> tuple[list[dict], dict[str, l
     return files, advances, more
 
 
-def _read_lines(path: str, offset: int, line_no: int, budget: int) -> tuple[list[dict], int, int, bool]:
-    """(lines, new offset, new line number, more left) from ``offset`` on."""
+def _read_lines(path: str, offset: int, line_no: int, budget: int, whole_line: bool) -> tuple[list[dict], int, int, bool]:
+    """(lines, new offset, new line number, more left) from ``offset`` on. A first
+    line longer than ``budget`` is taken whole when ``whole_line``, else left."""
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, 2)
@@ -193,7 +212,9 @@ def _read_lines(path: str, offset: int, line_no: int, budget: int) -> tuple[list
                 return [], offset, line_no, False
             handle.seek(offset)
             data = handle.read(min(size - offset, budget))
-            if b"\n" not in data:  # one line longer than the budget: take it whole
+            if b"\n" not in data:  # one line longer than the budget: take it whole, alone
+                if not whole_line:
+                    return [], offset, line_no, True
                 data += handle.read(size - offset - len(data))
     except OSError:
         return [], offset, line_no, False
@@ -240,4 +261,7 @@ def _encode(session_id: str, hook: dict | None, context: dict | None, files: lis
     if context is not None:
         batch["context"] = context
     batch["transcripts"] = files
-    return json.dumps(batch, separators=(",", ":")).encode("ascii")
+    try:  # UTF-8 as is: escaping every non-ASCII character would triple a CJK or emoji line
+        return json.dumps(batch, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in the hook payload: escaped, never lost
+        return json.dumps(batch, separators=(",", ":")).encode("ascii")

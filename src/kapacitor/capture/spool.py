@@ -12,6 +12,10 @@ For each session ``<state>/sessions/`` holds:
 - ``<id>.spool``: batches the server did not take, one JSON line each, appended
   with ``O_APPEND`` under ``flock`` and fsync'd before the offsets move past them.
   Drained in order; emptied (under the same ``flock``) once all is delivered.
+- ``<id>.aside``: batches the server refused for good (a 4xx that a resend cannot
+  change), set aside so they never block the ones after them: one JSON line
+  each, ``{"at": UTC time, "reason": the server's answer, "batch": the batch}``.
+  ``kapacitor sync`` reports them; nothing deletes them.
 
 Stdlib only: the hook runs this on every agent action.
 """
@@ -180,6 +184,50 @@ def spool_delivered(state: SessionState, pos: int) -> None:
             save_state(state)
     finally:
         os.close(fd)
+
+
+def set_aside(session_id: str, body: bytes, reason: str, at: str) -> str:
+    """Keep a batch the server refused for good in the session's ``.aside`` file
+    (durably); its path."""
+    path = _path(session_id, ".aside")
+    head = json.dumps({"at": at, "reason": reason})[:-1].encode("utf-8", "surrogatepass")
+    fd = _opened(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, head + b',"batch":' + body.rstrip(b"\n") + b"}\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def set_aside_batches(session_id: str) -> list[dict]:
+    """What the session's ``.aside`` file holds: ``at``, ``reason``, ``bytes`` (the
+    batch's size) per batch, oldest first, and ``path``."""
+    path = _path(session_id, ".aside")
+    try:
+        with open(path, "rb") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = {}
+        entry = entry if isinstance(entry, dict) else {}
+        out.append({"at": entry.get("at", ""), "reason": entry.get("reason", ""), "bytes": len(line), "path": path})
+    return out
+
+
+def sessions_set_aside() -> list[str]:
+    """Every session with batches set aside (its other state may be forgotten)."""
+    try:
+        names = [e.name for e in os.scandir(sessions_dir())]
+    except OSError:
+        return []
+    return sorted(n.removesuffix(".aside") for n in names if n.endswith(".aside"))
 
 
 def spool_pending(session_id: str, spool_pos: int) -> int:

@@ -50,6 +50,7 @@ def hook_command(event: str) -> None:
 
 from kapacitor.cli import (  # noqa: E402  (commands register on cli)
     access_cmd,
+    doctor_cmd,
     import_cmd,
     projections_cmd,
     serve_cmd,
@@ -67,6 +68,7 @@ cli.add_command(serve_cmd.serve_command)
 cli.add_command(setup_cmd.setup_command)
 cli.add_command(sync_cmd.sync_command)
 cli.add_command(watch_cmd.watch_command)
+cli.add_command(doctor_cmd.doctor_command)
 cli.add_command(access_cmd.users_group)
 cli.add_command(access_cmd.tokens_group)
 cli.add_command(access_cmd.repos_group)

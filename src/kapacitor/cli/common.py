@@ -16,9 +16,19 @@ class AppContext:
 
     @property
     def store(self) -> EventStore:
+        """The store, created when missing (for commands that write)."""
+        return self.open(create=True)
+
+    @property
+    def existing_store(self) -> EventStore:
+        """The store for commands that only read: a missing file is a one-line error
+        and nothing is created."""
+        return self.open(create=False)
+
+    def open(self, create: bool) -> EventStore:
         if self._store is None:
             try:
-                self._store = open_store(self.store_url)
+                self._store = open_store(self.store_url, create=create)
             except StoreError as exc:
                 raise click.ClickException(str(exc)) from None
             except OSError as exc:
@@ -30,10 +40,11 @@ class AppContext:
             self._store.close()
 
 
-def read_db(app: AppContext) -> ReadDb:
-    """The read models' database: the store's own (the SQLite file, or the PostgreSQL database)."""
+def read_db(app: AppContext, create: bool = True) -> ReadDb:
+    """The read models' database: the store's own (the SQLite file, or the PostgreSQL
+    database); ``create=False``: the store must exist."""
     try:
-        return open_read_db(app.store)
+        return open_read_db(app.store if create else app.existing_store)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

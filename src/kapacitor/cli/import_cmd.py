@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from kapacitor.capture.transcripts import default_roots
 from kapacitor.cli.common import AppContext, pass_app
@@ -14,7 +15,7 @@ from kapacitor.cli.import_progress import import_with_progress, summary_table
 
 
 @click.command("import")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @pass_app
 def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> None:
@@ -24,13 +25,20 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
     in $CLAUDE_CONFIG_DIR (comma-separated), else ~/.claude and ~/.config/claude.
     Safe to rerun: unchanged files are skipped, grown files import only their
     new lines, and nothing is ever stored twice. Bad lines are reported as
-    warnings (file:line) and kept as unknown records; the import goes on.
+    warnings (file:line) and kept as unknown records; the import goes on. A
+    file without any transcript record is skipped with one warning. Exits 0
+    with warnings; 1 only when no PATH exists.
 
     JSON keys: files, files_unchanged, lines, bytes, events_added,
     events_skipped, errors, warnings, seconds.
     """
     err = Console(stderr=True)
-    roots = list(paths) or default_roots()
+    missing = [p for p in paths if not p.exists()]
+    if paths and len(missing) == len(paths):
+        raise click.ClickException(f"no such file or directory: {', '.join(map(str, missing))}")
+    for path in missing:
+        err.print(Text.assemble(("warning: ", "yellow"), f"{path}: no such file or directory, skipped"), soft_wrap=True)
+    roots = [p for p in paths if p.exists()] or default_roots()
     if not roots:
         err.print("[yellow]No Claude Code history found[/] (looked in $CLAUDE_CONFIG_DIR, ~/.claude, ~/.config/claude).")
     summary = import_with_progress(app.store, roots, err)

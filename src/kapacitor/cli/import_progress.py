@@ -16,6 +16,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.importer import ImportSummary, ImportWarning, import_paths, pending_bytes
@@ -31,7 +32,8 @@ def import_with_progress(
     total = pending_bytes(store, find_transcripts(roots))
 
     def warn(w: ImportWarning) -> None:
-        progress.console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False, soft_wrap=True)
+        # Record text never reaches rich markup: a line may hold "[/]" or "[bold]".
+        progress.console.print(Text.assemble(("warning: ", "yellow"), str(w)), highlight=False, soft_wrap=True)
 
     with Progress(
         TextColumn("[bold]importing"),

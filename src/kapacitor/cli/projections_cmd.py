@@ -8,10 +8,18 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from kapacitor.cli.common import AppContext, pass_app, read_db
+from kapacitor.projections import skipped
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
-from kapacitor.projections.runner import ProjectionRunner, checkpoints, open_read_models, reset
+from kapacitor.projections.runner import (
+    ProjectionRunner,
+    ProjectionStalled,
+    checkpoints,
+    open_read_models,
+    reset,
+)
 
 
 @click.group("projections")
@@ -27,7 +35,9 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
-    runner = ProjectionRunner(app.store, read_db(app), chosen)
+    db = read_db(app, create=False)  # first: a missing store is an error, not created
+    runner = ProjectionRunner(app.store, db, chosen)
+    stalled = None
     try:
         for projection in chosen:
             reset(runner.conn, projection)
@@ -41,37 +51,55 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
             transient=True,
         ) as progress:
             task = progress.add_task("rebuild", total=app.store.head_position())
-            runner.catch_up(lambda position: progress.update(task, completed=position))
+            try:
+                runner.catch_up(lambda position: progress.update(task, completed=position))
+            except ProjectionStalled as exc:
+                stalled = exc
+        found = skipped.skipped(runner.conn)
     finally:
         runner.close()
-    if runner.failures:
-        raise click.ClickException("; ".join(str(f) for f in runner.failures.values()))
+    if stalled:
+        raise click.ClickException(f"rebuild stopped, nothing skipped (run it again): {stalled}")
+    if found:
+        first = found[0]
+        raise click.ClickException(
+            f"rebuilt, but {len(found)} event(s) skipped (`kapacitor projections status` lists them); first: {first}"
+        )
     click.echo(f"rebuilt {', '.join(p.name for p in chosen)} up to position {app.store.head_position()}")
 
 
 @projections_group.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, version, checkpoint, head, lag.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, version, checkpoint, head, lag, skipped (each: name, position, event_id, event_type, error, skipped_at).")
 @pass_app
 def status_command(app: AppContext, as_json: bool) -> None:
-    """Show each read model's checkpoint, the log's head and the lag between them.
+    """Show each read model's checkpoint, the log's head, the lag between them and
+    the events it skipped because its code raised on them (each listed with
+    position, id, type and error; `projections rebuild` applies them again).
     A read model that never ran has checkpoint 0."""
+    db = read_db(app, create=False)
     head = app.store.head_position()
-    conn = open_read_models(read_db(app))
+    conn = open_read_models(db)
     try:
         saved = checkpoints(conn)
+        found = skipped.skipped(conn)
     finally:
         conn.close()
     rows = []
     for projection in PROJECTIONS:
         known = saved.get(projection.name)
         position = known.position if known else 0
-        rows.append({"name": projection.name, "version": projection.version, "checkpoint": position, "head": head, "lag": head - position})
+        mine = [s.as_json() for s in found if s.name == projection.name]
+        rows.append({"name": projection.name, "version": projection.version, "checkpoint": position,
+                     "head": head, "lag": head - position, "skipped": mine})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table()
-    for column in ("name", "version", "checkpoint", "head", "lag"):
+    for column in ("name", "version", "checkpoint", "head", "lag", "skipped"):
         table.add_column(column, justify="left" if column == "name" else "right")
     for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else v for v in row.values()))
-    Console().print(table)
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else v for v in row.values() if not isinstance(v, list)), f"{len(row['skipped']):,}")
+    console = Console()
+    console.print(table)
+    for row in found:
+        console.print(Text(str(row)), soft_wrap=True)

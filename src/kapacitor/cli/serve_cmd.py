@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
@@ -12,7 +13,8 @@ from kapacitor.capture.transcripts import default_roots
 from kapacitor.cli.common import AppContext
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
-from kapacitor.store.base import display_url
+from kapacitor.store.base import StoreDamaged, display_url
+from kapacitor.store.health import quick_check
 
 
 @click.command("serve")
@@ -52,6 +54,7 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
 
     app_ctx: AppContext = ctx.find_object(AppContext)
     err = Console(stderr=True)
+    _port_free(host, port)  # before anything is imported
     if demo:
         from kapacitor.demo import extracted
 
@@ -72,9 +75,27 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
+    path = getattr(app_ctx.store, "path", None)
+    problems = quick_check(path) if path is not None else []  # a SQLite file: a damaged one is refused
+    if problems:
+        raise click.ClickException(str(StoreDamaged(path, "; ".join(problems)[:300])))
     app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
         err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
+
+
+def _port_free(host: str, port: int) -> None:
+    """A one-line error now, rather than after the import, when ``port`` is taken."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server running? choose one with --port)"
+            ) from None

@@ -49,6 +49,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
+from kapacitor.normalize import validate
 from kapacitor.normalize.redact import redact_bytes
 from kapacitor.store import codec
 
@@ -120,31 +121,40 @@ class Normalizer:
 
     def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
         """The events for one transcript line (without its newline)."""
-        raw_b64 = bad_utf8 = None
-        masked = redact_bytes(line)
-        try:
-            text = masked.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # Keep the original bytes (secrets masked), parse what decodes.
-            raw_b64 = base64.b64encode(masked).decode("ascii")
-            text = masked.decode("utf-8", errors="replace")
-            bad_utf8 = f"invalid UTF-8 at byte {exc.start}"
+        text, raw_b64, bad_utf8 = _decoded(line)
         try:
             record = codec.loads(text)
         except ValueError as exc:
             return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
+        except RecursionError:
+            return [self._unknown(text, offset, line_no, "invalid JSON: nested too deep", raw_b64)]
         if not isinstance(record, dict):
             return [self._unknown(text, offset, line_no, "record is not a JSON object", raw_b64)]
+        # The validation boundary (validate.py): the envelope before mapping, every event after.
+        record, notes = validate.envelope(record)
         line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8)
-        routed = _map_record(line_ctx)
-        if not self._started and record.get("cwd") and not record.get("isSidechain"):
-            self._started = True
-            routed.insert(0, self._session_started(line_ctx))
-        return routed
+        try:
+            routed = _map_record(line_ctx)
+            if not self._started and record.get("cwd") and not record.get("isSidechain"):
+                routed.insert(0, self._session_started(line_ctx))
+            scrub = validate.may_hold_surrogates(text)
+            checked = [(stream, validate.checked(new, notes, scrub)) for stream, new in routed]
+        except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
+            return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
+        self._started = self._started or any(new.type == "SessionStarted" for _, new in checked)
+        return checked
+
+    def unmappable(self, line: bytes, offset: int, line_no: int, reason: str) -> Routed:
+        """One line kept whole as an ``UnknownRecordReceived`` (raw text, secrets
+        masked): for a caller whose ``feed`` of that line raised, so that one
+        record can never stop the lines after it."""
+        text, raw_b64, _ = _decoded(line)
+        return self._unknown(text, offset, line_no, reason, raw_b64)
 
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
         ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None)
-        return ctx.route(UnknownRecordReceived(timestamp="", reason=reason), "unparsed")
+        stream, new = ctx.route(UnknownRecordReceived(timestamp="", reason=reason[:500]), "unparsed")
+        return stream, validate.checked(new, {}, scrub=True)
 
     def _session_started(self, ctx: _Line) -> Routed:
         record = ctx.record
@@ -169,6 +179,17 @@ class Normalizer:
         stream = agent_session_stream(self.source.session_id)
         new = to_new_event(payload, event_id(AGENT, self.source.session_id, "SessionStarted"), ctx.metadata())
         return stream, new
+
+
+def _decoded(line: bytes) -> tuple[str, str | None, str | None]:
+    """(text, raw_b64, bad_utf8) of a line, secrets masked: invalid UTF-8 keeps the
+    original bytes as base64 and decodes what it can."""
+    masked = redact_bytes(line)
+    try:
+        return masked.decode("utf-8"), None, None
+    except UnicodeDecodeError as exc:
+        text = masked.decode("utf-8", errors="replace")
+        return text, base64.b64encode(masked).decode("ascii"), f"invalid UTF-8 at byte {exc.start}"
 
 
 @dataclass

@@ -6,10 +6,12 @@ PostgreSQL database). A batch's writes and its new
 checkpoint commit in one transaction, so after a crash a projection resumes
 exactly where its last commit left it: nothing is counted twice or skipped.
 
-A projection that fails on an event stops there, with an error naming the
-projection and the event; the others go on. It never steps over the event: the
-next run fails on it again until the code or the data is fixed. A projection
-whose version changed is rebuilt from the start.
+A projection that raises on an event never stops for good: the event is
+recorded in ``projection_skipped`` (read model, position, event id, error; see
+``skipped``), the checkpoint moves past it and the projection goes on; a rebuild
+applies it again. A transient error (disk full, database locked) is not the
+event's fault: the runner keeps its place and retries with back-off until it
+succeeds. A projection whose version changed is rebuilt from the start.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from kapacitor.events import RecordedEvent
+from kapacitor.projections import skipped
+from kapacitor.projections.skipped import Backoff, is_transient
 from kapacitor.store.base import EventStore
 from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
@@ -49,7 +54,7 @@ class Checkpoint:
 
 
 class ProjectionFailed(Exception):
-    """A projection could not handle an event; it stays at the position before it."""
+    """A projection could not handle an event (it was skipped and recorded)."""
 
     def __init__(self, name: str, event: RecordedEvent, cause: BaseException):
         super().__init__(
@@ -66,7 +71,11 @@ def _p001_projection_checkpoints(conn: ReadDb) -> None:
     )
 
 
-MIGRATIONS = [_p001_projection_checkpoints]
+def _p002_projection_skipped(conn: ReadDb) -> None:
+    skipped.create_table(conn)
+
+
+MIGRATIONS = [_p001_projection_checkpoints, _p002_projection_skipped]
 
 
 def open_read_models(target: Path | str | ReadDb) -> ReadDb:
@@ -88,27 +97,40 @@ def reset(conn: ReadDb, projection: Projection) -> None:
         for table in projection.tables:
             conn.execute(f'DROP TABLE IF EXISTS "{table}"')
         projection.setup(conn)
+        skipped.forget(conn, projection.name)
         conn.execute(
             conn.upsert("projection_checkpoints", ("name", "position", "version"), ("name",)),
             (projection.name, 0, projection.version),
         )
 
 
-def apply_batch(conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+def apply_batch(conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent]) -> list[ProjectionFailed]:
     """Apply events and move the checkpoint past them, in one transaction. When the
-    batch fails, retry it an event at a time to commit what precedes the culprit
-    and name it in ``ProjectionFailed``."""
+    batch fails, retry it an event at a time: an event the projection raises on is
+    recorded as skipped (``skipped.record``) and stepped over. Returns the events
+    skipped. A transient error (``skipped.is_transient``) is raised as it is: the
+    checkpoint stays before the batch, to be retried."""
     try:
         _apply_committed(conn, projection, events)
-    except Exception:
-        for event in events:
-            try:
-                _apply_committed(conn, projection, [event])
-            except Exception as exc:
-                raise ProjectionFailed(projection.name, event, exc) from exc
+        return []
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+    failed = []
+    for event in events:
+        try:
+            _apply_committed(conn, projection, [event])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            failed.append(ProjectionFailed(projection.name, event, exc))
+            _apply_committed(conn, projection, [event], skip=exc)
+    return failed
 
 
-def _apply_committed(conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+def _apply_committed(
+    conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None
+) -> None:
     with _transaction(conn):
         # Under the write lock (SQLite) or the checkpoint row's lock (PostgreSQL), so
         # two runners on one database never apply an event twice.
@@ -117,7 +139,11 @@ def _apply_committed(conn: ReadDb, projection: Projection, events: Sequence[Reco
         ).fetchone()
         unseen = after(events, position)
         if unseen:
-            projection.apply(conn, unseen)
+            if skip is None:
+                projection.apply(conn, unseen)
+            else:
+                for event in unseen:
+                    skipped.record(conn, projection.name, event, skip)
             conn.execute(
                 "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
                 (unseen[-1].position, projection.name),
@@ -146,7 +172,8 @@ def _young_collections_only() -> Iterator[None]:
 
 
 def _transaction(conn: ReadDb):  # type: ignore[no-untyped-def]
-    """One transaction, holding the write lock from its start; ROLLBACK on any error."""
+    """One transaction, holding the write lock from its start; ROLLBACK on any error
+    (also a failed COMMIT: a full disk can refuse it)."""
     return conn.transaction()
 
 
@@ -161,9 +188,19 @@ def listen(db: ReadDb):  # type: ignore[no-untyped-def]
     return listener
 
 
+class ProjectionStalled(Exception):
+    """A read model could not move for longer than the caller was willing to wait,
+    for a transient reason (disk full, database locked): nothing was skipped."""
+
+
 class ProjectionRunner:
     """Keeps projections up to date with the log: ``catch_up`` once, or ``run``
-    (``start``/``stop``) to follow appends as they happen."""
+    (``start``/``stop``) to follow appends as they happen.
+
+    ``failures`` holds, per projection, the last event this runner skipped (all of
+    them are in ``skipped.skipped``); ``backoff`` a projection's transient trouble
+    (``Backoff.failures`` is 0 while all is well); ``error`` what last stopped the
+    whole step (reading the log failed), "" when it runs."""
 
     def __init__(
         self,
@@ -173,12 +210,16 @@ class ProjectionRunner:
         *,
         batch_size: int = 1000,
         poll_interval: float = 0.05,
+        max_backoff: float = 5.0,
     ):
         self.store = store
         self.projections = list(projections)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.failures: dict[str, ProjectionFailed] = {}
+        self.backoff = {p.name: Backoff(cap=max_backoff) for p in self.projections}
+        self._whole = Backoff(cap=max_backoff)
+        self.error = ""
         self.conn = open_read_models(path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -193,42 +234,80 @@ class ProjectionRunner:
         saved = checkpoints(self.conn)
         return {p.name: saved[p.name].position for p in self.projections}
 
+    def stalled(self) -> dict[str, str]:
+        """Projections waiting out a transient error, with the error."""
+        return {name: b.last_error for name, b in self.backoff.items() if b.failures}
+
     def step(self) -> list[RecordedEvent]:
-        """Read one batch after the lowest checkpoint and give each projection the
-        events it has not seen. Returns the batch read."""
-        positions = self.positions()
-        active = [p for p in self.projections if p.name not in self.failures]
-        if not active:
+        """Read one batch after the lowest checkpoint of the projections not waiting
+        out a transient error and give each the events it has not seen. Returns the
+        batch read. A skipped event is logged once; a transient error puts the
+        projection in back-off."""
+        ready = [p for p in self.projections if not self.backoff[p.name].waiting]
+        if not ready:
             return []
-        batch = self.store.read_all(min(positions[p.name] for p in active), limit=self.batch_size)
-        for projection in active:
+        positions = self.positions()
+        batch = self.store.read_all(min(positions[p.name] for p in ready), limit=self.batch_size)
+        for projection in ready:
             unseen = after(batch, positions[projection.name])
             if not unseen:
                 continue
+            backoff = self.backoff[projection.name]
             try:
-                apply_batch(self.conn, projection, unseen)
-            except ProjectionFailed as failure:
+                failed = apply_batch(self.conn, projection, unseen)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if not backoff.failures:
+                    log.warning("read model %r waits and retries: %s: %s", projection.name, type(exc).__name__, exc)
+                backoff.failed(exc)
+                continue
+            if backoff.failures:
+                log.warning("read model %r goes on after %d retries", projection.name, backoff.failures)
+                backoff.reset()
+            for failure in failed:
+                log.error("%s (skipped; `kapacitor projections rebuild` applies it again)", failure)
                 self.failures[projection.name] = failure
         return batch
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> None:
+    def catch_up(self, progress: Callable[[int], None] | None = None, patience: float = 60.0) -> None:
         """Apply everything up to the head; ``progress`` gets the position reached
-        after each batch. Failures are in ``failures``."""
+        after each batch. Skipped events are in ``failures``. A transient error is
+        retried for up to ``patience`` seconds, then raised as ``ProjectionStalled``."""
         with _young_collections_only():
-            while batch := self.step():
-                if progress:
-                    progress(batch[-1].position)
-                del batch
-                gc.collect(0)
+            while True:
+                batch = self.step()
+                if batch:
+                    if progress:
+                        progress(batch[-1].position)
+                    del batch
+                    gc.collect(0)
+                    continue
+                waiting = [b for b in self.backoff.values() if b.failures]
+                if not waiting:
+                    return
+                if max(b.stalled_for for b in waiting) > patience:
+                    raise ProjectionStalled("; ".join(f"read model {n!r}: {e}" for n, e in self.stalled().items()))
+                time.sleep(max(0.0, min(b.next_try for b in waiting) - time.monotonic()))
 
     def run(self, stop: threading.Event) -> None:
-        """Catch up, then follow new appends (polling) until ``stop`` is set.
-        Failures are logged as they happen (and kept in ``failures``)."""
+        """Catch up, then follow new appends (polling) until ``stop`` is set. Never
+        ends on an error: a failed read of the log is logged (``error``) and retried
+        with back-off, like a transient error of one projection."""
         while not stop.is_set():
-            reported = len(self.failures)
-            batch = self.step()
-            for failure in list(self.failures.values())[reported:]:
-                log.error("%s", failure)
+            try:
+                batch = self.step()
+            except Exception as exc:
+                if not self._whole.failures:
+                    log.error("read models wait and retry: %s: %s", type(exc).__name__, exc)
+                self._whole.failed(exc)
+                self.error = self._whole.last_error
+                stop.wait(max(self.poll_interval, self._whole.next_try - time.monotonic()))
+                continue
+            if self._whole.failures:
+                log.warning("read models go on after %d retries", self._whole.failures)
+                self._whole.reset()
+                self.error = ""
             if len(batch) < self.batch_size:
                 self.wait(stop)
 

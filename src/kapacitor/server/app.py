@@ -18,7 +18,7 @@ import fastapi_offline
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,6 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from kapacitor import __version__
 from kapacitor.access import accounts
+from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import access, format, ingest, live, oidc, sessions_pages, timeline
@@ -34,7 +35,8 @@ from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
-from kapacitor.store.readdb import open_read_db
+from kapacitor.store.base import EventStore
+from kapacitor.store.readdb import ReadDb, open_read_db
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -136,13 +138,15 @@ def create_app(
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
         return render(request, "error.html", status_code=422, code=422, message=f"bad request ({problems})")
 
-    @app.get("/healthz", summary="Liveness, and how far the read models lag the log")
-    def healthz() -> dict[str, object]:
-        head = store.head_position()
-        positions = {name: cp.position for name, cp in checkpoints(db).items()}
-        failures = {name: str(f) for name, f in runner.failures.items()}
-        lag = head - min(positions.values(), default=0)
-        return {"ok": not failures, "head": head, "lag": lag, "projections": positions, "failures": failures}
+    @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",
+             responses={503: {"description": "unhealthy: the same body, `ok` false, `problems` says why"}})
+    def healthz() -> Response:
+        """``ok``, ``problems`` (one line each), ``head``, ``lag`` (behind the log:
+        normal while catching up), ``projections`` (checkpoints), ``skipped`` (events
+        each read model stepped over), ``stalled`` (read models waiting out a
+        transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
+        health = health_report(store, db, runner)
+        return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, object]:
@@ -162,6 +166,29 @@ def create_app(
                            max_age=SESSION_DAYS * 86400, same_site="lax", https_only=public_url.startswith("https:"))
     app.add_middleware(Guard, local_only=not auth)  # outermost: checked before anything else runs
     return app
+
+
+def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> dict[str, object]:
+    """What ``/healthz`` answers (see there)."""
+    problems: list[str] = []
+    head, positions, counts = 0, {}, {}
+    try:
+        head = store.head_position()
+        positions = {name: cp.position for name, cp in checkpoints(db).items()}
+        counts = skipped.counts(db)
+    except Exception as exc:  # the store itself fails: that is the report
+        problems.append(f"store: {type(exc).__name__}: {exc}")
+    damaged = getattr(store, "damaged", "")  # the SQLite store notes a damaged file
+    if damaged:
+        problems.append(f"store: damaged ({damaged}); nothing is written to it")
+    problems += [f"read model {name!r} skipped {n:,} event(s) (`kapacitor projections status`)" for name, n in counts.items()]
+    stalled = runner.stalled()
+    problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
+    if runner.error:
+        problems.append(f"read models cannot read the log: {runner.error}")
+    lag = head - min(positions.values(), default=0)
+    return {"ok": not problems, "problems": problems, "head": head, "lag": lag, "projections": positions,
+            "skipped": counts, "stalled": stalled}
 
 
 def _wants_json(request: Request) -> bool:

@@ -9,15 +9,24 @@ session and the same transcript imported later give the identical events, ids
 included. A hook payload becomes a ``HookReceived`` event (id from the payload
 and the hook's time), SessionEnd also a ``SessionEnded``.
 
-A batch is appended in one transaction (``append_many``) or not at all.
+Every line is taken: a line the normalizer cannot map (or whose events cannot
+be stored) is kept as an ``UnknownRecordReceived`` with its raw text, as import
+keeps it, and an event whose id another stream already holds (Claude Code wrote
+the record twice, main and sidechain) is skipped, so no line is ever a reason
+to refuse a batch. Lines are normalized and appended in parts of ``PART_BYTES``
+(each part one transaction, the hook payload in the last), at most
+``CONCURRENT`` batches at a time, so memory stays a small multiple of the batch
+size; a batch cut short by a failure is resent whole by the client and the
+store skips what it already has.
 Answers: 200 ``{"added", "skipped"}`` — a replayed batch is 200 with
 ``added: 0``, because clients resend after a crash or timeout and must see
 success; 400 malformed (not JSON, wrong shape, bad session id); 401 missing or
 wrong bearer token; 403 no token configured and the caller is not on this
-machine, or the session belongs to another user; 413 body over ``MAX_BODY``;
-415 not ``application/json``; 422 the batch names another session. A user's
-token makes that user the session's owner (the git identity in the events stays
-as extra attribution).
+machine, or the session belongs to another user; 413 body over ``MAX_BODY``
+(after gzip ``Content-Encoding``); 415 not ``application/json``, or another
+content encoding; 422 the batch names another session. A user's token makes
+that user the session's owner (the git identity in the events stays as extra
+attribution).
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +55,22 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
-from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Source
+from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Routed, Source
 from kapacitor.normalize.redact import redact
 from kapacitor.server.access import bearer_token, conn
 from kapacitor.store import codec
-from kapacitor.store.base import ANY, EventIdConflict, EventStore
+from kapacitor.store.base import EventStore, append_skipping_taken_ids
 
-MAX_BODY = 32 * 1024 * 1024
-"""Largest batch accepted; clients send at most a few MB (one huge line aside)."""
+MAX_LINE = 256 << 20
+"""The largest transcript line live capture delivers (bytes)."""
+MAX_BODY = 3 * MAX_LINE + (1 << 20)
+"""Largest batch accepted, decoded: one ``MAX_LINE`` line and its JSON escaping.
+Clients send a line that large alone in its batch, gzip-compressed."""
+PART_BYTES = 4 << 20
+"""Line text normalized and appended at a time (one transaction each)."""
+CONCURRENT = 2
+"""Batches parsed and normalized at once; more wait (bounds the server's memory)."""
+_slots = threading.BoundedSemaphore(CONCURRENT)
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 router = APIRouter()
@@ -73,16 +93,15 @@ class IngestResult:
         return {"added": self.added, "skipped": self.skipped}
 
 
-def ingest(store: EventStore, session_id: str, body: bytes) -> IngestResult:
-    """Validate a batch, normalize it and append it atomically."""
-    streams = batch_events(session_id, parse_batch(session_id, body))
-    if not streams:
-        return IngestResult(0, 0)
-    try:
-        results = store.append_many([(stream, events, ANY) for stream, events in streams.items()])
-    except EventIdConflict as exc:
-        raise BadBatch(409, f"event id already used by another stream: {exc}") from None
-    return IngestResult(sum(r.added for r in results), sum(r.skipped for r in results))
+def ingest(store: EventStore, session_id: str, body: bytes | bytearray) -> IngestResult:
+    """Validate a batch, normalize it and append it, part by part."""
+    with _slots:
+        batch = parse_batch(session_id, body)
+        added = skipped = 0
+        for streams in event_parts(session_id, batch):
+            more, dropped = append_skipping_taken_ids(store, streams)
+            added, skipped = added + more, skipped + dropped
+    return IngestResult(added, skipped)
 
 
 def parse_batch(session_id: str, body: bytes) -> dict[str, Any]:
@@ -91,7 +110,7 @@ def parse_batch(session_id: str, body: bytes) -> dict[str, Any]:
         raise BadBatch(400, f"invalid session id {session_id[:80]!r}")
     try:
         batch = codec.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BadBatch(400, f"body is not JSON: {exc}") from None
     _check(isinstance(batch, dict), "body must be a JSON object")
     _check(batch.get("v") == 1, f"unsupported batch version {batch.get('v')!r} (this server speaks 1)")
@@ -121,21 +140,46 @@ def parse_batch(session_id: str, body: bytes) -> dict[str, Any]:
     return batch
 
 
-def batch_events(session_id: str, batch: dict[str, Any]) -> dict[str, list[NewEvent]]:
-    """The events of a (parsed) batch by stream, in order: transcript lines, then the hook."""
+def event_parts(session_id: str, batch: dict[str, Any]) -> Iterator[dict[str, list[NewEvent]]]:
+    """The events of a (parsed) batch by stream, in order, in parts of about
+    ``PART_BYTES`` of line text: transcript lines, then the hook (in the last
+    part). Each line is released once normalized, so a part's events are the
+    only ones alive."""
     streams: dict[str, list[NewEvent]] = {}
+    size = 0
     context = batch.get("context") or {}
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
         source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {})
         normalizer = Normalizer(source, lambda _cwd: context)
-        for line in t["lines"]:
-            for stream, event in normalizer.feed(_line_bytes(line), line["o"], line["n"]):
+        lines, t["lines"] = t["lines"], []
+        for i, line in enumerate(lines):
+            lines[i] = None
+            raw = _line_bytes(line)
+            for stream, event in line_events(normalizer, raw, line["o"], line["n"]):
                 streams.setdefault(stream, []).append(event)
+            size += len(raw)
+            if size >= PART_BYTES:
+                yield streams
+                streams, size = {}, 0
     hook = batch.get("hook")
     if hook is not None:
         streams.setdefault(agent_session_stream(session_id), []).extend(hook_events(session_id, hook))
-    return streams
+    if streams:
+        yield streams
+
+
+def line_events(normalizer: Normalizer, raw: bytes, offset: int, line_no: int) -> list[Routed]:
+    """A line's events, or, when it cannot be mapped or its events cannot be
+    encoded (say JSON nested too deep for the encoder), the line kept whole as an
+    unknown record: one line never refuses a batch."""
+    try:
+        routed = normalizer.feed(raw, offset, line_no)
+        for _, event in routed:  # what the store will do: fail here, not in the append
+            codec.dumps(event.data), codec.dumps(event.metadata)
+        return routed
+    except (Exception, RecursionError) as exc:  # noqa: BLE001 — any record shape at all
+        return [normalizer.unmappable(raw, offset, line_no, f"could not be mapped: {type(exc).__name__}: {exc}"[:500])]
 
 
 def hook_events(session_id: str, hook: dict[str, Any]) -> list[NewEvent]:
@@ -214,18 +258,29 @@ def claim(request: Request, session_id: str, owner: str) -> None:
         raise HTTPException(403, f"session {session_id!r} belongs to another user")
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes ``MAX_BODY``."""
+async def read_body(request: Request) -> bytearray:
+    """The body, gunzipped when ``Content-Encoding: gzip``, refused with 413 as soon
+    as it (decoded) passes ``MAX_BODY``."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise HTTPException(415, f"content encoding {encoding!r} is not supported (gzip is)")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY:
         raise HTTPException(413, f"batch of {int(length):,} bytes; the limit is {MAX_BODY:,}")
-    chunks, size = [], 0
+    inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+    body = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
+        if inflate is not None:
+            try:
+                chunk = inflate.decompress(chunk, MAX_BODY + 1 - len(body))
+            except zlib.error as exc:
+                raise HTTPException(400, f"body is not gzip: {exc}") from None
+        if len(body) + len(chunk) > MAX_BODY or (inflate is not None and inflate.unconsumed_tail):
             raise HTTPException(413, f"batch over the limit of {MAX_BODY:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    if inflate is not None and not inflate.eof:
+        raise HTTPException(400, "body is not gzip: cut short")
+    return body
 
 
 @router.post("/api/ingest/sessions/{session_id}/batches")

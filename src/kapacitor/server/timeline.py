@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from kapacitor.server import queries
@@ -16,6 +16,7 @@ from kapacitor.server.web import conn, render, viewer_of
 router = APIRouter()
 
 _DATE = r"^(\d{4}-\d{2}-\d{2})?$"
+MAX_PAGE = 1_000_000  # 50 million sessions; a larger number is a 422, not an SQL overflow
 
 
 def filters(
@@ -24,7 +25,7 @@ def filters(
     since: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     q: Annotated[str, Query(description="text in the title, or a session id")] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Filters:
     return Filters(repo, user, since, until, q.strip(), page)
 
@@ -39,14 +40,21 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 
 
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
-    viewer = viewer_of(request)
-    return {"filters": chosen, "listing": queries.session_list(conn(request), chosen, viewer), "users": queries.users(conn(request), viewer)}
+    return {"filters": chosen, "listing": _listing(request, chosen), "users": queries.users(conn(request), viewer_of(request))}
 
 
-@router.get("/sessions.json", summary="The timeline as JSON")
+def _listing(request: Request, chosen: Filters) -> dict[str, Any]:
+    """The page of sessions; a page past the last is a 404 (page 1 always exists)."""
+    listing = queries.session_list(conn(request), chosen, viewer_of(request))
+    if chosen.page > listing["pages"]:
+        raise HTTPException(status_code=404, detail=f"no page {chosen.page}: there are {listing['pages']}")
+    return listing
+
+
+@router.get("/sessions.json", summary="The timeline as JSON", responses={404: {"description": "a page past the last"}})
 def sessions_json(request: Request, chosen: Annotated[Filters, Depends(filters)]) -> dict[str, Any]:
     """The same filters as the page; ``sessions`` has one row per session on the page."""
-    return queries.session_list(conn(request), chosen, viewer_of(request))
+    return _listing(request, chosen)
 
 
 @router.get("/sidebar", response_class=HTMLResponse, summary="Repository sidebar fragment")

@@ -27,6 +27,17 @@ class StoreError(Exception):
     """Something is wrong with the store (bad URL, unreachable server, ...)."""
 
 
+class StoreDamaged(StoreError):
+    """The store file is not a database or has damaged pages: it is not written to."""
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(
+            f"{path} is damaged or not a Kapacitor store ({reason}); nothing was written to it."
+            " `kapacitor doctor` checks it; restore it from a backup or re-import into a new file"
+        )
+        self.path, self.reason = path, reason
+
+
 class WrongExpectedVersion(StoreError):
     """Optimistic concurrency: the stream moved on since the writer last read it."""
 
@@ -36,7 +47,13 @@ class WrongExpectedVersion(StoreError):
 
 
 class EventIdConflict(StoreError):
-    """An event id is already used in another stream: ids must be unique store-wide."""
+    """An event id is already used in another stream: ids must be unique store-wide.
+    ``stream`` is the stream being appended to, ``ids`` every id of that append
+    already stored elsewhere (so a caller may drop them and retry)."""
+
+    def __init__(self, message: str, stream: str = "", ids: frozenset[str] = frozenset()):
+        super().__init__(message)
+        self.stream, self.ids = stream, ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +151,26 @@ def subscribe(
             stop.wait(poll_interval)
 
 
+def append_skipping_taken_ids(store: EventStore, streams: dict[str, list[NewEvent]]) -> tuple[int, int]:
+    """``append_many`` of ``streams`` (any expected version) in one transaction,
+    leaving out every event whose id another stream already holds (a record the
+    agent wrote twice, say in its main and a sidechain transcript) instead of
+    refusing them all. (added, skipped): skipped counts those and the events
+    already stored."""
+    dropped = 0
+    while True:
+        try:
+            results = store.append_many([(stream, events, ANY) for stream, events in streams.items() if events])
+        except EventIdConflict as exc:
+            kept = [e for e in streams.get(exc.stream, []) if e.id not in exc.ids]
+            if not exc.ids or len(kept) == len(streams.get(exc.stream, [])):
+                raise
+            dropped += len(streams[exc.stream]) - len(kept)
+            streams[exc.stream] = kept
+            continue
+        return sum(r.added for r in results), sum(r.skipped for r in results) + dropped
+
+
 def check_expected_version(stream: str, expected: int, actual: int) -> None:
     """Raise WrongExpectedVersion unless ``actual`` satisfies ``expected``."""
     if expected == ANY:
@@ -148,9 +185,10 @@ def unseen_events(
     """The events to append: those whose id is not in ``stored`` (id -> stream of
     the ids already in the store), each id once. An id stored in another stream is
     a conflict, never a silent skip."""
-    clash = next((i for i, s in stored.items() if s != stream), None)
-    if clash is not None:
-        raise EventIdConflict(f"event id {clash} is already stored in {stored[clash]!r}")
+    clashes = frozenset(i for i, s in stored.items() if s != stream)
+    if clashes:
+        clash = min(clashes)
+        raise EventIdConflict(f"event id {clash} is already stored in {stored[clash]!r}", stream, clashes)
     fresh, seen = [], set(stored)
     for e in events:
         if e.id not in seen:

@@ -129,10 +129,11 @@ class SQLiteReadDb(ReadDb):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # also a failed COMMIT (a full disk can refuse it)
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
 
 _MARK = re.compile(r"%|\?")

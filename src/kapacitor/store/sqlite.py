@@ -22,6 +22,8 @@ from kapacitor.store.base import (
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
+    StoreDamaged,
+    StoreError,
     check_expected_version,
     recorded_event,
     unseen_events,
@@ -109,16 +111,46 @@ def create_private(path: Path) -> None:
         pass
 
 
-class SQLiteEventStore:
-    """Event store on one SQLite file. One connection per thread."""
+def damage_of(exc: BaseException) -> str | None:
+    """SQLite's words when ``exc`` says the file is damaged or is not a database."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        message = str(exc)
+        if "malformed" in message or "not a database" in message or "corrupt" in message:
+            return message
+    return None
 
-    def __init__(self, path: str | Path):
+
+class SQLiteEventStore:
+    """Event store on one SQLite file. One connection per thread.
+
+    A file that is not a SQLite database, or whose pages turn out damaged, is
+    refused (``StoreDamaged``): once a damaged page is met, this store writes
+    nothing more (``damaged`` says why); ``kapacitor doctor`` runs the full check."""
+
+    def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        self.damaged = ""
+        if not create and not self.path.exists():
+            raise StoreError(f"no store at {self.path}: nothing was imported there (check --store, or run `kapacitor import`)")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a store file")
         create_private(self.path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        migrate(self.conn, MIGRATIONS)
+        try:
+            migrate(self.conn, MIGRATIONS)
+        except sqlite3.DatabaseError as exc:
+            if damage_of(exc) is None:
+                raise
+            self.close()
+            raise StoreDamaged(self.path, str(exc)) from None
+
+    def _refuse_if_damaged(self, exc: BaseException) -> None:
+        message = damage_of(exc)
+        if message is not None:
+            self.damaged = message
+            raise StoreDamaged(self.path, message) from exc
 
     @property
     def url(self) -> str:
@@ -145,6 +177,8 @@ class SQLiteEventStore:
         stream_metadata: dict[str, dict[str, Any]] | None = None,
         checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
+        if self.damaged:
+            raise StoreDamaged(self.path, self.damaged)
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -157,8 +191,10 @@ class SQLiteEventStore:
             )
             conn.execute("COMMIT")
             return results
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._refuse_if_damaged(exc)
             raise
 
     def _append_locked(
@@ -226,10 +262,18 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [recorded_event(row) for row in self.conn.execute(sql, params)]
+        try:
+            return [recorded_event(row) for row in self.conn.execute(sql, params)]
+        except sqlite3.DatabaseError as exc:
+            self._refuse_if_damaged(exc)
+            raise
 
     def head_position(self) -> int:
-        return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+        try:
+            return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._refuse_if_damaged(exc)
+            raise
 
     def get_checkpoint(self, name: str) -> dict[str, Any]:
         row = self.conn.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()

@@ -1,0 +1,169 @@
+"""``kapacitor doctor``: is everything in order, and if not, what to do about it."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from kapacitor.capture import client_config
+from kapacitor.capture.spool import known_sessions, load_state, spool_pending
+from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.setup_cmd import is_ours, settings_path
+from kapacitor.projections import skipped
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import checkpoints, open_read_models
+from kapacitor.store import open_store
+from kapacitor.store.base import StoreError, display_url
+from kapacitor.store.health import quick_check
+
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding: ``status`` is ok, warn or fail; ``fix`` says what to do ("" if nothing)."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def check_store(store_url: str) -> tuple[list[Check], object | None]:
+    """The store is reachable and, for SQLite, passes ``quick_check``. Returns the
+    checks and the open store (None when it cannot be opened)."""
+    shown = display_url(store_url)
+    try:
+        store = open_store(store_url, create=False)
+    except StoreError as exc:
+        return [Check("store", "fail", str(exc), "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
+    except OSError as exc:
+        return [Check("store", "fail", f"cannot open {shown}: {exc.strerror or exc}", "check the path and its permissions")], None
+    path = getattr(store, "path", None)
+    if path is None:
+        return [Check("store", "ok", f"{shown} reachable (head {store.head_position():,})")], store
+    problems = quick_check(Path(path))
+    if problems:
+        store.close()
+        return [Check("store", "fail", f"{path} fails SQLite's quick_check: {'; '.join(problems)[:300]}",
+                      "restore the file from a backup, or import again into a new store (--store)")], None
+    return [Check("store", "ok", f"{path}: quick_check ok, head {store.head_position():,}")], store
+
+
+def check_read_models(store: object) -> list[Check]:
+    """Each read model's lag and the events it skipped."""
+    path = getattr(store, "path", None)
+    if path is None:
+        return [Check("read models", "ok", "kept by the server for this store")]
+    head = store.head_position()  # type: ignore[attr-defined]
+    conn = open_read_models(Path(path))
+    try:
+        saved = checkpoints(conn)
+        found = skipped.skipped(conn)
+    finally:
+        conn.close()
+    out = []
+    for projection in PROJECTIONS:
+        known = saved.get(projection.name)
+        lag = head - (known.position if known else 0)
+        mine = [s for s in found if s.name == projection.name]
+        if mine:
+            out.append(Check(f"read model {projection.name}", "fail",
+                             f"{len(mine):,} event(s) skipped; first: {mine[0]}",
+                             f"after upgrading Kapacitor: `kapacitor projections rebuild {projection.name}`"))
+        elif lag:
+            out.append(Check(f"read model {projection.name}", "warn", f"{lag:,} event(s) behind the log",
+                             "`kapacitor serve` catches up while it runs (or `kapacitor projections rebuild`)"))
+        else:
+            out.append(Check(f"read model {projection.name}", "ok", "at the head of the log"))
+    return out
+
+
+def check_hooks() -> list[Check]:
+    """Kapacitor's hooks are in the user's Claude Code settings."""
+    path = settings_path(project=False)
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8") or "{}") if path.exists() else {}
+    except (OSError, ValueError) as exc:
+        return [Check("hooks", "fail", f"cannot read {path}: {exc}", f"fix or move {path}, then `kapacitor setup`")]
+    hooks = settings.get("hooks") if isinstance(settings, dict) else None
+    ours = [
+        event for event, groups in (hooks.items() if isinstance(hooks, dict) else [])
+        if isinstance(groups, list) and any(is_ours(h) for g in groups if isinstance(g, dict) for h in g.get("hooks") or [])
+    ]
+    if not ours:
+        return [Check("hooks", "warn", f"no Kapacitor hooks in {path}: sessions are not captured live",
+                      "`kapacitor setup` (or import now and then with `kapacitor import`)")]
+    return [Check("hooks", "ok", f"{len(ours)} Claude Code hook events send to Kapacitor ({path})")]
+
+
+def check_spools() -> list[Check]:
+    """Nothing waits in the capture client's spools."""
+    waiting = {}
+    for session_id in known_sessions():
+        left = spool_pending(session_id, load_state(session_id).spool_pos)
+        if left:
+            waiting[session_id] = left
+    if waiting:
+        return [Check("spools", "warn", f"{len(waiting)} session(s) spooled, {sum(waiting.values()):,} bytes not delivered",
+                      "start the server, then `kapacitor sync`")]
+    return [Check("spools", "ok", "nothing spooled")]
+
+
+def check_server(timeout: float = 2.0) -> list[Check]:
+    """The server the hooks send to answers ``/healthz`` and reports itself healthy."""
+    server = client_config.load().server
+    try:
+        with urllib.request.urlopen(f"{server}/healthz", timeout=timeout) as response:
+            health = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            health = json.loads(exc.read())
+        except ValueError:
+            return [Check("server", "fail", f"{server}/healthz answered {exc.code}", "see the server's log")]
+        return [Check("server", "fail", f"{server} is unhealthy: {'; '.join(health.get('problems', []))[:300]}",
+                      "see its `kapacitor doctor` findings on the server's machine")]
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return [Check("server", "warn", f"{server} not reachable ({reason})",
+                      "`kapacitor serve` (the hooks spool until it runs; `kapacitor sync` delivers)")]
+    return [Check("server", "ok", f"{server} healthy, head {health.get('head', 0):,}, lag {health.get('lag', 0):,}")]
+
+
+def diagnose(store_url: str) -> list[Check]:
+    checks, store = check_store(store_url)
+    if store is not None:
+        try:
+            checks += check_read_models(store)
+        finally:
+            store.close()  # type: ignore[attr-defined]
+    return checks + check_hooks() + check_spools() + check_server()
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, status (ok, warn, fail), detail, fix.")
+@pass_app
+def doctor_command(app: AppContext, as_json: bool) -> None:
+    """Check the store (reachable; SQLite's quick_check), the read models (lag,
+    skipped events), the Claude Code hooks, the capture spools and the server,
+    and say what to fix. Exits 1 when a check fails (a warning alone exits 0)."""
+    checks = diagnose(app.store_url)
+    if as_json:
+        click.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        table = Table(show_header=True)
+        for column in ("check", "status", "detail", "fix"):
+            table.add_column(column, overflow="fold")
+        for c in checks:
+            table.add_row(c.name, Text(c.status, style=_STYLE[c.status]), Text(c.detail), Text(c.fix))
+        Console().print(table)
+    if any(c.status == "fail" for c in checks):
+        raise SystemExit(1)

@@ -1,0 +1,335 @@
+"""The validation boundary: events leave the normalizer with the documented types.
+
+Transcripts are untrusted: a year of history holds records cut mid-line, written
+by older clients, or with a lone UTF-16 surrogate where Node cut an emoji. This
+module is the one place that checks shapes; ``Normalizer.feed`` calls it on
+every line (``envelope`` before mapping, ``checked`` after). Everything after
+the normalizer (store, projections, pages) trusts event data:
+
+- ``timestamp`` (and ``retained_at``): UTC ISO 8601 with milliseconds
+  (``2026-01-02T03:04:05.678Z``), or ``""`` when the record has none or an
+  unparseable one. A time with an offset is converted to UTC; one without is
+  taken as UTC.
+- fields declared ``int`` (``message_index``, ``pre_tokens``, ``duration_ms``,
+  ``retry_attempt``) and the token counts in ``metadata["$usage"]``:
+  integers in ``0..MAX_COUNT``; anything else becomes 0.
+- fields declared ``str``: strings (a number or bool as its text, an object or
+  list as its JSON text, null as ``""``); ``bool``: booleans; ``dict``: objects;
+  ``tool_calls``: a list of objects whose ``call_id``, ``tool_name`` and
+  ``tool_kind`` are strings and ``arguments`` an object.
+- every string anywhere in the data is valid Unicode: a lone surrogate is
+  replaced by U+FFFD (the raw line in ``metadata.raw`` keeps it as written);
+  objects nested deeper than ``MAX_DEPTH`` are replaced by their JSON text.
+- the ``claude_code`` extension fields that read models and pages use
+  (``is_error``, ``kind``, ``tool_use_id``, ``tool_use_result.structuredPatch``,
+  ...) have the types they expect (see ``_EXTENSION_TEXT``).
+
+Whatever was replaced is named in ``metadata["$invalid"]`` (field path → the
+original value's JSON text, cut to 200 characters), and the importer warns with
+file and line. A record whose shape the mapping cannot follow at all becomes an
+``UnknownRecordReceived`` (``Normalizer.feed``), raw text kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from kapacitor.events import EVENT_TYPES, USAGE_METADATA_KEY, NewEvent
+from kapacitor.store import codec
+
+MAX_COUNT = 10**12
+"""The largest count kept: no API call uses a trillion tokens, and sums of such
+counts stay far inside SQLite's 64-bit integers."""
+MAX_DEPTH = 64
+"""Nesting kept in event data; deeper values are kept as JSON text."""
+INVALID_METADATA_KEY = "$invalid"
+
+# Record fields the mapping reads as strings, and ``message``, which it reads as an object.
+_ENVELOPE_TEXT = (
+    "type uuid parentUuid sessionId cwd gitBranch version agentId requestId entrypoint"
+    " permissionMode subtype level userType slug"
+).split()
+_USAGE_TEXT = ("model", "message_id", "request_id")
+_USAGE_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "ephemeral_5m_input_tokens",
+    "ephemeral_1h_input_tokens",
+)
+_TOOL_CALL_TEXT = ("call_id", "tool_name", "tool_kind")
+# extensions.claude_code fields downstream reads as text (None allowed: "not said").
+_EXTENSION_TEXT = (
+    "kind command args cwd git_branch version entrypoint permission_mode repository remote_url user"
+    " tool_use_id description agent_type request_id error_kind uuid parent_uuid"
+).split()
+_CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Invalid(dict[str, str]):
+    """Field path → the replaced value, as short JSON text."""
+
+    def note(self, path: str, value: Any) -> None:
+        try:
+            text = codec.dumps(value).decode("utf-8", "replace")
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+        self[path] = _clean_text(text[:200])
+
+
+def envelope(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The record with its envelope fields usable by the mapping: a string field
+    (``cwd``, ``uuid``, ...) that is not a string or null, or a ``message`` that is
+    not an object, is dropped (as if absent) and noted. Returns the record (a copy
+    when something was dropped) and the notes."""
+    invalid = _Invalid()
+    for key in _ENVELOPE_TEXT:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            invalid.note(key, value)
+    message = record.get("message")
+    if message is not None and not isinstance(message, dict):
+        invalid.note("message", message)
+    if not invalid:
+        return record, invalid
+    return {k: v for k, v in record.items() if k not in invalid}, invalid
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """Whether a line's JSON text escapes a surrogate (paired or lone): only then
+    can its decoded strings hold a lone one."""
+    return _SURROGATE_ESCAPE.search(text) is not None
+
+
+def checked(event: NewEvent, notes: dict[str, str], scrub: bool) -> NewEvent:
+    """``event`` with its data of the declared types (see the module docstring).
+    ``notes`` are the line's envelope notes; ``scrub`` says whether strings may
+    hold lone surrogates (``may_hold_surrogates``)."""
+    invalid = _Invalid(notes)
+    cls = EVENT_TYPES.get(event.type)
+    data = dict(event.data)
+    if cls is not None:
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                data[f.name] = _field(f.name, str(f.type), data[f.name], invalid)
+    ext = data.get("extensions")
+    if isinstance(ext, dict) and isinstance(ext.get("claude_code"), dict):
+        data["extensions"] = ext | {"claude_code": _extension(ext["claude_code"], invalid)}
+    data = _deep(data, scrub, invalid, "", 0)
+    metadata = event.metadata
+    usage = metadata.get(USAGE_METADATA_KEY)
+    if usage is not None:
+        metadata = metadata | {USAGE_METADATA_KEY: _deep(_usage(usage, invalid), scrub, invalid, "$usage", 0)}
+    if invalid:
+        metadata = metadata | {INVALID_METADATA_KEY: dict(invalid)}
+    return dataclasses.replace(event, data=data, metadata=metadata)
+
+
+def utc_timestamp(value: Any) -> str | None:
+    """``value`` as canonical UTC text, ``""`` for none, None when it is not a time."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if _CANONICAL_TIME.fullmatch(value):
+        return value
+    if parsed.tzinfo is not None:
+        try:
+            parsed = parsed.astimezone(UTC)
+        except OverflowError:  # year 1 minus an offset
+            return None
+    return parsed.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def count(value: Any) -> int | None:
+    """``value`` as a count in ``0..MAX_COUNT``, None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_COUNT:
+        return value
+    return None
+
+
+def _field(name: str, declared: str, value: Any, invalid: _Invalid) -> Any:
+    if name in ("timestamp", "retained_at"):
+        stamp = utc_timestamp(value)
+        if stamp is None:
+            invalid.note(name, value)
+            return ""
+        return stamp
+    if declared == "str":
+        return _text(name, value, invalid)
+    if declared == "int":
+        number = count(value if value is not None else 0)
+        if number is None:
+            invalid.note(name, value)
+            return 0
+        return number
+    if declared == "bool":
+        if not isinstance(value, bool):
+            invalid.note(name, value)
+            return bool(value)
+        return value
+    if declared.startswith("dict"):
+        if not isinstance(value, dict):
+            invalid.note(name, value)
+            return {}
+        return value
+    if declared.startswith("list"):
+        if not isinstance(value, list):
+            invalid.note(name, value)
+            return []
+        if name == "tool_calls":
+            return [_tool_call(i, call, invalid) for i, call in enumerate(value)]
+        return [item if isinstance(item, dict) else {"value": item} for item in value]
+    return value
+
+
+def _text(path: str, value: Any, invalid: _Invalid) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    invalid.note(path, value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _json_text(value)
+
+
+def _tool_call(index: int, call: Any, invalid: _Invalid) -> dict[str, Any]:
+    path = f"tool_calls.{index}"
+    if not isinstance(call, dict):
+        invalid.note(path, call)
+        call = {}
+    out = dict(call)
+    for key in _TOOL_CALL_TEXT:
+        out[key] = _text(f"{path}.{key}", call.get(key), invalid)
+    arguments = call.get("arguments")
+    if not isinstance(arguments, dict):
+        if arguments is not None:
+            invalid.note(f"{path}.arguments", arguments)
+        out["arguments"] = {} if arguments is None else {"input": arguments}
+    return out
+
+
+def _extension(ext: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:
+    out = dict(ext)
+    for key in _EXTENSION_TEXT:
+        value = ext.get(key)
+        if value is not None and not isinstance(value, str):
+            out[key] = _text(f"extensions.claude_code.{key}", value, invalid)
+    if "is_error" in ext and not isinstance(ext["is_error"], bool):
+        out["is_error"] = bool(ext["is_error"])
+    images = ext.get("images")
+    if images is not None and not (isinstance(images, list) and all(isinstance(i, dict) for i in images)):
+        invalid.note("extensions.claude_code.images", images)
+        out.pop("images")
+    result = ext.get("tool_use_result")
+    if isinstance(result, dict):
+        out["tool_use_result"] = _tool_use_result(result, invalid)
+    return out
+
+
+def _tool_use_result(result: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:
+    """The structured tool result's fields read models use: ``type`` text (and a
+    created file's ``content``), ``structuredPatch`` a list of hunks whose ``lines``
+    are text."""
+    out = dict(result)
+    path = "extensions.claude_code.tool_use_result"
+    text_keys = ("type", "filePath", "agentId", "status") + (("content",) if result.get("type") == "create" else ())
+    for key in text_keys:
+        if key in result and result[key] is not None and not isinstance(result[key], str):
+            out[key] = _text(f"{path}.{key}", result[key], invalid)
+    patch = result.get("structuredPatch")
+    if patch is not None:
+        hunks = patch if isinstance(patch, list) else []
+        good = [
+            h for h in hunks
+            if isinstance(h, dict) and isinstance(h.get("lines", []), list) and all(isinstance(x, str) for x in h.get("lines", []))
+        ]
+        if len(good) != len(hunks) or not isinstance(patch, list):
+            invalid.note(f"{path}.structuredPatch", patch)
+            out["structuredPatch"] = good
+    return out
+
+
+def _usage(usage: Any, invalid: _Invalid) -> dict[str, Any]:
+    if not isinstance(usage, dict):
+        invalid.note("$usage", usage)
+        usage = {}
+    out = dict(usage)
+    for key in _USAGE_TEXT:
+        out[key] = _text(f"$usage.{key}", usage.get(key), invalid)
+    for key in _USAGE_COUNTS:
+        number = count(usage.get(key) or 0)
+        if number is None:
+            invalid.note(f"$usage.{key}", usage.get(key))
+            number = 0
+        out[key] = number
+    return out
+
+
+def _deep(value: Any, scrub: bool, invalid: _Invalid, path: str, depth: int) -> Any:
+    """``value`` with lone surrogates replaced (when ``scrub``) and anything nested
+    deeper than ``MAX_DEPTH`` kept as JSON text. Walks only when it has to: at
+    ``depth`` 0 it first asks whether the text could nest that deep."""
+    if depth == 0 and not scrub and not _may_nest_deeper(value):
+        return value
+    if isinstance(value, str):
+        cleaned = _clean_text(value) if scrub else value
+        if cleaned is not value:
+            invalid.note(path, value)
+        return cleaned
+    if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
+        invalid.note(path or "data", "nested deeper than 64 levels")
+        return _clean_text(_json_text(value))
+    if isinstance(value, dict):
+        return {
+            (_clean_text(k) if scrub and isinstance(k, str) else k): _deep(v, scrub, invalid, f"{path}.{k}" if path else str(k), depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_deep(v, scrub, invalid, f"{path}.{i}", depth + 1) for i, v in enumerate(value)]
+    return value
+
+
+def _may_nest_deeper(value: Any) -> bool:
+    """Whether ``value`` nests containers deeper than ``MAX_DEPTH`` (without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _clean_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return codec.dumps(value).decode("utf-8", "replace")
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)

@@ -1,0 +1,67 @@
+"""Live capture at its limits, on the real server on loopback with the real hook,
+follower and ``kapacitor sync``: a 63 MB transcript line (a 30 MB tool output)
+and a hook payload carrying that output reach the store, and the hook never
+makes the agent wait for them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from capture_helpers import (
+    KAPACITOR,
+    LiveSession,
+    imported_events,
+    live_events,
+    run_hook,
+    spooled,
+    state_dir,
+    wait_for,
+)
+from kapacitor.store import open_store
+
+OUTPUT_LINES = 360_000  # ~30 MB of tool output; the transcript line holds it twice (content and toolUseResult)
+
+
+def huge_tool_result(session_id: str, output: str) -> bytes:
+    record = {
+        "parentUuid": None, "isSidechain": False, "type": "user", "uuid": "7f0c5b1e-0000-4000-8000-00000000b16",
+        "sessionId": session_id, "timestamp": "2026-05-01T10:00:00.000Z", "cwd": "/home/dev/src/widgets",
+        "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_huge", "content": output}]},
+        "toolUseResult": {"stdout": output, "stderr": "", "interrupted": False},
+    }
+    return json.dumps(record).encode() + b"\n"
+
+
+def test_a_63_mb_line_reaches_the_store_and_no_hook_waits_for_it(tmp_path, live_server):
+    live = LiveSession(tmp_path / "projects")
+    output = "".join(f"line {i}: build output with \"quotes\", a tab\tand /home/dev/src/widgets/f_{i}.py\n" for i in range(OUTPUT_LINES))
+    huge = huge_tool_result(live.session_id, output)
+    assert len(huge) > 63_000_000
+    live.write_main(0, 8)
+    with live.main.open("ab") as handle:
+        handle.write(huge)
+    live.write_main(8)
+    payload = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_huge", tool_response={"stdout": output})
+    started = time.monotonic()
+    assert run_hook("PostToolUse", payload, KAPACITOR_FOLLOW="1", KAPACITOR_FOLLOW_IDLE="30").returncode == 0
+    hook_seconds = time.monotonic() - started
+    assert hook_seconds < 5, hook_seconds  # it spooled the 30 MB payload and left both to the follower
+
+    store = open_store(f"sqlite://{live_server.store_path}")
+
+    def huge_result_stored() -> bool:
+        return any(e.metadata.get("raw", "").encode() == huge.rstrip(b"\n") for e in store.read_all() if e.type == "ToolResultReceived")
+
+    wait_for(huge_result_stored, timeout=240, interval=1)
+    wait_for(lambda: any(e.type == "HookReceived" for e in store.read_all()), timeout=120, interval=1)
+    [hook] = [e for e in store.read_all() if e.type == "HookReceived"]
+    assert hook.data["extensions"]["claude_code"]["tool_response"]["stdout"] == output
+    store.close()
+    run_hook("SessionEnd", live.payload("SessionEnd", reason="other"))
+    synced = subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, timeout=300)
+    assert synced.returncode == 0, synced.stderr
+    assert spooled(live.session_id) == [] and not (state_dir() / "sessions" / f"{live.session_id}.aside").exists()
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")

@@ -1,0 +1,158 @@
+"""Wrong input from a person: one line and a non-zero exit, never a traceback, and
+nothing created or written that the person did not ask for. The real CLI in a
+subprocess, real store files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import RECORDED, SAMPLE_DIRS
+
+SAMPLE = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
+
+
+def kapacitor(*args, env=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "kapacitor", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def one_line_error(result) -> str:
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    return line
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path):
+    notes = tmp_path / "notes.db"
+    notes.write_text("these are my notes, not a database\n" * 200)
+    before = notes.read_bytes()
+    for args in (["sessions"], ["import", str(SAMPLE)], ["projections", "status"]):
+        line = one_line_error(kapacitor("--store", f"sqlite://{notes}", *args))
+        assert "is damaged or not a Kapacitor store (file is not a database)" in line
+    assert notes.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]  # no -wal, no -shm
+
+
+@pytest.mark.parametrize("args", [["sessions"], ["sessions", "--json"], ["projections", "status"], ["projections", "rebuild"]])
+def test_a_read_on_a_store_that_does_not_exist_creates_nothing(tmp_path, args):
+    missing = tmp_path / "typo" / "kapacitr.db"
+    line = one_line_error(kapacitor("--store", f"sqlite://{missing}", *args))
+    assert line == f"Error: no store at {missing}: nothing was imported there (check --store, or run `kapacitor import`)"
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_path_that_does_not_exist_is_one_line(tmp_path):
+    line = one_line_error(kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", str(tmp_path / "nope")))
+    assert line == f"Error: no such file or directory: {tmp_path / 'nope'}"
+
+
+def test_a_missing_path_beside_a_good_one_is_a_warning(tmp_path):
+    result = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", "--json", str(tmp_path / "nope"), str(SAMPLE))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'nope'}: no such file or directory, skipped" in result.stderr
+    assert json.loads(result.stdout)["events_added"] > 0
+
+
+def test_a_file_without_transcript_records_is_skipped_with_one_warning(tmp_path):
+    store = tmp_path / "k.db"
+    result = kapacitor("--store", f"sqlite://{store}", "import", "--json", "/etc/passwd")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["events_added"] == 0
+    [warning] = summary["warnings"]
+    assert warning.startswith("/etc/passwd:0: no transcript record in its first") and "skipped (nothing stored)" in warning
+    status = json.loads(kapacitor("--store", f"sqlite://{store}", "projections", "status", "--json").stdout)
+    assert {row["head"] for row in status} == {0}
+
+
+def test_record_text_never_reaches_rich_markup(tmp_path):
+    target = tmp_path / "p" / "-x" / SAMPLE.name
+    target.parent.mkdir(parents=True)
+    lines = SAMPLE.read_bytes().splitlines()
+    odd = [b'{"type": "[/]", "uuid": "m1"}', b'{"type": "[bold red]x[/bold red] [link=file:///etc]y", "uuid": "m2"}', b"[/] not json"]
+    target.write_bytes(b"\n".join(lines[:3] + odd + lines[3:]) + b"\n")
+    result = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", str(target))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "unknown record type '[/]'" in result.stderr
+    assert "'[bold red]x[/bold red] [link=file:///etc]y'" in result.stderr
+
+
+def test_a_busy_port_is_one_line_before_anything_is_imported(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "share")}
+        result = kapacitor("serve", "--demo", "--port", str(port), env=env)
+    line = one_line_error(result)
+    assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port}:") and "--port" in line
+    assert not (tmp_path / "share").exists()  # no demo store was made
+
+
+@pytest.fixture(scope="module")
+def imported_store(tmp_path_factory):
+    store = tmp_path_factory.mktemp("sessions") / "k.db"
+    result = kapacitor("--store", f"sqlite://{store}", "import", *map(str, SAMPLE_DIRS))
+    assert result.returncode == 0
+    return f"sqlite://{store}"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_sessions_table_fits_the_terminal_one_line_each(imported_store, width):
+    out = kapacitor("--store", imported_store, "sessions", env={**os.environ, "COLUMNS": str(width)}).stdout
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= width
+    rows = json.loads(kapacitor("--store", imported_store, "sessions", "--json").stdout)
+    for row in rows:  # each session on exactly one line, by its short id
+        [line] = [line for line in lines if line.startswith(row["session_id"][:8])]
+        assert row["started"][:16].replace("T", " ") in line
+    assert "started (UTC)" in out
+
+
+def test_sessions_wide_shows_every_column_and_full_ids(imported_store):
+    out = kapacitor("--store", imported_store, "sessions", "--wide", env={**os.environ, "COLUMNS": "400"}).stdout
+    rows = json.loads(kapacitor("--store", imported_store, "sessions", "--json").stdout)
+    for column in ("branch", "user", "duration", "prompts", "files", "tokens (in/out/cache r/w)"):
+        assert column in out
+    assert all(row["session_id"] in out for row in rows)
+
+
+def test_scripts_run_keeps_the_demo_and_passes_options_through(tmp_path):
+    """scripts/run with a stand-in .venv (the real one would be installed): which
+    arguments reach `kapacitor serve`."""
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy(_script("run"), root / "scripts" / "run")
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "kapacitor").write_text('#!/bin/sh\necho "$@"\n')
+    for name in ("python", "kapacitor"):
+        (bin_dir / name).chmod(0o755)
+    fake_python3 = tmp_path / "bin" / "python3"
+    fake_python3.parent.mkdir()
+    fake_python3.write_text("#!/bin/sh\nexit 0\n")
+    fake_python3.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake_python3.parent}:{os.environ['PATH']}"}
+
+    def run(*args):
+        return subprocess.run([str(root / "scripts" / "run"), *args], capture_output=True, text=True, env=env, check=True).stdout.split()
+
+    assert run() == ["serve", "--demo"]
+    assert run("--port", "8000") == ["serve", "--demo", "--port", "8000"]
+    assert run("--import") == ["serve", "--import"]
+    assert run("--demo", "--host", "0.0.0.0") == ["serve", "--demo", "--host", "0.0.0.0"]
+
+
+def _script(name: str):
+    from conftest import ROOT
+
+    return ROOT / "scripts" / name
