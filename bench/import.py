@@ -13,7 +13,14 @@ and prints events/s, MB/s and the ratio import / parse-only, by wall-clock time
 work: waiting for a core or the disk is not counted). Also measures a second,
 no-op import of the same files (what a rerun costs).
 
-    python bench/import.py [--mb 200] [--keep]
+``--history 2.1.332`` replicates the Claude Code 2.1.332 recordings instead
+(../shared/claude-code/recorded-2.1.332: new record types, ~6.5x larger lines)
+instead. Either way the bench also measures, in the same run, the stored bytes
+per event with long strings kept inline (the store before content-addressed
+chunks: a second import into another fresh store) and as chunks stored once per
+store (``kapacitor.store.blobs``).
+
+    python bench/import.py [--mb 200] [--history 2.1.197|2.1.332] [--keep]
 """
 
 from __future__ import annotations
@@ -29,11 +36,16 @@ import orjson
 
 from kapacitor.capture.importer import import_paths
 from kapacitor.capture.synthetic import replicate
-from kapacitor.store import open_store
+from kapacitor.store import blobs, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = ROOT.parent / "shared" / "claude-code" / "recorded"
-SOURCES = [RECORDED / "projects", RECORDED / "interactive" / "projects"]
+RECORDED_332 = ROOT.parent / "shared" / "claude-code" / "recorded-2.1.332"
+HISTORIES = {
+    "2.1.197": [RECORDED / "projects", RECORDED / "interactive" / "projects"],
+    "2.1.332": sorted(RECORDED_332.glob("*/projects")),
+}
+SOURCES = HISTORIES["2.1.197"]
 
 
 def make_data(target: Path, megabytes: int) -> tuple[int, int]:
@@ -87,7 +99,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=200, help="size of the replicated data set (default 200)")
     parser.add_argument("--keep", action="store_true", help="keep the data and store afterwards")
+    parser.add_argument("--history", choices=sorted(HISTORIES), default="2.1.197", help="which client's recordings to replicate")
     args = parser.parse_args()
+    global SOURCES
+    SOURCES = HISTORIES[args.history]
     work = Path(tempfile.mkdtemp(prefix="kapacitor-bench-"))
     try:
         data = work / "data"
@@ -114,6 +129,7 @@ def main() -> None:
             f"  {mb / imported.wall:6.1f} MB/s  ({summary.events_added:,} events, store {db_mb:,.0f} MB)"
         )
         print(f"rerun      : {again.wall:6.2f} s  cpu {again.cpu:6.2f} s  (adds {rerun.events_added} events)")
+        storage(work, data, imported, mb)
         print(
             f"ratio import / parse-only: {imported.wall / parse.wall:.2f}x wall-clock,"
             f" {imported.cpu / parse.cpu:.2f}x CPU  (target <= 3x)"
@@ -123,6 +139,28 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"kept {work}", file=sys.stderr)
+
+
+def storage(work: Path, data: Path, chunked: Timer, mb: float) -> None:
+    """Stored bytes per event: long strings inline (the baseline, this run) vs chunked."""
+    store = open_store(f"sqlite://{work / 'bench.db'}")
+    after = store.storage()
+    store.close()
+    inline = open_store(f"sqlite://{work / 'inline.db'}")
+    default, blobs.MIN_CHARS = blobs.MIN_CHARS, sys.maxsize
+    try:
+        with Timer() as timer:
+            import_paths(inline, [data])
+    finally:
+        blobs.MIN_CHARS = default
+    before = inline.storage()
+    inline.close()
+    for name, s, t in (("inline ", before, timer), ("chunked", after, chunked)):
+        stored = s["event_bytes"] + s["chunk_bytes"]
+        print(f"storage {name}: {stored / 1e6:8.1f} MB for {s['events']:,} events = {stored / s['events']:8,.0f} bytes/event"
+              f"  ({s['chunks']:,} chunks, {s['chunk_bytes'] / 1e6:.1f} MB; import cpu {t.cpu:.2f} s, {mb / t.wall:.1f} MB/s)")
+    ratio = (after["event_bytes"] + after["chunk_bytes"]) / (before["event_bytes"] + before["chunk_bytes"])
+    print(f"ratio chunked / inline stored bytes: {ratio:.3f}")
 
 
 if __name__ == "__main__":

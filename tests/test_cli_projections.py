@@ -83,6 +83,7 @@ def test_rebuild_is_repeatable(store_url):
         (["projections", "rebuild", "nope"], "'nope' is not one of"),
         (["--store", "mysql://nope", "projections", "status"], "unsupported store URL"),
         (["--store", "sqlite:///proc/nope/x.db", "projections", "rebuild"], "no store at /proc/nope/x.db"),
+        (["--store", "sqlite:///proc/nope/x.db", "import", "/etc/hostname"], "cannot open store"),
     ],
 )
 def test_bad_input_is_a_one_line_error_not_a_traceback(args, message):

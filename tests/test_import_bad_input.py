@@ -159,3 +159,16 @@ def test_unreadable_file_is_a_warning_not_a_crash(store, tmp_path):
     [warning] = summary.warnings
     assert warning.path.endswith("not-a-file.jsonl") and "cannot read" in warning.message
     assert sorted(stored_raw(store)) == sorted(good_lines())
+
+
+def test_a_record_written_twice_in_two_streams_is_skipped_not_fatal(store, tmp_path):
+    """The same uuid once in the main conversation and once marked as a sidechain
+    (so the same event id in two streams): the first is kept, the import goes on."""
+    path = copy_sample(tmp_path)
+    lines = good_lines()
+    twin = json.loads(lines[3])
+    twin["isSidechain"] = True
+    path.write_bytes(b"\n".join(lines[:4] + [json.dumps(twin).encode()] + lines[4:]) + b"\n")
+    summary = import_paths(store, [path])
+    assert summary.events_skipped >= 1
+    assert sorted(stored_raw(store)) == sorted(lines)

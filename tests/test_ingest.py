@@ -208,3 +208,24 @@ def test_the_server_token_comes_from_serve_or_the_environment(tmp_path, monkeypa
     url = f"sqlite://{tmp_path / 'k.db'}"
     assert create_app(url, run_projections=False).state.ingest_token == "from-env"
     assert create_app(url, run_projections=False, token="given").state.ingest_token == "given"
+
+
+def test_a_hook_payload_of_any_depth_is_stored_or_refused_never_an_error(store):
+    """Around the decoder's and encoder's depth limits (which depend on the stack):
+    a 400 for a body too deep to parse; otherwise the line and a hook event
+    (the payload, or why it could not be stored)."""
+    outcomes = set()
+    for depth in range(1010, 880, -10):
+        body = ('{"v":1,"agent":"claude-code","session_id":"s-1","transcripts":[{"path":"/p/s-1.jsonl","lines":[%s]}],'
+                '"hook":{"event":"PreToolUse","at":"2026-01-01T00:00:%02dZ","payload":{"session_id":"s-1","tool_input":%s}}}'
+                % (json.dumps(LINE), depth % 60, "[" * depth + "]" * depth)).encode()
+        try:
+            ingest(store, "s-1", body)
+        except BadBatch as exc:
+            assert exc.status == 400 and "not JSON" in str(exc)
+            outcomes.add("refused")
+            continue
+        hooks = [e for e in store.read_stream("AgentSession-s-1") if e.type == "HookReceived"]
+        assert any(e.data["timestamp"].endswith(f"{depth % 60:02d}Z") for e in hooks)
+        outcomes.add("stored")
+    assert outcomes == {"refused", "stored"}

@@ -135,3 +135,15 @@ def test_chat_and_trace_json_and_the_chat_slices(app):
     rest = get(app, f"/sessions/{sid}/chat?start=2&limit=100000")
     assert "hx-get" not in rest
     get(app, f"/sessions/{sid}/chat?start=-1", status=422)
+
+
+def test_live_streams_are_capped(app):
+    app.state.hub.max_subscribers = 0
+    answer = get(app, "/events", status=503)
+    assert "live streams are open already" in json.dumps(answer)
+    hub = app.state.hub
+    hub.max_subscribers = 2
+    first, second = hub.subscribe(), hub.subscribe()
+    assert first is not None and second is not None and hub.subscribe() is None
+    hub.unsubscribe(first)
+    assert hub.subscribe() is not None

@@ -53,7 +53,7 @@ def test_setup_is_idempotent_keeps_user_hooks_and_uninstalls_exactly(isolated_ho
     assert "Already installed" in setup()
     assert path.read_bytes() == installed  # twice changes nothing
 
-    assert "Removed 11" in setup("--uninstall")
+    assert f"Removed {len(EVENTS)}" in setup("--uninstall")
     assert json.loads(path.read_text()) == json.loads(original)
     assert "No Kapacitor hooks" in setup("--uninstall")
 

@@ -234,3 +234,45 @@ def test_a_large_trace_leaves_details_to_be_fetched(tmp_path_factory):
 def test_a_small_trace_keeps_its_details_in_the_page(samples):
     html = render_trace(trace_tree(samples, SUBAGENT_SESSION), detail_url="/sessions/x/trace/detail")
     assert "data-detail-url" not in html and html.count('<template class="tdetail">') == html.count('class="tnode ')
+
+
+def test_a_large_trace_renders_a_bounded_tree_and_the_rest_on_demand(tmp_path_factory, monkeypatch):
+    """With room for 50 nodes a page, the page holds 50 and a loader; following
+    the loaders renders every node exactly once."""
+    import re
+
+    from kapacitor.server.render import tree as tree_html
+    from kapacitor.server.trace import render_trace_children
+
+    monkeypatch.setattr(tree_html, "TREE_NODES", 50)
+    sid = "0000a11c-0000-4000-8000-00000000b17e"
+    big = Transcript(sid)
+    big.user("many calls")
+    for n in range(tree_html.INLINE_NODES // 2 + 1):
+        big.tool("Bash", {"command": f"echo {n}"}, f"out {n}")
+    root = tmp_path_factory.mktemp("bigger")
+    big.write(root)
+    store = imported_store(tmp_path_factory, [root])
+    tree = trace_tree(store, sid)
+    url = f"/sessions/{sid}/trace/children"
+    html = str(render_trace(tree, detail_url="/d", children_url=url))
+    assert html.count('class="tnode ') == 50
+    loaders = re.findall(r'hx-get="([^"]+)"', html)
+    rendered = re.findall(r'data-id="([^"]*)"', html)
+    fetches = 0
+    while loaders:
+        path, skip = re.match(r".*\?path=([0-9.]*)&amp;skip=(\d+)$", loaders.pop()).groups()
+        rows = str(render_trace_children(tree, path, int(skip), url))
+        assert rows.count('class="tnode ') <= 50
+        rendered += re.findall(r'data-id="([^"]*)"', rows)
+        loaders += re.findall(r'hx-get="([^"]+)"', rows)
+        fetches += 1
+    everything = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        everything.append(node.id)
+        stack.extend(node.children)
+    assert sorted(rendered) == sorted(everything) and fetches >= len(everything) // 50
+    assert render_trace_children(tree, "9999", 0, url) is None and render_trace_children(tree, "x", 0, url) is None
+    store.close()

@@ -41,6 +41,11 @@ class FakeModel:
         self.holding: set[str] = set()
         self.failed: set[tuple[str, int]] = set()
         self.requests: list[dict[str, Any]] = []
+        self.billed: list[dict[str, Any]] = []
+        """Every answered request: ``model``, the ``usage`` billed, and ``kind``:
+        ``script`` (answered from a script: the transcript records its usage),
+        ``override`` (e.g. the /compact summary) or ``side`` (no tools: a title, a
+        model check); the transcript records neither."""
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -62,6 +67,14 @@ class FakeModel:
     def _event(self, name: str) -> threading.Event:
         with self.lock:
             return self.releases.setdefault(name, threading.Event())
+
+    def kind_of(self, body: dict[str, Any]) -> str:
+        """script, override or side: see ``billed``."""
+        messages = body.get("messages") or []
+        last = _text(next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), ""))
+        if any(re.search(rule["match"], last, re.I | re.S) for rule in self.scenario.get("overrides", [])):
+            return "override"
+        return "script" if body.get("tools") else "side"
 
     def reply(self, body: dict[str, Any]) -> tuple[int, list[dict[str, Any]], str]:
         """(HTTP status, content blocks, stop reason) for one request."""
@@ -113,6 +126,25 @@ def _text(content: Any) -> str:
     return "\n".join(parts)
 
 
+def billed_totals(billed: list[dict[str, Any]], kinds: tuple[str, ...] = ("script",)) -> dict[str, dict[str, int]]:
+    """Per model, the token fields the fake billed (as ``sessions --json`` names
+    them) and the number of requests, over the requests of the given ``kinds``."""
+    out: dict[str, dict[str, int]] = {}
+    for bill in billed:
+        if bill["kind"] not in kinds:
+            continue
+        u = bill["usage"]
+        totals = out.setdefault(bill["model"], dict.fromkeys(
+            ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+             "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens", "requests"), 0))
+        totals["requests"] += 1
+        for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+            totals[name] += u[name]
+        for name in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"):
+            totals[name] += u["cache_creation"][name]
+    return out
+
+
 def _usage(body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
     prompt = len(json.dumps(body.get("messages", []))) // 4
     return {"input_tokens": 5, "cache_creation_input_tokens": prompt, "cache_read_input_tokens": 0,
@@ -148,6 +180,9 @@ def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
             with model.lock:
                 model.requests.append(body)
             status, blocks, stop = model.reply(body)
+            if status == 200:
+                with model.lock:
+                    model.billed.append({"model": body.get("model") or "claude-sonnet-4-5", "usage": _usage(body, blocks), "kind": model.kind_of(body)})
             if status != 200:
                 kind = "overloaded_error" if status == 529 else "invalid_request_error"
                 return self._json(status, {"type": "error", "error": {"type": kind, "message": f"fake model: refused with {status}"}})

@@ -31,6 +31,8 @@ EVENTS = (
     "SubagentStop",
     "PreCompact",
     "Notification",
+    "PreModelSwitch",
+    "PostModelSwitch",
     "SessionEnd",
 )
 """The events ``kapacitor setup`` installs the hook for."""

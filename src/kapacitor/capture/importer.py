@@ -21,7 +21,7 @@ from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
 from kapacitor.normalize.claude_code import ContextResolver, Normalizer
 from kapacitor.store import codec
-from kapacitor.store.base import ANY, EventStore
+from kapacitor.store.base import EventStore, append_skipping_taken_ids
 
 BATCH_EVENTS = 5000
 BATCH_BYTES = 16 * 1024 * 1024
@@ -108,9 +108,15 @@ def import_paths(
     # Asked once per cwd and run: a process-wide cache would outlive a change of
     # HOME or git config and give a later import different answers.
     resolve = functools.lru_cache(maxsize=None)(resolve_context)
+    unknown_types: dict[str, tuple[ImportWarning, int]] = {}
     for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning, resolve)
+        _import_file(tf, batch, summary, on_warning, resolve, unknown_types)
     batch.flush()
+    for first, count in unknown_types.values():
+        warning = ImportWarning(first.path, first.line, f"{first.message} ({count} such record{'s' if count > 1 else ''})")
+        summary.warnings.append(warning)
+        if on_warning:
+            on_warning(warning)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -136,10 +142,10 @@ class _Batch:
 
     def flush(self) -> None:
         """Append the events and save the checkpoints that cover them, atomically."""
-        batches = [(stream, events, ANY) for stream, events in self.events.items()]
-        results = self.store.append_many(batches, checkpoints=self.checkpoints)
-        added = sum(r.added for r in results)
-        self.summary.events_skipped += sum(r.skipped for r in results)
+        # A record written twice (main and sidechain transcript, or a damaged copy)
+        # gives one id in two streams: the later copy is skipped, never the batch.
+        added, skipped = append_skipping_taken_ids(self.store, self.events, self.checkpoints)
+        self.summary.events_skipped += skipped
         self.summary.events_added += added
         if self.progress:
             self.progress(self.nbytes, added)
@@ -153,9 +159,18 @@ def _import_file(
     summary: ImportSummary,
     on_warning: Callable[[ImportWarning], None] | None,
     resolve_context: ContextResolver,
+    unknown_types: dict[str, tuple[ImportWarning, int]],
 ) -> None:
-    def warn(line: int, message: str) -> None:
+    """``unknown_types`` gathers the records of a type (or block) the normalizer does
+    not know, by reason, across the import: one warning per reason with its first
+    place and a count, so a client's new bookkeeping record cannot flood the warnings."""
+
+    def warn(line: int, message: str, per_type: bool = False) -> None:
         warning = ImportWarning(str(tf.path), line, message)
+        if per_type:  # said once per import, at the end, with a count
+            first, count = unknown_types.get(message, (warning, 0))
+            unknown_types[message] = (first, count + 1)
+            return
         summary.warnings.append(warning)
         if on_warning:
             on_warning(warning)
@@ -237,18 +252,18 @@ class _Held:
         self.lines += 1
         self.found = any(e.type != "UnknownRecordReceived" or e.data.get("record_type") for _, e in routed)
 
-    def release(self, batch: _Batch, warn: Callable[[int, str], None]) -> None:
+    def release(self, batch: _Batch, warn: Callable[..., None]) -> None:
         for routed, line in self.events:
             _add(batch, routed, line, warn)
 
 
-def _add(batch: _Batch, routed: list[tuple[str, NewEvent]], line: int, warn: Callable[[int, str], None]) -> None:
+def _add(batch: _Batch, routed: list[tuple[str, NewEvent]], line: int, warn: Callable[..., None]) -> None:
     """A line's events into the batch, with a warning for what the normalizer could
-    not take as it was."""
+    not take as it was (for a record of a type it does not know: once per type)."""
     for stream, event in routed:
         batch.add(stream, event)
         if event.type == "UnknownRecordReceived":
-            warn(line, f"kept as unknown record: {event.data['reason']}")
+            warn(line, f"kept as unknown record: {event.data['reason']}", bool(event.data.get("record_type")))
         elif "raw_error" in event.metadata:
             warn(line, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
         elif "$invalid" in event.metadata and ("raw" in event.metadata or "raw_b64" in event.metadata):

@@ -19,7 +19,7 @@ HOOK_TIMEOUT = 1.0
 """A hook waits at most this long for an answer (the agent waits for the hook)."""
 PATIENT_TIMEOUT = 10.0
 """The follower and ``kapacitor sync`` wait longer: nobody waits for them."""
-SLOWEST_INGEST = 2 << 20
+SLOWEST_INGEST = 256 << 10
 """Bytes per second the server is given, on top of ``PATIENT_TIMEOUT``, to take a
 large batch (a huge transcript line costs it seconds to normalize and store)."""
 GZIP_OVER = 64 << 10

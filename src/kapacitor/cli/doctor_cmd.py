@@ -20,9 +20,8 @@ from kapacitor.cli.setup_cmd import is_ours, settings_path
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import checkpoints, open_read_models
-from kapacitor.store import open_store
+from kapacitor.store import health, open_store
 from kapacitor.store.base import StoreError, display_url
-from kapacitor.store.health import quick_check
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
@@ -50,10 +49,10 @@ def check_store(store_url: str) -> tuple[list[Check], object | None]:
     path = getattr(store, "path", None)
     if path is None:
         return [Check("store", "ok", f"{shown} reachable (head {store.head_position():,})")], store
-    problems = quick_check(Path(path))
+    problems = health.quick_check(Path(path))
     if problems:
         store.close()
-        return [Check("store", "fail", f"{path} fails SQLite's quick_check: {'; '.join(problems)[:300]}",
+        return [Check("store", "fail", f"{path} fails SQLite's quick_check: {health.summary(problems)}",
                       "restore the file from a backup, or import again into a new store (--store)")], None
     return [Check("store", "ok", f"{path}: quick_check ok, head {store.head_position():,}")], store
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kapacitor.capture.transcripts import default_roots
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, pass_app, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 
 
@@ -39,6 +39,7 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
     for path in missing:
         err.print(Text.assemble(("warning: ", "yellow"), f"{path}: no such file or directory, skipped"), soft_wrap=True)
     roots = [p for p in paths if p.exists()] or default_roots()
+    refuse_damaged(app)
     if not roots:
         err.print("[yellow]No Claude Code history found[/] (looked in $CLAUDE_CONFIG_DIR, ~/.claude, ~/.config/claude).")
     summary = import_with_progress(app.store, roots, err)

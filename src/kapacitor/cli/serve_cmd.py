@@ -10,11 +10,10 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from kapacitor.capture.transcripts import default_roots
-from kapacitor.cli.common import AppContext
+from kapacitor.cli.common import AppContext, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
-from kapacitor.store.base import StoreDamaged, display_url
-from kapacitor.store.health import quick_check
+from kapacitor.store.base import display_url
 
 
 @click.command("serve")
@@ -68,6 +67,7 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         with extracted() as (projects, resolve):
             summary = import_with_progress(app_ctx.store, [projects], err, resolve)
         err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts into {app_ctx.store_url}")
+    refuse_damaged(app_ctx)  # before anything is written to it
     if import_first:
         roots = default_roots()
         if not roots:
@@ -75,16 +75,11 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
-    path = getattr(app_ctx.store, "path", None)
-    problems = quick_check(path) if path is not None else []  # a SQLite file: a damaged one is refused
-    if problems:
-        raise click.ClickException(str(StoreDamaged(path, "; ".join(problems)[:300])))
     app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
         err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
-
 
 
 def _port_free(host: str, port: int) -> None:

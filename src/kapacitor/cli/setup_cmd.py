@@ -149,7 +149,8 @@ def setup_command(project: bool, server: str | None, token: str | None, token_fi
 
     Adds one `kapacitor hook EVENT` command hook for SessionStart, UserPromptSubmit,
     PreToolUse, PostToolUse, PostToolUseFailure, Stop, SubagentStart, SubagentStop,
-    PreCompact, Notification and SessionEnd. Every other setting and hook is kept;
+    PreCompact, Notification, PreModelSwitch, PostModelSwitch (a /model switch,
+    clients 2.1.3xx) and SessionEnd. Every other setting and hook is kept;
     running it again changes nothing. The server URL and token go to client.json
     in your config dir ($KAPACITOR_SERVER and $KAPACITOR_TOKEN override them).
     """

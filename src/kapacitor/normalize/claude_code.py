@@ -50,6 +50,15 @@ from kapacitor.events import (
     to_new_event,
 )
 from kapacitor.normalize import validate
+from kapacitor.normalize.client_records import (
+    CLIENT_RECORD_TYPES,
+    assistant_fields,
+    client_record,
+    denial_of,
+    local_command_fields,
+    task_notification,
+    thinking_usage,
+)
 from kapacitor.normalize.redact import redact_bytes
 from kapacitor.store import codec
 
@@ -137,8 +146,8 @@ class Normalizer:
             routed = _map_record(line_ctx)
             if not self._started and record.get("cwd") and not record.get("isSidechain"):
                 routed.insert(0, self._session_started(line_ctx))
-            scrub = validate.may_hold_surrogates(text)
-            checked = [(stream, validate.checked(new, notes, scrub)) for stream, new in routed]
+            facts = validate.line_facts(text, record, notes)
+            checked = [(stream, validate.checked(new, facts)) for stream, new in routed]
         except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
             return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
         self._started = self._started or any(new.type == "SessionStarted" for _, new in checked)
@@ -154,7 +163,7 @@ class Normalizer:
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
         ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None)
         stream, new = ctx.route(UnknownRecordReceived(timestamp="", reason=reason[:500]), "unparsed")
-        return stream, validate.checked(new, {}, scrub=True)
+        return stream, validate.checked(new)
 
     def _session_started(self, ctx: _Line) -> Routed:
         record = ctx.record
@@ -273,11 +282,16 @@ def _map_record(ctx: _Line) -> list[Routed]:
         return [_client_state(ctx)]
     if kind in _TITLES:
         return [_title(ctx)]
+    if kind in CLIENT_RECORD_TYPES:
+        return [ctx.route(client_record(ctx.record, _COMMON), "state")]
     reason = f"unknown record type {kind!r}" if kind is not None else "record has no type"
+    # Only a record that says something (a message or content) is worth a notice in the chat.
+    has_content = bool(ctx.record.get("message") or ctx.record.get("content"))
     return [
         ctx.route(
             UnknownRecordReceived(
-                timestamp=ctx.record.get("timestamp", ""), reason=reason, record_type=str(kind or "")
+                timestamp=ctx.record.get("timestamp", ""), reason=reason, record_type=str(kind or ""),
+                extensions={EXT: {"has_content": has_content}},
             ),
             "unknown",
         )
@@ -292,7 +306,9 @@ def _user(ctx: _Line) -> list[Routed]:
     ts = record.get("timestamp", "")
     content = (record.get("message") or {}).get("content")
     if isinstance(content, str):
-        return [_user_text(ctx, content, [])]
+        said = _user_text(ctx, content, [])  # first: the line's raw text goes with it
+        done = _background_done(ctx, content) if _user_kind(record, content) == "notification" else None
+        return [said, *([done] if done else [])]
     if not isinstance(content, list):
         return [ctx.route(UnknownRecordReceived(timestamp=ts, reason="user message without content", record_type="user"), "unknown")]
     out: list[Routed] = []
@@ -345,13 +361,32 @@ def _user_text(ctx: _Line, text: str, images: list[dict[str, Any]]) -> Routed:
         args = re.search(r"<command-args>(.*?)</command-args>", text, re.DOTALL)
         fields["command"] = name.group(1).strip() if name else ""
         fields["args"] = args.group(1).strip() if args else ""
-    for key in ("promptId", "permissionMode", "promptSource", "origin"):
+    for key in ("promptId", "permissionMode", "promptSource", "origin", "turnOrigin"):
         if key in record:
             fields[key] = record[key]
     payload = UserMessageReceived(
         timestamp=ts, content=text, message_id=record.get("uuid", ""), message_index=ctx.line_no, extensions=ctx.ext(**fields)
     )
     return ctx.route(payload, "text")
+
+
+def _background_done(ctx: _Line, text: str) -> Routed | None:
+    """A ``<task-notification>``: a background subagent finished (2.1.3xx). It comes as
+    a user record, or, when the agent was mid-turn, as a ``queued_command`` attachment."""
+    task = task_notification(text)
+    if task is None:
+        return None
+    payload = SubagentCompleted(
+        timestamp=ctx.record.get("timestamp", ""),
+        agent_id=task["task_id"],
+        outcome=task["status"],
+        summary=task["result"],
+        extensions=ctx.ext(
+            tool_use_id=task["tool_use_id"], background=True, total_tokens=task["total_tokens"],
+            duration_ms=task["duration_ms"], tool_use_count=task["tool_use_count"], notice=task["summary"],
+        ),
+    )
+    return ctx.route(payload, "task-notification")
 
 
 def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any) -> list[Routed]:
@@ -378,10 +413,12 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
             index,
         )
     ]
-    if is_error and _DENIAL.search(result):
-        out.append(ctx.route(InterruptIssued(timestamp=ts, request_id=call_id, kind="permission", prompt=result, extensions=ctx.ext()), (index, "ask")))
-        out.append(ctx.route(InterruptResolved(timestamp=ts, request_id=call_id, outcome="denied", response=result, extensions=ctx.ext()), (index, "denied")))
-    if tool_name == "Agent":
+    denial = denial_of(record) if is_error else None
+    if denial or (is_error and _DENIAL.search(result)):
+        who = denial or {}
+        out.append(ctx.route(InterruptIssued(timestamp=ts, request_id=call_id, kind="permission", prompt=result, extensions=ctx.ext(**who)), (index, "ask")))
+        out.append(ctx.route(InterruptResolved(timestamp=ts, request_id=call_id, outcome="denied", response=result, extensions=ctx.ext(**who)), (index, "denied")))
+    if tool_name == "Agent" and structured.get("status") != "async_launched":  # a background one completes later
         out.append(
             ctx.route(
                 SubagentCompleted(
@@ -442,6 +479,8 @@ def _usage(record: dict[str, Any]) -> dict[str, Any] | None:
         "cache_creation_input_tokens": usage.get("cache_creation_input_tokens") or 0,
         "ephemeral_5m_input_tokens": cache.get("ephemeral_5m_input_tokens") or 0,
         "ephemeral_1h_input_tokens": cache.get("ephemeral_1h_input_tokens") or 0,
+        **thinking_usage(usage),
+        **{k: v for k, v in (("requested_model", record.get("requestedModel")), ("effort", record.get("effort"))) if v},
     }
 
 
@@ -460,7 +499,7 @@ def _assistant(ctx: _Line) -> list[Routed]:
         "author_name": model,
         "message_index": ctx.line_no,
     }
-    ext = ctx.ext(stop_reason=message.get("stop_reason"), request_id=record.get("requestId", ""))
+    ext = ctx.ext(stop_reason=message.get("stop_reason"), request_id=record.get("requestId", ""), **assistant_fields(record))
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
     if not isinstance(content, list) or not content:
@@ -525,6 +564,8 @@ def _system(ctx: _Line) -> list[Routed]:
     elif subtype == "turn_duration":
         payload = TurnCompleted(timestamp=ts, duration_ms=int(record.get("durationMs") or 0), extensions=ctx.ext(**rest))
     else:
+        if subtype == "local_command":
+            rest.update(local_command_fields(record))
         payload = SystemNoticeRecorded(
             timestamp=ts, subtype=subtype, level=str(record.get("level", "")), content=_flatten(record.get("content")), extensions=ctx.ext(**rest)
         )
@@ -536,7 +577,11 @@ def _attachment(ctx: _Line) -> list[Routed]:
     attachment = record.get("attachment") or {}
     summary = {k: v for k, v in attachment.items() if isinstance(v, (str, int, bool)) and k not in ("content",) and len(str(v)) < 500}
     payload = ContextAttached(timestamp=record.get("timestamp", ""), kind=str(attachment.get("type", "")), extensions=ctx.ext(**summary))
-    return [ctx.route(payload, "attachment")]
+    out = [ctx.route(payload, "attachment")]
+    if attachment.get("type") == "queued_command" and isinstance(attachment.get("prompt"), str):
+        done = _background_done(ctx, attachment["prompt"])
+        out.extend([done] if done else [])
+    return out
 
 
 def _client_state(ctx: _Line) -> Routed:

@@ -33,7 +33,9 @@ file and line. A record whose shape the mapping cannot follow at all becomes an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,10 +50,10 @@ MAX_DEPTH = 64
 INVALID_METADATA_KEY = "$invalid"
 
 # Record fields the mapping reads as strings, and ``message``, which it reads as an object.
-_ENVELOPE_TEXT = (
+_ENVELOPE_TEXT = frozenset(
     "type uuid parentUuid sessionId cwd gitBranch version agentId requestId entrypoint"
-    " permissionMode subtype level userType slug"
-).split()
+    " permissionMode subtype level userType slug".split()
+)
 _USAGE_TEXT = ("model", "message_id", "request_id")
 _USAGE_COUNTS = (
     "input_tokens",
@@ -63,10 +65,11 @@ _USAGE_COUNTS = (
 )
 _TOOL_CALL_TEXT = ("call_id", "tool_name", "tool_kind")
 # extensions.claude_code fields downstream reads as text (None allowed: "not said").
-_EXTENSION_TEXT = (
+_EXTENSION_TEXT = frozenset(
     "kind command args cwd git_branch version entrypoint permission_mode repository remote_url user"
-    " tool_use_id description agent_type request_id error_kind uuid parent_uuid"
-).split()
+    " tool_use_id description agent_type request_id error_kind uuid parent_uuid".split()
+)
+_EXTENSION_OTHER = frozenset(("is_error", "images", "tool_use_result"))
 _CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -89,9 +92,9 @@ def envelope(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     not an object, is dropped (as if absent) and noted. Returns the record (a copy
     when something was dropped) and the notes."""
     invalid = _Invalid()
-    for key in _ENVELOPE_TEXT:
-        value = record.get(key)
-        if value is not None and not isinstance(value, str):
+    for key in _ENVELOPE_TEXT.intersection(record):
+        value = record[key]
+        if value is not None and type(value) is not str:
             invalid.note(key, value)
     message = record.get("message")
     if message is not None and not isinstance(message, dict):
@@ -101,34 +104,73 @@ def envelope(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     return {k: v for k, v in record.items() if k not in invalid}, invalid
 
 
-def may_hold_surrogates(text: str) -> bool:
-    """Whether a line's JSON text escapes a surrogate (paired or lone): only then
-    can its decoded strings hold a lone one."""
-    return _SURROGATE_ESCAPE.search(text) is not None
+@dataclass(frozen=True)
+class LineFacts:
+    """What one line's text says about the checks its events need: its envelope
+    ``notes``; ``scrub``: its strings may hold lone surrogates; ``deep``: its
+    containers may nest deeper than ``MAX_DEPTH``. The defaults check everything."""
+
+    notes: dict[str, str] = field(default_factory=dict)
+    scrub: bool = True
+    deep: bool = True
 
 
-def checked(event: NewEvent, notes: dict[str, str], scrub: bool) -> NewEvent:
+def line_facts(text: str, record: dict[str, Any], notes: dict[str, str]) -> LineFacts:
+    """The facts of a parsed line, found cheaply: a lone surrogate needs a ``\\uD8..``
+    escape in the text; deep nesting needs as many brackets (then the record is
+    walked to be sure)."""
+    scrub = _SURROGATE_ESCAPE.search(text) is not None
+    limit = MAX_DEPTH - _WRAPPING
+    deep = text.count("[") + text.count("{") > limit and _nests_deeper(record, limit)
+    return LineFacts(notes, scrub, deep)
+
+
+def checked(event: NewEvent, facts: LineFacts = LineFacts()) -> NewEvent:
     """``event`` with its data of the declared types (see the module docstring).
-    ``notes`` are the line's envelope notes; ``scrub`` says whether strings may
-    hold lone surrogates (``may_hold_surrogates``)."""
-    invalid = _Invalid(notes)
-    cls = EVENT_TYPES.get(event.type)
-    data = dict(event.data)
-    if cls is not None:
-        for f in dataclasses.fields(cls):
-            if f.name in data:
-                data[f.name] = _field(f.name, str(f.type), data[f.name], invalid)
+    The normalizer's fresh ``event.data`` is corrected in place."""
+    invalid = _Invalid(facts.notes)
+    data = event.data
+    for name, kind in _SPECS.get(event.type, ()):
+        if name not in data:
+            continue
+        value = data[name]
+        if kind == "str":
+            if type(value) is not str:
+                data[name] = _text(name, value, invalid)
+        elif kind == "time":
+            stamp = _utc_text(value) if type(value) is str else utc_timestamp(value)
+            if stamp is None:
+                invalid.note(name, value)
+                data[name] = ""
+            elif stamp is not value:
+                data[name] = stamp
+        else:
+            data[name] = _field(name, kind, value, invalid)
     ext = data.get("extensions")
-    if isinstance(ext, dict) and isinstance(ext.get("claude_code"), dict):
-        data["extensions"] = ext | {"claude_code": _extension(ext["claude_code"], invalid)}
-    data = _deep(data, scrub, invalid, "", 0)
+    if ext and type(ext) is dict and type(ours := ext.get("claude_code")) is dict:
+        checked_ext = _extension(ours, invalid)
+        if checked_ext is not ours:
+            data["extensions"] = ext | {"claude_code": checked_ext}
+    if facts.scrub or facts.deep:
+        data = _deep(data, facts.scrub, invalid, "", 0)
     metadata = event.metadata
     usage = metadata.get(USAGE_METADATA_KEY)
     if usage is not None:
-        metadata = metadata | {USAGE_METADATA_KEY: _deep(_usage(usage, invalid), scrub, invalid, "$usage", 0)}
+        usage = _usage(usage, invalid)
+        if facts.scrub or facts.deep:
+            usage = _deep(usage, facts.scrub, invalid, "$usage", 0)
+        metadata = metadata | {USAGE_METADATA_KEY: usage}
     if invalid:
         metadata = metadata | {INVALID_METADATA_KEY: dict(invalid)}
-    return dataclasses.replace(event, data=data, metadata=metadata)
+    if data is event.data and metadata is event.metadata:
+        return event
+    return NewEvent(event.id, event.type, data, metadata)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_text(value: str) -> str | None:
+    """``utc_timestamp`` of a string, remembered: a line's events share their time."""
+    return utc_timestamp(value)
 
 
 def utc_timestamp(value: Any) -> str | None:
@@ -162,15 +204,23 @@ def count(value: Any) -> int | None:
     return None
 
 
-def _field(name: str, declared: str, value: Any, invalid: _Invalid) -> Any:
+def _kind(name: str, declared: str) -> str:
+    """How a declared field is checked: time, str, int, bool, dict, list or any."""
     if name in ("timestamp", "retained_at"):
-        stamp = utc_timestamp(value)
-        if stamp is None:
-            invalid.note(name, value)
-            return ""
-        return stamp
-    if declared == "str":
-        return _text(name, value, invalid)
+        return "time"
+    if declared.startswith(("dict", "list")):
+        return declared[:4]
+    return declared if declared in ("str", "int", "bool") else "any"
+
+
+_SPECS = {
+    name: tuple((f.name, _kind(f.name, str(f.type))) for f in dataclasses.fields(cls))
+    for name, cls in EVENT_TYPES.items()
+}
+_WRAPPING = 4  # levels events add around a record's values (data, extensions, claude_code, ...)
+
+
+def _field(name: str, declared: str, value: Any, invalid: _Invalid) -> Any:
     if declared == "int":
         number = count(value if value is not None else 0)
         if number is None:
@@ -182,12 +232,12 @@ def _field(name: str, declared: str, value: Any, invalid: _Invalid) -> Any:
             invalid.note(name, value)
             return bool(value)
         return value
-    if declared.startswith("dict"):
+    if declared == "dict":
         if not isinstance(value, dict):
             invalid.note(name, value)
             return {}
         return value
-    if declared.startswith("list"):
+    if declared == "list":
         if not isinstance(value, list):
             invalid.note(name, value)
             return []
@@ -227,11 +277,14 @@ def _tool_call(index: int, call: Any, invalid: _Invalid) -> dict[str, Any]:
 
 
 def _extension(ext: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:
+    """The claude_code extension with the fields downstream reads of their types;
+    ``ext`` itself when they are."""
+    bad = [k for k in _EXTENSION_TEXT.intersection(ext) if ext[k] is not None and type(ext[k]) is not str]
+    if not bad and not _EXTENSION_OTHER.intersection(ext):
+        return ext
     out = dict(ext)
-    for key in _EXTENSION_TEXT:
-        value = ext.get(key)
-        if value is not None and not isinstance(value, str):
-            out[key] = _text(f"extensions.claude_code.{key}", value, invalid)
+    for key in bad:
+        out[key] = _text(f"extensions.claude_code.{key}", ext[key], invalid)
     if "is_error" in ext and not isinstance(ext["is_error"], bool):
         out["is_error"] = bool(ext["is_error"])
     images = ext.get("images")
@@ -268,6 +321,8 @@ def _tool_use_result(result: dict[str, Any], invalid: _Invalid) -> dict[str, Any
 
 
 def _usage(usage: Any, invalid: _Invalid) -> dict[str, Any]:
+    if type(usage) is dict and _usage_ok(usage):
+        return usage
     if not isinstance(usage, dict):
         invalid.note("$usage", usage)
         usage = {}
@@ -283,12 +338,20 @@ def _usage(usage: Any, invalid: _Invalid) -> dict[str, Any]:
     return out
 
 
+def _usage_ok(usage: dict[str, Any]) -> bool:
+    for key in _USAGE_TEXT:
+        if type(usage.get(key)) is not str:
+            return False
+    for key in _USAGE_COUNTS:
+        n = usage.get(key)
+        if type(n) is not int or not 0 <= n <= MAX_COUNT:
+            return False
+    return True
+
+
 def _deep(value: Any, scrub: bool, invalid: _Invalid, path: str, depth: int) -> Any:
     """``value`` with lone surrogates replaced (when ``scrub``) and anything nested
-    deeper than ``MAX_DEPTH`` kept as JSON text. Walks only when it has to: at
-    ``depth`` 0 it first asks whether the text could nest that deep."""
-    if depth == 0 and not scrub and not _may_nest_deeper(value):
-        return value
+    deeper than ``MAX_DEPTH`` kept as JSON text."""
     if isinstance(value, str):
         cleaned = _clean_text(value) if scrub else value
         if cleaned is not value:
@@ -307,12 +370,12 @@ def _deep(value: Any, scrub: bool, invalid: _Invalid, path: str, depth: int) -> 
     return value
 
 
-def _may_nest_deeper(value: Any) -> bool:
-    """Whether ``value`` nests containers deeper than ``MAX_DEPTH`` (without recursion)."""
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``limit`` (without recursion)."""
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > limit:
             return True
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))

@@ -28,6 +28,8 @@ TOKEN_FIELDS = (
     "ephemeral_5m_input_tokens",
     "ephemeral_1h_input_tokens",
 )
+CALL_FACTS = ("thinking_tokens", "requested_model", "effort")
+"""Per-call facts newer clients report beside the tokens (kept on ``Call.usage``)."""
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
 
 
@@ -62,7 +64,15 @@ class SessionSummary:
     subagents: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[tuple[str, str], Call] = field(default_factory=dict)
     events: int = 0
+    client_costs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The client's own latest ``cost-state`` per client process (by its start time)."""
+    denials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per tool: ``count`` of denied calls and ``by`` (who or what denied them: count)."""
+    model_switches: list[dict[str, Any]] = field(default_factory=list)
+    commands_not_run: int = 0
     _pending_files: dict[str, str] = field(default_factory=dict, repr=False)
+    _open_calls: dict[str, str] = field(default_factory=dict, repr=False)
+    _failed_calls: dict[str, str] = field(default_factory=dict, repr=False)
 
     def tokens(self, subagent: str | None = "*") -> dict[str, dict[str, int]]:
         """Per model: the token fields summed and the number of requests. ``subagent``
@@ -86,6 +96,51 @@ class SessionSummary:
                 return None
             total += price
         return total
+
+    def thinking_tokens(self) -> dict[str, int]:
+        """Per model: the output tokens that were thinking, where the API reported it."""
+        out: dict[str, int] = {}
+        for call in self.calls.values():
+            if "thinking_tokens" in call.usage:
+                out[call.model] = out.get(call.model, 0) + int(call.usage["thinking_tokens"])
+        return out
+
+    def model_requests(self) -> list[dict[str, Any]]:
+        """Calls grouped by the model asked for, the model that answered and the
+        effort (newer clients say what was asked; older ones only what answered)."""
+        groups: Counter[tuple[str, str, str]] = Counter()
+        for call in self.calls.values():
+            groups[(str(call.usage.get("requested_model", "")), call.model, str(call.usage.get("effort", "")))] += 1
+        return [{"requested": r, "served": s, "effort": e, "requests": n} for (r, s, e), n in sorted(groups.items())]
+
+    def client_reported(self) -> dict[str, Any] | None:
+        """What the client itself counted (``cost-state``, 2.1.3xx clients): usage and
+        cost per model, summed over its processes, and the difference from ours,
+        which is the requests no transcript line records (the ``/compact`` summary,
+        side requests). None for clients that do not write it."""
+        if not self.client_costs:
+            return None
+        models: dict[str, dict[str, Any]] = {}
+        for state in self.client_costs.values():
+            for model, usage in (state.get("model_usage") or {}).items():
+                totals = models.setdefault(model, dict.fromkeys((*TOKEN_FIELDS, "thinking_tokens"), 0) | {"cost_usd": 0.0})
+                for ours, theirs in _CLIENT_USAGE.items():
+                    totals[ours] += int(usage.get(theirs) or 0)
+                totals["cost_usd"] += float(usage.get("costUSD") or 0)
+        cost = sum(float(state.get("total_cost_usd") or 0) for state in self.client_costs.values())
+        ours = self.tokens()
+        unrecorded = {
+            model: {name: totals[name] - ours.get(model, {}).get(name, 0) for name in TOKEN_FIELDS}
+            for model, totals in models.items()
+        }
+        our_cost = self.cost()
+        return {
+            "cost_usd": round(cost, 8),
+            "tokens": models,
+            "unrecorded_tokens": {m: t for m, t in unrecorded.items() if any(t.values())},
+            "unrecorded_cost_usd": None if our_cost is None else round(cost - float(our_cost), 8),
+            "unknown_model_cost": any(state.get("has_unknown_model_cost") for state in self.client_costs.values()),
+        }
 
     def duration_seconds(self) -> float | None:
         from datetime import datetime
@@ -113,18 +168,24 @@ class SessionSummary:
             "duration_seconds": self.duration_seconds(),
             "prompts": self.prompts,
             "commands": self.commands,
+            "commands_not_run": self.commands_not_run,
             "tool_calls": sum(self.tool_calls.values()),
             "tool_calls_by_tool": dict(sorted(self.tool_calls.items())),
             "tool_errors": self.tool_errors,
+            "denials": self.denials,
             "files_changed": sorted(self.files_changed),
             "tokens": self.tokens(),
             "tokens_main": self.tokens(None),
+            "thinking_tokens": self.thinking_tokens(),
+            "model_requests": self.model_requests(),
+            "model_switches": self.model_switches,
             "subagents": [
                 {"agent_id": agent_id, **info, "tokens": self.tokens(agent_id)}
                 for agent_id, info in self.subagents.items()
             ],
             "cost_usd": None if cost is None else float(round(cost, 8)),
             "price_source": price_source(),
+            "client_reported": self.client_reported(),
             "events": self.events,
         }
 
@@ -186,10 +247,14 @@ def call_key(usage: dict[str, Any]) -> tuple[str, str]:
 def merged_call(call: Call | None, usage: dict[str, Any], subagent: str | None) -> Call:
     """The call with one more sighting of its usage: each field keeps its largest
     value; model and subagent are those of the first sighting."""
+    facts = {name: usage[name] for name in CALL_FACTS if name in usage}
     if call is None:
-        return Call(str(usage.get("model", "")), {name: int(usage.get(name) or 0) for name in TOKEN_FIELDS}, subagent)
+        return Call(str(usage.get("model", "")), {name: int(usage.get(name) or 0) for name in TOKEN_FIELDS} | facts, subagent)
     seen = call.usage
-    return Call(call.model, {name: max(seen.get(name, 0), int(usage.get(name) or 0)) for name in TOKEN_FIELDS}, call.subagent)
+    counts = {name: max(seen.get(name, 0), int(usage.get(name) or 0)) for name in TOKEN_FIELDS}
+    if "thinking_tokens" in facts:
+        facts["thinking_tokens"] = max(int(seen.get("thinking_tokens") or 0), int(facts["thinking_tokens"]))
+    return Call(call.model, {k: v for k, v in seen.items() if k in CALL_FACTS} | counts | facts, call.subagent)
 
 
 def _count_call(summary: SessionSummary, usage: dict[str, Any], subagent: str | None) -> None:
@@ -232,11 +297,15 @@ def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str |
             summary.title = data.get("content", "")[:200]
     elif kind == "command":
         summary.commands += 1
+        ext = (data.get("extensions") or {}).get("claude_code", {})
+        if ext.get("command") == "/model" and ext.get("args"):
+            summary.model_switches.append({"timestamp": data.get("timestamp", ""), "to": ext["args"], "source": "/model"})
 
 
 def _tool_calls(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     for call in data.get("tool_calls", []):
         summary.tool_calls[call.get("tool_name", "")] += 1
+        summary._open_calls[call.get("call_id", "")] = call.get("tool_name", "")
         path = file_path_of(call)
         if path:
             summary._pending_files[call.get("call_id", "")] = path
@@ -244,8 +313,10 @@ def _tool_calls(summary: SessionSummary, data: dict[str, Any], _: str | None) ->
 
 def _tool_result(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     path = summary._pending_files.pop(data.get("call_id", ""), None)
+    name = summary._open_calls.pop(data.get("call_id", ""), None)
     if tool_failed(data):
         summary.tool_errors += 1
+        summary._failed_calls[data.get("call_id", "")] = name or data.get("tool_name", "")
     elif path:
         summary.files_changed.add(path)
 
@@ -261,11 +332,77 @@ def _ended(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None
 
 def _subagent_started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     ext = (data.get("extensions") or {}).get("claude_code", {})
-    summary.subagents[data.get("agent_id", "")] = {
-        "agent_type": data.get("agent_type", ""),
-        "description": ext.get("description"),
-        "tool_use_id": ext.get("tool_use_id"),
-    }
+    # The completion may have been folded first (a parent transcript is read before its subagents').
+    entry = summary.subagents.setdefault(data.get("agent_id", ""), {"status": "running"})
+    entry.update(agent_type=data.get("agent_type", ""), description=ext.get("description"), tool_use_id=ext.get("tool_use_id"))
+
+
+# --- newer clients' facts (2.1.3xx): subagent outcomes, the client's own cost,
+# denials, model switches, commands the client did not run ---------------------
+
+RESULT_CHARS = 500
+_CLIENT_USAGE = {
+    "input_tokens": "inputTokens",
+    "output_tokens": "outputTokens",
+    "cache_read_input_tokens": "cacheReadInputTokens",
+    "cache_creation_input_tokens": "cacheCreationInputTokens",
+    "ephemeral_5m_input_tokens": "cacheCreationEphemeral5mInputTokens",
+    "ephemeral_1h_input_tokens": "cacheCreationEphemeral1hInputTokens",
+    "thinking_tokens": "thinkingTokens",
+}
+"""Our token field names -> the client's ``cost-state`` ``modelUsage`` names."""
+
+
+def _subagent_completed(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    entry = summary.subagents.setdefault(data.get("agent_id", ""), {"tool_use_id": ext.get("tool_use_id")})
+    duration = ext.get("duration_ms")
+    entry.update(
+        status=data.get("outcome") or "completed",
+        result=str(data.get("summary", ""))[:RESULT_CHARS],
+        duration_seconds=None if duration is None else duration / 1000,
+        background=bool(ext.get("background")),
+    )
+
+
+def _client_state(summary: SessionSummary, data: dict[str, Any], subagent: str | None) -> None:
+    if data.get("kind") != "cost-state" or subagent:
+        return
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    process = str(ext.get("start_time", ""))
+    seen = summary.client_costs.get(process)
+    # Totals only grow within one client process; keep the largest seen.
+    if seen is None or float(ext.get("total_cost_usd") or 0) >= float(seen.get("total_cost_usd") or 0):
+        summary.client_costs[process] = {k: ext.get(k) for k in ("total_cost_usd", "model_usage", "has_unknown_model_cost")}
+
+
+def _resolved(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    if data.get("outcome") != "denied":
+        return
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    tool = summary._failed_calls.pop(data.get("request_id", ""), "") or "unknown tool"
+    who = ext.get("decided_by") or ("user" if str(ext.get("denial_kind", "")).startswith("user") else "permission rules")
+    entry = summary.denials.setdefault(tool, {"count": 0, "by": {}})
+    entry["count"] += 1
+    entry["by"][who] = entry["by"].get(who, 0) + 1
+
+
+def _notice(summary: SessionSummary, data: dict[str, Any], subagent: str | None) -> None:
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    if ext.get("command_run") is False and not subagent:
+        summary.commands += 1
+        summary.commands_not_run += 1
+
+
+def _hook(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
+    payload = (data.get("extensions") or {}).get("claude_code", {})
+    # A /model command is in the transcript already (see _user_message).
+    if data.get("hook_event_name") != "PostModelSwitch" or payload.get("source") == "command":
+        return
+    summary.model_switches.append(
+        {"timestamp": data.get("timestamp", ""), "from": payload.get("from_model"), "to": payload.get("to_model"),
+         "source": payload.get("source", "")}
+    )
 
 
 def summary_state(summary: SessionSummary) -> dict[str, Any]:
@@ -298,4 +435,9 @@ _HANDLERS = {
     "ToolResultReceived": _tool_result,
     "SessionTitled": _titled,
     "SubagentStarted": _subagent_started,
+    "SubagentCompleted": _subagent_completed,
+    "ClientStateRecorded": _client_state,
+    "InterruptResolved": _resolved,
+    "SystemNoticeRecorded": _notice,
+    "HookReceived": _hook,
 }

@@ -31,6 +31,7 @@ from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import access, format, ingest, live, oidc, sessions_pages, timeline
 from kapacitor.server.access import SignInRequired, gate
+from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
@@ -99,6 +100,7 @@ def create_app(
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
+    app.state.chat_cache = ChatCache()
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
     if oidc_settings is not None:

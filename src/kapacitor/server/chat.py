@@ -26,7 +26,7 @@ from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_st
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
 from kapacitor.server.render.sanitize import html
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import NO_STREAM, EventStore
 
 AGENT_TOOLS = ("Agent", "Task")
 
@@ -59,6 +59,11 @@ class ToolCall:
     subagent: SubagentRun | None = None
     task_subject: str = ""
     """For TaskUpdate: the subject of the task, from the TaskCreate that made it."""
+    background: dict[str, Any] | None = None
+    """For an Agent call run in the background: its ``status`` (running until its
+    task notification arrives, then completed / failed / killed), ``result``,
+    ``duration_ms``, ``total_tokens``, ``tool_use_count`` and ``notification`` (the
+    id of the chat item that announced it)."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -108,15 +113,23 @@ def duration_ms(start: str, end: str) -> float | None:
 
 def chat_items(store: EventStore, session_id: str) -> list[ChatItem]:
     """The session's conversation, subagents inlined under the calls that started them."""
-    events = store.read_stream(agent_session_stream(session_id))
+    return read_chat(store, session_id)[0]
+
+
+def read_chat(store: EventStore, session_id: str) -> tuple[list[ChatItem], dict[str, int]]:
+    """``chat_items`` and the version each stream read for them had (stream → last
+    version read, ``NO_STREAM`` for none): while those stand, the items are current."""
+    stream = agent_session_stream(session_id)
+    events = store.read_stream(stream)
     builder = _Builder(store, {})
+    builder.read(stream, events)
     builder.collect_links(events)
     items = builder.build(events)
     for run in builder.unclaimed():
         started = run.items[0].timestamp if run.items else ""
         call = ToolCall("", "Agent", {"description": run.description}, started, subagent=run)
         items.append(ChatItem("tool", call.started, tool=call))
-    return items
+    return items, builder.versions
 
 
 @dataclass
@@ -127,6 +140,15 @@ class _Builder:
     claimed: set[str] = field(default_factory=set)
     tasks: dict[str, str] = field(default_factory=dict)
     """Task id → subject, from TaskCreate results (the session's task list)."""
+    versions: dict[str, int] = field(default_factory=dict)
+    """Stream → the version of the last event read from it (``NO_STREAM``: none)."""
+
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``api-request`` id → what the client asked the API for (model, effort, limits):
+    joined to the assistant blocks that answer it by their ``request_ref``."""
+
+    def read(self, stream: str, events: list[RecordedEvent]) -> None:
+        self.versions[stream] = events[-1].version if events else NO_STREAM
 
     def collect_links(self, events: list[RecordedEvent]) -> None:
         for event in events:
@@ -144,6 +166,8 @@ class _Builder:
         data = self.links[key]
         stream = data.get("subsession_stream", "")
         events = self.store.read_stream(stream) if stream else []
+        if stream:
+            self.read(stream, events)
         self.collect_links(events)
         return SubagentRun(
             agent_id=data.get("agent_id", ""),
@@ -177,8 +201,12 @@ class _Conversation:
         )
 
     def add_assistant(self, kind: str, event: RecordedEvent, **fields: Any) -> None:
-        """An item for an assistant block, with its API message id and usage."""
+        """An item for an assistant block, with its API message id and usage, and
+        (newer clients) the API request it answers."""
         data = event.data
+        request = self.builder.requests.get(_ext(data).get("request_ref", ""))
+        if request:
+            fields["detail"] = fields.get("detail", {}) | {"request": request}
         self.items.append(
             ChatItem(
                 kind,
@@ -238,6 +266,8 @@ def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
         return
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
+    if isinstance(call.structured, dict) and call.structured.get("status") == "async_launched":
+        call.background = (call.background or {}) | {"status": "running"}
     call.is_error = tool_failed(data)
     call.finished = data.get("timestamp", "")
     if call.name == "TaskCreate" and isinstance(call.structured, dict):
@@ -250,6 +280,7 @@ def _interrupt(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
     call = c.calls.get(data.get("request_id", ""))
     facts = {k: str(data[k]) for k in ("kind", "prompt", "outcome", "response") if data.get(k)}
+    facts |= {k: str(v) for k, v in _ext(data).items() if k in ("decided_by", "denial_kind") and v}
     if call is not None:
         call.interrupt = (call.interrupt or {}) | facts
     else:
@@ -274,8 +305,11 @@ def _api_error(c: _Conversation, event: RecordedEvent) -> None:
 
 def _notice(c: _Conversation, event: RecordedEvent) -> None:
     data = event.data
-    if event.type == "UnknownRecordReceived":
-        c.add("notice", event, data.get("reason", ""), level="unknown record")
+    if _ext(data).get("command_run") is False:  # a slash command the client refused to run
+        c.add("command", event, data.get("content", ""), command=_ext(data).get("command", ""), not_run=True)
+    elif event.type == "UnknownRecordReceived":
+        if _ext(data).get("has_content", True):
+            c.add("notice", event, data.get("reason", ""), level="unknown record")
     elif data.get("content") or data.get("level") in ("warning", "error"):
         c.add(
             "notice",
@@ -286,10 +320,48 @@ def _notice(c: _Conversation, event: RecordedEvent) -> None:
         )
 
 
+def _client_state(c: _Conversation, event: RecordedEvent) -> None:
+    if event.data.get("kind") == "api-request":
+        ext = _ext(event.data)
+        facts = {k: ext.get(k) for k in ("model", "effort", "max_tokens", "thinking", "query_source", "shape_hash")}
+        c.builder.requests[str(ext.get("request_ref", ""))] = {k: v for k, v in facts.items() if v not in (None, "")}
+
+
 def _subagent_done(c: _Conversation, event: RecordedEvent) -> None:
-    call = c.calls.get(_ext(event.data).get("tool_use_id", ""))
+    ext = _ext(event.data)
+    call = c.calls.get(ext.get("tool_use_id", ""))
     if call is not None and call.subagent is not None:
         call.subagent.outcome = event.data.get("outcome", "")
+    if ext.get("background"):
+        _background_done(c, event, call)
+
+
+def _background_done(c: _Conversation, event: RecordedEvent, call: ToolCall | None) -> None:
+    """A background subagent's task notification: its outcome onto the Agent call
+    that launched it, and the notification item (the one just added, from the same
+    record; or, for a notification delivered mid-turn as an attachment, one made
+    here) linked to that call rather than standing alone."""
+    ext = _ext(event.data)
+    source = event.metadata.get("raw_ref")
+    notice = next((i for i in reversed(c.items) if i.kind == "notification" and i.id == source), None)
+    if notice is None:
+        c.add("notification", event, f"{ext.get('notice') or 'background agent'}\n\n{event.data.get('summary', '')}".strip())
+        notice = c.items[-1]
+    if notice is not None:
+        call_item = next((i.id for i in c.items if call is not None and i.tool is call), "")
+        notice.detail.update(call_id=ext.get("tool_use_id", ""), call_item=call_item,
+                             agent_id=event.data.get("agent_id", ""), status=event.data.get("outcome", ""),
+                             result=event.data.get("summary", ""))
+    if call is not None:
+        call.background = (call.background or {}) | {
+            "status": event.data.get("outcome", ""),
+            "result": event.data.get("summary", ""),
+            "duration_ms": ext.get("duration_ms"),
+            "total_tokens": ext.get("total_tokens"),
+            "tool_use_count": ext.get("tool_use_count"),
+            "finished": event.data.get("timestamp", ""),
+            "notification": notice.id if notice else "",
+        }
 
 
 _HANDLERS = {
@@ -305,6 +377,7 @@ _HANDLERS = {
     "SystemNoticeRecorded": _notice,
     "UnknownRecordReceived": _notice,
     "SubagentCompleted": _subagent_done,
+    "ClientStateRecorded": _client_state,
 }
 
 

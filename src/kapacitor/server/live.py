@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
 from kapacitor.access.viewer import Viewer, visible_sessions
@@ -30,17 +30,24 @@ from kapacitor.store.readdb import ReadDb
 router = APIRouter()
 POLL_SECONDS = 0.1
 MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
+MAX_SUBSCRIBERS = 200
+"""Open ``/events`` streams at most; one more is answered 503 (each holds a queue
+and a connection)."""
 
 
 class LiveHub:
     """Fans change messages out to every open ``/events`` stream."""
 
-    def __init__(self, store: EventStore, db: ReadDb, names: list[str]):
-        self.store, self.db, self.names = store, db, names
+    def __init__(self, store: EventStore, db: ReadDb, names: list[str], max_subscribers: int = MAX_SUBSCRIBERS):
+        self.store, self.db, self.names, self.max_subscribers = store, db, names, max_subscribers
         self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.position = 0
 
-    def subscribe(self, viewer: Viewer) -> asyncio.Queue[dict[str, Any]]:
+    def subscribe(self, viewer: Viewer) -> asyncio.Queue[dict[str, Any]] | None:
+        """A new subscriber's queue (it gets what ``viewer`` may see), or None when
+        ``max_subscribers`` are open."""
+        if len(self.queues) >= self.max_subscribers:
+            return None
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
         self.queues[queue] = viewer
         return queue
@@ -100,9 +107,12 @@ class LiveHub:
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request) -> EventSourceResponse:
-    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``."""
+    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``.
+    503 (retry later) when ``MAX_SUBSCRIBERS`` streams are open."""
     hub: LiveHub = request.app.state.hub
     queue = hub.subscribe(viewer_of(request))
+    if queue is None:
+        raise HTTPException(503, f"{hub.max_subscribers} live streams are open already", headers={"Retry-After": "30"})
     shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
 
     async def stream():  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ fetch: ``?fragment=1`` gives a tab's body alone, and
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from kapacitor.server import chat, queries, trace
+from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.web import conn, not_found, render, viewer_of
 
 router = APIRouter()
@@ -36,9 +38,17 @@ def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, frag
     return render(request, "session.html", session=session, tab=tab, body=body)
 
 
+def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
+    """The session's chat items, kept between requests while unchanged (``chat_cache``)."""
+    return request.app.state.chat_cache.items(request.app.state.store, session_id)  # type: ignore[no-any-return]
+
+
+def _tree(request: Request, session_id: str) -> trace.TraceNode:
+    return request.app.state.chat_cache.tree(request.app.state.store, session_id)  # type: ignore[no-any-return]
+
+
 def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
-    items = chat.chat_items(request.app.state.store, session_id)
-    return chat.render_chat(session_id, items, start=start, limit=limit)
+    return chat.render_chat(session_id, _items(request, session_id), start=start, limit=limit)
 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
@@ -50,13 +60,13 @@ def session_json(request: Request, session_id: str) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
 def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
     _session(request, session_id)
-    return [item.as_json() for item in chat.chat_items(request.app.state.store, session_id)]
+    return [item.as_json() for item in _items(request, session_id)]
 
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
 def trace_json(request: Request, session_id: str) -> dict[str, Any]:
     _session(request, session_id)
-    return trace.trace_tree(request.app.state.store, session_id).as_json()  # type: ignore[no-any-return]
+    return _tree(request, session_id).as_json()  # type: ignore[no-any-return]
 
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
@@ -64,7 +74,7 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
     stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
-    return stats
+    return stats | {"request_shapes": [asdict(shape) for shape in request_shapes(request.app.state.store, session_id)]}
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
@@ -88,8 +98,9 @@ def chat_slice(
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
-    tree = trace.trace_tree(request.app.state.store, session_id)
-    body = trace.render_trace(tree, detail_url=f"/sessions/{quote(session_id)}/trace/detail")
+    tree = _tree(request, session_id)
+    base = f"/sessions/{quote(session_id)}/trace"
+    body = trace.render_trace(tree, detail_url=f"{base}/detail", children_url=f"{base}/children")
     return _tab(request, session, "trace", body, fragment)
 
 
@@ -97,10 +108,23 @@ def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTM
 def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     """What the details panel shows for ``node`` (fetched for large trees)."""
     _session(request, session_id)
-    detail = trace.render_node_detail(trace.trace_tree(request.app.state.store, session_id), node)
+    detail = trace.render_node_detail(_tree(request, session_id), node)
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)
+
+
+@router.get("/sessions/{session_id}/trace/children", response_class=HTMLResponse, summary="More of a large trace (htmx)")
+def trace_children(
+    request: Request, session_id: str, path: str = "", skip: Annotated[int, Query(ge=0)] = 0
+) -> HTMLResponse:
+    """The children of the node at ``path`` (dotted child indexes) from ``skip`` on,
+    as many as a page holds, then a loader for the rest."""
+    _session(request, session_id)
+    rows = trace.render_trace_children(_tree(request, session_id), path, skip, f"/sessions/{quote(session_id)}/trace/children")
+    if rows is None:
+        raise not_found(f"trace node at {path!r}")
+    return HTMLResponse(rows)
 
 
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
@@ -116,5 +140,6 @@ def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTM
     if stats is None:
         raise not_found(f"session {session_id!r}")
     templates = request.app.state.templates
-    body = Markup(templates.get_template("_stats.html").render(stats=stats))
+    shapes = request_shapes(request.app.state.store, session_id)
+    body = Markup(templates.get_template("_stats.html").render(stats=stats, shapes=shapes))
     return _tab(request, stats["session"], "stats", body, fragment)

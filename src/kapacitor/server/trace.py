@@ -23,7 +23,7 @@ from markupsafe import Markup
 from kapacitor.projections.session_summary import TOKEN_FIELDS, Call, call_key, merged_call
 from kapacitor.server.chat import ChatItem, ToolCall, chat_items, duration_ms
 from kapacitor.server.render.tools import summary
-from kapacitor.server.render.tree import node_detail, render_tree
+from kapacitor.server.render.tree import node_detail, render_children, render_tree
 from kapacitor.store.base import EventStore
 
 PROMPT_KINDS = {"prompt", "command", "subagent_prompt"}
@@ -72,10 +72,11 @@ class TraceNode:
         }
 
 
-def trace_tree(store: EventStore, session_id: str) -> TraceNode:
-    """The session's call tree with tokens, durations and errors rolled up."""
+def trace_tree(store: EventStore, session_id: str, items: list[ChatItem] | None = None) -> TraceNode:
+    """The session's call tree with tokens, durations and errors rolled up (from
+    its chat ``items`` when the caller has them)."""
     root = TraceNode("session", session_id, id=session_id)
-    _grow(root, chat_items(store, session_id))
+    _grow(root, chat_items(store, session_id) if items is None else items)
     _roll_up(root)
     return root
 
@@ -99,7 +100,7 @@ def _grow(parent: TraceNode, items: list[ChatItem]) -> None:
             _into_turn(turn, item)
             if item.tool is not None and item.tool.name in TODO_TOOLS and not item.tool.is_error:
                 cursor.follow(item.tool)
-        elif item.kind in EVENT_KINDS:
+        elif item.kind in EVENT_KINDS or (item.kind == "notification" and item.detail.get("status")):
             _add(cursor.parent(), _event_node(item))
 
 
@@ -163,6 +164,9 @@ def _into_turn(turn: TraceNode, item: ChatItem) -> None:
     if item.usage:
         key = call_key(item.usage)
         turn.calls[key] = merged_call(turn.calls.get(key), item.usage, None)
+        asked = {k: item.usage[k] for k in ("requested_model", "effort", "thinking_tokens") if k in item.usage}
+        if asked or item.detail.get("request"):
+            turn.detail["request"] = item.detail.get("request", {}) | asked | {"served_model": item.model}
     turn.started = min(filter(None, (turn.started, item.timestamp)), default="")
     turn.ended = max(turn.ended, item.timestamp)
     if item.kind == "tool" and item.tool is not None:
@@ -193,7 +197,8 @@ def _tool_node(call: ToolCall) -> TraceNode:
             if call.result and len(call.result) > DETAIL_CAP
             else {}
         )
-        | ({"interrupt": call.interrupt} if call.interrupt else {}),
+        | ({"interrupt": call.interrupt} if call.interrupt else {})
+        | ({"background": call.background} if call.background else {}),
         call=call,
     )
     if call.subagent is not None:
@@ -210,7 +215,7 @@ def _tool_node(call: ToolCall) -> TraceNode:
             "agent_id": run.agent_id,
             "agent_type": run.agent_type,
             "outcome": run.outcome,
-        }
+        } | ({"background": call.background} if call.background else {})
         _grow(sub, run.items)
     return node
 
@@ -220,6 +225,7 @@ def _event_node(item: ChatItem) -> TraceNode:
         "api_error": "API error",
         "compaction": "context compacted",
         "tool_result": "orphan tool result",
+        "notification": f"background agent {item.detail.get('status', '')}",
     }.get(item.kind, item.kind)
     node = TraceNode(
         item.kind,
@@ -261,12 +267,19 @@ def _roll_up(node: TraceNode) -> None:
         node.label = ", ".join(child.label.split(" ")[0] for child in node.children) or "(no text)"
 
 
-def render_trace(tree: TraceNode, detail_url: str | None = None) -> Markup:
+def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
     """The tree as nested, collapsible HTML with a details panel (see trace.js);
-    a large tree's details are fetched from ``detail_url?node=ID`` when selected."""
-    return render_tree(tree, detail_url)
+    a large tree's details are fetched from ``detail_url?node=ID`` when selected,
+    and what it has past its first nodes from ``children_url`` (``render.tree``)."""
+    return render_tree(tree, detail_url, children_url)
 
 
 def render_node_detail(tree: TraceNode, node_id: str) -> Markup | None:
     """One node's details panel (what ``detail_url`` answers), None if unknown."""
     return node_detail(tree, node_id)
+
+
+def render_trace_children(tree: TraceNode, path: str, skip: int, children_url: str) -> Markup | None:
+    """Rows of a large tree past its first nodes (what ``children_url`` answers),
+    None when no node has that ``path``."""
+    return render_children(tree, path, skip, children_url)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kapacitor.events import NewEvent, RecordedEvent
-from kapacitor.store import codec
+from kapacitor.store import blobs
 
 ANY = -2
 """Expected version: append whatever the stream's state."""
@@ -120,6 +120,12 @@ class EventStore(Protocol):
 
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None: ...
 
+    def storage(self) -> dict[str, int]:
+        """What the store holds: ``events`` and the bytes of their stored data and
+        metadata (``event_bytes``), ``chunks`` and their compressed ``chunk_bytes``
+        (large strings, each distinct piece once: see ``kapacitor.store.blobs``)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -151,16 +157,20 @@ def subscribe(
             stop.wait(poll_interval)
 
 
-def append_skipping_taken_ids(store: EventStore, streams: dict[str, list[NewEvent]]) -> tuple[int, int]:
-    """``append_many`` of ``streams`` (any expected version) in one transaction,
-    leaving out every event whose id another stream already holds (a record the
-    agent wrote twice, say in its main and a sidechain transcript) instead of
-    refusing them all. (added, skipped): skipped counts those and the events
-    already stored."""
+def append_skipping_taken_ids(
+    store: EventStore, streams: dict[str, list[NewEvent]], checkpoints: dict[str, dict[str, Any]] | None = None
+) -> tuple[int, int]:
+    """``append_many`` of ``streams`` (any expected version) and ``checkpoints``
+    in one transaction, leaving out every event whose id another stream already
+    holds (a record the agent wrote twice, say in its main and a sidechain
+    transcript) instead of refusing them all. (added, skipped): skipped counts
+    those and the events already stored."""
     dropped = 0
     while True:
         try:
-            results = store.append_many([(stream, events, ANY) for stream, events in streams.items() if events])
+            results = store.append_many(
+                [(stream, events, ANY) for stream, events in streams.items() if events], checkpoints=checkpoints
+            )
         except EventIdConflict as exc:
             kept = [e for e in streams.get(exc.stream, []) if e.id not in exc.ids]
             if not exc.ids or len(kept) == len(streams.get(exc.stream, [])):
@@ -198,11 +208,20 @@ def unseen_events(
 
 
 EVENT_COLUMNS = "id, stream, type, version, position, data, metadata, recorded_at"
-"""The columns a SQL backend selects, in the order ``recorded_event`` reads them."""
+"""The columns a SQL backend selects, in the order ``recorded_events`` reads them."""
 
 
-def recorded_event(row: Sequence[Any]) -> RecordedEvent:
-    """An event from a row of ``EVENT_COLUMNS`` (data and metadata as codec JSON)."""
+def recorded_events(
+    rows: Sequence[Sequence[Any]], fetch_chunks: Callable[[Iterable[str]], blobs.Chunks]
+) -> list[RecordedEvent]:
+    """Events from rows of ``EVENT_COLUMNS`` (data and metadata as stored by
+    ``blobs.encode``); the chunks their long strings need are fetched in one go."""
+    needed = {name for row in rows for raw in (row[5], row[6]) for name in blobs.references(raw)}
+    chunks = fetch_chunks(needed) if needed else {}
+    return [_recorded_event(row, chunks) for row in rows]
+
+
+def _recorded_event(row: Sequence[Any], chunks: blobs.Chunks) -> RecordedEvent:
     id_, stream, type_, version, position, data, metadata, recorded_at = row
     return RecordedEvent(
         id=id_,
@@ -210,8 +229,8 @@ def recorded_event(row: Sequence[Any]) -> RecordedEvent:
         type=type_,
         version=version,
         position=position,
-        data=codec.loads(data),
-        metadata=codec.loads(metadata),
+        data=blobs.decode(data, lambda _: chunks),
+        metadata=blobs.decode(metadata, lambda _: chunks),
         recorded_at=recorded_at,
     )
 

@@ -12,6 +12,7 @@ Needs pytest; it is imported only by tests.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import threading
@@ -171,6 +172,27 @@ class EventStoreContract:
         texts = ["héllo wörld ✓ 日本語 🚀", "lone \ud800 surrogate", "nul \x00 byte", "\udfff"]
         store.append("S-1", [NewEvent(id=event_id("u", i), type="T", data={"t": t}) for i, t in enumerate(texts)])
         assert [e.data["t"] for e in store.read_stream("S-1")] == texts
+
+    def test_large_repeated_text_is_stored_once_and_read_back_exactly(self, store: EventStore):
+        # A 2.1.332 client writes the same ~40 KB system prompt into every session,
+        # inside lines that differ in their first bytes (session id, time).
+        shared = "".join(f"line {i}: {hashlib.sha256(str(i).encode()).hexdigest()}\\n" for i in range(1000))
+        texts = [f'{{"sessionId":"s{n}","timestamp":"t{n}","shape":"{shared}"}}' for n in range(3)]
+        mixed = "héllo \ud800 ✓ " * 2000  # non-ASCII and a lone surrogate, chunked too
+        events = [NewEvent(id=event_id("shape", n), type="T", data={"n": n}, metadata={"raw": t}) for n, t in enumerate(texts)]
+        store.append("S-1", events[:1])
+        one = store.storage()
+        store.append("S-2", [*events[1:], NewEvent(id=event_id("mixed"), type="T", data={"t": [mixed]})])
+        assert [e.metadata["raw"] for e in store.read_all()[:3]] == texts
+        assert store.read_stream("S-2")[-1].data == {"t": [mixed]}
+        backwards = store.read_stream("S-2", backwards=True, from_version=-1, limit=3)
+        assert [e.metadata["raw"] for e in backwards[1:]] == texts[:0:-1]
+        three = store.storage()
+        assert three["events"] == 4 and one["chunks"] > 1
+        shared_bytes = one["chunk_bytes"] + one["event_bytes"]
+        # Two more copies (and a different text) cost a small part of the first.
+        assert three["chunk_bytes"] + three["event_bytes"] - shared_bytes < shared_bytes / 2
+        assert three["event_bytes"] < len(shared)  # the text is not in the events
 
     def test_catch_up_then_live_subscription(self, store: EventStore):
         store.append("S-1", make_events(3))

@@ -26,4 +26,13 @@ def quick_check(path: Path, limit: int = 10) -> list[str]:
         return [str(exc)]
     finally:
         conn.close()
-    return [] if rows == ["ok"] else rows
+    if rows == ["ok"]:
+        return []
+    lines = [line.strip() for row in rows for line in row.splitlines()]
+    return [line for line in lines if line and not line.startswith("*** in database")]
+
+
+def summary(problems: list[str], shown: int = 3) -> str:
+    """The first problems on one line, and how many more there are."""
+    more = len(problems) - shown
+    return "; ".join(problems[:shown]) + (f"; and {more} more" if more > 0 else "")

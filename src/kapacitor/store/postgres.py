@@ -28,7 +28,7 @@ one the server dropped (a restart, an idle timeout) is replaced on the spot.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -37,7 +37,7 @@ from psycopg import pq
 from psycopg.types.numeric import NumericLoader
 
 from kapacitor.events import NewEvent, RecordedEvent
-from kapacitor.store import codec
+from kapacitor.store import blobs, codec
 from kapacitor.store.base import (
     ANY,
     EVENT_COLUMNS,
@@ -46,7 +46,7 @@ from kapacitor.store.base import (
     StoreError,
     check_expected_version,
     display_url,
-    recorded_event,
+    recorded_events,
     unseen_events,
     utc_now,
 )
@@ -83,7 +83,11 @@ def _m001_events(cur: psycopg.Cursor) -> None:
     )
 
 
-def _m002_checkpoints(cur: psycopg.Cursor) -> None:
+def _m002_blobs(cur: psycopg.Cursor) -> None:
+    cur.execute("CREATE TABLE blobs (hash text PRIMARY KEY, body bytea NOT NULL)")
+
+
+def _m003_checkpoints(cur: psycopg.Cursor) -> None:
     """Readers' checkpoints in their own table (they were ``$import-`` streams' metadata)."""
     cur.execute("CREATE TABLE checkpoints (name text PRIMARY KEY, value bytea NOT NULL)")
     cur.execute(
@@ -93,7 +97,7 @@ def _m002_checkpoints(cur: psycopg.Cursor) -> None:
     cur.execute("DELETE FROM streams WHERE stream LIKE '$import-%' AND version = -1")
 
 
-MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_m001_events, _m002_checkpoints]
+MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_m001_events, _m002_blobs, _m003_checkpoints]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -232,11 +236,19 @@ class PostgresEventStore:
             params.append(from_version)
         order = "DESC" if backwards else "ASC"
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY version {order} LIMIT %s"
-        return [recorded_event(row) for row in self._query(sql, (*params, limit))]
+        return recorded_events(self._query(sql, (*params, limit)), self._chunks)
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
-        return [recorded_event(row) for row in self._query(sql, (after, limit))]
+        return recorded_events(self._query(sql, (after, limit)), self._chunks)
+
+    def _chunks(self, names: Iterable[str]) -> blobs.Chunks:
+        return {name: bytes(body) for name, body in self._query("SELECT hash, body FROM blobs WHERE hash = ANY(%s)", (list(names),))}
+
+    def storage(self) -> dict[str, int]:
+        [(events, event_bytes)] = self._query("SELECT count(*), coalesce(sum(length(data) + length(metadata)), 0) FROM events")
+        [(chunks, chunk_bytes)] = self._query("SELECT count(*), coalesce(sum(length(body)), 0) FROM blobs")
+        return {"events": events, "event_bytes": int(event_bytes), "chunks": chunks, "chunk_bytes": int(chunk_bytes)}
 
     def head_position(self) -> int:
         return self._query("SELECT coalesce(max(position), 0) FROM events")[0][0]
@@ -287,15 +299,14 @@ def _append_locked(
     ids = list(dict.fromkeys(e.id for _, events, _ in batches for e in events))
     versions = dict(cur.execute("SELECT stream, version FROM streams WHERE stream = ANY(%s)", (names,)))
     stored = dict(cur.execute("SELECT id, stream FROM events WHERE id = ANY(%s)", (ids,)))
-    now, rows, results = utc_now(), [], []
+    now, rows, results, chunks = utc_now(), [], [], {}
     for stream, events, expected in batches:
         current = versions.get(stream, NO_STREAM)
         fresh = unseen_events(stream, events, {e.id: stored[e.id] for e in events if e.id in stored})
         if fresh:
             check_expected_version(stream, expected, current)
         for i, e in enumerate(fresh, 1):
-            data, metadata = codec.dumps(e.data), codec.dumps(e.metadata)
-            rows.append((head + i, e.id, stream, current + i, e.type, data, metadata, now))
+            rows.append((head + i, e.id, stream, current + i, e.type, e, now))
             stored[e.id] = stream
         head += len(fresh)
         versions[stream] = current + len(fresh)
@@ -303,8 +314,15 @@ def _append_locked(
     if rows:
         with cur.copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)
+            for *columns, e, at in rows:  # encoded one at a time: orjson's bytes take ~4 KiB each however short
+                copy.write_row((*columns, blobs.encode(e.data, chunks), blobs.encode(e.metadata, chunks), at))
+        if chunks:  # the chunks those rows refer to, in the same transaction
+            known = [row[0] for row in cur.execute("SELECT hash FROM blobs WHERE hash = ANY(%s)", (list(chunks),))]
+            new = blobs.new_rows(chunks, known)
+            cur.execute(
+                "INSERT INTO blobs (hash, body) SELECT * FROM unnest(%s::text[], %s::bytea[]) ON CONFLICT DO NOTHING",
+                ([name for name, _ in new], [body for _, body in new]),
+            )
         changed = {row[2]: versions[row[2]] for row in rows}
         cur.execute(
             "INSERT INTO streams (stream, version) SELECT * FROM unnest(%s::text[], %s::bigint[])"

@@ -68,7 +68,8 @@ def _command(item: ChatItem) -> Markup:
         " ".join(p for p in (item.detail.get("command", ""), item.detail.get("args", "")) if p)
         or item.text
     )
-    return _open(item, "user command") + html('<code class="command-line">{}</code></div>', line)
+    refused = Markup(' <span class="badge denied">not run</span>') if item.detail.get("not_run") else Markup("")
+    return _open(item, "user command") + html('<code class="command-line">{}</code>{}</div>', line, refused)
 
 
 def _subtle(item: ChatItem) -> Markup:
@@ -77,6 +78,19 @@ def _subtle(item: ChatItem) -> Markup:
     label = SUBTLE.get(item.kind, item.kind.replace("_", " "))
     return _open(item, f"subtle {item.kind}") + html(
         '<div class="label">{}</div>{}</div>', label, render_folded(text)
+    )
+
+
+def _notification(item: ChatItem) -> Markup:
+    """A client notification; a background agent's completion names its outcome and
+    links to the Agent call that launched it."""
+    status = item.detail.get("status")
+    if not status:
+        return _subtle(item)
+    target = item.detail.get("call_item")
+    link = html(' · <a href="#e-{}">its Agent call</a>', target) if target else Markup("")
+    return _open(item, "subtle notification task-notification") + html(
+        '<div class="label">background agent {}{}</div>{}</div>', status, link, render_folded(item.detail.get("result") or item.text)
     )
 
 
@@ -159,7 +173,8 @@ def _denied(call: ToolCall) -> bool:
 def _badges(call: ToolCall) -> Markup:
     badges = []
     if _denied(call):
-        badges.append(Markup('<span class="badge denied">permission denied</span>'))
+        by = (call.interrupt or {}).get("decided_by")
+        badges.append(html('<span class="badge denied">permission denied{}</span>', f" by {by}" if by else ""))
     elif call.is_error:
         badges.append(Markup('<span class="badge error">error</span>'))
     elapsed = call.duration_ms
@@ -215,4 +230,5 @@ _RENDERERS = {
     "compaction": _compaction,
     "interrupt": _interrupt,
     "notice": _notice,
+    "notification": _notification,
 }

@@ -142,7 +142,12 @@ def agent(call: ToolCall, children: Markup) -> Markup:
         kind,
         args.get("description", ""),
     )
-    if call.result is None or call.is_error:
+    background = call.background or {}
+    if background:
+        head += _background_badge(background)
+    if background.get("result"):
+        answer = html('<div class="result agent-answer">{}</div>', render_markdown(str(background["result"])[:HARD_CAP]))
+    elif call.result is None or call.is_error:
         answer = result_block(call)
     else:
         answer = html(
@@ -162,6 +167,20 @@ def agent(call: ToolCall, children: Markup) -> Markup:
         render_markdown(str(args.get("prompt", ""))[:HARD_CAP]),
     )
     return head + prompt + answer
+
+
+def _background_badge(background: dict) -> Markup:
+    """Where a background agent stands: running, or its outcome, time and tokens,
+    linked to the notification that reported it."""
+    facts = [f"background · {background.get('status') or 'running'}"]
+    if background.get("duration_ms") is not None:
+        facts.append(f"{background['duration_ms'] / 1000:.1f} s")
+    if background.get("total_tokens") is not None:
+        facts.append(f"{background['total_tokens']:,} tokens")
+    text = " · ".join(facts)
+    if background.get("notification"):
+        return html('<div class="agent-background"><a href="#e-{}">{}</a></div>', background["notification"], text)
+    return html('<div class="agent-background">{}</div>', text)
 
 
 def _task_subject(call: ToolCall) -> str:

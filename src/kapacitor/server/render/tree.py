@@ -4,7 +4,11 @@ every ancestor of it. Each node's details (input, output, text) sit in an inert
 ``<template>`` beside it; trace.js shows the selected node's in the side panel.
 A large tree (more than ``INLINE_NODES``) leaves the details out and names a
 ``detail_url`` instead, from which trace.js fetches a node's details when it is
-selected: a long session's trace page stays small. Everything is escaped text:
+selected; and it renders at most ``TREE_NODES`` nodes: past that, a parent's
+remaining children are one placeholder that htmx swaps, once it scrolls into
+view, for the next ``TREE_NODES`` of them from ``children_url?path=P&skip=N``
+(``P`` the parent's path of child indexes from the root). A long session's trace
+page stays small and costs the same however long the session. Everything is escaped text:
 no transcript string becomes markup here.
 """
 
@@ -28,19 +32,43 @@ SECTION_CAP = 4_000
 FACTS = ("kind", "id", "model", "started", "ended")
 INLINE_NODES = 400
 """Up to this many nodes, every node's details are in the page."""
+TREE_NODES = 2_000
+"""Nodes rendered at most per page or fetch of a large tree."""
 
 
-def render_tree(tree: TraceNode, detail_url: str | None = None) -> Markup:
+class _Budget:
+    """What is left to render of a large tree, and where to fetch the rest
+    (``url`` None: a small tree, rendered whole)."""
+
+    def __init__(self, url: str | None):
+        self.url, self.left = url, TREE_NODES
+
+
+def render_tree(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
     """Written into one list of strings, every transcript value through ``escape``:
     a tree has thousands of nodes, and this is the page's whole cost."""
     lazy = detail_url is not None and _count(tree) > INLINE_NODES
     source = f' data-detail-url="{escape(detail_url)}"' if lazy else ""
     out = [f'<div class="trace" data-trace{source}><ul class="trace-tree" role="tree">']
-    _node(tree, out, inline=not lazy)
+    _node(tree, out, inline=not lazy, budget=_Budget(children_url if lazy else None), path="")
     out.append(
         '</ul><aside class="trace-detail" aria-live="polite">'
         '<p class="hint">Select a node to see its details.</p></aside></div>'
     )
+    return Markup("".join(out))
+
+
+def render_children(tree: TraceNode, path: str, skip: int, children_url: str) -> Markup | None:
+    """The children of the node at ``path`` (child indexes from the root, dotted)
+    from ``skip`` on, as ``<li>`` rows of a large tree (what ``children_url``
+    answers); None when there is no such node."""
+    node = tree
+    for index in filter(None, path.split(".")):
+        if not index.isdigit() or int(index) >= len(node.children):
+            return None
+        node = node.children[int(index)]
+    out: list[str] = []
+    _children(node, out, inline=False, budget=_Budget(children_url), path=path, skip=skip)
     return Markup("".join(out))
 
 
@@ -59,7 +87,8 @@ def _count(tree: TraceNode) -> int:
     return 1 + sum(_count(child) for child in tree.children)
 
 
-def _node(node: TraceNode, out: list[str], inline: bool) -> None:
+def _node(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: str) -> None:
+    budget.left -= 1
     states = (
         f"kind-{escape(node.kind)}"
         + (" error" if node.error else "")
@@ -74,12 +103,26 @@ def _node(node: TraceNode, out: list[str], inline: bool) -> None:
         out.append(
             f'<li><details{" open" if node.kind in OPEN_KINDS else ""}><summary {attrs}>{row}</summary><ul role="group">'
         )
-        for child in node.children:
-            _node(child, out, inline)
+        _children(node, out, inline, budget, path, 0)
         out.append("</ul></details>")
     else:
         out.append(f"<li><div {attrs}>{row}</div>")
     out.append(f'<template class="tdetail">{_detail(node)}</template></li>' if inline else "</li>")
+
+
+def _children(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: str, skip: int) -> None:
+    """``node``'s children from ``skip`` on, until the budget runs out: then one
+    placeholder for the rest."""
+    for index in range(skip, len(node.children)):
+        if budget.url is not None and budget.left <= 0:
+            url = f"{budget.url}?path={path}&skip={index}"
+            left = len(node.children) - index
+            out.append(
+                f'<li class="tmore" hx-get="{escape(url)}" hx-trigger="revealed" hx-swap="outerHTML">'
+                f"Loading {left:,} more…</li>"
+            )
+            return
+        _node(node.children[index], out, inline, budget, f"{path}.{index}" if path else str(index))
 
 
 def _meta(node: TraceNode) -> str:

@@ -1,0 +1,98 @@
+"""Chat slice time: one 200-item slice of a session's chat (``GET
+/sessions/{id}/chat?start=N``) at 200 and at 20,000 tool calls, at the start,
+the middle and the end of the chat, on the real app in-process (httpx over
+ASGI) and a real SQLite store. The 200-call session is the baseline, measured in
+the same run; the ratio says how the slice cost grows with the session.
+
+The first request of a session builds its chat (every event read); the ones
+after it, while no event arrives, slice what was built. Then the trace page of
+each session: its size and time, first and again (a large tree renders its
+first nodes, the rest on demand; the tree is kept with the items).
+
+    python bench/chat_slices.py [--calls 200,20000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from kapacitor.events import NewEvent
+from kapacitor.server.app import create_app
+from kapacitor.store import open_store
+
+
+def session_events(session_id: str, calls: int) -> list[NewEvent]:
+    """A prompt, then ``calls`` turns of one Bash call and its result, then a reply."""
+    ts = "2026-05-01T10:00:00.000Z"
+    ext = {"claude_code": {"kind": "prompt"}}
+    events = [NewEvent(f"{session_id}-p", "UserMessageReceived", {"timestamp": ts, "content": "run the tests", "extensions": ext})]
+    for i in range(calls):
+        call = f"toolu_{session_id}_{i}"
+        events.append(NewEvent(f"{session_id}-c{i}", "AssistantToolCallsGenerated", {
+            "timestamp": ts, "message_id": f"msg_{i}", "author_name": "claude-opus-4-8",
+            "tool_calls": [{"call_id": call, "tool_name": "Bash", "arguments": {"command": f"pytest tests/test_{i}.py"}}]},
+            {"raw": "{" + "x" * 400 + "}"}))
+        events.append(NewEvent(f"{session_id}-r{i}", "ToolResultReceived", {
+            "timestamp": ts, "call_id": call, "result": f"test_{i} passed\n" * 5, "is_error": False}, {"raw": "{" + "y" * 600 + "}"}))
+    events.append(NewEvent(f"{session_id}-t", "AssistantTextGenerated", {"timestamp": ts, "content": "All green.", "message_id": "msg_end"}))
+    return events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="200,20000", help="tool calls per session, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="timed requests per slice (median)")
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.calls.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite://{Path(tmp) / 'events.db'}"
+        store = open_store(url)
+        for n in sizes:
+            store.append(f"AgentSession-bench-{n}", session_events(f"bench-{n}", n))
+        store.close()
+        app = create_app(url, run_projections=False)
+        app.state.runner.catch_up()
+        rows = asyncio.run(measure(app, sizes, args.repeat))
+        app.state.runner.close()
+        app.state.store.close()
+    base = rows[0]
+    print(f"{'tool calls':>10} {'items':>7} {'first slice s':>14} {'start s':>8} {'middle s':>9} {'end s':>7}"
+          f" {'end / baseline end':>19} {'trace page MB':>14} {'trace page s':>13} {'again s':>8}")
+    for r in rows:
+        print(f"{r['calls']:>10,} {r['items']:>7,} {r['first']:14.3f} {r['start']:8.3f} {r['middle']:9.3f} {r['end']:7.3f}"
+              f" {r['end'] / base['end']:19.1f} {r['trace_mb']:14.2f} {r['trace_s']:13.2f} {r['trace_again_s']:8.2f}")
+
+
+async def measure(app, sizes: list[int], repeat: int) -> list[dict]:  # noqa: ANN001
+    rows = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+
+        async def timed(path: str) -> float:
+            started = time.perf_counter()
+            response = await client.get(path)
+            assert response.status_code == 200, response.text
+            return time.perf_counter() - started
+
+        for n in sizes:
+            sid, items = f"bench-{n}", n + 2
+            first = await timed(f"/sessions/{sid}/chat?start=0&limit=200")
+            row = {"calls": n, "items": items, "first": first}
+            for name, start in (("start", 0), ("middle", items // 2), ("end", max(0, items - 200))):
+                row[name] = statistics.median([await timed(f"/sessions/{sid}/chat?start={start}&limit=200") for _ in range(repeat)])
+            started = time.perf_counter()
+            trace = await client.get(f"/sessions/{sid}/trace")
+            row["trace_s"], row["trace_mb"] = time.perf_counter() - started, len(trace.content) / 1e6
+            row["trace_again_s"] = await timed(f"/sessions/{sid}/trace")
+            rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

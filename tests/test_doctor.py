@@ -1,0 +1,103 @@
+"""``kapacitor doctor`` and ``/healthz``: every check, healthy and not, through the
+real CLI and a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from capture_helpers import Server
+from conftest import SAMPLE_DIRS
+from kapacitor.capture.importer import import_paths
+from kapacitor.events import NewEvent
+
+BAD = NewEvent(
+    id="00000000-0000-0000-0000-0000000000bd",
+    type="AssistantToolCallsGenerated",
+    data={"timestamp": "2026-01-01T00:00:00.000Z", "tool_calls": "not a list"},
+    metadata={"source": {"session_id": "x"}},
+)
+
+
+def doctor(store_path, *extra, env=None):  # type: ignore[no-untyped-def]
+    result = subprocess.run(
+        [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "doctor", "--json", *extra],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, {c["name"]: c for c in json.loads(result.stdout)}
+
+
+def test_a_missing_store_fails_and_says_what_to_do(tmp_path):
+    code, checks = doctor(tmp_path / "nope.db", env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
+    assert code == 1 and checks["store"]["status"] == "fail"
+    assert "no store at" in checks["store"]["detail"] and "kapacitor import" in checks["store"]["fix"]
+    assert not (tmp_path / "nope.db").exists()
+    assert checks["server"]["status"] == "warn" and "kapacitor serve" in checks["server"]["fix"]
+    assert checks["hooks"]["status"] == "warn" and "kapacitor setup" in checks["hooks"]["fix"]
+    assert checks["spools"]["status"] == "ok"
+
+
+def test_a_healthy_store_and_server_pass(store, store_path, tmp_path):
+    import_paths(store, SAMPLE_DIRS)
+    store.close()
+    subprocess.run([sys.executable, "-m", "kapacitor", "setup"], check=True, capture_output=True)
+    server = Server(store_path).start()
+    try:
+        deadline = time.monotonic() + 30
+        while server.get("/healthz")["lag"] and time.monotonic() < deadline:  # type: ignore[index]
+            time.sleep(0.1)
+        code, checks = doctor(store_path, env={"KAPACITOR_SERVER": server.url})
+    finally:
+        server.stop()
+    assert code == 0, checks
+    assert {c["status"] for c in checks.values()} == {"ok"}, checks
+    assert "quick_check ok" in checks["store"]["detail"]
+    assert {"read model sessions", "read model tool_calls", "hooks", "spools", "server"} <= set(checks)
+
+
+def test_a_skipped_event_makes_healthz_503_and_doctor_fail(store, store_path):
+    import_paths(store, SAMPLE_DIRS)
+    store.append("AgentSession-x", [BAD])
+    store.close()
+    server = Server(store_path).start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until every read model is at the head
+            try:
+                health = server.get("/healthz")
+                code = 200
+            except urllib.error.HTTPError as exc:
+                code, health = exc.code, json.loads(exc.read())
+            if health["lag"] == 0 and health["head"]:
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.1)
+        assert code == 503
+        assert health["ok"] is False and health["skipped"]["tool_calls"] == 1 and set(health["skipped"].values()) == {1}
+        assert "read model 'tool_calls' skipped 1 event(s) (`kapacitor projections status`)" in health["problems"]
+        code, checks = doctor(store_path, env={"KAPACITOR_SERVER": server.url})
+        assert code == 1
+        assert checks["read model tool_calls"]["status"] == "fail" and BAD.id in checks["read model tool_calls"]["detail"]
+        assert checks["server"]["status"] == "fail" and "skipped 1 event" in checks["server"]["detail"]
+        # the other read models went on to the head
+        assert health["lag"] == 0 and set(health["projections"].values()) == {health["head"]}
+    finally:
+        server.stop()
+
+
+def test_healthz_answers_200_with_nothing_wrong(store, store_path):
+    import_paths(store, SAMPLE_DIRS)
+    store.close()
+    server = Server(store_path).start()
+    try:
+        with urllib.request.urlopen(server.url + "/healthz", timeout=5) as response:
+            assert response.status == 200
+            assert json.loads(response.read())["problems"] == []
+    finally:
+        server.stop()
