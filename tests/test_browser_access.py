@@ -36,7 +36,8 @@ def test_sign_in_then_open_a_private_session_to_the_org(tmp_path, page):
         assert bob.get(f"/sessions/{WIDGETS}.json").status_code == 404
         select.select_option("org")
         expect(page.locator(".visibility .saved")).to_have_text("saved")
-        assert bob.get(f"/sessions/{WIDGETS}.json").json()["visibility"] == "org"
+        answer = bob.get(f"/sessions/{WIDGETS}.json")
+        assert answer.status_code == 200 and answer.json()["visibility"] == "org", answer.text[:300]
 
         page.goto(f"{team.server.url}/sessions/{BOB_SESSION}")  # bob's, org: alice reads it, cannot change it
         expect(page.locator("#visibility")).to_have_count(0)
