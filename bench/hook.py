@@ -7,6 +7,8 @@ Measures, interleaved in the same run (so machine noise hits all alike):
   hook up     `kapacitor hook PostToolUse` with a real recorded payload and two
               new transcript lines, the server (`kapacitor serve`) up
   hook down   the same with nothing listening: the batch goes to the spool
+  no redact   hook up with redaction switched off in the config file: the
+              difference to hook up is what masking costs the hook
 
 and prints p50/p95/max, the ratio hook p50 / bare p50 and the difference.
 The package is byte-compiled first, as a regular install is (pip does it):
@@ -104,14 +106,18 @@ def run(runs: int) -> dict[str, object]:
             "KAPACITOR_FOLLOW": "0"}
     up = {**base, "KAPACITOR_SERVER": f"http://127.0.0.1:{port}"}
     down = {**base, "KAPACITOR_SERVER": f"http://127.0.0.1:{free_port()}", "XDG_STATE_HOME": str(tmp / "state-down")}
+    (tmp / "config-off" / "kapacitor").mkdir(parents=True)
+    (tmp / "config-off" / "kapacitor" / "client.json").write_text(json.dumps({"redaction": {"enabled": False}}))
+    plain = {**up, "XDG_CONFIG_HOME": str(tmp / "config-off"), "XDG_STATE_HOME": str(tmp / "state-off")}
     server = subprocess.Popen([KAPACITOR, "--store", f"sqlite://{tmp / 'bench.db'}", "serve", "--port", str(port)],
                               env=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(up["KAPACITOR_SERVER"])
         timed([KAPACITOR, "hook", "PostToolUse"], stdin, up)  # the session's first batch: history, git context
         timed([KAPACITOR, "hook", "PostToolUse"], stdin, down)
-        bare, hook_up, hook_down = [], [], []
-        cpu: dict[str, list[float]] = {"bare": [], "hook_up": [], "hook_down": []}
+        timed([KAPACITOR, "hook", "PostToolUse"], stdin, plain)
+        bare, hook_up, hook_down, hook_plain = [], [], [], []
+        cpu: dict[str, list[float]] = {"bare": [], "hook_up": [], "hook_down": [], "no_redact": []}
         tail = iter(lines[20:] * 10)
         for _ in range(runs):
             bare.append(timed([PYTHON, "-c", "pass"], b"", base, cpu["bare"]))
@@ -119,6 +125,7 @@ def run(runs: int) -> dict[str, object]:
                 handle.write(next(tail) + next(tail))
             hook_up.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, up, cpu["hook_up"]))
             hook_down.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, down, cpu["hook_down"]))
+            hook_plain.append(timed([KAPACITOR, "hook", "PostToolUse"], stdin, plain, cpu["no_redact"]))
         latency = []
         for i in range(runs):
             marker = f"bench marker {i} {uuid.uuid4().hex[:8]}"
@@ -138,9 +145,10 @@ def run(runs: int) -> dict[str, object]:
     finally:
         server.terminate()
         server.wait()
-    b, u, d = stats(bare), stats(hook_up), stats(hook_down)
+    b, u, d, p = stats(bare), stats(hook_up), stats(hook_down), stats(hook_plain)
     return {
-        "runs": runs, "payload_bytes": len(stdin), "bare": b, "hook_up": u, "hook_down": d,
+        "runs": runs, "payload_bytes": len(stdin), "bare": b, "hook_up": u, "hook_down": d, "no_redact": p,
+        "redaction_ms": u["p50_ms"] - p["p50_ms"],
         "ratio_up": u["p50_ms"] / b["p50_ms"], "ratio_down": d["p50_ms"] / b["p50_ms"],
         "above_bare_up_ms": u["p50_ms"] - b["p50_ms"], "above_bare_down_ms": d["p50_ms"] - b["p50_ms"],
         "live_latency": stats(latency),
@@ -158,11 +166,13 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.runs} runs, payload {result['payload_bytes']:,} bytes")
-    for name in ("bare", "hook_up", "hook_down", "live_latency"):
+    for name in ("bare", "hook_up", "hook_down", "no_redact", "live_latency"):
         s = result[name]
         print(f"  {name:13} p50 {s['p50_ms']:6.1f} ms   p95 {s['p95_ms']:6.1f} ms   max {s['max_ms']:6.1f} ms")
     print(f"  hook up   / bare: {result['ratio_up']:.2f}x  (+{result['above_bare_up_ms']:.1f} ms)")
     print(f"  hook down / bare: {result['ratio_down']:.2f}x  (+{result['above_bare_down_ms']:.1f} ms)")
+    print(f"  redaction: hook up - no redact = {result['redaction_ms']:+.1f} ms p50"
+          f" (CPU {result['cpu_p50_ms']['hook_up'] - result['cpu_p50_ms']['no_redact']:+.1f} ms)")
     cpu = result["cpu_p50_ms"]
     print("  CPU time p50: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
           + f"  (hook up / bare {cpu['hook_up'] / cpu['bare']:.2f}x)")

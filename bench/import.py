@@ -11,7 +11,10 @@ fresh ids until they reach --mb megabytes, then measures, in the same run:
 and prints events/s, MB/s and the ratio import / parse-only, by wall-clock time
 (the acceptance figure) and by CPU time (steadier on a machine shared with other
 work: waiting for a core or the disk is not counted). Also measures a second,
-no-op import of the same files (what a rerun costs).
+no-op import of the same files (what a rerun costs), and what redaction costs:
+the same import into another fresh store with redaction switched off in the
+config file (``"redaction": {"enabled": false}``), run before the redacted one
+(ratio import / import without redaction; target <= 1.10).
 
 ``--history 2.1.332`` replicates the Claude Code 2.1.332 recordings instead
 (../shared/claude-code/recorded-2.1.332: new record types, ~6.5x larger lines)
@@ -26,6 +29,8 @@ store (``kapacitor.store.blobs``).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +41,7 @@ import orjson
 
 from kapacitor.capture.importer import import_paths
 from kapacitor.capture.synthetic import replicate
+from kapacitor.normalize import redact
 from kapacitor.store import blobs, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +101,15 @@ def normalize_only(target: Path) -> int:
     return events
 
 
+def redaction(work: Path, enabled: bool) -> None:
+    """Switch redaction on or off the way a user does: the config file."""
+    config = work / "config"
+    (config / "kapacitor").mkdir(parents=True, exist_ok=True)
+    (config / "kapacitor" / "client.json").write_text(json.dumps({"redaction": {"enabled": enabled}}))
+    os.environ["XDG_CONFIG_HOME"] = str(config)
+    redact.reset()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=200, help="size of the replicated data set (default 200)")
@@ -114,6 +129,12 @@ def main() -> None:
             lines = parse_only(data)
         with Timer() as normalize:
             normalize_only(data)
+        redaction(work, enabled=False)
+        plain_store = open_store(f"sqlite://{work / 'plain.db'}")
+        with Timer() as plain:
+            import_paths(plain_store, [data])
+        plain_store.close()
+        redaction(work, enabled=True)
         store = open_store(f"sqlite://{work / 'bench.db'}")
         with Timer() as imported:
             summary = import_paths(store, [data])
@@ -129,6 +150,11 @@ def main() -> None:
             f"  {mb / imported.wall:6.1f} MB/s  ({summary.events_added:,} events, store {db_mb:,.0f} MB)"
         )
         print(f"rerun      : {again.wall:6.2f} s  cpu {again.cpu:6.2f} s  (adds {rerun.events_added} events)")
+        print(f"unredacted : {plain.wall:6.2f} s  cpu {plain.cpu:6.2f} s  (the same import, redaction off in the config)")
+        print(
+            f"ratio import / import without redaction: {imported.wall / plain.wall:.3f}x wall-clock,"
+            f" {imported.cpu / plain.cpu:.3f}x CPU  (target <= 1.10x)"
+        )
         storage(work, data, imported, mb)
         print(
             f"ratio import / parse-only: {imported.wall / parse.wall:.2f}x wall-clock,"

@@ -80,9 +80,9 @@ def start_server(store_url: str | None, home: Path, *extra: str, env: dict[str, 
     return server
 
 
-def launch(playwright, profile: Path):  # type: ignore[no-untyped-def]
-    """A browser context on a fresh profile dir."""
+def launch(playwright, profile: Path, **options):  # type: ignore[no-untyped-def]
+    """A browser context on a fresh profile dir (``options``: Playwright's, e.g. ``timezone_id``)."""
     return playwright.chromium.launch_persistent_context(
         str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-        viewport={"width": 1440, "height": 900},
+        viewport={"width": 1440, "height": 900}, **options,
     )

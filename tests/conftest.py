@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kapacitor.normalize import redact
 from kapacitor.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("KAPACITOR_STORE", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    redact.reset()  # the rule set and its key come from this HOME's config
     yield home
 
 

@@ -72,7 +72,8 @@ class Transcript:
     def assistant(
         self, *blocks: dict[str, Any], message_id: str | None = None, output_tokens: int = 10
     ) -> str:
-        message_id = message_id or f"msg_{self.agent_id}{len(self.records):012d}"
+        # Unique across sessions, as the API's are (a shared id is a replayed call: ownership.py).
+        message_id = message_id or f"msg_{self.session_id[:8]}{self.agent_id}{len(self.records):012d}"
         usage = {
             "input_tokens": 3,
             "output_tokens": output_tokens,

@@ -151,10 +151,10 @@ def test_edge_cases_in_place(edge):
         ("text", "after"),
         ("tool", "Agent"),  # the subagent no call started, at the end
     ]
-    assert items[0].detail["images"] == [{"media_type": "image/png", "bytes": 3}]
+    assert items[0].detail["images"] == [{"type": "image", "media_type": "image/png", "bytes": 3, "block": 1}]
     html = render_chat(EDGE, items)
     for shown in (
-        "1 image(s) attached",
+        '<img class="attached" loading="lazy" decoding="async" src="data:image/png;base64,AAAA"',
         "thinking (encrypted)",
         "API error (retry 2)",
         "user interrupt",

@@ -34,12 +34,16 @@ def test_every_projections_command_has_help(command):
 def test_status_before_and_after_rebuild(store_url):
     before = status(store_url)
     assert list(before) == [
+        "ownership",
         "sessions",
         "tool_calls",
         "token_usage",
         "files_changed",
         "repositories",
         "live_status",
+        "evals",
+        "facts",
+        "search_index",
     ]
     head = before["sessions"]["head"]
     assert head > 0 and all(r["checkpoint"] == 0 and r["lag"] == head for r in before.values())

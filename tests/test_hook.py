@@ -24,7 +24,7 @@ from capture_helpers import (
     spooled,
     state_dir,
 )
-from kapacitor.capture import client_config, layout
+from kapacitor.capture import client_config, hook, layout
 
 
 @pytest.fixture
@@ -121,20 +121,34 @@ def test_concurrent_hooks_neither_duplicate_nor_skip_a_line(tmp_path, down):
     assert sorted(b["hook"]["payload"].get("tool_use_id", "") for b in batches) == sorted([f"t{i}" for i in range(16)] + [""])
 
 
-def test_hook_path_imports_nothing_heavy(tmp_path, down):
-    """(The first batch of a session also runs git once for its context: not this one.)"""
+HEAVY = {"click", "rich", "orjson", "platformdirs", "http.client", "urllib.request", "dataclasses", "pathlib",
+         "typing", "subprocess", "getpass", "ahocorasick_rs", "base64", "kapacitor.cli", "kapacitor.normalize.claude_code",
+         "kapacitor.normalize.rule_anchors", "kapacitor.store"}
+
+
+def imported_by_hook(event: str, payload: dict) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", KAPACITOR, "hook", event],
+        input=json.dumps(payload).encode(), capture_output=True, env={**os.environ, "KAPACITOR_FOLLOW": "0"},
+    )
+    assert result.returncode == 0
+    return {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("event", hook.EVENTS)
+def test_every_hook_event_imports_nothing_heavy_first_batch_included(event, tmp_path, down):
+    """A session's first batch works out the git context and masks secrets too:
+    still stdlib only, no git subprocess (``subprocess`` never imported)."""
     live = LiveSession(tmp_path)
     live.write_main(0, 3)
-    run_hook("SessionStart", live.payload("SessionStart"))
+    first = imported_by_hook(event, live.payload(event))
     live.write_main(3, 6)
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", KAPACITOR, "hook", "PostToolUse"],
-        input=json.dumps(live.payload("PostToolUse")).encode(), capture_output=True, env={**os.environ, "KAPACITOR_FOLLOW": "0"},
-    )
-    modules = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines() if line.startswith("import time:")}
-    assert "kapacitor.capture.hook" in modules and len(spooled(live.session_id)) == 2
-    heavy = {"click", "rich", "orjson", "platformdirs", "http.client", "urllib.request", "dataclasses", "pathlib", "typing", "kapacitor.cli", "kapacitor.normalize.claude_code", "kapacitor.store"}
-    assert not heavy & modules, heavy & modules
+    later = imported_by_hook(event, live.payload(event))
+    assert "kapacitor.capture.hook" in first and "kapacitor.normalize.redact" in first
+    assert not HEAVY & first, HEAVY & first
+    assert not HEAVY & later, HEAVY & later
+    [batch, _] = spooled(live.session_id)
+    assert batch["context"]["user"] and batch["transcripts"][0]["lines"]
 
 
 def test_client_dirs_are_platformdirs_dirs():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 
 from conftest import RECORDED
@@ -73,15 +74,15 @@ def test_invalid_utf8_keeps_the_original_bytes(store, tmp_path):
             "message": {"role": "user", "content": "caf\u00e9 PLACEHOLDER"},
         }
     ).encode()
-    bad = bad.replace(b"PLACEHOLDER", b"\xff\xfe AKIAIOSFODNN7EXAMPLE")
+    bad = bad.replace(b"PLACEHOLDER", b"\xff\xfe AKIAFAKETEST2345ABCD")
     path.write_bytes(b"\n".join(lines + [bad]) + b"\n")
     summary = import_paths(store, [path])
     [warning] = summary.warnings
     assert warning.line == len(lines) + 1 and "invalid UTF-8" in warning.message
     [event] = [e for e in store.read_all() if "raw_b64" in e.metadata]
-    assert base64.b64decode(event.metadata["raw_b64"]) == bad.replace(
-        b"AKIAIOSFODNN7EXAMPLE", b"[REDACTED:aws-access-key]"
-    )
+    before, after = bad.split(b"AKIAFAKETEST2345ABCD")
+    assert re.fullmatch(re.escape(before) + rb"\[REDACTED aws-access-token #[0-9a-f]{6}\]" + re.escape(after),
+                        base64.b64decode(event.metadata["raw_b64"]))
     assert event.type == "UserMessageReceived" and event.data["content"].startswith(
         "caf\u00e9 \ufffd"
     )
@@ -126,7 +127,7 @@ def test_a_20_mb_line_and_an_unknown_type(store, tmp_path):
 def test_hostile_text_is_stored_verbatim_and_secrets_are_redacted(store, tmp_path):
     path = copy_sample(tmp_path)
     key = "sk-ant-api03-" + "A" * 40
-    prompt = f"<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use {key} and AKIAIOSFODNN7EXAMPLE"
+    prompt = f"<script>alert(1)</script><img src=x onerror=alert(2)> lone \ud800 use {key} and AKIAFAKETEST2345ABCD"
     line = json.dumps(
         {
             "type": "user",
@@ -147,8 +148,8 @@ def test_hostile_text_is_stored_verbatim_and_secrets_are_redacted(store, tmp_pat
     )
     assert "lone \\ud800 use" in message.metadata["raw"]
     assert set(message.metadata["$invalid"]) == {"content"}
-    assert key not in content and "AKIAIOSFODNN7EXAMPLE" not in content
-    assert "[REDACTED:anthropic-key]" in content and "[REDACTED:aws-access-key]" in content
+    assert key not in content and "AKIAFAKETEST2345ABCD" not in content
+    assert "[REDACTED anthropic-api-key #" in content and "[REDACTED aws-access-token #" in content
     assert key not in message.metadata["raw"]
 
 
@@ -162,13 +163,13 @@ def test_unreadable_file_is_a_warning_not_a_crash(store, tmp_path):
 
 
 def test_a_record_written_twice_in_two_streams_is_skipped_not_fatal(store, tmp_path):
-    """The same uuid once in the main conversation and once marked as a sidechain
-    (so the same event id in two streams): the first is kept, the import goes on."""
+    """The same uuid once in the main conversation and once marked as a sidechain:
+    an event id names the agent of its stream, so the two are two records (the
+    twin an inline sidechain's), both kept, and the import goes on."""
     path = copy_sample(tmp_path)
     lines = good_lines()
-    twin = json.loads(lines[3])
-    twin["isSidechain"] = True
-    path.write_bytes(b"\n".join(lines[:4] + [json.dumps(twin).encode()] + lines[4:]) + b"\n")
+    twin = json.dumps(json.loads(lines[3]) | {"isSidechain": True}).encode()
+    path.write_bytes(b"\n".join(lines[:4] + [twin] + lines[4:]) + b"\n")
     summary = import_paths(store, [path])
-    assert summary.events_skipped >= 1
-    assert sorted(stored_raw(store)) == sorted(lines)
+    assert summary.files == 1 and not summary.warnings
+    assert sorted(stored_raw(store)) == sorted([*lines, twin])

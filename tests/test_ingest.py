@@ -107,8 +107,9 @@ def test_invalid_utf8_lines_travel_as_base64_and_are_kept(store):
 
 
 def test_an_id_another_stream_holds_is_skipped_and_the_rest_of_the_batch_stored(store):
-    """Claude Code wrote a record twice (main and sidechain: one uuid, two streams);
-    another stream already holds one of the subagent's ids. Neither refuses the batch."""
+    """Claude Code wrote a record twice (main and sidechain: one uuid, two streams:
+    since the event id names the agent of its stream, two ids, both kept); another
+    stream already holds one of the subagent's ids: skipped, not refusing the batch."""
     sub = {"o": 0, "n": 0, "t": json.dumps({"type": "user", "uuid": "u9", "sessionId": "s-1", "isSidechain": True,
                                             "message": {"role": "user", "content": "review it"}})}
     twice = {"o": 90, "n": 1, "t": json.dumps({"type": "user", "uuid": "u1", "sessionId": "s-1", "isSidechain": True,
@@ -119,10 +120,13 @@ def test_an_id_another_stream_holds_is_skipped_and_the_rest_of_the_batch_stored(
     [streams] = event_parts("s-1", parse_batch("s-1", body))
     taken = streams["AgentSubsession-s-1-a1"][0]
     store.append("Elsewhere-1", [NewEvent(taken.id, "Taken", {})])
-    assert ingest(store, "s-1", body).as_json() == {"added": 3, "skipped": 2}
+    assert ingest(store, "s-1", body).as_json() == {"added": 5, "skipped": 1}
     assert [(e.stream, e.type) for e in store.read_all()] == [
-        ("Elsewhere-1", "Taken"), *(("AgentSession-s-1", t) for t in ("UserMessageReceived", "SubagentStarted", "HookReceived"))]
-    assert ingest(store, "s-1", body).as_json() == {"added": 0, "skipped": 5}
+        ("Elsewhere-1", "Taken"),
+        *(("AgentSession-s-1", t) for t in ("UserMessageReceived", "SubagentStarted", "SubagentStarted", "HookReceived")),
+        ("AgentSubsession-s-1-sidechain-u1", "UserMessageReceived"),
+    ]
+    assert ingest(store, "s-1", body).as_json() == {"added": 0, "skipped": 6}
 
 
 def hostile_lines() -> list[str]:

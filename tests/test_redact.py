@@ -1,67 +1,186 @@
+"""The rule set itself: the corpus of invented secrets and look-alikes, markers,
+the config file's additions, and the rule files' own consistency."""
+
+from __future__ import annotations
+
 import json
+import os
 
 import pytest
 
-from kapacitor.normalize.redact import redact, redact_bytes
-
-SECRETS = [
-    ("anthropic-key", "sk-ant-api03-" + "x1_-" * 10),
-    ("openai-key", "sk-proj-" + "Ab3" * 15),
-    ("aws-access-key", "AKIAIOSFODNN7EXAMPLE"),
-    ("github-token", "ghp_" + "a1B2" * 9),
-    ("github-token", "github_pat_" + "A1_b" * 15),
-    ("gitlab-token", "glpat-" + "x" * 20),
-    ("slack-token", "xoxb-1234567890-abcdef"),
-    ("google-api-key", "AIza" + "S" * 35),
-    ("stripe-key", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"),
-    (
-        "jwt",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-    ),
-]
+from kapacitor.capture import client_config
+from kapacitor.normalize import redact
+from kapacitor.normalize.rule_anchors import literal_prefixes
+from redaction_corpus import LOOKALIKES, SECRETS
 
 
-@pytest.mark.parametrize("kind,secret", SECRETS)
-def test_known_secret_shapes_are_masked_inside_json(kind, secret):
-    line = json.dumps({"type": "user", "message": {"content": f"use {secret} now"}})
-    masked = redact(line)
-    assert secret not in masked
-    assert json.loads(masked)["message"]["content"] == f"use [REDACTED:{kind}] now"
+@pytest.fixture(params=[False, True], ids=["stdlib", "accelerated"])
+def redactor(request):
+    """Both engines: the hook's (stdlib ``re``, ``in`` prefilter) and the bulk one."""
+    return redact.load_rules(accelerate=request.param)
 
 
-def test_only_the_secret_part_of_bearer_and_url_credentials_is_masked():
-    text = "curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345' https://bob:hunter2pass@example.com/x"
-    assert redact(text) == (
-        "curl -H 'Authorization: Bearer [REDACTED:bearer-token]' https://bob:[REDACTED:url-password]@example.com/x"
+def test_the_corpus_is_big_enough():
+    values = [v for _, _, vs in SECRETS for v in vs]
+    assert len(values) >= 100 and len(set(values)) == len(values)
+    assert len(LOOKALIKES) >= 60
+
+
+def test_every_secret_is_masked_and_no_lookalike_is_touched(redactor):
+    missed = [(context, value[:24]) for context, text, values in SECRETS for value in values if value in redactor.redact(text)]
+    altered = [text[:60] for text in LOOKALIKES if redactor.redact(text) != text]
+    recall = 1 - len(missed) / sum(len(vs) for _, _, vs in SECRETS)
+    false_positives = len(altered) / len(LOOKALIKES)
+    assert recall == 1.0, missed
+    assert false_positives <= 0.02, altered
+
+
+def test_the_corpus_covers_at_least_40_kinds(redactor):
+    kinds = {f.rule for _, text, _ in SECRETS for f in redactor.findings(text)}
+    assert len(kinds) >= 40, sorted(kinds)
+
+
+def test_both_engines_mask_alike():
+    plain, fast = redact.load_rules(), redact.load_rules(accelerate=True)
+    for _, text, _ in SECRETS:
+        assert plain.redact(text) == fast.redact(text)
+        assert fast.redact_bytes(text.encode()) == plain.redact(text).encode()
+
+
+def test_redacting_twice_changes_nothing_more(redactor):
+    for _, text, _ in SECRETS:
+        once = redactor.redact(text)
+        assert redactor.redact(once) == once
+
+
+def test_a_masked_json_line_is_still_json_with_the_same_shape(redactor):
+    for _, text, values in SECRETS:
+        line = json.dumps({"type": "user", "message": {"content": [{"type": "tool_result", "content": text}]}})
+        masked = json.loads(redactor.redact(line))
+        content = masked["message"]["content"][0]["content"]
+        assert all(v not in content for v in values)
+        assert "[REDACTED " in content
+
+
+def test_the_marker_names_the_kind_and_links_mentions_without_revealing():
+    red = redact.load_rules()
+    token = "ghp_" + "FAKE" + "q7Rk2mX9vL4pT8wZ3nB6cY1dH5jF0sG2"
+    text = f"export GITHUB_TOKEN={token}\ngit push https://x-access-token:{token}@github.com/acme/app.git"
+    masked = red.redact(text)
+    markers = redact.marker_pattern().findall(masked)
+    assert token not in masked and len(markers) == 2
+    assert {kind for kind, _ in markers} <= {"github-pat", "token", "url-password"}
+    assert len({digest for _, digest in markers}) == 1  # the same secret: the same hash
+    other = red.redact(text.replace(token, token[:-1] + "X"))
+    assert redact.marker_pattern().findall(other)[0][1] != markers[0][1]
+
+
+def test_the_installation_key_is_made_once_and_private():
+    key = redact.installation_key()
+    path = os.path.join(client_config.config_dir(), "redaction.key")
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert redact.installation_key() == key and len(key) == 64
+    another = redact.load_rules(key=b"another installation")
+    assert another.redact("AWS_SECRET_ACCESS_KEY=FAKEwJalrXUtnFEMIK7MDENGbPxRfiCYzz1234567") != redact.load_rules().redact(
+        "AWS_SECRET_ACCESS_KEY=FAKEwJalrXUtnFEMIK7MDENGbPxRfiCYzz1234567"
     )
 
 
-def test_private_key_block_in_escaped_json():
-    key = (
-        "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk\\n-----END OPENSSH PRIVATE KEY-----"
-    )
-    line = '{"content": "here: ' + key + ' done"}'
-    assert json.loads(redact(line)) == {"content": "here: [REDACTED:private-key] done"}
+def test_bytes_that_are_not_utf8_pass_through(redactor):
+    line = b'{"content": "\xff AKIAFAKETEST2345ABCD and more \xfe"}'
+    masked = redactor.redact_bytes(line)
+    assert masked.startswith(b'{"content": "\xff [REDACTED aws-access-token #') and masked.endswith(b'] and more \xfe"}')
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "task-notification sk-short",
-        "git@github.com:acme/widgets.git",
-        "see https://example.com/a@b",
-        "ask-ant-farm",
+        "API_KEY=${API_KEY}", "token: <your-token>", "Bearer YOUR_ACCESS_TOKEN_HERE", "password: changeme",
+        "PASSWORD=xxx", "secret: $SECRET", "apiKey: '{{ .Values.apiKey }}'", "password: '********'",
+        "OPENAI_API_KEY=sk-...",
     ],
 )
-def test_ordinary_text_is_untouched(text):
-    assert redact(text) == text
+def test_placeholders_are_left_alone(text, redactor):
+    assert redactor.redact(text) == text
 
 
-def test_a_trigger_inside_another_still_runs_its_pattern():
-    # "sk-" (openai) and "sk-ant-" (anthropic) start at the same byte: both must be seen.
-    key = "sk-ant-api03-" + "x1_-" * 10
-    assert redact(f"a {key} and sk-proj-{'Ab3' * 15}") == "a [REDACTED:anthropic-key] and [REDACTED:openai-key]"
+@pytest.mark.parametrize(
+    ("text", "kind", "secret"),
+    [
+        ("DB_PASSWORD=hunter2hunter", "password", "hunter2hunter"),
+        ("password: s3cr3t-Pa55", "password", "s3cr3t-Pa55"),
+        ('"client_secret": "FAKE-9f8e7d6c5b4a"', "secret", "FAKE-9f8e7d6c5b4a"),
+        ("--password Xq9!fake-pass", "cli-password", "Xq9!fake-pass"),
+        ("curl -u deploy:Xq9fakepass https://ci.example.test", "curl-auth-user", "deploy:Xq9fakepass"),
+        ("AUTH_TOKEN = 'FAKE0a1b2c3d4e5f'", "token", "FAKE0a1b2c3d4e5f"),
+        ("app.config['SECRET_KEY'] = 'FAKE0a1b2c3d4e5f'", "secret", "FAKE0a1b2c3d4e5f"),
+    ],
+)
+def test_values_named_by_their_key(text, kind, secret, redactor):
+    [finding] = redactor.findings(text)
+    assert (finding.rule, finding.secret) == (kind, secret)
 
-def test_secret_in_bytes_that_are_not_utf8():
-    line = b'{"content": "\xff AKIAIOSFODNN7EXAMPLE"}'
-    assert redact_bytes(line) == b'{"content": "\xff [REDACTED:aws-access-key]"}'
+
+def test_the_config_adds_rules_and_allowlist_entries_and_switches_off_per_directory(tmp_path):
+    extra = {
+        "rules": [{"id": "acme-internal-token", "regex": "\\b(ACME-[0-9a-f]{24})\\b", "keywords": ["acme-"]}],
+        "allowlist": ["^FAKEALLOWED"],
+        "off": [str(tmp_path / "playground")],
+    }
+    red = redact.load_rules(extra)
+    assert red.redact("use ACME-0123456789abcdef01234567 now").startswith("use [REDACTED acme-internal-token #")
+    assert red.redact("DB_PASSWORD=FAKEALLOWEDvalue1") == "DB_PASSWORD=FAKEALLOWEDvalue1"
+    secret = "DB_PASSWORD=hunter2hunter"
+    assert red.for_location(str(tmp_path / "playground" / "sub")).redact(secret) == secret
+    slug = str(tmp_path / "playground").replace("/", "-").replace("_", "-")
+    assert red.for_location(transcript=f"/h/.claude/projects/{slug}/s.jsonl").redact(secret) == secret
+    assert red.for_location(str(tmp_path / "work")).redact(secret) != secret
+    assert redact.load_rules({"enabled": False}).redact(secret) == secret
+
+
+def test_a_config_rule_that_does_not_compile_is_named():
+    with pytest.raises(ValueError, match="broken"):
+        redact.load_rules({"rules": [{"id": "broken", "regex": "(unclosed", "keywords": ["x"]}]})
+
+
+def test_the_default_rule_set_reads_the_client_config():
+    path = client_config.config_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump({"server": "http://127.0.0.1:9", "redaction": {"allowlist": ["^FAKEKEEP"]}}, handle)
+    redact.reset()
+    assert redact.redact("DB_PASSWORD=FAKEKEEPthis1") == "DB_PASSWORD=FAKEKEEPthis1"
+    client_config.save(client_config.ClientConfig("http://127.0.0.1:10", "t"))  # keeps the redaction settings
+    assert client_config.redaction_config() == {"allowlist": ["^FAKEKEEP"]}
+
+
+def _rule_files():
+    for name in redact.RULE_FILES:
+        with open(os.path.join(redact.RULES_DIR, name)) as handle:
+            yield name, json.load(handle)
+
+
+def test_gitleaks_rules_name_their_source_version_and_licence():
+    data = dict(_rule_files())["gitleaks.json"]
+    assert data["source"]["name"] == "gitleaks" and data["source"]["licence"] == "MIT" and data["source"]["version"]
+    assert len(data["rules"]) > 150
+
+
+def test_every_anchored_rule_can_only_match_where_a_keyword_starts():
+    """``anchor`` lets the redactor try a regex only at keyword places: that is
+    right only if every match starts with one of the keywords."""
+    for name, data in _rule_files():
+        for rule in data["rules"]:
+            anchored = literal_prefixes(rule["regex"])
+            if rule.get("anchor"):
+                prefixes, case_sensitive = anchored
+                assert all(any(p.startswith(k) for k in rule["keywords"]) for p in prefixes), (name, rule["id"])
+                assert rule.get("case_sensitive", False) == case_sensitive, (name, rule["id"])
+            else:
+                assert not rule.get("case_sensitive"), (name, rule["id"])
+            assert rule["keywords"], (name, rule["id"])  # a rule without keywords would run on every text
+
+
+def test_every_rule_compiles():
+    for rule in redact.load_rules().rules:
+        assert rule.pattern.groups >= 0

@@ -2,7 +2,8 @@
 
 ``kapacitor hook EVENT`` runs on every agent action, so it goes straight to the
 stdlib-only hook without importing click, rich, orjson or the normalizer (see
-``python -X importtime``); everything else is the click CLI.
+``python -X importtime``); ``kapacitor mcp`` goes straight to its server (the
+agent waits for it to connect); everything else is the click CLI.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def main() -> int | None:
         code = hook_main(sys.argv[2:])
         sys.stdout.flush()
         os._exit(code)  # skip interpreter teardown: nothing is left to clean up, and it costs ms
+    if sys.argv[1:] == ["mcp"]:  # started by the agent at its start: skip loading every command
+        from kapacitor.memory.mcp_server import serve
+
+        serve()
+        return None
     from kapacitor.cli import main as cli_main
 
     return cli_main()

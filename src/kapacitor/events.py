@@ -42,6 +42,12 @@ def agent_memory_stream(app_name: str, user_id: str) -> str:
     return f"AgentMemory-{app_name}-{user_id}"
 
 
+def session_eval_stream(session_id: str) -> str:  # kapacitor
+    """A session's evaluations and their human reviews: a stream of its own, so
+    an eval is never mistaken for agent activity (end time, live dot)."""
+    return f"SessionEval-{session_id}"
+
+
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
@@ -351,6 +357,70 @@ class SessionEvalCompleted:  # kapacitor
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SecretsScrubbed:  # kapacitor
+    """``kapacitor scrub`` rewrote stored events to mask secrets found by the
+    current rules: the one logged exception to immutability. Names what was
+    scrubbed (event ids, rule kinds and counts), never a value."""
+
+    timestamp: str
+    events: list[str] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)
+    rules: dict[str, Any] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def scrub_log_stream() -> str:
+    """Where ``SecretsScrubbed`` events go: one stream for the whole store."""
+    return "KapacitorScrub"
+
+
+@dataclass(frozen=True)
+class EvalVerdictReviewed:  # kapacitor
+    """A person agreed or disagreed with one verdict of an eval (human calibration)."""
+
+    timestamp: str
+    eval_id: str
+    question_id: str
+    agree: bool
+    reviewer: str = ""
+    comment: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactSuperseded:  # kapacitor
+    """A retained fact was replaced by a newer one (``superseded_by``); the old
+    event is kept, the facts read model stops recalling it."""
+
+    fact_id: str
+    superseded_by: str
+    superseded_at: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactRetired:  # kapacitor
+    """A retained fact is no longer true or useful and is not recalled any more."""
+
+    fact_id: str
+    retired_at: str
+    reason: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactsRecalled:  # kapacitor
+    """Facts were handed to an agent (at session start, or through the MCP ``recall``
+    tool): each use is counted by the facts read model."""
+
+    fact_ids: list[str]
+    recalled_at: str
+    session_id: str = ""
+    via: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
 CANONICAL_TYPES = (
     SessionStarted,
     SessionEnded,
@@ -377,6 +447,11 @@ KAPACITOR_TYPES = (
     HookReceived,
     UnknownRecordReceived,
     SessionEvalCompleted,
+    EvalVerdictReviewed,
+    SecretsScrubbed,
+    FactSuperseded,
+    FactRetired,
+    FactsRecalled,
 )
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
 

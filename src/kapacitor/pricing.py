@@ -17,15 +17,16 @@ def price_source() -> str:
     return f"genai-prices {version('genai-prices')}"
 
 
-def cost_of(model: str, usage: dict[str, Any]) -> Decimal | None:
+def cost_of(model: str, usage: dict[str, Any], provider: str = "anthropic") -> Decimal | None:
     """The price in USD of one API call's usage (Anthropic field names), or None
-    when the model has no price in the database."""
+    when the model has no price in the database. ``provider`` is the
+    genai-prices provider id (``openai`` for an eval judge on that API)."""
     fields = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "ephemeral_1h_input_tokens")
-    return _cost(model, *(int(usage.get(name, 0) or 0) for name in fields))
+    return _cost(model, *(int(usage.get(name, 0) or 0) for name in fields), provider)
 
 
 @functools.lru_cache(maxsize=65536)
-def _cost(model: str, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, write_1h: int) -> Decimal | None:
+def _cost(model: str, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, write_1h: int, provider: str) -> Decimal | None:
     """Memoized: a session's calls are priced again each time its summary is
     written (read models re-price a session on every batch that touches it)."""
     from genai_prices import Usage, calc_price  # heavy import, only when pricing
@@ -40,6 +41,6 @@ def _cost(model: str, input_tokens: int, output_tokens: int, cache_read: int, ca
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return calc_price(priced, model.split("[")[0], provider_id="anthropic").total_price
+            return calc_price(priced, model.split("[")[0], provider_id=provider).total_price
     except (LookupError, ValueError):
         return None

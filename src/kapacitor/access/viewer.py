@@ -35,6 +35,10 @@ class Viewer:
         """May this viewer change the visibility of a session ``owner`` owns?"""
         return self.admin or (self.signed_in and owner == self.name)
 
+    def may_see_session(self, conn: ReadDb, session_id: str) -> bool:
+        """May this viewer see ``session_id`` (the rule every read path asks)?"""
+        return self.admin or bool(visible_sessions(conn, self, [session_id]))
+
 
 LOCAL = Viewer("local", admin=True)
 """Whoever reaches a server started without ``--auth``: this machine's user."""

@@ -64,39 +64,42 @@ class ClientConfig:
         return f"ClientConfig(server={self.server!r}, token={'***' if self.token else ''!r})"
 
 
-def load() -> ClientConfig:
-    saved: dict[str, str] = {}
+def _saved() -> dict:
     try:
         with open(config_file(), "rb") as handle:
             loaded = json.loads(handle.read())
-        if isinstance(loaded, dict):
-            saved = loaded
     except (OSError, ValueError):
-        pass
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def redaction_config() -> dict:
+    """The config file's ``"redaction"`` object: ``rules`` to add, ``allowlist``
+    regexes, ``off`` (directories where nothing is masked), ``enabled``
+    (docs/redaction.md)."""
+    section = _saved().get("redaction")
+    return section if isinstance(section, dict) else {}
+
+
+def load() -> ClientConfig:
+    saved = _saved()
     server = os.environ.get("KAPACITOR_SERVER") or saved.get("server") or DEFAULT_SERVER
     token = os.environ.get("KAPACITOR_TOKEN") or saved.get("token") or ""
     return ClientConfig(server=str(server).rstrip("/"), token=str(token))
 
 
-def _saved() -> dict[str, object]:
-    try:
-        with open(config_file(), "rb") as handle:
-            loaded = json.loads(handle.read())
-        return loaded if isinstance(loaded, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def save(config: ClientConfig, exclude: list[str] | None = None) -> str:
     """Write the config file, readable by the user only (it holds the token);
-    ``exclude`` replaces the excluded directories, None keeps them."""
+    ``exclude`` replaces the excluded directories, None keeps them; its other
+    settings (``redaction``) are kept."""
     path = config_file()
+    document = {**_saved(), "server": config.server, "token": config.token}
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    kept = _saved().get("exclude") if exclude is None else exclude
+    kept = document.get("exclude") if exclude is None else exclude
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"server": config.server, "token": config.token, "exclude": kept or []}, handle, indent=1)
+        json.dump({**document, "exclude": kept or []}, handle, indent=1)
     os.replace(tmp, path)
     return path
 

@@ -17,6 +17,7 @@ import sys
 
 from kapacitor.capture import layout
 from kapacitor.capture.client_config import excluded, load, log_failure
+from kapacitor.capture.recall_hook import print_context
 from kapacitor.capture.shipper import ship, utc_stamp
 from kapacitor.capture.spool import follower_lock
 
@@ -70,9 +71,10 @@ def run(event: str, raw: bytes) -> None:
     if excluded(str(payload.get("cwd") or "")):
         return  # an excluded directory: nothing of it leaves this machine
     transcript = payload.get("transcript_path")
+    config = load()
     result = ship(
         session_id,
-        load(),
+        config,
         transcript=transcript if isinstance(transcript, str) else "",
         cwd=str(payload.get("cwd") or ""),
         hook={"event": event, "at": at, "payload": payload},
@@ -82,6 +84,8 @@ def run(event: str, raw: bytes) -> None:
     )
     if event in _WAKE_FOLLOWER or result.more:
         start_follower(session_id)
+    if event == "SessionStart":
+        print_context(payload, config)
 
 
 def start_follower(session_id: str) -> None:

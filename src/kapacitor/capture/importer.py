@@ -19,6 +19,7 @@ from pathlib import Path
 from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
+from kapacitor.normalize import redact
 from kapacitor.normalize.claude_code import ContextResolver, Normalizer
 from kapacitor.store import codec
 from kapacitor.store.base import EventStore, append_skipping_taken_ids
@@ -193,7 +194,8 @@ def _import_file(
             summary.files_unchanged += 1
             return
         handle.seek(offset)
-        normalizer = Normalizer(tf.source, resolve_context)
+        redactor = redact.default(accelerate=True).for_location(transcript=str(tf.path))
+        normalizer = Normalizer(tf.source, resolve_context, redactor)
         nbytes = 0
         # Read from the start, a file is held back until it shows a transcript record:
         # a file of something else (``import /etc/passwd``) is skipped, nothing stored.
@@ -266,6 +268,8 @@ def _add(batch: _Batch, routed: list[tuple[str, NewEvent]], line: int, warn: Cal
             warn(line, f"kept as unknown record: {event.data['reason']}", bool(event.data.get("record_type")))
         elif "raw_error" in event.metadata:
             warn(line, f"{event.metadata['raw_error']}: bad bytes replaced, original kept")
+        elif "repair" in event.metadata:
+            warn(line, f"damaged line: {event.metadata['repair']}")
         elif "$invalid" in event.metadata and ("raw" in event.metadata or "raw_b64" in event.metadata):
             warn(line, f"invalid values replaced ({', '.join(sorted(event.metadata['$invalid']))}), raw record kept")
 

@@ -94,8 +94,19 @@ def split_http_url(url: str) -> tuple[str, str, int, str]:
 
 
 def _post_plain(url: str, headers: dict[str, str], body: bytes, timeout: float) -> Outcome:
+    try:
+        status, answer = exchange("POST", url, headers, body, timeout)
+    except ValueError as exc:
+        return Outcome(FAILED, str(exc))
+    return classify(status, answer.decode("utf-8", "replace"))
+
+
+def exchange(method: str, url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
+    """One plain ``http://`` request over a raw socket, within ``timeout`` seconds in
+    all: (status, body). ``ValueError`` when the answer is not HTTP; ``OSError``
+    (``TimeoutError``) when the server cannot be reached or is too slow."""
     netloc, host, port, path = split_http_url(url)
-    head = [f"POST {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}", "Connection: close"]
+    head = [f"{method} {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}", "Connection: close"]
     head += [f"{k}: {v}" for k, v in headers.items()]
     deadline = time.monotonic() + timeout
     sock = _connect(host, port)
@@ -115,8 +126,8 @@ def _post_plain(url: str, headers: dict[str, str], body: bytes, timeout: float) 
     status_line, _, rest = response.partition(b"\r\n")
     status = status_line.split()
     if len(status) < 2 or not status[1].isdigit():
-        return Outcome(FAILED, f"not an HTTP response: {status_line[:80]!r}")
-    return classify(int(status[1]), rest.partition(b"\r\n\r\n")[2].decode("utf-8", "replace"))
+        raise ValueError(f"not an HTTP response: {status_line[:80]!r}")
+    return int(status[1]), rest.partition(b"\r\n\r\n")[2]
 
 
 def _connect(host: str, port: int) -> _socket.socket:

@@ -33,6 +33,7 @@ from kapacitor.capture.spool import (
     spool_delivered,
     spool_read,
 )
+from kapacitor.normalize import redact
 
 AGENT = "claude-code"
 
@@ -82,7 +83,7 @@ def ship(
         if not locked:  # another sender is busy: keep the payload, it will read the lines
             result.locked = False
             if hook is not None:
-                spool_append(session_id, _encode(session_id, hook, None, []))
+                spool_append(session_id, _encode(session_id, hook, None, [], cwd))
                 result.spooled = 1
             return result
         state = load_state(session_id)
@@ -95,7 +96,7 @@ def ship(
         result.lines = sum(len(f["lines"]) for f in files)
         if hook is not None or files:
             context = _context(state) if any("meta" not in f for f in files) else None
-            body = _encode(session_id, hook, context, files)
+            body = _encode(session_id, hook, context, files, state.cwd)
             outcome = stuck or _deliver(config, session_id, body, result, hasty)  # never overtake the spool
             if outcome.kind == sender.FAILED:
                 spool_append(session_id, body)
@@ -246,7 +247,8 @@ def _meta(path: str) -> dict:
 
 
 def _context(state: SessionState) -> dict:
-    """The cwd's repository, remote and user, worked out once per session (git runs)."""
+    """The cwd's repository, remote and user, worked out once per session (from
+    git's config files: no ``git`` runs while the agent waits)."""
     if state.context is None:
         from kapacitor.capture.gitinfo import resolve_context
 
@@ -254,7 +256,61 @@ def _context(state: SessionState) -> dict:
     return state.context
 
 
-def _encode(session_id: str, hook: dict | None, context: dict | None, files: list[dict]) -> bytes:
+BIG_BATCH = 1 << 20
+"""Characters of text above which a batch is masked with the accelerated engine."""
+
+
+def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) -> None:
+    """Mask the secrets in everything a batch carries, in place, before it is sent
+    or spooled: the hook payload, each line, subagent meta, the git context.
+
+    With the standard library only (the hook's import budget) up to
+    ``BIG_BATCH`` characters; a bigger batch (a 30 MB tool output) is masked by
+    the Aho-Corasick engine, whose import it then affords (the same rules, the
+    same result: one scan instead of one per keyword)."""
+    if not redact.default().for_location(cwd, files[0]["path"] if files else "").enabled:
+        return
+    slots: list[tuple[dict, str, str]] = []  # (holder, key, how: json | text | b64)
+    if hook is not None:
+        slots.append((hook, "payload", "json"))
+    if context:
+        slots.append(({"c": context}, "c", "json"))
+    for f in files:
+        if f.get("meta"):
+            slots.append((f, "meta", "json"))
+        slots += [(line, "t", "text") if "t" in line else (line, "b", "b64") for line in f["lines"]]
+    texts = []
+    for holder, key, how in slots:
+        value = holder[key]
+        if how == "json":
+            texts.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        elif how == "b64":
+            import base64  # rare (invalid UTF-8), and costly for the hook to import
+
+            texts.append(base64.b64decode(value).decode("utf-8", "surrogateescape"))
+        else:
+            texts.append(value)
+    big = sum(map(len, texts)) > BIG_BATCH
+    redactor = redact.default(accelerate=big).for_location(cwd, files[0]["path"] if files else "")
+    for (holder, key, how), text, masked in zip(slots, texts, redactor.redact_many(texts), strict=True):
+        if masked is text:
+            continue
+        if how == "json":
+            holder[key] = json.loads(masked)
+            if key == "c":
+                context.clear()
+                context.update(holder[key])
+        elif how == "b64":
+            import base64
+
+            holder[key] = base64.b64encode(masked.encode("utf-8", "surrogateescape")).decode("ascii")
+        else:
+            holder[key] = masked
+
+
+def _encode(session_id: str, hook: dict | None, context: dict | None, files: list[dict], cwd: str = "") -> bytes:
+    """The batch as sent and spooled, secrets masked."""
+    _mask(hook, context, files, cwd)
     batch: dict = {"v": 1, "agent": AGENT, "session_id": session_id}
     if hook is not None:
         batch["hook"] = hook

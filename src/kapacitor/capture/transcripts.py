@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,33 @@ def _resolve(path: Path, real_dirs: dict[Path, Path]) -> Path:
     return parent / path.name
 
 
-def _order(path: Path) -> tuple[str, bool, str]:
+def _order(path: Path) -> tuple[str, bool, str, str, str]:
+    """Per project folder, main transcripts before subagents; main transcripts by
+    their first and then last record time, so a session is imported before the
+    resumed or forked ones that replay it (what is in the store first owns it: see
+    ``projections/ownership.py``)."""
     subagent = layout.identity(str(path))[1] is not None
-    return (str(path.parent.parent.parent if subagent else path.parent), subagent, str(path))
+    if subagent:
+        return (str(path.parent.parent.parent), True, "", "", str(path))
+    first, last = _time_span(path)
+    return (str(path.parent), False, first, last, str(path))
+
+
+_STAMP = re.compile(rb'"timestamp"\s*:\s*"([^"]{10,40})"')
+_PEEK = 65536
+
+
+def _time_span(path: Path) -> tuple[str, str]:
+    """The first and last record ``timestamp`` of a transcript, from its head and
+    tail only ("" when they carry none)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_PEEK)
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _PEEK))
+            tail = handle.read(_PEEK)
+    except OSError:
+        return "", ""
+    first = _STAMP.search(head)
+    last = _STAMP.findall(tail)
+    return (first.group(1).decode("ascii", "replace") if first else "", last[-1].decode("ascii", "replace") if last else "")

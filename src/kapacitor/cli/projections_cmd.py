@@ -35,6 +35,13 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
     """Drop NAME's tables and checkpoint (all read models if no NAME) and
     rebuild them from the whole event log."""
     chosen = [BY_NAME[name]] if name else list(PROJECTIONS)
+    rebuild(app, chosen)
+    click.echo(f"rebuilt {', '.join(p.name for p in chosen)} up to position {app.store.head_position()}")
+
+
+def rebuild(app: AppContext, chosen: list) -> None:  # type: ignore[type-arg]
+    """Reset ``chosen`` read models and replay the whole log into them (a progress
+    bar on stderr); a ClickException says when it stopped or skipped events."""
     db = read_db(app, create=False)  # first: a missing store is an error, not created
     runner = ProjectionRunner(app.store, db, chosen)
     stalled = None
@@ -65,7 +72,6 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
         raise click.ClickException(
             f"rebuilt, but {len(found)} event(s) skipped (`kapacitor projections status` lists them); first: {first}"
         )
-    click.echo(f"rebuilt {', '.join(p.name for p in chosen)} up to position {app.store.head_position()}")
 
 
 @projections_group.command("status")

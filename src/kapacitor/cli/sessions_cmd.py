@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.pricing import price_source
-from kapacitor.projections import sessions
+from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
-from kapacitor.projections.session_summary import SessionSummary
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from kapacitor.projections.session_summary import SessionSummary
+    from kapacitor.store.readdb import ReadDb
+
+T = TypeVar("T")
 
 
-def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
-    """Bring the ``sessions`` read model up to the head of the log, then read it."""
+def newest_sessions(
+    app: AppContext, limit: int | None, read: Callable[[ReadDb, int | None], T] = sessions.newest  # type: ignore[assignment]
+) -> T:
+    """Bring the ``sessions`` read model (and ``ownership``, which it reads) up to
+    the head of the log (nothing to do when it is), then ``read`` it (default: the
+    sessions as summaries)."""
     db = read_db(app, create=False)  # first: a missing store is an error, not created
-    runner = ProjectionRunner(app.store, db, [sessions.PROJECTION])
+    runner = ProjectionRunner(app.store, db, [ownership.PROJECTION, sessions.PROJECTION])
     try:
         try:
             runner.catch_up()
@@ -28,7 +38,7 @@ def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
             raise click.ClickException(f"the sessions read model cannot catch up: {exc}") from None
         for failure in runner.failures.values():
             click.echo(f"warning: {failure} (skipped; see `kapacitor projections status`)", err=True)
-        return sessions.newest(runner.conn, limit)
+        return read(runner.conn, limit)
     finally:
         runner.close()
 
@@ -41,13 +51,17 @@ def newest_sessions(app: AppContext, limit: int | None) -> list[SessionSummary]:
 def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bool) -> None:
     """List sessions, newest first: one line each with a short id (the first 8
     characters; the dashboard and --json take them whole), title, repository or
-    directory, start (UTC), tool calls, tokens and cost, cut to fit the terminal.
-    --wide adds branch, user, duration, prompts, tools by name, files and tokens
-    per model."""
-    rows = newest_sessions(app, limit)
+    directory, start (in the local zone), tool calls, tokens and cost, cut to fit
+    the terminal. --wide adds branch, user, duration, prompts, tools by name, files
+    and tokens per model."""
     if as_json:
-        click.echo(json.dumps([s.as_json() for s in rows], indent=2))
+        # The rows as the read model keeps them: no fold state decoded, no re-encoding.
+        rows_json = newest_sessions(app, limit, sessions.newest_json)
+        sys.stdout.write("[" + ",\n".join(rows_json) + "]\n")
         return
+    from rich.console import Console
+
+    rows = newest_sessions(app, limit, sessions.newest)
     if not rows:
         click.echo("No sessions yet. Run `kapacitor import` to import your Claude Code history.")
         return
@@ -55,14 +69,18 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
     console.print(_wide_table(rows) if wide else _table(rows, console.width))
 
 
-# session, started (UTC), tools, tokens, cost: their widths, and the one-space rule between 7 columns
-_WIDTHS = {"session": 8, "started (UTC)": 16, "tools": 5, "tokens": 6, "cost": 7}
+# session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns
+_WIDTHS = {"session": 8, "started": 20, "tools": 5, "tokens": 6, "cost": 7}
 _FIXED = sum(_WIDTHS.values()) + 6
 
 
 def _table(rows: list[SessionSummary], width: int) -> Table:
     """One line per session that fits ``width`` (80 columns and up): the title and
     the repository share what the fixed columns leave, cut with an ellipsis."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     free = max(16, width - _FIXED)
     table = Table(caption=f"cost: {price_source()} (— = no price); --wide: every column",
                   box=box.SIMPLE_HEAD, padding=0, show_edge=False)
@@ -70,7 +88,7 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
     table.add_column("title", no_wrap=True, overflow="ellipsis", width=free * 3 // 5)
     where = free - free * 3 // 5
     table.add_column("repo / dir", no_wrap=True, overflow="ellipsis", width=where)
-    for name in ("started (UTC)", "tools", "tokens", "cost"):
+    for name in ("started", "tools", "tokens", "cost"):
         table.add_column(name, no_wrap=True, justify="left" if name.startswith("started") else "right", width=_WIDTHS[name])
     for s in rows:
         row = s.as_json()
@@ -79,7 +97,7 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
             s.session_id[:8],
             Text(" ".join(s.title.split())),
             Text(_tail(s.repository or s.cwd, where)),
-            s.started[:16].replace("T", " "),
+            times.shown(s.started, None),  # the machine's zone, named
             f"{sum(s.tool_calls.values()):,}",
             _short(total),
             "—" if row["cost_usd"] is None else f"${row['cost_usd']:.2f}",
@@ -100,8 +118,11 @@ def _short(n: int) -> str:
 
 
 def _wide_table(rows: list[SessionSummary]) -> Table:
-    table = Table(caption=f"cost: {price_source()} (— = model without a price)")
-    for name in ("session", "title", "repo / dir", "branch", "user", "started (UTC)", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(caption=f"cost: {price_source()} (— = model without a price); times in the local zone")
+    for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):
         table.add_column(name, overflow="fold")
     for s in rows:
         row = s.as_json()
@@ -117,12 +138,13 @@ def _wide_table(rows: list[SessionSummary]) -> Table:
             Text(s.repository or s.cwd),
             Text(s.branch),
             Text(s.user),
-            s.started[:19].replace("T", " "),
+            times.shown(s.started, None),
             "" if duration is None else f"{duration:,.0f} s",
             str(s.prompts),
             Text(f"{sum(s.tool_calls.values())} ({tools})" if tools else "0"),
             str(len(s.files_changed)),
             Text(tokens),
-            "—" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}",
+            ("—" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}")
+            + "".join(f"\n+{n:,} tokens of {model} unpriced" for model, n in row["unpriced_tokens"].items()),
         )
     return table

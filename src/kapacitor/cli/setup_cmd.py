@@ -23,6 +23,7 @@ import click
 
 from kapacitor.capture import client_config
 from kapacitor.capture.hook import EVENTS
+from kapacitor.cli import mcp_setup
 
 HOOK_TIMEOUT = 10  # seconds; the hook itself returns in milliseconds
 _OURS = re.compile(r"(?:^|[\s/'\"])kapacitor['\"]?\s+hook\s+[A-Za-z]+\s*$")
@@ -150,7 +151,9 @@ def setup_command(project: bool, server: str | None, token: str | None, token_fi
     Adds one `kapacitor hook EVENT` command hook for SessionStart, UserPromptSubmit,
     PreToolUse, PostToolUse, PostToolUseFailure, Stop, SubagentStart, SubagentStop,
     PreCompact, Notification, PreModelSwitch, PostModelSwitch (a /model switch,
-    clients 2.1.3xx) and SessionEnd. Every other setting and hook is kept;
+    clients 2.1.3xx) and SessionEnd, and registers the `kapacitor mcp` server
+    (memory and session tools) in ~/.claude.json (--project: .mcp.json).
+    Every other setting and hook is kept;
     running it again changes nothing. The server URL and token go to client.json
     in your config dir ($KAPACITOR_SERVER and $KAPACITOR_TOKEN override them).
     """
@@ -168,11 +171,15 @@ def _run(project: bool, server: str | None, token: str | None, remove: bool, exc
         settings, removed = remove_hooks(settings)
         changed = _save(path, before, settings) if removed else False
         click.echo(f"Removed {removed} Kapacitor hook(s) from {path}." if changed else f"No Kapacitor hooks in {path}.")
+        mcp_path, had = mcp_setup.uninstall(project)
+        click.echo(f"Removed the Kapacitor MCP server from {mcp_path}." if had else f"No Kapacitor MCP server in {mcp_path}.")
         return
     command = hook_command()
     changed = _save(path, before, add_hooks(settings, command))
     click.echo(f"{'Installed' if changed else 'Already installed:'} Kapacitor hooks for {len(EVENTS)} events in {path}")
     click.echo(f"  command: {command} hook EVENT")
+    mcp_path, mcp_changed = mcp_setup.install(project, command)
+    click.echo(f"  MCP:     {command} mcp ({'registered in' if mcp_changed else 'already in'} {mcp_path})")
     current = client_config.load()
     if server or token or exclude or not Path(client_config.config_file()).exists():
         config = client_config.ClientConfig(server=(server or current.server).rstrip("/"), token=token if token is not None else current.token)

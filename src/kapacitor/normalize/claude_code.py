@@ -7,9 +7,17 @@ becomes an ``UnknownRecordReceived`` carrying the raw text.
 
 The mapping is per line and needs no memory of earlier lines, so a live session
 (lines arriving a few at a time) and the same transcript imported later give
-the identical event set. Ids are derived from the session, the record's
-``uuid`` (or, for records without one, its byte offset in the file and a hash
-of its text) and the block index.
+the identical event set. (One exception: the inline sidechains of clients before
+2.0, whose records carry no agent id, are told apart by following ``parentUuid``
+within the file.) Ids are derived from the session, the record's ``uuid`` (or,
+for records without one, its byte offset in the file and a hash of its text)
+and the block index.
+
+Identity comes from the records: a record's ``sessionId`` names its session and
+``agentId``/``isSidechain`` its subagent, whatever the file is called or where
+it lies (2.0.x wrote ``agent-<id>.jsonl`` beside the parent's file; files get
+renamed and copied). The path (``Source``) is only the fallback for records
+that do not say.
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kapacitor.capture.layout import valid_session_id
 from kapacitor.events import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_METADATA_KEY,
@@ -49,7 +58,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
-from kapacitor.normalize import validate
+from kapacitor.normalize import redact, validate
 from kapacitor.normalize.client_records import (
     CLIENT_RECORD_TYPES,
     assistant_fields,
@@ -59,7 +68,8 @@ from kapacitor.normalize.client_records import (
     task_notification,
     thinking_usage,
 )
-from kapacitor.normalize.redact import redact_bytes
+from kapacitor.normalize.injected import split_injected
+from kapacitor.normalize.repair import split_line
 from kapacitor.store import codec
 
 AGENT = "claude-code"
@@ -104,11 +114,14 @@ _USER_KINDS = {
 @dataclass(frozen=True)
 class Source:
     """Which transcript a line comes from: the session, and for a subagent transcript
-    its agent id and ``agent-*.meta.json`` content."""
+    its agent id and ``agent-*.meta.json`` content, as the file's location says.
+    ``from_records``: a record's own ``sessionId`` overrides ``session_id`` (import);
+    live ingest pins the session the batch was posted to."""
 
     session_id: str
     agent_id: str | None = None
     subagent_meta: dict[str, Any] = field(default_factory=dict)
+    from_records: bool = True
 
 
 ContextResolver = Callable[[str], dict[str, Any]]
@@ -118,50 +131,109 @@ ContextResolver = Callable[[str], dict[str, Any]]
 class Normalizer:
     """Normalizes the lines of one transcript file, in order.
 
-    The only state it keeps is whether it already emitted ``SessionStarted``: a
-    performance shortcut, since that event's id is fixed per session and the
-    store would skip a second copy anyway.
+    State: the sessions it already emitted ``SessionStarted`` for (a performance
+    shortcut: that event's id is fixed per session and the store would skip a
+    second copy anyway), and the inline sidechains it has seen (record uuid to
+    sidechain id, for clients before 2.0).
     """
 
-    def __init__(self, source: Source, resolve_context: ContextResolver | None = None):
+    def __init__(self, source: Source, resolve_context: ContextResolver | None = None,
+                 redactor: redact.Redactor | None = None):
+        self.redactor = redactor or redact.default(accelerate=True)
+        if source.subagent_meta:  # a subagent's description may quote a secret too
+            source = replace(source, subagent_meta=self.redactor.redact_json(source.subagent_meta))
         self.source = source
         self.resolve_context = resolve_context
-        self._started = source.agent_id is not None
+        self._started: set[str] = set()
+        self._sidechains: dict[str, str] = {}
 
     def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
-        """The events for one transcript line (without its newline)."""
-        text, raw_b64, bad_utf8 = _decoded(line)
+        """The events for one transcript line (without its newline). A damaged line
+        (see ``repair``) gives the events of every complete record inside it; the
+        first event of a recovered record says what was repaired in
+        ``metadata.repair``."""
+        text, raw_b64, bad_utf8 = _decoded(line, self.redactor)
         try:
-            record = codec.loads(text)
+            record, lenient = validate.parse(text)
         except ValueError as exc:
-            return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
+            pieces = split_line(text)
+            if pieces is None:
+                return [self._unknown(text, offset, line_no, f"invalid JSON: {exc}", raw_b64)]
+            return self._recovered(pieces, text, offset, line_no)
         except RecursionError:
             return [self._unknown(text, offset, line_no, "invalid JSON: nested too deep", raw_b64)]
         if not isinstance(record, dict):
             return [self._unknown(text, offset, line_no, "record is not a JSON object", raw_b64)]
-        # The validation boundary (validate.py): the envelope before mapping, every event after.
-        record, notes = validate.envelope(record)
-        line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8)
-        try:
-            routed = _map_record(line_ctx)
-            if not self._started and record.get("cwd") and not record.get("isSidechain"):
-                routed.insert(0, self._session_started(line_ctx))
-            facts = validate.line_facts(text, record, notes)
-            checked = [(stream, validate.checked(new, facts)) for stream, new in routed]
-        except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
-            return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
-        self._started = self._started or any(new.type == "SessionStarted" for _, new in checked)
-        return checked
+        return self._record(record, text, offset, line_no, raw_b64, bad_utf8, lenient)
 
     def unmappable(self, line: bytes, offset: int, line_no: int, reason: str) -> Routed:
         """One line kept whole as an ``UnknownRecordReceived`` (raw text, secrets
         masked): for a caller whose ``feed`` of that line raised, so that one
         record can never stop the lines after it."""
-        text, raw_b64, _ = _decoded(line)
+        text, raw_b64, _ = _decoded(line, self.redactor)
         return self._unknown(text, offset, line_no, reason, raw_b64)
 
+    def _record(
+        self, record: dict[str, Any], text: str, offset: int, line_no: int, raw_b64: str | None, bad_utf8: str | None,
+        lenient: bool = True,
+    ) -> list[Routed]:
+        # The validation boundary (validate.py): the envelope before mapping, every event after.
+        record, notes = validate.envelope(record)
+        session_id, agent_id = self._identity(record)
+        line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8, session_id, agent_id)
+        try:
+            routed = _map_record(line_ctx)
+            if session_id not in self._started and record.get("cwd") and agent_id is None:
+                routed.insert(0, self._session_started(line_ctx))
+            facts = validate.line_facts(text, record, notes, lenient)
+            checked = [(stream, validate.checked(new, facts)) for stream, new in routed]
+        except Exception as exc:  # a shape the mapping cannot follow: kept whole, as unknown
+            return [self._unknown(text, offset, line_no, f"cannot map record: {type(exc).__name__}: {exc}", raw_b64)]
+        if any(new.type == "SessionStarted" for _, new in checked):
+            self._started.add(session_id)
+        return checked
+
+    def _recovered(self, pieces: list[Any], text: str, offset: int, line_no: int) -> list[Routed]:
+        """The events of the pieces of a damaged line: each piece at its own byte
+        offset (so ids stay distinct and stable), fragments as unknown records."""
+        out: list[Routed] = []
+        for piece in pieces:
+            at = offset + len(text[: piece.start].encode("utf-8", "surrogatepass"))
+            if piece.record is None:
+                out.append(self._unknown(piece.text, at, line_no, "cut-off fragment of a damaged line", None))
+                continue
+            routed = self._record(piece.record, piece.text, at, line_no, None, None)
+            if piece.repair and routed:
+                routed[0][1].metadata["repair"] = piece.repair
+            out.extend(routed)
+        return out
+
+    def _identity(self, record: dict[str, Any]) -> tuple[str, str | None]:
+        """(session, subagent or None) of a record: what the record says, else the
+        file's location. Inline sidechains without an agent id (before 2.0) are
+        named after their first record and followed by ``parentUuid``."""
+        source = self.source
+        session_id = source.session_id
+        named = record.get("sessionId")
+        if source.from_records and valid_session_id(named):
+            session_id = named
+        agent = source.agent_id
+        if agent is None:
+            named_agent = record.get("agentId")
+            if valid_session_id(named_agent):
+                agent = named_agent
+            elif record.get("isSidechain"):
+                parent = record.get("parentUuid")
+                agent = self._sidechains.get(parent) if isinstance(parent, str) else None
+                if agent is None:
+                    uuid = record.get("uuid")
+                    agent = f"sidechain-{uuid[:8]}" if isinstance(uuid, str) and uuid else "sidechain"
+                if isinstance(record.get("uuid"), str):
+                    self._sidechains[record["uuid"]] = agent
+        return session_id, agent
+
     def _unknown(self, text: str, offset: int, line_no: int, reason: str, raw_b64: str | None) -> Routed:
-        ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None)
+        ctx = _Line(self.source, {}, offset, line_no, text, raw_b64, None, self.source.session_id, self.source.agent_id)
         stream, new = ctx.route(UnknownRecordReceived(timestamp="", reason=reason[:500]), "unparsed")
         return stream, validate.checked(new)
 
@@ -185,15 +257,15 @@ class Normalizer:
                 }
             },
         )
-        stream = agent_session_stream(self.source.session_id)
-        new = to_new_event(payload, event_id(AGENT, self.source.session_id, "SessionStarted"), ctx.metadata())
+        stream = agent_session_stream(ctx.session_id)
+        new = to_new_event(payload, event_id(AGENT, ctx.session_id, "SessionStarted"), ctx.metadata())
         return stream, new
 
 
-def _decoded(line: bytes) -> tuple[str, str | None, str | None]:
+def _decoded(line: bytes, redactor: redact.Redactor) -> tuple[str, str | None, str | None]:
     """(text, raw_b64, bad_utf8) of a line, secrets masked: invalid UTF-8 keeps the
     original bytes as base64 and decodes what it can."""
-    masked = redact_bytes(line)
+    masked = redactor.redact_bytes(line)
     try:
         return masked.decode("utf-8"), None, None
     except UnicodeDecodeError as exc:
@@ -212,14 +284,17 @@ class _Line:
     text: str
     raw_b64: str | None
     bad_utf8: str | None
+    session_id: str
+    """The record's session (see ``Normalizer._identity``)."""
+    agent_id: str | None
+    """The record's subagent, None for the main agent."""
     first_id: str | None = None
 
     @property
     def stream(self) -> str:
-        agent = self.source.agent_id or self.record.get("agentId")
-        if agent or self.record.get("isSidechain"):
-            return agent_subsession_stream(self.source.session_id, agent or "sidechain")
-        return agent_session_stream(self.source.session_id)
+        if self.agent_id:
+            return agent_subsession_stream(self.session_id, self.agent_id)
+        return agent_session_stream(self.session_id)
 
     def identity(self) -> str:
         uuid = self.record.get("uuid")
@@ -234,8 +309,8 @@ class _Line:
             SCHEMA_VERSION_METADATA_KEY: SCHEMA_VERSION,
             "agent": {"name": AGENT, "version": self.record.get("version", "")},
             "source": {
-                "session_id": self.source.session_id,
-                "agent_id": self.source.agent_id,
+                "session_id": self.session_id,
+                "agent_id": self.agent_id,
                 "line": self.line_no,
                 "offset": self.offset,
             },
@@ -257,7 +332,7 @@ class _Line:
     ) -> Routed:
         """Wrap one payload as an event of this line. The first event carries the raw
         line; the others point at it."""
-        new_id = event_id(AGENT, self.source.session_id, self.source.agent_id or "", self.identity(), block)
+        new_id = event_id(AGENT, self.session_id, self.agent_id or "", self.identity(), block)
         new = to_new_event(payload, new_id, self.metadata(usage))
         if self.first_id is None:
             self.first_id = new_id
@@ -267,7 +342,7 @@ class _Line:
         """The claude_code extension: the record's own fields plus ``fields``."""
         rec = self.record
         base = {"uuid": rec.get("uuid"), "parent_uuid": rec.get("parentUuid")}
-        if rec.get("sessionId") and rec["sessionId"] != self.source.session_id:
+        if rec.get("sessionId") and rec["sessionId"] != self.session_id:
             base["record_session_id"] = rec["sessionId"]
         base.update(fields)
         return {EXT: base}
@@ -320,9 +395,8 @@ def _user(ctx: _Line) -> list[Routed]:
             results.append((index, block))
         elif block.get("type") == "text":
             texts.append(block.get("text", ""))
-        elif block.get("type") == "image":
-            src = block.get("source") or {}
-            images.append({"media_type": src.get("media_type", ""), "bytes": len(src.get("data", "") or "") * 3 // 4})
+        elif block.get("type") in ("image", "document"):
+            images.append(media_of(block) | {"block": index})
         else:
             texts.append(f"[{block.get('type')} block]")
     for n, (index, block) in enumerate(results):
@@ -352,8 +426,19 @@ def _user_text(ctx: _Line, text: str, images: list[dict[str, Any]]) -> Routed:
         return ctx.route(
             InterruptIssued(timestamp=ts, kind="user_interrupt", prompt=text, extensions=ctx.ext()), "interrupt"
         )
-    kind = _user_kind(record, text)
+    words, injected = split_injected(text)
+    if injected and words:
+        # The user's words are the content; the context the client or IDE put
+        # around them rides apart.
+        kind = _user_kind(record, words)
+        text = words
+    else:
+        kind = _user_kind(record, text)
+        if injected and kind == "prompt":
+            kind = "meta"  # nothing but injected context
     fields: dict[str, Any] = {"kind": kind}
+    if injected:
+        fields["injected"] = injected
     if images:
         fields["images"] = images
     if kind == "command":
@@ -398,6 +483,9 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
     fields: dict[str, Any] = {"is_error": is_error, "source_tool_assistant_uuid": record.get("sourceToolAssistantUUID")}
     if structured is not None:
         fields["tool_use_result"] = structured
+    media = _result_media(block.get("content"), index)
+    if media:
+        fields["images"] = media
     tool_name = "Agent" if isinstance(structured, dict) and structured.get("agentId") else ""
     out = [
         ctx.route(
@@ -440,8 +528,36 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
     return out
 
 
+def media_of(block: dict[str, Any]) -> dict[str, Any]:
+    """What an image or document block holds, without its data: type, media type
+    and decoded size in bytes (from the base64 length)."""
+    src = block.get("source") if isinstance(block.get("source"), dict) else {}
+    data = src.get("data") if isinstance(src.get("data"), str) else ""
+    return {"type": str(block.get("type", "")), "media_type": str(src.get("media_type", "")), "bytes": len(data) * 3 // 4}
+
+
+def describe_media(media: dict[str, Any]) -> str:
+    """A media block (``media_of``) as text: ``image image/png, 12.3 KB``."""
+    size = int(media.get("bytes") or 0)
+    shown = f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{size / 1024:.1f} KB"
+    return f"{media.get('type') or 'media'} {media.get('media_type') or 'of unknown type'}, {shown}"
+
+
+def _result_media(content: Any, index: int) -> list[dict[str, Any]]:
+    """The image and document blocks of a tool result, with where they sit
+    (``block``: the result's index in the message, ``item``: within the result)."""
+    if not isinstance(content, list):
+        return []
+    return [
+        media_of(b) | {"block": index, "item": n}
+        for n, b in enumerate(content)
+        if isinstance(b, dict) and b.get("type") in ("image", "document")
+    ]
+
+
 def _flatten(content: Any) -> str:
-    """Tool-result content as text: strings joined, images and other blocks named."""
+    """Tool-result content as text: strings joined, images, documents and other
+    blocks named (never their data)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -452,6 +568,8 @@ def _flatten(content: Any) -> str:
             if isinstance(block, dict):
                 if block.get("type") == "text":
                     parts.append(str(block.get("text", "")))
+                elif block.get("type") in ("image", "document"):
+                    parts.append(f"[{describe_media(media_of(block))}]")
                 else:
                     parts.append(f"[{block.get('type', 'unknown')} block]")
             else:
@@ -493,13 +611,17 @@ def _assistant(ctx: _Line) -> list[Routed]:
     if record.get("isApiErrorMessage") or (model == "<synthetic>" and record.get("error")):
         error = _flatten(content) or str(record.get("error", ""))
         return [ctx.route(ApiErrorOccurred(timestamp=ts, error=error, extensions=ctx.ext(model=model, error_kind=record.get("error"))), "api-error")]
-    usage = _usage(record)
+    synthetic = model == "<synthetic>" and not record.get("requestId")
+    # A message the client wrote itself ("No response requested.") is no API call.
+    usage = None if synthetic else _usage(record)
     common = {
         "message_id": str(message.get("id", "")),
         "author_name": model,
         "message_index": ctx.line_no,
     }
     ext = ctx.ext(stop_reason=message.get("stop_reason"), request_id=record.get("requestId", ""), **assistant_fields(record))
+    if synthetic:
+        ext[EXT]["synthetic"] = True
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
     if not isinstance(content, list) or not content:
@@ -575,13 +697,46 @@ def _system(ctx: _Line) -> list[Routed]:
 def _attachment(ctx: _Line) -> list[Routed]:
     record = ctx.record
     attachment = record.get("attachment") or {}
+    queued = attachment.get("type") == "queued_command" and isinstance(attachment.get("prompt"), str)
+    if queued and task_notification(attachment["prompt"]) is None:
+        prompt = _queued_prompt(ctx, attachment)  # typed while a tool ran: the user's input
+        if prompt is not None:
+            return [prompt]
     summary = {k: v for k, v in attachment.items() if isinstance(v, (str, int, bool)) and k not in ("content",) and len(str(v)) < 500}
     payload = ContextAttached(timestamp=record.get("timestamp", ""), kind=str(attachment.get("type", "")), extensions=ctx.ext(**summary))
     out = [ctx.route(payload, "attachment")]
-    if attachment.get("type") == "queued_command" and isinstance(attachment.get("prompt"), str):
+    if queued:
         done = _background_done(ctx, attachment["prompt"])
         out.extend([done] if done else [])
     return out
+
+
+def _queued_prompt(ctx: _Line, attachment: dict[str, Any]) -> Routed | None:
+    """A prompt the user typed while a tool ran: the client queues it and hands it
+    to the model as an attachment. Only human input counts (not task notifications)."""
+    origin = attachment.get("origin")
+    if isinstance(origin, dict) and origin.get("kind") not in (None, "human"):
+        return None
+    mode = attachment.get("commandMode") or "prompt"
+    text = str(attachment["prompt"])
+    kind = "bash_input" if mode == "bash" else _user_kind({}, text) if mode == "prompt" else None
+    if kind is None:
+        return None
+    fields: dict[str, Any] = {"kind": kind, "queued": True}
+    if kind == "prompt":
+        words, injected = split_injected(text)
+        if injected:
+            text, fields["injected"] = words, injected
+    if isinstance(origin, dict):
+        fields["origin"] = origin
+    payload = UserMessageReceived(
+        timestamp=ctx.record.get("timestamp", ""),
+        content=text,
+        message_id=ctx.record.get("uuid", ""),
+        message_index=ctx.line_no,
+        extensions=ctx.ext(**fields),
+    )
+    return ctx.route(payload, "attachment")
 
 
 def _client_state(ctx: _Line) -> Routed:
@@ -600,21 +755,22 @@ def _title(ctx: _Line) -> Routed:
 
 
 def subagent_started(ctx: _Line) -> Routed | None:
-    """The parent-stream event that opens a subagent transcript: on its first prompt."""
+    """The parent-stream event that opens a subagent's conversation: on its first
+    prompt, in whichever file that lies (its own, beside the parent's, or inline)."""
     source, record = ctx.source, ctx.record
-    if not source.agent_id or record.get("type") != "user" or record.get("parentUuid"):
+    if not ctx.agent_id or record.get("type") != "user" or record.get("parentUuid"):
         return None
-    meta = source.subagent_meta
+    meta = source.subagent_meta if source.agent_id == ctx.agent_id else {}
     content = (record.get("message") or {}).get("content")
     payload = SubagentStarted(
         timestamp=record.get("timestamp", ""),
-        agent_id=source.agent_id,
+        agent_id=ctx.agent_id,
         agent_type=str(meta.get("agentType", "")),
         prompt=content if isinstance(content, str) else _flatten(content),
-        subsession_stream=agent_subsession_stream(source.session_id, source.agent_id),
+        subsession_stream=agent_subsession_stream(ctx.session_id, ctx.agent_id),
         extensions={EXT: {"tool_use_id": meta.get("toolUseId"), "description": meta.get("description"), "spawn_depth": meta.get("spawnDepth")}},
     )
-    return ctx.route(payload, "SubagentStarted", stream=agent_session_stream(source.session_id))
+    return ctx.route(payload, "SubagentStarted", stream=agent_session_stream(ctx.session_id))
 
 
 def _user_or_subagent(ctx: _Line) -> list[Routed]:

@@ -1,66 +1,637 @@
-"""Secrets never reach the store: known credential shapes are masked before storage.
+"""Secrets never leave the machine: one rule set masks them everywhere.
 
-Redaction runs on the raw record bytes, before they are decoded and parsed, so
-the kept raw record and every field derived from it are masked alike. The
-patterns match only ASCII characters that need no JSON escaping, so a masked
-line is still valid JSON (and valid UTF-8 where it was).
+The rules are data (``rules/gitleaks.json``, converted from gitleaks' rule set
+by ``scripts/gitleaks-rules``, and ``rules/kapacitor.json``, our own on top),
+plus what the client config file adds (``"redaction"`` in ``client.json``:
+extra rules, allowlist entries, directories where redaction is off). The same
+``Redactor`` serves the hook and the follower (what they send and spool), the
+ingest API and the importer (both mask again), ``kapacitor redact`` and
+``kapacitor scrub``.
 
-Each pattern has literal triggers. One Aho-Corasick pass over the line finds
-every trigger at once (for all patterns together: an ordinary line costs one
-scan, not one per trigger), and only the patterns whose triggers occur run.
+How a text is searched:
+
+- Prefilter: a rule runs only when one of its keywords occurs in the lowercased
+  text. The hook checks the keywords with ``in``; the importer and the server
+  pass ``accelerate=True`` and find them all in one Aho-Corasick pass
+  (``ahocorasick_rs``), so an ordinary line costs one scan, not one per keyword.
+  A rule's regex is compiled when first needed: the hook compiles the two or
+  three a batch triggers, not all of them.
+- Rules match a *view* of the text of the same length in which JSON escapes
+  (``\\n``, ``\\u001b``) and ANSI colour codes read as spaces (and ``\\"`` as
+  ``" ``, a quote that still delimits a key or a value): a secret at
+  the start of a line inside a JSON-escaped tool output, or coloured by a
+  terminal, has the boundaries it would have on screen, and no match can run
+  across the end of a JSON string. Matches are then cut from the text itself.
+- What a match masks is its secret: the rule's ``group``, else the first group
+  that matched, else the whole match. A secret is kept when it fails the rule's
+  ``entropy`` threshold (Shannon bits per character), matches an allowlist
+  regex (the rule's or the global one: placeholders such as ``${VAR}``,
+  ``<your-token>``, ``YOUR_..._HERE``, ``xxx``, ``changeme``) or holds a stopword.
+- The marker names the kind and keeps a short keyed hash:
+  ``[REDACTED aws-secret-access-key #3f9a1c]``, the first 6 hex digits of
+  HMAC-SHA256 with this installation's key (``redaction.key`` in the user
+  config dir, mode 0600, made on first use), so two mentions of one secret stay
+  linkable without revealing it. Markers are never masked again: redacting
+  twice gives what redacting once gave (a live batch masked by the client is
+  masked again by the server, and must give the events an import gives).
+
+Markers contain no quote or backslash, so a masked JSON line is still valid JSON.
+Stdlib only (``ahocorasick_rs`` is imported only with ``accelerate``): the hook
+imports this module.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 
-from ahocorasick_rs import BytesAhoCorasick
-
-# name: (triggers, pattern). A pattern with a group masks only that group.
-_RULES: dict[str, tuple[tuple[str, ...], str]] = {
-    "anthropic-key": (("sk-ant-",), r"sk-ant-[A-Za-z0-9_\-]{20,}"),
-    "openai-key": (("sk-",), r"\bsk-(?!ant-)(?:proj-|svcacct-)?[A-Za-z0-9_\-]{32,}"),
-    "aws-access-key": (("AKIA", "ASIA"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    "github-token": (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})"),
-    "gitlab-token": (("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20,}"),
-    "slack-token": (("xox",), r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
-    "google-api-key": (("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}"),
-    "stripe-key": (("k_live_",), r"\b[rs]k_live_[0-9A-Za-z]{20,}"),
-    "jwt": (("eyJ",), r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
-    "private-key": (("PRIVATE KEY-----",), r"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\"]*?-----END [A-Z ]*PRIVATE KEY-----"),
-    "bearer-token": (("earer ",), r"[Bb]earer ([A-Za-z0-9_\-\.=]{20,})"),
-    "url-password": (("://",), r"://[^/\s:@\"\\]{1,64}:([^/\s@\"\\]{1,128})@"),
-}
-_PATTERNS = {name: re.compile(rx.encode("ascii")) for name, (_, rx) in _RULES.items()}
-_TRIGGER_RULES = [(trigger.encode("ascii"), name) for name, (triggers, _) in _RULES.items() for trigger in triggers]
-_SCAN = BytesAhoCorasick([trigger for trigger, _ in _TRIGGER_RULES])
+RULES_DIR = os.path.join(os.path.dirname(__file__), "rules")
+RULE_FILES = ("gitleaks.json", "kapacitor.json")
+MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
+"""A marker in masked text: group 1 the rule id, group 2 the keyed hash."""
+# JSON escapes and ANSI colour codes (escaped or raw): blanked in the view.
+_NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
+_AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
+"""What can follow a key's last letter (see ``_KEYED_TAIL``)."""
+_AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
+_TRIM = frozenset(" \t\r\n\"'`")
+_COMPILED: dict[str, re.Pattern[str]] = {}
 
 
-def _masker(name: str):  # type: ignore[no-untyped-def]
-    label = f"[REDACTED:{name}]".encode("ascii")
-
-    def mask(match: re.Match[bytes]) -> bytes:
-        if match.re.groups:
-            whole, start = match.group(0), match.start(1) - match.start(0)
-            return whole[:start] + label + whole[start + len(match.group(1)) :]
-        return label
-
-    return mask
+def _compiled(regex: str, flags: int = 0) -> re.Pattern[str]:
+    """Compiled when first needed: the hook pays only for what it uses."""
+    pattern = _COMPILED.get(regex)
+    if pattern is None:
+        pattern = _COMPILED[regex] = re.compile(regex, flags)
+    return pattern
 
 
-_MASKS = {name: _masker(name) for name in _RULES}
+def marker_pattern() -> re.Pattern[str]:
+    return _compiled(MARKER)
+_KEYED_TAIL = (
+    r"(?![A-Za-z0-9])[ \t]*[\"'\]]{0,3}[ \t]*(?::=|=>|=|:)[ \t]*(?:(?P<q>[\"'])[ \t]*)?"
+    r"(?P<value>[^\s\"'`<>,;(){}\[\]\\]+)"
+)
 
 
-def redact_bytes(data: bytes) -> bytes:
-    """Return ``data`` with every recognised secret replaced by ``[REDACTED:<kind>]``."""
-    found = _SCAN.find_matches_as_indexes(data, overlapping=True)
-    if not found:
-        return data
-    for name in dict.fromkeys(_TRIGGER_RULES[index][1] for index, _, _ in found):
-        data = _PATTERNS[name].sub(_MASKS[name], data)
-    return data
+class Finding:
+    """One secret: the rule that found it and where it is (``start``/``end``: str indices)."""
+
+    __slots__ = ("rule", "start", "end", "secret")
+
+    def __init__(self, rule: str, start: int, end: int, secret: str):
+        self.rule, self.start, self.end, self.secret = rule, start, end, secret
+
+    def __repr__(self) -> str:
+        return f"Finding({self.rule!r}, {self.start}, {self.end})"
+
+
+class Rule:
+    """A rule from the data files: ``regex`` (Python ``re``, ASCII), ``keywords``
+    (the rule runs only when one occurs: in the lowercased text, or with
+    ``case_sensitive`` as written), ``anchor`` (every match starts with a
+    keyword: the regex is tried only there, see ``rule_anchors``), ``group`` to mask, ``entropy`` threshold, ``allowlists``
+    (each ``regexes``, ``stopwords``, ``target``: secret (default), match or line)."""
+
+    __slots__ = ("id", "regex", "keywords", "anchor", "case_sensitive", "group", "entropy", "allowlists", "_pattern")
+
+    def __init__(self, spec: dict):
+        self.id = str(spec["id"])
+        self.regex = str(spec["regex"])
+        self.case_sensitive = bool(spec.get("case_sensitive"))
+        self.keywords = tuple(str(k) if self.case_sensitive else str(k).lower() for k in spec.get("keywords") or ())
+        self.anchor = bool(spec.get("anchor")) and bool(self.keywords)
+        self.group = spec.get("group")
+        self.entropy = float(spec["entropy"]) if spec.get("entropy") else 0.0
+        self.allowlists = [_Allow(a) for a in spec.get("allowlists") or ()]
+        self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            self._pattern = re.compile(self.regex, re.ASCII)
+        return self._pattern
+
+    def find(self, view: str, starts: list[int] | None, keep: _Allow) -> list[Finding]:
+        """Matches in ``view``: at ``starts`` only (an anchored rule), else anywhere."""
+        if starts is None:
+            matches = list(self.pattern.finditer(view))
+        else:
+            match_at, matches = self.pattern.match, []
+            for at in starts:
+                match = match_at(view, at)
+                if match is not None:
+                    matches.append(match)
+        out = []
+        for match in matches:
+            group = self.group
+            if group is None:
+                group = next((i for i in range(1, (match.re.groups or 0) + 1) if match.group(i) is not None), 0)
+            start, end = match.span(group)
+            secret = view[start:end]
+            if start == end or (self.entropy and entropy(secret) < self.entropy):
+                continue
+            if any(a.allows(secret, match.group(0), view) for a in self.allowlists) or keep.allows(secret, "", ""):
+                continue
+            out.append(Finding(self.id, start, end, secret))
+        return out
+
+
+class _Allow:
+    """Secrets to keep: any that matches one of ``regexes`` (compiled when first
+    needed) or holds a stopword."""
+
+    __slots__ = ("specs", "_regexes", "stopwords", "target")
+
+    def __init__(self, spec: dict):
+        self.specs = list(spec.get("regexes") or ())
+        self._regexes: list[re.Pattern[str]] | None = None
+        self.stopwords = tuple(str(s).lower() for s in spec.get("stopwords") or ())
+        self.target = spec.get("target", "secret")
+
+    @property
+    def regexes(self) -> list[re.Pattern[str]]:
+        if self._regexes is None:
+            self._regexes = [re.compile(r, re.ASCII) for r in self.specs]
+        return self._regexes
+
+    def allows(self, secret: str, match: str, line: str) -> bool:
+        text = {"match": match, "line": line}.get(self.target, secret)
+        if any(r.search(text) for r in self.regexes):
+            return True
+        if self.stopwords:
+            low = secret.lower()
+            return any(s in low for s in self.stopwords)
+        return False
+
+
+class _Keyed:
+    """Values named by their key (``KEY=value``, ``key: value``, ``"key": "value"``):
+    found at each occurrence of a key word, so the cost is per occurrence."""
+
+    def __init__(self, spec: dict):
+        self.id = spec.get("id", "keyed-secret")
+        self.kinds = {word.lower(): kind for kind, words in spec["kinds"].items() for word in words}
+        self.keywords = tuple(sorted(self.kinds, key=len, reverse=True))
+        self.min_length = int(spec.get("min_length", 4))
+        self.code_like = spec.get("code_like")
+
+    @staticmethod
+    def after(word: str) -> frozenset[str]:
+        """What may follow a key word for it to end a key: a short word
+        (``pass``, ``auth``) only without a space (``tests pass = ...`` is prose)."""
+        return _AFTER_KEY if len(word) > 4 else _AFTER_SHORT_KEY
+
+    def find(self, view: str, places: dict[str, list[int]], keep: _Allow) -> list[Finding]:
+        """``places``: where each key word occurs (lowercase text positions)."""
+        out, seen = [], set()
+        kinds = self.kinds
+        for word in sorted((w for w in places if w in kinds), key=len, reverse=True):  # the longest key word first
+            after = self.after(word)
+            for at in places[word]:
+                end = at + len(word)
+                if view[end : end + 1] not in after or end in seen:
+                    continue  # `tokens`, `passage`: not a key that ends here
+                if len(word) <= 5 and at and view[at - 1].isalpha() and not view[at].isupper():
+                    continue  # `bypass`, `mytoken` (but `dbPass`, `accessToken` are keys)
+                seen.add(end)
+                found = self._value(view, end, word, keep)
+                if found:
+                    out.append(found)
+        return out
+
+    def _value(self, view: str, end: int, word: str, keep: _Allow) -> Finding | None:
+        match = _compiled(_KEYED_TAIL, re.ASCII).match(view, end)
+        if match is None:
+            return None
+        value = match.group("value")
+        if len(value) < self.min_length or value.isdigit() or keep.allows(value, "", ""):
+            return None
+        # Code, not configuration: `password = get_password()`, `secret =
+        # self.secret`, `key = os.environ[...]` (an unquoted identifier, a
+        # dotted name or a call). A bare identifier after `UPPER_KEY=` is a
+        # .env value (`DB_PASSWORD=postgres`), not code.
+        if not match.group("q") and self.code_like and _compiled(self.code_like).match(value):
+            dotted_or_call = "." in value or view[match.end() : match.end() + 1] in ("(", "[")
+            dotenv = view[end - len(word) : end].isupper() and "=" in match.group(0)
+            if dotted_or_call or not dotenv:
+                return None
+        if value.lower() == word or value.lower().endswith("_" + word):
+            return None
+        return Finding(self.kinds[word], match.start("value"), match.end("value"), value)
+
+
+def _slug(directory: str) -> str:
+    """Claude Code's name for a working directory's project folder."""
+    return "".join(c if c.isalnum() else "-" for c in directory)
+
+
+def _project_folder(transcript: str) -> str:
+    """The ``projects/<folder>`` a transcript lives in (subagents: two levels up)."""
+    parts = transcript.replace(os.sep, "/").split("/")
+    if len(parts) >= 4 and parts[-2] == "subagents":
+        return parts[-4]
+    return parts[-2] if len(parts) >= 2 else ""
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not text:
+        return 0.0
+    import math  # only for candidates: the hook rarely needs it
+
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def ascii_lower(text: str) -> str:
+    """``text`` with A-Z lowercased and nothing else changed: the same length
+    (``str.lower`` can lengthen a few letters) and, for non-ASCII text, many
+    times faster than ``str.lower``. Keywords are ASCII."""
+    if text.isascii():
+        return text.lower()
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+
+
+def view_of(text: str) -> str:
+    """``text`` with JSON escapes and ANSI colour codes blanked, same length."""
+    if "\\" in text:
+        # Escaped backslashes first (left to right, as JSON pairs them), then
+        # every escape left is a real one.
+        text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
+        for escape in ("\\n", "\\t", "\\r", "\\/"):
+            text = text.replace(escape, "  ")
+    if "\\u" in text or "\x1b" in text:
+        text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
+    return text
+
+
+class Redactor:
+    """A compiled rule set plus the installation's hash key. ``enabled`` False
+    (redaction switched off for a directory) makes it return every text as is.
+
+    Keywords are looked for in the lowercased text, except those of rules whose
+    prefixes are case-sensitive (``SK``, ``API-``), looked for in the text as it
+    is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
+
+    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "_key", "_rules", "_by_keyword", "_keys", "_always",
+                 "_keyed_kinds", "_lower", "_exact", "_scans")
+
+    def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
+                 accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
+        self.specs, self.keyed, self.allow = specs, keyed, allow
+        self.enabled, self.off = enabled, off
+        self._key = key
+        self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
+        self._keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
+        self._by_keyword: dict[str, list[int]] = {}
+        for index, keys in enumerate(self._keys):
+            for k in keys:
+                self._by_keyword.setdefault(k, []).append(index)
+        self._always = [i for i, keys in enumerate(self._keys) if not keys]
+        self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
+        self._lower = list(dict.fromkeys([*(k for k in self._by_keyword if k[0] != "="), *(keyed.keywords if keyed else ())]))
+        self._exact = [k for k in self._by_keyword if k[0] == "="]
+        self._scans: tuple | None = None
+        if accelerate:
+            self._scans = self._automata(keyed)
+
+    def _automata(self, keyed: _Keyed | None) -> tuple:
+        """One Aho-Corasick automaton (str and bytes) over the lowercased text,
+        and the place keys of each pattern. A case-sensitive keyword is looked
+        for lowercased too, and kept where the text has it as written."""
+        from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation
+
+        keys: dict[str, list[str]] = {}
+        for k in self._by_keyword:
+            keys.setdefault(k[1:].lower() if k[0] == "=" else k, []).append(k)
+        # A key word counts only where a key can end (``tokens`` never does):
+        # the automaton looks for the word with each character that may follow
+        # it (``\\`` for an escape, which the view blanks), so ordinary text such
+        # as every ``input_tokens`` costs nothing past the scan.
+        for w in keyed.keywords if keyed else ():
+            for c in sorted(keyed.after(w) | {"\\"}):  # type: ignore[union-attr]
+                keys.setdefault(w + c, []).append(w)
+        patterns = list(keys)
+        return (AhoCorasick(patterns, implementation=Implementation.DFA),
+                BytesAhoCorasick([p.encode("utf-8") for p in patterns], implementation=Implementation.DFA),
+                [list(dict.fromkeys(keys[p])) for p in patterns],
+                {k: k[1:].encode("utf-8") for k in self._exact})
+
+    def for_location(self, cwd: str = "", transcript: str = "") -> Redactor:
+        """This rule set, or one that masks nothing for a session whose working
+        directory (``cwd``, or the one a transcript's project folder is named
+        after) is under a directory the config switched redaction off for."""
+        if not self.off or not (cwd or transcript):
+            return self
+        path = os.path.abspath(os.path.expanduser(cwd)) if cwd else ""
+        folder = _project_folder(transcript) if transcript else ""
+        for d in self.off:
+            slug = _slug(d)
+            if (path and (path == d or path.startswith(d.rstrip(os.sep) + os.sep))) or (
+                folder and (folder == slug or folder.startswith(slug + "-"))
+            ):
+                clone = Redactor.__new__(Redactor)
+                for name in self.__slots__:
+                    setattr(clone, name, getattr(self, name))
+                clone.enabled = False
+                return clone
+        return self
+
+    def describe(self) -> dict[str, object]:
+        """Which rules these are (for logs): counts and the sources' versions."""
+        return {"rules": len(self.specs) + (1 if self.keyed else 0), "sources": sources()}
+
+    def rule(self, index: int) -> Rule:
+        made = self._rules[index]
+        if made is None:
+            made = self._rules[index] = Rule(self.specs[index])
+        return made
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule (made now if not yet)."""
+        return [self.rule(i) for i in range(len(self.specs))]
+
+    # --- finding -------------------------------------------------------------
+
+    def _places(self, text: str, low: str, present: set[str] | None, hits: list | None) -> dict[str, list[int]]:
+        """Where each keyword occurs (all of them: overlapping), by place key.
+        ``present``: only these keys can occur (``redact_many`` checked);
+        ``hits``: the Aho-Corasick matches, when the caller has them already
+        (ASCII bytes: the same positions)."""
+        places: dict[str, list[int]] = {}
+        if self._scans is not None and present is None:
+            try:
+                found = hits if hits is not None else self._scans[0].find_matches_as_indexes(low, overlapping=True)
+            except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): look the plain way
+                found = None
+            if found is not None:
+                keys_of = self._scans[2]
+                for index, start, _ in found:
+                    for key in keys_of[index]:
+                        if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
+                            places.setdefault(key, []).append(start)
+                return places
+        for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
+            for key in keys:
+                if present is not None and key not in present:
+                    continue
+                word = key[cut:]
+                at = haystack.find(word)
+                if at >= 0:
+                    found = places[key] = []
+                    while at >= 0:
+                        found.append(at)
+                        at = haystack.find(word, at + 1)
+        return places
+
+    def findings(self, text: str, present: set[str] | None = None, hits: list | None = None) -> list[Finding]:
+        """The secrets in ``text``, in order, none overlapping (the earliest, then
+        a named kind before a keyed value, then the longest wins). Text inside a
+        marker is never a secret."""
+        if not self.enabled or not text:
+            return []
+        low = text if hits is not None else ascii_lower(text)  # with hits, the lowercase text is not needed
+        places = self._places(text, low, present, hits)
+        if not places and not self._always:
+            return []
+        view = view_of(text)
+        triggered = {i for key in places for i in self._by_keyword.get(key, ())}
+        found: list[Finding] = []
+        for index in sorted(triggered.union(self._always)):
+            rule = self.rule(index)
+            starts = None
+            if rule.anchor:
+                starts = sorted({at for key in self._keys[index] for at in places.get(key, ())})
+            found.extend(rule.find(view, starts, self.allow))
+        if self.keyed is not None:
+            found.extend(self.keyed.find(view, places, self.allow))
+        if not found:
+            return []
+        markers = [m.span() for m in marker_pattern().finditer(text)] if "[REDACTED " in text else []
+        keyed_kinds = self._keyed_kinds
+        found.sort(key=lambda f: (f.start, f.rule in keyed_kinds, -f.end))
+        out: list[Finding] = []
+        for f in found:
+            # Never cut an escape or a string's quote: trim what reads as space or
+            # a quote in the view (escapes are blanked whole), and end a match
+            # at the end of its JSON string.
+            while f.start < f.end and view[f.start] in _TRIM:
+                f.start += 1
+            quote = view.find('"', f.start, f.end)
+            if quote >= 0:
+                f.end = quote
+            while f.end > f.start and view[f.end - 1] in _TRIM:
+                f.end -= 1
+            if f.end - f.start < 3:
+                continue
+            if out and f.start < out[-1].end:
+                continue
+            if any(s <= f.start < e or s < f.end <= e for s, e in markers):
+                continue
+            f.secret = text[f.start : f.end]
+            out.append(f)
+        return out
+
+    # --- masking -------------------------------------------------------------
+
+    def marker(self, rule: str, secret: str) -> str:
+        import hashlib
+        import hmac
+
+        digest = hmac.new(self.key(), secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return f"[REDACTED {rule} #{digest[:6]}]"
+
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = installation_key()
+        return self._key
+
+    def redact(self, text: str, present: set[str] | None = None, hits: list | None = None) -> str:
+        """``text`` with every secret replaced by its marker (``text`` itself when
+        there is none)."""
+        return self.mask(text, present, hits)[0]
+
+    def mask(self, text: str, present: set[str] | None = None, hits: list | None = None) -> tuple[str, list[Finding]]:
+        """``redact``, and the findings it masked."""
+        found = self.findings(text, present, hits)
+        if not found:
+            return text, found
+        parts, last = [], 0
+        for f in found:
+            parts += [text[last : f.start], self.marker(f.rule, f.secret)]
+            last = f.end
+        parts.append(text[last:])
+        return "".join(parts), found
+
+    def redact_many(self, texts: list[str]) -> list[str]:
+        """``redact`` for several texts (a batch): without the Aho-Corasick scan,
+        the keywords are looked for once in all of them together."""
+        if not self.enabled:
+            return texts
+        present = None
+        if self._scans is None and len(texts) > 1:
+            everything = "\n".join(texts)
+            low = ascii_lower(everything)
+            present = {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in everything}
+            if not present and not self._always:
+                return texts
+        return [self.redact(text, present) for text in texts]
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """``redact`` for bytes that may not be UTF-8 (bad bytes pass through
+        unchanged). The bytes are read as Latin-1, one character per byte: the
+        scan's positions are the text's, and ``str`` operations stay on the
+        compact one-byte form however much non-ASCII the line holds. (The rules
+        match ASCII; a match is widened to whole UTF-8 characters.)"""
+        if not self.enabled or not data:
+            return data
+        hits = None
+        if self._scans is not None and not self._always:
+            hits = self._scans[1].find_matches_as_indexes(data.lower(), overlapping=True)
+            keys_of, exact = self._scans[2], self._scans[3]
+            # Drop what a case-sensitive keyword matched only in lowercase
+            # (``api-`` for ``API-``): most hits in ordinary text are those.
+            hits = [h for h in hits if any(k[0] != "=" or data[h[1] : h[1] + len(exact[k])] == exact[k] for k in keys_of[h[0]])]
+            if not hits:
+                return data
+        found = self.findings(data.decode("latin-1"), None, hits)
+        if not found:
+            return data
+        parts, last = [], 0
+        for f in found:
+            start, end = f.start, f.end
+            while start > last and 0x80 <= data[start] < 0xC0:  # a UTF-8 continuation byte
+                start -= 1
+            while end < len(data) and 0x80 <= data[end] < 0xC0:
+                end += 1
+            secret = data[start:end].decode("utf-8", "surrogateescape")
+            parts += [data[last:start], self.marker(f.rule, secret).encode("ascii")]
+            last = end
+        parts.append(data[last:])
+        return b"".join(parts)
+
+    def redact_json(self, value: object) -> object:
+        """A JSON value (dict, list, str, ...) with every secret in it masked: its
+        JSON text is redacted and parsed back, so keys count as context."""
+        if not self.enabled:
+            return value
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        masked = self.redact(text)
+        return value if masked is text else json.loads(masked)
+
+
+# --- loading -------------------------------------------------------------------
+
+
+def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerate: bool = False) -> Redactor:
+    """The package's rule files (a rule of a later file replaces an earlier one
+    of the same id) plus ``extra`` (the client config's
+    ``"redaction"`` object: ``rules`` to add, ``allowlist`` regexes, ``off``
+    directories, ``enabled``). Raises ``ValueError`` for a rule that does not compile."""
+    extra = extra or {}
+    if extra.get("enabled", True) is False:  # switched off: nothing to load
+        return Redactor([], None, _Allow({}), key=key, enabled=False)
+    specs: list[dict] = []
+    keyed = None
+    allow_regexes: list[str] = []
+    stopwords: list[str] = []
+    for name in RULE_FILES:
+        with open(os.path.join(RULES_DIR, name), "rb") as handle:
+            data = json.loads(handle.read())
+        mine = {spec["id"] for spec in data.get("rules", ())}
+        specs = [s for s in specs if s["id"] not in mine] + list(data.get("rules", ()))
+        allow = data.get("allowlist") or {}
+        allow_regexes += allow.get("regexes", [])
+        stopwords += allow.get("stopwords", [])
+        if data.get("keyed"):
+            keyed = _Keyed(data["keyed"])
+    for spec in extra.get("rules") or ():
+        rule = Rule(spec)
+        try:
+            rule.pattern  # noqa: B018 — a user's rule is checked now, not at the first secret
+        except re.error as exc:
+            raise ValueError(f"redaction rule {rule.id!r}: {exc}") from None
+        normal = {**spec, "keywords": list(rule.keywords)}  # lowercased unless case-sensitive
+        specs = [s for s in specs if s["id"] != rule.id] + [normal]
+    for regex in extra.get("allowlist") or ():
+        try:
+            re.compile(str(regex), re.ASCII)
+        except re.error as exc:
+            raise ValueError(f"redaction allowlist entry {regex!r}: {exc}") from None
+        allow_regexes.append(str(regex))
+    allow = _Allow({"regexes": allow_regexes, "stopwords": stopwords})
+    off = tuple(os.path.abspath(os.path.expanduser(str(d))) for d in extra.get("off") or ())
+    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False, off=off)
+
+
+def sources() -> dict[str, str]:
+    """Each rule file and where its rules come from (gitleaks' version)."""
+    out = {}
+    for name in RULE_FILES:
+        with open(os.path.join(RULES_DIR, name), "rb") as handle:
+            source = json.loads(handle.read()).get("source") or {}
+        out[name] = f"{source['name']} {source['version']} ({source['licence']})" if source else "kapacitor"
+    return out
+
+
+_DEFAULT: dict[bool, Redactor] = {}
+
+
+def default(*, accelerate: bool = False) -> Redactor:
+    """The rule set of this installation (package rules and the client config),
+    loaded once per process. ``accelerate``: the Aho-Corasick prefilter, for
+    bulk work (import, ingest, scrub)."""
+    if accelerate not in _DEFAULT:
+        from kapacitor.capture.client_config import redaction_config
+
+        _DEFAULT[accelerate] = load_rules(redaction_config(), accelerate=accelerate)
+    return _DEFAULT[accelerate]
+
+
+def reset() -> None:
+    """Forget the loaded rule set (after the config or the key changed; tests)."""
+    _DEFAULT.clear()
+
+
+def installation_key() -> bytes:
+    """This installation's HMAC key for markers: ``redaction.key`` in the user
+    config dir (32 random bytes as hex, mode 0600), made on first use."""
+    from kapacitor.capture.client_config import config_dir
+
+    path = os.path.join(config_dir(), "redaction.key")
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(os.urandom(32).hex().encode("ascii"))
+    try:
+        os.link(tmp, path)  # fails if another process made it first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    with open(path, "rb") as handle:
+        return handle.read().strip()
 
 
 def redact(text: str) -> str:
-    """``redact_bytes`` for text (lone surrogates pass through unchanged)."""
-    return redact_bytes(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
+    """Mask ``text`` with this installation's rule set."""
+    return default().redact(text)
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """Mask ``data`` with this installation's rule set (accelerated: bulk use)."""
+    return default(accelerate=True).redact_bytes(data)

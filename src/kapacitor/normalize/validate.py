@@ -34,10 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from kapacitor.events import EVENT_TYPES, USAGE_METADATA_KEY, NewEvent
 from kapacitor.store import codec
@@ -69,7 +72,6 @@ _EXTENSION_TEXT = frozenset(
     "kind command args cwd git_branch version entrypoint permission_mode repository remote_url user"
     " tool_use_id description agent_type request_id error_kind uuid parent_uuid".split()
 )
-_EXTENSION_OTHER = frozenset(("is_error", "images", "tool_use_result"))
 _CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -115,11 +117,23 @@ class LineFacts:
     deep: bool = True
 
 
-def line_facts(text: str, record: dict[str, Any], notes: dict[str, str]) -> LineFacts:
-    """The facts of a parsed line, found cheaply: a lone surrogate needs a ``\\uD8..``
-    escape in the text; deep nesting needs as many brackets (then the record is
-    walked to be sure)."""
-    scrub = _SURROGATE_ESCAPE.search(text) is not None
+def parse(text: str) -> tuple[Any, bool]:
+    """A line's JSON and whether the lenient parser had to read it. orjson refuses
+    lone surrogates (and NaN, integers past 64 bits, nesting past 1,024): only a
+    line it refuses can hold one, so only such a line's strings are scrubbed.
+    Raises ``ValueError`` (or ``RecursionError``) for text that is not JSON."""
+    try:
+        return orjson.loads(text), False
+    except orjson.JSONDecodeError:
+        return json.loads(text), True
+
+
+def line_facts(text: str, record: dict[str, Any], notes: dict[str, str], lenient: bool = True) -> LineFacts:
+    """The facts of a parsed line, found cheaply: a lone surrogate needs a line
+    orjson refused (``lenient``, from ``parse``) and a ``\\uD8..`` escape in its
+    text; deep nesting needs as many brackets (then the record is walked to be
+    sure)."""
+    scrub = lenient and _SURROGATE_ESCAPE.search(text) is not None
     limit = MAX_DEPTH - _WRAPPING
     deep = text.count("[") + text.count("{") > limit and _nests_deeper(record, limit)
     return LineFacts(notes, scrub, deep)
@@ -156,10 +170,11 @@ def checked(event: NewEvent, facts: LineFacts = LineFacts()) -> NewEvent:
     metadata = event.metadata
     usage = metadata.get(USAGE_METADATA_KEY)
     if usage is not None:
-        usage = _usage(usage, invalid)
+        valid_usage = _usage(usage, invalid)
         if facts.scrub or facts.deep:
-            usage = _deep(usage, facts.scrub, invalid, "$usage", 0)
-        metadata = metadata | {USAGE_METADATA_KEY: usage}
+            valid_usage = _deep(valid_usage, facts.scrub, invalid, "$usage", 0)
+        if valid_usage is not usage:
+            metadata = metadata | {USAGE_METADATA_KEY: valid_usage}
     if invalid:
         metadata = metadata | {INVALID_METADATA_KEY: dict(invalid)}
     if data is event.data and metadata is event.metadata:
@@ -279,8 +294,8 @@ def _tool_call(index: int, call: Any, invalid: _Invalid) -> dict[str, Any]:
 def _extension(ext: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:
     """The claude_code extension with the fields downstream reads of their types;
     ``ext`` itself when they are."""
-    bad = [k for k in _EXTENSION_TEXT.intersection(ext) if ext[k] is not None and type(ext[k]) is not str]
-    if not bad and not _EXTENSION_OTHER.intersection(ext):
+    bad = [k for k, v in ext.items() if type(v) is not str and v is not None and k in _EXTENSION_TEXT]
+    if not bad and "is_error" not in ext and "images" not in ext and "tool_use_result" not in ext:
         return ext
     out = dict(ext)
     for key in bad:

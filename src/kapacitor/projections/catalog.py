@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from kapacitor.projections import (
+    evals,
+    facts,
     files_changed,
     live_status,
+    ownership,
     repositories,
+    search_index,
     sessions,
     token_usage,
     tool_calls,
@@ -13,11 +17,15 @@ from kapacitor.projections import (
 from kapacitor.projections.runner import Projection
 
 PROJECTIONS: tuple[Projection, ...] = (
+    ownership.PROJECTION,  # who owns each record: the others read it, so first
     sessions.PROJECTION,
     tool_calls.PROJECTION,
     token_usage.PROJECTION,
     files_changed.PROJECTION,
     repositories.PROJECTION,  # reads sessions: after it
     live_status.PROJECTION,
+    evals.PROJECTION,
+    facts.PROJECTION,  # reads sessions (an eval's repository): after it
+    search_index.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}

@@ -67,4 +67,4 @@ def changed_lines(structured: dict[str, Any]) -> tuple[int | None, int | None]:
     return sum(line.startswith("+") for line in lines), sum(line.startswith("-") for line in lines)
 
 
-PROJECTION = Projection("files_changed", 1, ("files_changed", OPEN), setup, apply)
+PROJECTION = Projection("files_changed", 2, ("files_changed", OPEN), setup, apply)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kapacitor.events import RecordedEvent
+from kapacitor.projections.ownership import StoredOwners
 from kapacitor.projections.session_summary import file_path_of, session_of
 from kapacitor.store.readdb import ReadDb
 
@@ -46,10 +47,12 @@ def follow(
 
     Most results answer a call of the same batch: those pairs are made in memory
     and ``table`` is written once when the batch is exhausted (the calls still
-    open added, the ones answered removed), as if row by row."""
+    open added, the ones answered removed), as if row by row. Calls and results
+    a session inherited (``ownership``) are its owner's, and left out."""
     opened: dict[tuple[str, str], tuple[str, str | None] | None] = {}  # None: answered
+    inherited = StoredOwners(conn, events).by_position
     for event in events:
-        if event.type not in _FOLLOWED:
+        if event.type not in _FOLLOWED or event.position in inherited:
             continue
         sid = session_of(event)
         if not sid:

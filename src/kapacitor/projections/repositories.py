@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kapacitor.events import RecordedEvent
+from kapacitor.projections import sessions
 from kapacitor.projections.runner import Projection
-from kapacitor.projections.session_summary import session_of
 from kapacitor.store.readdb import ReadDb
 
 _SHARE = ("tokens", "tool_calls", "files_changed")
@@ -85,7 +85,7 @@ def list_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
-    touched_sessions = {sid for sid in map(session_of, events) if sid}
+    touched_sessions = sessions.touched_by(events, sessions.batch_owners(conn, events))
     touched = set()
     for sid in touched_sessions:
         found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (sid,)).fetchone()
@@ -123,4 +123,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 2, ("repository_sessions", "repositories"), setup, apply)
+PROJECTION = Projection("repositories", 3, ("repository_sessions", "repositories"), setup, apply)

@@ -323,6 +323,11 @@ class ProjectionRunner:
             log.warning("LISTEN connection lost; polling the log instead")
             self.listener = None
 
+    @property
+    def following(self) -> bool:
+        """Whether ``start`` runs it in its thread (else a caller must ``catch_up``)."""
+        return self._thread is not None
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self.run, args=(self._stop,), name="projections", daemon=True)

@@ -8,6 +8,14 @@ Tokens are counted once per API call. Claude Code writes one line per content
 block and repeats the call's usage on each; while streaming, earlier lines may
 carry partial output counts. So usage is keyed by (message id, request id) and
 each field keeps its largest value seen.
+
+Across sessions, each record is counted once, by the session that owns it
+(``ownership``): an event a resumed or forked session inherited adds to its
+``inherited_events`` and its chain, nothing else. A message the client wrote
+itself (model ``<synthetic>``) carries no usage, so it is no request.
+
+Cost is per model and partial: ``cost()`` prices what it can, ``unpriced_tokens``
+says how many tokens of which models have no price.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
+from kapacitor.projections.ownership import Owners, leaf_key
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -64,6 +73,13 @@ class SessionSummary:
     subagents: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[tuple[str, str], Call] = field(default_factory=dict)
     events: int = 0
+    inherited_events: int = 0
+    """Events replayed from sessions that own them (shown as history, not counted)."""
+    continued_from: list[str] = field(default_factory=list)
+    continued_in: list[str] = field(default_factory=list)
+    title_rank: int = 0
+    """Where the title came from: 0 the first prompt, 1 another session's summary
+    naming this one, 2 a title record of this session's own."""
     client_costs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The client's own latest ``cost-state`` per client process (by its start time)."""
     denials: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -88,14 +104,23 @@ class SessionSummary:
         return out
 
     def cost(self) -> Decimal | None:
-        """USD for every call, or None when any model's price is unknown."""
-        total = Decimal(0)
+        """USD for the calls whose model has a price (see ``unpriced_tokens`` for the
+        rest); None only when there are calls and none has a price."""
+        total, priced = Decimal(0), False
         for call in self.calls.values():
             price = cost_of(call.model, call.usage)
-            if price is None:
-                return None
-            total += price
-        return total
+            if price is not None:
+                total, priced = total + price, True
+        return total if priced or not self.calls else None
+
+    def unpriced_tokens(self) -> dict[str, int]:
+        """Per model without a price: its tokens (input, output, cache read and
+        write), which ``cost()`` leaves out."""
+        out: dict[str, int] = {}
+        for call in self.calls.values():
+            if cost_of(call.model, call.usage) is None:
+                out[call.model] = out.get(call.model, 0) + sum(call.usage.get(n, 0) for n in TOKEN_FIELDS[:4])
+        return out
 
     def thinking_tokens(self) -> dict[str, int]:
         """Per model: the output tokens that were thinking, where the API reported it."""
@@ -180,34 +205,70 @@ class SessionSummary:
             "model_requests": self.model_requests(),
             "model_switches": self.model_switches,
             "subagents": [
-                {"agent_id": agent_id, **info, "tokens": self.tokens(agent_id)}
+                {"agent_id": agent_id, **SUBAGENT_DEFAULTS, **info, "tokens": self.tokens(agent_id)}
                 for agent_id, info in self.subagents.items()
             ],
             "cost_usd": None if cost is None else float(round(cost, 8)),
+            "unpriced_tokens": self.unpriced_tokens(),
             "price_source": price_source(),
             "client_reported": self.client_reported(),
             "events": self.events,
+            "inherited_events": self.inherited_events,
+            "continued_from": self.continued_from,
+            "continued_in": self.continued_in,
         }
 
 
-class SessionSummaries:
-    """Folds events into ``SessionSummary`` rows keyed by session id."""
+SUBAGENT_DEFAULTS: dict[str, Any] = {
+    "agent_type": "",
+    "description": None,
+    "tool_use_id": None,
+    "status": "running",
+    "result": None,
+    "duration_seconds": None,
+    "background": False,
+}
+"""Every key of a ``subagents`` entry, whichever of its start or completion was folded."""
 
-    def __init__(self) -> None:
+
+class OwnerLookup(Protocol):
+    """Who owns what (``ownership.Owners`` in a fold, ``StoredOwners`` in a read model)."""
+
+    def inherited(self, event: RecordedEvent, session_id: str) -> str | None: ...
+
+    def owner_of(self, key: str) -> str | None: ...
+
+
+class SessionSummaries:
+    """Folds events into ``SessionSummary`` rows keyed by session id. ``owners``
+    says which events a session inherited; by default the fold works it out
+    itself (it must then see the whole log in order)."""
+
+    def __init__(self, owners: OwnerLookup | None = None) -> None:
         self.sessions: dict[str, SessionSummary] = {}
+        self.owners: OwnerLookup = owners if owners is not None else Owners()
+
+    def summary(self, session_id: str) -> SessionSummary:
+        found = self.sessions.get(session_id)
+        if found is None:
+            found = self.sessions[session_id] = SessionSummary(session_id)
+        return found
 
     def apply(self, event: RecordedEvent) -> None:
         session_id = session_of(event)
         if not session_id:
             return
-        summary = self.sessions.get(session_id)
-        if summary is None:
-            summary = self.sessions[session_id] = SessionSummary(session_id)
+        summary = self.summary(session_id)
         summary.events += 1
+        owner = self.owners.inherited(event, session_id)
+        if owner is not None:
+            self._inherited(summary, owner)
+            return
         data = event.data
         subagent = subagent_of(event)
         stamp = data.get("timestamp") or ""
-        if stamp:
+        # SessionStarted repeats its first record's time, which may be inherited.
+        if stamp and event.type != "SessionStarted":
             if not summary.started or stamp < summary.started:
                 summary.started = stamp
             if stamp > summary.ended:
@@ -215,9 +276,32 @@ class SessionSummaries:
         usage = event.metadata.get(USAGE_METADATA_KEY)
         if usage:
             _count_call(summary, usage, subagent)
+        if event.type == "SessionTitled":
+            self._titled(summary, data)
         handler = _HANDLERS.get(event.type)
         if handler:
             handler(summary, data, subagent)
+
+    def _inherited(self, summary: SessionSummary, owner: str) -> None:
+        summary.inherited_events += 1
+        if owner not in summary.continued_from:
+            summary.continued_from.append(owner)
+        origin = self.summary(owner)
+        if summary.session_id not in origin.continued_in:
+            origin.continued_in.append(summary.session_id)
+
+    def _titled(self, summary: SessionSummary, data: dict[str, Any]) -> None:
+        """A title record titles its own session, unless it is a ``summary`` whose
+        ``leafUuid`` lies in another session: then it titles that one, below any
+        title record of that session's own."""
+        title = data.get("title")
+        if not title:
+            return
+        leaf = (data.get("extensions") or {}).get("claude_code", {}).get("leafUuid")
+        owner = self.owners.owner_of(leaf_key(leaf)) if data.get("source") == "summary" and isinstance(leaf, str) else None
+        target, rank = (self.summary(owner), 1) if owner and owner != summary.session_id else (summary, 2)
+        if rank >= target.title_rank:
+            target.title, target.title_rank = title, rank
 
 
 def session_of(event: RecordedEvent) -> str | None:
@@ -291,9 +375,9 @@ def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str |
     if subagent:
         return
     kind = (data.get("extensions") or {}).get("claude_code", {}).get("kind")
-    if kind == "prompt":
+    if kind in ("prompt", "bash_input"):  # typed, queued while a tool ran, or a `!` shell command
         summary.prompts += 1
-        if not summary.title:
+        if not summary.title and kind == "prompt":
             summary.title = data.get("content", "")[:200]
     elif kind == "command":
         summary.commands += 1
@@ -321,11 +405,6 @@ def _tool_result(summary: SessionSummary, data: dict[str, Any], _: str | None) -
         summary.files_changed.add(path)
 
 
-def _titled(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
-    if data.get("title"):
-        summary.title = data["title"]
-
-
 def _ended(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     summary.end_reason = data.get("reason", "")
 
@@ -333,8 +412,12 @@ def _ended(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None
 def _subagent_started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     ext = (data.get("extensions") or {}).get("claude_code", {})
     # The completion may have been folded first (a parent transcript is read before its subagents').
-    entry = summary.subagents.setdefault(data.get("agent_id", ""), {"status": "running"})
-    entry.update(agent_type=data.get("agent_type", ""), description=ext.get("description"), tool_use_id=ext.get("tool_use_id"))
+    entry = summary.subagents.setdefault(data.get("agent_id", ""), {})
+    # A transcript without agent-*.meta.json (2.0.x, inline sidechains) says none of
+    # these: keep what the parent's result said.
+    for key, value in (("agent_type", data.get("agent_type", "")), ("description", ext.get("description")), ("tool_use_id", ext.get("tool_use_id"))):
+        if value or not entry.get(key):
+            entry[key] = value
 
 
 # --- newer clients' facts (2.1.3xx): subagent outcomes, the client's own cost,
@@ -356,6 +439,7 @@ _CLIENT_USAGE = {
 def _subagent_completed(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     ext = (data.get("extensions") or {}).get("claude_code", {})
     entry = summary.subagents.setdefault(data.get("agent_id", ""), {"tool_use_id": ext.get("tool_use_id")})
+    entry["tool_use_id"] = entry.get("tool_use_id") or ext.get("tool_use_id")
     duration = ext.get("duration_ms")
     entry.update(
         status=data.get("outcome") or "completed",
@@ -433,7 +517,6 @@ _HANDLERS = {
     "UserMessageReceived": _user_message,
     "AssistantToolCallsGenerated": _tool_calls,
     "ToolResultReceived": _tool_result,
-    "SessionTitled": _titled,
     "SubagentStarted": _subagent_started,
     "SubagentCompleted": _subagent_completed,
     "ClientStateRecorded": _client_state,

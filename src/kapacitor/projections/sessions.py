@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 
 from kapacitor.events import RecordedEvent
+from kapacitor.pricing import price_source
+from kapacitor.projections.ownership import StoredOwners, leaf_key
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import (
     SessionSummaries,
@@ -33,9 +35,23 @@ def setup(conn: ReadDb) -> None:
         conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
 
 
+def batch_owners(conn: ReadDb, events: Sequence[RecordedEvent]) -> StoredOwners:
+    """What ``ownership`` says of a batch: the events inherited, and the sessions
+    its ``summary`` titles name by ``leafUuid``."""
+    leaves = [leaf_key(leaf) for e in events if e.type == "SessionTitled" and isinstance(leaf := _leaf(e), str)]
+    return StoredOwners(conn, events, leaves)
+
+
+def touched_by(events: Sequence[RecordedEvent], owners: StoredOwners) -> set[str]:
+    """The sessions a batch changes: its own, and those others inherit from (a chain
+    link) or title (a summary naming their leaf)."""
+    return {sid for sid in map(session_of, events) if sid} | set(owners.by_position.values()) | set(owners.owners.values())
+
+
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
-    touched = {sid for sid in map(session_of, events) if sid}
-    summaries = SessionSummaries()
+    owners = batch_owners(conn, events)
+    touched = touched_by(events, owners)
+    summaries = SessionSummaries(owners)
     for sid in touched:
         found = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (sid,)).fetchone()
         if found:
@@ -51,9 +67,31 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     )
 
 
+def _leaf(event: RecordedEvent) -> object:
+    return (event.data.get("extensions") or {}).get("claude_code", {}).get("leafUuid")
+
+
 def _json(value: object) -> str:
     """JSON text (``orjson``, falling back for lone surrogates), for ``json_extract``."""
     return codec.dumps(value).decode()
+
+
+def newest_json(conn: ReadDb, limit: int | None = None) -> list[str]:
+    """The rows of ``kapacitor sessions --json``, newest first, as JSON text: read,
+    not rebuilt. A row priced with another price database than today's (its
+    ``price_source``) is priced again from its state."""
+    current = price_source()
+    rows = conn.execute(
+        "SELECT session_id, row FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""),
+        (limit,) if limit else (),
+    ).fetchall()
+    out = []
+    for session_id, row in rows:
+        if f'"price_source":{_json(current)}' not in row and json.loads(row).get("price_source") != current:
+            (state,) = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+            row = _json(summary_from_state(json.loads(state)).as_json())
+        out.append(row)
+    return out
 
 
 def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.projections.ownership import StoredOwners
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import (
     TOKEN_FIELDS,
@@ -42,10 +43,11 @@ def setup(conn: ReadDb) -> None:
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     calls: dict[tuple[str, str, str], Call] = {}  # this batch's sightings, merged
+    inherited = StoredOwners(conn, events).by_position  # counted by the session that owns them
     for event in events:
         usage = event.metadata.get(USAGE_METADATA_KEY)
         sid = usage and session_of(event)
-        if not sid:
+        if not sid or event.position in inherited:
             continue
         key = (sid, *call_key(usage))
         calls[key] = merged_call(calls.get(key), usage, subagent_of(event))
@@ -67,4 +69,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     )
 
 
-PROJECTION = Projection("token_usage", 1, ("token_calls", "token_usage"), setup, apply)
+PROJECTION = Projection("token_usage", 2, ("token_calls", "token_usage"), setup, apply)

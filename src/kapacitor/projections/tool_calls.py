@@ -39,4 +39,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     )
 
 
-PROJECTION = Projection("tool_calls", 1, ("tool_calls", OPEN), setup, apply)
+PROJECTION = Projection("tool_calls", 2, ("tool_calls", OPEN), setup, apply)

@@ -26,10 +26,23 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from kapacitor import __version__
 from kapacitor.access import accounts
+from kapacitor.eval.config import EvalConfig, load_config
+from kapacitor.eval.jobs import EvalWorker
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import access, format, ingest, live, oidc, sessions_pages, timeline
+from kapacitor.server import (
+    access,
+    eval_pages,
+    format,
+    ingest,
+    live,
+    memory_api,
+    memory_pages,
+    oidc,
+    sessions_pages,
+    timeline,
+)
 from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.guard import Guard
@@ -62,28 +75,37 @@ def create_app(
     auth: bool = False,
     public_url: str = "",
     oidc_settings: oidc.OidcSettings | None = None,
+    eval_config: EvalConfig | None = None,
 ) -> FastAPI:
     """The dashboard and ingest API over the store at ``store_url``. ``token`` is a
     bearer token ingest accepts besides users' tokens (default ``$KAPACITOR_TOKEN``;
     none: loopback only). ``auth``: team mode, every read needs a signed-in user
     (see ``server.access``); without it the app answers loopback names only.
     ``public_url``: where users reach the server (https: the cookie is Secure).
-    ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``)."""
+    ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``).
+    ``eval_config`` sets the judge of Run eval and auto-eval (default: ``load_config()``);
+    the eval job queue needs a SQLite store (on PostgreSQL, Run eval answers 503)."""
     store = open_store(store_url)
     db = open_read_db(store)  # read models and access tables live in the store's own database
     accounts.ensure_schema(db)
     runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
+    path = getattr(store, "path", None)
+    eval_worker = EvalWorker(store, store_url, Path(path), eval_config or load_config()) if path else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = None
         if run_projections:
             runner.start()
+            if eval_worker:
+                eval_worker.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
+            if eval_worker:
+                eval_worker.close()
             if watcher:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -100,6 +122,7 @@ def create_app(
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
+    app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
@@ -114,8 +137,11 @@ def create_app(
     app.include_router(oidc.router)
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
+    app.include_router(eval_pages.router)
     app.include_router(live.router)
     app.include_router(ingest.router)
+    app.include_router(memory_api.router)
+    app.include_router(memory_pages.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

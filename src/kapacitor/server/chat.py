@@ -6,7 +6,9 @@ text and thinking, each tool call paired with its result by ``call_id``, API
 errors, compactions and interrupts in place. A subagent's own conversation is
 inlined under the Agent/Task call that started it (``SubagentStarted`` names the
 call in ``extensions.claude_code.tool_use_id``). Client bookkeeping (queue,
-mode, attachments, titles, turn timings) is left out.
+mode, attachments, titles, turn timings) is left out. History a resumed or
+forked session inherited (``projections/ownership.py``) is marked with the
+session that owns it (``detail.inherited_from``) and rendered collapsed.
 
 ``render_chat`` renders a page of items; a long session is lazy-loaded by htmx
 one page at a time. The trace view (``trace.py``) regroups the same items, so
@@ -15,6 +17,7 @@ the pairing rules live here only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +28,7 @@ from markupsafe import Markup
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
+from kapacitor.server.render.media import attach_sources
 from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import NO_STREAM, EventStore
 
@@ -59,6 +63,9 @@ class ToolCall:
     subagent: SubagentRun | None = None
     task_subject: str = ""
     """For TaskUpdate: the subject of the task, from the TaskCreate that made it."""
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """Images and documents in the result, with ``src`` where they can be shown
+    (``render.media``; left out of the JSON)."""
     background: dict[str, Any] | None = None
     """For an Agent call run in the background: its ``status`` (running until its
     task notification arrives, then completed / failed / killed), ``result``,
@@ -87,6 +94,8 @@ class ChatItem:
     usage: dict[str, Any] | None = None
     tool: ToolCall | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """Images and documents of a prompt, as ``ToolCall.media``."""
 
     def as_json(self) -> dict[str, Any]:
         return _pruned(asdict(self))
@@ -94,7 +103,7 @@ class ChatItem:
 
 def _pruned(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _pruned(v) for k, v in value.items() if v not in (None, "", [], {})}
+        return {k: _pruned(v) for k, v in value.items() if v not in (None, "", [], {}) and k != "media"}
     if isinstance(value, list):
         return [_pruned(v) for v in value]
     return value
@@ -111,17 +120,21 @@ def duration_ms(start: str, end: str) -> float | None:
         return None
 
 
-def chat_items(store: EventStore, session_id: str) -> list[ChatItem]:
-    """The session's conversation, subagents inlined under the calls that started them."""
-    return read_chat(store, session_id)[0]
+def chat_items(store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> list[ChatItem]:
+    """The session's conversation, subagents inlined under the calls that started
+    them. ``inherited``: position → owning session of the events this session
+    inherited (``ownership.inherited_positions``), marked on their items."""
+    return read_chat(store, session_id, inherited)[0]
 
 
-def read_chat(store: EventStore, session_id: str) -> tuple[list[ChatItem], dict[str, int]]:
+def read_chat(
+    store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None
+) -> tuple[list[ChatItem], dict[str, int]]:
     """``chat_items`` and the version each stream read for them had (stream → last
     version read, ``NO_STREAM`` for none): while those stand, the items are current."""
     stream = agent_session_stream(session_id)
     events = store.read_stream(stream)
-    builder = _Builder(store, {})
+    builder = _Builder(store, {}, inherited=inherited or {})
     builder.read(stream, events)
     builder.collect_links(events)
     items = builder.build(events)
@@ -147,6 +160,15 @@ class _Builder:
     """``api-request`` id → what the client asked the API for (model, effort, limits):
     joined to the assistant blocks that answer it by their ``request_ref``."""
 
+    inherited: Mapping[int, str] = field(default_factory=dict)
+    completed: dict[str, str] = field(default_factory=dict)
+    """tool_use_id → agent id, from the parent's Agent/Task results (SubagentCompleted)."""
+    raws: dict[str, str] = field(default_factory=dict)
+    """Event id → raw line, for the events that carry images (``raw_ref`` resolves here)."""
+
+    def raw_of(self, event: RecordedEvent) -> str | None:
+        return event.metadata.get("raw") or self.raws.get(event.metadata.get("raw_ref", ""))
+
     def read(self, stream: str, events: list[RecordedEvent]) -> None:
         self.versions[stream] = events[-1].version if events else NO_STREAM
 
@@ -156,6 +178,25 @@ class _Builder:
                 ext = _ext(event.data)
                 key = ext.get("tool_use_id") or f"unlinked:{event.data.get('agent_id', '')}"
                 self.links.setdefault(key, event.data)
+            elif event.type == "SubagentCompleted" and _ext(event.data).get("tool_use_id"):
+                self.completed[_ext(event.data)["tool_use_id"]] = str(event.data.get("agent_id", ""))
+
+    def link_for(self, call: ToolCall) -> str | None:
+        """The link key of the subagent ``call`` started: by its id (``meta.json``),
+        else (2.0.x files beside the parent, inline sidechains) by the agent its
+        result names or the prompt it was given."""
+        if call.call_id in self.links:
+            return call.call_id
+        if call.name not in AGENT_TOOLS:
+            return None
+        agent = self.completed.get(call.call_id)
+        if agent and f"unlinked:{agent}" in self.links:
+            return f"unlinked:{agent}"
+        prompt = call.arguments.get("prompt")
+        for key, data in self.links.items():
+            if key.startswith("unlinked:") and key not in self.claimed and prompt and data.get("prompt") == prompt:
+                return key
+        return None
 
     def unclaimed(self) -> list[SubagentRun]:
         return [self.run_of(key) for key in list(self.links) if key not in self.claimed]
@@ -180,6 +221,9 @@ class _Builder:
     def build(self, events: list[RecordedEvent]) -> list[ChatItem]:
         conversation = _Conversation(self)
         for event in events:
+            raw = event.metadata.get("raw")
+            if raw and ('"image"' in raw or '"document"' in raw):
+                self.raws[event.id] = raw
             handler = _HANDLERS.get(event.type)
             if handler:
                 handler(conversation, event)
@@ -197,13 +241,20 @@ class _Conversation:
     def add(self, kind: str, event: RecordedEvent, text: str = "", /, **detail: Any) -> None:
         """An item for a non-assistant event."""
         self.items.append(
-            ChatItem(kind, event.data.get("timestamp", ""), text, event.id, detail=detail)
+            ChatItem(kind, event.data.get("timestamp", ""), text, event.id, detail=detail | self.marks(event))
         )
+
+    def marks(self, event: RecordedEvent) -> dict[str, Any]:
+        owner = self.builder.inherited.get(event.position)
+        return {"inherited_from": owner} if owner else {}
 
     def add_assistant(self, kind: str, event: RecordedEvent, **fields: Any) -> None:
         """An item for an assistant block, with its API message id and usage, and
         (newer clients) the API request it answers."""
         data = event.data
+        marks = self.marks(event) | ({"synthetic": True} if _ext(data).get("synthetic") else {})
+        if marks:
+            fields["detail"] = fields.get("detail", {}) | marks
         request = self.builder.requests.get(_ext(data).get("request_ref", ""))
         if request:
             fields["detail"] = fields.get("detail", {}) | {"request": request}
@@ -226,8 +277,10 @@ def _ext(data: dict[str, Any]) -> dict[str, Any]:
 
 def _user(c: _Conversation, event: RecordedEvent) -> None:
     ext = _ext(event.data)
-    detail = {k: ext[k] for k in ("command", "args", "images") if ext.get(k)}
+    detail = {k: ext[k] for k in ("command", "args", "images", "injected", "queued") if ext.get(k)}
     c.add(ext.get("kind") or "prompt", event, event.data.get("content", ""), **detail)
+    if ext.get("images"):
+        c.items[-1].media = attach_sources(c.builder.raw_of(event), ext["images"])
 
 
 def _text(c: _Conversation, event: RecordedEvent) -> None:
@@ -252,8 +305,9 @@ def _tool_calls(c: _Conversation, event: RecordedEvent) -> None:
         )
         if call.name == "TaskUpdate":
             call.task_subject = b.tasks.get(str(call.arguments.get("taskId")), "")
-        if call.call_id in b.links and call.call_id not in b.claimed:
-            call.subagent = b.run_of(call.call_id)
+        link = b.link_for(call)
+        if link is not None and link not in b.claimed:
+            call.subagent = b.run_of(link)
         c.calls[call.call_id] = call
         c.add_assistant("tool", event, tool=call)
 
@@ -266,6 +320,8 @@ def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
         return
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
+    if _ext(data).get("images"):
+        call.media = attach_sources(c.builder.raw_of(event), _ext(data)["images"])
     if isinstance(call.structured, dict) and call.structured.get("status") == "async_launched":
         call.background = (call.background or {}) | {"status": "running"}
     call.is_error = tool_failed(data)
@@ -391,7 +447,7 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
     while end < len(items) and (end == start or weight + size_of(items[end]) <= limit):
         weight += size_of(items[end])
         end += 1
-    page = Markup("").join(render_item(item) for item in items[start:end])
+    page = _render_page(items[start:end])
     if end < len(items):
         url = f"/sessions/{quote(session_id, safe='')}/chat?start={end}"
         page += html(
@@ -400,6 +456,41 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
             len(items) - end,
         )
     return page
+
+
+def _render_page(items: list[ChatItem]) -> Markup:
+    """The items' HTML; each run of inherited history folded under one line that
+    names the session it belongs to (and is counted in)."""
+    parts: list[Markup] = []
+    run: list[ChatItem] = []
+
+    def flush() -> None:
+        if run:
+            owner = run[0].detail["inherited_from"]
+            parts.append(
+                html(
+                    '<details class="inherited"><summary>{} items of history from session <a href="/sessions/{}">{}</a>'
+                    " (counted there)</summary>{}</details>",
+                    len(run),
+                    quote(owner, safe=""),
+                    owner[:8],
+                    Markup("").join(render_item(i) for i in run),
+                )
+            )
+            run.clear()
+
+    for item in items:
+        owner = item.detail.get("inherited_from")
+        if owner and (not run or run[0].detail["inherited_from"] == owner):
+            run.append(item)
+            continue
+        flush()
+        if owner:
+            run.append(item)
+        else:
+            parts.append(render_item(item))
+    flush()
+    return Markup("").join(parts)
 
 
 def size_of(item: ChatItem) -> int:

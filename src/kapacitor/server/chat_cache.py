@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from kapacitor.server.chat import ChatItem, read_chat
 from kapacitor.server.trace import TraceNode, trace_tree
@@ -31,6 +32,7 @@ class _Entry:
     versions: dict[str, int]
     items: list[ChatItem]
     tree: TraceNode | None = None
+    inherited: Mapping[int, str] = field(default_factory=dict)
 
 
 class ChatCache:
@@ -39,28 +41,33 @@ class ChatCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def items(self, store: EventStore, session_id: str) -> list[ChatItem]:
-        """The session's chat items (``chat.chat_items``), built again only when
-        one of its streams gained events since."""
-        return self._entry(store, session_id).items
+    def items(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> list[ChatItem]:
+        """The session's chat items (``chat.chat_items``, ``inherited`` marked), built
+        again only when one of its streams gained events, or its inherited events
+        changed, since."""
+        return self._entry(store, session_id, inherited or {}).items
 
-    def tree(self, store: EventStore, session_id: str) -> TraceNode:
+    def tree(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> TraceNode:
         """The session's trace tree (``trace.trace_tree``), from the kept items."""
-        entry = self._entry(store, session_id)
+        entry = self._entry(store, session_id, inherited or {})
         if entry.tree is None:
             entry.tree = trace_tree(store, session_id, entry.items)
         return entry.tree
 
-    def _entry(self, store: EventStore, session_id: str) -> _Entry:
+    def _entry(self, store: EventStore, session_id: str, inherited: Mapping[int, str]) -> _Entry:
         with self._lock:
             entry = self._entries.get(session_id)
-        if entry is not None and all(store.stream_version(s) == v for s, v in entry.versions.items()):
+        if (
+            entry is not None
+            and entry.inherited == inherited
+            and all(store.stream_version(s) == v for s, v in entry.versions.items())
+        ):
             with self._lock:
                 if session_id in self._entries:
                     self._entries.move_to_end(session_id)
             return entry
-        items, versions = read_chat(store, session_id)
-        entry = _Entry(versions, items)
+        items, versions = read_chat(store, session_id, inherited)
+        entry = _Entry(versions, items, inherited=inherited)
         with self._lock:
             self._entries[session_id] = entry
             self._entries.move_to_end(session_id)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC
+from typing import Any
+
+from jinja2 import pass_context
+
+from kapacitor import times
 
 
 def tokens(n: int | None) -> str:
@@ -34,16 +39,23 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def when(stamp: str | None) -> str:
-    """An ISO time as 'YYYY-MM-DD HH:MM' (UTC)."""
-    return (stamp or "")[:16].replace("T", " ")
+@pass_context
+def when(context: Any, stamp: str | None) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM PDT', in the viewer's zone (``tz`` in the
+    template context, see ``web.viewer_zone``)."""
+    return times.shown(stamp, context.get("tz") or UTC)
 
 
-def day(stamp: str | None) -> str:
-    """An ISO time as 'Nov 25, 17:26' (UTC): short enough for a table column."""
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%b %d, %H:%M")
+@pass_context
+def day(context: Any, stamp: str | None) -> str:
+    """An ISO time as 'Nov 25, 17:26 PST' in the viewer's zone: short enough for a
+    table column."""
+    return times.shown(stamp, context.get("tz") or UTC, "%b %d, %H:%M")
+
+
+def isotime(stamp: str | None) -> str:
+    """The ``datetime`` attribute of a ``<time>``: ISO 8601 with its offset (UTC)."""
+    return times.iso(stamp, UTC) or ""
 
 
 def number(n: int | None) -> str:
@@ -59,4 +71,7 @@ def shortdir(path: str | None) -> str:
     return path
 
 
-FILTERS = {"shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "when": when, "day": day, "number": number}
+FILTERS = {
+    "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "when": when, "day": day,
+    "isotime": isotime, "number": number,
+}  # fmt: skip

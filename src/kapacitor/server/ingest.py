@@ -57,8 +57,8 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
+from kapacitor.normalize import redact
 from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Routed, Source
-from kapacitor.normalize.redact import redact
 from kapacitor.server.access import bearer_token, conn
 from kapacitor.store import codec
 from kapacitor.store.base import EventStore, append_skipping_taken_ids
@@ -149,11 +149,12 @@ def event_parts(session_id: str, batch: dict[str, Any]) -> Iterator[dict[str, li
     only ones alive."""
     streams: dict[str, list[NewEvent]] = {}
     size = 0
-    context = batch.get("context") or {}
+    context = redact.default(accelerate=True).redact_json(batch.get("context") or {})
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
-        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {})
-        normalizer = Normalizer(source, lambda _cwd: context)
+        source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {}, from_records=False)
+        redactor = redact.default(accelerate=True).for_location(transcript=t["path"])
+        normalizer = Normalizer(source, lambda _cwd: context, redactor)
         lines, t["lines"] = t["lines"], []
         for i, line in enumerate(lines):
             lines[i] = None
@@ -208,7 +209,9 @@ def hook_events(session_id: str, hook: dict[str, Any]) -> list[NewEvent]:
     """``HookReceived`` for a payload (secrets masked), plus ``SessionEnded`` for SessionEnd.
     The id comes from the payload and the hook's time: a resend is the same event."""
     event, at = hook["event"], hook["at"]
-    text = redact(codec.dumps(hook["payload"]).decode("utf-8", "surrogatepass"))
+    payload = hook["payload"]
+    redactor = redact.default(accelerate=True).for_location(str(payload.get("cwd") or ""), str(payload.get("transcript_path") or ""))
+    text = redactor.redact(codec.dumps(payload).decode("utf-8", "surrogatepass"))
     digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     metadata = {
         SCHEMA_VERSION_METADATA_KEY: SCHEMA_VERSION,

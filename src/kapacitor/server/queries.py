@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
+from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
-from kapacitor.projections import live_status
+from kapacitor.projections import evals, live_status
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
 from kapacitor.store.readdb import ReadDb
@@ -24,14 +26,15 @@ class Filters:
 
     repo: str = ""
     user: str = ""
-    since: str = ""  # YYYY-MM-DD, inclusive
-    until: str = ""  # YYYY-MM-DD, inclusive
+    since: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
+    until: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
     q: str = ""
     page: int = 1
+    sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
 
-    def where(self, viewer: Viewer, like: str = "LIKE") -> tuple[str, list[Any]]:
+    def where(self, viewer: Viewer, like: str = "LIKE", tz: tzinfo = UTC) -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``),
-        limited to what ``viewer`` may see."""
+        limited to what ``viewer`` may see; a day is a day in ``tz``."""
         visible, params = visible_clause(viewer)
         clauses = [visible] if visible else []
         if self.repo:
@@ -42,10 +45,10 @@ class Filters:
             params.append(self.user)
         if self.since:
             clauses.append("started >= ?")
-            params.append(self.since)
+            params.append(times.day_start(self.since, tz))
         if self.until:
             clauses.append("started < ?")
-            params.append(self.until + "T99")  # every time of that day sorts below
+            params.append(times.day_start(times.day_after(self.until), tz))
         if self.q:
             clauses.append(f"(title {like} ? ESCAPE '\\' OR session_id = ?)")
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -58,18 +61,33 @@ class Filters:
         return {k: v for k, v in state.items() if v and not (k == "page" and v == 1)}
 
 
-def session_list(conn: ReadDb, filters: Filters, viewer: Viewer) -> dict[str, Any]:
-    """One page of the sessions ``viewer`` may see, newest first, and how many match."""
-    where, params = filters.where(viewer, conn.like)
+ZONED = ("started", "ended", "last_activity")
+"""The time fields of the rows the JSON API answers with."""
+
+
+def in_zone(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """``row`` with its times as ISO 8601 in ``tz``, with offset."""
+    return row | {k: times.iso(row[k], tz) for k in ZONED if isinstance(row.get(k), str) and row[k]}
+
+
+def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UTC) -> dict[str, Any]:
+    """One page of the sessions ``viewer`` may see, newest first, and how many match;
+    dates in ``tz``."""
+    where, params = filters.where(viewer, conn.like, tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
+    order = "started DESC, session_id"
+    if filters.sort in ("eval", "-eval"):  # sessions without an eval last
+        order = f"{evals.LATEST} IS NULL, {evals.LATEST} {'DESC' if filters.sort == '-eval' else 'ASC'}, {order}"
     rows = conn.execute(
-        f"SELECT list_row FROM repository_sessions{where} ORDER BY started DESC, session_id LIMIT ? OFFSET ?",
+        f"SELECT list_row FROM repository_sessions{where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
     ).fetchall()
     sessions = [json.loads(row) for (row,) in rows]
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
+    scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
     for s in sessions:
         s["status"] = status[s["session_id"]]
+        s["eval_score"] = scores.get(s["session_id"])
     pages = max(1, -(-total // PAGE_SIZE))
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
 

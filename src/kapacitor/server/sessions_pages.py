@@ -17,9 +17,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server import chat, queries, trace
 from kapacitor.server.request_shapes import request_shapes
-from kapacitor.server.web import conn, not_found, render, viewer_of
+from kapacitor.server.timeline import TZ_PARAM
+from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment, viewer_of
 
 router = APIRouter()
 CHAT_PAGE = 200
@@ -39,22 +41,29 @@ def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, frag
 
 
 def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
-    """The session's chat items, kept between requests while unchanged (``chat_cache``)."""
-    return request.app.state.chat_cache.items(request.app.state.store, session_id)  # type: ignore[no-any-return]
+    """The session's chat items, inherited history marked (``ownership``), kept
+    between requests while unchanged (``chat_cache``)."""
+    inherited = inherited_positions(conn(request), session_id)
+    return request.app.state.chat_cache.items(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
 def _tree(request: Request, session_id: str) -> trace.TraceNode:
-    return request.app.state.chat_cache.tree(request.app.state.store, session_id)  # type: ignore[no-any-return]
+    inherited = inherited_positions(conn(request), session_id)
+    return request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
-def _chat_html(request: Request, session_id: str, start: int, limit: int) -> Markup:
-    return chat.render_chat(session_id, _items(request, session_id), start=start, limit=limit)
+def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: int = 0) -> Markup:
+    """``upto``: the page reaches at least that item (an eval's evidence link)."""
+    items = _items(request, session_id)
+    limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
+    return chat.render_chat(session_id, items, start=start, limit=limit)
 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
-def session_json(request: Request, session_id: str) -> dict[str, Any]:
-    """The row of ``kapacitor sessions --json`` (priced now) plus ``status``, ``repo``, ``repo_kind``."""
-    return _session(request, session_id)
+def session_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
+    """The row of ``kapacitor sessions --json`` (priced now) plus ``status``, ``repo``,
+    ``repo_kind``; ``started``/``ended`` in ISO 8601 with the offset of ``tz``."""
+    return queries.in_zone(_session(request, session_id), api_zone(tz))
 
 
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
@@ -78,9 +87,9 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
-def chat_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+def chat_page(request: Request, session_id: str, fragment: bool = False, upto: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     session = _session(request, session_id)
-    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE), fragment)
+    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE, upto), fragment)
 
 
 @router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")
@@ -129,9 +138,7 @@ def trace_children(
 
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
 def head_fragment(request: Request, session_id: str) -> HTMLResponse:
-    templates = request.app.state.templates
-    session = _session(request, session_id)
-    return HTMLResponse(templates.get_template("_session_head.html").render(session=session, viewer=viewer_of(request)))
+    return HTMLResponse(render_fragment(request, "_session_head.html", session=_session(request, session_id), viewer=viewer_of(request)))
 
 
 @router.get("/sessions/{session_id}/stats", response_class=HTMLResponse, summary="Session page: stats tab")
@@ -139,7 +146,6 @@ def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTM
     stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
-    templates = request.app.state.templates
     shapes = request_shapes(request.app.state.store, session_id)
-    body = Markup(templates.get_template("_stats.html").render(stats=stats, shapes=shapes))
+    body = Markup(render_fragment(request, "_stats.html", stats=stats, shapes=shapes))
     return _tab(request, stats["session"], "stats", body, fragment)

@@ -4,6 +4,7 @@ the URL query, so a filtered view is a link to share."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from kapacitor.server import queries
 from kapacitor.server.queries import Filters
-from kapacitor.server.web import conn, render, viewer_of
+from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
 router = APIRouter()
 
@@ -26,8 +27,9 @@ def filters(
     until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     q: Annotated[str, Query(description="text in the title, or a session id")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    sort: Annotated[str, Query(pattern=r"^(-?eval)?$", description="eval: lowest eval score first; -eval: highest")] = "",
 ) -> Filters:
-    return Filters(repo, user, since, until, q.strip(), page)
+    return Filters(repo, user, since, until, q.strip(), page, sort)
 
 
 @router.get("/", response_class=HTMLResponse, summary="Timeline page")
@@ -40,21 +42,33 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 
 
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
-    return {"filters": chosen, "listing": _listing(request, chosen), "users": queries.users(conn(request), viewer_of(request))}
+    tz = viewer_zone(request)
+    listing = _listing(request, chosen, tz)
+    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
 
 
-def _listing(request: Request, chosen: Filters) -> dict[str, Any]:
-    """The page of sessions; a page past the last is a 404 (page 1 always exists)."""
-    listing = queries.session_list(conn(request), chosen, viewer_of(request))
+def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:
+    """The page of sessions, dates in ``tz``; a page past the last is a 404 (page 1 always exists)."""
+    listing = queries.session_list(conn(request), chosen, viewer_of(request), tz)
     if chosen.page > listing["pages"]:
         raise HTTPException(status_code=404, detail=f"no page {chosen.page}: there are {listing['pages']}")
     return listing
 
 
+TZ_PARAM = Query(description="IANA time zone (Area/City): dates filter by its days, times come back in it with their offset; default UTC")
+
+
 @router.get("/sessions.json", summary="The timeline as JSON", responses={404: {"description": "a page past the last"}})
-def sessions_json(request: Request, chosen: Annotated[Filters, Depends(filters)]) -> dict[str, Any]:
-    """The same filters as the page; ``sessions`` has one row per session on the page."""
-    return _listing(request, chosen)
+def sessions_json(
+    request: Request, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = ""
+) -> dict[str, Any]:
+    """The same filters as the page; ``sessions`` has one row per session on the page,
+    ``started`` in ISO 8601 with the offset of ``tz``."""
+    zone = api_zone(tz)
+    listing = _listing(request, chosen, zone)
+    listing["sessions"] = [queries.in_zone(s, zone) for s in listing["sessions"]]
+    listing["tz"] = str(zone)
+    return listing
 
 
 @router.get("/sidebar", response_class=HTMLResponse, summary="Repository sidebar fragment")

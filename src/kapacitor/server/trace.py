@@ -15,6 +15,7 @@ session's totals (subagents included) and every parent is the sum of its parts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,11 +73,16 @@ class TraceNode:
         }
 
 
-def trace_tree(store: EventStore, session_id: str, items: list[ChatItem] | None = None) -> TraceNode:
+def trace_tree(
+    store: EventStore, session_id: str, items: list[ChatItem] | None = None, inherited: Mapping[int, str] | None = None
+) -> TraceNode:
     """The session's call tree with tokens, durations and errors rolled up (from
-    its chat ``items`` when the caller has them)."""
+    its chat ``items`` when the caller has them). Inherited history (``inherited``,
+    as for ``chat_items``) is left out: it is the owning session's work, in that
+    session's tree."""
     root = TraceNode("session", session_id, id=session_id)
-    _grow(root, chat_items(store, session_id) if items is None else items)
+    items = chat_items(store, session_id, inherited) if items is None else items
+    _grow(root, [i for i in items if not i.detail.get("inherited_from")])
     _roll_up(root)
     return root
 

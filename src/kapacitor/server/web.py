@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from typing import Any
+from urllib.parse import unquote
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from kapacitor import times
 from kapacitor.server import queries
 from kapacitor.server.access import conn, csrf_token, not_found, viewer_of
 
+TZ_COOKIE = "tz"
+"""Set by ``static/app.js`` to the browser's zone, so pages show its times."""
+
 __all__ = ["conn", "not_found", "render", "viewer_of"]
+
+
+def viewer_zone(request: Request) -> tzinfo:
+    """The zone a page shows times in: ``?tz=Area/City``, else the browser's (the
+    ``tz`` cookie), else UTC."""
+    for name in (request.query_params.get("tz"), unquote(request.cookies.get(TZ_COOKIE) or "")):
+        found = times.zone(name)
+        if found is not None:
+            return found
+    return UTC
+
+
+def api_zone(tz: str | None) -> tzinfo:
+    """The zone a JSON answer uses: ``tz`` (``Area/City``), else UTC; 422 for an unknown zone."""
+    if not tz:
+        return UTC
+    found = times.zone(tz)
+    if found is None:
+        raise HTTPException(status_code=422, detail=f"unknown time zone {tz!r}: use an IANA name such as Europe/Oslo or UTC")
+    return found
+
+
+def render_fragment(request: Request, template: str, **context: Any) -> str:
+    """A template rendered on its own (a fragment), with the viewer's zone."""
+    return request.app.state.templates.get_template(template).render(tz=viewer_zone(request), **context)  # type: ignore[no-any-return]
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
     viewer = viewer_of(request)
+    context.setdefault("tz", viewer_zone(request))
     if "repositories" not in context:  # every page has the sidebar
         context["repositories"] = queries.repositories(conn(request), viewer)
     context.update(viewer=viewer, csrf=csrf_token(request), auth=request.app.state.auth)

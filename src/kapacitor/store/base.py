@@ -126,6 +126,15 @@ class EventStore(Protocol):
         (large strings, each distinct piece once: see ``kapacitor.store.blobs``)."""
         ...
 
+    def rewrite(self, changes: Sequence[Rewrite]) -> int:
+        """The one exception to append-only, for ``kapacitor scrub`` only: replace
+        the data and metadata of stored events (id, stream, type, version and
+        position stay), in one transaction. Returns how many events changed;
+        an unknown id changes nothing. Chunks (``blobs``) no event refers to any
+        more are deleted with them: the old values are not kept. The caller
+        records that it did so."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -134,6 +143,13 @@ Position = int
 Code compares and stores positions; the only arithmetic on them is for display
 (lag, progress bars), which a backend with sparse positions (KurrentDB's commit
 positions) would show as "behind" rather than as a count."""
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """New data and metadata for the stored event ``id`` (see ``EventStore.rewrite``)."""
+
+    id: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
 
 
 def subscribe(

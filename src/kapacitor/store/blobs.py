@@ -105,6 +105,16 @@ def new_rows(chunks: Chunks, stored: Iterable[str]) -> list[tuple[str, bytes]]:
     return [(name, zlib.compress(data, 1)) for name, data in chunks.items() if name not in known]
 
 
+def orphans(stored: Iterable[str], rows: Iterable[tuple[bytes, bytes]]) -> list[str]:
+    """The ``stored`` chunk hashes that none of ``rows`` (stored data, metadata)
+    refers to: what a rewrite (``kapacitor scrub``) leaves behind."""
+    referred: set[str] = set()
+    for data, metadata in rows:
+        referred.update(references(bytes(data)))
+        referred.update(references(bytes(metadata)))
+    return [name for name in stored if name not in referred]
+
+
 def references(raw: bytes) -> list[str]:
     """The chunk hashes stored JSON refers to (none for most events)."""
     if MARKER_BYTES not in raw:

@@ -26,6 +26,7 @@ from kapacitor.store.base import (
     NO_STREAM,
     EventIdConflict,
     EventStore,
+    Rewrite,
     WrongExpectedVersion,
     subscribe,
 )
@@ -226,6 +227,36 @@ class EventStoreContract:
             if len(got) == 2:
                 stop.set()
         assert got == [2, 3]
+
+    def test_rewrite_replaces_data_and_metadata_and_keeps_the_rest(self, store: EventStore):
+        store.append("S-1", make_events(3, secret="hunter2"))
+        before = store.read_all()
+        changed = store.rewrite([
+            Rewrite(before[1].id, {"i": 1, "secret": "[REDACTED password #abc123]"}, {"m": 1, "scrubbed": True}),
+            Rewrite("no-such-event", {"x": 1}, {}),
+        ])
+        after = store.read_all()
+        assert changed == 1
+        assert after[1].data == {"i": 1, "secret": "[REDACTED password #abc123]"} and after[1].metadata["scrubbed"]
+        assert [(e.id, e.stream, e.type, e.version, e.position) for e in after] == [
+            (e.id, e.stream, e.type, e.version, e.position) for e in before
+        ]
+        assert [after[0].data, after[2].data] == [before[0].data, before[2].data]
+        assert store.head_position() == before[-1].position  # nothing appended
+        assert store.rewrite([]) == 0
+
+    def test_rewrite_of_a_long_string_keeps_no_chunk_of_the_old_value(self, store: EventStore):
+        from kapacitor.store import blobs
+
+        old = "".join(f"line {i}: password=hunter2-{i}\n" for i in range(400))
+        new = old.replace("hunter2", "[REDACTED password #abc123]")
+        [event] = make_events(1, "long", text=old)
+        store.append("S-long", [event])
+        assert store.rewrite([Rewrite(event.id, {**event.data, "text": new}, event.metadata)]) == 1
+        assert store.read_all()[0].data["text"] == new
+        needed: dict = {}
+        blobs.encode({**event.data, "text": new}, needed)
+        assert store.storage()["chunks"] == len(needed) > 1  # the old value's chunks are gone
 
     def test_two_processes_appending_concurrently(self, store: EventStore, store_url: str):
         n = 40

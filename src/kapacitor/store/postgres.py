@@ -43,6 +43,7 @@ from kapacitor.store.base import (
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
+    Rewrite,
     StoreError,
     check_expected_version,
     display_url,
@@ -271,6 +272,29 @@ class PostgresEventStore:
                 _set_metadata(cur, {stream: metadata})
 
         self._run(write)
+
+    def rewrite(self, changes: Sequence[Rewrite]) -> int:
+        def write(conn: psycopg.Connection) -> int:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_LOCK,))  # no append adds chunks meanwhile
+                changed, chunks = 0, {}
+                for change in changes:
+                    data, metadata = blobs.encode(change.data, chunks), blobs.encode(change.metadata, chunks)
+                    cur.execute("UPDATE events SET data = %s, metadata = %s WHERE id = %s", (data, metadata, change.id))
+                    changed += cur.rowcount
+                if chunks:
+                    known = [row[0] for row in cur.execute("SELECT hash FROM blobs WHERE hash = ANY(%s)", (list(chunks),))]
+                    new = blobs.new_rows(chunks, known)
+                    if new:
+                        cur.executemany("INSERT INTO blobs (hash, body) VALUES (%s, %s) ON CONFLICT DO NOTHING", new)
+                referred = cur.execute("SELECT data, metadata FROM events WHERE position(%s in data) > 0 OR position(%s in metadata) > 0",
+                                       (blobs.MARKER_BYTES, blobs.MARKER_BYTES)).fetchall()
+                orphans = blobs.orphans([row[0] for row in cur.execute("SELECT hash FROM blobs")], referred)
+                if orphans:
+                    cur.execute("DELETE FROM blobs WHERE hash = ANY(%s)", (orphans,))
+                return changed
+
+        return self._run(write)
 
     def close(self) -> None:
         with self._lock:

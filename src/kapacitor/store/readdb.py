@@ -13,6 +13,8 @@ placeholders; what differs between the two is behind a few helpers:
   every other column (what SQLite's ``INSERT OR REPLACE`` did);
 - ``greatest(a, b)``: the larger of two values (SQLite's two-argument ``max``);
 - ``string_agg(expr)``: comma-joined values (``group_concat``);
+- ``week(expr)``: an ISO time's ``YYYY-Www``;
+- ``has_table(name)``: whether a table exists;
 - ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``).
 
 Integers: PostgreSQL sums ``bigint`` columns as ``numeric``; whole numbers come
@@ -83,6 +85,15 @@ class ReadDb:
         if rows:
             self.conn.cursor().executemany(self._sql(sql), rows)
 
+    def week(self, expr: str) -> str:
+        """SQL for the week of the ISO 8601 UTC time ``expr`` as ``YYYY-Www`` (SQLite's
+        ``%W``: weeks start on Monday, days before the year's first Monday are week 00)."""
+        raise NotImplementedError
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table ``name`` exists (a read model a runner may leave out)."""
+        raise NotImplementedError
+
     def upsert(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
         """``INSERT INTO table (columns) VALUES (?, ...)`` replacing the row with the same ``key``."""
         names = ", ".join(f'"{c}"' for c in columns)
@@ -119,6 +130,12 @@ class SQLiteReadDb(ReadDb):
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})"
+
+    def week(self, expr: str) -> str:
+        return f"strftime('%Y-W%W', {expr})"
+
+    def has_table(self, name: str) -> bool:
+        return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
     def string_agg(self, expr: str) -> str:
         return f"group_concat({expr})"
@@ -165,6 +182,14 @@ class PostgresReadDb(ReadDb):
 
     def greatest(self, a: str, b: str) -> str:
         return f"greatest({a}, {b})"
+
+    def week(self, expr: str) -> str:
+        t = f"(nullif({expr}, '')::timestamptz AT TIME ZONE 'UTC')"
+        return (f"to_char({t}, 'YYYY') || '-W' ||"
+                f" lpad(((extract(doy FROM {t})::int + 7 - extract(isodow FROM {t})::int) / 7)::text, 2, '0')")
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0])
 
     def string_agg(self, expr: str) -> str:
         return f"string_agg({expr}, ',')"

@@ -22,6 +22,7 @@ from kapacitor.store.base import (
     EVENT_COLUMNS,
     NO_STREAM,
     AppendResult,
+    Rewrite,
     StoreDamaged,
     StoreError,
     check_expected_version,
@@ -321,6 +322,33 @@ class SQLiteEventStore:
             " ON CONFLICT (stream) DO UPDATE SET metadata = excluded.metadata",
             (stream, codec.dumps(metadata)),
         )
+
+    def rewrite(self, changes: Sequence[Rewrite]) -> int:
+        """(The old values are overwritten with zeros, not left in free pages, and
+        the WAL is checkpointed, so the file no longer holds them.)"""
+        conn = self.conn
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            changed, chunks = 0, {}
+            for change in changes:
+                data, metadata = blobs.encode(change.data, chunks), blobs.encode(change.metadata, chunks)
+                changed += conn.execute("UPDATE events SET data = ?, metadata = ? WHERE id = ?", (data, metadata, change.id)).rowcount
+            if chunks:
+                stored = [name for name, in self._chunk_rows(conn, "hash", list(chunks))]
+                conn.executemany("INSERT OR IGNORE INTO blobs (hash, body) VALUES (?, ?)", blobs.new_rows(chunks, stored))
+            referred = conn.execute("SELECT data, metadata FROM events WHERE instr(data, ?) OR instr(metadata, ?)",
+                                    (blobs.MARKER_BYTES, blobs.MARKER_BYTES)).fetchall()
+            orphans = blobs.orphans([name for name, in conn.execute("SELECT hash FROM blobs")], referred)
+            for start in range(0, len(orphans), _ID_CHUNK):
+                part = orphans[start : start + _ID_CHUNK]
+                conn.execute(f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(part))})", part)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
 
     def close(self) -> None:
         with self._lock:

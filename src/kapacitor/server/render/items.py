@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from markupsafe import Markup
 
 from kapacitor.server.render.markdown import render_markdown
+from kapacitor.server.render.media import render_media
 from kapacitor.server.render.output import render_folded
+from kapacitor.server.render.redacted import badges
 from kapacitor.server.render.sanitize import html
 from kapacitor.server.render.tools import render_tool, summary
 
@@ -35,8 +37,9 @@ def render_items(items: list[ChatItem]) -> Markup:
 
 
 def render_item(item: ChatItem) -> Markup:
-    """The HTML of one item (each carries ``id="e-<event id>"`` to link to)."""
-    return _RENDERERS.get(item.kind, _subtle)(item)
+    """The HTML of one item (each carries ``id="e-<event id>"`` to link to);
+    masked secrets show as badges."""
+    return badges(_RENDERERS.get(item.kind, _subtle)(item))
 
 
 def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
@@ -46,15 +49,24 @@ def _open(item: ChatItem, css: str, tag: str = "div") -> Markup:
 
 
 def _prompt(item: ChatItem) -> Markup:
-    images = item.detail.get("images") or []
-    note = (
-        html('<div class="images">{} image(s) attached</div>', len(images))
-        if images
-        else Markup("")
-    )
+    media = item.media or [dict(entry) for entry in item.detail.get("images") or []]
+    who = "User (typed while a tool ran)" if item.detail.get("queued") else "User"
     return _open(item, f"user {item.kind}") + html(
-        '<div class="who">User</div><div class="text">{}</div>{}</div>', item.text, note
+        '<div class="who">{}</div>{}<div class="text">{}</div>{}</div>',
+        who,
+        _injected(item.detail.get("injected") or []),
+        item.text,
+        render_media(media),
     )
+
+
+def _injected(blocks: list[dict[str, str]]) -> Markup:
+    """Context the client or IDE put around the user's words, folded apart."""
+    if not blocks:
+        return Markup("")
+    kinds = ", ".join(dict.fromkeys(b.get("kind", "").replace("_", " ").replace("-", " ") for b in blocks))
+    body = Markup("").join(html('<pre class="output">{}</pre>', b.get("text", "")) for b in blocks)
+    return html('<details class="injected"><summary>context added by the client: {}</summary>{}</details>', kinds, body)
 
 
 def _subagent_prompt(item: ChatItem) -> Markup:
@@ -113,6 +125,10 @@ def _compact_summary(item: ChatItem) -> Markup:
 
 
 def _text(item: ChatItem) -> Markup:
+    if item.detail.get("synthetic"):
+        return _open(item, "assistant synthetic") + html(
+            '<span class="label">written by the client, not the model</span> {}</div>', item.text
+        )
     return _open(item, "assistant") + html(
         '<div class="md">{}</div></div>', render_markdown(item.text)
     )
@@ -137,7 +153,7 @@ def _tool(item: ChatItem) -> Markup:
         summary(call),
         _badges(call),
     )
-    body = html('<div class="tool-body">{}</div></details>', render_tool(call, children))
+    body = html('<div class="tool-body">{}{}</div></details>', render_tool(call, children), render_media(call.media))
     return _open(item, css, "details open") + head + body
 
 

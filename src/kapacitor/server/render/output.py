@@ -4,6 +4,8 @@ The first ``FOLD_LINES`` lines are shown; the rest sits behind a "show all"
 ``<details>``. Nothing is rendered beyond ``HARD_CAP`` characters: a 10 MB
 output shows its head, its folded part up to the cap, and says how much was cut
 (the whole text stays in the event log and the session's JSON twin).
+Carriage-return progress lines are collapsed to their last state first, and
+plain output shows ANSI colours (``terminal``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from markupsafe import Markup
 
 from kapacitor.server.render.sanitize import html
+from kapacitor.server.render.terminal import ansi_html, collapse_progress, strip_ansi
 
 FOLD_LINES = 40
 HEAD_CAP = 8_000
@@ -25,11 +28,16 @@ Highlighter = Callable[[str, int], Markup]
 
 
 def plain(text: str, _first_line: int = 1) -> Markup:
-    return html('<pre class="output">{}</pre>', text)
+    """Output as a terminal showed it: ANSI colours as spans."""
+    return html('<pre class="output">{}</pre>', ansi_html(text) if "\x1b" in text else text)
 
 
 def render_folded(text: str, render: Highlighter = plain) -> Markup:
-    """``text`` through ``render``, folded after ``FOLD_LINES`` lines and capped."""
+    """``text`` through ``render``, folded after ``FOLD_LINES`` lines and capped.
+    Escape sequences reach only ``plain``; a highlighter gets them stripped."""
+    text = collapse_progress(text)
+    if render is not plain:
+        text = strip_ansi(text)
     shown = text[:HARD_CAP]
     note = _cut_note(len(text) - len(shown), len(text))
     end = _head_end(shown)

@@ -46,6 +46,20 @@
     select(node);
   });
 
+  // /sessions/{id}/trace#node=ID (an eval's evidence link): open the way to that node and select it
+  function selectFromHash() {
+    var match = /^#node=(.+)$/.exec(window.location.hash);
+    if (!match) return;
+    var id = decodeURIComponent(match[1]);
+    var node = Array.prototype.find.call(document.querySelectorAll("[data-trace] .tnode"), function (n) { return n.dataset.id === id; });
+    if (!node) return;
+    for (var d = node.parentElement; d; d = d.parentElement) if (d.tagName === "DETAILS") d.open = true;
+    select(node);
+    node.scrollIntoView({ block: "center" });
+  }
+  document.addEventListener("DOMContentLoaded", selectFromHash);
+  window.addEventListener("hashchange", selectFromHash);
+
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Enter" && event.key !== " ") return;
     var node = event.target.closest && event.target.closest("[data-trace] .tnode");

@@ -1,0 +1,113 @@
+"""``kapacitor memory``: the facts sessions share (add, list, supersede, retire).
+
+Works on the store like every command (``--store``); facts are events, so an
+edit is a supersede and nothing is ever overwritten. See docs/memory.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kapacitor.capture.gitinfo import resolve_context
+from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.read_models import caught_up, current_repository
+from kapacitor.memory import facts
+
+
+def _me() -> str:
+    return str(resolve_context(os.getcwd()).get("user", ""))
+
+
+def _scope(repo: str | None) -> str:
+    scope = repo or current_repository()
+    if not scope:
+        raise click.UsageError("give --repo OWNER/REPO (or --repo org): this directory has no GitHub remote")
+    return scope
+
+
+@click.group("memory")
+def memory_group() -> None:
+    """Facts about a repository or the team that later sessions recall.
+
+    A fact is a short statement ("run the billing tests with `make check-billing`")
+    with a scope (OWNER/REPO, or `org` for the team) and a category. New sessions
+    get their repository's and the team's facts at start (the SessionStart hook);
+    agents add facts with the MCP `remember` tool.
+    """
+
+
+@memory_group.command("add")
+@click.argument("text")
+@click.option("--repo", metavar="OWNER/REPO", help="Scope: a repository, or `org` for the team (default: this directory's GitHub repository).")
+@click.option("--category", "-c", default="", metavar="C", help=f"One word, e.g. testing, build, style (default {facts.DEFAULT_CATEGORY}).")
+@pass_app
+def add_command(app: AppContext, text: str, repo: str | None, category: str) -> None:
+    """Keep a fact (as a person)."""
+    try:
+        fact_id = facts.retain(app.store, text, _scope(repo), facts.Provenance("person", _me()), category)
+    except facts.FactError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(fact_id)
+
+
+@memory_group.command("list")
+@click.option("--repo", metavar="OWNER/REPO", help="Only this scope (`org` for the team's facts).")
+@click.option("--all", "everything", is_flag=True, help="Superseded and retired facts too.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (the fields of docs/memory.md).")
+@pass_app
+def list_command(app: AppContext, repo: str | None, everything: bool, as_json: bool) -> None:
+    """List facts, newest first."""
+    where, params = ["1 = 1"], []
+    if repo:
+        where.append("scope = ?")
+        params.append(repo)
+    if not everything:
+        where.append("status = 'active'")
+    with caught_up(app) as conn:
+        found = facts.rows(conn, " AND ".join(where), params)
+    if as_json:
+        click.echo(json.dumps([f.as_json() for f in found], indent=2))
+        return
+    if not found:
+        click.echo("No facts yet. Add one with `kapacitor memory add TEXT --repo OWNER/REPO`.")
+        return
+    table = Table()
+    for name in ("id", "scope", "category", "fact", "by", "uses", "retained (UTC)", *(("status",) if everything else ())):
+        table.add_column(name, overflow="fold")
+    for f in found:
+        table.add_row(f.fact_id, f.scope, f.category, f.text, f"{f.by} {f.user}".strip(), str(f.uses),
+                      f.retained_at[:16].replace("T", " "), *((f.status,) if everything else ()))
+    Console().print(table)
+
+
+@memory_group.command("supersede")
+@click.argument("fact_id")
+@click.argument("text")
+@pass_app
+def supersede_command(app: AppContext, fact_id: str, text: str) -> None:
+    """Replace fact FACT_ID (or a unique prefix) with TEXT: the old one stops being recalled."""
+    with caught_up(app) as conn:
+        try:
+            new_id = facts.supersede(app.store, conn, fact_id, text, facts.Provenance("person", _me()))
+        except facts.FactError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(new_id)
+
+
+@memory_group.command("retire")
+@click.argument("fact_id")
+@click.option("--reason", default="", help="Why it no longer holds.")
+@pass_app
+def retire_command(app: AppContext, fact_id: str, reason: str) -> None:
+    """Stop recalling fact FACT_ID (or a unique prefix); it stays in the history."""
+    with caught_up(app) as conn:
+        try:
+            old = facts.retire(app.store, conn, fact_id, _me(), reason)
+        except facts.FactError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"retired {old.fact_id}: {old.text}")

@@ -1,0 +1,141 @@
+"""``kapacitor recap``, ``errors`` and ``validate-plan``: what a session planned,
+did and broke (see ``memory/knowledge.py``). SESSION defaults to the newest
+session of this directory's repository (else the newest of all); a unique prefix
+of a session id is enough."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.read_models import caught_up, current_repository
+from kapacitor.memory import knowledge
+from kapacitor.store.readdb import ReadDb
+
+
+def resolve_session(conn: ReadDb, session: str | None) -> str:
+    try:
+        if not session:
+            return knowledge.latest_session(conn, None, current_repository())
+        found = [sid for (sid,) in conn.execute(
+            "SELECT session_id FROM sessions WHERE substr(session_id, 1, ?) = ? LIMIT 2", (len(session), session))]
+    except knowledge.SessionNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    if len(found) != 1:
+        raise click.ClickException(f"no session {session!r}" if not found else f"session id {session!r} is ambiguous: give more of it")
+    return str(found[0])
+
+
+def _sessions(conn: ReadDb, session: str | None, chain: bool) -> list[str]:
+    sid = resolve_session(conn, session)
+    return knowledge.chain(conn, None, sid) if chain else [sid]
+
+
+@click.command("recap")
+@click.argument("session", required=False)
+@click.option("--full", is_flag=True, help="Also the transcript, as markdown.")
+@click.option("--chain", is_flag=True, help="The sessions before it on the same branch too (oldest first).")
+@click.option("--repo", "repo_mode", is_flag=True, help="Instead: this repository's recent sessions with their summaries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def recap_command(app: AppContext, session: str | None, full: bool, chain: bool, repo_mode: bool, as_json: bool) -> None:
+    """What SESSION planned and did: plan, files written and edited, test runs and
+    their result, errors; --full adds the markdown transcript."""
+    with caught_up(app) as conn:
+        if repo_mode:
+            repo = current_repository()
+            if not repo:
+                raise click.ClickException("this directory has no GitHub remote: --repo needs one")
+            rows = knowledge.repo_sessions(conn, None, repo)
+            if as_json:
+                click.echo(json.dumps(rows, indent=2))
+            for row in [] if as_json else rows:
+                click.echo(f"{row['started'][:16].replace('T', ' ')}Z  {row['session_id']}  {row['branch'] or '-'}  "
+                           f"{row['user']}  files {row['files_changed']}  tools {row['tool_calls']}\n    {row['title'][:100]}")
+            return
+        recaps = []
+        for sid in _sessions(conn, session, chain):
+            recap = knowledge.recap(conn, app.store, None, sid)
+            if full:
+                recap["transcript"] = knowledge.transcript(app.store, conn, None, sid)
+            recaps.append(recap)
+    if as_json:
+        click.echo(json.dumps(recaps if chain else recaps[0], indent=2))
+        return
+    click.echo("\n\n".join(_recap_text(r) for r in recaps))
+
+
+def _recap_text(r: dict[str, Any]) -> str:
+    out = [f"# {r['title'] or r['session_id']}", f"session {r['session_id']} · {r['repo']} · {r['branch'] or '-'} · "
+           f"{r['user']} · {r['started'][:16].replace('T', ' ')}Z"]
+    out += ["", "## Plan"] + (_plan_lines(r["plan"]) or ["(no plan)"])
+    out += ["", "## Files"] + ([f"- {f['path']} ({_times(f['writes'], 'write')}, {_times(f['edits'], 'edit')})"
+                                for f in r["files"]] or ["(none written or edited)"])
+    out += ["", "## Tests"] + ([f"- {t['result']}: {t['command']}" for t in r["tests"]] or ["(no test runs)"])
+    out += ["", f"Tool errors: {r['errors']} (kapacitor errors {r['session_id'][:8]})"]
+    if r["final_text"]:
+        out += ["", "## Last answer", r["final_text"].strip()]
+    if r.get("transcript"):
+        out += ["", "## Transcript", "", r["transcript"]]
+    return "\n".join(out)
+
+
+def _times(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    marks = {"completed": "[x]", "in_progress": "[~]"}
+    lines = [f"- {marks.get(i['status'], '[ ]')} {i['text']}" for i in plan["items"]]
+    if plan["text"] and not lines:
+        lines = plan["text"].strip().splitlines()
+    return lines
+
+
+@click.command("errors")
+@click.argument("session", required=False)
+@click.option("--chain", is_flag=True, help="The sessions before it on the same branch too.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_app
+def errors_command(app: AppContext, session: str | None, chain: bool, as_json: bool) -> None:
+    """SESSION's failed tool calls: tool, input, error text, chat position and link."""
+    with caught_up(app) as conn:
+        found = [e for sid in _sessions(conn, session, chain) for e in knowledge.session_errors(conn, app.store, None, sid)]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("No failed tool calls.")
+    for e in found:
+        lines = [line for line in e["error"].splitlines() if line.strip()][:3]
+        text = "\n".join(f"    {line[:200]}" for line in lines)
+        click.echo(f"[{e['position']}] {e['tool']}{' (subagent ' + e['agent'] + ')' if e['agent'] else ''}: {e['input']}\n"
+                   f"{text}\n    {e['link']}")
+
+
+@click.command("validate-plan")
+@click.argument("session", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def validate_plan_command(app: AppContext, session: str | None, as_json: bool) -> None:
+    """SESSION's plan (plan mode, TodoWrite or Task lists, a plan file) beside what
+    it did, and what is left. Exits 1 when items are left."""
+    with caught_up(app) as conn:
+        check = knowledge.plan_check(conn, app.store, None, resolve_session(conn, session))
+    if as_json:
+        click.echo(json.dumps(check, indent=2))
+    else:
+        plan = check["plan"]
+        click.echo(f"Plan ({', '.join(plan['sources']) or 'none found'}):")
+        click.echo("\n".join(_plan_lines(plan)) or "  (the session had no plan)")
+        click.echo("\nDone:")
+        for f in check["done"]["files"]:
+            click.echo(f"  {f['path']} ({_times(f['writes'], 'write')}, {_times(f['edits'], 'edit')})")
+        for t in check["done"]["tests"]:
+            click.echo(f"  test {t['result']}: {t['command']}")
+        click.echo("\nLeft: " + (", ".join(i["text"] for i in check["left"]) if check["left"] else "nothing"))
+    if check["left"]:
+        raise SystemExit(1)

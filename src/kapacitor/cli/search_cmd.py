@@ -1,0 +1,44 @@
+"""``kapacitor search QUERY``: full-text search across every session."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.read_models import caught_up
+from kapacitor.memory import search
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("--repo", metavar="OWNER/REPO", help="Only sessions of this repository (or directory).")
+@click.option("--user", metavar="EMAIL", help="Only this user's sessions.")
+@click.option("--since", metavar="YYYY-MM-DD", help="Only sessions started on or after this day (UTC).")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="At most this many hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (snippet, highlights, link, ...).")
+@pass_app
+def search_command(app: AppContext, query: str, repo: str | None, user: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Find QUERY in prompts, assistant text, tool inputs and outputs and file
+    paths of every session. Every word must occur; "quote" a phrase. Best hits first."""
+    with caught_up(app) as conn:
+        try:
+            hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "", limit=limit)
+        except search.SearchError as exc:
+            raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps([h.as_json() for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo(f"Nothing matches {query!r}.")
+        return
+    console = Console(highlight=False)
+    for hit in hits:
+        snippet = "".join(f"[bold yellow]{escape(t)}[/]" if m else escape(t) for t, m in hit.parts)
+        where = f"{hit.kind}{' ' + hit.tool if hit.tool else ''}"
+        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(hit.title[:60])} · {where} · {hit.timestamp[:19]}Z")
+        console.print(f"  {snippet}")
+        console.print(f"  [dim]{hit.link}[/]")

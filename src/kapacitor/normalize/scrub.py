@@ -1,0 +1,146 @@
+"""Secrets already stored: re-apply the current rules to the events in the store.
+
+Events are immutable, with this one logged exception. ``scrub`` reads the whole
+log, masks what today's rules find in each event's data and metadata (the raw
+line included) exactly as an import would, rewrites the events that changed
+(``EventStore.rewrite``: id, stream, type and position stay) and appends one
+``SecretsScrubbed`` event to the ``KapacitorScrub`` stream naming the events
+and the kinds of secret, never a value. The read models are then rebuilt by
+the caller (``kapacitor scrub``). Running it again changes nothing: markers are
+never masked twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kapacitor.events import (
+    RecordedEvent,
+    SecretsScrubbed,
+    event_id,
+    scrub_log_stream,
+    to_new_event,
+)
+from kapacitor.normalize import redact
+from kapacitor.store.base import EventStore, Rewrite, utc_now
+
+PAGE = 1000
+"""Events read (and rewritten) per transaction."""
+
+
+@dataclass
+class Change:
+    """One event the rules would change, and the kinds of secret found in it."""
+
+    id: str
+    stream: str
+    type: str
+    position: int
+    kinds: dict[str, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "stream": self.stream, "type": self.type, "position": self.position, "kinds": self.kinds}
+
+
+@dataclass
+class ScrubReport:
+    """What a scrub found (``dry_run``: and left alone) and the event that logs it."""
+
+    scanned: int = 0
+    changes: list[Change] = field(default_factory=list)
+    rewritten: int = 0
+    dry_run: bool = False
+    log_event: str | None = None
+
+    @property
+    def kinds(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for change in self.changes:
+            total.update(change.kinds)
+        return dict(total.most_common())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"scanned": self.scanned, "changed": len(self.changes), "rewritten": self.rewritten,
+                "dry_run": self.dry_run, "kinds": self.kinds, "log_event": self.log_event,
+                "events": [c.as_json() for c in self.changes]}
+
+
+def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor | None = None,
+          progress: Callable[[int], None] | None = None) -> ScrubReport:
+    """Mask every stored secret the rules find; ``progress`` gets each page's last position."""
+    rules = redactor or redact.default(accelerate=True)
+    report = ScrubReport(dry_run=dry_run)
+    per_session: dict[str, redact.Redactor] = {}
+    position = 0
+    while True:
+        page = store.read_all(position, limit=PAGE)
+        if not page:
+            break
+        rewrites = []
+        for event in page:
+            report.scanned += 1
+            if event.type == SecretsScrubbed.__name__:
+                continue
+            session = str((event.metadata.get("source") or {}).get("session_id") or "")
+            if event.type == "SessionStarted":
+                cwd = str((event.data.get("extensions") or {}).get("claude_code", {}).get("cwd") or "")
+                per_session[session] = rules.for_location(cwd)
+            rewrite, kinds = scrub_event(event, per_session.get(session, rules))
+            if rewrite is not None:
+                report.changes.append(Change(event.id, event.stream, event.type, event.position, dict(kinds)))
+                rewrites.append(rewrite)
+        if rewrites and not dry_run:
+            report.rewritten += store.rewrite(rewrites)
+        position = page[-1].position
+        if progress:
+            progress(position)
+    if report.changes and not dry_run:
+        report.log_event = _log(store, report, rules)
+    return report
+
+
+def scrub_event(event: RecordedEvent, rules: redact.Redactor) -> tuple[Rewrite | None, Counter[str]]:
+    """The event's data and metadata masked by ``rules`` (None when nothing changes),
+    and the kinds of secret found."""
+    kinds: Counter[str] = Counter()
+    data = _masked_json(rules, event.data, kinds)
+    metadata = dict(event.metadata)
+    raw, raw_b64 = metadata.pop("raw", None), metadata.pop("raw_b64", None)
+    metadata = _masked_json(rules, metadata, kinds)
+    if isinstance(raw, str):
+        masked, found = rules.mask(raw)
+        kinds.update(f.rule for f in found)
+        metadata["raw"] = masked
+    if isinstance(raw_b64, str):
+        original = base64.b64decode(raw_b64)
+        masked_text, found = rules.mask(original.decode("utf-8", "surrogateescape"))
+        kinds.update(f.rule for f in found)
+        metadata["raw_b64"] = base64.b64encode(masked_text.encode("utf-8", "surrogateescape")).decode("ascii") if found else raw_b64
+    if not kinds:
+        return None, kinds
+    return Rewrite(event.id, data, metadata), kinds
+
+
+def _masked_json(rules: redact.Redactor, value: dict[str, Any], kinds: Counter[str]) -> dict[str, Any]:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    masked, found = rules.mask(text)
+    if not found:
+        return value
+    kinds.update(f.rule for f in found)
+    return json.loads(masked)
+
+
+def _log(store: EventStore, report: ScrubReport, rules: redact.Redactor) -> str:
+    ids = [c.id for c in report.changes]
+    now = utc_now()
+    digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
+    payload = SecretsScrubbed(timestamp=now, events=ids, kinds=report.kinds, rules=rules.describe())
+    new = to_new_event(payload, event_id("kapacitor", "scrub", now, digest), {"tool": "kapacitor scrub"})
+    store.append(scrub_log_stream(), [new])
+    return new.id

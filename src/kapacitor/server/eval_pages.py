@@ -1,0 +1,204 @@
+"""The Evaluation tab and everything around it: ``/sessions/{id}/eval`` (and
+``.json``), a Run eval button whose job streams its progress over SSE, a
+comparison of two evals, reviewers' agree/disagree, and ``/evals``, the
+overview of scores per repository, question and week with the judge-reviewer
+agreement per question.
+
+Every route asks ``eval.access.session_visible`` first (the overview counts
+only what ``visible_sessions`` lets through): an eval is as private as its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
+from sse_starlette.sse import EventSourceResponse
+
+from kapacitor.eval.access import reviewer, session_visible, visible_sessions
+from kapacitor.eval.jobs import EvalWorker
+from kapacitor.eval.record import record_review
+from kapacitor.projections import evals as evals_model
+from kapacitor.server.web import conn, not_found, render
+
+router = APIRouter()
+JOB_POLL_SECONDS = 0.3
+
+
+def _evals(request: Request, session_id: str) -> list[dict[str, Any]]:
+    return evals_model.session_evals(conn(request), session_id)
+
+
+def _chosen(evals: list[dict[str, Any]], eval_id: str) -> dict[str, Any] | None:
+    if not evals:
+        return None
+    if not eval_id:
+        return evals[0]
+    found = next((e for e in evals if e["eval_id"] == eval_id), None)
+    if found is None:
+        raise not_found(f"eval {eval_id!r}")
+    return found
+
+
+def _links(session_id: str, evidence: dict[str, Any]) -> dict[str, str]:
+    """Where an evidence item opens: the chat loaded that far, at its anchor; the trace at its node."""
+    sid = quote(session_id, safe="")
+    out = {}
+    if evidence.get("chat_index") is not None:
+        out["chat"] = f"/sessions/{sid}?upto={evidence['chat_index']}#{evidence['anchor']}"
+    if evidence.get("trace_node"):
+        out["trace"] = f"/sessions/{sid}/trace#node={quote(evidence['trace_node'], safe='')}"
+    return out
+
+
+def _tab_body(request: Request, session: dict[str, Any], eval_id: str) -> Markup:
+    evals = _evals(request, session["session_id"])
+    chosen = _chosen(evals, eval_id)
+    templates = request.app.state.templates
+    return Markup(templates.get_template("_eval.html").render(
+        session=session, evals=evals, ev=chosen, links=_links, catalog_titles=_category_titles(chosen),
+    ))
+
+
+def _category_titles(chosen: dict[str, Any] | None) -> dict[str, str]:
+    return {c["id"]: c["title"] for c in (chosen or {}).get("summary", {}).get("categories", [])}
+
+
+@router.get("/sessions/{session_id}/eval.json", summary="A session's evals, newest first")
+def eval_json(request: Request, session_id: str) -> list[dict[str, Any]]:
+    """Each ``SessionEvalCompleted``'s data (docs/eval.md), verdicts with their ``reviews``."""
+    session_visible(request, session_id)
+    return _evals(request, session_id)
+
+
+@router.get("/sessions/{session_id}/eval", response_class=HTMLResponse, summary="Session page: evaluation tab")
+def eval_page(request: Request, session_id: str, fragment: bool = False, eval: str = "") -> HTMLResponse:
+    session = session_visible(request, session_id)
+    body = _tab_body(request, session, eval)
+    if fragment:
+        return HTMLResponse(body)
+    return render(request, "session.html", session=session, tab="eval", body=body)
+
+
+@router.get("/sessions/{session_id}/eval/compare", response_class=HTMLResponse, summary="Two evals side by side")
+def compare_page(request: Request, session_id: str, a: str, b: str) -> HTMLResponse:
+    session = session_visible(request, session_id)
+    evals = _evals(request, session_id)
+    first, second = _chosen(evals, a), _chosen(evals, b)
+    if first is None or second is None:
+        raise not_found(f"eval {a if first is None else b!r}")
+    rows = []
+    scores_b = {s["question_id"]: s for s in second["scores"]}
+    ids = [s["question_id"] for s in first["scores"]] + [q for q in scores_b if q not in {s["question_id"] for s in first["scores"]}]
+    scores_a = {s["question_id"]: s for s in first["scores"]}
+    for qid in ids:
+        sa, sb = scores_a.get(qid), scores_b.get(qid)
+        delta = sb["score"] - sa["score"] if sa and sb else None
+        rows.append({"question_id": qid, "a": sa, "b": sb, "delta": delta})
+    templates = request.app.state.templates
+    body = Markup(templates.get_template("_eval_compare.html").render(session=session, a=first, b=second, rows=rows))
+    return render(request, "session.html", session=session, tab="eval", body=body)
+
+
+@router.post("/sessions/{session_id}/eval/run", summary="Queue an eval of the session (Run eval)")
+def run_eval(request: Request, session_id: str, questions: Annotated[str, Form()] = "") -> dict[str, str]:
+    """Returns ``job_id`` and ``events``, the SSE URL of the job's progress."""
+    session_visible(request, session_id)
+    only = [q.strip() for q in questions.split(",") if q.strip()]
+    job_id = _worker(request).submit(session_id, "manual", only)
+    sid = quote(session_id, safe="")
+    return {"job_id": job_id, "events": f"/sessions/{sid}/eval/jobs/{job_id}/events",
+            "json": f"/sessions/{sid}/eval/jobs/{job_id}.json"}
+
+
+def _worker(request: Request) -> EvalWorker:
+    """The eval job queue; 503 on a PostgreSQL store (its queue is a SQLite table:
+    evals recorded elsewhere still show)."""
+    worker = request.app.state.eval_worker
+    if worker is None:
+        raise HTTPException(503, "Run eval needs a SQLite store (its job queue is a table of the file)")
+    return worker  # type: ignore[no-any-return]
+
+
+def _job(request: Request, session_id: str, job_id: str) -> dict[str, Any]:
+    session_visible(request, session_id)
+    found = _worker(request).job(job_id)
+    if found is None or found["session_id"] != session_id:
+        raise not_found(f"eval job {job_id!r}")
+    return found  # type: ignore[no-any-return]
+
+
+@router.get("/sessions/{session_id}/eval/jobs/{job_id}.json", summary="An eval job's state and progress")
+def job_json(request: Request, session_id: str, job_id: str) -> dict[str, Any]:
+    return _job(request, session_id, job_id)
+
+
+@router.get("/sessions/{session_id}/eval/jobs/{job_id}/events", summary="An eval job's progress (SSE)")
+async def job_events(request: Request, session_id: str, job_id: str) -> EventSourceResponse:
+    """``progress`` messages (the runner's: question started/done/retry/failed,
+    retrospective) as they happen, then one ``done`` or ``failed`` with the job."""
+    await asyncio.to_thread(_job, request, session_id, job_id)
+    worker = _worker(request)
+
+    async def stream():  # type: ignore[no-untyped-def]
+        sent = 0
+        while True:
+            current = await asyncio.to_thread(worker.job, job_id)
+            for message in current["progress"][sent:]:
+                yield {"event": "progress", "data": json.dumps(message)}
+            sent = len(current["progress"])
+            if current["state"] in ("done", "failed"):
+                yield {"event": current["state"], "data": json.dumps(
+                    {k: current[k] for k in ("job_id", "state", "eval_id", "error")})}
+                return
+            await asyncio.sleep(JOB_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.post("/sessions/{session_id}/eval/{eval_id}/reviews", summary="Agree or disagree with one verdict")
+def review(
+    request: Request,
+    session_id: str,
+    eval_id: str,
+    question_id: Annotated[str, Form()],
+    agree: Annotated[bool, Form()],
+    comment: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Appends ``EvalVerdictReviewed`` with the reviewer; back to the tab (303)."""
+    session_visible(request, session_id)
+    chosen = _chosen(_evals(request, session_id), eval_id)
+    if chosen is None or question_id not in {s["question_id"] for s in chosen["scores"]}:
+        raise not_found(f"verdict {question_id!r} of eval {eval_id!r}")
+    record_review(request.app.state.store, session_id, eval_id, question_id, agree, reviewer(request, name), comment)
+    _wait_for_read_models(request)
+    sid = quote(session_id, safe="")
+    return RedirectResponse(f"/sessions/{sid}/eval?eval={quote(eval_id)}#q-{quote(question_id)}", status_code=303)
+
+
+def _wait_for_read_models(request: Request, timeout: float = 5.0) -> None:
+    """Until the read models hold what was just appended, so the page redirected to shows it."""
+    runner, store = request.app.state.runner, request.app.state.store
+    head, deadline = store.head_position(), time.monotonic() + timeout
+    while min(runner.positions().values()) < head and time.monotonic() < deadline:
+        if not runner.following:  # not running in its thread (tests, tools): catch up here
+            runner.catch_up()
+        else:
+            time.sleep(0.05)
+
+
+@router.get("/evals.json", summary="Eval scores per repository, question (with reviewer agreement) and week")
+def overview_json(request: Request) -> dict[str, Any]:
+    return evals_model.overview(conn(request), visible_sessions(request))
+
+
+@router.get("/evals", response_class=HTMLResponse, summary="Eval overview")
+def overview_page(request: Request) -> HTMLResponse:
+    return render(request, "evals.html", overview=evals_model.overview(conn(request), visible_sessions(request)))

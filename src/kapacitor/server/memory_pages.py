@@ -1,0 +1,112 @@
+"""The dashboard's Memory pages and search page.
+
+- ``/memory``: the team's (``org``) facts and every repository with facts;
+  ``/memory/{owner}/{repo}``: one repository's. Each lists the active facts (with
+  ``?all=1`` the superseded and retired ones too), filters them (``?q=``), adds a
+  fact, edits one (a supersede: the old fact stays in the history) and retires
+  one; each fact links to the session and event it came from.
+- ``/search?q=``: full-text hits across sessions, matches highlighted, each
+  linking to its place in the chat.
+
+Reads go through the same gated functions as the JSON API (``memory_api``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from kapacitor.memory import facts, search
+from kapacitor.server.memory_api import applied, list_facts, user_of, viewer_of
+from kapacitor.server.web import conn, render
+
+router = APIRouter()
+
+
+def memory_url(scope: str) -> str:
+    """A scope's page: ``/memory/owner/repo``, or ``/memory//path/to/dir`` for a directory."""
+    return "/memory" if scope == facts.ORG else f"/memory/{quote(scope)}"
+
+
+@router.get("/memory", response_class=HTMLResponse, summary="Memory: the team's facts and the repositories with facts")
+def org_page(request: Request, q: str = "", all: bool = False) -> HTMLResponse:
+    scopes = [row for row in conn(request).execute(
+        "SELECT scope, count(*) FROM facts WHERE status = 'active' AND scope != ? GROUP BY scope ORDER BY scope", (facts.ORG,))]
+    return _page(request, facts.ORG, q, all, scopes)
+
+
+@router.get("/memory/{scope:path}", response_class=HTMLResponse, summary="Memory: a repository's facts")
+def repo_page(request: Request, scope: str, q: str = "", all: bool = False) -> HTMLResponse:
+    """``scope`` is ``owner/repo`` (or the directory of sessions without a GitHub remote)."""
+    return _page(request, scope, q, all, [])
+
+
+def _page(request: Request, scope: str, q: str, everything: bool, scopes: list[tuple[str, int]], error: str = "") -> HTMLResponse:
+    found = list_facts(request, scope, q, "all" if everything else "active")
+    return render(request, "memory.html", status_code=422 if error else 200, scope=scope, q=q, all=everything,
+                  facts=found, scopes=scopes, error=error, memory_url=memory_url)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", "replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+@router.post("/memory/facts", response_class=HTMLResponse, summary="Add a fact (form)")
+async def add_fact(request: Request) -> HTMLResponse:
+    form = await _form(request)
+    scope = form.get("scope") or facts.ORG
+    try:
+        facts.retain(request.app.state.store, form.get("text", ""), scope, facts.Provenance("person", user_of(request, "")),
+                     form.get("category", ""))
+    except facts.FactError as exc:
+        return _page(request, scope, "", False, [], str(exc))
+    applied(request)
+    return RedirectResponse(memory_url(scope), status_code=303)  # type: ignore[return-value]
+
+
+@router.post("/memory/facts/{fact_id}/supersede", response_class=HTMLResponse, summary="Edit a fact: supersede it (form)")
+async def edit_fact(request: Request, fact_id: str) -> HTMLResponse:
+    form = await _form(request)
+    try:
+        old = _visible(request, fact_id)
+        facts.supersede(request.app.state.store, conn(request), fact_id, form.get("text", ""),
+                        facts.Provenance("person", user_of(request, "")))
+    except facts.FactError as exc:
+        return _page(request, form.get("scope") or facts.ORG, "", False, [], str(exc))
+    applied(request)
+    return RedirectResponse(memory_url(old.scope), status_code=303)  # type: ignore[return-value]
+
+
+@router.post("/memory/facts/{fact_id}/retire", response_class=HTMLResponse, summary="Retire a fact (form)")
+async def retire_fact(request: Request, fact_id: str) -> HTMLResponse:
+    form = await _form(request)
+    try:
+        old = _visible(request, fact_id)
+        facts.retire(request.app.state.store, conn(request), fact_id, user_of(request, ""), form.get("reason", ""))
+    except facts.FactError as exc:
+        return _page(request, form.get("scope") or facts.ORG, "", False, [], str(exc))
+    applied(request)
+    return RedirectResponse(memory_url(old.scope), status_code=303)  # type: ignore[return-value]
+
+
+def _visible(request: Request, fact_id: str) -> facts.Fact:
+    fact = facts.find(conn(request), fact_id)
+    if fact not in list_facts(request, fact.scope, "", "all"):
+        raise facts.FactError(f"no fact {fact_id!r}")
+    return fact
+
+
+@router.get("/search", response_class=HTMLResponse, summary="Full-text search across sessions (page)")
+def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: str = "",
+                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
+    hits, error = [], ""
+    if q.strip():
+        try:
+            hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, limit=limit)
+        except search.SearchError as exc:
+            error = str(exc)
+    return render(request, "search.html", q=q, repo=repo, user=user, since=since, hits=hits, error=error)

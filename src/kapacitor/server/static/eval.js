@@ -1,0 +1,64 @@
+// The Evaluation tab's Run eval button: POST queues a job on the server, whose
+// progress (one message per question started, answered, retried or failed, then
+// the retrospective) streams over Server-Sent Events into the tab; when the job
+// is done the tab reloads to show the new eval. Delegated, so it works on tab
+// bodies swapped in later.
+(function () {
+  "use strict";
+
+  function line(log, text, cls) {
+    var li = document.createElement("li");
+    li.textContent = text;
+    if (cls) li.className = cls;
+    log.appendChild(li);
+  }
+
+  function describe(m) {
+    var q = m.question_id || "retrospective";
+    if (m.state === "started") return q + ": asking the judge…";
+    if (m.state === "done" && m.score !== undefined) return q + ": " + m.score + " (" + m.verdict + ")" + (m.total ? " · " + m.done + "/" + m.total : "");
+    if (m.state === "done") return q + ": written";
+    if (m.state === "retry") return q + ": retrying (" + m.error + ")";
+    return q + ": failed (" + (m.error || "") + ")";
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-eval-run]");
+    if (!button) return;
+    var tab = button.closest(".eval-tab");
+    var box = tab.querySelector(".eval-job");
+    var state = box.querySelector(".eval-job-state");
+    var log = box.querySelector(".eval-job-log");
+    button.disabled = true;
+    box.hidden = false;
+    log.replaceChildren();
+    state.className = "eval-job-state";
+    state.textContent = "Queued…";
+    fetch(button.dataset.evalRun, { method: "POST", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (job) {
+        var source = new EventSource(job.events);
+        state.textContent = "Running…";
+        source.addEventListener("progress", function (e) {
+          var m = JSON.parse(e.data);
+          line(log, describe(m), m.state === "failed" ? "failed" : "");
+        });
+        source.addEventListener("done", function () {
+          source.close();
+          state.textContent = "Done.";
+          window.location.reload();
+        });
+        source.addEventListener("failed", function (e) {
+          source.close();
+          button.disabled = false;
+          state.className = "eval-job-state failed";
+          state.textContent = "The eval failed: " + (JSON.parse(e.data).error || "");
+        });
+      })
+      .catch(function (status) {
+        button.disabled = false;
+        state.className = "eval-job-state failed";
+        state.textContent = "Could not start the eval (" + status + ").";
+      });
+  });
+})();

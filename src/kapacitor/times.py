@@ -1,0 +1,62 @@
+"""Times in a zone, stated: the one place that turns a stored time into what a
+person reads, and a day in their zone into the span of stored times it covers.
+
+Stored times are the transcript's ISO 8601 UTC strings (``...T09:00:01.000Z``).
+Pages use the viewer's zone, the JSON API the ``tz`` it is given (else UTC),
+the CLI the machine's local zone; each shows times with their zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def zone(name: str | None) -> ZoneInfo | None:
+    """The IANA zone ``name`` (``Area/City``, or ``UTC``), None when there is no such zone."""
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def parse(stamp: str | None) -> datetime | None:
+    """A stored time as an aware datetime, None when it is missing or malformed."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def iso(stamp: str | None, tz: tzinfo) -> str | None:
+    """ISO 8601 in ``tz`` with its offset (``2026-07-19T20:08:00.000-07:00``)."""
+    moment = parse(stamp)
+    if moment is None:
+        return stamp or None
+    return moment.astimezone(tz).isoformat(timespec="milliseconds")
+
+
+def shown(stamp: str | None, tz: tzinfo | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time for people, in ``tz`` and saying which (``2026-07-19 20:08 PDT``);
+    ``tz`` None is the machine's local zone (with the offset it had then)."""
+    moment = parse(stamp)
+    if moment is None:
+        return ""
+    local = moment.astimezone(tz)
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".rstrip()
+
+
+def day_start(day: str, tz: tzinfo) -> str:
+    """The stored-time string (UTC) at which ``day`` (``YYYY-MM-DD``) begins in
+    ``tz``: stored times of that day and later sort at or above it."""
+    local = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=tz)
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()

@@ -1,0 +1,205 @@
+"""The eval on the server: the read model, the job queue and its SSE progress, the
+tab, reviews and agreement, the list's score column (in-process over a real
+store); then the tab and the Run eval button in real Chromium against the real
+server, with the scripted judge on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from browser import start_server
+from conftest import RECORDED, SAMPLE_DIRS
+from fake_judge import FakeJudge
+from kapacitor.capture.importer import import_paths
+from kapacitor.eval.config import EvalConfig
+from kapacitor.eval.jobs import RESTARTED, EvalWorker
+from kapacitor.server.app import create_app
+from kapacitor.store import open_store
+
+SESSIONS = json.loads((RECORDED / "sessions.json").read_text())
+API_FIX = SESSIONS["api-fix"]["session_id"]
+NOTES = SESSIONS["notes-denied"]["session_id"]
+
+
+@pytest.fixture
+def judge(monkeypatch):
+    server = FakeJudge({"broken_tests": [{"answer": {"score": 2, "recommendation": "Leave the tests green."}}]})
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def app(store, store_path, judge):
+    import_paths(store, SAMPLE_DIRS)
+    app = create_app(f"sqlite://{store_path}", run_projections=False, eval_config=EvalConfig(judge="anthropic"))
+    app.state.runner.catch_up()
+    yield app
+    app.state.eval_worker.close()
+    app.state.runner.close()
+    app.state.store.close()
+
+
+def call(app, method: str, url: str, status: int = 200, **kwargs):
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.request(method, url, **kwargs)
+
+    response = asyncio.run(go())
+    assert response.status_code == status, response.text
+    return response
+
+
+def run_job(app, session_id: str, **form) -> dict:
+    job = call(app, "POST", f"/sessions/{session_id}/eval/run", data=form).json()
+    app.state.eval_worker.run_job(job["job_id"])
+    app.state.runner.catch_up()
+    return job
+
+
+def test_run_eval_job_streams_progress_and_fills_the_tab(app):
+    before = call(app, "GET", f"/sessions/{API_FIX}.json").json()
+    job = run_job(app, API_FIX)
+    state = call(app, "GET", job["json"]).json()
+    assert state["state"] == "done" and state["eval_id"]
+    events = call(app, "GET", job["events"]).text
+    assert events.count("event: progress") == len(state["progress"]) and "event: done" in events
+    assert '"question_id": "broken_tests", "score": 2, "verdict": "warn"' in events
+    [stored] = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
+    assert stored["eval_id"] == state["eval_id"] and len(stored["scores"]) == 13
+    after = call(app, "GET", f"/sessions/{API_FIX}.json").json()
+    assert (after["ended"], after["events"], after["status"]) == (before["ended"], before["events"], before["status"])
+    page = call(app, "GET", f"/sessions/{API_FIX}/eval", headers={"accept": "text/html"}).text
+    assert 'data-question="broken_tests"' in page and "Leave the tests green." in page
+    assert f"/sessions/{API_FIX}?upto=" in page and f"/sessions/{API_FIX}/trace#node=" in page
+    assert "Run eval" in page and "A focused session." in page
+    listing = call(app, "GET", "/sessions.json?sort=eval").json()
+    assert listing["sessions"][0]["session_id"] == API_FIX and listing["sessions"][0]["eval_score"] == stored["summary"]["overall"]
+    assert all(s["eval_score"] is None for s in listing["sessions"][1:])
+
+
+def test_evidence_links_open_the_cited_chat_item(app):
+    run_job(app, API_FIX)
+    [stored] = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
+    evidence = stored["scores"][0]["evidence"][0]
+    chat = call(app, "GET", f"/sessions/{API_FIX}?upto={evidence['chat_index']}", headers={"accept": "text/html"}).text
+    assert f'id="{evidence["anchor"]}"' in chat
+    trace = call(app, "GET", f"/sessions/{API_FIX}/trace.json").json()
+    assert evidence["trace_node"] in json.dumps(trace)
+
+
+def test_reviews_compare_and_agreement(app):
+    run_job(app, API_FIX)
+    run_job(app, API_FIX, questions="quality")
+    newest, oldest = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
+    url = f"/sessions/{API_FIX}/eval/{oldest['eval_id']}/reviews"
+    call(app, "POST", url, 303, data={"question_id": "broken_tests", "agree": "false", "comment": "tests pass at the end", "name": "ana"})
+    call(app, "POST", url, 303, data={"question_id": "sensitive_files", "agree": "true", "name": "ana"})
+    call(app, "POST", url, 303, data={"question_id": "broken_tests", "agree": "true", "name": "bo"})
+    call(app, "POST", url, 404, data={"question_id": "nope", "agree": "true"})
+    reviewed = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()[1]
+    broken = next(s for s in reviewed["scores"] if s["question_id"] == "broken_tests")
+    assert [(r["reviewer"], r["agree"]) for r in broken["reviews"]] == [("ana", False), ("bo", True)]
+    overview = {q["question_id"]: q for q in call(app, "GET", "/evals.json").json()["questions"]}
+    assert overview["broken_tests"]["agreement"] == 0.5 and overview["sensitive_files"]["agreement"] == 1.0
+    assert overview["broken_tests"]["answers"] == 2 and overview["over_engineering"]["reviews"] == 0
+    assert "50%" in call(app, "GET", "/evals", headers={"accept": "text/html"}).text
+    compare = call(app, "GET", f"/sessions/{API_FIX}/eval/compare?a={oldest['eval_id']}&b={newest['eval_id']}",
+                   headers={"accept": "text/html"}).text
+    assert 'data-question="sensitive_files"' in compare and 'data-question="tests_written"' in compare
+
+
+def test_the_read_model_replays_from_the_log(app):
+    from kapacitor.projections.evals import PROJECTION
+    from kapacitor.projections.runner import reset
+
+    run_job(app, API_FIX)
+    [stored] = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
+    url = f"/sessions/{API_FIX}/eval/{stored['eval_id']}/reviews"
+    call(app, "POST", url, 303, data={"question_id": "broken_tests", "agree": "false", "name": "ana"})
+    before = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json(), call(app, "GET", "/evals.json").json()
+    reset(app.state.runner.conn, PROJECTION)
+    assert call(app, "GET", f"/sessions/{API_FIX}/eval.json").json() == []
+    app.state.runner.catch_up()
+    after = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json(), call(app, "GET", "/evals.json").json()
+    assert after == before and before[1]["question_weeks"]
+
+
+def test_every_eval_read_path_is_gated_by_the_session(app):
+    for method, url in [("GET", "/sessions/nope/eval.json"), ("GET", "/sessions/nope/eval"),
+                        ("POST", "/sessions/nope/eval/run"), ("GET", "/sessions/nope/eval/jobs/x.json"),
+                        ("GET", "/sessions/nope/eval/jobs/x/events")]:
+        call(app, method, url, 404)
+    job = run_job(app, API_FIX)
+    call(app, "GET", f"/sessions/{NOTES}/eval/jobs/{job['job_id']}.json", 404)  # a job of another session
+
+
+def test_a_job_survives_a_restart_or_is_marked_failed(store, store_path, judge):
+    import_paths(store, SAMPLE_DIRS)
+    url = f"sqlite://{store_path}"
+    worker = EvalWorker(store, url, store_path, EvalConfig())
+    queued, running = worker.submit(API_FIX), worker.submit(NOTES)
+    worker._update(running, state="running")  # as if the server died while it ran
+    worker.close()
+    again = EvalWorker(store, url, store_path, EvalConfig(), poll=0.05)
+    assert again.job(running)["state"] == "failed" and again.job(running)["error"] == RESTARTED
+    again.start()  # the queued job runs when the worker starts again
+    try:
+        deadline = time.monotonic() + 60
+        while again.job(queued)["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert again.job(queued)["state"] == "done" and again.job(queued)["eval_id"]
+    finally:
+        again.close()
+
+
+def test_auto_eval_queues_each_session_that_ends(store, store_path, judge):
+    from kapacitor.events import NewEvent, agent_session_stream
+
+    import_paths(store, SAMPLE_DIRS)
+    worker = EvalWorker(store, f"sqlite://{store_path}", store_path, EvalConfig(auto=True))
+    worker.queue_ended_sessions()  # the first look starts at the head: history is not evaluated
+    assert worker.conn.execute("SELECT count(*) FROM eval_jobs").fetchone()[0] == 0
+    ended = NewEvent("e2e-ended-1", "SessionEnded", {"timestamp": "2026-11-29T10:00:00Z", "reason": "exit"})
+    store.append(agent_session_stream(API_FIX), [ended])
+    worker.queue_ended_sessions()
+    worker.queue_ended_sessions()
+    rows = worker.conn.execute("SELECT session_id, reason, state FROM eval_jobs").fetchall()
+    assert rows == [(API_FIX, "auto", "queued")]
+    worker.close()
+
+
+def test_the_tab_and_the_run_button_in_chromium(tmp_path, page, judge):
+    url = f"sqlite://{tmp_path / 'events.db'}"
+    store = open_store(url)
+    import_paths(store, SAMPLE_DIRS)
+    store.close()
+    server = start_server(url, tmp_path / "home", env={"KAPACITOR_JUDGE": "anthropic", "ANTHROPIC_BASE_URL": judge.url,
+                                                      "ANTHROPIC_API_KEY": "sk-ant-fake"})
+    try:
+        page.goto(f"{server.url}/sessions/{API_FIX}/eval")
+        assert page.locator(".eval-none").is_visible()
+        page.click("text=Run eval")
+        page.wait_for_selector(".eval-job-log li")  # progress over SSE
+        page.wait_for_selector("[data-eval-overall]", timeout=60_000)  # done: the tab reloads with the eval
+        assert page.locator('[data-question="broken_tests"] .badge').inner_text().lower() == "warn"
+        assert page.locator('[data-eval-category="quality"]').inner_text() in "1234"
+        page.locator('[data-question="broken_tests"] a.ev-trace').first.click()
+        page.wait_for_selector(".tnode.selected")
+        page.goto(f"{server.url}/sessions/{API_FIX}/eval")
+        href = page.locator('[data-question="broken_tests"] a.ev-chat').first.get_attribute("href")
+        page.locator('[data-question="broken_tests"] a.ev-chat').first.click()
+        anchor = href.split("#")[1]
+        page.wait_for_selector(f"#{anchor}")
+        assert page.locator(f"#{anchor}").is_visible()
+        page.goto(f"{server.url}/?sort=eval")
+        assert page.locator(".session-row").first.get_attribute("data-session") == API_FIX
+        assert page.dialogs == []
+    finally:
+        assert "Traceback" not in server.stop()

@@ -1,0 +1,165 @@
+"""The CLI on the recorded sessions: ``memory``, ``search``, ``recap``, ``errors``,
+``validate-plan`` (hand-checked against the transcripts) and ``pr`` (with a fake
+``gh`` on PATH standing in for GitHub)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLE_DIRS
+from kapacitor.cli import cli
+
+WIDGETS = "708f24f2-dc3e-4588-a43d-59d69a508ed0"  # TaskCreate plan, a Write, a failing cat, a subagent
+TODOS = "922a15d3-3e4d-471a-9a7e-754f15615295"  # TodoWrite plan, a refused Write, a failing cat
+API_FIX = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"  # failing test run, Edit x2, passing test run
+INTERACTIVE = "56d0e3a4-49a6-4882-8732-25313eede8cc"  # the same fix, typed interactively
+NOTES = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"  # two denied calls
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    db = tmp_path_factory.mktemp("cli") / "events.db"
+    result = CliRunner().invoke(cli, ["--store", str(db), "import", *map(str, SAMPLE_DIRS)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def run(db, *args: str, code: int = 0) -> str:  # noqa: ANN001
+    result = CliRunner().invoke(cli, ["--store", str(db), *args], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_memory_add_list_supersede_retire(tmp_path):
+    db = tmp_path / "m.db"
+    first = run(db, "memory", "add", "run the billing tests with make check-billing", "--repo", "acme/billing", "-c", "testing").strip()
+    run(db, "memory", "add", "we squash-merge", "--repo", "org")
+    [listed] = json.loads(run(db, "memory", "list", "--repo", "acme/billing", "--json"))
+    assert (listed["fact_id"], listed["category"], listed["by"], listed["status"]) == (first, "testing", "person", "active")
+    second = run(db, "memory", "supersede", first[:6], "run the billing tests with make check-billing V=1").strip()
+    assert run(db, "memory", "retire", second, "--reason", "gone").startswith(f"retired {second}:")
+    assert [f["text"] for f in json.loads(run(db, "memory", "list", "--json"))] == ["we squash-merge"]
+    history = {f["fact_id"]: f for f in json.loads(run(db, "memory", "list", "--all", "--json"))}
+    assert history[first]["superseded_by"] == second and history[second]["status"] == "retired"
+    assert "squash" in run(db, "memory", "list")
+    assert "already retired" in run(db, "memory", "retire", second, code=1)
+    assert "scope must be OWNER/REPO" in run(db, "memory", "add", "x", "--repo", "nope", code=1)
+
+
+def test_search_finds_a_string_only_a_tool_output_contains(recorded):
+    hits = json.loads(run(recorded, "search", "Ran 1 test", "--json"))  # unittest's output, in no prompt or answer
+    assert {(h["session_id"], h["kind"], h["tool"]) for h in hits} == {(API_FIX, "tool_output", "Bash"), (INTERACTIVE, "tool_output", "Bash")}
+    hit = next(h for h in hits if "OK" in h["snippet"] and h["session_id"] == API_FIX)
+    start, end = hit["highlights"][0]
+    assert hit["snippet"][start:end] == "Ran" and hit["link"].startswith(f"/sessions/{API_FIX}#e-")
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--user", "nobody", "--json")) == []
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "2030-01-01", "--json")) == []
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--repo", "/home/dev/src/api-server", "--json"))
+    paths = json.loads(run(recorded, "search", "todo.md", "--json"))
+    assert {"path", "tool_input", "tool_output"} <= {h["kind"] for h in paths}
+    assert "Ran" in run(recorded, "search", '"Ran 1 test"')
+    assert "type something" in run(recorded, "search", " ", code=2)
+
+
+def test_recap_on_recorded_sessions(recorded):
+    recap = json.loads(run(recorded, "recap", API_FIX[:8], "--json"))
+    assert recap["prompts"] == ["test_add fails, please fix add()", "also add a docstring to add()"]
+    assert recap["files"] == [{"path": "/home/dev/src/api-server/app.py", "writes": 0, "edits": 2}]
+    assert [(t["command"], t["result"]) for t in recap["tests"]] == [("python3 -m unittest -q", "failed"), ("python3 -m unittest -q", "passed")]
+    assert recap["errors"] == 1 and recap["plan"]["items"] == [] and recap["final_text"] == "Added a docstring to `add`."
+    widgets = json.loads(run(recorded, "recap", WIDGETS, "--json"))
+    assert widgets["files"] == [{"path": "/home/dev/src/widgets/hello.py", "writes": 1, "edits": 0}]
+    assert [(i["text"], i["status"]) for i in widgets["plan"]["items"]] == [("Create hello.py", "completed"), ("Run hello.py", "completed")]
+    text = run(recorded, "recap", API_FIX, "--full")
+    assert "## Tests\n- failed: python3 -m unittest -q\n- passed: python3 -m unittest -q" in text
+    assert "**[0] User:** test_add fails, please fix add()" in text and "**[3] Bash** `python3 -m unittest -q` (error)" in text
+    chained = json.loads(run(recorded, "recap", TODOS, "--chain", "--json"))
+    assert [r["session_id"] for r in chained] == [TODOS]  # the session before it in that directory is on main: a chain of one
+
+
+def test_errors_on_recorded_sessions(recorded):
+    assert [(e["tool"], e["position"], e["error"].splitlines()[-1]) for e in json.loads(run(recorded, "errors", TODOS, "--json"))] == [
+        ("Write", 4, "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>"),
+        ("Bash", 9, "cat: does_not_exist.txt: No such file or directory"),
+    ]
+    denied = json.loads(run(recorded, "errors", NOTES, "--json"))
+    assert [(e["tool"], e["input"]) for e in denied] == [("Write", "/home/dev/notes/todo.md"), ("Bash", "mkdir -p archive && mv *.md archive/")]
+    assert all(e["link"].startswith(f"/sessions/{NOTES}#e-") for e in denied)
+    assert "cat: does_not_exist.txt" in run(recorded, "errors", WIDGETS)
+    assert "no session 'nope'" in run(recorded, "errors", "nope", code=1)
+
+
+def test_validate_plan_on_recorded_sessions(recorded):
+    check = json.loads(run(recorded, "validate-plan", WIDGETS, "--json"))
+    assert check["has_plan"] and check["plan"]["sources"] == ["Task"] and check["left"] == []
+    assert [f["path"] for f in check["done"]["files"]] == ["/home/dev/src/widgets/hello.py"]
+    todos = json.loads(run(recorded, "validate-plan", TODOS, "--json"))
+    assert todos["plan"]["sources"] == ["TodoWrite"] and [i["status"] for i in todos["plan"]["items"]] == ["completed", "completed"]
+    assert todos["done"]["files"] == []  # its Write was refused: the todo list says done, the session wrote nothing
+    text = run(recorded, "validate-plan", API_FIX)
+    assert "the session had no plan" in text and "Left: nothing" in text
+
+
+def test_pr_lists_the_sessions_on_the_prs_branch(tmp_path, monkeypatch):
+    """The recorded api-server session, moved into a real checkout of acme/api-server
+    (its cwd rewritten), and a fake ``gh`` that answers for PR #7 on branch main."""
+    import subprocess
+
+    from conftest import RECORDED
+
+    checkout = tmp_path / "api-server"
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", "https://github.com/acme/api-server.git"], check=True)
+    source = RECORDED / "projects" / "-home-dev-src-api-server" / f"{API_FIX}.jsonl"
+    moved = tmp_path / "projects" / "-api-server" / source.name
+    moved.parent.mkdir(parents=True)
+    moved.write_text(source.read_text().replace("/home/dev/src/api-server", str(checkout)))
+    db = tmp_path / "pr.db"
+    run(db, "import", str(moved.parent))
+    fake = tmp_path / "bin" / "gh"
+    fake.parent.mkdir()
+    pr = {"number": 7, "title": "Fix add", "url": "https://github.com/acme/api-server/pull/7", "state": "OPEN",
+          "headRefName": "main", "baseRefName": "trunk", "author": {"login": "dev"}}
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/gh.args\ncat <<'EOF'\n{json.dumps(pr)}\nEOF\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    found = json.loads(run(db, "pr", "acme/api-server#7", "--json"))
+    assert (tmp_path / "gh.args").read_text().split() == ["pr", "view", "7", "--repo", "acme/api-server", "--json",
+                                                          "number,title,url,state,headRefName,baseRefName,author"]
+    assert found["branch"] == "main" and found["pr"]["title"] == "Fix add"
+    assert [(s["session_id"], s["files"]) for s in found["sessions"]] == [(API_FIX, [str(checkout / "app.py")])]
+    assert "acme/api-server#7: Fix add [OPEN] branch main" in run(db, "pr", "acme/api-server#7")
+    assert "a pull request is OWNER/REPO#NUMBER" in run(db, "pr", "nope", code=1)
+    fake.write_text("#!/bin/sh\necho 'HTTP 404: Not Found' >&2\nexit 1\n")
+    assert "HTTP 404: Not Found" in run(db, "pr", "acme/api-server#8", code=1)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "`gh` is not installed" in run(db, "pr", "acme/api-server#7", code=1)
+
+
+def test_recap_repo_lists_this_repositorys_sessions(tmp_path, monkeypatch):
+    """(The recorded sessions with the GitHub remotes the recording machine had.)"""
+    import subprocess
+
+    from test_browser import recorded_context
+
+    from kapacitor.capture.importer import import_paths
+    from kapacitor.store import open_store
+
+    db = tmp_path / "r.db"
+    store = open_store(f"sqlite://{db}")
+    import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
+    store.close()
+    checkout = tmp_path / "widgets"
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", "git@github.com:acme/widgets.git"], check=True)
+    monkeypatch.chdir(checkout)
+    rows = json.loads(run(db, "recap", "--repo", "--json"))
+    assert [r["session_id"] for r in rows] == [TODOS, WIDGETS]  # newest first (both ran in the widgets checkout)
+    assert json.loads(run(db, "recap", "--json"))["session_id"] == TODOS  # SESSION defaults to this repository's newest
+    monkeypatch.chdir(tmp_path)
+    assert "has no GitHub remote" in run(db, "recap", "--repo", code=1)

@@ -1,0 +1,128 @@
+"""``kapacitor scrub`` and ``kapacitor redact``: secrets an older version stored
+in clear are masked in place, logged, and the read models rebuilt; a text is
+shown as it would be stored."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from capture_helpers import events_by_id
+from kapacitor.capture import client_config
+from kapacitor.capture.importer import import_paths
+from kapacitor.cli import cli
+from kapacitor.events import scrub_log_stream
+from kapacitor.normalize import redact
+from kapacitor.normalize.scrub import scrub
+from kapacitor.store import open_store
+from redaction_corpus import SECRETS
+from test_redaction_paths import assert_clean, secret_values, store_figures, write_session
+from test_store_postgres import admin_url, pg_url  # noqa: F401 — fixtures
+
+
+def set_redaction(**section: object) -> None:
+    path = client_config.config_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump({"redaction": section}, handle)
+    redact.reset()
+
+
+def import_in_clear(tmp_path, url: str) -> None:
+    """What a version without these rules stored: the corpus, secrets in clear."""
+    write_session(tmp_path / "projects", str(tmp_path / "work"))
+    set_redaction(enabled=False)
+    store = open_store(url)
+    import_paths(store, [tmp_path / "projects"])
+    store.close()
+    set_redaction()
+
+
+def run(*args: str) -> dict:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_scrub_masks_what_was_stored_logs_it_and_rebuilds_the_read_models(tmp_path):
+    db = tmp_path / "store.db"
+    url = f"sqlite://{db}"
+    import_in_clear(tmp_path, url)
+    run("--store", url, "sessions", "--json")  # the read models exist, secrets in them too
+    recall, _, left, _ = store_figures(db)
+    assert recall < 0.5 and left
+
+    dry = run("--store", url, "scrub", "--dry-run", "--json")
+    assert dry["changed"] > len(SECRETS) // 2 and dry["rewritten"] == 0 and dry["log_event"] is None
+    assert len(dry["kinds"]) >= 40
+    assert store_figures(db)[2] == left  # a dry run changes nothing
+
+    done = run("--store", url, "scrub", "--json")
+    assert done["rewritten"] == done["changed"] == dry["changed"] and done["read_models_rebuilt"]
+    assert_clean(store_figures(db))  # events, read models and the file's bytes
+
+    store = open_store(url)
+    [log] = store.read_stream(scrub_log_stream())
+    assert log.type == "SecretsScrubbed" and log.data["events"] == [e["id"] for e in done["events"]]
+    assert sum(log.data["kinds"].values()) == sum(done["kinds"].values())
+    assert not any(value in json.dumps(log.data) for value in secret_values())
+    scrubbed = events_by_id(store)
+    store.close()
+
+    assert run("--store", url, "scrub", "--json")["changed"] == 0  # nothing left to do, nothing logged
+    fresh = open_store(f"sqlite://{tmp_path / 'fresh.db'}")
+    import_paths(fresh, [tmp_path / "projects"])
+    expected = events_by_id(fresh)
+    fresh.close()
+    assert {i: e for i, e in scrubbed.items() if e[0] != scrub_log_stream()} == expected  # as if masked at import
+
+
+def test_scrub_leaves_directories_where_redaction_is_off(tmp_path):
+    db = tmp_path / "store.db"
+    import_in_clear(tmp_path, f"sqlite://{db}")
+    set_redaction(off=[str(tmp_path / "work")])
+    store = open_store(f"sqlite://{db}")
+    assert scrub(store).changes == []
+    store.close()
+
+
+def test_scrub_on_postgresql(tmp_path, pg_url):  # noqa: F811
+    import_in_clear(tmp_path, pg_url)
+    store = open_store(pg_url)
+    try:
+        report = scrub(store)
+        assert report.rewritten == len(report.changes) > 0
+        texts: list[str] = []
+        for event in store.read_all():
+            texts.append(json.dumps(event.data) + json.dumps(event.metadata))
+        everything = "\n".join(texts)
+        assert not [v for v in secret_values() if v in everything]
+        assert scrub(store).changes == []
+    finally:
+        store.close()
+
+
+def test_redact_prints_the_text_as_stored_and_lists_findings(tmp_path):
+    text = "\n".join(t for _, t, _ in SECRETS[:4]) + "\nnothing to see here\n"
+    path = tmp_path / "dump.txt"
+    path.write_text(text)
+    shown = CliRunner().invoke(cli, ["redact", str(path)], catch_exceptions=False).output
+    assert "[REDACTED " in shown and "nothing to see here" in shown
+    assert not any(v in shown for _, _, values in SECRETS[:4] for v in values)
+    piped = CliRunner().invoke(cli, ["redact", "-"], input=text, catch_exceptions=False).output
+    assert piped == shown
+    findings = run("redact", "--json", str(path))
+    assert {f["kind"] for f in findings} >= {"aws-access-token", "aws-secret-access-key", "github-pat"}
+    first = findings[0]
+    assert text.splitlines()[first["line"] - 1][first["column"] - 1 :].startswith(SECRETS[0][2][0])
+    listing = CliRunner().invoke(cli, ["redact", "--findings", str(path)]).output
+    assert f"{path}:{first['line']}:{first['column']}: {first['kind']}" in listing
+
+
+@pytest.mark.parametrize("args", [["redact", "/no/such/file"]])
+def test_redact_names_a_file_it_cannot_read(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and result.output.startswith("Error: cannot read /no/such/file")
