@@ -17,9 +17,9 @@ from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
 from kapacitor.memory import facts, search
 from kapacitor.projections import evals
-from kapacitor.projections.search_index import DOC_COLUMNS
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.projections.search_index import DOC_COLUMNS
 from kapacitor.server import queries
 from kapacitor.server.queries import Filters
 from kapacitor.store import open_store
