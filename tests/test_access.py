@@ -156,6 +156,9 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
                "/api/search": "?q=hello", "/search": "?q=hello"}
     viewers = {"anonymous": team.client(), "bob": team.client("bob"), "bob (cookie)": team.cookie_client("bob")}
     alice, root = team.client("alice"), team.client("root")
+    fact = {"text": "widgets use tabs", "repo": "org", "session_id": WIDGETS, "by": "agent"}
+    assert alice.post("/api/memory/facts", json=fact).status_code == 200  # a fact from her private session
+    assert leaks(alice.get("/api/memory/facts").text) and leaks(alice.get("/api/search?q=hello").text)
     walked = 0
     for method, path in routes:
         if (method, path) in NOT_READS or path == "/events":
