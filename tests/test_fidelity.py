@@ -527,7 +527,7 @@ def test_the_session_page_and_json_name_the_chain(store, store_path, tmp_path):
     app.state.runner.catch_up()
 
     async def fetch(url: str) -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get(url)
 
     try:

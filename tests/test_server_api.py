@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conftest import RECORDED, SAMPLE_DIRS
+from kapacitor.access.viewer import LOCAL
 from kapacitor.capture.importer import import_paths
 from kapacitor.projections.session_summary import TOKEN_FIELDS
 from kapacitor.server import queries
@@ -143,7 +144,7 @@ def test_live_streams_are_capped(app):
     assert "live streams are open already" in json.dumps(answer)
     hub = app.state.hub
     hub.max_subscribers = 2
-    first, second = hub.subscribe(), hub.subscribe()
-    assert first is not None and second is not None and hub.subscribe() is None
+    first, second = hub.subscribe(LOCAL), hub.subscribe(LOCAL)
+    assert first is not None and second is not None and hub.subscribe(LOCAL) is None
     hub.unsubscribe(first)
-    assert hub.subscribe() is not None
+    assert hub.subscribe(LOCAL) is not None

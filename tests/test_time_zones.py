@@ -39,7 +39,7 @@ def app(store, store_path, tmp_path):
 
 def get(app, url: str, status: int = 200, cookies: dict | None = None):
     async def fetch() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", cookies=cookies) as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", cookies=cookies) as client:
             return await client.get(url)
 
     response = asyncio.run(fetch())
