@@ -98,7 +98,7 @@ async def timed(client: httpx.AsyncClient, urls: list[str]) -> list[float]:
 async def measure_pages(app, session_ids: list[str], requests: int) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
     rng = random.Random(1)
     picks = [rng.choice(session_ids) for _ in range(requests)]
-    repo = (await httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b").get("/repos.json")).json()[0]["key"]
+    repo = (await httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1").get("/repos.json")).json()[0]["key"]
     pages = {
         "session list JSON (/sessions.json)": ["/sessions.json"] * requests,
         "session list page (/)": ["/"] * requests,
@@ -108,7 +108,7 @@ async def measure_pages(app, session_ids: list[str], requests: int) -> dict[str,
         "stats page (/sessions/{id}/stats)": [f"/sessions/{s}/stats" for s in picks],
     }
     out = {}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
         for name, urls in pages.items():
             await timed(client, urls[:3])  # warm up
             out[name] = percentiles(await timed(client, urls))

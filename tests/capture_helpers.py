@@ -88,13 +88,14 @@ class Server:
     """The real ``kapacitor serve`` on a 127.0.0.1 port, as a subprocess that can be
     stopped (even with kill -9) and started again on the same store and port."""
 
-    def __init__(self, store_path: Path, port: int | None = None, **env: str):
-        self.store_path, self.port, self.env = store_path, port or free_port(), env
+    def __init__(self, store_path: Path, port: int | None = None, *args: str, **env: str):
+        self.store_path, self.port, self.env, self.args = store_path, port or free_port(), env, args
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        cmd = [KAPACITOR, "--store", f"sqlite://{self.store_path}", "serve", "--port", str(self.port)]
+        url = str(self.store_path) if "://" in str(self.store_path) else f"sqlite://{self.store_path}"
+        cmd = [KAPACITOR, "--store", url, "serve", "--port", str(self.port), *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **self.env})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -6,11 +6,11 @@ of its subagents is seen by the next slice."""
 from __future__ import annotations
 
 from capture_helpers import WIDGETS
+from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
 from kapacitor.server.chat import chat_items, render_chat
 from kapacitor.server.chat_cache import ChatCache
-from conftest import SAMPLE_DIRS
 
 
 def counting_reads(store) -> list[str]:  # noqa: ANN001

@@ -48,7 +48,7 @@ def app(store, store_path, judge):
 
 def call(app, method: str, url: str, status: int = 200, **kwargs):
     async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.request(method, url, **kwargs)
 
     response = asyncio.run(go())

@@ -86,7 +86,7 @@ def test_a_full_disk_stalls_the_read_models_and_they_recover_without_a_restart(t
         runner.start()
         try:
             wait_for(lambda: runner.stalled())
-            health = health_report(app.state.store, runner)
+            health = health_report(app.state.store, app.state.db, runner)
             assert not health["ok"] and any("waits out" in p and "full" in p for p in health["problems"])
             assert skipped.skipped(runner.conn) == []  # a full disk is never the event's fault
             if simulated:
@@ -95,7 +95,7 @@ def test_a_full_disk_stalls_the_read_models_and_they_recover_without_a_restart(t
                 filler.unlink()
             wait_for(lambda: set(runner.positions().values()) == {head})
             wait_for(lambda: not runner.stalled())
-            health = health_report(app.state.store, runner)
+            health = health_report(app.state.store, app.state.db, runner)
             assert health["ok"] and health["lag"] == 0 and health["problems"] == []
             assert skipped.skipped(runner.conn) == []
             (count,) = runner.conn.execute("SELECT count(*) FROM sessions").fetchone()

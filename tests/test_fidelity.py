@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
+from transcript_builder import SONNET, Transcript, new_uuid, replayed
 
 from kapacitor.capture.importer import import_paths
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.projections.session_summary import SessionSummaries
 from kapacitor.server.chat import chat_items
-from transcript_builder import SONNET, Transcript, new_uuid, replayed
 
 LEDGER = "-home-dev-src-ledger"
 
@@ -527,7 +527,7 @@ def test_the_session_page_and_json_name_the_chain(store, store_path, tmp_path):
     app.state.runner.catch_up()
 
     async def fetch(url: str) -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get(url)
 
     try:

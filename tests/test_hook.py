@@ -173,3 +173,21 @@ def test_the_log_is_rotated_past_its_limit(monkeypatch):
     log = state_dir() / "capture.log"
     assert log.stat().st_size <= 10_000 + 200 and (state_dir() / "capture.log.1").exists()
     assert log.read_text().splitlines()[-1].split()[2:4] == ["failure", "199"]
+
+
+def test_sessions_in_an_excluded_directory_never_leave_the_machine(tmp_path, live_server):
+    """``setup --exclude DIR``: the hook sends and spools nothing for a session under DIR."""
+    from click.testing import CliRunner
+
+    from capture_helpers import WIDGETS, LiveSession, run_hook, spooled
+    from kapacitor.cli import cli
+
+    secret = tmp_path / "secret-work"
+    assert CliRunner().invoke(cli, ["setup", "--exclude", str(tmp_path / "secret-*")]).exit_code == 0
+    live = LiveSession(tmp_path / "projects")
+    live.write_all()
+    inside = live.payload("UserPromptSubmit") | {"cwd": str(secret / "sub")}
+    assert run_hook("UserPromptSubmit", inside).returncode == 0
+    assert spooled(WIDGETS) == [] and live_server.get("/healthz")["head"] == 0  # type: ignore[index]
+    assert run_hook("UserPromptSubmit", live.payload("UserPromptSubmit")).returncode == 0
+    assert live_server.get("/healthz")["head"] > 0  # type: ignore[index]

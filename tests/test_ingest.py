@@ -8,7 +8,7 @@ import base64
 import json
 
 import pytest
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import HTTPException, Request
 
 from capture_helpers import (
     LIVE_ONLY,
@@ -182,20 +182,27 @@ def test_a_big_batch_is_appended_in_parts_in_order(store, monkeypatch):
         ("10.1.2.3", "s3cret", "Bearer s3cret", None),
         ("127.0.0.1", "s3cret", "", 401),
         ("127.0.0.1", "s3cret", "Bearer wrong", 401),
+        ("10.1.2.3", "s3cret", "bEaReR s3cret", None),  # the scheme in any case
+        ("127.0.0.1", "", "Bearer unknown", 401),  # a token no user has is refused, not ignored
     ],
 )
-def test_auth_rule(host, token, header, status):
+def test_auth_rule(host, token, header, status, store_path):
     """No token: loopback callers only. A token: every caller must present it."""
-    app = FastAPI()
-    app.state.ingest_token = token
+    from kapacitor.server.app import create_app
+
+    app = create_app(f"sqlite://{store_path}", run_projections=False, token=token)
     headers = [(b"authorization", header.encode())] if header else []
     request = Request({"type": "http", "client": (host, 5555), "headers": headers, "app": app})
-    if status is None:
-        authorize(request)
-    else:
-        with pytest.raises(HTTPException) as caught:
+    try:
+        if status is None:
             authorize(request)
-        assert caught.value.status_code == status
+        else:
+            with pytest.raises(HTTPException) as caught:
+                authorize(request)
+            assert caught.value.status_code == status
+    finally:
+        app.state.runner.close()
+        app.state.store.close()
 
 
 def test_the_server_token_comes_from_serve_or_the_environment(tmp_path, monkeypatch):

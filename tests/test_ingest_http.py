@@ -124,7 +124,7 @@ def post_huge(server: Server, path: str, size: int) -> tuple[bytes, bytes]:
     """Announce a ``size``-byte body, send its first MB, read the answer (a server
     that reads it all before answering would make this time out)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
         sock.sendall(head.encode() + b"{" + b" " * (1 << 20))
         response = b""
         while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):

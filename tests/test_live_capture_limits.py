@@ -9,7 +9,16 @@ import json
 import subprocess
 import time
 
-from capture_helpers import KAPACITOR, LiveSession, imported_events, live_events, run_hook, spooled, state_dir, wait_for
+from capture_helpers import (
+    KAPACITOR,
+    LiveSession,
+    imported_events,
+    live_events,
+    run_hook,
+    spooled,
+    state_dir,
+    wait_for,
+)
 from kapacitor.store import open_store
 
 OUTPUT_LINES = 360_000  # ~30 MB of tool output; the transcript line holds it twice (content and toolUseResult)

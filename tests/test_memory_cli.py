@@ -145,9 +145,10 @@ def test_recap_repo_lists_this_repositorys_sessions(tmp_path, monkeypatch):
     """(The recorded sessions with the GitHub remotes the recording machine had.)"""
     import subprocess
 
+    from test_browser import recorded_context
+
     from kapacitor.capture.importer import import_paths
     from kapacitor.store import open_store
-    from test_browser import recorded_context
 
     db = tmp_path / "r.db"
     store = open_store(f"sqlite://{db}")

@@ -1,8 +1,8 @@
 """Every read path of memory and the agent tools goes through ``memory.gate``:
 with a viewer who may not see a session, its facts, search hits, recap, errors,
 plan, transcript, tool results and recall share are hidden, on the JSON API and
-on the pages. (The viewer is what the team server's sign-in will set on
-``request.state``; here a small one of the test's own.)"""
+on the pages. The viewer is the team server's own (``--auth``, a user's token):
+the hidden session is its owner's private one, every other one is ``org``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import SAMPLE_DIRS
+from kapacitor.access import accounts
 from kapacitor.capture.importer import import_paths
 from kapacitor.memory import facts
 from kapacitor.server.app import create_app
@@ -20,30 +21,26 @@ HIDDEN = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
 SHOWN = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
 
 
-class Viewer:
-    name = "viewer@example.com"
-
-    def may_see_session(self, conn, session_id: str) -> bool:  # noqa: ANN001
-        return session_id != HIDDEN
-
-
 @pytest.fixture
 def client(store, store_path):
     import_paths(store, SAMPLE_DIRS)
     facts.retain(store, "hidden session's fact: unittest", "acme/app", facts.Provenance("agent", "a", HIDDEN))
     facts.retain(store, "visible session's fact: unittest", "acme/app", facts.Provenance("agent", "a", SHOWN))
     facts.retain(store, "a person's fact: unittest", "acme/app", facts.Provenance("person", "p"))
-    app = create_app(f"sqlite://{store_path}", token="t")
+    app = create_app(f"sqlite://{store_path}", auth=True)
+    db = app.state.db
+    accounts.add_user(db, "owner")
+    accounts.add_user(db, "viewer")
+    accounts.claim_session(db, HIDDEN, "owner")  # private: the default
+    _, token = accounts.create_token(db, "viewer")
 
-    @app.middleware("http")
-    async def as_viewer(request, call_next):  # noqa: ANN001, ANN202
-        request.state.viewer = Viewer()
-        return await call_next(request)
-
-    with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         deadline = time.monotonic() + 20
         while client.get("/healthz").json()["lag"] and time.monotonic() < deadline:
             time.sleep(0.05)
+        for (sid,) in db.execute("SELECT session_id FROM repository_sessions WHERE session_id <> ?", (HIDDEN,)).fetchall():
+            accounts.claim_session(db, sid, "owner")
+            accounts.set_session_visibility(db, sid, "org")  # every other session is the team's
         yield client
 
 
@@ -64,6 +61,6 @@ def test_hidden_sessions_leak_through_no_read_path(client):
 
 
 def test_a_hidden_fact_cannot_be_changed_either(client):
-    hidden = next(f for f in facts.rows(client.app.state.store.conn) if f.session_id == HIDDEN)
+    hidden = next(f for f in facts.rows(client.app.state.db) if f.session_id == HIDDEN)
     assert client.post(f"/api/memory/facts/{hidden.fact_id}/retire", json={}).status_code == 404
     assert client.post(f"/api/memory/facts/{hidden.fact_id}/supersede", json={"text": "x"}).status_code == 404

@@ -21,6 +21,7 @@ from kapacitor.projections.runner import (
     checkpoints,
     reset,
 )
+from kapacitor.store.readdb import SQLiteReadDb
 
 
 def snapshot(path, projections=PROJECTIONS) -> dict[str, list[tuple]]:
@@ -222,7 +223,7 @@ def test_a_new_version_rebuilds_the_projection(store, store_path):
 
 @pytest.mark.parametrize("projection", PROJECTIONS, ids=lambda p: p.name)
 def test_setup_creates_exactly_the_tables_a_rebuild_drops(tmp_path, projection):
-    conn = sqlite3.connect(tmp_path / "x.db")
+    conn = SQLiteReadDb(tmp_path / "x.db")
     projection.setup(conn)
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     shadows = {f"{t}_{part}" for t in projection.tables for part in ("data", "idx", "content", "docsize", "config")}

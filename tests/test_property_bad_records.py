@@ -195,7 +195,7 @@ def test_the_normalizer_gives_documented_types_for_any_damaged_record(data):
 
 def fetch_all(app, urls: list[str]) -> dict[str, int]:
     async def run() -> dict[str, int]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             out = {}
             for url in urls:
                 response = await client.get(url, headers={"accept": "text/html"})

@@ -6,6 +6,7 @@ complete, denials are denials."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from kapacitor.capture.importer import import_paths
 from kapacitor.projections.session_summary import SessionSummaries
 from kapacitor.server.chat import chat_items
 from kapacitor.server.trace import trace_tree
+from kapacitor.store.readdb import SQLiteReadDb
 
 RECORDED_332 = SHARED / "claude-code" / "recorded-2.1.332"
 FOLDERS = sorted(p.name for p in RECORDED_332.iterdir() if p.is_dir())
@@ -142,7 +144,7 @@ def get(app, url: str):
     import httpx
 
     async def fetch() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get(url)
 
     response = asyncio.run(fetch())
@@ -166,7 +168,6 @@ def test_the_session_page_shows_the_client_cost_the_prompt_and_the_denials(app):
 
 
 def test_the_live_dot_waits_on_a_background_agent(imported):
-    import sqlite3
     from datetime import timedelta
 
     from kapacitor.projections import live_status
@@ -175,7 +176,7 @@ def test_the_live_dot_waits_on_a_background_agent(imported):
     events = store.read_all()
     done = next(i for i, e in enumerate(events) if e.type == "SubagentCompleted" and e.data["agent_id"] == "ab1b4109d0ab09382")
     for upto, expected in ((done, "waiting"), (len(events), "idle")):
-        conn = sqlite3.connect(":memory:")
+        conn = SQLiteReadDb(Path(":memory:"))
         live_status.setup(conn)
         live_status.apply(conn, [e for e in events[:upto] if e.stream.endswith(HELLO_TODO)])
         (last,) = conn.execute("SELECT last_activity FROM live_status WHERE session_id = ?", (HELLO_TODO,)).fetchone()
@@ -184,7 +185,6 @@ def test_the_live_dot_waits_on_a_background_agent(imported):
 
 
 def test_a_stop_hook_naming_a_running_background_task_makes_the_session_wait(store):
-    import sqlite3
     from datetime import timedelta
 
     from kapacitor.events import RecordedEvent
@@ -195,7 +195,7 @@ def test_a_stop_hook_naming_a_running_background_task_makes_the_session_wait(sto
     hook = RecordedEvent("h", f"AgentSession-{HELLO_TODO}", "HookReceived", 0, 1,
                          {"timestamp": "2026-11-29T12:38:30.700Z", "hook_event_name": "Stop", "extensions": {"claude_code": stop}},
                          {"source": {"session_id": HELLO_TODO}}, "")
-    conn = sqlite3.connect(":memory:")
+    conn = SQLiteReadDb(Path(":memory:"))
     live_status.setup(conn)
     live_status.apply(conn, [hook])
     later = live_status.parse_time("2026-11-29T12:38:30.700Z") + timedelta(minutes=3)
@@ -203,7 +203,6 @@ def test_a_stop_hook_naming_a_running_background_task_makes_the_session_wait(sto
 
 
 def test_a_session_whose_agent_needs_input_is_idle_at_once(store):
-    import sqlite3
     from datetime import timedelta
 
     from kapacitor.events import RecordedEvent
@@ -214,7 +213,7 @@ def test_a_session_whose_agent_needs_input_is_idle_at_once(store):
                              {"timestamp": at, "hook_event_name": name, "extensions": {"claude_code": payload}},
                              {"source": {"session_id": TUI_DENY}}, "")
 
-    conn = sqlite3.connect(":memory:")
+    conn = SQLiteReadDb(Path(":memory:"))
     live_status.setup(conn)
     live_status.apply(conn, [hook(0, "2026-11-29T12:00:00Z", "PreToolUse"),
                              hook(1, "2026-11-29T12:00:01Z", "Notification", notification_type="agent_needs_input")])

@@ -63,7 +63,7 @@ def test_the_chat_page_shows_badges(tmp_path, store, store_path):
     app.state.runner.catch_up()
 
     async def fetch() -> str:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return (await client.get(f"/sessions/{SESSION}/chat?start=0&count=500")).text
 
     try:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conftest import RECORDED, SAMPLE_DIRS
+from kapacitor.access.viewer import LOCAL
 from kapacitor.capture.importer import import_paths
 from kapacitor.projections.session_summary import TOKEN_FIELDS
 from kapacitor.server import queries
@@ -32,7 +33,7 @@ def app(store, store_path):
 
 def get(app, url: str, status: int = 200, headers: dict | None = None):
     async def fetch() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             return await client.get(url, headers=headers)
 
     response = asyncio.run(fetch())
@@ -143,7 +144,7 @@ def test_live_streams_are_capped(app):
     assert "live streams are open already" in json.dumps(answer)
     hub = app.state.hub
     hub.max_subscribers = 2
-    first, second = hub.subscribe(), hub.subscribe()
-    assert first is not None and second is not None and hub.subscribe() is None
+    first, second = hub.subscribe(LOCAL), hub.subscribe(LOCAL)
+    assert first is not None and second is not None and hub.subscribe(LOCAL) is None
     hub.unsubscribe(first)
-    assert hub.subscribe() is not None
+    assert hub.subscribe(LOCAL) is not None

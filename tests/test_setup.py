@@ -111,3 +111,14 @@ def test_plugin_ships_the_same_hooks():
     assert manifest["name"] == "kapacitor"
     hooks = json.loads((ROOT / "plugin" / "hooks" / "hooks.json").read_text())
     assert hooks["hooks"] == hooks_config("kapacitor")
+
+
+def test_the_token_can_come_from_a_file_or_stdin_instead_of_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    secret = tmp_path / "token"
+    secret.write_text("kpc_from_a_file\n")
+    setup("--project", "--server", "http://127.0.0.1:9999", "--token-file", str(secret))
+    assert client_config.load().token == "kpc_from_a_file"
+    result = CliRunner().invoke(cli, ["setup", "--project", "--token-file", "-"], input="kpc_from_stdin\n")
+    assert result.exit_code == 0, result.output
+    assert client_config.load() == client_config.ClientConfig("http://127.0.0.1:9999", "kpc_from_stdin")

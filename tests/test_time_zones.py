@@ -12,11 +12,11 @@ import sys
 
 import httpx
 import pytest
+from transcript_builder import Transcript
 
 from kapacitor import times
 from kapacitor.capture.importer import import_paths
 from kapacitor.server.app import create_app
-from transcript_builder import Transcript
 
 LA_SESSION = "1a000000-0000-4000-8000-000000002008"
 # 20:08 on July 19 in Los Angeles is 03:08 on July 20 in UTC.
@@ -39,7 +39,7 @@ def app(store, store_path, tmp_path):
 
 def get(app, url: str, status: int = 200, cookies: dict | None = None):
     async def fetch() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", cookies=cookies) as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", cookies=cookies) as client:
             return await client.get(url)
 
     response = asyncio.run(fetch())

@@ -18,12 +18,12 @@ import subprocess
 import urllib.request
 
 import pytest
+from test_real_client import SKIP_PERMISSIONS, client, followers_done, setup, tools, transcripts  # noqa: F401
 
 from capture_helpers import KAPACITOR, Server, imported_events, live_events, wait_for
 from claude_client import finish, git_repo, start
 from fake_model import FakeModel, billed_totals
 from kapacitor.pricing import cost_of
-from test_real_client import SKIP_PERMISSIONS, client, followers_done, setup, tools, transcripts  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

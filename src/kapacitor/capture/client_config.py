@@ -12,6 +12,7 @@ embedded default server on 127.0.0.1 with no token.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import sys
@@ -87,18 +88,46 @@ def load() -> ClientConfig:
     return ClientConfig(server=str(server).rstrip("/"), token=str(token))
 
 
-def save(config: ClientConfig) -> str:
+def save(config: ClientConfig, exclude: list[str] | None = None) -> str:
     """Write the config file, readable by the user only (it holds the token);
-    its other settings (``redaction``) are kept."""
+    ``exclude`` replaces the excluded directories, None keeps them; its other
+    settings (``redaction``) are kept."""
     path = config_file()
     document = {**_saved(), "server": config.server, "token": config.token}
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    kept = document.get("exclude") if exclude is None else exclude
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=1)
+        json.dump({**document, "exclude": kept or []}, handle, indent=1)
     os.replace(tmp, path)
     return path
+
+
+def excluded_dirs() -> list[str]:
+    """Directories (``~`` allowed, shell patterns too) whose sessions never leave
+    this machine: ``exclude`` in the config file (``kapacitor setup --exclude DIR``)."""
+    dirs = _saved().get("exclude")
+    return [str(d) for d in dirs if isinstance(d, str) and d] if isinstance(dirs, list) else []
+
+
+def excluded(cwd: str) -> bool:
+    """Is ``cwd`` one of the excluded directories or inside one? The hook asks this
+    before sending or spooling anything, so nothing of such a session is captured."""
+    if not cwd:
+        return False
+    path = os.path.normpath(cwd)
+    for pattern in excluded_dirs():
+        pattern = os.path.normpath(os.path.expanduser(pattern))
+        probe = path
+        while True:
+            if fnmatch.fnmatchcase(probe, pattern):
+                return True
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+    return False
 
 
 LOG_LIMIT = 4 << 20

@@ -16,7 +16,7 @@ import os
 import sys
 
 from kapacitor.capture import layout
-from kapacitor.capture.client_config import load, log_failure
+from kapacitor.capture.client_config import excluded, load, log_failure
 from kapacitor.capture.recall_hook import print_context
 from kapacitor.capture.shipper import ship, utc_stamp
 from kapacitor.capture.spool import follower_lock
@@ -68,6 +68,8 @@ def run(event: str, raw: bytes) -> None:
         log_failure(f"hook {event or '?'}: payload has no valid session_id: {str(session_id)[:100]!r}")
         return
     event = event or str(payload.get("hook_event_name", ""))
+    if excluded(str(payload.get("cwd") or "")):
+        return  # an excluded directory: nothing of it leaves this machine
     transcript = payload.get("transcript_path")
     config = load()
     result = ship(

@@ -1,7 +1,7 @@
 """Import Claude Code history into the event store: idempotent and resumable.
 
 Each file keeps a checkpoint (byte offset of the next unread line) in the store's
-stream metadata, so a rerun reads only what a file gained since. A batch of
+checkpoints (``get_checkpoint``), so a rerun reads only what a file gained since. A batch of
 events and the checkpoints it covers are written in one transaction, so a killed
 import followed by a rerun ends with exactly the store of a clean import (and
 were they ever out of step, the store would skip the re-read events by id).
@@ -74,9 +74,9 @@ Progress = Callable[[int, int], None]
 """Called with (bytes read, events added) increments as the import goes."""
 
 
-def checkpoint_stream(resolved: Path) -> str:
-    """The stream whose metadata holds a file's checkpoint, named by its resolved path."""
-    return "$import-" + hashlib.sha1(str(resolved).encode()).hexdigest()[:20]
+def checkpoint_name(resolved: Path) -> str:
+    """The name of a file's checkpoint, from its resolved path."""
+    return "import-" + hashlib.sha1(str(resolved).encode()).hexdigest()[:20]
 
 
 def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
@@ -87,7 +87,7 @@ def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
             size = tf.path.stat().st_size
         except OSError:
             continue
-        done = store.get_stream_metadata(checkpoint_stream(tf.resolved)).get("offset", 0)
+        done = store.get_checkpoint(checkpoint_name(tf.resolved)).get("offset", 0)
         total += size - done if 0 <= done <= size else size
     return total
 
@@ -177,7 +177,7 @@ def _import_file(
             on_warning(warning)
 
     summary.files += 1
-    key = checkpoint_stream(tf.resolved)
+    key = checkpoint_name(tf.resolved)
     try:
         handle = tf.path.open("rb")
     except OSError as exc:
@@ -186,7 +186,7 @@ def _import_file(
     with handle:
         size = _size(handle)
         head = handle.read(_HEAD)
-        checkpoint = batch.checkpoints.get(key) or batch.store.get_stream_metadata(key)
+        checkpoint = batch.checkpoints.get(key) or batch.store.get_checkpoint(key)
         offset, line_no = checkpoint.get("offset", 0), checkpoint.get("line", 0)
         if not (0 <= offset <= size) or checkpoint.get("head") != _digest(head[: min(_HEAD, offset)]):
             offset, line_no = 0, 0  # new, shrunk or replaced: read it all again, ids dedupe

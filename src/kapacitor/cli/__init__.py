@@ -18,7 +18,6 @@ from kapacitor import __version__
 from kapacitor.cli.common import AppContext
 from kapacitor.config import default_store_url
 
-
 COMMANDS = {
     "import": "kapacitor.cli.import_cmd:import_command",
     "sessions": "kapacitor.cli.sessions_cmd:sessions_command",
@@ -38,6 +37,10 @@ COMMANDS = {
     "pr": "kapacitor.cli.pr_cmd:pr_command",
     "scrub": "kapacitor.cli.scrub_cmd:scrub_command",
     "redact": "kapacitor.cli.redact_cmd:redact_command",
+    "users": "kapacitor.cli.access_cmd:users_group",
+    "tokens": "kapacitor.cli.access_cmd:tokens_group",
+    "repos": "kapacitor.cli.access_cmd:repos_group",
+    "store": "kapacitor.cli.store_cmd:store_group",
 }
 """Command name → where it lives, imported only when it runs (or --help lists
 it): ``kapacitor sessions --json`` need not load the server, the normalizer

@@ -8,6 +8,7 @@ import click
 
 from kapacitor.store import health, open_store
 from kapacitor.store.base import EventStore, StoreDamaged, StoreError, display_url
+from kapacitor.store.readdb import ReadDb, open_read_db
 
 
 class AppContext:
@@ -41,12 +42,13 @@ class AppContext:
             self._store.close()
 
 
-def store_path(app: AppContext, create: bool = True) -> Path:
-    """The SQLite file that also holds the read models (``create=False``: it must exist)."""
-    path = getattr(app.existing_store if create is False else app.store, "path", None)
-    if path is None:
-        raise click.ClickException(f"read models need the SQLite store; {display_url(app.store_url)} is not one")
-    return Path(path)
+def read_db(app: AppContext, create: bool = True) -> ReadDb:
+    """The read models' database: the store's own (the SQLite file, or the PostgreSQL
+    database); ``create=False``: the store must exist."""
+    try:
+        return open_read_db(app.store if create else app.existing_store)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 pass_app = click.make_pass_decorator(AppContext)

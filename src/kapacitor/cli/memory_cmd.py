@@ -62,7 +62,7 @@ def add_command(app: AppContext, text: str, repo: str | None, category: str) -> 
 @pass_app
 def list_command(app: AppContext, repo: str | None, everything: bool, as_json: bool) -> None:
     """List facts, newest first."""
-    where, params = ["1"], []
+    where, params = ["1 = 1"], []
     if repo:
         where.append("scope = ?")
         params.append(repo)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from kapacitor.cli.common import AppContext, pass_app, store_path
+from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
 from kapacitor.projections.runner import (
@@ -42,8 +42,8 @@ def rebuild_command(app: AppContext, name: str | None) -> None:
 def rebuild(app: AppContext, chosen: list) -> None:  # type: ignore[type-arg]
     """Reset ``chosen`` read models and replay the whole log into them (a progress
     bar on stderr); a ClickException says when it stopped or skipped events."""
-    path = store_path(app, create=False)
-    runner = ProjectionRunner(app.store, path, chosen)
+    db = read_db(app, create=False)  # first: a missing store is an error, not created
+    runner = ProjectionRunner(app.store, db, chosen)
     stalled = None
     try:
         for projection in chosen:
@@ -82,9 +82,9 @@ def status_command(app: AppContext, as_json: bool) -> None:
     the events it skipped because its code raised on them (each listed with
     position, id, type and error; `projections rebuild` applies them again).
     A read model that never ran has checkpoint 0."""
-    path = store_path(app, create=False)
+    db = read_db(app, create=False)
     head = app.store.head_position()
-    conn = open_read_models(path)
+    conn = open_read_models(db)
     try:
         saved = checkpoints(conn)
         found = skipped.skipped(conn)

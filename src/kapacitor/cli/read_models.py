@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
 from kapacitor.capture.gitinfo import repository_of
-from kapacitor.cli.common import AppContext, store_path
+from kapacitor.cli.common import AppContext, read_db
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.store.readdb import ReadDb
 
 
 @contextmanager
-def caught_up(app: AppContext) -> Iterator[sqlite3.Connection]:
+def caught_up(app: AppContext) -> Iterator[ReadDb]:
     """A connection to every read model, each caught up (a failing one is an error)."""
-    runner = ProjectionRunner(app.store, store_path(app), PROJECTIONS)
+    runner = ProjectionRunner(app.store, read_db(app), PROJECTIONS)
     try:
         runner.catch_up()
         if runner.failures:

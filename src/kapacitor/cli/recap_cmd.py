@@ -6,7 +6,6 @@ of a session id is enough."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import click
@@ -14,9 +13,10 @@ import click
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.cli.read_models import caught_up, current_repository
 from kapacitor.memory import knowledge
+from kapacitor.store.readdb import ReadDb
 
 
-def resolve_session(conn: sqlite3.Connection, session: str | None) -> str:
+def resolve_session(conn: ReadDb, session: str | None) -> str:
     try:
         if not session:
             return knowledge.latest_session(conn, None, current_repository())
@@ -29,7 +29,7 @@ def resolve_session(conn: sqlite3.Connection, session: str | None) -> str:
     return str(found[0])
 
 
-def _sessions(conn: sqlite3.Connection, session: str | None, chain: bool) -> list[str]:
+def _sessions(conn: ReadDb, session: str | None, chain: bool) -> list[str]:
     sid = resolve_session(conn, session)
     return knowledge.chain(conn, None, sid) if chain else [sid]
 

@@ -3,32 +3,53 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
 from rich.console import Console
 
 from kapacitor.capture.transcripts import default_roots
-from kapacitor.cli.common import AppContext, refuse_damaged, store_path
+from kapacitor.cli.common import AppContext, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import data_dir
 from kapacitor.store.base import display_url
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on. Anything but loopback needs --auth.")
 @click.option("--port", default=7227, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--demo", is_flag=True, help="Load the bundled demo sessions into a fresh store first (a separate demo.db in the data dir unless --store is given).")
-@click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="Bearer token the ingest API requires from hooks on other machines ($KAPACITOR_TOKEN). Without one, ingest accepts 127.0.0.1 only.")
+@click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="A shared bearer token ingest accepts besides users' tokens ($KAPACITOR_TOKEN; better in the environment or --token-file than on a command line). Without any, ingest accepts 127.0.0.1 only.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Read --token from this file.")
+@click.option("--auth", is_flag=True, help="Team mode: every page and API needs a signed-in user (kapacitor users / tokens); may listen on any --host.")
+@click.option("--oidc-issuer", envvar="KAPACITOR_OIDC_ISSUER", default="", help="Sign-in through this OpenID Connect provider (its issuer URL; with --auth). The client secret comes from $KAPACITOR_OIDC_CLIENT_SECRET.")
+@click.option("--oidc-client-id", envvar="KAPACITOR_OIDC_CLIENT_ID", default="", help="This server's client id at the OIDC provider.")
+@click.option("--public-url", envvar="KAPACITOR_PUBLIC_URL", default="", help="Where users reach the server (https://... behind TLS: the session cookie is then Secure).")
 @click.option("--import", "import_first", is_flag=True, help="Import this machine's Claude Code history first (as `kapacitor import`, into the store served).")
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: str, import_first: bool) -> None:
+def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: str, token_file: str | None,
+                  auth: bool, oidc_issuer: str, oidc_client_id: str, public_url: str, import_first: bool) -> None:
     """Serve the dashboard: timeline, repositories, each session's chat, trace and
     stats, updated live; the JSON API beside it (documented at /docs).
 
     The read models are brought up to date and kept so while the server runs.
+    Without --auth the server is this machine's only: it listens on loopback and
+    answers loopback host names only. With --auth (team mode) users sign in
+    (see docs/team.md) and each sees the sessions their visibility allows.
     """
     import uvicorn
+
+    from kapacitor.server.guard import LOOPBACK_NAMES, host_name
+    from kapacitor.server.oidc import OidcSettings
+
+    if not auth and host_name(host) not in LOOPBACK_NAMES:
+        raise click.ClickException(f"--host {host} would serve every session to the network: add --auth (users sign in) or listen on 127.0.0.1")
+    settings = OidcSettings.from_env(oidc_issuer, oidc_client_id)
+    if settings is not None and not auth:
+        raise click.ClickException("--oidc-issuer is sign-in for a team server: add --auth")
+    if token_file:
+        token = Path(token_file).read_text().strip()
 
     app_ctx: AppContext = ctx.find_object(AppContext)
     err = Console(stderr=True)
@@ -46,7 +67,6 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         with extracted() as (projects, resolve):
             summary = import_with_progress(app_ctx.store, [projects], err, resolve)
         err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts into {app_ctx.store_url}")
-    store_path(app_ctx)  # a clear error for a store the dashboard cannot serve
     refuse_damaged(app_ctx)  # before anything is written to it
     if import_first:
         roots = default_roots()
@@ -55,7 +75,9 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
-    app = create_app(app_ctx.store_url, token=token)
+    app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
+    if auth and not app.state.has_users():
+        err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from kapacitor import times
-from kapacitor.cli.common import AppContext, pass_app, store_path
+from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.pricing import price_source
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
@@ -19,18 +18,19 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from kapacitor.projections.session_summary import SessionSummary
+    from kapacitor.store.readdb import ReadDb
 
 T = TypeVar("T")
 
 
 def newest_sessions(
-    app: AppContext, limit: int | None, read: Callable[[sqlite3.Connection, int | None], T] = sessions.newest  # type: ignore[assignment]
+    app: AppContext, limit: int | None, read: Callable[[ReadDb, int | None], T] = sessions.newest  # type: ignore[assignment]
 ) -> T:
     """Bring the ``sessions`` read model (and ``ownership``, which it reads) up to
     the head of the log (nothing to do when it is), then ``read`` it (default: the
     sessions as summaries)."""
-    path = store_path(app, create=False)
-    runner = ProjectionRunner(app.store, path, [ownership.PROJECTION, sessions.PROJECTION])
+    db = read_db(app, create=False)  # first: a missing store is an error, not created
+    runner = ProjectionRunner(app.store, db, [ownership.PROJECTION, sessions.PROJECTION])
     try:
         try:
             runner.catch_up()

@@ -140,9 +140,12 @@ def _save(path: Path, before: str | None, settings: dict[str, Any]) -> bool:
 @click.command("setup")
 @click.option("--project", is_flag=True, help="Install into this repository's .claude/settings.json instead of ~/.claude/settings.json.")
 @click.option("--server", metavar="URL", help=f"Kapacitor server the hooks send to (default {client_config.DEFAULT_SERVER}).")
-@click.option("--token", metavar="TOKEN", help="Bearer token for that server (stored in the config file, mode 600).")
+@click.option("--token", metavar="TOKEN", help="Bearer token for that server (stored in the config file, mode 600). Better kept off the command line (shell history, ps): --token-file.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, allow_dash=True), default=None, help="Read the token from this file ('-': standard input), keeping it off the command line.")
+@click.option("--exclude", "exclude", multiple=True, metavar="DIR", help="Never capture sessions in DIR or below it (repeatable; shell patterns allowed): decided by the hook, nothing leaves this machine.")
 @click.option("--uninstall", is_flag=True, help="Remove exactly the hooks setup added; keep everything else.")
-def setup_command(project: bool, server: str | None, token: str | None, uninstall: bool) -> None:
+def setup_command(project: bool, server: str | None, token: str | None, token_file: str | None,
+                  exclude: tuple[str, ...], uninstall: bool) -> None:
     """Install Kapacitor's hooks into Claude Code (idempotent).
 
     Adds one `kapacitor hook EVENT` command hook for SessionStart, UserPromptSubmit,
@@ -154,10 +157,13 @@ def setup_command(project: bool, server: str | None, token: str | None, uninstal
     running it again changes nothing. The server URL and token go to client.json
     in your config dir ($KAPACITOR_SERVER and $KAPACITOR_TOKEN override them).
     """
-    _run(project, server, token, uninstall)
+    if token_file is not None:
+        with click.open_file(token_file) as handle:
+            token = handle.read().strip()
+    _run(project, server, token, uninstall, list(exclude))
 
 
-def _run(project: bool, server: str | None, token: str | None, remove: bool) -> None:
+def _run(project: bool, server: str | None, token: str | None, remove: bool, exclude: list[str] | None = None) -> None:
     path = settings_path(project)
     before = path.read_text(encoding="utf-8") if path.exists() else None
     settings = _load(path)
@@ -175,8 +181,11 @@ def _run(project: bool, server: str | None, token: str | None, remove: bool) -> 
     mcp_path, mcp_changed = mcp_setup.install(project, command)
     click.echo(f"  MCP:     {command} mcp ({'registered in' if mcp_changed else 'already in'} {mcp_path})")
     current = client_config.load()
-    if server or token or not Path(client_config.config_file()).exists():
+    if server or token or exclude or not Path(client_config.config_file()).exists():
         config = client_config.ClientConfig(server=(server or current.server).rstrip("/"), token=token if token is not None else current.token)
-        click.echo(f"  server:  {config.server} (saved in {client_config.save(config)})")
+        dirs = list(dict.fromkeys([*client_config.excluded_dirs(), *exclude])) if exclude else None
+        click.echo(f"  server:  {config.server} (saved in {client_config.save(config, dirs)})")
+        if dirs:
+            click.echo(f"  never captured: {', '.join(dirs)}")
     else:
         click.echo(f"  server:  {current.server} (from {client_config.config_file()})")

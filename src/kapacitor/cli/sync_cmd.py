@@ -11,7 +11,14 @@ from rich.table import Table
 
 from kapacitor.capture import client_config
 from kapacitor.capture.shipper import ship
-from kapacitor.capture.spool import forget, known_sessions, load_state, sessions_set_aside, set_aside_batches, spool_pending
+from kapacitor.capture.spool import (
+    forget,
+    known_sessions,
+    load_state,
+    sessions_set_aside,
+    set_aside_batches,
+    spool_pending,
+)
 
 
 @click.command("sync")

@@ -4,7 +4,8 @@ reviews, the MCP judge tools): an eval is exactly as private as its session.
 ``session_visible`` is the server's check (a FastAPI dependency-shaped
 function: it returns the session's row or raises 404); ``reviewer`` names the
 person a review is recorded for; ``judge_may_read`` is the MCP server's check.
-When the team server's viewer lands, these are the only functions to wire to it.
+They delegate to the team server's one viewer (``server.access.viewer_of``,
+the viewer its gate found for the request) and its rule (``access.viewer``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ def session_visible(request: Request, session_id: str) -> dict[str, Any]:
     """The session's row when this request may see it; 404 otherwise (as for a
     session that does not exist, so a hidden session is not revealed)."""
     from kapacitor.server import queries
-    from kapacitor.server.web import conn, not_found
+    from kapacitor.server.web import conn, not_found, viewer_of
 
-    row = queries.session_row(conn(request), session_id)
+    row = queries.session_row(conn(request), session_id, viewer_of(request))
     if row is None:
         raise not_found(f"session {session_id!r}")
     return row
@@ -31,12 +32,24 @@ def session_visible(request: Request, session_id: str) -> dict[str, Any]:
 
 def visible_sessions(request: Request) -> set[str] | None:
     """The sessions this request may see in aggregates (the eval overview);
-    None means every session (no viewer yet: the dashboard is single-tenant)."""
-    return None
+    None means every session (an admin, or the local user without ``--auth``)."""
+    from kapacitor.access.viewer import visible_clause
+    from kapacitor.server.web import conn, viewer_of
+
+    viewer = viewer_of(request)
+    if viewer.admin:
+        return None
+    clause, params = visible_clause(viewer)
+    return {sid for (sid,) in conn(request).execute(f"SELECT session_id FROM repository_sessions WHERE {clause}", params)}
 
 
 def reviewer(request: Request, given: str = "") -> str:
-    """Who is reviewing: the name the form gives, else ``local`` (no sign-in yet)."""
+    """Who is reviewing: the signed-in user on a server with ``--auth``; else the
+    name the form gives, else ``local``."""
+    from kapacitor.server.web import viewer_of
+
+    if request.app.state.auth and viewer_of(request).signed_in:
+        return viewer_of(request).name
     return given.strip()[:200] or "local"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from kapacitor.events import (
     to_new_event,
 )
 from kapacitor.store.base import EventStore, utc_now
+from kapacitor.store.readdb import ReadDb
 
 ORG = "org"
 """The scope of facts about the whole team rather than one repository."""
@@ -135,7 +135,7 @@ def retain(store: EventStore, text: str, scope: str, provenance: Provenance, cat
     return fact_id
 
 
-def find(conn: sqlite3.Connection, fact_id: str) -> Fact:
+def find(conn: ReadDb, fact_id: str) -> Fact:
     """The fact with this id, or with this unique id prefix (at least 4 characters)."""
     fact_id = fact_id.strip()
     if len(fact_id) < 4:
@@ -149,11 +149,12 @@ def find(conn: sqlite3.Connection, fact_id: str) -> Fact:
 
 
 COLUMNS = tuple(Fact.__dataclass_fields__)
+_SELECTED = ", ".join(f'"{c}"' for c in COLUMNS)  # quoted: "by" and "user" are SQL keywords
 
 
-def rows(conn: sqlite3.Connection, where: str = "1", params: list[Any] | None = None, order: str = "retained_at DESC") -> list[Fact]:
+def rows(conn: ReadDb, where: str = "1 = 1", params: list[Any] | None = None, order: str = "retained_at DESC") -> list[Fact]:
     """Facts of the read model matching an SQL condition (trusted SQL, bound params)."""
-    cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM facts WHERE {where} ORDER BY {order}", params or [])
+    cursor = conn.execute(f"SELECT {_SELECTED} FROM facts WHERE {where} ORDER BY {order}", params or [])
     found = []
     for row in cursor:
         fact = Fact(*row)
@@ -168,7 +169,7 @@ def _must_be_active(fact: Fact) -> None:
         raise FactError(f"fact {fact.fact_id} is already {fact.status}{detail}")
 
 
-def supersede(store: EventStore, conn: sqlite3.Connection, fact_id: str, text: str, provenance: Provenance) -> str:
+def supersede(store: EventStore, conn: ReadDb, fact_id: str, text: str, provenance: Provenance) -> str:
     """Replace a fact with a new one (same scope and category): the edit of a fact.
     Returns the new fact's id."""
     old = find(conn, fact_id)
@@ -180,7 +181,7 @@ def supersede(store: EventStore, conn: sqlite3.Connection, fact_id: str, text: s
     return new_id
 
 
-def retire(store: EventStore, conn: sqlite3.Connection, fact_id: str, user: str, reason: str = "") -> Fact:
+def retire(store: EventStore, conn: ReadDb, fact_id: str, user: str, reason: str = "") -> Fact:
     """Stop recalling a fact. Returns the fact as it was."""
     old = find(conn, fact_id)
     _must_be_active(old)

@@ -6,16 +6,19 @@ Memory pages, their JSON, search hits, the MCP tools, recall at session start)
 filters through ``visible_sessions``, so wiring the team server's viewer rule in
 here covers all of them at once.
 
-Until the team server's viewer dependency lands, a viewer is ``None`` (the local
-user of a single-user store, or a caller the server already authorised) and may
-see every session.
+The viewer is the team server's (``kapacitor.access.viewer.Viewer``, set on
+``request.state`` by its one gate) and the rule is its: this module only asks
+it, for many sessions at once. ``None`` is the local user of a single-user store
+(the CLI, the MCP server on this machine) and may see every session.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
+
+from kapacitor.access import viewer as viewers
+from kapacitor.store.readdb import ReadDb
 
 Viewer = Any
 """Whoever asks: ``None`` for the local user (sees everything)."""
@@ -23,23 +26,22 @@ Viewer = Any
 T = TypeVar("T")
 
 
-def visible_sessions(conn: sqlite3.Connection, viewer: Viewer, session_ids: Iterable[str]) -> set[str]:
+def visible_sessions(conn: ReadDb, viewer: Viewer, session_ids: Iterable[str]) -> set[str]:
     """The subset of ``session_ids`` that ``viewer`` may see. An empty id (a fact a
     person typed in, with no source session) is always visible."""
     ids = set(session_ids)
-    if viewer is None:
+    if viewer is None or getattr(viewer, "admin", False):
         return ids
-    rule = getattr(viewer, "may_see_session", None)
-    if rule is None:
+    if not isinstance(viewer, viewers.Viewer):
         return {i for i in ids if not i}
-    return {i for i in ids if not i or rule(conn, i)}
+    return {i for i in ids if not i} | set(viewers.visible_sessions(conn, viewer, [i for i in ids if i]))
 
 
-def visible(conn: sqlite3.Connection, viewer: Viewer, items: Sequence[T], session_of: Callable[[T], str]) -> list[T]:
+def visible(conn: ReadDb, viewer: Viewer, items: Sequence[T], session_of: Callable[[T], str]) -> list[T]:
     """``items`` whose source session ``viewer`` may see, in order."""
     allowed = visible_sessions(conn, viewer, (session_of(i) for i in items))
     return [i for i in items if session_of(i) in allowed]
 
 
-def may_see(conn: sqlite3.Connection, viewer: Viewer, session_id: str) -> bool:
+def may_see(conn: ReadDb, viewer: Viewer, session_id: str) -> bool:
     return session_id in visible_sessions(conn, viewer, [session_id])

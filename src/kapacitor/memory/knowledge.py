@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import FILE_TOOLS
 from kapacitor.server.chat import ChatItem, ToolCall, chat_items
 from kapacitor.store.base import EventStore
+from kapacitor.store.readdb import ReadDb
 
 TEST_COMMAND = re.compile(
     r"(?:^|[\s;&|(])(?:python3? -m (?:pytest|unittest)|pytest|tox|nox|go test|cargo test|(?:npm|yarn|pnpm|bun)(?: run)? test"
@@ -67,7 +67,7 @@ class Plan:
                 "left": [vars(i) for i in self.left]}
 
 
-def session_row(conn: sqlite3.Connection, viewer: gate.Viewer, session_id: str) -> dict[str, Any]:
+def session_row(conn: ReadDb, viewer: gate.Viewer, session_id: str) -> dict[str, Any]:
     """The session's summary row; ``SessionNotFound`` when missing or not visible."""
     found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
     if not found or not gate.may_see(conn, viewer, session_id):
@@ -172,7 +172,7 @@ def _brief_input(call: ToolCall) -> str:
     return json.dumps(args, ensure_ascii=False)[:200]
 
 
-def recap(conn: sqlite3.Connection, store: EventStore, viewer: gate.Viewer, session_id: str) -> dict[str, Any]:
+def recap(conn: ReadDb, store: EventStore, viewer: gate.Viewer, session_id: str) -> dict[str, Any]:
     """The session's plan, files written and edited, test runs, errors and prompts."""
     row = session_row(conn, viewer, session_id)
     items = chat_items(store, session_id)
@@ -186,12 +186,12 @@ def recap(conn: sqlite3.Connection, store: EventStore, viewer: gate.Viewer, sess
     }
 
 
-def session_errors(conn: sqlite3.Connection, store: EventStore, viewer: gate.Viewer, session_id: str) -> list[dict[str, Any]]:
+def session_errors(conn: ReadDb, store: EventStore, viewer: gate.Viewer, session_id: str) -> list[dict[str, Any]]:
     session_row(conn, viewer, session_id)
     return errors(session_id, chat_items(store, session_id))
 
 
-def plan_check(conn: sqlite3.Connection, store: EventStore, viewer: gate.Viewer, session_id: str) -> dict[str, Any]:
+def plan_check(conn: ReadDb, store: EventStore, viewer: gate.Viewer, session_id: str) -> dict[str, Any]:
     """The plan beside what was done: items with their status, files, tests, what is left."""
     session_row(conn, viewer, session_id)
     items = chat_items(store, session_id)
@@ -201,7 +201,7 @@ def plan_check(conn: sqlite3.Connection, store: EventStore, viewer: gate.Viewer,
             "left": [vars(i) for i in plan.left]}
 
 
-def transcript(store: EventStore, conn: sqlite3.Connection, viewer: gate.Viewer, session_id: str,
+def transcript(store: EventStore, conn: ReadDb, viewer: gate.Viewer, session_id: str,
                start: int = 0, limit: int | None = None) -> str:
     """The chat as markdown (items ``start`` to ``start + limit``)."""
     row = session_row(conn, viewer, session_id)
@@ -231,7 +231,7 @@ def _markdown(position: int, item: ChatItem, depth: int = 0) -> list[str]:
     return [f"{pad}**[{position}] {who}:** " + item.text.replace("\n", "\n" + pad), ""]
 
 
-def chain(conn: sqlite3.Connection, viewer: gate.Viewer, session_id: str) -> list[str]:
+def chain(conn: ReadDb, viewer: gate.Viewer, session_id: str) -> list[str]:
     """``session_id`` and the sessions before it on the same repository and branch
     by the same user, oldest first (at most ``CHAIN_LIMIT``)."""
     row = session_row(conn, viewer, session_id)
@@ -251,14 +251,14 @@ def chain(conn: sqlite3.Connection, viewer: gate.Viewer, session_id: str) -> lis
     return list(reversed(ids)) or [session_id]
 
 
-def repo_sessions(conn: sqlite3.Connection, viewer: gate.Viewer, repo: str, limit: int = 10) -> list[dict[str, Any]]:
+def repo_sessions(conn: ReadDb, viewer: gate.Viewer, repo: str, limit: int = 10) -> list[dict[str, Any]]:
     """The repository's newest sessions with what the list shows of them."""
     rows = [json.loads(r) for (r,) in conn.execute(
         "SELECT list_row FROM repository_sessions WHERE key = ? ORDER BY started DESC LIMIT ?", (repo, limit))]
     return gate.visible(conn, viewer, rows, lambda r: r["session_id"])
 
 
-def latest_session(conn: sqlite3.Connection, viewer: gate.Viewer, repo: str = "") -> str:
+def latest_session(conn: ReadDb, viewer: gate.Viewer, repo: str = "") -> str:
     """The newest session of ``repo`` (any, without one); ``SessionNotFound`` when none."""
     where, params = ("WHERE key = ?", [repo]) if repo else ("", [])
     for (sid,) in conn.execute(f"SELECT session_id FROM repository_sessions {where} ORDER BY started DESC LIMIT 50", params):

@@ -23,8 +23,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from kapacitor.capture.client_config import ClientConfig, load
-from kapacitor.capture.gitinfo import resolve_context
-from kapacitor.capture.gitinfo import repository_of
+from kapacitor.capture.gitinfo import repository_of, resolve_context
 from kapacitor.memory.facts import ORG
 
 NAME = "kapacitor"

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 from typing import Any
 
 from kapacitor.memory import gate
+from kapacitor.store.readdb import ReadDb
 
 PR_FIELDS = "number,title,url,state,headRefName,baseRefName,author"
 _REF = re.compile(r"^([A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+)#(\d+)$")
@@ -54,7 +54,7 @@ def pull_request(repo: str, number: int) -> dict[str, Any]:
     return found
 
 
-def sessions_on_branch(conn: sqlite3.Connection, viewer: gate.Viewer, repo: str, branch: str) -> list[dict[str, Any]]:
+def sessions_on_branch(conn: ReadDb, viewer: gate.Viewer, repo: str, branch: str) -> list[dict[str, Any]]:
     """The repository's sessions on ``branch``, oldest first, with the files each touched."""
     rows = [json.loads(r) for (r,) in conn.execute(
         "SELECT list_row FROM repository_sessions WHERE key = ? ORDER BY started", (repo,))]
@@ -65,7 +65,7 @@ def sessions_on_branch(conn: sqlite3.Connection, viewer: gate.Viewer, repo: str,
     return rows
 
 
-def pr_sessions(conn: sqlite3.Connection, viewer: gate.Viewer, ref: str) -> dict[str, Any]:
+def pr_sessions(conn: ReadDb, viewer: gate.Viewer, ref: str) -> dict[str, Any]:
     """The PR (from ``gh``) and the sessions behind it."""
     repo, number = parse_ref(ref)
     pr = pull_request(repo, number)

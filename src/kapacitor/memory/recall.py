@@ -10,11 +10,11 @@ characters: what does not fit is left out whole, never cut mid-fact.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from kapacitor.memory import gate
 from kapacitor.memory.facts import ORG, normalized, rows
+from kapacitor.store.readdb import ReadDb
 
 MAX_CHARS = 2000
 """About 500 tokens: enough for a dozen facts, small beside the session's context."""
@@ -31,7 +31,7 @@ class Recalled:
     fact_ids: list[str] = field(default_factory=list)
 
 
-def recall(conn: sqlite3.Connection, viewer: gate.Viewer, repo: str) -> list[Recalled]:
+def recall(conn: ReadDb, viewer: gate.Viewer, repo: str) -> list[Recalled]:
     """Active facts of ``repo`` (``owner/repo``; empty for none) and of the org, best first."""
     scopes = [s for s in (repo, ORG) if s]
     marks = ",".join("?" * len(scopes))

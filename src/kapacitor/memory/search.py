@@ -2,7 +2,8 @@
 
 ``search`` takes what a person types: every word must occur (in any order), a
 "quoted phrase" must occur as written, nothing else is FTS5 syntax (so ``foo-bar``
-or ``a.b(c)`` never fail as a query). Hits are ranked by FTS5's bm25, filtered
+or ``a.b(c)`` never fail as a query). Hits are ranked by FTS5's bm25 (on
+PostgreSQL: ``ts_rank`` of the words as ``phraseto_tsquery``s), filtered
 by repository, user and start date through the timeline's table, and by the
 visibility gate. Each hit has a snippet as ``parts``: (text, is_match) pairs, so
 the CLI, the JSON and the page each mark matches their own way.
@@ -11,12 +12,12 @@ the CLI, the JSON and the page each mark matches their own way.
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from kapacitor.memory import gate
+from kapacitor.store.readdb import ReadDb
 
 _START, _END = "\x02", "\x03"
 SNIPPET_TOKENS = 16
@@ -56,14 +57,32 @@ class Hit:
         return out
 
 
-def fts_query(text: str) -> str:
-    """What a person typed as an FTS5 query: quoted phrases and bare words, each
-    quoted (so no word is read as an operator), all required."""
-    terms = re.findall(r'"([^"]+)"|(\S+)', text)
-    quoted = ['"' + (phrase or word).replace('"', '""') + '"' for phrase, word in terms if (phrase or word).strip()]
-    if not quoted:
+def terms(text: str) -> list[str]:
+    """The quoted phrases and bare words a person typed; all are required."""
+    found = [phrase or word for phrase, word in re.findall(r'"([^"]+)"|(\S+)', text) if (phrase or word).strip()]
+    if not found:
         raise SearchError("type something to search for")
-    return " AND ".join(quoted)
+    return found
+
+
+def fts_query(text: str) -> str:
+    """What a person typed as an FTS5 query: each term quoted (so no word is read
+    as an operator), all required."""
+    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms(text))
+
+
+def _matching(conn: ReadDb, query: str) -> tuple[str, str, str, list[Any], list[Any]]:
+    """(condition, snippet SQL, rank SQL, their params) of ``query`` in this database."""
+    if conn.dialect == "postgresql":
+        from kapacitor.projections.search_index import TSCONFIG, words
+
+        found = terms(query)
+        tsquery = " && ".join(f"phraseto_tsquery('{TSCONFIG}', {words('?')})" for _ in found)
+        options = f"StartSel={_START}, StopSel={_END}, MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}"
+        return (f"s.doc @@ ({tsquery})", f"ts_headline('{TSCONFIG}', s.text, ({tsquery}), '{options}')",
+                f"ts_rank(s.doc, ({tsquery})) DESC", found, found)
+    return ("search_text MATCH ?", f"snippet(search_text, 0, '{_START}', '{_END}', '…', {SNIPPET_TOKENS})",
+            "bm25(search_text)", [fts_query(query)], [])
 
 
 def _parts(snippet: str) -> list[tuple[str, bool]]:
@@ -78,10 +97,11 @@ def _parts(snippet: str) -> list[tuple[str, bool]]:
     return parts
 
 
-def search(conn: sqlite3.Connection, viewer: gate.Viewer, query: str, *, repo: str = "", user: str = "",
+def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", user: str = "",
            since: str = "", session_id: str = "", limit: int = 50) -> list[Hit]:
     """The best ``limit`` hits for ``query``; ``since`` is a YYYY-MM-DD start date (UTC)."""
-    clauses, params = ["search_text MATCH ?"], [fts_query(query)]
+    matches, snippet, rank, match_params, query_params = _matching(conn, query)
+    clauses, params = [matches], list(match_params)
     for column, value in (("r.key", repo), ('r."user"', user), ("s.session_id", session_id)):
         if value:
             clauses.append(f"{column} = ?")
@@ -91,11 +111,11 @@ def search(conn: sqlite3.Connection, viewer: gate.Viewer, query: str, *, repo: s
         params.append(since)
     rows = conn.execute(
         f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool,"
-        f" snippet(search_text, 0, '{_START}', '{_END}', '…', {SNIPPET_TOKENS}),"
+        f" {snippet},"
         f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
         f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
-        f" WHERE {' AND '.join(clauses)} ORDER BY bm25(search_text) LIMIT ?",
-        [*params, limit * 2],
+        f" WHERE {' AND '.join(clauses)} ORDER BY {rank} LIMIT ?",
+        [*query_params, *params, *query_params, limit * 2],
     ).fetchall()
     hits = [Hit(sid, kind, eid, anchor, int(pos), ts, tool, _parts(snip), title, key, who, started)
             for sid, kind, eid, anchor, pos, ts, tool, snip, title, key, who, started in rows]

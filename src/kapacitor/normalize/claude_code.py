@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kapacitor.capture.layout import valid_session_id
 from kapacitor.events import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_METADATA_KEY,
@@ -57,7 +58,7 @@ from kapacitor.events import (
     event_id,
     to_new_event,
 )
-from kapacitor.capture.layout import valid_session_id
+from kapacitor.normalize import redact, validate
 from kapacitor.normalize.client_records import (
     CLIENT_RECORD_TYPES,
     assistant_fields,
@@ -67,7 +68,6 @@ from kapacitor.normalize.client_records import (
     task_notification,
     thinking_usage,
 )
-from kapacitor.normalize import redact, validate
 from kapacitor.normalize.injected import split_injected
 from kapacitor.normalize.repair import split_line
 from kapacitor.store import codec

@@ -14,17 +14,21 @@ never on its agent streams, so evals do not count as session activity.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import Projection
+from kapacitor.store.readdb import ReadDb
 
 PREFIX = "SessionEval-"
 
 
-def setup(conn: sqlite3.Connection) -> None:
+EVAL_COLUMNS = ("eval_id", "session_id", "completed_at", "overall", "backend", "model", "catalog_version", "data")
+VERDICT_COLUMNS = ("eval_id", "question_id", "category", "score", "verdict")
+
+
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE evals (eval_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, completed_at TEXT NOT NULL,"
         " overall INTEGER, backend TEXT, model TEXT, catalog_version TEXT, data TEXT NOT NULL)"
@@ -41,7 +45,7 @@ def setup(conn: sqlite3.Connection) -> None:
     )
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     for event in events:
         if not event.stream.startswith(PREFIX):
             continue
@@ -51,12 +55,12 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             summary = data.get("summary") or {}
             judge = summary.get("judge") or {}
             conn.execute(
-                "INSERT OR REPLACE INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                conn.upsert("evals", EVAL_COLUMNS, ("eval_id",)),
                 (data["eval_id"], session_id, data.get("timestamp", ""), summary.get("overall"), judge.get("backend"),
                  judge.get("model"), summary.get("catalog_version"), json.dumps(data)),
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO eval_verdicts VALUES (?, ?, ?, ?, ?)",
+                conn.upsert("eval_verdicts", VERDICT_COLUMNS, ("eval_id", "question_id")),
                 [(data["eval_id"], s["question_id"], s.get("category"), s["score"], s["verdict"])
                  for s in data.get("scores") or []],
             )
@@ -64,13 +68,13 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             conn.execute(
                 "INSERT INTO eval_reviews VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eval_id, question_id, reviewer)"
                 " DO UPDATE SET agree = excluded.agree, comment = excluded.comment, reviewed_at = excluded.reviewed_at"
-                " WHERE excluded.reviewed_at >= reviewed_at",
+                " WHERE excluded.reviewed_at >= eval_reviews.reviewed_at",
                 (data["eval_id"], data["question_id"], data.get("reviewer", ""), int(bool(data.get("agree"))),
                  data.get("comment", ""), data.get("timestamp", ""), session_id),
             )
 
 
-def session_evals(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+def session_evals(conn: ReadDb, session_id: str) -> list[dict[str, Any]]:
     """The session's evals, newest first (``SessionEvalCompleted`` data), each
     verdict with its ``reviews`` (reviewer, agree, comment, reviewed_at)."""
     rows = conn.execute("SELECT data FROM evals WHERE session_id = ? ORDER BY completed_at DESC", (session_id,))
@@ -88,7 +92,7 @@ def session_evals(conn: sqlite3.Connection, session_id: str) -> list[dict[str, A
     return evals
 
 
-def latest_scores(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, int | None]:
+def latest_scores(conn: ReadDb, session_ids: Sequence[str]) -> dict[str, int | None]:
     """Each session's latest eval's overall score (sessions without an eval are left out)."""
     out: dict[str, int | None] = {}
     for start in range(0, len(session_ids), 500):
@@ -107,10 +111,11 @@ LATEST = ("(SELECT overall FROM evals e WHERE e.session_id = repository_sessions
 """SQL for a ``repository_sessions`` row's latest eval score (the list's sort key)."""
 
 
-def overview(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str, Any]:
+def overview(conn: ReadDb, only: set[str] | None = None) -> dict[str, Any]:
     """Scores per repository, per question (with how often reviewers agree with
     the judge), per repository and week, and per question and week; over the
-    sessions in ``only`` (all when None)."""
+    sessions in ``only`` (all when None). Means are floats (PostgreSQL's are numeric)."""
+    week = conn.week("e.completed_at")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS eval_scope (session_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM eval_scope")
     if only is None:
@@ -118,7 +123,7 @@ def overview(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str
     else:
         conn.executemany("INSERT INTO eval_scope VALUES (?)", [(s,) for s in only])
     repos = [
-        {"repository": key, "evals": n, "sessions": sessions, "mean_overall": mean}
+        {"repository": key, "evals": n, "sessions": sessions, "mean_overall": _real(mean)}
         for key, n, sessions, mean in conn.execute(
             "SELECT r.key, count(*), count(DISTINCT e.session_id), round(avg(e.overall), 2) FROM evals e"
             " JOIN eval_scope USING (session_id) JOIN repository_sessions r USING (session_id)"
@@ -127,7 +132,7 @@ def overview(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str
     ]
     questions = []
     for qid, category, answers, mean, fails in conn.execute(
-        "SELECT question_id, category, count(*), round(avg(score), 2), sum(verdict = 'fail') FROM eval_verdicts"
+        "SELECT question_id, category, count(*), round(avg(score), 2), sum(CASE WHEN verdict = 'fail' THEN 1 ELSE 0 END) FROM eval_verdicts"
         " JOIN evals USING (eval_id) JOIN eval_scope USING (session_id)"
         " GROUP BY question_id, category ORDER BY category, question_id"
     ):
@@ -135,26 +140,30 @@ def overview(conn: sqlite3.Connection, only: set[str] | None = None) -> dict[str
             "SELECT count(*), coalesce(sum(agree), 0) FROM eval_reviews JOIN eval_scope USING (session_id)"
             " WHERE question_id = ?", (qid,)
         ).fetchone()
-        questions.append({"question_id": qid, "category": category, "answers": answers, "mean_score": mean,
+        questions.append({"question_id": qid, "category": category, "answers": answers, "mean_score": _real(mean),
                           "fails": fails, "reviews": reviewed,
                           "agreement": round(agreed / reviewed, 3) if reviewed else None})
     weeks = [
-        {"repository": key, "week": week, "evals": n, "mean_overall": mean}
-        for key, week, n, mean in conn.execute(
-            "SELECT r.key, strftime('%Y-W%W', e.completed_at), count(*), round(avg(e.overall), 2) FROM evals e"
+        {"repository": key, "week": wk, "evals": n, "mean_overall": _real(mean)}
+        for key, wk, n, mean in conn.execute(
+            f"SELECT r.key, {week}, count(*), round(avg(e.overall), 2) FROM evals e"
             " JOIN eval_scope USING (session_id) JOIN repository_sessions r USING (session_id)"
             " GROUP BY 1, 2 ORDER BY 2, 1"
         )
     ]
     question_weeks = [
-        {"question_id": qid, "week": week, "answers": n, "mean_score": mean}
-        for qid, week, n, mean in conn.execute(
-            "SELECT v.question_id, strftime('%Y-W%W', e.completed_at), count(*), round(avg(v.score), 2)"
+        {"question_id": qid, "week": wk, "answers": n, "mean_score": _real(mean)}
+        for qid, wk, n, mean in conn.execute(
+            f"SELECT v.question_id, {week}, count(*), round(avg(v.score), 2)"
             " FROM eval_verdicts v JOIN evals e USING (eval_id) JOIN eval_scope USING (session_id)"
             " GROUP BY 1, 2 ORDER BY 2, 1"
         )
     ]
     return {"repositories": repos, "questions": questions, "weeks": weeks, "question_weeks": question_weeks}
+
+
+def _real(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 PROJECTION = Projection("evals", 1, ("evals", "eval_verdicts", "eval_reviews"), setup, apply)

@@ -17,7 +17,6 @@ the catalog lists it after ``sessions``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,15 +25,16 @@ from kapacitor.memory import guidance
 from kapacitor.memory.facts import GUIDANCE, ORG, normalized
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.runner import Projection
+from kapacitor.store.readdb import ReadDb
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE facts (fact_id TEXT PRIMARY KEY, scope TEXT NOT NULL, category TEXT NOT NULL,"
-        " text TEXT NOT NULL, status TEXT NOT NULL, retained_at TEXT NOT NULL, by TEXT NOT NULL,"
+        ' text TEXT NOT NULL, status TEXT NOT NULL, retained_at TEXT NOT NULL, "by" TEXT NOT NULL,'
         ' "user" TEXT NOT NULL, session_id TEXT NOT NULL, event_ids TEXT NOT NULL, eval_id TEXT NOT NULL,'
         " superseded_by TEXT NOT NULL, ended_at TEXT NOT NULL, uses INTEGER NOT NULL, last_used TEXT NOT NULL,"
-        " stream TEXT NOT NULL, position INTEGER NOT NULL, norm TEXT NOT NULL)"
+        " stream TEXT NOT NULL, position BIGINT NOT NULL, norm TEXT NOT NULL)"
     )
     conn.execute("CREATE INDEX facts_scope ON facts (scope, status)")
 
@@ -43,15 +43,17 @@ def _kapacitor(data: dict[str, Any]) -> dict[str, Any]:
     return (data.get("extensions") or {}).get("kapacitor") or {}
 
 
-def _insert(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
+def _insert(conn: ReadDb, values: dict[str, Any]) -> None:
+    row = values | {"norm": normalized(values["text"]), "event_ids": json.dumps(values["event_ids"])}
     conn.execute(
-        "INSERT OR IGNORE INTO facts VALUES (:fact_id, :scope, :category, :text, 'active', :retained_at, :by,"
-        " :user, :session_id, :event_ids, :eval_id, '', '', 0, '', :stream, :position, :norm)",
-        values | {"norm": normalized(values["text"]), "event_ids": json.dumps(values["event_ids"])},
+        "INSERT INTO facts VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, '', '', 0, '', ?, ?, ?)"
+        " ON CONFLICT (fact_id) DO NOTHING",
+        [row[k] for k in ("fact_id", "scope", "category", "text", "retained_at", "by", "user", "session_id",
+                          "event_ids", "eval_id", "stream", "position", "norm")],
     )
 
 
-def _retained(conn: sqlite3.Connection, event: RecordedEvent) -> None:
+def _retained(conn: ReadDb, event: RecordedEvent) -> None:
     """Our facts carry ``fact_id``, ``scope``, ``category`` and ``provenance``; an
     eval judge's ``retain_fact`` (``source: eval``) carries ``session_id``,
     ``eval_id``, ``judge``, ``repository`` and ``evidence`` instead."""
@@ -72,7 +74,7 @@ def _retained(conn: sqlite3.Connection, event: RecordedEvent) -> None:
     })
 
 
-def _ended(conn: sqlite3.Connection, event: RecordedEvent) -> None:
+def _ended(conn: ReadDb, event: RecordedEvent) -> None:
     data = event.data
     if event.type == "FactSuperseded":
         conn.execute("UPDATE facts SET status = 'superseded', superseded_by = ?, ended_at = ? WHERE fact_id = ? AND status = 'active'",
@@ -82,13 +84,13 @@ def _ended(conn: sqlite3.Connection, event: RecordedEvent) -> None:
                      (data.get("retired_at", ""), data.get("fact_id", "")))
 
 
-def _recalled(conn: sqlite3.Connection, event: RecordedEvent) -> None:
+def _recalled(conn: ReadDb, event: RecordedEvent) -> None:
     at = event.data.get("recalled_at", "")
-    conn.executemany("UPDATE facts SET uses = uses + 1, last_used = max(last_used, ?) WHERE fact_id = ?",
+    conn.executemany(f"UPDATE facts SET uses = uses + 1, last_used = {conn.greatest('last_used', '?')} WHERE fact_id = ?",
                      [(at, fact_id) for fact_id in event.data.get("fact_ids") or []])
 
 
-def _evaluated(conn: sqlite3.Connection, event: RecordedEvent) -> None:
+def _evaluated(conn: ReadDb, event: RecordedEvent) -> None:
     session_id = guidance.session_of_eval(event)
     found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (session_id,)).fetchone() if session_id else None
     repository = group_of(json.loads(found[0]))[0] if found else None
@@ -110,7 +112,7 @@ _HANDLERS = {
 }
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     for event in events:
         handler = _HANDLERS.get(event.type)
         if handler:

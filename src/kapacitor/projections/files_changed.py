@@ -10,7 +10,6 @@ or no structured result), the counts are NULL: unknown, not zero.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +17,12 @@ from kapacitor.events import RecordedEvent
 from kapacitor.projections import open_calls
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import FILE_TOOLS, tool_failed
+from kapacitor.store.readdb import ReadDb
 
 OPEN = "files_changed_open"
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE files_changed (session_id TEXT NOT NULL, call_id TEXT NOT NULL,"
         " path TEXT NOT NULL, kind TEXT NOT NULL, tool_name TEXT NOT NULL,"
@@ -33,7 +33,7 @@ def setup(conn: sqlite3.Connection) -> None:
     open_calls.create(conn, OPEN)
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     rows = []
     for seen in open_calls.follow(conn, OPEN, events, keep=lambda call: call.get("tool_name") in FILE_TOOLS):
         if not (seen.answered and seen.answered[1]) or tool_failed(seen.event.data):
@@ -46,7 +46,8 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         rows.append(
             (seen.session_id, data.get("call_id", ""), path, change_kind(tool, structured), tool, *changed_lines(structured), data.get("timestamp", ""))
         )
-    conn.executemany("INSERT OR REPLACE INTO files_changed VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    columns = ("session_id", "call_id", "path", "kind", "tool_name", "lines_added", "lines_removed", "timestamp")
+    conn.executemany(conn.upsert("files_changed", columns, ("session_id", "call_id")), rows)
 
 
 def change_kind(tool: str, structured: dict[str, Any]) -> str:

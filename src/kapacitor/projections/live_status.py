@@ -18,19 +18,19 @@ stored: importing last month's history must not make it look running.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import session_of
+from kapacitor.store.readdb import ReadDb
 
 RUNNING_FOR = timedelta(minutes=2)
 IDLE_FOR = timedelta(hours=1)
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE live_status (session_id TEXT PRIMARY KEY,"
         " last_activity TEXT NOT NULL, ended_at TEXT, input_at TEXT)"
@@ -42,7 +42,7 @@ def setup(conn: sqlite3.Connection) -> None:
     )
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     # session -> (last activity, ended at, asked for input at), this batch
     latest: dict[str, tuple[str, str | None, str | None]] = {}
     for event in events:
@@ -58,9 +58,11 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     _background(conn, events)
     conn.executemany(
         "INSERT INTO live_status VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
-        " last_activity = max(last_activity, excluded.last_activity),"
-        " ended_at = coalesce(max(ended_at, excluded.ended_at), ended_at, excluded.ended_at),"
-        " input_at = coalesce(max(input_at, excluded.input_at), input_at, excluded.input_at)",
+        f" last_activity = {conn.greatest('live_status.last_activity', 'excluded.last_activity')},"
+        f" ended_at = coalesce({conn.greatest('live_status.ended_at', 'excluded.ended_at')},"
+        " live_status.ended_at, excluded.ended_at),"
+        f" input_at = coalesce({conn.greatest('live_status.input_at', 'excluded.input_at')},"
+        " live_status.input_at, excluded.input_at)",
         [(sid, last, ended, asked) for sid, (last, ended, asked) in latest.items()],
     )
 
@@ -70,7 +72,7 @@ def _needs_input(event: RecordedEvent) -> bool:
     return event.data.get("hook_event_name") == "Notification" and payload.get("notification_type") == "agent_needs_input"
 
 
-def _background(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def _background(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     """Background subagents: launched (the Agent call's result says ``async_launched``,
     or a live Stop hook lists it among its running ``background_tasks``), done (their
     task notification, a ``SubagentCompleted`` marked background)."""
@@ -88,7 +90,7 @@ def _background(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> No
             conn.executemany("INSERT INTO live_background VALUES (?, ?, 0) ON CONFLICT DO NOTHING", [(sid, str(t["id"])) for t in running])
         elif event.type == "SubagentCompleted" and ext.get("background"):
             conn.execute(
-                "INSERT INTO live_background VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET done = 1",
+                "INSERT INTO live_background VALUES (?, ?, 1) ON CONFLICT (session_id, agent_id) DO UPDATE SET done = 1",
                 (sid, str(event.data.get("agent_id", ""))),
             )
 
@@ -114,7 +116,7 @@ def parse_time(stamp: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def statuses(conn: sqlite3.Connection, session_ids: Sequence[str], now: datetime | None = None) -> dict[str, str]:
+def statuses(conn: ReadDb, session_ids: Sequence[str], now: datetime | None = None) -> dict[str, str]:
     """Status of each given session (as of ``now``, default the present)."""
     now = now or datetime.now(UTC)
     out = dict.fromkeys(session_ids, "ended")
@@ -122,7 +124,7 @@ def statuses(conn: sqlite3.Connection, session_ids: Sequence[str], now: datetime
         chunk = list(session_ids[start : start + 500])
         rows = conn.execute(
             f"SELECT session_id, last_activity, ended_at,"
-            f" (SELECT count(*) FROM live_background b WHERE b.session_id = s.session_id AND NOT b.done), input_at"
+            f" (SELECT count(*) FROM live_background b WHERE b.session_id = s.session_id AND b.done = 0), input_at"
             f" FROM live_status s WHERE session_id IN ({','.join('?' * len(chunk))})",
             chunk,
         )
@@ -131,7 +133,7 @@ def statuses(conn: sqlite3.Connection, session_ids: Sequence[str], now: datetime
     return out
 
 
-def running_sessions(conn: sqlite3.Connection) -> set[str]:
+def running_sessions(conn: ReadDb) -> set[str]:
     """Sessions running now: only recent activity can be, so the scan is short."""
     since = (datetime.now(UTC) - RUNNING_FOR).strftime("%Y-%m-%dT%H:%M:%S")
     rows = conn.execute("SELECT session_id, last_activity, ended_at, input_at FROM live_status WHERE last_activity >= ?", (since,))

@@ -8,7 +8,6 @@ can be rebuilt alone) and read the log through ``follow``.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.ownership import StoredOwners
 from kapacitor.projections.session_summary import file_path_of, session_of
+from kapacitor.store.readdb import ReadDb
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ _FOLLOWED = frozenset({"AssistantToolCallsGenerated", "ToolResultReceived"})
 
 
 def follow(
-    conn: sqlite3.Connection,
+    conn: ReadDb,
     table: str,
     events: Sequence[RecordedEvent],
     keep: Callable[[dict[str, Any]], bool] = lambda call: True,
@@ -69,18 +69,19 @@ def follow(
             yield Seen(sid, event, [], answered)
     conn.executemany(f"DELETE FROM {table} WHERE session_id = ? AND call_id = ?", [k for k, v in opened.items() if v is None])
     conn.executemany(
-        f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)", [(*k, *v) for k, v in opened.items() if v is not None]
+        conn.upsert(table, ("session_id", "call_id", "tool_name", "path"), ("session_id", "call_id")),
+        [(*k, *v) for k, v in opened.items() if v is not None],
     )
 
 
-def create(conn: sqlite3.Connection, table: str) -> None:
+def create(conn: ReadDb, table: str) -> None:
     conn.execute(
         f"CREATE TABLE {table} (session_id TEXT NOT NULL, call_id TEXT NOT NULL,"
         " tool_name TEXT NOT NULL, path TEXT, PRIMARY KEY (session_id, call_id))"
     )
 
 
-def _take(conn: sqlite3.Connection, table: str, session_id: str, call_id: str) -> tuple[str, str | None] | None:
+def _take(conn: ReadDb, table: str, session_id: str, call_id: str) -> tuple[str, str | None] | None:
     """The (tool name, path) of the call a result answers, forgetting the call."""
     row = conn.execute(
         f"DELETE FROM {table} WHERE session_id = ? AND call_id = ? RETURNING tool_name, path",

@@ -26,12 +26,11 @@ in the catalog) as from a fold over the log (``Owners``).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.projections.runner import Projection
+from kapacitor.store.readdb import ReadDb
 
 _CHUNK = 500  # SQLite host parameters per IN (...) query
 
@@ -85,7 +84,7 @@ class StoredOwners:
     events it has already applied. Where that read model is not kept (a store
     whose runner leaves it out), nothing is inherited."""
 
-    def __init__(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent], keys: Iterable[str] = ()):
+    def __init__(self, conn: ReadDb, events: Sequence[RecordedEvent], keys: Iterable[str] = ()):
         self.by_position: dict[int, str] = {}
         self.owners: dict[str, str] = {}
         if not _kept(conn):
@@ -105,12 +104,11 @@ class StoredOwners:
         return self.owners.get(key)
 
 
-def _kept(conn: sqlite3.Connection) -> bool:
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inherited_events'").fetchone()
-    return found is not None
+def _kept(conn: ReadDb) -> bool:
+    return conn.has_table("inherited_events")
 
 
-def _owners(conn: sqlite3.Connection, keys: set[str]) -> dict[str, str]:
+def _owners(conn: ReadDb, keys: set[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     listed = list(keys)
     for i in range(0, len(listed), _CHUNK):
@@ -122,7 +120,7 @@ def _owners(conn: sqlite3.Connection, keys: set[str]) -> dict[str, str]:
     return found
 
 
-def chain(conn: sqlite3.Connection, session_id: str) -> dict[str, list[str]]:
+def chain(conn: ReadDb, session_id: str) -> dict[str, list[str]]:
     """The sessions ``session_id`` inherited history from and those that inherited
     from it: ``{"continued_from": [...], "continued_in": [...]}``."""
     if not _kept(conn):
@@ -132,7 +130,7 @@ def chain(conn: sqlite3.Connection, session_id: str) -> dict[str, list[str]]:
     return {"continued_from": [r[0] for r in before], "continued_in": [r[0] for r in after]}
 
 
-def inherited_positions(conn: sqlite3.Connection, session_id: str) -> dict[int, str]:
+def inherited_positions(conn: ReadDb, session_id: str) -> dict[int, str]:
     """Position → owning session of every event ``session_id`` inherited."""
     if not _kept(conn):
         return {}
@@ -140,16 +138,18 @@ def inherited_positions(conn: sqlite3.Connection, session_id: str) -> dict[int, 
     return dict(rows)
 
 
-def setup(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE record_owners (key TEXT PRIMARY KEY, session_id TEXT NOT NULL) WITHOUT ROWID")
+def setup(conn: ReadDb) -> None:
+    conn.execute("CREATE TABLE record_owners (key TEXT PRIMARY KEY, session_id TEXT NOT NULL)"
+                 + (" WITHOUT ROWID" if conn.dialect == "sqlite" else ""))
+    position = "INTEGER" if conn.dialect == "sqlite" else "BIGINT"  # SQLite: the rowid itself
     conn.execute(
-        "CREATE TABLE inherited_events (position INTEGER PRIMARY KEY, session_id TEXT NOT NULL, owner TEXT NOT NULL)"
+        f"CREATE TABLE inherited_events (position {position} PRIMARY KEY, session_id TEXT NOT NULL, owner TEXT NOT NULL)"
     )
     conn.execute("CREATE INDEX inherited_events_session ON inherited_events (session_id)")
     conn.execute("CREATE INDEX inherited_events_owner ON inherited_events (owner)")
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     from kapacitor.projections.session_summary import session_of
 
     keyed = [(event, sid, keys) for event in events if (sid := session_of(event)) and (keys := record_keys(event))]
@@ -162,10 +162,10 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         if owner is not None:
             inherited.append((event.position, sid, owner))
     conn.executemany(
-        "INSERT OR IGNORE INTO record_owners VALUES (?, ?)",
+        "INSERT INTO record_owners VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
         [(key, sid) for key, sid in owners.owners.items() if key not in before],
     )
-    conn.executemany("INSERT OR REPLACE INTO inherited_events VALUES (?, ?, ?)", inherited)
+    conn.executemany(conn.upsert("inherited_events", ("position", "session_id", "owner"), ("position",)), inherited)
 
 
 PROJECTION = Projection("ownership", 1, ("record_owners", "inherited_events"), setup, apply)

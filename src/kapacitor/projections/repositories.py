@@ -22,21 +22,22 @@ reads the ``sessions`` rows with their whole fold state.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from kapacitor.events import RecordedEvent
-from kapacitor.projections.runner import Projection
 from kapacitor.projections import sessions
+from kapacitor.projections.runner import Projection
+from kapacitor.store.readdb import ReadDb
 
 _SHARE = ("tokens", "tool_calls", "files_changed")
+_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row")
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE repository_sessions (session_id TEXT PRIMARY KEY, key TEXT NOT NULL,"
-        " tokens INTEGER NOT NULL, tool_calls INTEGER NOT NULL, files_changed INTEGER NOT NULL,"
+        " tokens BIGINT NOT NULL, tool_calls INTEGER NOT NULL, files_changed INTEGER NOT NULL,"
         ' last_activity TEXT NOT NULL, started TEXT NOT NULL, "user" TEXT NOT NULL,'
         " title TEXT NOT NULL, list_row TEXT NOT NULL)"
     )
@@ -45,7 +46,7 @@ def setup(conn: sqlite3.Connection) -> None:
     conn.execute('CREATE INDEX repository_sessions_user ON repository_sessions ("user", started)')
     conn.execute(
         "CREATE TABLE repositories (key TEXT PRIMARY KEY, kind TEXT NOT NULL, remote_url TEXT,"
-        " sessions INTEGER NOT NULL, tokens INTEGER NOT NULL, tool_calls INTEGER NOT NULL,"
+        " sessions INTEGER NOT NULL, tokens BIGINT NOT NULL, tool_calls INTEGER NOT NULL,"
         " files_changed INTEGER NOT NULL, last_activity TEXT NOT NULL)"
     )
 
@@ -83,7 +84,7 @@ def list_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     touched_sessions = sessions.touched_by(events, sessions.batch_owners(conn, events))
     touched = set()
     for sid in touched_sessions:
@@ -98,13 +99,13 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         touched.add(key)
         listed = list_row(row)
         conn.execute(
-            "INSERT OR REPLACE INTO repository_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            conn.upsert("repository_sessions", _LISTED, ("session_id",)),
             (sid, key, listed["tokens"], listed["tool_calls"], listed["files_changed"], row["ended"] or row["started"],
              row["started"], row["user"], row["title"], json.dumps(listed)),
         )
         conn.execute(
             "INSERT INTO repositories VALUES (?, ?, ?, 0, 0, 0, 0, '') ON CONFLICT (key) DO UPDATE"
-            " SET remote_url = coalesce(excluded.remote_url, remote_url)",
+            " SET remote_url = coalesce(excluded.remote_url, repositories.remote_url)",
             (key, kind, row.get("remote_url")),
         )
     sums = ", ".join(f"sum({name})" for name in _SHARE)

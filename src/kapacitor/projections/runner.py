@@ -1,7 +1,8 @@
 """Runs read models as followers of the one ordered event log.
 
 Each projection keeps its tables and a checkpoint (the last global position it
-handled) in the same SQLite file as the events. A batch's writes and its new
+handled) in the store's own database (``store.readdb``: the SQLite file or the
+PostgreSQL database). A batch's writes and its new
 checkpoint commit in one transaction, so after a crash a projection resumes
 exactly where its last commit left it: nothing is counted twice or skipped.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +29,7 @@ from kapacitor.events import RecordedEvent
 from kapacitor.projections import skipped
 from kapacitor.projections.skipped import Backoff, is_transient
 from kapacitor.store.base import EventStore
-from kapacitor.store.sqlite import connect, migrate
+from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ class Projection:
     name: str
     version: int
     tables: tuple[str, ...]
-    setup: Callable[[sqlite3.Connection], None]
-    apply: Callable[[sqlite3.Connection, Sequence[RecordedEvent]], None]
+    setup: Callable[[ReadDb], None]
+    apply: Callable[[ReadDb, Sequence[RecordedEvent]], None]
 
 
 @dataclass(frozen=True)
@@ -64,33 +64,34 @@ class ProjectionFailed(Exception):
         self.name, self.event, self.cause = name, event, cause
 
 
-def _p001_projection_checkpoints(conn: sqlite3.Connection) -> None:
+def _p001_projection_checkpoints(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE projection_checkpoints ("
-        " name TEXT PRIMARY KEY, position INTEGER NOT NULL, version INTEGER NOT NULL)"
+        " name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)"
     )
 
 
-def _p002_projection_skipped(conn: sqlite3.Connection) -> None:
+def _p002_projection_skipped(conn: ReadDb) -> None:
     skipped.create_table(conn)
 
 
 MIGRATIONS = [_p001_projection_checkpoints, _p002_projection_skipped]
 
 
-def open_read_models(path: Path) -> sqlite3.Connection:
-    """A connection to the store file, with the checkpoint table in place."""
-    conn = connect(path)
+def open_read_models(target: Path | str | ReadDb) -> ReadDb:
+    """The read-model database (a SQLite file, a store URL, or an open ``ReadDb``),
+    with the checkpoint table in place."""
+    conn = open_read_db_at(target)
     migrate(conn, MIGRATIONS)
     return conn
 
 
-def checkpoints(conn: sqlite3.Connection) -> dict[str, Checkpoint]:
+def checkpoints(conn: ReadDb) -> dict[str, Checkpoint]:
     rows = conn.execute("SELECT name, position, version FROM projection_checkpoints")
     return {row[0]: Checkpoint(*row) for row in rows}
 
 
-def reset(conn: sqlite3.Connection, projection: Projection) -> None:
+def reset(conn: ReadDb, projection: Projection) -> None:
     """Drop the projection's tables and checkpoint and set it up empty, at position 0."""
     with _transaction(conn):
         for table in projection.tables:
@@ -98,12 +99,12 @@ def reset(conn: sqlite3.Connection, projection: Projection) -> None:
         projection.setup(conn)
         skipped.forget(conn, projection.name)
         conn.execute(
-            "INSERT OR REPLACE INTO projection_checkpoints VALUES (?, 0, ?)",
-            (projection.name, projection.version),
+            conn.upsert("projection_checkpoints", ("name", "position", "version"), ("name",)),
+            (projection.name, 0, projection.version),
         )
 
 
-def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> list[ProjectionFailed]:
+def apply_batch(conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent]) -> list[ProjectionFailed]:
     """Apply events and move the checkpoint past them, in one transaction. When the
     batch fails, retry it an event at a time: an event the projection raises on is
     recorded as skipped (``skipped.record``) and stepped over. Returns the events
@@ -128,12 +129,13 @@ def apply_batch(conn: sqlite3.Connection, projection: Projection, events: Sequen
 
 
 def _apply_committed(
-    conn: sqlite3.Connection, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None
+    conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None
 ) -> None:
     with _transaction(conn):
-        # Under the write lock, so two runners on one file never apply an event twice.
+        # Under the write lock (SQLite) or the checkpoint row's lock (PostgreSQL), so
+        # two runners on one database never apply an event twice.
         (position,) = conn.execute(
-            "SELECT position FROM projection_checkpoints WHERE name = ?", (projection.name,)
+            f"SELECT position FROM projection_checkpoints WHERE name = ?{conn.for_update}", (projection.name,)
         ).fetchone()
         unseen = after(events, position)
         if unseen:
@@ -169,18 +171,21 @@ def _young_collections_only() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (also a failed COMMIT:
-    a full disk can refuse it)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def _transaction(conn: ReadDb):  # type: ignore[no-untyped-def]
+    """One transaction, holding the write lock from its start; ROLLBACK on any error
+    (also a failed COMMIT: a full disk can refuse it)."""
+    return conn.transaction()
+
+
+def listen(db: ReadDb):  # type: ignore[no-untyped-def]
+    """A connection LISTENing for appends (PostgreSQL), or None (SQLite: polling)."""
+    if db.dialect != "postgresql":
+        return None
+    from kapacitor.store.postgres import NOTIFY_CHANNEL
+
+    listener = db._connect()
+    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return listener
 
 
 class ProjectionStalled(Exception):
@@ -200,7 +205,7 @@ class ProjectionRunner:
     def __init__(
         self,
         store: EventStore,
-        path: Path,
+        path: Path | str | ReadDb,
         projections: Sequence[Projection],
         *,
         batch_size: int = 1000,
@@ -218,6 +223,7 @@ class ProjectionRunner:
         self.conn = open_read_models(path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.listener = listen(self.conn)
         saved = checkpoints(self.conn)
         for projection in self.projections:
             known = saved.get(projection.name)
@@ -303,7 +309,19 @@ class ProjectionRunner:
                 self._whole.reset()
                 self.error = ""
             if len(batch) < self.batch_size:
-                stop.wait(self.poll_interval)
+                self.wait(stop)
+
+    def wait(self, stop: threading.Event) -> None:
+        """Until the next poll: on PostgreSQL, or until an append's NOTIFY, whichever first."""
+        if self.listener is None:
+            stop.wait(self.poll_interval)
+            return
+        try:
+            for _ in self.listener.notifies(timeout=self.poll_interval * 4, stop_after=1):
+                break
+        except Exception:  # noqa: BLE001 — a broken listener falls back to polling
+            log.warning("LISTEN connection lost; polling the log instead")
+            self.listener = None
 
     @property
     def following(self) -> bool:
@@ -323,4 +341,6 @@ class ProjectionRunner:
 
     def close(self) -> None:
         self.stop()
+        if self.listener is not None:
+            self.listener.close()
         self.conn.close()

@@ -1,4 +1,5 @@
-"""Read model ``search_index``: full-text search over every session (SQLite FTS5).
+"""Read model ``search_index``: full-text search over every session (SQLite FTS5;
+on PostgreSQL a table with a generated ``tsvector`` column and a GIN index).
 
 One document per searchable thing a session holds: a prompt (``prompt``), an
 assistant text block (``text``), a tool call's input (``tool_input``: its
@@ -14,13 +15,13 @@ searchable in its first part only.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import session_of
+from kapacitor.store.readdb import ReadDb
 
 MAX_DOC_CHARS = 100_000
 PATH_KEYS = ("file_path", "notebook_path", "path")
@@ -28,11 +29,32 @@ SEARCHED_KINDS = ("prompt",)
 """User message kinds that are the user's own words (the rest is client context)."""
 
 
-def setup(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        "CREATE VIRTUAL TABLE search_text USING fts5(text, session_id UNINDEXED, kind UNINDEXED,"
-        " event_id UNINDEXED, anchor UNINDEXED, position UNINDEXED, timestamp UNINDEXED, tool UNINDEXED)"
-    )
+TSCONFIG = "simple"
+"""PostgreSQL's text search configuration: words lowercased, no stemming (as FTS5's unicode61)."""
+
+
+def words(expr: str) -> str:
+    """PostgreSQL SQL for ``expr`` with every run of non-alphanumerics a space: the
+    words FTS5's unicode61 tokenizer sees (PostgreSQL's own parser keeps
+    ``hello.py`` or a path as one token)."""
+    return f"regexp_replace({expr}, '[^[:alnum:]]+', ' ', 'g')"
+
+DOC_COLUMNS = ("text", "session_id", "kind", "event_id", "anchor", "position", "timestamp", "tool")
+
+
+def setup(conn: ReadDb) -> None:
+    if conn.dialect == "postgresql":
+        conn.execute(
+            "CREATE TABLE search_text (text TEXT NOT NULL, session_id TEXT NOT NULL, kind TEXT NOT NULL,"
+            ' event_id TEXT NOT NULL, anchor TEXT NOT NULL, "position" BIGINT NOT NULL, "timestamp" TEXT NOT NULL,'
+            f" tool TEXT NOT NULL, doc tsvector GENERATED ALWAYS AS (to_tsvector('{TSCONFIG}', {words('text')})) STORED)"
+        )
+        conn.execute("CREATE INDEX search_text_doc ON search_text USING gin (doc)")
+    else:
+        conn.execute(
+            "CREATE VIRTUAL TABLE search_text USING fts5(text, session_id UNINDEXED, kind UNINDEXED,"
+            " event_id UNINDEXED, anchor UNINDEXED, position UNINDEXED, timestamp UNINDEXED, tool UNINDEXED)"
+        )
     conn.execute(
         "CREATE TABLE search_calls (session_id TEXT NOT NULL, call_id TEXT NOT NULL, event_id TEXT NOT NULL,"
         " tool TEXT NOT NULL, PRIMARY KEY (session_id, call_id))"
@@ -48,7 +70,7 @@ def argument_text(arguments: Any) -> str:
     return "" if arguments is None else str(arguments)
 
 
-def documents(conn: sqlite3.Connection, event: RecordedEvent, session_id: str) -> list[tuple[str, str, str, str]]:
+def documents(conn: ReadDb, event: RecordedEvent, session_id: str) -> list[tuple[str, str, str, str]]:
     """(kind, text, anchor, tool) of each document of one event."""
     data = event.data
     if event.type == "UserMessageReceived":
@@ -60,7 +82,7 @@ def documents(conn: sqlite3.Connection, event: RecordedEvent, session_id: str) -
         docs = []
         for call in data.get("tool_calls") or []:
             tool, arguments = str(call.get("tool_name", "")), call.get("arguments")
-            conn.execute("INSERT OR IGNORE INTO search_calls VALUES (?, ?, ?, ?)",
+            conn.execute("INSERT INTO search_calls VALUES (?, ?, ?, ?) ON CONFLICT (session_id, call_id) DO NOTHING",
                          (session_id, str(call.get("call_id", "")), event.id, tool))
             docs.append(("tool_input", argument_text(arguments), event.id, tool))
             if isinstance(arguments, dict):
@@ -74,7 +96,7 @@ def documents(conn: sqlite3.Connection, event: RecordedEvent, session_id: str) -
     return []
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     rows = []
     for event in events:
         session_id = session_of(event)
@@ -82,9 +104,10 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             continue
         for kind, text, anchor, tool in documents(conn, event, session_id):
             if isinstance(text, str) and text.strip():
-                rows.append((text[:MAX_DOC_CHARS], session_id, kind, event.id, anchor, event.position,
+                rows.append((text[:MAX_DOC_CHARS].replace("\x00", ""), session_id, kind, event.id, anchor, event.position,
                              event.data.get("timestamp", ""), tool))
-    conn.executemany("INSERT INTO search_text VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    names = ", ".join(f'"{c}"' for c in DOC_COLUMNS)
+    conn.executemany(f"INSERT INTO search_text ({names}) VALUES ({', '.join('?' * len(DOC_COLUMNS))})", rows)
 
 
 PROJECTION = Projection("search_index", 1, ("search_text", "search_calls"), setup, apply)

@@ -9,7 +9,6 @@ batch continues the fold where the last one stopped, even after a restart.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 
 from kapacitor.events import RecordedEvent
@@ -24,9 +23,10 @@ from kapacitor.projections.session_summary import (
     summary_state,
 )
 from kapacitor.store import codec
+from kapacitor.store.readdb import ReadDb
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, started TEXT, repository TEXT,"
         ' "user" TEXT, cwd TEXT, row TEXT NOT NULL, state TEXT NOT NULL)'
@@ -35,7 +35,7 @@ def setup(conn: sqlite3.Connection) -> None:
         conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
 
 
-def batch_owners(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> StoredOwners:
+def batch_owners(conn: ReadDb, events: Sequence[RecordedEvent]) -> StoredOwners:
     """What ``ownership`` says of a batch: the events inherited, and the sessions
     its ``summary`` titles name by ``leafUuid``."""
     leaves = [leaf_key(leaf) for e in events if e.type == "SessionTitled" and isinstance(leaf := _leaf(e), str)]
@@ -48,7 +48,7 @@ def touched_by(events: Sequence[RecordedEvent], owners: StoredOwners) -> set[str
     return {sid for sid in map(session_of, events) if sid} | set(owners.by_position.values()) | set(owners.owners.values())
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     owners = batch_owners(conn, events)
     touched = touched_by(events, owners)
     summaries = SessionSummaries(owners)
@@ -59,7 +59,7 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     for event in events:
         summaries.apply(event)
     conn.executemany(
-        "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        conn.upsert("sessions", ("session_id", "started", "repository", "user", "cwd", "row", "state"), ("session_id",)),
         [
             (s.session_id, s.started, s.repository, s.user, s.cwd, _json(s.as_json()), _json(summary_state(s)))
             for s in summaries.sessions.values()
@@ -76,28 +76,28 @@ def _json(value: object) -> str:
     return codec.dumps(value).decode()
 
 
-def newest_json(conn: sqlite3.Connection, limit: int | None = None) -> list[str]:
+def newest_json(conn: ReadDb, limit: int | None = None) -> list[str]:
     """The rows of ``kapacitor sessions --json``, newest first, as JSON text: read,
     not rebuilt. A row priced with another price database than today's (its
     ``price_source``) is priced again from its state."""
     current = price_source()
     rows = conn.execute(
-        "SELECT session_id, row, json_extract(row, '$.price_source') = ? FROM sessions ORDER BY started DESC LIMIT ?",
-        (current, limit if limit else -1),
+        "SELECT session_id, row FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""),
+        (limit,) if limit else (),
     ).fetchall()
     out = []
-    for session_id, row, priced_now in rows:
-        if not priced_now:
+    for session_id, row in rows:
+        if f'"price_source":{_json(current)}' not in row and json.loads(row).get("price_source") != current:
             (state,) = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
             row = _json(summary_from_state(json.loads(state)).as_json())
         out.append(row)
     return out
 
 
-def newest(conn: sqlite3.Connection, limit: int | None = None) -> list[SessionSummary]:
+def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:
     """The sessions, newest first, as live summaries (so cost is priced now, not
     when the row was written)."""
-    rows = conn.execute("SELECT state FROM sessions ORDER BY started DESC LIMIT ?", (limit if limit else -1,))
+    rows = conn.execute("SELECT state FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 
 from kapacitor.events import RecordedEvent
 from kapacitor.store.base import utc_now
+from kapacitor.store.readdb import ReadDb
 
 _TRANSIENT_SQLITE = ("locked", "busy", "full", "disk i/o", "unable to open", "readonly", "read-only")
 
 
-def create_table(conn: sqlite3.Connection) -> None:
+def create_table(conn: ReadDb) -> None:
     conn.execute(
-        "CREATE TABLE projection_skipped (name TEXT NOT NULL, position INTEGER NOT NULL,"
+        "CREATE TABLE projection_skipped (name TEXT NOT NULL, position BIGINT NOT NULL,"
         " event_id TEXT NOT NULL, event_type TEXT NOT NULL, error TEXT NOT NULL,"
         " skipped_at TEXT NOT NULL, PRIMARY KEY (name, position))"
     )
@@ -62,29 +63,29 @@ class Skipped:
         }
 
 
-def record(conn: sqlite3.Connection, name: str, event: RecordedEvent, cause: BaseException) -> Skipped:
+def record(conn: ReadDb, name: str, event: RecordedEvent, cause: BaseException) -> Skipped:
     """Note that ``name`` steps over ``event`` (inside the caller's transaction)."""
     row = Skipped(name, event.position, event.id, event.type, f"{type(cause).__name__}: {cause}"[:1000], utc_now())
     conn.execute(
-        "INSERT OR REPLACE INTO projection_skipped VALUES (?, ?, ?, ?, ?, ?)",
+        conn.upsert("projection_skipped", ("name", "position", "event_id", "event_type", "error", "skipped_at"), ("name", "position")),
         (row.name, row.position, row.event_id, row.event_type, row.error, row.skipped_at),
     )
     return row
 
 
-def skipped(conn: sqlite3.Connection, name: str | None = None) -> list[Skipped]:
+def skipped(conn: ReadDb, name: str | None = None) -> list[Skipped]:
     """The events stepped over, by read model and position (``name``'s only if given)."""
     where, params = (" WHERE name = ?", (name,)) if name else ("", ())
     rows = conn.execute(f"SELECT * FROM projection_skipped{where} ORDER BY name, position", params)
     return [Skipped(*row) for row in rows]
 
 
-def counts(conn: sqlite3.Connection) -> dict[str, int]:
+def counts(conn: ReadDb) -> dict[str, int]:
     """How many events each read model stepped over (read models with none left out)."""
     return dict(conn.execute("SELECT name, count(*) FROM projection_skipped GROUP BY name").fetchall())
 
 
-def forget(conn: sqlite3.Connection, name: str) -> None:
+def forget(conn: ReadDb, name: str) -> None:
     """Drop ``name``'s rows: it is being rebuilt and will meet the events again."""
     conn.execute("DELETE FROM projection_skipped WHERE name = ?", (name,))
 

@@ -10,7 +10,6 @@ afresh from it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
@@ -24,11 +23,12 @@ from kapacitor.projections.session_summary import (
     session_of,
     subagent_of,
 )
+from kapacitor.store.readdb import ReadDb
 
-_NUMBERS = ", ".join(f"{name} INTEGER NOT NULL" for name in TOKEN_FIELDS)
+_NUMBERS = ", ".join(f"{name} BIGINT NOT NULL" for name in TOKEN_FIELDS)
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE token_calls (session_id TEXT NOT NULL, message_id TEXT NOT NULL,"
         f" request_id TEXT NOT NULL, model TEXT NOT NULL, subagent TEXT NOT NULL, {_NUMBERS},"
@@ -41,7 +41,7 @@ def setup(conn: sqlite3.Connection) -> None:
     )
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     calls: dict[tuple[str, str, str], Call] = {}  # this batch's sightings, merged
     inherited = StoredOwners(conn, events).by_position  # counted by the session that owns them
     for event in events:
@@ -53,7 +53,7 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         calls[key] = merged_call(calls.get(key), usage, subagent_of(event))
     # Merged with what earlier batches saw by the same rule as ``merged_call``:
     # the largest of each field, the model and subagent of the first sighting.
-    maxima = ", ".join(f"{name} = max({name}, excluded.{name})" for name in TOKEN_FIELDS)
+    maxima = ", ".join(f"{name} = {conn.greatest(f'token_calls.{name}', f'excluded.{name}')}" for name in TOKEN_FIELDS)
     conn.executemany(
         f"INSERT INTO token_calls VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(TOKEN_FIELDS))})"
         f" ON CONFLICT (session_id, message_id, request_id) DO UPDATE SET {maxima}",
@@ -64,7 +64,7 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
     sums = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
     conn.executemany(
         f"INSERT INTO token_usage SELECT session_id, model, subagent, {sums}, count(*)"
-        " FROM token_calls WHERE session_id = ? GROUP BY model, subagent",
+        " FROM token_calls WHERE session_id = ? GROUP BY session_id, model, subagent",
         touched,
     )
 

@@ -4,18 +4,18 @@ answers (see ``open_calls``)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from kapacitor.events import RecordedEvent
 from kapacitor.projections import open_calls
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import tool_failed
+from kapacitor.store.readdb import ReadDb
 
 OPEN = "tool_calls_open"
 
 
-def setup(conn: sqlite3.Connection) -> None:
+def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE tool_calls (session_id TEXT NOT NULL, tool_name TEXT NOT NULL,"
         " count INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
@@ -24,7 +24,7 @@ def setup(conn: sqlite3.Connection) -> None:
     open_calls.create(conn, OPEN)
 
 
-def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     counts: dict[tuple[str, str], list[int]] = {}  # (session, tool) -> [calls, errors] in this batch
     for seen in open_calls.follow(conn, OPEN, events):
         for call in seen.calls:
@@ -34,7 +34,7 @@ def apply(conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
             counts.setdefault((seen.session_id, tool), [0, 0])[1] += 1
     conn.executemany(
         "INSERT INTO tool_calls VALUES (?, ?, ?, ?) ON CONFLICT (session_id, tool_name)"
-        " DO UPDATE SET count = count + excluded.count, errors = errors + excluded.errors",
+        " DO UPDATE SET count = tool_calls.count + excluded.count, errors = tool_calls.errors + excluded.errors",
         [(*key, calls, errors) for key, (calls, errors) in counts.items()],
     )
 

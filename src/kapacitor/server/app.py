@@ -14,30 +14,49 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+import fastapi_offline
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
 from kapacitor import __version__
+from kapacitor.access import accounts
 from kapacitor.eval.config import EvalConfig, load_config
 from kapacitor.eval.jobs import EvalWorker
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
-from kapacitor.server import eval_pages, format, ingest, live, memory_api, memory_pages, sessions_pages, timeline
+from kapacitor.server import (
+    access,
+    eval_pages,
+    format,
+    ingest,
+    live,
+    memory_api,
+    memory_pages,
+    oidc,
+    sessions_pages,
+    timeline,
+)
+from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
+from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.web import render
 from kapacitor.store import open_store
-from kapacitor.store.base import display_url
-from kapacitor.store.sqlite import SQLiteEventStore
+from kapacitor.store.base import EventStore
+from kapacitor.store.readdb import ReadDb, open_read_db
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+"""Swagger UI and ReDoc, shipped by the fastapi-offline package: /docs works offline."""
+SESSION_DAYS = 14
 FIRST_SCRIPTS = ("htmx.min.js",)  # the others may use it
 
 
@@ -48,48 +67,74 @@ def static_assets() -> tuple[list[str], list[str]]:
     return css, js
 
 
-def create_app(store_url: str, *, run_projections: bool = True, token: str | None = None,
-               eval_config: EvalConfig | None = None) -> FastAPI:
-    """The dashboard and ingest API over the store at ``store_url``. ``token`` is the
-    bearer token ingest requires (default ``$KAPACITOR_TOKEN``; empty: loopback only).
-    ``eval_config`` sets the judge of Run eval and auto-eval (default: ``load_config()``)."""
+def create_app(
+    store_url: str,
+    *,
+    run_projections: bool = True,
+    token: str | None = None,
+    auth: bool = False,
+    public_url: str = "",
+    oidc_settings: oidc.OidcSettings | None = None,
+    eval_config: EvalConfig | None = None,
+) -> FastAPI:
+    """The dashboard and ingest API over the store at ``store_url``. ``token`` is a
+    bearer token ingest accepts besides users' tokens (default ``$KAPACITOR_TOKEN``;
+    none: loopback only). ``auth``: team mode, every read needs a signed-in user
+    (see ``server.access``); without it the app answers loopback names only.
+    ``public_url``: where users reach the server (https: the cookie is Secure).
+    ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``).
+    ``eval_config`` sets the judge of Run eval and auto-eval (default: ``load_config()``);
+    the eval job queue needs a SQLite store (on PostgreSQL, Run eval answers 503)."""
     store = open_store(store_url)
+    db = open_read_db(store)  # read models and access tables live in the store's own database
+    accounts.ensure_schema(db)
+    runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)  # creates missing read-model tables
+    hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
     path = getattr(store, "path", None)
-    if path is None:
-        raise ValueError(f"the dashboard needs the SQLite store; {display_url(store_url)} is not one")
-    runner = ProjectionRunner(store, Path(path), PROJECTIONS)  # creates missing read-model tables
-    hub = LiveHub(store, [p.name for p in PROJECTIONS])
-    eval_worker = EvalWorker(store, store_url, Path(path), eval_config or load_config())  # owns the eval job queue
+    eval_worker = EvalWorker(store, store_url, Path(path), eval_config or load_config()) if path else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = None
         if run_projections:
             runner.start()
-            eval_worker.start()
+            if eval_worker:
+                eval_worker.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
-            eval_worker.close()
+            if eval_worker:
+                eval_worker.close()
             if watcher:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             runner.close()
+            db.close()
             store.close()
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
-                  description="Coding-agent sessions as events: every page's data as JSON.")
+                  description="Coding-agent sessions as events: every page's data as JSON.",
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate)])
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
-    app.state.store, app.state.runner, app.state.hub, app.state.templates = store, runner, hub, templates
+    app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
     app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
+    app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
+    if oidc_settings is not None:
+        if not auth:
+            raise ValueError("OIDC sign-in is for a server with --auth")
+        oidc.install(app, oidc_settings)
+    app.state.has_users = lambda: bool(accounts.list_users(db))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.include_router(access.router)
+    app.include_router(oidc.router)
     app.include_router(timeline.router)
     app.include_router(sessions_pages.router)
     app.include_router(eval_pages.router)
@@ -100,10 +145,18 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error."""
+        """Pages get an HTML error page; the JSON API keeps FastAPI's JSON error. On a
+        team server a page not found by an anonymous visitor offers sign-in instead
+        (a private session and a missing one look alike)."""
         if _wants_json(request):
             return await http_exception_handler(request, exc)
+        if exc.status_code == 404 and auth and not access.viewer_of(request).signed_in:
+            return access.sign_in_required(request, wants_json=False)
         return render(request, "error.html", status_code=exc.status_code, code=exc.status_code, message=exc.detail)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        return access.sign_in_required(request, _wants_json(request))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -120,24 +173,42 @@ def create_app(store_url: str, *, run_projections: bool = True, token: str | Non
         normal while catching up), ``projections`` (checkpoints), ``skipped`` (events
         each read model stepped over), ``stalled`` (read models waiting out a
         transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
-        health = health_report(store, runner)
+        health = health_report(store, db, runner)
         return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict[str, object]:
+        return app.openapi()
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "docs.html", {"ui": "swagger"})
+
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "docs.html", {"ui": "redoc"})
+
+    if auth:
+        secret = accounts.server_secret(db, "session-cookie")
+        app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="kapacitor_session",
+                           max_age=SESSION_DAYS * 86400, same_site="lax", https_only=public_url.startswith("https:"))
+    app.add_middleware(Guard, local_only=not auth)  # outermost: checked before anything else runs
     return app
 
 
-def health_report(store: SQLiteEventStore, runner: ProjectionRunner) -> dict[str, object]:
+def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> dict[str, object]:
     """What ``/healthz`` answers (see there)."""
     problems: list[str] = []
     head, positions, counts = 0, {}, {}
     try:
         head = store.head_position()
-        positions = {name: cp.position for name, cp in checkpoints(store.conn).items()}
-        counts = skipped.counts(store.conn)
+        positions = {name: cp.position for name, cp in checkpoints(db).items()}
+        counts = skipped.counts(db)
     except Exception as exc:  # the store itself fails: that is the report
         problems.append(f"store: {type(exc).__name__}: {exc}")
-    if store.damaged:
-        problems.append(f"store: damaged ({store.damaged}); nothing is written to it")
+    damaged = getattr(store, "damaged", "")  # the SQLite store notes a damaged file
+    if damaged:
+        problems.append(f"store: damaged ({damaged}); nothing is written to it")
     problems += [f"read model {name!r} skipped {n:,} event(s) (`kapacitor projections status`)" for name, n in counts.items()]
     stalled = runner.stalled()
     problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]

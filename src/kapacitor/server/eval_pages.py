@@ -16,12 +16,13 @@ import time
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sse_starlette.sse import EventSourceResponse
 
 from kapacitor.eval.access import reviewer, session_visible, visible_sessions
+from kapacitor.eval.jobs import EvalWorker
 from kapacitor.eval.record import record_review
 from kapacitor.projections import evals as evals_model
 from kapacitor.server.web import conn, not_found, render
@@ -90,7 +91,8 @@ def compare_page(request: Request, session_id: str, a: str, b: str) -> HTMLRespo
     session = session_visible(request, session_id)
     evals = _evals(request, session_id)
     first, second = _chosen(evals, a), _chosen(evals, b)
-    assert first is not None and second is not None
+    if first is None or second is None:
+        raise not_found(f"eval {a if first is None else b!r}")
     rows = []
     scores_b = {s["question_id"]: s for s in second["scores"]}
     ids = [s["question_id"] for s in first["scores"]] + [q for q in scores_b if q not in {s["question_id"] for s in first["scores"]}]
@@ -109,15 +111,24 @@ def run_eval(request: Request, session_id: str, questions: Annotated[str, Form()
     """Returns ``job_id`` and ``events``, the SSE URL of the job's progress."""
     session_visible(request, session_id)
     only = [q.strip() for q in questions.split(",") if q.strip()]
-    job_id = request.app.state.eval_worker.submit(session_id, "manual", only)
+    job_id = _worker(request).submit(session_id, "manual", only)
     sid = quote(session_id, safe="")
     return {"job_id": job_id, "events": f"/sessions/{sid}/eval/jobs/{job_id}/events",
             "json": f"/sessions/{sid}/eval/jobs/{job_id}.json"}
 
 
+def _worker(request: Request) -> EvalWorker:
+    """The eval job queue; 503 on a PostgreSQL store (its queue is a SQLite table:
+    evals recorded elsewhere still show)."""
+    worker = request.app.state.eval_worker
+    if worker is None:
+        raise HTTPException(503, "Run eval needs a SQLite store (its job queue is a table of the file)")
+    return worker  # type: ignore[no-any-return]
+
+
 def _job(request: Request, session_id: str, job_id: str) -> dict[str, Any]:
     session_visible(request, session_id)
-    found = request.app.state.eval_worker.job(job_id)
+    found = _worker(request).job(job_id)
     if found is None or found["session_id"] != session_id:
         raise not_found(f"eval job {job_id!r}")
     return found  # type: ignore[no-any-return]
@@ -133,7 +144,7 @@ async def job_events(request: Request, session_id: str, job_id: str) -> EventSou
     """``progress`` messages (the runner's: question started/done/retry/failed,
     retrospective) as they happen, then one ``done`` or ``failed`` with the job."""
     await asyncio.to_thread(_job, request, session_id, job_id)
-    worker = request.app.state.eval_worker
+    worker = _worker(request)
 
     async def stream():  # type: ignore[no-untyped-def]
         sent = 0

@@ -22,8 +22,11 @@ Answers: 200 ``{"added", "skipped"}`` — a replayed batch is 200 with
 ``added: 0``, because clients resend after a crash or timeout and must see
 success; 400 malformed (not JSON, wrong shape, bad session id); 401 missing or
 wrong bearer token; 403 no token configured and the caller is not on this
-machine; 413 body over ``MAX_BODY`` (after gzip ``Content-Encoding``);
-415 another content encoding; 422 the batch names another session.
+machine, or the session belongs to another user; 413 body over ``MAX_BODY``
+(after gzip ``Content-Encoding``); 415 not ``application/json``, or another
+content encoding; 422 the batch names another session. A user's token makes
+that user the session's owner (the git identity in the events stays as extra
+attribution).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from kapacitor.access import accounts
 from kapacitor.capture import layout
 from kapacitor.events import (
     SCHEMA_VERSION,
@@ -55,6 +59,7 @@ from kapacitor.events import (
 )
 from kapacitor.normalize import redact
 from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Routed, Source
+from kapacitor.server.access import bearer_token, conn
 from kapacitor.store import codec
 from kapacitor.store.base import EventStore, append_skipping_taken_ids
 
@@ -249,14 +254,33 @@ def server_token(request: Request) -> str:
     return str(request.app.state.ingest_token)
 
 
-def authorize(request: Request) -> None:
+def authorize(request: Request) -> str:
+    """Who may post: a user's token (returns the user, who will own the session),
+    the server's token, or, on a server with neither, this machine (returns "").
+    The scheme of ``Authorization: Bearer <token>`` is matched in any case."""
+    sent = bearer_token(request)
+    if sent is not None:
+        found = accounts.user_for_token(conn(request), sent)
+        if found is not None:
+            return found[0].name
     token = server_token(request)
     if token:
-        sent = request.headers.get("authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        if sent is None or not hmac.compare_digest(sent.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    elif request.app.state.auth:
+        raise HTTPException(401, "a user's token is required (kapacitor tokens create --user NAME)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    elif sent is not None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     elif (request.client.host if request.client else "") not in LOOPBACK:
         raise HTTPException(403, "this server has no token: ingest is open to 127.0.0.1 only (set KAPACITOR_TOKEN)")
+    return ""
+
+
+def claim(request: Request, session_id: str, owner: str) -> None:
+    """Make ``owner`` the session's owner, unless another user owns it (403)."""
+    if owner and accounts.claim_session(conn(request), session_id, owner) != owner:
+        raise HTTPException(403, f"session {session_id!r} belongs to another user")
 
 
 async def read_body(request: Request) -> bytearray:
@@ -286,8 +310,12 @@ async def read_body(request: Request) -> bytearray:
 
 @router.post("/api/ingest/sessions/{session_id}/batches")
 async def post_batch(session_id: str, request: Request) -> dict[str, int]:
-    """Ingest one batch of hook payload and transcript lines for a session."""
-    authorize(request)
+    """Ingest one batch of hook payload and transcript lines for a session (JSON only)."""
+    owner = authorize(request)
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, "a batch must be sent as application/json")
+    if owner and layout.valid_session_id(session_id):
+        await run_in_threadpool(claim, request, session_id, owner)
     body = await read_body(request)
     try:
         result = await run_in_threadpool(ingest, request.app.state.store, session_id, body)

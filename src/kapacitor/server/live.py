@@ -4,7 +4,9 @@ what changed, so they re-fetch just the affected fragment (see static/live.js).
 The hub watches the read models' checkpoints, not the raw log: it announces a
 change only once every projection has applied it, so a page that re-fetches on
 the message already sees the new data. A message names the sessions and
-repositories the new events touched (``all`` when there were too many to list).
+repositories the new events touched (``all`` when there were too many to list),
+cut for each subscriber to what its viewer may see: a change to a session
+someone may not see never reaches their stream.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
+from kapacitor.access.viewer import Viewer, visible_sessions
 from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
+from kapacitor.server.access import viewer_of
 from kapacitor.store.base import EventStore
+from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
 MAX_SUBSCRIBERS = 200
 """Open ``/events`` streams at most; one more is answered 503 (each holds a queue
@@ -33,25 +38,26 @@ and a connection)."""
 class LiveHub:
     """Fans change messages out to every open ``/events`` stream."""
 
-    def __init__(self, store: EventStore, names: list[str], max_subscribers: int = MAX_SUBSCRIBERS):
-        self.store, self.names, self.max_subscribers = store, names, max_subscribers
-        self.queues: set[asyncio.Queue[dict[str, Any]]] = set()
+    def __init__(self, store: EventStore, db: ReadDb, names: list[str], max_subscribers: int = MAX_SUBSCRIBERS):
+        self.store, self.db, self.names, self.max_subscribers = store, db, names, max_subscribers
+        self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.position = 0
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]] | None:
-        """A new subscriber's queue, or None when ``max_subscribers`` are open."""
+    def subscribe(self, viewer: Viewer) -> asyncio.Queue[dict[str, Any]] | None:
+        """A new subscriber's queue (it gets what ``viewer`` may see), or None when
+        ``max_subscribers`` are open."""
         if len(self.queues) >= self.max_subscribers:
             return None
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
-        self.queues.add(queue)
+        self.queues[queue] = viewer
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self.queues.discard(queue)
+        self.queues.pop(queue, None)
 
     def applied_position(self) -> int:
         """The position every read model has reached."""
-        saved = checkpoints(self.store.conn)  # type: ignore[attr-defined]
+        saved = checkpoints(self.db)
         return min((saved[n].position for n in self.names if n in saved), default=0)
 
     def changes(self, after: int, upto: int) -> dict[str, Any]:
@@ -63,15 +69,29 @@ class LiveHub:
         repos: list[str] = []
         if sessions:
             marks = ",".join("?" * len(sessions))
-            repos = sorted(k for (k,) in self.store.conn.execute(  # type: ignore[attr-defined]
+            repos = sorted(k for (k,) in self.db.execute(
                 f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions
             ))
         return {"position": upto, "all": False, "sessions": sessions, "repositories": repos}
 
-    def publish(self, message: dict[str, Any]) -> None:
-        for queue in list(self.queues):
-            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
-                queue.put_nowait(message)
+    def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
+        """``message`` as each viewer may see it: only the sessions they may see and
+        those sessions' repositories; None when nothing of it is theirs."""
+        cut: dict[Viewer, dict[str, Any] | None] = {}
+        for viewer in viewers:
+            if viewer.admin or message["all"]:
+                cut[viewer] = message
+                continue
+            seen = visible_sessions(self.db, viewer, message["sessions"])
+            cut[viewer] = message | {"sessions": sorted(seen), "repositories": sorted(set(seen.values()))} if seen else None
+        return cut
+
+    def publish(self, cut: dict[Viewer, dict[str, Any] | None]) -> None:
+        for queue, viewer in list(self.queues.items()):
+            message = cut.get(viewer)
+            if message is not None:
+                with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
+                    queue.put_nowait(message)
 
     async def run(self) -> None:
         """Poll the checkpoints and publish each advance, until cancelled."""
@@ -82,7 +102,7 @@ class LiveHub:
             if reached > self.position:
                 message = await asyncio.to_thread(self.changes, self.position, reached)
                 self.position = reached
-                self.publish(message)
+                self.publish(await asyncio.to_thread(self.for_viewers, message, set(self.queues.values())))
 
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
@@ -90,7 +110,7 @@ async def events(request: Request) -> EventSourceResponse:
     """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``.
     503 (retry later) when ``MAX_SUBSCRIBERS`` streams are open."""
     hub: LiveHub = request.app.state.hub
-    queue = hub.subscribe()
+    queue = hub.subscribe(viewer_of(request))
     if queue is None:
         raise HTTPException(503, f"{hub.max_subscribers} live streams are open already", headers={"Retry-After": "30"})
     shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly

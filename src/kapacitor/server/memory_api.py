@@ -38,9 +38,10 @@ TRANSCRIPT_PAGE = 50
 
 
 def viewer_of(request: Request) -> gate.Viewer:
-    """Who asks: the team server's viewer once it sets one (``request.state.viewer``),
-    else ``None`` (an authorised caller of a single-team server sees every session)."""
-    return getattr(request.state, "viewer", None)
+    """Who asks: the viewer the server's one gate found (``server.access``)."""
+    from kapacitor.server.access import viewer_of as gate_viewer
+
+    return gate_viewer(request)
 
 
 def user_of(request: Request, claimed: str) -> str:
@@ -102,7 +103,7 @@ def facts_json(request: Request, repo: str = "", q: str = "", status: str = "act
 
 def list_facts(request: Request, repo: str = "", q: str = "", status: str = "active") -> list[facts.Fact]:
     """The facts of ``repo`` (every scope when empty), matching ``q``, with ``status`` ("all" for any)."""
-    clauses, params = ["1"], []
+    clauses, params = ["1 = 1"], []
     if repo:
         clauses.append("scope = ?")
         params.append(repo)

@@ -5,16 +5,17 @@ the pages and their JSON twins both call these, so they always agree."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
 from kapacitor import times
+from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
+from kapacitor.store.readdb import ReadDb
 
 PAGE_SIZE = 50
 
@@ -31,10 +32,11 @@ class Filters:
     page: int = 1
     sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
 
-    def where(self, tz: tzinfo = UTC) -> tuple[str, list[Any]]:
-        """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``);
-        a day is a day in ``tz``."""
-        clauses, params = [], []
+    def where(self, viewer: Viewer, like: str = "LIKE", tz: tzinfo = UTC) -> tuple[str, list[Any]]:
+        """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``),
+        limited to what ``viewer`` may see; a day is a day in ``tz``."""
+        visible, params = visible_clause(viewer)
+        clauses = [visible] if visible else []
         if self.repo:
             clauses.append("key = ?")
             params.append(self.repo)
@@ -48,7 +50,7 @@ class Filters:
             clauses.append("started < ?")
             params.append(times.day_start(times.day_after(self.until), tz))
         if self.q:
-            clauses.append("(title LIKE ? ESCAPE '\\' OR session_id = ?)")
+            clauses.append(f"(title {like} ? ESCAPE '\\' OR session_id = ?)")
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params += [f"%{escaped}%", self.q]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -68,9 +70,10 @@ def in_zone(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     return row | {k: times.iso(row[k], tz) for k in ZONED if isinstance(row.get(k), str) and row[k]}
 
 
-def session_list(conn: sqlite3.Connection, filters: Filters, tz: tzinfo = UTC) -> dict[str, Any]:
-    """One page of sessions, newest first, and how many match; dates in ``tz``."""
-    where, params = filters.where(tz)
+def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UTC) -> dict[str, Any]:
+    """One page of the sessions ``viewer`` may see, newest first, and how many match;
+    dates in ``tz``."""
+    where, params = filters.where(viewer, conn.like, tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
     order = "started DESC, session_id"
     if filters.sort in ("eval", "-eval"):  # sessions without an eval last
@@ -89,41 +92,55 @@ def session_list(conn: sqlite3.Connection, filters: Filters, tz: tzinfo = UTC) -
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
 
 
-def repositories(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every repository (or directory), most recently active first, with a status:
-    running when any of its sessions is."""
-    running = live_status.running_sessions(conn)
-    live_repos = set()
-    if running:
-        marks = ",".join("?" * len(running))
-        live_repos = {k for (k,) in conn.execute(f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", list(running))}
-    rows = conn.execute(
-        "SELECT key, kind, remote_url, sessions, tokens, tool_calls, files_changed, last_activity"
-        " FROM repositories ORDER BY last_activity DESC"
-    )
+def repositories(conn: ReadDb, viewer: Viewer) -> list[dict[str, Any]]:
+    """Every repository (or directory) with sessions ``viewer`` may see, most
+    recently active first, its totals over those sessions, and a status: running
+    when any of them is."""
+    live_repos = set(visible_sessions(conn, viewer, live_status.running_sessions(conn)).values())
+    if viewer.admin:
+        rows = conn.execute(
+            "SELECT key, kind, remote_url, sessions, tokens, tool_calls, files_changed, last_activity"
+            " FROM repositories ORDER BY last_activity DESC"
+        )
+    else:
+        visible, params = visible_clause(viewer, "rs.session_id", "rs.key")
+        rows = conn.execute(
+            "SELECT r.key, r.kind, r.remote_url, count(*), sum(rs.tokens), sum(rs.tool_calls), sum(rs.files_changed),"
+            " max(rs.last_activity) AS last FROM repository_sessions rs JOIN repositories r ON r.key = rs.key"
+            f" WHERE {visible} GROUP BY r.key, r.kind, r.remote_url ORDER BY last DESC",
+            params,
+        )
     names = ("key", "kind", "remote_url", "sessions", "tokens", "tool_calls", "files_changed", "last_activity")
     return [dict(zip(names, r, strict=True)) | {"running": r[0] in live_repos} for r in rows]
 
 
-def users(conn: sqlite3.Connection) -> list[str]:
-    return [u for (u,) in conn.execute('SELECT DISTINCT "user" FROM repository_sessions WHERE "user" != \'\' ORDER BY 1')]
+def users(conn: ReadDb, viewer: Viewer) -> list[str]:
+    """The git users of the sessions ``viewer`` may see."""
+    visible, params = visible_clause(viewer)
+    where = f" AND {visible}" if visible else ""
+    return [u for (u,) in conn.execute(f'SELECT DISTINCT "user" FROM repository_sessions WHERE "user" != \'\'{where} ORDER BY 1', params)]
 
 
-def session_row(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
-    """The full ``kapacitor sessions --json`` row, priced now, with its live status."""
+def session_row(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
+    """The full ``kapacitor sessions --json`` row, priced now, with its live status,
+    ``owner`` and ``visibility``; None when there is no such session or ``viewer``
+    may not see it (the same answer, so a private session's existence stays hidden)."""
+    if not viewer.admin and not visible_sessions(conn, viewer, [session_id]):
+        return None
     found = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
     if not found:
         return None
     row = summary_from_state(json.loads(found[0])).as_json()
     row["status"] = live_status.statuses(conn, [session_id])[session_id]
     row["repo"], row["repo_kind"] = group_of(row)
+    row.update(session_access(conn, session_id))
     return row
 
 
-def session_stats(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
+def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
     """The stats tab: the session row, tokens per model (with totals), tool calls
     per tool with errors, and the files changed."""
-    row = session_row(conn, session_id)
+    row = session_row(conn, session_id, viewer)
     if row is None:
         return None
     sums = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
@@ -145,7 +162,7 @@ def session_stats(conn: sqlite3.Connection, session_id: str) -> dict[str, Any] |
     files = [
         {"path": path, "changes": n, "kinds": sorted(set(kinds.split(","))), "lines_added": added, "lines_removed": removed}
         for path, n, kinds, added, removed in conn.execute(
-            "SELECT path, count(*), group_concat(DISTINCT kind), sum(lines_added), sum(lines_removed)"
+            f"SELECT path, count(*), {conn.string_agg('DISTINCT kind')}, sum(lines_added), sum(lines_removed)"
             " FROM files_changed WHERE session_id = ? GROUP BY path ORDER BY path",
             (session_id,),
         )

@@ -21,14 +21,14 @@ from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server import chat, queries, trace
 from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.timeline import TZ_PARAM
-from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment
+from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment, viewer_of
 
 router = APIRouter()
 CHAT_PAGE = 200
 
 
 def _session(request: Request, session_id: str) -> dict[str, Any]:
-    row = queries.session_row(conn(request), session_id)
+    row = queries.session_row(conn(request), session_id, viewer_of(request))
     if row is None:
         raise not_found(f"session {session_id!r}")
     return row
@@ -80,7 +80,7 @@ def trace_json(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
 def stats_json(request: Request, session_id: str) -> dict[str, Any]:
-    stats = queries.session_stats(conn(request), session_id)
+    stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
     return stats | {"request_shapes": [asdict(shape) for shape in request_shapes(request.app.state.store, session_id)]}
@@ -138,12 +138,12 @@ def trace_children(
 
 @router.get("/sessions/{session_id}/head", response_class=HTMLResponse, summary="A session's header (live refresh)")
 def head_fragment(request: Request, session_id: str) -> HTMLResponse:
-    return HTMLResponse(render_fragment(request, "_session_head.html", session=_session(request, session_id)))
+    return HTMLResponse(render_fragment(request, "_session_head.html", session=_session(request, session_id), viewer=viewer_of(request)))
 
 
 @router.get("/sessions/{session_id}/stats", response_class=HTMLResponse, summary="Session page: stats tab")
 def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
-    stats = queries.session_stats(conn(request), session_id)
+    stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
     shapes = request_shapes(request.app.state.store, session_id)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from kapacitor.server import queries
 from kapacitor.server.queries import Filters
-from kapacitor.server.web import api_zone, conn, render, viewer_zone
+from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
 router = APIRouter()
 
@@ -38,18 +38,18 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
     context = _timeline(request, chosen)
     if fragment == "rows":
         return render(request, "_timeline_rows.html", **context)
-    return render(request, "timeline.html", **context, repositories=queries.repositories(conn(request)))
+    return render(request, "timeline.html", **context)
 
 
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     tz = viewer_zone(request)
     listing = _listing(request, chosen, tz)
-    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request)), "tz": tz}
+    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
 
 
 def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:
     """The page of sessions, dates in ``tz``; a page past the last is a 404 (page 1 always exists)."""
-    listing = queries.session_list(conn(request), chosen, tz)
+    listing = queries.session_list(conn(request), chosen, viewer_of(request), tz)
     if chosen.page > listing["pages"]:
         raise HTTPException(status_code=404, detail=f"no page {chosen.page}: there are {listing['pages']}")
     return listing
@@ -73,9 +73,9 @@ def sessions_json(
 
 @router.get("/sidebar", response_class=HTMLResponse, summary="Repository sidebar fragment")
 def sidebar(request: Request, repo: str = "") -> HTMLResponse:
-    return render(request, "_sidebar.html", repositories=queries.repositories(conn(request)), filters=Filters(repo=repo))
+    return render(request, "_sidebar.html", repositories=queries.repositories(conn(request), viewer_of(request)), filters=Filters(repo=repo))
 
 
 @router.get("/repos.json", summary="Repositories (and directories without a GitHub remote)")
 def repos_json(request: Request) -> list[dict[str, Any]]:
-    return queries.repositories(conn(request))
+    return queries.repositories(conn(request), viewer_of(request))

@@ -1,8 +1,7 @@
-"""What every page handler shares: the read connection and template rendering."""
+"""What every page handler shares: the read connection, the viewer, and template rendering."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import unquote
@@ -12,14 +11,12 @@ from fastapi.responses import HTMLResponse
 
 from kapacitor import times
 from kapacitor.server import queries
+from kapacitor.server.access import conn, csrf_token, not_found, viewer_of
 
 TZ_COOKIE = "tz"
 """Set by ``static/app.js`` to the browser's zone, so pages show its times."""
 
-
-def conn(request: Request) -> sqlite3.Connection:
-    """This thread's connection to the store file (events and read models)."""
-    return request.app.state.store.conn  # type: ignore[no-any-return]
+__all__ = ["conn", "not_found", "render", "viewer_of"]
 
 
 def viewer_zone(request: Request) -> tzinfo:
@@ -49,11 +46,9 @@ def render_fragment(request: Request, template: str, **context: Any) -> str:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
+    viewer = viewer_of(request)
     context.setdefault("tz", viewer_zone(request))
     if "repositories" not in context:  # every page has the sidebar
-        context["repositories"] = queries.repositories(conn(request))
+        context["repositories"] = queries.repositories(conn(request), viewer)
+    context.update(viewer=viewer, csrf=csrf_token(request), auth=request.app.state.auth)
     return templates.TemplateResponse(request, template, context, status_code=status_code)  # type: ignore[no-any-return]
-
-
-def not_found(what: str) -> HTTPException:
-    return HTTPException(status_code=404, detail=f"no such {what}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kapacitor.events import NewEvent, RecordedEvent
-from kapacitor.store import blobs, codec
+from kapacitor.store import blobs
 
 ANY = -2
 """Expected version: append whatever the stream's state."""
@@ -79,9 +79,10 @@ class EventStore(Protocol):
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
+        checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
-        """Several appends (stream, events, expected version) and stream metadata
-        updates in one transaction: all of them happen or none does."""
+        """Several appends (stream, events, expected version), stream metadata
+        updates and checkpoints in one transaction: all of them happen or none does."""
         ...
 
     def read_stream(
@@ -102,6 +103,13 @@ class EventStore(Protocol):
 
     def head_position(self) -> int:
         """The global position of the last event (0 for an empty store)."""
+        ...
+
+    def get_checkpoint(self, name: str) -> dict[str, Any]:
+        """A reader's saved progress (``{}`` when none), written by ``append_many``:
+        an import's offset in a file, a copy's position in its source. Kept in a
+        table of their own, not in streams: in KurrentDB, ``$``-prefixed streams
+        are the server's system streams."""
         ...
 
     def stream_version(self, stream: str) -> int:
@@ -130,6 +138,11 @@ class EventStore(Protocol):
     def close(self) -> None: ...
 
 
+Position = int
+"""A global position: ordered (a later event has a greater one) and nothing else.
+Code compares and stores positions; the only arithmetic on them is for display
+(lag, progress bars), which a backend with sparse positions (KurrentDB's commit
+positions) would show as "behind" rather than as a count."""
 @dataclass(frozen=True, slots=True)
 class Rewrite:
     """New data and metadata for the stored event ``id`` (see ``EventStore.rewrite``)."""
@@ -161,9 +174,9 @@ def subscribe(
 
 
 def append_skipping_taken_ids(
-    store: EventStore, streams: dict[str, list[NewEvent]], stream_metadata: dict[str, dict[str, Any]] | None = None
+    store: EventStore, streams: dict[str, list[NewEvent]], checkpoints: dict[str, dict[str, Any]] | None = None
 ) -> tuple[int, int]:
-    """``append_many`` of ``streams`` (any expected version) and ``stream_metadata``
+    """``append_many`` of ``streams`` (any expected version) and ``checkpoints``
     in one transaction, leaving out every event whose id another stream already
     holds (a record the agent wrote twice, say in its main and a sidechain
     transcript) instead of refusing them all. (added, skipped): skipped counts
@@ -172,7 +185,7 @@ def append_skipping_taken_ids(
     while True:
         try:
             results = store.append_many(
-                [(stream, events, ANY) for stream, events in streams.items() if events], stream_metadata
+                [(stream, events, ANY) for stream, events in streams.items() if events], checkpoints=checkpoints
             )
         except EventIdConflict as exc:
             kept = [e for e in streams.get(exc.stream, []) if e.id not in exc.ids]

@@ -145,6 +145,17 @@ class EventStoreContract:
         assert store.get_stream_metadata("$checkpoint") == {"offset": 7}
         assert store.head_position() == 3
 
+    def test_checkpoints_commit_with_their_events_in_a_table_of_their_own(self, store: EventStore):
+        assert store.get_checkpoint("import-1") == {}
+        store.append_many([("A-1", make_events(2, "a"), NO_STREAM)], checkpoints={"import-1": {"offset": 7}})
+        assert store.get_checkpoint("import-1") == {"offset": 7}
+        with pytest.raises(WrongExpectedVersion):
+            store.append_many([("A-1", make_events(1, "x"), NO_STREAM)], checkpoints={"import-1": {"offset": 9}})
+        assert store.get_checkpoint("import-1") == {"offset": 7}
+        store.append_many([], checkpoints={"import-1": {"offset": 9}})
+        assert store.get_checkpoint("import-1") == {"offset": 9}
+        assert store.stream_version("import-1") == NO_STREAM and store.get_stream_metadata("import-1") == {}
+
     def test_stream_metadata(self, store: EventStore):
         assert store.get_stream_metadata("S-1") == {}
         store.set_stream_metadata("S-1", {"offset": 10, "path": "/x"})

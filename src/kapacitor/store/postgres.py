@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
+from psycopg.types.numeric import NumericLoader
 
 from kapacitor.events import NewEvent, RecordedEvent
 from kapacitor.store import blobs, codec
@@ -86,7 +88,17 @@ def _m002_blobs(cur: psycopg.Cursor) -> None:
     cur.execute("CREATE TABLE blobs (hash text PRIMARY KEY, body bytea NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_m001_events, _m002_blobs]
+def _m003_checkpoints(cur: psycopg.Cursor) -> None:
+    """Readers' checkpoints in their own table (they were ``$import-`` streams' metadata)."""
+    cur.execute("CREATE TABLE checkpoints (name text PRIMARY KEY, value bytea NOT NULL)")
+    cur.execute(
+        "INSERT INTO checkpoints SELECT substr(stream, 2), metadata FROM streams"
+        " WHERE stream LIKE '$import-%' AND metadata IS NOT NULL"
+    )
+    cur.execute("DELETE FROM streams WHERE stream LIKE '$import-%' AND version = -1")
+
+
+MIGRATIONS: list[Callable[[psycopg.Cursor], None]] = [_m001_events, _m002_blobs, _m003_checkpoints]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -100,6 +112,23 @@ def migrate(conn: psycopg.Connection, migrations: Sequence[Callable[[psycopg.Cur
             if step.__name__ not in done:
                 step(cur)
                 cur.execute("INSERT INTO _migrations VALUES (%s, %s)", (step.__name__, utc_now()))
+
+
+NOTIFY_CHANNEL = "kapacitor_events"
+"""Every append NOTIFYs this channel (on commit) with the new head position: followers
+(the projection runner) LISTEN and wake at once instead of waiting for their next poll."""
+
+
+class _WholeNumeric(NumericLoader):
+    """``numeric`` as ``int`` when it is whole (``sum`` of ``bigint`` is numeric)."""
+
+    def load(self, data: Any) -> Any:
+        value = super().load(data)
+        return int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value
+
+
+def register_integers(conn: psycopg.Connection) -> None:
+    conn.adapters.register_loader("numeric", _WholeNumeric)
 
 
 def _reason(exc: psycopg.Error) -> str:
@@ -173,6 +202,7 @@ class PostgresEventStore:
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
+        checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
         def append(conn: psycopg.Connection) -> list[AppendResult]:
             with conn.transaction(), conn.cursor() as cur:
@@ -181,6 +211,14 @@ class PostgresEventStore:
                 head = cur.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
                 results = _append_locked(cur, batches, head)
                 _set_metadata(cur, stream_metadata or {})
+                if checkpoints:
+                    cur.execute(
+                        "INSERT INTO checkpoints SELECT * FROM unnest(%s::text[], %s::bytea[])"
+                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        (list(checkpoints), [codec.dumps(v) for v in checkpoints.values()]),
+                    )
+                if results and results[-1].position > head:
+                    cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(results[-1].position)))
                 return results
 
         return self._run(append)
@@ -215,6 +253,10 @@ class PostgresEventStore:
 
     def head_position(self) -> int:
         return self._query("SELECT coalesce(max(position), 0) FROM events")[0][0]
+
+    def get_checkpoint(self, name: str) -> dict[str, Any]:
+        rows = self._query("SELECT value FROM checkpoints WHERE name = %s", (name,))
+        return codec.loads(rows[0][0]) if rows else {}
 
     def stream_version(self, stream: str) -> int:
         rows = self._query("SELECT version FROM streams WHERE stream = %s", (stream,))

@@ -8,6 +8,7 @@ lock and never interleave.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -62,7 +63,17 @@ def _m002_blobs(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE blobs (hash TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events, _m002_blobs]
+def _m003_checkpoints(conn: sqlite3.Connection) -> None:
+    """Readers' checkpoints in their own table (they were ``$import-`` streams' metadata)."""
+    conn.execute("CREATE TABLE checkpoints (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+    conn.execute(
+        "INSERT INTO checkpoints SELECT substr(stream, 2), metadata FROM streams"
+        " WHERE stream LIKE '$import-%' AND metadata IS NOT NULL"
+    )
+    conn.execute("DELETE FROM streams WHERE stream LIKE '$import-%' AND version = -1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_events, _m002_blobs, _m003_checkpoints]
 """Schema changes, in order; each runs once and is recorded in ``_migrations``."""
 
 
@@ -93,6 +104,18 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def create_private(path: Path) -> None:
+    """Create the store file readable by its user only (0600; SQLite gives its -wal
+    and -shm files the same mode), and a missing directory for it 0700: transcripts
+    hold code, prompts and sometimes secrets. An existing file or directory is left as it is."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def damage_of(exc: BaseException) -> str | None:
     """SQLite's words when ``exc`` says the file is damaged or is not a database."""
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
@@ -116,7 +139,7 @@ class SQLiteEventStore:
             raise StoreError(f"no store at {self.path}: nothing was imported there (check --store, or run `kapacitor import`)")
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory, not a store file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -157,6 +180,7 @@ class SQLiteEventStore:
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int]],
         stream_metadata: dict[str, dict[str, Any]] | None = None,
+        checkpoints: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
         if self.damaged:
             raise StoreDamaged(self.path, self.damaged)
@@ -166,6 +190,10 @@ class SQLiteEventStore:
             results = [self._append_locked(conn, s, events, expected) for s, events, expected in batches]
             for stream, metadata in (stream_metadata or {}).items():
                 self._set_metadata(conn, stream, metadata)
+            conn.executemany(
+                "INSERT INTO checkpoints VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [(name, codec.dumps(value)) for name, value in (checkpoints or {}).items()],
+            )
             conn.execute("COMMIT")
             return results
         except BaseException as exc:
@@ -271,6 +299,10 @@ class SQLiteEventStore:
         except sqlite3.DatabaseError as exc:
             self._refuse_if_damaged(exc)
             raise
+
+    def get_checkpoint(self, name: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return codec.loads(row[0]) if row else {}
 
     def stream_version(self, stream: str) -> int:
         row = self.conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()

@@ -1,0 +1,207 @@
+"""Users, API tokens and who owns each session, kept in the store's database.
+
+These are access-control state, not history: ``kapacitor users``/``tokens``
+change them and the server reads them on every request, so a revoked token is
+refused at once (a projection would lag the log). Tokens are stored as SHA-256
+hashes only: the token is printed once, at creation, and cannot be recovered.
+A token is 32 random bytes, so a fast hash is as good as a slow one.
+
+Visibility of a session: ``private`` (its owner and admins), ``org`` (every
+signed-in user), ``public`` (anyone, read-only). A session's own setting wins,
+then its repository's default, then its owner's default, then ``private``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kapacitor.store.base import utc_now
+from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
+
+VISIBILITIES = ("private", "org", "public")
+DEFAULT_VISIBILITY = "private"
+TOKEN_PREFIX = "kpc_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+
+
+class AccessError(Exception):
+    """A request about users or tokens that cannot be met (unknown user, bad name, ...)."""
+
+
+def _a001_access(conn: ReadDb) -> None:
+    conn.execute(
+        "CREATE TABLE users (name TEXT PRIMARY KEY, email TEXT NOT NULL DEFAULT '',"
+        " admin INTEGER NOT NULL DEFAULT 0, default_visibility TEXT, created_at TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE tokens (id TEXT PRIMARY KEY, user_name TEXT NOT NULL REFERENCES users (name),"
+        " hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT)"
+    )
+    conn.execute(
+        "CREATE TABLE session_access (session_id TEXT PRIMARY KEY, owner TEXT NOT NULL DEFAULT '',"
+        " visibility TEXT, changed_at TEXT NOT NULL)"
+    )
+    conn.execute("CREATE TABLE repository_access (key TEXT PRIMARY KEY, default_visibility TEXT NOT NULL)")
+    conn.execute("CREATE TABLE server_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS = [_a001_access]
+
+
+def ensure_schema(conn: ReadDb) -> None:
+    """Create the access tables in the store file if they are missing."""
+    migrate(conn, MIGRATIONS)
+
+
+def open_accounts(target: Path | str | ReadDb) -> ReadDb:
+    """The access tables of a store's database (a SQLite file or a store URL)."""
+    conn = open_read_db_at(target)
+    ensure_schema(conn)
+    return conn
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    email: str = ""
+    admin: bool = False
+    default_visibility: str | None = None
+    created_at: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email, "admin": self.admin,
+                "default_visibility": self.default_visibility or DEFAULT_VISIBILITY, "created_at": self.created_at}
+
+
+def check_visibility(value: str) -> str:
+    if value not in VISIBILITIES:
+        raise AccessError(f"visibility must be one of {', '.join(VISIBILITIES)}, not {value!r}")
+    return value
+
+
+def add_user(conn: ReadDb, name: str, email: str = "", admin: bool = False,
+             default_visibility: str | None = None) -> User:
+    if not _NAME.match(name):
+        raise AccessError(f"invalid user name {name!r}: letters, digits and . _ @ + - (at most 64)")
+    if default_visibility is not None:
+        check_visibility(default_visibility)
+    if get_user(conn, name) is not None:
+        raise AccessError(f"user {name!r} already exists")
+    conn.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", (name, email, int(admin), default_visibility, utc_now()))
+    return get_user(conn, name)  # type: ignore[return-value]
+
+
+def get_user(conn: ReadDb, name: str) -> User | None:
+    row = conn.execute(
+        "SELECT name, email, admin, default_visibility, created_at FROM users WHERE name = ?", (name,)
+    ).fetchone()
+    return None if row is None else User(row[0], row[1], bool(row[2]), row[3], row[4])
+
+
+def user_by_email(conn: ReadDb, email: str) -> User | None:
+    """The user with this email (case-insensitive), for OIDC sign-in."""
+    row = conn.execute("SELECT name FROM users WHERE lower(email) = lower(?) AND email != ''", (email,)).fetchone()
+    return None if row is None else get_user(conn, row[0])
+
+
+def list_users(conn: ReadDb) -> list[User]:
+    rows = conn.execute("SELECT name, email, admin, default_visibility, created_at FROM users ORDER BY name")
+    return [User(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
+
+
+def set_user(conn: ReadDb, name: str, *, email: str | None = None, admin: bool | None = None,
+             default_visibility: str | None = None) -> User:
+    if get_user(conn, name) is None:
+        raise AccessError(f"no user {name!r} (kapacitor users add {name})")
+    if default_visibility is not None:
+        conn.execute("UPDATE users SET default_visibility = ? WHERE name = ?", (check_visibility(default_visibility), name))
+    if email is not None:
+        conn.execute("UPDATE users SET email = ? WHERE name = ?", (email, name))
+    if admin is not None:
+        conn.execute("UPDATE users SET admin = ? WHERE name = ?", (int(admin), name))
+    return get_user(conn, name)  # type: ignore[return-value]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_token(conn: ReadDb, user: str) -> tuple[str, str]:
+    """A new token for ``user``: (token id, token). Only its hash is stored."""
+    if get_user(conn, user) is None:
+        raise AccessError(f"no user {user!r} (kapacitor users add {user})")
+    token_id, token = secrets.token_hex(4), TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, NULL)", (token_id, user, token_hash(token), utc_now()))
+    return token_id, token
+
+
+def list_tokens(conn: ReadDb) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT id, user_name, created_at, revoked_at FROM tokens ORDER BY created_at, id")
+    return [{"id": r[0], "user": r[1], "created_at": r[2], "revoked_at": r[3]} for r in rows]
+
+
+def revoke_token(conn: ReadDb, token_id: str) -> None:
+    changed = conn.execute(
+        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utc_now(), token_id)
+    ).rowcount
+    if not changed:
+        known = conn.execute("SELECT 1 FROM tokens WHERE id = ?", (token_id,)).fetchone()
+        raise AccessError(f"token {token_id!r} is already revoked" if known else f"no token {token_id!r}")
+
+
+def user_for_token(conn: ReadDb, token: str) -> tuple[User, str] | None:
+    """The user a live (not revoked) token belongs to, and the token's id."""
+    row = conn.execute(
+        "SELECT user_name, id FROM tokens WHERE hash = ? AND revoked_at IS NULL", (token_hash(token),)
+    ).fetchone()
+    if row is None:
+        return None
+    user = get_user(conn, row[0])
+    return None if user is None else (user, row[1])
+
+
+def token_alive(conn: ReadDb, token_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM tokens WHERE id = ? AND revoked_at IS NULL", (token_id,)).fetchone() is not None
+
+
+def claim_session(conn: ReadDb, session_id: str, owner: str) -> str:
+    """Record ``owner`` as the session's owner unless it has one; returns the owner."""
+    conn.execute(
+        "INSERT INTO session_access (session_id, owner, changed_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner WHERE session_access.owner = ''",
+        (session_id, owner, utc_now()),
+    )
+    return str(conn.execute("SELECT owner FROM session_access WHERE session_id = ?", (session_id,)).fetchone()[0])
+
+
+def session_owner(conn: ReadDb, session_id: str) -> str:
+    row = conn.execute("SELECT owner FROM session_access WHERE session_id = ?", (session_id,)).fetchone()
+    return row[0] if row else ""
+
+
+def set_session_visibility(conn: ReadDb, session_id: str, visibility: str) -> None:
+    conn.execute(
+        "INSERT INTO session_access (session_id, visibility, changed_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (session_id) DO UPDATE SET visibility = excluded.visibility, changed_at = excluded.changed_at",
+        (session_id, check_visibility(visibility), utc_now()),
+    )
+
+
+def set_repository_visibility(conn: ReadDb, key: str, visibility: str) -> None:
+    conn.execute(
+        "INSERT INTO repository_access VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+        " SET default_visibility = excluded.default_visibility",
+        (key, check_visibility(visibility)),
+    )
+
+
+def server_secret(conn: ReadDb, name: str) -> str:
+    """A random secret kept in the store (e.g. the cookie signing key), made on first use,
+    so restarts and several servers on one store agree on it."""
+    conn.execute("INSERT INTO server_secrets VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, secrets.token_urlsafe(48)))
+    return str(conn.execute("SELECT value FROM server_secrets WHERE name = ?", (name,)).fetchone()[0])

@@ -1,0 +1,74 @@
+"""``kapacitor store copy FROM TO``: move a whole event log between stores (a
+laptop's SQLite file into the team's PostgreSQL, say)."""
+
+from __future__ import annotations
+
+import hashlib
+from itertools import groupby
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from kapacitor.store import open_store
+from kapacitor.store.base import ANY, EventStore, StoreError, display_url
+
+BATCH = 2000
+
+
+def copy_checkpoint(source_url: str) -> str:
+    """The name of the target's checkpoint of how far a source was copied."""
+    return "copy-" + hashlib.sha1(source_url.encode()).hexdigest()[:20]
+
+
+def copy_log(source: EventStore, target: EventStore, source_url: str, progress=None, batch: int = BATCH) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Append every event of ``source`` after the last copied position to ``target``,
+    stream by stream in log order, with the new position saved in the same
+    transaction as each batch: rerun it after a kill and it goes on where it stopped;
+    rerun it when done and nothing changes (ids already in the target are skipped).
+    Returns (events added, events already there)."""
+    key = copy_checkpoint(source_url)
+    position = int(target.get_checkpoint(key).get("position", 0))
+    added = skipped = 0
+    while events := source.read_all(position, limit=batch):
+        batches = [(stream, list(group), ANY) for stream, group in groupby(events, key=lambda e: e.stream)]
+        position = events[-1].position
+        results = target.append_many(batches, checkpoints={key: {"source": display_url(source_url), "position": position}})
+        added += sum(r.added for r in results)
+        skipped += sum(r.skipped for r in results)
+        if progress:
+            progress(position)
+    return added, skipped
+
+
+@click.group("store")
+def store_group() -> None:
+    """The event store itself."""
+
+
+@store_group.command("copy")
+@click.argument("source_url", metavar="FROM")
+@click.argument("target_url", metavar="TO")
+def copy_command(source_url: str, target_url: str) -> None:
+    """Copy every event of store FROM into store TO (URLs as for --store), e.g. a
+    laptop's SQLite file into the team's PostgreSQL. Idempotent and resumable:
+    stop it at any point and run it again. Events keep their ids, streams and
+    order; TO numbers positions its own way. Users, tokens and visibility are
+    not copied: sessions arrive without an owner (private: admins only)."""
+    try:
+        source, target = open_store(source_url), open_store(target_url)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        head = source.head_position()
+        with Progress(TextColumn("[bold]copying"), BarColumn(), MofNCompleteColumn(), TextColumn("positions"),
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("copy", total=head)
+            added, skipped = copy_log(source, target, source_url, lambda p: bar.update(task, completed=p))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        source.close()
+        target.close()
+    click.echo(f"copied {added:,} events from {display_url(source_url)} to {display_url(target_url)}"
+               f" ({skipped:,} already there)")

@@ -1,0 +1,238 @@
+"""The read-model database: one small interface over SQLite and PostgreSQL, so the
+projections, the runner, the queries, the live hub and the access tables are
+written once and run on either.
+
+Read models live in the store's own database (the SQLite file, or the
+PostgreSQL database): ``open_read_db(store)``. SQL is written with ``?``
+placeholders; what differs between the two is behind a few helpers:
+
+- ``transaction()``: SQLite's ``BEGIN IMMEDIATE`` (the file's write lock up
+  front), PostgreSQL's ``BEGIN``; ``for_update`` locks the rows a transaction
+  read (PostgreSQL; SQLite's write lock already covers them);
+- ``upsert(table, columns, key)``: ``INSERT ... ON CONFLICT (key) DO UPDATE`` of
+  every other column (what SQLite's ``INSERT OR REPLACE`` did);
+- ``greatest(a, b)``: the larger of two values (SQLite's two-argument ``max``);
+- ``string_agg(expr)``: comma-joined values (``group_concat``);
+- ``week(expr)``: an ISO time's ``YYYY-Www``;
+- ``has_table(name)``: whether a table exists;
+- ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``).
+
+Integers: PostgreSQL sums ``bigint`` columns as ``numeric``; whole numbers come
+back as ``int`` here, as SQLite gives them.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kapacitor.store.base import EventStore, StoreError, display_url, utc_now
+
+Migration = Callable[["ReadDb"], None]
+
+
+class ReadDb:
+    """A connection-like handle, one real connection per thread."""
+
+    dialect = ""
+    for_update = ""
+    like = "LIKE"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    # what every backend implements
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def greatest(self, a: str, b: str) -> str:
+        raise NotImplementedError
+
+    def string_agg(self, expr: str) -> str:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    # shared
+    @property
+    def conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; the cursor has ``fetchone``, ``fetchall``, ``rowcount`` and iterates."""
+        return self.conn.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.conn.cursor().executemany(self._sql(sql), rows)
+
+    def week(self, expr: str) -> str:
+        """SQL for the week of the ISO 8601 UTC time ``expr`` as ``YYYY-Www`` (SQLite's
+        ``%W``: weeks start on Monday, days before the year's first Monday are week 00)."""
+        raise NotImplementedError
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table ``name`` exists (a read model a runner may leave out)."""
+        raise NotImplementedError
+
+    def upsert(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """``INSERT INTO table (columns) VALUES (?, ...)`` replacing the row with the same ``key``."""
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" * len(columns))
+        rest = [c for c in columns if c not in key]
+        action = "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in rest) if rest else "DO NOTHING"
+        return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({', '.join(key)}) {action}"
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class SQLiteReadDb(ReadDb):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        from kapacitor.store.sqlite import connect
+
+        return connect(self.path)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})"
+
+    def week(self, expr: str) -> str:
+        return f"strftime('%Y-W%W', {expr})"
+
+    def has_table(self, name: str) -> bool:
+        return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+    def string_agg(self, expr: str) -> str:
+        return f"group_concat({expr})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # also a failed COMMIT (a full disk can refuse it)
+                conn.execute("ROLLBACK")
+            raise
+
+
+_MARK = re.compile(r"%|\?")
+
+
+class PostgresReadDb(ReadDb):
+    dialect = "postgresql"
+    for_update = " FOR UPDATE"
+    like = "ILIKE"
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        from kapacitor.store.postgres import register_integers
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL {display_url(self.url)}: {str(exc).strip().splitlines()[0]}") from None
+        register_integers(conn)
+        return conn
+
+    def _sql(self, sql: str) -> str:
+        return _MARK.sub(lambda m: "%s" if m.group() == "?" else "%%", sql)
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"greatest({a}, {b})"
+
+    def week(self, expr: str) -> str:
+        t = f"(nullif({expr}, '')::timestamptz AT TIME ZONE 'UTC')"
+        return (f"to_char({t}, 'YYYY') || '-W' ||"
+                f" lpad(((extract(doy FROM {t})::int + 7 - extract(isodow FROM {t})::int) / 7)::text, 2, '0')")
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0])
+
+    def string_agg(self, expr: str) -> str:
+        return f"string_agg({expr}, ',')"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+
+def open_read_db(store: EventStore) -> ReadDb:
+    """The read-model database of ``store``: its own database."""
+    path = getattr(store, "path", None)
+    if path is not None:
+        return SQLiteReadDb(Path(path))
+    url = getattr(store, "url", "")
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresReadDb(url)
+    raise StoreError(f"read models cannot live in store {display_url(url) or type(store).__name__}")
+
+
+def open_read_db_at(target: Path | str | ReadDb) -> ReadDb:
+    """A ``ReadDb`` for a SQLite file path, a store URL, or one already open."""
+    if isinstance(target, ReadDb):
+        return target
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresReadDb(text)
+    return SQLiteReadDb(Path(text.removeprefix("sqlite://")))
+
+
+_MIGRATE_LOCK = 0x6B61_7063_0003
+
+
+def migrate(db: ReadDb, migrations: Sequence[Migration]) -> None:
+    """Apply the named migrations this database has not seen, recorded in
+    ``_migrations`` (the store's table: names are unique across the code base)."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    with db.transaction():
+        if db.dialect == "postgresql":
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_LOCK,))
+        done = {name for (name,) in db.execute("SELECT name FROM _migrations")}
+        for step in migrations:
+            if step.__name__ not in done:
+                step(db)
+                db.execute("INSERT INTO _migrations VALUES (?, ?)", (step.__name__, utc_now()))

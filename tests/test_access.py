@@ -1,0 +1,308 @@
+"""Who sees what on a team server (``kapacitor serve --auth``), on the real server
+over loopback: users and tokens made by the real CLI, sessions sent by the real
+hook with each user's token, every route of the app walked as an anonymous
+visitor and as a second user, who must not learn anything of a private session
+(pages, JSON, fragments, SSE, docs), while its owner reads it all."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from capture_helpers import KAPACITOR, WIDGETS, LiveSession, Server, run_hook, wait_for
+from conftest import RECORDED
+from kapacitor.access import accounts
+from kapacitor.server.access import OPEN
+from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
+
+BOB_SESSION = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"
+MARKERS = (WIDGETS, "create hello.py")  # alice's private session: its id and its first prompt
+NOT_READS = {("POST", "/login"), ("POST", "/logout")}
+FILL = {"job_id": "no-such-job", "eval_id": "no-such-eval", "fact_id": "no-such-fact", "call_id": "no-such-call",
+        "owner": "acme", "repo": "widgets", "number": "1", "scope": "org"}
+"""Path parameters besides the session: things that do not exist (what a prober would try)."""
+NOTHING_OF_IT_YET = {"/sessions/{session_id}/eval.json",
+                     "/api/sessions/{session_id}/errors", "/api/sessions/{session_id}/plan"}
+"""Session routes whose owner's view is empty for the walk's session (never evaluated, no
+errors, no plan): they must still answer the owner 200 and nobody else."""
+"""Routes that read no session (sign-in itself); every other route is walked."""
+
+
+def cli(store: Path | str, *args: str) -> str:
+    url = store if isinstance(store, str) else f"sqlite://{store}"
+    done = subprocess.run([KAPACITOR, "--store", url, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def make_users(store: Path | str) -> dict[str, str]:
+    """Users alice, bob and root (admin) and a token each (the CLI's own functions,
+    in-process: ``test_the_cli_makes_users_and_tokens`` runs the commands)."""
+    db = accounts.open_accounts(store)
+    try:
+        accounts.add_user(db, "alice", "alice@example.com")
+        accounts.add_user(db, "bob")
+        accounts.add_user(db, "root", admin=True)
+        return {user: accounts.create_token(db, user)[1] for user in ("alice", "bob", "root")}
+    finally:
+        db.close()
+
+
+class Team:
+    """A store with users alice, bob and root (admin), a token each, the server with
+    --auth, alice's session (private by default) and bob's (which he makes org)."""
+
+    def __init__(self, tmp_path: Path, store: str | None = None):
+        self.db: Path | str = store or tmp_path / "team.db"
+        self.clients: list[httpx.Client] = []
+        self.tokens = make_users(self.db)
+        self.server = Server(self.db, None, "--auth").start()
+        self.alice = LiveSession(tmp_path / "projects")
+        self.alice.write_all()
+        self.send_hook("alice", self.alice, "Stop")
+        bob = LiveSession(tmp_path / "projects", BOB_SESSION, RECORDED / "projects" / "-home-dev-notes")
+        bob.write_all()
+        self.send_hook("bob", bob, "Stop")
+        for user, sid in (("alice", WIDGETS), ("bob", BOB_SESSION)):
+            client = self.client(user)
+            wait_for(lambda c=client, s=sid: c.get(f"/sessions/{s}.json").status_code == 200, timeout=30)
+        assert self.client("bob").put(f"/api/sessions/{BOB_SESSION}/visibility", json={"visibility": "org"}).status_code == 200
+
+    def send_hook(self, user: str, session: LiveSession, event: str) -> None:
+        sent = run_hook(event, session.payload(event), KAPACITOR_SERVER=self.server.url, KAPACITOR_TOKEN=self.tokens[user])
+        assert sent.returncode == 0
+
+    def client(self, user: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+        self.clients.append(httpx.Client(base_url=self.server.url, headers=headers, timeout=10))
+        return self.clients[-1]
+
+    def cookie_client(self, user: str) -> httpx.Client:
+        """A browser-like client signed in through the login form."""
+        client = self.client()
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        answer = client.post("/login", data={"token": self.tokens[user], "csrf": csrf, "next": "/"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        return client
+
+
+def running(tmp_path: Path, store: str | None = None):  # type: ignore[no-untyped-def]
+    team = Team(tmp_path, store)
+    yield team
+    for client in team.clients:
+        client.close()
+    team.server.stop()
+
+
+@pytest.fixture
+def team(tmp_path):
+    yield from running(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_team(request, tmp_path):
+    """The team on a SQLite store, and on PostgreSQL."""
+    yield from running(tmp_path, request.getfixturevalue("pg_url") if request.param == "postgresql" else None)
+
+
+def flat(routes):  # type: ignore[no-untyped-def]
+    """Routes with included routers opened (FastAPI keeps them as one entry each)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        yield from flat(inner.routes) if inner is not None else [route]
+
+
+def app_routes(tmp_path: Path) -> list[tuple[str, str]]:
+    """(method, path) of every route of the app, as it is built: later routes are walked too."""
+    from kapacitor.server.app import create_app
+
+    app = create_app(f"sqlite://{tmp_path / 'routes.db'}", run_projections=False, auth=True)
+    try:
+        routes = []
+        for route in flat(app.routes):
+            if isinstance(route, Mount):
+                assert route.path in ("/static", "/docs-assets"), f"a new mount {route.path}: walk it"
+                continue
+            assert isinstance(route, APIRoute), f"{route.path}: not an APIRoute, so the viewer gate does not run on it"
+            routes += [(method, route.path) for method in sorted(route.methods)]
+        return routes
+    finally:
+        app.state.runner.close()
+        app.state.store.close()
+
+
+def leaks(text: str, asked: str = "") -> list[str]:
+    """The markers of alice's session in ``text``, but its id when the URL ``asked`` for it
+    (a 404 may say which session it did not find)."""
+    return [m for m in MARKERS if m in text and m not in asked]
+
+
+def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp_path):
+    team = each_team
+    routes = app_routes(tmp_path)
+    node = team.client("alice").get(f"/sessions/{WIDGETS}/trace.json").json()["children"][0]["id"]
+    queries = {"/sessions/{session_id}/trace/detail": f"?node={node}", "/sessions/{session_id}/chat": "?start=0",
+               "/sessions/{session_id}/eval/compare": "?a=no-such-eval&b=no-such-eval",
+               "/api/search": "?q=hello", "/search": "?q=hello"}
+    viewers = {"anonymous": team.client(), "bob": team.client("bob"), "bob (cookie)": team.cookie_client("bob")}
+    alice, root = team.client("alice"), team.client("root")
+    fact = {"text": "widgets use tabs", "repo": "org", "session_id": WIDGETS, "by": "agent"}
+    assert alice.post("/api/memory/facts", json=fact).status_code == 200  # a fact from her private session
+    assert leaks(alice.get("/api/memory/facts").text) and leaks(alice.get("/api/search?q=hello").text)
+    walked = 0
+    for method, path in routes:
+        if (method, path) in NOT_READS or path == "/events":
+            continue  # the SSE stream is followed below
+        unknown = set(re.findall(r"{(\w+)", path)) - {"session_id", *FILL}
+        assert not unknown, f"{method} {path}: the walk does not know how to fill {unknown}"
+        others = set(re.findall(r"{(\w+)", path)) - {"session_id"} or "no-such" in queries.get(path, "")
+        url = re.sub(r"{(\w+)(:\w+)?}", lambda m: WIDGETS if m[1] == "session_id" else FILL[m[1]], path) + queries.get(path, "")
+        walked += 1
+        if method == "GET":
+            for name, client in viewers.items():
+                answer = client.get(url)
+                assert not leaks(answer.text, url), f"{name} reads the private session at GET {url}: {answer.status_code}"
+                if "{session_id}" in path:
+                    assert answer.status_code in (401, 404), (name, url, answer.status_code)
+                elif name == "anonymous" and path not in OPEN:
+                    assert answer.status_code in (401, 303), (url, answer.status_code)  # sign in first
+            if others:
+                continue  # nothing there (or an outside service, gh): the answers above are what it can show
+            owner_view = alice.get(url)
+            assert owner_view.status_code == (404 if path.startswith("/login/oidc") else 200), (url, owner_view.status_code)
+            if "{session_id}" in path:
+                assert leaks(owner_view.text) or path in NOTHING_OF_IT_YET, url
+                assert root.get(url).status_code == 200  # an admin sees it too
+        elif (method, path) == ("PUT", "/api/sessions/{session_id}/visibility"):
+            body = {"visibility": "public"}
+            assert viewers["anonymous"].put(url, json=body).status_code == 401
+            assert viewers["bob"].put(url, json=body).status_code == 404
+            cookie = viewers["bob (cookie)"]
+            assert cookie.put(url, json=body).status_code == 403  # no CSRF token
+            csrf = re.search(r'name="csrf-token" content="([^"]+)"', cookie.get("/").text).group(1)  # type: ignore[union-attr]
+            assert cookie.put(url, json=body, headers={"X-CSRF-Token": csrf}).status_code == 404
+        elif (method, path) == ("POST", "/api/ingest/sessions/{session_id}/batches"):
+            batch = json.dumps({"v": 1, "session_id": WIDGETS, "transcripts": []})
+            for name, client in viewers.items():
+                answer = client.post(url, content=batch, headers={"Content-Type": "application/json"})
+                assert answer.status_code in (401, 403), (name, answer.status_code)
+        elif method == "POST" and (path.startswith(("/sessions/", "/api/memory/", "/memory/"))):
+            for name, client in viewers.items():  # writes: nobody but the owner may act on the session
+                answer = client.post(url, json={"text": "probe"})
+                assert not leaks(answer.text, url), f"{name} reads the private session at POST {url}: {answer.status_code}"
+                if "{session_id}" in path:
+                    assert answer.status_code in (401, 403, 404, 422), (name, url, answer.status_code)
+                elif name == "anonymous":
+                    assert answer.status_code in (401, 403), (name, url, answer.status_code)
+        else:
+            pytest.fail(f"{method} {path} is not walked: say what it may show to whom")
+    assert alice.get(f"/sessions/{WIDGETS}.json").json()["visibility"] == "private"
+    print(f"\nvisibility walk: {walked} of {len(routes)} routes walked ({len(NOT_READS)} sign-in routes and /events apart)")
+    assert walked >= 20
+
+    # Bob sees his own org session in the same lists where alice's stays hidden.
+    listing = viewers["bob"].get("/sessions.json").json()
+    assert [s["session_id"] for s in listing["sessions"]] == [BOB_SESSION]
+    assert {s["session_id"] for s in alice.get("/sessions.json").json()["sessions"]} == {WIDGETS, BOB_SESSION}
+    assert sum(r["sessions"] for r in viewers["bob"].get("/repos.json").json()) == 1  # totals for bob
+    assert sum(r["sessions"] for r in alice.get("/repos.json").json()) == 2
+
+
+def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event) -> None:
+    """Collect the lines of ``/events`` until ``stop`` (or the client is closed)."""
+    try:
+        with client.stream("GET", "/events", timeout=httpx.Timeout(10, read=60)) as stream:
+            ready.set()
+            for line in stream.iter_lines():
+                seen.append(line)
+                if stop.is_set():
+                    return
+    except (httpx.HTTPError, RuntimeError, OSError):
+        pass
+
+
+def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
+    names = {"anonymous": None, "bob": "bob", "alice": "alice"}
+    seen: dict[str, list[str]] = {name: [] for name in names}
+    ready = {name: threading.Event() for name in names}
+    stop = threading.Event()
+    threads = [threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True)
+               for name, user in names.items()]
+    for thread in threads:
+        thread.start()
+    for event in ready.values():
+        assert event.wait(10)
+    time.sleep(0.5)
+    team.send_hook("alice", team.alice, "Notification")
+    wait_for(lambda: any(WIDGETS in line for line in seen["alice"]), timeout=10)
+    time.sleep(1.0)  # any message for the others went out with alice's
+    stop.set()
+    assert not leaks("\n".join(seen["bob"])) and not leaks("\n".join(seen["anonymous"]))
+    assert any("hello" in line for line in seen["bob"])  # bob's stream was open all along
+
+
+def test_visibility_opens_a_session_to_the_org_then_to_anyone(team):
+    alice, bob, anonymous = team.client("alice"), team.client("bob"), team.client()
+    url = f"/api/sessions/{WIDGETS}/visibility"
+    assert bob.put(url, json={"visibility": "org"}).status_code == 404
+    assert alice.put(url, json={"visibility": "org"}).json() == {"session_id": WIDGETS, "owner": "alice", "visibility": "org"}
+    assert bob.get(f"/sessions/{WIDGETS}.json").json()["owner"] == "alice"
+    assert bob.put(url, json={"visibility": "public"}).status_code == 403  # sees it, may not change it
+    assert anonymous.get(f"/sessions/{WIDGETS}").status_code == 404
+    assert anonymous.get("/sessions.json").status_code == 401
+    assert alice.put(url, json={"visibility": "public"}).status_code == 200
+    page = anonymous.get(f"/sessions/{WIDGETS}")
+    assert page.status_code == 200 and "create hello.py" in page.text and 'id="visibility"' not in page.text
+    assert alice.put(url, json={"visibility": "everyone"}).status_code == 422
+
+
+def test_a_revoked_token_is_refused_at_once_even_in_a_signed_in_browser(team):
+    browser = team.cookie_client("bob")
+    assert browser.get("/sessions.json").status_code == 200
+    token_id = next(t["id"] for t in json.loads(cli(team.db, "tokens", "list", "--json")) if t["user"] == "bob")
+    cli(team.db, "tokens", "revoke", token_id)
+    assert team.client("bob").get("/sessions.json").status_code == 401
+    assert browser.get("/sessions.json").status_code == 401
+    page = browser.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"].startswith("/login"), (page.status_code, page.text[:300])
+
+
+def test_sign_in_needs_the_forms_csrf_token_and_a_good_token(team):
+    client = team.client()
+    assert client.post("/login", data={"token": team.tokens["bob"], "csrf": "forged"}).status_code == 403
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+    wrong = client.post("/login", data={"token": "kpc_nope", "csrf": csrf})
+    assert wrong.status_code == 401 and "Unknown or revoked token" in wrong.text
+    assert client.post("/login", data={"token": team.tokens["bob"], "csrf": csrf, "next": "//evil.example"}).headers["location"] == "/"
+    assert client.get("/healthz").status_code == 200
+    assert httpx.get(team.server.url + "/healthz").status_code == 200  # open to all
+    assert httpx.get(team.server.url + "/static/app.css").status_code == 200
+
+
+def test_the_cli_makes_users_and_tokens_and_keeps_only_hashes(tmp_path):
+    db = tmp_path / "team.db"
+    cli(db, "users", "add", "ana", "--email", "ana@example.com", "--admin")
+    made = json.loads(cli(db, "tokens", "create", "--user", "ana", "--json"))
+    assert made["user"] == "ana" and made["token"].startswith("kpc_")
+    assert json.loads(cli(db, "users", "list", "--json"))[0] | {"created_at": ""} == {
+        "name": "ana", "email": "ana@example.com", "admin": True, "default_visibility": "private", "created_at": ""}
+    cli(db, "users", "set", "ana", "--default-visibility", "org")
+    assert json.loads(cli(db, "users", "list", "--json"))[0]["default_visibility"] == "org"
+    assert made["token"].encode() not in db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("team.db-*"))
+    [listed] = json.loads(cli(db, "tokens", "list", "--json"))
+    assert listed["id"] == made["id"] and "token" not in listed
+    cli(db, "tokens", "revoke", made["id"])
+    again = subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "tokens", "revoke", made["id"]], capture_output=True, text=True)
+    assert again.returncode == 1 and again.stderr.strip() == f"Error: token {made['id']!r} is already revoked"
+    unknown = subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "tokens", "create", "--user", "zed"], capture_output=True, text=True)
+    assert unknown.returncode == 1 and "no user 'zed'" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -1,0 +1,70 @@
+"""Sign-in and the visibility control in real headless Chromium, against the real
+server with --auth on a loopback port; the API docs render offline under the CSP."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from capture_helpers import WIDGETS
+from test_access import BOB_SESSION, Team
+
+
+def csp_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return errors
+
+
+def test_sign_in_then_open_a_private_session_to_the_org(tmp_path, page):
+    team = Team(tmp_path)
+    try:
+        errors = csp_errors(page)
+        page.goto(f"{team.server.url}/sessions/{WIDGETS}")
+        expect(page).to_have_url(f"{team.server.url}/login?next=/sessions/{WIDGETS}")
+        page.fill("#token", "kpc_wrong")
+        page.click("button[type=submit]")
+        expect(page.locator(".login-error")).to_contain_text("Unknown or revoked token")
+        page.fill("#token", team.tokens["alice"])
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{team.server.url}/sessions/{WIDGETS}")
+        expect(page.locator(".whoami")).to_have_text("alice")
+        expect(page.locator("#tab-body")).to_contain_text("create hello.py")
+        select = page.locator("#visibility")
+        expect(select).to_have_value("private")
+
+        bob = team.client("bob")
+        assert bob.get(f"/sessions/{WIDGETS}.json").status_code == 404
+        select.select_option("org")
+        expect(page.locator(".visibility .saved")).to_have_text("saved")
+        answer = bob.get(f"/sessions/{WIDGETS}.json")
+        assert answer.status_code == 200 and answer.json()["visibility"] == "org", answer.text[:300]
+
+        page.goto(f"{team.server.url}/sessions/{BOB_SESSION}")  # bob's, org: alice reads it, cannot change it
+        expect(page.locator("#visibility")).to_have_count(0)
+        expect(page.locator(".visibility .badge")).to_have_text("org")
+
+        page.click(".signout button")
+        expect(page).to_have_url(f"{team.server.url}/login")
+        page.goto(f"{team.server.url}/")
+        expect(page).to_have_url(f"{team.server.url}/login?next=/")
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    finally:
+        for client in team.clients:
+            client.close()
+        team.server.stop()
+
+
+def test_api_docs_render_offline_under_the_csp(tmp_path, page, live_server):
+    errors = csp_errors(page)
+    requests: list[str] = []
+    page.on("requestfinished", lambda r: requests.append(r.url))  # what the CSP let through
+    page.goto(f"{live_server.url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Kapacitor")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    page.goto(f"{live_server.url}/redoc")
+    expect(page.locator("h1").first).to_contain_text("Kapacitor", timeout=15000)
+    elsewhere = [url for url in requests if not url.startswith((live_server.url, "data:", "blob:"))]
+    assert not elsewhere, elsewhere
+    # ReDoc's "powered by" footer asks its CDN for a logo: the CSP blocks it, nothing else.
+    blocked = [e for e in errors if "Content Security Policy" in e and "redoc/logo-mini.svg" not in e]
+    assert not blocked, blocked

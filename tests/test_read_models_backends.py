@@ -1,0 +1,141 @@
+"""The read models are the same on SQLite and PostgreSQL: the sample transcripts
+imported into each store, every projection run by the runner in the store's own
+database, every read-model table compared row for row; then the dashboard's
+queries and the CLI on a ``postgresql://`` store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from capture_helpers import KAPACITOR
+from conftest import RECORDED, SAMPLE_DIRS
+from kapacitor.access.viewer import LOCAL, Viewer
+from kapacitor.capture.importer import import_paths
+from kapacitor.events import NewEvent
+from kapacitor.memory import facts, search
+from kapacitor.projections import evals
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.projections.search_index import DOC_COLUMNS
+from kapacitor.server import queries
+from kapacitor.server.queries import Filters
+from kapacitor.store import open_store
+from kapacitor.store.readdb import open_read_db
+from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
+
+TABLES = sorted({t for p in PROJECTIONS for t in p.tables})
+COLUMNS = {"search_text": ", ".join(f'"{c}"' for c in DOC_COLUMNS)}
+"""Compared columns where the backends differ (PostgreSQL's search table adds its tsvector)."""
+API_FIX = json.loads((RECORDED / "sessions.json").read_text())["api-fix"]["session_id"]
+
+
+def eval_and_memory_events(store) -> None:  # type: ignore[no-untyped-def]
+    """What ``kapacitor eval`` and memory append, with fixed ids: an eval with
+    scores, a review, a judge's fact, its guidance, a person's fact superseded,
+    a recall."""
+    verdict = {"question_id": "q1", "category": "safety", "score": 4, "verdict": "pass"}
+    store.append(f"SessionEval-{API_FIX}", [
+        NewEvent("ev1", "SessionEvalCompleted", {
+            "timestamp": "2026-11-25T21:00:00Z", "eval_id": "ev1",
+            "scores": [verdict, {**verdict, "question_id": "q2", "score": 1, "verdict": "fail"}],
+            "summary": {"session_id": API_FIX, "overall": 3, "judge": {"backend": "fake", "model": "judge-1"},
+                        "retrospective": {"assessment": "fine", "suggestions": ["Run the tests before editing."]}}},
+            {"eval": {"session_id": API_FIX}}),
+        NewEvent("rv1", "EvalVerdictReviewed", {"timestamp": "2026-11-26T08:00:00Z", "eval_id": "ev1",
+                                                "question_id": "q2", "agree": False, "reviewer": "lead"}),
+    ])
+    store.append("AgentMemory-org-lead", [
+        NewEvent("f1", "FactRetained", {"fact": "Squash merges only.", "retained_at": "2026-11-26T09:00:00Z",
+                                        "extensions": {"kapacitor": {"fact_id": "fact000001", "scope": "org",
+                                                                     "provenance": {"by": "person", "user": "lead"}}}}),
+        NewEvent("f2", "FactSuperseded", {"fact_id": "fact000001", "superseded_by": "fact000002",
+                                          "superseded_at": "2026-11-26T10:00:00Z"}),
+        NewEvent("f3", "FactsRecalled", {"fact_ids": ["fact000001"], "recalled_at": "2026-11-26T11:00:00Z"}),
+    ])
+
+
+def built(url: str, batch_size: int) -> dict[str, list[tuple]]:
+    """Every read-model table after importing the samples (and eval and memory
+    events) and catching up."""
+    store = open_store(url)
+    try:
+        import_paths(store, SAMPLE_DIRS)
+        eval_and_memory_events(store)
+        runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS, batch_size=batch_size)
+        try:
+            runner.catch_up()
+            assert not runner.failures, runner.failures
+            return {t: sorted(tuple(map(_plain, row)) for row in runner.conn.execute(f'SELECT {COLUMNS.get(t, "*")} FROM "{t}"')) for t in TABLES}
+        finally:
+            runner.close()
+    finally:
+        store.close()
+
+
+def _plain(value):  # type: ignore[no-untyped-def]
+    return json.loads(value) if isinstance(value, str) and value.startswith(("{", "[")) else value
+
+
+@pytest.mark.parametrize("batch_size", [1000, 7])
+def test_every_read_model_is_the_same_on_both_backends(tmp_path, pg_url, batch_size):  # noqa: F811
+    on_sqlite = built(f"sqlite://{tmp_path / 'a.db'}", batch_size)
+    on_postgres = built(pg_url, batch_size)
+    for table in TABLES:
+        assert on_postgres[table] == on_sqlite[table], table
+    assert len(on_sqlite["sessions"]) >= 5
+    assert on_sqlite["evals"] and on_sqlite["eval_reviews"] and len(on_sqlite["facts"]) == 2 and on_sqlite["search_text"]
+
+
+def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa: F811
+    answers = []
+    for url in (f"sqlite://{tmp_path / 'a.db'}", pg_url):
+        built(url, 1000)
+        store = open_store(url)
+        db = open_read_db(store)
+        try:
+            from kapacitor.access.accounts import ensure_schema
+
+            ensure_schema(db)
+            listing = queries.session_list(db, Filters(q="HELLO.PY"), LOCAL)  # case-insensitive on both
+            first = listing["sessions"][0]["session_id"]
+            answers.append({
+                "listing": [s["session_id"] for s in listing["sessions"]],
+                "repos": queries.repositories(db, LOCAL),
+                "users": queries.users(db, LOCAL),
+                "stats": queries.session_stats(db, first, LOCAL),
+                "hidden": queries.session_list(db, Filters(), Viewer("nobody"))["total"],
+                "search": sorted((h.session_id, h.event_id, h.kind) for h in search.search(db, None, "hello.py")),
+                "search hidden": search.search(db, Viewer("nobody"), "hello"),
+                "by eval": [s["session_id"] for s in queries.session_list(db, Filters(sort="eval"), LOCAL)["sessions"]][:1],
+                "eval overview": evals.overview(db),
+                "facts": [f.as_json() for f in facts.rows(db)],
+            })
+        finally:
+            db.close()
+            store.close()
+    sqlite_answer, postgres_answer = answers
+    assert sqlite_answer["search"] and not sqlite_answer["search hidden"] and sqlite_answer["facts"]
+    assert sqlite_answer["eval overview"]["questions"] and sqlite_answer["by eval"] == [API_FIX]
+    assert postgres_answer == sqlite_answer
+    assert len(sqlite_answer["listing"]) == 2 and sqlite_answer["hidden"] == 0
+
+
+def test_the_cli_works_on_a_postgresql_store(pg_url):  # noqa: F811
+    def run(*args: str) -> str:
+        done = subprocess.run([KAPACITOR, "--store", pg_url, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("import", *map(str, SAMPLE_DIRS))
+    sessions = json.loads(run("sessions", "--json"))
+    assert len(sessions) >= 5 and all(s["tokens"] for s in sessions)
+    status = json.loads(run("projections", "status", "--json"))
+    assert {row["name"] for row in status} == {p.name for p in PROJECTIONS}
+    run("projections", "rebuild")
+    assert all(row["lag"] == 0 for row in json.loads(run("projections", "status", "--json")))
+    run("users", "add", "ana", "--admin")
+    token = json.loads(run("tokens", "create", "--user", "ana", "--json"))
+    assert token["user"] == "ana" and json.loads(run("tokens", "list", "--json"))[0]["user"] == "ana"
