@@ -17,9 +17,8 @@ from kapacitor.capture import client_config
 from kapacitor.capture.spool import known_sessions, load_state, spool_pending
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.cli.setup_cmd import is_ours, settings_path
-from kapacitor.projections import skipped
-from kapacitor.projections.catalog import PROJECTIONS
-from kapacitor.projections.runner import checkpoints, open_read_models
+from kapacitor.projections.catalog import statuses
+from kapacitor.projections.runner import open_read_models
 from kapacitor.store import health, open_store
 from kapacitor.store.base import StoreError, display_url
 
@@ -65,15 +64,12 @@ def check_read_models(store: object) -> list[Check]:
     head = store.head_position()  # type: ignore[attr-defined]
     conn = open_read_models(Path(path))
     try:
-        saved = checkpoints(conn)
-        found = skipped.skipped(conn)
+        states = statuses(conn)
     finally:
         conn.close()
     out = []
-    for projection in PROJECTIONS:
-        known = saved.get(projection.name)
-        lag = head - (known.position if known else 0)
-        mine = [s for s in found if s.name == projection.name]
+    for projection, position, mine in states:
+        lag = head - position
         if mine:
             out.append(Check(f"read model {projection.name}", "fail",
                              f"{len(mine):,} event(s) skipped; first: {mine[0]}",

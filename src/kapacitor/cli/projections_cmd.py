@@ -12,11 +12,10 @@ from rich.text import Text
 
 from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.projections import skipped
-from kapacitor.projections.catalog import BY_NAME, PROJECTIONS
+from kapacitor.projections.catalog import BY_NAME, PROJECTIONS, statuses
 from kapacitor.projections.runner import (
     ProjectionRunner,
     ProjectionStalled,
-    checkpoints,
     open_read_models,
     reset,
 )
@@ -86,17 +85,15 @@ def status_command(app: AppContext, as_json: bool) -> None:
     head = app.store.head_position()
     conn = open_read_models(db)
     try:
-        saved = checkpoints(conn)
-        found = skipped.skipped(conn)
+        states = statuses(conn)
     finally:
         conn.close()
-    rows = []
-    for projection in PROJECTIONS:
-        known = saved.get(projection.name)
-        position = known.position if known else 0
-        mine = [s.as_json() for s in found if s.name == projection.name]
-        rows.append({"name": projection.name, "version": projection.version, "checkpoint": position,
-                     "head": head, "lag": head - position, "skipped": mine})
+    found = [s for _, _, mine in states for s in mine]
+    rows = [
+        {"name": p.name, "version": p.version, "checkpoint": position, "head": head, "lag": head - position,
+         "skipped": [s.as_json() for s in mine]}
+        for p, position, mine in states
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

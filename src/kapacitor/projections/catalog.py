@@ -14,7 +14,8 @@ from kapacitor.projections import (
     token_usage,
     tool_calls,
 )
-from kapacitor.projections.runner import Projection
+from kapacitor.projections.runner import Projection, checkpoints
+from kapacitor.projections.skipped import Skipped, skipped
 
 PROJECTIONS: tuple[Projection, ...] = (
     ownership.PROJECTION,  # who owns each record: the others read it, so first
@@ -29,3 +30,14 @@ PROJECTIONS: tuple[Projection, ...] = (
     search_index.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}
+
+
+def statuses(conn) -> list[tuple[Projection, int, list[Skipped]]]:  # type: ignore[no-untyped-def]
+    """Each read model with its checkpoint (0: never ran) and the events it
+    skipped: what ``projections status`` and ``doctor`` report. ``conn``: the
+    read models' database (``open_read_models``)."""
+    saved, found = checkpoints(conn), skipped(conn)
+    return [
+        (p, saved[p.name].position if p.name in saved else 0, [s for s in found if s.name == p.name])
+        for p in PROJECTIONS
+    ]
