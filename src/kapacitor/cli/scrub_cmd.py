@@ -36,10 +36,10 @@ def scrub_command(app: AppContext, dry_run: bool, as_json: bool) -> None:
     position, kinds).
     """
     store = app.store
-    with Progress(TextColumn("[bold]scrubbing"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} positions"),
+    with Progress(TextColumn("[bold]scrubbing"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("scrub", total=store.head_position())
-        report = scrub(store, dry_run=dry_run, progress=lambda position: bar.update(task, completed=position))
+        task = bar.add_task("scrub", total=store.count_after(0))
+        report = scrub(store, dry_run=dry_run, progress=lambda read: bar.update(task, advance=read))
     rebuilt = False
     if report.rewritten and getattr(store, "path", None) is not None:
         rebuild(app, list(PROJECTIONS))

@@ -271,15 +271,16 @@ class ProjectionRunner:
         return batch
 
     def catch_up(self, progress: Callable[[int], None] | None = None, patience: float = 60.0) -> None:
-        """Apply everything up to the head; ``progress`` gets the position reached
-        after each batch. Skipped events are in ``failures``. A transient error is
-        retried for up to ``patience`` seconds, then raised as ``ProjectionStalled``."""
+        """Apply everything up to the head; ``progress`` gets the number of events
+        each batch read (positions are not counts: see ``store.base.Position``).
+        Skipped events are in ``failures``. A transient error is retried for up to
+        ``patience`` seconds, then raised as ``ProjectionStalled``."""
         with _young_collections_only():
             while True:
                 batch = self.step()
                 if batch:
                     if progress:
-                        progress(batch[-1].position)
+                        progress(len(batch))
                     del batch
                     gc.collect(0)
                     continue

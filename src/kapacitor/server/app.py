@@ -169,10 +169,10 @@ def create_app(
     @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",
              responses={503: {"description": "unhealthy: the same body, `ok` false, `problems` says why"}})
     def healthz() -> Response:
-        """``ok``, ``problems`` (one line each), ``head``, ``lag`` (behind the log:
-        normal while catching up), ``projections`` (checkpoints), ``skipped`` (events
-        each read model stepped over), ``stalled`` (read models waiting out a
-        transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
+        """``ok``, ``problems`` (one line each), ``head``, ``lag`` (how many events
+        the slowest read model has yet to apply: normal while catching up),
+        ``projections`` (checkpoints), ``skipped`` (events each read model stepped
+        over), ``stalled`` (read models waiting out a transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
         health = health_report(store, db, runner)
         return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
@@ -199,10 +199,11 @@ def create_app(
 def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> dict[str, object]:
     """What ``/healthz`` answers (see there)."""
     problems: list[str] = []
-    head, positions, counts = 0, {}, {}
+    head, lag, positions, counts = 0, 0, {}, {}
     try:
         head = store.head_position()
         positions = {name: cp.position for name, cp in checkpoints(db).items()}
+        lag = store.count_after(min(positions.values(), default=0))
         counts = skipped.counts(db)
     except Exception as exc:  # the store itself fails: that is the report
         problems.append(f"store: {type(exc).__name__}: {exc}")
@@ -214,7 +215,6 @@ def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> di
     problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
     if runner.error:
         problems.append(f"read models cannot read the log: {runner.error}")
-    lag = head - min(positions.values(), default=0)
     return {"ok": not problems, "problems": problems, "head": head, "lag": lag, "projections": positions,
             "skipped": counts, "stalled": stalled}
 

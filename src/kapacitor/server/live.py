@@ -62,9 +62,10 @@ class LiveHub:
 
     def changes(self, after: int, upto: int) -> dict[str, Any]:
         """What the events in (after, upto] touched."""
-        if upto - after > MAX_LISTED:
+        events = self.store.read_all(after, limit=MAX_LISTED + 1)
+        if len(events) > MAX_LISTED and events[-1].position <= upto:
             return {"position": upto, "all": True, "sessions": [], "repositories": []}
-        events = [e for e in self.store.read_all(after, limit=upto - after) if e.position <= upto]
+        events = [e for e in events if e.position <= upto]
         sessions = sorted({sid for sid in map(session_of, events) if sid})
         repos: list[str] = []
         if sessions:
