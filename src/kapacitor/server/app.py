@@ -84,28 +84,25 @@ def create_app(
     ``public_url``: where users reach the server (https: the cookie is Secure).
     ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``).
     ``eval_config`` sets the judge of Run eval and auto-eval (default: ``load_config()``);
-    the eval job queue needs a SQLite store (on PostgreSQL, Run eval answers 503)."""
+    its job queue lives in the store's own database, like the read models."""
     store = open_store(store_url)
     db = open_read_db(store)  # read models and access tables live in the store's own database
     accounts.ensure_schema(db)
     runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
-    path = getattr(store, "path", None)
-    eval_worker = EvalWorker(store, store_url, Path(path), eval_config or load_config()) if path else None
+    eval_worker = EvalWorker(store, store_url, open_read_db(store), eval_config or load_config())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = None
         if run_projections:
             runner.start()
-            if eval_worker:
-                eval_worker.start()
+            eval_worker.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
-            if eval_worker:
-                eval_worker.close()
+            eval_worker.close()
             if watcher:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
