@@ -90,6 +90,7 @@ def create_app(
     accounts.ensure_schema(db)
     runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
+    runner.on_progress = hub.wake  # a change reaches open pages when it is applied, not at the next poll
     eval_worker = EvalWorker(store, store_url, open_read_db(store), eval_config or load_config())
 
     @contextlib.asynccontextmanager
