@@ -135,10 +135,13 @@ def apply_together(conn: ReadDb, work: Sequence[tuple[Projection, Sequence[Recor
     event's way to the page). False, with nothing written, when any of them
     raised: the caller then applies them one by one (``apply_batch``), which
     skips a bad event or waits out a transient error for that read model alone."""
+    names = sorted(p.name for p, _ in work)  # rows locked in one order: two runners never deadlock
     try:
         with _transaction(conn):
+            saved = dict(conn.execute(f"SELECT name, position FROM projection_checkpoints WHERE name IN"
+                                      f" ({','.join('?' * len(names))}) ORDER BY name{conn.for_update}", names))
             for projection, events in work:
-                _apply_locked(conn, projection, events)
+                _apply_locked(conn, projection, events, position=saved[projection.name])
     except Exception:  # noqa: BLE001 — one by one, the error is handled where it belongs
         return False
     return True
@@ -152,13 +155,17 @@ def _apply_committed(
 
 
 def _apply_locked(
-    conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None
+    conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None,
+    position: int | None = None,
 ) -> None:
-    # Under the write lock (SQLite) or the checkpoint row's lock (PostgreSQL), so
-    # two runners on one database never apply an event twice.
-    (position,) = conn.execute(
-        f"SELECT position FROM projection_checkpoints WHERE name = ?{conn.for_update}", (projection.name,)
-    ).fetchone()
+    """Apply in the caller's transaction, from the checkpoint ``position`` (read and
+    locked by the caller) or read here: under the write lock (SQLite) or the
+    checkpoint row's lock (PostgreSQL), so two runners on one database never
+    apply an event twice."""
+    if position is None:
+        (position,) = conn.execute(
+            f"SELECT position FROM projection_checkpoints WHERE name = ?{conn.for_update}", (projection.name,)
+        ).fetchone()
     unseen = after(events, position)
     if unseen:
         if skip is None:
