@@ -131,8 +131,8 @@ def apply_batch(conn: ReadDb, projection: Projection, events: Sequence[RecordedE
 def apply_together(conn: ReadDb, work: Sequence[tuple[Projection, Sequence[RecordedEvent]]]) -> bool:
     """Every (projection, events) of ``work`` and their checkpoints in one
     transaction: one commit per batch instead of one per read model (on
-    PostgreSQL each commit waits for its WAL flush, which is most of a live
-    event's way to the page). False, with nothing written, when any of them
+    PostgreSQL each commit waits for its WAL flush), the checkpoint rows locked
+    in one query. False, with nothing written, when any of them
     raised: the caller then applies them one by one (``apply_batch``), which
     skips a bad event or waits out a transient error for that read model alone."""
     names = sorted(p.name for p, _ in work)  # rows locked in one order: two runners never deadlock
