@@ -37,7 +37,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN = frozenset({"/login", "/logout", "/healthz", "/login/oidc", "/login/oidc/callback"})
 """Routes anyone may reach (the ingest route checks its own bearer token)."""
 INGEST = "/api/ingest/sessions/{session_id}/batches"
-ANONYMOUS_READS = frozenset({"/events"})
+ANONYMOUS_READS = frozenset({"/events", "/api/sessions/{session_id}/comments", "/api/sessions/{session_id}/marks"})
 """Beyond a session's GET routes, what an anonymous viewer may read (filtered to public)."""
 
 
