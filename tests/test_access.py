@@ -189,9 +189,10 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
                 assert leaks(owner_view.text) or path in NOTHING_OF_IT_YET, url
                 assert root.get(url).status_code == 200  # an admin sees it too
         elif method in ("PUT", "DELETE") and path.startswith("/api/sessions/{session_id}/"):
-            body = {"visibility": "public", "reason": "probe"}
-            def send(client: httpx.Client, **headers: str) -> int:
-                return client.request(method, url, json=body if method == "PUT" else None, headers=headers).status_code
+            body = {"visibility": "public", "reason": "probe"} if method == "PUT" else None
+
+            def send(client: httpx.Client, method: str = method, url: str = url, body=body, **headers: str) -> int:  # type: ignore[no-untyped-def]
+                return client.request(method, url, json=body, headers=headers).status_code
 
             assert send(viewers["anonymous"]) == 401
             assert send(viewers["bob"]) == 404

@@ -15,7 +15,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from kapacitor.events import CommentAdded, CommentRetracted, event_id, session_comments_stream, to_new_event
+from kapacitor.events import (
+    CommentAdded,
+    CommentRetracted,
+    event_id,
+    session_comments_stream,
+    to_new_event,
+)
 from kapacitor.normalize.redact import redact
 from kapacitor.store.base import EventStore, utc_now
 

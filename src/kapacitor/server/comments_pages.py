@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -43,7 +43,8 @@ from kapacitor.collab import marks as collab_marks
 from kapacitor.projections import comments as comments_model
 from kapacitor.projections import marks as marks_model
 from kapacitor.projections.runner import checkpoints
-from kapacitor.server import chat, queries, trace
+from kapacitor.server import chat, queries
+from kapacitor.server.access import form_fields
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.sessions_pages import _items, _tree
 from kapacitor.server.timeline import TZ_PARAM
@@ -200,14 +201,6 @@ def mark_bar(request: Request, session_id: str) -> Markup:
                                   marks=marks_model.session_marks(conn(request), session_id), viewer=viewer_of(request)))
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The posted form's fields (urlencoded, as htmx sends it); 415 for anything else."""
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raise HTTPException(415, "expected a form (application/x-www-form-urlencoded)")
-    body = (await request.body()).decode("utf-8", "replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-
-
 @router.get("/sessions/{session_id}/comments", response_class=HTMLResponse, summary="A session's comments (HTML fragment)")
 def comments_fragment(request: Request, session_id: str) -> HTMLResponse:
     _session(request, session_id)
@@ -219,7 +212,7 @@ async def comments_post(request: Request, session_id: str) -> HTMLResponse:
     """Form fields ``text`` (markdown), ``kind`` (session, chat, trace) and ``anchor``;
     answers the updated list."""
     _session(request, session_id)
-    form = await _form(request)
+    form = await form_fields(request)
     _add(request, session_id, form.get("text", ""), _check_target(request, session_id, form.get("kind", ""), form.get("anchor", "")))
     return HTMLResponse(comment_list(request, session_id))
 
@@ -242,7 +235,7 @@ def mark_fragment(request: Request, session_id: str) -> HTMLResponse:
 async def mark_post(request: Request, session_id: str) -> HTMLResponse:
     """Form field ``reason`` (optional); answers the updated mark bar."""
     _session(request, session_id)
-    _mark(request, session_id, (await _form(request)).get("reason", ""))
+    _mark(request, session_id, (await form_fields(request)).get("reason", ""))
     return HTMLResponse(mark_bar(request, session_id))
 
 
@@ -250,7 +243,7 @@ async def mark_post(request: Request, session_id: str) -> HTMLResponse:
 async def unmark_post(request: Request, session_id: str) -> HTMLResponse:
     """Form field ``marked_by`` (default: one's own mark); answers the updated mark bar."""
     _session(request, session_id)
-    _unmark(request, session_id, (await _form(request)).get("marked_by", ""))
+    _unmark(request, session_id, (await form_fields(request)).get("marked_by", ""))
     return HTMLResponse(mark_bar(request, session_id))
 
 
