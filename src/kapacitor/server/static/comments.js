@@ -1,4 +1,4 @@
-// Comments on a session page (templates/_collab.html): a 💬 button on every chat
+// Comments on a session page (templates/_collab.html): a "comment" button on every chat
 // item and trace node (with the number of comments when it has some) that points
 // the comment form at that item; the counts come from the comment list the
 // server renders (data-counts) and are re-applied whenever the list or the chat
@@ -31,9 +31,9 @@
       btn.dataset.label = label;
       host.appendChild(btn);
     }
-    btn.textContent = n ? "💬 " + n : "💬";
+    btn.textContent = n ? n + (n === 1 ? " comment" : " comments") : "comment";
     btn.classList.toggle("has-comments", n > 0);
-    btn.title = n ? n + (n === 1 ? " comment" : " comments") + ": show, or add one" : "comment on this";
+    btn.title = n ? "show its comments, or add one" : "comment on this " + (kind === "chat" ? "item" : "node");
   }
 
   function decorate() {
@@ -50,8 +50,11 @@
       button(node, "trace", node.dataset.id, "trace node: " + (label ? label.textContent.slice(0, 50) : node.dataset.id), c["trace:" + node.dataset.id] || 0);
     });
     var total = document.querySelector("#comment-list [data-total]");
-    var shown = document.querySelector("#comments .comment-total");
-    if (shown) shown.textContent = total && total.dataset.total !== "0" ? "(" + total.dataset.total + ")" : "";
+    var panel = document.getElementById("comments");
+    var shown = panel.querySelector(".comment-total");
+    var count = total ? Number(total.dataset.total) : 0;
+    if (shown) shown.textContent = count ? "(" + count + ")" : "";
+    if (count && !panel.dataset.opened) panel.open = panel.dataset.opened = true;  // open once there are some
   }
 
   function aim(kind, anchor, label) {
