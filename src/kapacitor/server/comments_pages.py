@@ -24,7 +24,6 @@ OS user), or the identity a JSON client claims (``author``), as memory does.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
@@ -42,17 +41,22 @@ from kapacitor.collab import comments as collab_comments
 from kapacitor.collab import marks as collab_marks
 from kapacitor.projections import comments as comments_model
 from kapacitor.projections import marks as marks_model
-from kapacitor.projections.runner import checkpoints
 from kapacitor.server import chat, queries
 from kapacitor.server.access import form_fields
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.sessions_pages import _items, _tree
 from kapacitor.server.timeline import TZ_PARAM
-from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment, viewer_of
+from kapacitor.server.web import (
+    api_zone,
+    conn,
+    not_found,
+    read_your_writes,
+    render,
+    render_fragment,
+    viewer_of,
+)
 
 router = APIRouter()
-WRITE_VISIBLE_WITHIN = 2.0
-"""Seconds a write waits for its read model to apply it, so the answer shows it."""
 
 
 @cache
@@ -75,15 +79,6 @@ def _session(request: Request, session_id: str) -> dict[str, Any]:
     if row is None:
         raise not_found(f"session {session_id!r}")
     return row
-
-
-def _applied(request: Request, name: str) -> None:
-    """Wait (at most ``WRITE_VISIBLE_WITHIN``) until read model ``name`` reaches the log's head."""
-    if not request.app.state.runner.following:
-        return
-    head, deadline = request.app.state.store.head_position(), time.monotonic() + WRITE_VISIBLE_WITHIN
-    while checkpoints(conn(request))[name].position < head and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 # --- where a comment is --------------------------------------------------------------
@@ -144,7 +139,7 @@ def _add(request: Request, session_id: str, text: str, target: collab_comments.T
         added = collab_comments.add(request.app.state.store, session_id, author_of(request, claimed), text, target)
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
-    _applied(request, "comments")
+    read_your_writes(request, "comments")
     return {"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
             "created_at": added.timestamp}
 
@@ -158,7 +153,7 @@ def _retract(request: Request, session_id: str, comment_id: str) -> None:
     if not viewer.admin and found["author"] != viewer.name:
         raise HTTPException(403, "only its author or an admin may retract a comment")
     collab_comments.retract(request.app.state.store, session_id, comment_id, author_of(request))
-    _applied(request, "comments")
+    read_your_writes(request, "comments")
 
 
 def _mark(request: Request, session_id: str, reason: str, claimed: str = "") -> None:
@@ -166,7 +161,7 @@ def _mark(request: Request, session_id: str, reason: str, claimed: str = "") -> 
         collab_marks.mark(request.app.state.store, session_id, author_of(request, claimed), reason)
     except collab_marks.MarkError as exc:
         raise HTTPException(422, str(exc)) from None
-    _applied(request, "marks")
+    read_your_writes(request, "marks")
 
 
 def _unmark(request: Request, session_id: str, marked_by: str, claimed: str = "") -> None:
@@ -178,7 +173,7 @@ def _unmark(request: Request, session_id: str, marked_by: str, claimed: str = ""
     if not any(m["author"] == marked_by for m in marks_model.session_marks(conn(request), session_id)):
         raise not_found(f"mark by {marked_by!r}")
     collab_marks.unmark(request.app.state.store, session_id, me, marked_by)
-    _applied(request, "marks")
+    read_your_writes(request, "marks")
 
 
 # --- pages ---------------------------------------------------------------------------
