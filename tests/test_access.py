@@ -188,8 +188,8 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
             if "{session_id}" in path:
                 assert leaks(owner_view.text) or path in NOTHING_OF_IT_YET, url
                 assert root.get(url).status_code == 200  # an admin sees it too
-        elif method in ("PUT", "DELETE") and path.startswith("/api/sessions/{session_id}/"):
-            body = {"visibility": "public", "reason": "probe"} if method == "PUT" else None
+        elif method in ("PUT", "PATCH", "DELETE") and path.startswith("/api/sessions/{session_id}/"):
+            body = {"visibility": "public", "reason": "probe", "text": "probe"} if method != "DELETE" else None
 
             def send(client: httpx.Client, method: str = method, url: str = url, body=body, **headers: str) -> int:  # type: ignore[no-untyped-def]
                 return client.request(method, url, json=body, headers=headers).status_code

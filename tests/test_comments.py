@@ -70,6 +70,14 @@ def test_comments_are_events_shown_as_safe_markdown_and_retracted_by_an_event(se
     assert "<strong>Good</strong>" in panel and "<script>" not in panel and "&lt;script&gt;" in panel
     assert f"#e-{chat_item}" in panel and f"/trace#node={node}" in panel and "tool call: " in panel
 
+    first = listed["comments"][0]["comment_id"]
+    assert client.patch(f"{api}/{first}", json={"text": "**Better** run"}).status_code == 403  # not ana's words
+    edited = client.patch(f"{api}/{first}", json={"text": "**Better** run", "author": "ana@example.com"}).json()
+    assert edited["text"] == "**Better** run" and edited["edited_at"]
+    assert client.patch(f"{api}/{first}", json={"text": " ", "author": "ana@example.com"}).status_code == 422
+    assert "<strong>Better</strong>" in client.get(f"/sessions/{sid}/comments").text
+    assert client.get(api).json()["comments"][0]["edited_at"]
+
     gone = listed["comments"][1]["comment_id"]
     assert client.delete(f"{api}/{gone}").json() == {"session_id": sid, "comment_id": gone, "retracted": True}
     assert client.delete(f"{api}/{gone}").status_code == 404
@@ -80,7 +88,13 @@ def test_comments_are_events_shown_as_safe_markdown_and_retracted_by_an_event(se
         log = [(e.type, e.data["comment_id"]) for e in store.read_stream(f"SessionComments-{sid}")]
     finally:
         store.close()
-    assert [t for t, _ in log] == ["CommentAdded"] * 3 + ["CommentRetracted"] and log[-1][1] == gone  # nothing mutated
+    assert [t for t, _ in log] == ["CommentAdded"] * 3 + ["CommentEdited", "CommentRetracted"] and log[-1][1] == gone
+    store = open_store(url)
+    try:
+        first_text = next(e.data["text"] for e in store.read_stream(f"SessionComments-{sid}") if e.id == first)
+    finally:
+        store.close()
+    assert first_text.startswith("**Good**")  # nothing mutated: the first text stays in the log
     assert {k: client.get(f"/sessions/{sid}.json").json()[k] for k in ACTIVITY} == before
 
 
@@ -135,6 +149,9 @@ def test_on_a_team_server_whoever_may_see_a_session_comments_and_only_authors_or
     by_alice = alice.post(org, json={"text": "a colleague's view"}).json()
     assert by_alice["author"] == "alice"
     assert alice.delete(f"{org}/{by_bob['comment_id']}").status_code == 403
+    assert alice.patch(f"{org}/{by_bob['comment_id']}", json={"text": "hijacked"}).status_code == 403
+    assert root.patch(f"{org}/{by_alice['comment_id']}", json={"text": "moderated"}).status_code == 403  # admins retract, never reword
+    assert bob.patch(f"{org}/{by_bob['comment_id']}", json={"text": "mine, clearer"}).json()["text"] == "mine, clearer"
     assert bob.delete(f"{org}/{by_bob['comment_id']}").status_code == 200
     assert root.delete(f"{org}/{by_alice['comment_id']}").status_code == 200
     assert bob.get(org).json()["comments"] == []

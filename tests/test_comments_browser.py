@@ -1,7 +1,7 @@
 """Comments and marks in real headless Chromium against the real team server
 (--auth) on a loopback port, on SQLite and PostgreSQL: alice comments on a chat
-item and a trace node of bob's session and bob's open page shows it without a
-reload; bob marks the session, alice's page shows the mark, and the session is
+item and a trace node of bob's session and bob's open page shows it (and her
+edit) without a reload; bob marks the session, alice's page shows the mark, and the session is
 in the marked list and the timeline's marked filter."""
 
 from __future__ import annotations
@@ -63,6 +63,14 @@ def test_a_comment_in_one_page_appears_live_in_another_and_a_mark_lists_the_sess
     expect(bob.locator(f"[id='{anchor}'] .comment-btn.has-comments").first).to_have_text("1 comment")
     bob.locator(f"[id='{anchor}'] .comment-btn").first.click()
     expect(bob.locator("#comment-list .comment.highlight")).to_have_count(1)
+
+    # alice rewords it; bob sees the new words, marked edited, and may not edit hers
+    expect(bob.locator("#comment-list .comment-edit")).to_have_count(0)
+    alice.click("#comment-list .comment-edit summary")
+    alice.fill("#comment-list .comment-edit textarea", "This is where it **clicked**: the failing test.")
+    alice.click("#comment-list .comment-edit button[type=submit]")
+    expect(bob.locator("#comment-list .comment")).to_contain_text("the failing test", timeout=10_000)
+    expect(bob.locator("#comment-list .comment .edited")).to_have_text("(edited)")
 
     # a trace node: comment from the trace tab, bob's trace tab counts it live
     alice.goto(f"{session_url}/trace")

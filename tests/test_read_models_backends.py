@@ -35,7 +35,7 @@ API_FIX = json.loads((RECORDED / "sessions.json").read_text())["api-fix"]["sessi
 def eval_and_memory_events(store) -> None:  # type: ignore[no-untyped-def]
     """What ``kapacitor eval``, memory and people append, with fixed ids: an eval with
     scores, a review, a judge's fact, its guidance, a person's fact superseded,
-    a recall; two comments (one retracted), two marks (one taken back)."""
+    a recall; two comments (one edited, one retracted), two marks (one taken back)."""
     verdict = {"question_id": "q1", "category": "safety", "score": 4, "verdict": "pass"}
     store.append(f"SessionEval-{API_FIX}", [
         NewEvent("ev1", "SessionEvalCompleted", {
@@ -61,6 +61,10 @@ def eval_and_memory_events(store) -> None:  # type: ignore[no-untyped-def]
         NewEvent("c2", "CommentAdded", {"timestamp": "2026-11-26T12:01:00Z", "comment_id": "c2", "author": "ana",
                                         "text": "here", "target": {"kind": "chat", "anchor": "some-event"}}),
         NewEvent("c3", "CommentRetracted", {"timestamp": "2026-11-26T12:02:00Z", "comment_id": "c2", "author": "ana"}),
+        NewEvent("c4", "CommentEdited", {"timestamp": "2026-11-26T12:03:00Z", "comment_id": "c1", "author": "lead",
+                                         "text": "Note the **test first**, then the fix."}),
+        NewEvent("c5", "CommentEdited", {"timestamp": "2026-11-26T12:04:00Z", "comment_id": "c1", "author": "ana",
+                                         "text": "not hers to edit"}),
     ])
     store.append(f"SessionMarks-{API_FIX}", [
         NewEvent("m1", "SessionMarked", {"timestamp": "2026-11-26T13:00:00Z", "author": "lead", "reason": "TDD"}),
@@ -99,7 +103,8 @@ def test_every_read_model_is_the_same_on_both_backends(tmp_path, pg_url, batch_s
         assert on_postgres[table] == on_sqlite[table], table
     assert len(on_sqlite["sessions"]) >= 5
     assert on_sqlite["evals"] and on_sqlite["eval_reviews"] and len(on_sqlite["facts"]) == 2 and on_sqlite["search_text"]
-    assert [(c[0], c[7] != "") for c in on_sqlite["comments"]] == [("c1", False), ("c2", True)]  # c2 retracted
+    assert [(c[0], c[5], c[8] != "") for c in on_sqlite["comments"]] == [  # c1 edited by its author only, c2 retracted
+        ("c1", "Note the **test first**, then the fix.", False), ("c2", "here", True)]
     assert [m[:3] for m in on_sqlite["session_marks"]] == [(API_FIX, "lead", "TDD")]
 
 

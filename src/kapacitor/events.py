@@ -458,6 +458,17 @@ class CommentAdded:  # kapacitor
 
 
 @dataclass(frozen=True)
+class CommentEdited:  # kapacitor
+    """A comment's author replaced its text (markdown); the earlier text stays in the log."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    text: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CommentRetracted:  # kapacitor
     """A comment was taken back (by its author, or an admin): it is no longer
     shown; the ``CommentAdded`` stays in the log."""
@@ -521,6 +532,7 @@ KAPACITOR_TYPES = (
     FactRetired,
     FactsRecalled,
     CommentAdded,
+    CommentEdited,
     CommentRetracted,
     SessionMarked,
     SessionUnmarked,

@@ -1,10 +1,12 @@
-"""Comments: ``CommentAdded`` and ``CommentRetracted`` on a session's comment
+"""Comments: ``CommentAdded``, ``CommentEdited`` and ``CommentRetracted`` on a session's comment
 stream (``SessionComments-{session}``).
 
 That stream is not one of the session's agent streams, so the activity folds
 (sessions, live status) never see a comment: commenting does not move the
-session's end time or light its live dot. A comment is never edited: its author
-(or an admin) retracts it, and the read model stops showing it.
+session's end time or light its live dot. Nothing is changed in place: its
+author edits a comment with ``CommentEdited`` (the new text; the old stays in
+the log), its author or an admin retracts it with ``CommentRetracted``, and the
+read model shows the latest text or stops showing it.
 
 Who may comment, and on which session, is the server's question (the viewer);
 this module keeps the rules of a comment itself.
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from kapacitor.events import (
     CommentAdded,
+    CommentEdited,
     CommentRetracted,
     event_id,
     session_comments_stream,
@@ -75,6 +78,14 @@ def add(store: EventStore, session_id: str, author: str, text: str, target: Targ
     comment = CommentAdded(utc_now(), comment_id, author, redact(check_text(text)), target.as_json())
     store.append(session_comments_stream(session_id), [to_new_event(comment, comment_id)])
     return comment
+
+
+def edit(store: EventStore, session_id: str, comment_id: str, author: str, text: str) -> CommentEdited:
+    """Append a new text for a comment (secrets masked); returns the edit. Raises
+    ``CommentError`` for bad text. Whether ``author`` may edit it is the caller's check."""
+    edited = CommentEdited(utc_now(), comment_id, author, redact(check_text(text)))
+    store.append(session_comments_stream(session_id), [to_new_event(edited, str(uuid.uuid4()))])
+    return edited
 
 
 def retract(store: EventStore, session_id: str, comment_id: str, author: str) -> None:

@@ -4,10 +4,12 @@
 |---|---|
 | ``GET /sessions/{id}/comments`` | the comment list (HTML fragment: the page's panel, live refresh) |
 | ``POST /sessions/{id}/comments`` | add a comment from the page's form (``text``, ``kind``, ``anchor``) |
+| ``POST /sessions/{id}/comments/{comment_id}/edit`` | its author replaces a comment's text (``text``) |
 | ``POST /sessions/{id}/comments/{comment_id}/retract`` | take one's own comment back (an admin: anyone's) |
 | ``GET /sessions/{id}/mark`` | the mark bar (HTML fragment) |
 | ``POST /sessions/{id}/mark``, ``/unmark`` | mark the session (``reason``), take a mark back (``marked_by``) |
 | ``GET/POST /api/sessions/{id}/comments`` | the comments as JSON; add one (``text``, ``target``) |
+| ``PATCH /api/sessions/{id}/comments/{comment_id}`` | edit a comment (``text``; its author only) |
 | ``DELETE /api/sessions/{id}/comments/{comment_id}`` | retract a comment |
 | ``GET /api/sessions/{id}/marks``, ``PUT/DELETE /api/sessions/{id}/mark`` | the marks; mark; unmark |
 | ``GET /marked``, ``/marked.json`` | the marked sessions of the org, or of one repository (``repo``) |
@@ -141,7 +143,24 @@ def _add(request: Request, session_id: str, text: str, target: collab_comments.T
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
     return {"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
-            "created_at": added.timestamp}
+            "created_at": added.timestamp, "edited_at": ""}
+
+
+def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed: str = "") -> dict[str, Any]:
+    """Only its author may change a comment's words (403; an admin retracts instead);
+    an unknown one is a 404. Returns the comment as the JSON API lists it."""
+    found = comments_model.find(conn(request), session_id, comment_id)
+    if found is None:
+        raise not_found(f"comment {comment_id!r}")
+    author = author_of(request, claimed)
+    if found["author"] != author:
+        raise HTTPException(403, "only its author may edit a comment")
+    try:
+        edited = collab_comments.edit(request.app.state.store, session_id, comment_id, author, text)
+    except collab_comments.CommentError as exc:
+        raise HTTPException(422, str(exc)) from None
+    read_your_writes(request, "comments")
+    return found | {"text": edited.text, "edited_at": edited.timestamp}
 
 
 def _retract(request: Request, session_id: str, comment_id: str) -> None:
@@ -212,6 +231,15 @@ async def comments_post(request: Request, session_id: str) -> HTMLResponse:
     return HTMLResponse(comment_list(request, session_id))
 
 
+@router.post("/sessions/{session_id}/comments/{comment_id}/edit", response_class=HTMLResponse,
+             summary="Edit one's comment from the session page (form)")
+async def comments_edit(request: Request, session_id: str, comment_id: str) -> HTMLResponse:
+    """Form field ``text``; answers the updated list."""
+    _session(request, session_id)
+    _edit(request, session_id, comment_id, (await form_fields(request)).get("text", ""))
+    return HTMLResponse(comment_list(request, session_id))
+
+
 @router.post("/sessions/{session_id}/comments/{comment_id}/retract", response_class=HTMLResponse,
              summary="Retract a comment from the session page")
 def comments_retract(request: Request, session_id: str, comment_id: str) -> HTMLResponse:
@@ -260,14 +288,16 @@ class NewMark(BaseModel):
 def _comments_json(request: Request, session_id: str, zone: Any) -> dict[str, Any]:
     found = comments_model.session_comments(conn(request), session_id)
     return {"session_id": session_id, "counts": comments_model.counts(found),
-            "comments": [c | {"created_at": times.iso(c["created_at"], zone)} for c in found]}
+            "comments": [c | {"created_at": times.iso(c["created_at"], zone), "edited_at": times.iso(c["edited_at"], zone) or ""}
+                         for c in found]}
 
 
 @router.get("/api/sessions/{session_id}/comments", summary="A session's comments, oldest first")
 def comments_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
     """``comments``: ``comment_id``, ``author``, ``target`` (``kind``: session, chat or
     trace; ``anchor``: a chat item's event id or a trace node's id), ``text``
-    (markdown), ``created_at`` (ISO 8601 in ``tz``); ``counts`` per ``kind:anchor``."""
+    (markdown), ``created_at`` and ``edited_at`` (ISO 8601 in ``tz``; ``""``: never
+    edited); ``counts`` per ``kind:anchor``."""
     _session(request, session_id)
     return _comments_json(request, session_id, api_zone(tz))
 
@@ -281,6 +311,18 @@ def comments_api_post(request: Request, session_id: str, comment: NewComment) ->
     _session(request, session_id)
     target = _check_target(request, session_id, comment.target.get("kind", ""), comment.target.get("anchor", ""))
     return _add(request, session_id, comment.text, target, comment.author)
+
+
+class CommentEdit(BaseModel):
+    text: str
+    author: str = ""
+
+
+@router.patch("/api/sessions/{session_id}/comments/{comment_id}", summary="Edit a comment (its author)")
+def comments_api_patch(request: Request, session_id: str, comment_id: str, change: CommentEdit) -> dict[str, Any]:
+    """``text``: the new markdown. Answers the comment with ``edited_at``; 403 for anyone but its author."""
+    _session(request, session_id)
+    return _edit(request, session_id, comment_id, change.text, change.author)
 
 
 @router.delete("/api/sessions/{session_id}/comments/{comment_id}", summary="Retract a comment (its author or an admin)")
