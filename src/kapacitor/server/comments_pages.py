@@ -94,10 +94,11 @@ class Place:
     url: str
 
 
-def places(request: Request, session_id: str) -> dict[str, Place]:
-    """Every target of the session keyed ``kind:anchor``: the session, each chat item
-    (nested subagent items too, linked through the top-level item that holds them)
-    and each trace node."""
+def places(request: Request, session_id: str, kinds: set[str]) -> dict[str, Place]:
+    """The targets of the session of ``kinds`` keyed ``kind:anchor``: the session, each
+    chat item (nested subagent items too, linked through the top-level item that holds
+    them), each trace node. A kind not asked for is not built (a large session's
+    trace costs seconds the first time)."""
     sid = quote(session_id, safe="")
     found = {"session:": Place("the session", f"/sessions/{sid}")}
 
@@ -112,9 +113,9 @@ def places(request: Request, session_id: str) -> dict[str, Place]:
         for child in run.items if run else []:
             visit(child, top)
 
-    for index, item in enumerate(_items(request, session_id)):
+    for index, item in enumerate(_items(request, session_id) if "chat" in kinds else []):
         visit(item, index)
-    stack = [_tree(request, session_id)]
+    stack = [_tree(request, session_id)] if "trace" in kinds else []
     while stack:
         node = stack.pop()
         if node.id:
@@ -130,7 +131,7 @@ def _check_target(request: Request, session_id: str, kind: str, anchor: str) -> 
         target = collab_comments.check_target(kind, anchor)
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
-    if target.kind != "session" and f"{target.kind}:{target.anchor}" not in places(request, session_id):
+    if target.kind != "session" and f"{target.kind}:{target.anchor}" not in places(request, session_id, {target.kind}):
         raise HTTPException(422, f"this session has no {target.kind} item {target.anchor!r}")
     return target
 
@@ -201,7 +202,7 @@ def _unmark(request: Request, session_id: str, marked_by: str, claimed: str = ""
 def comment_list(request: Request, session_id: str) -> Markup:
     """The panel's list: each comment with its author, time, target and sanitised markdown."""
     found = comments_model.session_comments(conn(request), session_id)
-    where = places(request, session_id) if any(c["target"]["kind"] != "session" for c in found) else {}
+    where = places(request, session_id, {c["target"]["kind"] for c in found} - {"session"})
     shown = [c | {"html": render_markdown(c["text"]),
                   "place": where.get(f"{c['target']['kind']}:{c['target']['anchor']}"),
                   "key": f"{c['target']['kind']}:{c['target']['anchor']}"} for c in found]
