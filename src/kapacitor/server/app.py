@@ -40,6 +40,7 @@ from kapacitor.server import (
     memory_api,
     memory_pages,
     oidc,
+    overview,
     sessions_pages,
     timeline,
 )
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(access.router)
     app.include_router(oidc.router)
     app.include_router(timeline.router)
+    app.include_router(overview.router)
     app.include_router(sessions_pages.router)
     app.include_router(eval_pages.router)
     app.include_router(live.router)
