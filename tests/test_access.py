@@ -234,7 +234,7 @@ def assert_figures_stay_private(bob: httpx.Client, alice: httpx.Client, root: ht
         assert {r["repo"] for r in figures["by_repo"]} == {s["repo"] for s in sessions}
         assert sum(m["tokens"] for m in figures["by_model"]) == figures["totals"]["tokens"]
         timeline = client.get(f"/?{span}", headers={"Accept": "text/html"}).text
-        assert f'data-figure="sessions">{len(sessions)}<' in timeline
+        assert f'data-figure="sessions" data-value="{len(sessions)}">' in timeline
     assert hers["repo"] != his["repo"]
     assert bob.get(f"/repos/{hers['repo']}.json?{span}").json()["totals"]["sessions"] == 0
     assert alice.get(f"/repos/{hers['repo']}.json?{span}").json()["totals"]["sessions"] == 1

@@ -7,6 +7,7 @@ idle gaps left out, the same whatever order the events are folded in."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 from urllib.parse import urlencode
@@ -22,8 +23,12 @@ from kapacitor.projections.repositories import TOKEN_KINDS
 from kapacitor.projections.session_summary import IDLE_SECONDS, SessionSummaries
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
+from kapacitor.store.base import NewEvent
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
+RECORDED_IDS = {name: s["session_id"] for name, s in json.loads((RECORDED / "sessions.json").read_text()).items()}
+EVALS = [("api-fix", "e1", "2026-11-26T10:00:00Z", 2), ("api-fix", "e2", "2026-11-27T10:00:00Z", 5),  # re-evaluated: 5 counts
+         ("widgets-hello", "e3", "2026-11-26T11:00:00Z", 3), ("notes-denied", "e4", "2026-11-26T12:00:00Z", 4)]
 COUNTED = (*TOKEN_KINDS, "tokens", "tool_calls", "tool_errors", "files_changed")
 """Figures the list's rows carry as whole numbers: their sums must be exact."""
 
@@ -42,6 +47,11 @@ def app(request, tmp_path, demo_dir):
     import_paths(store, [*SAMPLE_DIRS, RECORDED.parent / "recorded-2.1.332"])
     projects, resolve = demo_dir
     import_paths(store, [projects], resolve_context=resolve)
+    for name, eval_id, at, overall in EVALS:
+        sid = RECORDED_IDS[name]
+        store.append(f"SessionEval-{sid}", [NewEvent(eval_id, "SessionEvalCompleted", {
+            "timestamp": at, "eval_id": eval_id, "scores": [],
+            "summary": {"session_id": sid, "overall": overall, "judge": {"backend": "fake", "model": "judge-1"}}})])
     store.close()
     app = create_app(url, run_projections=False)
     app.state.runner.catch_up()
@@ -122,6 +132,12 @@ def test_every_total_equals_what_the_list_sums_for_the_same_filters(app):
         for name in TOKEN_KINDS:
             assert sum(m[name] for m in overview["by_model"]) == expected[name], (case, name)
         assert sum(m["cost_usd"] or 0 for m in overview["by_model"]) == pytest.approx(expected["cost_usd"], abs=1e-6)
+        scored = {}  # the list's latest eval scores, by day
+        for r in rows:
+            if r["eval_score"] is not None:
+                scored.setdefault(r["started"][:10], []).append(r["eval_score"])
+        assert overview["evals_by_day"] == [
+            {"day": day, "evals": len(s), "mean_overall": round(sum(s) / len(s), 2)} for day, s in sorted(scored.items())]
     assert get(app, "/overview.json?user=nobody@example.com")["totals"]["sessions"] == 0
 
 
@@ -139,12 +155,13 @@ def test_the_pages_show_the_same_totals(app):
     for url, totals in ((f"/?{urlencode({'user': user} | range_)}", mine["totals"]), ("/overview", overview["totals"]),
                         (f"/users/{user}", mine["totals"]), (f"/repos/{repo}", theirs["totals"])):
         page = get(app, url)
-        shown = re.search(r'data-figure="sessions">([\d,]+)<', page)
-        assert shown and int(shown.group(1).replace(",", "")) == totals["sessions"], url
+        shown = re.search(r'data-figure="sessions" data-value="(\d+)">([\d,]+)<', page)
+        assert shown and int(shown.group(1)) == int(shown.group(2).replace(",", "")) == totals["sessions"], url
         if url != "/overview":
             assert page.count('class="session-row"') == min(50, totals["sessions"]), url  # the sessions, listed
+    assert len(overview["evals_by_day"]) >= 1 and sum(d["evals"] for d in overview["evals_by_day"]) == 3
     html = get(app, "/overview")
-    assert html.count("<svg class=\"bars\"") == 6 and 'role="img"' in html and "<title>" in html
+    assert html.count("<svg class=\"bars\"") == 7 and 'data-chart="Mean eval score"' in html and 'role="img"' in html and "<title>" in html
     assert '<table class="breakdown" data-breakdown="model">' in html
 
 
