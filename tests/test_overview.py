@@ -21,6 +21,7 @@ from kapacitor.capture.importer import import_paths
 from kapacitor.demo import extracted
 from kapacitor.projections.repositories import TOKEN_KINDS
 from kapacitor.projections.session_summary import IDLE_SECONDS, SessionSummaries
+from kapacitor.server import charts, format
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
 from kapacitor.store.base import NewEvent
@@ -194,3 +195,16 @@ def test_active_time_leaves_idle_gaps_out_in_any_order(tmp_path):
         folds.append(summaries.sessions[t.session_id])
     assert {f.active_seconds() for f in folds} == {60 + 30 + IDLE_SECONDS}
     assert all(f.active_spans == folds[0].active_spans for f in folds) and len(folds[0].active_spans) == 2
+
+
+def test_a_day_chart_stacks_its_series_and_scales_to_the_busiest_day_or_a_fixed_top():
+    days = [{"day": "2026-11-01", "calls": 2, "failed": 1}, {"day": "2026-11-02", "calls": 0, "failed": 0},
+            {"day": "2026-11-03", "calls": 4, "failed": 2}]
+    chart = charts.day_chart("Tool calls", days, [charts.Series("calls", "calls", "c-calls"), charts.Series("failed", "failed", "c-failed")],
+                             format.number)
+    assert chart.scale == "max 6 a day" and chart.summary.endswith("the most on Nov 3: 6")
+    assert [[(s.css, s.y, s.height) for s in c.segments] for c in chart.columns] == [
+        [("c-calls", 66.667, 33.333), ("c-failed", 50.0, 16.667)], [], [("c-calls", 33.333, 66.667), ("c-failed", 0.0, 33.333)]]
+    assert chart.columns[1].title == "Nov 2: 0 calls, 0 failed" and (chart.first, chart.last) == ("Nov 1", "Nov 3")
+    scores = charts.day_chart("Eval", days, [charts.Series("calls", "score", "c-eval")], format.number, top=5)
+    assert scores.scale == "0 to 5" and [s.height for c in scores.columns for s in c.segments] == [40.0, 80.0]

@@ -46,33 +46,35 @@ class DayChart:
     columns: list[Column]
     width: float
     height: float
-    peak: str  # the largest day's total, formatted: the top of the scale
+    scale: str  # what the top of the scale is ("max 12 a day")
     first: str  # the first and last day, under the chart
     last: str
     summary: str  # one sentence for screen readers
 
 
-def day_chart(title: str, days: Sequence[dict[str, Any]], series: Sequence[Series], fmt: Callable[[Any], str]) -> DayChart:
+def day_chart(title: str, days: Sequence[dict[str, Any]], series: Sequence[Series], fmt: Callable[[Any], str],
+              top: float | None = None) -> DayChart:
     """Columns, one per day of ``days`` (``totals``' ``by_day`` rows), each the
-    ``series`` stacked bottom up, scaled to the largest day; ``fmt`` writes a value."""
+    ``series`` stacked bottom up, scaled to ``top`` (default: the largest day);
+    ``fmt`` writes a value."""
     stacks = [[day.get(s.key) or 0 for s in series] for day in days]
     peak = max((sum(stack) for stack in stacks), default=0)
-    scale = HEIGHT / peak if peak else 0.0
+    scale = HEIGHT / (top or peak) if (top or peak) else 0.0
     columns = []
     for i, (day, stack) in enumerate(zip(days, stacks, strict=True)):
-        segments, top = [], HEIGHT
+        segments, y = [], HEIGHT
         for s, value in zip(series, stack, strict=True):
             if value:
                 height = value * scale
-                top -= height
-                segments.append(Segment(s.css, round(top, 3), round(height, 3)))
+                y -= height
+                segments.append(Segment(s.css, round(y, 3) + 0.0, round(height, 3)))
         parts = [f"{fmt(day.get(s.key) or 0)} {s.label}" for s in series]
         columns.append(Column(i * WIDTH + 1, WIDTH - 2, segments, f"{_day(day['day'])}: {', '.join(parts)}"))
     busiest = max(range(len(days)), key=lambda i: sum(stacks[i]), default=None)
     summary = f"{title} per day from {_day(days[0]['day'])} to {_day(days[-1]['day'])}" if days else title
     if busiest is not None and peak:
         summary += f"; the most on {_day(days[busiest]['day'])}: {fmt(peak)}"
-    return DayChart(title, list(series), columns, len(days) * WIDTH, HEIGHT, fmt(peak) if peak else "0",
+    return DayChart(title, list(series), columns, len(days) * WIDTH, HEIGHT, f"0 to {fmt(top)}" if top else f"max {fmt(peak)} a day",
                     _day(days[0]["day"]) if days else "", _day(days[-1]["day"]) if days else "", summary)
 
 

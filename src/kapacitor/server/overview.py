@@ -41,6 +41,20 @@ DAY_CHARTS = (
 (Failed tool calls are a part of the calls; stacked, a day's column is calls plus failures.)"""
 
 
+EVAL_SERIES = (charts.Series("mean_overall", "mean eval score (1-5)", "c-eval"),)
+
+
+def _score(value: float) -> str:
+    return f"{value:g}" if value else "no"
+
+
+def _scored_days(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every day of the range with its mean eval score (0: no eval), so the eval chart's
+    days line up with the others'."""
+    scores = {d["day"]: d for d in found["evals_by_day"]}
+    return [{"day": d["day"], "mean_overall": 0, "evals": 0} | scores.get(d["day"], {}) for d in found["by_day"]]
+
+
 def ranged(chosen: Filters, tz: tzinfo, today: date | None = None) -> Filters:
     """``chosen`` with its range filled in: until today and since ``DEFAULT_DAYS`` before
     ``until`` when not given (days in ``tz``); 422 for a backwards or too long range."""
@@ -82,8 +96,8 @@ def _page(request: Request, chosen: Filters, scope: str, name: str = "") -> HTML
     context: dict[str, Any] = {
         "scope": scope, "name": name, "filters": scoped, "figures": found,
         "day_charts": [charts.day_chart(title, found["by_day"], series, fmt) for title, series, fmt in DAY_CHARTS],
-        "eval_chart": charts.day_chart("Mean eval score", found["evals_by_day"], (charts.Series("mean_overall", "mean score", "c-eval"),),
-                                       lambda v: f"{v:.2f}") if found["evals_by_day"] else None,
+        "eval_chart": charts.day_chart("Mean eval score", _scored_days(found), EVAL_SERIES, _score, top=5)
+        if found["evals_by_day"] else None,
         "presets": presets, "users": queries.users(conn(request), viewer_of(request)), "share": charts.share,
     }
     if scope != "org":
