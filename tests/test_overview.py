@@ -161,7 +161,11 @@ def test_the_pages_show_the_same_totals(app):
         if url != "/overview":
             assert page.count('class="session-row"') == min(50, totals["sessions"]), url  # the sessions, listed
     assert len(overview["evals_by_day"]) >= 1 and sum(d["evals"] for d in overview["evals_by_day"]) == 3
+    body = get(app, f"/repos/{repo}?fragment=body")  # what a live refresh fetches
+    assert "<html" not in body and f'data-figure="sessions" data-value="{theirs["totals"]["sessions"]}"' in body
+    assert body.count('class="session-row"') == theirs["totals"]["sessions"]
     html = get(app, "/overview")
+    assert 'id="overview-body" data-live-any' in html
     assert html.count("<svg class=\"bars\"") == 7 and 'data-chart="Mean eval score"' in html and 'role="img"' in html and "<title>" in html
     assert '<table class="breakdown" data-breakdown="model">' in html
 

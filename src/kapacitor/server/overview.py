@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from kapacitor.server import charts, format, queries, totals
 from kapacitor.server.queries import Filters
 from kapacitor.server.timeline import TZ_PARAM, filters
-from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
+from kapacitor.server.web import api_zone, conn, render, render_fragment, viewer_of, viewer_zone
 
 router = APIRouter()
 DEFAULT_DAYS = 30
@@ -87,7 +87,8 @@ def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[st
     return out
 
 
-def _page(request: Request, chosen: Filters, scope: str, name: str = "") -> HTMLResponse:
+def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: str) -> HTMLResponse:
+    """The page, or with ``fragment=body`` its figures, charts and sessions alone (live refresh)."""
     tz = viewer_zone(request)
     scoped = ranged(chosen, tz)
     found = figures(request, scoped, tz)
@@ -103,6 +104,8 @@ def _page(request: Request, chosen: Filters, scope: str, name: str = "") -> HTML
     if scope != "org":
         listing = queries.session_list(conn(request), replace(scoped, page=chosen.page), viewer_of(request), tz)
         context.update(listing=listing, list_filters=scoped)
+    if fragment == "body":
+        return HTMLResponse(render_fragment(request, "_overview_body.html", **context))
     return render(request, "overview.html", **context)
 
 
@@ -117,8 +120,8 @@ def overview_json(request: Request, chosen: Annotated[Filters, Depends(filters)]
 
 
 @router.get("/overview", response_class=HTMLResponse, summary="Overview page")
-def overview_page(request: Request, chosen: Annotated[Filters, Depends(filters)]) -> HTMLResponse:
-    return _page(request, chosen, "org")
+def overview_page(request: Request, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, chosen, "org", "", fragment)
 
 
 @router.get("/users/{name}.json", summary="One developer's totals and sessions")
@@ -129,8 +132,8 @@ def user_json(request: Request, name: str, chosen: Annotated[Filters, Depends(fi
 
 
 @router.get("/users/{name}", response_class=HTMLResponse, summary="Developer page")
-def user_page(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)]) -> HTMLResponse:
-    return _page(request, replace(chosen, user=name), "user", name)
+def user_page(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, replace(chosen, user=name), "user", name, fragment)
 
 
 @router.get("/repos/{key:path}.json", summary="One repository's totals and sessions")
@@ -141,5 +144,5 @@ def repo_json(request: Request, key: str, chosen: Annotated[Filters, Depends(fil
 
 
 @router.get("/repos/{key:path}", response_class=HTMLResponse, summary="Repository page")
-def repo_page(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)]) -> HTMLResponse:
-    return _page(request, replace(chosen, repo=key), "repo", key)
+def repo_page(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, replace(chosen, repo=key), "repo", key, fragment)
