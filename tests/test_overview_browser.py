@@ -6,11 +6,15 @@ for the same filter, and nothing scrolls sideways at 390 px."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import expect
 
 from browser import start_server
+from kapacitor.store import open_store
+from kapacitor.store.base import NewEvent
 from kapacitor.projections.repositories import TOKEN_KINDS
 
 SHOWN = ("sessions", "tokens", "tool_calls", "files_changed", "tool_errors")
@@ -18,7 +22,9 @@ SHOWN = ("sessions", "tokens", "tool_calls", "files_changed", "tool_errors")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = start_server(None, tmp_path_factory.mktemp("home"), "--demo")
+    home = tmp_path_factory.mktemp("home")
+    server = start_server(None, home, "--demo")
+    server.store_url = f"sqlite://{home / 'share' / 'kapacitor' / 'demo.db'}"
     yield server
     assert "Traceback" not in server.stop()
 
@@ -80,6 +86,21 @@ def test_the_overview_draws_its_charts_and_its_totals_equal_the_lists(server, pa
     page.locator("#list-totals a.to-overview").click()
     page.wait_for_url("**/overview?**")
     assert shown(page) == mine
+
+
+def test_a_new_session_reaches_the_open_overview_without_reload(server, page):
+    page.goto(server.url + "/overview")
+    expect(page.locator("#live-indicator.connected")).to_be_visible()
+    page.evaluate("window.__notReloaded = true")
+    before = shown(page)
+    store = open_store(server.store_url)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    store.append("AgentSession-0verv1ew-0000-4000-8000-000000000001", [NewEvent("overview-live-1", "UserMessageReceived", {
+        "timestamp": now, "content": "a session started while the overview is open",
+        "extensions": {"claude_code": {"kind": "prompt"}}})])
+    store.close()
+    expect(page.locator('[data-figure="sessions"]').first).to_have_attribute("data-value", str(before["sessions"] + 1), timeout=10_000)
+    assert page.evaluate("window.__notReloaded") is True
 
 
 MINE = ".list-totals, section.figures, .charts, figure.chart, svg.bars, .table-wrap, .overview-form"
