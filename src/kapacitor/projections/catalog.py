@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kapacitor.projections import (
+    comments,
     evals,
     facts,
     files_changed,
     live_status,
+    marks,
     ownership,
     repositories,
     search_index,
@@ -32,6 +34,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     evals.PROJECTION,
     facts.PROJECTION,  # reads sessions (an eval's repository): after it
     search_index.PROJECTION,
+    comments.PROJECTION,
+    marks.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
