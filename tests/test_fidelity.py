@@ -196,6 +196,27 @@ def test_an_unpriced_model_leaves_the_priced_part_and_counts_its_tokens(store, s
     assert row["tokens"]["acme-unreleased-model-9"]["requests"] == 1
 
 
+def test_cost_usd_is_the_priced_part_zero_without_calls_and_null_only_when_nothing_is_priced(store, store_path, tmp_path):
+    """The one rule README, docstring and JSON share: ``cost_usd`` is the priced
+    part; 0 without API calls; null when there are calls and none is priced."""
+    ids = {name: f"7e57c0de-0000-4000-8000-00000000000{n}" for n, name in enumerate(("none", "mixed", "unpriced"), 1)}
+    for name, sid in ids.items():
+        t = Transcript(sid)
+        t.user(f"cost case {name}", "2026-08-05T10:00:01.000Z")
+        if name == "mixed":
+            t.text("Priced.", "2026-08-05T10:00:02.000Z", "msg_cp1", (6, 220, 30000, 2500))
+        if name in ("mixed", "unpriced"):
+            t.text("Unpriced.", "2026-08-05T10:00:03.000Z", f"msg_cu_{name}", (10, 20, 30, 40), model="acme-unreleased-model-9")
+        t.write(tmp_path / "p" / LEDGER / f"{sid}.jsonl")
+    rows, _ = imported(store, store_path, tmp_path / "p")
+    none, mixed, unpriced = (rows[ids[n]] for n in ("none", "mixed", "unpriced"))
+    assert (none["cost_usd"], none["unpriced_tokens"]) == (0.0, {})
+    assert mixed["cost_usd"] == pytest.approx(0.021693)
+    assert mixed["unpriced_tokens"] == {"acme-unreleased-model-9": 100}
+    assert unpriced["cost_usd"] is None
+    assert unpriced["unpriced_tokens"] == {"acme-unreleased-model-9": 100}
+
+
 # --- 1: identity from the records (field case 08) -----------------------------
 
 BLOG_ID = "66095f07-3ff6-5baa-9dbd-8a52bc584e35"

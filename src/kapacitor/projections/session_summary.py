@@ -96,8 +96,11 @@ class SessionSummary:
         return out
 
     def cost(self) -> Decimal | None:
-        """USD for the calls whose model has a price (see ``unpriced_tokens`` for the
-        rest); None only when there are calls and none has a price."""
+        """USD for the calls whose model has a price: the priced part, with
+        ``unpriced_tokens`` counting the rest, so one unpriced model never blanks
+        the whole. ``Decimal(0)`` for a session without API calls; None when it
+        has calls and none of their models has a price (an unknown cost is not
+        shown as free)."""
         total, priced = Decimal(0), False
         for call in self.calls.values():
             price = cost_of(call.model, call.usage)
