@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app, read_db
-from kapacitor.pricing import price_source
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
 
@@ -59,7 +57,7 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
         rows_json = newest_sessions(app, limit, sessions.newest_json)
         sys.stdout.write("[" + ",\n".join(rows_json) + "]\n")
         return
-    from rich.console import Console
+    from rich.console import Console  # the table's imports: --json needs none of them
 
     rows = newest_sessions(app, limit, sessions.newest)
     if not rows:
@@ -80,6 +78,9 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
     from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from kapacitor import times
+    from kapacitor.pricing import price_source
 
     free = max(16, width - _FIXED)
     table = Table(caption=f"cost: {price_source()} (— = no price); --wide: every column",
@@ -120,6 +121,9 @@ def _short(n: int) -> str:
 def _wide_table(rows: list[SessionSummary]) -> Table:
     from rich.table import Table
     from rich.text import Text
+
+    from kapacitor import times
+    from kapacitor.pricing import price_source
 
     table = Table(caption=f"cost: {price_source()} (— = model without a price); times in the local zone")
     for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):

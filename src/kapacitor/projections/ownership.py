@@ -41,7 +41,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 
-from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.envelope import USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.store.readdb import ReadDb
 

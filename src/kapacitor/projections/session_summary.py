@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Protocol
 
-from kapacitor.events import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from kapacitor.events import RecordedEvent
+from kapacitor.envelope import RecordedEvent
 from kapacitor.pricing import price_source
 from kapacitor.projections.ownership import StoredOwners, leaf_key
 from kapacitor.projections.runner import Projection
