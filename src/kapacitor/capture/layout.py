@@ -34,18 +34,16 @@ def meta_path(path: str) -> str:
 
 def subagent_transcripts(main: str) -> list[str]:
     """The subagent transcripts of a session, given its main transcript, sorted."""
-    folder = posixpath.join(posixpath.splitext(main)[0], "subagents")
-    try:
-        names = [e.name for e in os.scandir(folder) if e.name.startswith("agent-") and e.name.endswith(".jsonl")]
-    except OSError:
-        return []
-    return [posixpath.join(folder, name) for name in sorted(names)]
+    return _agent_files(posixpath.join(posixpath.splitext(main)[0], "subagents"))
 
 
 def sibling_agent_transcripts(main: str) -> list[str]:
     """The 2.0.x-layout subagent transcripts (``agent-*.jsonl``) in the folder of
     a main transcript, sorted: any session's, see ``names_session``."""
-    folder = posixpath.dirname(main)
+    return _agent_files(posixpath.dirname(main))
+
+
+def _agent_files(folder: str) -> list[str]:
     try:
         names = [e.name for e in os.scandir(folder) if e.name.startswith("agent-") and e.name.endswith(".jsonl")]
     except OSError:
