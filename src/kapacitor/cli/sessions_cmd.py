@@ -53,9 +53,9 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
     the terminal. --wide adds branch, user, duration, prompts, tools by name, files
     and tokens per model."""
     if as_json:
-        # The rows as the read model keeps them: no fold state decoded, no re-encoding.
-        rows_json = newest_sessions(app, limit, sessions.newest_json)
-        sys.stdout.write("[" + ",\n".join(rows_json) + "]\n")
+        # The rows as the read model keeps them: no fold state decoded, no
+        # re-encoding, written as they are read.
+        newest_sessions(app, limit, _write_json)
         return
     from rich.console import Console  # the table's imports: --json needs none of them
 
@@ -65,6 +65,15 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
         return
     console = Console()
     console.print(_wide_table(rows) if wide else _table(rows, console.width))
+
+
+def _write_json(conn: ReadDb, limit: int | None) -> None:
+    """The ``--json`` array on standard output, a row at a time."""
+    out = sys.stdout
+    out.write("[")
+    for n, row in enumerate(sessions.newest_json(conn, limit)):
+        out.write(",\n" + row if n else row)
+    out.write("]\n")
 
 
 # session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns
