@@ -76,6 +76,10 @@ def _json(value: object) -> str:
     return codec.dumps(value).decode()
 
 
+MMAP_BYTES = 1 << 30
+"""How much of a SQLite read-model file ``newest_json`` maps into memory to read."""
+
+
 def newest_json(conn: ReadDb, limit: int | None = None) -> Iterator[str]:
     """The rows of ``kapacitor sessions --json``, newest first, as JSON text: read,
     not rebuilt, one at a time from the cursor (so the output is written as it is
@@ -83,6 +87,10 @@ def newest_json(conn: ReadDb, limit: int | None = None) -> Iterator[str]:
     (its ``price_source``) is priced again from its state."""
     current = price_source()
     stamp = f'"price_source":{_json(current)}'
+    if conn.dialect == "sqlite":
+        # Read the pages where they lie instead of copying each one (the rows sit
+        # among their fold states, ~40 MB of pages for 10 MB of rows): a third of the CPU.
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     rows = conn.execute(
         "SELECT session_id, row FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""),
         (limit,) if limit else (),
