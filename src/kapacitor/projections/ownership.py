@@ -75,8 +75,9 @@ def replay_key(event: RecordedEvent) -> str | None:
         said = f"{ext.get('kind') or ''}\x00{data.get('content', '')}"
     elif event.type == "ToolResultReceived" and data.get("call_id"):
         said = f"result\x00{data['call_id']}"
-    elif not ext.get("uuid") and event.type != "SessionStarted":
-        # A record without a uuid (queue operations, titles, client state): all it says.
+    elif not ext.get("uuid") and event.type != "SessionStarted" and "line" in (event.metadata.get("source") or {}):
+        # A transcript record without a uuid (queue operations, client state): all
+        # it says. (Hook payloads, which may be megabytes, are no transcript record.)
         said = event.type + json.dumps({k: v for k, v in data.items() if k != "message_index"}, sort_keys=True, default=str)
     else:
         return None
