@@ -50,6 +50,17 @@ def session_eval_stream(session_id: str) -> str:  # kapacitor
     return f"SessionEval-{session_id}"
 
 
+def session_comments_stream(session_id: str) -> str:  # kapacitor
+    """People's comments on a session (and on its chat items and trace nodes): a
+    stream of its own, like the eval stream, so a comment is not session activity."""
+    return f"SessionComments-{session_id}"
+
+
+def session_marks_stream(session_id: str) -> str:  # kapacitor
+    """Who marked a session as worth learning from, and who took a mark back."""
+    return f"SessionMarks-{session_id}"
+
+
 _NAMESPACE_BYTES = bytes.fromhex(EVENT_ID_NAMESPACE_HEX.replace("-", ""))
 
 

@@ -30,7 +30,9 @@ from kapacitor.envelope import (  # noqa: F401  (re-exported: the vocabulary's o
     agent_session_stream,
     agent_subsession_stream,
     event_id,
+    session_comments_stream,
     session_eval_stream,
+    session_marks_stream,
 )
 
 # Namespace for deterministic event ids (uuid5 of the source identity).
@@ -370,6 +372,64 @@ class FactsRecalled:  # kapacitor
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CommentAdded:  # kapacitor
+    """A person commented on a session. ``target`` says on what: ``{"kind":
+    "session"}``, or a chat item (``kind`` ``chat``, ``anchor`` its event id) or a
+    trace node (``kind`` ``trace``, ``anchor`` the node's id), both stable across
+    rebuilds. ``text`` is markdown (secrets masked before it is stored)."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    text: str
+    target: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommentEdited:  # kapacitor
+    """A comment's author replaced its text (markdown); the earlier text stays in the log."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    text: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommentRetracted:  # kapacitor
+    """A comment was taken back (by its author, or an admin): it is no longer
+    shown; the ``CommentAdded`` stays in the log."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionMarked:  # kapacitor
+    """A person marked the session as worth learning from, and why (optional).
+    One mark per person: marking again replaces their reason."""
+
+    timestamp: str
+    author: str
+    reason: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionUnmarked:  # kapacitor
+    """``author`` took back the mark ``marked_by`` made (their own, or as an admin)."""
+
+    timestamp: str
+    author: str
+    marked_by: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
 CANONICAL_TYPES = (
     SessionStarted,
     SessionEnded,
@@ -401,6 +461,11 @@ KAPACITOR_TYPES = (
     FactSuperseded,
     FactRetired,
     FactsRecalled,
+    CommentAdded,
+    CommentEdited,
+    CommentRetracted,
+    SessionMarked,
+    SessionUnmarked,
 )
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
 
