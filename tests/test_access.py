@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from capture_helpers import KAPACITOR, WIDGETS, LiveSession, Server, run_hook, wait_for
 from conftest import RECORDED
 from kapacitor.access import accounts
+from kapacitor.projections.repositories import total_tokens
 from kapacitor.server.access import OPEN
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
@@ -28,7 +29,8 @@ BOB_SESSION = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"
 MARKERS = (WIDGETS, "create hello.py")  # alice's private session: its id and its first prompt
 NOT_READS = {("POST", "/login"), ("POST", "/logout")}
 FILL = {"job_id": "no-such-job", "eval_id": "no-such-eval", "fact_id": "no-such-fact", "call_id": "no-such-call",
-        "owner": "acme", "repo": "widgets", "number": "1", "scope": "org", "comment_id": "no-such-comment"}
+        "owner": "acme", "repo": "widgets", "number": "1", "scope": "org", "comment_id": "no-such-comment",
+        "name": "alice", "key": "acme/widgets"}
 """Path parameters besides the session: things that do not exist (what a prober would try)."""
 NOTHING_OF_IT_YET = {"/sessions/{session_id}/eval.json",
                      "/api/sessions/{session_id}/errors", "/api/sessions/{session_id}/plan"}
@@ -227,6 +229,29 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
     assert {s["session_id"] for s in alice.get("/sessions.json").json()["sessions"]} == {WIDGETS, BOB_SESSION}
     assert sum(r["sessions"] for r in viewers["bob"].get("/repos.json").json()) == 1  # totals for bob
     assert sum(r["sessions"] for r in alice.get("/repos.json").json()) == 2
+    assert_figures_stay_private(viewers["bob"], alice, root)
+
+
+def assert_figures_stay_private(bob: httpx.Client, alice: httpx.Client, root: httpx.Client) -> None:
+    """The overview, developer and repository pages sum only what each viewer may see:
+    no figure of alice's private session reaches bob (her tokens, her repository, her
+    git user), while she and an admin get both sessions' figures."""
+    hers, his = (alice.get(f"/sessions/{sid}.json").json() for sid in (WIDGETS, BOB_SESSION))
+    days = sorted(s["started"][:10] for s in (hers, his))
+    span = f"since={days[0]}&until={days[-1]}"
+    for client, sessions in ((bob, [his]), (alice, [hers, his]), (root, [hers, his])):
+        figures = client.get(f"/overview.json?{span}").json()
+        assert figures["totals"]["sessions"] == len(sessions)
+        assert figures["totals"]["tokens"] == sum(total_tokens(s["tokens"]) for s in sessions)
+        assert {r["repo"] for r in figures["by_repo"]} == {s["repo"] for s in sessions}
+        assert sum(m["tokens"] for m in figures["by_model"]) == figures["totals"]["tokens"]
+        timeline = client.get(f"/?{span}", headers={"Accept": "text/html"}).text
+        assert f'data-figure="sessions" data-value="{len(sessions)}">' in timeline
+    assert hers["repo"] != his["repo"]
+    assert bob.get(f"/repos/{hers['repo']}.json?{span}").json()["totals"]["sessions"] == 0
+    assert alice.get(f"/repos/{hers['repo']}.json?{span}").json()["totals"]["sessions"] == 1
+    if hers["user"] and hers["user"] != his["user"]:
+        assert bob.get(f"/users/{hers['user']}.json?{span}").json()["totals"]["sessions"] == 0
 
 
 def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event) -> None:

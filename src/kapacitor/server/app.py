@@ -41,6 +41,7 @@ from kapacitor.server import (
     memory_api,
     memory_pages,
     oidc,
+    overview,
     sessions_pages,
     timeline,
 )
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(access.router)
     app.include_router(oidc.router)
     app.include_router(timeline.router)
+    app.include_router(overview.router)
     app.include_router(sessions_pages.router)
     app.include_router(eval_pages.router)
     app.include_router(live.router)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from kapacitor.server import queries
+from kapacitor.server import queries, totals
 from kapacitor.server.queries import Filters
 from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
@@ -45,7 +45,8 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     tz = viewer_zone(request)
     listing = _listing(request, chosen, tz)
-    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
+    found = totals.totals(conn(request), chosen, viewer_of(request), tz)
+    return {"filters": chosen, "listing": listing, "totals": found, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
 
 
 def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:
