@@ -29,7 +29,7 @@ RECORDINGS = [
 
 def replay(events: list[RecordedEvent], store, cuts: list[int]):  # noqa: ANN001
     """Append ``events`` to ``store`` in order, yielding after each part (split at ``cuts``)."""
-    for start, end in zip([0, *cuts], [*cuts, len(events)]):
+    for start, end in zip([0, *cuts], [*cuts, len(events)], strict=True):
         for event in events[start:end]:
             store.append(event.stream, [NewEvent(event.id, event.type, event.data, event.metadata)])
         yield

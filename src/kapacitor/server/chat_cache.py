@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kapacitor.events import scrub_log_stream
 from kapacitor.server.chat import ChatItem, ChatModel
@@ -29,6 +29,7 @@ from kapacitor.store.base import EventStore
 SESSIONS = 4
 """Sessions kept (least recently read dropped first): a huge session's items are
 tens of MB."""
+LOCKS = 16
 
 
 @dataclass
@@ -36,38 +37,46 @@ class _Entry:
     chat: ChatModel
     scrubbed: int
     trace: TraceModel | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class ChatCache:
+    """The kept chats. An update changes items and tree nodes in place, so a
+    reader that goes on using them (a page being rendered) holds ``lock(session)``
+    meanwhile; the cache's own updates take the same lock."""
+
     def __init__(self, size: int = SESSIONS):
         self.size = size
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._session_locks = [threading.RLock() for _ in range(LOCKS)]
+
+    def lock(self, session_id: str) -> threading.RLock:
+        """The lock of ``session_id``'s kept chat (one of ``LOCKS``, by hash)."""
+        return self._session_locks[hash(session_id) % LOCKS]
 
     def items(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> list[ChatItem]:
         """The session's chat items (``chat.chat_items``, ``inherited`` marked), with
         what its streams gained since the last read folded in."""
-        entry = self._entry(store, session_id, inherited or {})
-        return entry.chat.items
+        with self.lock(session_id):
+            return self._entry(store, session_id, inherited or {}).chat.items
 
     def tree(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> TraceNode:
         """The session's trace tree (``trace.trace_tree``), grown with the items."""
-        entry = self._entry(store, session_id, inherited or {})
-        with entry.lock:
+        with self.lock(session_id):
+            entry = self._entry(store, session_id, inherited or {})
             if entry.trace is None:
                 entry.trace = TraceModel(entry.chat)
             return entry.trace.update()
 
     def _entry(self, store: EventStore, session_id: str, inherited: Mapping[int, str]) -> _Entry:
+        """The session's kept entry, brought up to date (under its lock)."""
         scrubbed = store.stream_version(scrub_log_stream())
         with self._lock:
             entry = self._entries.get(session_id)
             if entry is not None:
                 self._entries.move_to_end(session_id)
         if entry is not None and entry.chat.inherited == inherited and entry.scrubbed == scrubbed:
-            with entry.lock:
-                entry.chat.update()
+            entry.chat.update()
             return entry
         entry = _Entry(ChatModel(store, session_id, inherited), scrubbed)
         with self._lock:
