@@ -141,3 +141,22 @@ def test_a_link_to_a_call_already_completed_is_folded_again_from_the_start(tmp_p
     for _ in parts:
         assert_same_as_full(store, "late", chat, trace)
     assert chat.rebuilds == 2
+
+
+def test_a_subagent_no_call_claims_is_shown_after_the_conversation_in_chat_and_trace(tmp_path: Path):
+    """Its link arrives, its call never does: the subagent sits after the
+    conversation, in the chat and in the trace, as in a full build."""
+    events = [e for e in huge_session("orphan", 6) if e.id != "orphan-a"]
+    store = open_store(f"sqlite://{tmp_path / 'events.db'}")
+    parts = replay(events, store, [4, 12, len(events) - 3, len(events) - 1])
+    next(parts)
+    chat = ChatModel(store, "orphan")
+    trace = TraceModel(chat)
+    for _ in parts:
+        assert_same_as_full(store, "orphan", chat, trace)
+    assert chat.items[-1].tool is not None and chat.items[-1].tool.subagent is not None
+    node, path = trace.tree, []
+    while node.children:
+        node = node.children[-1]
+        path.append(node.kind)
+    assert "subagent" in path

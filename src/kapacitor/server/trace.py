@@ -123,7 +123,7 @@ class TraceModel:
         self.before: dict[int, tuple[TraceNode, dict[str, int], int]] | None = None
         """While updating: each node changed or added (id → the node, its tokens and
         errors before: none for a new one)."""
-        main = _Grower(self.tree, self, self.chat.main.items, own=True)
+        main = _Grower(self.tree, self, self.chat.items, own=True)
         main.catch_up()
         _roll_up(self.tree, self.auto_labels)
 
