@@ -256,19 +256,13 @@ def _context(state: SessionState) -> dict:
     return state.context
 
 
-BIG_BATCH = 1 << 20
-"""Characters of text above which a batch is masked with the accelerated engine."""
-
-
 def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) -> None:
     """Mask the secrets in everything a batch carries, in place, before it is sent
     or spooled: the hook payload, each line, subagent meta, the git context.
-
-    With the standard library only (the hook's import budget) up to
-    ``BIG_BATCH`` characters; a bigger batch (a 30 MB tool output) is masked by
-    the Aho-Corasick engine, whose import it then affords (the same rules, the
-    same result: one scan instead of one per keyword)."""
-    if not redact.default().for_location(cwd, files[0]["path"] if files else "").enabled:
+    With the standard library only, whatever the size (a 30 MB tool output
+    included: see ``redact.SCAN_MIN``)."""
+    redactor = redact.default().for_location(cwd, files[0]["path"] if files else "")
+    if not redactor.enabled:
         return
     slots: list[tuple[dict, str, str]] = []  # (holder, key, how: json | text | b64)
     if hook is not None:
@@ -290,8 +284,6 @@ def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) 
             texts.append(base64.b64decode(value).decode("utf-8", "surrogateescape"))
         else:
             texts.append(value)
-    big = sum(map(len, texts)) > BIG_BATCH
-    redactor = redact.default(accelerate=big).for_location(cwd, files[0]["path"] if files else "")
     for (holder, key, how), text, masked in zip(slots, texts, redactor.redact_many(texts), strict=True):
         if masked is text:
             continue

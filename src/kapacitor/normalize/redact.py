@@ -11,9 +11,11 @@ ingest API and the importer (both mask again), ``kapacitor redact`` and
 How a text is searched:
 
 - Prefilter: a rule runs only when one of its keywords occurs in the lowercased
-  text. The hook checks the keywords with ``in``; the importer and the server
-  pass ``accelerate=True`` and find them all in one Aho-Corasick pass
-  (``ahocorasick_rs``), so an ordinary line costs one scan, not one per keyword.
+  text. The hook and the follower (standard library only) check the keywords
+  with ``in`` in a short text, and with a ``KeywordScan`` (about 20 trie
+  regexes, compiled once) in a text of ``SCAN_MIN`` characters or more; the
+  importer and the server pass ``accelerate=True`` and find them all in one
+  Aho-Corasick pass (``ahocorasick_rs``), so an ordinary line costs one scan.
   A rule's regex is compiled when first needed: the hook compiles the two or
   three a batch triggers, not all of them.
 - Rules match a *view* of the text of the same length in which JSON escapes
@@ -56,6 +58,9 @@ _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
 _TRIM = frozenset(" \t\r\n\"'`")
+SCAN_MIN = 1 << 16
+"""Characters from which the standard-library engine looks for the keywords
+with one ``KeywordScan`` rather than one ``in`` per keyword (~420 scans)."""
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
 
@@ -279,7 +284,7 @@ class Redactor:
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
     __slots__ = ("specs", "keyed", "allow", "enabled", "off", "_key", "_rules", "_by_keyword", "_keys", "_always",
-                 "_keyed_kinds", "_lower", "_exact", "_scans")
+                 "_keyed_kinds", "_lower", "_exact", "_scans", "_scan")
 
     def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
@@ -297,6 +302,7 @@ class Redactor:
         self._lower = list(dict.fromkeys([*(k for k in self._by_keyword if k[0] != "="), *(keyed.keywords if keyed else ())]))
         self._exact = [k for k in self._by_keyword if k[0] == "="]
         self._scans: tuple | None = None
+        self._scan = None  # the stdlib KeywordScan, compiled for the first long text
         if accelerate:
             self._scans = self._automata(keyed)
 
@@ -377,6 +383,8 @@ class Redactor:
                         if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
                             places.setdefault(key, []).append(start)
                 return places
+        if present is None and len(text) >= SCAN_MIN:
+            present = self.present(text, low)
         for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
             for key in keys:
                 if present is not None and key not in present:
@@ -389,6 +397,19 @@ class Redactor:
                         found.append(at)
                         at = haystack.find(word, at + 1)
         return places
+
+    def present(self, text: str, low: str) -> set[str]:
+        """The place keys whose keyword occurs in ``text`` (``low``: it
+        lowercased), by the standard library: ``in`` for each keyword in a
+        short text, one ``KeywordScan`` in a long one."""
+        if len(text) < SCAN_MIN:
+            return {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in text}
+        if self._scan is None:
+            from kapacitor.normalize.keyword_scan import KeywordScan
+
+            self._scan = KeywordScan([*self._lower, *(k[1:].lower() for k in self._exact)])
+        words = self._scan.present(low)
+        return {k for k in self._lower if k in words} | {k for k in self._exact if k[1:].lower() in words and k[1:] in text}
 
     def findings(self, text: str, present: set[str] | None = None, hits: list | None = None) -> list[Finding]:
         """The secrets in ``text``, in order, none overlapping (the earliest, then
@@ -477,8 +498,7 @@ class Redactor:
         present = None
         if self._scans is None and len(texts) > 1:
             everything = "\n".join(texts)
-            low = ascii_lower(everything)
-            present = {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in everything}
+            present = self.present(everything, ascii_lower(everything))
             if not present and not self._always:
                 return texts
         return [self.redact(text, present) for text in texts]
