@@ -188,6 +188,30 @@ def test_a_big_batch_is_masked_with_the_standard_library_only(tmp_path, down):
     assert any(len(line.get("t", "")) > 2_000_000 for b in batches for t in b["transcripts"] for line in t["lines"])
 
 
+def test_redaction_is_off_for_a_repository_the_config_names(tmp_path, down):
+    """``"off": ["owner/repo"]``: the hook sends a session in a clone of that
+    GitHub repository as is (wherever the clone is), and masks any other."""
+    path = client_config.config_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump({"redaction": {"off": ["Acme/Secret-Lab"]}}, handle)
+    secret = "DB_PASSWORD=hunter2hunter"
+    sent = {}
+    for name, remote in (("lab", "git@github.com:acme/secret-lab.git"), ("widgets", "https://github.com/acme/widgets.git")):
+        clone = tmp_path / name / "src"
+        (clone / ".git").mkdir(parents=True)
+        (clone / ".git" / "config").write_text(f'[remote "origin"]\n\turl = {remote}\n')
+        session = f"s-{name}"
+        payload = {"session_id": session, "transcript_path": str(tmp_path / "gone" / f"{session}.jsonl"),
+                   "cwd": str(clone / "pkg"), "tool_name": "Bash", "tool_response": {"stdout": secret}}
+        (clone / "pkg").mkdir()
+        assert run_hook("PostToolUse", payload).returncode == 0
+        [batch] = spooled(session)
+        sent[name] = batch["hook"]["payload"]["tool_response"]["stdout"]
+    assert sent["lab"] == secret
+    assert sent["widgets"].startswith("DB_PASSWORD=[REDACTED password #")
+
+
 def test_client_dirs_are_platformdirs_dirs():
     assert client_config.config_dir() == platformdirs.user_config_dir("kapacitor", appauthor=False)
     assert client_config.state_dir() == platformdirs.user_state_dir("kapacitor", appauthor=False)

@@ -170,6 +170,20 @@ def test_the_config_adds_rules_and_allowlist_entries_and_switches_off_per_direct
     assert redact.load_rules({"enabled": False}).redact(secret) == secret
 
 
+def test_the_config_switches_redaction_off_per_repository():
+    """``owner/repo`` in ``off`` names a GitHub repository (any case), an
+    absolute or ``~`` path a directory."""
+    red = redact.load_rules({"off": ["Acme/Secret-Lab", "~/playground", "/srv/lab"]})
+    assert red.off_repositories == {"acme/secret-lab"}
+    assert red.off == (os.path.expanduser("~/playground"), "/srv/lab")
+    secret = "DB_PASSWORD=hunter2hunter"
+    assert red.for_location("/home/dev/src/lab", repository="acme/secret-lab").redact(secret) == secret
+    assert red.for_location("/home/dev/src/lab", repository="ACME/Secret-Lab").redact(secret) == secret
+    assert red.for_location("/home/dev/src/lab", repository="acme/widgets").redact(secret) != secret
+    assert red.for_location("/home/dev/src/lab").redact(secret) != secret
+    assert red.for_location("/srv/lab/x", repository="acme/widgets").redact(secret) == secret
+
+
 def test_a_config_rule_that_does_not_compile_is_named():
     with pytest.raises(ValueError, match="broken"):
         redact.load_rules({"rules": [{"id": "broken", "regex": "(unclosed", "keywords": ["x"]}]})

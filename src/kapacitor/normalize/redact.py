@@ -3,7 +3,8 @@
 The rules are data (``rules/gitleaks.json``, converted from gitleaks' rule set
 by ``scripts/gitleaks-rules``, and ``rules/kapacitor.json``, our own on top),
 plus what the client config file adds (``"redaction"`` in ``client.json``:
-extra rules, allowlist entries, directories where redaction is off). The same
+extra rules, allowlist entries, directories and GitHub repositories where
+redaction is off). The same
 ``Redactor`` serves the hook and the follower (what they send and spool), the
 ingest API and the importer (both mask again), ``kapacitor redact`` and
 ``kapacitor scrub``.
@@ -275,21 +276,41 @@ def view_of(text: str) -> str:
     return text
 
 
+_REPOSITORY = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
+"""An ``off`` entry naming a GitHub repository (``owner/repo``), not a directory."""
+
+
+def off_entries(entries: object) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The config's ``off`` list as (directories, absolute; repositories,
+    ``owner/repo`` lowercased: GitHub's names ignore case). A directory is
+    absolute or starts with ``~``; ``owner/repo`` is a repository."""
+    dirs, repositories = [], set()
+    for entry in entries if isinstance(entries, list) else ():
+        entry = str(entry).strip()
+        if _compiled(_REPOSITORY).fullmatch(entry) and not entry.startswith((".", "~")):
+            repositories.add(entry.lower())
+        elif entry:
+            dirs.append(os.path.abspath(os.path.expanduser(entry)))
+    return tuple(dirs), frozenset(repositories)
+
+
 class Redactor:
     """A compiled rule set plus the installation's hash key. ``enabled`` False
-    (redaction switched off for a directory) makes it return every text as is.
+    (redaction switched off for a directory or repository) makes it return
+    every text as is.
 
     Keywords are looked for in the lowercased text, except those of rules whose
     prefixes are case-sensitive (``SK``, ``API-``), looked for in the text as it
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
-    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "_key", "_rules", "_by_keyword", "_keys", "_always",
+    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_keys", "_always",
                  "_keyed_kinds", "_lower", "_exact", "_scans", "_scan")
 
     def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
-                 accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
+                 accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = (),
+                 off_repositories: frozenset[str] = frozenset()):
         self.specs, self.keyed, self.allow = specs, keyed, allow
-        self.enabled, self.off = enabled, off
+        self.enabled, self.off, self.off_repositories = enabled, off, off_repositories
         self._key = key
         self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
         self._keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
@@ -328,10 +349,14 @@ class Redactor:
                 [list(dict.fromkeys(keys[p])) for p in patterns],
                 {k: k[1:].encode("utf-8") for k in self._exact})
 
-    def for_location(self, cwd: str = "", transcript: str = "") -> Redactor:
+    def for_location(self, cwd: str = "", transcript: str = "", repository: str | None = None) -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
         directory (``cwd``, or the one a transcript's project folder is named
-        after) is under a directory the config switched redaction off for."""
+        after) is under a directory the config switched redaction off for, or
+        whose GitHub ``repository`` (``owner/repo``, see
+        ``gitinfo.repository_of``) the config names."""
+        if repository and repository.lower() in self.off_repositories:
+            return self._switched_off()
         if not self.off or not (cwd or transcript):
             return self
         path = os.path.abspath(os.path.expanduser(cwd)) if cwd else ""
@@ -341,12 +366,15 @@ class Redactor:
             if (path and (path == d or path.startswith(d.rstrip(os.sep) + os.sep))) or (
                 folder and (folder == slug or folder.startswith(slug + "-"))
             ):
-                clone = Redactor.__new__(Redactor)
-                for name in self.__slots__:
-                    setattr(clone, name, getattr(self, name))
-                clone.enabled = False
-                return clone
+                return self._switched_off()
         return self
+
+    def _switched_off(self) -> Redactor:
+        clone = Redactor.__new__(Redactor)
+        for name in self.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.enabled = False
+        return clone
 
     def describe(self) -> dict[str, object]:
         """Which rules these are (for logs): counts and the sources' versions."""
@@ -553,7 +581,7 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
     """The package's rule files (a rule of a later file replaces an earlier one
     of the same id) plus ``extra`` (the client config's
     ``"redaction"`` object: ``rules`` to add, ``allowlist`` regexes, ``off``
-    directories, ``enabled``). Raises ``ValueError`` for a rule that does not compile."""
+    directories and ``owner/repo`` repositories, ``enabled``). Raises ``ValueError`` for a rule that does not compile."""
     extra = extra or {}
     if extra.get("enabled", True) is False:  # switched off: nothing to load
         return Redactor([], None, _Allow({}), key=key, enabled=False)
@@ -586,8 +614,9 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
             raise ValueError(f"redaction allowlist entry {regex!r}: {exc}") from None
         allow_regexes.append(str(regex))
     allow = _Allow({"regexes": allow_regexes, "stopwords": stopwords})
-    off = tuple(os.path.abspath(os.path.expanduser(str(d))) for d in extra.get("off") or ())
-    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False, off=off)
+    off, off_repositories = off_entries(extra.get("off"))
+    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False,
+                    off=off, off_repositories=off_repositories)
 
 
 def sources() -> dict[str, str]:
