@@ -184,6 +184,24 @@ def test_the_config_switches_redaction_off_per_repository():
     assert red.for_location("/srv/lab/x", repository="acme/widgets").redact(secret) == secret
 
 
+def test_the_rule_files_are_read_from_a_marshal_copy_while_unchanged():
+    """Every hook loads the rules: from ``rules.marshal`` in the state dir while
+    the rule files (and Python) are those it was made from, else from the JSON."""
+    import marshal
+    from pathlib import Path
+
+    fresh = redact.package_rules()
+    path = Path(client_config.state_dir()) / "rules.marshal"
+    stamp, rules = marshal.loads(path.read_bytes())
+    assert rules == fresh
+    path.write_bytes(marshal.dumps([stamp, (rules[0][:1], *rules[1:])]))
+    assert redact.package_rules()[0] == fresh[0][:1]  # the copy is what is used
+    path.write_bytes(marshal.dumps([[*stamp[:-1], stamp[-1] + 1], (rules[0][:1], *rules[1:])]))
+    assert redact.package_rules() == fresh  # made from other files: read the JSON again
+    path.write_bytes(b"not marshal")
+    assert redact.package_rules() == fresh and marshal.loads(path.read_bytes())[0] == stamp
+
+
 def test_a_config_rule_that_does_not_compile_is_named():
     with pytest.raises(ValueError, match="broken"):
         redact.load_rules({"rules": [{"id": "broken", "regex": "(unclosed", "keywords": ["x"]}]})
