@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 
 RULES_DIR = os.path.join(os.path.dirname(__file__), "rules")
 RULE_FILES = ("gitleaks.json", "kapacitor.json")
@@ -298,7 +299,9 @@ def keyword_index(specs: list[dict], keyed_words: tuple[str, ...] | list[str]) -
     """What a ``Redactor`` looks keywords up by: each spec's place keys (a
     case-sensitive keyword as ``"=" + keyword``), the specs of each key, the
     specs without keywords, the lowercase keys (the keyed rule's words
-    included) and the case-sensitive ones."""
+    included), the case-sensitive ones, and each key with the letter pairs of
+    its lowercased keyword as 16-bit numbers (two bytes in this machine's
+    order: see ``Redactor.present``)."""
     keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
     by_keyword: dict[str, list[int]] = {}
     for index, spec_keys in enumerate(keys):
@@ -307,7 +310,11 @@ def keyword_index(specs: list[dict], keyed_words: tuple[str, ...] | list[str]) -
     always = [i for i, spec_keys in enumerate(keys) if not spec_keys]
     lower = list(dict.fromkeys([*(k for k in by_keyword if k[0] != "="), *keyed_words]))
     exact = [k for k in by_keyword if k[0] == "="]
-    return keys, by_keyword, always, lower, exact
+    probes = []
+    for k in [*lower, *exact]:
+        word = (k[1:].lower() if k[0] == "=" else k).encode("utf-8")
+        probes.append((k, tuple(int.from_bytes(word[i : i + 2], sys.byteorder) for i in range(len(word) - 1))))
+    return keys, by_keyword, always, lower, exact, probes
 
 
 class Redactor:
@@ -320,7 +327,7 @@ class Redactor:
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
     __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_keys", "_always",
-                 "_keyed_kinds", "_lower", "_exact", "_scans", "_scan")
+                 "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan")
 
     def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = (),
@@ -329,7 +336,7 @@ class Redactor:
         self.enabled, self.off, self.off_repositories = enabled, off, off_repositories
         self._key = key
         self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
-        self._keys, self._by_keyword, self._always, self._lower, self._exact = (
+        self._keys, self._by_keyword, self._always, self._lower, self._exact, self._probes = (
             index or keyword_index(specs, keyed.keywords if keyed else ()))
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
         self._scans: tuple | None = None
@@ -354,10 +361,13 @@ class Redactor:
             for c in sorted(keyed.after(w) | {"\\"}):  # type: ignore[union-attr]
                 keys.setdefault(w + c, []).append(w)
         patterns = list(keys)
+        keys_of = [list(dict.fromkeys(keys[p])) for p in patterns]
+        # What a pattern's match must read as in the bytes themselves: None when
+        # a lowercase key has it, else its case-sensitive forms.
+        verify = [None if any(k[0] != "=" for k in ks) else tuple(k[1:].encode("utf-8") for k in ks) for ks in keys_of]
         return (AhoCorasick(patterns, implementation=Implementation.DFA),
                 BytesAhoCorasick([p.encode("utf-8") for p in patterns], implementation=Implementation.DFA),
-                [list(dict.fromkeys(keys[p])) for p in patterns],
-                {k: k[1:].encode("utf-8") for k in self._exact})
+                keys_of, verify)
 
     def for_location(self, cwd: str = "", transcript: str = "", repository: str | None = None) -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
@@ -438,10 +448,16 @@ class Redactor:
 
     def present(self, text: str, low: str) -> set[str]:
         """The place keys whose keyword occurs in ``text`` (``low``: it
-        lowercased), by the standard library: ``in`` for each keyword in a
-        short text, one ``KeywordScan`` in a long one."""
+        lowercased), by the standard library. A short text: the set of its
+        letter pairs (its UTF-8 bytes read two at a time, from both offsets, as
+        16-bit numbers: no Python loop), then ``in`` only for the keywords whose
+        every pair occurs (a few dozen of ~400). A long one: one ``KeywordScan``."""
         if len(text) < SCAN_MIN:
-            return {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in text}
+            data = low.encode("utf-8", "surrogatepass")
+            pairs = set(memoryview(data[: len(data) // 2 * 2]).cast("H"))
+            pairs.update(memoryview(data[1 : 1 + (len(data) - 1) // 2 * 2]).cast("H"))
+            has = pairs.issuperset
+            return {k for k, probe in self._probes if has(probe) and (k[1:] in text if k[0] == "=" else k in low)}
         if self._scan is None:
             from kapacitor.normalize.keyword_scan import KeywordScan
 
@@ -552,10 +568,12 @@ class Redactor:
         hits = None
         if self._scans is not None and not self._always:
             hits = self._scans[1].find_matches_as_indexes(data.lower(), overlapping=True)
-            keys_of, exact = self._scans[2], self._scans[3]
+            if not hits:
+                return data
             # Drop what a case-sensitive keyword matched only in lowercase
             # (``api-`` for ``API-``): most hits in ordinary text are those.
-            hits = [h for h in hits if any(k[0] != "=" or data[h[1] : h[1] + len(exact[k])] == exact[k] for k in keys_of[h[0]])]
+            verify = self._scans[3]
+            hits = [h for h in hits if (forms := verify[h[0]]) is None or data.startswith(forms, h[1])]
             if not hits:
                 return data
         found = self.findings(data.decode("latin-1"), None, hits)
@@ -618,19 +636,23 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
                     off=off, off_repositories=off_repositories, index=index)
 
 
+_CODE_STAMP = (__file__, os.stat(__file__).st_size, os.stat(__file__).st_mtime_ns)
+"""This module as it was when imported: the code that shapes the marshal copy
+(a process still running older code stamps its copy as older)."""
+
+
 def package_rules() -> tuple:
     """The package's rule files merged (a rule of a later file replaces an
     earlier one of the same id): ``(specs, keyed spec, allowlist regexes,
     stopwords, keyword_index(...))``.
 
     Every hook is a new process that needs them, so a ``marshal`` copy is kept
-    in the state dir (``rules.marshal``) and used while the rule files' sizes
-    and times, and the Python version, are those it was made from: it loads
-    in a third of the time the JSON takes and spares indexing the keywords."""
+    in the state dir (``rules.marshal``) and used while the rule files, this
+    module (as imported) and the Python version are those it was made from: it loads in half the time the JSON takes and spares indexing
+    the keywords."""
     import marshal
-    import sys
 
-    stamp = [sys.version, marshal.version, RULES_DIR]
+    stamp = [sys.version, marshal.version, *_CODE_STAMP]
     for name in RULE_FILES:
         st = os.stat(os.path.join(RULES_DIR, name))
         stamp += [name, st.st_size, st.st_mtime_ns]
@@ -642,7 +664,7 @@ def package_rules() -> tuple:
             cached = marshal.loads(handle.read())
         if cached[0] == stamp:
             return cached[1]
-    except (OSError, ValueError, EOFError, TypeError, IndexError):
+    except Exception:  # noqa: BLE001 — unreadable or not ours: made anew below
         pass
     specs: list[dict] = []
     keyed_spec = None
