@@ -133,22 +133,24 @@ def main() -> None:
         with Timer() as normalize:
             normalize_only(data)
         plains, redacted = [], []
-        for attempt in range(args.repeat):  # alternated: machine noise hits both alike
+        for attempt in range(args.repeat):  # alternated, either first in turn: machine noise hits both alike
             for p in work.glob("*.db*"):
                 p.unlink()
-            redaction(work, enabled=False)
-            plain_store = open_store(f"sqlite://{work / 'plain.db'}")
-            with Timer() as plain:
-                import_paths(plain_store, [data])
-            plain_store.close()
-            plains.append(plain)
-            redaction(work, enabled=True)
-            store = open_store(f"sqlite://{work / 'bench.db'}")
-            with Timer() as imported:
-                summary = import_paths(store, [data])
-            redacted.append(imported)
+            for enabled in (False, True) if attempt % 2 == 0 else (True, False):
+                redaction(work, enabled=enabled)
+                store = open_store(f"sqlite://{work / ('bench.db' if enabled else 'plain.db')}")
+                with Timer() as timer:
+                    result = import_paths(store, [data])
+                (redacted if enabled else plains).append(timer)
+                if enabled:
+                    imported, summary, kept = timer, result, store
+                else:
+                    plain = timer
+                    store.close()
             if attempt < args.repeat - 1:
-                store.close()
+                kept.close()
+        store = kept
+        redaction(work, enabled=True)
         with Timer() as again:
             rerun = import_paths(store, [data])
         db_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6

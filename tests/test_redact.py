@@ -79,6 +79,16 @@ def test_a_long_text_is_masked_by_the_stdlib_engine_as_by_the_accelerated_one():
     assert plain.redact_many([text, "x"]) == [masked, "x"]
 
 
+def test_masking_lines_a_block_at_a_time_gives_what_masking_each_gives():
+    """The importer masks a file's lines a block at a time (one scan)."""
+    fast = redact.load_rules(key=b"k", accelerate=True)
+    lines = [json.dumps({"text": text}).encode() for _, text, _ in SECRETS] + [json.dumps(t).encode() for t in LOOKALIKES]
+    lines += [b"", b"\xff\xfe not UTF-8 " + SECRETS[0][1].encode()[:200], b"API-KEY api-key " + lines[0]]
+    masked = fast.redact_lines(lines)
+    assert masked == [fast.redact_bytes(line) for line in lines]
+    assert sum(a != b for a, b in zip(lines, masked, strict=True)) >= len(SECRETS)
+
+
 def test_redacting_twice_changes_nothing_more(redactor):
     for _, text, _ in SECRETS:
         once = redactor.redact(text)
