@@ -169,7 +169,9 @@ def main() -> None:
             on_wall, off_wall = pick(t.wall for t in redacted), pick(t.wall for t in plains)
             print(f"ratio import / import without redaction, {label} of {args.repeat}: {on_wall / off_wall:.3f}x wall-clock,"
                   f" {on / off:.3f}x CPU ({on:.2f} / {off:.2f} s)  (target <= 1.10x)")
-        print("  CPU s, without / with, run by run: " + ", ".join(f"{p.cpu:.2f} / {r.cpu:.2f}" for p, r in zip(plains, redacted, strict=True)))
+        paired = statistics.median(r.cpu - p.cpu for p, r in zip(plains, redacted, strict=True))
+        print("  CPU s, without / with, run by run: " + ", ".join(f"{p.cpu:.2f} / {r.cpu:.2f}" for p, r in zip(plains, redacted, strict=True))
+              + f"; median of the paired differences {paired:+.2f} s = {1 + paired / statistics.median(p.cpu for p in plains):.3f}x")
         storage(work, data, imported, mb)
         print(
             f"ratio import / parse-only: {imported.wall / parse.wall:.2f}x wall-clock,"

@@ -51,7 +51,8 @@ def main() -> None:
     redact._DEFAULT[False] = plain  # what shipper._mask uses
     words = [*plain._lower, *(k[1:].lower() for k in plain._exact)]
     for name, output in texts(args.mb).items():
-        output += "\nexport GITHUB_TOKEN=ghp_" + "Fk3" * 12 + "\n"
+        invented = "".join(random.Random(2).choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", k=36))
+        output += f"\nexport GITHUB_TOKEN=ghp_{invented}\n"  # an invented token: the rules must find it
         payload = {"session_id": "s", "tool_name": "Bash", "tool_response": {"stdout": output}}
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         low = redact.ascii_lower(text)
