@@ -13,8 +13,9 @@ How a text is searched:
 
 - Prefilter: a rule runs only when one of its keywords occurs in the lowercased
   text. The hook and the follower (standard library only) check the keywords
-  with ``in`` in a short text, and with a ``KeywordScan`` (about 20 trie
-  regexes, compiled once) in a text of ``SCAN_MIN`` characters or more; the
+  of a short text by its letter pairs and ``in`` (``Redactor.present``), and
+  with a ``KeywordScan`` (16 trie regexes, compiled once) in a text of
+  ``SCAN_MIN`` characters or more; the
   importer and the server pass ``accelerate=True`` and find them all in one
   Aho-Corasick pass (``ahocorasick_rs``), so an ordinary line costs one scan.
   A rule's regex is compiled when first needed: the hook compiles the two or
