@@ -14,7 +14,8 @@ the touched groups are summed afresh from it: a session moving to another group
 
 ``repository_sessions`` is also the timeline's table: beside each session's
 group and share it keeps what the list shows of it (``list_row``) and the
-columns the list filters and sorts on (``started``, ``user``, ``title``), small
+columns the list filters and sorts on (``started``, ``user``, ``title``,
+``duration_seconds``, ``cost_usd`` and the share's counts), small
 rows with their own indexes, so paging and filtering 10,000s of sessions never
 reads the ``sessions`` rows with their whole fold state.
 """
@@ -31,7 +32,7 @@ from kapacitor.projections.runner import Projection
 from kapacitor.store.readdb import ReadDb
 
 _SHARE = ("tokens", "tool_calls", "files_changed")
-_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row")
+_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "duration_seconds", "cost_usd", "list_row")
 
 
 def setup(conn: ReadDb) -> None:
@@ -39,7 +40,7 @@ def setup(conn: ReadDb) -> None:
         "CREATE TABLE repository_sessions (session_id TEXT PRIMARY KEY, key TEXT NOT NULL,"
         " tokens BIGINT NOT NULL, tool_calls INTEGER NOT NULL, files_changed INTEGER NOT NULL,"
         ' last_activity TEXT NOT NULL, started TEXT NOT NULL, "user" TEXT NOT NULL,'
-        " title TEXT NOT NULL, list_row TEXT NOT NULL)"
+        " title TEXT NOT NULL, duration_seconds DOUBLE PRECISION, cost_usd DOUBLE PRECISION, list_row TEXT NOT NULL)"
     )
     conn.execute("CREATE INDEX repository_sessions_key ON repository_sessions (key, started)")
     conn.execute("CREATE INDEX repository_sessions_started ON repository_sessions (started)")
@@ -101,7 +102,7 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
         conn.execute(
             conn.upsert("repository_sessions", _LISTED, ("session_id",)),
             (sid, key, listed["tokens"], listed["tool_calls"], listed["files_changed"], row["ended"] or row["started"],
-             row["started"], row["user"], row["title"], json.dumps(listed)),
+             row["started"], row["user"], row["title"], listed["duration_seconds"], listed["cost_usd"], json.dumps(listed)),
         )
         conn.execute(
             "INSERT INTO repositories VALUES (?, ?, ?, 0, 0, 0, 0, '') ON CONFLICT (key) DO UPDATE"
@@ -123,4 +124,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 3, ("repository_sessions", "repositories"), setup, apply)
+PROJECTION = Projection("repositories", 4, ("repository_sessions", "repositories"), setup, apply)

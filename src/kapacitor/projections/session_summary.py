@@ -98,12 +98,20 @@ class SessionSummary:
     def cost(self) -> Decimal | None:
         """USD for the calls whose model has a price (see ``unpriced_tokens`` for the
         rest); None only when there are calls and none has a price."""
-        total, priced = Decimal(0), False
+        priced = [price for price in self.costs().values() if price is not None]
+        return sum(priced, Decimal(0)) if priced or not self.calls else None
+
+    def costs(self, subagent: str | None = "*") -> dict[str, Decimal | None]:
+        """Per model: USD of its calls, each call priced on its own; None for a model
+        without a price. ``subagent`` as for ``tokens``."""
+        out: dict[str, Decimal | None] = {}
         for call in self.calls.values():
+            if subagent != "*" and call.subagent != subagent:
+                continue
             price = cost_of(call.model, call.usage)
-            if price is not None:
-                total, priced = total + price, True
-        return total if priced or not self.calls else None
+            known = out.get(call.model, Decimal(0))
+            out[call.model] = None if price is None or (call.model in out and known is None) else known + price
+        return out
 
     def unpriced_tokens(self) -> dict[str, int]:
         """Per model without a price: its tokens (input, output, cache read and
