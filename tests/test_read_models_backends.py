@@ -110,6 +110,9 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
                 "search": sorted((h.session_id, h.event_id, h.kind) for h in search.search(db, None, "hello.py")),
                 "search hidden": search.search(db, Viewer("nobody"), "hello"),
                 "by eval": [s["session_id"] for s in queries.session_list(db, Filters(sort="eval"), LOCAL)["sessions"]][:1],
+                "sorted": {sort: [s["session_id"] for s in queries.session_list(db, Filters(sort=sort), LOCAL)["sessions"]]
+                           for key in queries.SORTS for sort in (key, f"-{key}")},
+                "short id": queries.session_list(db, Filters(q=first[:6].upper()), LOCAL),
                 "eval overview": evals.overview(db),
                 "facts": [f.as_json() for f in facts.rows(db)],
             })
@@ -121,6 +124,7 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
     assert sqlite_answer["eval overview"]["questions"] and sqlite_answer["by eval"] == [API_FIX]
     assert postgres_answer == sqlite_answer
     assert len(sqlite_answer["listing"]) == 2 and sqlite_answer["hidden"] == 0
+    assert sqlite_answer["short id"]["id_matches"] == 1 and len(sqlite_answer["sorted"]["-cost"]) >= 5
 
 
 def test_the_cli_works_on_a_postgresql_store(pg_url):  # noqa: F811

@@ -101,9 +101,8 @@ class Filters:
         direction when the list is sorted by it, else its natural first direction
         (text A to Z, numbers and times largest first; eval lowest first)."""
         now = self.sorted_by(key)
-        if now:
-            return key if now == "desc" else f"-{key}"
-        wanted = key if key in ASCENDING_FIRST else f"-{key}"
+        ascending = now == "desc" if now else key in ASCENDING_FIRST
+        wanted = key if ascending else f"-{key}"
         return "" if wanted == "-started" else wanted  # the default keeps URLs short
 
     def query(self, **change: Any) -> dict[str, Any]:

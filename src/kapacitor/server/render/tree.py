@@ -15,7 +15,7 @@ no transcript string becomes markup here.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
@@ -201,7 +201,7 @@ def _short(n: int) -> str:
 
 
 def _detail(node: TraceNode) -> str:
-    facts = [(name, getattr(node, name)) for name in FACTS]
+    facts = [(name, _when(value) if name in ("started", "ended") else value) for name in FACTS if (value := getattr(node, name))]
     if node.duration_ms is not None:
         facts.append(("duration", seconds(node.duration_ms)))
     facts += [
@@ -214,6 +214,13 @@ def _detail(node: TraceNode) -> str:
         if value not in (None, "", {}, [])
     )
     return f'<div class="tdetail-body"><h3>{escape(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
+
+
+def _when(stamp: str) -> str:
+    """A node's time to the millisecond, saying its zone (the tree is shared by
+    every viewer, so UTC): ``2026-07-19 20:08:01.250 UTC``."""
+    moment = times.parse(stamp)
+    return stamp if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} UTC"
 
 
 def _capped(value: Any) -> str:
