@@ -123,6 +123,8 @@ def test_the_sidebar_highlights_what_the_list_shows_and_says_when_nothing_matche
     expect(page.locator("#repo-none")).to_contain_text("no-such-repository")
     page.locator("#repo-filter").fill("api")
     expect(page.locator("#repo-none")).to_be_hidden()
+    page.goto(f"{server.url}/sessions/{HELLO}/stats")  # a session page: its repository
+    expect(page.locator("#repo-list li.active")).to_have_attribute("data-name", WIDGETS)
 
 
 def test_j_and_k_move_through_the_list_and_enter_opens(server, page):
