@@ -161,7 +161,7 @@ def html_pages(tmp_path) -> dict[str, str]:
     """Every HTML page the app routes (each GET route answering HTML that is not a
     fragment), with its parameters filled in."""
     app = create_app(f"sqlite://{tmp_path / 'routes.db'}", run_projections=False)
-    fill = {"{session_id}": HELLO, "{scope:path}": WIDGETS}
+    fill = {"{session_id}": HELLO, "{scope:path}": WIDGETS, "{key:path}": WIDGETS, "{name}": "dev@example.com"}
     pages = {}
     for route in flat(app.routes):
         if "GET" not in getattr(route, "methods", ()) or route.path in FRAGMENTS:

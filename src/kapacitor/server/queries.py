@@ -13,7 +13,7 @@ from typing import Any
 from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
-from kapacitor.projections import evals, live_status
+from kapacitor.projections import evals, live_status, marks
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
 from kapacitor.server.terms import cache_hit_ratio
@@ -48,6 +48,7 @@ class Filters:
     q: str = ""
     page: int = 1
     sort: str = ""  # a key of SORTS, ascending, or "-key", descending; "": newest first
+    marked: bool = False  # only sessions someone marked as worth learning from
 
     def where(self, viewer: Viewer, like: str = "LIKE", tz: tzinfo = UTC) -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``),
@@ -71,6 +72,8 @@ class Filters:
             by_id = f"session_id {like} ? ESCAPE '\\'" if prefix else "session_id = ?"
             clauses.append(f"(title {like} ? ESCAPE '\\' OR {by_id})")
             params += [f"%{_escaped(self.q)}%", f"{_escaped(prefix)}%" if prefix else self.q]
+        if self.marked:
+            clauses.append(marks.MARKED)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def id_prefix(self) -> str:
@@ -139,9 +142,11 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
     sessions = [json.loads(row) for (row,) in rows]
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
     scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
+    marked = marks.mark_counts(conn, [s["session_id"] for s in sessions])
     for s in sessions:
         s["status"] = status[s["session_id"]]
         s["eval_score"] = scores.get(s["session_id"])
+        s["marks"] = marked.get(s["session_id"], 0)
     pages = max(1, -(-total // PAGE_SIZE))
     id_matches = 0
     if prefix := filters.id_prefix():
@@ -225,9 +230,8 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
         )
     ]
     totals = {name: sum(m[name] for m in models) for name in (*TOKEN_FIELDS, "requests")}
-    costs = summary.costs()
     for m in models:
-        m |= {"cost_usd": _usd(costs.get(m["model"])), "cache_hit_ratio": cache_hit_ratio(m)}
+        m |= {"cost_usd": row["cost_per_model"].get(m["model"]), "cache_hit_ratio": cache_hit_ratio(m)}
     totals["cache_hit_ratio"] = cache_hit_ratio(totals)
     tools = [
         {"tool": tool, "count": count, "errors": errors}
@@ -260,13 +264,9 @@ def _agent(summary: SessionSummary, agent_id: str | None, info: dict[str, Any]) 
     """One agent's share of the session: ``agent_id`` (None: the main agent), type,
     description, requests, tokens summed over its models, cost and cache-hit ratio."""
     tokens = {name: sum(t[name] for t in summary.tokens(agent_id).values()) for name in (*TOKEN_FIELDS, "requests")}
-    costs = [c for c in summary.costs(agent_id).values() if c is not None]
+    costs = [c for c in summary.cost_per_model(agent_id).values() if c is not None]
     return {
         "agent_id": agent_id, "agent_type": info.get("agent_type") or "agent", "description": info.get("description") or "",
         "models": sorted(summary.tokens(agent_id)), **tokens,
-        "cost_usd": _usd(sum(costs, Decimal(0))) if costs else None, "cache_hit_ratio": cache_hit_ratio(tokens),
+        "cost_usd": float(round(sum(costs, Decimal(0)), 8)) if costs else None, "cache_hit_ratio": cache_hit_ratio(tokens),
     }  # fmt: skip
-
-
-def _usd(amount: Decimal | None) -> float | None:
-    return None if amount is None else float(round(amount, 8))

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from kapacitor.server import queries
+from kapacitor.server import queries, totals
 from kapacitor.server.queries import Filters
 from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
@@ -32,8 +32,9 @@ def filters(
     q: Annotated[str, Query(description="text in the title, or a session id or its start (6 characters or more)")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     sort: Annotated[str, Query(pattern=_SORT, description=_SORT_DOC)] = "",
+    marked: Annotated[bool, Query(description="only sessions marked as worth learning from")] = False,
 ) -> Filters:
-    return Filters(repo, user, since, until, q.strip(), page, sort)
+    return Filters(repo, user, since, until, q.strip(), page, sort, marked)
 
 
 @router.get("/", response_class=HTMLResponse, summary="Timeline page")
@@ -48,7 +49,8 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     tz = viewer_zone(request)
     listing = _listing(request, chosen, tz)
-    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request), viewer_of(request)), "tz": tz,
+    found = totals.totals(conn(request), chosen, viewer_of(request), tz)
+    return {"filters": chosen, "listing": listing, "totals": found, "users": queries.users(conn(request), viewer_of(request)), "tz": tz,
             "sorts": queries.SORT_LABELS}
 
 
