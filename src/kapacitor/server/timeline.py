@@ -51,7 +51,7 @@ def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     listing = _listing(request, chosen, tz)
     found = totals.totals(conn(request), chosen, viewer_of(request), tz)
     return {"filters": chosen, "listing": listing, "totals": found, "users": queries.users(conn(request), viewer_of(request)), "tz": tz,
-            "sorts": queries.SORT_LABELS}
+            "in_place": True}  # the list's sort links swap the list in place (elsewhere they open the timeline)
 
 
 def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:
