@@ -48,20 +48,20 @@ def test_the_archive_gives_nothing_away_and_is_small():
 
 def test_every_record_imports_cleanly(imported):
     summary, events, _ = imported
-    assert summary.warnings == [] and summary.files >= 10
+    assert summary.warnings == [] and summary.files >= 14
     assert not [e for e in events if e.type == "UnknownRecordReceived"]
 
 
 def test_the_sessions_look_like_a_teams_weeks(imported):
     _, events, sessions = imported
     mains = [s for s in sessions.values() if s.started]
-    assert len(mains) >= 10
+    assert len(mains) >= 14
     assert len({s.user for s in mains}) >= 5
     github = {s.repository for s in mains if s.repository and "/" in s.repository and not s.repository.startswith("/")}
     assert len(github) >= 5
     assert any(not s.repository or s.repository.startswith("/") for s in mains)  # a plain directory too
     days = {s.started[:10] for s in mains}
-    assert len(days) >= 8 and (max(days) > min(days))
+    assert len(days) >= 12 and (max(days) > min(days))
     assert {m for s in mains for m in s.tokens()} >= {"claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5"}
     assert all(s.cost() for s in mains)  # every model is priced
     assert sum(sum(s.tool_calls.values()) for s in mains) >= 60
@@ -69,7 +69,8 @@ def test_the_sessions_look_like_a_teams_weeks(imported):
     assert any(s.subagents for s in mains)
     assert sum(s.tool_errors for s in mains) >= 5
     assert sum(1 for s in mains if s.prompts >= 2) >= 4  # multi-turn conversations
-    assert sorted(s.duration_seconds() or 0 for s in mains)[len(mains) // 2] > 60  # at a person's pace
+    durations = sorted(s.duration_seconds() or 0 for s in mains)  # at a person's pace
+    assert durations[len(durations) // 2] > 30 and durations[-1] > 10 * 60
     types = Counter(e.type for e in events)
     assert types["ContextCompacted"] >= 1 and types["ApiErrorOccurred"] >= 1
     assert any(e.type == "InterruptIssued" and e.data.get("kind") == "user_interrupt" for e in events)

@@ -17,6 +17,8 @@ from typing import Any
 from repos import API_SERVER, INFRA, NOTES, PAYMENTS, WEB_APP, WIDGETS
 
 SUMMARY_REQUEST = "create a detailed summary of the conversation so far"
+OFF_SCRIPT = "(no scripted turn for this request)"
+"""What the model answers past the end of a script: scripts/make-demo refuses a recording that has it."""
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Session:
             # The first request after /compact already holds one assistant message
             # (the client sends the command's output as one): the script starts at turn 1.
             subagents[self.summary_marker] = [turn(say("")), *self.after_compact]
-        return {"usage": "cached", "side_text": "OK", "fallback_text": "Done.", "overrides": overrides,
+        return {"usage": "cached", "side_text": "OK", "fallback_text": OFF_SCRIPT, "overrides": overrides,
                 "main": self.main, "subagents": subagents}
 
     @property
@@ -708,4 +710,106 @@ TYPO = Session(
     ],
 )
 
-SESSIONS = [BUG_FIX, EXPLAIN, REFACTOR, NOTES_SESSION, FEATURE, COMMIT_MESSAGE, GOES_WRONG, CI_CHECK, TYPO, COMPACTION]
+
+CHANGELOG = '''# Changelog
+
+## 2.4.0 (unreleased)
+
+- Invoice totals are computed in `Decimal` and rounded half up to the cent;
+  they were a cent off for some amounts (PAY-412).
+- requests 2.32.3 (CVE-2024-35195).
+'''
+
+RELEASE = Session(
+    name="release", user="alice", repo="acme/payments", directory="src/payments", files=PAYMENTS,
+    branch="release/2.4.0", model="claude-sonnet-4-5", day=4, start="14:05",
+    prepare=["git commit -q --allow-empty -m 'Round invoice totals in Decimal, half up (PAY-412)'",
+             "git commit -q --allow-empty -m 'Bump requests to 2.32.3'"],
+    prompts=[Prompt("Prepare release 2.4.0: bump the version and start a CHANGELOG with what changed since 2.3.0.")],
+    main=[
+        turn(say("Let me see what landed since the last release."), bash("git log --oneline -5", "Recent commits")),
+        turn(read("pyproject.toml")),
+        turn(edit("pyproject.toml", 'version = "2.3.0"', 'version = "2.4.0"')),
+        turn(write("CHANGELOG.md", CHANGELOG)),
+        turn(say("Version bumped to **2.4.0** in `pyproject.toml`, and a new `CHANGELOG.md`:\n\n```markdown\n"
+                 + CHANGELOG.split("\n", 2)[2] + "```\n\nI marked the section *unreleased*; put the date in when you tag it "
+                 "(`git tag -a v2.4.0`).")),
+    ],
+)
+
+REFUND = '''
+
+def refund(entry: Entry, memo: str = "refund") -> Entry:
+    """The entry that cancels ``entry``: same account, opposite amount."""
+    return Entry(entry.account, -entry.amount, memo)
+'''
+
+REFUNDS = Session(
+    name="refunds", user="bilal", repo="acme/payments", directory="src/payments", files=PAYMENTS,
+    branch="feat/refunds", model="claude-sonnet-4-5", day=3, start="13:40",
+    prompts=[Prompt("Add a refund(entry) helper to payments/ledger.py that books the opposite amount, with a test.")],
+    main=[
+        turn(read("payments/ledger.py"), read("tests/test_ledger.py")),
+        turn(say("The ledger is append-only, so a refund is a new entry with the negated amount rather than a deletion."),
+             edit("payments/ledger.py", "    return sum((e.amount for e in entries if e.account == account), Decimal(0))\n",
+                  "    return sum((e.amount for e in entries if e.account == account), Decimal(0))\n" + REFUND)),
+        turn(edit("tests/test_ledger.py", "from payments.ledger import Entry, balance\n", "from payments.ledger import Entry, balance, refund\n")),
+        turn(edit("tests/test_ledger.py", '    assert balance(entries, "acme") == Decimal("7.5")\n',
+                  '    assert balance(entries, "acme") == Decimal("7.5")\n\n\n'
+                  'def test_a_refund_cancels_its_entry():\n    charge = Entry("acme", Decimal("19.99"), "invoice 1042")\n'
+                  '    assert balance([charge, refund(charge)], "acme") == 0\n    assert refund(charge).memo == "refund"\n')),
+        turn(bash("pytest -q tests/test_ledger.py", "Run the ledger tests")),
+        turn(say("Added `refund(entry, memo=\"refund\")` to `payments/ledger.py`:\n\n```python\n"
+                 + REFUND.strip() + "\n```\n\n`test_a_refund_cancels_its_entry` checks that a charge and its refund "
+                 "balance to zero; both ledger tests pass.")),
+    ],
+)
+
+PRICING_FAQ = '''<body><h1>Pricing</h1><p>Free for teams up to five. Team plan: $12 per seat.</p>
+<section class="faq">
+  <h2>Questions</h2>
+  <details><summary>What counts as a seat?</summary><p>Anyone who signs in during the month. Guests who only view shared links are free.</p></details>
+  <details><summary>Can we pay yearly?</summary><p>Yes: yearly billing is two months free ($120 per seat a year).</p></details>
+</section>
+</body>
+'''
+
+FAQ_CSS = edit("src/site.css", "body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }\n",
+               "body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }\n"
+               ".faq details { border-top: 1px solid #ddd; padding: .5rem 0; }\n.faq summary { cursor: pointer; font-weight: 600; }\n")
+
+FAQ = Session(
+    name="pricing-faq", user="chen", repo="acme/web-app", directory="src/web-app", files=WEB_APP,
+    branch="feat/pricing-faq", model="claude-sonnet-4-5", day=2, start="15:15",
+    prompts=[Prompt("Add a short FAQ to the pricing page: what counts as a seat, and can we pay yearly "
+                    "(yes, two months free).")],
+    main=[
+        turn(read("src/pricing.html")),
+        turn(edit("src/pricing.html", "<body><h1>Pricing</h1><p>Free for teams up to five. Team plan: $12 per seat.</p></body>\n",
+                  PRICING_FAQ)),
+        turn(FAQ_CSS),  # not read yet: the client refuses the edit
+        turn(say("I have to read the stylesheet first."), read("src/site.css")),
+        turn(FAQ_CSS),
+        turn(say("Added a **Questions** section to `src/pricing.html` with two `<details>` items (no JavaScript needed), "
+                 "and two rules in `site.css` for the borders and clickable summaries.\n\n"
+                 "I wrote *Anyone who signs in during the month* for a seat. Check that this matches billing; it is the "
+                 "usual definition, but I could not find ours in the repository.")),
+    ],
+)
+
+PROMOTE = Session(
+    name="promote", user="emeka", repo="acme/infra", directory="src/infra", files=INFRA,
+    branch="chore/promote-1.14.2", model="claude-haiku-4-5", day=9, start="12:30",
+    prompts=[Prompt("promote api 1.14.2 to production")],
+    main=[
+        turn(read("values/production.yaml"), read("values/staging.yaml")),
+        turn(edit("values/production.yaml", "  tag: 1.14.0\n", "  tag: 1.14.2\n")),
+        turn(bash("git diff", "Show the change")),
+        turn(say("Production now uses `ghcr.io/acme/api-server:1.14.2`, the tag staging runs. "
+                 "Nothing is deployed yet: merge this and run `make deploy ENV=production`.")),
+    ],
+)
+
+SESSIONS = [BUG_FIX, EXPLAIN, REFACTOR, NOTES_SESSION, FEATURE, COMMIT_MESSAGE, PROMOTE, GOES_WRONG, CI_CHECK,
+            RELEASE, REFUNDS, FAQ, TYPO, COMPACTION]
+"""Oldest first; the names are what ``make-demo --only`` takes."""
