@@ -3,6 +3,7 @@ events), made by replaying the real recorded transcripts under fresh ids, then:
 
   rebuild     every read model from the whole log (events/s)
   list        GET /sessions.json and GET / (first page, and a filtered page)
+  overview    GET /overview.json, /overview and a repository's page (every session in range)
   chat        GET /sessions/{id} (first slice of the chat) for sampled sessions
   trace       GET /sessions/{id}/trace
   stats       GET /sessions/{id}/stats
@@ -103,6 +104,9 @@ async def measure_pages(app, session_ids: list[str], requests: int) -> dict[str,
         "session list JSON (/sessions.json)": ["/sessions.json"] * requests,
         "session list page (/)": ["/"] * requests,
         "filtered list page (/?repo=…&q=…)": [f"/?repo={repo}&q=fix"] * requests,
+        "overview JSON (/overview.json, 30 days)": ["/overview.json"] * requests,
+        "overview page (/overview, 30 days)": ["/overview"] * requests,
+        "repository page (/repos/{key})": [f"/repos/{repo}"] * requests,
         "chat page (/sessions/{id})": [f"/sessions/{s}" for s in picks],
         "trace page (/sessions/{id}/trace)": [f"/sessions/{s}/trace" for s in picks],
         "stats page (/sessions/{id}/stats)": [f"/sessions/{s}/stats" for s in picks],

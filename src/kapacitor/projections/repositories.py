@@ -16,7 +16,9 @@ the touched groups are summed afresh from it: a session moving to another group
 group and share it keeps what the list shows of it (``list_row``) and the
 columns the list filters and sorts on (``started``, ``user``, ``title``), small
 rows with their own indexes, so paging and filtering 10,000s of sessions never
-reads the ``sessions`` rows with their whole fold state.
+reads the ``sessions`` rows with their whole fold state. Its ``FIGURES`` columns
+are what the overview and the list's totals sum (``server/totals.py``), and
+``session_models`` holds each session's tokens, requests and cost per model.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from kapacitor.projections.runner import Projection
 from kapacitor.store.readdb import ReadDb
 
 _SHARE = ("tokens", "tool_calls", "files_changed")
-_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row")
+TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+"""The token fields a session's ``tokens`` sums (cache write split by lifetime is not added again)."""
+FIGURES = (*TOKEN_KINDS, "cost_usd", "active_seconds", "tool_errors")
+"""Columns of ``repository_sessions`` (besides ``_SHARE``) that totals sum; the list row has them too."""
+_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row", *FIGURES)
+_MODEL_COLUMNS = ("session_id", "model", *TOKEN_KINDS, "requests", "cost_usd")
 
 
 def setup(conn: ReadDb) -> None:
@@ -39,7 +46,14 @@ def setup(conn: ReadDb) -> None:
         "CREATE TABLE repository_sessions (session_id TEXT PRIMARY KEY, key TEXT NOT NULL,"
         " tokens BIGINT NOT NULL, tool_calls INTEGER NOT NULL, files_changed INTEGER NOT NULL,"
         ' last_activity TEXT NOT NULL, started TEXT NOT NULL, "user" TEXT NOT NULL,'
-        " title TEXT NOT NULL, list_row TEXT NOT NULL)"
+        " title TEXT NOT NULL, list_row TEXT NOT NULL,"
+        + "".join(f" {name} BIGINT NOT NULL," for name in TOKEN_KINDS)
+        + " cost_usd DOUBLE PRECISION, active_seconds DOUBLE PRECISION NOT NULL, tool_errors INTEGER NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE session_models (session_id TEXT NOT NULL, model TEXT NOT NULL,"
+        + "".join(f" {name} BIGINT NOT NULL," for name in TOKEN_KINDS)
+        + " requests INTEGER NOT NULL, cost_usd DOUBLE PRECISION, PRIMARY KEY (session_id, model))"
     )
     conn.execute("CREATE INDEX repository_sessions_key ON repository_sessions (key, started)")
     conn.execute("CREATE INDEX repository_sessions_started ON repository_sessions (started)")
@@ -61,8 +75,7 @@ def group_of(row: dict[str, Any]) -> tuple[str, str]:
 
 def total_tokens(tokens: dict[str, dict[str, int]]) -> int:
     """Input, output, cache read and cache write tokens over every model."""
-    fields = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-    return sum(t.get(name, 0) for t in tokens.values() for name in fields)
+    return sum(t.get(name, 0) for t in tokens.values() for name in TOKEN_KINDS)
 
 
 def list_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +94,9 @@ def list_row(row: dict[str, Any]) -> dict[str, Any]:
         "cost_usd": row["cost_usd"],
         "files_changed": len(row["files_changed"]),
         "tool_calls": row["tool_calls"],
+        "tool_errors": row["tool_errors"],
+        "active_seconds": row["active_seconds"],
+        **{name: sum(t.get(name, 0) for t in row["tokens"].values()) for name in TOKEN_KINDS},
     }
 
 
@@ -101,7 +117,13 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
         conn.execute(
             conn.upsert("repository_sessions", _LISTED, ("session_id",)),
             (sid, key, listed["tokens"], listed["tool_calls"], listed["files_changed"], row["ended"] or row["started"],
-             row["started"], row["user"], row["title"], json.dumps(listed)),
+             row["started"], row["user"], row["title"], json.dumps(listed), *(listed[name] for name in FIGURES)),
+        )
+        conn.execute("DELETE FROM session_models WHERE session_id = ?", (sid,))
+        conn.executemany(
+            f"INSERT INTO session_models ({', '.join(_MODEL_COLUMNS)}) VALUES ({', '.join('?' * len(_MODEL_COLUMNS))})",
+            [(sid, model, *(t.get(name, 0) for name in TOKEN_KINDS), t.get("requests", 0), row["cost_per_model"].get(model))
+             for model, t in row["tokens"].items()],
         )
         conn.execute(
             "INSERT INTO repositories VALUES (?, ?, ?, 0, 0, 0, 0, '') ON CONFLICT (key) DO UPDATE"
@@ -123,4 +145,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 3, ("repository_sessions", "repositories"), setup, apply)
+PROJECTION = Projection("repositories", 4, ("repository_sessions", "repositories", "session_models"), setup, apply)

@@ -16,21 +16,33 @@ itself (model ``<synthetic>``) carries no usage, so it is no request.
 
 Cost is per model and partial: ``cost()`` prices what it can, ``unpriced_tokens``
 says how many tokens of which models have no price.
+
+Active time is the session's time minus its idle gaps: the event times are kept
+as spans, and a gap longer than ``IDLE_SECONDS`` between two events splits them
+(``active_seconds``), so a session resumed days later is not counted as days of
+work. Spans merge the same whatever order the events come in (a subagent's
+transcript is often read after its parent's).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Protocol
 
+from kapacitor import times
 from kapacitor.events import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
 
 CALL_FACTS = ("thinking_tokens", "requested_model", "effort")
 """Per-call facts newer clients report beside the tokens (kept on ``Call.usage``)."""
+IDLE_SECONDS = 600
+"""A pause longer than this between two events of a session is idle time, not
+active time: ten minutes, the longest a Bash tool call may run, so a long build
+counts as work."""
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
 
 
@@ -78,6 +90,9 @@ class SessionSummary:
     """Per tool: ``count`` of denied calls and ``by`` (who or what denied them: count)."""
     model_switches: list[dict[str, Any]] = field(default_factory=list)
     commands_not_run: int = 0
+    active_spans: list[list[float]] = field(default_factory=list)
+    """Sorted [first, last] event times (Unix seconds) of the stretches of activity,
+    each more than ``IDLE_SECONDS`` apart (see ``add_activity``)."""
     _pending_files: dict[str, str] = field(default_factory=dict, repr=False)
     _open_calls: dict[str, str] = field(default_factory=dict, repr=False)
     _failed_calls: dict[str, str] = field(default_factory=dict, repr=False)
@@ -98,12 +113,39 @@ class SessionSummary:
     def cost(self) -> Decimal | None:
         """USD for the calls whose model has a price (see ``unpriced_tokens`` for the
         rest); None only when there are calls and none has a price."""
-        total, priced = Decimal(0), False
+        priced = [price for price in self.cost_per_model().values() if price is not None]
+        return sum(priced, Decimal(0)) if priced or not self.calls else None
+
+    def cost_per_model(self) -> dict[str, Decimal | None]:
+        """Per model: USD for its priced calls, each call priced on its own (prices
+        may depend on a call's size); None for a model none of whose calls has a price."""
+        out: dict[str, Decimal | None] = {}
         for call in self.calls.values():
-            price = cost_of(call.model, call.usage)
-            if price is not None:
-                total, priced = total + price, True
-        return total if priced or not self.calls else None
+            price, known = cost_of(call.model, call.usage), out.get(call.model)
+            out[call.model] = known if price is None else (known or Decimal(0)) + price
+        return out
+
+    def add_activity(self, stamp: str) -> None:
+        """Count the moment ``stamp`` as activity: it joins the span it is within
+        ``IDLE_SECONDS`` of (bridging two spans if it closes their gap), or starts one."""
+        moment = times.parse(stamp)
+        if moment is None:
+            return
+        t, spans = moment.timestamp(), self.active_spans
+        i = bisect.bisect_right(spans, t, key=lambda span: span[0])  # spans[i - 1] starts at or before t
+        if i and t <= spans[i - 1][1] + IDLE_SECONDS:
+            left = spans[i - 1]
+            left[1] = max(left[1], t)
+            if i < len(spans) and spans[i][0] - left[1] <= IDLE_SECONDS:
+                left[1] = max(left[1], spans.pop(i)[1])
+        elif i < len(spans) and spans[i][0] - t <= IDLE_SECONDS:
+            spans[i][0] = t
+        else:
+            spans.insert(i, [t, t])
+
+    def active_seconds(self) -> float:
+        """Seconds of activity: the spans' lengths summed (idle gaps left out)."""
+        return round(sum(last - first for first, last in self.active_spans), 3)
 
     def unpriced_tokens(self) -> dict[str, int]:
         """Per model without a price: its tokens (input, output, cache read and
@@ -183,6 +225,7 @@ class SessionSummary:
             "started": self.started,
             "ended": self.ended,
             "duration_seconds": self.duration_seconds(),
+            "active_seconds": self.active_seconds(),
             "prompts": self.prompts,
             "commands": self.commands,
             "commands_not_run": self.commands_not_run,
@@ -201,6 +244,7 @@ class SessionSummary:
                 for agent_id, info in self.subagents.items()
             ],
             "cost_usd": None if cost is None else float(round(cost, 8)),
+            "cost_per_model": {model: None if c is None else float(round(c, 8)) for model, c in self.cost_per_model().items()},
             "unpriced_tokens": self.unpriced_tokens(),
             "price_source": price_source(),
             "client_reported": self.client_reported(),
@@ -265,6 +309,7 @@ class SessionSummaries:
                 summary.started = stamp
             if stamp > summary.ended:
                 summary.ended = stamp
+            summary.add_activity(stamp)
         usage = event.metadata.get(USAGE_METADATA_KEY)
         if usage:
             _count_call(summary, usage, subagent)

@@ -33,6 +33,7 @@ from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import (
     access,
+    comments_pages,
     eval_pages,
     format,
     ingest,
@@ -40,6 +41,7 @@ from kapacitor.server import (
     memory_api,
     memory_pages,
     oidc,
+    overview,
     sessions_pages,
     timeline,
 )
@@ -136,12 +138,14 @@ def create_app(
     app.include_router(access.router)
     app.include_router(oidc.router)
     app.include_router(timeline.router)
+    app.include_router(overview.router)
     app.include_router(sessions_pages.router)
     app.include_router(eval_pages.router)
     app.include_router(live.router)
     app.include_router(ingest.router)
     app.include_router(memory_api.router)
     app.include_router(memory_pages.router)
+    app.include_router(comments_pages.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from kapacitor.server import queries
+from kapacitor.server import queries, totals
 from kapacitor.server.queries import Filters
 from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
@@ -28,8 +28,9 @@ def filters(
     q: Annotated[str, Query(description="text in the title, or a session id")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     sort: Annotated[str, Query(pattern=r"^(-?eval)?$", description="eval: lowest eval score first; -eval: highest")] = "",
+    marked: Annotated[bool, Query(description="only sessions marked as worth learning from")] = False,
 ) -> Filters:
-    return Filters(repo, user, since, until, q.strip(), page, sort)
+    return Filters(repo, user, since, until, q.strip(), page, sort, marked)
 
 
 @router.get("/", response_class=HTMLResponse, summary="Timeline page")
@@ -44,7 +45,8 @@ def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
 def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     tz = viewer_zone(request)
     listing = _listing(request, chosen, tz)
-    return {"filters": chosen, "listing": listing, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
+    found = totals.totals(conn(request), chosen, viewer_of(request), tz)
+    return {"filters": chosen, "listing": listing, "totals": found, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
 
 
 def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:

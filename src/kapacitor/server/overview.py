@@ -1,0 +1,148 @@
+"""The team's picture: ``/overview`` (the org), ``/users/{name}`` (one developer)
+and ``/repos/{key}`` (one repository, or directory), each with a JSON twin.
+
+For a range of days in the viewer's zone (default: the last ``DEFAULT_DAYS``),
+the figures of ``totals`` as totals and by day, user, repository and model,
+drawn as SVG charts (``charts``), and the eval scores by day when sessions
+were evaluated. The filters are the timeline's, in the URL. A developer's and
+a repository's page add their sessions (the timeline's list, same filters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from kapacitor.server import charts, format, queries, totals
+from kapacitor.server.queries import Filters
+from kapacitor.server.timeline import TZ_PARAM, filters
+from kapacitor.server.web import api_zone, conn, render, render_fragment, viewer_of, viewer_zone
+
+router = APIRouter()
+DEFAULT_DAYS = 30
+PRESETS = (7, 30, 90)
+"""The ranges offered as one click: the last 7, 30 and 90 days."""
+
+DAY_CHARTS = (
+    ("Sessions", (charts.Series("sessions", "sessions", "c-sessions"),), format.number),
+    ("Active time", (charts.Series("active_seconds", "active", "c-active"),), format.duration),
+    ("Tokens", (charts.Series("input_tokens", "in", "c-in"), charts.Series("output_tokens", "out", "c-out"),
+                charts.Series("cache_read_input_tokens", "cache read", "c-cache-read"),
+                charts.Series("cache_creation_input_tokens", "cache write", "c-cache-write")), format.tokens),
+    ("Cost", (charts.Series("cost_usd", "", "c-cost"),), format.cost),
+    ("Tool calls", (charts.Series("tool_calls", "calls", "c-calls"), charts.Series("tool_errors", "failed", "c-failed")), format.number),
+    ("Files changed", (charts.Series("files_changed", "files", "c-files"),), format.number),
+)
+"""The charts by day: title, the figures stacked in each column, how a value reads.
+(Failed tool calls are a part of the calls; stacked, a day's column is calls plus failures.)"""
+
+
+EVAL_SERIES = (charts.Series("mean_overall", "mean eval score (1-5)", "c-eval"),)
+
+
+def _score(value: float) -> str:
+    return f"{value:g}" if value else "no"
+
+
+def _scored_days(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every day of the range with its mean eval score (0: no eval), so the eval chart's
+    days line up with the others'."""
+    scores = {d["day"]: d for d in found["evals_by_day"]}
+    return [{"day": d["day"], "mean_overall": 0, "evals": 0} | scores.get(d["day"], {}) for d in found["by_day"]]
+
+
+def ranged(chosen: Filters, tz: tzinfo, today: date | None = None) -> Filters:
+    """``chosen`` with its range filled in: until today and since ``DEFAULT_DAYS`` before
+    ``until`` when not given (days in ``tz``); 422 for a backwards or too long range."""
+    today = today or datetime.now(tz).date()
+    until = date.fromisoformat(chosen.until) if chosen.until else today
+    since = date.fromisoformat(chosen.since) if chosen.since else until - timedelta(days=DEFAULT_DAYS - 1)
+    if since > until:
+        raise HTTPException(status_code=422, detail=f"the range starts ({since}) after it ends ({until})")
+    if (until - since).days >= totals.MAX_DAYS:
+        raise HTTPException(status_code=422, detail=f"a range of at most {totals.MAX_DAYS} days, please")
+    return replace(chosen, since=since.isoformat(), until=until.isoformat(), page=1, sort="")
+
+
+def figures(request: Request, scoped: Filters, tz: tzinfo) -> dict[str, Any]:
+    """What the pages and the JSON twins show: the range, the filters and ``totals.totals``
+    with every breakdown, for ``scoped`` (``ranged`` filters)."""
+    found = totals.totals(conn(request), scoped, viewer_of(request), tz, by=totals.GROUPS)
+    return {"since": scoped.since, "until": scoped.until, "tz": str(tz),
+            "filters": {k: v for k, v in scoped.query().items() if k not in ("since", "until")}, **found}
+
+
+def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[str, Any]:
+    zone = api_zone(tz)
+    scoped = ranged(chosen, zone)
+    out = figures(request, scoped, zone)
+    if sessions:
+        listing = queries.session_list(conn(request), replace(scoped, page=chosen.page), viewer_of(request), zone)
+        listing["sessions"] = [queries.in_zone(s, zone) for s in listing["sessions"]]
+        out["sessions"] = listing
+    return out
+
+
+def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: str) -> HTMLResponse:
+    """The page, or with ``fragment=body`` its figures, charts and sessions alone (live refresh)."""
+    tz = viewer_zone(request)
+    scoped = ranged(chosen, tz)
+    found = figures(request, scoped, tz)
+    today = datetime.now(tz).date()
+    presets = [(days, (today - timedelta(days=days - 1)).isoformat(), today.isoformat()) for days in PRESETS]
+    context: dict[str, Any] = {
+        "scope": scope, "name": name, "filters": scoped, "figures": found,
+        "day_charts": [charts.day_chart(title, found["by_day"], series, fmt) for title, series, fmt in DAY_CHARTS],
+        "eval_chart": charts.day_chart("Mean eval score", _scored_days(found), EVAL_SERIES, _score, top=5)
+        if found["evals_by_day"] else None,
+        "presets": presets, "users": queries.users(conn(request), viewer_of(request)), "share": charts.share,
+    }
+    if scope != "org":
+        listing = queries.session_list(conn(request), replace(scoped, page=chosen.page), viewer_of(request), tz)
+        context.update(listing=listing, list_filters=scoped)
+    if fragment == "body":
+        return HTMLResponse(render_fragment(request, "_overview_body.html", **context))
+    return render(request, "overview.html", **context)
+
+
+@router.get("/overview.json", summary="The org's totals by day, user, repository and model",
+            responses={422: {"description": "a bad range or zone"}})
+def overview_json(request: Request, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
+    """For the sessions the timeline's filters select, started from ``since`` to
+    ``until`` (days in ``tz``; default the last 30 days): ``totals`` and
+    ``by_day``, ``by_user``, ``by_repo``, ``by_model``, ``evals_by_day``
+    (see ``server/totals.py`` for each figure). ``page`` and ``sort`` are ignored."""
+    return _json(request, chosen, tz, sessions=False)
+
+
+@router.get("/overview", response_class=HTMLResponse, summary="Overview page")
+def overview_page(request: Request, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, chosen, "org", "", fragment)
+
+
+@router.get("/users/{name}.json", summary="One developer's totals and sessions")
+def user_json(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
+    """``/overview.json`` for the sessions of git user ``name``, and ``sessions``:
+    the page ``page`` of their list (as ``/sessions.json``)."""
+    return _json(request, replace(chosen, user=name), tz, sessions=True)
+
+
+@router.get("/users/{name}", response_class=HTMLResponse, summary="Developer page")
+def user_page(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, replace(chosen, user=name), "user", name, fragment)
+
+
+@router.get("/repos/{key:path}.json", summary="One repository's totals and sessions")
+def repo_json(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
+    """``/overview.json`` for the sessions of repository ``key`` (``owner/repo``, or a
+    directory), and ``sessions``: the page ``page`` of their list."""
+    return _json(request, replace(chosen, repo=key), tz, sessions=True)
+
+
+@router.get("/repos/{key:path}", response_class=HTMLResponse, summary="Repository page")
+def repo_page(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, replace(chosen, repo=key), "repo", key, fragment)
