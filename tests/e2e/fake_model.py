@@ -203,7 +203,7 @@ def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
             with model.lock:
                 model.requests.append(body)
             status, blocks, stop = model.reply(body)
-            usage = {}
+            usage: dict[str, Any] = {}
             if status == 200:
                 with model.lock:
                     cache = model.cached if model.scenario.get("usage") == "cached" else None
