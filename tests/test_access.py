@@ -29,7 +29,8 @@ BOB_SESSION = "97617f62-6fd5-442d-bb39-3ca75bd8c3e3"
 MARKERS = (WIDGETS, "create hello.py")  # alice's private session: its id and its first prompt
 NOT_READS = {("POST", "/login"), ("POST", "/logout")}
 FILL = {"job_id": "no-such-job", "eval_id": "no-such-eval", "fact_id": "no-such-fact", "call_id": "no-such-call",
-        "owner": "acme", "repo": "widgets", "number": "1", "scope": "org", "name": "alice", "key": "acme/widgets"}
+        "owner": "acme", "repo": "widgets", "number": "1", "scope": "org", "comment_id": "no-such-comment",
+        "name": "alice", "key": "acme/widgets"}
 """Path parameters besides the session: things that do not exist (what a prober would try)."""
 NOTHING_OF_IT_YET = {"/sessions/{session_id}/eval.json",
                      "/api/sessions/{session_id}/errors", "/api/sessions/{session_id}/plan"}
@@ -160,6 +161,11 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
     fact = {"text": "widgets use tabs", "repo": "org", "session_id": WIDGETS, "by": "agent"}
     assert alice.post("/api/memory/facts", json=fact).status_code == 200  # a fact from her private session
     assert leaks(alice.get("/api/memory/facts").text) and leaks(alice.get("/api/search?q=hello").text)
+    chat_item = alice.get(f"/sessions/{WIDGETS}/chat.json").json()[0]["id"]
+    comment = {"text": "a comment on her private session", "target": {"kind": "chat", "anchor": chat_item}}
+    assert alice.post(f"/api/sessions/{WIDGETS}/comments", json=comment).status_code == 201
+    assert alice.put(f"/api/sessions/{WIDGETS}/mark", json={"reason": "worth it"}).status_code == 200
+    assert leaks(alice.get("/marked.json").text) and leaks(alice.get("/marked").text)  # the lists below would show it
     walked = 0
     for method, path in routes:
         if (method, path) in NOT_READS or path == "/events":
@@ -184,20 +190,24 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
             if "{session_id}" in path:
                 assert leaks(owner_view.text) or path in NOTHING_OF_IT_YET, url
                 assert root.get(url).status_code == 200  # an admin sees it too
-        elif (method, path) == ("PUT", "/api/sessions/{session_id}/visibility"):
-            body = {"visibility": "public"}
-            assert viewers["anonymous"].put(url, json=body).status_code == 401
-            assert viewers["bob"].put(url, json=body).status_code == 404
+        elif method in ("PUT", "PATCH", "DELETE") and path.startswith("/api/sessions/{session_id}/"):
+            body = {"visibility": "public", "reason": "probe", "text": "probe"} if method != "DELETE" else None
+
+            def send(client: httpx.Client, method: str = method, url: str = url, body=body, **headers: str) -> int:  # type: ignore[no-untyped-def]
+                return client.request(method, url, json=body, headers=headers).status_code
+
+            assert send(viewers["anonymous"]) == 401
+            assert send(viewers["bob"]) == 404
             cookie = viewers["bob (cookie)"]
-            assert cookie.put(url, json=body).status_code == 403  # no CSRF token
+            assert send(cookie) == 403  # no CSRF token
             csrf = re.search(r'name="csrf-token" content="([^"]+)"', cookie.get("/").text).group(1)  # type: ignore[union-attr]
-            assert cookie.put(url, json=body, headers={"X-CSRF-Token": csrf}).status_code == 404
+            assert send(cookie, **{"X-CSRF-Token": csrf}) == 404
         elif (method, path) == ("POST", "/api/ingest/sessions/{session_id}/batches"):
             batch = json.dumps({"v": 1, "session_id": WIDGETS, "transcripts": []})
             for name, client in viewers.items():
                 answer = client.post(url, content=batch, headers={"Content-Type": "application/json"})
                 assert answer.status_code in (401, 403), (name, answer.status_code)
-        elif method == "POST" and (path.startswith(("/sessions/", "/api/memory/", "/memory/"))):
+        elif method == "POST" and (path.startswith(("/sessions/", "/api/memory/", "/memory/", "/api/sessions/"))):
             for name, client in viewers.items():  # writes: nobody but the owner may act on the session
                 answer = client.post(url, json={"text": "probe"})
                 assert not leaks(answer.text, url), f"{name} reads the private session at POST {url}: {answer.status_code}"
@@ -208,6 +218,8 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
         else:
             pytest.fail(f"{method} {path} is not walked: say what it may show to whom")
     assert alice.get(f"/sessions/{WIDGETS}.json").json()["visibility"] == "private"
+    assert [c["text"] for c in alice.get(f"/api/sessions/{WIDGETS}/comments").json()["comments"]] == [comment["text"]]
+    assert [m["author"] for m in alice.get(f"/api/sessions/{WIDGETS}/marks").json()["marks"]] == ["alice"]  # nobody else's writes took
     print(f"\nvisibility walk: {walked} of {len(routes)} routes walked ({len(NOT_READS)} sign-in routes and /events apart)")
     assert walked >= 20
 
@@ -273,6 +285,28 @@ def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
     stop.set()
     assert not leaks("\n".join(seen["bob"])) and not leaks("\n".join(seen["anonymous"]))
     assert any("hello" in line for line in seen["bob"])  # bob's stream was open all along
+
+
+def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team):
+    names = {"anonymous": None, "bob": "bob", "alice": "alice"}
+    seen: dict[str, list[str]] = {name: [] for name in names}
+    ready = {name: threading.Event() for name in names}
+    stop = threading.Event()
+    for name, user in names.items():
+        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
+    for event in ready.values():
+        assert event.wait(10)
+    time.sleep(0.5)
+    alice = team.client("alice")
+    assert alice.post(f"/api/sessions/{WIDGETS}/comments", json={"text": "private thoughts"}).status_code == 201
+    assert alice.put(f"/api/sessions/{WIDGETS}/mark", json={}).status_code == 200
+    wait_for(lambda: any('"comments": ["' + WIDGETS in line for line in seen["alice"]), timeout=10)
+    assert team.client("bob").post(f"/api/sessions/{BOB_SESSION}/comments", json={"text": "org thoughts"}).status_code == 201
+    wait_for(lambda: any(BOB_SESSION in line for line in seen["bob"]), timeout=10)  # bob's stream does carry comments
+    time.sleep(1.0)
+    stop.set()
+    assert not leaks("\n".join(seen["bob"])) and not leaks("\n".join(seen["anonymous"]))
+    assert not any(BOB_SESSION in line for line in seen["anonymous"])  # org, not public
 
 
 def test_visibility_opens_a_session_to_the_org_then_to_anyone(team):

@@ -44,6 +44,8 @@ def test_status_before_and_after_rebuild(store_url):
         "evals",
         "facts",
         "search_index",
+        "comments",
+        "marks",
     ]
     head = before["sessions"]["head"]
     assert head > 0 and all(r["checkpoint"] == 0 and r["lag"] == head for r in before.values())

@@ -16,7 +16,7 @@ from kapacitor.access.viewer import LOCAL, Viewer
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
 from kapacitor.memory import facts, search
-from kapacitor.projections import evals
+from kapacitor.projections import comments, evals, marks
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.projections.search_index import DOC_COLUMNS
@@ -33,9 +33,9 @@ API_FIX = json.loads((RECORDED / "sessions.json").read_text())["api-fix"]["sessi
 
 
 def eval_and_memory_events(store) -> None:  # type: ignore[no-untyped-def]
-    """What ``kapacitor eval`` and memory append, with fixed ids: an eval with
+    """What ``kapacitor eval``, memory and people append, with fixed ids: an eval with
     scores, a review, a judge's fact, its guidance, a person's fact superseded,
-    a recall."""
+    a recall; two comments (one edited, one retracted), two marks (one taken back)."""
     verdict = {"question_id": "q1", "category": "safety", "score": 4, "verdict": "pass"}
     store.append(f"SessionEval-{API_FIX}", [
         NewEvent("ev1", "SessionEvalCompleted", {
@@ -54,6 +54,22 @@ def eval_and_memory_events(store) -> None:  # type: ignore[no-untyped-def]
         NewEvent("f2", "FactSuperseded", {"fact_id": "fact000001", "superseded_by": "fact000002",
                                           "superseded_at": "2026-11-26T10:00:00Z"}),
         NewEvent("f3", "FactsRecalled", {"fact_ids": ["fact000001"], "recalled_at": "2026-11-26T11:00:00Z"}),
+    ])
+    store.append(f"SessionComments-{API_FIX}", [
+        NewEvent("c1", "CommentAdded", {"timestamp": "2026-11-26T12:00:00Z", "comment_id": "c1", "author": "lead",
+                                        "text": "Note the **test first**.", "target": {"kind": "session", "anchor": ""}}),
+        NewEvent("c2", "CommentAdded", {"timestamp": "2026-11-26T12:01:00Z", "comment_id": "c2", "author": "ana",
+                                        "text": "here", "target": {"kind": "chat", "anchor": "some-event"}}),
+        NewEvent("c3", "CommentRetracted", {"timestamp": "2026-11-26T12:02:00Z", "comment_id": "c2", "author": "ana"}),
+        NewEvent("c4", "CommentEdited", {"timestamp": "2026-11-26T12:03:00Z", "comment_id": "c1", "author": "lead",
+                                         "text": "Note the **test first**, then the fix."}),
+        NewEvent("c5", "CommentEdited", {"timestamp": "2026-11-26T12:04:00Z", "comment_id": "c1", "author": "ana",
+                                         "text": "not hers to edit"}),
+    ])
+    store.append(f"SessionMarks-{API_FIX}", [
+        NewEvent("m1", "SessionMarked", {"timestamp": "2026-11-26T13:00:00Z", "author": "lead", "reason": "TDD"}),
+        NewEvent("m2", "SessionMarked", {"timestamp": "2026-11-26T13:01:00Z", "author": "ana"}),
+        NewEvent("m3", "SessionUnmarked", {"timestamp": "2026-11-26T13:02:00Z", "author": "lead", "marked_by": "ana"}),
     ])
 
 
@@ -87,6 +103,9 @@ def test_every_read_model_is_the_same_on_both_backends(tmp_path, pg_url, batch_s
         assert on_postgres[table] == on_sqlite[table], table
     assert len(on_sqlite["sessions"]) >= 5
     assert on_sqlite["evals"] and on_sqlite["eval_reviews"] and len(on_sqlite["facts"]) == 2 and on_sqlite["search_text"]
+    assert [(c[0], c[5], c[8] != "") for c in on_sqlite["comments"]] == [  # c1 edited by its author only, c2 retracted
+        ("c1", "Note the **test first**, then the fix.", False), ("c2", "here", True)]
+    assert [m[:3] for m in on_sqlite["session_marks"]] == [(API_FIX, "lead", "TDD")]
 
 
 def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa: F811
@@ -112,6 +131,10 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
                 "by eval": [s["session_id"] for s in queries.session_list(db, Filters(sort="eval"), LOCAL)["sessions"]][:1],
                 "eval overview": evals.overview(db),
                 "facts": [f.as_json() for f in facts.rows(db)],
+                "comments": comments.session_comments(db, API_FIX),
+                "marked": marks.marked(db, LOCAL),
+                "marked hidden": marks.marked(db, Viewer("nobody")),
+                "marked listing": queries.session_list(db, Filters(marked=True), LOCAL)["sessions"],
             })
         finally:
             db.close()
@@ -119,6 +142,9 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
     sqlite_answer, postgres_answer = answers
     assert sqlite_answer["search"] and not sqlite_answer["search hidden"] and sqlite_answer["facts"]
     assert sqlite_answer["eval overview"]["questions"] and sqlite_answer["by eval"] == [API_FIX]
+    assert [c["comment_id"] for c in sqlite_answer["comments"]] == ["c1"] and not sqlite_answer["marked hidden"]
+    assert [(s["session_id"], len(s["marks"])) for s in sqlite_answer["marked"]] == [(API_FIX, 1)]
+    assert [(s["session_id"], s["marks"]) for s in sqlite_answer["marked listing"]] == [(API_FIX, 1)]
     assert postgres_answer == sqlite_answer
     assert len(sqlite_answer["listing"]) == 2 and sqlite_answer["hidden"] == 0
 

@@ -58,6 +58,17 @@ def session_eval_stream(session_id: str) -> str:  # kapacitor
     return f"SessionEval-{session_id}"
 
 
+def session_comments_stream(session_id: str) -> str:  # kapacitor
+    """People's comments on a session (and on its chat items and trace nodes): a
+    stream of its own, like the eval stream, so a comment is not session activity."""
+    return f"SessionComments-{session_id}"
+
+
+def session_marks_stream(session_id: str) -> str:  # kapacitor
+    """Who marked a session as worth learning from, and who took a mark back."""
+    return f"SessionMarks-{session_id}"
+
+
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
@@ -431,6 +442,64 @@ class FactsRecalled:  # kapacitor
     extensions: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CommentAdded:  # kapacitor
+    """A person commented on a session. ``target`` says on what: ``{"kind":
+    "session"}``, or a chat item (``kind`` ``chat``, ``anchor`` its event id) or a
+    trace node (``kind`` ``trace``, ``anchor`` the node's id), both stable across
+    rebuilds. ``text`` is markdown (secrets masked before it is stored)."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    text: str
+    target: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommentEdited:  # kapacitor
+    """A comment's author replaced its text (markdown); the earlier text stays in the log."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    text: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommentRetracted:  # kapacitor
+    """A comment was taken back (by its author, or an admin): it is no longer
+    shown; the ``CommentAdded`` stays in the log."""
+
+    timestamp: str
+    comment_id: str
+    author: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionMarked:  # kapacitor
+    """A person marked the session as worth learning from, and why (optional).
+    One mark per person: marking again replaces their reason."""
+
+    timestamp: str
+    author: str
+    reason: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionUnmarked:  # kapacitor
+    """``author`` took back the mark ``marked_by`` made (their own, or as an admin)."""
+
+    timestamp: str
+    author: str
+    marked_by: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
 CANONICAL_TYPES = (
     SessionStarted,
     SessionEnded,
@@ -462,6 +531,11 @@ KAPACITOR_TYPES = (
     FactSuperseded,
     FactRetired,
     FactsRecalled,
+    CommentAdded,
+    CommentEdited,
+    CommentRetracted,
+    SessionMarked,
+    SessionUnmarked,
 )
 EVENT_TYPES: dict[str, type] = {t.__name__: t for t in CANONICAL_TYPES + KAPACITOR_TYPES}
 

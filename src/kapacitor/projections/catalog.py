@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from kapacitor.projections import (
+    comments,
     evals,
     facts,
     files_changed,
     live_status,
+    marks,
     ownership,
     repositories,
     search_index,
@@ -28,6 +30,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     evals.PROJECTION,
     facts.PROJECTION,  # reads sessions (an eval's repository): after it
     search_index.PROJECTION,
+    comments.PROJECTION,
+    marks.PROJECTION,
 )
 BY_NAME = {p.name: p for p in PROJECTIONS}
 

@@ -37,7 +37,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN = frozenset({"/login", "/logout", "/healthz", "/login/oidc", "/login/oidc/callback"})
 """Routes anyone may reach (the ingest route checks its own bearer token)."""
 INGEST = "/api/ingest/sessions/{session_id}/batches"
-ANONYMOUS_READS = frozenset({"/events"})
+ANONYMOUS_READS = frozenset({"/events", "/api/sessions/{session_id}/comments", "/api/sessions/{session_id}/marks"})
 """Beyond a session's GET routes, what an anonymous viewer may read (filtered to public)."""
 
 
@@ -151,7 +151,8 @@ def login_page(request: Request, message: str = "", status_code: int = 200, targ
     }, status_code=status_code)
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def form_fields(request: Request) -> dict[str, str]:
+    """A posted form's fields (urlencoded, as browsers and htmx send it); 415 for anything else."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise HTTPException(415, "expected a form (application/x-www-form-urlencoded)")
     body = (await request.body()).decode("utf-8", "replace")
@@ -182,7 +183,7 @@ async def login(request: Request) -> Response:
     """Form fields ``token``, ``csrf`` and ``next``; on success a session cookie and a redirect."""
     if not request.app.state.auth:
         raise not_found("page")
-    form = await _form(request)
+    form = await form_fields(request)
     _check_form_csrf(request, form)
     found = accounts.user_for_token(conn(request), form.get("token", "").strip())
     if found is None:
@@ -194,7 +195,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout", summary="Sign out", include_in_schema=False)
 async def logout(request: Request) -> Response:
     if request.app.state.auth:
-        _check_form_csrf(request, await _form(request))
+        _check_form_csrf(request, await form_fields(request))
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

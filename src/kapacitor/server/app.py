@@ -33,6 +33,7 @@ from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import (
     access,
+    comments_pages,
     eval_pages,
     format,
     ingest,
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(ingest.router)
     app.include_router(memory_api.router)
     app.include_router(memory_pages.router)
+    app.include_router(comments_pages.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

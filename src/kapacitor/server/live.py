@@ -4,7 +4,8 @@ what changed, so they re-fetch just the affected fragment (see static/live.js).
 The hub watches the read models' checkpoints, not the raw log: it announces a
 change only once every projection has applied it, so a page that re-fetches on
 the message already sees the new data. A message names the sessions and
-repositories the new events touched (``all`` when there were too many to list),
+repositories the new events touched (``all`` when there were too many to list)
+and the sessions people commented on or marked (``comments``),
 cut for each subscriber to what its viewer may see: a change to a session
 someone may not see never reaches their stream.
 """
@@ -21,6 +22,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
 from kapacitor.access.viewer import Viewer, visible_sessions
+from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
 from kapacitor.server.access import viewer_of
@@ -33,6 +35,19 @@ MAX_LISTED = 2000  # events; more than that in one step and pages just refresh e
 MAX_SUBSCRIBERS = 200
 """Open ``/events`` streams at most; one more is answered 503 (each holds a queue
 and a connection)."""
+
+
+DISCUSSION_STREAMS = ("SessionComments-", "SessionMarks-")
+"""Streams of people's comments and marks on a session (``collab``): announced
+apart (``comments``), since they are not session activity."""
+
+
+def discussed_session(event: RecordedEvent) -> str | None:
+    """The session a comment or mark event is about, None for any other event."""
+    for prefix in DISCUSSION_STREAMS:
+        if event.stream.startswith(prefix):
+            return event.stream.removeprefix(prefix)
+    return None
 
 
 class LiveHub:
@@ -63,16 +78,17 @@ class LiveHub:
     def changes(self, after: int, upto: int) -> dict[str, Any]:
         """What the events in (after, upto] touched."""
         if upto - after > MAX_LISTED:
-            return {"position": upto, "all": True, "sessions": [], "repositories": []}
+            return {"position": upto, "all": True, "sessions": [], "repositories": [], "comments": []}
         events = [e for e in self.store.read_all(after, limit=upto - after) if e.position <= upto]
         sessions = sorted({sid for sid in map(session_of, events) if sid})
+        comments = sorted({sid for sid in map(discussed_session, events) if sid})
         repos: list[str] = []
         if sessions:
             marks = ",".join("?" * len(sessions))
             repos = sorted(k for (k,) in self.db.execute(
                 f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions
             ))
-        return {"position": upto, "all": False, "sessions": sessions, "repositories": repos}
+        return {"position": upto, "all": False, "sessions": sessions, "repositories": repos, "comments": comments}
 
     def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
         """``message`` as each viewer may see it: only the sessions they may see and
@@ -83,7 +99,9 @@ class LiveHub:
                 cut[viewer] = message
                 continue
             seen = visible_sessions(self.db, viewer, message["sessions"])
-            cut[viewer] = message | {"sessions": sorted(seen), "repositories": sorted(set(seen.values()))} if seen else None
+            discussed = sorted(visible_sessions(self.db, viewer, message["comments"]))
+            cut[viewer] = (message | {"sessions": sorted(seen), "repositories": sorted(set(seen.values())),
+                                      "comments": discussed}) if seen or discussed else None
         return cut
 
     def publish(self, cut: dict[Viewer, dict[str, Any] | None]) -> None:
@@ -107,7 +125,8 @@ class LiveHub:
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request) -> EventSourceResponse:
-    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``.
+    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``,
+    ``comments`` (sessions whose comments or marks changed).
     503 (retry later) when ``MAX_SUBSCRIBERS`` streams are open."""
     hub: LiveHub = request.app.state.hub
     queue = hub.subscribe(viewer_of(request))

@@ -21,17 +21,15 @@ server has none): these answer agents, not browsers.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from kapacitor.memory import facts, gate, knowledge, prs, recall, search
-from kapacitor.projections.runner import checkpoints
 from kapacitor.server.chat import chat_items
 from kapacitor.server.ingest import authorize
-from kapacitor.server.web import conn
+from kapacitor.server.web import conn, read_your_writes
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 TRANSCRIPT_PAGE = 50
@@ -76,16 +74,9 @@ class Retirement(BaseModel):
     user: str = ""
 
 
-WRITE_VISIBLE_WITHIN = 2.0
-"""Seconds a write waits for the facts read model to apply it, so that what an
-agent remembered is in its very next recall (read your own writes)."""
-
-
 def applied(request: Request) -> None:
-    """Wait (at most ``WRITE_VISIBLE_WITHIN``) until the facts read model reaches the log's head."""
-    head, deadline = request.app.state.store.head_position(), time.monotonic() + WRITE_VISIBLE_WITHIN
-    while checkpoints(conn(request))["facts"].position < head and time.monotonic() < deadline:
-        time.sleep(0.02)
+    """What an agent remembered is in its very next recall: wait for the facts read model."""
+    read_your_writes(request, "facts")
 
 
 def _bad(exc: Exception) -> HTTPException:

@@ -12,7 +12,7 @@ from typing import Any
 from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
-from kapacitor.projections import evals, live_status
+from kapacitor.projections import evals, live_status, marks
 from kapacitor.projections.repositories import group_of
 from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
 from kapacitor.store.readdb import ReadDb
@@ -31,6 +31,7 @@ class Filters:
     q: str = ""
     page: int = 1
     sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
+    marked: bool = False  # only sessions someone marked as worth learning from
 
     def where(self, viewer: Viewer, like: str = "LIKE", tz: tzinfo = UTC) -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``),
@@ -53,6 +54,8 @@ class Filters:
             clauses.append(f"(title {like} ? ESCAPE '\\' OR session_id = ?)")
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params += [f"%{escaped}%", self.q]
+        if self.marked:
+            clauses.append(marks.MARKED)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def query(self, **change: Any) -> dict[str, Any]:
@@ -85,9 +88,11 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
     sessions = [json.loads(row) for (row,) in rows]
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
     scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
+    marked = marks.mark_counts(conn, [s["session_id"] for s in sessions])
     for s in sessions:
         s["status"] = status[s["session_id"]]
         s["eval_score"] = scores.get(s["session_id"])
+        s["marks"] = marked.get(s["session_id"], 0)
     pages = max(1, -(-total // PAGE_SIZE))
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
 

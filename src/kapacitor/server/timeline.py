@@ -28,8 +28,9 @@ def filters(
     q: Annotated[str, Query(description="text in the title, or a session id")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     sort: Annotated[str, Query(pattern=r"^(-?eval)?$", description="eval: lowest eval score first; -eval: highest")] = "",
+    marked: Annotated[bool, Query(description="only sessions marked as worth learning from")] = False,
 ) -> Filters:
-    return Filters(repo, user, since, until, q.strip(), page, sort)
+    return Filters(repo, user, since, until, q.strip(), page, sort, marked)
 
 
 @router.get("/", response_class=HTMLResponse, summary="Timeline page")

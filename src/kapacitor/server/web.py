@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import unquote
@@ -10,13 +11,24 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from kapacitor import times
+from kapacitor.projections.runner import checkpoints
 from kapacitor.server import queries
 from kapacitor.server.access import conn, csrf_token, not_found, viewer_of
 
+WRITE_VISIBLE_WITHIN = 2.0
+"""Seconds a write waits for its read model to apply it (``read_your_writes``)."""
 TZ_COOKIE = "tz"
 """Set by ``static/app.js`` to the browser's zone, so pages show its times."""
 
 __all__ = ["conn", "not_found", "render", "viewer_of"]
+
+
+def read_your_writes(request: Request, read_model: str) -> None:
+    """Wait (at most ``WRITE_VISIBLE_WITHIN`` seconds) until ``read_model`` reaches the
+    log's head, so the answer to a write (and the next read) already shows it."""
+    head, deadline = request.app.state.store.head_position(), time.monotonic() + WRITE_VISIBLE_WITHIN
+    while checkpoints(conn(request))[read_model].position < head and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def viewer_zone(request: Request) -> tzinfo:

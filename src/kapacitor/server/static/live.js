@@ -1,7 +1,8 @@
 // Live updates: listen to /events (Server-Sent Events) and re-fetch the fragments
 // a change touches. An element opts in with data-live-url (what to fetch) and
 // data-live-session="<id>" (refresh when that session changed) or data-live-any
-// (refresh on any change). The chat keeps its lazy-loading place: it re-fetches
+// (refresh on any change) or data-live-comments="<id>" (refresh when someone
+// commented on or marked that session). The chat keeps its lazy-loading place: it re-fetches
 // as many items as are already shown. Statuses also change with time alone
 // (running turns idle after two quiet minutes), so the session header and the
 // data-live-any parts refresh once a minute too.
@@ -23,6 +24,7 @@
     });
   }
   function touched(el, change) {
+    if (el.dataset.liveComments) return change.all || (change.comments || []).indexOf(el.dataset.liveComments) >= 0;
     if (change.all || el.hasAttribute("data-live-any")) return true;
     return change.sessions.indexOf(el.dataset.liveSession) >= 0;
   }
