@@ -4,10 +4,11 @@
 "quoted phrase" must occur as written, nothing else is FTS5 syntax (so ``foo-bar``
 or ``a.b(c)`` never fail as a query). Hits are ranked by FTS5's bm25 (on
 PostgreSQL: ``ts_rank`` of the words as ``phraseto_tsquery``s), filtered
-by repository, user and start date through the timeline's table, and by the
-visibility gate. Each hit has a snippet as ``parts``: (text, is_match) pairs, so
-the CLI, the JSON and the page each mark matches their own way; both backends
-cut and mark it alike (FTS5's ``snippet()``; on PostgreSQL ``fts5_snippet``).
+by repository, user and start date through the timeline's table, to the user's
+own words (``scope="prompts"``), and by the visibility gate. Each hit has a
+snippet as ``parts``: (text, is_match) pairs, so the CLI, the JSON and the page
+each mark matches their own way; both backends cut and mark it alike (FTS5's
+``snippet()``; on PostgreSQL ``fts5_snippet``).
 """
 
 from __future__ import annotations
@@ -163,11 +164,22 @@ def _parts(snippet: str) -> list[tuple[str, bool]]:
     return parts
 
 
+SCOPES = ("all", "prompts")
+"""What a search looks in: everything a session holds, or only the user's own
+words (prompts, queued prompts, bash-mode and slash commands; never context the
+client or IDE injected: ``projections/search_index.py``)."""
+
+
 def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", user: str = "",
-           since: str = "", session_id: str = "", limit: int = 50) -> list[Hit]:
-    """The best ``limit`` hits for ``query``; ``since`` is a YYYY-MM-DD start date (UTC)."""
+           since: str = "", session_id: str = "", scope: str = "all", limit: int = 50) -> list[Hit]:
+    """The best ``limit`` hits for ``query``; ``since`` is a YYYY-MM-DD start date (UTC),
+    ``scope`` one of ``SCOPES``. Raises SearchError for an empty query or an unknown scope."""
+    if scope not in SCOPES:
+        raise SearchError(f"search in {' or '.join(SCOPES)}, not {scope!r}")
     matches, snippet, rank, match_params, rank_params = _matching(conn, query)
     clauses, params = [matches], list(match_params)
+    if scope == "prompts":
+        clauses.append("s.kind = 'prompt'")
     for column, value in (("r.key", repo), ('r."user"', user), ("s.session_id", session_id)):
         if value:
             clauses.append(f"{column} = ?")

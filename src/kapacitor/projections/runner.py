@@ -17,21 +17,30 @@ succeeds. A projection whose version changed is rebuilt from the start.
 from __future__ import annotations
 
 import gc
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kapacitor.events import RecordedEvent
+from kapacitor.envelope import RecordedEvent
 from kapacitor.projections import skipped
 from kapacitor.projections.skipped import Backoff, is_transient
 from kapacitor.store.base import EventStore
 from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def log() -> logging.Logger:
+    """This module's logger (``logging`` is imported when first needed: a read of
+    an up-to-date read model, as ``sessions --json``, logs nothing)."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -294,14 +303,14 @@ class ProjectionRunner:
                 if not is_transient(exc):
                     raise
                 if not backoff.failures:
-                    log.warning("read model %r waits and retries: %s: %s", projection.name, type(exc).__name__, exc)
+                    log().warning("read model %r waits and retries: %s: %s", projection.name, type(exc).__name__, exc)
                 backoff.failed(exc)
                 continue
             if backoff.failures:
-                log.warning("read model %r goes on after %d retries", projection.name, backoff.failures)
+                log().warning("read model %r goes on after %d retries", projection.name, backoff.failures)
                 backoff.reset()
             for failure in failed:
-                log.error("%s (skipped; `kapacitor projections rebuild` applies it again)", failure)
+                log().error("%s (skipped; `kapacitor projections rebuild` applies it again)", failure)
                 self.failures[projection.name] = failure
         return batch
 
@@ -336,13 +345,13 @@ class ProjectionRunner:
                 batch = self.step()
             except Exception as exc:
                 if not self._whole.failures:
-                    log.error("read models wait and retry: %s: %s", type(exc).__name__, exc)
+                    log().error("read models wait and retry: %s: %s", type(exc).__name__, exc)
                 self._whole.failed(exc)
                 self.error = self._whole.last_error
                 stop.wait(max(self.poll_interval, self._whole.next_try - time.monotonic()))
                 continue
             if self._whole.failures:
-                log.warning("read models go on after %d retries", self._whole.failures)
+                log().warning("read models go on after %d retries", self._whole.failures)
                 self._whole.reset()
                 self.error = ""
             if (batch or notified) and self.on_progress:
@@ -361,7 +370,7 @@ class ProjectionRunner:
             for _ in self.listener.notifies(timeout=self.poll_interval * 4, stop_after=1):
                 return True
         except Exception:  # noqa: BLE001 — a broken listener falls back to polling
-            log.warning("LISTEN connection lost; polling the log instead")
+            log().warning("LISTEN connection lost; polling the log instead")
             self.listener = None
         return False
 

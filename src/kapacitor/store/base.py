@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kapacitor.events import NewEvent, RecordedEvent
+from kapacitor.envelope import NewEvent, RecordedEvent
 from kapacitor.store import blobs
 
 ANY = -2

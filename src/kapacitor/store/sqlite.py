@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kapacitor.events import NewEvent, RecordedEvent
+from kapacitor.envelope import NewEvent, RecordedEvent
 from kapacitor.store import blobs, codec
 from kapacitor.store.base import (
     ANY,
