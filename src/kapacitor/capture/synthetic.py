@@ -2,8 +2,10 @@
 
 Every session id, record uuid, message/request/tool-use id and subagent id in
 the copy is replaced consistently (the same old id always maps to the same new
-one within a copy), so the copies are distinct sessions to the importer while
-keeping the real client's record shapes.
+one within a copy), and copy number N is dated N milliseconds later, so the
+copies are distinct sessions to the importer (a prompt with the same words at
+the same moment would be a replay of the original: ``projections/ownership.py``)
+while keeping the real client's record shapes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+
+from kapacitor.demo import shift_timestamps
 
 _IDS = re.compile(
     rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -33,7 +38,9 @@ def fresh_id(old: bytes, copy: int) -> bytes:
 
 
 def copy_text(data: bytes, copy: int) -> bytes:
-    return _IDS.sub(lambda m: fresh_id(m.group(0), copy), data)
+    """``data`` with every id fresh for copy number ``copy`` and its times ``copy`` ms later."""
+    fresh = _IDS.sub(lambda m: fresh_id(m.group(0), copy), data)
+    return shift_timestamps(fresh, timedelta(milliseconds=copy)) if copy else fresh
 
 
 def replicate(source: Path, target: Path, copies: int) -> Iterator[Path]:

@@ -47,7 +47,7 @@ class _Budget:
 def render_tree(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
     """Written into one list of strings, every transcript value through ``escape``:
     a tree has thousands of nodes, and this is the page's whole cost."""
-    lazy = detail_url is not None and _count(tree) > INLINE_NODES
+    lazy = detail_url is not None and _more_than(tree, INLINE_NODES)
     source = f' data-detail-url="{escape(detail_url)}"' if lazy else ""
     out = [f'<div class="trace" data-trace{source}><ul class="trace-tree" role="tree">']
     _node(tree, out, inline=not lazy, budget=_Budget(children_url if lazy else None), path="")
@@ -83,8 +83,16 @@ def node_detail(tree: TraceNode, node_id: str) -> Markup | None:
     return None
 
 
-def _count(tree: TraceNode) -> int:
-    return 1 + sum(_count(child) for child in tree.children)
+def _more_than(tree: TraceNode, limit: int) -> bool:
+    """Whether the tree has more than ``limit`` nodes (counted no further: a page
+    of a huge tree costs its own nodes)."""
+    stack, seen = [tree], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return True
+        stack.extend(stack.pop().children)
+    return False
 
 
 def _node(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: str) -> None:
