@@ -129,6 +129,9 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
                 "search": sorted((h.session_id, h.event_id, h.kind) for h in search.search(db, None, "hello.py")),
                 "search hidden": search.search(db, Viewer("nobody"), "hello"),
                 "by eval": [s["session_id"] for s in queries.session_list(db, Filters(sort="eval"), LOCAL)["sessions"]][:1],
+                "sorted": {sort: [s["session_id"] for s in queries.session_list(db, Filters(sort=sort), LOCAL)["sessions"]]
+                           for key in queries.SORTS for sort in (key, f"-{key}")},
+                "short id": queries.session_list(db, Filters(q=first[:6].upper()), LOCAL),
                 "eval overview": evals.overview(db),
                 "facts": [f.as_json() for f in facts.rows(db)],
                 "comments": comments.session_comments(db, API_FIX),
@@ -147,6 +150,7 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
     assert [(s["session_id"], s["marks"]) for s in sqlite_answer["marked listing"]] == [(API_FIX, 1)]
     assert postgres_answer == sqlite_answer
     assert len(sqlite_answer["listing"]) == 2 and sqlite_answer["hidden"] == 0
+    assert sqlite_answer["short id"]["id_matches"] == 1 and len(sqlite_answer["sorted"]["-cost"]) >= 5
 
 
 COMPOUND = ("Before anything else we open src/kapacitor/memory/search.py and call parse_args from the foo_bar"

@@ -49,6 +49,8 @@ from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
+from kapacitor.server.queries import SORT_LABELS
+from kapacitor.server.terms import TERMS
 from kapacitor.server.web import render
 from kapacitor.store import open_store
 from kapacitor.store.base import EventStore
@@ -120,7 +122,8 @@ def create_app(
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
-    templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
+    templates.env.globals.update(stylesheets=css, scripts=js, version=__version__, terms=TERMS,
+                                 sorts=SORT_LABELS)
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
     app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
