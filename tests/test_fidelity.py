@@ -97,17 +97,16 @@ def forked(a: Transcript, b_id: str, *, fresh_uuids: bool = False) -> Transcript
     return b
 
 
-def check_fork(rows: dict, a_id: str, b_id: str, store_path: Path, replayed_prompts: int = 0) -> None:
+def check_fork(rows: dict, a_id: str, b_id: str, store_path: Path) -> None:
     a, b = rows[a_id], rows[b_id]
     assert a["prompts"] == 1
     assert a["tokens"] == {SONNET: tokens(8, 430, 40200, 4600, 2)}
     assert a["cost_usd"] == pytest.approx(0.035784)
-    assert b["prompts"] == 1 + replayed_prompts
+    assert b["prompts"] == 1
     assert b["tokens"] == {SONNET: tokens(4, 150, 22600, 900, 1)}
     assert b["cost_usd"] == pytest.approx(0.012417)
     assert (b["tool_calls"], b["files_changed"]) == (0, [])
-    if not replayed_prompts:
-        assert (b["started"], b["duration_seconds"], b["title"]) == ("2026-07-20T11:30:01.000Z", 1.0, "now add a JSON export next to it")
+    assert (b["started"], b["duration_seconds"], b["title"]) == ("2026-07-20T11:30:01.000Z", 1.0, "now add a JSON export next to it")
     assert a["cost_usd"] + b["cost_usd"] == pytest.approx(0.048201)
     assert (b["continued_from"], a["continued_in"]) == ([a_id], [b_id])
     assert b["inherited_events"] > 0 and a["inherited_events"] == 0
@@ -125,14 +124,14 @@ def test_a_forked_session_counts_only_its_own_work(store, store_path, tmp_path):
 
 def test_the_older_session_owns_its_records_whatever_the_file_names_and_with_fresh_uuids(store, store_path, tmp_path):
     # The continuation's file sorts first and replays under new uuids: the API
-    # calls (message id + request id) and tool call ids still say what it is
-    # (a replayed prompt under a new uuid has no key: it counts again).
+    # calls (message id + request id) still say what it is, and the prompt and
+    # tool result between them are replays by their words (call), time and place.
     a_id, b_id = "ffff0000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
     a = csv_session(a_id)
     a.write(tmp_path / "p" / LEDGER / f"{a_id}.jsonl")
     forked(a, b_id, fresh_uuids=True).write(tmp_path / "p" / LEDGER / f"{b_id}.jsonl")
     rows, _ = imported(store, store_path, tmp_path / "p")
-    check_fork(rows, a_id, b_id, store_path, replayed_prompts=1)
+    check_fork(rows, a_id, b_id, store_path)
 
 
 def test_the_continuation_shows_inherited_history_marked_and_its_own_work_plain(store, store_path, tmp_path):
@@ -147,6 +146,56 @@ def test_the_continuation_shows_inherited_history_marked_and_its_own_work_plain(
     assert all(i.detail.get("inherited_from") == A_ID for i in items[:-2])
     own = chat_items(store, A_ID, inherited=_inherited(store_path, A_ID))
     assert not any(i.detail.get("inherited_from") for i in own)
+
+
+def continued_session(a_id: str) -> Transcript:
+    """A session with every form of the user's input: a typed prompt, one queued
+    while a tool ran, a bash-mode command, a prompt inside IDE context."""
+    a = queued_session(a_id)
+    a.user("<bash-input>git status</bash-input>", "2026-04-27T10:00:08.000Z")
+    a.user("<bash-stdout>nothing to commit</bash-stdout><bash-stderr></bash-stderr>", "2026-04-27T10:00:08.100Z")
+    opened = "<ide_opened_file>The user opened the file /home/dev/src/ledger/CHANGELOG.md in the IDE.</ide_opened_file>"
+    a.user([{"type": "text", "text": opened}, {"type": "text", "text": "run the tests"}], "2026-04-27T10:00:09.000Z")
+    a.text("All 212 tests pass.", "2026-04-27T10:00:10.000Z", "msg_C9A", (3, 20, 16500, 100))
+    return a
+
+
+def test_prompts_replayed_under_new_uuids_belong_to_the_session_that_made_them(store, store_path, tmp_path):
+    """A ``--continue`` file replaying every form of input under new uuids counts
+    none of it; the same words typed again afterwards are the new session's own."""
+    a_id, b_id = "c0a1c0a1-0000-4000-8000-00000000000a", "c0a1c0a1-0000-4000-8000-00000000000b"
+    a = continued_session(a_id)
+    a.write(tmp_path / "p" / LEDGER / f"{a_id}.jsonl")
+    b = replayed(a, b_id, fresh_uuids=True)
+    b.user("run the tests", "2026-04-27T16:00:00.000Z")  # the same words, typed again
+    b.text("Still green.", "2026-04-27T16:00:01.000Z", "msg_C9B", (3, 10, 16600, 50))
+    b.write(tmp_path / "p" / LEDGER / f"{b_id}.jsonl")
+    rows, _ = imported(store, store_path, tmp_path / "p")
+    a_row, b_row = rows[a_id], rows[b_id]
+    assert (a_row["prompts"], a_row["title"], a_row["tool_calls"]) == (4, "bump the version to 2.3.0", 2)
+    assert (b_row["prompts"], b_row["title"], b_row["tool_calls"], b_row["files_changed"]) == (1, "run the tests", 0, [])
+    assert (b_row["started"], b_row["duration_seconds"]) == ("2026-04-27T16:00:00.000Z", 1.0)
+    assert (b_row["continued_from"], a_row["continued_in"]) == ([a_id], [b_id])
+    items = chat_items(store, b_id, inherited=_inherited(store_path, b_id))
+    assert [i.detail.get("inherited_from") for i in items] == [a_id] * (len(items) - 2) + [None, None]
+    assert [i.text for i in items[-2:]] == ["run the tests", "Still green."]
+
+
+def test_the_same_words_at_the_same_time_elsewhere_in_the_chain_are_not_a_replay(store, store_path, tmp_path):
+    """A replay key counts only where the owner's record stood: a copy under fresh
+    ids whose prompt follows a record of its own is another session's input."""
+    a_id, c_id = "c0a1c0a1-0000-4000-8000-00000000001a", "c0a1c0a1-0000-4000-8000-00000000001c"
+    a = continued_session(a_id)
+    a.write(tmp_path / "p" / LEDGER / f"{a_id}.jsonl")
+    c = Transcript(c_id)
+    c.user("check the changelog", "2026-04-27T09:59:00.000Z")
+    c.text("It has an Unreleased section.", "2026-04-27T09:59:30.000Z", "msg_C9C", (3, 10, 900, 50))
+    said = next(r for r in a.records if r["timestamp"] == "2026-04-27T10:00:09.000Z")
+    c.user(said["message"]["content"], said["timestamp"])
+    c.write(tmp_path / "p" / LEDGER / f"{c_id}.jsonl")
+    rows, _ = imported(store, store_path, tmp_path / "p")
+    assert (rows[a_id]["prompts"], rows[c_id]["prompts"]) == (4, 2)
+    assert rows[c_id]["continued_from"] == [] and rows[a_id]["continued_in"] == []
 
 
 def _inherited(store_path: Path, session_id: str) -> dict[int, str]:
@@ -194,6 +243,27 @@ def test_an_unpriced_model_leaves_the_priced_part_and_counts_its_tokens(store, s
     assert row["cost_usd"] == pytest.approx(0.021693)
     assert row["unpriced_tokens"] == {"acme-unreleased-model-9": 100}
     assert row["tokens"]["acme-unreleased-model-9"]["requests"] == 1
+
+
+def test_cost_usd_is_the_priced_part_zero_without_calls_and_null_only_when_nothing_is_priced(store, store_path, tmp_path):
+    """The one rule README, docstring and JSON share: ``cost_usd`` is the priced
+    part; 0 without API calls; null when there are calls and none is priced."""
+    ids = {name: f"7e57c0de-0000-4000-8000-00000000000{n}" for n, name in enumerate(("none", "mixed", "unpriced"), 1)}
+    for name, sid in ids.items():
+        t = Transcript(sid)
+        t.user(f"cost case {name}", "2026-08-05T10:00:01.000Z")
+        if name == "mixed":
+            t.text("Priced.", "2026-08-05T10:00:02.000Z", "msg_cp1", (6, 220, 30000, 2500))
+        if name in ("mixed", "unpriced"):
+            t.text("Unpriced.", "2026-08-05T10:00:03.000Z", f"msg_cu_{name}", (10, 20, 30, 40), model="acme-unreleased-model-9")
+        t.write(tmp_path / "p" / LEDGER / f"{sid}.jsonl")
+    rows, _ = imported(store, store_path, tmp_path / "p")
+    none, mixed, unpriced = (rows[ids[n]] for n in ("none", "mixed", "unpriced"))
+    assert (none["cost_usd"], none["unpriced_tokens"]) == (0.0, {})
+    assert mixed["cost_usd"] == pytest.approx(0.021693)
+    assert mixed["unpriced_tokens"] == {"acme-unreleased-model-9": 100}
+    assert unpriced["cost_usd"] is None
+    assert unpriced["unpriced_tokens"] == {"acme-unreleased-model-9": 100}
 
 
 # --- 1: identity from the records (field case 08) -----------------------------

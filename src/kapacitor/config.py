@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import platformdirs
-
 
 def data_dir() -> Path:
+    import platformdirs  # only when no --store names one: every command imports this module
+
     return Path(platformdirs.user_data_dir("kapacitor", appauthor=False))
 
 

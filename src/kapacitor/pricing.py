@@ -5,16 +5,35 @@ not a zero one."""
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from decimal import Decimal
-from importlib.metadata import version
 from typing import Any
 
 
 @functools.cache
 def price_source() -> str:
     """The price data's origin and version, shown beside every cost."""
-    return f"genai-prices {version('genai-prices')}"
+    return f"genai-prices {_installed_version('genai_prices')}"
+
+
+def _installed_version(package: str) -> str:
+    """An installed package's version, from its ``<name>-<version>.dist-info``
+    beside it: every ``sessions --json`` asks, and ``importlib.metadata`` (with
+    the email parser it loads) costs more than the rest of that command's reading.
+    Falls back to ``importlib.metadata`` for other kinds of installs."""
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    if spec is not None and spec.origin:
+        site = os.path.dirname(os.path.dirname(spec.origin))
+        prefix = package + "-"
+        found = [n for n in os.listdir(site) if n.startswith(prefix) and n.endswith(".dist-info")]
+        if len(found) == 1:
+            return found[0][len(prefix) : -len(".dist-info")]
+    from importlib.metadata import version
+
+    return version(package)
 
 
 def cost_of(model: str, usage: dict[str, Any], provider: str = "anthropic") -> Decimal | None:

@@ -183,7 +183,7 @@ def _read_new(state: SessionState, budget: int, *, whole_lines: bool) -> tuple[l
         return [], {}, False
     main = state.transcript
     files, advances, more = [], {}, False
-    for path in [main, *layout.subagent_transcripts(main)]:
+    for path in [main, *layout.subagent_transcripts(main), *_own_siblings(state)]:
         if budget <= 0:
             more = True
             break
@@ -199,6 +199,32 @@ def _read_new(state: SessionState, budget: int, *, whole_lines: bool) -> tuple[l
                 entry["meta"] = _meta(path)
             files.append(entry)
     return files, advances, more
+
+
+def _own_siblings(state: SessionState) -> list[str]:
+    """The 2.0.x-layout subagent transcripts beside the main one that are this
+    session's: those already being read, and new ones whose first record names
+    it (the layout is only a hint: every session in the folder writes there).
+    Files older than the session's capture, or another session's, are not read
+    again (``state.foreign``); one without a complete first line waits."""
+    own = []
+    for path in layout.sibling_agent_transcripts(state.transcript):
+        if path in state.offsets:
+            own.append(path)
+            continue
+        if path in state.foreign:
+            continue
+        try:
+            if os.stat(path).st_mtime < state.since:
+                continue
+        except OSError:
+            continue
+        named = layout.names_session(path)
+        if named == state.session_id:
+            own.append(path)
+        elif named is not None:
+            state.foreign.append(path)
+    return own
 
 
 def _read_lines(path: str, offset: int, line_no: int, budget: int, whole_line: bool) -> tuple[list[dict], int, int, bool]:

@@ -43,7 +43,10 @@ class SessionState:
     """What the client remembers about one session between hook runs.
     (Plain classes here: ``dataclasses`` costs the hook an import of ``inspect``.)"""
 
-    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "ended")
+    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "ended", "since", "foreign")
+    SIBLING_SLACK = 3600.0
+    """2.0.x subagent files (``layout.sibling_agent_transcripts``) older than the
+    session's state by more than this (seconds) are not its live subagents."""
 
     def __init__(self, session_id: str, **saved: object):
         self.session_id = session_id
@@ -56,6 +59,11 @@ class SessionState:
         spool_pos = saved.get("spool_pos")
         self.spool_pos: int = spool_pos if isinstance(spool_pos, int) else 0
         self.ended: bool = saved.get("ended") is True
+        since = saved.get("since")
+        self.since: float = since if isinstance(since, (int, float)) else time.time() - self.SIBLING_SLACK
+        foreign = saved.get("foreign")
+        self.foreign: list[str] = foreign if isinstance(foreign, list) else []
+        """2.0.x subagent files beside the main transcript whose records name another session."""
 
     def as_json(self) -> dict:
         return {"session_id": self.session_id, **{k: getattr(self, k) for k in self.FIELDS}}

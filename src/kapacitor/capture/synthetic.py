@@ -2,8 +2,10 @@
 
 Every session id, record uuid, message/request/tool-use id and subagent id in
 the copy is replaced consistently (the same old id always maps to the same new
-one within a copy), so the copies are distinct sessions to the importer while
-keeping the real client's record shapes.
+one within a copy), and copy number N is dated N milliseconds later, so the
+copies are distinct sessions to the importer (a prompt with the same words at
+the same moment would be a replay of the original: ``projections/ownership.py``)
+while keeping the real client's record shapes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+
+from kapacitor.demo import shift_timestamps
 
 _IDS = re.compile(
     rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -23,7 +28,10 @@ _NS = uuid.UUID("0b7f1a6e-9a55-4c83-a0f2-1f6f3c2d8e11")
 
 def fresh_id(old: bytes, copy: int) -> bytes:
     """The id that ``old`` becomes in copy number ``copy``: same shape, new value."""
-    digest = uuid.uuid5(_NS, f"{copy}/{old.decode()}")
+    return _shaped(old, uuid.uuid5(_NS, f"{copy}/{old.decode()}"))
+
+
+def _shaped(old: bytes, digest: uuid.UUID) -> bytes:
     if b"-" in old and len(old) == 36:
         return str(digest).encode()
     if old[:1] == b"a" and len(old) == 17:
@@ -33,7 +41,25 @@ def fresh_id(old: bytes, copy: int) -> bytes:
 
 
 def copy_text(data: bytes, copy: int) -> bytes:
-    return _IDS.sub(lambda m: fresh_id(m.group(0), copy), data)
+    """``data`` with every id fresh for copy number ``copy`` and its times ``copy`` ms later."""
+    fresh = _IDS.sub(lambda m: fresh_id(m.group(0), copy), data)
+    return shift_timestamps(fresh, timedelta(milliseconds=copy)) if copy else fresh
+
+
+def renumbered(texts: list[bytes], name: str) -> list[bytes]:
+    """``texts`` (one session's files and file names, in a fixed order) with every
+    id replaced by one derived from ``name`` and the order in which the ids first
+    appear: two recordings of the same script get the same ids, whatever random
+    ids the client and the model gave them."""
+    seen: dict[bytes, bytes] = {}
+
+    def new(m: re.Match[bytes]) -> bytes:
+        old = m.group(0)
+        if old not in seen:
+            seen[old] = _shaped(old, uuid.uuid5(_NS, f"{name}/{len(seen)}"))
+        return seen[old]
+
+    return [_IDS.sub(new, text) for text in texts]
 
 
 def replicate(source: Path, target: Path, copies: int) -> Iterator[Path]:

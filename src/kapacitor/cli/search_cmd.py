@@ -18,15 +18,19 @@ from kapacitor.memory import search
 @click.option("--repo", metavar="OWNER/REPO", help="Only sessions of this repository (or directory).")
 @click.option("--user", metavar="EMAIL", help="Only this user's sessions.")
 @click.option("--since", metavar="YYYY-MM-DD", help="Only sessions started on or after this day (UTC).")
+@click.option("--prompts", is_flag=True, help="Only the user's own words: prompts (typed or queued), bash-mode and slash commands; never context the client or IDE injected.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="At most this many hits.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (snippet, highlights, link, ...).")
 @pass_app
-def search_command(app: AppContext, query: str, repo: str | None, user: str | None, since: str | None, limit: int, as_json: bool) -> None:
+def search_command(app: AppContext, query: str, repo: str | None, user: str | None, since: str | None, prompts: bool,
+                   limit: int, as_json: bool) -> None:
     """Find QUERY in prompts, assistant text, tool inputs and outputs and file
-    paths of every session. Every word must occur; "quote" a phrase. Best hits first."""
+    paths of every session (with --prompts: in what the users typed only).
+    Every word must occur; "quote" a phrase. Best hits first."""
     with caught_up(app) as conn:
         try:
-            hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "", limit=limit)
+            hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "",
+                                 scope="prompts" if prompts else "all", limit=limit)
         except search.SearchError as exc:
             raise click.UsageError(str(exc)) from None
     if as_json:

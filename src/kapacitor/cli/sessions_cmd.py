@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app, read_db
-from kapacitor.pricing import price_source
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
 
@@ -55,11 +53,11 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
     the terminal. --wide adds branch, user, duration, prompts, tools by name, files
     and tokens per model."""
     if as_json:
-        # The rows as the read model keeps them: no fold state decoded, no re-encoding.
-        rows_json = newest_sessions(app, limit, sessions.newest_json)
-        sys.stdout.write("[" + ",\n".join(rows_json) + "]\n")
+        # The rows as the read model keeps them: no fold state decoded, no
+        # re-encoding, written as they are read.
+        newest_sessions(app, limit, _write_json)
         return
-    from rich.console import Console
+    from rich.console import Console  # the table's imports: --json needs none of them
 
     rows = newest_sessions(app, limit, sessions.newest)
     if not rows:
@@ -67,6 +65,15 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
         return
     console = Console()
     console.print(_wide_table(rows) if wide else _table(rows, console.width))
+
+
+def _write_json(conn: ReadDb, limit: int | None) -> None:
+    """The ``--json`` array on standard output, a row at a time."""
+    out = sys.stdout
+    out.write("[")
+    for n, row in enumerate(sessions.newest_json(conn, limit)):
+        out.write(",\n" + row if n else row)
+    out.write("]\n")
 
 
 # session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns
@@ -80,6 +87,9 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
     from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from kapacitor import times
+    from kapacitor.pricing import price_source
 
     free = max(16, width - _FIXED)
     table = Table(caption=f"cost: {price_source()} (— = no price); --wide: every column",
@@ -120,6 +130,9 @@ def _short(n: int) -> str:
 def _wide_table(rows: list[SessionSummary]) -> Table:
     from rich.table import Table
     from rich.text import Text
+
+    from kapacitor import times
+    from kapacitor.pricing import price_source
 
     table = Table(caption=f"cost: {price_source()} (— = model without a price); times in the local zone")
     for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):

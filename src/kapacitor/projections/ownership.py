@@ -8,13 +8,24 @@ new session back to the old one's start.
 
 The rule, in one place: a record belongs to the session that holds it **first
 in the log**. What identifies a record (``record_keys``): its ``uuid``, the API
-call it reports (message id + request id: only the API writes both). A user message or tool
-result replayed under a new uuid has neither and is counted again (its time and
-text are no key: copies of a session, as the demo set's, share them; a replayed
-result answers a call its session does not count, so it changes no file). An event
+call it reports (message id + request id: only the API writes both). An event
 any of whose keys another session already owns is *inherited*: the later
 session shows it as history (collapsed, marked) but counts none of it; the two
 sessions form a chain ("continued from" / "continued in").
+
+A replay may also write new uuids over the same API calls. Its user messages
+(prompts, commands, queued prompts, injected context) and tool results then have
+no key of their own, nor have records without any uuid (queue operations,
+titles), so they carry a *replay key* (``replay_key``): the words (the answered
+call's id; all the record says) and the time to the millisecond, which a replay
+copies and a person does not type twice. A replay key alone is not enough:
+copies of a session under fresh ids (``capture/synthetic.py``) share it too,
+and are other sessions. So it makes an event inherited only at the same place
+in the chain: its ``parentUuid`` names no record, or a record the same owner
+owns (a replayed record is claimed for its owner under its new uuid too). A
+prompt typed again after the replay has a new time and stays the new
+session's own; the first prompt after the replay, whose parent is replayed
+history, has a time no earlier session holds.
 
 The importer reads a folder's transcripts in order of their first and last
 record times (``capture/transcripts.py``), and live capture sends a session as
@@ -26,9 +37,11 @@ in the catalog) as from a fold over the log (``Owners``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 
-from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.envelope import USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.store.readdb import ReadDb
 
@@ -49,6 +62,34 @@ def record_keys(event: RecordedEvent) -> list[str]:
     return keys
 
 
+def replay_key(event: RecordedEvent) -> str | None:
+    """What a replay under new uuids keeps of a user message or tool result: its
+    words (the call it answers) and its time; of a record that has no uuid, all
+    it says and its time. None for other events and for records without a time."""
+    data = event.data
+    stamp = data.get("timestamp")
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    ext = (data.get("extensions") or {}).get("claude_code") or {}
+    if event.type == "UserMessageReceived":
+        said = f"{ext.get('kind') or ''}\x00{data.get('content', '')}"
+    elif event.type == "ToolResultReceived" and data.get("call_id"):
+        said = f"result\x00{data['call_id']}"
+    elif not ext.get("uuid") and event.type != "SessionStarted" and "line" in (event.metadata.get("source") or {}):
+        # A transcript record without a uuid (queue operations, client state): all
+        # it says. (Hook payloads, which may be megabytes, are no transcript record.)
+        said = event.type + json.dumps({k: v for k, v in data.items() if k != "message_index"}, sort_keys=True, default=str)
+    else:
+        return None
+    return f"r:{stamp}|{hashlib.blake2b(said.encode(), digest_size=12).hexdigest()}"
+
+
+def parent_key(event: RecordedEvent) -> str | None:
+    """The key of the record this event's record follows in its chain."""
+    parent = ((event.data.get("extensions") or {}).get("claude_code") or {}).get("parent_uuid")
+    return f"u:{parent}" if isinstance(parent, str) and parent else None
+
+
 def leaf_key(uuid: str) -> str:
     """The key of the record a ``summary`` title names by ``leafUuid``."""
     return f"u:{uuid}"
@@ -62,15 +103,25 @@ class Owners:
 
     def claim(self, event: RecordedEvent, session_id: str) -> str | None:
         """The session ``event`` is inherited from, or None when it is
-        ``session_id``'s own (its keys are then claimed for it)."""
+        ``session_id``'s own. Its keys are claimed for whichever it is."""
         keys = record_keys(event)
+        owner = next((o for key in keys if (o := self.owners.get(key)) is not None and o != session_id), None)
+        replay = replay_key(event)
+        if replay is not None:
+            if owner is None:
+                owner = self._replayed(replay, parent_key(event), session_id)
+            keys.append(replay)
         for key in keys:
-            owner = self.owners.get(key)
-            if owner is not None and owner != session_id:
-                return owner
-        for key in keys:
-            self.owners.setdefault(key, session_id)
-        return None
+            self.owners.setdefault(key, owner or session_id)
+        return owner
+
+    def _replayed(self, replay: str, parent: str | None, session_id: str) -> str | None:
+        """The owner of ``replay`` when this event sits where its owner's did:
+        after no record, or after a record that owner owns."""
+        owner = self.owners.get(replay)
+        if owner is None or owner == session_id:
+            return None
+        return owner if parent is None or self.owners.get(parent) == owner else None
 
     def inherited(self, event: RecordedEvent, session_id: str) -> str | None:
         return self.claim(event, session_id)
@@ -152,12 +203,16 @@ def setup(conn: ReadDb) -> None:
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     from kapacitor.projections.session_summary import session_of
 
-    keyed = [(event, sid, keys) for event in events if (sid := session_of(event)) and (keys := record_keys(event))]
-    known = _owners(conn, {key for _, _, keys in keyed for key in keys})
+    keyed = [(event, sid) for event in events if (sid := session_of(event))]
+    wanted = set()
+    for event, _ in keyed:
+        wanted.update(record_keys(event))
+        wanted.update(k for k in (replay_key(event), parent_key(event)) if k)
+    known = _owners(conn, wanted)
     before = dict(known)
     owners = Owners(known)
     inherited = []
-    for event, sid, _ in keyed:
+    for event, sid in keyed:
         owner = owners.claim(event, sid)
         if owner is not None:
             inherited.append((event.position, sid, owner))
@@ -168,4 +223,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     conn.executemany(conn.upsert("inherited_events", ("position", "session_id", "owner"), ("position",)), inherited)
 
 
-PROJECTION = Projection("ownership", 1, ("record_owners", "inherited_events"), setup, apply)
+PROJECTION = Projection("ownership", 2, ("record_owners", "inherited_events"), setup, apply)

@@ -9,24 +9,35 @@ its event id and the ``anchor`` of the chat item that shows it (a tool output is
 shown with its call, so its anchor is the call's event; ``search_calls`` keeps
 that link), so a hit can jump to the chat position. ``memory/search.py`` queries it.
 
+A ``prompt`` document is the user's own words only (``USER_WORDS``), so a search
+of prompts (``kapacitor search --prompts``, ``/search?in=prompts``) finds what
+people asked, never context the client injected. History a resumed or forked
+session replays (``ownership``) is indexed once, under the session that made it.
+
 A document's text is cut at ``MAX_DOC_CHARS``: a multi-megabyte tool output is
 searchable in its first part only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from kapacitor.events import RecordedEvent
+from kapacitor.projections.ownership import StoredOwners
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import session_of
 from kapacitor.store.readdb import ReadDb
 
 MAX_DOC_CHARS = 100_000
 PATH_KEYS = ("file_path", "notebook_path", "path")
-SEARCHED_KINDS = ("prompt",)
-"""User message kinds that are the user's own words (the rest is client context)."""
+USER_WORDS = ("prompt", "bash_input", "command")
+"""User message kinds that are the user's own words: typed or queued prompts,
+bash-mode commands, slash commands. The rest (IDE context, system reminders,
+hook output, command caveats and output) is the client's, and is not indexed;
+context around a prompt's words is already kept apart from its ``content``."""
+_BASH_INPUT = re.compile(r"</?bash-input>")
 
 
 TSCONFIG = "simple"
@@ -70,12 +81,25 @@ def argument_text(arguments: Any) -> str:
     return "" if arguments is None else str(arguments)
 
 
+def user_words(data: dict[str, Any]) -> str | None:
+    """What the user typed in a user message, or None when it is not the user's
+    words: a slash command as ``/name args``, a bash-mode command without its tag."""
+    ext = (data.get("extensions") or {}).get("claude_code") or {}
+    kind = ext.get("kind") or "prompt"
+    if kind not in USER_WORDS:
+        return None
+    if kind == "command":
+        return f"{ext.get('command', '')} {ext.get('args', '')}".strip()
+    content = str(data.get("content", ""))
+    return _BASH_INPUT.sub("", content) if kind == "bash_input" else content
+
+
 def documents(conn: ReadDb, event: RecordedEvent, session_id: str) -> list[tuple[str, str, str, str]]:
     """(kind, text, anchor, tool) of each document of one event."""
     data = event.data
     if event.type == "UserMessageReceived":
-        kind = ((data.get("extensions") or {}).get("claude_code") or {}).get("kind") or "prompt"
-        return [("prompt", data.get("content", ""), event.id, "")] if kind in SEARCHED_KINDS else []
+        words = user_words(data)
+        return [("prompt", words, event.id, "")] if words is not None else []
     if event.type == "AssistantTextGenerated":
         return [("text", data.get("content", ""), event.id, "")]
     if event.type == "AssistantToolCallsGenerated":
@@ -98,9 +122,10 @@ def documents(conn: ReadDb, event: RecordedEvent, session_id: str) -> list[tuple
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     rows = []
+    inherited = StoredOwners(conn, events).by_position  # indexed under the session that owns them
     for event in events:
         session_id = session_of(event)
-        if not session_id:
+        if not session_id or event.position in inherited:
             continue
         for kind, text, anchor, tool in documents(conn, event, session_id):
             if isinstance(text, str) and text.strip():
@@ -110,5 +135,5 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     conn.executemany(f"INSERT INTO search_text ({names}) VALUES ({', '.join('?' * len(DOC_COLUMNS))})", rows)
 
 
-PROJECTION = Projection("search_index", 1, ("search_text", "search_calls"), setup, apply)
+PROJECTION = Projection("search_index", 2, ("search_text", "search_calls"), setup, apply)
 

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from kapacitor import times
-from kapacitor.events import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
 
@@ -111,16 +111,22 @@ class SessionSummary:
         return out
 
     def cost(self) -> Decimal | None:
-        """USD for the calls whose model has a price (see ``unpriced_tokens`` for the
-        rest); None only when there are calls and none has a price."""
+        """USD for the calls whose model has a price: the priced part, with
+        ``unpriced_tokens`` counting the rest, so one unpriced model never blanks
+        the whole. ``Decimal(0)`` for a session without API calls; None when it
+        has calls and none of their models has a price (an unknown cost is not
+        shown as free)."""
         priced = [price for price in self.cost_per_model().values() if price is not None]
         return sum(priced, Decimal(0)) if priced or not self.calls else None
 
-    def cost_per_model(self) -> dict[str, Decimal | None]:
+    def cost_per_model(self, subagent: str | None = "*") -> dict[str, Decimal | None]:
         """Per model: USD for its priced calls, each call priced on its own (prices
-        may depend on a call's size); None for a model none of whose calls has a price."""
+        may depend on a call's size); None for a model none of whose calls has a price.
+        ``subagent`` as for ``tokens``."""
         out: dict[str, Decimal | None] = {}
         for call in self.calls.values():
+            if subagent != "*" and call.subagent != subagent:
+                continue
             price, known = cost_of(call.model, call.usage), out.get(call.model)
             out[call.model] = known if price is None else (known or Decimal(0)) + price
         return out

@@ -9,9 +9,9 @@ batch continues the fold where the last one stopped, even after a restart.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from kapacitor.events import RecordedEvent
+from kapacitor.envelope import RecordedEvent
 from kapacitor.pricing import price_source
 from kapacitor.projections.ownership import StoredOwners, leaf_key
 from kapacitor.projections.runner import Projection
@@ -76,22 +76,30 @@ def _json(value: object) -> str:
     return codec.dumps(value).decode()
 
 
-def newest_json(conn: ReadDb, limit: int | None = None) -> list[str]:
+MMAP_BYTES = 1 << 30
+"""How much of a SQLite read-model file ``newest_json`` maps into memory to read."""
+
+
+def newest_json(conn: ReadDb, limit: int | None = None) -> Iterator[str]:
     """The rows of ``kapacitor sessions --json``, newest first, as JSON text: read,
-    not rebuilt. A row priced with another price database than today's (its
-    ``price_source``) is priced again from its state."""
+    not rebuilt, one at a time from the cursor (so the output is written as it is
+    read, not held whole). A row priced with another price database than today's
+    (its ``price_source``) is priced again from its state."""
     current = price_source()
+    stamp = f'"price_source":{_json(current)}'
+    if conn.dialect == "sqlite":
+        # Read the pages where they lie instead of copying each one (the rows sit
+        # among their fold states, ~40 MB of pages for 10 MB of rows): a third of the CPU.
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     rows = conn.execute(
         "SELECT session_id, row FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""),
         (limit,) if limit else (),
-    ).fetchall()
-    out = []
+    )
     for session_id, row in rows:
-        if f'"price_source":{_json(current)}' not in row and json.loads(row).get("price_source") != current:
+        if stamp not in row and json.loads(row).get("price_source") != current:
             (state,) = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
             row = _json(summary_from_state(json.loads(state)).as_json())
-        out.append(row)
-    return out
+        yield row
 
 
 def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:

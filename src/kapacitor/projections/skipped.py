@@ -20,7 +20,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from kapacitor.events import RecordedEvent
+from kapacitor.envelope import RecordedEvent
 from kapacitor.store.base import utc_now
 from kapacitor.store.readdb import ReadDb
 

@@ -133,7 +133,9 @@ def parse_batch(session_id: str, body: bytes | bytearray) -> dict[str, Any]:
                "each transcript must be {path: str, lines: list}")
         _check(isinstance(t.get("meta", {}), dict), "transcript meta must be an object")
         owner, _ = layout.identity(t["path"])
-        if owner != session_id:
+        # A 2.0.x subagent file beside its parent's names no session: its records
+        # do, and the normalizer pins them to this one anyway.
+        if owner != session_id and not layout.is_sibling_agent(t["path"]):
             raise BadBatch(422, f"transcript {t['path']!r} belongs to session {owner!r}, posted to {session_id!r}")
         for line in t["lines"]:
             _check(isinstance(line, dict) and _count(line.get("o")) and _count(line.get("n"))

@@ -12,7 +12,7 @@ server has none): these answer agents, not browsers.
 | ``POST /api/memory/facts`` | retain a fact: ``text``, ``repo``, ``category``, ``session_id``, ``by``, ``user`` |
 | ``POST /api/memory/facts/{id}/supersede`` | replace it: ``text`` |
 | ``POST /api/memory/facts/{id}/retire`` | stop recalling it: ``reason`` |
-| ``GET /api/search?q=Q&repo=&user=&since=`` | full-text hits |
+| ``GET /api/search?q=Q&repo=&user=&since=&in=`` | full-text hits (``in=prompts``: the user's words only) |
 | ``GET /api/sessions/{id}/recap``, ``/errors``, ``/plan`` | see ``memory.knowledge`` |
 | ``GET /api/sessions/{id}/transcript?start=&limit=`` | markdown, paged by chat item |
 | ``GET /api/sessions/{id}/tool-results/{call_id}`` | one tool call with its whole result |
@@ -161,10 +161,11 @@ def _visible_fact(request: Request, fact_id: str) -> facts.Fact:
 
 @router.get("/search", summary="Full-text search across sessions")
 def search_json(request: Request, q: str, repo: str = "", user: str = "", since: str = "", session: str = "",
+                scope: Annotated[str, Query(alias="in", description="`all`, or `prompts`: the user's own words only")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     try:
         hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since,
-                             session_id=session, limit=limit)
+                             session_id=session, scope=scope, limit=limit)
     except search.SearchError as exc:
         raise _bad(exc) from None
     return [h.as_json() for h in hits]

@@ -5,7 +5,7 @@
   ``?all=1`` the superseded and retired ones too), filters them (``?q=``), adds a
   fact, edits one (a supersede: the old fact stays in the history) and retires
   one; each fact links to the session and event it came from.
-- ``/search?q=``: full-text hits across sessions, matches highlighted, each
+- ``/search?q=`` (``&in=prompts``: the user's words only): full-text hits across sessions, matches highlighted, each
   linking to its place in the chat.
 
 Reads go through the same gated functions as the JSON API (``memory_api``).
@@ -102,11 +102,13 @@ def _visible(request: Request, fact_id: str) -> facts.Fact:
 
 @router.get("/search", response_class=HTMLResponse, summary="Full-text search across sessions (page)")
 def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: str = "",
+                scope: Annotated[str, Query(alias="in")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
     hits, error = [], ""
     if q.strip():
         try:
-            hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, limit=limit)
+            hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, scope=scope,
+                                 limit=limit)
         except search.SearchError as exc:
             error = str(exc)
-    return render(request, "search.html", q=q, repo=repo, user=user, since=since, hits=hits, error=error)
+    return render(request, "search.html", q=q, repo=repo, user=user, since=since, scope=scope, hits=hits, error=error)
