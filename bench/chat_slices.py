@@ -7,7 +7,12 @@ the same run; the ratio says how the slice cost grows with the session.
 The first request of a session builds its chat (every event read); the ones
 after it, while no event arrives, slice what was built. Then the trace page of
 each session: its size and time, first and again (a large tree renders its
-first nodes, the rest on demand; the tree is kept with the items).
+first nodes, the rest on demand; the tree is kept with the items). Then the
+live case: a tool call and its result are appended to the session, and the
+first chat slice (its end) and the first trace page after the append are timed
+(median of ``--appends`` rounds): only the new events are read and folded in
+(``chat.ChatModel``, ``trace.TraceModel``), so these should not grow with the
+session either.
 
     python bench/chat_slices.py [--calls 200,20000] [--repeat 3]
 """
@@ -45,10 +50,16 @@ def session_events(session_id: str, calls: int) -> list[NewEvent]:
     return events
 
 
+def live_events(session_id: str, i: int) -> list[NewEvent]:
+    """One more turn, as live capture appends it: a Bash call and its result."""
+    return session_events(session_id, i + 1)[-3:-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="200,20000", help="tool calls per session, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="timed requests per slice (median)")
+    parser.add_argument("--appends", type=int, default=5, help="append rounds for the first-request-after-append times (median)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.calls.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +70,7 @@ def main() -> None:
         store.close()
         app = create_app(url, run_projections=False)
         app.state.runner.catch_up()
-        rows = asyncio.run(measure(app, sizes, args.repeat))
+        rows = asyncio.run(measure(app, sizes, args.repeat, args.appends))
         app.state.runner.close()
         app.state.store.close()
     base = rows[0]
@@ -68,11 +79,16 @@ def main() -> None:
     for r in rows:
         print(f"{r['calls']:>10,} {r['items']:>7,} {r['first']:14.3f} {r['start']:8.3f} {r['middle']:9.3f} {r['end']:7.3f}"
               f" {r['end'] / base['end']:19.1f} {r['trace_mb']:14.2f} {r['trace_s']:13.2f} {r['trace_again_s']:8.2f}")
+    print(f"\nafter an append (median of {args.appends}):")
+    print(f"{'tool calls':>10} {'slice s':>8} {'/ baseline':>11} {'trace page s':>13} {'/ baseline':>11} {'rebuilds':>9}")
+    for r in rows:
+        print(f"{r['calls']:>10,} {r['append_slice']:8.3f} {r['append_slice'] / base['append_slice']:11.1f}"
+              f" {r['append_trace']:13.3f} {r['append_trace'] / base['append_trace']:11.1f} {r['rebuilds']:>9}")
 
 
-async def measure(app, sizes: list[int], repeat: int) -> list[dict]:  # noqa: ANN001
+async def measure(app, sizes: list[int], repeat: int, appends: int) -> list[dict]:  # noqa: ANN001
     rows = []
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
 
         async def timed(path: str) -> float:
             started = time.perf_counter()
@@ -90,6 +106,14 @@ async def measure(app, sizes: list[int], repeat: int) -> list[dict]:  # noqa: AN
             trace = await client.get(f"/sessions/{sid}/trace")
             row["trace_s"], row["trace_mb"] = time.perf_counter() - started, len(trace.content) / 1e6
             row["trace_again_s"] = await timed(f"/sessions/{sid}/trace")
+            slices, traces = [], []
+            for k in range(appends):
+                app.state.store.append(f"AgentSession-{sid}", live_events(sid, n + k))
+                items += 2
+                slices.append(await timed(f"/sessions/{sid}/chat?start={items - 50}&limit=200"))
+                traces.append(await timed(f"/sessions/{sid}/trace"))
+            row["append_slice"], row["append_trace"] = statistics.median(slices), statistics.median(traces)
+            row["rebuilds"] = app.state.chat_cache._entries[sid].chat.rebuilds - 1
             rows.append(row)
     return rows
 

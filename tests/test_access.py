@@ -68,16 +68,25 @@ class Team:
         self.clients: list[httpx.Client] = []
         self.tokens = make_users(self.db)
         self.server = Server(self.db, None, "--auth").start()
-        self.alice = LiveSession(tmp_path / "projects")
-        self.alice.write_all()
-        self.send_hook("alice", self.alice, "Stop")
-        bob = LiveSession(tmp_path / "projects", BOB_SESSION, RECORDED / "projects" / "-home-dev-notes")
-        bob.write_all()
-        self.send_hook("bob", bob, "Stop")
-        for user, sid in (("alice", WIDGETS), ("bob", BOB_SESSION)):
-            client = self.client(user)
-            wait_for(lambda c=client, s=sid: c.get(f"/sessions/{s}.json").status_code == 200, timeout=30)
-        assert self.client("bob").put(f"/api/sessions/{BOB_SESSION}/visibility", json={"visibility": "org"}).status_code == 200
+        try:
+            self.alice = LiveSession(tmp_path / "projects")
+            self.alice.write_all()
+            self.send_hook("alice", self.alice, "Stop")
+            bob = LiveSession(tmp_path / "projects", BOB_SESSION, RECORDED / "projects" / "-home-dev-notes")
+            bob.write_all()
+            self.send_hook("bob", bob, "Stop")
+            for user, sid in (("alice", WIDGETS), ("bob", BOB_SESSION)):
+                client = self.client(user)
+                wait_for(lambda c=client, s=sid: c.get(f"/sessions/{s}.json").status_code == 200, timeout=60)
+            assert self.client("bob").put(f"/api/sessions/{BOB_SESSION}/visibility", json={"visibility": "org"}).status_code == 200
+        except BaseException:  # a set-up that fails leaves no server or connection behind
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.server.stop()
 
     def send_hook(self, user: str, session: LiveSession, event: str) -> None:
         sent = run_hook(event, session.payload(event), KAPACITOR_SERVER=self.server.url, KAPACITOR_TOKEN=self.tokens[user])
@@ -101,9 +110,7 @@ class Team:
 def running(tmp_path: Path, store: str | None = None):  # type: ignore[no-untyped-def]
     team = Team(tmp_path, store)
     yield team
-    for client in team.clients:
-        client.close()
-    team.server.stop()
+    team.close()
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from __future__ import annotations
 from capture_helpers import WIDGETS
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
-from kapacitor.events import NewEvent
+from kapacitor.events import NewEvent, scrub_log_stream
 from kapacitor.server.chat import chat_items, render_chat
 from kapacitor.server.chat_cache import ChatCache
+from kapacitor.server.trace import trace_tree
 
 
 def counting_reads(store) -> list[str]:  # noqa: ANN001
@@ -65,4 +66,17 @@ def test_the_trace_tree_is_kept_with_the_items(store):
     reads = counting_reads(store)
     assert cache.tree(store, WIDGETS) is tree and reads == []
     store.append(f"AgentSession-{WIDGETS}", [NewEvent("cache-test-3", "UserMessageReceived", {"timestamp": "", "content": "new"})])
-    assert cache.tree(store, WIDGETS) is not tree and reads
+    grown = cache.tree(store, WIDGETS)
+    assert reads == [s for s in reads if s == f"AgentSession-{WIDGETS}"] and reads  # only the stream that moved
+    assert grown.children[-1].detail == {"text": "new"}
+    assert grown.as_json() == trace_tree(store, WIDGETS).as_json()
+
+
+def test_a_scrub_builds_the_chat_again(store):
+    """``kapacitor scrub`` rewrites stored events without a new version: its log
+    stream moving drops what was kept."""
+    import_paths(store, SAMPLE_DIRS)
+    cache = ChatCache()
+    before = cache.items(store, WIDGETS)
+    store.append(scrub_log_stream(), [NewEvent("scrub-1", "SecretsScrubbed", {"events": []})])
+    assert cache.items(store, WIDGETS) is not before

@@ -15,6 +15,11 @@ from capture_helpers import Server
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
 from kapacitor.events import NewEvent
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.store import open_store
+from kapacitor.store.readdb import open_read_db
+from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 BAD = NewEvent(
     id="00000000-0000-0000-0000-0000000000bd",
@@ -25,8 +30,10 @@ BAD = NewEvent(
 
 
 def doctor(store_path, *extra, env=None):  # type: ignore[no-untyped-def]
+    """``kapacitor doctor --json`` on a SQLite file (a path) or any store URL."""
+    url = store_path if str(store_path).startswith("postgresql://") else f"sqlite://{store_path}"
     result = subprocess.run(
-        [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "doctor", "--json", *extra],
+        [sys.executable, "-m", "kapacitor", "--store", url, "doctor", "--json", *extra],
         capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )
     assert "Traceback" not in result.stderr, result.stderr
@@ -101,3 +108,27 @@ def test_healthz_answers_200_with_nothing_wrong(store, store_path):
             assert json.loads(response.read())["problems"] == []
     finally:
         server.stop()
+
+
+def test_doctor_reads_the_read_models_of_a_postgresql_store_through_the_port(pg_url):  # noqa: F811
+    store = open_store(pg_url)
+    try:
+        import_paths(store, SAMPLE_DIRS)
+        store.append("AgentSession-x", [BAD])
+        runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)
+        try:
+            runner.catch_up()
+        finally:
+            runner.close()
+        code, checks = doctor(pg_url, env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
+        assert code == 1 and "reachable" in checks["store"]["detail"]
+        assert checks["read model tool_calls"]["status"] == "fail" and BAD.id in checks["read model tool_calls"]["detail"]
+        models = {name: c["status"] for name, c in checks.items() if name.startswith("read model ")}
+        assert len(models) == len(PROJECTIONS) and set(models.values()) == {"ok", "fail"}, checks
+        store.append("AgentSession-y", [NewEvent(f"00000000-0000-0000-0000-00000000000{i}", "SessionEnded",
+                                                 {"timestamp": "2026-01-01T00:00:00.000Z"}) for i in range(2)])
+        code, checks = doctor(pg_url, env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
+        behind = {name: checks[name] for name, status in models.items() if status == "ok"}
+        assert {(c["status"], c["detail"]) for c in behind.values()} == {("warn", "2 event(s) behind the log")}
+    finally:
+        store.close()

@@ -20,6 +20,8 @@ from kapacitor.eval.config import EvalConfig
 from kapacitor.eval.jobs import RESTARTED, EvalWorker
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
+from kapacitor.store.readdb import open_read_db
+from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 SESSIONS = json.loads((RECORDED / "sessions.json").read_text())
 API_FIX = SESSIONS["api-fix"]["session_id"]
@@ -140,14 +142,23 @@ def test_every_eval_read_path_is_gated_by_the_session(app):
     call(app, "GET", f"/sessions/{NOTES}/eval/jobs/{job['job_id']}.json", 404)  # a job of another session
 
 
-def test_a_job_survives_a_restart_or_is_marked_failed(store, store_path, judge):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh store on each backend (PostgreSQL: a database of its own)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'events.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_a_job_survives_a_restart_or_is_marked_failed(store_url, judge):
+    store = open_store(store_url)
     import_paths(store, SAMPLE_DIRS)
-    url = f"sqlite://{store_path}"
-    worker = EvalWorker(store, url, store_path, EvalConfig())
+    url = store_url
+    worker = EvalWorker(store, url, open_read_db(store), EvalConfig())
     queued, running = worker.submit(API_FIX), worker.submit(NOTES)
-    worker._update(running, state="running")  # as if the server died while it ran
+    worker._update(running, state="running", worker="a-server-that-died")  # as if the server died while it ran
     worker.close()
-    again = EvalWorker(store, url, store_path, EvalConfig(), poll=0.05)
+    again = EvalWorker(store, url, open_read_db(store), EvalConfig(), poll=0.05)
     assert again.job(running)["state"] == "failed" and again.job(running)["error"] == RESTARTED
     again.start()  # the queued job runs when the worker starts again
     try:
@@ -157,13 +168,62 @@ def test_a_job_survives_a_restart_or_is_marked_failed(store, store_path, judge):
         assert again.job(queued)["state"] == "done" and again.job(queued)["eval_id"]
     finally:
         again.close()
+        store.close()
 
 
-def test_auto_eval_queues_each_session_that_ends(store, store_path, judge):
+def test_workers_of_two_servers_on_postgresql_share_the_queue(pg_url, judge):  # noqa: F811
+    store = open_store(pg_url)
+    import_paths(store, SAMPLE_DIRS)
+    first = EvalWorker(store, pg_url, open_read_db(store), EvalConfig())
+    job_id = first.submit(API_FIX)
+    second = EvalWorker(store, pg_url, open_read_db(store), EvalConfig())
+    try:
+        assert first._claim() == job_id and second._claim() is None  # claimed once
+        third = EvalWorker(store, pg_url, open_read_db(store), EvalConfig())  # a server starting meanwhile
+        third.close()
+        assert first.job(job_id)["state"] == "running"  # its worker lives: left alone
+        first.run_job(job_id)
+        assert second.job(job_id)["state"] == "done" and second.job(job_id)["eval_id"]
+        orphan = second.submit(NOTES)
+        assert second._claim() == orphan
+    finally:
+        first.close()
+        second.close()  # dies with a running job
+    try:
+        again = EvalWorker(store, pg_url, open_read_db(store), EvalConfig())
+        assert again.job(orphan)["state"] == "failed" and again.job(orphan)["error"] == RESTARTED
+        again.close()
+    finally:
+        store.close()
+
+
+def test_run_eval_on_a_postgresql_store(pg_url, judge):  # noqa: F811
+    store = open_store(pg_url)
+    import_paths(store, SAMPLE_DIRS)
+    store.close()
+    app = create_app(pg_url, run_projections=False, eval_config=EvalConfig(judge="anthropic"))
+    try:
+        app.state.runner.catch_up()
+        job = run_job(app, API_FIX)
+        state = call(app, "GET", job["json"]).json()
+        assert state["state"] == "done" and state["eval_id"] and state["progress"]
+        events = call(app, "GET", job["events"]).text
+        assert events.count("event: progress") == len(state["progress"]) and "event: done" in events
+        assert '"question_id": "broken_tests", "score": 2, "verdict": "warn"' in events
+        [stored] = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
+        assert stored["eval_id"] == state["eval_id"] and len(stored["scores"]) == 13
+    finally:
+        app.state.eval_worker.close()
+        app.state.runner.close()
+        app.state.store.close()
+
+
+def test_auto_eval_queues_each_session_that_ends(store_url, judge):
     from kapacitor.events import NewEvent, agent_session_stream
 
+    store = open_store(store_url)
     import_paths(store, SAMPLE_DIRS)
-    worker = EvalWorker(store, f"sqlite://{store_path}", store_path, EvalConfig(auto=True))
+    worker = EvalWorker(store, store_url, open_read_db(store), EvalConfig(auto=True))
     worker.queue_ended_sessions()  # the first look starts at the head: history is not evaluated
     assert worker.conn.execute("SELECT count(*) FROM eval_jobs").fetchone()[0] == 0
     ended = NewEvent("e2e-ended-1", "SessionEnded", {"timestamp": "2026-11-29T10:00:00Z", "reason": "exit"})
@@ -173,6 +233,7 @@ def test_auto_eval_queues_each_session_that_ends(store, store_path, judge):
     rows = worker.conn.execute("SELECT session_id, reason, state FROM eval_jobs").fetchall()
     assert rows == [(API_FIX, "auto", "queued")]
     worker.close()
+    store.close()
 
 
 _KEEP_PROGRESS = """

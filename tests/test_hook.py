@@ -25,6 +25,7 @@ from capture_helpers import (
     state_dir,
 )
 from kapacitor.capture import client_config, hook, layout
+from redaction_corpus import GHP
 
 
 @pytest.fixture
@@ -149,6 +150,66 @@ def test_every_hook_event_imports_nothing_heavy_first_batch_included(event, tmp_
     assert not HEAVY & later, HEAVY & later
     [batch, _] = spooled(live.session_id)
     assert batch["context"]["user"] and batch["transcripts"][0]["lines"]
+
+
+def big_output(secret: str) -> str:
+    """Over 1 MB of build output (the size the shipper once switched to
+    ``ahocorasick_rs`` for) with a secret in the middle."""
+    lines = [f"line {i}: build output with \"quotes\", a tab\tand /home/dev/src/widgets/f_{i}.py\n" for i in range(30_000)]
+    lines.insert(15_000, f"export GITHUB_TOKEN={secret}\n")
+    return "".join(lines)
+
+
+def test_a_big_batch_is_masked_with_the_standard_library_only(tmp_path, down):
+    """A hook carrying a 2 MB tool output and the follower reading a 2 MB
+    transcript line mask them (``KeywordScan``) without importing anything heavy."""
+    live = LiveSession(tmp_path)
+    live.write_main(0, 3)
+    output = big_output(GHP)
+    assert len(output) > 2_000_000
+    payload = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_big", tool_response={"stdout": output})
+    imported = imported_by_hook("PostToolUse", payload)
+    assert "kapacitor.normalize.keyword_scan" in imported and not HEAVY & imported, HEAVY & imported
+    record = {"type": "user", "uuid": "7f0c5b1e-0000-4000-8000-0000000000b1", "sessionId": live.session_id,
+              "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_big", "content": output}]}}
+    with live.main.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    follower = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kapacitor.capture.follower", live.session_id],
+        capture_output=True, env={**os.environ, "KAPACITOR_FOLLOW_IDLE": "0.5"}, timeout=120,
+    )
+    assert follower.returncode == 0, follower.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in follower.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "kapacitor.normalize.keyword_scan" in imported and not HEAVY & imported, HEAVY & imported
+    spool = (state_dir() / "sessions" / f"{live.session_id}.spool").read_bytes()
+    assert GHP.encode() not in spool and spool.count(b"[REDACTED github-pat #") == 2
+    batches = spooled(live.session_id)
+    assert any(b.get("hook", {}).get("payload", {}).get("tool_use_id") == "toolu_big" for b in batches)
+    assert any(len(line.get("t", "")) > 2_000_000 for b in batches for t in b["transcripts"] for line in t["lines"])
+
+
+def test_redaction_is_off_for_a_repository_the_config_names(tmp_path, down):
+    """``"off": ["owner/repo"]``: the hook sends a session in a clone of that
+    GitHub repository as is (wherever the clone is), and masks any other."""
+    path = client_config.config_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump({"redaction": {"off": ["Acme/Secret-Lab"]}}, handle)
+    secret = "DB_PASSWORD=hunter2hunter"
+    sent = {}
+    for name, remote in (("lab", "git@github.com:acme/secret-lab.git"), ("widgets", "https://github.com/acme/widgets.git")):
+        clone = tmp_path / name / "src"
+        (clone / ".git").mkdir(parents=True)
+        (clone / ".git" / "config").write_text(f'[remote "origin"]\n\turl = {remote}\n')
+        session = f"s-{name}"
+        payload = {"session_id": session, "transcript_path": str(tmp_path / "gone" / f"{session}.jsonl"),
+                   "cwd": str(clone / "pkg"), "tool_name": "Bash", "tool_response": {"stdout": secret}}
+        (clone / "pkg").mkdir()
+        assert run_hook("PostToolUse", payload).returncode == 0
+        [batch] = spooled(session)
+        sent[name] = batch["hook"]["payload"]["tool_response"]["stdout"]
+    assert sent["lab"] == secret
+    assert sent["widgets"].startswith("DB_PASSWORD=[REDACTED password #")
 
 
 def test_client_dirs_are_platformdirs_dirs():

@@ -100,7 +100,7 @@ def assert_equal(figures: dict, expected: dict, what: str) -> None:
 def test_every_total_equals_what_the_list_sums_for_the_same_filters(app):
     everything = get(app, "/overview.json")
     t = everything["totals"]
-    assert t["sessions"] >= 40 and t["tool_errors"] > 0 and t["active_seconds"] > 0 and t["cost_usd"] > 0  # a real picture
+    assert t["sessions"] >= 14 and t["tool_errors"] > 0 and t["active_seconds"] > 0 and t["cost_usd"] > 0  # a real picture
     some_user = everything["by_user"][0]["user"]
     some_repo = next(r["repo"] for r in everything["by_repo"] if r["repo_kind"] == "github")
     some_dir = next(r["repo"] for r in everything["by_repo"] if r["repo_kind"] == "directory")

@@ -1,7 +1,7 @@
 """Property-based: the real recorded records, with random JSON values of every type
 put into their fields, lines cut, lone surrogates and deep nesting inserted, go
-through the normalizer, import, every read model and every page, and nothing
-breaks: no exception escapes, no valid record is lost, every read model reaches
+through the normalizer, import, live ingest (the real shipper posting to the
+real server on loopback), every read model and every page, and nothing breaks: no exception escapes, no valid record is lost, every read model reaches
 the head without skipping an event, every page answers 200.
 
 Bounded for CI: ``derandomize`` (the same examples every run) and a fixed number
@@ -17,6 +17,10 @@ import json
 import os
 import re
 import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RECORDED, transcript_files
+from kapacitor.capture import client_config, shipper
 from kapacitor.capture.importer import import_paths
 from kapacitor.capture.layout import identity
 from kapacitor.events import EVENT_TYPES, USAGE_METADATA_KEY
@@ -257,3 +262,64 @@ def test_report_the_tally():
     out = os.environ.get("KAPACITOR_PROPERTY_TALLY")
     if out:
         Path(out).write_text(json.dumps(dict(sorted(TALLY.items())), indent=2))
+
+
+def http_status(url: str) -> int:
+    request = urllib.request.Request(url, headers={"accept": "text/html"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def caught_up(server) -> dict:  # noqa: ANN001
+    """``/healthz`` once every read model of the live server reached the head."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=10) as response:
+                health = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            health = json.loads(exc.read())
+        if health["lag"] == 0 or time.monotonic() > deadline:
+            return health
+        time.sleep(0.05)
+
+
+@settings(max_examples=int(25 * SCALE), derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+@given(damaged=damaged_file(), hook_value=JSON, hook_field=st.sampled_from(["tool_name", "tool_input", "cwd", "prompt", "extra"]))
+def test_damaged_transcripts_sent_live_reach_the_store_every_read_model_and_every_page(
+    live_server, tmp_path, damaged, hook_value, hook_field
+):
+    """The same damage, sent as the hook and the follower send it: the real
+    shipper reads the transcript and POSTs its batches, with a hook payload that
+    has a random value in one field, to the real server on loopback."""
+    path, lines, good = damaged
+    session_id = str(uuid.uuid4())
+    transcript = tmp_path / session_id / f"{session_id}.jsonl"
+    transcript.parent.mkdir()
+    transcript.write_bytes(b"\n".join(lines) + b"\n")
+    payload = {"hook_event_name": "PostToolUse", "session_id": session_id, "transcript_path": str(transcript),
+               "cwd": str(tmp_path), hook_field: hook_value}
+    hook = {"event": "PostToolUse", "at": shipper.utc_stamp(), "payload": payload}
+    config = client_config.load()
+    result = shipper.ship(session_id, config, transcript=str(transcript), cwd=str(tmp_path), hook=hook)
+    while result.more:
+        result = shipper.ship(session_id, config, transcript=str(transcript), cwd=str(tmp_path))
+    TALLY["live files sent"] += 1
+    assert (result.rejected, result.spooled) == (0, 0), "every batch answered 2xx"
+    health = caught_up(live_server)
+    assert health["lag"] == 0 and health["ok"], health
+    store = open_store(f"sqlite://{live_server.store_path}")
+    try:
+        stored = Counter(e.metadata["raw"].encode() for e in store.read_all() if "raw" in e.metadata)
+    finally:
+        store.close()
+    lost = Counter(lines[i] for i in good) - stored
+    assert not lost, [line[:300] for line in lost]
+    statuses = {url: http_status(live_server.url + url) for url in page_urls([session_id])}
+    TALLY["live pages checked"] += len(statuses)
+    assert {url: code for url, code in statuses.items() if code != 200} == {}

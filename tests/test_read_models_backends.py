@@ -129,6 +129,9 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
                 "search": sorted((h.session_id, h.event_id, h.kind) for h in search.search(db, None, "hello.py")),
                 "search hidden": search.search(db, Viewer("nobody"), "hello"),
                 "by eval": [s["session_id"] for s in queries.session_list(db, Filters(sort="eval"), LOCAL)["sessions"]][:1],
+                "sorted": {sort: [s["session_id"] for s in queries.session_list(db, Filters(sort=sort), LOCAL)["sessions"]]
+                           for key in queries.SORTS for sort in (key, f"-{key}")},
+                "short id": queries.session_list(db, Filters(q=first[:6].upper()), LOCAL),
                 "eval overview": evals.overview(db),
                 "facts": [f.as_json() for f in facts.rows(db)],
                 "comments": comments.session_comments(db, API_FIX),
@@ -147,6 +150,42 @@ def test_the_dashboard_queries_agree_on_both_backends(tmp_path, pg_url):  # noqa
     assert [(s["session_id"], s["marks"]) for s in sqlite_answer["marked listing"]] == [(API_FIX, 1)]
     assert postgres_answer == sqlite_answer
     assert len(sqlite_answer["listing"]) == 2 and sqlite_answer["hidden"] == 0
+    assert sqlite_answer["short id"]["id_matches"] == 1 and len(sqlite_answer["sorted"]["-cost"]) >= 5
+
+
+COMPOUND = ("Before anything else we open src/kapacitor/memory/search.py and call parse_args from the foo_bar"
+            " module, then x.y and hello.py run: some more words after that.\nA new sentence follows with"
+            " foo-bar, FOO_BAR again and a long tail of words so that the window has to be cut somewhere.")
+SEARCHED = ["foo_bar", "hello.py", "search.py", "x.y", "parse_args", "memory/search", '"foo bar"', "foo",
+            "foo module", "bar foo", "sentence", "tail cut", "def", "README.md", "test", "the", "error"]
+
+
+def test_search_snippets_mark_the_same_words_on_both_backends(tmp_path, pg_url):  # noqa: F811
+    """PostgreSQL's snippets are cut and marked as FTS5 cuts and marks them, also
+    inside compound tokens (``foo_bar``, a path, ``x.y``) ``ts_headline`` cannot split."""
+    session = "5e55104e-0000-4000-8000-00000000c0de"
+    answers = []
+    for url in (f"sqlite://{tmp_path / 'a.db'}", pg_url):
+        store = open_store(url)
+        store.append(f"AgentSession-{session}", [NewEvent("c1", "UserMessageReceived", {
+            "timestamp": "2026-11-29T10:00:00.000Z", "content": COMPOUND}, {"source": {"session_id": session}})])
+        store.close()
+        built(url, 1000)
+        store = open_store(url)
+        db = open_read_db(store)
+        try:
+            answers.append({q: sorted((h.event_id, h.kind, tuple(h.parts)) for h in search.search(db, None, q, limit=1000))
+                            for q in SEARCHED})
+        finally:
+            db.close()
+            store.close()
+    on_sqlite, on_postgres = answers
+    marked = {q: [[m for m, match in parts if match] for _, _, parts in on_sqlite[q]] for q in SEARCHED}
+    assert marked["foo_bar"] == [["foo-bar", "FOO_BAR"]] and marked["parse_args"] == [["parse_args"]]
+    assert marked["memory/search"] == [["memory/search"]] and marked["x.y"] == [["x.y"]]
+    assert len(marked["hello.py"]) > 10 and marked["bar foo"] == [["foo", "bar", "FOO", "BAR"]]
+    for query in SEARCHED:
+        assert on_postgres[query] == on_sqlite[query], query
 
 
 def test_the_cli_works_on_a_postgresql_store(pg_url):  # noqa: F811

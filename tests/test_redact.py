@@ -10,6 +10,7 @@ import pytest
 
 from kapacitor.capture import client_config
 from kapacitor.normalize import redact
+from kapacitor.normalize.keyword_scan import KeywordScan
 from kapacitor.normalize.rule_anchors import literal_prefixes
 from redaction_corpus import LOOKALIKES, SECRETS
 
@@ -45,6 +46,47 @@ def test_both_engines_mask_alike():
     for _, text, _ in SECRETS:
         assert plain.redact(text) == fast.redact(text)
         assert fast.redact_bytes(text.encode()) == plain.redact(text).encode()
+
+
+def test_the_keyword_scan_finds_what_in_finds():
+    """The stdlib prefilter for long texts: every keyword that occurs, overlapping
+    ones included (``api_key`` holds ``key``), none that does not."""
+    import random
+
+    rules = redact.load_rules()
+    words = [*rules._lower, *(k[1:].lower() for k in rules._exact)]
+    scan = KeywordScan(words)
+    rng = random.Random(11)
+    texts = [redact.ascii_lower(text) for _, text, _ in SECRETS] + [redact.ascii_lower(t) for t in LOOKALIKES]
+    for _ in range(200):  # keywords run together and cut short, in noise
+        parts = [rng.choice(words)[: rng.randint(1, 12)] + rng.choice(["", " ", "=", "x", "_"]) for _ in range(rng.randint(1, 30))]
+        texts.append("".join(parts))
+    for text in texts:
+        assert scan.present(text) == {w for w in words if w in text}, text[:80]
+
+
+def test_a_long_text_is_masked_by_the_stdlib_engine_as_by_the_accelerated_one():
+    """Past ``SCAN_MIN`` characters the stdlib engine looks for keywords with a
+    ``KeywordScan``: the same findings, recall 100%, look-alikes untouched."""
+    plain, fast = redact.load_rules(key=b"k"), redact.load_rules(key=b"k", accelerate=True)
+    pieces = [text for _, text, _ in SECRETS] + LOOKALIKES
+    text = "\n".join(pieces * (redact.SCAN_MIN // len("\n".join(pieces)) + 1))
+    assert len(text) >= redact.SCAN_MIN
+    masked = plain.redact(text)
+    assert masked == fast.redact(text)
+    assert not [v for _, _, values in SECRETS for v in values if v in masked]
+    assert all(lookalike in masked for lookalike in LOOKALIKES)
+    assert plain.redact_many([text, "x"]) == [masked, "x"]
+
+
+def test_masking_lines_a_block_at_a_time_gives_what_masking_each_gives():
+    """The importer masks a file's lines a block at a time (one scan)."""
+    fast = redact.load_rules(key=b"k", accelerate=True)
+    lines = [json.dumps({"text": text}).encode() for _, text, _ in SECRETS] + [json.dumps(t).encode() for t in LOOKALIKES]
+    lines += [b"", b"\xff\xfe not UTF-8 " + SECRETS[0][1].encode()[:200], b"API-KEY api-key " + lines[0]]
+    masked = fast.redact_lines(lines)
+    assert masked == [fast.redact_bytes(line) for line in lines]
+    assert sum(a != b for a, b in zip(lines, masked, strict=True)) >= len(SECRETS)
 
 
 def test_redacting_twice_changes_nothing_more(redactor):
@@ -136,6 +178,38 @@ def test_the_config_adds_rules_and_allowlist_entries_and_switches_off_per_direct
     assert red.for_location(transcript=f"/h/.claude/projects/{slug}/s.jsonl").redact(secret) == secret
     assert red.for_location(str(tmp_path / "work")).redact(secret) != secret
     assert redact.load_rules({"enabled": False}).redact(secret) == secret
+
+
+def test_the_config_switches_redaction_off_per_repository():
+    """``owner/repo`` in ``off`` names a GitHub repository (any case), an
+    absolute or ``~`` path a directory."""
+    red = redact.load_rules({"off": ["Acme/Secret-Lab", "~/playground", "/srv/lab"]})
+    assert red.off_repositories == {"acme/secret-lab"}
+    assert red.off == (os.path.expanduser("~/playground"), "/srv/lab")
+    secret = "DB_PASSWORD=hunter2hunter"
+    assert red.for_location("/home/dev/src/lab", repository="acme/secret-lab").redact(secret) == secret
+    assert red.for_location("/home/dev/src/lab", repository="ACME/Secret-Lab").redact(secret) == secret
+    assert red.for_location("/home/dev/src/lab", repository="acme/widgets").redact(secret) != secret
+    assert red.for_location("/home/dev/src/lab").redact(secret) != secret
+    assert red.for_location("/srv/lab/x", repository="acme/widgets").redact(secret) == secret
+
+
+def test_the_rule_files_are_read_from_a_marshal_copy_while_unchanged():
+    """Every hook loads the rules: from ``rules.marshal`` in the state dir while
+    the rule files (and Python) are those it was made from, else from the JSON."""
+    import marshal
+    from pathlib import Path
+
+    fresh = redact.package_rules()
+    path = Path(client_config.state_dir()) / "rules.marshal"
+    stamp, rules = marshal.loads(path.read_bytes())
+    assert rules == fresh
+    path.write_bytes(marshal.dumps([stamp, (rules[0][:1], *rules[1:])]))
+    assert redact.package_rules()[0] == fresh[0][:1]  # the copy is what is used
+    path.write_bytes(marshal.dumps([[*stamp[:-1], stamp[-1] + 1], (rules[0][:1], *rules[1:])]))
+    assert redact.package_rules() == fresh  # made from other files: read the JSON again
+    path.write_bytes(b"not marshal")
+    assert redact.package_rules() == fresh and marshal.loads(path.read_bytes())[0] == stamp
 
 
 def test_a_config_rule_that_does_not_compile_is_named():

@@ -18,6 +18,7 @@ from kapacitor.events import scrub_log_stream
 from kapacitor.normalize import redact
 from kapacitor.normalize.scrub import scrub
 from kapacitor.store import open_store
+from kapacitor.store.readdb import open_read_db
 from redaction_corpus import SECRETS
 from test_redaction_paths import assert_clean, secret_values, store_figures, write_session
 from test_store_postgres import admin_url, pg_url  # noqa: F401 — fixtures
@@ -91,17 +92,22 @@ def test_scrub_leaves_directories_where_redaction_is_off(tmp_path):
 
 def test_scrub_on_postgresql(tmp_path, pg_url):  # noqa: F811
     import_in_clear(tmp_path, pg_url)
+    run("--store", pg_url, "sessions", "--json")  # the read models exist, secrets in them too
+    done = run("--store", pg_url, "scrub", "--json")
+    assert done["rewritten"] == done["changed"] > 0 and done["read_models_rebuilt"]
     store = open_store(pg_url)
+    db = open_read_db(store)
     try:
-        report = scrub(store)
-        assert report.rewritten == len(report.changes) > 0
         texts: list[str] = []
         for event in store.read_all():
             texts.append(json.dumps(event.data) + json.dumps(event.metadata))
-        everything = "\n".join(texts)
+        searched = [text for (text,) in db.execute("SELECT text FROM search_text")]
+        assert searched
+        everything = "\n".join(texts + searched)
         assert not [v for v in secret_values() if v in everything]
         assert scrub(store).changes == []
     finally:
+        db.close()
         store.close()
 
 

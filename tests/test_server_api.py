@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from conftest import RECORDED, SAMPLE_DIRS
 from kapacitor.access.viewer import LOCAL
 from kapacitor.capture.importer import import_paths
+from kapacitor.capture.synthetic import copy_text
 from kapacitor.projections.session_summary import TOKEN_FIELDS
 from kapacitor.server import queries
 from kapacitor.server.app import create_app
@@ -148,3 +150,81 @@ def test_live_streams_are_capped(app):
     assert first is not None and second is not None and hub.subscribe(LOCAL) is None
     hub.unsubscribe(first)
     assert hub.subscribe(LOCAL) is not None
+
+
+HELLO = "708f24f2-dc3e-4588-a43d-59d69a508ed0"  # has a subagent
+
+
+def twin_of(session_id: str, target) -> str:
+    """A copy of a sample session (fresh ids) whose id starts with the same 8
+    characters as ``session_id``; returns its id."""
+    source = next(p for d in SAMPLE_DIRS for p in d.rglob(f"{session_id}.jsonl"))
+    fresh = copy_text(session_id.encode(), 7).decode()
+    twin = session_id[:8] + fresh[8:]
+    out = target / source.parent.name / f"{twin}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(copy_text(source.read_bytes(), 7).replace(fresh.encode(), twin.encode()))
+    return twin
+
+
+@pytest.mark.parametrize("key", list(queries.SORTS))
+def test_every_column_sorts_both_ways_and_the_json_twin_follows(app, key):
+    field = {"repo": "repo", "duration": "duration_seconds", "cost": "cost_usd", "files": "files_changed",
+             "tools": "tool_calls", "eval": "eval_score"}.get(key, key)
+    for sort, descending in ((key, False), (f"-{key}", True)):
+        rows = get(app, f"/sessions.json?sort={sort}")["sessions"]
+        values = [s[field] for s in rows]
+        known = [v for v in values if v is not None]
+        assert values[: len(known)] == known  # no value (no eval, no price): last either way
+        keys = [v.lower() for v in known] if key == "title" else known
+        assert keys == sorted(keys, reverse=descending), (sort, values)
+        assert len(set(keys)) > 1 or key in ("eval", "user")  # the samples differ in all but these
+        page = get(app, f"/?sort={sort}", headers={"accept": "text/html"})
+        assert [s["session_id"] for s in rows] == re.findall(r'data-session="([^"]+)"', page)
+        direction = "descending" if descending else "ascending"
+        assert re.search(rf'data-sort="{key}" aria-sort="{direction}"', page)
+    assert "aria-sort" not in get(app, "/?sort=tokens", headers={"accept": "text/html"}).split('data-sort="cost"')[1].split("</th>")[0]
+    get(app, "/sessions.json?sort=price", status=422)
+
+
+def test_a_short_id_finds_its_session_and_an_ambiguous_one_lists_them(app, tmp_path):
+    assert [s["session_id"] for s in get(app, f"/sessions.json?q={HELLO[:6]}")["sessions"]] == [HELLO]
+    assert get(app, f"/sessions.json?q={HELLO[:6].upper()}")["total"] == 1
+    assert get(app, f"/sessions.json?q={HELLO[:5]}")["total"] == 0  # too short to be an id: a title search
+    twin = twin_of(HELLO, tmp_path)
+    import_paths(app.state.store, [tmp_path])
+    app.state.runner.catch_up()
+    listing = get(app, f"/sessions.json?q={HELLO[:8]}")
+    assert {s["session_id"] for s in listing["sessions"]} == {HELLO, twin} and listing["id_matches"] == 2
+    page = get(app, f"/?q={HELLO[:8]}", headers={"accept": "text/html"})
+    assert f"2 sessions whose id starts with <code>{HELLO[:8]}</code>" in page
+    longer = next(n for n in range(9, 36) if HELLO[:n] != twin[:n])
+    assert [s["session_id"] for s in get(app, f"/sessions.json?q={HELLO[:longer]}")["sessions"]] == [HELLO]
+    assert get(app, f"/sessions.json?q={HELLO}")["total"] == 1
+
+
+def test_stats_split_tokens_and_cost_by_model_and_by_agent(app):
+    stats = get(app, f"/sessions/{HELLO}/stats.json")
+    total = stats["tokens_total"]
+    read, fresh, written = total["cache_read_input_tokens"], total["input_tokens"], total["cache_creation_input_tokens"]
+    assert read and total["cache_hit_ratio"] == read / (fresh + read + written)
+    assert sum(m["cost_usd"] for m in stats["tokens_by_model"]) == pytest.approx(stats["cost_usd"])
+    main, *subagents = stats["agents"]
+    assert main["agent_id"] is None and [a["agent_id"] for a in subagents] == [a["agent_id"] for a in stats["session"]["subagents"]]
+    assert subagents and all(a["requests"] for a in stats["agents"])
+    for name in (*TOKEN_FIELDS, "requests"):
+        assert sum(a[name] for a in stats["agents"]) == total[name]
+    assert sum(a["cost_usd"] for a in stats["agents"]) == pytest.approx(stats["cost_usd"])
+    page = get(app, f"/sessions/{HELLO}/stats", headers={"accept": "text/html"})
+    assert 'data-section="agents"' in page and f"{100 * total['cache_hit_ratio']:.1f}%" in page
+    assert page.count('title="cache hit: cache read / (in + cache read + cache write)') >= 2
+
+
+def test_the_trace_draws_each_node_on_the_sessions_time_axis(app):
+    page = get(app, f"/sessions/{HELLO}/trace", headers={"accept": "text/html"})
+    bars = [(float(left), float(width)) for left, width in re.findall(r'style="left: ([\d.]+)%; width: ([\d.]+)%"', page)]
+    tree = get(app, f"/sessions/{HELLO}/trace.json")
+    assert bars[0] == (0.0, 100.0) and len(bars) > 10  # the session itself spans the axis
+    assert all(left + width <= 100.01 for left, width in bars)
+    assert len({left for left, _ in bars}) > 5  # turns and calls start at different times
+    assert f"{tree['duration_ms'] / 1000:.1f} s" in page.split('class="taxis"')[1][:200]

@@ -14,7 +14,13 @@ scenario, streamed as server-sent events like the real API:
 - a turn with ``"hold": NAME`` is answered only once the test calls
   ``release(NAME)``, so the test can look at the server while the client waits;
 - a turn with ``"fail_first": STATUS`` is refused once with that status (an API
-  error the client retries).
+  error the client retries);
+- with ``"usage": "cached"`` the usage billed is what the real API's prompt caching
+  gives (the system prompt, tools and conversation counted, what an earlier request
+  of the same conversation wrote read back from the cache, the rest written to it);
+  otherwise every request writes its messages to the cache and reads nothing.
+
+A scenario is the name of a file in ``scenarios/`` or the scenario itself (a dict).
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 
 
 class FakeModel:
-    def __init__(self, scenario: str, substitutions: dict[str, str]):
-        text = (SCENARIOS / f"{scenario}.json").read_text()
+    def __init__(self, scenario: str | dict[str, Any], substitutions: dict[str, str]):
+        text = json.dumps(scenario) if isinstance(scenario, dict) else (SCENARIOS / f"{scenario}.json").read_text()
         for key, value in substitutions.items():
             text = text.replace("{" + key + "}", json.dumps(value)[1:-1])
         self.scenario: dict[str, Any] = json.loads(text)
@@ -41,6 +47,8 @@ class FakeModel:
         self.holding: set[str] = set()
         self.failed: set[tuple[str, int]] = set()
         self.requests: list[dict[str, Any]] = []
+        self.cached: dict[str, int] = {}
+        """Per conversation (its first user message), the prompt tokens the cache holds."""
         self.billed: list[dict[str, Any]] = []
         """Every answered request: ``model``, the ``usage`` billed, and ``kind``:
         ``script`` (answered from a script: the transcript records its usage),
@@ -145,11 +153,26 @@ def billed_totals(billed: list[dict[str, Any]], kinds: tuple[str, ...] = ("scrip
     return out
 
 
-def _usage(body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    prompt = len(json.dumps(body.get("messages", []))) // 4
-    return {"input_tokens": 5, "cache_creation_input_tokens": prompt, "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": prompt, "ephemeral_1h_input_tokens": 0},
-            "output_tokens": max(1, len(json.dumps(blocks)) // 4), "service_tier": "standard"}
+def _usage(body: dict[str, Any], blocks: list[dict[str, Any]], cached: dict[str, int] | None = None) -> dict[str, Any]:
+    """The usage of one answer, about 4 characters a token. With ``cached`` (the
+    model's per-conversation cache): the whole prompt is counted, the part an
+    earlier request wrote is read, the rest written, a few tokens after the last
+    cache breakpoint are plain input."""
+    output = max(1, len(json.dumps(blocks)) // 4)
+    if cached is None:
+        prompt = len(json.dumps(body.get("messages", []))) // 4
+        read, written, plain = 0, prompt, 5
+    else:
+        messages = body.get("messages") or []
+        prompt = len(json.dumps([body.get("system"), body.get("tools"), messages])) // 4
+        plain = 1 + len(json.dumps(messages[-1:])) % 9 if messages else 3
+        key = _text(messages[0].get("content")) if messages else ""
+        read = min(cached.get(key, 0), prompt - plain)
+        written = prompt - plain - read
+        cached[key] = prompt - plain
+    return {"input_tokens": plain, "cache_creation_input_tokens": written, "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": written, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": output, "service_tier": "standard"}
 
 
 def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
@@ -180,15 +203,19 @@ def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
             with model.lock:
                 model.requests.append(body)
             status, blocks, stop = model.reply(body)
+            usage: dict[str, Any] = {}
             if status == 200:
                 with model.lock:
-                    model.billed.append({"model": body.get("model") or "claude-sonnet-4-5", "usage": _usage(body, blocks), "kind": model.kind_of(body)})
+                    cache = model.cached if model.scenario.get("usage") == "cached" else None
+                    usage = _usage(body, blocks, cache)
+                    model.billed.append({"model": body.get("model") or "claude-sonnet-4-5", "usage": usage, "kind": model.kind_of(body)})
             if status != 200:
                 kind = "overloaded_error" if status == 529 else "invalid_request_error"
-                return self._json(status, {"type": "error", "error": {"type": kind, "message": f"fake model: refused with {status}"}})
-            message = {"id": f"msg_fake_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
+                message = "Overloaded" if status == 529 else f"Request refused ({status})"
+                return self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
+            message = {"id": f"msg_01{uuid.uuid4().hex[:22]}", "type": "message", "role": "assistant",
                        "model": body.get("model") or "claude-sonnet-4-5", "content": [], "stop_reason": None,
-                       "stop_sequence": None, "usage": _usage(body, blocks)}
+                       "stop_sequence": None, "usage": usage}
             if not body.get("stream"):
                 return self._json(200, dict(message, content=blocks, stop_reason=stop))
             self.send_response(200)

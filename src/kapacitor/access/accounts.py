@@ -200,6 +200,51 @@ def set_repository_visibility(conn: ReadDb, key: str, visibility: str) -> None:
     )
 
 
+COPIED = ("users", "tokens", "session_access", "repository_access")
+"""The access tables ``copy_access`` carries from one store to another (not
+``server_secrets``: each server's cookie key stays its own, so a cookie signed by
+one server is not accepted by another)."""
+
+
+def copy_access(source: ReadDb, target: ReadDb) -> dict[str, int]:
+    """Carry users, token hashes, session owners and visibility and repository
+    defaults from ``source``'s access tables into ``target``'s (for ``kapacitor
+    store copy``), in one transaction of the target. What the target already
+    decided wins: a user, token, owner, visibility or default it has is kept;
+    what it lacks is filled in; a token revoked in the source is revoked in the
+    target. Running it again changes nothing. Returns the rows added or changed
+    per table (a source without access tables gives zeros)."""
+    changed = dict.fromkeys(COPIED, 0)
+    if not source.has_table("users"):
+        return changed
+    users = source.execute("SELECT name, email, admin, default_visibility, created_at FROM users").fetchall()
+    tokens = source.execute("SELECT id, user_name, hash, created_at, revoked_at FROM tokens").fetchall()
+    owners = source.execute("SELECT session_id, owner, visibility, changed_at FROM session_access").fetchall()
+    defaults = source.execute("SELECT key, default_visibility FROM repository_access").fetchall()
+    with target.transaction():
+        for row in users:
+            changed["users"] += target.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row).rowcount
+        for token_id, user, hashed, created_at, revoked_at in tokens:
+            changed["tokens"] += target.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (token_id, user, hashed, created_at, revoked_at)).rowcount
+            if revoked_at:
+                changed["tokens"] += target.execute(
+                    "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL", (revoked_at, hashed)).rowcount
+        for row in owners:
+            changed["session_access"] += target.execute(
+                "INSERT INTO session_access VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
+                " owner = CASE WHEN session_access.owner = '' THEN excluded.owner ELSE session_access.owner END,"
+                " visibility = coalesce(session_access.visibility, excluded.visibility)"
+                " WHERE (session_access.owner = '' AND excluded.owner != '')"
+                " OR (session_access.visibility IS NULL AND excluded.visibility IS NOT NULL)", row).rowcount
+        for row in defaults:
+            changed["repository_access"] += target.execute(
+                "INSERT INTO repository_access VALUES (?, ?) ON CONFLICT DO NOTHING", row).rowcount
+    return changed
+
+
 def server_secret(conn: ReadDb, name: str) -> str:
     """A random secret kept in the store (e.g. the cookie signing key), made on first use,
     so restarts and several servers on one store agree on it."""

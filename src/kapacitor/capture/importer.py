@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,13 +208,13 @@ def _import_file(
             batch.checkpoint(key, state, nbytes)
             nbytes = 0
 
-        for raw in handle:
+        for raw, masked in _masked_lines(handle, redactor):
             body = raw.rstrip(b"\r\n")
             if body and not body.isspace():
                 if not raw.endswith(b"\n") and not _parses(body):
                     warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
                     break
-                routed = normalizer.feed(body, offset, line_no)
+                routed = normalizer.feed(masked, offset, line_no, masked=True)
                 if held is not None:
                     held.add(routed, line_no + 1)
                     if held.found:
@@ -235,6 +236,18 @@ def _import_file(
                 warn(0, f"no transcript record in its first {held.lines:,} lines: not a Claude Code transcript, skipped (nothing stored)")
             return
         save()
+
+
+_MASK_BLOCK = 1 << 20
+"""Bytes of whole lines read and masked at a time (one scan for them all)."""
+
+
+def _masked_lines(handle: BinaryIO, redactor: redact.Redactor) -> Iterator[tuple[bytes, bytes]]:
+    """Each line as read, with its body (line end removed) masked; the lines are
+    masked a block of about ``_MASK_BLOCK`` bytes at a time."""
+    while block := handle.readlines(_MASK_BLOCK):
+        for raw, masked in zip(block, redactor.redact_lines([raw.rstrip(b"\r\n") for raw in block]), strict=True):
+            yield raw, masked
 
 
 _HOLD_LINES = 1000

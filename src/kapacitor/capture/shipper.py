@@ -83,7 +83,7 @@ def ship(
         if not locked:  # another sender is busy: keep the payload, it will read the lines
             result.locked = False
             if hook is not None:
-                spool_append(session_id, _encode(session_id, hook, None, [], cwd))
+                spool_append(session_id, _encode(session_id, hook, None, [], cwd, _repository(None, cwd)))
                 result.spooled = 1
             return result
         state = load_state(session_id)
@@ -96,7 +96,7 @@ def ship(
         result.lines = sum(len(f["lines"]) for f in files)
         if hook is not None or files:
             context = _context(state) if any("meta" not in f for f in files) else None
-            body = _encode(session_id, hook, context, files, state.cwd)
+            body = _encode(session_id, hook, context, files, state.cwd, _repository(state, state.cwd))
             outcome = stuck or _deliver(config, session_id, body, result, hasty)  # never overtake the spool
             if outcome.kind == sender.FAILED:
                 spool_append(session_id, body)
@@ -282,19 +282,29 @@ def _context(state: SessionState) -> dict:
     return state.context
 
 
-BIG_BATCH = 1 << 20
-"""Characters of text above which a batch is masked with the accelerated engine."""
+def _repository(state: SessionState | None, cwd: str) -> str | None:
+    """The session's GitHub repository (``owner/repo``) when the config switches
+    redaction off for some repository (else not worked out: None): from the
+    session's saved context, or from git's config files."""
+    if not redact.default().off_repositories or not cwd:
+        return None
+    if state is not None:
+        repository = _context(state).get("repository")
+    else:
+        from kapacitor.capture.gitinfo import repository_of
+
+        repository = repository_of(cwd)
+    return str(repository) if repository else None
 
 
-def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) -> None:
+def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str, repository: str | None) -> None:
     """Mask the secrets in everything a batch carries, in place, before it is sent
     or spooled: the hook payload, each line, subagent meta, the git context.
-
-    With the standard library only (the hook's import budget) up to
-    ``BIG_BATCH`` characters; a bigger batch (a 30 MB tool output) is masked by
-    the Aho-Corasick engine, whose import it then affords (the same rules, the
-    same result: one scan instead of one per keyword)."""
-    if not redact.default().for_location(cwd, files[0]["path"] if files else "").enabled:
+    With the standard library only, whatever the size (a 30 MB tool output
+    included: see ``redact.SCAN_MIN``). Nothing is masked for a directory or
+    a ``repository`` the config switches redaction off for."""
+    redactor = redact.default().for_location(cwd, files[0]["path"] if files else "", repository)
+    if not redactor.enabled:
         return
     slots: list[tuple[dict, str, str]] = []  # (holder, key, how: json | text | b64)
     if hook is not None:
@@ -316,8 +326,6 @@ def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) 
             texts.append(base64.b64decode(value).decode("utf-8", "surrogateescape"))
         else:
             texts.append(value)
-    big = sum(map(len, texts)) > BIG_BATCH
-    redactor = redact.default(accelerate=big).for_location(cwd, files[0]["path"] if files else "")
     for (holder, key, how), text, masked in zip(slots, texts, redactor.redact_many(texts), strict=True):
         if masked is text:
             continue
@@ -334,9 +342,10 @@ def _mask(hook: dict | None, context: dict | None, files: list[dict], cwd: str) 
             holder[key] = masked
 
 
-def _encode(session_id: str, hook: dict | None, context: dict | None, files: list[dict], cwd: str = "") -> bytes:
+def _encode(session_id: str, hook: dict | None, context: dict | None, files: list[dict], cwd: str = "",
+            repository: str | None = None) -> bytes:
     """The batch as sent and spooled, secrets masked."""
-    _mask(hook, context, files, cwd)
+    _mask(hook, context, files, cwd, repository)
     batch: dict = {"v": 1, "agent": AGENT, "session_id": session_id}
     if hook is not None:
         batch["hook"] = hook

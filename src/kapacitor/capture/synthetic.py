@@ -28,7 +28,10 @@ _NS = uuid.UUID("0b7f1a6e-9a55-4c83-a0f2-1f6f3c2d8e11")
 
 def fresh_id(old: bytes, copy: int) -> bytes:
     """The id that ``old`` becomes in copy number ``copy``: same shape, new value."""
-    digest = uuid.uuid5(_NS, f"{copy}/{old.decode()}")
+    return _shaped(old, uuid.uuid5(_NS, f"{copy}/{old.decode()}"))
+
+
+def _shaped(old: bytes, digest: uuid.UUID) -> bytes:
     if b"-" in old and len(old) == 36:
         return str(digest).encode()
     if old[:1] == b"a" and len(old) == 17:
@@ -41,6 +44,22 @@ def copy_text(data: bytes, copy: int) -> bytes:
     """``data`` with every id fresh for copy number ``copy`` and its times ``copy`` ms later."""
     fresh = _IDS.sub(lambda m: fresh_id(m.group(0), copy), data)
     return shift_timestamps(fresh, timedelta(milliseconds=copy)) if copy else fresh
+
+
+def renumbered(texts: list[bytes], name: str) -> list[bytes]:
+    """``texts`` (one session's files and file names, in a fixed order) with every
+    id replaced by one derived from ``name`` and the order in which the ids first
+    appear: two recordings of the same script get the same ids, whatever random
+    ids the client and the model gave them."""
+    seen: dict[bytes, bytes] = {}
+
+    def new(m: re.Match[bytes]) -> bytes:
+        old = m.group(0)
+        if old not in seen:
+            seen[old] = _shaped(old, uuid.uuid5(_NS, f"{name}/{len(seen)}"))
+        return seen[old]
+
+    return [_IDS.sub(new, text) for text in texts]
 
 
 def replicate(source: Path, target: Path, copies: int) -> Iterator[Path]:

@@ -20,7 +20,8 @@ from kapacitor.cli.setup_cmd import is_ours, settings_path
 from kapacitor.projections.catalog import statuses
 from kapacitor.projections.runner import open_read_models
 from kapacitor.store import health, open_store
-from kapacitor.store.base import StoreError, display_url
+from kapacitor.store.base import EventStore, StoreError, display_url
+from kapacitor.store.readdb import open_read_db
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
@@ -56,29 +57,29 @@ def check_store(store_url: str) -> tuple[list[Check], object | None]:
     return [Check("store", "ok", f"{path}: quick_check ok, head {store.head_position():,}")], store
 
 
-def check_read_models(store: object) -> list[Check]:
-    """Each read model's lag and the events it skipped."""
-    path = getattr(store, "path", None)
-    if path is None:
-        return [Check("read models", "ok", "kept by the server for this store")]
-    head = store.head_position()  # type: ignore[attr-defined]
-    conn = open_read_models(Path(path))
+def check_read_models(store: EventStore) -> list[Check]:
+    """Each read model's lag and the events it skipped, read through the read-model
+    port from the store's own database (the SQLite file or the PostgreSQL database)."""
     try:
-        states = statuses(conn)
+        conn = open_read_models(open_read_db(store))
+    except Exception as exc:  # noqa: BLE001 — a database that refuses is the finding
+        return [Check("read models", "fail", f"cannot open the read models: {type(exc).__name__}: {exc}",
+                      "check the store's permissions (and, for PostgreSQL, the role's rights)")]
+    try:
+        states = statuses(conn, store)
     finally:
         conn.close()
     out = []
-    for projection, position, mine in states:
-        lag = head - position
+    for state in states:
+        name, mine = state.projection.name, state.skipped
         if mine:
-            out.append(Check(f"read model {projection.name}", "fail",
-                             f"{len(mine):,} event(s) skipped; first: {mine[0]}",
-                             f"after upgrading Kapacitor: `kapacitor projections rebuild {projection.name}`"))
-        elif lag:
-            out.append(Check(f"read model {projection.name}", "warn", f"{lag:,} event(s) behind the log",
+            out.append(Check(f"read model {name}", "fail", f"{len(mine):,} event(s) skipped; first: {mine[0]}",
+                             f"after upgrading Kapacitor: `kapacitor projections rebuild {name}`"))
+        elif state.lag:
+            out.append(Check(f"read model {name}", "warn", f"{state.lag:,} event(s) behind the log",
                              "`kapacitor serve` catches up while it runs (or `kapacitor projections rebuild`)"))
         else:
-            out.append(Check(f"read model {projection.name}", "ok", "at the head of the log"))
+            out.append(Check(f"read model {name}", "ok", "at the head of the log"))
     return out
 
 

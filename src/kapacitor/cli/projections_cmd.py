@@ -51,14 +51,14 @@ def rebuild(app: AppContext, chosen: list) -> None:  # type: ignore[type-arg]
             TextColumn("[bold]rebuilding"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("positions"),
+            TextColumn("events"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
         ) as progress:
-            task = progress.add_task("rebuild", total=app.store.head_position())
+            task = progress.add_task("rebuild", total=app.store.count_after(0))
             try:
-                runner.catch_up(lambda position: progress.update(task, completed=position))
+                runner.catch_up(lambda read: progress.update(task, advance=read))
             except ProjectionStalled as exc:
                 stalled = exc
         found = skipped.skipped(runner.conn)
@@ -77,22 +77,23 @@ def rebuild(app: AppContext, chosen: list) -> None:  # type: ignore[type-arg]
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, version, checkpoint, head, lag, skipped (each: name, position, event_id, event_type, error, skipped_at).")
 @pass_app
 def status_command(app: AppContext, as_json: bool) -> None:
-    """Show each read model's checkpoint, the log's head, the lag between them and
-    the events it skipped because its code raised on them (each listed with
-    position, id, type and error; `projections rebuild` applies them again).
+    """Show each read model's checkpoint, the log's head, its lag (how many events
+    come after its checkpoint) and the events it skipped because its code raised
+    on them (each listed with position, id, type and error; `projections
+    rebuild` applies them again).
     A read model that never ran has checkpoint 0."""
     db = read_db(app, create=False)
     head = app.store.head_position()
     conn = open_read_models(db)
     try:
-        states = statuses(conn)
+        states = statuses(conn, app.store)
     finally:
         conn.close()
-    found = [s for _, _, mine in states for s in mine]
+    found = [s for state in states for s in state.skipped]
     rows = [
-        {"name": p.name, "version": p.version, "checkpoint": position, "head": head, "lag": head - position,
-         "skipped": [s.as_json() for s in mine]}
-        for p, position, mine in states
+        {"name": s.projection.name, "version": s.projection.version, "checkpoint": s.checkpoint, "head": head,
+         "lag": s.lag, "skipped": [k.as_json() for k in s.skipped]}
+        for s in states
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -36,15 +36,16 @@ def scrub_command(app: AppContext, dry_run: bool, as_json: bool) -> None:
     position, kinds).
     """
     store = app.store
-    with Progress(TextColumn("[bold]scrubbing"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} positions"),
+    with Progress(TextColumn("[bold]scrubbing"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("scrub", total=store.head_position())
-        report = scrub(store, dry_run=dry_run, progress=lambda position: bar.update(task, completed=position))
+        task = bar.add_task("scrub", total=store.count_after(0))
+        report = scrub(store, dry_run=dry_run, progress=lambda read: bar.update(task, advance=read))
     rebuilt = False
-    if report.rewritten and getattr(store, "path", None) is not None:
+    if report.rewritten:  # the read models live in the store's own database, on either backend
         rebuild(app, list(PROJECTIONS))
         rebuilt = True
-        _vacuum(str(store.path))  # type: ignore[attr-defined]
+        if getattr(store, "path", None) is not None:
+            _vacuum(str(store.path))  # type: ignore[attr-defined]
     if as_json:
         click.echo(json.dumps({**report.as_json(), "read_models_rebuilt": rebuilt}, indent=2))
         return
@@ -63,8 +64,6 @@ def scrub_command(app: AppContext, dry_run: bool, as_json: bool) -> None:
         click.echo(f"logged as SecretsScrubbed {report.log_event} in the KapacitorScrub stream")
     if rebuilt:
         click.echo("read models rebuilt")
-    elif report.rewritten:
-        click.echo("read models are not kept in this store: nothing to rebuild")
 
 
 def _vacuum(path: str) -> None:

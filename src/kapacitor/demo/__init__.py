@@ -1,6 +1,6 @@
 """The bundled demo set: a small team's sessions across several repositories,
-made by ``scripts/make-demo`` from real Claude Code transcripts (fresh ids,
-users, repositories, branches and dates; see that script).
+recorded by ``scripts/make-demo`` from the real Claude Code client working in
+small real git repositories (see that script and docs/demo.md).
 
 The archive holds transcripts in Claude Code's own layout (``projects/...``),
 ``context.json``: what the team's machines would have told the importer about
@@ -16,7 +16,7 @@ import json
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,22 +25,26 @@ from typing import Any
 from kapacitor.normalize.claude_code import ContextResolver
 
 ARCHIVE = Path(__file__).with_name("demo.tar.xz")
-_STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
+STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
+"""A record's ``timestamp`` field in a transcript line; group 1 is the time."""
 
 
-def first_timestamp(data: bytes) -> datetime | None:
-    found = _STAMP.search(data)
-    return datetime.fromisoformat(found.group(1).decode().replace("Z", "+00:00")) if found else None
+def stamp_time(raw: bytes) -> datetime:
+    return datetime.fromisoformat(raw.decode().replace("Z", "+00:00"))
+
+
+def retimed(data: bytes, move: Callable[[datetime], datetime]) -> bytes:
+    """Every record ``timestamp`` in a transcript replaced by ``move(timestamp)``."""
+
+    def moved(m: re.Match[bytes]) -> bytes:
+        return b'"timestamp":"' + move(stamp_time(m.group(1))).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3].encode() + b'Z"'
+
+    return STAMP.sub(moved, data)
 
 
 def shift_timestamps(data: bytes, delta: timedelta) -> bytes:
     """Every record ``timestamp`` in a transcript moved by ``delta``."""
-
-    def moved(m: re.Match[bytes]) -> bytes:
-        when = datetime.fromisoformat(m.group(1).decode().replace("Z", "+00:00")) + delta
-        return b'"timestamp":"' + when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3].encode() + b'Z"'
-
-    return _STAMP.sub(moved, data)
+    return retimed(data, lambda when: when + delta)
 
 
 @contextmanager

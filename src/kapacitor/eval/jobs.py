@@ -1,24 +1,29 @@
-"""The server's eval jobs: a durable queue in the store file and one worker
-thread owned by the app's lifespan.
+"""The server's eval jobs: a durable queue in the store's own database (the
+SQLite file or the PostgreSQL database, through the read-model port) and one
+worker thread owned by the app's lifespan.
 
 A job is a row of ``eval_jobs``: ``queued`` -> ``running`` -> ``done`` (with the
 ``eval_id`` it stored) or ``failed`` (with ``error``); its ``progress`` is the
 list of the runner's progress messages, which the SSE endpoint streams. Jobs
-survive a restart: queued ones run when the worker starts again, and one that
-was running when the server stopped is marked failed, never lost.
+survive a restart: queued ones run when a worker starts again, and one that was
+running when its server stopped is marked failed, never lost. Several servers on
+one PostgreSQL database share the queue: a job is claimed by one worker (a
+conditional update), and a worker starting up fails only the running jobs of
+workers that are gone (each worker holds an advisory lock named by its ``worker``
+id while it lives; on SQLite one server owns the file).
 
 Auto-eval (off by default; ``EvalConfig.auto``): the worker follows the log for
-``SessionEnded`` from its own checkpoint and queues one ``auto`` job per session.
+``SessionEnded`` from its own checkpoint and queues one ``auto`` job per session
+(checkpoint and queue in one transaction, so two servers queue a session once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import sqlite3
 import threading
 import uuid
-from pathlib import Path
 from typing import Any
 
 from kapacitor.eval import catalog as catalog_mod
@@ -27,33 +32,37 @@ from kapacitor.eval.runner import Settings
 from kapacitor.eval.service import EvalRequest, evaluate
 from kapacitor.projections.session_summary import session_of
 from kapacitor.store.base import EventStore, utc_now
-from kapacitor.store.sqlite import connect, migrate
+from kapacitor.store.readdb import ReadDb, migrate
 
 log = logging.getLogger(__name__)
 RESTARTED = "the server stopped while this eval ran"
 
 
-def _j001_eval_jobs(conn: sqlite3.Connection) -> None:
+def _j001_eval_jobs(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE eval_jobs (job_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, state TEXT NOT NULL,"
         " reason TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, options TEXT NOT NULL,"
         " progress TEXT NOT NULL DEFAULT '[]', eval_id TEXT, error TEXT)"
     )
     conn.execute("CREATE INDEX eval_jobs_state ON eval_jobs (state, created)")
-    conn.execute("CREATE TABLE eval_auto (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+    conn.execute("CREATE TABLE eval_auto (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
 
 
-MIGRATIONS = [_j001_eval_jobs]
+def _j002_eval_job_worker(conn: ReadDb) -> None:
+    conn.execute("ALTER TABLE eval_jobs ADD COLUMN worker TEXT")
+
+
+MIGRATIONS = [_j001_eval_jobs, _j002_eval_job_worker]
 COLUMNS = ("job_id", "session_id", "state", "reason", "created", "updated", "options", "progress", "eval_id", "error")
 
 
-def open_jobs(path: Path) -> sqlite3.Connection:
-    conn = connect(path)
-    migrate(conn, MIGRATIONS)
-    return conn
+def open_jobs(db: ReadDb) -> ReadDb:
+    """``db`` (the store's own database) with the job tables in place."""
+    migrate(db, MIGRATIONS)
+    return db
 
 
-def job(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
+def job(conn: ReadDb, job_id: str) -> dict[str, Any] | None:
     row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM eval_jobs WHERE job_id = ?", (job_id,)).fetchone()
     if row is None:
         return None
@@ -62,33 +71,50 @@ def job(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
     return out
 
 
-class EvalWorker:
-    """Runs queued eval jobs one at a time (each asks its questions in parallel)."""
+def _lock_key(worker: str) -> int:
+    """The PostgreSQL advisory lock a live worker holds: a signed 64-bit number of its id."""
+    return int.from_bytes(hashlib.sha256(worker.encode()).digest()[:8], "big", signed=True)
 
-    def __init__(self, store: EventStore, store_url: str, path: Path, config: EvalConfig, poll: float = 0.5):
-        self.store, self.store_url, self.path, self.config, self.poll = store, store_url, path, config, poll
-        self.conn = open_jobs(path)
-        self._lock = threading.Lock()
+
+class EvalWorker:
+    """Runs queued eval jobs one at a time (each asks its questions in parallel).
+    ``db``: the store's own database (``open_read_db(store)``), closed with the worker."""
+
+    def __init__(self, store: EventStore, store_url: str, db: ReadDb, config: EvalConfig, poll: float = 0.5):
+        self.store, self.store_url, self.config, self.poll = store, store_url, config, poll
+        self.conn = open_jobs(db)
+        self.worker = str(uuid.uuid4())
+        self._alive = None  # PostgreSQL: the connection holding this worker's advisory lock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        with self.conn:
-            self.conn.execute("UPDATE eval_jobs SET state = 'failed', error = ?, updated = ? WHERE state = 'running'",
-                              (RESTARTED, utc_now()))
+        if db.dialect == "postgresql":
+            self._alive = db._connect()
+            self._alive.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.worker),))
+        self._fail_orphans()
+
+    def _fail_orphans(self) -> None:
+        """Mark failed the running jobs whose worker is gone (every running job on SQLite)."""
+        for job_id, worker in self.conn.execute("SELECT job_id, worker FROM eval_jobs WHERE state = 'running'").fetchall():
+            if self._alive is not None and worker:
+                key = _lock_key(worker)
+                if not self._alive.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                    continue  # its worker is alive, in another server
+                self._alive.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            self.conn.execute("UPDATE eval_jobs SET state = 'failed', error = ?, updated = ? WHERE job_id = ? AND state = 'running'",
+                              (RESTARTED, utc_now(), job_id))
 
     def submit(self, session_id: str, reason: str = "manual", only: list[str] | None = None) -> str:
         job_id = str(uuid.uuid4())
         now = utc_now()
-        with self._lock, self.conn:
-            self.conn.execute(
-                "INSERT INTO eval_jobs (job_id, session_id, state, reason, created, updated, options)"
-                " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-                (job_id, session_id, reason, now, now, json.dumps({"only": only or []})),
-            )
+        self.conn.execute(
+            "INSERT INTO eval_jobs (job_id, session_id, state, reason, created, updated, options)"
+            " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+            (job_id, session_id, reason, now, now, json.dumps({"only": only or []})),
+        )
         return job_id
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            return job(self.conn, job_id)
+        return job(self.conn, job_id)
 
     def start(self) -> None:
         self._stop.clear()
@@ -103,6 +129,8 @@ class EvalWorker:
 
     def close(self) -> None:
         self.stop()
+        if self._alive is not None:
+            self._alive.close()
         self.conn.close()
 
     def _run(self) -> None:
@@ -119,19 +147,21 @@ class EvalWorker:
             self._stop.wait(self.poll)
 
     def _claim(self) -> str | None:
-        with self._lock, self.conn:
+        """The oldest queued job, now running in this worker; None when there is
+        none. The update is conditional: of two workers racing, one wins."""
+        while True:
             row = self.conn.execute(
                 "SELECT job_id FROM eval_jobs WHERE state = 'queued' ORDER BY created LIMIT 1").fetchone()
             if row is None:
                 return None
-            self.conn.execute("UPDATE eval_jobs SET state = 'running', updated = ? WHERE job_id = ?", (utc_now(), row[0]))
-            return str(row[0])
+            won = self.conn.execute("UPDATE eval_jobs SET state = 'running', worker = ?, updated = ?"
+                                    " WHERE job_id = ? AND state = 'queued'", (self.worker, utc_now(), row[0])).rowcount
+            if won:
+                return str(row[0])
 
     def _update(self, job_id: str, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self._lock, self.conn:
-            self.conn.execute(f"UPDATE eval_jobs SET {sets}, updated = ? WHERE job_id = ?",
-                              (*fields.values(), utc_now(), job_id))
+        self.conn.execute(f"UPDATE eval_jobs SET {sets}, updated = ? WHERE job_id = ?", (*fields.values(), utc_now(), job_id))
 
     def run_job(self, job_id: str) -> None:
         current = self.job(job_id)
@@ -157,22 +187,16 @@ class EvalWorker:
         """Queue an ``auto`` job for each session that ended since the last look.
         The first look starts at the log's head: switching auto-eval on does not
         evaluate the whole history."""
-        with self._lock:
-            found = self.conn.execute("SELECT position FROM eval_auto WHERE name = 'auto'").fetchone()
-        if found is None:
-            with self._lock, self.conn:
-                self.conn.execute("INSERT INTO eval_auto VALUES ('auto', ?)", (self.store.head_position(),))
-            return
-        position = found[0]
-        events = self.store.read_all(position, limit=1000)
-        for event in events:
-            sid = session_of(event)
-            if event.type == "SessionEnded" and sid:
-                with self._lock:
-                    queued = self.conn.execute(
-                        "SELECT 1 FROM eval_jobs WHERE session_id = ? AND reason = 'auto'", (sid,)).fetchone()
-                if not queued:
+        with self.conn.transaction():
+            found = self.conn.execute(f"SELECT position FROM eval_auto WHERE name = 'auto'{self.conn.for_update}").fetchone()
+            if found is None:
+                self.conn.execute("INSERT INTO eval_auto VALUES ('auto', ?) ON CONFLICT DO NOTHING", (self.store.head_position(),))
+                return
+            events = self.store.read_all(found[0], limit=1000)
+            for event in events:
+                sid = session_of(event)
+                if event.type == "SessionEnded" and sid and not self.conn.execute(
+                        "SELECT 1 FROM eval_jobs WHERE session_id = ? AND reason = 'auto'", (sid,)).fetchone():
                     self.submit(sid, "auto")
-        if events:
-            with self._lock, self.conn:
+            if events:
                 self.conn.execute("UPDATE eval_auto SET position = ? WHERE name = 'auto'", (events[-1].position,))

@@ -147,12 +147,13 @@ class Normalizer:
         self._started: set[str] = set()
         self._sidechains: dict[str, str] = {}
 
-    def feed(self, line: bytes, offset: int, line_no: int) -> list[Routed]:
-        """The events for one transcript line (without its newline). A damaged line
+    def feed(self, line: bytes, offset: int, line_no: int, *, masked: bool = False) -> list[Routed]:
+        """The events for one transcript line (without its newline; ``masked``:
+        its secrets masked already, by ``Redactor.redact_lines``). A damaged line
         (see ``repair``) gives the events of every complete record inside it; the
         first event of a recovered record says what was repaired in
         ``metadata.repair``."""
-        text, raw_b64, bad_utf8 = _decoded(line, self.redactor)
+        text, raw_b64, bad_utf8 = _decoded(line if masked else self.redactor.redact_bytes(line))
         try:
             record, lenient = validate.parse(text)
         except ValueError as exc:
@@ -170,7 +171,7 @@ class Normalizer:
         """One line kept whole as an ``UnknownRecordReceived`` (raw text, secrets
         masked): for a caller whose ``feed`` of that line raised, so that one
         record can never stop the lines after it."""
-        text, raw_b64, _ = _decoded(line, self.redactor)
+        text, raw_b64, _ = _decoded(self.redactor.redact_bytes(line))
         return self._unknown(text, offset, line_no, reason, raw_b64)
 
     def _record(
@@ -262,10 +263,9 @@ class Normalizer:
         return stream, new
 
 
-def _decoded(line: bytes, redactor: redact.Redactor) -> tuple[str, str | None, str | None]:
-    """(text, raw_b64, bad_utf8) of a line, secrets masked: invalid UTF-8 keeps the
-    original bytes as base64 and decodes what it can."""
-    masked = redactor.redact_bytes(line)
+def _decoded(masked: bytes) -> tuple[str, str | None, str | None]:
+    """(text, raw_b64, bad_utf8) of a line (secrets masked): invalid UTF-8 keeps
+    the original bytes as base64 and decodes what it can."""
     try:
         return masked.decode("utf-8"), None, None
     except UnicodeDecodeError as exc:

@@ -3,7 +3,8 @@
 The rules are data (``rules/gitleaks.json``, converted from gitleaks' rule set
 by ``scripts/gitleaks-rules``, and ``rules/kapacitor.json``, our own on top),
 plus what the client config file adds (``"redaction"`` in ``client.json``:
-extra rules, allowlist entries, directories where redaction is off). The same
+extra rules, allowlist entries, directories and GitHub repositories where
+redaction is off). The same
 ``Redactor`` serves the hook and the follower (what they send and spool), the
 ingest API and the importer (both mask again), ``kapacitor redact`` and
 ``kapacitor scrub``.
@@ -11,9 +12,12 @@ ingest API and the importer (both mask again), ``kapacitor redact`` and
 How a text is searched:
 
 - Prefilter: a rule runs only when one of its keywords occurs in the lowercased
-  text. The hook checks the keywords with ``in``; the importer and the server
-  pass ``accelerate=True`` and find them all in one Aho-Corasick pass
-  (``ahocorasick_rs``), so an ordinary line costs one scan, not one per keyword.
+  text. The hook and the follower (standard library only) check the keywords
+  of a short text by its letter pairs and ``in`` (``Redactor.present``), and
+  with a ``KeywordScan`` (16 trie regexes, compiled once) in a text of
+  ``SCAN_MIN`` characters or more; the
+  importer and the server pass ``accelerate=True`` and find them all in one
+  Aho-Corasick pass (``ahocorasick_rs``), so an ordinary line costs one scan.
   A rule's regex is compiled when first needed: the hook compiles the two or
   three a batch triggers, not all of them.
 - Rules match a *view* of the text of the same length in which JSON escapes
@@ -45,6 +49,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 
 RULES_DIR = os.path.join(os.path.dirname(__file__), "rules")
 RULE_FILES = ("gitleaks.json", "kapacitor.json")
@@ -56,6 +61,9 @@ _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
 _TRIM = frozenset(" \t\r\n\"'`")
+SCAN_MIN = 1 << 16
+"""Characters from which the standard-library engine looks for the keywords
+with one ``KeywordScan`` rather than one ``in`` per keyword (~420 scans)."""
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
 
@@ -270,33 +278,70 @@ def view_of(text: str) -> str:
     return text
 
 
+_REPOSITORY = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
+"""An ``off`` entry naming a GitHub repository (``owner/repo``), not a directory."""
+
+
+def off_entries(entries: object) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The config's ``off`` list as (directories, absolute; repositories,
+    ``owner/repo`` lowercased: GitHub's names ignore case). A directory is
+    absolute or starts with ``~``; ``owner/repo`` is a repository."""
+    dirs, repositories = [], set()
+    for entry in entries if isinstance(entries, list) else ():
+        entry = str(entry).strip()
+        if _compiled(_REPOSITORY).fullmatch(entry) and not entry.startswith((".", "~")):
+            repositories.add(entry.lower())
+        elif entry:
+            dirs.append(os.path.abspath(os.path.expanduser(entry)))
+    return tuple(dirs), frozenset(repositories)
+
+
+def keyword_index(specs: list[dict], keyed_words: tuple[str, ...] | list[str]) -> tuple:
+    """What a ``Redactor`` looks keywords up by: each spec's place keys (a
+    case-sensitive keyword as ``"=" + keyword``), the specs of each key, the
+    specs without keywords, the lowercase keys (the keyed rule's words
+    included), the case-sensitive ones, and each key with the letter pairs of
+    its lowercased keyword as 16-bit numbers (two bytes in this machine's
+    order: see ``Redactor.present``)."""
+    keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
+    by_keyword: dict[str, list[int]] = {}
+    for index, spec_keys in enumerate(keys):
+        for k in spec_keys:
+            by_keyword.setdefault(k, []).append(index)
+    always = [i for i, spec_keys in enumerate(keys) if not spec_keys]
+    lower = list(dict.fromkeys([*(k for k in by_keyword if k[0] != "="), *keyed_words]))
+    exact = [k for k in by_keyword if k[0] == "="]
+    probes = []
+    for k in [*lower, *exact]:
+        word = (k[1:].lower() if k[0] == "=" else k).encode("utf-8")
+        probes.append((k, tuple(int.from_bytes(word[i : i + 2], sys.byteorder) for i in range(len(word) - 1))))
+    return keys, by_keyword, always, lower, exact, probes
+
+
 class Redactor:
     """A compiled rule set plus the installation's hash key. ``enabled`` False
-    (redaction switched off for a directory) makes it return every text as is.
+    (redaction switched off for a directory or repository) makes it return
+    every text as is.
 
     Keywords are looked for in the lowercased text, except those of rules whose
     prefixes are case-sensitive (``SK``, ``API-``), looked for in the text as it
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
-    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "_key", "_rules", "_by_keyword", "_keys", "_always",
-                 "_keyed_kinds", "_lower", "_exact", "_scans")
+    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_keys", "_always",
+                 "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan")
 
     def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
-                 accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = ()):
+                 accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = (),
+                 off_repositories: frozenset[str] = frozenset(), index: tuple | None = None):
         self.specs, self.keyed, self.allow = specs, keyed, allow
-        self.enabled, self.off = enabled, off
+        self.enabled, self.off, self.off_repositories = enabled, off, off_repositories
         self._key = key
         self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
-        self._keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
-        self._by_keyword: dict[str, list[int]] = {}
-        for index, keys in enumerate(self._keys):
-            for k in keys:
-                self._by_keyword.setdefault(k, []).append(index)
-        self._always = [i for i, keys in enumerate(self._keys) if not keys]
+        self._keys, self._by_keyword, self._always, self._lower, self._exact, self._probes = (
+            index or keyword_index(specs, keyed.keywords if keyed else ()))
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
-        self._lower = list(dict.fromkeys([*(k for k in self._by_keyword if k[0] != "="), *(keyed.keywords if keyed else ())]))
-        self._exact = [k for k in self._by_keyword if k[0] == "="]
         self._scans: tuple | None = None
+        self._scan = None  # the stdlib KeywordScan, compiled for the first long text
         if accelerate:
             self._scans = self._automata(keyed)
 
@@ -317,15 +362,22 @@ class Redactor:
             for c in sorted(keyed.after(w) | {"\\"}):  # type: ignore[union-attr]
                 keys.setdefault(w + c, []).append(w)
         patterns = list(keys)
+        keys_of = [list(dict.fromkeys(keys[p])) for p in patterns]
+        # What a pattern's match must read as in the bytes themselves: None when
+        # a lowercase key has it, else its case-sensitive forms.
+        verify = [None if any(k[0] != "=" for k in ks) else tuple(k[1:].encode("utf-8") for k in ks) for ks in keys_of]
         return (AhoCorasick(patterns, implementation=Implementation.DFA),
                 BytesAhoCorasick([p.encode("utf-8") for p in patterns], implementation=Implementation.DFA),
-                [list(dict.fromkeys(keys[p])) for p in patterns],
-                {k: k[1:].encode("utf-8") for k in self._exact})
+                keys_of, verify)
 
-    def for_location(self, cwd: str = "", transcript: str = "") -> Redactor:
+    def for_location(self, cwd: str = "", transcript: str = "", repository: str | None = None) -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
         directory (``cwd``, or the one a transcript's project folder is named
-        after) is under a directory the config switched redaction off for."""
+        after) is under a directory the config switched redaction off for, or
+        whose GitHub ``repository`` (``owner/repo``, see
+        ``gitinfo.repository_of``) the config names."""
+        if repository and repository.lower() in self.off_repositories:
+            return self._switched_off()
         if not self.off or not (cwd or transcript):
             return self
         path = os.path.abspath(os.path.expanduser(cwd)) if cwd else ""
@@ -335,12 +387,15 @@ class Redactor:
             if (path and (path == d or path.startswith(d.rstrip(os.sep) + os.sep))) or (
                 folder and (folder == slug or folder.startswith(slug + "-"))
             ):
-                clone = Redactor.__new__(Redactor)
-                for name in self.__slots__:
-                    setattr(clone, name, getattr(self, name))
-                clone.enabled = False
-                return clone
+                return self._switched_off()
         return self
+
+    def _switched_off(self) -> Redactor:
+        clone = Redactor.__new__(Redactor)
+        for name in self.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.enabled = False
+        return clone
 
     def describe(self) -> dict[str, object]:
         """Which rules these are (for logs): counts and the sources' versions."""
@@ -377,6 +432,8 @@ class Redactor:
                         if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
                             places.setdefault(key, []).append(start)
                 return places
+        if present is None and len(text) >= SCAN_MIN:
+            present = self.present(text, low)
         for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
             for key in keys:
                 if present is not None and key not in present:
@@ -389,6 +446,25 @@ class Redactor:
                         found.append(at)
                         at = haystack.find(word, at + 1)
         return places
+
+    def present(self, text: str, low: str) -> set[str]:
+        """The place keys whose keyword occurs in ``text`` (``low``: it
+        lowercased), by the standard library. A short text: the set of its
+        letter pairs (its UTF-8 bytes read two at a time, from both offsets, as
+        16-bit numbers: no Python loop), then ``in`` only for the keywords whose
+        every pair occurs (a few dozen of ~400). A long one: one ``KeywordScan``."""
+        if len(text) < SCAN_MIN:
+            data = low.encode("utf-8", "surrogatepass")
+            pairs = set(memoryview(data[: len(data) // 2 * 2]).cast("H"))
+            pairs.update(memoryview(data[1 : 1 + (len(data) - 1) // 2 * 2]).cast("H"))
+            has = pairs.issuperset
+            return {k for k, probe in self._probes if has(probe) and (k[1:] in text if k[0] == "=" else k in low)}
+        if self._scan is None:
+            from kapacitor.normalize.keyword_scan import KeywordScan
+
+            self._scan = KeywordScan([*self._lower, *(k[1:].lower() for k in self._exact)])
+        words = self._scan.present(low)
+        return {k for k in self._lower if k in words} | {k for k in self._exact if k[1:].lower() in words and k[1:] in text}
 
     def findings(self, text: str, present: set[str] | None = None, hits: list | None = None) -> list[Finding]:
         """The secrets in ``text``, in order, none overlapping (the earliest, then
@@ -477,8 +553,7 @@ class Redactor:
         present = None
         if self._scans is None and len(texts) > 1:
             everything = "\n".join(texts)
-            low = ascii_lower(everything)
-            present = {k for k in self._lower if k in low} | {k for k in self._exact if k[1:] in everything}
+            present = self.present(everything, ascii_lower(everything))
             if not present and not self._always:
                 return texts
         return [self.redact(text, present) for text in texts]
@@ -494,12 +569,48 @@ class Redactor:
         hits = None
         if self._scans is not None and not self._always:
             hits = self._scans[1].find_matches_as_indexes(data.lower(), overlapping=True)
-            keys_of, exact = self._scans[2], self._scans[3]
-            # Drop what a case-sensitive keyword matched only in lowercase
-            # (``api-`` for ``API-``): most hits in ordinary text are those.
-            hits = [h for h in hits if any(k[0] != "=" or data[h[1] : h[1] + len(exact[k])] == exact[k] for k in keys_of[h[0]])]
             if not hits:
                 return data
+            # Drop what a case-sensitive keyword matched only in lowercase
+            # (``api-`` for ``API-``): most hits in ordinary text are those.
+            verify = self._scans[3]
+            hits = [h for h in hits if (forms := verify[h[0]]) is None or data.startswith(forms, h[1])]
+            if not hits:
+                return data
+        return self._masked_bytes(data, hits)
+
+    def redact_lines(self, lines: list[bytes]) -> list[bytes]:
+        """``redact_bytes`` for each of many lines (none holding a newline: a
+        keyword never spans two), with one Aho-Corasick scan of them all: for
+        the importer, which masks a file's lines a block at a time so that the
+        automaton's tables stay in the CPU cache for a whole block instead of
+        being evicted, line by line, by parsing and storing."""
+        if not self.enabled:
+            return lines
+        if self._scans is None or self._always or len(lines) < 2:
+            return [self.redact_bytes(line) for line in lines]
+        import bisect
+        import itertools
+
+        block = b"\n".join(lines)
+        hits = self._scans[1].find_matches_as_indexes(block.lower(), overlapping=True)
+        if not hits:
+            return lines
+        verify, ends = self._scans[3], list(itertools.accumulate(len(line) + 1 for line in lines))
+        by_line: dict[int, list[tuple[int, int, int]]] = {}
+        for index, start, end in hits:
+            forms = verify[index]
+            if forms is None or block.startswith(forms, start):
+                i = bisect.bisect_right(ends, start)
+                at = ends[i] - len(lines[i]) - 1
+                by_line.setdefault(i, []).append((index, start - at, end - at))
+        out = list(lines)
+        for i, line_hits in by_line.items():
+            out[i] = self._masked_bytes(lines[i], line_hits)
+        return out
+
+    def _masked_bytes(self, data: bytes, hits: list | None) -> bytes:
+        """``data`` masked, the keywords found at ``hits`` (None: look for them)."""
         found = self.findings(data.decode("latin-1"), None, hits)
         if not found:
             return data
@@ -533,25 +644,14 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
     """The package's rule files (a rule of a later file replaces an earlier one
     of the same id) plus ``extra`` (the client config's
     ``"redaction"`` object: ``rules`` to add, ``allowlist`` regexes, ``off``
-    directories, ``enabled``). Raises ``ValueError`` for a rule that does not compile."""
+    directories and ``owner/repo`` repositories, ``enabled``). Raises ``ValueError`` for a rule that does not compile."""
     extra = extra or {}
     if extra.get("enabled", True) is False:  # switched off: nothing to load
         return Redactor([], None, _Allow({}), key=key, enabled=False)
-    specs: list[dict] = []
-    keyed = None
-    allow_regexes: list[str] = []
-    stopwords: list[str] = []
-    for name in RULE_FILES:
-        with open(os.path.join(RULES_DIR, name), "rb") as handle:
-            data = json.loads(handle.read())
-        mine = {spec["id"] for spec in data.get("rules", ())}
-        specs = [s for s in specs if s["id"] not in mine] + list(data.get("rules", ()))
-        allow = data.get("allowlist") or {}
-        allow_regexes += allow.get("regexes", [])
-        stopwords += allow.get("stopwords", [])
-        if data.get("keyed"):
-            keyed = _Keyed(data["keyed"])
+    specs, keyed_spec, allow_regexes, stopwords, index = package_rules()
+    keyed = _Keyed(keyed_spec) if keyed_spec else None
     for spec in extra.get("rules") or ():
+        index = None  # the specs change: index them anew
         rule = Rule(spec)
         try:
             rule.pattern  # noqa: B018 — a user's rule is checked now, not at the first secret
@@ -566,8 +666,65 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
             raise ValueError(f"redaction allowlist entry {regex!r}: {exc}") from None
         allow_regexes.append(str(regex))
     allow = _Allow({"regexes": allow_regexes, "stopwords": stopwords})
-    off = tuple(os.path.abspath(os.path.expanduser(str(d))) for d in extra.get("off") or ())
-    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False, off=off)
+    off, off_repositories = off_entries(extra.get("off"))
+    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=extra.get("enabled", True) is not False,
+                    off=off, off_repositories=off_repositories, index=index)
+
+
+_CODE_STAMP = (__file__, os.stat(__file__).st_size, os.stat(__file__).st_mtime_ns)
+"""This module as it was when imported: the code that shapes the marshal copy
+(a process still running older code stamps its copy as older)."""
+
+
+def package_rules() -> tuple:
+    """The package's rule files merged (a rule of a later file replaces an
+    earlier one of the same id): ``(specs, keyed spec, allowlist regexes,
+    stopwords, keyword_index(...))``.
+
+    Every hook is a new process that needs them, so a ``marshal`` copy is kept
+    in the state dir (``rules.marshal``) and used while the rule files, this
+    module (as imported) and the Python version are those it was made from: it loads in half the time the JSON takes and spares indexing
+    the keywords."""
+    import marshal
+
+    stamp = [sys.version, marshal.version, *_CODE_STAMP]
+    for name in RULE_FILES:
+        st = os.stat(os.path.join(RULES_DIR, name))
+        stamp += [name, st.st_size, st.st_mtime_ns]
+    from kapacitor.capture.client_config import state_dir
+
+    path = os.path.join(state_dir(), "rules.marshal")
+    try:
+        with open(path, "rb") as handle:
+            cached = marshal.loads(handle.read())
+        if cached[0] == stamp:
+            return cached[1]
+    except Exception:  # noqa: BLE001 — unreadable or not ours: made anew below
+        pass
+    specs: list[dict] = []
+    keyed_spec = None
+    allow_regexes: list[str] = []
+    stopwords: list[str] = []
+    for name in RULE_FILES:
+        with open(os.path.join(RULES_DIR, name), "rb") as handle:
+            data = json.loads(handle.read())
+        mine = {spec["id"] for spec in data.get("rules", ())}
+        specs = [s for s in specs if s["id"] not in mine] + list(data.get("rules", ()))
+        allow = data.get("allowlist") or {}
+        allow_regexes += allow.get("regexes", [])
+        stopwords += allow.get("stopwords", [])
+        keyed_spec = data.get("keyed") or keyed_spec
+    keyed_words = _Keyed(keyed_spec).keywords if keyed_spec else ()
+    rules = (specs, keyed_spec, allow_regexes, stopwords, keyword_index(specs, keyed_words))
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(marshal.dumps([stamp, rules]))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only state dir: the JSON next time too
+    return rules
 
 
 def sources() -> dict[str, str]:

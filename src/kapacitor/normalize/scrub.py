@@ -73,7 +73,7 @@ class ScrubReport:
 
 def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor | None = None,
           progress: Callable[[int], None] | None = None) -> ScrubReport:
-    """Mask every stored secret the rules find; ``progress`` gets each page's last position."""
+    """Mask every stored secret the rules find; ``progress`` gets each page's number of events."""
     rules = redactor or redact.default(accelerate=True)
     report = ScrubReport(dry_run=dry_run)
     per_session: dict[str, redact.Redactor] = {}
@@ -99,7 +99,7 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
             report.rewritten += store.rewrite(rewrites)
         position = page[-1].position
         if progress:
-            progress(position)
+            progress(len(page))
     if report.changes and not dry_run:
         report.log_event = _log(store, report, rules)
     return report

@@ -87,12 +87,11 @@ def envelope(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     not an object, is dropped (as if absent) and noted. Returns the record (a copy
     when something was dropped) and the notes."""
     invalid = _Invalid()
-    for key in _ENVELOPE_TEXT.intersection(record):
-        value = record[key]
-        if value is not None and type(value) is not str:
+    for key, value in record.items():
+        if type(value) is not str and value is not None and key in _ENVELOPE_TEXT:
             invalid.note(key, value)
     message = record.get("message")
-    if message is not None and not isinstance(message, dict):
+    if message is not None and type(message) is not dict:
         invalid.note("message", message)
     if not invalid:
         return record, invalid
@@ -108,6 +107,10 @@ class LineFacts:
     notes: dict[str, str] = field(default_factory=dict)
     scrub: bool = True
     deep: bool = True
+
+
+_SOUND = LineFacts({}, False, False)
+"""A line whose events need only their fields' types checked (most lines)."""
 
 
 def parse(text: str) -> tuple[Any, bool]:
@@ -129,6 +132,8 @@ def line_facts(text: str, record: dict[str, Any], notes: dict[str, str], lenient
     scrub = lenient and _SURROGATE_ESCAPE.search(text) is not None
     limit = MAX_DEPTH - _WRAPPING
     deep = text.count("[") + text.count("{") > limit and _nests_deeper(record, limit)
+    if not (notes or scrub or deep):
+        return _SOUND
     return LineFacts(notes, scrub, deep)
 
 
@@ -141,9 +146,10 @@ def checked(event: NewEvent, facts: LineFacts = LineFacts()) -> NewEvent:
         if name not in data:
             continue
         value = data[name]
+        if _FITS[kind](value):  # the usual case, decided without a call per field
+            continue
         if kind == "str":
-            if type(value) is not str:
-                data[name] = _text(name, value, invalid)
+            data[name] = _text(name, value, invalid)
         elif kind == "time":
             stamp = _utc_text(value) if type(value) is str else utc_timestamp(value)
             if stamp is None:
@@ -213,18 +219,45 @@ def count(value: Any) -> int | None:
 
 
 def _kind(name: str, declared: str) -> str:
-    """How a declared field is checked: time, str, int, bool, dict, list or any."""
+    """How a declared field is checked: time, str, int, bool, dict, list, tool_calls or any."""
     if name in ("timestamp", "retained_at"):
         return "time"
+    if name == "tool_calls":
+        return name
     if declared.startswith(("dict", "list")):
         return declared[:4]
     return declared if declared in ("str", "int", "bool") else "any"
 
 
 _SPECS = {
-    name: tuple((f.name, _kind(f.name, str(f.type))) for f in dataclasses.fields(cls))
+    name: tuple(
+        (f.name, kind) for f in dataclasses.fields(cls) if (kind := _kind(f.name, str(f.type))) != "any"
+    )
     for name, cls in EVENT_TYPES.items()
 }
+
+
+def _tool_calls_fit(value: Any) -> bool:
+    return type(value) is list and all(
+        type(call) is dict
+        and type(call.get("call_id")) is str
+        and type(call.get("tool_name")) is str
+        and type(call.get("tool_kind")) is str
+        and type(call.get("arguments")) is dict
+        for call in value
+    )
+
+
+_FITS = {
+    "str": lambda v: type(v) is str,
+    "time": lambda v: type(v) is str and _utc_text(v) == v,
+    "int": lambda v: type(v) is int and 0 <= v <= MAX_COUNT,
+    "bool": lambda v: type(v) is bool,
+    "dict": lambda v: type(v) is dict,
+    "list": lambda v: type(v) is list and all(type(item) is dict for item in v),
+    "tool_calls": _tool_calls_fit,
+}
+"""Whether a value already has its field's type (then it is kept as it is)."""
 _WRAPPING = 4  # levels events add around a record's values (data, extensions, claude_code, ...)
 
 
@@ -245,11 +278,11 @@ def _field(name: str, declared: str, value: Any, invalid: _Invalid) -> Any:
             invalid.note(name, value)
             return {}
         return value
-    if declared == "list":
+    if declared in ("list", "tool_calls"):
         if not isinstance(value, list):
             invalid.note(name, value)
             return []
-        if name == "tool_calls":
+        if declared == "tool_calls":
             return [_tool_call(i, call, invalid) for i, call in enumerate(value)]
         return [item if isinstance(item, dict) else {"value": item} for item in value]
     return value
@@ -288,7 +321,7 @@ def _extension(ext: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:
     """The claude_code extension with the fields downstream reads of their types;
     ``ext`` itself when they are."""
     bad = [k for k, v in ext.items() if type(v) is not str and v is not None and k in _EXTENSION_TEXT]
-    if not bad and "is_error" not in ext and "images" not in ext and "tool_use_result" not in ext:
+    if not bad and _extension_fits(ext):
         return ext
     out = dict(ext)
     for key in bad:
@@ -303,6 +336,26 @@ def _extension(ext: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:
     if isinstance(result, dict):
         out["tool_use_result"] = _tool_use_result(result, invalid)
     return out
+
+
+def _extension_fits(ext: dict[str, Any]) -> bool:
+    """Whether ``is_error``, ``images`` and ``tool_use_result`` already have their types."""
+    if type(ext.get("is_error", False)) is not bool:
+        return False
+    images = ext.get("images")
+    if images is not None and not (type(images) is list and all(type(i) is dict for i in images)):
+        return False
+    result = ext.get("tool_use_result")
+    if type(result) is not dict:
+        return True
+    for key in ("type", "filePath", "agentId", "status") + (("content",) if result.get("type") == "create" else ()):
+        if type(result.get(key, "")) is not str and result.get(key) is not None:
+            return False
+    patch = result.get("structuredPatch")
+    return patch is None or (
+        type(patch) is list
+        and all(type(h) is dict and type(lines := h.get("lines", [])) is list and all(type(x) is str for x in lines) for h in patch)
+    )
 
 
 def _tool_use_result(result: dict[str, Any], invalid: _Invalid) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kapacitor.projections import (
     comments,
     evals,
@@ -18,6 +20,8 @@ from kapacitor.projections import (
 )
 from kapacitor.projections.runner import Projection, checkpoints
 from kapacitor.projections.skipped import Skipped, skipped
+from kapacitor.store.base import EventStore
+from kapacitor.store.readdb import ReadDb
 
 PROJECTIONS: tuple[Projection, ...] = (
     ownership.PROJECTION,  # who owns each record: the others read it, so first
@@ -36,12 +40,25 @@ PROJECTIONS: tuple[Projection, ...] = (
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 
-def statuses(conn) -> list[tuple[Projection, int, list[Skipped]]]:  # type: ignore[no-untyped-def]
-    """Each read model with its checkpoint (0: never ran) and the events it
-    skipped: what ``projections status`` and ``doctor`` report. ``conn``: the
-    read models' database (``open_read_models``)."""
+@dataclass(frozen=True)
+class Status:
+    """A read model's state: ``checkpoint`` (the last position it handled, 0: never
+    ran), ``lag`` (events in the log after it, counted by the store) and the
+    events it ``skipped``."""
+
+    projection: Projection
+    checkpoint: int
+    lag: int
+    skipped: list[Skipped]
+
+
+def statuses(conn: ReadDb, store: EventStore) -> list[Status]:
+    """Each read model's ``Status``: what ``projections status`` and ``doctor``
+    report, on either backend. ``conn``: the read models' database
+    (``open_read_models``); ``store``: the log they follow."""
     saved, found = checkpoints(conn), skipped(conn)
-    return [
-        (p, saved[p.name].position if p.name in saved else 0, [s for s in found if s.name == p.name])
-        for p in PROJECTIONS
-    ]
+    out = []
+    for p in PROJECTIONS:
+        position = saved[p.name].position if p.name in saved else 0
+        out.append(Status(p, position, store.count_after(position), [s for s in found if s.name == p.name]))
+    return out

@@ -14,7 +14,8 @@ the touched groups are summed afresh from it: a session moving to another group
 
 ``repository_sessions`` is also the timeline's table: beside each session's
 group and share it keeps what the list shows of it (``list_row``) and the
-columns the list filters and sorts on (``started``, ``user``, ``title``), small
+columns the list filters and sorts on (``started``, ``user``, ``title``,
+``duration_seconds``, ``cost_usd`` and the share's counts), small
 rows with their own indexes, so paging and filtering 10,000s of sessions never
 reads the ``sessions`` rows with their whole fold state. Its ``FIGURES`` columns
 are what the overview and the list's totals sum (``server/totals.py``), and
@@ -37,7 +38,7 @@ TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cach
 """The token fields a session's ``tokens`` sums (cache write split by lifetime is not added again)."""
 FIGURES = (*TOKEN_KINDS, "cost_usd", "active_seconds", "tool_errors")
 """Columns of ``repository_sessions`` (besides ``_SHARE``) that totals sum; the list row has them too."""
-_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row", *FIGURES)
+_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row", *FIGURES, "duration_seconds")
 _MODEL_COLUMNS = ("session_id", "model", *TOKEN_KINDS, "requests", "cost_usd")
 
 
@@ -48,7 +49,8 @@ def setup(conn: ReadDb) -> None:
         ' last_activity TEXT NOT NULL, started TEXT NOT NULL, "user" TEXT NOT NULL,'
         " title TEXT NOT NULL, list_row TEXT NOT NULL,"
         + "".join(f" {name} BIGINT NOT NULL," for name in TOKEN_KINDS)
-        + " cost_usd DOUBLE PRECISION, active_seconds DOUBLE PRECISION NOT NULL, tool_errors INTEGER NOT NULL)"
+        + " cost_usd DOUBLE PRECISION, active_seconds DOUBLE PRECISION NOT NULL, tool_errors INTEGER NOT NULL,"
+        " duration_seconds DOUBLE PRECISION)"
     )
     conn.execute(
         "CREATE TABLE session_models (session_id TEXT NOT NULL, model TEXT NOT NULL,"
@@ -117,7 +119,8 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
         conn.execute(
             conn.upsert("repository_sessions", _LISTED, ("session_id",)),
             (sid, key, listed["tokens"], listed["tool_calls"], listed["files_changed"], row["ended"] or row["started"],
-             row["started"], row["user"], row["title"], json.dumps(listed), *(listed[name] for name in FIGURES)),
+             row["started"], row["user"], row["title"], json.dumps(listed), *(listed[name] for name in FIGURES),
+             listed["duration_seconds"]),
         )
         conn.execute("DELETE FROM session_models WHERE session_id = ?", (sid,))
         conn.executemany(
@@ -145,4 +148,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 4, ("repository_sessions", "repositories", "session_models"), setup, apply)
+PROJECTION = Projection("repositories", 5, ("repository_sessions", "repositories", "session_models"), setup, apply)

@@ -137,26 +137,55 @@ def apply_batch(conn: ReadDb, projection: Projection, events: Sequence[RecordedE
     return failed
 
 
+def apply_together(conn: ReadDb, work: Sequence[tuple[Projection, Sequence[RecordedEvent]]]) -> bool:
+    """Every (projection, events) of ``work`` and their checkpoints in one
+    transaction: one commit per batch instead of one per read model (on
+    PostgreSQL each commit waits for its WAL flush), the checkpoint rows locked
+    in one query. False, with nothing written, when any of them
+    raised: the caller then applies them one by one (``apply_batch``), which
+    skips a bad event or waits out a transient error for that read model alone."""
+    names = sorted(p.name for p, _ in work)  # rows locked in one order: two runners never deadlock
+    try:
+        with _transaction(conn):
+            saved = dict(conn.execute(f"SELECT name, position FROM projection_checkpoints WHERE name IN"
+                                      f" ({','.join('?' * len(names))}) ORDER BY name{conn.for_update}", names))
+            for projection, events in work:
+                _apply_locked(conn, projection, events, position=saved[projection.name])
+    except Exception:  # noqa: BLE001 — one by one, the error is handled where it belongs
+        return False
+    return True
+
+
 def _apply_committed(
     conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None
 ) -> None:
     with _transaction(conn):
-        # Under the write lock (SQLite) or the checkpoint row's lock (PostgreSQL), so
-        # two runners on one database never apply an event twice.
+        _apply_locked(conn, projection, events, skip)
+
+
+def _apply_locked(
+    conn: ReadDb, projection: Projection, events: Sequence[RecordedEvent], skip: BaseException | None = None,
+    position: int | None = None,
+) -> None:
+    """Apply in the caller's transaction, from the checkpoint ``position`` (read and
+    locked by the caller) or read here: under the write lock (SQLite) or the
+    checkpoint row's lock (PostgreSQL), so two runners on one database never
+    apply an event twice."""
+    if position is None:
         (position,) = conn.execute(
             f"SELECT position FROM projection_checkpoints WHERE name = ?{conn.for_update}", (projection.name,)
         ).fetchone()
-        unseen = after(events, position)
-        if unseen:
-            if skip is None:
-                projection.apply(conn, unseen)
-            else:
-                for event in unseen:
-                    skipped.record(conn, projection.name, event, skip)
-            conn.execute(
-                "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
-                (unseen[-1].position, projection.name),
-            )
+    unseen = after(events, position)
+    if unseen:
+        if skip is None:
+            projection.apply(conn, unseen)
+        else:
+            for event in unseen:
+                skipped.record(conn, projection.name, event, skip)
+        conn.execute(
+            "UPDATE projection_checkpoints SET position = ? WHERE name = ?",
+            (unseen[-1].position, projection.name),
+        )
 
 
 def after(events: Sequence[RecordedEvent], position: int) -> Sequence[RecordedEvent]:
@@ -209,7 +238,10 @@ class ProjectionRunner:
     ``failures`` holds, per projection, the last event this runner skipped (all of
     them are in ``skipped.skipped``); ``backoff`` a projection's transient trouble
     (``Backoff.failures`` is 0 while all is well); ``error`` what last stopped the
-    whole step (reading the log failed), "" when it runs."""
+    whole step (reading the log failed), "" when it runs. ``on_progress`` (set by
+    the server to wake its live hub) is called from the runner's thread after a
+    step that read events or followed an append's NOTIFY: the read models may
+    have moved, by this runner or another one on the same database."""
 
     def __init__(
         self,
@@ -229,6 +261,7 @@ class ProjectionRunner:
         self.backoff = {p.name: Backoff(cap=max_backoff) for p in self.projections}
         self._whole = Backoff(cap=max_backoff)
         self.error = ""
+        self.on_progress: Callable[[], None] | None = None
         self.conn = open_read_models(path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -250,17 +283,19 @@ class ProjectionRunner:
     def step(self) -> list[RecordedEvent]:
         """Read one batch after the lowest checkpoint of the projections not waiting
         out a transient error and give each the events it has not seen. Returns the
-        batch read. A skipped event is logged once; a transient error puts the
-        projection in back-off."""
+        batch read. All of them in one transaction while all is well
+        (``apply_together``); else each in its own: a skipped event is logged once,
+        a transient error puts the projection in back-off."""
         ready = [p for p in self.projections if not self.backoff[p.name].waiting]
         if not ready:
             return []
         positions = self.positions()
         batch = self.store.read_all(min(positions[p.name] for p in ready), limit=self.batch_size)
-        for projection in ready:
-            unseen = after(batch, positions[projection.name])
-            if not unseen:
-                continue
+        work = [(p, unseen) for p in ready if (unseen := after(batch, positions[p.name]))]
+        healthy = not any(self.backoff[p.name].failures for p, _ in work)
+        if len(work) > 1 and healthy and apply_together(self.conn, work):
+            return batch
+        for projection, unseen in work:
             backoff = self.backoff[projection.name]
             try:
                 failed = apply_batch(self.conn, projection, unseen)
@@ -280,15 +315,16 @@ class ProjectionRunner:
         return batch
 
     def catch_up(self, progress: Callable[[int], None] | None = None, patience: float = 60.0) -> None:
-        """Apply everything up to the head; ``progress`` gets the position reached
-        after each batch. Skipped events are in ``failures``. A transient error is
-        retried for up to ``patience`` seconds, then raised as ``ProjectionStalled``."""
+        """Apply everything up to the head; ``progress`` gets the number of events
+        each batch read (positions are not counts: see ``store.base.Position``).
+        Skipped events are in ``failures``. A transient error is retried for up to
+        ``patience`` seconds, then raised as ``ProjectionStalled``."""
         with _young_collections_only():
             while True:
                 batch = self.step()
                 if batch:
                     if progress:
-                        progress(batch[-1].position)
+                        progress(len(batch))
                     del batch
                     gc.collect(0)
                     continue
@@ -303,6 +339,7 @@ class ProjectionRunner:
         """Catch up, then follow new appends (polling) until ``stop`` is set. Never
         ends on an error: a failed read of the log is logged (``error``) and retried
         with back-off, like a transient error of one projection."""
+        notified = False
         while not stop.is_set():
             try:
                 batch = self.step()
@@ -317,20 +354,25 @@ class ProjectionRunner:
                 log().warning("read models go on after %d retries", self._whole.failures)
                 self._whole.reset()
                 self.error = ""
+            if (batch or notified) and self.on_progress:
+                self.on_progress()
+            notified = False
             if len(batch) < self.batch_size:
-                self.wait(stop)
+                notified = self.wait(stop)
 
-    def wait(self, stop: threading.Event) -> None:
-        """Until the next poll: on PostgreSQL, or until an append's NOTIFY, whichever first."""
+    def wait(self, stop: threading.Event) -> bool:
+        """Until the next poll: on PostgreSQL, or until an append's NOTIFY, whichever
+        first. True when a NOTIFY ended it."""
         if self.listener is None:
             stop.wait(self.poll_interval)
-            return
+            return False
         try:
             for _ in self.listener.notifies(timeout=self.poll_interval * 4, stop_after=1):
-                break
+                return True
         except Exception:  # noqa: BLE001 — a broken listener falls back to polling
             log().warning("LISTEN connection lost; polling the log instead")
             self.listener = None
+        return False
 
     @property
     def following(self) -> bool:

@@ -119,11 +119,14 @@ class SessionSummary:
         priced = [price for price in self.cost_per_model().values() if price is not None]
         return sum(priced, Decimal(0)) if priced or not self.calls else None
 
-    def cost_per_model(self) -> dict[str, Decimal | None]:
+    def cost_per_model(self, subagent: str | None = "*") -> dict[str, Decimal | None]:
         """Per model: USD for its priced calls, each call priced on its own (prices
-        may depend on a call's size); None for a model none of whose calls has a price."""
+        may depend on a call's size); None for a model none of whose calls has a price.
+        ``subagent`` as for ``tokens``."""
         out: dict[str, Decimal | None] = {}
         for call in self.calls.values():
+            if subagent != "*" and call.subagent != subagent:
+                continue
             price, known = cost_of(call.model, call.usage), out.get(call.model)
             out[call.model] = known if price is None else (known or Decimal(0)) + price
         return out

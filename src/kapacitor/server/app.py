@@ -49,6 +49,8 @@ from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
+from kapacitor.server.queries import SORT_LABELS
+from kapacitor.server.terms import TERMS
 from kapacitor.server.web import render
 from kapacitor.store import open_store
 from kapacitor.store.base import EventStore
@@ -86,28 +88,26 @@ def create_app(
     ``public_url``: where users reach the server (https: the cookie is Secure).
     ``oidc_settings``: sign-in through an OpenID Connect provider (``server.oidc``).
     ``eval_config`` sets the judge of Run eval and auto-eval (default: ``load_config()``);
-    the eval job queue needs a SQLite store (on PostgreSQL, Run eval answers 503)."""
+    its job queue lives in the store's own database, like the read models."""
     store = open_store(store_url)
     db = open_read_db(store)  # read models and access tables live in the store's own database
     accounts.ensure_schema(db)
     runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)  # creates missing read-model tables
     hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
-    path = getattr(store, "path", None)
-    eval_worker = EvalWorker(store, store_url, Path(path), eval_config or load_config()) if path else None
+    runner.on_progress = hub.wake  # a change reaches open pages when it is applied, not at the next poll
+    eval_worker = EvalWorker(store, store_url, open_read_db(store), eval_config or load_config())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = None
         if run_projections:
             runner.start()
-            if eval_worker:
-                eval_worker.start()
+            eval_worker.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
-            if eval_worker:
-                eval_worker.close()
+            eval_worker.close()
             if watcher:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -122,7 +122,8 @@ def create_app(
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
-    templates.env.globals.update(stylesheets=css, scripts=js, version=__version__)
+    templates.env.globals.update(stylesheets=css, scripts=js, version=__version__, terms=TERMS,
+                                 sorts=SORT_LABELS)
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
     app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
@@ -173,10 +174,10 @@ def create_app(
     @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",
              responses={503: {"description": "unhealthy: the same body, `ok` false, `problems` says why"}})
     def healthz() -> Response:
-        """``ok``, ``problems`` (one line each), ``head``, ``lag`` (behind the log:
-        normal while catching up), ``projections`` (checkpoints), ``skipped`` (events
-        each read model stepped over), ``stalled`` (read models waiting out a
-        transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
+        """``ok``, ``problems`` (one line each), ``head``, ``lag`` (how many events
+        the slowest read model has yet to apply: normal while catching up),
+        ``projections`` (checkpoints), ``skipped`` (events each read model stepped
+        over), ``stalled`` (read models waiting out a transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
         health = health_report(store, db, runner)
         return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
@@ -203,10 +204,11 @@ def create_app(
 def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> dict[str, object]:
     """What ``/healthz`` answers (see there)."""
     problems: list[str] = []
-    head, positions, counts = 0, {}, {}
+    head, lag, positions, counts = 0, 0, {}, {}
     try:
         head = store.head_position()
         positions = {name: cp.position for name, cp in checkpoints(db).items()}
+        lag = store.count_after(min(positions.values(), default=0))
         counts = skipped.counts(db)
     except Exception as exc:  # the store itself fails: that is the report
         problems.append(f"store: {type(exc).__name__}: {exc}")
@@ -218,7 +220,6 @@ def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> di
     problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
     if runner.error:
         problems.append(f"read models cannot read the log: {runner.error}")
-    lag = head - min(positions.values(), default=0)
     return {"ok": not problems, "problems": problems, "head": head, "lag": lag, "projections": positions,
             "skipped": counts, "stalled": stalled}
 

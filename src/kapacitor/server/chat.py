@@ -17,6 +17,7 @@ the pairing rules live here only.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -124,7 +125,169 @@ def chat_items(store: EventStore, session_id: str, inherited: Mapping[int, str] 
     """The session's conversation, subagents inlined under the calls that started
     them. ``inherited``: position → owning session of the events this session
     inherited (``ownership.inherited_positions``), marked on their items."""
-    return read_chat(store, session_id, inherited)[0]
+    return ChatModel(store, session_id, inherited).items
+
+
+Key = tuple[str, str]
+"""A piece of state the streams of a session share while folded: ("task", id),
+("request", ref), ("link", key), ("done", tool_use_id), ("claimed", key),
+("sub", call_id), ("unlinked", "*") (every unlinked subagent at once)."""
+MAIN: tuple[Any, ...] = ("main",)
+
+
+class _Rebuild(Exception):
+    """Folding the new events alone could differ from folding all of them again."""
+
+
+class ChatModel:
+    """The chat of one session, folded from its streams and extended as they grow.
+
+    The fold is one pass over the session stream, each subagent's stream folded
+    in where the call that started it is (the subagent links of the session
+    stream collected first), then the subagents no call claimed. ``update()``
+    folds only the events appended since (read from each stream's last version):
+    new events of a stream go after that stream's items, a subagent whose link
+    arrives after its call is folded in under that call, a tool call's late result
+    updates the call in place. That equals a fold of everything only while the
+    moved events share no state with what was folded after their place in the
+    full order (the task list, API requests, subagent links); every touch of that
+    state is logged with the fold clock and the conversation it came from, and
+    when a moved event meets one, or a link changes how an earlier call was
+    linked, the model is folded again from the start. ``items`` are then what
+    ``chat_items`` gives; ``versions`` (stream → last version read) say whether it
+    is current; ``rebuilds`` counts the full folds.
+    """
+
+    def __init__(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None):
+        self.store, self.session_id = store, session_id
+        self.stream = agent_session_stream(session_id)
+        self.inherited = dict(inherited or {})
+        self.rebuilds = 0
+        self._fold_all()
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return self.builder.versions
+
+    def current(self) -> bool:
+        """Whether no stream read moved since (one version query per stream)."""
+        return all(self.store.stream_version(s) == v for s, v in self.versions.items())
+
+    def update(self) -> bool:
+        """Fold what the session's streams gained since; False when nothing did."""
+        new = {s: self.store.read_stream(s, v + 1) for s, v in list(self.versions.items()) if self.store.stream_version(s) != v}
+        new = {s: events for s, events in new.items() if events}
+        if not new:
+            return False
+        try:
+            self._extend(new)
+        except _Rebuild:
+            self._fold_all()
+        return True
+
+    def _fold_all(self) -> None:
+        self.rebuilds += 1
+        self.builder = b = _Builder(self.store, {}, inherited=self.inherited)
+        events = self.store.read_stream(self.stream)
+        b.read(self.stream, events)
+        b.collect_links(events, MAIN)
+        self.main = _Conversation(b, path=MAIN, stream=self.stream)
+        self.main.fold(events)
+        self.tail: list[tuple[str, SubagentRun]] = []
+        self._claim_rest()
+
+    def _claim_rest(self) -> None:
+        """The subagents no call claimed, after the conversation (in link order; not
+        those only these subagents link to, as a full fold has not seen them)."""
+        b = self.builder
+        self.tail += [(key, b.run_of(key, None)) for key in self._unclaimed() if key not in b.claimed]
+        self.items = self.main.items + [_unclaimed_item(run) for _, run in self.tail] if self.tail else self.main.items
+
+    def _extend(self, new: dict[str, list[RecordedEvent]]) -> None:
+        b = self.builder
+        for stream in new:
+            if len(b.conversations.get(stream, ())) != 1:
+                raise _Rebuild
+        self._link(new.get(self.stream, []))
+        tail = [b.conversations[run.stream][0] for _, run in self.tail if run.stream]
+        for conversation in [self.main, *tail]:
+            self._extend_conversation(conversation, new)
+        order = {key: n for n, key in enumerate(b.links)}
+        if self.tail and any(order[key] < order[self.tail[-1][0]] for key in self._unclaimed()):
+            raise _Rebuild
+        self._claim_rest()
+
+    def _unclaimed(self) -> list[str]:
+        b = self.builder
+        return [key for key in b.links if key not in b.claimed and key not in b.tail_links]
+
+    def _extend_conversation(self, conversation: _Conversation, new: dict[str, list[RecordedEvent]]) -> None:
+        """The conversation's new events after those of the subagents folded into it
+        (each subagent's before the next: the order of a full fold)."""
+        for child in list(conversation.children):
+            self._extend_conversation(child, new)
+        events = new.get(conversation.stream)
+        if not events:
+            return
+        b = self.builder
+        b.read(conversation.stream, events)
+        if conversation is not self.main and any(_is_link(e) for e in events):
+            raise _Rebuild
+        b.moved = set()
+        conversation.fold(events)
+        b.check_moved(conversation.since, conversation.path)
+
+    def _link(self, events: list[RecordedEvent]) -> None:
+        """The subagent links among the session stream's new events: a full fold
+        collects them before anything, so one may belong to a call folded already
+        (its subagent is then folded in under it now), or must not touch anything
+        folded so far."""
+        b = self.builder
+        starts = [e for e in events if e.type == "SubagentStarted"]
+        dones = [e for e in events if e.type == "SubagentCompleted" and _ext(e.data).get("tool_use_id")]
+        late: list[tuple[int, _Conversation, ToolCall, str]] = []
+        for event in starts:
+            key = _link_key(event.data)
+            if key in b.links:
+                if key in b.nested:
+                    raise _Rebuild
+                continue
+            if b.touched(("link", key)) or (key.startswith("unlinked:") and b.touched(("unlinked", "*"))):
+                sites = b.sites.get(key, [])
+                if key.startswith("unlinked:") or len(sites) != 1 or sites[0][1].subagent is not None:
+                    raise _Rebuild
+                if b.touched(("claimed", key)) or b.touched(("sub", key)) or event.data.get("subsession_stream") in b.conversations:
+                    raise _Rebuild
+                conversation, call, clock = sites[0]
+                late.append((clock, conversation, call, key))
+            b.links[key] = event.data
+        for event in dones:
+            tool_use_id = _ext(event.data)["tool_use_id"]
+            agent = str(event.data.get("agent_id", ""))
+            if tool_use_id in b.nested_done or (b.touched(("done", tool_use_id)) and f"unlinked:{agent}" in b.links):
+                raise _Rebuild
+            b.completed[tool_use_id] = agent
+        if b.nested:
+            b.links = dict(sorted(b.links.items(), key=lambda kv: kv[0] in b.nested))
+        for clock, conversation, call, key in sorted(late, key=lambda site: site[0]):
+            b.moved = {(("sub", call.call_id), True)}
+            call.subagent = b.run_of(key, conversation, clock)
+            b.changed.append(call)
+            b.check_moved(clock, conversation.children[-1].path)
+
+
+def _is_link(event: RecordedEvent) -> bool:
+    return event.type == "SubagentStarted" or (event.type == "SubagentCompleted" and bool(_ext(event.data).get("tool_use_id")))
+
+
+def _link_key(data: dict[str, Any]) -> str:
+    return str(_ext(data).get("tool_use_id") or f"unlinked:{data.get('agent_id', '')}")
+
+
+def _unclaimed_item(run: SubagentRun) -> ChatItem:
+    started = run.items[0].timestamp if run.items else ""
+    call = ToolCall("", "Agent", {"description": run.description}, started, subagent=run)
+    return ChatItem("tool", call.started, tool=call)
 
 
 def read_chat(
@@ -132,17 +295,8 @@ def read_chat(
 ) -> tuple[list[ChatItem], dict[str, int]]:
     """``chat_items`` and the version each stream read for them had (stream → last
     version read, ``NO_STREAM`` for none): while those stand, the items are current."""
-    stream = agent_session_stream(session_id)
-    events = store.read_stream(stream)
-    builder = _Builder(store, {}, inherited=inherited or {})
-    builder.read(stream, events)
-    builder.collect_links(events)
-    items = builder.build(events)
-    for run in builder.unclaimed():
-        started = run.items[0].timestamp if run.items else ""
-        call = ToolCall("", "Agent", {"description": run.description}, started, subagent=run)
-        items.append(ChatItem("tool", call.started, tool=call))
-    return items, builder.versions
+    model = ChatModel(store, session_id, inherited)
+    return model.items, model.versions
 
 
 @dataclass
@@ -166,77 +320,161 @@ class _Builder:
     raws: dict[str, str] = field(default_factory=dict)
     """Event id → raw line, for the events that carry images (``raw_ref`` resolves here)."""
 
+    nested: set[str] = field(default_factory=set)
+    """Link keys collected from subagent streams (a full fold has the session
+    stream's first), and ``nested_done`` the tool_use_ids of their completions."""
+    nested_done: set[str] = field(default_factory=set)
+    tail_links: set[str] = field(default_factory=set)
+    """Link keys first collected from the streams of unclaimed subagents."""
+    conversations: dict[str, list[_Conversation]] = field(default_factory=dict)
+    """Stream → the conversations folded from it."""
+    sites: dict[str, list[tuple[_Conversation, ToolCall, int]]] = field(default_factory=dict)
+    """call_id → where the call was folded and the clock after its link was looked up."""
+    clock: int = 0
+    tails: int = 0
+    changed: list[ToolCall | ChatItem] = field(default_factory=list)
+    """Calls and items changed after they were made (a result, an outcome, a late
+    subagent), for what is built from the items (``trace``) to follow."""
+    reads: dict[Key, list[tuple[int, tuple[Any, ...]]]] = field(default_factory=dict)
+    writes: dict[Key, list[tuple[int, tuple[Any, ...]]]] = field(default_factory=dict)
+    """Every read and write of shared state: (clock, conversation path), by key."""
+    moved: set[tuple[Key, bool]] | None = None
+    """While events are folded out of their full-fold order: the keys they touched."""
+
+    def touch(self, path: tuple[Any, ...], key: Key, write: bool = False) -> None:
+        self.clock += 1
+        (self.writes if write else self.reads).setdefault(key, []).append((self.clock, path))
+        if self.moved is not None:
+            self.moved.add((key, write))
+
+    def touched(self, key: Key) -> bool:
+        return key in self.reads or key in self.writes
+
+    def check_moved(self, since: int, subtree: tuple[Any, ...]) -> None:
+        """Raise ``_Rebuild`` when what was folded out of order (``moved``, in place
+        at clock ``since``, conversations under ``subtree``) shares a key with
+        something another conversation folded after ``since``, one of them writing."""
+        moved, self.moved = self.moved or set(), None
+        for key, write in moved:
+            for log in (self.writes, self.reads) if write else (self.writes,):
+                entries = log.get(key, [])
+                for _, path in entries[bisect_right(entries, since, key=lambda entry: entry[0]) :]:
+                    if path[: len(subtree)] != subtree:
+                        raise _Rebuild
+
     def raw_of(self, event: RecordedEvent) -> str | None:
         return event.metadata.get("raw") or self.raws.get(event.metadata.get("raw_ref", ""))
 
     def read(self, stream: str, events: list[RecordedEvent]) -> None:
-        self.versions[stream] = events[-1].version if events else NO_STREAM
+        if events or stream not in self.versions:
+            self.versions[stream] = events[-1].version if events else NO_STREAM
 
-    def collect_links(self, events: list[RecordedEvent]) -> None:
+    def collect_links(self, events: list[RecordedEvent], path: tuple[Any, ...]) -> None:
         for event in events:
             if event.type == "SubagentStarted":
-                ext = _ext(event.data)
-                key = ext.get("tool_use_id") or f"unlinked:{event.data.get('agent_id', '')}"
+                key = _link_key(event.data)
+                if key not in self.links and path != MAIN:
+                    self.nested.add(key)
+                    if path[0] == "tail":
+                        self.tail_links.add(key)
                 self.links.setdefault(key, event.data)
+                self.touch(path, ("link", key), True)
+                if key.startswith("unlinked:"):
+                    self.touch(path, ("unlinked", "*"), True)
             elif event.type == "SubagentCompleted" and _ext(event.data).get("tool_use_id"):
-                self.completed[_ext(event.data)["tool_use_id"]] = str(event.data.get("agent_id", ""))
+                tool_use_id = _ext(event.data)["tool_use_id"]
+                self.completed[tool_use_id] = str(event.data.get("agent_id", ""))
+                if path != MAIN:
+                    self.nested_done.add(tool_use_id)
+                self.touch(path, ("done", tool_use_id), True)
 
-    def link_for(self, call: ToolCall) -> str | None:
+    def link_for(self, call: ToolCall, path: tuple[Any, ...]) -> str | None:
         """The link key of the subagent ``call`` started: by its id (``meta.json``),
         else (2.0.x files beside the parent, inline sidechains) by the agent its
         result names or the prompt it was given."""
+        self.touch(path, ("link", call.call_id))
         if call.call_id in self.links:
             return call.call_id
         if call.name not in AGENT_TOOLS:
             return None
+        self.touch(path, ("done", call.call_id))
         agent = self.completed.get(call.call_id)
-        if agent and f"unlinked:{agent}" in self.links:
-            return f"unlinked:{agent}"
+        if agent:
+            self.touch(path, ("link", f"unlinked:{agent}"))
+            if f"unlinked:{agent}" in self.links:
+                return f"unlinked:{agent}"
         prompt = call.arguments.get("prompt")
+        if prompt:
+            self.touch(path, ("unlinked", "*"))
         for key, data in self.links.items():
             if key.startswith("unlinked:") and key not in self.claimed and prompt and data.get("prompt") == prompt:
                 return key
         return None
 
-    def unclaimed(self) -> list[SubagentRun]:
-        return [self.run_of(key) for key in list(self.links) if key not in self.claimed]
-
-    def run_of(self, key: str) -> SubagentRun:
-        """The subagent linked under ``key``, its stream read and built (once)."""
+    def run_of(self, key: str, parent: _Conversation | None, since: int | None = None) -> SubagentRun:
+        """The subagent linked under ``key``, its stream read and folded (once), as a
+        conversation under ``parent`` (None: after the session's, unclaimed), in
+        place at clock ``since`` (now when None)."""
+        if parent is None:
+            path: tuple[Any, ...] = ("tail", self.tails)
+            self.tails += 1
+        else:
+            path = (*parent.path, len(parent.children))
         self.claimed.add(key)
+        self.touch(path, ("claimed", key), True)
+        if key.startswith("unlinked:"):
+            self.touch(path, ("unlinked", "*"), True)
         data = self.links[key]
         stream = data.get("subsession_stream", "")
         events = self.store.read_stream(stream) if stream else []
         if stream:
             self.read(stream, events)
-        self.collect_links(events)
+        self.collect_links(events, path)
+        conversation = _Conversation(self, path=path, stream=stream, since=self.clock if since is None else since)
+        if stream:
+            self.conversations.setdefault(stream, []).append(conversation)
+        if parent is not None:
+            parent.children.append(conversation)
+        conversation.fold(events)
         return SubagentRun(
             agent_id=data.get("agent_id", ""),
             agent_type=data.get("agent_type", ""),
             description=_ext(data).get("description") or "",
             stream=stream,
-            items=self.build(events),
+            items=conversation.items,
         )
-
-    def build(self, events: list[RecordedEvent]) -> list[ChatItem]:
-        conversation = _Conversation(self)
-        for event in events:
-            raw = event.metadata.get("raw")
-            if raw and ('"image"' in raw or '"document"' in raw):
-                self.raws[event.id] = raw
-            handler = _HANDLERS.get(event.type)
-            if handler:
-                handler(conversation, event)
-        return conversation.items
 
 
 @dataclass
 class _Conversation:
-    """One stream being turned into items: its open tool calls by id."""
+    """One stream being turned into items: its open tool calls by id, the
+    subagents folded into it (``children``), its place in the fold (``path``,
+    and ``since``, the clock at which a full fold starts it)."""
 
     builder: _Builder
     items: list[ChatItem] = field(default_factory=list)
     calls: dict[str, ToolCall] = field(default_factory=dict)
+    path: tuple[Any, ...] = MAIN
+    stream: str = ""
+    since: int = 0
+    children: list[_Conversation] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.path == MAIN and self.stream:
+            self.builder.conversations.setdefault(self.stream, []).append(self)
+
+    def fold(self, events: list[RecordedEvent]) -> None:
+        b = self.builder
+        for event in events:
+            raw = event.metadata.get("raw")
+            if raw and ('"image"' in raw or '"document"' in raw):
+                b.raws[event.id] = raw
+            handler = _HANDLERS.get(event.type)
+            if handler:
+                handler(self, event)
+
+    def touch(self, key: Key, write: bool = False) -> None:
+        self.builder.touch(self.path, key, write)
 
     def add(self, kind: str, event: RecordedEvent, text: str = "", /, **detail: Any) -> None:
         """An item for a non-assistant event."""
@@ -255,7 +493,9 @@ class _Conversation:
         marks = self.marks(event) | ({"synthetic": True} if _ext(data).get("synthetic") else {})
         if marks:
             fields["detail"] = fields.get("detail", {}) | marks
-        request = self.builder.requests.get(_ext(data).get("request_ref", ""))
+        ref = _ext(data).get("request_ref", "")
+        self.touch(("request", str(ref)))
+        request = self.builder.requests.get(ref)
         if request:
             fields["detail"] = fields.get("detail", {}) | {"request": request}
         self.items.append(
@@ -304,10 +544,14 @@ def _tool_calls(c: _Conversation, event: RecordedEvent) -> None:
             started=event.data.get("timestamp", ""),
         )
         if call.name == "TaskUpdate":
+            c.touch(("task", str(call.arguments.get("taskId"))))
             call.task_subject = b.tasks.get(str(call.arguments.get("taskId")), "")
-        link = b.link_for(call)
-        if link is not None and link not in b.claimed:
-            call.subagent = b.run_of(link)
+        link = b.link_for(call, c.path)
+        if link is not None:
+            c.touch(("claimed", link))
+            if link not in b.claimed:
+                call.subagent = b.run_of(link, c)
+        b.sites.setdefault(call.call_id, []).append((c, call, b.clock))
         c.calls[call.call_id] = call
         c.add_assistant("tool", event, tool=call)
 
@@ -318,6 +562,7 @@ def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
     if call is None or call.result is not None:
         c.add("tool_result", event, data.get("result", ""), call_id=data.get("call_id", ""))
         return
+    c.builder.changed.append(call)
     call.result = data.get("result", "")
     call.structured = _ext(data).get("tool_use_result")
     if _ext(data).get("images"):
@@ -329,6 +574,7 @@ def _tool_result(c: _Conversation, event: RecordedEvent) -> None:
     if call.name == "TaskCreate" and isinstance(call.structured, dict):
         task = call.structured.get("task")
         if isinstance(task, dict) and task.get("id"):
+            c.touch(("task", str(task["id"])), True)
             c.builder.tasks[str(task["id"])] = str(task.get("subject", ""))
 
 
@@ -338,6 +584,7 @@ def _interrupt(c: _Conversation, event: RecordedEvent) -> None:
     facts = {k: str(data[k]) for k in ("kind", "prompt", "outcome", "response") if data.get(k)}
     facts |= {k: str(v) for k, v in _ext(data).items() if k in ("decided_by", "denial_kind") and v}
     if call is not None:
+        c.builder.changed.append(call)
         call.interrupt = (call.interrupt or {}) | facts
     else:
         c.add("interrupt", event, data.get("prompt") or data.get("response") or "", **facts)
@@ -380,13 +627,16 @@ def _client_state(c: _Conversation, event: RecordedEvent) -> None:
     if event.data.get("kind") == "api-request":
         ext = _ext(event.data)
         facts = {k: ext.get(k) for k in ("model", "effort", "max_tokens", "thinking", "query_source", "shape_hash")}
+        c.touch(("request", str(ext.get("request_ref", ""))), True)
         c.builder.requests[str(ext.get("request_ref", ""))] = {k: v for k, v in facts.items() if v not in (None, "")}
 
 
 def _subagent_done(c: _Conversation, event: RecordedEvent) -> None:
     ext = _ext(event.data)
     call = c.calls.get(ext.get("tool_use_id", ""))
+    c.touch(("sub", str(ext.get("tool_use_id", ""))))
     if call is not None and call.subagent is not None:
+        c.builder.changed.append(call)
         call.subagent.outcome = event.data.get("outcome", "")
     if ext.get("background"):
         _background_done(c, event, call)
@@ -403,12 +653,14 @@ def _background_done(c: _Conversation, event: RecordedEvent, call: ToolCall | No
     if notice is None:
         c.add("notification", event, f"{ext.get('notice') or 'background agent'}\n\n{event.data.get('summary', '')}".strip())
         notice = c.items[-1]
+    c.builder.changed.append(notice)
     if notice is not None:
         call_item = next((i.id for i in c.items if call is not None and i.tool is call), "")
         notice.detail.update(call_id=ext.get("tool_use_id", ""), call_item=call_item,
                              agent_id=event.data.get("agent_id", ""), status=event.data.get("outcome", ""),
                              result=event.data.get("summary", ""))
     if call is not None:
+        c.builder.changed.append(call)
         call.background = (call.background or {}) | {
             "status": event.data.get("outcome", ""),
             "result": event.data.get("summary", ""),

@@ -1,14 +1,17 @@
-"""The chat items (and trace tree) of the sessions being read, kept between
-requests.
+"""The chat (and trace) of the sessions being read, kept between requests and
+brought up to date by what was appended since.
 
 A long chat is served in slices (``/sessions/{id}/chat?start=N``), a large trace
 in parts (``/trace/children``) and node details (``/trace/detail``), and a live
-page re-fetches what it shows on every change; building the items reads every
+page re-fetches what it shows on every change. Building the items reads every
 event of the session and its subagents, so each of those requests would cost
-the whole session. The items are kept per session, with the version each of its
-streams had when read, and reused while none of those streams moved (one cheap
-version query per stream): a slice then costs its own items only, wherever it
-starts. The trace tree, built from the items, is kept with them.
+the whole session. A session's ``chat.ChatModel`` is kept instead: while none of
+its streams moved (one cheap version query per stream) a slice costs its own
+items only, wherever it starts, and when events arrive only those are read and
+folded in (``ChatModel.update``); the trace tree (``trace.TraceModel``) grows
+from the items the same way. Only the first read of a session since the server
+started, a change in the history it inherited, or a ``kapacitor scrub`` builds
+it whole.
 """
 
 from __future__ import annotations
@@ -16,58 +19,66 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from kapacitor.server.chat import ChatItem, read_chat
-from kapacitor.server.trace import TraceNode, trace_tree
+from kapacitor.events import scrub_log_stream
+from kapacitor.server.chat import ChatItem, ChatModel
+from kapacitor.server.trace import TraceModel, TraceNode
 from kapacitor.store.base import EventStore
 
 SESSIONS = 4
 """Sessions kept (least recently read dropped first): a huge session's items are
 tens of MB."""
+LOCKS = 16
 
 
 @dataclass
 class _Entry:
-    versions: dict[str, int]
-    items: list[ChatItem]
-    tree: TraceNode | None = None
-    inherited: Mapping[int, str] = field(default_factory=dict)
+    chat: ChatModel
+    scrubbed: int
+    trace: TraceModel | None = None
 
 
 class ChatCache:
+    """The kept chats. An update changes items and tree nodes in place, so a
+    reader that goes on using them (a page being rendered) holds ``lock(session)``
+    meanwhile; the cache's own updates take the same lock."""
+
     def __init__(self, size: int = SESSIONS):
         self.size = size
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._session_locks = [threading.RLock() for _ in range(LOCKS)]
+
+    def lock(self, session_id: str) -> threading.RLock:
+        """The lock of ``session_id``'s kept chat (one of ``LOCKS``, by hash)."""
+        return self._session_locks[hash(session_id) % LOCKS]
 
     def items(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> list[ChatItem]:
-        """The session's chat items (``chat.chat_items``, ``inherited`` marked), built
-        again only when one of its streams gained events, or its inherited events
-        changed, since."""
-        return self._entry(store, session_id, inherited or {}).items
+        """The session's chat items (``chat.chat_items``, ``inherited`` marked), with
+        what its streams gained since the last read folded in."""
+        with self.lock(session_id):
+            return self._entry(store, session_id, inherited or {}).chat.items
 
     def tree(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> TraceNode:
-        """The session's trace tree (``trace.trace_tree``), from the kept items."""
-        entry = self._entry(store, session_id, inherited or {})
-        if entry.tree is None:
-            entry.tree = trace_tree(store, session_id, entry.items)
-        return entry.tree
+        """The session's trace tree (``trace.trace_tree``), grown with the items."""
+        with self.lock(session_id):
+            entry = self._entry(store, session_id, inherited or {})
+            if entry.trace is None:
+                entry.trace = TraceModel(entry.chat)
+            return entry.trace.update()
 
     def _entry(self, store: EventStore, session_id: str, inherited: Mapping[int, str]) -> _Entry:
+        """The session's kept entry, brought up to date (under its lock)."""
+        scrubbed = store.stream_version(scrub_log_stream())
         with self._lock:
             entry = self._entries.get(session_id)
-        if (
-            entry is not None
-            and entry.inherited == inherited
-            and all(store.stream_version(s) == v for s, v in entry.versions.items())
-        ):
-            with self._lock:
-                if session_id in self._entries:
-                    self._entries.move_to_end(session_id)
+            if entry is not None:
+                self._entries.move_to_end(session_id)
+        if entry is not None and entry.chat.inherited == inherited and entry.scrubbed == scrubbed:
+            entry.chat.update()
             return entry
-        items, versions = read_chat(store, session_id, inherited)
-        entry = _Entry(versions, items, inherited=inherited)
+        entry = _Entry(ChatModel(store, session_id, inherited), scrubbed)
         with self._lock:
             self._entries[session_id] = entry
             self._entries.move_to_end(session_id)

@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import pass_context
 
 from kapacitor import times
+from kapacitor.projections.repositories import total_tokens
 
 
 def tokens(n: int | None) -> str:
@@ -62,6 +63,17 @@ def number(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 
 
+def plural(n: int | None, noun: str, many: str = "") -> str:
+    """1 -> '1 session', 1234 -> '1,234 sessions' (``many``: an irregular plural)."""
+    n = n or 0
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
+
+
+def percent(ratio: float | None) -> str:
+    """0.873 -> '87.3%'; None -> '—'."""
+    return "—" if ratio is None else f"{100 * ratio:.1f}%"
+
+
 def shortdir(path: str | None) -> str:
     """A directory with its home shortened: /home/dev/src/widgets -> ~dev/src/widgets."""
     path = path or ""
@@ -73,5 +85,6 @@ def shortdir(path: str | None) -> str:
 
 FILTERS = {
     "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "when": when, "day": day,
-    "isotime": isotime, "number": number,
+    "isotime": isotime, "number": number, "plural": plural, "percent": percent,
+    "total_tokens": total_tokens,
 }  # fmt: skip

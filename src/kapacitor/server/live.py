@@ -30,7 +30,9 @@ from kapacitor.store.base import EventStore
 from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.5
+"""How often the hub looks at the checkpoints unwoken: the projection runner wakes
+it as soon as the read models may have moved, so this is only a safety net."""
 MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
 MAX_SUBSCRIBERS = 200
 """Open ``/events`` streams at most; one more is answered 503 (each holds a queue
@@ -57,6 +59,8 @@ class LiveHub:
         self.store, self.db, self.names, self.max_subscribers = store, db, names, max_subscribers
         self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.position = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken = asyncio.Event()
 
     def subscribe(self, viewer: Viewer) -> asyncio.Queue[dict[str, Any]] | None:
         """A new subscriber's queue (it gets what ``viewer`` may see), or None when
@@ -77,9 +81,10 @@ class LiveHub:
 
     def changes(self, after: int, upto: int) -> dict[str, Any]:
         """What the events in (after, upto] touched."""
-        if upto - after > MAX_LISTED:
+        events = self.store.read_all(after, limit=MAX_LISTED + 1)
+        if len(events) > MAX_LISTED and events[-1].position <= upto:
             return {"position": upto, "all": True, "sessions": [], "repositories": [], "comments": []}
-        events = [e for e in self.store.read_all(after, limit=upto - after) if e.position <= upto]
+        events = [e for e in events if e.position <= upto]
         sessions = sorted({sid for sid in map(session_of, events) if sid})
         comments = sorted({sid for sid in map(discussed_session, events) if sid})
         repos: list[str] = []
@@ -111,16 +116,34 @@ class LiveHub:
                 with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
                     queue.put_nowait(message)
 
+    def wake(self) -> None:
+        """Look at the checkpoints now (from any thread: the projection runner calls
+        it when the read models may have moved) instead of at the next poll."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._woken.set)
+
+    def advance(self, viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None] | None:
+        """The change since the last advance, cut for each of ``viewers``; None when
+        the read models have not moved."""
+        reached = self.applied_position()
+        if reached <= self.position:
+            return None
+        message = self.changes(self.position, reached)
+        self.position = reached
+        return self.for_viewers(message, viewers)
+
     async def run(self) -> None:
-        """Poll the checkpoints and publish each advance, until cancelled."""
+        """Publish each advance of the checkpoints, until cancelled: when woken
+        (``wake``), else every ``POLL_SECONDS``."""
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         self.position = await asyncio.to_thread(self.applied_position)
         while True:
-            await asyncio.sleep(POLL_SECONDS)
-            reached = await asyncio.to_thread(self.applied_position)
-            if reached > self.position:
-                message = await asyncio.to_thread(self.changes, self.position, reached)
-                self.position = reached
-                self.publish(await asyncio.to_thread(self.for_viewers, message, set(self.queues.values())))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
+            self._woken.clear()
+            cut = await asyncio.to_thread(self.advance, set(self.queues.values()))
+            if cut is not None:
+                self.publish(cut)
 
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")

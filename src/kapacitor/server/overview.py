@@ -34,11 +34,11 @@ DAY_CHARTS = (
                 charts.Series("cache_read_input_tokens", "cache read", "c-cache-read"),
                 charts.Series("cache_creation_input_tokens", "cache write", "c-cache-write")), format.tokens),
     ("Cost", (charts.Series("cost_usd", "", "c-cost"),), format.cost),
-    ("Tool calls", (charts.Series("tool_calls", "calls", "c-calls"), charts.Series("tool_errors", "failed", "c-failed")), format.number),
+    ("Tool calls", (charts.Series("tool_calls_ok", "succeeded", "c-calls"), charts.Series("tool_errors", "failed", "c-failed")), format.number),
     ("Files changed", (charts.Series("files_changed", "files", "c-files"),), format.number),
 )
-"""The charts by day: title, the figures stacked in each column, how a value reads.
-(Failed tool calls are a part of the calls; stacked, a day's column is calls plus failures.)"""
+"""The charts by day: title, the figures stacked in each column, how a value reads
+(a day's tool calls are its succeeded and failed ones: ``tool_calls_ok`` is the first)."""
 
 
 EVAL_SERIES = (charts.Series("mean_overall", "mean eval score (1-5)", "c-eval"),)
@@ -93,10 +93,11 @@ def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: st
     scoped = ranged(chosen, tz)
     found = figures(request, scoped, tz)
     today = datetime.now(tz).date()
+    days = [d | {"tool_calls_ok": d["tool_calls"] - d["tool_errors"]} for d in found["by_day"]]
     presets = [(days, (today - timedelta(days=days - 1)).isoformat(), today.isoformat()) for days in PRESETS]
     context: dict[str, Any] = {
         "scope": scope, "name": name, "filters": scoped, "figures": found,
-        "day_charts": [charts.day_chart(title, found["by_day"], series, fmt) for title, series, fmt in DAY_CHARTS],
+        "day_charts": [charts.day_chart(title, days, series, fmt) for title, series, fmt in DAY_CHARTS],
         "eval_chart": charts.day_chart("Mean eval score", _scored_days(found), EVAL_SERIES, _score, top=5)
         if found["evals_by_day"] else None,
         "presets": presets, "users": queries.users(conn(request), viewer_of(request)), "share": charts.share,

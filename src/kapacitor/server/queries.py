@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from kapacitor import times
@@ -14,10 +15,26 @@ from kapacitor.access.viewer import Viewer, session_access, visible_clause, visi
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status, marks
 from kapacitor.projections.repositories import group_of
-from kapacitor.projections.session_summary import TOKEN_FIELDS, summary_from_state
+from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
+from kapacitor.server.terms import cache_hit_ratio
 from kapacitor.store.readdb import ReadDb
 
 PAGE_SIZE = 50
+MIN_ID_PREFIX = 6
+"""Characters of a session id the search box needs to find a session by its start."""
+SORTS = {
+    "started": "started", "title": "lower(title)", "repo": "key", "user": '"user"',
+    "duration": "duration_seconds", "tokens": "tokens", "cost": "cost_usd",
+    "files": "files_changed", "tools": "tool_calls", "eval": evals.LATEST,
+}  # fmt: skip
+"""The timeline's sort keys (``?sort=key`` ascending, ``?sort=-key`` descending) and
+their SQL over ``repository_sessions``."""
+SORT_LABELS = {
+    "started": "Started", "title": "Session", "repo": "Repository", "user": "User", "duration": "Duration",
+    "tokens": "Tokens", "cost": "Cost", "files": "Files", "tools": "Tools", "eval": "Eval",
+}  # fmt: skip
+"""What the list's column headers (and the sort menu of narrow screens) call each sort key."""
+ASCENDING_FIRST = ("title", "repo", "user", "eval")
 
 
 @dataclass(frozen=True)
@@ -30,7 +47,7 @@ class Filters:
     until: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
     q: str = ""
     page: int = 1
-    sort: str = ""  # "": newest first; "eval": lowest latest eval score first; "-eval": highest first
+    sort: str = ""  # a key of SORTS, ascending, or "-key", descending; "": newest first
     marked: bool = False  # only sessions someone marked as worth learning from
 
     def where(self, viewer: Viewer, like: str = "LIKE", tz: tzinfo = UTC) -> tuple[str, list[Any]]:
@@ -51,17 +68,55 @@ class Filters:
             clauses.append("started < ?")
             params.append(times.day_start(times.day_after(self.until), tz))
         if self.q:
-            clauses.append(f"(title {like} ? ESCAPE '\\' OR session_id = ?)")
-            escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params += [f"%{escaped}%", self.q]
+            prefix = self.id_prefix()  # a whole id is the start of itself
+            by_id = f"session_id {like} ? ESCAPE '\\'" if prefix else "session_id = ?"
+            clauses.append(f"(title {like} ? ESCAPE '\\' OR {by_id})")
+            params += [f"%{_escaped(self.q)}%", f"{_escaped(prefix)}%" if prefix else self.q]
         if self.marked:
             clauses.append(marks.MARKED)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def id_prefix(self) -> str:
+        """``q`` as the start of a session id (the short id under each title is its
+        first 8 characters): at least ``MIN_ID_PREFIX`` characters, no spaces;
+        "" when ``q`` cannot be one."""
+        q = self.q
+        return "" if len(q) < MIN_ID_PREFIX or any(c.isspace() for c in q) else q
+
+    def order(self) -> str:
+        """The SQL ORDER BY of ``sort``: sessions without a value (no eval, no price)
+        last either way, then newest first."""
+        key = self.sort.lstrip("-")
+        if not key:
+            return "started DESC, session_id"
+        column = SORTS[key]
+        return f"{column} IS NULL, {column} {'DESC' if self.sort.startswith('-') else 'ASC'}, started DESC, session_id"
+
+    def sorted_by(self, key: str) -> str:
+        """``asc``, ``desc`` or "" (not sorted by ``key``): the list's ``aria-sort``."""
+        current = self.sort or "-started"
+        if current.lstrip("-") != key:
+            return ""
+        return "desc" if current.startswith("-") else "asc"
+
+    def toggled(self, key: str) -> str:
+        """The ``sort`` a click on ``key``'s column header asks for: the other
+        direction when the list is sorted by it, else its natural first direction
+        (text A to Z, numbers and times largest first; eval lowest first)."""
+        now = self.sorted_by(key)
+        ascending = now == "desc" if now else key in ASCENDING_FIRST
+        wanted = key if ascending else f"-{key}"
+        return "" if wanted == "-started" else wanted  # the default keeps URLs short
 
     def query(self, **change: Any) -> dict[str, Any]:
         """The URL query for these filters with ``change`` applied, empty values left out."""
         state = asdict(self) | change
         return {k: v for k, v in state.items() if v and not (k == "page" and v == 1)}
+
+
+def _escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 ZONED = ("started", "ended", "last_activity")
@@ -74,15 +129,14 @@ def in_zone(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
 
 
 def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UTC) -> dict[str, Any]:
-    """One page of the sessions ``viewer`` may see, newest first, and how many match;
-    dates in ``tz``."""
+    """One page of the sessions ``viewer`` may see, in ``filters.sort`` order
+    (newest first by default), and how many match; dates in ``tz``. ``id_matches``:
+    how many of them ``q`` found by the start of their id (0 when ``q`` is not an
+    id's start), so an ambiguous short id can say so."""
     where, params = filters.where(viewer, conn.like, tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
-    order = "started DESC, session_id"
-    if filters.sort in ("eval", "-eval"):  # sessions without an eval last
-        order = f"{evals.LATEST} IS NULL, {evals.LATEST} {'DESC' if filters.sort == '-eval' else 'ASC'}, {order}"
     rows = conn.execute(
-        f"SELECT list_row FROM repository_sessions{where} ORDER BY {order} LIMIT ? OFFSET ?",
+        f"SELECT list_row FROM repository_sessions{where} ORDER BY {filters.order()} LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
     ).fetchall()
     sessions = [json.loads(row) for (row,) in rows]
@@ -94,7 +148,14 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
         s["eval_score"] = scores.get(s["session_id"])
         s["marks"] = marked.get(s["session_id"], 0)
     pages = max(1, -(-total // PAGE_SIZE))
-    return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions}
+    id_matches = 0
+    if prefix := filters.id_prefix():
+        (id_matches,) = conn.execute(
+            f"SELECT count(*) FROM repository_sessions{where} AND session_id {conn.like} ? ESCAPE '\\'",
+            [*params, f"{_escaped(prefix)}%"],
+        ).fetchone()
+    return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions,
+            "id_matches": id_matches}
 
 
 def repositories(conn: ReadDb, viewer: Viewer) -> list[dict[str, Any]]:
@@ -130,12 +191,21 @@ def session_row(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any]
     """The full ``kapacitor sessions --json`` row, priced now, with its live status,
     ``owner`` and ``visibility``; None when there is no such session or ``viewer``
     may not see it (the same answer, so a private session's existence stays hidden)."""
+    summary = _summary(conn, session_id, viewer)
+    return None if summary is None else _row(conn, summary)
+
+
+def _summary(conn: ReadDb, session_id: str, viewer: Viewer) -> SessionSummary | None:
+    """The session's folded summary, None when missing or hidden from ``viewer``."""
     if not viewer.admin and not visible_sessions(conn, viewer, [session_id]):
         return None
     found = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
-    if not found:
-        return None
-    row = summary_from_state(json.loads(found[0])).as_json()
+    return summary_from_state(json.loads(found[0])) if found else None
+
+
+def _row(conn: ReadDb, summary: SessionSummary) -> dict[str, Any]:
+    session_id = summary.session_id
+    row = summary.as_json()
     row["status"] = live_status.statuses(conn, [session_id])[session_id]
     row["repo"], row["repo_kind"] = group_of(row)
     row.update(session_access(conn, session_id))
@@ -143,11 +213,14 @@ def session_row(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any]
 
 
 def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
-    """The stats tab: the session row, tokens per model (with totals), tool calls
+    """The stats tab: the session row, tokens per model (with totals), each with its
+    ``cost_usd`` (None: no price) and ``cache_hit_ratio`` (``terms.cache_hit_ratio``);
+    the same per agent (``agents``: the main agent, then each subagent); tool calls
     per tool with errors, and the files changed."""
-    row = session_row(conn, session_id, viewer)
-    if row is None:
+    summary = _summary(conn, session_id, viewer)
+    if summary is None:
         return None
+    row = _row(conn, summary)
     sums = ", ".join(f"sum({name})" for name in TOKEN_FIELDS)
     models = [
         {"model": model, **dict(zip((*TOKEN_FIELDS, "requests"), numbers, strict=True))}
@@ -157,6 +230,9 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
         )
     ]
     totals = {name: sum(m[name] for m in models) for name in (*TOKEN_FIELDS, "requests")}
+    for m in models:
+        m |= {"cost_usd": row["cost_per_model"].get(m["model"]), "cache_hit_ratio": cache_hit_ratio(m)}
+    totals["cache_hit_ratio"] = cache_hit_ratio(totals)
     tools = [
         {"tool": tool, "count": count, "errors": errors}
         for tool, count, errors in conn.execute(
@@ -176,8 +252,21 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
         "session": row,
         "tokens_by_model": models,
         "tokens_total": totals,
+        "agents": [_agent(summary, None, {"agent_type": "main"}), *(_agent(summary, a["agent_id"], a) for a in row["subagents"])],
         "cost_usd": row["cost_usd"],
         "price_source": price_source(),
         "tool_calls": tools,
         "files_changed": files,
     }
+
+
+def _agent(summary: SessionSummary, agent_id: str | None, info: dict[str, Any]) -> dict[str, Any]:
+    """One agent's share of the session: ``agent_id`` (None: the main agent), type,
+    description, requests, tokens summed over its models, cost and cache-hit ratio."""
+    tokens = {name: sum(t[name] for t in summary.tokens(agent_id).values()) for name in (*TOKEN_FIELDS, "requests")}
+    costs = [c for c in summary.cost_per_model(agent_id).values() if c is not None]
+    return {
+        "agent_id": agent_id, "agent_type": info.get("agent_type") or "agent", "description": info.get("description") or "",
+        "models": sorted(summary.tokens(agent_id)), **tokens,
+        "cost_usd": float(round(sum(costs, Decimal(0)), 8)) if costs else None, "cache_hit_ratio": cache_hit_ratio(tokens),
+    }  # fmt: skip

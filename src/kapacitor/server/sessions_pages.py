@@ -9,6 +9,7 @@ fetch: ``?fragment=1`` gives a tab's body alone, and
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -52,11 +53,18 @@ def _tree(request: Request, session_id: str) -> trace.TraceNode:
     return request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
+def _reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
+    """Held while the session's kept chat or trace is read: an update folds new
+    events into them in place (``chat_cache``)."""
+    return request.app.state.chat_cache.lock(session_id)  # type: ignore[no-any-return]
+
+
 def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: int = 0) -> Markup:
     """``upto``: the page reaches at least that item (an eval's evidence link)."""
-    items = _items(request, session_id)
-    limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
-    return chat.render_chat(session_id, items, start=start, limit=limit)
+    with _reading(request, session_id):
+        items = _items(request, session_id)
+        limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
+        return chat.render_chat(session_id, items, start=start, limit=limit)
 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
@@ -69,13 +77,15 @@ def session_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM]
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
 def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
     _session(request, session_id)
-    return [item.as_json() for item in _items(request, session_id)]
+    with _reading(request, session_id):
+        return [item.as_json() for item in _items(request, session_id)]
 
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
 def trace_json(request: Request, session_id: str) -> dict[str, Any]:
     _session(request, session_id)
-    return _tree(request, session_id).as_json()  # type: ignore[no-any-return]
+    with _reading(request, session_id):
+        return _tree(request, session_id).as_json()  # type: ignore[no-any-return]
 
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
@@ -107,9 +117,9 @@ def chat_slice(
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
-    tree = _tree(request, session_id)
     base = f"/sessions/{quote(session_id)}/trace"
-    body = trace.render_trace(tree, detail_url=f"{base}/detail", children_url=f"{base}/children")
+    with _reading(request, session_id):
+        body = trace.render_trace(_tree(request, session_id), detail_url=f"{base}/detail", children_url=f"{base}/children")
     return _tab(request, session, "trace", body, fragment)
 
 
@@ -117,7 +127,8 @@ def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTM
 def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     """What the details panel shows for ``node`` (fetched for large trees)."""
     _session(request, session_id)
-    detail = trace.render_node_detail(_tree(request, session_id), node)
+    with _reading(request, session_id):
+        detail = trace.render_node_detail(_tree(request, session_id), node)
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)
@@ -130,7 +141,8 @@ def trace_children(
     """The children of the node at ``path`` (dotted child indexes) from ``skip`` on,
     as many as a page holds, then a loader for the rest."""
     _session(request, session_id)
-    rows = trace.render_trace_children(_tree(request, session_id), path, skip, f"/sessions/{quote(session_id)}/trace/children")
+    with _reading(request, session_id):
+        rows = trace.render_trace_children(_tree(request, session_id), path, skip, f"/sessions/{quote(session_id)}/trace/children")
     if rows is None:
         raise not_found(f"trace node at {path!r}")
     return HTMLResponse(rows)

@@ -1,5 +1,6 @@
-"""The timeline (``/``): every session, newest first, filtered by repository, user,
-dates and text, paginated; the repository sidebar. The filter state lives in
+"""The timeline (``/``): every session, newest first or sorted by a column, filtered
+by repository, user, dates and text (or a session id's start), paginated; the
+repository sidebar. The filter state lives in
 the URL query, so a filtered view is a link to share."""
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 router = APIRouter()
 
 _DATE = r"^(\d{4}-\d{2}-\d{2})?$"
+_SORT = rf"^(-?({'|'.join(queries.SORTS)}))?$"
+_SORT_DOC = (f"one of {', '.join(queries.SORTS)}, ascending; with a leading '-', descending."
+             " Default: -started (newest first); sessions without a value (no eval, no price) come last")
 MAX_PAGE = 1_000_000  # 50 million sessions; a larger number is a 422, not an SQL overflow
 
 
@@ -25,9 +29,9 @@ def filters(
     user: str = "",
     since: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
     until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
-    q: Annotated[str, Query(description="text in the title, or a session id")] = "",
+    q: Annotated[str, Query(description="text in the title, or a session id or its start (6 characters or more)")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    sort: Annotated[str, Query(pattern=r"^(-?eval)?$", description="eval: lowest eval score first; -eval: highest")] = "",
+    sort: Annotated[str, Query(pattern=_SORT, description=_SORT_DOC)] = "",
     marked: Annotated[bool, Query(description="only sessions marked as worth learning from")] = False,
 ) -> Filters:
     return Filters(repo, user, since, until, q.strip(), page, sort, marked)
@@ -46,7 +50,8 @@ def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
     tz = viewer_zone(request)
     listing = _listing(request, chosen, tz)
     found = totals.totals(conn(request), chosen, viewer_of(request), tz)
-    return {"filters": chosen, "listing": listing, "totals": found, "users": queries.users(conn(request), viewer_of(request)), "tz": tz}
+    return {"filters": chosen, "listing": listing, "totals": found, "users": queries.users(conn(request), viewer_of(request)), "tz": tz,
+            "in_place": True}  # the list's sort links swap the list in place (elsewhere they open the timeline)
 
 
 def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:

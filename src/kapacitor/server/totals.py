@@ -59,29 +59,35 @@ def totals(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo, by: Itera
     if unknown:
         raise ValueError(f"cannot break totals down by {sorted(unknown)}")
     where, params = filters.where(viewer, conn.like, tz)
-    (row,) = conn.execute(f"SELECT {_SUMS} FROM repository_sessions{where}", params).fetchall()
-    out: dict[str, Any] = {"totals": _figures(row)}
     days = days_of(filters) if asked & {"day", "eval"} else []
     day_case, day_params = _day_case(days, tz)
+    # One scan, grouped by every breakdown asked for; the groups are rolled up here.
+    keyed = [(name, column) for name, column in (("day", day_case), ("user", '"user"'), ("repo", "key")) if name in asked]
+    columns = "".join(f"{column}, " for _, column in keyed)
+    group = f" GROUP BY {', '.join(str(n + 1) for n in range(len(keyed)))}" if keyed else ""
+    rows = conn.execute(f"SELECT {columns}{_SUMS} FROM repository_sessions{where}{group}",
+                        [*(day_params if "day" in asked else []), *params])
+    total, parts = _figures(None), {name: {} for name, _ in keyed}
+    for row in rows:
+        figures = _figures(row[len(keyed):])
+        _add(total, figures)
+        for (name, _), value in zip(keyed, row, strict=False):
+            _add(parts[name].setdefault(value, _figures(None)), figures)
+    out: dict[str, Any] = {"totals": _rounded(total)}
     if "day" in asked:
-        found = {
-            int(d): _figures(rest)
-            for d, *rest in conn.execute(f"SELECT {day_case}, {_SUMS} FROM repository_sessions{where} GROUP BY 1", [*day_params, *params])
-        }
-        out["by_day"] = [{"day": day.isoformat(), **found.get(i, _figures(None))} for i, day in enumerate(days)]
-    for group, column, name in (("user", '"user"', "user"), ("repo", "key", "repo")):
-        if group in asked:
-            rows = conn.execute(f"SELECT {column}, {_SUMS} FROM repository_sessions{where} GROUP BY {column}", params)
-            out[f"by_{group}"] = sorted(
-                ({name: value, **_figures(rest)} for value, *rest in rows), key=lambda g, n=name: (-g["sessions"], -g["cost_usd"], g[n])
-            )
+        by_index = {int(i): figures for i, figures in parts["day"].items()}
+        out["by_day"] = [{"day": day.isoformat(), **_rounded(by_index.get(i, _figures(None)))} for i, day in enumerate(days)]
+    for name in ("user", "repo"):
+        if name in asked:
+            out[f"by_{name}"] = sorted(({name: value, **_rounded(figures)} for value, figures in parts[name].items()),
+                                       key=lambda g, n=name: (-g["sessions"], -g["cost_usd"], g[n]))
     if "repo" in asked:
         kinds = _repo_kinds(conn, [r["repo"] for r in out["by_repo"]])
         for r in out["by_repo"]:
             r["repo_kind"] = kinds.get(r["repo"], "directory")
     if "model" in asked:
         out["by_model"] = _by_model(conn, where, params)
-    if "eval" in asked:
+    if "eval" in asked and conn.execute("SELECT 1 FROM evals LIMIT 1").fetchone():
         scores = conn.execute(
             f"SELECT d, count(*), avg(score) FROM (SELECT {day_case} AS d, {evals.LATEST} AS score"
             f" FROM repository_sessions{where}) scored WHERE score IS NOT NULL GROUP BY d",
@@ -92,6 +98,8 @@ def totals(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo, by: Itera
             {"day": day.isoformat(), "evals": found[i][0], "mean_overall": round(found[i][1], 2)}
             for i, day in enumerate(days) if i in found
         ]
+    elif "eval" in asked:
+        out["evals_by_day"] = []  # nothing was evaluated: no scan
     return out
 
 
@@ -119,7 +127,17 @@ def _day_case(days: Sequence[date], tz: tzinfo) -> tuple[str, list[Any]]:
 def _figures(row: Sequence[Any] | None) -> dict[str, Any]:
     """A result row of ``_SUMS`` as named figures (PostgreSQL sums come as Decimal)."""
     values = row if row is not None else [0] * len(FIGURES)
-    return {name: (round(float(v), _FLOATS[name]) if name in _FLOATS else int(v)) for name, v in zip(FIGURES, values, strict=True)}
+    return {name: (float(v) if name in _FLOATS else int(v)) for name, v in zip(FIGURES, values, strict=True)}
+
+
+def _add(into: dict[str, Any], figures: dict[str, Any]) -> None:
+    for name in FIGURES:
+        into[name] += figures[name]
+
+
+def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures with the sums of fractions rounded as the rows are (``_FLOATS``)."""
+    return figures | {name: round(figures[name], places) for name, places in _FLOATS.items()}
 
 
 def _by_model(conn: ReadDb, where: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -105,6 +105,12 @@ class EventStore(Protocol):
         """The global position of the last event (0 for an empty store)."""
         ...
 
+    def count_after(self, after: int = 0) -> int:
+        """How many events have a global position greater than ``after``: a read
+        model's lag, the work left for a progress bar. Positions are opaque (see
+        ``Position``): callers never subtract them, they ask the store to count."""
+        ...
+
     def get_checkpoint(self, name: str) -> dict[str, Any]:
         """A reader's saved progress (``{}`` when none), written by ``append_many``:
         an import's offset in a file, a copy's position in its source. Kept in a
@@ -140,9 +146,18 @@ class EventStore(Protocol):
 
 Position = int
 """A global position: ordered (a later event has a greater one) and nothing else.
-Code compares and stores positions; the only arithmetic on them is for display
-(lag, progress bars), which a backend with sparse positions (KurrentDB's commit
-positions) would show as "behind" rather than as a count."""
+Code outside a backend only compares and stores positions, never does arithmetic
+on them: how many events lie after one is ``EventStore.count_after`` (KurrentDB's
+commit positions are sparse byte offsets; ``tests/sparse_store.py`` runs the
+read models, status, doctor, ``/healthz`` and ``store copy`` over such positions)."""
+
+
+def count_dense(head: int, after: int) -> int:
+    """``count_after`` for a backend that numbers its events 1, 2, 3, ... without
+    gaps (SQLite, PostgreSQL; the contract suite checks it against ``read_all``):
+    the count is known without reading the events."""
+    return max(0, head - max(after, 0))
+
 @dataclass(frozen=True, slots=True)
 class Rewrite:
     """New data and metadata for the stored event ``id`` (see ``EventStore.rewrite``)."""

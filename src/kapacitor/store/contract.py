@@ -123,6 +123,16 @@ class EventStoreContract:
         assert store.head_position() == len(store.read_all()) == 2
         assert store.append("S-1", make_events(1, "w"), expected_version=1).version == 2
 
+    def test_count_after_counts_the_events_past_a_position(self, store: EventStore):
+        assert store.count_after(0) == 0
+        store.append("S-1", make_events(3))
+        with pytest.raises(WrongExpectedVersion):  # a refused append leaves no hole to count
+            store.append("S-1", make_events(2, "x"), expected_version=0)
+        store.append("S-2", make_events(4, "y"))
+        for after in [0, *(e.position for e in store.read_all())]:
+            assert store.count_after(after) == len(store.read_all(after))
+        assert store.count_after(store.head_position()) == 0
+
     def test_an_id_used_in_another_stream_is_a_conflict(self, store: EventStore):
         store.append("S-1", make_events(1))
         with pytest.raises(EventIdConflict):

@@ -46,6 +46,7 @@ from kapacitor.store.base import (
     Rewrite,
     StoreError,
     check_expected_version,
+    count_dense,
     display_url,
     recorded_events,
     unseen_events,
@@ -253,6 +254,9 @@ class PostgresEventStore:
 
     def head_position(self) -> int:
         return self._query("SELECT coalesce(max(position), 0) FROM events")[0][0]
+
+    def count_after(self, after: int = 0) -> int:
+        return count_dense(self.head_position(), after)
 
     def get_checkpoint(self, name: str) -> dict[str, Any]:
         rows = self._query("SELECT value FROM checkpoints WHERE name = %s", (name,))

@@ -26,6 +26,7 @@ from kapacitor.store.base import (
     StoreDamaged,
     StoreError,
     check_expected_version,
+    count_dense,
     recorded_events,
     unseen_events,
     utc_now,
@@ -299,6 +300,9 @@ class SQLiteEventStore:
         except sqlite3.DatabaseError as exc:
             self._refuse_if_damaged(exc)
             raise
+
+    def count_after(self, after: int = 0) -> int:
+        return count_dense(self.head_position(), after)
 
     def get_checkpoint(self, name: str) -> dict[str, Any]:
         row = self.conn.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()

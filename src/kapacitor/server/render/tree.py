@@ -1,6 +1,6 @@
 """The trace tree as HTML: nested ``<details>`` (collapsible without script),
-one row per node with its tokens and duration, errors marked on the node and on
-every ancestor of it. Each node's details (input, output, text) sit in an inert
+one row per node with its tokens, duration and a bar on the session's time axis
+(a waterfall), errors marked on the node and on every ancestor of it. Each node's details (input, output, text) sit in an inert
 ``<template>`` beside it; trace.js shows the selected node's in the side panel.
 A large tree (more than ``INLINE_NODES``) leaves the details out and names a
 ``detail_url`` instead, from which trace.js fetches a node's details when it is
@@ -15,12 +15,15 @@ no transcript string becomes markup here.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
+from kapacitor import times
 from kapacitor.server.render.items import seconds
 from kapacitor.server.render.output import size
+from kapacitor.server.terms import TERMS
 
 if TYPE_CHECKING:
     from kapacitor.server.trace import TraceNode
@@ -37,22 +40,54 @@ TREE_NODES = 2_000
 
 
 class _Budget:
-    """What is left to render of a large tree, and where to fetch the rest
-    (``url`` None: a small tree, rendered whole)."""
+    """What one render of the tree keeps track of: what is left to render of a
+    large tree and where to fetch the rest (``url`` None: a small tree, rendered
+    whole), and the session's time axis its waterfall bars sit on."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, tree: TraceNode):
         self.url, self.left = url, TREE_NODES
+        self.axis = _Axis.of(tree)
+
+
+class _Axis:
+    """The session's time axis, from the root's start to its end: each row's bar
+    starts where the node started and is as long as it lasted, in per cent of
+    the session (CSS widths, no script), so turns and tool calls read as a
+    waterfall."""
+
+    def __init__(self, start: datetime | None, ms: float):
+        self.start, self.ms = start, ms
+
+    @classmethod
+    def of(cls, tree: TraceNode) -> _Axis:
+        start, end = times.parse(tree.started), times.parse(tree.ended)
+        if start is None or end is None:
+            return cls(None, 0.0)
+        return cls(start, max((end - start).total_seconds() * 1000, 1.0))
+
+    def bar(self, node: TraceNode) -> str:
+        start = times.parse(node.started)
+        if self.start is None or start is None:
+            return '<span class="tbar"></span>'
+        end = max(times.parse(node.ended) or start, start)
+        offset = (start - self.start).total_seconds() * 1000
+        length = (end - start).total_seconds() * 1000
+        return (
+            f'<span class="tbar" title="from +{seconds(offset)}, {seconds(length)} of {seconds(self.ms)}">'
+            f'<span style="left: {100 * offset / self.ms:.2f}%; width: {100 * length / self.ms:.2f}%"></span></span>'
+        )
 
 
 def render_tree(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
     """Written into one list of strings, every transcript value through ``escape``:
     a tree has thousands of nodes, and this is the page's whole cost."""
-    lazy = detail_url is not None and _count(tree) > INLINE_NODES
+    lazy = detail_url is not None and _more_than(tree, INLINE_NODES)
     source = f' data-detail-url="{escape(detail_url)}"' if lazy else ""
-    out = [f'<div class="trace" data-trace{source}><ul class="trace-tree" role="tree">']
-    _node(tree, out, inline=not lazy, budget=_Budget(children_url if lazy else None), path="")
+    budget = _Budget(children_url if lazy else None, tree)
+    out = [f'<div class="trace" data-trace{source}><div class="trace-main">{_scale(budget.axis)}<ul class="trace-tree" role="tree">']
+    _node(tree, out, inline=not lazy, budget=budget, path="")
     out.append(
-        '</ul><aside class="trace-detail" aria-live="polite">'
+        '</ul></div><aside class="trace-detail" aria-live="polite">'
         '<p class="hint">Select a node to see its details.</p></aside></div>'
     )
     return Markup("".join(out))
@@ -68,7 +103,7 @@ def render_children(tree: TraceNode, path: str, skip: int, children_url: str) ->
             return None
         node = node.children[int(index)]
     out: list[str] = []
-    _children(node, out, inline=False, budget=_Budget(children_url), path=path, skip=skip)
+    _children(node, out, inline=False, budget=_Budget(children_url, tree), path=path, skip=skip)
     return Markup("".join(out))
 
 
@@ -83,8 +118,16 @@ def node_detail(tree: TraceNode, node_id: str) -> Markup | None:
     return None
 
 
-def _count(tree: TraceNode) -> int:
-    return 1 + sum(_count(child) for child in tree.children)
+def _more_than(tree: TraceNode, limit: int) -> bool:
+    """Whether the tree has more than ``limit`` nodes (counted no further: a page
+    of a huge tree costs its own nodes)."""
+    stack, seen = [tree], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return True
+        stack.extend(stack.pop().children)
+    return False
 
 
 def _node(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: str) -> None:
@@ -98,6 +141,7 @@ def _node(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: 
     row = (
         f'<span class="twisty"></span><span class="tkind">{escape(node.kind)}</span> '
         f'<span class="tlabel">{escape(node.label or "(empty)")}</span><span class="tmeta">{_meta(node)}</span>'
+        f"{budget.axis.bar(node)}"
     )
     if node.children:
         out.append(
@@ -125,6 +169,16 @@ def _children(node: TraceNode, out: list[str], inline: bool, budget: _Budget, pa
         _node(node.children[index], out, inline, budget, f"{path}.{index}" if path else str(index))
 
 
+def _scale(axis: _Axis) -> str:
+    """The waterfall's scale above the tree: the session's start and length."""
+    if axis.start is None:
+        return ""
+    return (
+        '<div class="taxis" aria-hidden="true"><span class="tbar-scale">'
+        f"<span>0</span><span>{seconds(axis.ms)}</span></span></div>"
+    )
+
+
 def _meta(node: TraceNode) -> str:
     parts = []
     total = sum(
@@ -138,7 +192,7 @@ def _meta(node: TraceNode) -> str:
     )
     if total:
         parts.append(
-            f'<span class="ttokens" title="tokens, descendants included">{_short(total)} tok</span>'
+            f'<span class="ttokens" title="{escape(TERMS["tokens"])}; descendants included">{_short(total)} tokens</span>'
         )
     elapsed = node.duration_ms
     if elapsed or (elapsed == 0 and node.kind == "tool"):
@@ -155,7 +209,7 @@ def _short(n: int) -> str:
 
 
 def _detail(node: TraceNode) -> str:
-    facts = [(name, getattr(node, name)) for name in FACTS]
+    facts = [(name, _when(value) if name in ("started", "ended") else value) for name in FACTS if (value := getattr(node, name))]
     if node.duration_ms is not None:
         facts.append(("duration", seconds(node.duration_ms)))
     facts += [
@@ -168,6 +222,13 @@ def _detail(node: TraceNode) -> str:
         if value not in (None, "", {}, [])
     )
     return f'<div class="tdetail-body"><h3>{escape(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
+
+
+def _when(stamp: str) -> str:
+    """A node's time to the millisecond, saying its zone (the tree is shared by
+    every viewer, so UTC): ``2026-07-19 20:08:01.250 UTC``."""
+    moment = times.parse(stamp)
+    return stamp if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} UTC"
 
 
 def _capped(value: Any) -> str:

@@ -1,0 +1,33 @@
+"""What the pages mean by their token counts, said once: the tooltips every page
+shows beside "in", "out", "cache read", "cache write", "tokens" and "cache hit",
+and the one definition of the cache-hit ratio (the stats tab and its JSON use it).
+
+A model call's prompt is split three ways by the API: ``input_tokens`` (read
+fresh), ``cache_read_input_tokens`` (served from the prompt cache) and
+``cache_creation_input_tokens`` (written to it); ``output_tokens`` is what the
+model wrote. "Tokens" alone, on the list, the sidebar, the session header and
+the trace, is all four summed over every model, subagents included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+TERMS = {
+    "in": "in: prompt tokens the model read fresh (not from the prompt cache)",
+    "out": "out: tokens the model wrote (text, tool calls and thinking)",
+    "cache_read": "cache read: prompt tokens served from the prompt cache (billed at a fraction of the input price)",
+    "cache_write": "cache write: prompt tokens written to the prompt cache for later calls",
+    "tokens": "tokens: in + out + cache read + cache write, every model, subagents included",
+    "cache_hit": "cache hit: cache read / (in + cache read + cache write), the share of the prompt served from the cache",
+}
+"""Each term's tooltip (``terms`` in every template)."""
+
+
+def cache_hit_ratio(tokens: Mapping[str, int]) -> float | None:
+    """cache read / (input + cache read + cache creation): the share of the prompt
+    tokens served from the prompt cache, 0.0 to 1.0; None when no prompt token
+    was sent. ``tokens`` has the API's usage field names."""
+    read = tokens.get("cache_read_input_tokens", 0)
+    prompt = tokens.get("input_tokens", 0) + read + tokens.get("cache_creation_input_tokens", 0)
+    return read / prompt if prompt else None

@@ -1,0 +1,85 @@
+"""The bundled demo set (scripts/make-demo, docs/demo.md) looks like real work
+and nothing in it gives away how it was made: no 'fake' string, no scratch or
+harness path, and its sessions have what a team's real week has (tool calls,
+a subagent, a compaction, errors and an interrupt, several people,
+repositories, models and days)."""
+
+from __future__ import annotations
+
+import tarfile
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from kapacitor.capture.importer import import_paths
+from kapacitor.demo import ARCHIVE, extracted
+from kapacitor.projections.session_summary import SessionSummaries
+from kapacitor.store import open_store
+
+GIVEAWAYS = [b"fake", b"/tmp/", b"tests/e2e", b"e2e_", b"kapacitor-make-demo", b"/work/", b".tooling", b".venv",
+             b"127.0.0.1", b"sk-ant-", b"harness/", b"scenarios/"]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    store = open_store(f"sqlite://{db}")
+    with extracted(now=datetime(2026, 12, 1, 18, tzinfo=UTC)) as (projects, resolve):
+        summary = import_paths(store, [projects], resolve_context=resolve)
+    events = store.read_all()
+    store.close()
+    sessions = SessionSummaries()
+    for event in events:
+        sessions.apply(event)
+    return summary, events, sessions.sessions
+
+
+def test_the_archive_gives_nothing_away_and_is_small():
+    assert ARCHIVE.stat().st_size < 2_000_000
+    with tarfile.open(ARCHIVE) as tar:
+        members = [m for m in tar.getmembers() if m.isfile()]
+        assert members
+        for member in members:
+            data = tar.extractfile(member).read().lower()  # type: ignore[union-attr]
+            for word in GIVEAWAYS:
+                assert word.lower() not in data and word.lower() not in member.name.encode().lower(), (member.name, word)
+
+
+def test_every_record_imports_cleanly(imported):
+    summary, events, _ = imported
+    assert summary.warnings == [] and summary.files >= 14
+    assert not [e for e in events if e.type == "UnknownRecordReceived"]
+
+
+def test_the_sessions_look_like_a_teams_weeks(imported):
+    _, events, sessions = imported
+    mains = [s for s in sessions.values() if s.started]
+    assert len(mains) >= 14
+    assert len({s.user for s in mains}) >= 5
+    github = {s.repository for s in mains if s.repository and "/" in s.repository and not s.repository.startswith("/")}
+    assert len(github) >= 5
+    assert any(not s.repository or s.repository.startswith("/") for s in mains)  # a plain directory too
+    days = {s.started[:10] for s in mains}
+    assert len(days) >= 12 and (max(days) > min(days))
+    assert {m for s in mains for m in s.tokens()} >= {"claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5"}
+    assert all(s.cost() for s in mains)  # every model is priced
+    assert sum(sum(s.tool_calls.values()) for s in mains) >= 60
+    assert {"Bash", "Read", "Edit", "Write", "Agent", "TaskCreate", "TaskUpdate"} <= {t for s in mains for t in s.tool_calls}
+    assert any(s.subagents for s in mains)
+    assert sum(s.tool_errors for s in mains) >= 5
+    assert sum(1 for s in mains if s.prompts >= 2) >= 4  # multi-turn conversations
+    durations = sorted(s.duration_seconds() or 0 for s in mains)  # at a person's pace
+    assert durations[len(durations) // 2] > 30 and durations[-1] > 10 * 60
+    types = Counter(e.type for e in events)
+    assert types["ContextCompacted"] >= 1 and types["ApiErrorOccurred"] >= 1
+    assert any(e.type == "InterruptIssued" and e.data.get("kind") == "user_interrupt" for e in events)
+
+
+def test_token_usage_is_varied_and_cached(imported):
+    _, _, sessions = imported
+    usage = [call.usage for s in sessions.values() for call in s.calls.values()]
+    assert len(usage) >= 80
+    assert sum(u.get("cache_read_input_tokens", 0) for u in usage) > 10 * sum(u.get("input_tokens", 0) for u in usage)
+    assert sum(1 for u in usage if u.get("cache_read_input_tokens")) > len(usage) // 2
+    assert len({u.get("output_tokens") for u in usage}) > len(usage) // 3

@@ -1,0 +1,63 @@
+"""The live hub publishes a change as soon as the projection runner has applied it
+(the runner wakes it), not at its next poll: the poll is made an hour long here,
+so only the wake-up can deliver the message. On SQLite (the runner polls the log)
+and on PostgreSQL (an append's NOTIFY wakes the runner)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import SAMPLE_DIRS
+from kapacitor.access.accounts import ensure_schema
+from kapacitor.access.viewer import LOCAL
+from kapacitor.capture.importer import import_paths
+from kapacitor.events import NewEvent
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.server import live
+from kapacitor.server.live import LiveHub
+from kapacitor.store import open_store
+from kapacitor.store.readdb import open_read_db
+from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
+
+SESSION = "a11ce000-0000-4000-8000-00000000face"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    return f"sqlite://{tmp_path / 'events.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_an_applied_event_reaches_subscribers_without_waiting_for_the_poll(store_url, monkeypatch):
+    monkeypatch.setattr(live, "POLL_SECONDS", 3600)
+    store = open_store(store_url)
+    import_paths(store, SAMPLE_DIRS)
+    runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)
+    runner.catch_up()
+    db = open_read_db(store)
+    ensure_schema(db)
+
+    async def scenario() -> dict:
+        hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
+        runner.on_progress = hub.wake
+        queue = hub.subscribe(LOCAL)
+        watcher = asyncio.create_task(hub.run())
+        await asyncio.sleep(0.2)  # the hub has read where the read models stand
+        runner.start()
+        await asyncio.to_thread(store.append, f"AgentSession-{SESSION}", [NewEvent(
+            "wake-1", "UserMessageReceived", {"timestamp": "2026-11-29T10:00:00.000Z", "content": "hi"},
+            {"source": {"session_id": SESSION}})])
+        try:
+            return await asyncio.wait_for(queue.get(), 60)
+        finally:
+            watcher.cancel()
+
+    try:
+        message = asyncio.run(scenario())
+    finally:
+        runner.close()
+        db.close()
+        store.close()
+    assert message["sessions"] == [SESSION] and message["all"] is False
