@@ -167,7 +167,7 @@ def test_search_snippets_mark_the_same_words_on_both_backends(tmp_path, pg_url):
     answers = []
     for url in (f"sqlite://{tmp_path / 'a.db'}", pg_url):
         store = open_store(url)
-        store.append(f"AgentSession-{session}", [NewEvent("compound-1", "UserMessageReceived", {
+        store.append(f"AgentSession-{session}", [NewEvent("compound-prompt", "UserMessageReceived", {
             "timestamp": "2026-11-29T10:00:00.000Z", "content": COMPOUND}, {"source": {"session_id": session}})])
         store.close()
         built(url, 1000)
