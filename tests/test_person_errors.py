@@ -69,9 +69,32 @@ def test_a_file_without_transcript_records_is_skipped_with_one_warning(tmp_path)
     summary = json.loads(result.stdout)
     assert summary["events_added"] == 0
     [warning] = summary["warnings"]
-    assert warning.startswith("/etc/passwd:0: no transcript record in its first") and "skipped (nothing stored)" in warning
+    assert warning.startswith("/etc/passwd: not a Claude Code transcript (no transcript record in its first ")
+    assert warning.endswith(" lines): skipped, nothing stored")
     status = json.loads(kapacitor("--store", f"sqlite://{store}", "projections", "status", "--json").stdout)
     assert {row["head"] for row in status} == {0}
+
+
+def test_a_binary_file_is_skipped_as_not_a_transcript(tmp_path):
+    binary = tmp_path / "photo.jsonl"
+    binary.write_bytes(bytes(range(256)) * 40)  # NUL bytes, no newline at the end
+    result = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", "--json", str(binary))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["warnings"] == [f"{binary}: not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored"]
+    assert summary["events_added"] == 0 and "incomplete last line" not in result.stderr
+
+
+def test_import_without_history_says_where_it_looked_in_one_line(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "CLAUDE_CONFIG_DIR": ""}
+    result = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert line.startswith("No Claude Code history found") and str(tmp_path / "home" / ".claude" / "projects") in line
+    assert "kapacitor import PATH" in line
+    env["CLAUDE_CONFIG_DIR"] = str(tmp_path / "cc")
+    line = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", env=env).stderr.strip()
+    assert str(tmp_path / "cc" / "projects") in line and "\n" not in line
 
 
 def test_record_text_never_reaches_rich_markup(tmp_path):
