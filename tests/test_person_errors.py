@@ -15,6 +15,7 @@ import pytest
 
 from conftest import RECORDED, SAMPLE_DIRS
 from kapacitor import times
+from kapacitor.server import format
 
 SAMPLE = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
 
@@ -138,6 +139,7 @@ def test_the_sessions_table_fits_the_terminal_one_line_each(imported_store, widt
     for row in rows:  # each session on exactly one line, by its short id
         [line] = [line for line in lines if line.startswith(row["session_id"][:8])]
         assert times.shown(row["started"], None) in line  # in the local zone, named
+        assert line.endswith(" " + format.cost(row["cost_usd"]))  # the web's rule: "$0.039", not "$0.04"
     assert "started" in out
 
 
@@ -180,3 +182,35 @@ def _script(name: str):
     from conftest import ROOT
 
     return ROOT / "scripts" / name
+
+
+def test_sessions_keeps_owner_repo_whole_and_cuts_the_title(tmp_path):
+    checkout = tmp_path / "checkout"  # a real git checkout of a GitHub repository
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", "git@github.com:acme-corp/payments-service.git"], check=True)
+    target = tmp_path / "projects" / "-x" / SAMPLE.name
+    target.parent.mkdir(parents=True)
+    target.write_text(SAMPLE.read_text().replace('"cwd":"/home/dev/notes"', json.dumps({"cwd": str(checkout)})[1:-1].replace(": ", ":")))
+    store = f"sqlite://{tmp_path / 'k.db'}"
+    assert kapacitor("--store", store, "import", str(target)).returncode == 0
+    rows = json.loads(kapacitor("--store", store, "sessions", "--json").stdout)
+    assert [row["repository"] for row in rows] == ["acme-corp/payments-service"]
+
+    def line_at(width):
+        out = kapacitor("--store", store, "sessions", env={**os.environ, "COLUMNS": str(width)}).stdout
+        [line] = [line for line in out.splitlines() if line.startswith(rows[0]["session_id"][:8])]
+        return line
+
+    assert " acme-corp/payme… " in line_at(80)  # cut at its end, never "…ents-service"
+    assert " acme-corp/payments-service " in line_at(100)  # whole: the title gives way
+
+
+def test_sessions_wide_never_wraps_cells_in_a_narrow_terminal(imported_store):
+    out = kapacitor("--store", imported_store, "sessions", "--wide", env={**os.environ, "COLUMNS": "80"}).stdout
+    rows = json.loads(kapacitor("--store", imported_store, "sessions", "--json").stdout)
+    lines = out.splitlines()
+    for row in rows:  # the whole id and the whole title on the session's one line
+        [line] = [line for line in lines if row["session_id"] in line]
+        assert " ".join(row["title"][:200].split()) in " ".join(line.split())
+    models = sum(max(1, len(row["tokens"])) for row in rows)
+    assert len(lines) <= models + 10  # a line per session and model, the header and caption

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kapacitor import money
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
@@ -136,7 +137,7 @@ def _run_one(app: AppContext, request: EvalRequest, err: Console, quiet: bool) -
 def _print_result(result: EvalResult, console: Console) -> None:
     table = Table(title=f"eval {result.eval_id} of {result.session_id}", caption=(
         f"judge {result.backend}/{result.model}, catalog {result.catalog_version}, "
-        f"{result.duration_seconds:.0f} s, cost {'unknown' if result.cost_usd is None else f'${result.cost_usd:.4f}'}"))
+        f"{result.duration_seconds:.0f} s, cost {'unknown' if result.cost_usd is None else money.usd(result.cost_usd)}"))
     for name in ("category", "question", "score", "verdict", "finding"):
         table.add_column(name, overflow="fold")
     for category in result.categories:
