@@ -214,3 +214,17 @@ def test_sessions_wide_never_wraps_cells_in_a_narrow_terminal(imported_store):
         assert " ".join(row["title"][:200].split()) in " ".join(line.split())
     models = sum(max(1, len(row["tokens"])) for row in rows)
     assert len(lines) <= models + 10  # a line per session and model, the header and caption
+
+
+def test_a_directory_as_store_is_one_line_that_says_so(tmp_path):
+    line = one_line_error(kapacitor("--store", str(tmp_path), "sessions"))
+    assert line.startswith(f"Error: not a store URL or path: {tmp_path} is a directory")
+    assert "scheme" not in line
+
+
+def test_eval_of_a_missing_session_is_one_line_and_nothing_before_it(tmp_path):
+    store = f"sqlite://{tmp_path / 'k.db'}"
+    assert kapacitor("--store", store, "import", str(SAMPLE)).returncode == 0
+    result = kapacitor("--store", store, "eval", "nope")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr == "Error: no session 'nope' in the store\n"  # no blank line first

@@ -108,7 +108,7 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
 def _run_one(app: AppContext, request: EvalRequest, err: Console, quiet: bool) -> EvalResult:
     total = len(request.catalog.select(request.only, request.skip)) + 1
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+                  console=err, transient=True, disable=not err.is_terminal) as bar:  # off a terminal, rich leaves a blank line
         task = bar.add_task(f"eval {request.session_id[:8]} ({request.judge})", total=total)
 
         def progress(event: dict) -> None:
