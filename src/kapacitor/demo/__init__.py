@@ -8,10 +8,16 @@ each working directory (GitHub repository, remote, user), and ``demo.json``:
 the moment the set was made for. ``kapacitor serve --demo`` moves every
 timestamp forward by the time since then, so the demo always looks like the
 last two weeks, and imports it through the ordinary importer with that context.
+
+A store remembers which archive it was filled from (``DEMO_CHECKPOINT``: the
+archive's SHA-256 and the moment it was dated for), so serving the demo again
+reuses it as it is, and a new archive is dated for the same moment: the same
+transcripts get the same event ids and nothing is imported twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tarfile
@@ -23,10 +29,29 @@ from pathlib import Path
 from typing import Any
 
 from kapacitor.normalize.claude_code import ContextResolver
+from kapacitor.store.base import EventStore
 
 ARCHIVE = Path(__file__).with_name("demo.tar.xz")
 STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
 """A record's ``timestamp`` field in a transcript line; group 1 is the time."""
+DEMO_CHECKPOINT = "demo-archive"
+"""The store checkpoint naming the archive a store's demo came from:
+``{"sha256": hex digest, "now": ISO time the demo was dated for}``."""
+
+
+def archive_digest(archive: Path = ARCHIVE) -> str:
+    """The archive's SHA-256 (hex): which demo a store holds."""
+    return hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def demo_record(store: EventStore) -> dict[str, Any]:
+    """What ``record_demo`` saved in ``store`` (``{}``: no demo was imported there)."""
+    return store.get_checkpoint(DEMO_CHECKPOINT)
+
+
+def record_demo(store: EventStore, digest: str, now: datetime) -> None:
+    """Note in ``store`` that the archive ``digest`` was imported, dated for ``now``."""
+    store.append_many([], checkpoints={DEMO_CHECKPOINT: {"sha256": digest, "now": now.isoformat()}})
 
 
 def stamp_time(raw: bytes) -> datetime:
