@@ -81,10 +81,11 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
 def load_demo(app_ctx: AppContext, err: Console) -> None:
     """The bundled demo into ``app_ctx``'s store, unless that store already holds
     this very archive. Nothing is ever deleted: another server may be serving the
-    store. A store holding an older archive gets the new one dated for the same
+    store. The first import adds the demo team's facts, comments and marks. A
+    store holding an older archive gets the new one dated for the same
     moment (same ids: what it already has is not imported twice); a demo store
     from before the archive was recorded is served as it is."""
-    from kapacitor.demo import archive_digest, demo_record, extracted, record_demo
+    from kapacitor.demo import add_extras, archive_digest, demo_record, extracted, record_demo
 
     store, shown = app_ctx.store, display_url(app_ctx.store_url)
     digest, record = archive_digest(), demo_record(app_ctx.store)
@@ -96,8 +97,10 @@ def load_demo(app_ctx: AppContext, err: Console) -> None:
     now = datetime.fromisoformat(record["now"]) if record.get("now") else datetime.now(UTC)
     with extracted(now=now) as (projects, resolve):
         summary = import_with_progress(store, [projects], err, resolve)
+    added = {} if record else add_extras(store)  # once per store: they get new ids each time
     record_demo(store, digest, now)
-    err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts into {shown}", soft_wrap=True)
+    extras = "".join(f", {n} {kind}" for kind, n in added.items())
+    err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts{extras} into {shown}", soft_wrap=True)
 
 
 def _port_free(host: str, port: int) -> None:

@@ -29,9 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from kapacitor.normalize.claude_code import ContextResolver
+from kapacitor.envelope import agent_session_stream
 from kapacitor.store.base import EventStore
 
 ARCHIVE = Path(__file__).with_name("demo.tar.xz")
+EXTRAS = Path(__file__).with_name("extras.json")
+"""What the demo team added to its sessions after the fact (facts, comments,
+marks): appended by ``add_extras`` through the memory and collab packages."""
 STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
 """A record's ``timestamp`` field in a transcript line; group 1 is the time."""
 DEMO_CHECKPOINT = "demo-archive"
@@ -70,6 +74,36 @@ def retimed(data: bytes, move: Callable[[datetime], datetime]) -> bytes:
 def shift_timestamps(data: bytes, delta: timedelta) -> bytes:
     """Every record ``timestamp`` in a transcript moved by ``delta``."""
     return retimed(data, lambda when: when + delta)
+
+
+def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
+    """Append the demo's memory facts, comments and marks (``extras.json``) to
+    ``store``, which holds the demo's sessions, through the same functions the
+    server and the MCP tools use, attributed to the demo's developers. Returns
+    how many of each were added. Not idempotent (new ids): call it once per store."""
+    from kapacitor.collab import comments, marks
+    from kapacitor.memory import facts
+
+    data = json.loads(extras.read_text())
+    for fact in data["facts"]:
+        provenance = facts.Provenance(by=fact["by"], user=fact["user"], session_id=fact["session"])
+        facts.retain(store, fact["text"], fact["scope"], provenance, fact["category"])
+    for comment in data["comments"]:
+        anchor = chat_item_with(store, comment["session"], comment["on"]) if comment.get("on") else ""
+        target = comments.check_target("chat", anchor) if anchor else comments.check_target("session")
+        comments.add(store, comment["session"], comment["author"], comment["text"], target)
+    for mark in data["marks"]:
+        marks.mark(store, mark["session"], mark["author"], mark["reason"])
+    return {kind: len(data[kind]) for kind in ("facts", "comments", "marks")}
+
+
+def chat_item_with(store: EventStore, session_id: str, text: str) -> str:
+    """The id of the session's first event whose data holds ``text`` ("" if none):
+    the anchor of a comment on that chat item."""
+    for event in store.read_stream(agent_session_stream(session_id)):
+        if text in json.dumps(event.data):
+            return event.id
+    return ""
 
 
 @contextmanager
