@@ -30,12 +30,13 @@ from typing import Any
 
 from kapacitor.normalize.claude_code import ContextResolver
 from kapacitor.envelope import agent_session_stream
-from kapacitor.store.base import EventStore
+from kapacitor.events import event_id
+from kapacitor.store.base import EventStore, utc_now
 
 ARCHIVE = Path(__file__).with_name("demo.tar.xz")
 EXTRAS = Path(__file__).with_name("extras.json")
-"""What the demo team added to its sessions after the fact (facts, comments,
-marks): appended by ``add_extras`` through the memory and collab packages."""
+"""What the demo team added to its sessions after the fact (evals, facts,
+comments, marks): appended by ``add_extras`` through the memory and collab packages."""
 STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
 """A record's ``timestamp`` field in a transcript line; group 1 is the time."""
 DEMO_CHECKPOINT = "demo-archive"
@@ -82,6 +83,7 @@ def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
     server and the MCP tools use, attributed to the demo's developers. Returns
     how many of each were added. Not idempotent (new ids): call it once per store."""
     from kapacitor.collab import comments, marks
+    from kapacitor.eval.record import record_eval
     from kapacitor.memory import facts
 
     data = json.loads(extras.read_text())
@@ -94,7 +96,32 @@ def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
         comments.add(store, comment["session"], comment["author"], comment["text"], target)
     for mark in data["marks"]:
         marks.mark(store, mark["session"], mark["author"], mark["reason"])
-    return {kind: len(data[kind]) for kind in ("facts", "comments", "marks")}
+    for evaluation in data["evals"]:
+        record_eval(store, demo_eval(evaluation), {"repository": evaluation["repository"], "user": evaluation["user"]})
+    return {kind: len(data[kind]) for kind in ("evals", "facts", "comments", "marks")}
+
+
+def demo_eval(evaluation: dict[str, Any]) -> Any:
+    """An ``EvalResult`` from the demo's scripted answers, built as the eval
+    runner builds one: each answer a ``Verdict`` of the catalog's question,
+    scores aggregated per category by ``runner.aggregate``, the retrospective
+    validated by ``answers.validate_retrospective``."""
+    from kapacitor.eval import answers, runner
+    from kapacitor.eval.catalog import load
+
+    catalog = load()
+    verdicts = [
+        answers.Verdict(question_id, catalog.question(question_id).category, a["score"], answers.verdict_of(a["score"]),
+                        a["finding"], [], a.get("recommendation", ""), a.get("retain_fact", ""))
+        for question_id, a in evaluation["answers"].items()
+    ]
+    categories, overall = runner.aggregate(catalog, verdicts)
+    return runner.EvalResult(
+        eval_id=event_id("demo-eval", evaluation["session"]), session_id=evaluation["session"], backend="anthropic",
+        model=evaluation["model"], catalog_version=catalog.version, verdicts=verdicts, failed=[],
+        categories=categories, overall=overall, retrospective=answers.validate_retrospective(evaluation["retrospective"]),
+        usage={}, cost_usd=None, started=utc_now(), duration_seconds=evaluation["seconds"], threshold=runner.DEFAULT_THRESHOLD,
+    )
 
 
 def chat_item_with(store: EventStore, session_id: str, text: str) -> str:
