@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 from rich.console import Console
 
-from kapacitor.capture.transcripts import default_roots
+from kapacitor.capture.transcripts import default_roots, no_history_message
 from kapacitor.cli.common import AppContext, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import demo_store_path
@@ -65,14 +65,14 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
     if import_first:
         roots = default_roots()
         if not roots:
-            err.print("[yellow]No Claude Code history found[/] (looked in $CLAUDE_CONFIG_DIR, ~/.claude, ~/.config/claude).")
+            err.print(no_history_message(), markup=False, soft_wrap=True)
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
     app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
         err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
-    err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
+    err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it", soft_wrap=True)
     if demo:
         err.print(f"The CLI reads this store with: [bold]kapacitor --store {display_url(app_ctx.store_url)} sessions[/]", soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
