@@ -138,7 +138,8 @@ def job_json(request: Request, session_id: str, job_id: str) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/eval/jobs/{job_id}/events", summary="An eval job's progress (SSE)")
 async def job_events(request: Request, session_id: str, job_id: str) -> EventSourceResponse:
     """``progress`` messages (the runner's: question started/done/retry/failed,
-    retrospective) as they happen, then one ``done`` or ``failed`` with the job."""
+    retrospective) as they happen, then one ``done`` or ``failed`` with the job,
+    once the read models hold what it recorded (at most 30 s later)."""
     await asyncio.to_thread(_job, request, session_id, job_id)
     worker = _worker(request)
 
@@ -150,6 +151,8 @@ async def job_events(request: Request, session_id: str, job_id: str) -> EventSou
                 yield {"event": "progress", "data": json.dumps(message)}
             sent = len(current["progress"])
             if current["state"] in ("done", "failed"):
+                # the tab reloads on "done": only once the read models hold the eval
+                await asyncio.to_thread(_wait_for_read_models, request, 30.0)
                 yield {"event": current["state"], "data": json.dumps(
                     {k: current[k] for k in ("job_id", "state", "eval_id", "error")})}
                 return
