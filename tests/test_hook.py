@@ -23,6 +23,7 @@ from capture_helpers import (
     run_hook,
     spooled,
     state_dir,
+    wait_for,
 )
 from kapacitor.capture import client_config, hook, layout
 from redaction_corpus import GHP
@@ -160,15 +161,40 @@ def big_output(secret: str) -> str:
     return "".join(lines)
 
 
+RECORD_IMPORTS = """import os, sys
+class Recorder:  # every module imported from here on, by this process and the ones it forks
+    def find_spec(self, name, path=None, target=None):
+        with open(os.environ["IMPORTS_LOG"], "a") as log:  # reopened: a detached fork closes inherited files
+            log.write(name + "\\n")
+sys.meta_path.insert(0, Recorder())
+sys.argv = sys.argv[1:]
+with open(sys.argv[0]) as script:
+    exec(compile(script.read(), sys.argv[0], "exec"), {"__name__": "__main__"})
+"""
+
+
+def held_batches(session_id: str) -> list[dict]:
+    """The session's spooled batches, a held place replaced by the batch written for it."""
+    sessions = state_dir() / "sessions"
+    return [json.loads((sessions / f"{session_id}.held-{b['held']}").read_bytes()) if "held" in b else b
+            for b in spooled(session_id)]
+
+
 def test_a_big_batch_is_masked_with_the_standard_library_only(tmp_path, down):
-    """A hook carrying a 2 MB tool output and the follower reading a 2 MB
-    transcript line mask them (``KeywordScan``) without importing anything heavy."""
+    """A hook carrying a 2 MB tool output (masked by the process it hands it to)
+    and the follower reading a 2 MB transcript line mask them (``KeywordScan``)
+    without importing anything heavy, and write no secret to the spool."""
     live = LiveSession(tmp_path)
     live.write_main(0, 3)
     output = big_output(GHP)
     assert len(output) > 2_000_000
     payload = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_big", tool_response={"stdout": output})
-    imported = imported_by_hook("PostToolUse", payload)
+    log = tmp_path / "imports.log"
+    ran = subprocess.run([sys.executable, "-c", RECORD_IMPORTS, KAPACITOR, "hook", "PostToolUse"], input=json.dumps(payload).encode(),
+                         capture_output=True, env={**os.environ, "KAPACITOR_FOLLOW": "0", "IMPORTS_LOG": str(log)}, timeout=60)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    wait_for(lambda: (state_dir() / "sessions" / f"{live.session_id}.json").exists(), timeout=60)  # the detached part is done
+    imported = set(log.read_text().split())
     assert "kapacitor.normalize.keyword_scan" in imported and not HEAVY & imported, HEAVY & imported
     record = {"type": "user", "uuid": "7f0c5b1e-0000-4000-8000-0000000000b1", "sessionId": live.session_id,
               "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_big", "content": output}]}}
@@ -181,10 +207,10 @@ def test_a_big_batch_is_masked_with_the_standard_library_only(tmp_path, down):
     assert follower.returncode == 0, follower.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in follower.stderr.decode().splitlines() if line.startswith("import time:")}
     assert "kapacitor.normalize.keyword_scan" in imported and not HEAVY & imported, HEAVY & imported
-    spool = (state_dir() / "sessions" / f"{live.session_id}.spool").read_bytes()
-    assert GHP.encode() not in spool and spool.count(b"[REDACTED github-pat #") == 2
-    batches = spooled(live.session_id)
-    assert any(b.get("hook", {}).get("payload", {}).get("tool_use_id") == "toolu_big" for b in batches)
+    written = b"".join(p.read_bytes() for p in (state_dir() / "sessions").glob(f"{live.session_id}.*"))
+    assert GHP.encode() not in written and written.count(b"[REDACTED github-pat #") == 2
+    batches = held_batches(live.session_id)
+    assert batches[0]["hook"]["payload"]["tool_use_id"] == "toolu_big"
     assert any(len(line.get("t", "")) > 2_000_000 for b in batches for t in b["transcripts"] for line in t["lines"])
 
 
@@ -252,3 +278,37 @@ def test_sessions_in_an_excluded_directory_never_leave_the_machine(tmp_path, liv
     assert spooled(WIDGETS) == [] and live_server.get("/healthz")["head"] == 0  # type: ignore[index]
     assert run_hook("UserPromptSubmit", live.payload("UserPromptSubmit")).returncode == 0
     assert live_server.get("/healthz")["head"] > 0  # type: ignore[index]
+
+
+def test_a_held_place_keeps_the_spool_in_order_and_a_lost_one_does_not_block_it(tmp_path, live_server):
+    """A place kept in the spool for a huge payload (``spool_hold``, as the hook
+    does before handing it off) makes a later hook's batch wait behind it, even
+    with the server up; once written, ``sync`` delivers both in that order. A
+    place whose writer died (its file unlocked, empty) is skipped and logged."""
+    from kapacitor.capture.shipper import hook_batch, utc_stamp
+    from kapacitor.capture.spool import fill_hold, spool_hold
+    from kapacitor.store import open_store
+
+    live = LiveSession(tmp_path)
+    live.write_main(0, 3)
+
+    def payload(tool_use_id: str) -> dict:
+        return live.payload("PostToolUse", tool_name="Bash", tool_use_id=tool_use_id, tool_response={"stdout": "ok\n"})
+
+    _, fd = spool_hold(live.session_id)
+    assert run_hook("PostToolUse", payload("toolu_after")).returncode == 0
+    assert [list(b) for b in spooled(live.session_id)][0] == ["held"] and len(spooled(live.session_id)) == 2
+    assert live_server.get("/healthz")["head"] == 0  # type: ignore[index]  # nothing overtook the held place
+    fill_hold(fd, hook_batch(live.session_id, {"event": "PostToolUse", "at": utc_stamp(), "payload": payload("toolu_held")}, ""))
+    _, lost = spool_hold(live.session_id)
+    os.close(lost)  # its writer died before writing it
+    assert run_hook("PostToolUse", payload("toolu_last")).returncode == 0
+    assert subprocess.run([KAPACITOR, "sync"], capture_output=True, timeout=60).returncode == 0
+    assert spooled(live.session_id) == [] and not list((state_dir() / "sessions").glob("*.held-*"))
+    assert any("a hook payload was lost" in line for line in capture_log())
+    store = open_store(f"sqlite://{live_server.store_path}")
+    try:
+        hooks = [e.data["extensions"]["claude_code"]["tool_use_id"] for e in store.read_all() if e.type == "HookReceived"]
+    finally:
+        store.close()
+    assert hooks == ["toolu_held", "toolu_after", "toolu_last"]

@@ -6,7 +6,9 @@ makes the agent wait for them."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import threading
 import time
 
 from capture_helpers import (
@@ -20,6 +22,7 @@ from capture_helpers import (
     wait_for,
 )
 from kapacitor.store import open_store
+from redaction_corpus import GHP
 
 OUTPUT_LINES = 360_000  # ~30 MB of tool output; the transcript line holds it twice (content and toolUseResult)
 
@@ -63,5 +66,67 @@ def test_a_63_mb_line_reaches_the_store_and_no_hook_waits_for_it(tmp_path, live_
     synced = subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, timeout=300)
     assert synced.returncode == 0, synced.stderr
     assert spooled(live.session_id) == [] and not (state_dir() / "sessions" / f"{live.session_id}.aside").exists()
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+
+
+def test_a_huge_hook_payload_is_masked_off_the_agents_path_and_keeps_its_place(tmp_path, live_server):
+    """The hook hands a 30 MB payload to a detached process and returns at once; a
+    small hook fired right after it is stored after it; and no byte of the secret
+    in the output is ever written under the client's state dir (the spool, the
+    held batch, the log), checked all along by a watcher."""
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 8)
+    lines = [f"line {i}: build output with \"quotes\", a tab\tand /home/dev/src/widgets/f_{i}.py\n" for i in range(OUTPUT_LINES)]
+    lines[OUTPUT_LINES // 2] = f"export GITHUB_TOKEN={GHP}\n"
+    output = "".join(lines)
+    secret = GHP.encode()
+    leaks: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for path in state_dir().rglob("*"):
+                try:
+                    if path.is_file() and secret in path.read_bytes():
+                        leaks.append(path.name)
+                except OSError:
+                    continue  # renamed or removed meanwhile
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        started = time.monotonic()
+        huge = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_huge", tool_response={"stdout": output})
+        assert run_hook("PostToolUse", huge, KAPACITOR_FOLLOW="1", KAPACITOR_FOLLOW_IDLE="30").returncode == 0
+        huge_seconds = time.monotonic() - started
+        small = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_small", tool_response={"stdout": "ok\n"})
+        started = time.monotonic()
+        assert run_hook("PostToolUse", small, KAPACITOR_FOLLOW="1", KAPACITOR_FOLLOW_IDLE="30").returncode == 0
+        small_seconds = time.monotonic() - started
+        assert huge_seconds < 5 and small_seconds < 5, (huge_seconds, small_seconds)
+
+        store = open_store(f"sqlite://{live_server.store_path}")
+
+        def both_hooks() -> list:
+            hooks = [e for e in store.read_all() if e.type == "HookReceived"]
+            return hooks if len(hooks) == 2 else []
+
+        first, second = wait_for(both_hooks, timeout=240, interval=1)
+        store.close()
+        stored = first.data["extensions"]["claude_code"]["tool_response"]["stdout"]
+        assert second.data["extensions"]["claude_code"]["tool_response"]["stdout"] == "ok\n"  # stored after the huge one
+        [marker] = set(re.findall(r"\[REDACTED [^\]]*\]", stored))
+        assert GHP not in stored and stored == output.replace(GHP, marker)
+        run_hook("SessionEnd", live.payload("SessionEnd", reason="other"))
+        synced = subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, timeout=300)
+        assert synced.returncode == 0, synced.stderr
+    finally:
+        stop.set()
+        watcher.join()
+    assert leaks == []
+    sessions = state_dir() / "sessions"
+    assert spooled(live.session_id) == [] and not list(sessions.glob(f"{live.session_id}.held-*"))
     live_server.stop()
     assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")

@@ -4,7 +4,9 @@ It reads the JSON payload from stdin, sends it with the session's new transcript
 lines to the server (``shipper``), and exits 0: it never blocks or breaks the
 agent. Stdlib only and nothing heavy imported (``entry`` routes here before
 click is loaded). Any failure is written as one line to the capture log in the
-user state dir and swallowed. Whatever must outlive the hook (the last lines
+user state dir and swallowed. A payload over ``DETACH_ABOVE`` bytes (a tool's
+huge output) is masked, spooled and sent by a detached process (``hand_off``):
+masking 30 MB takes seconds, and the agent waits for the hook. Whatever must outlive the hook (the last lines
 after SessionEnd: the client kills that hook ~1 s after it exits; long turns
 with no hook firing) is the follower's job, a detached process started here.
 """
@@ -18,8 +20,8 @@ import sys
 from kapacitor.capture import layout
 from kapacitor.capture.client_config import excluded, load, log_failure
 from kapacitor.capture.recall_hook import print_context
-from kapacitor.capture.shipper import ship, utc_stamp
-from kapacitor.capture.spool import follower_lock
+from kapacitor.capture.shipper import hook_batch, ship, utc_stamp
+from kapacitor.capture.spool import fill_hold, follower_lock, spool_hold
 
 EVENTS = (
     "SessionStart",
@@ -42,6 +44,8 @@ _WAKE_FOLLOWER = {"SessionStart", "UserPromptSubmit", "SessionEnd"}
 HOOK_BUDGET = 256 << 10
 """Transcript bytes one hook reads at most; a larger backlog (a long session
 resumed after setup) is the follower's, which the hook then starts."""
+DETACH_ABOVE = 1 << 20
+"""A payload larger than this (bytes) is handed to a detached process."""
 
 
 def main(argv: list[str]) -> int:
@@ -72,20 +76,46 @@ def run(event: str, raw: bytes) -> None:
         return  # an excluded directory: nothing of it leaves this machine
     transcript = payload.get("transcript_path")
     config = load()
-    result = ship(
-        session_id,
-        config,
-        transcript=transcript if isinstance(transcript, str) else "",
-        cwd=str(payload.get("cwd") or ""),
-        hook={"event": event, "at": at, "payload": payload},
-        ended={"SessionEnd": True, "SessionStart": False}.get(event),
-        hasty=True,
-        budget=HOOK_BUDGET,
-    )
-    if event in _WAKE_FOLLOWER or result.more:
-        start_follower(session_id)
+    cwd = str(payload.get("cwd") or "")
+    hook = {"event": event, "at": at, "payload": payload}
+    if len(raw) > DETACH_ABOVE:
+        hand_off(session_id, hook, cwd, transcript if isinstance(transcript, str) else "")
+    else:
+        result = ship(
+            session_id,
+            config,
+            transcript=transcript if isinstance(transcript, str) else "",
+            cwd=cwd,
+            hook=hook,
+            ended={"SessionEnd": True, "SessionStart": False}.get(event),
+            hasty=True,
+            budget=HOOK_BUDGET,
+        )
+        if event in _WAKE_FOLLOWER or result.more:
+            start_follower(session_id)
     if event == "SessionStart":
         print_context(payload, config)
+
+
+def hand_off(session_id: str, hook: dict, cwd: str, transcript: str) -> None:
+    """Return at once and leave a huge payload to a detached copy of this process,
+    which masks it, writes it into the place this process kept for it in the
+    session's spool (``spool.spool_hold``: before returning, so a later hook's
+    batch queues behind it), then sends what the session has and starts the
+    follower. Nothing unmasked is written to disk."""
+    token, fd = spool_hold(session_id)
+    if not fork_detached(keep=fd):
+        os.close(fd)
+        return
+    try:
+        fill_hold(fd, hook_batch(session_id, hook, cwd))
+        event = hook["event"]
+        ship(session_id, load(), transcript=transcript, cwd=cwd, ended={"SessionEnd": True, "SessionStart": False}.get(event))
+        start_follower(session_id)
+    except BaseException as exc:  # noqa: BLE001 — a detached process: log, never raise
+        log_failure(f"hook {hook['event']}: detached payload {token}: {type(exc).__name__}: {exc}")
+    finally:
+        os._exit(0)
 
 
 def start_follower(session_id: str) -> None:
@@ -100,12 +130,23 @@ def start_follower(session_id: str) -> None:
 
 
 def detach(command: list[str]) -> None:
-    """Run ``command`` in its own session, not our child (double fork), so that it
-    survives the hook and the client being killed and never holds their pipes."""
+    """Run ``command`` detached (``fork_detached``)."""
+    if fork_detached():
+        try:
+            os.execv(command[0], command)
+        finally:
+            os._exit(1)
+
+
+def fork_detached(keep: int = -1) -> bool:
+    """Fork a process in its own session, not our child (double fork), so that it
+    survives the hook and the client being killed and never holds their pipes:
+    True in that process (stdio on /dev/null, no other inherited descriptor but
+    ``keep``; it must end with ``os._exit``), False here once it is started."""
     pid = os.fork()
     if pid:
         os.waitpid(pid, 0)
-        return
+        return False
     try:
         os.setsid()
         if os.fork():
@@ -113,11 +154,14 @@ def detach(command: list[str]) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, 256)
-        os.execv(command[0], command)
+        if keep < 3:
+            os.closerange(3, 256)
+        else:
+            os.closerange(3, keep)
+            os.closerange(keep + 1, 256)
     except BaseException:  # noqa: BLE001
         os._exit(1)
-    os._exit(0)
+    return True
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ from kapacitor.capture import layout, sender
 from kapacitor.capture.client_config import ClientConfig, log_failure, state_dir
 from kapacitor.capture.spool import (
     SessionState,
+    drop_hold,
+    held_batch,
+    held_token,
     load_state,
     save_state,
     send_lock,
@@ -83,7 +86,7 @@ def ship(
         if not locked:  # another sender is busy: keep the payload, it will read the lines
             result.locked = False
             if hook is not None:
-                spool_append(session_id, _encode(session_id, hook, None, [], cwd, _repository(None, cwd)))
+                spool_append(session_id, hook_batch(session_id, hook, cwd))
                 result.spooled = 1
             return result
         state = load_state(session_id)
@@ -106,6 +109,12 @@ def ship(
         state.offsets.update(advances)
         save_state(state)
     return result
+
+
+def hook_batch(session_id: str, hook: dict, cwd: str) -> bytes:
+    """A batch of a hook payload alone (no transcript lines: whoever holds the
+    send lock reads those), secrets masked."""
+    return _encode(session_id, hook, None, [], cwd, _repository(None, cwd))
 
 
 def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipResult, hasty: bool) -> sender.Outcome:
@@ -132,17 +141,35 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
 
 
 def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty: bool) -> sender.Outcome | None:
-    """Deliver the spool in order; the failure that stopped it, or None when it is empty."""
+    """Deliver the spool in order; the failure that stopped it, or None when it is
+    empty. A held place (``spool.spool_hold``) whose batch is still being
+    masked stops it like a failure: what comes after waits."""
     start = delivered = state.spool_pos
-    failure = None
+    failure, held = None, []
     for pos, body in spool_read(state):
+        token = held_token(body)
+        if token is not None:
+            batch = held_batch(state.session_id, token)
+            if batch is None:
+                failure = sender.Outcome(sender.FAILED, "a huge hook payload ahead of it is being masked", huge=True)
+                break
+            if not batch:
+                log_failure(f"session {state.session_id}: a hook payload was lost: the process masking it died")
+                held.append(token)
+                delivered = pos
+                continue
+            body = batch
         outcome = _deliver(config, state.session_id, body, result, hasty)
         if outcome.kind == sender.FAILED:
             failure = outcome
             break
         delivered = pos
+        if token is not None:
+            held.append(token)
     if delivered != start:
         spool_delivered(state, delivered)
+        for token in held:
+            drop_hold(state.session_id, token)
     return failure
 
 

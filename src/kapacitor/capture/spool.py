@@ -12,6 +12,11 @@ For each session ``<state>/sessions/`` holds:
 - ``<id>.spool``: batches the server did not take, one JSON line each, appended
   with ``O_APPEND`` under ``flock`` and fsync'd before the offsets move past them.
   Drained in order; emptied (under the same ``flock``) once all is delivered.
+- ``<id>.held-<token>``: a huge hook payload's batch, written (masked) by the
+  detached process the hook hands it to (``capture.hook``); the spool holds its
+  place as one line ``{"held": token}``, appended before the hook returns, so
+  the batches after it (a later hook's) wait behind it. The file is locked
+  while that process masks; drains stop at its line until it is written.
 - ``<id>.aside``: batches the server refused for good (a 4xx that a resend cannot
   change), set aside so they never block the ones after them: one JSON line
   each, ``{"at": UTC time, "reason": the server's answer, "batch": the batch}``.
@@ -151,6 +156,64 @@ def spool_append(session_id: str, entry: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def spool_hold(session_id: str) -> tuple[str, int]:
+    """Keep a place in the session's spool for a batch still to be written:
+    (its token, the open and locked ``.held-<token>`` file to write it into with
+    ``fill_hold``). The lock is taken before the place is appended, so a drain
+    never takes a place whose batch is being written for lost."""
+    token = f"{time.time_ns():x}-{os.getpid()}"
+    fd = _opened(_path(session_id, f".held-{token}"), os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    spool_append(session_id, json.dumps({"held": token}).encode())
+    return token, fd
+
+
+def fill_hold(fd: int, body: bytes) -> None:
+    """Write a held place's batch (durably) and let drains take it (closes ``fd``)."""
+    try:
+        data = memoryview(body.rstrip(b"\n") + b"\n")
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def held_token(entry: bytes) -> str | None:
+    """The token of a spool line that holds a place (``spool_hold``), else None."""
+    if not entry.startswith(b'{"held":'):
+        return None
+    token = json.loads(entry).get("held")
+    return token if isinstance(token, str) else None
+
+
+def held_batch(session_id: str, token: str) -> bytes | None:
+    """A held place's batch; None while it is being written; ``b""`` when the
+    process writing it died first (its file is unlocked and incomplete)."""
+    try:
+        fd = os.open(_path(session_id, f".held-{token}"), os.O_RDONLY)
+    except FileNotFoundError:
+        return b""
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        with open(fd, "rb", closefd=False) as handle:
+            data = handle.read()
+    finally:
+        os.close(fd)
+    return data.rstrip(b"\n") if data.endswith(b"\n") else b""
+
+
+def drop_hold(session_id: str, token: str) -> None:
+    """Remove a held place's file once the spool's position is past its line."""
+    try:
+        os.unlink(_path(session_id, f".held-{token}"))
+    except FileNotFoundError:
+        pass
 
 
 def spool_read(state: SessionState) -> Iterator[tuple[int, bytes]]:
