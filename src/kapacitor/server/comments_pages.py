@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -143,8 +144,8 @@ def _add(request: Request, session_id: str, text: str, target: collab_comments.T
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
-    return {"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
-            "created_at": added.timestamp, "edited_at": ""}
+    return _listed({"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
+                    "created_at": added.timestamp, "edited_at": ""})
 
 
 def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed: str = "") -> dict[str, Any]:
@@ -161,7 +162,7 @@ def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
-    return found | {"text": edited.text, "edited_at": edited.timestamp}
+    return _listed(found | {"text": edited.text, "edited_at": edited.timestamp})
 
 
 def _retract(request: Request, session_id: str, comment_id: str) -> None:
@@ -286,11 +287,15 @@ class NewMark(BaseModel):
     author: str = ""
 
 
-def _comments_json(request: Request, session_id: str, zone: Any) -> dict[str, Any]:
+def _listed(comment: dict[str, Any], zone: tzinfo = UTC) -> dict[str, Any]:
+    """A comment as the JSON API gives it: its times ISO 8601 in ``zone``, one form
+    (``times.iso``), whether it was just written or listed."""
+    return comment | {"created_at": times.iso(comment["created_at"], zone), "edited_at": times.iso(comment["edited_at"], zone) or ""}
+
+
+def _comments_json(request: Request, session_id: str, zone: tzinfo) -> dict[str, Any]:
     found = comments_model.session_comments(conn(request), session_id)
-    return {"session_id": session_id, "counts": comments_model.counts(found),
-            "comments": [c | {"created_at": times.iso(c["created_at"], zone), "edited_at": times.iso(c["edited_at"], zone) or ""}
-                         for c in found]}
+    return {"session_id": session_id, "counts": comments_model.counts(found), "comments": [_listed(c, zone) for c in found]}
 
 
 @router.get("/api/sessions/{session_id}/comments", summary="A session's comments, oldest first")
