@@ -203,6 +203,27 @@ def test_no_session_figure_is_negative_zero(app):
     assert not re.findall(r'"\w+": -0\.0\b', stats)
 
 
+def test_the_trace_spans_the_session_as_its_header_says(app):
+    """One duration rule (``times.seconds_between`` over the session's first and last
+    events): the trace's root lasts what the header and the list say."""
+    for row in listed(app, {})[:12]:
+        sid = row["session_id"]
+        root = get(app, f"/sessions/{sid}/trace.json")
+        if row["duration_seconds"] is not None:
+            assert root["duration_ms"] == pytest.approx(row["duration_seconds"] * 1000), sid
+            assert format.duration(row["duration_seconds"]) in get(app, f"/sessions/{sid}/trace")
+
+
+def test_an_api_error_reads_as_its_message_with_the_raw_json_folded(app):
+    overloaded = next(s["session_id"] for s in listed(app, {}) if s["session_id"].startswith("833ab0b6"))
+    chat = get(app, f"/sessions/{overloaded}")
+    error = re.search(r'<div class="chat-item api-error".*?</div>', chat, re.DOTALL)
+    assert error, "the demo's overloaded request"
+    shown, folded = error.group(0).split('<details class="raw-error">', 1)
+    assert "529 Overloaded (overloaded_error)" in shown and "{" not in shown
+    assert "overloaded_error" in folded and "</pre></details>" in folded
+
+
 def test_a_range_is_checked(app):
     assert "after it ends" in get(app, "/overview.json?since=2026-02-01&until=2026-01-01", status=422)["detail"]
     assert "at most" in get(app, "/overview.json?since=2020-01-01&until=2026-01-01", status=422)["detail"]
