@@ -177,3 +177,17 @@ def test_on_a_team_server_whoever_may_see_a_session_comments_and_only_authors_or
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/").text).group(1)  # type: ignore[union-attr]
     answer = browser.post(f"/sessions/{BOB_SESSION}/comments", data=form, headers={"X-CSRF-Token": csrf})
     assert answer.status_code == 200 and "from the browser" in answer.text
+
+
+def test_a_fact_and_a_comment_made_the_same_way_get_the_same_author(served):
+    """One identity rule (``acting_person``) for every person-made event on a server
+    without --auth: the identity a client claims, else this machine's (git email)."""
+    client, _ = served
+    machine = resolve_context(os.environ["HOME"])["user"]
+    for claim, expected in (("", machine), ("ana@example.com", "ana@example.com")):
+        comment = client.post(f"/api/sessions/{WIDGETS}/comments", json={"text": f"note {claim}", "author": claim})
+        assert comment.status_code == 201, comment.text
+        fact = client.post("/api/memory/facts", json={"text": f"fact {claim or 'unclaimed'}", "repo": "acme/app", "by": "person", "user": claim})
+        assert fact.status_code == 200, fact.text
+        [kept] = [f for f in client.get("/api/memory/facts", params={"repo": "acme/app"}).json() if f["fact_id"] == fact.json()["fact_id"]]
+        assert comment.json()["author"] == kept["user"] == expected, kept  # before: the fact said "local"

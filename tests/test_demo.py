@@ -6,6 +6,7 @@ repositories, models and days)."""
 
 from __future__ import annotations
 
+import json
 import tarfile
 from collections import Counter
 from datetime import UTC, datetime
@@ -83,3 +84,45 @@ def test_token_usage_is_varied_and_cached(imported):
     assert sum(u.get("cache_read_input_tokens", 0) for u in usage) > 10 * sum(u.get("input_tokens", 0) for u in usage)
     assert sum(1 for u in usage if u.get("cache_read_input_tokens")) > len(usage) // 2
     assert len({u.get("output_tokens") for u in usage}) > len(usage) // 3
+
+
+def test_the_served_demo_has_facts_comments_and_marks_by_its_team(tmp_path):
+    """``serve --demo`` adds the team's memory facts, comments (one on a chat item)
+    and marks; the memory and marked pages and the session's comments show them,
+    attributed to the demo's developers."""
+    from browser import start_server
+
+    bug_fix = "4785b5fc-e65a-539e-81f5-913d613cfc11"
+    server = start_server(None, tmp_path, "--demo")
+    try:
+        facts = server.get_json("/api/memory/facts")
+        marked = server.get_json("/marked.json")
+        comments = server.get_json(f"/api/sessions/{bug_fix}/comments")
+        memory_page = _page(server.url + "/memory") + _page(server.url + "/memory/acme/payments")
+        marked_page = _page(server.url + "/marked")
+        evals = server.get_json("/evals.json")
+        evals_page = _page(server.url + "/evals")
+        listing = server.get_json("/sessions.json")
+    finally:
+        server.stop()
+    texts = " ".join(f["text"] for f in facts)
+    assert len(facts) >= 5 and "ROUND_HALF_UP" in texts and {f["user"] for f in facts if f["by"] != "judge"} <= {f"{n}@acme.dev" for n in ("alice", "bilal", "chen", "dana", "emeka")}
+    assert {f["session_id"] for f in facts} >= {bug_fix}
+    marked_ids = [m["session_id"] for m in marked["sessions"]]
+    assert bug_fix in marked_ids and len(marked_ids) >= 2
+    comments = comments["comments"]
+    assert {c["author"] for c in comments} == {"bilal@acme.dev", "dana@acme.dev"}
+    assert any(c["target"]["kind"] == "chat" and c["target"]["anchor"] for c in comments)
+    assert evals and "acme/payments" in json.dumps(evals) and "acme/infra" in json.dumps(evals)
+    assert "acme/payments" in evals_page and "acme/api-server" in evals_page
+    scored = {s["session_id"]: s for s in listing["sessions"] if s.get("eval_score") is not None}
+    assert scored[bug_fix]["eval_score"] > scored["833ab0b6-48db-52db-a111-9a5dc3621b38"]["eval_score"]  # the fix beats goes-wrong
+    assert "Promote images" in memory_page and "Decimal" in memory_page and "clean bug fix" in marked_page
+
+
+def _page(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return response.read().decode()

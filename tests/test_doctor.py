@@ -132,3 +132,48 @@ def test_doctor_reads_the_read_models_of_a_postgresql_store_through_the_port(pg_
         assert {(c["status"], c["detail"]) for c in behind.values()} == {("warn", "2 event(s) behind the log")}
     finally:
         store.close()
+
+
+def test_read_models_past_the_head_of_a_replaced_log_are_unhealthy(tmp_path):
+    """Read models kept for a bigger log, read against a smaller one (the store
+    replaced under a running server): their checkpoints name events the log does
+    not hold, and /healthz's report and the statuses doctor reads say so."""
+    from kapacitor.projections.catalog import statuses
+    from kapacitor.projections.runner import open_read_models
+    from kapacitor.server.app import health_report
+
+    old, new = open_store(f"sqlite://{tmp_path / 'old.db'}"), open_store(f"sqlite://{tmp_path / 'new.db'}")
+    try:
+        import_paths(old, SAMPLE_DIRS)
+        import_paths(new, SAMPLE_DIRS[1:])
+        runner = ProjectionRunner(old, open_read_db(old), PROJECTIONS)
+        try:
+            runner.catch_up()
+            assert health_report(old, runner.conn, runner)["ok"]
+            conn = open_read_models(open_read_db(old))
+            try:
+                assert not any(s.ahead for s in statuses(conn, old))
+                ahead = {s.projection.name for s in statuses(conn, new) if s.ahead}
+            finally:
+                conn.close()
+            report = health_report(new, runner.conn, runner)
+        finally:
+            runner.close()
+    finally:
+        old.close()
+        new.close()
+    assert "sessions" in ahead and "tool_calls" in ahead
+    assert not report["ok"] and any("past the log's head" in p for p in report["problems"])  # type: ignore[union-attr]
+
+
+def test_doctor_checks_the_server_it_is_given(store, store_path):
+    import_paths(store, SAMPLE_DIRS[1:])
+    store.close()
+    server = Server(store_path).start()
+    try:
+        _, checks = doctor(store_path, "--server", server.url, env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
+    finally:
+        server.stop()
+    assert server.url in checks["server"]["detail"] and checks["server"]["status"] in ("ok", "fail")
+    _, checks = doctor(store_path, env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
+    assert "http://127.0.0.1:9" in checks["server"]["detail"] and checks["server"]["status"] == "warn"

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import RECORDED, SAMPLE_DIRS
 from kapacitor import times
+from kapacitor.server import format
 
 SAMPLE = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
 
@@ -69,9 +70,32 @@ def test_a_file_without_transcript_records_is_skipped_with_one_warning(tmp_path)
     summary = json.loads(result.stdout)
     assert summary["events_added"] == 0
     [warning] = summary["warnings"]
-    assert warning.startswith("/etc/passwd:0: no transcript record in its first") and "skipped (nothing stored)" in warning
+    assert warning.startswith("/etc/passwd: not a Claude Code transcript (no transcript record in its first ")
+    assert warning.endswith(" lines): skipped, nothing stored")
     status = json.loads(kapacitor("--store", f"sqlite://{store}", "projections", "status", "--json").stdout)
     assert {row["head"] for row in status} == {0}
+
+
+def test_a_binary_file_is_skipped_as_not_a_transcript(tmp_path):
+    binary = tmp_path / "photo.jsonl"
+    binary.write_bytes(bytes(range(256)) * 40)  # NUL bytes, no newline at the end
+    result = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", "--json", str(binary))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["warnings"] == [f"{binary}: not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored"]
+    assert summary["events_added"] == 0 and "incomplete last line" not in result.stderr
+
+
+def test_import_without_history_says_where_it_looked_in_one_line(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "CLAUDE_CONFIG_DIR": ""}
+    result = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert line.startswith("No Claude Code history found") and str(tmp_path / "home" / ".claude" / "projects") in line
+    assert "kapacitor import PATH" in line
+    env["CLAUDE_CONFIG_DIR"] = str(tmp_path / "cc")
+    line = kapacitor("--store", f"sqlite://{tmp_path / 'k.db'}", "import", env=env).stderr.strip()
+    assert str(tmp_path / "cc" / "projects") in line and "\n" not in line
 
 
 def test_record_text_never_reaches_rich_markup(tmp_path):
@@ -115,6 +139,7 @@ def test_the_sessions_table_fits_the_terminal_one_line_each(imported_store, widt
     for row in rows:  # each session on exactly one line, by its short id
         [line] = [line for line in lines if line.startswith(row["session_id"][:8])]
         assert times.shown(row["started"], None) in line  # in the local zone, named
+        assert line.endswith(" " + format.cost(row["cost_usd"]))  # the web's rule: "$0.039", not "$0.04"
     assert "started" in out
 
 
@@ -157,3 +182,49 @@ def _script(name: str):
     from conftest import ROOT
 
     return ROOT / "scripts" / name
+
+
+def test_sessions_keeps_owner_repo_whole_and_cuts_the_title(tmp_path):
+    checkout = tmp_path / "checkout"  # a real git checkout of a GitHub repository
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", "git@github.com:acme-corp/payments-service.git"], check=True)
+    target = tmp_path / "projects" / "-x" / SAMPLE.name
+    target.parent.mkdir(parents=True)
+    target.write_text(SAMPLE.read_text().replace('"cwd":"/home/dev/notes"', json.dumps({"cwd": str(checkout)})[1:-1].replace(": ", ":")))
+    store = f"sqlite://{tmp_path / 'k.db'}"
+    assert kapacitor("--store", store, "import", str(target)).returncode == 0
+    rows = json.loads(kapacitor("--store", store, "sessions", "--json").stdout)
+    assert [row["repository"] for row in rows] == ["acme-corp/payments-service"]
+
+    def line_at(width):
+        out = kapacitor("--store", store, "sessions", env={**os.environ, "COLUMNS": str(width)}).stdout
+        [line] = [line for line in out.splitlines() if line.startswith(rows[0]["session_id"][:8])]
+        return line
+
+    assert " acme-corp/payme… " in line_at(80)  # cut at its end, never "…ents-service"
+    assert " acme-corp/payments-service " in line_at(100)  # whole: the title gives way
+
+
+def test_sessions_wide_never_wraps_cells_in_a_narrow_terminal(imported_store):
+    out = kapacitor("--store", imported_store, "sessions", "--wide", env={**os.environ, "COLUMNS": "80"}).stdout
+    rows = json.loads(kapacitor("--store", imported_store, "sessions", "--json").stdout)
+    lines = out.splitlines()
+    for row in rows:  # the whole id and the whole title on the session's one line
+        [line] = [line for line in lines if row["session_id"] in line]
+        assert " ".join(row["title"][:200].split()) in " ".join(line.split())
+    models = sum(max(1, len(row["tokens"])) for row in rows)
+    assert len(lines) <= models + 10  # a line per session and model, the header and caption
+
+
+def test_a_directory_as_store_is_one_line_that_says_so(tmp_path):
+    line = one_line_error(kapacitor("--store", str(tmp_path), "sessions"))
+    assert line.startswith(f"Error: not a store URL or path: {tmp_path} is a directory")
+    assert "scheme" not in line
+
+
+def test_eval_of_a_missing_session_is_one_line_and_nothing_before_it(tmp_path):
+    store = f"sqlite://{tmp_path / 'k.db'}"
+    assert kapacitor("--store", store, "import", str(SAMPLE)).returncode == 0
+    result = kapacitor("--store", store, "eval", "nope")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr == "Error: no session 'nope' in the store\n"  # no blank line first

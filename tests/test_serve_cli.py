@@ -3,6 +3,8 @@ loopback port, with the bundled demo set or an import of the history first."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -45,3 +47,38 @@ def test_import_first_serves_the_history_of_this_machine(tmp_path):
     finally:
         output = server.stop()
     assert listing["total"] == 4 and "events added" in output
+
+
+def test_a_second_demo_server_reuses_the_demo_store_under_the_first(tmp_path):
+    """Starting the demo again (a second server, or a restart) never deletes the
+    store a running server holds: it serves the demo already there, dated as before."""
+    first = start_server(None, tmp_path, "--demo")
+    demo_db = tmp_path / "share" / "kapacitor" / "demo.db"
+    try:
+        before = first.get_json("/sessions.json")
+        inode = demo_db.stat().st_ino
+        second = start_server(None, tmp_path, "--demo")
+        try:
+            again = second.get_json("/sessions.json")
+            health = second.get_json("/healthz")
+        finally:
+            second_output = second.stop()
+        after = first.get_json("/sessions.json")
+        first_health = first.get_json("/healthz")
+    finally:
+        first_output = first.stop()
+    assert demo_db.stat().st_ino == inode  # the same file: nothing deleted under the first server
+    assert "serving the demo already in" in second_output and "demo: " in first_output
+    assert [s["started"] for s in again["sessions"]] == [s["started"] for s in before["sessions"]]  # dates do not move
+    assert after["total"] == before["total"] == again["total"] == 14
+    assert health["ok"] and first_health["ok"]
+    copy_line = f"kapacitor --store sqlite://{demo_db} sessions"
+    assert copy_line in first_output.replace("\n", "")  # the banner says how the CLI reads the demo
+    env = os.environ | {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "share")}
+    env.pop("KAPACITOR_STORE", None)
+    missing = subprocess.run([sys.executable, "-m", "kapacitor", "sessions"], capture_output=True, text=True, env=env)
+    assert missing.returncode == 1 and "no store at" in missing.stderr
+    assert copy_line in missing.stderr.replace("\n", "")  # the error points at the demo's store
+    listed = subprocess.run([sys.executable, "-m", "kapacitor", "--store", f"sqlite://{demo_db}", "sessions", "--json"],
+                            capture_output=True, text=True, env=env, check=True)
+    assert len(json.loads(listed.stdout)) >= 1

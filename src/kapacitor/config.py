@@ -14,3 +14,9 @@ def data_dir() -> Path:
 
 def default_store_url() -> str:
     return f"sqlite://{data_dir() / 'kapacitor.db'}"
+
+
+def demo_store_path() -> Path:
+    """Where ``kapacitor serve --demo`` keeps the demo when no --store is given:
+    beside the user's own store, never in it."""
+    return data_dir() / "demo.db"

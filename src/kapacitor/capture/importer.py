@@ -39,7 +39,8 @@ class ImportWarning:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        # Line 0 means the whole file (unreadable, not a transcript): no "file:0".
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
 
 
 @dataclass
@@ -187,6 +188,9 @@ def _import_file(
     with handle:
         size = _size(handle)
         head = handle.read(_HEAD)
+        if b"\0" in head:  # JSON text never holds a raw NUL byte
+            warn(0, "not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored")
+            return
         checkpoint = batch.checkpoints.get(key) or batch.store.get_checkpoint(key)
         offset, line_no = checkpoint.get("offset", 0), checkpoint.get("line", 0)
         if not (0 <= offset <= size) or checkpoint.get("head") != _digest(head[: min(_HEAD, offset)]):
@@ -233,7 +237,7 @@ def _import_file(
                 save()
         if held is not None:
             if held.lines:
-                warn(0, f"no transcript record in its first {held.lines:,} lines: not a Claude Code transcript, skipped (nothing stored)")
+                warn(0, f"not a Claude Code transcript (no transcript record in its first {held.lines:,} lines): skipped, nothing stored")
             return
         save()
 

@@ -15,15 +15,27 @@ from kapacitor.normalize.claude_code import Source
 from kapacitor.store import codec
 
 
-def default_roots() -> list[Path]:
-    """The ``projects`` folders of every Claude Code config dir on this machine:
-    ``$CLAUDE_CONFIG_DIR`` (comma-separated) or else ``~/.claude`` and ``~/.config/claude``."""
+def candidate_roots() -> list[Path]:
+    """Where Claude Code keeps its history on this machine, whether there or not:
+    ``projects`` in each dir of ``$CLAUDE_CONFIG_DIR`` (comma-separated), or else
+    in ``~/.claude`` and ``~/.config/claude``."""
     configured = os.environ.get("CLAUDE_CONFIG_DIR", "")
     if configured.strip():
         dirs = [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
     else:
         dirs = [Path.home() / ".claude", Path.home() / ".config" / "claude"]
-    return [d / "projects" for d in dirs if (d / "projects").is_dir()]
+    return [d / "projects" for d in dirs]
+
+
+def default_roots() -> list[Path]:
+    """The :func:`candidate_roots` that exist."""
+    return [root for root in candidate_roots() if root.is_dir()]
+
+
+def no_history_message() -> str:
+    """One line for a person whose machine has no Claude Code history to import."""
+    looked = ", ".join(str(root) for root in candidate_roots())
+    return f"No Claude Code history found (looked in {looked}): pass transcript dirs or .jsonl files, as in `kapacitor import PATH...`"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ class AppContext:
             try:
                 self._store = open_store(self.store_url, create=create)
             except StoreError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(f"{exc}{demo_hint(self.store_url)}") from None
             except OSError as exc:
                 raise click.ClickException(f"cannot open store {display_url(self.store_url)}: {exc.strerror or exc}") from None
         return self._store
@@ -40,6 +40,18 @@ class AppContext:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def demo_hint(store_url: str) -> str:
+    """Where the demo's store is, when there is one and ``store_url`` is another:
+    after ``kapacitor serve --demo`` the dashboard shows it, while the CLI reads
+    the user's own store by default."""
+    from kapacitor.config import demo_store_path
+
+    demo = demo_store_path()
+    if not demo.exists() or store_url == f"sqlite://{demo}":
+        return ""
+    return f" (the demo's store is sqlite://{demo}: kapacitor --store sqlite://{demo} sessions)"
 
 
 def read_db(app: AppContext, create: bool = True) -> ReadDb:

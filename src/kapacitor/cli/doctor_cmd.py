@@ -15,7 +15,7 @@ from rich.text import Text
 
 from kapacitor.capture import client_config
 from kapacitor.capture.spool import known_sessions, load_state, spool_pending
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, demo_hint, pass_app
 from kapacitor.cli.setup_cmd import is_ours, settings_path
 from kapacitor.projections.catalog import statuses
 from kapacitor.projections.runner import open_read_models
@@ -43,7 +43,7 @@ def check_store(store_url: str) -> tuple[list[Check], object | None]:
     try:
         store = open_store(store_url, create=False)
     except StoreError as exc:
-        return [Check("store", "fail", str(exc), "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
+        return [Check("store", "fail", f"{exc}{demo_hint(store_url)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
     except OSError as exc:
         return [Check("store", "fail", f"cannot open {shown}: {exc.strerror or exc}", "check the path and its permissions")], None
     path = getattr(store, "path", None)
@@ -72,7 +72,10 @@ def check_read_models(store: EventStore) -> list[Check]:
     out = []
     for state in states:
         name, mine = state.projection.name, state.skipped
-        if mine:
+        if state.ahead:
+            out.append(Check(f"read model {name}", "fail", f"its checkpoint {state.checkpoint} is past the log's head: the store was replaced under it",
+                             f"`kapacitor projections rebuild {name}` (with no server running on this store)"))
+        elif mine:
             out.append(Check(f"read model {name}", "fail", f"{len(mine):,} event(s) skipped; first: {mine[0]}",
                              f"after upgrading Kapacitor: `kapacitor projections rebuild {name}`"))
         elif state.lag:
@@ -114,9 +117,10 @@ def check_spools() -> list[Check]:
     return [Check("spools", "ok", "nothing spooled")]
 
 
-def check_server(timeout: float = 2.0) -> list[Check]:
-    """The server the hooks send to answers ``/healthz`` and reports itself healthy."""
-    server = client_config.load().server
+def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
+    """The server at ``server`` (default: the one the hooks send to, from the client
+    config) answers ``/healthz`` and reports itself healthy."""
+    server = (server or client_config.load().server).rstrip("/")
     try:
         with urllib.request.urlopen(f"{server}/healthz", timeout=timeout) as response:
             health = json.loads(response.read())
@@ -134,24 +138,26 @@ def check_server(timeout: float = 2.0) -> list[Check]:
     return [Check("server", "ok", f"{server} healthy, head {health.get('head', 0):,}, lag {health.get('lag', 0):,}")]
 
 
-def diagnose(store_url: str) -> list[Check]:
+def diagnose(store_url: str, server: str = "") -> list[Check]:
     checks, store = check_store(store_url)
     if store is not None:
         try:
             checks += check_read_models(store)
         finally:
             store.close()  # type: ignore[attr-defined]
-    return checks + check_hooks() + check_spools() + check_server()
+    return checks + check_hooks() + check_spools() + check_server(server)
 
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, status (ok, warn, fail), detail, fix.")
+@click.option("--server", "server", default="", metavar="URL",
+              help="The server to check (default: the one the hooks send to, $KAPACITOR_SERVER or the client config).")
 @pass_app
-def doctor_command(app: AppContext, as_json: bool) -> None:
+def doctor_command(app: AppContext, as_json: bool, server: str) -> None:
     """Check the store (reachable; SQLite's quick_check), the read models (lag,
     skipped events), the Claude Code hooks, the capture spools and the server,
     and say what to fix. Exits 1 when a check fails (a warning alone exits 0)."""
-    checks = diagnose(app.store_url)
+    checks = diagnose(app.store_url, server)
     if as_json:
         click.echo(json.dumps([asdict(c) for c in checks], indent=2))
     else:

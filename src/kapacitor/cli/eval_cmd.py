@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kapacitor import money
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
@@ -107,7 +108,7 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
 def _run_one(app: AppContext, request: EvalRequest, err: Console, quiet: bool) -> EvalResult:
     total = len(request.catalog.select(request.only, request.skip)) + 1
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+                  console=err, transient=True, disable=not err.is_terminal) as bar:  # off a terminal, rich leaves a blank line
         task = bar.add_task(f"eval {request.session_id[:8]} ({request.judge})", total=total)
 
         def progress(event: dict) -> None:
@@ -136,7 +137,7 @@ def _run_one(app: AppContext, request: EvalRequest, err: Console, quiet: bool) -
 def _print_result(result: EvalResult, console: Console) -> None:
     table = Table(title=f"eval {result.eval_id} of {result.session_id}", caption=(
         f"judge {result.backend}/{result.model}, catalog {result.catalog_version}, "
-        f"{result.duration_seconds:.0f} s, cost {'unknown' if result.cost_usd is None else f'${result.cost_usd:.4f}'}"))
+        f"{result.duration_seconds:.0f} s, cost {'unknown' if result.cost_usd is None else money.usd(result.cost_usd)}"))
     for name in ("category", "question", "score", "verdict", "finding"):
         table.add_column(name, overflow="fold")
     for category in result.categories:

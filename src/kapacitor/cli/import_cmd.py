@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from kapacitor.capture.transcripts import default_roots
+from kapacitor.capture.transcripts import default_roots, no_history_message
 from kapacitor.cli.common import AppContext, pass_app, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 
@@ -26,8 +26,9 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
     Safe to rerun: unchanged files are skipped, grown files import only their
     new lines, and nothing is ever stored twice. Bad lines are reported as
     warnings (file:line) and kept as unknown records; the import goes on. A
-    file without any transcript record is skipped with one warning. Exits 0
-    with warnings; 1 only when no PATH exists.
+    file without any transcript record (or a binary file) is skipped with one
+    warning. Exits 0 with warnings, and when no history is found; 1 only when
+    no PATH exists.
 
     JSON keys: files, files_unchanged, lines, bytes, events_added,
     events_skipped, errors, warnings, seconds.
@@ -40,8 +41,11 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
         err.print(Text.assemble(("warning: ", "yellow"), f"{path}: no such file or directory, skipped"), soft_wrap=True)
     roots = [p for p in paths if p.exists()] or default_roots()
     refuse_damaged(app)
-    if not roots:
-        err.print("[yellow]No Claude Code history found[/] (looked in $CLAUDE_CONFIG_DIR, ~/.claude, ~/.config/claude).")
+    if not paths and not any(next(root.rglob("*.jsonl"), None) for root in roots):
+        # Nothing failed, so exit 0 (as `serve --import` does); but no empty table.
+        err.print(Text(no_history_message(), style="yellow"), soft_wrap=True, highlight=False)
+        if not as_json:
+            return
     summary = import_with_progress(app.store, roots, err)
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2))

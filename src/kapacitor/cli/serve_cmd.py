@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 from rich.console import Console
 
-from kapacitor.capture.transcripts import default_roots
+from kapacitor.capture.transcripts import default_roots, no_history_message
 from kapacitor.cli.common import AppContext, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
-from kapacitor.config import data_dir
+from kapacitor.config import demo_store_path
 from kapacitor.store.base import display_url
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on. Anything but loopback needs --auth.")
 @click.option("--port", default=7227, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--demo", is_flag=True, help="Load the bundled demo sessions into a fresh store first (a separate demo.db in the data dir unless --store is given).")
+@click.option("--demo", is_flag=True, help="Serve the bundled demo sessions: from a separate demo.db in the data dir unless --store is given, imported there the first time and reused as it is after (see docs/demo.md).")
 @click.option("--token", envvar="KAPACITOR_TOKEN", default="", help="A shared bearer token ingest accepts besides users' tokens ($KAPACITOR_TOKEN; better in the environment or --token-file than on a command line). Without any, ingest accepts 127.0.0.1 only.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None, help="Read --token from this file.")
 @click.option("--auth", is_flag=True, help="Team mode: every page and API needs a signed-in user (kapacitor users / tokens); may listen on any --host.")
@@ -55,31 +56,51 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
     err = Console(stderr=True)
     _port_free(host, port)  # before anything is imported
     if demo:
-        from kapacitor.demo import extracted
-
         parent = ctx.find_root()
         if parent.get_parameter_source("store_url") in (ParameterSource.DEFAULT, None):
-            fresh = data_dir() / "demo.db"
-            for stale in fresh.parent.glob("demo.db*"):
-                stale.unlink()
-            app_ctx = AppContext(f"sqlite://{fresh}")
+            app_ctx = AppContext(f"sqlite://{demo_store_path()}")
             ctx.call_on_close(app_ctx.close)
-        with extracted() as (projects, resolve):
-            summary = import_with_progress(app_ctx.store, [projects], err, resolve)
-        err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts into {app_ctx.store_url}")
+        load_demo(app_ctx, err)
     refuse_damaged(app_ctx)  # before anything is written to it
     if import_first:
         roots = default_roots()
         if not roots:
-            err.print("[yellow]No Claude Code history found[/] (looked in $CLAUDE_CONFIG_DIR, ~/.claude, ~/.config/claude).")
+            err.print(no_history_message(), markup=False, soft_wrap=True)
         err.print(summary_table(import_with_progress(app_ctx.store, roots, err)))
     from kapacitor.server.app import create_app
 
     app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
         err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
-    err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it")
+    err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it", soft_wrap=True)
+    if demo:
+        err.print(f"The CLI reads this store with: [bold]kapacitor --store {display_url(app_ctx.store_url)} sessions[/]", soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def load_demo(app_ctx: AppContext, err: Console) -> None:
+    """The bundled demo into ``app_ctx``'s store, unless that store already holds
+    this very archive. Nothing is ever deleted: another server may be serving the
+    store. The first import adds the demo team's facts, comments and marks. A
+    store holding an older archive gets the new one dated for the same
+    moment (same ids: what it already has is not imported twice); a demo store
+    from before the archive was recorded is served as it is."""
+    from kapacitor.demo import add_extras, archive_digest, demo_record, extracted, record_demo
+
+    store, shown = app_ctx.store, display_url(app_ctx.store_url)
+    digest, record = archive_digest(), demo_record(app_ctx.store)
+    fresh = "stop every server on it and delete it, or give another --store"
+    if record.get("sha256") == digest or (not record and app_ctx.store_url == f"sqlite://{demo_store_path()}"
+                                          and store.head_position()):
+        err.print(f"demo: serving the demo already in {shown} (for a fresh one: {fresh})", soft_wrap=True)
+        return
+    now = datetime.fromisoformat(record["now"]) if record.get("now") else datetime.now(UTC)
+    with extracted(now=now) as (projects, resolve):
+        summary = import_with_progress(store, [projects], err, resolve)
+    added = {} if record else add_extras(store)  # once per store: they get new ids each time
+    record_demo(store, digest, now)
+    extras = "".join(f", {n} {kind}" for kind, n in added.items())
+    err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts{extras} into {shown}", soft_wrap=True)
 
 
 def _port_free(host: str, port: int) -> None:

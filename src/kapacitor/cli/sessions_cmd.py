@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from kapacitor import money
 from kapacitor.cli.common import AppContext, pass_app, read_db
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
@@ -44,7 +45,8 @@ def newest_sessions(
 @click.command("sessions")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (keys in the README).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N sessions.")
-@click.option("--wide", is_flag=True, help="Every column, full session ids and titles (wraps in a narrow terminal).")
+@click.option("--wide", is_flag=True, help="Every column, full session ids and titles, one line per session and model, "
+              "never wrapped: wider than most terminals (scroll, pipe to `less -S`, or use --json).")
 @pass_app
 def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bool) -> None:
     """List sessions, newest first: one line each with a short id (the first 8
@@ -64,7 +66,16 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
         click.echo("No sessions yet. Run `kapacitor import` to import your Claude Code history.")
         return
     console = Console()
-    console.print(_wide_table(rows) if wide else _table(rows, console.width))
+    if wide:
+        # Cells are never wrapped: the table takes the width it needs and a narrow
+        # terminal scrolls, rather than folding 12 columns into hundreds of lines.
+        from rich.measure import Measurement
+
+        table = _wide_table(rows)
+        needed = Measurement.get(console, console.options.update(width=1_000_000), table).maximum
+        Console(width=max(console.width, needed)).print(table)
+    else:
+        console.print(_table(rows, console.width))
 
 
 def _write_json(conn: ReadDb, limit: int | None) -> None:
@@ -79,11 +90,14 @@ def _write_json(conn: ReadDb, limit: int | None) -> None:
 # session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns
 _WIDTHS = {"session": 8, "started": 20, "tools": 5, "tokens": 6, "cost": 7}
 _FIXED = sum(_WIDTHS.values()) + 6
+_TITLE_MIN = 12  # what a title keeps when an owner/repo needs the room
 
 
 def _table(rows: list[SessionSummary], width: int) -> Table:
     """One line per session that fits ``width`` (80 columns and up): the title and
-    the repository share what the fixed columns leave, cut with an ellipsis."""
+    the repository share what the fixed columns leave, cut with an ellipsis. An
+    ``owner/repo`` is kept whole when the title can give way (it is cut at its end
+    if not); a directory is cut at its start, where it says least."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -95,8 +109,9 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
     table = Table(caption=f"cost: {price_source()} (— = no price); --wide: every column",
                   box=box.SIMPLE_HEAD, padding=0, show_edge=False)
     table.add_column("session", no_wrap=True, width=_WIDTHS["session"])
-    table.add_column("title", no_wrap=True, overflow="ellipsis", width=free * 3 // 5)
-    where = free - free * 3 // 5
+    repos = [len(s.repository) for s in rows if s.repository]
+    where = max(free - free * 3 // 5, min(max(repos, default=0), free - _TITLE_MIN))
+    table.add_column("title", no_wrap=True, overflow="ellipsis", width=free - where)
     table.add_column("repo / dir", no_wrap=True, overflow="ellipsis", width=where)
     for name in ("started", "tools", "tokens", "cost"):
         table.add_column(name, no_wrap=True, justify="left" if name.startswith("started") else "right", width=_WIDTHS[name])
@@ -106,11 +121,11 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
         table.add_row(
             s.session_id[:8],
             Text(" ".join(s.title.split())),
-            Text(_tail(s.repository or s.cwd, where)),
+            Text(s.repository) if s.repository else Text(_tail(s.cwd, where)),
             times.shown(s.started, None),  # the machine's zone, named
             f"{sum(s.tool_calls.values()):,}",
             _short(total),
-            "—" if row["cost_usd"] is None else f"${row['cost_usd']:.2f}",
+            money.usd(row["cost_usd"]),
         )
     return table
 
@@ -136,7 +151,7 @@ def _wide_table(rows: list[SessionSummary]) -> Table:
 
     table = Table(caption=f"cost: {price_source()} (— = model without a price); times in the local zone")
     for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, no_wrap=True)
     for s in rows:
         row = s.as_json()
         duration = row["duration_seconds"]
@@ -157,7 +172,7 @@ def _wide_table(rows: list[SessionSummary]) -> Table:
             Text(f"{sum(s.tool_calls.values())} ({tools})" if tools else "0"),
             str(len(s.files_changed)),
             Text(tokens),
-            ("—" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}")
+            money.usd(row["cost_usd"])
             + "".join(f"\n+{n:,} tokens of {model} unpriced" for model, n in row["unpriced_tokens"].items()),
         )
     return table

@@ -8,10 +8,16 @@ each working directory (GitHub repository, remote, user), and ``demo.json``:
 the moment the set was made for. ``kapacitor serve --demo`` moves every
 timestamp forward by the time since then, so the demo always looks like the
 last two weeks, and imports it through the ordinary importer with that context.
+
+A store remembers which archive it was filled from (``DEMO_CHECKPOINT``: the
+archive's SHA-256 and the moment it was dated for), so serving the demo again
+reuses it as it is, and a new archive is dated for the same moment: the same
+transcripts get the same event ids and nothing is imported twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tarfile
@@ -23,10 +29,34 @@ from pathlib import Path
 from typing import Any
 
 from kapacitor.normalize.claude_code import ContextResolver
+from kapacitor.envelope import agent_session_stream
+from kapacitor.events import event_id
+from kapacitor.store.base import EventStore, utc_now
 
 ARCHIVE = Path(__file__).with_name("demo.tar.xz")
+EXTRAS = Path(__file__).with_name("extras.json")
+"""What the demo team added to its sessions after the fact (evals, facts,
+comments, marks): appended by ``add_extras`` through the memory and collab packages."""
 STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
 """A record's ``timestamp`` field in a transcript line; group 1 is the time."""
+DEMO_CHECKPOINT = "demo-archive"
+"""The store checkpoint naming the archive a store's demo came from:
+``{"sha256": hex digest, "now": ISO time the demo was dated for}``."""
+
+
+def archive_digest(archive: Path = ARCHIVE) -> str:
+    """The archive's SHA-256 (hex): which demo a store holds."""
+    return hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def demo_record(store: EventStore) -> dict[str, Any]:
+    """What ``record_demo`` saved in ``store`` (``{}``: no demo was imported there)."""
+    return store.get_checkpoint(DEMO_CHECKPOINT)
+
+
+def record_demo(store: EventStore, digest: str, now: datetime) -> None:
+    """Note in ``store`` that the archive ``digest`` was imported, dated for ``now``."""
+    store.append_many([], checkpoints={DEMO_CHECKPOINT: {"sha256": digest, "now": now.isoformat()}})
 
 
 def stamp_time(raw: bytes) -> datetime:
@@ -45,6 +75,62 @@ def retimed(data: bytes, move: Callable[[datetime], datetime]) -> bytes:
 def shift_timestamps(data: bytes, delta: timedelta) -> bytes:
     """Every record ``timestamp`` in a transcript moved by ``delta``."""
     return retimed(data, lambda when: when + delta)
+
+
+def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
+    """Append the demo's memory facts, comments and marks (``extras.json``) to
+    ``store``, which holds the demo's sessions, through the same functions the
+    server and the MCP tools use, attributed to the demo's developers. Returns
+    how many of each were added. Not idempotent (new ids): call it once per store."""
+    from kapacitor.collab import comments, marks
+    from kapacitor.eval.record import record_eval
+    from kapacitor.memory import facts
+
+    data = json.loads(extras.read_text())
+    for fact in data["facts"]:
+        provenance = facts.Provenance(by=fact["by"], user=fact["user"], session_id=fact["session"])
+        facts.retain(store, fact["text"], fact["scope"], provenance, fact["category"])
+    for comment in data["comments"]:
+        anchor = chat_item_with(store, comment["session"], comment["on"]) if comment.get("on") else ""
+        target = comments.check_target("chat", anchor) if anchor else comments.check_target("session")
+        comments.add(store, comment["session"], comment["author"], comment["text"], target)
+    for mark in data["marks"]:
+        marks.mark(store, mark["session"], mark["author"], mark["reason"])
+    for evaluation in data["evals"]:
+        record_eval(store, demo_eval(evaluation), {"repository": evaluation["repository"], "user": evaluation["user"]})
+    return {kind: len(data[kind]) for kind in ("evals", "facts", "comments", "marks")}
+
+
+def demo_eval(evaluation: dict[str, Any]) -> Any:
+    """An ``EvalResult`` from the demo's scripted answers, built as the eval
+    runner builds one: each answer a ``Verdict`` of the catalog's question,
+    scores aggregated per category by ``runner.aggregate``, the retrospective
+    validated by ``answers.validate_retrospective``."""
+    from kapacitor.eval import answers, runner
+    from kapacitor.eval.catalog import load
+
+    catalog = load()
+    verdicts = [
+        answers.Verdict(question_id, catalog.question(question_id).category, a["score"], answers.verdict_of(a["score"]),
+                        a["finding"], [], a.get("recommendation", ""), a.get("retain_fact", ""))
+        for question_id, a in evaluation["answers"].items()
+    ]
+    categories, overall = runner.aggregate(catalog, verdicts)
+    return runner.EvalResult(
+        eval_id=event_id("demo-eval", evaluation["session"]), session_id=evaluation["session"], backend="anthropic",
+        model=evaluation["model"], catalog_version=catalog.version, verdicts=verdicts, failed=[],
+        categories=categories, overall=overall, retrospective=answers.validate_retrospective(evaluation["retrospective"]),
+        usage={}, cost_usd=None, started=utc_now(), duration_seconds=evaluation["seconds"], threshold=runner.DEFAULT_THRESHOLD,
+    )
+
+
+def chat_item_with(store: EventStore, session_id: str, text: str) -> str:
+    """The id of the session's first event whose data holds ``text`` ("" if none):
+    the anchor of a comment on that chat item."""
+    for event in store.read_stream(agent_session_stream(session_id)):
+        if text in json.dumps(event.data):
+            return event.id
+    return ""
 
 
 @contextmanager

@@ -44,13 +44,12 @@ def visible_sessions(request: Request) -> set[str] | None:
 
 
 def reviewer(request: Request, given: str = "") -> str:
-    """Who is reviewing: the signed-in user on a server with ``--auth``; else the
-    name the form gives, else ``local``."""
-    from kapacitor.server.web import viewer_of
+    """Who is reviewing: the rule of every person-made event (``acting_person``):
+    the signed-in user; without ``--auth`` the name the form gives, else this
+    machine's identity (git email)."""
+    from kapacitor.server.access import acting_person
 
-    if request.app.state.auth and viewer_of(request).signed_in:
-        return viewer_of(request).name
-    return given.strip()[:200] or "local"
+    return acting_person(request, given.strip()[:200])
 
 
 def judge_may_read(store: EventStore, session_id: str) -> bool:

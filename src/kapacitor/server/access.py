@@ -18,7 +18,9 @@ into the form, or OIDC, see ``oidc``).
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote
 
@@ -92,6 +94,26 @@ def viewer_of(request: Request) -> Viewer:
             viewer = ANONYMOUS
         request.state.viewer = viewer
     return viewer  # type: ignore[no-any-return]
+
+
+@cache
+def machine_identity() -> str:
+    """Who sits at a server without ``--auth``: the git email of this machine's
+    user, else their OS user name (what ``kapacitor memory`` attributes facts to)."""
+    from kapacitor.capture.gitinfo import resolve_context
+
+    return str(resolve_context(os.path.expanduser("~")).get("user") or LOCAL.name)
+
+
+def acting_person(request: Request, claimed: str = "") -> str:
+    """Who writes a fact, a comment or a mark: the signed-in user; on a server
+    without ``--auth`` (the viewer is ``LOCAL``) the identity the client claims
+    (its git email), else :func:`machine_identity`. The one rule for every
+    person-made event, so a fact and a comment made the same way have one author."""
+    viewer = viewer_of(request)
+    if viewer == LOCAL:
+        return claimed.strip() or machine_identity()
+    return viewer.name
 
 
 def gate(request: Request) -> Viewer:

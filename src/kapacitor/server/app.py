@@ -28,7 +28,7 @@ from kapacitor.access import accounts
 from kapacitor.eval.config import EvalConfig, load_config
 from kapacitor.eval.jobs import EvalWorker
 from kapacitor.projections import skipped
-from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.catalog import PROJECTIONS, statuses
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import (
     access,
@@ -206,18 +206,21 @@ def create_app(
 def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> dict[str, object]:
     """What ``/healthz`` answers (see there)."""
     problems: list[str] = []
-    head, lag, positions, counts = 0, 0, {}, {}
+    head, lag, positions, counts, ahead = 0, 0, {}, {}, []
     try:
         head = store.head_position()
         positions = {name: cp.position for name, cp in checkpoints(db).items()}
         lag = store.count_after(min(positions.values(), default=0))
         counts = skipped.counts(db)
+        ahead = [state.projection.name for state in statuses(db, store) if state.ahead]
     except Exception as exc:  # the store itself fails: that is the report
         problems.append(f"store: {type(exc).__name__}: {exc}")
     damaged = getattr(store, "damaged", "")  # the SQLite store notes a damaged file
     if damaged:
         problems.append(f"store: damaged ({damaged}); nothing is written to it")
     problems += [f"read model {name!r} skipped {n:,} event(s) (`kapacitor projections status`)" for name, n in counts.items()]
+    problems += [f"read model {name!r} is past the log's head (checkpoint {positions[name]}, head {head}): the store was"
+                 " replaced under it (`kapacitor projections rebuild`)" for name in ahead]
     stalled = runner.stalled()
     problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
     if runner.error:

@@ -25,10 +25,8 @@ OS user), or the identity a JSON client claims (``author``), as memory does.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -38,13 +36,12 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from kapacitor import times
-from kapacitor.access.viewer import LOCAL
-from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.collab import comments as collab_comments
 from kapacitor.collab import marks as collab_marks
 from kapacitor.projections import comments as comments_model
 from kapacitor.projections import marks as marks_model
 from kapacitor.server import chat, queries
+from kapacitor.server.access import acting_person as author_of
 from kapacitor.server.access import form_fields
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.sessions_pages import _items, _tree
@@ -60,21 +57,6 @@ from kapacitor.server.web import (
 )
 
 router = APIRouter()
-
-
-@cache
-def machine_identity() -> str:
-    """Who sits at a server without ``--auth``: the git email of this machine's
-    user, else their OS user name (what ``kapacitor memory`` attributes facts to)."""
-    return str(resolve_context(os.path.expanduser("~")).get("user") or LOCAL.name)
-
-
-def author_of(request: Request, claimed: str = "") -> str:
-    """The signed-in user; without ``--auth`` the identity a client claims, else the machine's."""
-    viewer = viewer_of(request)
-    if viewer == LOCAL:
-        return claimed.strip() or machine_identity()
-    return viewer.name
 
 
 def _session(request: Request, session_id: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from jinja2 import pass_context
 
-from kapacitor import times
+from kapacitor import money, times
 from kapacitor.projections.repositories import total_tokens
 
 
@@ -21,10 +21,7 @@ def tokens(n: int | None) -> str:
     return str(n)
 
 
-def cost(usd: float | None) -> str:
-    if usd is None:
-        return "—"
-    return f"${usd:,.2f}" if usd >= 0.1 else f"${usd:.3f}"
+cost = money.usd
 
 
 def duration(seconds: float | None) -> str:

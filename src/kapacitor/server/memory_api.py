@@ -43,15 +43,10 @@ def viewer_of(request: Request) -> gate.Viewer:
 
 
 def user_of(request: Request, claimed: str) -> str:
-    """Who keeps a fact: the signed-in user; on a server without ``--auth`` (the
-    viewer is this machine's ``LOCAL`` user) the identity the client claims (its
-    git email), else ``local``."""
-    from kapacitor.access.viewer import LOCAL
+    """Who keeps a fact: the rule comments and marks follow too (``acting_person``)."""
+    from kapacitor.server.access import acting_person
 
-    viewer = viewer_of(request)
-    if viewer == LOCAL:
-        return claimed or LOCAL.name
-    return str(getattr(viewer, "name", "") or claimed or "")
+    return acting_person(request, claimed)
 
 
 class NewFact(BaseModel):

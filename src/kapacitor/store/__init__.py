@@ -34,7 +34,12 @@ def open_store(url: str, *, create: bool = True) -> EventStore:
         return PostgresEventStore(url)
     if "://" not in url and url.endswith(".db"):
         return open_store(f"sqlite://{url}", create=create)
-    scheme = url.split("://", 1)[0] if "://" in url else url
+    if "://" not in url:
+        what = "is a directory" if Path(url).expanduser().is_dir() else "does not end in .db"
+        raise StoreError(
+            f"not a store URL or path: {url} {what} (use a .db file, sqlite:///path/to/file.db or postgresql://host/database)"
+        )
+    scheme = url.split("://", 1)[0]
     raise StoreError(
         f"unsupported store URL {display_url(url)!r} (scheme {scheme!r}); use sqlite:///path/to/file.db or postgresql://host/database"
     )
