@@ -255,10 +255,15 @@ def assert_figures_stay_private(bob: httpx.Client, alice: httpx.Client, root: ht
         timeline = client.get(f"/?{span}", headers={"Accept": "text/html"}).text
         assert f'data-figure="sessions" data-value="{len(sessions)}">' in timeline
     assert hers["repo"] != his["repo"]
-    assert bob.get(f"/repos/{hers['repo']}.json?{span}").json()["totals"]["sessions"] == 0
+    missing = bob.get(f"/repos/acme/no-such-repo.json?{span}")
+    assert missing.status_code == 404
+    for url in (f"/repos/{hers['repo']}.json?{span}", f"/repos/{hers['repo']}?{span}"):
+        hidden = bob.get(url)  # her repository looks like one that does not exist
+        assert hidden.status_code == 404 and not leaks(hidden.text.replace(hers["repo"], ""))
+    assert bob.get(f"/repos/{hers['repo']}.json?{span}").json()["detail"].replace(hers["repo"], "") == missing.json()["detail"].replace("acme/no-such-repo", "")
     assert alice.get(f"/repos/{hers['repo']}.json?{span}").json()["totals"]["sessions"] == 1
     if hers["user"] and hers["user"] != his["user"]:
-        assert bob.get(f"/users/{hers['user']}.json?{span}").json()["totals"]["sessions"] == 0
+        assert bob.get(f"/users/{hers['user']}.json?{span}").status_code == 404
 
 
 def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event) -> None:

@@ -207,6 +207,19 @@ def luminance(css_colour: str) -> float:
     return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
 
 
+def test_at_390_px_the_session_tabs_and_the_trace_labels_have_room(server, page):
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{server.url}/sessions/{HELLO}/trace")
+    page.evaluate("document.querySelectorAll('.trace details').forEach(d => d.open = true)")
+    cut = page.evaluate("""() => [...document.querySelectorAll('.tabs a')].filter(a =>
+        a.scrollWidth > a.clientWidth + 1 || a.getBoundingClientRect().right > innerWidth + 1).map(a => a.textContent)""")
+    assert cut == [], f"tabs cut at 390 px: {cut}"
+    expect(page.locator(".tabs a", has_text="JSON")).to_be_in_viewport()
+    squeezed = page.evaluate("""() => [...document.querySelectorAll('.trace .tlabel')].filter(l => l.offsetParent
+        && l.clientWidth < Math.min(l.scrollWidth, 100)).map(l => l.textContent)""")
+    assert page.locator(".trace .tlabel").count() > 3 and squeezed == [], f"trace labels squeezed: {squeezed}"
+
+
 def test_dark_mode_follows_the_system_setting_and_the_page_has_its_icon(server, page):
     for path in ("/", f"/sessions/{HELLO}/trace", f"/sessions/{HELLO}/stats"):
         page.emulate_media(color_scheme="dark")

@@ -76,7 +76,10 @@ def test_comments_are_events_shown_as_safe_markdown_and_retracted_by_an_event(se
     assert edited["text"] == "**Better** run" and edited["edited_at"]
     assert client.patch(f"{api}/{first}", json={"text": " ", "author": "ana@example.com"}).status_code == 422
     assert "<strong>Better</strong>" in client.get(f"/sessions/{sid}/comments").text
-    assert client.get(api).json()["comments"][0]["edited_at"]
+    again = client.get(api).json()["comments"][0]
+    assert again["edited_at"]
+    assert (edited["created_at"], edited["edited_at"]) == (again["created_at"], again["edited_at"])  # one ISO 8601 form
+    assert again["created_at"].endswith("+00:00") and not edited["edited_at"].endswith("Z")
 
     gone = listed["comments"][1]["comment_id"]
     assert client.delete(f"{api}/{gone}").json() == {"session_id": sid, "comment_id": gone, "retracted": True}

@@ -53,6 +53,12 @@ def test_search_box_highlights_hits_and_jumps_to_the_chat_position(server, page)
 def test_memory_page_adds_edits_and_retires_with_links_to_the_source(server, page):
     page.goto(server.url + "/memory/acme/api-server")
     agent_fact = page.locator(".fact", has_text="the agent's fact from the fix session")
+    assert agent_fact.bounding_box()["width"] > 500  # a card as wide as the page, not the stats page's 110 px column
+    retire = agent_fact.locator(".fact-retire button")
+    add = page.locator(".fact-add button")
+    assert retire.evaluate("b => getComputedStyle(b).borderRadius") == "6px"
+    assert add.evaluate("b => getComputedStyle(b).backgroundColor") == page.locator(".filters button").evaluate(
+        "b => getComputedStyle(b).backgroundColor")  # the app's accent button
     expect(agent_fact.locator(f'a[href^="/sessions/{API_FIX}#e-"]')).to_have_text("from session e3ace814")
     page.fill('.fact-add input[name="text"]', "run the tests with python3 -m unittest -q")
     page.fill('.fact-add input[name="category"]', "testing")

@@ -170,6 +170,60 @@ def test_the_pages_show_the_same_totals(app):
     assert '<table class="breakdown" data-breakdown="model">' in html
 
 
+def test_unknown_pages_are_404_and_the_shown_names_lead_to_the_real_pages(app):
+    """The timeline shows a user's name before ``@`` and the sidebar a directory as
+    ``~user/dir``: those names lead to the real pages, names nobody has are 404, and a
+    directory's page never links to GitHub."""
+    overview = get(app, "/overview.json")
+    for url in ("/users/nobody", "/users/nobody.json", "/repos/acme/no-such", "/repos/acme/no-such.json",
+                "/repos//home/nobody/x", "/repos/~nobody/x"):
+        assert get(app, url, status=404), url
+    user = next(u["user"] for u in overview["by_user"] if "@" in u["user"])
+    short = user.split("@")[0]
+    assert sum(u["user"].split("@")[0] == short for u in overview["by_user"]) == 1
+    assert get(app, f"/users/{short}.json")["totals"] == get(app, f"/users/{user}.json")["totals"]
+    assert f"{user}</h1>" in get(app, f"/users/{short}")
+    directory = next(r["repo"] for r in overview["by_repo"] if r["repo_kind"] != "github")
+    label = format.shortdir(directory)
+    assert label != directory
+    page = get(app, f"/repos/{label}")
+    assert "github.com" not in page and f"<code>{directory}</code>" in page
+    assert get(app, f"/repos/{label}.json")["totals"] == get(app, f"/repos/{directory}.json")["totals"]
+    timeline = get(app, "/")
+    assert f'href="/users/{user.replace("@", "%40")}"' in timeline and f'href="/repos/{directory}"' in timeline
+    session = next(s for s in get(app, f"/users/{user}.json")["sessions"]["sessions"])
+    head = get(app, f"/sessions/{session['session_id']}")
+    assert f'href="/repos/{session["repo"]}"' in head and f'class="user" href="/users/{user.replace("@", "%40")}"' in head
+
+
+def test_no_session_figure_is_negative_zero(app):
+    """A cost difference that rounds away reads 0.0 in every session's stats, never -0.0."""
+    stats = json.dumps([get(app, f"/sessions/{s['session_id']}/stats.json") for s in listed(app, {})])
+    assert '"unrecorded_cost_usd": 0.0' in stats  # the demo has such sessions
+    assert not re.findall(r'"\w+": -0\.0\b', stats)
+
+
+def test_the_trace_spans_the_session_as_its_header_says(app):
+    """One duration rule (``times.seconds_between`` over the session's first and last
+    events): the trace's root lasts what the header and the list say."""
+    for row in listed(app, {})[:12]:
+        sid = row["session_id"]
+        root = get(app, f"/sessions/{sid}/trace.json")
+        if row["duration_seconds"] is not None:
+            assert root["duration_ms"] == pytest.approx(row["duration_seconds"] * 1000), sid
+            assert format.duration(row["duration_seconds"]) in get(app, f"/sessions/{sid}/trace")
+
+
+def test_an_api_error_reads_as_its_message_with_the_raw_json_folded(app):
+    overloaded = next(s["session_id"] for s in listed(app, {}) if s["session_id"].startswith("833ab0b6"))
+    chat = get(app, f"/sessions/{overloaded}")
+    error = re.search(r'<div class="chat-item api-error".*?</div>', chat, re.DOTALL)
+    assert error, "the demo's overloaded request"
+    shown, folded = error.group(0).split('<details class="raw-error">', 1)
+    assert "529 Overloaded (overloaded_error)" in shown and "{" not in shown
+    assert "overloaded_error" in folded and "</pre></details>" in folded
+
+
 def test_a_range_is_checked(app):
     assert "after it ends" in get(app, "/overview.json?since=2026-02-01&until=2026-01-01", status=422)["detail"]
     assert "at most" in get(app, "/overview.json?since=2020-01-01&until=2026-01-01", status=422)["detail"]

@@ -33,6 +33,13 @@ def parse(stamp: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from stored time ``start`` to ``end``, None when either is missing or
+    malformed: every duration shown (a session's, a trace node's, a tool call's)."""
+    first, last = parse(start), parse(end)
+    return None if first is None or last is None else (last - first).total_seconds()
+
+
 def iso(stamp: str | None, tz: tzinfo) -> str | None:
     """ISO 8601 in ``tz`` with its offset (``2026-07-19T20:08:00.000-07:00``)."""
     moment = parse(stamp)

@@ -203,18 +203,15 @@ class SessionSummary:
             "cost_usd": round(cost, 8),
             "tokens": models,
             "unrecorded_tokens": {m: t for m, t in unrecorded.items() if any(t.values())},
-            "unrecorded_cost_usd": None if our_cost is None else round(cost - float(our_cost), 8),
+            # ``or 0.0``: a difference that rounds away is 0.0, never -0.0
+            "unrecorded_cost_usd": None if our_cost is None else round(cost - float(our_cost), 8) or 0.0,
             "unknown_model_cost": any(state.get("has_unknown_model_cost") for state in self.client_costs.values()),
         }
 
     def duration_seconds(self) -> float | None:
-        from datetime import datetime
-
-        if not (self.started and self.ended):
-            return None
-        start = datetime.fromisoformat(self.started.replace("Z", "+00:00"))
-        end = datetime.fromisoformat(self.ended.replace("Z", "+00:00"))
-        return (end - start).total_seconds()
+        """From the session's first timestamped event to its last (subagents' and
+        hook records included): the span the header, the list and the trace's root show."""
+        return times.seconds_between(self.started, self.ended)
 
     def as_json(self) -> dict[str, Any]:
         cost = self.cost()

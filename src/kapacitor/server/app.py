@@ -14,7 +14,6 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import fastapi_offline
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +33,7 @@ from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import (
     access,
     comments_pages,
+    docs_assets,
     eval_pages,
     format,
     ingest,
@@ -58,8 +58,6 @@ from kapacitor.store.readdb import ReadDb, open_read_db
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
-"""Swagger UI and ReDoc, shipped by the fastapi-offline package: /docs works offline."""
 SESSION_DAYS = 14
 FIRST_SCRIPTS = ("htmx.min.js",)  # the others may use it
 
@@ -135,7 +133,7 @@ def create_app(
         oidc.install(app, oidc_settings)
     app.state.has_users = lambda: bool(accounts.list_users(db))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.mount("/docs-assets", StaticFiles(directory=docs_assets.DOCS_ASSETS), name="docs-assets")
     app.include_router(access.router)
     app.include_router(oidc.router)
     app.include_router(timeline.router)
@@ -192,6 +190,10 @@ def create_app(
     @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
     def redoc(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "docs.html", {"ui": "redoc"})
+
+    @app.get("/redoc.js", include_in_schema=False)
+    def redoc_script() -> Response:
+        return Response(docs_assets.redoc_bundle(), media_type="text/javascript")
 
     if auth:
         secret = accounts.server_secret(db, "session-cookie")

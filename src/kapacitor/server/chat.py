@@ -20,12 +20,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup
 
+from kapacitor import times
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
@@ -111,14 +111,9 @@ def _pruned(value: Any) -> Any:
 
 
 def duration_ms(start: str, end: str) -> float | None:
-    """Milliseconds between two ISO timestamps, None when either is missing."""
-    if not (start and end):
-        return None
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    try:
-        return (parse(end) - parse(start)).total_seconds() * 1000
-    except ValueError:
-        return None
+    """Milliseconds between two ISO timestamps, None when either is missing (``times.seconds_between``)."""
+    seconds = times.seconds_between(start, end)
+    return None if seconds is None else seconds * 1000
 
 
 def chat_items(store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> list[ChatItem]:

@@ -26,6 +26,7 @@ OS user), or the identity a JSON client claims (``author``), as memory does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -125,8 +126,8 @@ def _add(request: Request, session_id: str, text: str, target: collab_comments.T
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
-    return {"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
-            "created_at": added.timestamp, "edited_at": ""}
+    return _listed({"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
+                    "created_at": added.timestamp, "edited_at": ""})
 
 
 def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed: str = "") -> dict[str, Any]:
@@ -143,7 +144,7 @@ def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
-    return found | {"text": edited.text, "edited_at": edited.timestamp}
+    return _listed(found | {"text": edited.text, "edited_at": edited.timestamp})
 
 
 def _retract(request: Request, session_id: str, comment_id: str) -> None:
@@ -268,11 +269,15 @@ class NewMark(BaseModel):
     author: str = ""
 
 
-def _comments_json(request: Request, session_id: str, zone: Any) -> dict[str, Any]:
+def _listed(comment: dict[str, Any], zone: tzinfo = UTC) -> dict[str, Any]:
+    """A comment as the JSON API gives it: its times ISO 8601 in ``zone``, one form
+    (``times.iso``), whether it was just written or listed."""
+    return comment | {"created_at": times.iso(comment["created_at"], zone), "edited_at": times.iso(comment["edited_at"], zone) or ""}
+
+
+def _comments_json(request: Request, session_id: str, zone: tzinfo) -> dict[str, Any]:
     found = comments_model.session_comments(conn(request), session_id)
-    return {"session_id": session_id, "counts": comments_model.counts(found),
-            "comments": [c | {"created_at": times.iso(c["created_at"], zone), "edited_at": times.iso(c["edited_at"], zone) or ""}
-                         for c in found]}
+    return {"session_id": session_id, "counts": comments_model.counts(found), "comments": [_listed(c, zone) for c in found]}
 
 
 @router.get("/api/sessions/{session_id}/comments", summary="A session's comments, oldest first")

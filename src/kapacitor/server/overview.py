@@ -76,6 +76,31 @@ def figures(request: Request, scoped: Filters, tz: tzinfo) -> dict[str, Any]:
             "filters": {k: v for k, v in scoped.query().items() if k not in ("since", "until")}, **found}
 
 
+def known_user(request: Request, name: str) -> str:
+    """The git user ``name`` names among those whose sessions the viewer may see: the
+    user itself, or the one user whose name before ``@`` is ``name`` (what the timeline
+    shows). 404 otherwise, the same answer for a user with only hidden sessions."""
+    seen = queries.users(conn(request), viewer_of(request))
+    if name in seen:
+        return name
+    short = [u for u in seen if u.split("@")[0] == name]
+    if len(short) == 1:
+        return short[0]
+    raise HTTPException(status_code=404, detail=f"no developer {name!r} with sessions you may see")
+
+
+def known_repo(request: Request, key: str) -> dict[str, Any]:
+    """The repository (row of ``queries.repositories``) ``key`` names among those with
+    sessions the viewer may see: its key, or a directory's short label (``~dana/notes``,
+    what the sidebar shows) when only one directory has it. 404 otherwise, the same
+    answer for a repository with only hidden sessions."""
+    seen = queries.repositories(conn(request), viewer_of(request))
+    found = [r for r in seen if r["key"] == key] or [r for r in seen if r["kind"] != "github" and format.shortdir(r["key"]) == key]
+    if len(found) == 1:
+        return found[0]
+    raise HTTPException(status_code=404, detail=f"no repository {key!r} with sessions you may see")
+
+
 def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[str, Any]:
     zone = api_zone(tz)
     scoped = ranged(chosen, zone)
@@ -87,7 +112,7 @@ def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[st
     return out
 
 
-def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: str) -> HTMLResponse:
+def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: str, repo: dict[str, Any] | None = None) -> HTMLResponse:
     """The page, or with ``fragment=body`` its figures, charts and sessions alone (live refresh)."""
     tz = viewer_zone(request)
     scoped = ranged(chosen, tz)
@@ -96,7 +121,7 @@ def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: st
     days = [d | {"tool_calls_ok": d["tool_calls"] - d["tool_errors"]} for d in found["by_day"]]
     presets = [(days, (today - timedelta(days=days - 1)).isoformat(), today.isoformat()) for days in PRESETS]
     context: dict[str, Any] = {
-        "scope": scope, "name": name, "filters": scoped, "figures": found,
+        "scope": scope, "name": name, "repo": repo, "filters": scoped, "figures": found,
         "day_charts": [charts.day_chart(title, days, series, fmt) for title, series, fmt in DAY_CHARTS],
         "eval_chart": charts.day_chart("Mean eval score", _scored_days(found), EVAL_SERIES, _score, top=5)
         if found["evals_by_day"] else None,
@@ -125,25 +150,32 @@ def overview_page(request: Request, chosen: Annotated[Filters, Depends(filters)]
     return _page(request, chosen, "org", "", fragment)
 
 
-@router.get("/users/{name}.json", summary="One developer's totals and sessions")
+NOT_SEEN = {404: {"description": "no such developer or repository among the sessions you may see"}}
+
+
+@router.get("/users/{name}.json", summary="One developer's totals and sessions", responses=NOT_SEEN)
 def user_json(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
     """``/overview.json`` for the sessions of git user ``name``, and ``sessions``:
-    the page ``page`` of their list (as ``/sessions.json``)."""
-    return _json(request, replace(chosen, user=name), tz, sessions=True)
+    the page ``page`` of their list (as ``/sessions.json``). ``name`` may be the part
+    before ``@`` when only one user has it."""
+    return _json(request, replace(chosen, user=known_user(request, name)), tz, sessions=True)
 
 
-@router.get("/users/{name}", response_class=HTMLResponse, summary="Developer page")
+@router.get("/users/{name}", response_class=HTMLResponse, summary="Developer page", responses=NOT_SEEN)
 def user_page(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
-    return _page(request, replace(chosen, user=name), "user", name, fragment)
+    user = known_user(request, name)
+    return _page(request, replace(chosen, user=user), "user", user, fragment)
 
 
-@router.get("/repos/{key:path}.json", summary="One repository's totals and sessions")
+@router.get("/repos/{key:path}.json", summary="One repository's totals and sessions", responses=NOT_SEEN)
 def repo_json(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)], tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
     """``/overview.json`` for the sessions of repository ``key`` (``owner/repo``, or a
-    directory), and ``sessions``: the page ``page`` of their list."""
-    return _json(request, replace(chosen, repo=key), tz, sessions=True)
+    directory, or its short label ``~user/dir``), and ``sessions``: the page ``page``
+    of their list."""
+    return _json(request, replace(chosen, repo=known_repo(request, key)["key"]), tz, sessions=True)
 
 
-@router.get("/repos/{key:path}", response_class=HTMLResponse, summary="Repository page")
+@router.get("/repos/{key:path}", response_class=HTMLResponse, summary="Repository page", responses=NOT_SEEN)
 def repo_page(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
-    return _page(request, replace(chosen, repo=key), "repo", key, fragment)
+    repo = known_repo(request, key)
+    return _page(request, replace(chosen, repo=repo["key"]), "repo", repo["key"], fragment, repo)

@@ -48,9 +48,15 @@ def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
     return request.app.state.chat_cache.items(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
-def _tree(request: Request, session_id: str) -> trace.TraceNode:
+def _tree(request: Request, session_id: str, session: dict[str, Any] | None = None) -> trace.TraceNode:
+    """The session's kept trace; given its ``session`` row, the root spans the session as
+    the header states it (``SessionSummary.duration_seconds``: every timestamped event,
+    not the chat's alone)."""
     inherited = inherited_positions(conn(request), session_id)
-    return request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
+    tree: trace.TraceNode = request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)
+    if session and session["started"] and session["ended"]:
+        tree.started, tree.ended = session["started"], session["ended"]
+    return tree
 
 
 def _reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
@@ -83,9 +89,9 @@ def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
 def trace_json(request: Request, session_id: str) -> dict[str, Any]:
-    _session(request, session_id)
+    session = _session(request, session_id)
     with _reading(request, session_id):
-        return _tree(request, session_id).as_json()  # type: ignore[no-any-return]
+        return _tree(request, session_id, session).as_json()  # type: ignore[no-any-return]
 
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
@@ -119,16 +125,16 @@ def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTM
     session = _session(request, session_id)
     base = f"/sessions/{quote(session_id)}/trace"
     with _reading(request, session_id):
-        body = trace.render_trace(_tree(request, session_id), detail_url=f"{base}/detail", children_url=f"{base}/children")
+        body = trace.render_trace(_tree(request, session_id, session), detail_url=f"{base}/detail", children_url=f"{base}/children")
     return _tab(request, session, "trace", body, fragment)
 
 
 @router.get("/sessions/{session_id}/trace/detail", response_class=HTMLResponse, summary="One trace node's details")
 def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     """What the details panel shows for ``node`` (fetched for large trees)."""
-    _session(request, session_id)
+    session = _session(request, session_id)
     with _reading(request, session_id):
-        detail = trace.render_node_detail(_tree(request, session_id), node)
+        detail = trace.render_node_detail(_tree(request, session_id, session), node)
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)
@@ -140,9 +146,9 @@ def trace_children(
 ) -> HTMLResponse:
     """The children of the node at ``path`` (dotted child indexes) from ``skip`` on,
     as many as a page holds, then a loader for the rest."""
-    _session(request, session_id)
+    session = _session(request, session_id)
     with _reading(request, session_id):
-        rows = trace.render_trace_children(_tree(request, session_id), path, skip, f"/sessions/{quote(session_id)}/trace/children")
+        rows = trace.render_trace_children(_tree(request, session_id, session), path, skip, f"/sessions/{quote(session_id)}/trace/children")
     if rows is None:
         raise not_found(f"trace node at {path!r}")
     return HTMLResponse(rows)

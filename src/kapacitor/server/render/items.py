@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
+from kapacitor.server.render.api_error import readable
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.render.media import render_media
 from kapacitor.server.render.output import render_folded
@@ -206,9 +207,9 @@ def seconds(ms: float) -> str:
 def _api_error(item: ChatItem) -> Markup:
     retry = item.detail.get("retry_attempt")
     label = f"API error (retry {retry})" if retry else "API error"
-    return _open(item, "api-error") + html(
-        '<span class="label">{}</span> {}</div>', label, item.text
-    )
+    line, raw = readable(item.text)
+    folded = html('<details class="raw-error"><summary>the error as recorded</summary><pre>{}</pre></details>', raw) if raw else Markup("")
+    return _open(item, "api-error") + html('<span class="label">{}</span> {}{}</div>', label, line, folded)
 
 
 def _compaction(item: ChatItem) -> Markup:
