@@ -188,7 +188,7 @@ def _import_file(
     with handle:
         size = _size(handle)
         head = handle.read(_HEAD)
-        if b"\0" in head:  # JSON text never holds a raw NUL byte
+        if b"\0" in head and b'{"' not in head:  # NULs and no JSON object: not text (NUL padding before records is repaired)
             warn(0, "not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored")
             return
         checkpoint = batch.checkpoints.get(key) or batch.store.get_checkpoint(key)
