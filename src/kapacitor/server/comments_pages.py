@@ -44,7 +44,7 @@ from kapacitor.server import chat, queries
 from kapacitor.server.access import acting_person as author_of
 from kapacitor.server.access import form_fields
 from kapacitor.server.render.markdown import render_markdown
-from kapacitor.server.sessions_pages import _items, _tree
+from kapacitor.server.sessions_pages import chat_items, reading, trace_tree
 from kapacitor.server.timeline import TZ_PARAM
 from kapacitor.server.web import (
     api_zone,
@@ -96,15 +96,16 @@ def places(request: Request, session_id: str, kinds: set[str]) -> dict[str, Plac
         for child in run.items if run else []:
             visit(child, top)
 
-    for index, item in enumerate(_items(request, session_id) if "chat" in kinds else []):
-        visit(item, index)
-    stack = [_tree(request, session_id)] if "trace" in kinds else []
-    while stack:
-        node = stack.pop()
-        if node.id:
-            found.setdefault(f"trace:{node.id}", Place(f"trace {node.kind}: {node.label[:60]}".rstrip(": "),
-                                                       f"/sessions/{sid}/trace#node={quote(node.id, safe='')}"))
-        stack.extend(node.children)
+    with reading(request, session_id):  # the kept chat and trace are updated in place
+        for index, item in enumerate(chat_items(request, session_id) if "chat" in kinds else []):
+            visit(item, index)
+        stack = [trace_tree(request, session_id)] if "trace" in kinds else []
+        while stack:
+            node = stack.pop()
+            if node.id:
+                found.setdefault(f"trace:{node.id}", Place(f"trace {node.kind}: {node.label[:60]}".rstrip(": "),
+                                                           f"/sessions/{sid}/trace#node={quote(node.id, safe='')}"))
+            stack.extend(node.children)
     return found
 
 

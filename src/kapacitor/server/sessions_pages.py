@@ -41,14 +41,14 @@ def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, frag
     return render(request, "session.html", session=session, tab=tab, body=body)
 
 
-def _items(request: Request, session_id: str) -> list[chat.ChatItem]:
+def chat_items(request: Request, session_id: str) -> list[chat.ChatItem]:
     """The session's chat items, inherited history marked (``ownership``), kept
     between requests while unchanged (``chat_cache``)."""
     inherited = inherited_positions(conn(request), session_id)
     return request.app.state.chat_cache.items(request.app.state.store, session_id, inherited)  # type: ignore[no-any-return]
 
 
-def _tree(request: Request, session_id: str, session: dict[str, Any] | None = None) -> trace.TraceNode:
+def trace_tree(request: Request, session_id: str, session: dict[str, Any] | None = None) -> trace.TraceNode:
     """The session's kept trace; given its ``session`` row, the root spans the session as
     the header states it (``SessionSummary.duration_seconds``: every timestamped event,
     not the chat's alone)."""
@@ -59,7 +59,7 @@ def _tree(request: Request, session_id: str, session: dict[str, Any] | None = No
     return tree
 
 
-def _reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
+def reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
     """Held while the session's kept chat or trace is read: an update folds new
     events into them in place (``chat_cache``)."""
     return request.app.state.chat_cache.lock(session_id)  # type: ignore[no-any-return]
@@ -67,8 +67,8 @@ def _reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
 
 def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: int = 0) -> Markup:
     """``upto``: the page reaches at least that item (an eval's evidence link)."""
-    with _reading(request, session_id):
-        items = _items(request, session_id)
+    with reading(request, session_id):
+        items = chat_items(request, session_id)
         limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
         return chat.render_chat(session_id, items, start=start, limit=limit)
 
@@ -83,15 +83,15 @@ def session_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM]
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
 def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
     _session(request, session_id)
-    with _reading(request, session_id):
-        return [item.as_json() for item in _items(request, session_id)]
+    with reading(request, session_id):
+        return [item.as_json() for item in chat_items(request, session_id)]
 
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
 def trace_json(request: Request, session_id: str) -> dict[str, Any]:
     session = _session(request, session_id)
-    with _reading(request, session_id):
-        return _tree(request, session_id, session).as_json()  # type: ignore[no-any-return]
+    with reading(request, session_id):
+        return trace_tree(request, session_id, session).as_json()  # type: ignore[no-any-return]
 
 
 @router.get("/sessions/{session_id}/stats.json", summary="A session's tokens, cost, tools and files")
@@ -124,8 +124,8 @@ def chat_slice(
 def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
     session = _session(request, session_id)
     base = f"/sessions/{quote(session_id)}/trace"
-    with _reading(request, session_id):
-        body = trace.render_trace(_tree(request, session_id, session), detail_url=f"{base}/detail", children_url=f"{base}/children")
+    with reading(request, session_id):
+        body = trace.render_trace(trace_tree(request, session_id, session), detail_url=f"{base}/detail", children_url=f"{base}/children")
     return _tab(request, session, "trace", body, fragment)
 
 
@@ -133,8 +133,8 @@ def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTM
 def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     """What the details panel shows for ``node`` (fetched for large trees)."""
     session = _session(request, session_id)
-    with _reading(request, session_id):
-        detail = trace.render_node_detail(_tree(request, session_id, session), node)
+    with reading(request, session_id):
+        detail = trace.render_node_detail(trace_tree(request, session_id, session), node)
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)
@@ -147,8 +147,8 @@ def trace_children(
     """The children of the node at ``path`` (dotted child indexes) from ``skip`` on,
     as many as a page holds, then a loader for the rest."""
     session = _session(request, session_id)
-    with _reading(request, session_id):
-        rows = trace.render_trace_children(_tree(request, session_id, session), path, skip, f"/sessions/{quote(session_id)}/trace/children")
+    with reading(request, session_id):
+        rows = trace.render_trace_children(trace_tree(request, session_id, session), path, skip, f"/sessions/{quote(session_id)}/trace/children")
     if rows is None:
         raise not_found(f"trace node at {path!r}")
     return HTMLResponse(rows)
