@@ -32,6 +32,7 @@ from kapacitor.projections.catalog import PROJECTIONS, statuses
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import (
     access,
+    api_json,
     comments_pages,
     docs_assets,
     eval_pages,
@@ -60,12 +61,14 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 SESSION_DAYS = 14
 FIRST_SCRIPTS = ("htmx.min.js",)  # the others may use it
+HEAD_SCRIPT = "zone.js"  # runs before the page is drawn: it may reload it in the viewer's zone
 
 
 def static_assets() -> tuple[list[str], list[str]]:
-    """Every stylesheet and script in static/, htmx first: the base template links them all."""
+    """Every stylesheet and deferred script in static/, htmx first: the base
+    template links them all (and ``HEAD_SCRIPT`` on its own, before them)."""
     css = sorted(p.name for p in STATIC.glob("*.css"))
-    js = sorted((p.name for p in STATIC.glob("*.js")), key=lambda n: (n not in FIRST_SCRIPTS, n))
+    js = sorted((p.name for p in STATIC.glob("*.js") if p.name != HEAD_SCRIPT), key=lambda n: (n not in FIRST_SCRIPTS, n))
     return css, js
 
 
@@ -116,7 +119,8 @@ def create_app(
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
                   description="Coding-agent sessions as events: every page's data as JSON.",
-                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate)])
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate), Depends(api_json.json_zone)],
+                  default_response_class=api_json.ZonedJSONResponse)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
