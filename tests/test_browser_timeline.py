@@ -7,6 +7,7 @@ search box, the sidebar following the list, j/k and Enter, no sideways scroll at
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -17,6 +18,7 @@ from test_browser import HELLO, WIDGETS, recorded_context
 from browser import start_server
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
+from kapacitor.collab import comments
 from kapacitor.demo import demo_eval
 from kapacitor.eval.record import record_eval
 from kapacitor.server.app import create_app
@@ -45,6 +47,9 @@ def server(tmp_path_factory):
     store = open_store(url)
     import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
     record_eval(store, demo_eval(LONG_WORDS_EVAL), {"repository": WIDGETS, "user": "dev@example.com"})
+    second = replace(demo_eval(LONG_WORDS_EVAL | {"model": "claude-opus-4-5"}), eval_id="a-second-eval-of-hello")
+    record_eval(store, second, {"repository": WIDGETS, "user": "dev@example.com"})
+    comments.add(store, HELLO, "dev@example.com", "The tests ran **before** the fix: a good habit.", comments.check_target("session"))
     store.close()
     server = start_server(url, tmp / "home")
     yield server
@@ -275,3 +280,35 @@ def test_the_focused_control_is_visible(server, page):
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", ""), outline
+
+
+def test_the_top_bar_links_evals_and_an_eval_can_be_picked(server, page):
+    page.goto(server.url + "/")
+    page.locator("a.toplink", has_text="Evals").click()
+    expect(page).to_have_url(server.url + "/evals")
+    expect(page.locator("h1")).to_have_text("Session evals")
+    page.goto(f"{server.url}/sessions/{HELLO}/eval")
+    select = page.locator(".eval-pick select")
+    older = select.locator("option").nth(1).get_attribute("value")
+    select.select_option(older)  # eval.js submits it (no inline handler: the CSP forbids them)
+    expect(page).to_have_url(re.compile(f"eval={older}"))
+    expect(page.locator(".eval-pick select")).to_have_value(older)
+
+
+def test_at_390_px_a_session_s_chat_starts_on_the_first_screen(server, page):
+    """Without --auth no visibility control; the comments stay folded (their count
+    shows) and the mark form is one row, so the tabs and the chat start high."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server.url}/sessions/{HELLO}")
+    expect(page.locator(".comment-total")).to_have_text("(1)")
+    assert page.locator("#visibility").count() == 0
+    assert page.locator("#comments").evaluate("d => d.open") is False
+    form = page.locator(".mark-form").bounding_box()
+    assert form is not None and form["height"] < 45, form
+    tabs = page.locator(".tabs").bounding_box()
+    assert tabs is not None and tabs["y"] < 450, tabs
+    assert page.locator(".chat-item").first.bounding_box()["y"] < 844
+    page.set_viewport_size({"width": 1440, "height": 900})  # with room, comments open by themselves
+    page.reload()
+    expect(page.locator(".comment-total")).to_have_text("(1)")
+    assert page.locator("#comments").evaluate("d => d.open") is True
