@@ -96,6 +96,11 @@ def test_the_cli_shows_the_local_zone(app, store_path):
         capture_output=True, text=True, env=env, check=True,
     ).stdout
     assert "2026-07-19 20:08 PDT" in found and "03:08" not in found  # search names the same zone as sessions
+    recap = subprocess.run(
+        [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "recap", LA_SESSION],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    assert "2026-07-19 20:08 PDT" in recap and "03:08" not in recap
 
 
 def test_day_boundaries_follow_the_zone_s_offset_that_day():
