@@ -11,6 +11,9 @@ dependency) reads the zone for it, and answers 422 for an unknown one.
 A time is a value under a key of ``TIME_KEYS`` (or ending in ``_at``) that reads
 as a date and a time of day. The transcript's own data (a tool call's input or
 output, an event's raw record: ``VERBATIM``) is passed on as recorded.
+Walking the answer costs about half of what writing it as JSON costs (a
+20,000-item ``chat.json``: 0.5 to 0.67 of it); the pages render HTML and never
+pay it.
 
 ``session_row`` gives a session of a list (``/sessions.json``, a user's or a
 repository's sessions, ``/marked.json``) the keys the other shapes of a session
@@ -32,8 +35,10 @@ from kapacitor.server.web import api_zone
 
 TIME_KEYS = frozenset({"started", "ended", "finished", "timestamp", "last_activity", "last_used"})
 """Keys whose values are times (besides every ``*_at``)."""
-VERBATIM = frozenset({"input", "output", "raw", "detail", "content", "result", "text"})
-"""Keys whose values are the transcript's data, passed on as recorded."""
+VERBATIM = frozenset({"arguments", "structured", "input", "output", "raw", "detail", "content", "result", "usage", "tokens"})
+"""Keys whose values are the transcript's data (a tool call's arguments and
+structured result, a trace node's details, a raw record), passed on as
+recorded, or token counts (no time in them: not walked)."""
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 _zone: ContextVar[tzinfo] = ContextVar("json_zone", default=UTC)
 
@@ -45,15 +50,30 @@ async def json_zone(request: Request) -> None:
     _zone.set(api_zone(request.query_params.get("tz")))
 
 
-def zoned(value: Any, tz: tzinfo, key: str = "") -> Any:
-    """``value`` (JSON data) with every time in it as ISO 8601 in ``tz``."""
-    if isinstance(value, dict):
-        return {k: v if k in VERBATIM else zoned(v, tz, k) for k, v in value.items()}
+def zoned(value: Any, tz: tzinfo) -> Any:
+    """``value`` (JSON data) with every time in it as ISO 8601 in ``tz``: a new
+    value, ``value`` left as it was (it may be a cached read model's)."""
     if isinstance(value, list):
-        return [zoned(v, tz, key) for v in value]
-    if isinstance(value, str) and (key in TIME_KEYS or key.endswith("_at")) and _TIME.match(value):
-        return times.iso(value, tz)
-    return value
+        return [zoned(v, tz) if isinstance(v, dict | list) else v for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, str):
+            if (k in TIME_KEYS or k.endswith("_at")) and _TIME.match(v):
+                v = _iso(v, tz)
+        elif isinstance(v, dict | list) and k not in VERBATIM:
+            v = zoned(v, tz)
+        out[k] = v
+    return out
+
+
+def _iso(stamp: str, tz: tzinfo) -> str | None:
+    """``times.iso``, with a shortcut for the common case: a stored time
+    (``2026-07-20T03:08:00.000Z``) asked for in UTC."""
+    if tz is UTC and len(stamp) == 24 and stamp[-1] == "Z":
+        return stamp[:-1] + "+00:00"
+    return times.iso(stamp, tz)
 
 
 class ZonedJSONResponse(JSONResponse):
