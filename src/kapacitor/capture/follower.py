@@ -7,6 +7,8 @@ spool and send lock (``shipper``), so together they neither send a line twice
 nor skip one, and after a ``kill -9`` a new follower resumes from the saved
 offsets. It stops a few seconds after SessionEnd (the client writes its last
 lines as it exits) or when the transcript has been idle for ``idle`` seconds.
+While it runs it also ``sweep``s the machine: other sessions' left-behind
+spools and the set-aside batches that are due (``capture.aside``).
 Stdlib only: ``python -m kapacitor.capture.follower SESSION_ID`` is what the hook
 starts, detached; ``kapacitor watch`` runs the same loop in the foreground.
 """
@@ -17,9 +19,10 @@ import os
 import sys
 import time
 
-from kapacitor.capture.client_config import ClientConfig, load, log_failure
+from kapacitor.capture import aside
+from kapacitor.capture.client_config import ClientConfig, load, log_failure, state_dir
 from kapacitor.capture.shipper import ship
-from kapacitor.capture.spool import follower_lock, load_state
+from kapacitor.capture.spool import exclusive, follower_lock, known_sessions, load_state, opened, spool_pending
 
 POLL = 0.25
 GRACE = 3.0
@@ -37,15 +40,18 @@ def follow(
     grace: float = GRACE,
 ) -> bool:
     """Follow until the session ended (plus ``grace``) or went idle; False when
-    another follower already has this session."""
-    config = config or load()
+    another follower already has this session. The client config is read
+    again on every pass (a token replaced meanwhile is used at once) unless
+    ``config`` is given; each pass may also ``sweep`` the machine."""
     with follower_lock(session_id, write_pid=True) as mine:
         if not mine:
             return False
         last_news = time.monotonic()
         ended_at = None
         while True:
-            result = ship(session_id, config, transcript=transcript, cwd=cwd, budget=8 << 20, lock_wait=poll)
+            current = config or load()
+            sweep(current, own=session_id)
+            result = ship(session_id, current, transcript=transcript, cwd=cwd, budget=8 << 20, lock_wait=poll)
             now = time.monotonic()
             if result.lines or result.sent:
                 last_news = now
@@ -56,6 +62,58 @@ def follow(
             if (ended_at is not None and now - ended_at >= grace) or now - last_news >= idle:
                 return True
             time.sleep(poll)
+
+
+def sweep(config: ClientConfig, own: str = "") -> None:
+    """Deliver what no one else would: retry the set-aside batches that are due
+    (``aside.retry``), and ship every other session that has something left
+    (spooled batches, unread transcript lines) and no follower — a session
+    that ended while the server was down, say, which no hook will wake again.
+    At most every ``aside.CHECK_EVERY`` seconds across the machine (one
+    sweeper at a time), and at once when the client's server or token changed
+    since the last sweep."""
+    stamp = os.path.join(state_dir(), "sweep.stamp")
+    digest = aside.fingerprint(config)
+    try:
+        with open(stamp, "rb") as handle:
+            last = handle.read().decode("ascii", "replace")
+        if last == digest and time.time() - os.stat(stamp).st_mtime < aside.CHECK_EVERY:
+            return
+    except OSError:
+        pass
+    with exclusive(os.path.join(state_dir(), "sweep.lock"), 0) as mine:
+        if not mine:
+            return
+        fd = opened(stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, digest.encode())
+        finally:
+            os.close(fd)
+        aside.retry(config)
+        for session_id in known_sessions():
+            if session_id == own or not _left_behind(session_id):
+                continue
+            with follower_lock(session_id) as unfollowed:
+                pass  # not held while shipping: a hook may start the session's follower meanwhile
+            if unfollowed:
+                ship(session_id, config, budget=8 << 20, lock_wait=0)
+
+
+def _left_behind(session_id: str) -> bool:
+    """Has the session spooled batches or transcript lines past its offsets?"""
+    state = load_state(session_id)
+    if spool_pending(session_id, state.spool_pos):
+        return True
+    files = dict(state.offsets)
+    if state.transcript:
+        files.setdefault(state.transcript, [0, 0])
+    for path, (offset, _) in files.items():
+        try:
+            if os.stat(path).st_size > offset:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def main(argv: list[str]) -> int:

@@ -30,8 +30,10 @@ SENT, REJECTED, FAILED = "sent", "rejected", "failed"
 
 
 class Outcome:
-    """``sent``; ``rejected`` (the server will never take it: set it aside, log
-    why); ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later).
+    """``sent``; ``rejected`` (a 4xx: the server will not take these bytes until
+    something changes — the server, its limits, the token: set it aside, log why,
+    ``capture.aside`` retries it); ``failed`` (unreachable, 5xx, 404 no ingest API
+    here, 408, 429: keep it in the spool, in order, and retry at the next pass).
     ``slow``: it failed by timing out (the server is there but not answering).
     ``huge``: not tried, a batch too large for a hook (the follower sends it)."""
 
@@ -48,7 +50,7 @@ def classify(status: int, body: str) -> Outcome:
     if 200 <= status < 300:
         return Outcome(SENT)
     detail = f"HTTP {status}: {body[:300]}"
-    if 400 <= status < 500 and status not in (401, 403, 404, 408, 429):
+    if 400 <= status < 500 and status not in (404, 408, 429):
         return Outcome(REJECTED, detail)
     return Outcome(FAILED, detail)
 

@@ -31,7 +31,6 @@ from kapacitor.capture.spool import (
     load_state,
     save_state,
     send_lock,
-    set_aside,
     spool_append,
     spool_delivered,
     spool_read,
@@ -135,7 +134,9 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
         _mark_slow(False)
     elif outcome.kind == sender.REJECTED:
         result.rejected += 1
-        path = set_aside(session_id, body, outcome.detail, utc_stamp())
+        from kapacitor.capture.aside import set_aside  # rare: the hook does not pay the import
+
+        path = set_aside(session_id, body, outcome.detail, utc_stamp(), config)
         log_failure(f"session {session_id}: batch refused for good, set aside in {path}: {outcome.detail}")
     return outcome
 
