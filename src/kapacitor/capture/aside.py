@@ -23,7 +23,9 @@ same events as if it had arrived on time, and one that did arrive is skipped.
 The ``<session>.aside`` file (state dir) is append-only JSON lines under
 ``flock``: an entry ``{"at", "reason", "config", "version", "batch"}`` per batch
 set aside, then ``{"retried": entry offset, "at", "reason", "config",
-"version"}`` per refused retry and ``{"done": entry offset, "at"}`` once
+"version"}`` per refused retry, ``{"seen": entry offset, "version"}`` when
+the server's version is first learnt for an entry that had none (a hook does
+not ask the server for it), and ``{"done": entry offset, "at"}`` once
 delivered. It is emptied (under the same lock) when every entry is done.
 Stdlib only: the follower and the hook's set-aside path run it.
 """
@@ -198,6 +200,10 @@ def pending(session_id: str) -> list[SetAside]:
         head = _head(line)
         if "done" in head:
             entries.pop(head["done"], None)
+        elif "seen" in head:
+            entry = entries.get(head["seen"])
+            if entry is not None:
+                entry.version = str(head.get("version", ""))
         elif "retried" in head:
             entry = entries.get(head["retried"])
             if entry is not None:
@@ -245,10 +251,12 @@ def retry(config: ClientConfig, *, force: bool = False, wait: float = 0.0) -> li
         for session_id in sessions:
             for entry in pending(session_id):
                 why = "asked to (--retry)" if force else entry.why_due(digest, "", now)
-                if not why and entry.version:
+                if not why:
                     version = server_version(config) if version is None else version
                     why = entry.why_due(digest, version, now)
                 if not why:
+                    if version and not entry.version:  # the version it waits for a change of
+                        _append(entry.path, json.dumps({"seen": entry.offset, "version": version}).encode())
                     continue
                 body = _batch(entry)
                 outcome = sender.post(config, session_id, body, sender.patient_timeout(len(body)))
