@@ -6,12 +6,16 @@ follower and ``kapacitor sync`` against the real ``kapacitor serve`` on loopback
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import resource
 import signal
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 from capture_helpers import (
@@ -52,13 +56,63 @@ def sync(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([KAPACITOR, "sync", *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
 
 
-def test_a_batch_refused_for_a_bad_token_arrives_by_itself_once_the_token_is_fixed(tmp_path, monkeypatch, cleanup):  # noqa: F811
-    """A team server; the client's token was revoked. The hook's batch is
-    refused (401) and set aside, the agent not held up. The token is replaced
-    (`kapacitor setup` writes the config file): the next hook's batch is stored
-    as the hook returns, and the set-aside one arrives with nobody running
-    anything (the follower's sweep sees the config changed). Every event once,
-    the same as an import of the transcripts."""
+class BodyLimitProxy:
+    """A reverse proxy in front of the server with a body size limit, as nginx's
+    ``client_max_body_size`` (an outside service, so a small loopback one of
+    our own): 413 above ``limit`` bytes, anything else forwarded as it is."""
+
+    def __init__(self, upstream: str, limit: int):
+        self.upstream, self.limit = upstream, limit
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.forward(b"")
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if len(body) > proxy.limit:
+                    self.answer(413, b"<html><center><h1>413 Request Entity Too Large</h1></center></html>")
+                else:
+                    self.forward(body)
+
+            def forward(self, body: bytes) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "content-encoding", "authorization")}
+                request = urllib.request.Request(proxy.upstream + self.path, data=body or None, headers=headers,
+                                                 method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        self.answer(response.status, response.read())
+                except urllib.error.HTTPError as exc:
+                    self.answer(exc.code, exc.read())
+
+            def answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_token_refused_keeps_the_spool_in_order_and_it_arrives_by_itself_once_the_token_is_replaced(
+        tmp_path, cleanup):  # noqa: F811
+    """A team server; the client's token was revoked. Every batch is refused
+    (401), so they wait in the spool in the order written (nothing overtakes:
+    the session's events and chat come out as written). The token is replaced
+    (`kapacitor setup` writes the config file) and nobody runs anything: the
+    running follower reads the new token and delivers the spool; the next live
+    batch is stored as its hook returns. Every event once, the same events and
+    the same chat as an import of the transcripts."""
     server = Server(tmp_path / "live.db", None, KAPACITOR_TOKEN="team-token").start()
     try:
         client_config.save(ClientConfig(server.url, "revoked-token"))
@@ -66,56 +120,66 @@ def test_a_batch_refused_for_a_bad_token_arrives_by_itself_once_the_token_is_fix
         cleanup.append(live.session_id)
         live.write_main(0, 8)
         run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="first, while the token is bad"), **FOLLOW)
-        refused = aside.pending(live.session_id)
-        assert [e.reason[:8] for e in refused] == ["HTTP 401"] and spooled(live.session_id) == []
-        assert hooks_stored(server.store_path) == [] and wait_for(lambda: follower_pid(live.session_id))
-        time.sleep(1.0)  # the follower sweeps with the bad token: not due, nothing retried
-        assert len(aside.pending(live.session_id)) == 1 and hooks_stored(server.store_path) == []
+        wait_for(lambda: follower_pid(live.session_id))
+        live.write_main(8, 16)  # the agent goes on; the follower reads the lines, refused as well
+        wait_for(lambda: len(spooled(live.session_id)) >= 2, timeout=10)
+        assert hooks_stored(server.store_path) == [] and aside.pending(live.session_id) == []
+        assert any("HTTP 401" in line for line in capture_log())
 
-        client_config.save(ClientConfig(server.url, "team-token"))  # the token is replaced
-        live.write_main(8, 16)
-        run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id="toolu_live"), **FOLLOW)
-        assert "PostToolUse" in hooks_stored(server.store_path)  # live: not held behind the set-aside batch
-        wait_for(lambda: not aside.pending(live.session_id) and "UserPromptSubmit" in hooks_stored(server.store_path),
+        client_config.save(ClientConfig(server.url, "team-token"))  # the token is replaced; no hook runs
+        wait_for(lambda: spooled(live.session_id) == [] and hooks_stored(server.store_path) == ["UserPromptSubmit"],
                  timeout=20)
-        assert any("was delivered (the client's server or token changed)" in line for line in capture_log())
-
-        live.write_main(16)
+        live.write_main(16, 24)
+        run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id="toolu_live"), **FOLLOW)
+        assert hooks_stored(server.store_path) == ["UserPromptSubmit", "PostToolUse"]  # live, as the hook returns
+        live.write_main(24)
         live.write_subagents()
         run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
         wait_for(lambda: follower_pid(live.session_id) is None, timeout=20)
-        assert (state_dir() / "sessions" / f"{live.session_id}.aside").stat().st_size == 0  # emptied once all done
+        live_chat = server.get(f"/sessions/{live.session_id}/chat.json")
     finally:
         server.stop()
     assert Counter(hooks_stored(server.store_path)) == {"UserPromptSubmit": 1, "PostToolUse": 1, "SessionEnd": 1}
     assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
-
-
-def test_sync_lists_set_aside_batches_and_retry_sends_them_now(tmp_path, monkeypatch):
-    """The server's token was fixed on the server, the client unchanged: nothing
-    says the cause is gone, so the batch waits for its back-off; `sync --json`
-    lists it with reason, age, size, attempts and next retry; `doctor` warns
-    with the count and the oldest's age; `sync --retry` sends it now. A batch
-    that is refused again counts an attempt and doubles its wait."""
-    port = free_port()
-    server = Server(tmp_path / "live.db", port, KAPACITOR_TOKEN="old-server-token").start()
-    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
-    monkeypatch.setenv("KAPACITOR_TOKEN", "new-token")
+    imported = Server(tmp_path / "imported.db").start()
     try:
+        assert live_chat == imported.get(f"/sessions/{live.session_id}/chat.json")
+    finally:
+        imported.stop()
+
+
+def test_a_batch_refused_for_good_is_set_aside_listed_and_retried_when_the_config_changes(tmp_path, monkeypatch, cleanup):  # noqa: F811
+    """The team server sits behind a proxy with a small body limit: one batch
+    is refused (413) and set aside; the batches after it are delivered (not
+    blocked). `sync --json` lists it with reason, age, size, attempts and next
+    retry; `doctor` warns with the count and the oldest's age; nothing says the
+    cause is gone, so `sync` leaves it to its back-off; `sync --retry` tries it
+    now (refused again: one attempt, the wait doubled). The client is then
+    pointed at the server itself: the next session follower's sweep delivers
+    it with nobody asking. Every event once, the events of an import."""
+    server = Server(tmp_path / "live.db").start()
+    proxy = BodyLimitProxy(server.url, 6000)
+    try:
+        client_config.save(ClientConfig(proxy.url, ""))
         live = LiveSession(tmp_path / "projects")
-        live.write_main(0, 6)
+        cleanup.append(live.session_id)
+        live.write_main(0, 3)
+        run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="hello"))
+        live.write_main(3, 20)  # ~22 kB of lines: over the proxy's limit
+        run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id="toolu_big"))
+        live.write_main(20, 24)
         run_hook("Stop", live.payload("Stop"))
+        assert hooks_stored(server.store_path) == ["UserPromptSubmit", "Stop"]  # the one after it was not blocked
+        assert spooled(live.session_id) == []
         other = state_dir() / "sessions" / f"{OTHER}.spool"  # and a batch no server version takes
         other.write_bytes(b'{"v": 99, "session_id": "%s"}\n' % OTHER.encode())
         (state_dir() / "sessions" / f"{OTHER}.json").write_text(json.dumps({"session_id": OTHER}))
-        server.stop()
-        server = Server(tmp_path / "live.db", port, KAPACITOR_TOKEN="new-token").start()
 
         rows = {r["session_id"]: r for r in json.loads(sync("--json").stdout)}
-        assert rows[live.session_id]["retried"] == [] and hooks_stored(server.store_path) == []  # not due yet
+        assert rows[live.session_id]["retried"] == []  # not due: no sign the cause is gone
         [batch] = rows[live.session_id]["set_aside"]
-        assert batch["reason"].startswith("HTTP 401") and batch["attempts"] == 0 and 0 <= batch["age_s"] < 60
-        assert batch["bytes"] > 1000 and batch["path"].endswith(f"{live.session_id}.aside")
+        assert batch["reason"].startswith("HTTP 413") and batch["attempts"] == 0 and 0 <= batch["age_s"] < 60
+        assert batch["bytes"] > 6000 and batch["path"].endswith(f"{live.session_id}.aside")
         assert abs(aside.epoch(batch["next_retry"]) - aside.epoch(batch["at"]) - aside.FIRST_WAIT) < 1
         [never] = rows[OTHER]["set_aside"]
         assert "unsupported batch version" in never["reason"]
@@ -123,20 +187,32 @@ def test_sync_lists_set_aside_batches_and_retry_sends_them_now(tmp_path, monkeyp
         doctor = json.loads(subprocess.run([KAPACITOR, "doctor", "--json"], capture_output=True, text=True).stdout)
         [check] = [c for c in doctor if c["name"] == "set aside"]
         assert check["status"] == "warn" and check["detail"].startswith("2 batch(es) of 2 session(s)")
-        assert "ago" in check["detail"] and "kapacitor sync --retry" in check["fix"]
+        assert " ago (session " in check["detail"] and "kapacitor sync --retry" in check["fix"]
         text = sync()
-        assert text.returncode == 0 and "Set aside" in text.stdout and "kapacitor sync --retry" in text.stdout
+        assert text.returncode == 0 and "Set aside" in text.stdout and "HTTP 413" in text.stdout
 
         rows = {r["session_id"]: r for r in json.loads(sync("--retry", "--json").stdout)}
-        assert [(t["outcome"], t["why"]) for t in rows[live.session_id]["retried"]] == [("sent", "asked to (--retry)")]
-        assert rows[live.session_id]["set_aside"] == [] and hooks_stored(server.store_path) == ["Stop"]
-        assert [t["outcome"] for t in rows[OTHER]["retried"]] == ["rejected"]
-        [again] = rows[OTHER]["set_aside"]
+        assert [(t["outcome"], t["why"]) for t in rows[live.session_id]["retried"]] == [("rejected", "asked to (--retry)")]
+        [again] = rows[live.session_id]["set_aside"]
         assert again["attempts"] == 1 and aside.epoch(again["next_retry"]) > time.time() + aside.FIRST_WAIT
-        doctor = json.loads(subprocess.run([KAPACITOR, "doctor", "--json"], capture_output=True, text=True).stdout)
-        assert [c["detail"][:28] for c in doctor if c["name"] == "set aside"] == ["1 batch(es) of 1 session(s) "]
+        assert hooks_stored(server.store_path) == ["UserPromptSubmit", "Stop"]
+
+        client_config.save(ClientConfig(server.url, ""))  # the client now talks to the server itself
+        live.write_main(24, 30)
+        run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="go on"), **FOLLOW)
+        wait_for(lambda: not aside.pending(live.session_id), timeout=20)
+        assert any("was delivered (the client's server or token changed)" in line for line in capture_log())
+        live.write_main(30)
+        live.write_subagents()
+        run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
+        wait_for(lambda: follower_pid(live.session_id) is None, timeout=20)
+        assert (state_dir() / "sessions" / f"{live.session_id}.aside").stat().st_size == 0  # emptied once all done
+        assert [r["session_id"] for r in json.loads(sync("--json").stdout) if r["set_aside"]] == [OTHER]
     finally:
+        proxy.close()
         server.stop()
+    assert Counter(hooks_stored(server.store_path)) == {"UserPromptSubmit": 2, "PostToolUse": 1, "Stop": 1, "SessionEnd": 1}
+    assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
 
 
 def test_retries_back_off_doubling_up_to_a_day_unless_config_or_server_version_changed():

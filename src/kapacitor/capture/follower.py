@@ -27,6 +27,9 @@ from kapacitor.capture.spool import exclusive, follower_lock, known_sessions, lo
 POLL = 0.25
 GRACE = 3.0
 IDLE = float(os.environ.get("KAPACITOR_FOLLOW_IDLE", "600"))
+STUCK_WAIT = 4.0
+"""The longest pause (seconds) between passes while the server does not take
+the spool (down, or refusing the token): the pause doubles from ``poll``."""
 
 
 def follow(
@@ -47,7 +50,7 @@ def follow(
         if not mine:
             return False
         last_news = time.monotonic()
-        ended_at = None
+        ended_at, wait = None, poll
         while True:
             current = config or load()
             sweep(current, own=session_id)
@@ -61,7 +64,8 @@ def follow(
                 continue
             if (ended_at is not None and now - ended_at >= grace) or now - last_news >= idle:
                 return True
-            time.sleep(poll)
+            wait = min(STUCK_WAIT, wait * 2) if result.stuck else poll  # the server refuses: ask it less often
+            time.sleep(wait)
 
 
 def sweep(config: ClientConfig, own: str = "") -> None:

@@ -30,10 +30,13 @@ SENT, REJECTED, FAILED = "sent", "rejected", "failed"
 
 
 class Outcome:
-    """``sent``; ``rejected`` (a 4xx: the server will not take these bytes until
-    something changes — the server, its limits, the token: set it aside, log why,
-    ``capture.aside`` retries it); ``failed`` (unreachable, 5xx, 404 no ingest API
-    here, 408, 429: keep it in the spool, in order, and retry at the next pass).
+    """``sent``; ``rejected`` (a 4xx about this batch — malformed, too large, a
+    version the server does not speak: set it aside so it blocks no other, log
+    why; ``capture.aside`` retries it once the server or config changes);
+    ``failed`` (unreachable, 5xx, 401/403 a token or right refused — every batch
+    would be —, 404 no ingest API, 408, 429: keep it in the spool, in order,
+    retry at every pass: nothing overtakes it, so the session's events arrive
+    in the order they were written).
     ``slow``: it failed by timing out (the server is there but not answering).
     ``huge``: not tried, a batch too large for a hook (the follower sends it)."""
 
@@ -50,7 +53,7 @@ def classify(status: int, body: str) -> Outcome:
     if 200 <= status < 300:
         return Outcome(SENT)
     detail = f"HTTP {status}: {body[:300]}"
-    if 400 <= status < 500 and status not in (404, 408, 429):
+    if 400 <= status < 500 and status not in (401, 403, 404, 408, 429):
         return Outcome(REJECTED, detail)
     return Outcome(FAILED, detail)
 

@@ -51,11 +51,12 @@ class ShipResult:
     ``rejected`` by the server for good (logged, set aside); transcript ``lines``
     read; ``more`` when there is more to send than this pass took (the read
     budget ran out, or a hook left a huge line to the follower): call again;
-    ``locked`` whether the send lock was had."""
+    ``locked`` whether the send lock was had; ``stuck``: why the spool could
+    not be delivered ("" when it was)."""
 
     def __init__(self) -> None:
         self.sent = self.spooled = self.rejected = self.lines = 0
-        self.more, self.locked = False, True
+        self.more, self.locked, self.stuck = False, True, ""
 
 
 def utc_stamp() -> str:
@@ -93,6 +94,7 @@ def ship(
         state.cwd = cwd or state.cwd
         state.ended = state.ended if ended is None else ended
         stuck = skip or _drain(state, config, result, hasty)
+        result.stuck = stuck.detail if stuck is not None else ""
         files, advances, more = _read_new(state, budget, whole_lines=not hasty)
         result.more = result.more or more
         result.lines = sum(len(f["lines"]) for f in files)

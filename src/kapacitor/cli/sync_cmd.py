@@ -28,8 +28,10 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
     The hooks spool what the server did not take (down, restarting, slow); the
     next hook or a follower drains it, and this does it for all sessions at
     once, in order. Safe to run any time: ids are deterministic, so nothing is
-    stored twice. A batch the server refused for good (a 4xx: a malformed
-    batch, one over its size limit, a token it does not take) is set aside,
+    stored twice. A token the server refuses (401, 403) keeps the spool
+    waiting, in order, until the token is replaced. A batch the server refused
+    for good (another 4xx: a malformed batch, one over its size limit, a batch
+    version it does not speak) is set aside,
     never blocking the rest, and retried by itself: at once when the client's
     server or token or the server's version changed since, else after 5
     minutes, doubling up to a day (--retry: all of them now). This lists them,
@@ -38,6 +40,7 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
     (the server unreachable).
 
     JSON keys: session_id, batches_sent, lines_read, spooled_bytes_left,
+    spool_failure (why the spool was not delivered: the server's answer, "" if it was),
     set_aside (list of {at (UTC), reason, age_s, bytes, attempts, next_retry
     (UTC), path}: batches refused for good and not yet delivered), retried
     (list of {at, why, outcome (sent, rejected, failed), detail}: set-aside
@@ -54,11 +57,11 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
             sent, lines = sent + result.sent, lines + result.lines
             if not result.more or result.spooled:
                 break
-        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines})
+        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spool_failure": result.stuck})
     tried: dict[str, list[dict]] = {}
     for row in aside.retry(config, force=retry_all, wait=60):
         tried.setdefault(row.pop("session_id"), []).append(row)
-    rows += [{"session_id": s, "batches_sent": 0, "lines_read": 0} for s in sorted(set(aside.sessions_set_aside()) - known)]
+    rows += [{"session_id": s, "batches_sent": 0, "lines_read": 0, "spool_failure": ""} for s in sorted(set(aside.sessions_set_aside()) - known)]
     now = time.time()
     for row in rows:
         session_id = row["session_id"]
@@ -74,10 +77,13 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
         click.echo("No captured sessions on this machine (install the hooks with `kapacitor setup`).")
     else:
         print_table(config.server, rows)
-    stuck = [r["session_id"] for r in rows if r["spooled_bytes_left"]]
+    stuck = [r for r in rows if r["spooled_bytes_left"]]
     if stuck:
+        why = next((r["spool_failure"] for r in stuck if r["spool_failure"]), "")
         raise click.ClickException(
-            f"{len(stuck)} session(s) still spooled: {config.server} did not take them (see {client_config.log_file()})"
+            f"{len(stuck)} session(s) still spooled: {config.server} did not take them"
+            f"{f' ({why[:300]})' if why else ''}; they are sent again at every hook and by `kapacitor sync`"
+            f" (see {client_config.log_file()})"
         )
 
 
