@@ -39,7 +39,7 @@ import time
 
 from kapacitor.capture import sender
 from kapacitor.capture.client_config import ClientConfig, log_failure, state_dir
-from kapacitor.capture.spool import exclusive, opened, session_file, sessions_dir
+from kapacitor.capture.spool import append_line, exclusive, opened, session_file, sessions_dir
 
 FIRST_WAIT = 300.0
 """Seconds from a refusal to the first retry by the clock (then doubled each time)."""
@@ -112,18 +112,8 @@ def set_aside(session_id: str, body: bytes, reason: str, at: str, config: Client
     path = session_file(session_id, ".aside")
     head = {"at": at, "reason": reason, "config": fingerprint(config), "version": known_version(config.server)}
     encoded = json.dumps(head)[:-1].encode("utf-8", "surrogatepass")
-    _append(path, encoded + b',"batch":' + body.rstrip(b"\n") + b"}")
+    append_line(path, encoded + b',"batch":' + body.rstrip(b"\n") + b"}")
     return path
-
-
-def _append(path: str, line: bytes) -> None:
-    fd = opened(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SetAside:
@@ -256,7 +246,7 @@ def retry(config: ClientConfig, *, force: bool = False, wait: float = 0.0) -> li
                     why = entry.why_due(digest, version, now)
                 if not why:
                     if version and not entry.version:  # the version it waits for a change of
-                        _append(entry.path, json.dumps({"seen": entry.offset, "version": version}).encode())
+                        append_line(entry.path, json.dumps({"seen": entry.offset, "version": version}).encode())
                     continue
                 body = _batch(entry)
                 outcome = sender.post(config, session_id, body, sender.patient_timeout(len(body)))
@@ -264,11 +254,11 @@ def retry(config: ClientConfig, *, force: bool = False, wait: float = 0.0) -> li
                               "detail": outcome.detail})
                 stamp = _stamp(time.time())
                 if outcome.kind == sender.SENT:
-                    _append(entry.path, json.dumps({"done": entry.offset, "at": stamp}).encode())
+                    append_line(entry.path, json.dumps({"done": entry.offset, "at": stamp}).encode())
                     log_failure(f"session {session_id}: a batch set aside at {entry.at} was delivered ({why})")
                 elif outcome.kind == sender.REJECTED:
                     version = server_version(config) if version is None else version
-                    _append(entry.path, json.dumps({"retried": entry.offset, "at": stamp, "reason": outcome.detail,
+                    append_line(entry.path, json.dumps({"retried": entry.offset, "at": stamp, "reason": outcome.detail,
                                                     "config": digest, "version": version}).encode())
                 else:
                     _empty_if_done(session_id)

@@ -149,22 +149,28 @@ def follower_lock(session_id: str, *, write_pid: bool = False) -> exclusive:
 
 
 def spool_append(session_id: str, entry: bytes) -> None:
-    """Add one batch to the session's spool, durably, safe beside other writers.
-    All or nothing: a write cut short (a full disk) is taken back and raises
-    ``OSError``, so the caller keeps its lines unsent; a line a dead writer left
-    cut short is dropped first, so it cannot swallow this one."""
-    fd = opened(session_file(session_id, ".spool"), os.O_RDWR | os.O_CREAT | os.O_APPEND)
+    """Add one batch to the session's spool, durably, safe beside other writers
+    (``append_line``)."""
+    append_line(session_file(session_id, ".spool"), entry)
+
+
+def append_line(path: str, line: bytes) -> None:
+    """Append ``line`` (a newline added) to a JSON-lines file under ``flock``,
+    fsync'd. All or nothing: a write cut short (a full disk) is taken back and
+    raises ``OSError``, so the caller keeps what it was writing; a line a dead
+    writer left cut short is dropped first, so it cannot swallow this one."""
+    fd = opened(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             size = _last_line_end(fd, size)
             os.ftruncate(fd, size)
-        data = entry.rstrip(b"\n") + b"\n"
+        data = line.rstrip(b"\n") + b"\n"
         try:
             written = os.write(fd, data)
             if written != len(data):
-                raise OSError(f"spool: only {written:,} of {len(data):,} bytes written (disk full?)")
+                raise OSError(f"{path}: only {written:,} of {len(data):,} bytes written (disk full?)")
             os.fsync(fd)
         except OSError:
             os.ftruncate(fd, size)
