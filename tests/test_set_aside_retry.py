@@ -215,6 +215,37 @@ def test_a_batch_refused_for_good_is_set_aside_listed_and_retried_when_the_confi
     assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
 
 
+def test_a_set_aside_batch_is_retried_when_the_server_reports_another_version(tmp_path, monkeypatch):
+    """The server is upgraded (the real server, its version string changed
+    before it starts, as a new release would): the next sweep or sync sees
+    `/healthz` report another version and retries the set-aside batch at once,
+    back-off or not."""
+    port = free_port()
+    server = Server(tmp_path / "live.db", port).start()
+    monkeypatch.setenv("KAPACITOR_SERVER", server.url)
+    try:
+        spool = state_dir() / "sessions" / f"{OTHER}.spool"
+        spool.parent.mkdir(parents=True)
+        spool.write_bytes(b'{"v": 99, "session_id": "%s"}\n' % OTHER.encode())
+        (state_dir() / "sessions" / f"{OTHER}.json").write_text(json.dumps({"session_id": OTHER}))
+        [row] = json.loads(sync("--json").stdout)
+        assert row["retried"] == [] and [b["attempts"] for b in row["set_aside"]] == [0]
+        assert aside.pending(OTHER)[0].version == "0.1.0"  # learnt from /healthz on the first look
+        server.stop()
+        upgrade = tmp_path / "upgrade"
+        upgrade.mkdir()
+        (upgrade / "sitecustomize.py").write_text("import kapacitor\nkapacitor.__version__ = '0.2.0'\n")
+        server = Server(tmp_path / "live.db", port, PYTHONPATH=str(upgrade)).start()
+        assert server.get("/healthz")["version"] == "0.2.0"
+        [row] = json.loads(sync("--json").stdout)
+        assert [(t["why"], t["outcome"]) for t in row["retried"]] == [
+            ("the server's version changed (0.1.0 -> 0.2.0)", "rejected")]  # this one no version takes
+        assert [(b["attempts"], b["reason"][:8]) for b in row["set_aside"]] == [(1, "HTTP 400")]
+        assert json.loads(sync("--json").stdout)[0]["retried"] == []  # now it waits for its back-off
+    finally:
+        server.stop()
+
+
 def test_retries_back_off_doubling_up_to_a_day_unless_config_or_server_version_changed():
     at = "2026-01-01T00:00:00.000000Z"
     entry = aside.SetAside("p", 0, 10, {"at": at, "reason": "HTTP 413", "config": "c1", "version": "0.1.0"})

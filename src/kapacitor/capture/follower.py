@@ -20,7 +20,7 @@ import sys
 import time
 
 from kapacitor.capture import aside
-from kapacitor.capture.client_config import ClientConfig, load, log_failure, state_dir
+from kapacitor.capture.client_config import ClientConfig, excluded, load, log_failure, state_dir
 from kapacitor.capture.shipper import ship
 from kapacitor.capture.spool import exclusive, follower_lock, known_sessions, load_state, opened, spool_pending
 
@@ -104,8 +104,11 @@ def sweep(config: ClientConfig, own: str = "") -> None:
 
 
 def _left_behind(session_id: str) -> bool:
-    """Has the session spooled batches or transcript lines past its offsets?"""
+    """Has the session spooled batches or transcript lines past its offsets (and
+    is its directory not excluded since: nothing of such a session leaves)?"""
     state = load_state(session_id)
+    if excluded(state.cwd):
+        return False
     if spool_pending(session_id, state.spool_pos):
         return True
     files = dict(state.offsets)
