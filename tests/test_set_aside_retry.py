@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from collections import Counter
 
+from test_hook_follower import FOLLOW, cleanup, follower_pid  # noqa: F401  (fixture)
+
 from capture_helpers import (
     KAPACITOR,
     WIDGETS_DIR,
@@ -32,9 +34,6 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
-from test_hook import down  # noqa: F401  (fixture)
-from test_hook_follower import FOLLOW, cleanup, follower_pid  # noqa: F401  (fixture)
-
 from kapacitor.capture import aside, client_config
 from kapacitor.capture.client_config import ClientConfig
 from kapacitor.capture.spool import spool_append
@@ -293,11 +292,12 @@ def test_a_session_that_ended_while_the_server_was_down_is_delivered_by_another_
     assert ours == theirs
 
 
-def test_a_full_disk_while_spooling_loses_no_line(tmp_path, monkeypatch, down):
+def test_a_full_disk_while_spooling_loses_no_line(tmp_path, monkeypatch):
     """The server is down and the disk fills up while a hook spools its batch
     (the file size limit cuts the write short, as a full disk does): the cut
     batch is taken back and its lines stay unsent, so once there is room the
     next hook spools them, and everything arrives as an import gives it."""
+    monkeypatch.setenv("KAPACITOR_SERVER", f"http://127.0.0.1:{free_port()}")  # down
     live = LiveSession(tmp_path / "projects")
     live.write_main(0, 5)
     run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="before the disk fills"))

@@ -22,7 +22,14 @@ import time
 from kapacitor.capture import aside
 from kapacitor.capture.client_config import ClientConfig, excluded, load, log_failure, state_dir
 from kapacitor.capture.shipper import ship
-from kapacitor.capture.spool import exclusive, follower_lock, known_sessions, load_state, opened, spool_pending
+from kapacitor.capture.spool import (
+    exclusive,
+    follower_lock,
+    known_sessions,
+    load_state,
+    opened,
+    spool_pending,
+)
 
 POLL = 0.25
 GRACE = 3.0
