@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 from kapacitor.capture import aside
@@ -30,6 +31,7 @@ from kapacitor.capture.spool import (
     opened,
     spool_pending,
 )
+from kapacitor.normalize import redact
 
 POLL = 0.25
 GRACE = 3.0
@@ -52,15 +54,20 @@ def follow(
     """Follow until the session ended (plus ``grace``) or went idle; False when
     another follower already has this session. The client config is read
     again on every pass (a token replaced meanwhile is used at once) unless
-    ``config`` is given; each pass may also ``sweep`` the machine."""
+    ``config`` is given; a pass may also start a ``sweep`` of the machine, in a
+    thread, so that delivering other sessions never delays this one's lines
+    (waited for before returning: nobody waits for a follower)."""
     with follower_lock(session_id, write_pid=True) as mine:
         if not mine:
             return False
         last_news = time.monotonic()
-        ended_at, wait = None, poll
+        ended_at, wait, sweeper = None, poll, None
         while True:
             current = config or load()
-            sweep(current, own=session_id)
+            if (sweeper is None or not sweeper.is_alive()) and sweep_due(current):
+                redact.default().key()  # made here, not by two threads at once (it is made on first use)
+                sweeper = threading.Thread(target=sweep, args=(current, session_id), daemon=True)
+                sweeper.start()
             result = ship(session_id, current, transcript=transcript, cwd=cwd, budget=8 << 20, lock_wait=poll)
             now = time.monotonic()
             if result.lines or result.sent:
@@ -70,9 +77,26 @@ def follow(
             if result.more:
                 continue
             if (ended_at is not None and now - ended_at >= grace) or now - last_news >= idle:
+                if sweeper is not None:
+                    sweeper.join()
                 return True
             wait = min(STUCK_WAIT, wait * 2) if result.stuck else poll  # the server refuses: ask it less often
             time.sleep(wait)
+
+
+def _stamp() -> str:
+    return os.path.join(state_dir(), "sweep.stamp")
+
+
+def sweep_due(config: ClientConfig) -> bool:
+    """Is a ``sweep`` due: ``aside.CHECK_EVERY`` seconds since the last one on this
+    machine, or the client's server or token changed since?"""
+    try:
+        with open(_stamp(), "rb") as handle:
+            last = handle.read().decode("ascii", "replace")
+        return last != aside.fingerprint(config) or time.time() - os.stat(_stamp()).st_mtime >= aside.CHECK_EVERY
+    except OSError:
+        return True
 
 
 def sweep(config: ClientConfig, own: str = "") -> None:
@@ -80,34 +104,27 @@ def sweep(config: ClientConfig, own: str = "") -> None:
     (``aside.retry``), and ship every other session that has something left
     (spooled batches, unread transcript lines) and no follower — a session
     that ended while the server was down, say, which no hook will wake again.
-    At most every ``aside.CHECK_EVERY`` seconds across the machine (one
-    sweeper at a time), and at once when the client's server or token changed
-    since the last sweep."""
-    stamp = os.path.join(state_dir(), "sweep.stamp")
-    digest = aside.fingerprint(config)
+    One sweeper at a time on the machine; the followers start one when
+    ``sweep_due``. Never raises (a thread of a detached process: it logs)."""
     try:
-        with open(stamp, "rb") as handle:
-            last = handle.read().decode("ascii", "replace")
-        if last == digest and time.time() - os.stat(stamp).st_mtime < aside.CHECK_EVERY:
-            return
-    except OSError:
-        pass
-    with exclusive(os.path.join(state_dir(), "sweep.lock"), 0) as mine:
-        if not mine:
-            return
-        fd = opened(stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            os.write(fd, digest.encode())
-        finally:
-            os.close(fd)
-        aside.retry(config)
-        for session_id in known_sessions():
-            if session_id == own or not _left_behind(session_id):
-                continue
-            with follower_lock(session_id) as unfollowed:
-                pass  # not held while shipping: a hook may start the session's follower meanwhile
-            if unfollowed:
-                ship(session_id, config, budget=8 << 20, lock_wait=0)
+        with exclusive(os.path.join(state_dir(), "sweep.lock"), 0) as mine:
+            if not mine:
+                return
+            fd = opened(_stamp(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                os.write(fd, aside.fingerprint(config).encode())
+            finally:
+                os.close(fd)
+            aside.retry(config)
+            for session_id in known_sessions():
+                if session_id == own or not _left_behind(session_id):
+                    continue
+                with follower_lock(session_id) as unfollowed:
+                    pass  # not held while shipping: a hook may start the session's follower meanwhile
+                if unfollowed:
+                    ship(session_id, config, budget=8 << 20, lock_wait=0)
+    except Exception as exc:  # noqa: BLE001
+        log_failure(f"sweep: {type(exc).__name__}: {exc}")
 
 
 def _left_behind(session_id: str) -> bool:
