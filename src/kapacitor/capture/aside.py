@@ -1,11 +1,12 @@
 """Batches the server refused for good: kept, listed, and retried by themselves.
 
-A batch the server refuses with a 4xx that resending the same bytes cannot
-change today (a malformed or too new batch, a body over its limit, a token it
-does not take, a session that belongs to another user) is *set aside* so that
-it never blocks the batches after it (``shipper``). The cause is often fixed
-later — the server upgraded, its limit raised, the token replaced — so a
-set-aside batch is retried:
+A batch the server refuses with a 4xx about the batch itself, that resending
+the same bytes cannot change today (malformed, a batch version it does not
+speak, a body over its limit: ``sender.classify``), is *set aside* so that it
+never blocks the batches after it (``shipper``). (A refused token, 401/403,
+would refuse every batch alike: those wait in the spool, in order.) The cause
+is often fixed later — the server upgraded, its limit raised, the client
+pointed at the right server — so a set-aside batch is retried:
 
 - at once (at the next check) when the client's server URL or token differ
   from the ones it was refused with, or the server reports another version
@@ -17,8 +18,11 @@ set-aside batch is retried:
 Who retries: ``kapacitor sync``, and any running follower (``sweep``, at most
 every ``CHECK_EVERY`` seconds across the machine), never a hook (the agent
 waits for it). Retried batches are posted as they are: event ids are derived
-from the lines and the hook payload, so a batch that arrives late gives the
-same events as if it had arrived on time, and one that did arrive is skipped.
+from the lines and the hook payload and the server normalizes each batch
+alone, so a batch that arrives late gives the same events as on time (one
+that did arrive is skipped) — but it is stored after the batches sent
+meanwhile: a session whose first line it held takes its start from a later
+line, and its chat lists these lines after those (``docs/reliability.md``).
 
 The ``<session>.aside`` file (state dir) is append-only JSON lines under
 ``flock``: an entry ``{"at", "reason", "config", "version", "batch"}`` per batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -113,15 +114,15 @@ def check_spools() -> list[Check]:
             waiting[session_id] = left
     if waiting:
         return [Check("spools", "warn", f"{len(waiting)} session(s) spooled, {sum(waiting.values()):,} bytes not delivered",
-                      "start the server, then `kapacitor sync`")]
+                      "start the server, then `kapacitor sync` (it says why the server does not take them: a token it "
+                      "refuses is replaced with `kapacitor setup`); the hooks and followers deliver them by themselves "
+                      "once the server takes them")]
     return [Check("spools", "ok", "nothing spooled")]
 
 
 def check_set_aside() -> list[Check]:
     """No batch the server refused waits set aside on this machine (the
     server's ``/healthz`` cannot know: the batches never reached it)."""
-    import time
-
     from kapacitor.server.format import duration
 
     batches = [(s, b) for s in aside.sessions_set_aside() for b in aside.pending(s)]
@@ -132,9 +133,9 @@ def check_set_aside() -> list[Check]:
     return [Check("set aside", "warn",
                   f"{len(batches)} batch(es) of {sessions} session(s) refused by the server and set aside, the oldest "
                   f"{duration(time.time() - aside.epoch(oldest.at))} ago (session {session_id}: {oldest.reason[:200]})",
-                  "fix the cause (the token: `kapacitor setup`; the server's version or limits); they are retried by "
-                  "themselves (at once when the server or token changes, else backing off up to a day), or now with "
-                  "`kapacitor sync --retry`; `kapacitor sync --json` lists them")]
+                  "fix the cause (the server's version or limits, or which server the client sends to); they are "
+                  "retried by themselves (at once when the server URL, token or server version changes, else backing "
+                  "off up to a day), or now with `kapacitor sync --retry`; `kapacitor sync --json` lists them")]
 
 
 def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
