@@ -1,14 +1,15 @@
 """Full-text search across sessions, over the ``search_index`` read model.
 
-``search`` takes what a person types: every word must occur (in any order), a
-"quoted phrase" must occur as written, nothing else is FTS5 syntax (so ``foo-bar``
-or ``a.b(c)`` never fail as a query). Hits are ranked by FTS5's bm25 (on
-PostgreSQL: ``ts_rank`` of the words as ``phraseto_tsquery``s), filtered
+``search`` takes what a person types: every word must occur (in any order) in
+one of its forms ("rate limit" finds "rate limiting": ``word_forms``), a "quoted
+phrase" must occur as written up to word forms, nothing else is FTS5 syntax (so
+``foo-bar`` or ``a.b(c)`` never fail as a query). Hits with every term exactly
+as typed come first, then by FTS5's bm25 (on PostgreSQL ``ts_rank``); filtered
 by repository, user and start date through the timeline's table, to the user's
 own words (``scope="prompts"``), and by the visibility gate. Each hit has a
 snippet as ``parts``: (text, is_match) pairs, so the CLI, the JSON and the page
-each mark matches their own way; both backends cut and mark it alike (FTS5's
-``snippet()``; on PostgreSQL ``fts5_snippet``).
+each mark matches their own way; both backends cut and mark it with the same
+code (``fts5_snippet``: FTS5's ``snippet()`` in Python, over word forms).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import quote
 
 from kapacitor.memory import gate
 from kapacitor.store.readdb import ReadDb
+from kapacitor.word_forms import form, forms, spans
 
 _START, _END = "\x02", "\x03"
 SNIPPET_TOKENS = 16
@@ -67,47 +69,57 @@ def terms(text: str) -> list[str]:
     return found
 
 
-def fts_query(text: str) -> str:
-    """What a person typed as an FTS5 query: each term quoted (so no word is read
-    as an operator), all required."""
-    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms(text))
+def searched(text: str) -> list[tuple[str, list[str]]]:
+    """Each term of ``text`` (``terms``) with its word forms (``word_forms.forms``);
+    a term without a letter or digit (``->``) is left out. Raises SearchError when
+    no term has one."""
+    found = [(term, words) for term in terms(text) if (words := forms(term))]
+    if not found:
+        raise SearchError("type a word or a number to search for")
+    return found
 
 
-def _matching(conn: ReadDb, query: str) -> tuple[str, str, str, list[Any], list[Any]]:
-    """(condition, snippet SQL, rank SQL, the condition's params, the rank's params)
-    of ``query`` in this database. On PostgreSQL the snippet SQL is the whole text,
-    which ``fts5_snippet`` marks: ``ts_headline`` parses ``foo_bar``, a path or
-    ``x.y`` as one token and cannot mark a word inside it, where FTS5 can."""
+def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> tuple[str, str, list[Any], list[Any]]:
+    """(condition, ordering SQL, the condition's params, the ordering's params) of
+    the ``searched`` terms in this database. Every term's word forms must occur (a
+    phrase's in a row); hits with every term exactly as typed come first, then by
+    bm25 (on PostgreSQL ``ts_rank``)."""
+    exact = [term for term, _ in found]
     if conn.dialect == "postgresql":
         from kapacitor.projections.search_index import TSCONFIG, words
 
-        found = terms(query)
-        tsquery = " && ".join(f"phraseto_tsquery('{TSCONFIG}', {words('?')})" for _ in found)
-        return f"s.doc @@ ({tsquery})", "s.text", f"ts_rank(s.doc, ({tsquery})) DESC", found, found
-    return ("search_text MATCH ?", f"snippet(search_text, 0, '{_START}', '{_END}', '…', {SNIPPET_TOKENS})",
-            "bm25(search_text)", [fts_query(query)], [])
+        as_typed = " && ".join(f"phraseto_tsquery('{TSCONFIG}', {words('?')})" for _ in exact)
+        wanted = " & ".join(f"'{word}'" for _, forms_ in found for word in forms_)  # a tsquery literal
+        # a phrase's order is checked on the text of its forms: a tsvector keeps
+        # positions up to 16,383 and 256 a word, FTS5 every one
+        phrases = [" ".join(forms_) for _, forms_ in found if len(forms_) > 1]
+        condition = " AND ".join(["s.stemmed @@ ?::tsquery", *["(' ' || s.stems || ' ') LIKE ?"] * len(phrases)])
+        return (condition, f"s.doc @@ ({as_typed}) DESC, ts_rank(s.stemmed, ?::tsquery) DESC",
+                [wanted, *(f"% {p} %" for p in phrases)], [*exact, wanted])
+    quoted = [(column, '"' + text.replace('"', '""') + '"') for column, text in
+              [("stems", " ".join(forms_)) for _, forms_ in found] + [("text", term) for term in exact]]
+    stems, as_typed = (" AND ".join(f"{c} : {q}" for c, q in quoted if c == column) for column in ("stems", "text"))
+    return ("search_text MATCH ?",
+            "s.rowid IN (SELECT rowid FROM search_text WHERE search_text MATCH ?) DESC, bm25(search_text)",
+            [stems], [as_typed])
 
 
-_TOKEN = re.compile(r"[^\W_]+")
-"""A word as FTS5's unicode61 tokenizer (and ``search_index.words`` on PostgreSQL)
-sees it: a run of letters and digits."""
-
-
-def fts5_snippet(text: str, found: list[str], size: int = SNIPPET_TOKENS) -> str:
-    """FTS5's ``snippet()`` (``fts5_aux.c``) in Python, for PostgreSQL: the window
+def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS) -> str:
+    """FTS5's ``snippet()`` (``fts5_aux.c``) in Python, over word forms: the window
     of ``size`` words of ``text`` scored as FTS5 scores it (1,000 for each term
     ``found`` in it, 1 for each repeat; a window from a sentence's start gets 100
     more, from the text's start 120), centred on its matches, "…" where text was
     cut, each match between the start and end marks (a phrase from its first word
-    to its last, overlapping ones as one). Words: runs of letters and digits,
-    case-insensitive, as FTS5's unicode61 tokenizer splits them."""
-    tokens = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
+    to its last, overlapping ones as one). ``found`` holds each term's word forms
+    (``term_forms``); words and forms as ``word_forms`` makes them. Both backends
+    use it (FTS5's own ``snippet()`` marks only the words it indexed, not their
+    forms in ``text``)."""
+    tokens = [(m.start(), m.end(), form(m.group())) for m in spans(text)]
     if not tokens:
         return text
     words, n = [t[2] for t in tokens], len(tokens)
     matches = []  # (first token, end token (exclusive), term number), in text order
-    for number, term in enumerate(found):
-        phrase = _TOKEN.findall(term.lower())
+    for number, phrase in enumerate(found):
         matches += [(i, i + len(phrase), number) for i in range(n - len(phrase) + 1)
                     if phrase and words[i : i + len(phrase)] == phrase]
     matches.sort()
@@ -176,7 +188,8 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     ``scope`` one of ``SCOPES``. Raises SearchError for an empty query or an unknown scope."""
     if scope not in SCOPES:
         raise SearchError(f"search in {' or '.join(SCOPES)}, not {scope!r}")
-    matches, snippet, rank, match_params, rank_params = _matching(conn, query)
+    found = searched(query)
+    matches, rank, match_params, rank_params = _matching(conn, found)
     clauses, params = [matches], list(match_params)
     if scope == "prompts":
         clauses.append("s.kind = 'prompt'")
@@ -189,7 +202,7 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
         params.append(since)
     rows = conn.execute(
         f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool,"
-        f" {snippet},"
+        f" s.text,"
         f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
         f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
         f" WHERE {' AND '.join(clauses)} ORDER BY {rank} LIMIT ?",
@@ -198,9 +211,9 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     hits = [Hit(sid, kind, eid, anchor, int(pos), ts, tool, [(snip, False)], title, key, who, started)
             for sid, kind, eid, anchor, pos, ts, tool, snip, title, key, who, started in rows]
     hits = gate.visible(conn, viewer, hits, lambda h: h.session_id)[:limit]
-    found = terms(query) if conn.dialect == "postgresql" else []
-    for hit in hits:  # only the hits shown: PostgreSQL's are marked here, from the whole text
-        hit.parts = _parts(fts5_snippet(hit.snippet, found) if found else hit.snippet)
+    phrases = [forms_ for _, forms_ in found]
+    for hit in hits:  # only the hits shown are cut and marked, from the whole text
+        hit.parts = _parts(fts5_snippet(hit.snippet, phrases))
         hit.link = chat_link(hit.session_id, hit.anchor)
     return hits
 
