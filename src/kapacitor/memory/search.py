@@ -15,6 +15,8 @@ code (``fts5_snippet``: FTS5's ``snippet()`` in Python, over word forms).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -104,17 +106,19 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> tuple[str, st
             [stems], [as_typed])
 
 
-def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS) -> str:
+def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS,
+                 word: Callable[[str], str] = form) -> str:
     """FTS5's ``snippet()`` (``fts5_aux.c``) in Python, over word forms: the window
     of ``size`` words of ``text`` scored as FTS5 scores it (1,000 for each term
     ``found`` in it, 1 for each repeat; a window from a sentence's start gets 100
     more, from the text's start 120), centred on its matches, "…" where text was
     cut, each match between the start and end marks (a phrase from its first word
     to its last, overlapping ones as one). ``found`` holds each term's word forms
-    (``term_forms``); words and forms as ``word_forms`` makes them. Both backends
+    (``searched``); words and forms as ``word_forms`` makes them. Both backends
     use it (FTS5's own ``snippet()`` marks only the words it indexed, not their
-    forms in ``text``)."""
-    tokens = [(m.start(), m.end(), form(m.group())) for m in spans(text)]
+    forms in ``text``). ``word`` makes a word of ``text`` comparable with ``found``
+    (``str.lower``: exact words, as FTS5's own ``snippet()`` marks them)."""
+    tokens = [(m.start(), m.end(), word(m.group())) for m in spans(text)]
     if not tokens:
         return text
     words, n = [t[2] for t in tokens], len(tokens)
@@ -123,10 +127,11 @@ def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS) 
         matches += [(i, i + len(phrase), number) for i in range(n - len(phrase) + 1)
                     if phrase and words[i : i + len(phrase)] == phrase]
     matches.sort()
+    firsts = [m[0] for m in matches]
 
     def score(at: int) -> tuple[int, int]:
         """(score, centred start) of the window from token ``at``."""
-        inside = [m for m in matches if at <= m[0] < at + size]
+        inside = matches[bisect_left(firsts, at) : bisect_left(firsts, at + size)]
         if not inside:
             return 0, 0
         numbers = [number for _, _, number in inside]
@@ -135,8 +140,10 @@ def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS) 
         return points, max(0, min(first - int((size - (last - first)) / 2), n - size))
 
     def starts_sentence(i: int) -> bool:  # after whitespace after a '.' or ':'
-        before = text[: tokens[i][0]]
-        return i == 0 or (before[-1:].isspace() and before.rstrip()[-1:] in (".", ":"))
+        at = end = tokens[i][0]
+        while at and text[at - 1].isspace():
+            at -= 1
+        return i == 0 or (at < end and text[at - 1 : at] in (".", ":"))
 
     sentences = [i for i in range(n) if starts_sentence(i)]
     best, start = 0, 0
@@ -144,7 +151,7 @@ def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS) 
         points, centred = score(first)
         if points > best:
             best, start = points, centred
-        before = [i for i in sentences if i <= first][-1]
+        before = sentences[bisect_right(sentences, first) - 1]
         if n > size and before < first:
             points = score(before)[0] + (120 if before == 0 else 100)
             if points > best:
