@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def main() -> None:
           f" after {latency['after'] * 1000:.1f} ms")
     db.close()
     store.close()
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -98,12 +98,17 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> tuple[str, st
         condition = " AND ".join(["s.stemmed @@ ?::tsquery", *["(' ' || s.stems || ' ') LIKE ?"] * len(phrases)])
         return (condition, f"s.doc @@ ({as_typed}) DESC, ts_rank(s.stemmed, ?::tsquery) DESC",
                 [wanted, *(f"% {p} %" for p in phrases)], [*exact, wanted])
-    quoted = [(column, '"' + text.replace('"', '""') + '"') for column, text in
-              [("stems", " ".join(forms_)) for _, forms_ in found] + [("text", term) for term in exact]]
-    stems, as_typed = (" AND ".join(f"{c} : {q}" for c, q in quoted if c == column) for column in ("stems", "text"))
+    stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
+    as_typed = " AND ".join(_phrase("text", term) for term in exact)
     return ("search_text MATCH ?",
             "s.rowid IN (SELECT rowid FROM search_text WHERE search_text MATCH ?) DESC, bm25(search_text)",
             [stems], [as_typed])
+
+
+def _phrase(column: str, text: str) -> str:
+    """An FTS5 phrase query of ``text`` in ``column``, quoted: no word is read as an operator."""
+    return f'{column} : "' + text.replace('"', '""') + '"'
+
 
 
 def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS,
