@@ -81,11 +81,20 @@ def searched(text: str) -> list[tuple[str, list[str]]]:
     return found
 
 
-def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> tuple[str, str, list[Any], list[Any]]:
-    """(condition, ordering SQL, the condition's params, the ordering's params) of
-    the ``searched`` terms in this database. Every term's word forms must occur (a
-    phrase's in a row); hits with every term exactly as typed come first, then by
-    bm25 (on PostgreSQL ``ts_rank``)."""
+@dataclass
+class Matching:
+    """How the ``searched`` terms are found in one database: ``tiers``, the
+    conditions (with their params) of the hits with every term exactly as typed,
+    then of those with other word forms only (together: every term's word forms
+    occur, a phrase's in a row), and ``rank`` (with its params), the order within
+    a tier: FTS5's bm25, on PostgreSQL ``ts_rank``."""
+
+    tiers: list[tuple[str, list[Any]]]
+    rank: str
+    rank_params: list[Any]
+
+
+def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
     exact = [term for term, _ in found]
     if conn.dialect == "postgresql":
         from kapacitor.projections.search_index import TSCONFIG, words
@@ -96,13 +105,14 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> tuple[str, st
         # positions up to 16,383 and 256 a word, FTS5 every one
         phrases = [" ".join(forms_) for _, forms_ in found if len(forms_) > 1]
         condition = " AND ".join(["s.stemmed @@ ?::tsquery", *["(' ' || s.stems || ' ') LIKE ?"] * len(phrases)])
-        return (condition, f"s.doc @@ ({as_typed}) DESC, ts_rank(s.stemmed, ?::tsquery) DESC",
-                [wanted, *(f"% {p} %" for p in phrases)], [*exact, wanted])
+        params = [wanted, *(f"% {p} %" for p in phrases), *exact]
+        return Matching([(f"{condition} AND s.doc @@ ({as_typed})", params),
+                         (f"{condition} AND NOT s.doc @@ ({as_typed})", params)],
+                        "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted])
     stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
     as_typed = " AND ".join(_phrase("text", term) for term in exact)
-    return ("search_text MATCH ?",
-            "s.rowid IN (SELECT rowid FROM search_text WHERE search_text MATCH ?) DESC, bm25(search_text)",
-            [stems], [as_typed])
+    return Matching([("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
+                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "bm25(search_text)", [])
 
 
 def _phrase(column: str, text: str) -> str:
@@ -201,8 +211,7 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     if scope not in SCOPES:
         raise SearchError(f"search in {' or '.join(SCOPES)}, not {scope!r}")
     found = searched(query)
-    matches, rank, match_params, rank_params = _matching(conn, found)
-    clauses, params = [matches], list(match_params)
+    clauses, params = [], []
     if scope == "prompts":
         clauses.append("s.kind = 'prompt'")
     for column, value in (("r.key", repo), ('r."user"', user), ("s.session_id", session_id)):
@@ -212,14 +221,16 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     if since:
         clauses.append("r.started >= ?")
         params.append(since)
-    rows = conn.execute(
-        f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool,"
-        f" s.text,"
-        f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
-        f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
-        f" WHERE {' AND '.join(clauses)} ORDER BY {rank} LIMIT ?",
-        [*params, *rank_params, limit * 2],
-    ).fetchall()
+    matching, rows = _matching(conn, found), []
+    for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
+        if len(rows) < limit * 2:
+            rows += conn.execute(
+                f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool, s.text,"
+                f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
+                f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
+                f" WHERE {' AND '.join([condition, *clauses])} ORDER BY {matching.rank} LIMIT ?",
+                [*condition_params, *params, *matching.rank_params, limit * 2 - len(rows)],
+            ).fetchall()
     hits = [Hit(sid, kind, eid, anchor, int(pos), ts, tool, [(snip, False)], title, key, who, started)
             for sid, kind, eid, anchor, pos, ts, tool, snip, title, key, who, started in rows]
     hits = gate.visible(conn, viewer, hits, lambda h: h.session_id)[:limit]
