@@ -38,7 +38,7 @@ def spans(text: str) -> Iterator[re.Match[str]]:
     return WORD.finditer(text)
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=65_536)  # a store's common words stay in it
 def form(word: str) -> str:
     """The indexed form of one word: folded (lowercase, no accents) and stemmed."""
     folded = word[:MAX_WORD].lower()
