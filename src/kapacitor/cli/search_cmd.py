@@ -27,7 +27,9 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
                    limit: int, as_json: bool) -> None:
     """Find QUERY in prompts, assistant text, tool inputs and outputs and file
     paths of every session (with --prompts: in what the users typed only).
-    Every word must occur; "quote" a phrase. Best hits first."""
+    Every word must occur, in any of its forms ("rate limit" finds "rate
+    limiting"); "quote" a phrase. Hits with the words as typed first, then
+    the best."""
     with caught_up(app) as conn:
         try:
             hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "",
