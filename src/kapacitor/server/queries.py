@@ -14,7 +14,7 @@ from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status, marks
-from kapacitor.projections.repositories import group_of
+from kapacitor.projections.repositories import SORTS, group_of, sort_terms
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
 from kapacitor.server.terms import cache_hit_ratio
 from kapacitor.store.readdb import ReadDb
@@ -22,13 +22,6 @@ from kapacitor.store.readdb import ReadDb
 PAGE_SIZE = 50
 MIN_ID_PREFIX = 6
 """Characters of a session id the search box needs to find a session by its start."""
-SORTS = {
-    "started": "started", "title": "lower(title)", "repo": "key", "user": '"user"',
-    "duration": "duration_seconds", "tokens": "tokens", "cost": "cost_usd",
-    "files": "files_changed", "tools": "tool_calls", "eval": evals.LATEST,
-}  # fmt: skip
-"""The timeline's sort keys (``?sort=key`` ascending, ``?sort=-key`` descending) and
-their SQL over ``repository_sessions``."""
 SORT_LABELS = {
     "started": "Started", "title": "Session", "repo": "Repository", "user": "User", "duration": "Duration",
     "tokens": "Tokens", "cost": "Cost", "files": "Files", "tools": "Tools", "eval": "Eval",
@@ -83,14 +76,12 @@ class Filters:
         q = self.q
         return "" if len(q) < MIN_ID_PREFIX or any(c.isspace() for c in q) else q
 
-    def order(self) -> str:
-        """The SQL ORDER BY of ``sort``: sessions without a value (no eval, no price)
-        last either way, then newest first."""
-        key = self.sort.lstrip("-")
-        if not key:
-            return "started DESC, session_id"
-        column = SORTS[key]
-        return f"{column} IS NULL, {column} {'DESC' if self.sort.startswith('-') else 'ASC'}, started DESC, session_id"
+    def order(self, binary: str = "") -> str:
+        """The SQL ORDER BY of ``sort`` (``sort_terms``: sessions without
+        a value, as no eval or no price, last either way, then newest first);
+        ``binary``: the read-model database's."""
+        key = self.sort.lstrip("-") or "started"
+        return ", ".join(sort_terms(key, self.sort.startswith("-") or not self.sort, binary))
 
     def sorted_by(self, key: str) -> str:
         """``asc``, ``desc`` or "" (not sorted by ``key``): the list's ``aria-sort``."""
@@ -136,7 +127,7 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
     where, params = filters.where(viewer, conn.like, tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
     rows = conn.execute(
-        f"SELECT list_row FROM repository_sessions{where} ORDER BY {filters.order()} LIMIT ? OFFSET ?",
+        f"SELECT list_row FROM repository_sessions{where} ORDER BY {filters.order(conn.binary)} LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
     ).fetchall()
     sessions = [json.loads(row) for (row,) in rows]
