@@ -70,14 +70,23 @@ def sort_terms(key: str, descending: bool, binary: str = "") -> list[str]:
     return [*nulls, f"{column} {'DESC' if descending else 'ASC'}", *newest]
 
 
+_FILTERED = ("key", '"user"')
+"""Columns each sort index carries after its terms: a page filtered by repository
+or user is read from the index alone (its rows' ids), never from the table."""
+
+
+def sort_index(key: str, descending: bool) -> str:
+    """The name of the index that reads sessions in ``sort_terms(key, descending)``
+    order (``started`` ascending: the default order's, read backwards)."""
+    if key == "started":
+        return "repository_sessions_newest"
+    return f"repository_sessions_by_{key}_{'desc' if descending else 'asc'}"
+
+
 def _sort_indexes(binary: str) -> dict[str, list[str]]:
-    """Index name -> its terms: one per sort key and direction (``started``: one)."""
-    out = {"repository_sessions_newest": sort_terms("started", True, binary)}
-    for key in SORTS:
-        if key != "started":
-            for descending in (False, True):
-                out[f"repository_sessions_by_{key}_{'desc' if descending else 'asc'}"] = sort_terms(key, descending, binary)
-    return out
+    """Index name -> its columns: one per sort key and direction (``started``: one)."""
+    return {sort_index(key, descending): [*sort_terms(key, descending, binary), *_FILTERED]
+            for key in SORTS for descending in (True, False) if key != "started" or descending}
 
 
 def setup(conn: ReadDb) -> None:
