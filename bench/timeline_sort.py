@@ -16,9 +16,10 @@ Each case is ``queries.session_list`` (what ``/``, ``/sessions.json`` and
 ``kapacitor sessions`` call: the count, the page, its live status, eval scores
 and marks), median of --repeat runs after one warm-up, in ms, and its ratio to
 the default order (newest first) with the same filter and page, measured in
-the same rounds (every sort of a case timed in turns). ``--before`` drops the sort indexes (the store as it was before
-they were added) for comparison. PostgreSQL tables are ANALYZEd after the
-bulk load (autovacuum does it in service).
+the same rounds (every sort of a case timed in turns). ``--before`` drops the
+sort indexes (the store as it was before they were added) for comparison.
+PostgreSQL tables are vacuumed and analyzed after the bulk load (autovacuum
+does it in service; index-only scans need the visibility map it sets).
 
     python bench/timeline_sort.py [--sessions 10000 100000] [--backend sqlite postgresql]
         [--postgres URL] [--repeat 5] [--before]
@@ -102,7 +103,7 @@ def fill(conn: ReadDb, n: int, before: bool) -> None:
             [(f"e{r[0]}", r[0], r[5], r[-1]) for r in data if r[-1] is not None],
         )
     if conn.dialect == "postgresql":
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM ANALYZE")
 
 
 def measure(conn: ReadDb, repeat: int) -> tuple[list[str], dict[str, dict[str, tuple[float, float]]]]:
