@@ -6,16 +6,20 @@ background thread when the server starts, so the first read finds them kept.
 
 Bounded: only sessions with at least ``WARM_FROM`` events (smaller ones build
 in a fraction of a second when read), at most the cache's free places (it never
-evicts a chat someone read; an unread warmed chat is the first to go), and
-the thread runs at the lowest CPU priority. Nothing is stored: a warmed chat is
-the same ``ChatModel`` a read would fold from the events, kept in memory only.
+evicts a chat someone read; an unread warmed chat is the first to go), one
+session at a time, once per start. Nothing is stored: a warmed chat is the same
+``ChatModel`` a read would fold from the events, kept in memory only.
+
+The thread keeps the process's CPU priority on purpose: it holds the session's
+lock and, while it folds, the interpreter's lock, so a reader of that session
+(or of any page) waits for it; at a lower OS priority a busy machine would
+starve it and make them wait longer. A reader that comes while its session is
+being warmed waits for the rest of that build, never more than a cold read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 
 from kapacitor.events import agent_session_stream
@@ -62,7 +66,7 @@ def warm(store: EventStore, db: ReadDb, cache: ChatCache, stop: threading.Event 
 
 
 class ChatWarmer:
-    """``warm`` in a background thread at the lowest CPU priority, once per start."""
+    """``warm`` in a background thread, once per start."""
 
     def __init__(self, store: EventStore, db: ReadDb, cache: ChatCache):
         self.store, self.db, self.cache = store, db, cache
@@ -75,8 +79,6 @@ class ChatWarmer:
         self._thread.start()
 
     def _run(self) -> None:
-        with contextlib.suppress(AttributeError, OSError):  # per-thread niceness: Linux
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
             self.built = warm(self.store, self.db, self.cache, self._stop)
         except Exception:  # a warm-up that fails leaves reads to build, as without it
