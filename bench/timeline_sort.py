@@ -177,6 +177,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--before", action="store_true", help="without the sort indexes (as before they were added)")
     args = parser.parse_args()
+    if args.before:
+        queries._in_sort_order = lambda *_: ""  # no sort index to name
     for backend in args.backend:
         for n in args.sessions:
             name = f"kapacitor_bench_sort_{n}"
