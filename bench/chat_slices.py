@@ -16,7 +16,8 @@ session either.
 
 Then the first read after a server start (a fresh app on the same store: no chat
 kept), three ways, median of ``--starts`` starts: "before" (no warm-up, the
-build with the cycle collector running, as before ``cycles.young_collections_only``),
+chat and trace built with the cycle collector running, as before
+``cycles.young_collections_only``),
 "cold" (no warm-up) and "warmed" (the start's background warm-up,
 ``chat_warmup``, done before the request: sessions under ``WARM_FROM`` events,
 as the 200-call one, are left to their first read).
@@ -38,7 +39,7 @@ from pathlib import Path
 import httpx
 
 from kapacitor.events import NewEvent
-from kapacitor.server import chat
+from kapacitor.server import chat, trace
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
 
@@ -128,11 +129,11 @@ def first_reads(url: str, sizes: list[int], way: str) -> dict[int, tuple[float, 
 def _collector_running():  # noqa: ANN202
     """The full build as it was before the cycle collector was held off during it."""
     held = chat.young_collections_only
-    chat.young_collections_only = contextlib.nullcontext  # type: ignore[assignment]
+    chat.young_collections_only = trace.young_collections_only = contextlib.nullcontext  # type: ignore[assignment]
     try:
         yield
     finally:
-        chat.young_collections_only = held
+        chat.young_collections_only = trace.young_collections_only = held
 
 
 async def _first_reads(app, sizes: list[int]) -> dict[int, tuple[float, float]]:  # noqa: ANN001
