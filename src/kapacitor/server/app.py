@@ -48,6 +48,7 @@ from kapacitor.server import (
 )
 from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
+from kapacitor.server.chat_warmup import ChatWarmer
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.queries import SORT_LABELS
@@ -104,10 +105,12 @@ def create_app(
         if run_projections:
             runner.start()
             eval_worker.start()
+            warmer.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
+            warmer.close()
             eval_worker.close()
             if watcher:
                 watcher.cancel()
@@ -129,6 +132,7 @@ def create_app(
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
     app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
+    app.state.chat_warmer = warmer = ChatWarmer(store, db, app.state.chat_cache)
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
     if oidc_settings is not None:

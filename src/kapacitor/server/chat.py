@@ -26,6 +26,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from kapacitor import times
+from kapacitor.cycles import young_collections_only
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
@@ -182,14 +183,15 @@ class ChatModel:
 
     def _fold_all(self) -> None:
         self.rebuilds += 1
-        self.builder = b = _Builder(self.store, {}, inherited=self.inherited)
-        events = self.store.read_stream(self.stream)
-        b.read(self.stream, events)
-        b.collect_links(events, MAIN)
-        self.main = _Conversation(b, path=MAIN, stream=self.stream)
-        self.main.fold(events)
-        self.tail: list[tuple[str, SubagentRun]] = []
-        self._claim_rest()
+        with young_collections_only():  # tens of thousands of cycle-free objects
+            self.builder = b = _Builder(self.store, {}, inherited=self.inherited)
+            events = self.store.read_stream(self.stream)
+            b.read(self.stream, events)
+            b.collect_links(events, MAIN)
+            self.main = _Conversation(b, path=MAIN, stream=self.stream)
+            self.main.fold(events)
+            self.tail: list[tuple[str, SubagentRun]] = []
+            self._claim_rest()
 
     def _claim_rest(self) -> None:
         """The subagents no call claimed, after the conversation (in link order; not

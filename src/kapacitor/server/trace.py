@@ -22,6 +22,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from kapacitor.cycles import young_collections_only
 from kapacitor.projections.session_summary import TOKEN_FIELDS, Call, call_key, merged_call
 from kapacitor.server.chat import ChatItem, ChatModel, ToolCall, chat_items, duration_ms
 from kapacitor.server.render.tools import summary
@@ -124,9 +125,10 @@ class TraceModel:
         self.before: dict[int, tuple[TraceNode, dict[str, int], int]] | None = None
         """While updating: each node changed or added (id → the node, its tokens and
         errors before: none for a new one)."""
-        main = _Grower(self.tree, self, self.chat.items, own=True)
-        main.catch_up()
-        _roll_up(self.tree, self.auto_labels)
+        with young_collections_only():  # a node per item: tens of thousands of cycle-free objects
+            main = _Grower(self.tree, self, self.chat.items, own=True)
+            main.catch_up()
+            _roll_up(self.tree, self.auto_labels)
 
     def update(self) -> TraceNode:
         """The tree with what the chat gained since the last call."""

@@ -14,7 +14,9 @@ placeholders; what differs between the two is behind a few helpers:
 - ``greatest(a, b)``: the larger of two values (SQLite's two-argument ``max``);
 - ``week(expr)``: an ISO time's ``YYYY-Www``;
 - ``has_table(name)``: whether a table exists;
-- ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``).
+- ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``);
+- ``binary``: what makes text sort by its bytes (SQLite's default; PostgreSQL's
+  ``COLLATE "C"``, whatever the database's locale), so both sort alike.
 
 Integers: PostgreSQL sums ``bigint`` columns as ``numeric``; whole numbers come
 back as ``int`` here, as SQLite gives them.
@@ -41,6 +43,7 @@ class ReadDb:
     dialect = ""
     for_update = ""
     like = "LIKE"
+    binary = ""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -153,6 +156,7 @@ class PostgresReadDb(ReadDb):
     dialect = "postgresql"
     for_update = " FOR UPDATE"
     like = "ILIKE"
+    binary = ' COLLATE "C"'
 
     def __init__(self, url: str):
         super().__init__()
