@@ -80,13 +80,24 @@ def test_a_long_text_is_masked_by_the_stdlib_engine_as_by_the_accelerated_one():
 
 
 def test_masking_lines_a_block_at_a_time_gives_what_masking_each_gives():
-    """The importer masks a file's lines a block at a time (one scan)."""
+    """The importer masks the lines of many files at a time (their scans in a
+    row): each changed line, by where it starts, is what masking it alone gives,
+    and no other line changes."""
     fast = redact.load_rules(key=b"k", accelerate=True)
     lines = [json.dumps({"text": text}).encode() for _, text, _ in SECRETS] + [json.dumps(t).encode() for t in LOOKALIKES]
     lines += [b"", b"\xff\xfe not UTF-8 " + SECRETS[0][1].encode()[:200], b"API-KEY api-key " + lines[0]]
-    masked = fast.redact_lines(lines)
-    assert masked == [fast.redact_bytes(line) for line in lines]
-    assert sum(a != b for a, b in zip(lines, masked, strict=True)) >= len(SECRETS)
+    chunks = [b"\n".join(lines) + b"\n", b"\r\n".join(lines[:5]) + b"\r\n", b"\n".join(lines[-3:]), b""]
+    for chunk, changed in zip(chunks, fast.masked_lines(chunks), strict=True):
+        expected, at = {}, 0
+        for line in chunk.split(b"\n"):
+            body = line.rstrip(b"\r")
+            if fast.redact_bytes(body) != body:
+                expected[at] = fast.redact_bytes(body)
+            at += len(line) + 1
+        assert changed == expected
+    assert len(fast.masked_lines(chunks)[0]) >= len(SECRETS)
+    assert redact.load_rules(key=b"k").masked_lines(chunks) == fast.masked_lines(chunks)  # the stdlib engine, line by line
+    assert redact.load_rules({"enabled": False}).masked_lines(chunks) == [{}, {}, {}, {}]
 
 
 def test_redacting_twice_changes_nothing_more(redactor):

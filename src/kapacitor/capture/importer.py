@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
+import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -205,13 +205,13 @@ def _open(tf: TranscriptFile, batch: _Batch) -> tuple[_Opened, BinaryIO | None, 
 
 def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch) -> Iterator[_Opened]:
     """Each file opened, in order, with its lines masked. The unread part of a
-    small file is read whole, and the lines of consecutive small files are masked
-    together, about ``_MASK_BLOCK`` bytes at a time: one Aho-Corasick scan
-    whatever the files' sizes (a history is thousands of files of a few kB; a
-    scan per file found the automaton's tables evicted from the CPU cache by the
-    parsing and storing of the file before). A larger file is read and masked a
-    block at a time as it is imported."""
-    group: list[tuple[_Opened, list[bytes]]] = []
+    small file is read whole, and consecutive small files are masked together,
+    about ``_MASK_BLOCK`` bytes at a time (``Redactor.masked_lines``: their
+    Aho-Corasick scans in a row; a history is thousands of files of a few kB,
+    and a scan per file as it was imported found the automaton's tables evicted
+    from the CPU cache by the parsing and storing of the file before). A larger
+    file is read and masked a block at a time as it is imported."""
+    group: list[tuple[_Opened, bytes]] = []
     nbytes = 0
     for tf in files:
         opened, handle, pending = _open(tf, batch)
@@ -219,34 +219,55 @@ def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch) -> Iterator[_Ope
             yield from _masked_together(group)
             group, nbytes = [], 0
             with handle:
-                opened.lines = _masked_lines(handle, opened.redactor)
+                opened.lines = _masked_blocks(handle, opened.redactor)  # type: ignore[arg-type]
                 yield opened
             continue
-        lines: list[bytes] = []
+        chunk = b""
         if handle is not None:
             with handle:
-                lines = handle.readlines()
-            nbytes += pending
-        group.append((opened, lines))
+                chunk = handle.read()
+            nbytes += len(chunk)
+        group.append((opened, chunk))
         if nbytes >= _MASK_BLOCK:
             yield from _masked_together(group)
             group, nbytes = [], 0
     yield from _masked_together(group)
 
 
-def _masked_together(group: list[tuple[_Opened, list[bytes]]]) -> Iterator[_Opened]:
-    """The files of ``group`` with their lines (as read), masked in one call per
-    rule set (files where redaction is off are masked by none)."""
+def _masked_together(group: list[tuple[_Opened, bytes]]) -> Iterator[_Opened]:
+    """The files of ``group`` with their lines, masked in one call per rule set
+    (where redaction is off for a file, by none)."""
     by_rules: dict[int, tuple[redact.Redactor, list[bytes]]] = {}
-    for opened, lines in group:
-        if lines:
-            _, bodies = by_rules.setdefault(id(opened.redactor), (opened.redactor, []))  # type: ignore[arg-type]
-            bodies.extend(raw.rstrip(b"\r\n") for raw in lines)
-    masked = {key: iter(redactor.redact_lines(bodies)) for key, (redactor, bodies) in by_rules.items()}
-    for opened, lines in group:
-        if lines:
-            opened.lines = list(zip(lines, itertools.islice(masked[id(opened.redactor)], len(lines))))
+    for opened, chunk in group:
+        if chunk:
+            by_rules.setdefault(id(opened.redactor), (opened.redactor, []))[1].append(chunk)  # type: ignore[arg-type]
+    changes = {key: iter(redactor.masked_lines(chunks)) for key, (redactor, chunks) in by_rules.items()}
+    for opened, chunk in group:
+        if chunk:
+            opened.lines = _lines(chunk, next(changes[id(opened.redactor)]))
         yield opened
+
+
+_MASK_BLOCK = 1 << 20
+"""Bytes of whole lines read and masked at a time (their scans in a row)."""
+
+
+def _masked_blocks(handle: BinaryIO, redactor: redact.Redactor) -> Iterator[tuple[bytes, bytes]]:
+    """The lines of a large file, masked about ``_MASK_BLOCK`` bytes at a time."""
+    while chunk := handle.read(_MASK_BLOCK):
+        if not chunk.endswith(b"\n"):
+            chunk += handle.readline()  # to the end of the line
+        yield from _lines(chunk, redactor.masked_lines([chunk])[0])
+
+
+def _lines(chunk: bytes, changed: dict[int, bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each line of ``chunk`` as read, and its body (the line end removed) as
+    masked: ``changed`` (by where a line starts) or else as read."""
+    at = 0
+    for raw in io.BytesIO(chunk).readlines():
+        masked = changed.get(at)
+        yield raw, raw.rstrip(b"\r\n") if masked is None else masked
+        at += len(raw)
 
 
 def _import_file(
@@ -293,9 +314,8 @@ def _import_file(
         nbytes = 0
 
     for raw, masked in opened.lines:
-        body = raw.rstrip(b"\r\n")
-        if body and not body.isspace():
-            if not raw.endswith(b"\n") and not _parses(body):
+        if masked and not masked.isspace():  # masking never empties a line
+            if not raw.endswith(b"\n") and not _parses(raw.rstrip(b"\r\n")):
                 warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
                 break
             routed = normalizer.feed(masked, offset, line_no, masked=True)
@@ -320,18 +340,6 @@ def _import_file(
             warn(0, f"not a Claude Code transcript (no transcript record in its first {held.lines:,} lines): skipped, nothing stored")
         return
     save()
-
-
-_MASK_BLOCK = 1 << 20
-"""Bytes of whole lines read and masked at a time (one scan for them all)."""
-
-
-def _masked_lines(handle: BinaryIO, redactor: redact.Redactor) -> Iterator[tuple[bytes, bytes]]:
-    """Each line as read, with its body (line end removed) masked; the lines are
-    masked a block of about ``_MASK_BLOCK`` bytes at a time."""
-    while block := handle.readlines(_MASK_BLOCK):
-        for raw, masked in zip(block, redactor.redact_lines([raw.rstrip(b"\r\n") for raw in block]), strict=True):
-            yield raw, masked
 
 
 _HOLD_LINES = 1000
