@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -113,7 +115,7 @@ def import_paths(
     # HOME or git config and give a later import different answers.
     resolve = functools.lru_cache(maxsize=None)(resolve_context)
     unknown_types: dict[str, tuple[ImportWarning, int]] = {}
-    for opened in _read_ahead(find_transcripts(paths), batch):
+    for opened in _read_ahead(find_transcripts(paths), batch, resolve):
         _import_file(opened, batch, summary, on_warning, resolve, unknown_types)
     batch.flush()
     for first, count in unknown_types.values():
@@ -175,8 +177,8 @@ class _Opened:
 
 
 def _open(tf: TranscriptFile, batch: _Batch) -> tuple[_Opened, BinaryIO | None, int]:
-    """``tf`` with its checkpoint and rule set, the open handle at the checkpoint
-    (None when there is nothing to read) and how many bytes follow it."""
+    """``tf`` with its checkpoint, the open handle at the checkpoint (None when
+    there is nothing to read) and how many bytes follow it."""
     opened = _Opened(tf, checkpoint_name(tf.resolved))
     try:
         handle = tf.path.open("rb")
@@ -198,19 +200,19 @@ def _open(tf: TranscriptFile, batch: _Batch) -> tuple[_Opened, BinaryIO | None, 
         opened.unchanged = True
         return opened, None, 0
     opened.offset, opened.line_no = offset, line_no
-    opened.redactor = redact.default(accelerate=True).for_location(transcript=str(tf.path))
     handle.seek(offset)
     return opened, handle, size - offset
 
 
-def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch) -> Iterator[_Opened]:
-    """Each file opened, in order, with its lines masked. The unread part of a
-    small file is read whole, and consecutive small files are masked together,
-    about ``_MASK_BLOCK`` bytes at a time (``Redactor.masked_lines``: their
-    Aho-Corasick scans in a row; a history is thousands of files of a few kB,
-    and a scan per file as it was imported found the automaton's tables evicted
-    from the CPU cache by the parsing and storing of the file before). A larger
-    file is read and masked a block at a time as it is imported."""
+def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context: ContextResolver) -> Iterator[_Opened]:
+    """Each file opened, in order, with its rule set (``rules_for``) and its
+    lines masked. The unread part of a small file is read whole, and
+    consecutive small files are masked together, about ``_MASK_BLOCK`` bytes at
+    a time (``Redactor.masked_lines``: their Aho-Corasick scans in a row; a
+    history is thousands of files of a few kB, and a scan per file as it was
+    imported found the automaton's tables evicted from the CPU cache by the
+    parsing and storing of the file before). A larger file is read and masked
+    a block at a time as it is imported."""
     group: list[tuple[_Opened, bytes]] = []
     nbytes = 0
     for tf in files:
@@ -219,19 +221,48 @@ def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch) -> Iterator[_Ope
             yield from _masked_together(group)
             group, nbytes = [], 0
             with handle:
-                opened.lines = _masked_blocks(handle, opened.redactor)  # type: ignore[arg-type]
+                start = handle.tell()
+                opened.redactor = rules_for(tf, handle.read(_CWD_WITHIN), resolve_context)
+                handle.seek(start)
+                opened.lines = _masked_blocks(handle, opened.redactor)
                 yield opened
             continue
         chunk = b""
         if handle is not None:
             with handle:
                 chunk = handle.read()
+            opened.redactor = rules_for(tf, chunk, resolve_context)
             nbytes += len(chunk)
         group.append((opened, chunk))
         if nbytes >= _MASK_BLOCK:
             yield from _masked_together(group)
             group, nbytes = [], 0
     yield from _masked_together(group)
+
+
+_CWD = re.compile(rb'"cwd"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_CWD_WITHIN = 1 << 16
+"""Bytes of a file's unread part searched for its session's working directory."""
+
+
+def rules_for(tf: TranscriptFile, data: bytes, resolve_context: ContextResolver) -> redact.Redactor:
+    """The rule set for a transcript file's session (``Redactor.for_location``):
+    none where the config switches redaction off for its working directory (the
+    first ``cwd`` its records name, in ``data``, else the one its project folder
+    is named after) or for its GitHub repository (that directory's git remote,
+    by ``resolve_context``, which also gives the repository the session is
+    stored with: nothing when the directory is gone)."""
+    rules = redact.default(accelerate=True)
+    cwd, repository = "", None
+    if rules.off or rules.off_repositories:
+        match = _CWD.search(data, 0, _CWD_WITHIN)
+        try:
+            cwd = json.loads(b'"' + match.group(1) + b'"') if match else ""
+        except ValueError:
+            cwd = ""
+        if cwd and rules.off_repositories:
+            repository = str(resolve_context(cwd).get("repository") or "") or None
+    return rules.for_location(cwd, str(tf.path), repository)
 
 
 def _masked_together(group: list[tuple[_Opened, bytes]]) -> Iterator[_Opened]:
