@@ -293,7 +293,11 @@ def view_of(text: str) -> str:
         # Escaped backslashes first (left to right, as JSON pairs them), then
         # every escape left is a real one.
         text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
-        text = _compiled(_ESCAPES).sub("  ", text)  # one pass, not one per escape
+        if len(text) >= 4096:  # one pass, not one per escape (a short text, the hook's: not worth compiling)
+            text = _compiled(_ESCAPES).sub("  ", text)
+        else:
+            for escape in ("\\n", "\\t", "\\r", "\\/"):
+                text = text.replace(escape, "  ")
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
