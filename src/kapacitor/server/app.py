@@ -175,7 +175,11 @@ def create_app(
         """``ok``, ``problems`` (one line each), ``head``, ``lag`` (how many events
         the slowest read model has yet to apply: normal while catching up),
         ``projections`` (checkpoints), ``skipped`` (events each read model stepped
-        over), ``stalled`` (read models waiting out a transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
+        over), ``stalled`` (read models waiting out a transient error), ``version`` (the
+        server's: capture clients retry batches it refused once it changes). 503 when
+        not ok: a damaged store, a skipped event, a stall. It knows nothing of the
+        capture clients' spools or set-aside batches (they never reached it): each
+        machine's `kapacitor doctor` and `kapacitor sync` report those."""
         health = health_report(store, db, runner)
         return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
@@ -225,8 +229,8 @@ def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> di
     problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
     if runner.error:
         problems.append(f"read models cannot read the log: {runner.error}")
-    return {"ok": not problems, "problems": problems, "head": head, "lag": lag, "projections": positions,
-            "skipped": counts, "stalled": stalled}
+    return {"ok": not problems, "problems": problems, "version": __version__, "head": head, "lag": lag,
+            "projections": positions, "skipped": counts, "stalled": stalled}
 
 
 def _wants_json(request: Request) -> bool:
