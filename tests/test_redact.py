@@ -304,3 +304,19 @@ def test_a_required_part_spares_a_rule_the_lines_without_it():
 def test_every_rule_compiles():
     for rule in redact.load_rules().rules:
         assert rule.pattern.groups >= 0
+
+
+def test_a_required_part_is_found_where_its_regex_finds_it():
+    """``Rule.required`` searches a part that starts with a character class by
+    the rest (fast in ``re``) and checks the class before each hit: at every
+    start it finds what the regex's own search finds."""
+    import random
+
+    rng = random.Random(7)
+    for requires in (r"[ \t\n\r](?:-u|--user)", r"(?:-H|--header)", r"[ab]x|y", r"[ \t]+z", r"[^a-]-u"):
+        rule, whole = redact.Rule({"id": "r", "regex": "x", "requires": requires}), re.compile(requires, re.ASCII)
+        for _ in range(2000):
+            view = "".join(rng.choice(" \t\n-uxyzabHser") for _ in range(40))
+            at = rng.randrange(40)
+            hit = whole.search(view, at)
+            assert rule.required(view, at) == (hit.start() if hit else -1), (requires, view, at)

@@ -132,17 +132,15 @@ class Rule:
         """Matches in ``view``: at ``starts`` only (an anchored rule, ``starts``
         in order), else anywhere."""
         if self.requires is not None:
-            need = _compiled(self.requires, re.ASCII)
             if starts is None:
-                starts = None if need.search(view) else []
+                starts = None if self.required(view, 0) >= 0 else []
             else:  # a start is tried only when the required part occurs after it
                 kept, found = [], -1
                 for at in starts:
                     if found < at:
-                        hit = need.search(view, at)
-                        if hit is None:
+                        found = self.required(view, at)
+                        if found < 0:
                             break
-                        found = hit.start()
                     kept.append(at)
                 starts = kept
         if starts is None:
@@ -166,6 +164,44 @@ class Rule:
                 continue
             out.append(Finding(self.id, start, end, secret))
         return out
+
+    def required(self, view: str, at: int) -> int:
+        """Where the first match of ``requires`` at or after ``at`` starts (-1:
+        none). One that starts with a character class (``[ \\t\\n\\r](?:-u|--user)``)
+        is searched for by the rest, the class checked before each hit: Python's
+        ``re`` skips fast only to a literal and tries every place for a class
+        (~1 ms per 100 kB line, ten times the search for the rest)."""
+        head, _, rest = self.requires[1:].partition("]") if self.requires[:1] == "[" else ("", "", "")
+        if not head or head[-1] == "\\" or "[" in head or not rest or rest[0] in "*+?{" or _top_level_bar(rest):
+            hit = _compiled(self.requires, re.ASCII).search(view, at)
+            return -1 if hit is None else hit.start()
+        is_head, find_rest = _compiled(f"[{head}]", re.ASCII).match, _compiled(rest, re.ASCII).search
+        hit = find_rest(view, at + 1)
+        while hit is not None:
+            if is_head(view, hit.start() - 1):
+                return hit.start() - 1
+            hit = find_rest(view, hit.start() + 1)
+        return -1
+
+
+def _top_level_bar(regex: str) -> bool:
+    """Whether ``regex`` has an alternative outside every group (or may have:
+    a character class holding a parenthesis or a bar)."""
+    depth, escaped = 0, False
+    for ch in regex:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            return True  # not followed: treated as may
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
 
 
 class _Allow:
