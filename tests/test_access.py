@@ -150,10 +150,10 @@ def app_routes(tmp_path: Path) -> list[tuple[str, str]]:
         app.state.store.close()
 
 
-def leaks(text: str, asked: str = "") -> list[str]:
-    """The markers of alice's session in ``text``, but its id when the URL ``asked`` for it
-    (a 404 may say which session it did not find)."""
-    return [m for m in MARKERS if m in text and m not in asked]
+def leaks(text: str, asked: str = "", also: tuple[str, ...] = ()) -> list[str]:
+    """The markers of alice's session (and ``also``: her repository's name) in ``text``,
+    but one the URL ``asked`` for (a 404 may say which session it did not find)."""
+    return [m for m in (*MARKERS, *also) if m in text and m not in asked]
 
 
 def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp_path):
@@ -167,6 +167,11 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
     alice, root = team.client("alice"), team.client("root")
     fact = {"text": "widgets use tabs", "repo": "org", "session_id": WIDGETS, "by": "agent"}
     assert alice.post("/api/memory/facts", json=fact).status_code == 200  # a fact from her private session
+    her_repo = alice.get(f"/sessions/{WIDGETS}.json").json()["repo"]
+    assert her_repo != viewers["bob"].get(f"/sessions/{BOB_SESSION}.json").json()["repo"]
+    her_scope = "acme/alices-widgets"  # a fact's scope is OWNER/REPO; her session's repository is a directory
+    assert alice.post("/api/memory/facts", json=fact | {"repo": her_scope, "text": "widgets build with make"}).status_code == 200
+    assert her_scope in alice.get("/memory").text  # the Memory page would list the repository and its facts
     assert leaks(alice.get("/api/memory/facts").text) and leaks(alice.get("/api/search?q=hello").text)
     chat_item = alice.get(f"/sessions/{WIDGETS}/chat.json").json()[0]["id"]
     comment = {"text": "a comment on her private session", "target": {"kind": "chat", "anchor": chat_item}}
@@ -183,13 +188,15 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
         url = re.sub(r"{(\w+)(:\w+)?}", lambda m: WIDGETS if m[1] == "session_id" else FILL[m[1]], path) + queries.get(path, "")
         walked += 1
         if method == "GET":
+            head = root.get("/healthz").json()["head"]
             for name, client in viewers.items():
                 answer = client.get(url)
-                assert not leaks(answer.text, url), f"{name} reads the private session at GET {url}: {answer.status_code}"
+                assert not leaks(answer.text, url, (her_repo, her_scope)), f"{name} reads the private session at GET {url}: {answer.status_code}"
                 if "{session_id}" in path:
                     assert answer.status_code in (401, 404), (name, url, answer.status_code)
                 elif name == "anonymous" and path not in OPEN:
                     assert answer.status_code in (401, 303), (url, answer.status_code)  # sign in first
+            assert root.get("/healthz").json()["head"] == head, f"GET {url} appended to the log"  # a read writes nothing
             if others:
                 continue  # nothing there (or an outside service, gh): the answers above are what it can show
             owner_view = alice.get(url)
@@ -197,6 +204,7 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
             if "{session_id}" in path:
                 assert leaks(owner_view.text) or path in NOTHING_OF_IT_YET, url
                 assert root.get(url).status_code == 200  # an admin sees it too
+            assert root.get("/healthz").json()["head"] == head, f"GET {url} appended to the log"  # a read writes nothing
         elif method in ("PUT", "PATCH", "DELETE") and path.startswith("/api/sessions/{session_id}/"):
             body = {"visibility": "public", "reason": "probe", "text": "probe"} if method != "DELETE" else None
 
