@@ -329,6 +329,58 @@ def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team
     assert not any(BOB_SESSION in line for line in seen["anonymous"])  # org, not public
 
 
+def test_a_session_shared_with_the_org_reaches_open_timelines_live(team):
+    """Visibility is access control, not an event: its change is announced by itself,
+    to the viewers who may see the session now (or could before it went private)."""
+    names = {"anonymous": None, "bob": "bob"}
+    seen: dict[str, list[str]] = {name: [] for name in names}
+    ready = {name: threading.Event() for name in names}
+    stop = threading.Event()
+    for name, user in names.items():
+        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
+    for event in ready.values():
+        assert event.wait(10)
+    time.sleep(0.5)
+    alice, bob, url = team.client("alice"), team.client("bob"), f"/api/sessions/{WIDGETS}/visibility"
+    assert alice.put(url, json={"visibility": "org"}).status_code == 200
+    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)
+    assert WIDGETS in {s["session_id"] for s in bob.get("/sessions.json").json()["sessions"]}  # what the page re-fetches
+    seen["bob"].clear()
+    assert alice.put(url, json={"visibility": "private"}).status_code == 200
+    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)  # he saw it: his list drops it
+    assert WIDGETS not in {s["session_id"] for s in bob.get("/sessions.json").json()["sessions"]}
+    time.sleep(1.0)
+    stop.set()
+    assert not any(WIDGETS in line for line in seen["anonymous"])  # org, never public
+
+
+def test_a_session_sent_with_a_users_token_is_that_users(team):
+    """The session's user is the account whose token sent it (not the OS login or
+    git identity of the laptop, which stays as ``git_user``): filtering by user finds it."""
+    alice = team.client("alice")
+    assert alice.get(f"/sessions/{WIDGETS}.json").json()["user"] == "alice"
+    assert [s["session_id"] for s in alice.get("/sessions.json?user=alice").json()["sessions"]] == [WIDGETS]
+    assert [s["session_id"] for s in team.client("root").get("/sessions.json?user=bob").json()["sessions"]] == [BOB_SESSION]
+
+
+def test_an_empty_timeline_says_why_to_a_team_member(tmp_path):
+    """Bob, who may see nothing yet, is told sessions may be private and how his own
+    arrive, not to import (he cannot) or run the demo."""
+    tokens = make_users(tmp_path / "empty.db")
+    server = Server(tmp_path / "empty.db", None, "--auth").start()
+    try:
+        def timeline(user: str) -> str:
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens[user]}"}) as client:
+                return client.get("/", headers={"Accept": "text/html"}).text
+
+        page = timeline("bob")
+        assert "No sessions match." in page and "may be private" in page and "kapacitor setup --server" in page
+        assert "kapacitor import" not in page and "--demo" not in page
+        assert "kapacitor import" in timeline("root")  # an admin may import
+    finally:
+        server.stop()
+
+
 def test_visibility_opens_a_session_to_the_org_then_to_anyone(team):
     alice, bob, anonymous = team.client("alice"), team.client("bob"), team.client()
     url = f"/api/sessions/{WIDGETS}/visibility"
