@@ -104,7 +104,7 @@ class LiveHub:
         control, not an event in the log, so the checkpoints never announce it."""
         message = {"position": self.position, "all": False, "sessions": sorted(session_ids),
                    "repositories": self._repositories(sorted(session_ids)), "comments": []}
-        return self.for_viewers(message, set(self.queues.values()))
+        return self.for_viewers(message, set(self.queues.copy().values()))  # a copy: the loop thread may (un)subscribe
 
     def announce_access(self, before: dict[Viewer, dict[str, Any] | None], session_ids: list[str]) -> None:
         """After a visibility change (from any thread): tell every stream whose viewer
