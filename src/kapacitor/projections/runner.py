@@ -270,6 +270,9 @@ class ProjectionRunner:
         for projection in self.projections:
             known = saved.get(projection.name)
             if known is None or known.version != projection.version:
+                if known is not None:  # an upgrade: until it has caught up, its reads are partial
+                    log().warning("read model %r is rebuilt from the start of the log (version %d, was %d)",
+                                  projection.name, projection.version, known.version)
                 reset(self.conn, projection)
 
     def positions(self) -> dict[str, int]:

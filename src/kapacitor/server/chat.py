@@ -516,6 +516,24 @@ def _user(c: _Conversation, event: RecordedEvent) -> None:
     c.add(ext.get("kind") or "prompt", event, event.data.get("content", ""), **detail)
     if ext.get("images"):
         c.items[-1].media = attach_sources(c.builder.raw_of(event), ext["images"])
+    if ext.get("command") == "/compact":
+        _before_its_compaction(c.items)
+
+
+def _before_its_compaction(items: list[ChatItem]) -> None:
+    """Claude Code writes a ``/compact``'s boundary and summary before the command
+    (and the caveat about local commands) that caused them: move the command, just
+    appended, and its caveat in front of them, so the chat reads in the order it
+    happened (the command's time is the earlier)."""
+    caveat = end = len(items) - 1
+    while caveat and items[caveat - 1].kind == "meta":
+        caveat -= 1
+    start = caveat
+    while start and items[start - 1].kind in ("compaction", "compact_summary"):
+        start -= 1
+    compacted = items[start:caveat]
+    if any(i.kind == "compaction" for i in compacted) and all(i.timestamp >= items[end].timestamp for i in compacted):
+        items[start:] = items[caveat:] + compacted
 
 
 def _text(c: _Conversation, event: RecordedEvent) -> None:

@@ -119,15 +119,6 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-ZONED = ("started", "ended", "last_activity")
-"""The time fields of the rows the JSON API answers with."""
-
-
-def in_zone(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
-    """``row`` with its times as ISO 8601 in ``tz``, with offset."""
-    return row | {k: times.iso(row[k], tz) for k in ZONED if isinstance(row.get(k), str) and row[k]}
-
-
 def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UTC) -> dict[str, Any]:
     """One page of the sessions ``viewer`` may see, in ``filters.sort`` order
     (newest first by default), and how many match; dates in ``tz``. ``id_matches``:
@@ -240,14 +231,19 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
             (session_id,),
         )
     ]
-    files = [
-        {"path": path, "changes": n, "kinds": sorted(set(kinds.split(","))), "lines_added": added, "lines_removed": removed}
-        for path, n, kinds, added, removed in conn.execute(
-            f"SELECT path, count(*), {conn.string_agg('DISTINCT kind')}, sum(lines_added), sum(lines_removed)"
-            " FROM files_changed WHERE session_id = ? GROUP BY path ORDER BY path",
-            (session_id,),
-        )
-    ]
+    files: dict[str, dict[str, Any]] = {}
+    for path, kind, n, added, removed in conn.execute(
+        "SELECT path, kind, count(*), sum(lines_added), sum(lines_removed)"
+        " FROM files_changed WHERE session_id = ? GROUP BY path, kind ORDER BY path, kind",
+        (session_id,),
+    ):
+        f = files.setdefault(path, {"path": path, "changes": 0, "kinds": [], "by_kind": {}, "lines_added": None, "lines_removed": None})
+        f["changes"] += n
+        f["kinds"].append(kind)
+        f["by_kind"][kind] = n
+        for key, lines in (("lines_added", added), ("lines_removed", removed)):
+            if lines is not None:
+                f[key] = (f[key] or 0) + lines
     return {
         "session": row,
         "tokens_by_model": models,
@@ -256,7 +252,7 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
         "cost_usd": row["cost_usd"],
         "price_source": price_source(),
         "tool_calls": tools,
-        "files_changed": files,
+        "files_changed": list(files.values()),
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 from markupsafe import Markup
@@ -413,16 +414,16 @@ def _total(node: TraceNode, auto_labels: set[int] | None = None) -> None:
             auto_labels.add(id(node))
 
 
-def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
-    """The tree as nested, collapsible HTML with a details panel (see trace.js);
-    a large tree's details are fetched from ``detail_url?node=ID`` when selected,
-    and what it has past its first nodes from ``children_url`` (``render.tree``)."""
-    return render_tree(tree, detail_url, children_url)
+def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None, tz: tzinfo = UTC) -> Markup:
+    """The tree as nested, collapsible HTML with a details panel (see trace.js),
+    times in ``tz``; a large tree's details are fetched from ``detail_url?node=ID``
+    when selected, and what it has past its first nodes from ``children_url`` (``render.tree``)."""
+    return render_tree(tree, detail_url, children_url, tz)
 
 
-def render_node_detail(tree: TraceNode, node_id: str) -> Markup | None:
-    """One node's details panel (what ``detail_url`` answers), None if unknown."""
-    return node_detail(tree, node_id)
+def render_node_detail(tree: TraceNode, node_id: str, tz: tzinfo = UTC) -> Markup | None:
+    """One node's details panel (what ``detail_url`` answers), times in ``tz``; None if unknown."""
+    return node_detail(tree, node_id, tz)
 
 
 def render_trace_children(tree: TraceNode, path: str, skip: int, children_url: str) -> Markup | None:

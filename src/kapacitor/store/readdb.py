@@ -12,7 +12,6 @@ placeholders; what differs between the two is behind a few helpers:
 - ``upsert(table, columns, key)``: ``INSERT ... ON CONFLICT (key) DO UPDATE`` of
   every other column (what SQLite's ``INSERT OR REPLACE`` did);
 - ``greatest(a, b)``: the larger of two values (SQLite's two-argument ``max``);
-- ``string_agg(expr)``: comma-joined values (``group_concat``);
 - ``week(expr)``: an ISO time's ``YYYY-Www``;
 - ``has_table(name)``: whether a table exists;
 - ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``).
@@ -56,9 +55,6 @@ class ReadDb:
         return sql
 
     def greatest(self, a: str, b: str) -> str:
-        raise NotImplementedError
-
-    def string_agg(self, expr: str) -> str:
         raise NotImplementedError
 
     @contextmanager
@@ -141,9 +137,6 @@ class SQLiteReadDb(ReadDb):
     def has_table(self, name: str) -> bool:
         return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
-    def string_agg(self, expr: str) -> str:
-        return f"group_concat({expr})"
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         conn = self.conn
@@ -193,9 +186,6 @@ class PostgresReadDb(ReadDb):
 
     def has_table(self, name: str) -> bool:
         return bool(self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0])
-
-    def string_agg(self, expr: str) -> str:
-        return f"string_agg({expr}, ',')"
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
