@@ -112,7 +112,9 @@ def test_unknown_session_is_404(app):
 
 def test_a_bad_filter_is_a_one_line_error(app):
     page = get(app, "/?since=yesterday", status=422, headers={"accept": "text/html"})
-    assert "422: bad request (since: String should match pattern" in page
+    assert "422: bad request (since: &#39;yesterday&#39; is not a day: YYYY-MM-DD, please)" in page
+    page = get(app, "/?until=2026-02-30", status=422, headers={"accept": "text/html"})  # on no calendar: not a 500
+    assert "422: bad request (until: &#39;2026-02-30&#39; is not a calendar day (day is out of range for month))" in page
     assert get(app, "/sessions.json?page=0", status=422)["detail"][0]["loc"] == ["query", "page"]
 
 

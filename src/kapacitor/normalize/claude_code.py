@@ -65,6 +65,7 @@ from kapacitor.normalize.client_records import (
     client_record,
     denial_of,
     local_command_fields,
+    result_text,
     task_notification,
     thinking_usage,
 )
@@ -478,7 +479,7 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
     record = ctx.record
     ts = record.get("timestamp", "")
     call_id = str(block.get("tool_use_id", ""))
-    result = _flatten(block.get("content"))
+    result = result_text(_flatten(block.get("content")))
     is_error = bool(block.get("is_error"))
     fields: dict[str, Any] = {"is_error": is_error, "source_tool_assistant_uuid": record.get("sourceToolAssistantUUID")}
     if structured is not None:
@@ -513,7 +514,7 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
                     timestamp=ts,
                     agent_id=str(structured["agentId"]),
                     outcome=str(structured.get("status", "")),
-                    summary=_flatten(structured.get("content")),
+                    summary=result_text(_flatten(structured.get("content"))),
                     extensions=ctx.ext(
                         tool_use_id=call_id,
                         agent_type=structured.get("agentType", ""),
