@@ -228,4 +228,4 @@ def test_eval_of_a_missing_session_is_one_line_and_nothing_before_it(tmp_path):
     assert kapacitor("--store", store, "import", str(SAMPLE)).returncode == 0
     result = kapacitor("--store", store, "eval", "nope")
     assert result.returncode != 0 and result.stdout == ""
-    assert result.stderr == "Error: no session 'nope' in the store\n"  # no blank line first
+    assert result.stderr == "Error: no session 'nope' in the store (`kapacitor sessions` lists them)\n"  # no blank line first

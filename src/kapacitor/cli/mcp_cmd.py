@@ -26,7 +26,8 @@ def mcp_group(ctx: click.Context) -> None:
 
 
 @mcp_group.command("judge")
-@click.option("--session", "session_id", required=True, help="The session the tools may read (and no other).")
+@click.option("--session", "session_id", required=True,
+              help="The session the tools may read (and no other): its id, or a prefix only it has.")
 @click.option("--threshold", type=click.IntRange(min=1), default=None, show_default="2000 bytes, as kapacitor eval",
               help="The trace threshold the judge saw (which outputs the summary lists as truncated).")
 @pass_app
@@ -39,6 +40,8 @@ def mcp_judge_command(app: AppContext, session_id: str, threshold: int | None) -
     from kapacitor.eval.mcp_server import serve
     from kapacitor.eval.tools import SessionTools
 
-    if not judge_may_read(app.store, session_id):
-        raise click.UsageError(f"no session {session_id!r} in the store")
+    from kapacitor.cli.session_ids import resolved
+
+    if not judge_may_read(app.store, session_id):  # the judge names its session in full: no read model to catch up
+        session_id = resolved(app, session_id)
     serve(SessionTools(session_mod.load(app.store, session_id), threshold or DEFAULT_THRESHOLD))
