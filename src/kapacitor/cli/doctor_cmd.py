@@ -43,7 +43,7 @@ def check_store(store_url: str) -> tuple[list[Check], object | None]:
     try:
         store = open_store(store_url, create=False)
     except StoreError as exc:
-        return [Check("store", "fail", f"{exc}{demo_hint(store_url)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
+        return [Check("store", "fail", f"{exc}{demo_hint(store_url, exc)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
     except OSError as exc:
         return [Check("store", "fail", f"cannot open {shown}: {exc.strerror or exc}", "check the path and its permissions")], None
     path = getattr(store, "path", None)
