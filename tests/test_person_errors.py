@@ -139,7 +139,9 @@ def test_the_sessions_table_fits_the_terminal_one_line_each(imported_store, widt
     rows = json.loads(kapacitor("--store", imported_store, "sessions", "--json").stdout)
     for row in rows:  # each session on exactly one line, by its short id
         [line] = [line for line in lines if line.startswith(row["session_id"][:8])]
-        assert times.shown(row["started"], None) in line  # in the local zone, named
+        assert f" {times.shown(row['started'], None, '%m-%d %H:%M')} " in line  # in the local zone, named; the year this year
+        title = " ".join(row["title"].split())
+        assert title[: min(len(title), 15)] in line  # the title keeps the room (16 columns at 80)
         assert line.endswith(" " + format.cost(row["cost_usd"]))  # the web's rule: "$0.039", not "$0.04"
     assert "started" in out
 
