@@ -34,13 +34,12 @@ def mcp_group(ctx: click.Context) -> None:
 def mcp_judge_command(app: AppContext, session_id: str, threshold: int | None) -> None:
     """Serve the session tools (session_summary, search_session, transcript_page,
     tool_output, file_content) of one session over stdio, for a judge."""
+    from kapacitor.cli.session_ids import resolved
     from kapacitor.eval import session as session_mod
     from kapacitor.eval.access import judge_may_read
     from kapacitor.eval.compact import DEFAULT_THRESHOLD
     from kapacitor.eval.mcp_server import serve
     from kapacitor.eval.tools import SessionTools
-
-    from kapacitor.cli.session_ids import resolved
 
     if not judge_may_read(app.store, session_id):  # the judge names its session in full: no read model to catch up
         session_id = resolved(app, session_id)
