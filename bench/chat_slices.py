@@ -14,13 +14,23 @@ first chat slice (its end) and the first trace page after the append are timed
 (``chat.ChatModel``, ``trace.TraceModel``), so these should not grow with the
 session either.
 
-    python bench/chat_slices.py [--calls 200,20000] [--repeat 3]
+Then the first read after a server start (a fresh app on the same store: no chat
+kept), three ways, median of ``--starts`` starts: "before" (no warm-up, the
+chat and trace built with the cycle collector running, as before
+``cycles.young_collections_only``),
+"cold" (no warm-up) and "warmed" (the start's background warm-up,
+``chat_warmup``, done before the request: sessions under ``WARM_FROM`` events,
+as the 200-call one, are left to their first read).
+
+    python bench/chat_slices.py [--calls 200,20000] [--repeat 3] [--starts 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import tempfile
 import time
@@ -29,6 +39,7 @@ from pathlib import Path
 import httpx
 
 from kapacitor.events import NewEvent
+from kapacitor.server import chat, trace
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
 
@@ -60,6 +71,7 @@ def main() -> None:
     parser.add_argument("--calls", default="200,20000", help="tool calls per session, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="timed requests per slice (median)")
     parser.add_argument("--appends", type=int, default=5, help="append rounds for the first-request-after-append times (median)")
+    parser.add_argument("--starts", type=int, default=3, help="server starts for the first-read-after-a-start times (median)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.calls.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,12 +79,14 @@ def main() -> None:
         store = open_store(url)
         for n in sizes:
             store.append(f"AgentSession-bench-{n}", session_events(f"bench-{n}", n))
+        store.append("AgentSession-bench-tiny", session_events("bench-tiny", 1))  # a fresh app's first pages, untimed
         store.close()
         app = create_app(url, run_projections=False)
         app.state.runner.catch_up()
         rows = asyncio.run(measure(app, sizes, args.repeat, args.appends))
         app.state.runner.close()
         app.state.store.close()
+        starts = {way: [first_reads(url, sizes, way) for _ in range(args.starts)] for way in ("before", "cold", "warmed")}
     base = rows[0]
     print(f"{'tool calls':>10} {'items':>7} {'first slice s':>14} {'start s':>8} {'middle s':>9} {'end s':>7}"
           f" {'end / baseline end':>19} {'trace page MB':>14} {'trace page s':>13} {'again s':>8}")
@@ -84,6 +98,57 @@ def main() -> None:
     for r in rows:
         print(f"{r['calls']:>10,} {r['append_slice']:8.3f} {r['append_slice'] / base['append_slice']:11.1f}"
               f" {r['append_trace']:13.3f} {r['append_trace'] / base['append_trace']:11.1f} {r['rebuilds']:>9}")
+    print(f"\nfirst read after a server start (median of {args.starts} starts; load average {os.getloadavg()[0]:.1f}):")
+    print(f"{'tool calls':>10} {'start':>7} {'warm-up s':>10} {'chat slice s':>13} {'trace page s':>13}")
+    for n in sizes:
+        for way, runs in starts.items():
+            warmup, slice_, trace = (statistics.median(r[n][k] for r in runs) for k in range(3))
+            print(f"{n:>10,} {way:>7} {warmup:10.2f} {slice_:13.3f} {trace:13.3f}")
+
+
+def first_reads(url: str, sizes: list[int], way: str) -> dict[int, tuple[float, float, float]]:
+    """A fresh app on the store (as after a restart), started ``way``; per size:
+    (the warm-up's wall seconds, the first chat slice's, then the first trace page's)."""
+    app = create_app(url, run_projections=False)
+    warmup = 0.0
+    if way == "warmed":
+        started = time.perf_counter()
+        app.state.chat_warmer.start()  # what the server's start does
+        app.state.chat_warmer.join()
+        warmup = time.perf_counter() - started
+    with contextlib.ExitStack() as stack:
+        if way == "before":
+            stack.enter_context(_collector_running())
+        times = asyncio.run(_first_reads(app, sizes))
+    app.state.store.close()
+    app.state.runner.close()
+    return {n: (warmup, *times[n]) for n in sizes}
+
+
+@contextlib.contextmanager
+def _collector_running():  # noqa: ANN202
+    """The full build as it was before the cycle collector was held off during it."""
+    held = chat.young_collections_only
+    chat.young_collections_only = trace.young_collections_only = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        chat.young_collections_only = trace.young_collections_only = held
+
+
+async def _first_reads(app, sizes: list[int]) -> dict[int, tuple[float, float]]:  # noqa: ANN001
+    out = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+        for path in ("/sessions/bench-tiny/chat?start=0&limit=200", "/sessions/bench-tiny/trace"):
+            await client.get(path)  # what any first request pays (templates, connections), not the session's build
+        for n in sizes:
+            spent = []
+            for path in (f"/sessions/bench-{n}/chat?start=0&limit=200", f"/sessions/bench-{n}/trace"):
+                started = time.perf_counter()
+                assert (await client.get(path)).status_code == 200
+                spent.append(time.perf_counter() - started)
+            out[n] = (spent[0], spent[1])
+    return out
 
 
 async def measure(app, sizes: list[int], repeat: int, appends: int) -> list[dict]:  # noqa: ANN001

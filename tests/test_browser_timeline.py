@@ -7,6 +7,7 @@ search box, the sidebar following the list, j/k and Enter, no sideways scroll at
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -17,11 +18,26 @@ from test_browser import HELLO, WIDGETS, recorded_context
 from browser import start_server
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
+from kapacitor.collab import comments
+from kapacitor.demo import demo_eval
+from kapacitor.eval.record import record_eval
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
 from test_access import flat
 
 API = "acme/api-server"
+LONG_WORDS_EVAL = {
+    "session": HELLO, "model": "claude-sonnet-4-5", "seconds": 12.0,
+    "answers": {"repeated_failures": {"score": 2, "finding": "The deploy failed four times before its prerequisites were checked.",
+                                      "recommendation": "List every prerequisite the script needs before running it again."},
+                "broken_tests": {"score": 4, "finding": "No tests were broken."}},
+    "retrospective": {"assessment": "A session that went wrong: trial and error.",
+                      "strengths": ["The final change makes the script fail early with a clear message"],
+                      "issues": ["Four failed deploy runs before reading the script"],
+                      "suggestions": ["Read the script and list its prerequisites first", "Time-box waits on remote health checks"]},
+}
+"""An eval of HELLO whose retrospective has the long words that once widened the
+Evaluation tab at 390 px."""
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +46,10 @@ def server(tmp_path_factory):
     url = f"sqlite://{tmp / 'events.db'}"
     store = open_store(url)
     import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
+    record_eval(store, demo_eval(LONG_WORDS_EVAL), {"repository": WIDGETS, "user": "dev@example.com"})
+    second = replace(demo_eval(LONG_WORDS_EVAL | {"model": "claude-opus-4-5"}), eval_id="a-second-eval-of-hello")
+    record_eval(store, second, {"repository": WIDGETS, "user": "dev@example.com"})
+    comments.add(store, HELLO, "dev@example.com", "The tests ran **before** the fix: a good habit.", comments.check_target("session"))
     store.close()
     server = start_server(url, tmp / "home")
     yield server
@@ -177,10 +197,26 @@ def html_pages(tmp_path) -> dict[str, str]:
     return pages
 
 
+CLIPPED_TABLES = """() => [...document.querySelectorAll('table')].filter(t => {
+    if (!t.offsetParent) return false;
+    for (let a = t; a && a !== document.body; a = a.parentElement) {
+        if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return false;  // it scrolls in its box
+    }
+    const box = t.parentElement.closest('.panel, .card, section, main') || document.body;
+    return t.getBoundingClientRect().right > box.getBoundingClientRect().right + 1;
+}).map(t => t.className || t.querySelector('th')?.textContent)"""
+"""Tables wider than the box they sit in, with nothing to scroll them: their
+last columns are cut off (or spill over the next box)."""
+
+
 def test_no_page_scrolls_sideways_at_390_800_or_1440_px(server, page, tmp_path):
+    """Every page, each session tab (the Evaluation tab with an eval in it) and
+    /evals with scores: nothing wider than the screen, no table cut off."""
     pages = html_pages(tmp_path)
-    assert {"/", "/sessions/{session_id}", "/sessions/{session_id}/stats"} <= set(pages)
-    wide = {}
+    assert {"/", "/sessions/{session_id}", "/sessions/{session_id}/stats", "/sessions/{session_id}/eval", "/evals"} <= set(pages)
+    page.goto(f"{server.url}/sessions/{HELLO}/eval")
+    expect(page.locator(".eval-retro")).to_contain_text("prerequisites")
+    wide, clipped = {}, {}
     for width in (390, 800, 1440):
         page.set_viewport_size({"width": width, "height": 844})
         for route, path in sorted(pages.items()) + [("/?q", "/?q=hello"), ("404", "/sessions/nope")]:
@@ -189,7 +225,10 @@ def test_no_page_scrolls_sideways_at_390_800_or_1440_px(server, page, tmp_path):
             scrolls = page.evaluate("document.documentElement.scrollWidth")
             if scrolls > width:
                 wide[f"{route} at {width}"] = scrolls
+            if cut := page.evaluate(CLIPPED_TABLES):
+                clipped[f"{route} at {width}"] = cut
     assert wide == {}, f"pages wider than the screen: {wide}"
+    assert clipped == {}, f"tables cut off: {clipped}"
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(server.url + "/")  # the sidebar is behind its button, the rows are cards
     expect(page.locator("#sidebar")).to_be_hidden()
@@ -241,3 +280,35 @@ def test_the_focused_control_is_visible(server, page):
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", ""), outline
+
+
+def test_the_top_bar_links_evals_and_an_eval_can_be_picked(server, page):
+    page.goto(server.url + "/")
+    page.locator("a.toplink", has_text="Evals").click()
+    expect(page).to_have_url(server.url + "/evals")
+    expect(page.locator("h1")).to_have_text("Session evals")
+    page.goto(f"{server.url}/sessions/{HELLO}/eval")
+    select = page.locator(".eval-pick select")
+    older = select.locator("option").nth(1).get_attribute("value")
+    select.select_option(older)  # eval.js submits it (no inline handler: the CSP forbids them)
+    expect(page).to_have_url(re.compile(f"eval={older}"))
+    expect(page.locator(".eval-pick select")).to_have_value(older)
+
+
+def test_at_390_px_a_session_s_chat_starts_on_the_first_screen(server, page):
+    """Without --auth no visibility control; the comments stay folded (their count
+    shows) and the mark form is one row, so the tabs and the chat start high."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server.url}/sessions/{HELLO}")
+    expect(page.locator(".comment-total")).to_have_text("(1)")
+    assert page.locator("#visibility").count() == 0
+    assert page.locator("#comments").evaluate("d => d.open") is False
+    form = page.locator(".mark-form").bounding_box()
+    assert form is not None and form["height"] < 45, form
+    tabs = page.locator(".tabs").bounding_box()
+    assert tabs is not None and tabs["y"] < 450, tabs
+    assert page.locator(".chat-item").first.bounding_box()["y"] < 844
+    page.set_viewport_size({"width": 1440, "height": 900})  # with room, comments open by themselves
+    page.reload()
+    expect(page.locator(".comment-total")).to_have_text("(1)")
+    assert page.locator("#comments").evaluate("d => d.open") is True

@@ -68,9 +68,12 @@ def test_subagent_is_inlined_under_its_agent_call(samples):
 
 
 def test_compaction_command_and_meta_are_in_place(samples):
+    """The client writes the boundary and summary before the ``/compact`` that
+    caused them: the chat shows the command first, as it happened."""
     items = chat_items(samples, SUBAGENT_SESSION)
     kinds = [item.kind for item in items]
-    assert kinds[-5:] == ["compaction", "compact_summary", "meta", "command", "command_output"]
+    assert kinds[-5:] == ["meta", "command", "compaction", "compact_summary", "command_output"]
+    assert items[-4].timestamp <= items[-3].timestamp
     html = render_chat(SUBAGENT_SESSION, items)
     assert "context compacted" in html and "20,513 tokens before" in html
     assert '<code class="command-line">/compact</code>' in html

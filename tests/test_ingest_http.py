@@ -24,6 +24,7 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
+from kapacitor.capture.aside import pending
 from kapacitor.server.ingest import MAX_BODY
 from kapacitor.store import open_store
 
@@ -144,8 +145,11 @@ def test_token_is_required_when_the_server_has_one(tmp_path, monkeypatch):
         assert server.post(URL.format("s-1"), body, {"Authorization": "Bearer nope"})[0] == 401
         assert server.post(URL.format("s-1"), body, {"Authorization": "Bearer t0ps3cret"})[0] == 200
         payload = {"session_id": "s-1", "transcript_path": str(tmp_path / "s-1.jsonl"), "cwd": str(tmp_path)}
-        run_hook("Stop", payload, KAPACITOR_SERVER=server.url)  # no token: kept in the spool
-        assert len(spooled("s-1")) == 1
+        run_hook("Stop", payload, KAPACITOR_SERVER=server.url)  # no token: kept in the spool, in order
+        assert len(spooled("s-1")) == 1 and pending("s-1") == []
+        synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True,
+                                env={**os.environ, "KAPACITOR_SERVER": server.url})
+        assert synced.returncode == 1 and "(HTTP 401: " in synced.stderr and "missing or wrong bearer token" in synced.stderr
         run_hook("Stop", payload, KAPACITOR_SERVER=server.url, KAPACITOR_TOKEN="t0ps3cret")
         assert spooled("s-1") == []
         assert os.path.exists(state_dir() / "capture.log") and "401" in (state_dir() / "capture.log").read_text()

@@ -266,3 +266,6 @@ def test_a_day_chart_stacks_its_series_and_scales_to_the_busiest_day_or_a_fixed_
     assert chart.columns[1].title == "Nov 2: 0 calls, 0 failed" and (chart.first, chart.last) == ("Nov 1", "Nov 3")
     scores = charts.day_chart("Eval", days, [charts.Series("calls", "score", "c-eval")], format.number, top=5)
     assert scores.scale == "0 to 5" and [s.height for c in scores.columns for s in c.segments] == [40.0, 80.0]
+    counted = charts.day_chart("Sessions", [{"day": "2026-11-01", "n": 1}, {"day": "2026-11-02", "n": 2}],
+                               [charts.Series("n", "sessions", "c-sessions", "session")], format.number)
+    assert [c.title for c in counted.columns] == ["Nov 1: 1 session", "Nov 2: 2 sessions"]

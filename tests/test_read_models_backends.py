@@ -24,6 +24,7 @@ from kapacitor.server import queries
 from kapacitor.server.queries import Filters
 from kapacitor.store import open_store
 from kapacitor.store.readdb import open_read_db
+from kapacitor.word_forms import WORD
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 TABLES = sorted({t for p in PROJECTIONS for t in p.tables})
@@ -186,6 +187,32 @@ def test_search_snippets_mark_the_same_words_on_both_backends(tmp_path, pg_url):
     assert len(marked["hello.py"]) > 10 and marked["bar foo"] == [["foo", "bar", "FOO", "BAR"]]
     for query in SEARCHED:
         assert on_postgres[query] == on_sqlite[query], query
+
+
+def test_the_python_snippet_cuts_and_marks_as_fts5s_own(tmp_path):
+    """``fts5_snippet`` (both backends' snippets) given the exact words cuts and
+    marks every document as FTS5's ``snippet()`` does, for every query above."""
+    url = f"sqlite://{tmp_path / 'a.db'}"
+    store = open_store(url)
+    store.append("AgentSession-5e55104e-0000-4000-8000-00000000c0de", [NewEvent("compound-prompt", "UserMessageReceived", {
+        "timestamp": "2026-11-29T10:00:00.000Z", "content": COMPOUND}, {"source": {"session_id": "5e55104e-0000-4000-8000-00000000c0de"}})])
+    store.close()
+    built(url, 1000)
+    store = open_store(url)
+    db = open_read_db(store)
+    compared = 0
+    try:
+        for query in SEARCHED:
+            exact = [[w.lower() for w in WORD.findall(term)] for term in search.terms(query)]
+            for text, native in db.execute(
+                    "SELECT text, snippet(search_text, 0, char(2), char(3), '…', ?) FROM search_text WHERE search_text MATCH ?",
+                    (search.SNIPPET_TOKENS, " AND ".join(f'text : "{" ".join(words)}"' for words in exact))).fetchall():
+                assert search.fts5_snippet(text, exact, word=str.lower) == native, (query, text[:80])
+                compared += 1
+    finally:
+        db.close()
+        store.close()
+    assert compared > 50
 
 
 def test_the_cli_works_on_a_postgresql_store(pg_url):  # noqa: F811

@@ -4,6 +4,7 @@ the config file's additions, and the rule files' own consistency."""
 from __future__ import annotations
 
 import json
+import re
 import os
 
 import pytest
@@ -80,13 +81,24 @@ def test_a_long_text_is_masked_by_the_stdlib_engine_as_by_the_accelerated_one():
 
 
 def test_masking_lines_a_block_at_a_time_gives_what_masking_each_gives():
-    """The importer masks a file's lines a block at a time (one scan)."""
+    """The importer masks the lines of many files at a time (their scans in a
+    row): each changed line, by where it starts, is what masking it alone gives,
+    and no other line changes."""
     fast = redact.load_rules(key=b"k", accelerate=True)
     lines = [json.dumps({"text": text}).encode() for _, text, _ in SECRETS] + [json.dumps(t).encode() for t in LOOKALIKES]
     lines += [b"", b"\xff\xfe not UTF-8 " + SECRETS[0][1].encode()[:200], b"API-KEY api-key " + lines[0]]
-    masked = fast.redact_lines(lines)
-    assert masked == [fast.redact_bytes(line) for line in lines]
-    assert sum(a != b for a, b in zip(lines, masked, strict=True)) >= len(SECRETS)
+    chunks = [b"\n".join(lines) + b"\n", b"\r\n".join(lines[:5]) + b"\r\n", b"\n".join(lines[-3:]), b""]
+    for chunk, changed in zip(chunks, fast.masked_lines(chunks), strict=True):
+        expected, at = {}, 0
+        for line in chunk.split(b"\n"):
+            body = line.rstrip(b"\r")
+            if fast.redact_bytes(body) != body:
+                expected[at] = fast.redact_bytes(body)
+            at += len(line) + 1
+        assert changed == expected
+    assert len(fast.masked_lines(chunks)[0]) >= len(SECRETS)
+    assert redact.load_rules(key=b"k").masked_lines(chunks) == fast.masked_lines(chunks)  # the stdlib engine, line by line
+    assert redact.load_rules({"enabled": False}).masked_lines(chunks) == [{}, {}, {}, {}]
 
 
 def test_redacting_twice_changes_nothing_more(redactor):
@@ -253,6 +265,40 @@ def test_every_anchored_rule_can_only_match_where_a_keyword_starts():
             else:
                 assert not rule.get("case_sensitive"), (name, rule["id"])
             assert rule["keywords"], (name, rule["id"])  # a rule without keywords would run on every text
+
+
+def test_a_rules_required_part_is_one_no_match_can_do_without():
+    """A rule's ``requires`` is looked for before its regex runs: it must be a run
+    of the regex's top-level elements (outside any alternative or repeat), read
+    with the same flags, so that every match holds a match of it."""
+    from re import _parser
+
+    def canonical(value: object) -> object:
+        if isinstance(value, (_parser.SubPattern, list, tuple)):
+            return tuple(canonical(v) for v in value)
+        return str(value)
+
+    seen = 0
+    for name, data in _rule_files():
+        for rule in data["rules"]:
+            if not rule.get("requires"):
+                continue
+            seen += 1
+            regex, part = _parser.parse(rule["regex"], re.ASCII), _parser.parse(rule["requires"], re.ASCII)
+            assert regex.state.flags == part.state.flags, (name, rule["id"])
+            top, run = canonical(regex), canonical(part)
+            assert any(top[i : i + len(run)] == run for i in range(len(top))), (name, rule["id"])
+    assert seen >= 2
+
+
+def test_a_required_part_spares_a_rule_the_lines_without_it():
+    """``curl`` in long lines of prose with no ``-u``/``-H`` after it changes
+    nothing, and a real ``curl -u`` in such a line is still masked."""
+    fast = redact.load_rules(key=b"k", accelerate=True)
+    prose = ("Use curl to fetch the page, then read it. " * 2500).encode()
+    secret = b"curl -u admin:FAKEpassw0rdTEST https://ci.example.test/api"
+    masked = fast.masked_lines([prose + b"\n" + prose + b" " + secret + b" " + prose + b"\n"])[0]
+    assert list(masked) == [len(prose) + 1] and b"FAKEpassw0rdTEST" not in masked[len(prose) + 1]
 
 
 def test_every_rule_compiles():

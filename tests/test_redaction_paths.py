@@ -143,6 +143,35 @@ def test_import_masks_every_field(tmp_path):
     assert_clean(store_figures(tmp_path / "imported.db"))
 
 
+def test_a_file_is_masked_alike_alone_or_among_small_and_large_ones(tmp_path):
+    """The importer masks consecutive small files together (their scans in a row)
+    and a large file a block at a time (a line across a block's end completed):
+    every file gives the events it gives imported alone, and no secret is left."""
+    main = write_session(tmp_path / "one", str(tmp_path / "work"))
+    lines = main.read_text().splitlines()
+    folder = tmp_path / "projects" / main.parent.name
+    folder.mkdir(parents=True)
+    for n in range(12):  # small sessions: the corpus in twelve pieces
+        session = f"5ec2e7a1-0000-4000-8000-{n:012d}"
+        (folder / f"{session}.jsonl").write_text("".join(line.replace(SESSION, session) + "\n" for line in lines[n::12]))
+    filler = json.loads(lines[0])
+    filler["message"]["content"] = "build log line\n" * 60_000  # 0.96 MB: the first 1 MiB block ends in the corpus lines after it
+    for session, end in (("5ec2e7a1-0000-4000-8000-0000000b1600", "\n"), ("5ec2e7a1-0000-4000-8000-0000000b1601", "\r\n")):
+        big = [json.dumps({**filler, "uuid": str(uuid.uuid4())})] + lines * 14
+        (folder / f"{session}.jsonl").write_text("".join(line.replace(SESSION, session) + end for line in big))
+    files = sorted(folder.glob("*.jsonl"))
+    assert max(f.stat().st_size for f in files) > 2 * (1 << 20) > 10 * min(f.stat().st_size for f in files)
+    alone: dict = {}
+    for n, f in enumerate(files):
+        alone.update(imported_events([f], tmp_path / f"alone-{n}.db"))
+    store = open_store(f"sqlite://{tmp_path / 'together.db'}")
+    summary = import_paths(store, [tmp_path / "projects"])
+    store.close()
+    assert summary.lines == sum(len(f.read_bytes().splitlines()) for f in files)  # every line read, none cut
+    assert imported_events([tmp_path / "projects"], tmp_path / "together.db") == alone
+    assert_clean(store_figures(tmp_path / "together.db"))
+
+
 def test_the_spool_holds_no_secret(tmp_path, monkeypatch):
     monkeypatch.setenv("KAPACITOR_SERVER", f"http://127.0.0.1:{free_port()}")
     cwd = str(tmp_path / "work")

@@ -90,6 +90,23 @@ def test_scrub_leaves_directories_where_redaction_is_off(tmp_path):
     store.close()
 
 
+def test_scrub_leaves_a_repository_where_redaction_is_off(tmp_path):
+    """The repository a session is stored with (its cwd's git remote at import)."""
+    work = tmp_path / "work"
+    (work / ".git").mkdir(parents=True)
+    (work / ".git" / "config").write_text('[remote "origin"]\n\turl = git@github.com:acme/secret-lab.git\n')
+    db = tmp_path / "store.db"
+    write_session(tmp_path / "projects", str(work))
+    set_redaction(enabled=False)
+    store = open_store(f"sqlite://{db}")
+    import_paths(store, [tmp_path / "projects"])
+    set_redaction(off=["Acme/Secret-Lab"])
+    assert scrub(store).changes == []
+    set_redaction(off=["acme/widgets"])
+    assert scrub(store, dry_run=True).changes
+    store.close()
+
+
 def test_scrub_on_postgresql(tmp_path, pg_url):  # noqa: F811
     import_in_clear(tmp_path, pg_url)
     run("--store", pg_url, "sessions", "--json")  # the read models exist, secrets in them too

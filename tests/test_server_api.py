@@ -220,6 +220,25 @@ def test_stats_split_tokens_and_cost_by_model_and_by_agent(app):
     assert page.count('title="cache hit: cache read / (in + cache read + cache write)') >= 2
 
 
+def test_files_changed_count_each_kind_of_change(app):
+    """"1 create, 4 edits", not "create, edit ×5" (which reads as five edits)."""
+    stats = get(app, f"/sessions/{HELLO}/stats.json")
+    page = get(app, f"/sessions/{HELLO}/stats", headers={"accept": "text/html"})
+    assert stats["files_changed"]
+    for f in stats["files_changed"]:
+        assert sum(f["by_kind"].values()) == f["changes"] and sorted(f["by_kind"]) == f["kinds"]
+        words = ", ".join(f"{n} {kind if n == 1 else kind + 's'}" for kind, n in f["by_kind"].items())
+        assert f"<td>{words}</td>" in page
+    assert "×" not in page.split('class="plain files"')[1]
+
+
+def test_without_auth_a_session_has_no_visibility_control(app):
+    """No --auth: no owners, no admins, nobody else: who may see it is moot."""
+    for path in (f"/sessions/{HELLO}", f"/sessions/{HELLO}/head"):
+        page = get(app, path, headers={"accept": "text/html"})
+        assert 'class="visibility"' not in page and "owner and admins" not in page
+
+
 def test_the_trace_draws_each_node_on_the_sessions_time_axis(app):
     page = get(app, f"/sessions/{HELLO}/trace", headers={"accept": "text/html"})
     bars = [(float(left), float(width)) for left, width in re.findall(r'style="left: ([\d.]+)%; width: ([\d.]+)%"', page)]

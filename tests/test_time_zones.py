@@ -74,7 +74,7 @@ def test_pages_show_times_in_the_viewer_s_zone_and_name_it(app):
     assert "2026-07-19 20:08 PDT" in page and 'datetime="2026-07-20T03:08:00.000+00:00"' in page
     assert "2026-07-20 05:08 CEST" in get(app, f"/sessions/{LA_SESSION}?tz=Europe/Oslo", cookies={"tz": "America/Los_Angeles"})
     timeline = get(app, "/?since=2026-07-19&until=2026-07-19", cookies={"tz": "America/Los_Angeles"})
-    assert "Jul 19, 20:08 PDT" in timeline and "days and times in <span data-tz-name>America/Los_Angeles</span>" in timeline
+    assert "Jul 19, 20:08 PDT" in timeline and "days and times in America/Los_Angeles" in timeline
     assert "Jul 19" not in get(app, "/?since=2026-07-19&until=2026-07-19", cookies={"tz": "Europe/Oslo"})
     assert "2026-07-19 20:08 PDT" in get(app, f"/sessions/{LA_SESSION}/stats", cookies={"tz": "America/Los_Angeles"})
     assert "20:08 PDT" in get(app, f"/sessions/{LA_SESSION}/head", cookies={"tz": "America/Los_Angeles"})
@@ -91,6 +91,16 @@ def test_the_cli_shows_the_local_zone(app, store_path):
         capture_output=True, text=True, env=env, check=True,
     ).stdout
     assert "2026-07-19 20:08 PDT" in out
+    found = subprocess.run(
+        [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "search", "nightly"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    assert "2026-07-19 20:08 PDT" in found and "03:08" not in found  # search names the same zone as sessions
+    recap = subprocess.run(
+        [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "recap", LA_SESSION],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    assert "2026-07-19 20:08 PDT" in recap and "03:08" not in recap
 
 
 def test_day_boundaries_follow_the_zone_s_offset_that_day():
@@ -102,9 +112,12 @@ def test_day_boundaries_follow_the_zone_s_offset_that_day():
 
 
 def test_a_browser_sees_its_own_zone_by_default(store_path, app, tmp_path):
-    """Real Chromium set to Los Angeles: the first page already shows PDT (the
-    script rewrites the UTC times), and the next request carries the zone."""
-    from playwright.sync_api import sync_playwright
+    """Real Chromium set to Los Angeles: the first visit already shows the
+    browser's zone, drawn by the server (the head script sets the cookie and
+    loads the page again in that zone, once), so the overview's days, its zone
+    label and every time agree, with the server's zone names (the trace's node
+    details too); once the cookie is set, a page loads once."""
+    from playwright.sync_api import expect, sync_playwright
 
     from browser import launch, start_server
 
@@ -114,12 +127,39 @@ def test_a_browser_sees_its_own_zone_by_default(store_path, app, tmp_path):
         with sync_playwright() as playwright:
             context = launch(playwright, tmp_path / "profile", timezone_id="America/Los_Angeles")
             page = context.new_page()
+            page.goto(f"{server.url}/overview?since=2026-07-19&until=2026-07-19")  # the first visit
+            page.wait_for_function("document.documentElement.dataset.tz === 'America/Los_Angeles'")
+            assert "days in America/Los_Angeles" in page.locator(".page-head").text_content()
+            assert server.get_json("/overview.json?since=2026-07-19&until=2026-07-19")["totals"]["sessions"] == 0  # UTC's day
+            assert page.locator("[data-figure=sessions]").get_attribute("data-value") == "1"  # LA's day
             page.goto(f"{server.url}/sessions/{LA_SESSION}")
-            page.wait_for_function("document.querySelector('time[data-format]').textContent.includes('PDT')")
-            assert page.locator("time[data-format]").first.text_content() == "2026-07-19 20:08 PDT"
+            page.wait_for_function("document.documentElement.dataset.tz === 'America/Los_Angeles'")
+            assert page.locator("#session-head time").first.text_content() == "2026-07-19 20:08 PDT"
             page.goto(f"{server.url}/?since=2026-07-19&until=2026-07-19")
-            assert page.locator("time[data-format='day']").first.text_content() == "Jul 19, 20:08 PDT"
+            assert page.locator("td.when time").first.text_content() == "Jul 19, 20:08 PDT"
             assert "days and times in America/Los_Angeles" in page.locator(".tz-note").text_content()
+            loads = []
+            page.on("load", lambda _: loads.append(page.url))
+            page.goto(f"{server.url}/sessions/{LA_SESSION}/trace")
+            page.locator(".tnode").first.click()
+            expect(page.locator(".trace-detail")).to_contain_text("2026-07-19 20:08:00.000 PDT")
+            assert len(loads) == 1  # the cookie is set: no second load
             context.close()
     finally:
         server.stop()
+
+
+def test_the_evaluation_tab_and_the_trace_details_use_the_viewer_s_zone(app):
+    from kapacitor.demo import demo_eval
+    from kapacitor.eval.record import record_eval
+
+    evaluation = {"session": LA_SESSION, "model": "m", "seconds": 1.0, "answers": {"broken_tests": {"score": 4, "finding": "ok"}},
+                  "retrospective": {"assessment": "fine", "strengths": [], "issues": [], "suggestions": []}}
+    record_eval(app.state.store, demo_eval(evaluation), {"repository": "", "user": ""})
+    app.state.runner.catch_up()
+    la = {"tz": "America/Los_Angeles"}
+    meta = get(app, f"/sessions/{LA_SESSION}/eval", cookies=la).split('class="eval-meta')[1].split("</p>")[0]
+    assert (" PST · judge" in meta or " PDT · judge" in meta) and "UTC" not in meta, meta
+    trace = get(app, f"/sessions/{LA_SESSION}/trace", cookies=la)
+    assert "2026-07-19 20:08:00.000 PDT" in trace and "03:08:00.000 UTC" not in trace
+    assert "2026-07-20 03:08:00.000 UTC" in get(app, f"/sessions/{LA_SESSION}/trace")  # no zone known: UTC, stated

@@ -48,7 +48,7 @@ def test_tool_calls_in_order_with_results_and_errors(samples):
     tree = trace_tree(samples, SUBAGENT_SESSION)
     prompt = tree.children[0]
     assert (prompt.kind, prompt.label) == ("prompt", "create hello.py and run it")
-    assert [n.kind for n in prompt.children] == ["turn"] * 8 + ["compaction"]
+    assert [n.kind for n in prompt.children] == ["turn"] * 8
     calls = [(n.kind, n.label, n.error) for turn in prompt.children for n in turn.children]
     assert calls == [
         ("todo", "TaskCreate Create hello.py", False),
@@ -73,7 +73,8 @@ def test_tool_calls_in_order_with_results_and_errors(samples):
         1,
         0,
     )
-    assert tree.children[1].label == "/compact"
+    assert tree.children[1].label == "/compact"  # and the compaction it caused under it, not under the prompt before
+    assert [n.kind for n in tree.children[1].children] == ["compaction"]
 
 
 def test_turns_group_blocks_of_one_api_message(samples):

@@ -58,6 +58,16 @@ def shown(stamp: str | None, tz: tzinfo | None, fmt: str = "%Y-%m-%d %H:%M") -> 
     return f"{local.strftime(fmt)} {local.tzname() or ''}".rstrip()
 
 
+def precise(stamp: str | None, tz: tzinfo) -> str:
+    """A time to the millisecond, in ``tz`` and saying which
+    (``2026-07-19 20:08:01.250 PDT``): a trace node's start and end."""
+    moment = parse(stamp)
+    if moment is None:
+        return stamp or ""
+    local = moment.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {local.tzname() or ''}".rstrip()
+
+
 def day_start(day: str, tz: tzinfo) -> str:
     """The stored-time string (UTC) at which ``day`` (``YYYY-MM-DD``) begins in
     ``tz``: stored times of that day and later sort at or above it."""

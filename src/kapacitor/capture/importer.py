@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -112,8 +115,8 @@ def import_paths(
     # HOME or git config and give a later import different answers.
     resolve = functools.lru_cache(maxsize=None)(resolve_context)
     unknown_types: dict[str, tuple[ImportWarning, int]] = {}
-    for tf in find_transcripts(paths):
-        _import_file(tf, batch, summary, on_warning, resolve, unknown_types)
+    for opened in _read_ahead(find_transcripts(paths), batch, resolve):
+        _import_file(opened, batch, summary, on_warning, resolve, unknown_types)
     batch.flush()
     for first, count in unknown_types.values():
         warning = ImportWarning(first.path, first.line, f"{first.message} ({count} such record{'s' if count > 1 else ''})")
@@ -156,8 +159,150 @@ class _Batch:
         self.count = self.nbytes = 0
 
 
+@dataclass
+class _Opened:
+    """A transcript file ready to import: where its unread part starts and its
+    lines from there (each as read, with its body masked), or why nothing is read
+    (``problem``: a warning; ``unchanged``: nothing new)."""
+
+    tf: TranscriptFile
+    key: str
+    problem: str = ""
+    unchanged: bool = False
+    head: bytes = b""
+    offset: int = 0
+    line_no: int = 0
+    redactor: redact.Redactor | None = None
+    lines: Iterable[tuple[bytes, bytes]] = ()
+
+
+def _open(tf: TranscriptFile, batch: _Batch) -> tuple[_Opened, BinaryIO | None, int]:
+    """``tf`` with its checkpoint, the open handle at the checkpoint (None when
+    there is nothing to read) and how many bytes follow it."""
+    opened = _Opened(tf, checkpoint_name(tf.resolved))
+    try:
+        handle = tf.path.open("rb")
+    except OSError as exc:
+        opened.problem = f"cannot read: {exc.strerror or exc}"
+        return opened, None, 0
+    size = _size(handle)
+    head = opened.head = handle.read(_HEAD)
+    if b"\0" in head and b'{"' not in head:  # NULs and no JSON object: not text (NUL padding before records is repaired)
+        handle.close()
+        opened.problem = "not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored"
+        return opened, None, 0
+    checkpoint = batch.checkpoints.get(opened.key) or batch.store.get_checkpoint(opened.key)
+    offset, line_no = checkpoint.get("offset", 0), checkpoint.get("line", 0)
+    if not (0 <= offset <= size) or checkpoint.get("head") != _digest(head[: min(_HEAD, offset)]):
+        offset, line_no = 0, 0  # new, shrunk or replaced: read it all again, ids dedupe
+    if offset == size:
+        handle.close()
+        opened.unchanged = True
+        return opened, None, 0
+    opened.offset, opened.line_no = offset, line_no
+    handle.seek(offset)
+    return opened, handle, size - offset
+
+
+def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context: ContextResolver) -> Iterator[_Opened]:
+    """Each file opened, in order, with its rule set (``rules_for``) and its
+    lines masked. The unread part of a small file is read whole, and
+    consecutive small files are masked together, about ``_MASK_BLOCK`` bytes at
+    a time (``Redactor.masked_lines``: their Aho-Corasick scans in a row; a
+    history is thousands of files of a few kB, and a scan per file as it was
+    imported found the automaton's tables evicted from the CPU cache by the
+    parsing and storing of the file before). A larger file is read and masked
+    a block at a time as it is imported."""
+    group: list[tuple[_Opened, bytes]] = []
+    nbytes = 0
+    for tf in files:
+        opened, handle, pending = _open(tf, batch)
+        if handle is not None and pending > _MASK_BLOCK:
+            yield from _masked_together(group)
+            group, nbytes = [], 0
+            with handle:
+                start = handle.tell()
+                opened.redactor = rules_for(tf, handle.read(_CWD_WITHIN), resolve_context)
+                handle.seek(start)
+                opened.lines = _masked_blocks(handle, opened.redactor)
+                yield opened
+            continue
+        chunk = b""
+        if handle is not None:
+            with handle:
+                chunk = handle.read()
+            opened.redactor = rules_for(tf, chunk, resolve_context)
+            nbytes += len(chunk)
+        group.append((opened, chunk))
+        if nbytes >= _MASK_BLOCK:
+            yield from _masked_together(group)
+            group, nbytes = [], 0
+    yield from _masked_together(group)
+
+
+_CWD = re.compile(rb'"cwd"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_CWD_WITHIN = 1 << 16
+"""Bytes of a file's unread part searched for its session's working directory."""
+
+
+def rules_for(tf: TranscriptFile, data: bytes, resolve_context: ContextResolver) -> redact.Redactor:
+    """The rule set for a transcript file's session (``Redactor.for_location``):
+    none where the config switches redaction off for its working directory (the
+    first ``cwd`` its records name, in ``data``, else the one its project folder
+    is named after) or for its GitHub repository (that directory's git remote,
+    by ``resolve_context``, which also gives the repository the session is
+    stored with: nothing when the directory is gone)."""
+    rules = redact.default(accelerate=True)
+    cwd, repository = "", None
+    if rules.off or rules.off_repositories:
+        match = _CWD.search(data, 0, _CWD_WITHIN)
+        try:
+            cwd = json.loads(b'"' + match.group(1) + b'"') if match else ""
+        except ValueError:
+            cwd = ""
+        if cwd and rules.off_repositories:
+            repository = str(resolve_context(cwd).get("repository") or "") or None
+    return rules.for_location(cwd, str(tf.path), repository)
+
+
+def _masked_together(group: list[tuple[_Opened, bytes]]) -> Iterator[_Opened]:
+    """The files of ``group`` with their lines, masked in one call per rule set
+    (where redaction is off for a file, by none)."""
+    by_rules: dict[int, tuple[redact.Redactor, list[bytes]]] = {}
+    for opened, chunk in group:
+        if chunk:
+            by_rules.setdefault(id(opened.redactor), (opened.redactor, []))[1].append(chunk)  # type: ignore[arg-type]
+    changes = {key: iter(redactor.masked_lines(chunks)) for key, (redactor, chunks) in by_rules.items()}
+    for opened, chunk in group:
+        if chunk:
+            opened.lines = _lines(chunk, next(changes[id(opened.redactor)]))
+        yield opened
+
+
+_MASK_BLOCK = 1 << 20
+"""Bytes of whole lines read and masked at a time (their scans in a row)."""
+
+
+def _masked_blocks(handle: BinaryIO, redactor: redact.Redactor) -> Iterator[tuple[bytes, bytes]]:
+    """The lines of a large file, masked about ``_MASK_BLOCK`` bytes at a time."""
+    while chunk := handle.read(_MASK_BLOCK):
+        if not chunk.endswith(b"\n"):
+            chunk += handle.readline()  # to the end of the line
+        yield from _lines(chunk, redactor.masked_lines([chunk])[0])
+
+
+def _lines(chunk: bytes, changed: dict[int, bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each line of ``chunk`` as read, and its body (the line end removed) as
+    masked: ``changed`` (by where a line starts) or else as read."""
+    at = 0
+    for raw in io.BytesIO(chunk).readlines():
+        masked = changed.get(at)
+        yield raw, raw.rstrip(b"\r\n") if masked is None else masked
+        at += len(raw)
+
+
 def _import_file(
-    tf: TranscriptFile,
+    opened: _Opened,
     batch: _Batch,
     summary: ImportSummary,
     on_warning: Callable[[ImportWarning], None] | None,
@@ -167,6 +312,7 @@ def _import_file(
     """``unknown_types`` gathers the records of a type (or block) the normalizer does
     not know, by reason, across the import: one warning per reason with its first
     place and a count, so a client's new bookkeeping record cannot flood the warnings."""
+    tf, key, head = opened.tf, opened.key, opened.head
 
     def warn(line: int, message: str, per_type: bool = False) -> None:
         warning = ImportWarning(str(tf.path), line, message)
@@ -179,80 +325,53 @@ def _import_file(
             on_warning(warning)
 
     summary.files += 1
-    key = checkpoint_name(tf.resolved)
-    try:
-        handle = tf.path.open("rb")
-    except OSError as exc:
-        warn(0, f"cannot read: {exc.strerror or exc}")
+    if opened.problem:
+        warn(0, opened.problem)
         return
-    with handle:
-        size = _size(handle)
-        head = handle.read(_HEAD)
-        if b"\0" in head and b'{"' not in head:  # NULs and no JSON object: not text (NUL padding before records is repaired)
-            warn(0, "not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored")
-            return
-        checkpoint = batch.checkpoints.get(key) or batch.store.get_checkpoint(key)
-        offset, line_no = checkpoint.get("offset", 0), checkpoint.get("line", 0)
-        if not (0 <= offset <= size) or checkpoint.get("head") != _digest(head[: min(_HEAD, offset)]):
-            offset, line_no = 0, 0  # new, shrunk or replaced: read it all again, ids dedupe
-        if offset == size:
-            summary.files_unchanged += 1
-            return
-        handle.seek(offset)
-        redactor = redact.default(accelerate=True).for_location(transcript=str(tf.path))
-        normalizer = Normalizer(tf.source, resolve_context, redactor)
+    if opened.unchanged:
+        summary.files_unchanged += 1
+        return
+    offset, line_no = opened.offset, opened.line_no
+    normalizer = Normalizer(tf.source, resolve_context, opened.redactor)
+    nbytes = 0
+    # Read from the start, a file is held back until it shows a transcript record:
+    # a file of something else (``import /etc/passwd``) is skipped, nothing stored.
+    held: _Held | None = _Held() if offset == 0 else None
+
+    def save() -> None:
+        nonlocal nbytes
+        state = {"path": str(tf.path), "offset": offset, "line": line_no, "head": _digest(head[: min(_HEAD, offset)])}
+        batch.checkpoint(key, state, nbytes)
         nbytes = 0
-        # Read from the start, a file is held back until it shows a transcript record:
-        # a file of something else (``import /etc/passwd``) is skipped, nothing stored.
-        held: _Held | None = _Held() if offset == 0 else None
 
-        def save() -> None:
-            nonlocal nbytes
-            state = {"path": str(tf.path), "offset": offset, "line": line_no, "head": _digest(head[: min(_HEAD, offset)])}
-            batch.checkpoint(key, state, nbytes)
-            nbytes = 0
-
-        for raw, masked in _masked_lines(handle, redactor):
-            body = raw.rstrip(b"\r\n")
-            if body and not body.isspace():
-                if not raw.endswith(b"\n") and not _parses(body):
-                    warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
+    for raw, masked in opened.lines:
+        if masked and not masked.isspace():  # masking never empties a line
+            if not raw.endswith(b"\n") and not _parses(raw.rstrip(b"\r\n")):
+                warn(line_no + 1, "incomplete last line (no newline, not valid JSON): left for the next import")
+                break
+            routed = normalizer.feed(masked, offset, line_no, masked=True)
+            if held is not None:
+                held.add(routed, line_no + 1)
+                if normalizer.transcript_records:
+                    held.release(batch, warn)
+                    held = None
+                elif held.lines >= _HOLD_LINES:
                     break
-                routed = normalizer.feed(masked, offset, line_no, masked=True)
-                if held is not None:
-                    held.add(routed, line_no + 1)
-                    if normalizer.transcript_records:
-                        held.release(batch, warn)
-                        held = None
-                    elif held.lines >= _HOLD_LINES:
-                        break
-                else:
-                    _add(batch, routed, line_no + 1, warn)
-            offset += len(raw)
-            line_no += 1
-            nbytes += len(raw)
-            summary.lines += 1
-            summary.bytes += len(raw)
-            if nbytes >= BATCH_BYTES and held is None:
-                save()
-        if held is not None:
-            if held.lines:
-                lines = f"first {held.lines:,} lines" if held.lines >= _HOLD_LINES else "line" if held.lines == 1 else f"{held.lines:,} lines"
-                warn(0, f"not a Claude Code transcript (no transcript record in its {lines}): skipped, nothing stored")
-            return
-        save()
-
-
-_MASK_BLOCK = 1 << 20
-"""Bytes of whole lines read and masked at a time (one scan for them all)."""
-
-
-def _masked_lines(handle: BinaryIO, redactor: redact.Redactor) -> Iterator[tuple[bytes, bytes]]:
-    """Each line as read, with its body (line end removed) masked; the lines are
-    masked a block of about ``_MASK_BLOCK`` bytes at a time."""
-    while block := handle.readlines(_MASK_BLOCK):
-        for raw, masked in zip(block, redactor.redact_lines([raw.rstrip(b"\r\n") for raw in block]), strict=True):
-            yield raw, masked
+            else:
+                _add(batch, routed, line_no + 1, warn)
+        offset += len(raw)
+        line_no += 1
+        nbytes += len(raw)
+        summary.lines += 1
+        summary.bytes += len(raw)
+        if nbytes >= BATCH_BYTES and held is None:
+            save()
+    if held is not None:
+        if held.lines:
+            lines = f"first {held.lines:,} lines" if held.lines >= _HOLD_LINES else "line" if held.lines == 1 else f"{held.lines:,} lines"
+            warn(0, f"not a Claude Code transcript (no transcript record in its {lines}): skipped, nothing stored")
+        return
+    save()
 
 
 _HOLD_LINES = 1000

@@ -30,8 +30,13 @@ SENT, REJECTED, FAILED = "sent", "rejected", "failed"
 
 
 class Outcome:
-    """``sent``; ``rejected`` (the server will never take it: set it aside, log
-    why); ``failed`` (unreachable, 5xx, auth, no ingest API: keep it, retry later).
+    """``sent``; ``rejected`` (a 4xx about this batch — malformed, too large, a
+    version the server does not speak: set it aside so it blocks no other, log
+    why; ``capture.aside`` retries it once the server or config changes);
+    ``failed`` (unreachable, 5xx, 401/403 a token or right refused — every batch
+    would be —, 404 no ingest API, 408, 429: keep it in the spool, in order,
+    retry at every pass: nothing overtakes it, so the session's events arrive
+    in the order they were written).
     ``slow``: it failed by timing out (the server is there but not answering).
     ``huge``: not tried, a batch too large for a hook (the follower sends it)."""
 

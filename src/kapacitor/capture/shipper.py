@@ -31,7 +31,6 @@ from kapacitor.capture.spool import (
     load_state,
     save_state,
     send_lock,
-    set_aside,
     spool_append,
     spool_delivered,
     spool_read,
@@ -52,11 +51,12 @@ class ShipResult:
     ``rejected`` by the server for good (logged, set aside); transcript ``lines``
     read; ``more`` when there is more to send than this pass took (the read
     budget ran out, or a hook left a huge line to the follower): call again;
-    ``locked`` whether the send lock was had."""
+    ``locked`` whether the send lock was had; ``stuck``: why the spool could
+    not be delivered ("" when it was)."""
 
     def __init__(self) -> None:
         self.sent = self.spooled = self.rejected = self.lines = 0
-        self.more, self.locked = False, True
+        self.more, self.locked, self.stuck = False, True, ""
 
 
 def utc_stamp() -> str:
@@ -94,6 +94,7 @@ def ship(
         state.cwd = cwd or state.cwd
         state.ended = state.ended if ended is None else ended
         stuck = skip or _drain(state, config, result, hasty)
+        result.stuck = stuck.detail if stuck is not None else ""
         files, advances, more = _read_new(state, budget, whole_lines=not hasty)
         result.more = result.more or more
         result.lines = sum(len(f["lines"]) for f in files)
@@ -135,7 +136,9 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
         _mark_slow(False)
     elif outcome.kind == sender.REJECTED:
         result.rejected += 1
-        path = set_aside(session_id, body, outcome.detail, utc_stamp())
+        from kapacitor.capture.aside import set_aside  # rare: the hook does not pay the import
+
+        path = set_aside(session_id, body, outcome.detail, utc_stamp(), config)
         log_failure(f"session {session_id}: batch refused for good, set aside in {path}: {outcome.detail}")
     return outcome
 

@@ -18,9 +18,8 @@ For each session ``<state>/sessions/`` holds:
   the batches after it (a later hook's) wait behind it. The file is locked
   while that process masks; drains stop at its line until it is written.
 - ``<id>.aside``: batches the server refused for good (a 4xx that a resend cannot
-  change), set aside so they never block the ones after them: one JSON line
-  each, ``{"at": UTC time, "reason": the server's answer, "batch": the batch}``.
-  ``kapacitor sync`` reports them; nothing deletes them.
+  change today), set aside so they never block the ones after them, and
+  retried when their cause may be gone (``capture.aside``).
 
 Stdlib only: the hook runs this on every agent action.
 """
@@ -40,7 +39,8 @@ def sessions_dir() -> str:
     return os.path.join(state_dir(), "sessions")
 
 
-def _path(session_id: str, suffix: str) -> str:
+def session_file(session_id: str, suffix: str) -> str:
+    """The path of one of a session's files in the state dir (``suffix``: ``.json``, ``.spool``, ...)."""
     return os.path.join(sessions_dir(), session_id + suffix)
 
 
@@ -76,7 +76,7 @@ class SessionState:
 
 def load_state(session_id: str) -> SessionState:
     try:
-        with open(_path(session_id, ".json"), "rb") as handle:
+        with open(session_file(session_id, ".json"), "rb") as handle:
             saved = json.loads(handle.read())
     except (OSError, ValueError):
         return SessionState(session_id)
@@ -86,9 +86,9 @@ def load_state(session_id: str) -> SessionState:
 
 
 def save_state(state: SessionState) -> None:
-    path = _path(state.session_id, ".json")
+    path = session_file(state.session_id, ".json")
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(_opened(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", closefd=True) as handle:
+    with open(opened(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", closefd=True) as handle:
         handle.write(json.dumps(state.as_json()))
     os.replace(tmp, path)
 
@@ -102,7 +102,8 @@ def known_sessions() -> list[str]:
     return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
 
 
-def _opened(path: str, flags: int) -> int:
+def opened(path: str, flags: int) -> int:
+    """``os.open`` for the user alone (mode 0600), making the state dir (0700) if needed."""
     try:
         return os.open(path, flags, 0o600)
     except FileNotFoundError:
@@ -119,7 +120,7 @@ class exclusive:  # noqa: N801 — used like contextlib's helpers
         self.path, self.wait, self.fd, self.write_pid = path, wait, -1, write_pid
 
     def __enter__(self) -> bool:
-        self.fd = _opened(self.path, os.O_RDWR | os.O_CREAT)
+        self.fd = opened(self.path, os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -138,24 +139,56 @@ class exclusive:  # noqa: N801 — used like contextlib's helpers
 
 
 def send_lock(session_id: str, wait: float) -> exclusive:
-    return exclusive(_path(session_id, ".lock"), wait)
+    return exclusive(session_file(session_id, ".lock"), wait)
 
 
 def follower_lock(session_id: str, *, write_pid: bool = False) -> exclusive:
     """Held by the session's follower for its whole life (its pid inside): one
     follower per session."""
-    return exclusive(_path(session_id, ".follow.lock"), 0, write_pid=write_pid)
+    return exclusive(session_file(session_id, ".follow.lock"), 0, write_pid=write_pid)
 
 
 def spool_append(session_id: str, entry: bytes) -> None:
-    """Add one batch to the session's spool, durably, safe beside other writers."""
-    fd = _opened(_path(session_id, ".spool"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    """Add one batch to the session's spool, durably, safe beside other writers
+    (``append_line``)."""
+    append_line(session_file(session_id, ".spool"), entry)
+
+
+def append_line(path: str, line: bytes) -> None:
+    """Append ``line`` (a newline added) to a JSON-lines file under ``flock``,
+    fsync'd. All or nothing: a write cut short (a full disk) is taken back and
+    raises ``OSError``, so the caller keeps what it was writing; a line a dead
+    writer left cut short is dropped first, so it cannot swallow this one."""
+    fd = opened(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, entry.rstrip(b"\n") + b"\n")
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            size = _last_line_end(fd, size)
+            os.ftruncate(fd, size)
+        data = line.rstrip(b"\n") + b"\n"
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(f"{path}: only {written:,} of {len(data):,} bytes written (disk full?)")
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
     finally:
         os.close(fd)
+
+
+def _last_line_end(fd: int, size: int) -> int:
+    """The offset just after the file's last newline (0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - (64 << 10))
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
 
 
 def spool_hold(session_id: str) -> tuple[str, int]:
@@ -164,7 +197,7 @@ def spool_hold(session_id: str) -> tuple[str, int]:
     ``fill_hold``). The lock is taken before the place is appended, so a drain
     never takes a place whose batch is being written for lost."""
     token = f"{time.time_ns():x}-{os.getpid()}"
-    fd = _opened(_path(session_id, f".held-{token}"), os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    fd = opened(session_file(session_id, f".held-{token}"), os.O_RDWR | os.O_CREAT | os.O_EXCL)
     fcntl.flock(fd, fcntl.LOCK_EX)
     spool_append(session_id, json.dumps({"held": token}).encode())
     return token, fd
@@ -193,7 +226,7 @@ def held_batch(session_id: str, token: str) -> bytes | None:
     """A held place's batch; None while it is being written; ``b""`` when the
     process writing it died first (its file is unlocked and incomplete)."""
     try:
-        fd = os.open(_path(session_id, f".held-{token}"), os.O_RDONLY)
+        fd = os.open(session_file(session_id, f".held-{token}"), os.O_RDONLY)
     except FileNotFoundError:
         return b""
     try:
@@ -211,7 +244,7 @@ def held_batch(session_id: str, token: str) -> bytes | None:
 def drop_hold(session_id: str, token: str) -> None:
     """Remove a held place's file once the spool's position is past its line."""
     try:
-        os.unlink(_path(session_id, f".held-{token}"))
+        os.unlink(session_file(session_id, f".held-{token}"))
     except FileNotFoundError:
         pass
 
@@ -223,7 +256,7 @@ def spool_read(state: SessionState) -> Iterator[tuple[int, bytes]]:
     lock, so the spool cannot be emptied meanwhile; appends are whole lines in
     one ``write``, so no read lock is needed (a partial last line is left)."""
     try:
-        handle = open(_path(state.session_id, ".spool"), "rb")  # noqa: SIM115 — a generator's lifetime
+        handle = open(session_file(state.session_id, ".spool"), "rb")  # noqa: SIM115 — a generator's lifetime
     except FileNotFoundError:
         return
     with handle:
@@ -242,8 +275,8 @@ def spool_delivered(state: SessionState, pos: int) -> None:
     """Everything before ``pos`` reached the server: save that, and empty the spool
     when nothing is left (saving position 0 first, so a crash in between can only
     cause a harmless resend, never a skip)."""
-    path = _path(state.session_id, ".spool")
-    fd = _opened(path, os.O_RDWR | os.O_CREAT)
+    path = session_file(state.session_id, ".spool")
+    fd = opened(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if os.fstat(fd).st_size == pos:
@@ -257,54 +290,10 @@ def spool_delivered(state: SessionState, pos: int) -> None:
         os.close(fd)
 
 
-def set_aside(session_id: str, body: bytes, reason: str, at: str) -> str:
-    """Keep a batch the server refused for good in the session's ``.aside`` file
-    (durably); its path."""
-    path = _path(session_id, ".aside")
-    head = json.dumps({"at": at, "reason": reason})[:-1].encode("utf-8", "surrogatepass")
-    fd = _opened(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, head + b',"batch":' + body.rstrip(b"\n") + b"}\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path
-
-
-def set_aside_batches(session_id: str) -> list[dict]:
-    """What the session's ``.aside`` file holds: ``at``, ``reason``, ``bytes`` (the
-    batch's size) per batch, oldest first, and ``path``."""
-    path = _path(session_id, ".aside")
-    try:
-        with open(path, "rb") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = {}
-        entry = entry if isinstance(entry, dict) else {}
-        out.append({"at": entry.get("at", ""), "reason": entry.get("reason", ""), "bytes": len(line), "path": path})
-    return out
-
-
-def sessions_set_aside() -> list[str]:
-    """Every session with batches set aside (its other state may be forgotten)."""
-    try:
-        names = [e.name for e in os.scandir(sessions_dir())]
-    except OSError:
-        return []
-    return sorted(n.removesuffix(".aside") for n in names if n.endswith(".aside"))
-
-
 def spool_pending(session_id: str, spool_pos: int) -> int:
     """Bytes of the spool not yet delivered."""
     try:
-        return max(0, os.stat(_path(session_id, ".spool")).st_size - spool_pos)
+        return max(0, os.stat(session_file(session_id, ".spool")).st_size - spool_pos)
     except OSError:
         return 0
 
@@ -331,7 +320,7 @@ def forget(state: SessionState, older_than: float) -> bool:
             return False
         for suffix in (".json", ".spool"):
             try:
-                os.unlink(_path(sid, suffix))
+                os.unlink(session_file(sid, suffix))
             except FileNotFoundError:
                 pass
     return True

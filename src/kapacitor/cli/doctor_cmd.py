@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kapacitor.capture import client_config
+from kapacitor.capture import aside, client_config
 from kapacitor.capture.spool import known_sessions, load_state, spool_pending
 from kapacitor.cli.common import AppContext, demo_hint, pass_app
 from kapacitor.cli.setup_cmd import is_ours, settings_path
@@ -114,8 +115,28 @@ def check_spools() -> list[Check]:
             waiting[session_id] = left
     if waiting:
         return [Check("spools", "warn", f"{len(waiting)} session(s) spooled, {sum(waiting.values()):,} bytes not delivered",
-                      "start the server, then `kapacitor sync`")]
+                      "start the server, then `kapacitor sync` (it says why the server does not take them: a token it "
+                      "refuses is replaced with `kapacitor setup`); the hooks and followers deliver them by themselves "
+                      "once the server takes them")]
     return [Check("spools", "ok", "nothing spooled")]
+
+
+def check_set_aside() -> list[Check]:
+    """No batch the server refused waits set aside on this machine (the
+    server's ``/healthz`` cannot know: the batches never reached it)."""
+    from kapacitor.server.format import duration
+
+    batches = [(s, b) for s in aside.sessions_set_aside() for b in aside.pending(s)]
+    if not batches:
+        return [Check("set aside", "ok", "no batch set aside")]
+    session_id, oldest = min(batches, key=lambda sb: sb[1].at)
+    sessions = len({s for s, _ in batches})
+    return [Check("set aside", "warn",
+                  f"{len(batches)} batch(es) of {sessions} session(s) refused by the server and set aside, the oldest "
+                  f"{duration(time.time() - aside.epoch(oldest.at))} ago (session {session_id}: {oldest.reason[:200]})",
+                  "fix the cause (the server's version or limits, or which server the client sends to); they are "
+                  "retried by themselves (at once when the server URL, token or server version changes, else backing "
+                  "off up to a day), or now with `kapacitor sync --retry`; `kapacitor sync --json` lists them")]
 
 
 def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
@@ -146,7 +167,7 @@ def diagnose(store_url: str, server: str = "") -> list[Check]:
             checks += check_read_models(store)
         finally:
             store.close()  # type: ignore[attr-defined]
-    return checks + check_hooks() + check_spools() + check_server(server)
+    return checks + check_hooks() + check_spools() + check_set_aside() + check_server(server)
 
 
 @click.command("doctor")
@@ -156,7 +177,8 @@ def diagnose(store_url: str, server: str = "") -> list[Check]:
 @pass_app
 def doctor_command(app: AppContext, as_json: bool, server: str) -> None:
     """Check the store (reachable; SQLite's quick_check), the read models (lag,
-    skipped events), the Claude Code hooks, the capture spools and the server,
+    skipped events), the Claude Code hooks, the capture spools and the batches
+    set aside on this machine, and the server,
     and say what to fix. Exits 1 when a check fails (a warning alone exits 0)."""
     checks = diagnose(app.store_url, server)
     if as_json:

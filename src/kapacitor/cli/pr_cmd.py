@@ -6,6 +6,7 @@ import json
 
 import click
 
+from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import prs
@@ -31,6 +32,6 @@ def pr_command(app: AppContext, ref: str, as_json: bool) -> None:
     if not found["sessions"]:
         click.echo("No sessions on that branch.")
     for s in found["sessions"]:
-        click.echo(f"- {s['session_id']} {s['started'][:16].replace('T', ' ')}Z {s['user']}: {s['title'][:80]}")
+        click.echo(f"- {s['session_id']} {times.shown(s['started'], None)} {s['user']}: {s['title'][:80]}")
         for path in s["files"]:
             click.echo(f"    {path}")

@@ -6,11 +6,11 @@ import json
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from kapacitor.cli.common import AppContext, pass_app, read_db
+from kapacitor.cli.read_models import progress_bar
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS, statuses
 from kapacitor.projections.runner import (
@@ -48,18 +48,9 @@ def rebuild(app: AppContext, chosen: list) -> None:  # type: ignore[type-arg]
     try:
         for projection in chosen:
             reset(runner.conn, projection)
-        with Progress(
-            TextColumn("[bold]rebuilding"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("events"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as progress:
-            task = progress.add_task("rebuild", total=app.store.count_after(0))
+        with progress_bar("rebuilding", app.store.count_after(0)) as advance:
             try:
-                runner.catch_up(lambda read: progress.update(task, advance=read))
+                runner.catch_up(advance)
             except ProjectionStalled as exc:
                 stalled = exc
         found = skipped.skipped(runner.conn)

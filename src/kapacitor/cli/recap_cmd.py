@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.cli.read_models import caught_up, current_repository
 from kapacitor.cli.session_ids import resolve_session
@@ -51,7 +52,7 @@ def recap_command(app: AppContext, session: str | None, full: bool, chain: bool,
             if as_json:
                 click.echo(json.dumps(rows, indent=2))
             for row in [] if as_json else rows:
-                click.echo(f"{row['started'][:16].replace('T', ' ')}Z  {row['session_id']}  {row['branch'] or '-'}  "
+                click.echo(f"{times.shown(row['started'], None)}  {row['session_id']}  {row['branch'] or '-'}  "
                            f"{row['user']}  files {row['files_changed']}  tools {row['tool_calls']}\n    {row['title'][:100]}")
             return
         recaps = []
@@ -68,7 +69,7 @@ def recap_command(app: AppContext, session: str | None, full: bool, chain: bool,
 
 def _recap_text(r: dict[str, Any]) -> str:
     out = [f"# {r['title'] or r['session_id']}", f"session {r['session_id']} · {r['repo']} · {r['branch'] or '-'} · "
-           f"{r['user']} · {r['started'][:16].replace('T', ' ')}Z"]
+           f"{r['user']} · {times.shown(r['started'], None)}"]
     out += ["", "## Plan"] + (_plan_lines(r["plan"]) or ["(no plan)"])
     out += ["", "## Files"] + ([f"- {f['path']} ({_times(f['writes'], 'write')}, {_times(f['edits'], 'edit')})"
                                 for f in r["files"]] or ["(none written or edited)"])

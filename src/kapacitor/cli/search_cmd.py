@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import search
@@ -26,7 +27,9 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
                    limit: int, as_json: bool) -> None:
     """Find QUERY in prompts, assistant text, tool inputs and outputs and file
     paths of every session (with --prompts: in what the users typed only).
-    Every word must occur; "quote" a phrase. Best hits first."""
+    Every word must occur, in any of its forms ("rate limit" finds "rate
+    limiting"); "quote" a phrase. Hits with the words as typed first, then
+    the best."""
     with caught_up(app) as conn:
         try:
             hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "",
@@ -43,6 +46,6 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
     for hit in hits:
         snippet = "".join(f"[bold yellow]{escape(t)}[/]" if m else escape(t) for t, m in hit.parts)
         where = f"{hit.kind}{' ' + hit.tool if hit.tool else ''}"
-        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(hit.title[:60])} · {where} · {hit.timestamp[:19]}Z")
+        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(hit.title[:60])} · {where} · {times.shown(hit.timestamp, None)}")  # the local zone, named, as `sessions` shows
         console.print(f"  {snippet}")
         console.print(f"  [dim]{hit.link}[/]")

@@ -3,75 +3,93 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kapacitor.capture import client_config
+from kapacitor.capture import aside, client_config
 from kapacitor.capture.shipper import ship
-from kapacitor.capture.spool import (
-    forget,
-    known_sessions,
-    load_state,
-    sessions_set_aside,
-    set_aside_batches,
-    spool_pending,
-)
+from kapacitor.capture.spool import forget, known_sessions, load_state, spool_pending
 
 
 @click.command("sync")
 @click.option("--json", "as_json", is_flag=True, help="Print one object per session as JSON.")
+@click.option("--retry", "retry_all", is_flag=True,
+              help="Retry every batch set aside now, not only those whose retry is due.")
 @click.option("--forget-after", default=7.0, show_default=True, metavar="DAYS",
               help="Drop the client state of sessions that ended, were fully delivered and did not change for DAYS.")
-def sync_command(as_json: bool, forget_after: float) -> None:
-    """Send every session's spool, then any transcript lines not sent yet.
+def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
+    """Send every session's spool, then any transcript lines not sent yet, then
+    retry the batches set aside that are due.
 
     The hooks spool what the server did not take (down, restarting, slow); the
-    next hook or the follower drains it, and this does it for all sessions at
+    next hook or a follower drains it, and this does it for all sessions at
     once, in order. Safe to run any time: ids are deterministic, so nothing is
-    stored twice. A batch the server refused for good (a 4xx such as a
-    malformed batch from another client version) is set aside, never blocking
-    the rest: this lists them and why, and where they are kept. Exits 0 when
-    everything deliverable was delivered, 1 while something is still spooled
+    stored twice. A token the server refuses (401, 403) keeps the spool
+    waiting, in order, until the token is replaced. A batch the server refused
+    for good (another 4xx: a malformed batch, one over its size limit, a batch
+    version it does not speak) is set aside,
+    never blocking the rest, and retried by itself: at once when the client's
+    server or token or the server's version changed since, else after 5
+    minutes, doubling up to a day (--retry: all of them now). This lists them,
+    why, and where they are kept. Exits 0 when everything deliverable was
+    delivered (set-aside batches included), 1 while something is still spooled
     (the server unreachable).
 
     JSON keys: session_id, batches_sent, lines_read, spooled_bytes_left,
-    set_aside (list of {at, reason, bytes, path}: batches the server refused
-    for good), forgotten (the session's client state was dropped, see
-    --forget-after).
+    spool_failure (why the spool was not delivered: the server's answer, "" if it was),
+    set_aside (list of {at (UTC), reason, age_s, bytes, attempts, next_retry
+    (UTC), path}: batches refused for good and not yet delivered), retried
+    (list of {at, why, outcome (sent, rejected, failed), detail}: set-aside
+    batches tried by this run), forgotten (the session's client state was
+    dropped, see --forget-after).
     """
     config = client_config.load()
     rows = []
     known = set(known_sessions())
-    for session_id in sorted(known | set(sessions_set_aside())):
+    for session_id in sorted(known):
         sent = lines = 0
-        if session_id in known:
-            while True:
-                result = ship(session_id, config, budget=8 << 20, lock_wait=30)
-                sent, lines = sent + result.sent, lines + result.lines
-                if not result.more or result.spooled:
-                    break
+        while True:
+            result = ship(session_id, config, budget=8 << 20, lock_wait=30)
+            sent, lines = sent + result.sent, lines + result.lines
+            if not result.more or result.spooled:
+                break
+        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spool_failure": result.stuck})
+    tried: dict[str, list[dict]] = {}
+    for row in aside.retry(config, force=retry_all, wait=60):
+        tried.setdefault(row.pop("session_id"), []).append(row)
+    rows += [{"session_id": s, "batches_sent": 0, "lines_read": 0, "spool_failure": ""} for s in sorted(set(aside.sessions_set_aside()) - known)]
+    now = time.time()
+    for row in rows:
+        session_id = row["session_id"]
         state = load_state(session_id)
-        left = spool_pending(session_id, state.spool_pos)
-        forgotten = forget(state, forget_after * 86400) if session_id in known else False
-        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spooled_bytes_left": left,
-                     "set_aside": set_aside_batches(session_id), "forgotten": forgotten})
+        row["spooled_bytes_left"] = spool_pending(session_id, state.spool_pos)
+        row["set_aside"] = [entry.as_json(now) for entry in aside.pending(session_id)]
+        row["retried"] = tried.get(session_id, [])
+        row["forgotten"] = forget(state, forget_after * 86400) if session_id in known else False
+    rows.sort(key=lambda r: r["session_id"])
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     elif not rows:
         click.echo("No captured sessions on this machine (install the hooks with `kapacitor setup`).")
     else:
         print_table(config.server, rows)
-    stuck = [r["session_id"] for r in rows if r["spooled_bytes_left"]]
+    stuck = [r for r in rows if r["spooled_bytes_left"]]
     if stuck:
+        why = next((r["spool_failure"] for r in stuck if r["spool_failure"]), "")
         raise click.ClickException(
-            f"{len(stuck)} session(s) still spooled: {config.server} did not take them (see {client_config.log_file()})"
+            f"{len(stuck)} session(s) still spooled: {config.server} did not take them"
+            f"{f' ({why[:300]})' if why else ''}; they are sent again at every hook and by `kapacitor sync`"
+            f" (see {client_config.log_file()})"
         )
 
 
 def print_table(server: str, rows: list[dict]) -> None:
+    from kapacitor.server.format import duration
+
     console = Console()
     table = Table(title=f"Sync to {server}")
     for column in ("session", "batches sent", "lines read", "spooled bytes left", "set aside"):
@@ -81,7 +99,14 @@ def print_table(server: str, rows: list[dict]) -> None:
         table.add_row(row["session_id"], *counts, f"{len(row['set_aside']):,}")
     console.print(table)
     for row in rows:
+        for tried in row["retried"]:
+            if tried["outcome"] == "sent":
+                console.print(f"Delivered a batch of session {escape(row['session_id'])} set aside {escape(tried['at'])} "
+                              f"(retried: {escape(tried['why'])})", highlight=False, soft_wrap=True)
         for batch in row["set_aside"]:
-            console.print(f"Set aside {escape(batch['at'])}: a batch of {batch['bytes']:,} bytes of session "
-                          f"{escape(row['session_id'])}, refused for good: {escape(batch['reason'])} "
-                          f"(kept in {escape(batch['path'])})", highlight=False, soft_wrap=True)
+            console.print(f"Set aside {escape(batch['at'])} ({duration(batch['age_s'])} ago): a batch of {batch['bytes']:,} bytes "
+                          f"of session {escape(row['session_id'])}, refused for good: {escape(batch['reason'])} "
+                          f"({batch['attempts']} retr{'y' if batch['attempts'] == 1 else 'ies'} since; next retry "
+                          f"{escape(batch['next_retry'])} or when the server or token changes, or `kapacitor sync --retry`; "
+                          f"kept in {escape(batch['path'])})", highlight=False, soft_wrap=True)
+

@@ -1,25 +1,29 @@
 """Full-text search across sessions, over the ``search_index`` read model.
 
-``search`` takes what a person types: every word must occur (in any order), a
-"quoted phrase" must occur as written, nothing else is FTS5 syntax (so ``foo-bar``
-or ``a.b(c)`` never fail as a query). Hits are ranked by FTS5's bm25 (on
-PostgreSQL: ``ts_rank`` of the words as ``phraseto_tsquery``s), filtered
+``search`` takes what a person types: every word must occur (in any order) in
+one of its forms ("rate limit" finds "rate limiting": ``word_forms``), a "quoted
+phrase" must occur as written up to word forms, nothing else is FTS5 syntax (so
+``foo-bar`` or ``a.b(c)`` never fail as a query). Hits with every term exactly
+as typed come first, then by FTS5's bm25 (on PostgreSQL ``ts_rank``); filtered
 by repository, user and start date through the timeline's table, to the user's
 own words (``scope="prompts"``), and by the visibility gate. Each hit has a
 snippet as ``parts``: (text, is_match) pairs, so the CLI, the JSON and the page
-each mark matches their own way; both backends cut and mark it alike (FTS5's
-``snippet()``; on PostgreSQL ``fts5_snippet``).
+each mark matches their own way; both backends cut and mark it with the same
+code (``fts5_snippet``: FTS5's ``snippet()`` in Python, over word forms).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from kapacitor.memory import gate
 from kapacitor.store.readdb import ReadDb
+from kapacitor.word_forms import form, forms, spans
 
 _START, _END = "\x02", "\x03"
 SNIPPET_TOKENS = 16
@@ -67,54 +71,82 @@ def terms(text: str) -> list[str]:
     return found
 
 
-def fts_query(text: str) -> str:
-    """What a person typed as an FTS5 query: each term quoted (so no word is read
-    as an operator), all required."""
-    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms(text))
+def searched(text: str) -> list[tuple[str, list[str]]]:
+    """Each term of ``text`` (``terms``) with its word forms (``word_forms.forms``);
+    a term without a letter or digit (``->``) is left out. Raises SearchError when
+    no term has one."""
+    found = [(term, words) for term in terms(text) if (words := forms(term))]
+    if not found:
+        raise SearchError("type a word or a number to search for")
+    return found
 
 
-def _matching(conn: ReadDb, query: str) -> tuple[str, str, str, list[Any], list[Any]]:
-    """(condition, snippet SQL, rank SQL, the condition's params, the rank's params)
-    of ``query`` in this database. On PostgreSQL the snippet SQL is the whole text,
-    which ``fts5_snippet`` marks: ``ts_headline`` parses ``foo_bar``, a path or
-    ``x.y`` as one token and cannot mark a word inside it, where FTS5 can."""
+@dataclass
+class Matching:
+    """How the ``searched`` terms are found in one database: ``tiers``, the
+    conditions (with their params) of the hits with every term exactly as typed,
+    then of those with other word forms only (together: every term's word forms
+    occur, a phrase's in a row), and ``rank`` (with its params), the order within
+    a tier: FTS5's bm25, on PostgreSQL ``ts_rank``."""
+
+    tiers: list[tuple[str, list[Any]]]
+    rank: str
+    rank_params: list[Any]
+
+
+def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
+    exact = [term for term, _ in found]
     if conn.dialect == "postgresql":
         from kapacitor.projections.search_index import TSCONFIG, words
 
-        found = terms(query)
-        tsquery = " && ".join(f"phraseto_tsquery('{TSCONFIG}', {words('?')})" for _ in found)
-        return f"s.doc @@ ({tsquery})", "s.text", f"ts_rank(s.doc, ({tsquery})) DESC", found, found
-    return ("search_text MATCH ?", f"snippet(search_text, 0, '{_START}', '{_END}', '…', {SNIPPET_TOKENS})",
-            "bm25(search_text)", [fts_query(query)], [])
+        as_typed = " && ".join(f"phraseto_tsquery('{TSCONFIG}', {words('?')})" for _ in exact)
+        wanted = " & ".join(f"'{word}'" for _, forms_ in found for word in forms_)  # a tsquery literal
+        # a phrase's order is checked on the text of its forms: a tsvector keeps
+        # positions up to 16,383 and 256 a word, FTS5 every one
+        phrases = [" ".join(forms_) for _, forms_ in found if len(forms_) > 1]
+        condition = " AND ".join(["s.stemmed @@ ?::tsquery", *["(' ' || s.stems || ' ') LIKE ?"] * len(phrases)])
+        params = [wanted, *(f"% {p} %" for p in phrases), *exact]
+        return Matching([(f"{condition} AND s.doc @@ ({as_typed})", params),
+                         (f"{condition} AND NOT s.doc @@ ({as_typed})", params)],
+                        "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted])
+    stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
+    as_typed = " AND ".join(_phrase("text", term) for term in exact)
+    return Matching([("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
+                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "bm25(search_text)", [])
 
 
-_TOKEN = re.compile(r"[^\W_]+")
-"""A word as FTS5's unicode61 tokenizer (and ``search_index.words`` on PostgreSQL)
-sees it: a run of letters and digits."""
+def _phrase(column: str, text: str) -> str:
+    """An FTS5 phrase query of ``text`` in ``column``, quoted: no word is read as an operator."""
+    return f'{column} : "' + text.replace('"', '""') + '"'
 
 
-def fts5_snippet(text: str, found: list[str], size: int = SNIPPET_TOKENS) -> str:
-    """FTS5's ``snippet()`` (``fts5_aux.c``) in Python, for PostgreSQL: the window
+
+def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS,
+                 word: Callable[[str], str] = form) -> str:
+    """FTS5's ``snippet()`` (``fts5_aux.c``) in Python, over word forms: the window
     of ``size`` words of ``text`` scored as FTS5 scores it (1,000 for each term
     ``found`` in it, 1 for each repeat; a window from a sentence's start gets 100
     more, from the text's start 120), centred on its matches, "…" where text was
     cut, each match between the start and end marks (a phrase from its first word
-    to its last, overlapping ones as one). Words: runs of letters and digits,
-    case-insensitive, as FTS5's unicode61 tokenizer splits them."""
-    tokens = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
+    to its last, overlapping ones as one). ``found`` holds each term's word forms
+    (``searched``); words and forms as ``word_forms`` makes them. Both backends
+    use it (FTS5's own ``snippet()`` marks only the words it indexed, not their
+    forms in ``text``). ``word`` makes a word of ``text`` comparable with ``found``
+    (``str.lower``: exact words, as FTS5's own ``snippet()`` marks them)."""
+    tokens = [(m.start(), m.end(), word(m.group())) for m in spans(text)]
     if not tokens:
         return text
     words, n = [t[2] for t in tokens], len(tokens)
     matches = []  # (first token, end token (exclusive), term number), in text order
-    for number, term in enumerate(found):
-        phrase = _TOKEN.findall(term.lower())
+    for number, phrase in enumerate(found):
         matches += [(i, i + len(phrase), number) for i in range(n - len(phrase) + 1)
                     if phrase and words[i : i + len(phrase)] == phrase]
     matches.sort()
+    firsts = [m[0] for m in matches]
 
     def score(at: int) -> tuple[int, int]:
         """(score, centred start) of the window from token ``at``."""
-        inside = [m for m in matches if at <= m[0] < at + size]
+        inside = matches[bisect_left(firsts, at) : bisect_left(firsts, at + size)]
         if not inside:
             return 0, 0
         numbers = [number for _, _, number in inside]
@@ -123,8 +155,10 @@ def fts5_snippet(text: str, found: list[str], size: int = SNIPPET_TOKENS) -> str
         return points, max(0, min(first - int((size - (last - first)) / 2), n - size))
 
     def starts_sentence(i: int) -> bool:  # after whitespace after a '.' or ':'
-        before = text[: tokens[i][0]]
-        return i == 0 or (before[-1:].isspace() and before.rstrip()[-1:] in (".", ":"))
+        at = end = tokens[i][0]
+        while at and text[at - 1].isspace():
+            at -= 1
+        return i == 0 or (at < end and text[at - 1 : at] in (".", ":"))
 
     sentences = [i for i in range(n) if starts_sentence(i)]
     best, start = 0, 0
@@ -132,7 +166,7 @@ def fts5_snippet(text: str, found: list[str], size: int = SNIPPET_TOKENS) -> str
         points, centred = score(first)
         if points > best:
             best, start = points, centred
-        before = [i for i in sentences if i <= first][-1]
+        before = sentences[bisect_right(sentences, first) - 1]
         if n > size and before < first:
             points = score(before)[0] + (120 if before == 0 else 100)
             if points > best:
@@ -176,8 +210,8 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     ``scope`` one of ``SCOPES``. Raises SearchError for an empty query or an unknown scope."""
     if scope not in SCOPES:
         raise SearchError(f"search in {' or '.join(SCOPES)}, not {scope!r}")
-    matches, snippet, rank, match_params, rank_params = _matching(conn, query)
-    clauses, params = [matches], list(match_params)
+    found = searched(query)
+    clauses, params = [], []
     if scope == "prompts":
         clauses.append("s.kind = 'prompt'")
     for column, value in (("r.key", repo), ('r."user"', user), ("s.session_id", session_id)):
@@ -187,20 +221,22 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     if since:
         clauses.append("r.started >= ?")
         params.append(since)
-    rows = conn.execute(
-        f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool,"
-        f" {snippet},"
-        f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
-        f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
-        f" WHERE {' AND '.join(clauses)} ORDER BY {rank} LIMIT ?",
-        [*params, *rank_params, limit * 2],
-    ).fetchall()
+    matching, rows = _matching(conn, found), []
+    for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
+        if len(rows) < limit * 2:
+            rows += conn.execute(
+                f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool, s.text,"
+                f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
+                f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
+                f" WHERE {' AND '.join([condition, *clauses])} ORDER BY {matching.rank} LIMIT ?",
+                [*condition_params, *params, *matching.rank_params, limit * 2 - len(rows)],
+            ).fetchall()
     hits = [Hit(sid, kind, eid, anchor, int(pos), ts, tool, [(snip, False)], title, key, who, started)
             for sid, kind, eid, anchor, pos, ts, tool, snip, title, key, who, started in rows]
     hits = gate.visible(conn, viewer, hits, lambda h: h.session_id)[:limit]
-    found = terms(query) if conn.dialect == "postgresql" else []
-    for hit in hits:  # only the hits shown: PostgreSQL's are marked here, from the whole text
-        hit.parts = _parts(fts5_snippet(hit.snippet, found) if found else hit.snippet)
+    phrases = [forms_ for _, forms_ in found]
+    for hit in hits:  # only the hits shown are cut and marked, from the whole text
+        hit.parts = _parts(fts5_snippet(hit.snippet, phrases))
         hit.link = chat_link(hit.session_id, hit.anchor)
     return hits
 

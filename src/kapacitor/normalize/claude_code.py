@@ -160,7 +160,7 @@ class Normalizer:
 
     def feed(self, line: bytes, offset: int, line_no: int, *, masked: bool = False) -> list[Routed]:
         """The events for one transcript line (without its newline; ``masked``:
-        its secrets masked already, by ``Redactor.redact_lines``). A damaged line
+        its secrets masked already, by ``Redactor.masked_lines``). A damaged line
         (see ``repair``) gives the events of every complete record inside it; the
         first event of a recovered record says what was repaired in
         ``metadata.repair``."""

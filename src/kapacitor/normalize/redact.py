@@ -57,6 +57,8 @@ MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
 """A marker in masked text: group 1 the rule id, group 2 the keyed hash."""
 # JSON escapes and ANSI colour codes (escaped or raw): blanked in the view.
 _NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
+_ESCAPES = r"\\[ntr/]"
+"""The common JSON escapes (once escaped backslashes are blanked), read as two spaces."""
 _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
@@ -100,9 +102,13 @@ class Rule:
     (the rule runs only when one occurs: in the lowercased text, or with
     ``case_sensitive`` as written), ``anchor`` (every match starts with a
     keyword: the regex is tried only there, see ``rule_anchors``), ``group`` to mask, ``entropy`` threshold, ``allowlists``
-    (each ``regexes``, ``stopwords``, ``target``: secret (default), match or line)."""
+    (each ``regexes``, ``stopwords``, ``target``: secret (default), match or line),
+    ``requires``: a part of the regex every match holds (a test checks it is one
+    no match can do without), looked for first: ``curl .* -u ...`` tried at each
+    ``curl`` of a 100 kB line (escaped newlines read as spaces) would otherwise
+    run to the line's end every time."""
 
-    __slots__ = ("id", "regex", "keywords", "anchor", "case_sensitive", "group", "entropy", "allowlists", "_pattern")
+    __slots__ = ("id", "regex", "keywords", "anchor", "case_sensitive", "group", "entropy", "allowlists", "requires", "_pattern")
 
     def __init__(self, spec: dict):
         self.id = str(spec["id"])
@@ -113,6 +119,7 @@ class Rule:
         self.group = spec.get("group")
         self.entropy = float(spec["entropy"]) if spec.get("entropy") else 0.0
         self.allowlists = [_Allow(a) for a in spec.get("allowlists") or ()]
+        self.requires = str(spec["requires"]) if spec.get("requires") else None
         self._pattern: re.Pattern[str] | None = None
 
     @property
@@ -122,7 +129,22 @@ class Rule:
         return self._pattern
 
     def find(self, view: str, starts: list[int] | None, keep: _Allow) -> list[Finding]:
-        """Matches in ``view``: at ``starts`` only (an anchored rule), else anywhere."""
+        """Matches in ``view``: at ``starts`` only (an anchored rule, ``starts``
+        in order), else anywhere."""
+        if self.requires is not None:
+            need = _compiled(self.requires, re.ASCII)
+            if starts is None:
+                starts = None if need.search(view) else []
+            else:  # a start is tried only when the required part occurs after it
+                kept, found = [], -1
+                for at in starts:
+                    if found < at:
+                        hit = need.search(view, at)
+                        if hit is None:
+                            break
+                        found = hit.start()
+                    kept.append(at)
+                starts = kept
         if starts is None:
             matches = list(self.pattern.finditer(view))
         else:
@@ -271,8 +293,11 @@ def view_of(text: str) -> str:
         # Escaped backslashes first (left to right, as JSON pairs them), then
         # every escape left is a real one.
         text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
-        for escape in ("\\n", "\\t", "\\r", "\\/"):
-            text = text.replace(escape, "  ")
+        if len(text) >= 4096:  # one pass, not one per escape (a short text, the hook's: not worth compiling)
+            text = _compiled(_ESCAPES).sub("  ", text)
+        else:
+            for escape in ("\\n", "\\t", "\\r", "\\/"):
+                text = text.replace(escape, "  ")
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
@@ -579,35 +604,55 @@ class Redactor:
                 return data
         return self._masked_bytes(data, hits)
 
-    def redact_lines(self, lines: list[bytes]) -> list[bytes]:
-        """``redact_bytes`` for each of many lines (none holding a newline: a
-        keyword never spans two), with one Aho-Corasick scan of them all: for
-        the importer, which masks a file's lines a block at a time so that the
-        automaton's tables stay in the CPU cache for a whole block instead of
-        being evicted, line by line, by parsing and storing."""
+    def masked_lines(self, chunks: list[bytes]) -> list[dict[int, bytes]]:
+        """``redact_bytes`` for the lines of each chunk (a run of whole lines, each
+        ending in ``\\n`` but perhaps the last), with one Aho-Corasick scan per
+        chunk, all of them in a row: for the importer, which masks many files'
+        lines at a time so that the automaton's tables stay in the CPU cache for
+        them all instead of being evicted, file by file, by parsing and storing.
+        For each chunk, only the lines that change: their masked body (without
+        the line end) by the offset where the line starts in the chunk."""
         if not self.enabled:
-            return lines
-        if self._scans is None or self._always or len(lines) < 2:
-            return [self.redact_bytes(line) for line in lines]
-        import bisect
-        import itertools
-
-        block = b"\n".join(lines)
-        hits = self._scans[1].find_matches_as_indexes(block.lower(), overlapping=True)
-        if not hits:
-            return lines
-        verify, ends = self._scans[3], list(itertools.accumulate(len(line) + 1 for line in lines))
-        by_line: dict[int, list[tuple[int, int, int]]] = {}
-        for index, start, end in hits:
-            forms = verify[index]
-            if forms is None or block.startswith(forms, start):
-                i = bisect.bisect_right(ends, start)
-                at = ends[i] - len(lines[i]) - 1
-                by_line.setdefault(i, []).append((index, start - at, end - at))
-        out = list(lines)
-        for i, line_hits in by_line.items():
-            out[i] = self._masked_bytes(lines[i], line_hits)
+            return [{} for _ in chunks]
+        if self._scans is None or self._always:
+            return [self._changed_lines(chunk) for chunk in chunks]
+        find = self._scans[1].find_matches_as_indexes
+        scanned = [find(chunk.lower(), overlapping=True) for chunk in chunks]  # one after the other: the automaton stays hot
+        verify, out = self._scans[3], []
+        for chunk, hits in zip(chunks, scanned, strict=True):
+            by_line: dict[int, list[tuple[int, int, int]]] = {}
+            first = end_of_line = -1
+            for index, start, end in hits:
+                forms = verify[index]
+                if forms is not None and not chunk.startswith(forms, start):
+                    continue  # a case-sensitive keyword (``API-``) found only in lowercase (``api-``)
+                if not first <= start < end_of_line:
+                    first = chunk.rfind(b"\n", 0, start) + 1
+                    end_of_line = chunk.find(b"\n", start)
+                    if end_of_line < 0:
+                        end_of_line = len(chunk)
+                    line_hits = by_line.setdefault(first, [])
+                line_hits.append((index, start - first, end - first))
+            changed = {}
+            for first, line_hits in by_line.items():
+                end_of_line = chunk.find(b"\n", first)
+                body = chunk[first : end_of_line if end_of_line >= 0 else len(chunk)].rstrip(b"\r")
+                masked = self._masked_bytes(body, line_hits)
+                if masked is not body:
+                    changed[first] = masked
+            out.append(changed)
         return out
+
+    def _changed_lines(self, chunk: bytes) -> dict[int, bytes]:
+        """``masked_lines`` for one chunk, line by line."""
+        changed, first = {}, 0
+        for line in chunk.split(b"\n"):
+            body = line.rstrip(b"\r")
+            masked = self.redact_bytes(body)
+            if masked is not body:
+                changed[first] = masked
+            first += len(line) + 1
+        return changed
 
     def _masked_bytes(self, data: bytes, hits: list | None) -> bytes:
         """``data`` masked, the keywords found at ``hits`` (None: look for them)."""

@@ -88,9 +88,9 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
             if event.type == SecretsScrubbed.__name__:
                 continue
             session = str((event.metadata.get("source") or {}).get("session_id") or "")
-            if event.type == "SessionStarted":
-                cwd = str((event.data.get("extensions") or {}).get("claude_code", {}).get("cwd") or "")
-                per_session[session] = rules.for_location(cwd)
+            if event.type == "SessionStarted":  # where the session ran: redaction may be off there
+                started = (event.data.get("extensions") or {}).get("claude_code", {})
+                per_session[session] = rules.for_location(str(started.get("cwd") or ""), repository=started.get("repository"))
             rewrite, kinds = scrub_event(event, per_session.get(session, rules))
             if rewrite is not None:
                 report.changes.append(Change(event.id, event.stream, event.type, event.position, dict(kinds)))

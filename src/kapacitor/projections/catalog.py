@@ -29,9 +29,9 @@ PROJECTIONS: tuple[Projection, ...] = (
     tool_calls.PROJECTION,
     token_usage.PROJECTION,
     files_changed.PROJECTION,
-    repositories.PROJECTION,  # reads sessions: after it
-    live_status.PROJECTION,
     evals.PROJECTION,
+    repositories.PROJECTION,  # reads sessions and evals (the latest score): after them
+    live_status.PROJECTION,
     facts.PROJECTION,  # reads sessions (an eval's repository): after it
     search_index.PROJECTION,
     comments.PROJECTION,

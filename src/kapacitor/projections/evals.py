@@ -106,11 +106,6 @@ def latest_scores(conn: ReadDb, session_ids: Sequence[str]) -> dict[str, int | N
     return out
 
 
-LATEST = ("(SELECT overall FROM evals e WHERE e.session_id = repository_sessions.session_id"
-          " ORDER BY completed_at DESC LIMIT 1)")
-"""SQL for a ``repository_sessions`` row's latest eval score (the list's sort key)."""
-
-
 def overview(conn: ReadDb, only: set[str] | None = None) -> dict[str, Any]:
     """Scores per repository, per question (with how often reviewers agree with
     the judge), per repository and week, and per question and week; over the

@@ -15,9 +15,13 @@ the touched groups are summed afresh from it: a session moving to another group
 ``repository_sessions`` is also the timeline's table: beside each session's
 group and share it keeps what the list shows of it (``list_row``) and the
 columns the list filters and sorts on (``started``, ``user``, ``title``,
-``duration_seconds``, ``cost_usd`` and the share's counts), small
-rows with their own indexes, so paging and filtering 10,000s of sessions never
-reads the ``sessions`` rows with their whole fold state. Its ``FIGURES`` columns
+``duration_seconds``, ``cost_usd``, the share's counts and ``eval_score``, the
+latest eval's overall score), small rows with their own indexes, so paging and
+filtering 10,000s of sessions never reads the ``sessions`` rows with their whole
+fold state. Each sort key, both ways, has an index in exactly its ``ORDER BY``
+(``sort_terms``: no value last, then newest first), so a page of 100,000 sorted
+sessions is read from an index, never sorted. The eval score is read from the
+``evals`` read model, which runs before this one (``catalog``). Its ``FIGURES`` columns
 are what the overview and the list's totals sum (``server/totals.py``), and
 ``session_models`` holds each session's tokens, requests and cost per model.
 """
@@ -29,7 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kapacitor.events import RecordedEvent
-from kapacitor.projections import sessions
+from kapacitor.projections import evals, sessions
 from kapacitor.projections.runner import Projection
 from kapacitor.store.readdb import ReadDb
 
@@ -38,8 +42,51 @@ TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cach
 """The token fields a session's ``tokens`` sums (cache write split by lifetime is not added again)."""
 FIGURES = (*TOKEN_KINDS, "cost_usd", "active_seconds", "tool_errors")
 """Columns of ``repository_sessions`` (besides ``_SHARE``) that totals sum; the list row has them too."""
-_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row", *FIGURES, "duration_seconds")
+_LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row", *FIGURES, "duration_seconds",
+           "eval_score")
 _MODEL_COLUMNS = ("session_id", "model", *TOKEN_KINDS, "requests", "cost_usd")
+SORTS = {
+    "started": "started", "title": "lower(title)", "repo": "key", "user": '"user"',
+    "duration": "duration_seconds", "tokens": "tokens", "cost": "cost_usd",
+    "files": "files_changed", "tools": "tool_calls", "eval": "eval_score",
+}  # fmt: skip
+"""The timeline's sort keys and their SQL over ``repository_sessions``."""
+_TEXT_SORTS = ("title", "repo", "user")
+_NULLABLE_SORTS = ("duration", "cost", "eval")  # no eval, no price, no end
+
+
+def sort_terms(key: str, descending: bool, binary: str = "") -> list[str]:
+    """The ``ORDER BY`` terms of sorting by ``key`` (a key of ``SORTS``): sessions
+    without a value last either way, ties newest first, then by id, so every
+    session has one place and pages neither repeat nor skip one. ``binary``: the
+    read-model database's ``binary`` (text compared by its bytes on both backends).
+    Each (key, direction) has an index on exactly these terms (``setup``); sorting
+    by ``started`` ascending reads the default order's index backwards."""
+    newest = [f"started{binary} DESC", f"session_id{binary}"]
+    if key == "started":
+        return newest if descending else [f"started{binary}", f"session_id{binary} DESC"]
+    column = SORTS[key] + (binary if key in _TEXT_SORTS else "")
+    nulls = [f"({column} IS NULL)"] if key in _NULLABLE_SORTS else []
+    return [*nulls, f"{column} {'DESC' if descending else 'ASC'}", *newest]
+
+
+_FILTERED = ("key", '"user"')
+"""Columns each sort index carries after its terms: a page filtered by repository
+or user is read from the index alone (its rows' ids), never from the table."""
+
+
+def sort_index(key: str, descending: bool) -> str:
+    """The name of the index that reads sessions in ``sort_terms(key, descending)``
+    order (``started`` ascending: the default order's, read backwards)."""
+    if key == "started":
+        return "repository_sessions_newest"
+    return f"repository_sessions_by_{key}_{'desc' if descending else 'asc'}"
+
+
+def _sort_indexes(binary: str) -> dict[str, list[str]]:
+    """Index name -> its columns: one per sort key and direction (``started``: one)."""
+    return {sort_index(key, descending): [*sort_terms(key, descending, binary), *_FILTERED]
+            for key in SORTS for descending in (True, False) if key != "started" or descending}
 
 
 def setup(conn: ReadDb) -> None:
@@ -50,7 +97,7 @@ def setup(conn: ReadDb) -> None:
         " title TEXT NOT NULL, list_row TEXT NOT NULL,"
         + "".join(f" {name} BIGINT NOT NULL," for name in TOKEN_KINDS)
         + " cost_usd DOUBLE PRECISION, active_seconds DOUBLE PRECISION NOT NULL, tool_errors INTEGER NOT NULL,"
-        " duration_seconds DOUBLE PRECISION)"
+        " duration_seconds DOUBLE PRECISION, eval_score DOUBLE PRECISION)"
     )
     conn.execute(
         "CREATE TABLE session_models (session_id TEXT NOT NULL, model TEXT NOT NULL,"
@@ -60,6 +107,8 @@ def setup(conn: ReadDb) -> None:
     conn.execute("CREATE INDEX repository_sessions_key ON repository_sessions (key, started)")
     conn.execute("CREATE INDEX repository_sessions_started ON repository_sessions (started)")
     conn.execute('CREATE INDEX repository_sessions_user ON repository_sessions ("user", started)')
+    for name, terms in _sort_indexes(conn.binary).items():
+        conn.execute(f"CREATE INDEX {name} ON repository_sessions ({', '.join(terms)})")
     conn.execute(
         "CREATE TABLE repositories (key TEXT PRIMARY KEY, kind TEXT NOT NULL, remote_url TEXT,"
         " sessions INTEGER NOT NULL, tokens BIGINT NOT NULL, tool_calls INTEGER NOT NULL,"
@@ -104,6 +153,9 @@ def list_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     touched_sessions = sessions.touched_by(events, sessions.batch_owners(conn, events))
+    evaluated = {e.stream.removeprefix(evals.PREFIX) for e in events if e.stream.startswith(evals.PREFIX)}
+    touched_sessions |= evaluated
+    scores = evals.latest_scores(conn, sorted(touched_sessions)) if conn.has_table("evals") else {}
     touched = set()
     for sid in touched_sessions:
         found = conn.execute("SELECT row FROM sessions WHERE session_id = ?", (sid,)).fetchone()
@@ -120,7 +172,7 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.upsert("repository_sessions", _LISTED, ("session_id",)),
             (sid, key, listed["tokens"], listed["tool_calls"], listed["files_changed"], row["ended"] or row["started"],
              row["started"], row["user"], row["title"], json.dumps(listed), *(listed[name] for name in FIGURES),
-             listed["duration_seconds"]),
+             listed["duration_seconds"], scores.get(sid)),
         )
         conn.execute("DELETE FROM session_models WHERE session_id = ?", (sid,))
         conn.executemany(
@@ -148,4 +200,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 5, ("repository_sessions", "repositories", "session_models"), setup, apply)
+PROJECTION = Projection("repositories", 6, ("repository_sessions", "repositories", "session_models"), setup, apply)

@@ -19,12 +19,12 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kapacitor.cycles import young_collections_only
 from kapacitor.envelope import RecordedEvent
 from kapacitor.projections import skipped
 from kapacitor.projections.skipped import Backoff, is_transient
@@ -195,20 +195,6 @@ def after(events: Sequence[RecordedEvent], position: int) -> Sequence[RecordedEv
     return [e for e in events if e.position > position]
 
 
-@contextmanager
-def _young_collections_only() -> Iterator[None]:
-    """Decoded events hold no reference cycles, yet allocating them makes Python's
-    cycle collector run over and over, and over every older object: while
-    catching up it only collects the youngest objects, once per batch."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _transaction(conn: ReadDb):  # type: ignore[no-untyped-def]
     """One transaction, holding the write lock from its start; ROLLBACK on any error
     (also a failed COMMIT: a full disk can refuse it)."""
@@ -270,6 +256,9 @@ class ProjectionRunner:
         for projection in self.projections:
             known = saved.get(projection.name)
             if known is None or known.version != projection.version:
+                if known is not None:  # an upgrade: until it has caught up, its reads are partial
+                    log().warning("read model %r is rebuilt from the start of the log (version %d, was %d)",
+                                  projection.name, projection.version, known.version)
                 reset(self.conn, projection)
 
     def positions(self) -> dict[str, int]:
@@ -319,7 +308,7 @@ class ProjectionRunner:
         each batch read (positions are not counts: see ``store.base.Position``).
         Skipped events are in ``failures``. A transient error is retried for up to
         ``patience`` seconds, then raised as ``ProjectionStalled``."""
-        with _young_collections_only():
+        with young_collections_only():
             while True:
                 batch = self.step()
                 if batch:

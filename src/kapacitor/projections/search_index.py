@@ -1,5 +1,5 @@
 """Read model ``search_index``: full-text search over every session (SQLite FTS5;
-on PostgreSQL a table with a generated ``tsvector`` column and a GIN index).
+on PostgreSQL a table with ``tsvector`` columns and a GIN index).
 
 One document per searchable thing a session holds: a prompt (``prompt``), an
 assistant text block (``text``), a tool call's input (``tool_input``: its
@@ -16,6 +16,13 @@ session replays (``ownership``) is indexed once, under the session that made it.
 
 A document's text is cut at ``MAX_DOC_CHARS``: a multi-megabyte tool output is
 searchable in its first part only.
+
+Each document also keeps ``stems``: the forms of its words (``word_forms``),
+made here in Python, so both backends index the same forms. Searches match them
+(an FTS5 column on SQLite; ``stemmed``, their ``tsvector``, on PostgreSQL, with
+the GIN index). ``text`` keeps the words as written (FTS5's ``unicode61``; on
+PostgreSQL the generated ``doc``), which only ranks hits with the exact words
+first.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from kapacitor.projections.ownership import StoredOwners
 from kapacitor.projections.runner import Projection
 from kapacitor.projections.session_summary import session_of
 from kapacitor.store.readdb import ReadDb
+from kapacitor.word_forms import forms, tsvector
 
 MAX_DOC_CHARS = 100_000
 PATH_KEYS = ("file_path", "notebook_path", "path")
@@ -41,7 +49,8 @@ _BASH_INPUT = re.compile(r"</?bash-input>")
 
 
 TSCONFIG = "simple"
-"""PostgreSQL's text search configuration: words lowercased, no stemming (as FTS5's unicode61)."""
+"""PostgreSQL's text search configuration of the exact words: lowercased, no
+stemming (as FTS5's unicode61); word forms come from ``word_forms``."""
 
 
 def words(expr: str) -> str:
@@ -50,20 +59,21 @@ def words(expr: str) -> str:
     ``hello.py`` or a path as one token)."""
     return f"regexp_replace({expr}, '[^[:alnum:]]+', ' ', 'g')"
 
-DOC_COLUMNS = ("text", "session_id", "kind", "event_id", "anchor", "position", "timestamp", "tool")
+DOC_COLUMNS = ("text", "stems", "session_id", "kind", "event_id", "anchor", "position", "timestamp", "tool")
 
 
 def setup(conn: ReadDb) -> None:
     if conn.dialect == "postgresql":
         conn.execute(
-            "CREATE TABLE search_text (text TEXT NOT NULL, session_id TEXT NOT NULL, kind TEXT NOT NULL,"
-            ' event_id TEXT NOT NULL, anchor TEXT NOT NULL, "position" BIGINT NOT NULL, "timestamp" TEXT NOT NULL,'
-            f" tool TEXT NOT NULL, doc tsvector GENERATED ALWAYS AS (to_tsvector('{TSCONFIG}', {words('text')})) STORED)"
+            "CREATE TABLE search_text (text TEXT NOT NULL, stems TEXT NOT NULL, session_id TEXT NOT NULL,"
+            ' kind TEXT NOT NULL, event_id TEXT NOT NULL, anchor TEXT NOT NULL, "position" BIGINT NOT NULL,'
+            ' "timestamp" TEXT NOT NULL, tool TEXT NOT NULL, stemmed tsvector NOT NULL,'
+            f" doc tsvector GENERATED ALWAYS AS (to_tsvector('{TSCONFIG}', {words('text')})) STORED)"
         )
-        conn.execute("CREATE INDEX search_text_doc ON search_text USING gin (doc)")
+        conn.execute("CREATE INDEX search_text_stemmed ON search_text USING gin (stemmed)")
     else:
         conn.execute(
-            "CREATE VIRTUAL TABLE search_text USING fts5(text, session_id UNINDEXED, kind UNINDEXED,"
+            "CREATE VIRTUAL TABLE search_text USING fts5(text, stems, session_id UNINDEXED, kind UNINDEXED,"
             " event_id UNINDEXED, anchor UNINDEXED, position UNINDEXED, timestamp UNINDEXED, tool UNINDEXED)"
         )
     conn.execute(
@@ -121,7 +131,7 @@ def documents(conn: ReadDb, event: RecordedEvent, session_id: str) -> list[tuple
 
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     inherited = StoredOwners(conn, events).by_position  # indexed under the session that owns them
     for event in events:
         session_id = session_of(event)
@@ -129,11 +139,17 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             continue
         for kind, text, anchor, tool in documents(conn, event, session_id):
             if isinstance(text, str) and text.strip():
-                rows.append((text[:MAX_DOC_CHARS].replace("\x00", ""), session_id, kind, event.id, anchor, event.position,
+                text = text[:MAX_DOC_CHARS].replace("\x00", "")
+                rows.append((text, forms(text), session_id, kind, event.id, anchor, event.position,
                              event.data.get("timestamp", ""), tool))
-    names = ", ".join(f'"{c}"' for c in DOC_COLUMNS)
-    conn.executemany(f"INSERT INTO search_text ({names}) VALUES ({', '.join('?' * len(DOC_COLUMNS))})", rows)
+    names, values = ", ".join(f'"{c}"' for c in DOC_COLUMNS), ", ".join("?" * len(DOC_COLUMNS))
+    if conn.dialect == "postgresql":
+        conn.executemany(f"INSERT INTO search_text ({names}, stemmed) VALUES ({values}, ?::tsvector)",
+                         [(text, " ".join(found), *rest, tsvector(found)) for text, found, *rest in rows])
+    else:
+        conn.executemany(f"INSERT INTO search_text ({names}) VALUES ({values})",
+                         [(text, " ".join(found), *rest) for text, found, *rest in rows])
 
 
-PROJECTION = Projection("search_index", 2, ("search_text", "search_calls"), setup, apply)
+PROJECTION = Projection("search_index", 3, ("search_text", "search_calls"), setup, apply)
 

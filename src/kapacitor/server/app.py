@@ -32,6 +32,7 @@ from kapacitor.projections.catalog import PROJECTIONS, statuses
 from kapacitor.projections.runner import ProjectionRunner, checkpoints
 from kapacitor.server import (
     access,
+    api_json,
     comments_pages,
     docs_assets,
     eval_pages,
@@ -47,6 +48,7 @@ from kapacitor.server import (
 )
 from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
+from kapacitor.server.chat_warmup import ChatWarmer
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.queries import SORT_LABELS
@@ -60,12 +62,14 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 SESSION_DAYS = 14
 FIRST_SCRIPTS = ("htmx.min.js",)  # the others may use it
+HEAD_SCRIPT = "zone.js"  # runs before the page is drawn: it may reload it in the viewer's zone
 
 
 def static_assets() -> tuple[list[str], list[str]]:
-    """Every stylesheet and script in static/, htmx first: the base template links them all."""
+    """Every stylesheet and deferred script in static/, htmx first: the base
+    template links them all (and ``HEAD_SCRIPT`` on its own, before them)."""
     css = sorted(p.name for p in STATIC.glob("*.css"))
-    js = sorted((p.name for p in STATIC.glob("*.js")), key=lambda n: (n not in FIRST_SCRIPTS, n))
+    js = sorted((p.name for p in STATIC.glob("*.js") if p.name != HEAD_SCRIPT), key=lambda n: (n not in FIRST_SCRIPTS, n))
     return css, js
 
 
@@ -101,10 +105,12 @@ def create_app(
         if run_projections:
             runner.start()
             eval_worker.start()
+            warmer.start()
             watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
+            warmer.close()
             eval_worker.close()
             if watcher:
                 watcher.cancel()
@@ -116,7 +122,8 @@ def create_app(
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
                   description="Coding-agent sessions as events: every page's data as JSON.",
-                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate)])
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate), Depends(api_json.json_zone)],
+                  default_response_class=api_json.ZonedJSONResponse)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)
     css, js = static_assets()
@@ -125,6 +132,7 @@ def create_app(
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
     app.state.eval_worker = eval_worker
     app.state.chat_cache = ChatCache()
+    app.state.chat_warmer = warmer = ChatWarmer(store, db, app.state.chat_cache)
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
     app.state.auth, app.state.oidc, app.state.public_url = auth, None, public_url
     if oidc_settings is not None:
@@ -175,7 +183,11 @@ def create_app(
         """``ok``, ``problems`` (one line each), ``head``, ``lag`` (how many events
         the slowest read model has yet to apply: normal while catching up),
         ``projections`` (checkpoints), ``skipped`` (events each read model stepped
-        over), ``stalled`` (read models waiting out a transient error). 503 when not ok: a damaged store, a skipped event, a stall."""
+        over), ``stalled`` (read models waiting out a transient error), ``version`` (the
+        server's: capture clients retry batches it refused once it changes). 503 when
+        not ok: a damaged store, a skipped event, a stall. It knows nothing of the
+        capture clients' spools or set-aside batches (they never reached it): each
+        machine's `kapacitor doctor` and `kapacitor sync` report those."""
         health = health_report(store, db, runner)
         return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
@@ -225,8 +237,8 @@ def health_report(store: EventStore, db: ReadDb, runner: ProjectionRunner) -> di
     problems += [f"read model {name!r} waits out: {error}" for name, error in stalled.items()]
     if runner.error:
         problems.append(f"read models cannot read the log: {runner.error}")
-    return {"ok": not problems, "problems": problems, "head": head, "lag": lag, "projections": positions,
-            "skipped": counts, "stalled": stalled}
+    return {"ok": not problems, "problems": problems, "version": __version__, "head": head, "lag": lag,
+            "projections": positions, "skipped": counts, "stalled": stalled}
 
 
 def _wants_json(request: Request) -> bool:

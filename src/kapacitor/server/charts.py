@@ -22,6 +22,11 @@ class Series:
     key: str  # the figure's name in a ``totals`` day row
     label: str  # what a reader calls it
     css: str  # the class that colours it
+    one: str = ""  # what a reader calls one of it ("session"), when ``label`` is a plural
+
+    def of(self, value: Any, fmt: Callable[[Any], str]) -> str:
+        """``value`` written by ``fmt`` and named: "1 session", "3 sessions"."""
+        return f"{fmt(value)} {self.one if self.one and value == 1 else self.label}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def day_chart(title: str, days: Sequence[dict[str, Any]], series: Sequence[Serie
                 height = value * scale
                 y -= height
                 segments.append(Segment(s.css, round(y, 3) + 0.0, round(height, 3)))
-        parts = [f"{fmt(day.get(s.key) or 0)} {s.label}" for s in series]
+        parts = [s.of(day.get(s.key) or 0, fmt) for s in series]
         columns.append(Column(i * WIDTH + 1, WIDTH - 2, segments, f"{_day(day['day'])}: {', '.join(parts)}"))
     busiest = max(range(len(days)), key=lambda i: sum(stacks[i]), default=None)
     summary = f"{title} per day from {_day(days[0]['day'])} to {_day(days[-1]['day'])}" if days else title

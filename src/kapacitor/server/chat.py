@@ -26,6 +26,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from kapacitor import times
+from kapacitor.cycles import young_collections_only
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
 from kapacitor.projections.session_summary import tool_failed
 from kapacitor.server.render.items import render_item
@@ -182,14 +183,15 @@ class ChatModel:
 
     def _fold_all(self) -> None:
         self.rebuilds += 1
-        self.builder = b = _Builder(self.store, {}, inherited=self.inherited)
-        events = self.store.read_stream(self.stream)
-        b.read(self.stream, events)
-        b.collect_links(events, MAIN)
-        self.main = _Conversation(b, path=MAIN, stream=self.stream)
-        self.main.fold(events)
-        self.tail: list[tuple[str, SubagentRun]] = []
-        self._claim_rest()
+        with young_collections_only():  # tens of thousands of cycle-free objects
+            self.builder = b = _Builder(self.store, {}, inherited=self.inherited)
+            events = self.store.read_stream(self.stream)
+            b.read(self.stream, events)
+            b.collect_links(events, MAIN)
+            self.main = _Conversation(b, path=MAIN, stream=self.stream)
+            self.main.fold(events)
+            self.tail: list[tuple[str, SubagentRun]] = []
+            self._claim_rest()
 
     def _claim_rest(self) -> None:
         """The subagents no call claimed, after the conversation (in link order; not
@@ -516,6 +518,24 @@ def _user(c: _Conversation, event: RecordedEvent) -> None:
     c.add(ext.get("kind") or "prompt", event, event.data.get("content", ""), **detail)
     if ext.get("images"):
         c.items[-1].media = attach_sources(c.builder.raw_of(event), ext["images"])
+    if ext.get("command") == "/compact":
+        _before_its_compaction(c.items)
+
+
+def _before_its_compaction(items: list[ChatItem]) -> None:
+    """Claude Code writes a ``/compact``'s boundary and summary before the command
+    (and the caveat about local commands) that caused them: move the command, just
+    appended, and its caveat in front of them, so the chat reads in the order it
+    happened (the command's time is the earlier)."""
+    caveat = end = len(items) - 1
+    while caveat and items[caveat - 1].kind == "meta":
+        caveat -= 1
+    start = caveat
+    while start and items[start - 1].kind in ("compaction", "compact_summary"):
+        start -= 1
+    compacted = items[start:caveat]
+    if any(i.kind == "compaction" for i in compacted) and all(i.timestamp >= items[end].timestamp for i in compacted):
+        items[start:] = items[caveat:] + compacted
 
 
 def _text(c: _Conversation, event: RecordedEvent) -> None:

@@ -11,7 +11,8 @@ items only, wherever it starts, and when events arrive only those are read and
 folded in (``ChatModel.update``); the trace tree (``trace.TraceModel``) grows
 from the items the same way. Only the first read of a session since the server
 started, a change in the history it inherited, or a ``kapacitor scrub`` builds
-it whole.
+it whole; the huge sessions active at a start are built ahead, in the
+background (``chat_warmup``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,30 @@ class ChatCache:
             if entry.trace is None:
                 entry.trace = TraceModel(entry.chat)
             return entry.trace.update()
+
+    def room(self) -> int:
+        """How many more sessions the cache keeps before it drops one."""
+        with self._lock:
+            return max(0, self.size - len(self._entries))
+
+    def warm(self, store: EventStore, session_id: str, inherited: Mapping[int, str]) -> bool:
+        """Build and keep the session's chat and trace ahead of a read (``chat_warmup``),
+        only while there is room: False when it is kept already or there is none.
+        Kept as the least recently read, so it is the first dropped for a real read."""
+        with self.lock(session_id):
+            with self._lock:
+                if session_id in self._entries or len(self._entries) >= self.size:
+                    return False
+            scrubbed = store.stream_version(scrub_log_stream())  # before the build, as ``_entry``
+            entry = _Entry(ChatModel(store, session_id, inherited), scrubbed)
+            entry.trace = TraceModel(entry.chat)
+            entry.trace.update()
+            with self._lock:
+                if session_id in self._entries or len(self._entries) >= self.size:
+                    return False
+                self._entries[session_id] = entry
+                self._entries.move_to_end(session_id, last=False)
+            return True
 
     def _entry(self, store: EventStore, session_id: str, inherited: Mapping[int, str]) -> _Entry:
         """The session's kept entry, brought up to date (under its lock)."""

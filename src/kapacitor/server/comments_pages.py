@@ -26,21 +26,19 @@ OS user), or the identity a JSON client claims (``author``), as memory does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from pydantic import BaseModel
 
-from kapacitor import times
 from kapacitor.collab import comments as collab_comments
 from kapacitor.collab import marks as collab_marks
 from kapacitor.projections import comments as comments_model
 from kapacitor.projections import marks as marks_model
-from kapacitor.server import chat, queries
+from kapacitor.server import api_json, chat, queries
 from kapacitor.server.access import acting_person as author_of
 from kapacitor.server.access import form_fields
 from kapacitor.server.render.markdown import render_markdown
@@ -121,14 +119,14 @@ def _check_target(request: Request, session_id: str, kind: str, anchor: str) -> 
 
 
 def _add(request: Request, session_id: str, text: str, target: collab_comments.Target, claimed: str = "") -> dict[str, Any]:
-    """Append the comment; returns it as the JSON API lists it (time in UTC)."""
+    """Append the comment; returns it as the JSON API lists it."""
     try:
         added = collab_comments.add(request.app.state.store, session_id, author_of(request, claimed), text, target)
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
-    return _listed({"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
-                    "created_at": added.timestamp, "edited_at": ""})
+    return {"comment_id": added.comment_id, "author": added.author, "target": added.target, "text": added.text,
+            "created_at": added.timestamp, "edited_at": ""}
 
 
 def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed: str = "") -> dict[str, Any]:
@@ -145,7 +143,7 @@ def _edit(request: Request, session_id: str, comment_id: str, text: str, claimed
     except collab_comments.CommentError as exc:
         raise HTTPException(422, str(exc)) from None
     read_your_writes(request, "comments")
-    return _listed(found | {"text": edited.text, "edited_at": edited.timestamp})
+    return found | {"text": edited.text, "edited_at": edited.timestamp}
 
 
 def _retract(request: Request, session_id: str, comment_id: str) -> None:
@@ -270,15 +268,9 @@ class NewMark(BaseModel):
     author: str = ""
 
 
-def _listed(comment: dict[str, Any], zone: tzinfo = UTC) -> dict[str, Any]:
-    """A comment as the JSON API gives it: its times ISO 8601 in ``zone``, one form
-    (``times.iso``), whether it was just written or listed."""
-    return comment | {"created_at": times.iso(comment["created_at"], zone), "edited_at": times.iso(comment["edited_at"], zone) or ""}
-
-
-def _comments_json(request: Request, session_id: str, zone: tzinfo) -> dict[str, Any]:
+def _comments_json(request: Request, session_id: str) -> dict[str, Any]:
     found = comments_model.session_comments(conn(request), session_id)
-    return {"session_id": session_id, "counts": comments_model.counts(found), "comments": [_listed(c, zone) for c in found]}
+    return {"session_id": session_id, "counts": comments_model.counts(found), "comments": found}
 
 
 @router.get("/api/sessions/{session_id}/comments", summary="A session's comments, oldest first")
@@ -288,14 +280,14 @@ def comments_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM
     (markdown), ``created_at`` and ``edited_at`` (ISO 8601 in ``tz``; ``""``: never
     edited); ``counts`` per ``kind:anchor``."""
     _session(request, session_id)
-    return _comments_json(request, session_id, api_zone(tz))
+    return _comments_json(request, session_id)
 
 
 @router.post("/api/sessions/{session_id}/comments", status_code=201, summary="Comment on a session, a chat item or a trace node")
 def comments_api_post(request: Request, session_id: str, comment: NewComment) -> dict[str, Any]:
     """``text`` (markdown, at most 20,000 characters), ``target`` ``{"kind", "anchor"}``
     (default: the session); ``author`` is honoured without ``--auth`` only. Answers the
-    comment as ``GET`` lists it (``created_at`` in UTC). 422 for empty text or a target
+    comment as ``GET`` lists it. 422 for empty text or a target
     the session does not have."""
     _session(request, session_id)
     target = _check_target(request, session_id, comment.target.get("kind", ""), comment.target.get("anchor", ""))
@@ -325,9 +317,7 @@ def comments_api_delete(request: Request, session_id: str, comment_id: str) -> d
 def marks_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
     """``marks``: ``author``, ``reason``, ``marked_at`` (ISO 8601 in ``tz``)."""
     _session(request, session_id)
-    zone = api_zone(tz)
-    return {"session_id": session_id, "marks": [m | {"marked_at": times.iso(m["marked_at"], zone)}
-                                                 for m in marks_model.session_marks(conn(request), session_id)]}
+    return {"session_id": session_id, "marks": marks_model.session_marks(conn(request), session_id)}
 
 
 @router.put("/api/sessions/{session_id}/mark", summary="Mark a session worth learning from")
@@ -346,19 +336,16 @@ def mark_api_delete(request: Request, session_id: str, marked_by: str = "", auth
     return marks_json(request, session_id)
 
 
-def _marked(request: Request, repo: str, zone: Any) -> list[dict[str, Any]]:
-    rows = marks_model.marked(conn(request), viewer_of(request), repo)
-    return [queries.in_zone(r, zone) | {"marks": [m | {"marked_at": times.iso(m["marked_at"], zone)} for m in r["marks"]]}
-            for r in rows]
+def _marked(request: Request, repo: str) -> list[dict[str, Any]]:
+    return [api_json.session_row(r) for r in marks_model.marked(conn(request), viewer_of(request), repo)]
 
 
 @router.get("/marked.json", summary="Sessions marked worth learning from")
 def marked_json(request: Request, repo: Annotated[str, Query(description="one repository (owner/repo or directory)")] = "",
-                tz: Annotated[str, TZ_PARAM] = "") -> JSONResponse:
+                tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
     """Most recently marked first: each session's timeline row with its ``marks``
     (``author``, ``reason``, ``marked_at``); only sessions the caller may see."""
-    zone = api_zone(tz)
-    return JSONResponse({"repo": repo, "tz": str(zone), "sessions": _marked(request, repo, zone)})
+    return {"repo": repo, "tz": str(api_zone(tz)), "sessions": _marked(request, repo)}
 
 
 @router.get("/marked", response_class=HTMLResponse, summary="Marked sessions page")

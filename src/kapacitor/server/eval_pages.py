@@ -25,7 +25,7 @@ from kapacitor.eval.access import reviewer, session_visible, visible_sessions
 from kapacitor.eval.jobs import EvalWorker
 from kapacitor.eval.record import record_review
 from kapacitor.projections import evals as evals_model
-from kapacitor.server.web import conn, not_found, render
+from kapacitor.server.web import conn, not_found, render, render_fragment
 
 router = APIRouter()
 JOB_POLL_SECONDS = 0.3
@@ -60,9 +60,8 @@ def _links(session_id: str, evidence: dict[str, Any]) -> dict[str, str]:
 def _tab_body(request: Request, session: dict[str, Any], eval_id: str) -> Markup:
     evals = _evals(request, session["session_id"])
     chosen = _chosen(evals, eval_id)
-    templates = request.app.state.templates
-    return Markup(templates.get_template("_eval.html").render(
-        session=session, evals=evals, ev=chosen, links=_links, catalog_titles=_category_titles(chosen),
+    return Markup(render_fragment(
+        request, "_eval.html", session=session, evals=evals, ev=chosen, links=_links, catalog_titles=_category_titles(chosen),
     ))
 
 
@@ -101,8 +100,7 @@ def compare_page(request: Request, session_id: str, a: str, b: str) -> HTMLRespo
         sa, sb = scores_a.get(qid), scores_b.get(qid)
         delta = sb["score"] - sa["score"] if sa and sb else None
         rows.append({"question_id": qid, "a": sa, "b": sb, "delta": delta})
-    templates = request.app.state.templates
-    body = Markup(templates.get_template("_eval_compare.html").render(session=session, a=first, b=second, rows=rows))
+    body = Markup(render_fragment(request, "_eval_compare.html", session=session, a=first, b=second, rows=rows))
     return render(request, "session.html", session=session, tab="eval", body=body)
 
 

@@ -100,7 +100,7 @@ def ingest(store: EventStore, session_id: str, body: bytes | bytearray) -> Inges
     with _slots:
         batch = parse_batch(session_id, body)
         added = skipped = 0
-        for streams in event_parts(session_id, batch):
+        for streams in event_parts(session_id, batch, session_repository(store, session_id, batch)):
             more, dropped = append_skipping_taken_ids(store, streams)
             added, skipped = added + more, skipped + dropped
     return IngestResult(added, skipped)
@@ -144,18 +144,42 @@ def parse_batch(session_id: str, body: bytes | bytearray) -> dict[str, Any]:
     return batch
 
 
-def event_parts(session_id: str, batch: dict[str, Any]) -> Iterator[dict[str, list[NewEvent]]]:
+_STARTED_WITHIN = 20
+"""Events at the head of a session's stream searched for its ``SessionStarted``
+(the first hooks' events may come before it)."""
+
+
+def session_repository(store: EventStore, session_id: str, batch: dict[str, Any]) -> str | None:
+    """The session's GitHub repository (``owner/repo``), for the redaction off
+    switch: what the batch's context says (the client's reading of the git
+    remote of the session's cwd), else what the session's ``SessionStarted``
+    kept from an earlier batch's context (a hook's or a subagent's batch
+    carries none). Looked for only when this server's config switches
+    redaction off for some repository; None when unknown (then the batch is
+    masked)."""
+    if not redact.default(accelerate=True).off_repositories:
+        return None
+    repository = (batch.get("context") or {}).get("repository")
+    if not repository:
+        for event in store.read_stream(agent_session_stream(session_id), 0, limit=_STARTED_WITHIN):
+            if event.type == "SessionStarted":
+                repository = ((event.data.get("extensions") or {}).get(EXT) or {}).get("repository")
+                break
+    return repository if isinstance(repository, str) and repository else None
+
+
+def event_parts(session_id: str, batch: dict[str, Any], repository: str | None = None) -> Iterator[dict[str, list[NewEvent]]]:
     """The events of a (parsed) batch by stream, in order, in parts of about
     ``PART_BYTES`` of line text: transcript lines, then the hook (in the last
     part). Each line is released once normalized, so a part's events are the
-    only ones alive."""
+    only ones alive. ``repository``: the session's (``session_repository``)."""
     streams: dict[str, list[NewEvent]] = {}
     size = 0
     context = redact.default(accelerate=True).redact_json(batch.get("context") or {})
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
         source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {}, from_records=False)
-        redactor = redact.default(accelerate=True).for_location(transcript=t["path"])
+        redactor = redact.default(accelerate=True).for_location(transcript=t["path"], repository=repository)
         normalizer = Normalizer(source, lambda _cwd: context, redactor)
         lines, t["lines"] = t["lines"], []
         for i, line in enumerate(lines):
@@ -170,10 +194,10 @@ def event_parts(session_id: str, batch: dict[str, Any]) -> Iterator[dict[str, li
     hook = batch.get("hook")
     if hook is not None:
         try:
-            events = storable(hook_events(session_id, hook))
+            events = storable(hook_events(session_id, hook, repository))
         except (Exception, RecursionError) as exc:  # noqa: BLE001 — say a payload nested too deep to encode
             reason = f"payload could not be stored: {type(exc).__name__}: {exc}"[:500]
-            events = hook_events(session_id, {**hook, "payload": {"session_id": session_id, "kapacitor_error": reason}})
+            events = hook_events(session_id, {**hook, "payload": {"session_id": session_id, "kapacitor_error": reason}}, repository)
         streams.setdefault(agent_session_stream(session_id), []).extend(events)
     if streams:
         yield streams
@@ -207,12 +231,15 @@ def storable(events: list[NewEvent]) -> list[NewEvent]:
     return events
 
 
-def hook_events(session_id: str, hook: dict[str, Any]) -> list[NewEvent]:
-    """``HookReceived`` for a payload (secrets masked), plus ``SessionEnded`` for SessionEnd.
-    The id comes from the payload and the hook's time: a resend is the same event."""
+def hook_events(session_id: str, hook: dict[str, Any], repository: str | None = None) -> list[NewEvent]:
+    """``HookReceived`` for a payload (secrets masked, but in the session's
+    ``repository`` or directory where the config switches redaction off), plus
+    ``SessionEnded`` for SessionEnd. The id comes from the payload and the
+    hook's time: a resend is the same event."""
     event, at = hook["event"], hook["at"]
     payload = hook["payload"]
-    redactor = redact.default(accelerate=True).for_location(str(payload.get("cwd") or ""), str(payload.get("transcript_path") or ""))
+    redactor = redact.default(accelerate=True).for_location(str(payload.get("cwd") or ""), str(payload.get("transcript_path") or ""),
+                                                            repository)
     text = redactor.redact(codec.dumps(payload).decode("utf-8", "surrogatepass"))
     digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     metadata = {

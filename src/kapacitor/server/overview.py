@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from kapacitor.server import charts, format, queries, totals
+from kapacitor.server import api_json, charts, format, queries, totals
 from kapacitor.server.queries import Filters
 from kapacitor.server.timeline import TZ_PARAM, filters
 from kapacitor.server.web import api_zone, conn, render, render_fragment, viewer_of, viewer_zone
@@ -28,14 +28,14 @@ PRESETS = (7, 30, 90)
 """The ranges offered as one click: the last 7, 30 and 90 days."""
 
 DAY_CHARTS = (
-    ("Sessions", (charts.Series("sessions", "sessions", "c-sessions"),), format.number),
+    ("Sessions", (charts.Series("sessions", "sessions", "c-sessions", "session"),), format.number),
     ("Active time", (charts.Series("active_seconds", "active", "c-active"),), format.duration),
     ("Tokens", (charts.Series("input_tokens", "in", "c-in"), charts.Series("output_tokens", "out", "c-out"),
                 charts.Series("cache_read_input_tokens", "cache read", "c-cache-read"),
                 charts.Series("cache_creation_input_tokens", "cache write", "c-cache-write")), format.tokens),
     ("Cost", (charts.Series("cost_usd", "", "c-cost"),), format.cost),
     ("Tool calls", (charts.Series("tool_calls_ok", "succeeded", "c-calls"), charts.Series("tool_errors", "failed", "c-failed")), format.number),
-    ("Files changed", (charts.Series("files_changed", "files", "c-files"),), format.number),
+    ("Files changed", (charts.Series("files_changed", "files", "c-files", "file"),), format.number),
 )
 """The charts by day: title, the figures stacked in each column, how a value reads
 (a day's tool calls are its succeeded and failed ones: ``tool_calls_ok`` is the first)."""
@@ -107,7 +107,7 @@ def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[st
     out = figures(request, scoped, zone)
     if sessions:
         listing = queries.session_list(conn(request), replace(scoped, page=chosen.page), viewer_of(request), zone)
-        listing["sessions"] = [queries.in_zone(s, zone) for s in listing["sessions"]]
+        listing["sessions"] = [api_json.session_row(s) for s in listing["sessions"]]
         out["sessions"] = listing
     return out
 

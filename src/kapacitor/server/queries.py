@@ -14,7 +14,7 @@ from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status, marks
-from kapacitor.projections.repositories import group_of
+from kapacitor.projections.repositories import SORTS, group_of, sort_index, sort_terms
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
 from kapacitor.server.terms import cache_hit_ratio
 from kapacitor.store.readdb import ReadDb
@@ -22,13 +22,6 @@ from kapacitor.store.readdb import ReadDb
 PAGE_SIZE = 50
 MIN_ID_PREFIX = 6
 """Characters of a session id the search box needs to find a session by its start."""
-SORTS = {
-    "started": "started", "title": "lower(title)", "repo": "key", "user": '"user"',
-    "duration": "duration_seconds", "tokens": "tokens", "cost": "cost_usd",
-    "files": "files_changed", "tools": "tool_calls", "eval": evals.LATEST,
-}  # fmt: skip
-"""The timeline's sort keys (``?sort=key`` ascending, ``?sort=-key`` descending) and
-their SQL over ``repository_sessions``."""
 SORT_LABELS = {
     "started": "Started", "title": "Session", "repo": "Repository", "user": "User", "duration": "Duration",
     "tokens": "Tokens", "cost": "Cost", "files": "Files", "tools": "Tools", "eval": "Eval",
@@ -83,14 +76,15 @@ class Filters:
         q = self.q
         return "" if len(q) < MIN_ID_PREFIX or any(c.isspace() for c in q) else q
 
-    def order(self) -> str:
-        """The SQL ORDER BY of ``sort``: sessions without a value (no eval, no price)
-        last either way, then newest first."""
-        key = self.sort.lstrip("-")
-        if not key:
-            return "started DESC, session_id"
-        column = SORTS[key]
-        return f"{column} IS NULL, {column} {'DESC' if self.sort.startswith('-') else 'ASC'}, started DESC, session_id"
+    def sorting(self) -> tuple[str, bool]:
+        """(key of ``SORTS``, descending) of ``sort``; by default ``started``, descending."""
+        return (self.sort.lstrip("-") or "started"), self.sort.startswith("-") or not self.sort
+
+    def order(self, binary: str = "") -> str:
+        """The SQL ORDER BY of ``sort`` (``sort_terms``: sessions without
+        a value, as no eval or no price, last either way, then newest first);
+        ``binary``: the read-model database's."""
+        return ", ".join(sort_terms(*self.sorting(), binary))
 
     def sorted_by(self, key: str) -> str:
         """``asc``, ``desc`` or "" (not sorted by ``key``): the list's ``aria-sort``."""
@@ -119,15 +113,6 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-ZONED = ("started", "ended", "last_activity")
-"""The time fields of the rows the JSON API answers with."""
-
-
-def in_zone(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
-    """``row`` with its times as ISO 8601 in ``tz``, with offset."""
-    return row | {k: times.iso(row[k], tz) for k in ZONED if isinstance(row.get(k), str) and row[k]}
-
-
 def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UTC) -> dict[str, Any]:
     """One page of the sessions ``viewer`` may see, in ``filters.sort`` order
     (newest first by default), and how many match; dates in ``tz``. ``id_matches``:
@@ -135,11 +120,7 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
     id's start), so an ambiguous short id can say so."""
     where, params = filters.where(viewer, conn.like, tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
-    rows = conn.execute(
-        f"SELECT list_row FROM repository_sessions{where} ORDER BY {filters.order()} LIMIT ? OFFSET ?",
-        [*params, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE],
-    ).fetchall()
-    sessions = [json.loads(row) for (row,) in rows]
+    sessions = _page(conn, where, params, filters, total)
     status = live_status.statuses(conn, [s["session_id"] for s in sessions])
     scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
     marked = marks.mark_counts(conn, [s["session_id"] for s in sessions])
@@ -156,6 +137,42 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
         ).fetchone()
     return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions,
             "id_matches": id_matches}
+
+
+def _page(conn: ReadDb, where: str, params: list[Any], filters: Filters, matching: int) -> list[dict[str, Any]]:
+    """The list rows of ``filters.page``: its ids first (read from the sort key's
+    index alone: ``repositories.sort_terms``), then their rows by id, so rows
+    skipped on the way to a deep page are never read from the table.
+    ``matching``: how many sessions the filters keep."""
+    offset = (filters.page - 1) * PAGE_SIZE
+    hint = _in_sort_order(conn, filters, offset, matching) if where else ""
+    ids = [sid for (sid,) in conn.execute(
+        f"SELECT session_id FROM repository_sessions{hint}{where} ORDER BY {filters.order(conn.binary)} LIMIT ? OFFSET ?",
+        [*params, PAGE_SIZE, offset],
+    )]
+    found = dict(conn.execute(
+        f"SELECT session_id, list_row FROM repository_sessions WHERE session_id IN ({','.join('?' * len(ids))})", ids,
+    )) if ids else {}
+    return [json.loads(found[sid]) for sid in ids]
+
+
+SCAN_OVER_SORT = 25
+"""How many index entries walked in order cost as much as one matching row sorted
+(read from the table by id, then sorted): measured by bench/timeline_sort.py."""
+
+
+def _in_sort_order(conn: ReadDb, filters: Filters, offset: int, matching: int) -> str:
+    """SQLite's ``INDEXED BY`` the sort key's index when walking it in order to the
+    page is cheaper than sorting every matching session, else "". SQLite keeps no
+    statistics, so for ``repo = ?`` it guesses a few rows and sorts them all,
+    however many a busy repository has; PostgreSQL's planner weighs its
+    statistics itself. The walk reads about (offset + page) * all / matching entries."""
+    if conn.dialect != "sqlite" or not matching:
+        return ""
+    (everyone,) = conn.execute("SELECT max(rowid) FROM repository_sessions").fetchone()  # ~ the row count, without counting
+    if (offset + PAGE_SIZE) * (everyone or 0) > SCAN_OVER_SORT * matching * matching:
+        return ""
+    return f" INDEXED BY {sort_index(*filters.sorting())}"
 
 
 def repositories(conn: ReadDb, viewer: Viewer) -> list[dict[str, Any]]:
@@ -240,14 +257,19 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
             (session_id,),
         )
     ]
-    files = [
-        {"path": path, "changes": n, "kinds": sorted(set(kinds.split(","))), "lines_added": added, "lines_removed": removed}
-        for path, n, kinds, added, removed in conn.execute(
-            f"SELECT path, count(*), {conn.string_agg('DISTINCT kind')}, sum(lines_added), sum(lines_removed)"
-            " FROM files_changed WHERE session_id = ? GROUP BY path ORDER BY path",
-            (session_id,),
-        )
-    ]
+    files: dict[str, dict[str, Any]] = {}
+    for path, kind, n, added, removed in conn.execute(
+        "SELECT path, kind, count(*), sum(lines_added), sum(lines_removed)"
+        " FROM files_changed WHERE session_id = ? GROUP BY path, kind ORDER BY path, kind",
+        (session_id,),
+    ):
+        f = files.setdefault(path, {"path": path, "changes": 0, "kinds": [], "by_kind": {}, "lines_added": None, "lines_removed": None})
+        f["changes"] += n
+        f["kinds"].append(kind)
+        f["by_kind"][kind] = n
+        for key, lines in (("lines_added", added), ("lines_removed", removed)):
+            if lines is not None:
+                f[key] = (f[key] or 0) + lines
     return {
         "session": row,
         "tokens_by_model": models,
@@ -256,7 +278,7 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
         "cost_usd": row["cost_usd"],
         "price_source": price_source(),
         "tool_calls": tools,
-        "files_changed": files,
+        "files_changed": list(files.values()),
     }
 
 

@@ -19,10 +19,11 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from kapacitor.projections.ownership import inherited_positions
+from kapacitor.projections.repositories import total_tokens
 from kapacitor.server import chat, queries, trace
 from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.timeline import TZ_PARAM
-from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment, viewer_of
+from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment, viewer_of, viewer_zone
 
 router = APIRouter()
 CHAT_PAGE = 200
@@ -76,8 +77,10 @@ def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
 def session_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
     """The row of ``kapacitor sessions --json`` (priced now) plus ``status``, ``repo``,
-    ``repo_kind``; ``started``/``ended`` in ISO 8601 with the offset of ``tz``."""
-    return queries.in_zone(_session(request, session_id), api_zone(tz))
+    ``repo_kind``, ``tokens_total``; times in ISO 8601 with the offset of ``tz``."""
+    api_zone(tz)
+    row = _session(request, session_id)
+    return row | {"tokens_total": total_tokens(row["tokens"])}
 
 
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
@@ -125,7 +128,8 @@ def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTM
     session = _session(request, session_id)
     base = f"/sessions/{quote(session_id)}/trace"
     with reading(request, session_id):
-        body = trace.render_trace(trace_tree(request, session_id, session), detail_url=f"{base}/detail", children_url=f"{base}/children")
+        body = trace.render_trace(trace_tree(request, session_id, session), detail_url=f"{base}/detail", children_url=f"{base}/children",
+                                  tz=viewer_zone(request))
     return _tab(request, session, "trace", body, fragment)
 
 
@@ -134,7 +138,7 @@ def trace_detail(request: Request, session_id: str, node: str) -> HTMLResponse:
     """What the details panel shows for ``node`` (fetched for large trees)."""
     session = _session(request, session_id)
     with reading(request, session_id):
-        detail = trace.render_node_detail(trace_tree(request, session_id, session), node)
+        detail = trace.render_node_detail(trace_tree(request, session_id, session), node, viewer_zone(request))
     if detail is None:
         raise not_found(f"trace node {node!r}")
     return HTMLResponse(detail)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from kapacitor.server import queries, totals
+from kapacitor.server import api_json, queries, totals
 from kapacitor.server.queries import Filters
 from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
@@ -73,7 +73,7 @@ def sessions_json(
     ``started`` in ISO 8601 with the offset of ``tz``."""
     zone = api_zone(tz)
     listing = _listing(request, chosen, zone)
-    listing["sessions"] = [queries.in_zone(s, zone) for s in listing["sessions"]]
+    listing["sessions"] = [api_json.session_row(s) for s in listing["sessions"]]
     listing["tz"] = str(zone)
     return listing
 

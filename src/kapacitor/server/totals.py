@@ -25,7 +25,6 @@ from typing import Any
 
 from kapacitor import times
 from kapacitor.access.viewer import Viewer
-from kapacitor.projections import evals
 from kapacitor.projections.repositories import TOKEN_KINDS
 from kapacitor.server.queries import Filters
 from kapacitor.store.readdb import ReadDb
@@ -89,7 +88,7 @@ def totals(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo, by: Itera
         out["by_model"] = _by_model(conn, where, params)
     if "eval" in asked and conn.execute("SELECT 1 FROM evals LIMIT 1").fetchone():
         scores = conn.execute(
-            f"SELECT d, count(*), avg(score) FROM (SELECT {day_case} AS d, {evals.LATEST} AS score"
+            f"SELECT d, count(*), avg(score) FROM (SELECT {day_case} AS d, eval_score AS score"
             f" FROM repository_sessions{where}) scored WHERE score IS NOT NULL GROUP BY d",
             [*day_params, *params],
         )

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 from markupsafe import Markup
 
+from kapacitor.cycles import young_collections_only
 from kapacitor.projections.session_summary import TOKEN_FIELDS, Call, call_key, merged_call
 from kapacitor.server.chat import ChatItem, ChatModel, ToolCall, chat_items, duration_ms
 from kapacitor.server.render.tools import summary
@@ -123,9 +125,10 @@ class TraceModel:
         self.before: dict[int, tuple[TraceNode, dict[str, int], int]] | None = None
         """While updating: each node changed or added (id → the node, its tokens and
         errors before: none for a new one)."""
-        main = _Grower(self.tree, self, self.chat.items, own=True)
-        main.catch_up()
-        _roll_up(self.tree, self.auto_labels)
+        with young_collections_only():  # a node per item: tens of thousands of cycle-free objects
+            main = _Grower(self.tree, self, self.chat.items, own=True)
+            main.catch_up()
+            _roll_up(self.tree, self.auto_labels)
 
     def update(self) -> TraceNode:
         """The tree with what the chat gained since the last call."""
@@ -413,16 +416,16 @@ def _total(node: TraceNode, auto_labels: set[int] | None = None) -> None:
             auto_labels.add(id(node))
 
 
-def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
-    """The tree as nested, collapsible HTML with a details panel (see trace.js);
-    a large tree's details are fetched from ``detail_url?node=ID`` when selected,
-    and what it has past its first nodes from ``children_url`` (``render.tree``)."""
-    return render_tree(tree, detail_url, children_url)
+def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None, tz: tzinfo = UTC) -> Markup:
+    """The tree as nested, collapsible HTML with a details panel (see trace.js),
+    times in ``tz``; a large tree's details are fetched from ``detail_url?node=ID``
+    when selected, and what it has past its first nodes from ``children_url`` (``render.tree``)."""
+    return render_tree(tree, detail_url, children_url, tz)
 
 
-def render_node_detail(tree: TraceNode, node_id: str) -> Markup | None:
-    """One node's details panel (what ``detail_url`` answers), None if unknown."""
-    return node_detail(tree, node_id)
+def render_node_detail(tree: TraceNode, node_id: str, tz: tzinfo = UTC) -> Markup | None:
+    """One node's details panel (what ``detail_url`` answers), times in ``tz``; None if unknown."""
+    return node_detail(tree, node_id, tz)
 
 
 def render_trace_children(tree: TraceNode, path: str, skip: int, children_url: str) -> Markup | None:

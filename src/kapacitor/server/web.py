@@ -52,8 +52,10 @@ def api_zone(tz: str | None) -> tzinfo:
 
 
 def render_fragment(request: Request, template: str, **context: Any) -> str:
-    """A template rendered on its own (a fragment), with the viewer's zone."""
-    return request.app.state.templates.get_template(template).render(tz=viewer_zone(request), **context)  # type: ignore[no-any-return]
+    """A template rendered on its own (a fragment), with the viewer's zone and
+    whether the server runs with ``--auth``, as whole pages have them."""
+    context = {"tz": viewer_zone(request), "auth": request.app.state.auth} | context
+    return request.app.state.templates.get_template(template).render(**context)  # type: ignore[no-any-return]
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

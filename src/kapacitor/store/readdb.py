@@ -12,10 +12,11 @@ placeholders; what differs between the two is behind a few helpers:
 - ``upsert(table, columns, key)``: ``INSERT ... ON CONFLICT (key) DO UPDATE`` of
   every other column (what SQLite's ``INSERT OR REPLACE`` did);
 - ``greatest(a, b)``: the larger of two values (SQLite's two-argument ``max``);
-- ``string_agg(expr)``: comma-joined values (``group_concat``);
 - ``week(expr)``: an ISO time's ``YYYY-Www``;
 - ``has_table(name)``: whether a table exists;
-- ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``).
+- ``like``: case-insensitive ``LIKE`` (SQLite's is, for ASCII; PostgreSQL's ``ILIKE``);
+- ``binary``: what makes text sort by its bytes (SQLite's default; PostgreSQL's
+  ``COLLATE "C"``, whatever the database's locale), so both sort alike.
 
 Integers: PostgreSQL sums ``bigint`` columns as ``numeric``; whole numbers come
 back as ``int`` here, as SQLite gives them.
@@ -42,6 +43,7 @@ class ReadDb:
     dialect = ""
     for_update = ""
     like = "LIKE"
+    binary = ""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -56,9 +58,6 @@ class ReadDb:
         return sql
 
     def greatest(self, a: str, b: str) -> str:
-        raise NotImplementedError
-
-    def string_agg(self, expr: str) -> str:
         raise NotImplementedError
 
     @contextmanager
@@ -137,9 +136,6 @@ class SQLiteReadDb(ReadDb):
     def has_table(self, name: str) -> bool:
         return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
-    def string_agg(self, expr: str) -> str:
-        return f"group_concat({expr})"
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         conn = self.conn
@@ -160,6 +156,7 @@ class PostgresReadDb(ReadDb):
     dialect = "postgresql"
     for_update = " FOR UPDATE"
     like = "ILIKE"
+    binary = ' COLLATE "C"'
 
     def __init__(self, url: str):
         super().__init__()
@@ -190,9 +187,6 @@ class PostgresReadDb(ReadDb):
 
     def has_table(self, name: str) -> bool:
         return bool(self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0])
-
-    def string_agg(self, expr: str) -> str:
-        return f"string_agg({expr}, ',')"
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

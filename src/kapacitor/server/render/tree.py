@@ -15,7 +15,7 @@ no transcript string becomes markup here.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
@@ -42,10 +42,11 @@ TREE_NODES = 2_000
 class _Budget:
     """What one render of the tree keeps track of: what is left to render of a
     large tree and where to fetch the rest (``url`` None: a small tree, rendered
-    whole), and the session's time axis its waterfall bars sit on."""
+    whole), the session's time axis its waterfall bars sit on, and the viewer's
+    zone its times are shown in."""
 
-    def __init__(self, url: str | None, tree: TraceNode):
-        self.url, self.left = url, TREE_NODES
+    def __init__(self, url: str | None, tree: TraceNode, tz: tzinfo = UTC):
+        self.url, self.left, self.tz = url, TREE_NODES, tz
         self.axis = _Axis.of(tree)
 
 
@@ -78,12 +79,12 @@ class _Axis:
         )
 
 
-def render_tree(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None) -> Markup:
+def render_tree(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None, tz: tzinfo = UTC) -> Markup:
     """Written into one list of strings, every transcript value through ``escape``:
-    a tree has thousands of nodes, and this is the page's whole cost."""
+    a tree has thousands of nodes, and this is the page's whole cost. Times in ``tz``."""
     lazy = detail_url is not None and _more_than(tree, INLINE_NODES)
     source = f' data-detail-url="{escape(detail_url)}"' if lazy else ""
-    budget = _Budget(children_url if lazy else None, tree)
+    budget = _Budget(children_url if lazy else None, tree, tz)
     out = [f'<div class="trace" data-trace{source}><div class="trace-main">{_scale(budget.axis)}<ul class="trace-tree" role="tree">']
     _node(tree, out, inline=not lazy, budget=budget, path="")
     out.append(
@@ -107,13 +108,13 @@ def render_children(tree: TraceNode, path: str, skip: int, children_url: str) ->
     return Markup("".join(out))
 
 
-def node_detail(tree: TraceNode, node_id: str) -> Markup | None:
-    """The details panel of the node with ``node_id``, None when there is none."""
+def node_detail(tree: TraceNode, node_id: str, tz: tzinfo = UTC) -> Markup | None:
+    """The details panel of the node with ``node_id`` (times in ``tz``), None when there is none."""
     stack = [tree]
     while stack:
         node = stack.pop()
         if node.id == node_id:
-            return Markup(_detail(node))
+            return Markup(_detail(node, tz))
         stack.extend(reversed(node.children))
     return None
 
@@ -151,7 +152,7 @@ def _node(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: 
         out.append("</ul></details>")
     else:
         out.append(f"<li><div {attrs}>{row}</div>")
-    out.append(f'<template class="tdetail">{_detail(node)}</template></li>' if inline else "</li>")
+    out.append(f'<template class="tdetail">{_detail(node, budget.tz)}</template></li>' if inline else "</li>")
 
 
 def _children(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: str, skip: int) -> None:
@@ -208,8 +209,8 @@ def _short(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
-def _detail(node: TraceNode) -> str:
-    facts = [(name, _when(value) if name in ("started", "ended") else value) for name in FACTS if (value := getattr(node, name))]
+def _detail(node: TraceNode, tz: tzinfo) -> str:
+    facts = [(name, times.precise(value, tz) if name in ("started", "ended") else value) for name in FACTS if (value := getattr(node, name))]
     if node.duration_ms is not None:
         facts.append(("duration", seconds(node.duration_ms)))
     facts += [
@@ -222,13 +223,6 @@ def _detail(node: TraceNode) -> str:
         if value not in (None, "", {}, [])
     )
     return f'<div class="tdetail-body"><h3>{escape(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
-
-
-def _when(stamp: str) -> str:
-    """A node's time to the millisecond, saying its zone (the tree is shared by
-    every viewer, so UTC): ``2026-07-19 20:08:01.250 UTC``."""
-    moment = times.parse(stamp)
-    return stamp if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} UTC"
 
 
 def _capped(value: Any) -> str:

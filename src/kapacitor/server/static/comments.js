@@ -54,7 +54,8 @@
     var shown = panel.querySelector(".comment-total");
     var count = total ? Number(total.dataset.total) : 0;
     if (shown) shown.textContent = count ? "(" + count + ")" : "";
-    if (count && !panel.dataset.opened) panel.open = panel.dataset.opened = true;  // open once there are some
+    // open once there are some, where there is room for them above the tabs
+    if (count && !panel.dataset.opened && !matchMedia("(max-width: 600px)").matches) panel.open = panel.dataset.opened = true;
   }
 
   function aim(kind, anchor, label) {

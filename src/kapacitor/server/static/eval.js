@@ -61,4 +61,9 @@
         state.textContent = "Could not start the eval (" + status + ").";
       });
   });
+
+  // Picking another eval shows it (the CSP allows no inline handler).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches(".eval-pick select")) event.target.form.submit();
+  });
 })();

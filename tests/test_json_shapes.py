@@ -1,0 +1,130 @@
+"""The JSON API's shapes agree (docs/json-api.md): every JSON GET route writes its
+times one way, ISO 8601 to the millisecond with the offset of the ``tz`` asked for
+(default UTC), and says 422 for an unknown zone; a session in a list carries the
+keys a session's own answer and ``kapacitor sessions --json`` use
+(``repository``, ``tokens_total``) beside the ones old scripts read (``repo``,
+``tokens``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+from fastapi.responses import HTMLResponse
+from test_browser import HELLO, WIDGETS, recorded_context
+
+from conftest import SAMPLE_DIRS
+from kapacitor.capture.importer import import_paths
+from kapacitor.collab import comments, marks
+from kapacitor.demo import demo_eval
+from kapacitor.eval.record import record_eval
+from kapacitor.memory import facts
+from kapacitor.server.api_json import TIME_KEYS, VERBATIM
+from kapacitor.server.app import create_app
+from test_access import flat
+
+SKIPPED = {
+    "/events": "the SSE stream", "/login/oidc": "a redirect", "/login/oidc/callback": "a redirect", "/redoc.js": "a script",
+    "/api/prs/{owner}/{repo}/{number}": "asks GitHub (gh)",
+    "/sessions/{session_id}/eval/jobs/{job_id}.json": "needs a running job",
+    "/sessions/{session_id}/eval/jobs/{job_id}/events": "an SSE stream",
+    "/api/sessions/{session_id}/tool-results/{call_id}": "no time in it",
+}  # fmt: skip
+QUERIES = {"/api/memory/recall": "repo=" + WIDGETS, "/api/search": "q=hello"}
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}([+-]\d\d:\d\d)$")
+
+
+@pytest.fixture
+def app(store, store_path):
+    import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
+    comments.add(store, HELLO, "dev@example.com", "good one", comments.check_target("session"))
+    marks.mark(store, HELLO, "dev@example.com", "a clean start")
+    facts.retain(store, "run make check", WIDGETS, facts.Provenance(by="person", user="dev@example.com", session_id=HELLO))
+    record_eval(store, demo_eval({"session": HELLO, "model": "m", "seconds": 1.0, "answers": {"broken_tests": {"score": 4, "finding": "ok"}},
+                                  "retrospective": {"assessment": "fine", "strengths": [], "issues": [], "suggestions": []}}),
+                {"repository": WIDGETS, "user": "dev@example.com"})
+    app = create_app(f"sqlite://{store_path}", run_projections=False)
+    app.state.runner.catch_up()
+    yield app
+    app.state.runner.close()
+    app.state.store.close()
+
+
+def get(app, url: str, status: int = 200):
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+            return await client.get(url)
+
+    response = asyncio.run(fetch())
+    assert response.status_code == status, (url, response.text[:300])
+    return response.json()
+
+
+def json_routes(app) -> dict[str, str]:
+    """Every GET route that answers JSON (not an HTML page), its parameters filled in."""
+    fill = {"{session_id}": HELLO, "{key:path}": WIDGETS, "{name}": "dev@example.com"}
+    out = {}
+    for route in flat(app.routes):
+        if "GET" not in getattr(route, "methods", ()) or route.path in SKIPPED or getattr(route, "response_class", None) is HTMLResponse:
+            continue
+        if not route.path.endswith(".json") and not route.path.startswith("/api/") and route.path != "/healthz":
+            continue
+        path = route.path
+        for name, value in fill.items():
+            path = path.replace(name, value)
+        assert "{" not in path, f"a JSON route this test cannot fill in: {route.path}"
+        out[route.path] = path
+    return out
+
+
+def stamps(value, key: str = "") -> list[str]:
+    """Every time in a JSON answer (the serializer's rule), the transcript's own data left out."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k not in VERBATIM for s in stamps(v, k)]
+    if isinstance(value, list):
+        return [s for v in value for s in stamps(v, key)]
+    if isinstance(value, str) and value and (key in TIME_KEYS or key.endswith("_at")):
+        return [value]
+    return []
+
+
+def test_every_json_route_writes_its_times_one_way_in_the_zone_asked(app):
+    routes = json_routes(app)
+    assert {"/sessions.json", "/repos.json", "/sessions/{session_id}/chat.json", "/api/memory/facts", "/marked.json"} <= set(routes)
+    seen = {}
+    for route, path in sorted(routes.items()):
+        query = QUERIES.get(route, "")
+        for tz, offset in (("", "+00:00"), ("Asia/Tokyo", "+09:00")):
+            answer = get(app, f"{path}?{'&'.join(filter(None, [query, f'tz={tz}' if tz else '']))}")
+            found = stamps(answer)
+            wrong = [s for s in found if not STAMP.match(s) or not s.endswith(offset)]
+            assert wrong == [], f"{route} (tz={tz or 'none'}): {wrong[:3]}"
+            seen[route] = len(found)
+        get(app, f"{path}?{query}&tz=Mars/Olympus", status=422)
+    timed = {r for r, n in seen.items() if n}
+    assert {"/sessions.json", "/repos.json", "/sessions/{session_id}.json", "/sessions/{session_id}/stats.json",
+            "/sessions/{session_id}/chat.json", "/sessions/{session_id}/trace.json", "/sessions/{session_id}/eval.json",
+            "/api/memory/facts", "/api/sessions/{session_id}/comments", "/api/sessions/{session_id}/marks", "/marked.json"} <= timed, seen
+
+
+def test_a_listed_session_has_the_keys_of_the_session_s_own_answer(app, store_path):
+    listed = next(s for s in get(app, "/sessions.json")["sessions"] if s["session_id"] == HELLO)
+    own = get(app, f"/sessions/{HELLO}.json")
+    assert listed["repo"] == own["repo"] == WIDGETS and listed["repository"] == own["repository"] == WIDGETS
+    assert isinstance(own["tokens"], dict) and listed["tokens"] == listed["tokens_total"] == own["tokens_total"] > 0
+    assert own["tokens_total"] == sum(sum(m[k] for k in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+                                      for m in own["tokens"].values())
+    day = f"since={listed['started'][:10]}&until={listed['started'][:10]}"
+    for rows in (get(app, "/marked.json")["sessions"], get(app, f"/repos/{WIDGETS}.json?{day}")["sessions"]["sessions"],
+                 get(app, f"/users/dev@example.com.json?{day}")["sessions"]["sessions"]):
+        row = next(s for s in rows if s["session_id"] == HELLO)
+        assert (row["repository"], row["tokens_total"]) == (WIDGETS, own["tokens_total"])
+    cli = subprocess.run([sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "sessions", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    row = next(s for s in json.loads(cli) if s["session_id"] == HELLO)
+    assert row["repository"] == own["repository"] and row["tokens"] == own["tokens"]
