@@ -287,18 +287,22 @@ def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event,
         pass
 
 
-def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
-    names = {"anonymous": None, "bob": "bob", "alice": "alice"}
+def follow_all(team, names: dict[str, str | None]) -> tuple[dict[str, list[str]], threading.Event]:
+    """``/events`` followed by each of ``names`` (label -> user, None: anonymous)
+    until the returned event is set: the lines each saw, by label."""
     seen: dict[str, list[str]] = {name: [] for name in names}
     ready = {name: threading.Event() for name in names}
     stop = threading.Event()
-    threads = [threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True)
-               for name, user in names.items()]
-    for thread in threads:
-        thread.start()
+    for name, user in names.items():
+        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
     for event in ready.values():
         assert event.wait(10)
     time.sleep(0.5)
+    return seen, stop
+
+
+def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
+    seen, stop = follow_all(team, {"anonymous": None, "bob": "bob", "alice": "alice"})
     team.send_hook("alice", team.alice, "Notification")
     wait_for(lambda: any(WIDGETS in line for line in seen["alice"]), timeout=10)
     time.sleep(1.0)  # any message for the others went out with alice's
@@ -308,15 +312,7 @@ def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
 
 
 def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team):
-    names = {"anonymous": None, "bob": "bob", "alice": "alice"}
-    seen: dict[str, list[str]] = {name: [] for name in names}
-    ready = {name: threading.Event() for name in names}
-    stop = threading.Event()
-    for name, user in names.items():
-        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
-    for event in ready.values():
-        assert event.wait(10)
-    time.sleep(0.5)
+    seen, stop = follow_all(team, {"anonymous": None, "bob": "bob", "alice": "alice"})
     alice = team.client("alice")
     assert alice.post(f"/api/sessions/{WIDGETS}/comments", json={"text": "private thoughts"}).status_code == 201
     assert alice.put(f"/api/sessions/{WIDGETS}/mark", json={}).status_code == 200
@@ -332,15 +328,7 @@ def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team
 def test_a_session_shared_with_the_org_reaches_open_timelines_live(team):
     """Visibility is access control, not an event: its change is announced by itself,
     to the viewers who may see the session now (or could before it went private)."""
-    names = {"anonymous": None, "bob": "bob"}
-    seen: dict[str, list[str]] = {name: [] for name in names}
-    ready = {name: threading.Event() for name in names}
-    stop = threading.Event()
-    for name, user in names.items():
-        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
-    for event in ready.values():
-        assert event.wait(10)
-    time.sleep(0.5)
+    seen, stop = follow_all(team, {"anonymous": None, "bob": "bob"})
     alice, bob, url = team.client("alice"), team.client("bob"), f"/api/sessions/{WIDGETS}/visibility"
     assert alice.put(url, json={"visibility": "org"}).status_code == 200
     wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)
