@@ -150,10 +150,10 @@ def app_routes(tmp_path: Path) -> list[tuple[str, str]]:
         app.state.store.close()
 
 
-def leaks(text: str, asked: str = "") -> list[str]:
-    """The markers of alice's session in ``text``, but its id when the URL ``asked`` for it
-    (a 404 may say which session it did not find)."""
-    return [m for m in MARKERS if m in text and m not in asked]
+def leaks(text: str, asked: str = "", also: tuple[str, ...] = ()) -> list[str]:
+    """The markers of alice's session (and ``also``: her repository's name) in ``text``,
+    but one the URL ``asked`` for (a 404 may say which session it did not find)."""
+    return [m for m in (*MARKERS, *also) if m in text and m not in asked]
 
 
 def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp_path):
@@ -167,6 +167,11 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
     alice, root = team.client("alice"), team.client("root")
     fact = {"text": "widgets use tabs", "repo": "org", "session_id": WIDGETS, "by": "agent"}
     assert alice.post("/api/memory/facts", json=fact).status_code == 200  # a fact from her private session
+    her_repo = alice.get(f"/sessions/{WIDGETS}.json").json()["repo"]
+    assert her_repo != viewers["bob"].get(f"/sessions/{BOB_SESSION}.json").json()["repo"]
+    her_scope = "acme/alices-widgets"  # a fact's scope is OWNER/REPO; her session's repository is a directory
+    assert alice.post("/api/memory/facts", json=fact | {"repo": her_scope, "text": "widgets build with make"}).status_code == 200
+    assert her_scope in alice.get("/memory").text  # the Memory page would list the repository and its facts
     assert leaks(alice.get("/api/memory/facts").text) and leaks(alice.get("/api/search?q=hello").text)
     chat_item = alice.get(f"/sessions/{WIDGETS}/chat.json").json()[0]["id"]
     comment = {"text": "a comment on her private session", "target": {"kind": "chat", "anchor": chat_item}}
@@ -183,13 +188,15 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
         url = re.sub(r"{(\w+)(:\w+)?}", lambda m: WIDGETS if m[1] == "session_id" else FILL[m[1]], path) + queries.get(path, "")
         walked += 1
         if method == "GET":
+            head = root.get("/healthz").json()["head"]
             for name, client in viewers.items():
                 answer = client.get(url)
-                assert not leaks(answer.text, url), f"{name} reads the private session at GET {url}: {answer.status_code}"
+                assert not leaks(answer.text, url, (her_repo, her_scope)), f"{name} reads the private session at GET {url}: {answer.status_code}"
                 if "{session_id}" in path:
                     assert answer.status_code in (401, 404), (name, url, answer.status_code)
                 elif name == "anonymous" and path not in OPEN:
                     assert answer.status_code in (401, 303), (url, answer.status_code)  # sign in first
+            assert root.get("/healthz").json()["head"] == head, f"GET {url} appended to the log"  # a read writes nothing
             if others:
                 continue  # nothing there (or an outside service, gh): the answers above are what it can show
             owner_view = alice.get(url)
@@ -197,6 +204,7 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
             if "{session_id}" in path:
                 assert leaks(owner_view.text) or path in NOTHING_OF_IT_YET, url
                 assert root.get(url).status_code == 200  # an admin sees it too
+            assert root.get("/healthz").json()["head"] == head, f"GET {url} appended to the log"  # a read writes nothing
         elif method in ("PUT", "PATCH", "DELETE") and path.startswith("/api/sessions/{session_id}/"):
             body = {"visibility": "public", "reason": "probe", "text": "probe"} if method != "DELETE" else None
 
@@ -279,18 +287,22 @@ def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event,
         pass
 
 
-def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
-    names = {"anonymous": None, "bob": "bob", "alice": "alice"}
+def follow_all(team, names: dict[str, str | None]) -> tuple[dict[str, list[str]], threading.Event]:
+    """``/events`` followed by each of ``names`` (label -> user, None: anonymous)
+    until the returned event is set: the lines each saw, by label."""
     seen: dict[str, list[str]] = {name: [] for name in names}
     ready = {name: threading.Event() for name in names}
     stop = threading.Event()
-    threads = [threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True)
-               for name, user in names.items()]
-    for thread in threads:
-        thread.start()
+    for name, user in names.items():
+        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
     for event in ready.values():
         assert event.wait(10)
     time.sleep(0.5)
+    return seen, stop
+
+
+def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
+    seen, stop = follow_all(team, {"anonymous": None, "bob": "bob", "alice": "alice"})
     team.send_hook("alice", team.alice, "Notification")
     wait_for(lambda: any(WIDGETS in line for line in seen["alice"]), timeout=10)
     time.sleep(1.0)  # any message for the others went out with alice's
@@ -300,15 +312,7 @@ def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
 
 
 def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team):
-    names = {"anonymous": None, "bob": "bob", "alice": "alice"}
-    seen: dict[str, list[str]] = {name: [] for name in names}
-    ready = {name: threading.Event() for name in names}
-    stop = threading.Event()
-    for name, user in names.items():
-        threading.Thread(target=follow_events, args=(team.client(user), seen[name], ready[name], stop), daemon=True).start()
-    for event in ready.values():
-        assert event.wait(10)
-    time.sleep(0.5)
+    seen, stop = follow_all(team, {"anonymous": None, "bob": "bob", "alice": "alice"})
     alice = team.client("alice")
     assert alice.post(f"/api/sessions/{WIDGETS}/comments", json={"text": "private thoughts"}).status_code == 201
     assert alice.put(f"/api/sessions/{WIDGETS}/mark", json={}).status_code == 200
@@ -319,6 +323,50 @@ def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team
     stop.set()
     assert not leaks("\n".join(seen["bob"])) and not leaks("\n".join(seen["anonymous"]))
     assert not any(BOB_SESSION in line for line in seen["anonymous"])  # org, not public
+
+
+def test_a_session_shared_with_the_org_reaches_open_timelines_live(team):
+    """Visibility is access control, not an event: its change is announced by itself,
+    to the viewers who may see the session now (or could before it went private)."""
+    seen, stop = follow_all(team, {"anonymous": None, "bob": "bob"})
+    alice, bob, url = team.client("alice"), team.client("bob"), f"/api/sessions/{WIDGETS}/visibility"
+    assert alice.put(url, json={"visibility": "org"}).status_code == 200
+    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)
+    assert WIDGETS in {s["session_id"] for s in bob.get("/sessions.json").json()["sessions"]}  # what the page re-fetches
+    seen["bob"].clear()
+    assert alice.put(url, json={"visibility": "private"}).status_code == 200
+    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)  # he saw it: his list drops it
+    assert WIDGETS not in {s["session_id"] for s in bob.get("/sessions.json").json()["sessions"]}
+    time.sleep(1.0)
+    stop.set()
+    assert not any(WIDGETS in line for line in seen["anonymous"])  # org, never public
+
+
+def test_a_session_sent_with_a_users_token_is_that_users(team):
+    """The session's user is the account whose token sent it (not the OS login or
+    git identity of the laptop, which stays as ``git_user``): filtering by user finds it."""
+    alice = team.client("alice")
+    assert alice.get(f"/sessions/{WIDGETS}.json").json()["user"] == "alice"
+    assert [s["session_id"] for s in alice.get("/sessions.json?user=alice").json()["sessions"]] == [WIDGETS]
+    assert [s["session_id"] for s in team.client("root").get("/sessions.json?user=bob").json()["sessions"]] == [BOB_SESSION]
+
+
+def test_an_empty_timeline_says_why_to_a_team_member(tmp_path):
+    """Bob, who may see nothing yet, is told sessions may be private and how his own
+    arrive, not to import (he cannot) or run the demo."""
+    tokens = make_users(tmp_path / "empty.db")
+    server = Server(tmp_path / "empty.db", None, "--auth").start()
+    try:
+        def timeline(user: str) -> str:
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens[user]}"}) as client:
+                return client.get("/", headers={"Accept": "text/html"}).text
+
+        page = timeline("bob")
+        assert "No sessions match." in page and "may be private" in page and "kapacitor setup --server" in page
+        assert "kapacitor import" not in page and "--demo" not in page
+        assert "kapacitor import" in timeline("root")  # an admin may import
+    finally:
+        server.stop()
 
 
 def test_visibility_opens_a_session_to_the_org_then_to_anyone(team):

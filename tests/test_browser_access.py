@@ -71,3 +71,25 @@ def test_api_docs_render_offline_under_the_csp(tmp_path, page, live_server):
     expect(page).to_have_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/docs")
     expect(page.locator(".docs-bar a[href='/']")).to_be_visible()
+
+
+def test_a_session_shared_with_the_org_appears_in_an_open_timeline_without_reload(tmp_path, page):
+    team = Team(tmp_path)
+    try:
+        page.goto(f"{team.server.url}/login?next=/")
+        page.fill("#token", team.tokens["bob"])
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{team.server.url}/")
+        rows = page.locator("#timeline")
+        expect(rows).to_contain_text(BOB_SESSION[:8])
+        expect(rows).not_to_contain_text(WIDGETS[:8])
+        page.wait_for_function("document.getElementById('live-indicator').classList.contains('connected')")
+        alice = team.client("alice")
+        assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "org"}).status_code == 200
+        expect(rows).to_contain_text(WIDGETS[:8], timeout=10_000)  # no reload: the stream said so
+        assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "private"}).status_code == 200
+        expect(rows).not_to_contain_text(WIDGETS[:8], timeout=10_000)
+    finally:
+        for client in team.clients:
+            client.close()
+        team.server.stop()

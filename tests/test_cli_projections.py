@@ -31,6 +31,14 @@ def test_every_projections_command_has_help(command):
     assert "Usage: kapacitor projections" in out and len(out.splitlines()) > 5
 
 
+def test_projections_help_names_every_read_model_of_the_registry():
+    from kapacitor.projections.catalog import PROJECTIONS
+
+    out = " ".join(kapacitor("projections", "--help").stdout.split())
+    names = ", ".join(p.name for p in PROJECTIONS)
+    assert f"The {len(PROJECTIONS)} read models, in the order they run: {names}." in out
+
+
 def test_status_before_and_after_rebuild(store_url):
     before = status(store_url)
     assert list(before) == [

@@ -15,7 +15,7 @@ from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval import session as session_mod
 from kapacitor.eval.answers import InvalidAnswer, validate_answer
 from kapacitor.eval.compact import compact_trace
-from kapacitor.eval.judges import make_judge
+from kapacitor.eval.judges import JudgeUnreachable, make_judge
 from kapacitor.eval.record import evals_of, record_eval
 from kapacitor.eval.runner import Settings, aggregate, rounded_mean, run_eval
 from kapacitor.eval.tools import SessionTools, ToolError
@@ -222,6 +222,30 @@ def test_a_judge_that_times_out_is_retried_then_recorded_failed(imported, judge_
     assert [f["question_id"] for f in result.failed] == ["direct_approach"]
     assert "Timeout" in result.failed[0]["error"]
     assert [v.question_id for v in result.verdicts] == ["sensitive_files"]
+
+
+@pytest.mark.parametrize("backend", ["anthropic", "openai"])
+def test_a_judge_refusing_the_credentials_stops_the_eval_without_retries(imported, judge_server, backend):
+    server = judge_server({"*": [{"status": 401}]})
+    cat = catalog_mod.load()
+    view = session_mod.load(imported, API_FIX)
+    events = []
+    with pytest.raises(JudgeUnreachable, match="AuthenticationError"):
+        run_eval(view, judge(backend), cat, cat.questions, Settings(parallel=2), events.append)
+    assert len(server.requests) <= 2  # the calls in flight, none retried, no other question asked
+    assert not [e for e in events if e["state"] in ("retry", "failed")]
+
+
+def test_a_judge_lost_midway_keeps_the_answers_and_marks_the_rest_not_asked(imported, judge_server):
+    judge_server({"sensitive_files": [{"answer": {"score": 4}}], "*": [{"status": 404}]})
+    cat = catalog_mod.load()
+    view = session_mod.load(imported, API_FIX)
+    chosen = cat.select(["sensitive_files", "destructive_commands", "direct_approach"])
+    result = run_eval(view, judge(), cat, chosen, Settings(chain=True))
+    assert [v.question_id for v in result.verdicts] == ["sensitive_files"]
+    assert [f["question_id"] for f in result.failed] == ["destructive_commands", "direct_approach", "retrospective"]
+    assert all(f["error"].startswith("not asked: anthropic judge at ") and "NotFoundError" in f["error"]
+               for f in result.failed) and not result.ok
 
 
 def test_max_cost_stops_the_eval(imported, judge_server):

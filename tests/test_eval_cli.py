@@ -70,6 +70,46 @@ def test_eval_exit_codes(filled, judge_env):
     assert "Traceback" not in missing.stderr + failed.stderr + no_key.stderr
 
 
+def _without(*prefixes: str, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
+
+
+@pytest.mark.parametrize(("judge", "env"), [
+    pytest.param("openai", _without("OPENAI", OPENAI_BASE_URL="http://127.0.0.1:1/v1", OPENAI_API_KEY="x"), id="refused"),
+    pytest.param("claude", _without("KAPACITOR_CLAUDE", KAPACITOR_CLAUDE="/nonexistent/claude"), id="no-executable"),
+    pytest.param("anthropic", _without("ANTHROPIC"), id="no-key"),
+])
+def test_an_unreachable_judge_is_one_line_and_stores_nothing(filled, store, judge, env):
+    head = store.head_position()
+    done = subprocess.run([*KAPACITOR, "--store", filled, "eval", API_FIX, "--judge", judge], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {judge} judge: ")
+    assert store.head_position() == head and evals_of(store, API_FIX) == []
+
+
+def test_an_eval_with_no_question_answered_is_not_stored(filled, judge_env, store):
+    judge_env.script["*"] = [{"raw": "no json"}]
+    done = kapacitor(filled, "eval", API_FIX, "--questions", "sensitive_files,destructive_commands")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert sorted(line.split()[0] for line in done.stderr.splitlines() if " failed: " in line) == [
+        "destructive_commands", "sensitive_files"]  # each question's failure, as it happened
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "Error: eval not stored: the judge answered no question (sensitive_files: ")
+    assert evals_of(store, API_FIX) == []
+
+
+def test_an_eval_with_some_questions_answered_is_stored_with_the_rest_failed(filled, judge_env, store):
+    judge_env.script["destructive_commands"] = [{"raw": "no json"}]
+    done = kapacitor(filled, "eval", API_FIX, "--questions", "sensitive_files,destructive_commands", "--json")
+    assert done.returncode == 1
+    stored = json.loads(done.stdout)
+    assert [s["question_id"] for s in stored["scores"]] == ["sensitive_files"]
+    assert [f["question_id"] for f in stored["summary"]["failed"]] == ["destructive_commands"]
+    assert [e["eval_id"] for e in evals_of(store, API_FIX)] == [stored["eval_id"]]
+
+
 def test_eval_repo_since_skips_evaluated_sessions(filled, judge_env):
     first = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "100000d", "--questions", "safety", "--json")
     assert first.returncode == 0, first.stderr
@@ -100,7 +140,7 @@ def test_mcp_judge_serves_the_session_tools_over_stdio(filled):
 
 def test_mcp_judge_refuses_an_unknown_session(filled):
     done = kapacitor(filled, "mcp", "judge", "--session", "nope")
-    assert done.returncode == 2 and "no session 'nope'" in done.stderr
+    assert done.returncode == 1 and "no session 'nope'" in done.stderr
 
 
 def test_the_claude_backend_command_line_and_mcp_config():

@@ -9,6 +9,7 @@ import shutil
 
 from conftest import RECORDED
 from kapacitor.capture.importer import import_paths
+from kapacitor.store import open_store
 
 SAMPLE = RECORDED / "projects" / "-home-dev-notes" / "97617f62-6fd5-442d-bb39-3ca75bd8c3e3.jsonl"
 SESSION = SAMPLE.stem
@@ -173,3 +174,56 @@ def test_a_record_written_twice_in_two_streams_is_skipped_not_fatal(store, tmp_p
     summary = import_paths(store, [path])
     assert summary.files == 1 and not summary.warnings
     assert sorted(stored_raw(store)) == sorted([*lines, twin])
+
+
+HOOK_LOGS = RECORDED / "hooks"
+
+
+def test_hook_logs_are_not_transcripts_one_warning_each_nothing_stored(store):
+    """Claude Code hook logs (``session_id``, ``cwd``, no ``type``) are JSON lines
+    but no transcript: each file is skipped with one warning, no session opened."""
+    logs = sorted(HOOK_LOGS.glob("*.jsonl"))
+    summary = import_paths(store, [HOOK_LOGS])
+    assert summary.events_added == 0 and store.head_position() == 0
+    assert [w.path for w in summary.warnings] == [str(p) for p in logs]
+    for warning, log in zip(summary.warnings, logs):
+        lines = len(log.read_bytes().splitlines())
+        where = "line" if lines == 1 else f"{lines} lines"
+        assert warning.message == f"not a Claude Code transcript (no transcript record in its {where}): skipped, nothing stored"
+
+
+def test_a_recorded_tree_with_hook_logs_imports_just_its_transcripts(store, tmp_path):
+    """The recorded tree holds transcripts and hook logs side by side: the import
+    stores exactly what importing the transcripts alone stores."""
+    whole = import_paths(store, [RECORDED])
+    alone = open_store(f"sqlite://{tmp_path / 'alone.db'}")
+    import_paths(alone, [RECORDED / "projects", RECORDED / "interactive" / "projects"])
+    assert whole.events_added == alone.head_position() > 0
+    assert sorted(e.id for e in store.read_all()) == sorted(e.id for e in alone.read_all())
+    assert not any("record has no type" in w.message for w in whole.warnings)
+
+
+def test_a_long_hook_log_is_judged_on_its_first_1000_lines(store, tmp_path):
+    [payload] = (HOOK_LOGS / "Stop.jsonl").read_bytes().splitlines()[:1]
+    log = tmp_path / "hooks.jsonl"
+    log.write_bytes(b"\n".join([payload] * 1500) + b"\n")
+    summary = import_paths(store, [log])
+    [warning] = summary.warnings
+    assert warning.message == "not a Claude Code transcript (no transcript record in its first 1,000 lines): skipped, nothing stored"
+    assert store.head_position() == 0
+
+
+def test_a_typeless_line_before_the_records_of_a_transcript_is_kept_as_unknown(store, tmp_path):
+    """A damaged transcript whose first line lost its ``type`` still imports whole;
+    the typeless line is kept as unknown and does not open the session early."""
+    path = copy_sample(tmp_path)
+    lines = good_lines()
+    typeless = json.loads(lines[2])  # a user prompt: it has a cwd
+    del typeless["type"]
+    path.write_bytes(b"\n".join([json.dumps(typeless).encode()] + lines) + b"\n")
+    summary = import_paths(store, [path])
+    [warning] = summary.warnings
+    assert warning.line == 1 and warning.message == "kept as unknown record: record has no type"
+    assert sorted(stored_raw(store)) == sorted([json.dumps(typeless).encode()] + lines)
+    [started] = [e for e in store.read_all() if e.type == "SessionStarted"]
+    assert started.metadata["source"]["line"] > 0  # opened by a transcript record, not by the typeless line

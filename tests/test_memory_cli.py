@@ -84,7 +84,7 @@ def test_recap_on_recorded_sessions(recorded):
 
 def test_errors_on_recorded_sessions(recorded):
     assert [(e["tool"], e["position"], e["error"].splitlines()[-1]) for e in json.loads(run(recorded, "errors", TODOS, "--json"))] == [
-        ("Write", 4, "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>"),
+        ("Write", 4, "File has not been read yet. Read it first before writing to it."),  # the client's tag unwrapped
         ("Bash", 9, "cat: does_not_exist.txt: No such file or directory"),
     ]
     denied = json.loads(run(recorded, "errors", NOTES, "--json"))

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,8 +71,8 @@ def test_a_file_without_transcript_records_is_skipped_with_one_warning(tmp_path)
     summary = json.loads(result.stdout)
     assert summary["events_added"] == 0
     [warning] = summary["warnings"]
-    assert warning.startswith("/etc/passwd: not a Claude Code transcript (no transcript record in its first ")
-    assert warning.endswith(" lines): skipped, nothing stored")
+    lines = len(Path("/etc/passwd").read_bytes().splitlines())
+    assert warning == f"/etc/passwd: not a Claude Code transcript (no transcript record in its {f'first {lines:,}' if lines >= 1000 else lines} lines): skipped, nothing stored"
     status = json.loads(kapacitor("--store", f"sqlite://{store}", "projections", "status", "--json").stdout)
     assert {row["head"] for row in status} == {0}
 
@@ -138,7 +139,9 @@ def test_the_sessions_table_fits_the_terminal_one_line_each(imported_store, widt
     rows = json.loads(kapacitor("--store", imported_store, "sessions", "--json").stdout)
     for row in rows:  # each session on exactly one line, by its short id
         [line] = [line for line in lines if line.startswith(row["session_id"][:8])]
-        assert times.shown(row["started"], None) in line  # in the local zone, named
+        assert f" {times.shown(row['started'], None, '%m-%d %H:%M')} " in line  # in the local zone, named; the year this year
+        title = " ".join(row["title"].split())
+        assert title[: min(len(title), 15)] in line  # the title keeps the room (16 columns at 80)
         assert line.endswith(" " + format.cost(row["cost_usd"]))  # the web's rule: "$0.039", not "$0.04"
     assert "started" in out
 
@@ -227,4 +230,4 @@ def test_eval_of_a_missing_session_is_one_line_and_nothing_before_it(tmp_path):
     assert kapacitor("--store", store, "import", str(SAMPLE)).returncode == 0
     result = kapacitor("--store", store, "eval", "nope")
     assert result.returncode != 0 and result.stdout == ""
-    assert result.stderr == "Error: no session 'nope' in the store\n"  # no blank line first
+    assert result.stderr == "Error: no session 'nope' in the store (`kapacitor sessions` lists them)\n"  # no blank line first

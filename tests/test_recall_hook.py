@@ -60,6 +60,20 @@ def test_session_start_prints_the_repositorys_and_the_teams_facts(tmp_path, live
     assert api_facts(live_server, "acme/other")[0]["uses"] == 0
 
 
+def test_reading_the_recall_counts_nothing_only_the_hooks_post_does(tmp_path, live_server):
+    """A GET (a person browsing the API, /docs "Try it out") changes nothing: the
+    same context comes back, the store's head stays, no fact's use is counted."""
+    post_fact(live_server, FACT, "acme/greeter")
+    head = live_server.get("/healthz")["head"]
+    for _ in range(2):
+        preview = live_server.get("/api/memory/recall?repo=acme/greeter&session=s-9")
+        assert FACT in preview["context"] and preview["facts"][0]["uses"] == 0
+    assert live_server.get("/healthz")["head"] == head
+    assert api_facts(live_server, "acme/greeter")[0]["uses"] == 0
+    session_start(checkout(tmp_path / "greeter"))
+    wait_for(lambda: api_facts(live_server, "acme/greeter")[0]["uses"] == 1)  # the hook's POST counts
+
+
 def test_server_down_uses_the_cached_copy_else_prints_nothing(tmp_path, live_server, monkeypatch):
     repo = checkout(tmp_path / "greeter")
     post_fact(live_server, FACT, "acme/greeter")
@@ -85,7 +99,7 @@ def test_a_refusing_server_falls_back_to_the_cache(tmp_path, status, monkeypatch
     from kapacitor.capture import recall_hook
 
     class Refuse(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_POST(self):  # noqa: N802
             self.send_response(status)
             self.end_headers()
 

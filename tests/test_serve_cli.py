@@ -7,8 +7,10 @@ import json
 import os
 import shutil
 import subprocess
+import re
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from browser import start_server
 from conftest import RECORDED
@@ -25,9 +27,12 @@ def test_demo_fills_a_fresh_demo_store_with_a_team(tmp_path):
     try:
         listing = server.get_json("/sessions.json")
         repos = server.get_json("/repos.json")
+        facts = server.get_json("/api/memory/facts")
     finally:
         output = server.stop()
     assert listing["total"] == 14 and "Traceback" not in output  # the sessions of scripts/demo/sessions.py
+    [told] = re.findall(r", (\d+) facts", output)
+    assert int(told) == len(facts) > 5  # the team's facts and those the demo's evals retained
     assert (tmp_path / "share" / "kapacitor" / "demo.db").exists()
     assert not (tmp_path / "share" / "kapacitor" / "kapacitor.db").exists()  # the user's store is untouched
     github = [r["key"] for r in repos if r["kind"] == "github"]
@@ -72,13 +77,23 @@ def test_a_second_demo_server_reuses_the_demo_store_under_the_first(tmp_path):
     assert [s["started"] for s in again["sessions"]] == [s["started"] for s in before["sessions"]]  # dates do not move
     assert after["total"] == before["total"] == again["total"] == 14
     assert health["ok"] and first_health["ok"]
-    copy_line = f"kapacitor --store sqlite://{demo_db} sessions"
-    assert copy_line in first_output.replace("\n", "")  # the banner says how the CLI reads the demo
+    # the banner says how the CLI reads the demo, as a command that works as printed
+    # (./scripts/run installs into .venv/bin, which is not on PATH)
+    [printed] = re.findall(r"The CLI reads this store with: (.+)", first_output)
+    assert printed.endswith(f" --store sqlite://{demo_db} sessions")
     env = os.environ | {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "share")}
     env.pop("KAPACITOR_STORE", None)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != bin_dir)
+    typed = subprocess.run(printed, shell=True, capture_output=True, text=True, env=env)
+    assert typed.returncode == 0 and "acme/" in typed.stdout, typed.stderr
     missing = subprocess.run([sys.executable, "-m", "kapacitor", "sessions"], capture_output=True, text=True, env=env)
     assert missing.returncode == 1 and "no store at" in missing.stderr
-    assert copy_line in missing.stderr.replace("\n", "")  # the error points at the demo's store
+    assert printed in missing.stderr.replace("\n", "")  # the default store's error points at the demo's store
+    chosen = tmp_path / "chosen.db"
+    named = subprocess.run([sys.executable, "-m", "kapacitor", "--store", f"sqlite://{chosen}", "sessions"],
+                           capture_output=True, text=True, env=env)
+    assert named.returncode == 1 and "the demo's store" not in named.stderr  # a store named on purpose: no demo hint
     listed = subprocess.run([sys.executable, "-m", "kapacitor", "--store", f"sqlite://{demo_db}", "sessions", "--json"],
                             capture_output=True, text=True, env=env, check=True)
     assert len(json.loads(listed.stdout)) >= 1

@@ -112,7 +112,9 @@ def test_unknown_session_is_404(app):
 
 def test_a_bad_filter_is_a_one_line_error(app):
     page = get(app, "/?since=yesterday", status=422, headers={"accept": "text/html"})
-    assert "422: bad request (since: String should match pattern" in page
+    assert "422: bad request (since: &#39;yesterday&#39; is not a day: YYYY-MM-DD, please)" in page
+    page = get(app, "/?until=2026-02-30", status=422, headers={"accept": "text/html"})  # on no calendar: not a 500
+    assert "422: bad request (until: &#39;2026-02-30&#39; is not a calendar day (day is out of range for month))" in page
     assert get(app, "/sessions.json?page=0", status=422)["detail"][0]["loc"] == ["query", "page"]
 
 
@@ -247,3 +249,27 @@ def test_the_trace_draws_each_node_on_the_sessions_time_axis(app):
     assert all(left + width <= 100.01 for left, width in bars)
     assert len({left for left, _ in bars}) > 5  # turns and calls start at different times
     assert f"{tree['duration_ms'] / 1000:.1f} s" in page.split('class="taxis"')[1][:200]
+
+
+def test_every_path_the_readme_names_for_the_dashboard_answers_a_get(app):
+    """Every route the README's ``kapacitor serve`` section names (pages, JSON
+    twins, the comments and marks API) exists and answers a GET with real ids;
+    writes are named with their method (``PUT /api/...``) and are not in it."""
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### `kapacitor serve`: the dashboard"):]
+    section = section[:section.index("\n### ", 10)]
+    named = sorted(set(re.findall(r"`(/[^`\s]*)`", section)))
+    assert "/sessions.json" in named and "/api/sessions/{id}/comments" in named
+    session = SESSIONS["api-fix"]["session_id"]
+    listed = get(app, "/sessions.json")["sessions"]
+    user = listed[0]["user"]
+    repo = next(r["key"] for r in get(app, "/repos.json") if r["sessions"])
+    values = {"{id}": session, "{session_id}": session, "{name}": user, "{key}": repo, "{owner/repo}": repo}
+    for path in named:
+        if path == "/events":  # the SSE stream never ends: its documented GET is enough
+            assert "get" in get(app, "/openapi.json")["paths"]["/events"]
+            continue
+        url = re.sub(r"\{[^}]+\}", lambda m: values[m.group(0)], path)
+        get(app, url)  # 200, or the assertion names the path's status

@@ -56,8 +56,21 @@ def test_copy_resumes_where_a_killed_run_stopped(tmp_path):
         pass
     assert target.head_position() > 0
     added, skipped = copy_log(source, target, source_url, batch=50)
-    assert skipped == 0 and added == source.count_after(0) - 100  # nothing read twice
+    assert added == source.count_after(0) - 100 and skipped == 100  # nothing read twice; the first 100 already there
     source.close(), target.close()
+
+
+def test_a_rerun_says_every_event_is_already_there(tmp_path):
+    source_url, target_url = f"sqlite://{tmp_path / 'a.db'}", f"sqlite://{tmp_path / 'b.db'}"
+    source = open_store(source_url)
+    import_paths(source, SAMPLE_DIRS)
+    total = source.count_after(0)
+    source.close()
+    first = subprocess.run([KAPACITOR, "store", "copy", source_url, target_url], capture_output=True, text=True, timeout=300)
+    assert first.stdout.startswith(f"copied {total:,} events from ") and "(0 already there)" in first.stdout
+    again = subprocess.run([KAPACITOR, "store", "copy", source_url, target_url], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.startswith("copied 0 events from ")
+    assert f"({total:,} already there)" in again.stdout
     assert log_of(target_url) == log_of(source_url)
 
 

@@ -68,6 +68,22 @@ def precise(stamp: str | None, tz: tzinfo) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d} {local.tzname() or ''}".rstrip()
 
 
+def calendar_day(text: str) -> str:
+    """``text`` when it is a real ``YYYY-MM-DD`` day (or empty: no day given);
+    ValueError saying why otherwise (``2026-02-30``, ``2026-13-45``, ``garbage``).
+    Every day a route or command takes passes here first, so what follows
+    (``day_start``, ranges by day) never meets an impossible date."""
+    if not text:
+        return text
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        raise ValueError(f"{text!r} is not a day: YYYY-MM-DD, please")
+    try:
+        date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a calendar day ({exc})") from None
+    return text
+
+
 def day_start(day: str, tz: tzinfo) -> str:
     """The stored-time string (UTC) at which ``day`` (``YYYY-MM-DD``) begins in
     ``tz``: stored times of that day and later sort at or above it."""

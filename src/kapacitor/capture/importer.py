@@ -352,7 +352,7 @@ def _import_file(
             routed = normalizer.feed(masked, offset, line_no, masked=True)
             if held is not None:
                 held.add(routed, line_no + 1)
-                if held.found:
+                if normalizer.transcript_records:
                     held.release(batch, warn)
                     held = None
                 elif held.lines >= _HOLD_LINES:
@@ -368,7 +368,8 @@ def _import_file(
             save()
     if held is not None:
         if held.lines:
-            warn(0, f"not a Claude Code transcript (no transcript record in its first {held.lines:,} lines): skipped, nothing stored")
+            lines = f"first {held.lines:,} lines" if held.lines >= _HOLD_LINES else "line" if held.lines == 1 else f"{held.lines:,} lines"
+            warn(0, f"not a Claude Code transcript (no transcript record in its {lines}): skipped, nothing stored")
         return
     save()
 
@@ -379,16 +380,15 @@ _HOLD_LINES = 1000
 @dataclass
 class _Held:
     """A new file's first events, kept back until one of its lines is a transcript
-    record (a JSON object with a ``type``), with the warnings they would give."""
+    record (the normalizer says which: ``is_transcript_record``), with the warnings
+    they would give."""
 
     events: list[tuple[list[tuple[str, NewEvent]], int]] = field(default_factory=list)
     lines: int = 0
-    found: bool = False
 
     def add(self, routed: list[tuple[str, NewEvent]], line: int) -> None:
         self.events.append((routed, line))
         self.lines += 1
-        self.found = any(e.type != "UnknownRecordReceived" or e.data.get("record_type") for _, e in routed)
 
     def release(self, batch: _Batch, warn: Callable[..., None]) -> None:
         for routed, line in self.events:

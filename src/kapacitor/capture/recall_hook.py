@@ -1,8 +1,9 @@
 """Recall at session start: the SessionStart hook's output (stdlib only).
 
 After the hook has shipped its payload, it asks the server what to tell the new
-session (``GET /api/memory/recall?repo=owner/repo&session=ID``, the repository
-read from the working directory's git config) and prints it as Claude Code's
+session (``POST /api/memory/recall`` with ``{"repo": "owner/repo", "session": ID}``,
+the repository read from the working directory's git config; a POST because the
+server counts the use) and prints it as Claude Code's
 
     {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": "…"}}
 
@@ -43,20 +44,15 @@ def print_context(payload: dict[str, object], config: ClientConfig) -> None:
         sys.stdout.write(json.dumps(out, ensure_ascii=False))
 
 
-def _quote(value: str) -> str:
-    """Percent-encode for a query (``urllib.parse`` costs the hook an import)."""
-    safe = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-    return "".join(chr(b) if chr(b) in safe else f"%{b:02X}" for b in value.encode("utf-8"))
-
-
 def fetch(config: ClientConfig, repo: str, session: str) -> str | None:
     """The server's context text ("" for nothing to recall), or None when it did not answer."""
-    url = f"{config.server}{RECALL_PATH}?repo={_quote(repo)}&session={_quote(session)}"
-    headers = {"Accept": "application/json"}
+    url = f"{config.server}{RECALL_PATH}"
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
     if config.token:
         headers["Authorization"] = f"Bearer {config.token}"
+    asked = json.dumps({"repo": repo, "session": session}).encode("utf-8")
     try:
-        status, body = _get(url, headers)
+        status, body = _post(url, headers, asked)
     except (OSError, ValueError):
         return None
     if status != 200:
@@ -69,17 +65,18 @@ def fetch(config: ClientConfig, repo: str, session: str) -> str | None:
     return context if isinstance(context, str) else None
 
 
-def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
     if not url.startswith("http://"):
         import urllib.error
         import urllib.request
 
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=RECALL_TIMEOUT) as response:
+            with urllib.request.urlopen(request, timeout=RECALL_TIMEOUT) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, b""
-    return exchange("GET", url, headers, b"", RECALL_TIMEOUT)
+    return exchange("POST", url, headers, body, RECALL_TIMEOUT)
 
 
 def cache_path(repo: str) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
 
 from kapacitor.store import health, open_store
-from kapacitor.store.base import EventStore, StoreDamaged, StoreError, display_url
+from kapacitor.store.base import EventStore, StoreDamaged, StoreError, StoreMissing, display_url
 from kapacitor.store.readdb import ReadDb, open_read_db
 
 
@@ -32,7 +36,7 @@ class AppContext:
             try:
                 self._store = open_store(self.store_url, create=create)
             except StoreError as exc:
-                raise click.ClickException(f"{exc}{demo_hint(self.store_url)}") from None
+                raise click.ClickException(f"{exc}{demo_hint(self.store_url, exc)}") from None
             except OSError as exc:
                 raise click.ClickException(f"cannot open store {display_url(self.store_url)}: {exc.strerror or exc}") from None
         return self._store
@@ -42,16 +46,34 @@ class AppContext:
             self._store.close()
 
 
-def demo_hint(store_url: str) -> str:
-    """Where the demo's store is, when there is one and ``store_url`` is another:
-    after ``kapacitor serve --demo`` the dashboard shows it, while the CLI reads
-    the user's own store by default."""
-    from kapacitor.config import demo_store_path
+def kapacitor_command() -> str:
+    """This installation's ``kapacitor`` as a person can type it, for the commands
+    a message suggests: ``kapacitor`` when that is on ``PATH`` and is this one,
+    else the script beside this Python (``./scripts/run`` installs into
+    ``.venv/bin``, which is not on ``PATH``; relative when under the working
+    directory), else ``python -m kapacitor``."""
+    here = Path(sys.executable).parent / "kapacitor"
+    on_path = shutil.which("kapacitor")
+    if on_path and (not here.exists() or Path(on_path).resolve() == here.resolve()):
+        return "kapacitor"
+    if here.exists():
+        relative = os.path.relpath(here)
+        return shlex.quote(relative if not relative.startswith("..") else str(here))
+    return f"{shlex.quote(sys.executable)} -m kapacitor"
+
+
+def demo_hint(store_url: str, error: Exception) -> str:
+    """Where the demo's store is, for an error about the default store not being
+    there (``StoreMissing``) when the demo's is: after ``kapacitor serve --demo``
+    the dashboard shows the demo, while the CLI reads the user's own store by
+    default. Nothing for a store the person named (``--store``,
+    ``KAPACITOR_STORE``) or another error: there it would only mislead."""
+    from kapacitor.config import default_store_url, demo_store_path
 
     demo = demo_store_path()
-    if not demo.exists() or store_url == f"sqlite://{demo}":
+    if not isinstance(error, StoreMissing) or store_url != default_store_url() or not demo.exists():
         return ""
-    return f" (the demo's store is sqlite://{demo}: kapacitor --store sqlite://{demo} sessions)"
+    return f" (the demo's store is sqlite://{demo}: {kapacitor_command()} --store {shlex.quote(f'sqlite://{demo}')} sessions)"
 
 
 def read_db(app: AppContext, create: bool = True) -> ReadDb:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -44,7 +45,7 @@ def check_store(store_url: str) -> tuple[list[Check], object | None]:
     try:
         store = open_store(store_url, create=False)
     except StoreError as exc:
-        return [Check("store", "fail", f"{exc}{demo_hint(store_url)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
+        return [Check("store", "fail", f"{exc}{demo_hint(store_url, exc)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
     except OSError as exc:
         return [Check("store", "fail", f"cannot open {shown}: {exc.strerror or exc}", "check the path and its permissions")], None
     path = getattr(store, "path", None)
@@ -183,11 +184,18 @@ def doctor_command(app: AppContext, as_json: bool, server: str) -> None:
     if as_json:
         click.echo(json.dumps([asdict(c) for c in checks], indent=2))
     else:
-        table = Table(show_header=True)
-        for column in ("check", "status", "detail", "fix"):
-            table.add_column(column, overflow="fold")
+        # 80 columns: the check's name and status whole, the detail given the rest
+        # (wrapped at spaces; only a word longer than the column, a long path, folds)
+        # and the fix on its own line under it
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+        table.add_column("check", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("detail / fix", overflow="fold", ratio=1)
         for c in checks:
-            table.add_row(c.name, Text(c.status, style=_STYLE[c.status]), Text(c.detail), Text(c.fix))
+            detail = Text(c.detail)
+            if c.fix:
+                detail.append(f"\nfix: {c.fix}", style="cyan")
+            table.add_row(c.name, Text(c.status, style=_STYLE[c.status]), detail)
         Console().print(table)
     if any(c.status == "fail" for c in checks):
         raise SystemExit(1)

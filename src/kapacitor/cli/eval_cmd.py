@@ -15,13 +15,14 @@ from rich.table import Table
 
 from kapacitor import money
 from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.session_ids import resolved
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
 from kapacitor.eval.config import load_config
 from kapacitor.eval.judges import BACKENDS, JudgeError
 from kapacitor.eval.record import evals_of
 from kapacitor.eval.runner import EvalResult, Settings
-from kapacitor.eval.service import EvalRequest, NoSuchSession, evaluate
+from kapacitor.eval.service import EvalRequest, NoSuchSession, NothingAnswered, evaluate
 
 MARKS = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
 
@@ -39,7 +40,7 @@ def _since(value: str) -> datetime:
 
 
 @click.command("eval")
-@click.argument("session", required=False)
+@click.argument("session", required=False, metavar="[SESSION]")
 @click.option("--questions", help="Only these questions or categories (comma-separated ids).")
 @click.option("--skip", help="Leave out these questions or categories (comma-separated ids).")
 @click.option("--judge", type=click.Choice(BACKENDS), default=None,
@@ -62,12 +63,15 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
                  model: str | None, threshold: int, parallel: int, timeout: float, max_cost: float | None,
                  catalog_file: Path | None, chain: bool, repo: str | None, since: str | None, as_json: bool,
                  list_questions: bool) -> None:
-    """Score SESSION with an LLM judge: one call per catalog question (13 by
+    """Score SESSION (an id, or a prefix only it has) with an LLM judge: one call per catalog question (13 by
     default, scored 1-5 with cited evidence), category and overall scores, and a
     retrospective, stored as a SessionEvalCompleted event.
 
     Exit status: 0 every question answered, 1 the eval failed (a question or the
     retrospective could not be answered, or --max-cost stopped it), 2 usage.
+    An eval with some questions answered is stored with the others marked
+    failed; one with none answered, or whose judge cannot be reached (no key,
+    connection refused, no `claude`), is not stored: one error line.
     """
     config = load_config()
     try:
@@ -89,7 +93,7 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
         catalog.select(base.only, base.skip)
     except catalog_mod.CatalogError as exc:
         raise click.UsageError(str(exc)) from None
-    targets = [session] if session else _repo_sessions(app, repo or "", _since(since) if since else None)
+    targets = [resolved(app, session)] if session else _repo_sessions(app, repo or "", _since(since) if since else None)
     err = Console(stderr=True)
     if repo and not targets:
         err.print(f"No session of {repo} left to evaluate.")
@@ -125,7 +129,7 @@ def _run_one(app: AppContext, request: EvalRequest, err: Console, quiet: bool) -
 
         try:
             result = evaluate(app.store, app.store_url, request, progress)
-        except (NoSuchSession, JudgeError) as exc:
+        except (NoSuchSession, JudgeError, NothingAnswered) as exc:
             raise click.ClickException(str(exc)) from None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None

@@ -10,8 +10,10 @@ import json
 import os
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.cli.common import AppContext, pass_app
@@ -76,13 +78,24 @@ def list_command(app: AppContext, repo: str | None, everything: bool, as_json: b
     if not found:
         click.echo("No facts yet. Add one with `kapacitor memory add TEXT --repo OWNER/REPO`.")
         return
-    table = Table()
-    for name in ("id", "scope", "category", "fact", "by", "uses", "retained (UTC)", *(("status",) if everything else ())):
-        table.add_column(name, overflow="fold")
+    Console().print(_facts_table(found, everything))
+
+
+def _facts_table(found: list[facts.Fact], everything: bool) -> Table:
+    """One row per fact that reads at 80 columns: the id whole (it is copied into
+    `memory supersede`/`retire`), the scope cut at its end, and the text given the
+    rest, with its category, author, time and status on a dim line under it."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("scope", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("uses", no_wrap=True, justify="right")
+    table.add_column("fact", overflow="fold", ratio=1)
     for f in found:
-        table.add_row(f.fact_id, f.scope, f.category, f.text, f"{f.by} {f.user}".strip(), str(f.uses),
-                      f.retained_at[:16].replace("T", " "), *((f.status,) if everything else ()))
-    Console().print(table)
+        about = [f.category, f"by {f.by} {f.user}".strip(), f"{f.retained_at[:16].replace('T', ' ')} UTC"]
+        text = Text(f.text)
+        text.append("\n" + " · ".join(about + ([f.status] if everything else [])), style="dim")
+        table.add_row(f.fact_id, f.scope, str(f.uses), text)
+    return table
 
 
 @memory_group.command("supersede")

@@ -21,10 +21,11 @@ from kapacitor.projections.runner import (
 )
 
 
-@click.group("projections")
+@click.group("projections", help=(
+    "Read models kept in the store's own database, each with a checkpoint: the last log position it handled."
+    f"\n\nThe {len(PROJECTIONS)} read models, in the order they run: {', '.join(p.name for p in PROJECTIONS)}."))
 def projections_group() -> None:
-    """Read models (sessions, tool_calls, token_usage, files_changed) kept in
-    the store file, each with a checkpoint: the last log position it handled."""
+    """The read models (the help text above is made from their registry, ``projections.catalog``)."""
 
 
 @projections_group.command("rebuild")

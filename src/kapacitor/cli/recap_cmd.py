@@ -1,7 +1,7 @@
 """``kapacitor recap``, ``errors`` and ``validate-plan``: what a session planned,
 did and broke (see ``memory/knowledge.py``). SESSION defaults to the newest
 session of this directory's repository (else the newest of all); a unique prefix
-of a session id is enough."""
+of a session id is enough (``session_ids``)."""
 
 from __future__ import annotations
 
@@ -13,25 +13,23 @@ import click
 from kapacitor import times
 from kapacitor.cli.common import AppContext, pass_app
 from kapacitor.cli.read_models import caught_up, current_repository
+from kapacitor.cli.session_ids import resolve_session
 from kapacitor.memory import knowledge
 from kapacitor.store.readdb import ReadDb
 
 
-def resolve_session(conn: ReadDb, session: str | None) -> str:
+def _session(conn: ReadDb, session: str | None) -> str:
+    """SESSION as given, else the newest session of this directory's repository."""
+    if session:
+        return resolve_session(conn, session)
     try:
-        if not session:
-            return knowledge.latest_session(conn, None, current_repository())
-        found = [sid for (sid,) in conn.execute(
-            "SELECT session_id FROM sessions WHERE substr(session_id, 1, ?) = ? LIMIT 2", (len(session), session))]
+        return knowledge.latest_session(conn, None, current_repository())
     except knowledge.SessionNotFound as exc:
         raise click.ClickException(str(exc)) from None
-    if len(found) != 1:
-        raise click.ClickException(f"no session {session!r}" if not found else f"session id {session!r} is ambiguous: give more of it")
-    return str(found[0])
 
 
 def _sessions(conn: ReadDb, session: str | None, chain: bool) -> list[str]:
-    sid = resolve_session(conn, session)
+    sid = _session(conn, session)
     return knowledge.chain(conn, None, sid) if chain else [sid]
 
 
@@ -125,7 +123,7 @@ def validate_plan_command(app: AppContext, session: str | None, as_json: bool) -
     """SESSION's plan (plan mode, TodoWrite or Task lists, a plan file) beside what
     it did, and what is left. Exits 1 when items are left."""
     with caught_up(app) as conn:
-        check = knowledge.plan_check(conn, app.store, None, resolve_session(conn, session))
+        check = knowledge.plan_check(conn, app.store, None, _session(conn, session))
     if as_json:
         click.echo(json.dumps(check, indent=2))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,9 +10,10 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 
 from kapacitor.capture.transcripts import default_roots, no_history_message
-from kapacitor.cli.common import AppContext, refuse_damaged
+from kapacitor.cli.common import AppContext, kapacitor_command, refuse_damaged
 from kapacitor.cli.import_progress import import_with_progress, summary_table
 from kapacitor.config import demo_store_path
 from kapacitor.store.base import display_url
@@ -71,10 +73,12 @@ def serve_command(ctx: click.Context, host: str, port: int, demo: bool, token: s
 
     app = create_app(app_ctx.store_url, token=token, auth=auth, public_url=public_url, oidc_settings=settings)
     if auth and not app.state.has_users():
-        err.print("[yellow]No users yet:[/] kapacitor users add NAME --admin, then kapacitor tokens create --user NAME")
+        cli = kapacitor_command()
+        err.print(f"[yellow]No users yet:[/] {cli} users add NAME --admin, then {cli} tokens create --user NAME", soft_wrap=True)
     err.print(f"Kapacitor dashboard on [bold]http://{host}:{port}/[/] (store {display_url(app_ctx.store_url)}); Ctrl+C stops it", soft_wrap=True)
     if demo:
-        err.print(f"The CLI reads this store with: [bold]kapacitor --store {display_url(app_ctx.store_url)} sessions[/]", soft_wrap=True)
+        command = f"{kapacitor_command()} --store {shlex.quote(display_url(app_ctx.store_url))} sessions"
+        err.print(f"The CLI reads this store with: [bold]{escape(command)}[/]", soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -88,9 +89,9 @@ def _write_json(conn: ReadDb, limit: int | None) -> None:
 
 
 # session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns
-_WIDTHS = {"session": 8, "started": 20, "tools": 5, "tokens": 6, "cost": 7}
+_WIDTHS = {"session": 8, "started": 16, "tools": 5, "tokens": 6, "cost": 7}
 _FIXED = sum(_WIDTHS.values()) + 6
-_TITLE_MIN = 12  # what a title keeps when an owner/repo needs the room
+_TITLE_MIN = 16  # what a title keeps when an owner/repo needs the room
 
 
 def _table(rows: list[SessionSummary], width: int) -> Table:
@@ -102,7 +103,6 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from kapacitor import times
     from kapacitor.pricing import price_source
 
     free = max(16, width - _FIXED)
@@ -122,12 +122,25 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
             s.session_id[:8],
             Text(" ".join(s.title.split())),
             Text(s.repository) if s.repository else Text(_tail(s.cwd, where)),
-            times.shown(s.started, None),  # the machine's zone, named
+            _started(s.started),
             f"{sum(s.tool_calls.values()):,}",
             _short(total),
             money.usd(row["cost_usd"]),
         )
     return table
+
+
+def _started(stamp: str | None) -> str:
+    """A start in the machine's zone, named, in at most 16 characters: month, day
+    and time this year (``11-25 20:58 CET``), the date before (``2025-11-25 CET``);
+    ``--wide`` gives it whole."""
+    from kapacitor import times
+
+    moment = times.parse(stamp)
+    if moment is None:
+        return ""
+    this_year = moment.astimezone().year == datetime.now().astimezone().year
+    return times.shown(stamp, None, "%m-%d %H:%M" if this_year else "%Y-%m-%d")
 
 
 def _tail(path: str, width: int) -> str:

@@ -34,10 +34,10 @@ def copy_log(source: EventStore, target: EventStore, source_url: str, progress=N
     transaction as each batch: rerun it after a kill and it goes on where it stopped;
     rerun it when done and nothing changes (ids already in the target are skipped).
     ``progress`` gets each batch's number of events. Returns (events added, events
-    already there)."""
+    already there: those an earlier run copied and those the target had by id)."""
     key = copy_checkpoint(source_url)
     position = copied_up_to(target, source_url)
-    added = skipped = 0
+    added, skipped = 0, source.count_after(0) - source.count_after(position) if position else 0
     while events := source.read_all(position, limit=batch):
         batches = [(stream, list(group), ANY) for stream, group in groupby(events, key=lambda e: e.stream)]
         position = events[-1].position

@@ -81,12 +81,14 @@ def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
     """Append the demo's memory facts, comments and marks (``extras.json``) to
     ``store``, which holds the demo's sessions, through the same functions the
     server and the MCP tools use, attributed to the demo's developers. Returns
-    how many of each were added. Not idempotent (new ids): call it once per store."""
+    how many of each were added (facts: what the Memory page will list, the
+    evals' retained facts and their retrospectives' guidance too). Not idempotent (new ids): call it once per store."""
     from kapacitor.collab import comments, marks
     from kapacitor.eval.record import record_eval
-    from kapacitor.memory import facts
+    from kapacitor.memory import facts, guidance
 
     data = json.loads(extras.read_text())
+    head = store.head_position()
     for fact in data["facts"]:
         provenance = facts.Provenance(by=fact["by"], user=fact["user"], session_id=fact["session"])
         facts.retain(store, fact["text"], fact["scope"], provenance, fact["category"])
@@ -98,7 +100,11 @@ def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
         marks.mark(store, mark["session"], mark["author"], mark["reason"])
     for evaluation in data["evals"]:
         record_eval(store, demo_eval(evaluation), {"repository": evaluation["repository"], "user": evaluation["user"]})
-    return {kind: len(data[kind]) for kind in ("evals", "facts", "comments", "marks")}
+    added = {kind: len(data[kind]) for kind in ("evals", "facts", "comments", "marks")}
+    appended = store.read_all(head)
+    added["facts"] = sum(e.type == "FactRetained" for e in appended) + sum(
+        len(guidance.entries(e)) for e in appended if e.type == "SessionEvalCompleted")
+    return added
 
 
 def demo_eval(evaluation: dict[str, Any]) -> Any:

@@ -14,7 +14,11 @@
 
 Every backend returns a ``Reply``: the answer (an object, or text to parse) and
 the tokens it used per model. A call that times out or fails raises
-``JudgeError``; the runner retries the question once.
+``JudgeError``; the runner retries the question once. A judge that cannot answer
+any question (no API key, the endpoint refuses the connection, the credentials
+or the model; no ``claude`` executable) raises ``JudgeUnreachable``: the eval
+stops at once and nothing is stored. The key is looked for before the SDK is
+imported (importing it takes seconds).
 """
 
 from __future__ import annotations
@@ -47,6 +51,28 @@ class JudgeError(Exception):
     def __init__(self, message: str, usage: dict[str, dict[str, int]] | None = None):
         super().__init__(message)
         self.usage = usage or {}
+
+
+class JudgeUnreachable(JudgeError):
+    """The judge cannot answer any question: no API key, a connection refused or
+    unresolvable, credentials or model refused (401, 403, 404), no executable.
+    Not retried; the eval stops and stores nothing."""
+
+
+def _api_error(backend: str, sdk: Any, client: Any, exc: Exception, usage: dict[str, dict[str, int]]) -> JudgeError:
+    """The ``JudgeError`` for an SDK's exception (``anthropic`` and ``openai`` share
+    their error classes' names): unreachable for what no retry or other question
+    can mend, a plain (per-question) error for the rest (timeouts, 429, 5xx)."""
+    if isinstance(exc, sdk.APIConnectionError) and not isinstance(exc, sdk.APITimeoutError):
+        return JudgeUnreachable(f"{backend} judge: cannot connect to {client.base_url} ({exc})", usage)
+    if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError, sdk.NotFoundError)):
+        return JudgeUnreachable(f"{backend} judge at {client.base_url}: {type(exc).__name__}: {exc}", usage)
+    return JudgeError(f"{backend}: {type(exc).__name__}: {exc}", usage)
+
+
+def _require_key(backend: str, *names: str) -> None:
+    if not any(os.environ.get(name) for name in names):
+        raise JudgeUnreachable(f"{backend} judge: no API key (set {names[0]})")
 
 
 @dataclass
@@ -113,13 +139,12 @@ class AnthropicJudge:
     backend = "anthropic"
 
     def __init__(self, model: str):
+        _require_key("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
         import anthropic
 
         self.model = model
-        self._errors = (anthropic.APIError,)
+        self._sdk = anthropic
         self.client = anthropic.Anthropic(max_retries=0)
-        if self.client.api_key is None and getattr(self.client, "auth_token", None) is None:
-            raise JudgeError("anthropic judge: no API key (set ANTHROPIC_API_KEY)")
 
     def ask(self, request: Request) -> Reply:
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
@@ -134,8 +159,8 @@ class AnthropicJudge:
                     model=self.model, max_tokens=MAX_TOKENS, system=request.system, messages=messages,
                     tools=tools, tool_choice={"type": "any"}, timeout=request.timeout,
                 )
-            except self._errors as exc:
-                raise JudgeError(f"anthropic: {type(exc).__name__}: {exc}", reply.usage) from None
+            except self._sdk.APIError as exc:
+                raise _api_error("anthropic", self._sdk, self.client, exc, reply.usage) from None
             u = response.usage
             add_usage(reply.usage, response.model or self.model, input_tokens=u.input_tokens,
                       output_tokens=u.output_tokens, cache_read_input_tokens=u.cache_read_input_tokens or 0,
@@ -161,14 +186,12 @@ class OpenAIJudge:
     backend = "openai"
 
     def __init__(self, model: str):
+        _require_key("openai", "OPENAI_API_KEY")
         import openai
 
         self.model = model
-        self._errors = (openai.APIError,)
-        try:
-            self.client = openai.OpenAI(max_retries=0)
-        except openai.OpenAIError as exc:
-            raise JudgeError(f"openai judge: {exc} (set OPENAI_API_KEY)") from None
+        self._sdk = openai
+        self.client = openai.OpenAI(max_retries=0)
 
     def ask(self, request: Request) -> Reply:
         messages: list[dict[str, Any]] = [{"role": "system", "content": request.system},
@@ -185,8 +208,8 @@ class OpenAIJudge:
                 response = self.client.chat.completions.create(
                     model=self.model, messages=messages, timeout=request.timeout, **options
                 )
-            except self._errors as exc:
-                raise JudgeError(f"openai: {type(exc).__name__}: {exc}", reply.usage) from None
+            except self._sdk.APIError as exc:
+                raise _api_error("openai", self._sdk, self.client, exc, reply.usage) from None
             if response.usage is not None:
                 u = response.usage
                 cached = getattr(u.prompt_tokens_details, "cached_tokens", 0) or 0 if u.prompt_tokens_details else 0
@@ -254,7 +277,7 @@ class ClaudeJudge:
             except subprocess.TimeoutExpired:
                 raise JudgeError(f"claude: no answer within {request.timeout:g} s") from None
             except OSError as exc:
-                raise JudgeError(f"claude: cannot run {self.executable}: {exc.strerror or exc}") from None
+                raise JudgeUnreachable(f"claude judge: cannot run {self.executable}: {exc.strerror or exc}") from None
         try:
             out = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
         except ValueError:
@@ -277,12 +300,17 @@ BACKENDS = ("anthropic", "openai", "claude")
 
 def make_judge(backend: str, model: str | None, *, store_url: str, session_id: str, threshold: int) -> Judge:
     """A judge of ``backend`` (one of ``BACKENDS``) on ``model`` (its default when None).
-    Raises ``JudgeError`` when the backend cannot be set up (no API key)."""
+    Raises ``JudgeUnreachable`` when the backend cannot be set up (no API key, no
+    executable)."""
     model = model or DEFAULT_MODELS[backend]
     if backend == "anthropic":
         return AnthropicJudge(model)
     if backend == "openai":
         return OpenAIJudge(model)
     if backend == "claude":
-        return ClaudeJudge(model, store_url, session_id, threshold)
+        judge = ClaudeJudge(model, store_url, session_id, threshold)
+        if shutil.which(judge.executable) is None:
+            raise JudgeUnreachable(f"claude judge: no executable {judge.executable!r} (install Claude Code,"
+                                   " or set KAPACITOR_CLAUDE to its path)")
+        return judge
     raise ValueError(f"unknown judge {backend!r}; one of {', '.join(BACKENDS)}")

@@ -6,6 +6,9 @@ Aggregation: a category's score is the rounded mean of its questions' scores,
 the overall score the rounded mean of the category scores (halves round up).
 ``max_cost`` stops asking once the judges' cost so far reaches it: the
 questions not yet asked are recorded as failed, and the eval counts as failed.
+A judge that cannot be reached (``JudgeUnreachable``) is not retried and stops
+the eval at once: ``run_eval`` raises it when no question was answered yet, and
+otherwise records the questions not asked (and the retrospective) as failed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, TypeVar
 from kapacitor.eval import answers, prompts
 from kapacitor.eval.catalog import Catalog, Question
 from kapacitor.eval.compact import DEFAULT_THRESHOLD, compact_trace
-from kapacitor.eval.judges import Judge, JudgeError, Request, merge_usage, provider_of, usage_cost
+from kapacitor.eval.judges import Judge, JudgeError, JudgeUnreachable, Request, merge_usage, provider_of, usage_cost
 from kapacitor.eval.session import SessionView
 from kapacitor.eval.tools import SessionTools
 from kapacitor.pricing import price_source
@@ -141,7 +144,10 @@ def run_eval(
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
-    """Ask every question in ``questions`` about the session, then the retrospective."""
+    """Ask every question in ``questions`` about the session, then the retrospective.
+    Raises ``JudgeUnreachable`` (after the calls in flight end) when the judge
+    cannot be reached and no question was answered; once one was, the questions
+    left are recorded as failed, "not asked"."""
     settings = settings or Settings()
     notify = progress or (lambda _: None)
     started, clock = utc_now(), time.monotonic()
@@ -152,8 +158,11 @@ def run_eval(
     total = len(questions)
     done_lock, done = threading.Lock(), [0]
     stopped = threading.Event()
+    unreachable: list[JudgeUnreachable] = []
 
-    def ask(question: Question) -> answers.Verdict | dict[str, str]:
+    def ask(question: Question) -> answers.Verdict | dict[str, str] | None:
+        if unreachable:
+            return None
         if budget.exhausted():
             stopped.set()
             outcome: answers.Verdict | dict[str, str] = _failed(question, f"not asked: the budget of ${settings.max_cost} is spent")
@@ -162,8 +171,12 @@ def run_eval(
             material = summary if question.needs_tools else trace
             if settings.chain and earlier:
                 material = prompts.earlier_verdicts([v.as_json() for v in earlier]) + "\n\n" + material
-            outcome = _ask_question(question, judge, view, tools if question.needs_tools else None,
-                                    material, settings, budget, notify)
+            try:
+                outcome = _ask_question(question, judge, view, tools if question.needs_tools else None,
+                                        material, settings, budget, notify)
+            except JudgeUnreachable as exc:
+                unreachable.append(exc)
+                return None
             if isinstance(outcome, answers.Verdict):
                 earlier.append(outcome)
         with done_lock:
@@ -182,10 +195,16 @@ def run_eval(
                             thread_name_prefix="judge") as pool:
         outcomes = list(pool.map(ask, questions))
     verdicts = [o for o in outcomes if isinstance(o, answers.Verdict)]
-    failed = [o for o in outcomes if not isinstance(o, answers.Verdict)]
+    if unreachable and not verdicts:
+        raise unreachable[0]
+    lost = f"not asked: {unreachable[0]}" if unreachable else ""
+    failed = [o if isinstance(o, dict) else _failed(q, lost) for q, o in zip(questions, outcomes, strict=True)
+              if not isinstance(o, answers.Verdict)]
     categories, overall = aggregate(catalog, verdicts)
     retrospective = None
-    if verdicts and not budget.exhausted():
+    if unreachable:
+        failed.append({"question_id": "retrospective", "category": "", "error": lost})
+    elif verdicts and not budget.exhausted():
         notify({"type": "retrospective", "state": "started"})
         retrospective = _retrospective(judge, verdicts, categories, overall, settings, budget, failed)
         notify({"type": "retrospective", "state": "done" if retrospective else "failed"})
@@ -224,6 +243,8 @@ def _asked_twice(judge: Judge, prompt: str, schema: dict[str, Any], tools: Sessi
             reply = judge.ask(request)
             budget.add(reply.usage)
             return validate(reply.answer), attempt
+        except JudgeUnreachable:
+            raise
         except (answers.InvalidAnswer, JudgeError) as exc:
             budget.add(getattr(exc, "usage", {}))
             error = str(exc)
@@ -254,7 +275,7 @@ def _retrospective(judge: Judge, verdicts: list[answers.Verdict], categories: li
     try:
         retrospective, _ = _asked_twice(judge, prompt, answers.RETROSPECTIVE_SCHEMA, None, settings, budget,
                                         answers.validate_retrospective, lambda error: None)
-    except _Failed as exc:
+    except (_Failed, JudgeUnreachable) as exc:
         failed.append({"question_id": "retrospective", "category": "", "error": str(exc)})
         return None
     return retrospective

@@ -19,6 +19,11 @@ class NoSuchSession(LookupError):
     """The store has no events for that session id."""
 
 
+class NothingAnswered(RuntimeError):
+    """The judge answered no question (each failed for its own reason): an eval
+    with no score is not stored. The message names the first question's error."""
+
+
 @dataclass
 class EvalRequest:
     session_id: str
@@ -31,16 +36,29 @@ class EvalRequest:
 
 
 def evaluate(store: EventStore, store_url: str, request: EvalRequest, progress: Progress | None = None) -> EvalResult:
-    """Run and store one eval. Raises ``NoSuchSession``, ``CatalogError`` (a bad
-    question name) or ``ValueError`` (an unknown judge) before any judge call."""
+    """Run and store one eval; returns it. What is stored is what a reader can use:
+
+    - every question answered: stored, ``ok``;
+    - some answered, some failed (an invalid answer twice, a timeout, the budget,
+      the judge gone mid-way): stored with the failed ones in ``summary.failed``
+      (the Evaluation tab shows them "Not answered" with their error), not ``ok``;
+    - none answered: nothing stored, ``NothingAnswered`` raised.
+
+    Raises ``NoSuchSession``, ``CatalogError`` (a bad question name),
+    ``ValueError`` (an unknown judge) or ``JudgeUnreachable`` (no key, no
+    executable) before any judge call; ``JudgeUnreachable`` also when the judge's
+    endpoint cannot be reached (the first calls fail, no question is retried)."""
     questions = request.catalog.select(request.only, request.skip)
     events = session_mod.session_events(store, request.session_id)
     if not events:
         raise NoSuchSession(f"no session {request.session_id!r} in the store")
-    view = session_mod.load(store, request.session_id)
     judge = make_judge(request.judge, request.model, store_url=store_url, session_id=request.session_id,
                        threshold=request.settings.threshold)
+    view = session_mod.load(store, request.session_id)
     result = run_eval(view, judge, request.catalog, questions, request.settings, progress)
+    if not result.verdicts:
+        first = result.failed[0] if result.failed else {"question_id": "-", "error": "no question asked"}
+        raise NothingAnswered(f"eval not stored: the judge answered no question ({first['question_id']}: {first['error']})")
     summaries = SessionSummaries()
     for event in events:
         summaries.apply(event)

@@ -85,7 +85,7 @@ def build(api: Api) -> MCPServer:
         most relevant and most used first; with query, only facts containing its words."""
         chosen = repo or api.repo
         if not query:
-            answer = api.call("GET", "/api/memory/recall", params={"repo": chosen, "session": api.session_id})
+            answer = api.call("POST", "/api/memory/recall", json={"repo": chosen, "session": api.session_id, "via": "mcp"})
             return answer["context"] or f"No facts kept for {chosen or 'the team'} yet."
         found = [f for scope in dict.fromkeys([chosen, ORG]) if scope
                  for f in api.call("GET", "/api/memory/facts", params={"repo": scope, "q": query})]

@@ -65,6 +65,7 @@ from kapacitor.normalize.client_records import (
     client_record,
     denial_of,
     local_command_fields,
+    result_text,
     task_notification,
     thinking_usage,
 )
@@ -128,13 +129,23 @@ ContextResolver = Callable[[str], dict[str, Any]]
 """Given a cwd, what the machine knows about it: repository, remote, user."""
 
 
+def is_transcript_record(record: Any) -> bool:
+    """Whether a parsed line is a record Claude Code writes to a transcript: a JSON
+    object with a ``type`` (a non-empty string), known or not. Anything else in a
+    ``.jsonl`` (a hook's payload log has ``session_id`` and ``cwd`` but no ``type``)
+    is kept as an unknown record, opens no session, and does not make its file a
+    transcript (the import's file test counts these: ``Normalizer.transcript_records``)."""
+    return isinstance(record, dict) and isinstance(record.get("type"), str) and record["type"] != ""
+
+
 class Normalizer:
     """Normalizes the lines of one transcript file, in order.
 
     State: the sessions it already emitted ``SessionStarted`` for (a performance
     shortcut: that event's id is fixed per session and the store would skip a
-    second copy anyway), and the inline sidechains it has seen (record uuid to
-    sidechain id, for clients before 2.0).
+    second copy anyway), the inline sidechains it has seen (record uuid to
+    sidechain id, for clients before 2.0), and ``transcript_records``: how many
+    of the lines fed so far held a transcript record (``is_transcript_record``).
     """
 
     def __init__(self, source: Source, resolve_context: ContextResolver | None = None,
@@ -146,6 +157,7 @@ class Normalizer:
         self.resolve_context = resolve_context
         self._started: set[str] = set()
         self._sidechains: dict[str, str] = {}
+        self.transcript_records = 0
 
     def feed(self, line: bytes, offset: int, line_no: int, *, masked: bool = False) -> list[Routed]:
         """The events for one transcript line (without its newline; ``masked``:
@@ -180,11 +192,13 @@ class Normalizer:
     ) -> list[Routed]:
         # The validation boundary (validate.py): the envelope before mapping, every event after.
         record, notes = validate.envelope(record)
+        transcript = is_transcript_record(record)
+        self.transcript_records += transcript
         session_id, agent_id = self._identity(record)
         line_ctx = _Line(self.source, record, offset, line_no, text, raw_b64, bad_utf8, session_id, agent_id)
         try:
             routed = _map_record(line_ctx)
-            if session_id not in self._started and record.get("cwd") and agent_id is None:
+            if transcript and session_id not in self._started and record.get("cwd") and agent_id is None:
                 routed.insert(0, self._session_started(line_ctx))
             facts = validate.line_facts(text, record, notes, lenient)
             checked = [(stream, validate.checked(new, facts)) for stream, new in routed]
@@ -478,7 +492,7 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
     record = ctx.record
     ts = record.get("timestamp", "")
     call_id = str(block.get("tool_use_id", ""))
-    result = _flatten(block.get("content"))
+    result = result_text(_flatten(block.get("content")))
     is_error = bool(block.get("is_error"))
     fields: dict[str, Any] = {"is_error": is_error, "source_tool_assistant_uuid": record.get("sourceToolAssistantUUID")}
     if structured is not None:
@@ -513,7 +527,7 @@ def _tool_result(ctx: _Line, index: int, block: dict[str, Any], structured: Any)
                     timestamp=ts,
                     agent_id=str(structured["agentId"]),
                     outcome=str(structured.get("status", "")),
-                    summary=_flatten(structured.get("content")),
+                    summary=result_text(_flatten(structured.get("content"))),
                     extensions=ctx.ext(
                         tool_use_id=call_id,
                         agent_type=structured.get("agentType", ""),

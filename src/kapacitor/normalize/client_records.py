@@ -18,6 +18,11 @@ warnings or the chat with notices:
   (``task_notification``).
 - ``permissionDecision`` / ``toolDenialKind`` on a tool result: a denial, and who
   or what denied it (``denial_of``).
+- Tags the client wraps a tool result in for the model (``result_text``): a
+  subagent's answer opens with ``<tools-used-before-summary>Bash, Read</…>``
+  (the tools are in ``toolUseResult.toolsUsed`` too), a refused call reads
+  ``<tool_use_error>…</tool_use_error>``. The event's text is what the tool
+  answered; the raw line keeps the tags.
 
 Each mapper returns the payload only; ``claude_code`` wraps it as an event of the line.
 """
@@ -197,3 +202,17 @@ def task_notification(text: str) -> dict[str, Any] | None:
         "tool_use_count": number("tool_uses"),
         "duration_ms": number("duration_ms"),
     }
+
+
+_TOOLS_USED_NOTE = re.compile(r"<tools-used-before-summary>.*?</tools-used-before-summary>\s*", re.DOTALL)
+_TOOL_USE_ERROR = re.compile(r"\A\s*<tool_use_error>(.*)</tool_use_error>\s*\Z", re.DOTALL)
+
+
+def result_text(text: str) -> str:
+    """A tool result's (or a subagent's answer's) text without the client's own
+    tags around it: the tools-used note dropped, a ``<tool_use_error>`` unwrapped."""
+    if "<t" not in text:
+        return text
+    text = _TOOLS_USED_NOTE.sub("", text)
+    error = _TOOL_USE_ERROR.match(text)
+    return error.group(1) if error else text

@@ -109,8 +109,10 @@ def latest_scores(conn: ReadDb, session_ids: Sequence[str]) -> dict[str, int | N
 def overview(conn: ReadDb, only: set[str] | None = None) -> dict[str, Any]:
     """Scores per repository, per question (with how often reviewers agree with
     the judge), per repository and week, and per question and week; over the
-    sessions in ``only`` (all when None). Means are floats (PostgreSQL's are numeric)."""
-    week = conn.week("e.completed_at")
+    sessions in ``only`` (all when None). Means are floats (PostgreSQL's are numeric).
+    An eval counts in the ISO week (UTC) its session started, not the week it was
+    run: the rule ``/overview``'s scores by day follow too (``docs/eval.md``)."""
+    week = conn.week("r.started")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS eval_scope (session_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM eval_scope")
     if only is None:
@@ -151,7 +153,7 @@ def overview(conn: ReadDb, only: set[str] | None = None) -> dict[str, Any]:
         for qid, wk, n, mean in conn.execute(
             f"SELECT v.question_id, {week}, count(*), round(avg(v.score), 2)"
             " FROM eval_verdicts v JOIN evals e USING (eval_id) JOIN eval_scope USING (session_id)"
-            " GROUP BY 1, 2 ORDER BY 2, 1"
+            " JOIN repository_sessions r USING (session_id) GROUP BY 1, 2 ORDER BY 2, 1"
         )
     ]
     return {"repositories": repos, "questions": questions, "weeks": weeks, "question_weeks": question_weeks}

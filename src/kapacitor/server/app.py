@@ -174,7 +174,7 @@ def create_app(
         """A bad query parameter: JSON detail for the API, a one-line error page for pages."""
         if _wants_json(request):
             return await request_validation_exception_handler(request, exc)
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
         return render(request, "error.html", status_code=422, code=422, message=f"bad request ({problems})")
 
     @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",

@@ -25,8 +25,8 @@ wrong bearer token; 403 no token configured and the caller is not on this
 machine, or the session belongs to another user; 413 body over ``MAX_BODY``
 (after gzip ``Content-Encoding``); 415 not ``application/json``, or another
 content encoding; 422 the batch names another session. A user's token makes
-that user the session's owner (the git identity in the events stays as extra
-attribution).
+that user the session's owner and its user (``attributed``: the git identity
+stays in the events as ``git_user``).
 """
 
 from __future__ import annotations
@@ -95,12 +95,13 @@ class IngestResult:
         return {"added": self.added, "skipped": self.skipped}
 
 
-def ingest(store: EventStore, session_id: str, body: bytes | bytearray) -> IngestResult:
-    """Validate a batch, normalize it and append it, part by part."""
+def ingest(store: EventStore, session_id: str, body: bytes | bytearray, account: str = "") -> IngestResult:
+    """Validate a batch, normalize it and append it, part by part; ``account`` is
+    the user whose token sent it ("" for none)."""
     with _slots:
         batch = parse_batch(session_id, body)
         added = skipped = 0
-        for streams in event_parts(session_id, batch, session_repository(store, session_id, batch)):
+        for streams in event_parts(session_id, batch, session_repository(store, session_id, batch), account):
             more, dropped = append_skipping_taken_ids(store, streams)
             added, skipped = added + more, skipped + dropped
     return IngestResult(added, skipped)
@@ -168,14 +169,26 @@ def session_repository(store: EventStore, session_id: str, batch: dict[str, Any]
     return repository if isinstance(repository, str) and repository else None
 
 
-def event_parts(session_id: str, batch: dict[str, Any], repository: str | None = None) -> Iterator[dict[str, list[NewEvent]]]:
+def attributed(context: dict[str, Any], account: str) -> dict[str, Any]:
+    """Who a session's user is, the one rule: the signed-in account whose token
+    sent it (a team server), else the git ``user.email`` of its directory, else
+    the OS login (``capture.gitinfo``, on the developer's machine). The git
+    identity a token's session came with stays beside it as ``git_user``."""
+    if not account:
+        return context
+    return context | {"user": account, "git_user": context.get("user", "")}
+
+
+def event_parts(session_id: str, batch: dict[str, Any], repository: str | None = None,
+                account: str = "") -> Iterator[dict[str, list[NewEvent]]]:
     """The events of a (parsed) batch by stream, in order, in parts of about
     ``PART_BYTES`` of line text: transcript lines, then the hook (in the last
     part). Each line is released once normalized, so a part's events are the
-    only ones alive. ``repository``: the session's (``session_repository``)."""
+    only ones alive. ``repository``: the session's (``session_repository``);
+    ``account`` (a user's token) is the session's user (``attributed``)."""
     streams: dict[str, list[NewEvent]] = {}
     size = 0
-    context = redact.default(accelerate=True).redact_json(batch.get("context") or {})
+    context = attributed(redact.default(accelerate=True).redact_json(batch.get("context") or {}), account)
     for t in batch.get("transcripts", []):
         _, agent_id = layout.identity(t["path"])
         source = Source(session_id=session_id, agent_id=agent_id, subagent_meta=t.get("meta") or {}, from_records=False)
@@ -347,7 +360,7 @@ async def post_batch(session_id: str, request: Request) -> dict[str, int]:
         await run_in_threadpool(claim, request, session_id, owner)
     body = await read_body(request)
     try:
-        result = await run_in_threadpool(ingest, request.app.state.store, session_id, body)
+        result = await run_in_threadpool(ingest, request.app.state.store, session_id, body, owner)
     except BadBatch as exc:
         raise HTTPException(exc.status, str(exc)) from None
     return result.as_json()

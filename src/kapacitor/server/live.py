@@ -5,7 +5,8 @@ The hub watches the read models' checkpoints, not the raw log: it announces a
 change only once every projection has applied it, so a page that re-fetches on
 the message already sees the new data. A message names the sessions and
 repositories the new events touched (``all`` when there were too many to list)
-and the sessions people commented on or marked (``comments``),
+and the sessions people commented on or marked (``comments``), or the sessions
+whose visibility changed (``announce_access``),
 cut for each subscriber to what its viewer may see: a change to a session
 someone may not see never reaches their stream.
 """
@@ -87,13 +88,32 @@ class LiveHub:
         events = [e for e in events if e.position <= upto]
         sessions = sorted({sid for sid in map(session_of, events) if sid})
         comments = sorted({sid for sid in map(discussed_session, events) if sid})
-        repos: list[str] = []
-        if sessions:
-            marks = ",".join("?" * len(sessions))
-            repos = sorted(k for (k,) in self.db.execute(
-                f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions
-            ))
-        return {"position": upto, "all": False, "sessions": sessions, "repositories": repos, "comments": comments}
+        return {"position": upto, "all": False, "sessions": sessions, "repositories": self._repositories(sessions),
+                "comments": comments}
+
+    def _repositories(self, sessions: list[str]) -> list[str]:
+        if not sessions:
+            return []
+        marks = ",".join("?" * len(sessions))
+        return sorted(k for (k,) in self.db.execute(
+            f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions))
+
+    def access_cut(self, session_ids: list[str]) -> dict[Viewer, dict[str, Any] | None]:
+        """A message naming ``session_ids`` (who may see them is changing), cut for
+        each open stream's viewer as it stands now. Who may see a session is access
+        control, not an event in the log, so the checkpoints never announce it."""
+        message = {"position": self.position, "all": False, "sessions": sorted(session_ids),
+                   "repositories": self._repositories(sorted(session_ids)), "comments": []}
+        return self.for_viewers(message, set(self.queues.copy().values()))  # a copy: the loop thread may (un)subscribe
+
+    def announce_access(self, before: dict[Viewer, dict[str, Any] | None], session_ids: list[str]) -> None:
+        """After a visibility change (from any thread): tell every stream whose viewer
+        could see the sessions ``before`` it or can now, so a timeline gains a
+        session shared with its viewer (or drops one made private) without a reload."""
+        after = self.access_cut(session_ids)
+        merged = {viewer: after.get(viewer) or before.get(viewer) for viewer in {*before, *after}}
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.publish, merged)
 
     def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
         """``message`` as each viewer may see it: only the sessions they may see and

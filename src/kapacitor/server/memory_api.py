@@ -7,7 +7,8 @@ server has none): these answer agents, not browsers.
 
 | route | answers |
 |---|---|
-| ``GET /api/memory/recall?repo=R&session=S`` | the session-start context for R (counts each use) |
+| ``GET /api/memory/recall?repo=R`` | the session-start context for R (read only) |
+| ``POST /api/memory/recall`` | the same, counting the use: ``repo``, ``session``, ``via`` |
 | ``GET /api/memory/facts?repo=R&q=Q&status=S`` | facts (``repo=org`` for the team's) |
 | ``POST /api/memory/facts`` | retain a fact: ``text``, ``repo``, ``category``, ``session_id``, ``by``, ``user`` |
 | ``POST /api/memory/facts/{id}/supersede`` | replace it: ``text`` |
@@ -28,6 +29,7 @@ from pydantic import BaseModel
 
 from kapacitor.memory import facts, gate, knowledge, prs, recall, search
 from kapacitor.server.chat import chat_items
+from kapacitor.server.dates import Day
 from kapacitor.server.ingest import authorize
 from kapacitor.server.web import conn, read_your_writes
 
@@ -78,15 +80,33 @@ def _bad(exc: Exception) -> HTTPException:
     return HTTPException(422 if isinstance(exc, (facts.FactError, search.SearchError)) else 404, str(exc))
 
 
-@router.get("/memory/recall", summary="What a session starting in a repository is told")
-def recall_json(request: Request, repo: str = "", session: str = "") -> dict[str, Any]:
+class RecallAsked(BaseModel):
+    repo: str = ""
+    session: str = ""
+    via: str = "session_start"  # or "mcp": the agent's own recall tool
+
+
+def _recalled(request: Request, repo: str) -> tuple[str, list[recall.Recalled]]:
+    return recall.render(repo, recall.recall(conn(request), viewer_of(request), repo))
+
+
+@router.get("/memory/recall", summary="What a session starting in a repository would be told (read only)")
+def recall_preview_json(request: Request, repo: str = "") -> dict[str, Any]:
     """``context`` (the text for Claude Code's ``additionalContext``, at most
-    ``recall.MAX_CHARS`` characters) and the ``facts`` in it; each use is counted."""
-    found = recall.recall(conn(request), viewer_of(request), repo)
-    text, used = recall.render(repo, found)
-    facts.record_use(request.app.state.store, [i for r in used for i in r.fact_ids], repo or facts.ORG,
-                     session_id=session, via="session_start", user=user_of(request, ""))
+    ``recall.MAX_CHARS`` characters) and the ``facts`` in it. Nothing is counted
+    or written: browsing this (or ``/docs``) is not a use; ``POST`` is."""
+    text, used = _recalled(request, repo)
     return {"repo": repo, "context": text, "facts": [vars(r) for r in used]}
+
+
+@router.post("/memory/recall", summary="Tell a session starting in a repository what to recall (counts the use)")
+def recall_json(request: Request, asked: RecallAsked) -> dict[str, Any]:
+    """What ``GET`` answers, for the SessionStart hook and the MCP ``recall`` tool:
+    appends ``FactsRecalled`` (each fact's use, by ``session``), which ranks facts."""
+    text, used = _recalled(request, asked.repo)
+    facts.record_use(request.app.state.store, [i for r in used for i in r.fact_ids], asked.repo or facts.ORG,
+                     session_id=asked.session, via=asked.via, user=user_of(request, ""))
+    return {"repo": asked.repo, "context": text, "facts": [vars(r) for r in used]}
 
 
 @router.get("/memory/facts", summary="Facts, newest first")
@@ -155,7 +175,7 @@ def _visible_fact(request: Request, fact_id: str) -> facts.Fact:
 
 
 @router.get("/search", summary="Full-text search across sessions")
-def search_json(request: Request, q: str, repo: str = "", user: str = "", since: str = "", session: str = "",
+def search_json(request: Request, q: str, repo: str = "", user: str = "", since: Day = "", session: str = "",
                 scope: Annotated[str, Query(alias="in", description="`all`, or `prompts`: the user's own words only")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     try:

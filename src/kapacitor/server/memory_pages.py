@@ -13,6 +13,7 @@ Reads go through the same gated functions as the JSON API (``memory_api``).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 from urllib.parse import parse_qs, quote
 
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kapacitor.memory import facts, search
+from kapacitor.server.dates import Day
 from kapacitor.server.memory_api import applied, list_facts, user_of, viewer_of
 from kapacitor.server.web import conn, render
 
@@ -33,9 +35,10 @@ def memory_url(scope: str) -> str:
 
 @router.get("/memory", response_class=HTMLResponse, summary="Memory: the team's facts and the repositories with facts")
 def org_page(request: Request, q: str = "", all: bool = False) -> HTMLResponse:
-    scopes = [row for row in conn(request).execute(
-        "SELECT scope, count(*) FROM facts WHERE status = 'active' AND scope != ? GROUP BY scope ORDER BY scope", (facts.ORG,))]
-    return _page(request, facts.ORG, q, all, scopes)
+    """The repositories listed are those with active facts the viewer may see, each
+    with how many: counted after the gate, so no other name or count shows."""
+    scopes = Counter(f.scope for f in list_facts(request, "", "", "active") if f.scope != facts.ORG)
+    return _page(request, facts.ORG, q, all, sorted(scopes.items()))
 
 
 @router.get("/memory/{scope:path}", response_class=HTMLResponse, summary="Memory: a repository's facts")
@@ -101,7 +104,7 @@ def _visible(request: Request, fact_id: str) -> facts.Fact:
 
 
 @router.get("/search", response_class=HTMLResponse, summary="Full-text search across sessions (page)")
-def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: str = "",
+def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: Day = "",
                 scope: Annotated[str, Query(alias="in")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
     hits, error = [], ""

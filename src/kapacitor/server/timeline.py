@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from kapacitor.server import api_json, queries, totals
+from kapacitor.server.dates import Day
 from kapacitor.server.queries import Filters
 from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
 router = APIRouter()
 
-_DATE = r"^(\d{4}-\d{2}-\d{2})?$"
 _SORT = rf"^(-?({'|'.join(queries.SORTS)}))?$"
 _SORT_DOC = (f"one of {', '.join(queries.SORTS)}, ascending; with a leading '-', descending."
              " Default: -started (newest first); sessions without a value (no eval, no price) come last")
@@ -27,8 +27,8 @@ MAX_PAGE = 1_000_000  # 50 million sessions; a larger number is a 422, not an SQ
 def filters(
     repo: str = "",
     user: str = "",
-    since: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
-    until: Annotated[str, Query(pattern=_DATE, description="YYYY-MM-DD, inclusive")] = "",
+    since: Day = "",
+    until: Day = "",
     q: Annotated[str, Query(description="text in the title, or a session id or its start (6 characters or more)")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     sort: Annotated[str, Query(pattern=_SORT, description=_SORT_DOC)] = "",

@@ -27,6 +27,10 @@ class StoreError(Exception):
     """Something is wrong with the store (bad URL, unreachable server, ...)."""
 
 
+class StoreMissing(StoreError):
+    """A store that does not exist, opened by a command that only reads."""
+
+
 class StoreDamaged(StoreError):
     """The store file is not a database or has damaged pages: it is not written to."""
 

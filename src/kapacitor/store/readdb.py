@@ -85,8 +85,9 @@ class ReadDb:
             self.conn.cursor().executemany(self._sql(sql), rows)
 
     def week(self, expr: str) -> str:
-        """SQL for the week of the ISO 8601 UTC time ``expr`` as ``YYYY-Www`` (SQLite's
-        ``%W``: weeks start on Monday, days before the year's first Monday are week 00)."""
+        """SQL for the ISO 8601 week of the UTC time ``expr`` as ``YYYY-Www`` (weeks
+        start on Monday; week 01 holds the year's first Thursday, so ``2026-11-29`` is
+        ``2026-W48`` and ``2027-01-01`` is ``2026-W53``); NULL for an empty time."""
         raise NotImplementedError
 
     def has_table(self, name: str) -> bool:
@@ -131,7 +132,10 @@ class SQLiteReadDb(ReadDb):
         return f"max({a}, {b})"
 
     def week(self, expr: str) -> str:
-        return f"strftime('%Y-W%W', {expr})"
+        # SQLite before 3.46 has no %G/%V: the ISO year and week are those of the
+        # week's Thursday (the Sunday on or after the day, less three days).
+        thursday = f"date({expr}, 'weekday 0', '-3 days')"
+        return f"strftime('%Y', {thursday}) || '-W' || substr('0' || ((strftime('%j', {thursday}) - 1) / 7 + 1), -2)"
 
     def has_table(self, name: str) -> bool:
         return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
@@ -182,8 +186,7 @@ class PostgresReadDb(ReadDb):
 
     def week(self, expr: str) -> str:
         t = f"(nullif({expr}, '')::timestamptz AT TIME ZONE 'UTC')"
-        return (f"to_char({t}, 'YYYY') || '-W' ||"
-                f" lpad(((extract(doy FROM {t})::int + 7 - extract(isodow FROM {t})::int) / 7)::text, 2, '0')")
+        return f"to_char({t}, 'IYYY-\"W\"IW')"
 
     def has_table(self, name: str) -> bool:
         return bool(self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0])

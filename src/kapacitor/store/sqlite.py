@@ -25,6 +25,7 @@ from kapacitor.store.base import (
     Rewrite,
     StoreDamaged,
     StoreError,
+    StoreMissing,
     check_expected_version,
     count_dense,
     recorded_events,
@@ -137,7 +138,7 @@ class SQLiteEventStore:
         self.path = Path(path)
         self.damaged = ""
         if not create and not self.path.exists():
-            raise StoreError(f"no store at {self.path}: nothing was imported there (check --store, or run `kapacitor import`)")
+            raise StoreMissing(f"no store at {self.path}: nothing was imported there (check --store, or run `kapacitor import`)")
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory, not a store file")
         create_private(self.path)
