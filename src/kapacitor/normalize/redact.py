@@ -171,11 +171,14 @@ class Rule:
         is searched for by the rest, the class checked before each hit: Python's
         ``re`` skips fast only to a literal and tries every place for a class
         (~1 ms per 100 kB line, ten times the search for the rest)."""
-        head, _, rest = self.requires[1:].partition("]") if self.requires[:1] == "[" else ("", "", "")
-        if not head or head[-1] == "\\" or "[" in head or not rest or rest[0] in "*+?{" or _top_level_bar(rest):
-            hit = _compiled(self.requires, re.ASCII).search(view, at)
+        requires = self.requires
+        head, _, rest = requires[1:].partition("]") if requires[:1] == "[" else ("", "", "")
+        plain_class = head and head[-1] != "\\" and "[" not in head
+        if not plain_class or not rest or rest[0] in "*+?{" or _top_level_bar(rest):
+            hit = _compiled(requires, re.ASCII).search(view, at)
             return -1 if hit is None else hit.start()
-        is_head, find_rest = _compiled(f"[{head}]", re.ASCII).match, _compiled(rest, re.ASCII).search
+        is_head = _compiled(f"[{head}]", re.ASCII).match
+        find_rest = _compiled(rest, re.ASCII).search
         hit = find_rest(view, at + 1)
         while hit is not None:
             if is_head(view, hit.start() - 1):
