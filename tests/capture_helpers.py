@@ -107,6 +107,12 @@ class Server:
                 time.sleep(0.05)
         raise AssertionError("kapacitor serve did not come up")
 
+    def caught_up(self, timeout: float = 60) -> Server:
+        """Wait until every read model has read the whole log (``/healthz`` lag 0):
+        a server answers before it has caught up with a store imported beforehand."""
+        wait_for(lambda: self.get("/healthz")["lag"] == 0, timeout=timeout)  # type: ignore[index]
+        return self
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)

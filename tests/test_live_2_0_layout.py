@@ -68,7 +68,7 @@ def test_a_2_0_agent_file_beside_the_parent_is_captured_live_as_its_subagent(tmp
     ours = {k: v for k, v in imported_events([tmp_path / "projects"], tmp_path / "imported.db").items()
             if v[3]["source"]["session_id"] == BLOG_ID}
     assert live_events(live_server.store_path) == ours
-    imported = Server(tmp_path / "imported.db").start()
+    imported = Server(tmp_path / "imported.db").start().caught_up()
     try:
         want = imported.get(f"/sessions/{BLOG_ID}.json")
         want_chat = imported.get(f"/sessions/{BLOG_ID}/chat.json")

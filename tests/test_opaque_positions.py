@@ -87,7 +87,8 @@ def test_copy_and_scrub_progress_count_events_and_a_copy_resumes_at_a_sparse_pos
         assert resumed_at == source.read_all(limit=100)[-1].position  # a sparse position, kept as it is
         assert source.count_after(resumed_at) == source.count_after(0) - 100
         added, skipped = copy_log(source, target, source_url, copied.append, batch=50)
-        assert (added, skipped) == (source.count_after(0) - 100, 0) and sum(copied) == source.count_after(0)
+        # the 100 an earlier run copied count as already there (what `store copy` reports)
+        assert (added, skipped) == (source.count_after(0) - 100, 100) and sum(copied) == source.count_after(0)
         assert [e.id for e in target.read_all()] == [e.id for e in store.read_all()]
 
         scanned: list[int] = []

@@ -90,7 +90,7 @@ def test_the_cli_shows_the_local_zone(app, store_path):
         [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "sessions"],
         capture_output=True, text=True, env=env, check=True,
     ).stdout
-    assert "2026-07-19 20:08 PDT" in out
+    assert "07-19 20:08 PDT" in out  # the year only when it is not this one
     found = subprocess.run(
         [sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "search", "nightly"],
         capture_output=True, text=True, env=env, check=True,
