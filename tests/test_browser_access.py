@@ -83,7 +83,7 @@ def test_a_session_shared_with_the_org_appears_in_an_open_timeline_without_reloa
         rows = page.locator("#timeline")
         expect(rows).to_contain_text(BOB_SESSION[:8])
         expect(rows).not_to_contain_text(WIDGETS[:8])
-        page.wait_for_function("document.getElementById('live-indicator').classList.contains('connected')")
+        expect(page.locator("#live-indicator.connected")).to_be_attached()  # a locator, not wait_for_function: the CSP forbids eval
         alice = team.client("alice")
         assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "org"}).status_code == 200
         expect(rows).to_contain_text(WIDGETS[:8], timeout=10_000)  # no reload: the stream said so
