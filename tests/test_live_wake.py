@@ -6,6 +6,7 @@ and on PostgreSQL (an append's NOTIFY wakes the runner)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -61,3 +62,43 @@ def test_an_applied_event_reaches_subscribers_without_waiting_for_the_poll(store
         db.close()
         store.close()
     assert message["sessions"] == [SESSION] and message["all"] is False
+
+
+def test_a_wake_after_the_hub_stopped_is_a_no_op_and_a_failing_listener_does_not_stop_the_read_models(tmp_path):
+    """The server stops its hub's loop before its projection runner: a wake from the
+    runner's thread in between must not raise (it did: "Event loop is closed" ended
+    the projections thread), and whatever ``on_progress`` raises, the runner goes on."""
+    store = open_store(f"sqlite://{tmp_path / 'events.db'}")
+    db = open_read_db(store)
+    ensure_schema(db)
+    hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
+
+    async def run_briefly() -> None:
+        watcher = asyncio.create_task(hub.run())
+        await asyncio.sleep(0.2)
+        watcher.cancel()
+
+    asyncio.run(run_briefly())
+    hub.wake()  # the loop is closed now
+    runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)
+    calls = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise RuntimeError("a listener's bug")
+
+    runner.on_progress = failing
+    runner.start()
+    try:
+        for n in range(2):
+            store.append(f"AgentSession-{SESSION}", [NewEvent(
+                f"wake-{n}", "UserMessageReceived", {"timestamp": "2026-11-29T10:00:00.000Z", "content": "hi"},
+                {"source": {"session_id": SESSION}})])
+            deadline = time.monotonic() + 30
+            while len(calls) <= n and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert len(calls) >= 2 and runner._thread.is_alive()
+    finally:
+        runner.close()
+        db.close()
+        store.close()

@@ -344,7 +344,10 @@ class ProjectionRunner:
                 self._whole.reset()
                 self.error = ""
             if (batch or notified) and self.on_progress:
-                self.on_progress()
+                try:
+                    self.on_progress()
+                except Exception:  # a listener's fault must not stop the read models
+                    log().exception("read models: on_progress failed")
             notified = False
             if len(batch) < self.batch_size:
                 notified = self.wait(stop)

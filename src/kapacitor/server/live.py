@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -112,8 +113,7 @@ class LiveHub:
         session shared with its viewer (or drops one made private) without a reload."""
         after = self.access_cut(session_ids)
         merged = {viewer: after.get(viewer) or before.get(viewer) for viewer in {*before, *after}}
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.publish, merged)
+        self._in_loop(self.publish, merged)
 
     def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
         """``message`` as each viewer may see it: only the sessions they may see and
@@ -139,8 +139,16 @@ class LiveHub:
     def wake(self) -> None:
         """Look at the checkpoints now (from any thread: the projection runner calls
         it when the read models may have moved) instead of at the next poll."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._woken.set)
+        self._in_loop(self._woken.set)
+
+    def _in_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback`` in the hub's event loop (called from other threads); a
+        no-op when the hub is not running: before ``run`` or once its loop stopped
+        or closed (the server is shutting down and nobody is listening)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                loop.call_soon_threadsafe(callback, *args)
 
     def advance(self, viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None] | None:
         """The change since the last advance, cut for each of ``viewers``; None when
@@ -156,14 +164,17 @@ class LiveHub:
         """Publish each advance of the checkpoints, until cancelled: when woken
         (``wake``), else every ``POLL_SECONDS``."""
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
-        self.position = await asyncio.to_thread(self.applied_position)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
-            self._woken.clear()
-            cut = await asyncio.to_thread(self.advance, set(self.queues.values()))
-            if cut is not None:
-                self.publish(cut)
+        try:
+            self.position = await asyncio.to_thread(self.applied_position)
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
+                self._woken.clear()
+                cut = await asyncio.to_thread(self.advance, set(self.queues.values()))
+                if cut is not None:
+                    self.publish(cut)
+        finally:
+            self._loop = None  # wake() from the runner's thread is a no-op from now on
 
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
