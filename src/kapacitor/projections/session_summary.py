@@ -36,6 +36,7 @@ from kapacitor import times
 from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
+from kapacitor.projections.session_keys import shared_keys
 
 CALL_FACTS = ("thinking_tokens", "requested_model", "effort")
 """Per-call facts newer clients report beside the tokens (kept on ``Call.usage``)."""
@@ -214,8 +215,11 @@ class SessionSummary:
         return times.seconds_between(self.started, self.ended)
 
     def as_json(self) -> dict[str, Any]:
+        """The session's row: ``kapacitor sessions --json`` and the server's
+        ``/sessions/{id}.json`` (the README's table), ending with the keys every
+        JSON shape of a session shares (``session_keys.shared_keys``)."""
         cost = self.cost()
-        return {
+        row = {
             "session_id": self.session_id,
             "agent": self.agent,
             "agent_version": self.agent_version,
@@ -256,6 +260,7 @@ class SessionSummary:
             "continued_from": self.continued_from,
             "continued_in": self.continued_in,
         }
+        return row | shared_keys(row)
 
 
 SUBAGENT_DEFAULTS: dict[str, Any] = {
