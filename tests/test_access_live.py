@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
+from browser import launch
 from capture_helpers import WIDGETS, Server, wait_for
 from kapacitor.access import accounts
 from test_access import BOB_SESSION, Team, cli, follow_events
+from test_comments_browser import signed_in
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 VIEWERS = {"anonymous": None, "bob": "bob", "alice": "alice", "root": "root"}
@@ -125,3 +129,25 @@ def test_default_visibility_set_by_the_cli_reaches_every_servers_open_timelines(
     cli(store, "users", "set", "bob", "--default-visibility", "public")  # bob's session has its own setting (org)
     time.sleep(1.5)
     assert not any(two.named(s, v, BOB_SESSION) for s in two.servers for v in VIEWERS)  # nothing changed: no news
+
+
+def test_a_timeline_open_in_chromium_on_the_other_server_gains_and_drops_the_session(two, tmp_path):
+    """What the streams above drive: bob's timeline, open in real Chromium on server
+    B, shows alice's session once she shares it through server A, and drops it when
+    she makes it private again, without a reload."""
+    with sync_playwright() as playwright:
+        context = launch(playwright, tmp_path / "chromium")
+        try:
+            page = signed_in(context, SimpleNamespace(server=two.b, tokens=two.team.tokens), "bob")
+            page.goto(two.b.url + "/")
+            expect(page.locator("#live-indicator.connected")).to_be_visible()
+            row = page.locator(f'tr[data-session="{WIDGETS}"]')
+            expect(row).to_have_count(0)
+            alice, url = two.team.client("alice"), f"/api/sessions/{WIDGETS}/visibility"
+            assert alice.put(url, json={"visibility": "org"}).status_code == 200
+            expect(row).to_have_count(1, timeout=10_000)
+            assert alice.put(url, json={"visibility": "private"}).status_code == 200
+            expect(row).to_have_count(0, timeout=10_000)
+            assert page.errors == []
+        finally:
+            context.close()
