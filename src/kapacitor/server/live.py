@@ -108,7 +108,7 @@ class LiveHub:
         now or could before, so a timeline gains a session shared with its viewer (or
         drops one made private) without a reload. None when nothing changed."""
         latest = changes.latest(self.db)
-        if self.access_seq is None or latest < self.access_seq:  # the first look, or a replaced database
+        if self.access_seq is None or latest < self.access_seq:  # not running yet, or a replaced database
             self.access_seq = latest
             return None
         if latest == self.access_seq:
@@ -175,6 +175,7 @@ class LiveHub:
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         try:
             self.position = await asyncio.to_thread(self.applied_position)
+            self.access_seq = await asyncio.to_thread(changes.latest, self.db)
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
