@@ -8,9 +8,10 @@ A token is 32 random bytes, so a fast hash is as good as a slow one.
 
 Visibility of a session: ``private`` (its owner and admins), ``org`` (every
 signed-in user), ``public`` (anyone, read-only). A session's own setting wins,
-then its repository's default, then its owner's default, then ``private``. Every change of a visibility or a
-default goes through ``access.changes.changing``, which logs it for the live hubs
-of every server on the store.
+then its repository's default, then its owner's default, then ``private``.
+Every change of a visibility or a default goes through
+``access.changes.changing``, which logs it for the live hubs of every server on
+the store.
 """
 
 from __future__ import annotations
