@@ -288,7 +288,8 @@ def test_a_held_place_never_makes_later_batches_wait_and_a_lost_one_is_skipped(t
     does before handing it off) whose batch is still being masked is passed
     over: a later hook's batch is stored at once, server up; batches spooled
     behind it while the server was down are delivered past it by the next
-    pass, once each; the held batch is delivered once written. A place whose
+    pass, once each; the held batch is delivered once written (a big one by
+    the follower or ``sync``, a hook passing over it too). A place whose
     writer died (its file unlocked, empty) is skipped and logged. The
     session's transcript events are stored in their order, as an import
     stores them: only the hook payload's event comes later."""
@@ -337,7 +338,14 @@ def test_a_held_place_never_makes_later_batches_wait_and_a_lost_one_is_skipped(t
     assert load_state(live.session_id).spool_ahead == []
     assert any("a hook payload was lost" in line for line in capture_log())
     assert stored_hooks() == ["toolu_after", "toolu_down_1", "toolu_down_2", "toolu_held", "toolu_last"]  # each once
+
+    _, fd = spool_hold(live.session_id)  # written, but too big for a hook to send: the follower's, passed over too
+    big = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_big", tool_response={"stdout": "build ok\n" * 150_000})
+    fill_hold(fd, hook_batch(live.session_id, {"event": "PostToolUse", "at": utc_stamp(), "payload": big}, ""))
+    assert run_hook("PostToolUse", payload("toolu_after_big")).returncode == 0
+    assert stored_hooks()[-1] == "toolu_after_big" and [list(b) for b in spooled(live.session_id)] == [["held"]]
     assert subprocess.run([KAPACITOR, "sync"], capture_output=True, timeout=60).returncode == 0
+    assert stored_hooks()[-2:] == ["toolu_after_big", "toolu_big"] and spooled(live.session_id) == []
     live_server.stop()
     assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
 

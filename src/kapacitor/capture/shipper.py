@@ -27,6 +27,7 @@ from kapacitor.capture.spool import (
     SessionState,
     drop_hold,
     held_batch,
+    held_size,
     held_token,
     load_state,
     save_state,
@@ -148,9 +149,11 @@ def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty:
     """Deliver the spool in order; the failure that stopped it, or None when
     nothing could not be delivered. A held place (``spool.spool_hold``) whose
     batch is still being masked is passed over (counted in ``result.masking``):
-    the batches after it are delivered now, it once written. It holds a hook
-    payload alone, whose events' place among the session's nothing reads (see
-    docs/reliability.md), so a small batch never waits seconds for a huge one.
+    the batches after it are delivered now, it once written (and by a hook
+    only if small: else it is left to the follower, and passed over too). It
+    holds a hook payload alone, whose events' place among the session's
+    nothing reads (see docs/reliability.md), so a small batch never waits
+    seconds for a huge one.
     Lines delivered past a place passed over are kept in ``state.spool_ahead``
     so they are not sent again."""
     spooled = spool_read(state)
@@ -165,6 +168,9 @@ def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty:
             continue
         token = held_token(body)
         if token is not None:
+            if hasty and held_size(state.session_id, token) > HASTY_BATCH:  # the follower's (see ``_deliver``)
+                result.more = True
+                continue
             batch = held_batch(state.session_id, token)
             if batch is None:
                 result.masking += 1

@@ -249,6 +249,14 @@ def held_batch(session_id: str, token: str) -> bytes | None:
     return data.rstrip(b"\n") if data.endswith(b"\n") else b""
 
 
+def held_size(session_id: str, token: str) -> int:
+    """Bytes written so far for a held place (0 if none or no file)."""
+    try:
+        return os.stat(session_file(session_id, f".held-{token}")).st_size
+    except OSError:
+        return 0
+
+
 def drop_hold(session_id: str, token: str) -> None:
     """Remove a held place's file once its line is delivered (and that saved)."""
     try:
