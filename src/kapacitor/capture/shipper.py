@@ -146,25 +146,24 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
 
 
 def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty: bool) -> sender.Outcome | None:
-    """Deliver the spool in order; the failure that stopped it, or None when
-    nothing could not be delivered. A held place (``spool.spool_hold``) whose
-    batch is still being masked is passed over (counted in ``result.masking``):
-    the batches after it are delivered now, it once written (and by a hook
-    only if small: else it is left to the follower, and passed over too). It
-    holds a hook payload alone, whose events' place among the session's
-    nothing reads (see docs/reliability.md), so a small batch never waits
-    seconds for a huge one.
-    Lines delivered past a place passed over are kept in ``state.spool_ahead``
-    so they are not sent again."""
+    """Deliver the spool in order; the failure that stopped it, or None. A
+    held place (``spool.spool_hold``) whose batch is still being masked is
+    passed over (counted in ``result.masking``): the batches after it are
+    delivered now, it once written (and by a hook only if small: else it is
+    left to the follower, and passed over too). It holds a hook payload
+    alone, whose events' place among the session's nothing reads (see
+    docs/reliability.md), so a small batch never waits seconds for a huge
+    one. Lines delivered past a place passed over are kept in
+    ``state.spool_ahead`` so they are not sent again."""
     spooled = spool_read(state)
     start = done = state.spool_pos
     ahead = [list(r) for r in state.spool_ahead]
     sent_ahead = {r[0] for r in ahead}
     failure, held, begin = None, [], start
-    for pos, body in spooled:
-        begin, line = pos, (begin, pos)
+    for end, body in spooled:
+        line, begin = [begin, end], end
         if line[0] in sent_ahead:
-            done = pos if done == line[0] else done
+            done = end if done == line[0] else done
             continue
         token = held_token(body)
         if token is not None:
@@ -184,9 +183,9 @@ def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty:
                 failure = outcome
                 break
         if done == line[0]:
-            done = pos
+            done = end
         else:
-            ahead.append(list(line))
+            ahead.append(line)
         if token is not None:
             held.append(token)
     if done != start or ahead != state.spool_ahead:
