@@ -137,7 +137,9 @@ def redaction_parts(runs: int, payload: dict, lines: list[bytes], env: dict[str,
 
 
 def run(runs: int, parts: int) -> dict[str, object]:
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "src" / "kapacitor")], check=True, stdout=subprocess.DEVNULL)
+    package = subprocess.run([PYTHON, "-c", "import kapacitor, os; print(os.path.dirname(kapacitor.__file__))"],
+                             check=True, capture_output=True, text=True).stdout.strip()  # the one the hook imports ($PYTHONPATH)
+    subprocess.run([PYTHON, "-m", "compileall", "-q", package], check=True, stdout=subprocess.DEVNULL)
     tmp = Path(tempfile.mkdtemp(prefix="kapacitor-bench-hook-"))
     source = RECORDED / "projects" / "-home-dev-src-widgets" / f"{SESSION}.jsonl"
     lines = source.read_bytes().splitlines(keepends=True)
