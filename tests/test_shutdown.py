@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 
+from capture_helpers import wait_for
+from conftest import RECORDED, SAMPLE_DIRS
+from fake_judge import FakeJudge
 from kapacitor.access.accounts import ensure_schema
+from kapacitor.capture.importer import import_paths
+from kapacitor.eval.config import EvalConfig
+from kapacitor.eval.jobs import RESTARTED, EvalWorker
+from kapacitor.eval.runner import Settings
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import open_read_models
 from kapacitor.server.live import LiveHub
@@ -51,3 +59,34 @@ def test_a_cancelled_hub_ends_only_once_its_query_has_ended(tmp_path):
         release.set()
         db.close()
         store.close()
+
+
+def test_a_closed_eval_worker_asks_the_judge_nothing_more_and_writes_nothing(tmp_path, monkeypatch):
+    """A server stopping with an eval under way: the questions in flight end, no
+    other is asked (it went on asking all of them, on a closed database), and
+    the next start marks the job failed, as for a server that died."""
+    judge = FakeJudge({"*": [{"sleep": 1}]})  # every question answered, a second late
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", judge.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake")
+    url = f"sqlite://{tmp_path / 'events.db'}"
+    store = open_store(url)
+    import_paths(store, SAMPLE_DIRS)
+    session = json.loads((RECORDED / "sessions.json").read_text())["api-fix"]["session_id"]
+    worker = EvalWorker(store, url, open_read_db(store), EvalConfig(judge="anthropic"), poll=0.05)
+    job_id = worker.submit(session)
+    worker.start()
+    thread = worker._thread
+    try:
+        wait_for(lambda: judge.requests, timeout=60)  # the judge is being asked
+        asked = len(judge.requests)
+        worker.close()
+        thread.join(60)
+        assert not thread.is_alive()
+        assert len(judge.requests) <= asked + Settings().parallel  # at most those begun as it closed
+        again = EvalWorker(store, url, open_read_db(store), EvalConfig(judge="anthropic"))
+        assert again.job(job_id)["state"] == "failed" and again.job(job_id)["error"] == RESTARTED
+        again.close()
+    finally:
+        worker.close()
+        store.close()
+        judge.close()
