@@ -34,7 +34,9 @@ class Server:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             return json.loads(response.read())
 
-    def wait_caught_up(self, timeout: float = 30) -> None:
+    def wait_caught_up(self, timeout: float = 120) -> None:
+        """Until ``/healthz`` says every read model has read the whole log (a guard
+        against a hang, not a timing: a loaded machine takes tens of seconds)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -76,7 +78,11 @@ def start_server(store_url: str | None, home: Path, *extra: str, env: dict[str, 
         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     server = Server(f"http://127.0.0.1:{port}", store_url or "", process)
-    server.wait_caught_up()
+    try:
+        server.wait_caught_up()
+    except BaseException:  # no server is left running behind a failed start
+        server.stop()
+        raise
     return server
 
 

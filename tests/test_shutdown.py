@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import threading
 
-from capture_helpers import wait_for
+import pytest
+
+import capture_helpers
+from capture_helpers import Server, wait_for
 from conftest import RECORDED, SAMPLE_DIRS
 from fake_judge import FakeJudge
 from kapacitor.access.accounts import ensure_schema
@@ -90,3 +94,14 @@ def test_a_closed_eval_worker_asks_the_judge_nothing_more_and_writes_nothing(tmp
         worker.close()
         store.close()
         judge.close()
+
+
+def test_a_test_server_that_does_not_answer_in_time_is_not_left_running(tmp_path, monkeypatch):
+    """``Server.start`` gives up after ``START_TIMEOUT``: the server must not run on
+    (they did, one per test that gave up on a loaded machine, loading it further)."""
+    started: list[subprocess.Popen[bytes]] = []
+    monkeypatch.setattr(capture_helpers, "START_TIMEOUT", 1.0)
+    monkeypatch.setattr(Server, "_answers", lambda self: started.append(self.proc) and False)  # never answers
+    with pytest.raises(AssertionError, match="timed out"):
+        Server(tmp_path / "events.db").start()
+    assert started and started[-1].poll() is not None
