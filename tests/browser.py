@@ -17,6 +17,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from playwright.sync_api import expect
+
+EXPECT_TIMEOUT = 30_000
+"""Milliseconds an ``expect`` waits for its condition (Playwright's default is 5 s):
+a guard against a hang, not a timing; a loaded CI machine needs more than 5 s."""
+expect.set_options(timeout=EXPECT_TIMEOUT)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
