@@ -160,8 +160,10 @@ class Server:
             return exc.code, json.loads(exc.read())
 
 
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):  # noqa: ANN001
-    """Poll ``condition`` until it returns something truthy; that value, or an AssertionError."""
+def wait_for(condition, timeout: float = 60.0, interval: float = 0.05):  # noqa: ANN001
+    """Poll ``condition`` until it returns something truthy; that value, or an
+    AssertionError after ``timeout`` seconds: a guard against a hang, not a timing
+    (a loaded CI machine takes seconds for what takes milliseconds here)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
