@@ -57,8 +57,9 @@ MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
 """A marker in masked text: group 1 the rule id, group 2 the keyed hash."""
 # JSON escapes and ANSI colour codes (escaped or raw): blanked in the view.
 _NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
-_ESCAPES = r"\\[ntr/]"
-"""The common JSON escapes (once escaped backslashes are blanked), read as two spaces."""
+_ESCAPES = r"\\[\\ntr/]"
+"""Escaped backslashes and the common JSON escapes, read as two spaces: one
+pass, left to right, pairs backslashes as JSON does."""
 _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
@@ -331,12 +332,13 @@ def view_of(text: str) -> str:
     if "\\" in text:
         # Escaped backslashes first (left to right, as JSON pairs them), then
         # every escape left is a real one.
-        text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
-        if len(text) >= 4096:  # one pass, not one per escape (a short text, the hook's: not worth compiling)
+        if len(text) >= 4096:  # one pass for both, not one per escape (a short text, the hook's: not worth compiling)
             text = _compiled(_ESCAPES).sub("  ", text)
         else:
+            text = text.replace("\\\\", "  ")
             for escape in ("\\n", "\\t", "\\r", "\\/"):
                 text = text.replace(escape, "  ")
+        text = text.replace('\\"', '" ')  # an escaped quote still delimits
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
