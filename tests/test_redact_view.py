@@ -38,7 +38,7 @@ def reference_view(text: str) -> str:
 
 # What makes escapes interact: runs of backslashes, quotes, the letters of the
 # common escapes, `u` and hex digits, colour codes raw and escaped, newlines.
-_TRICKY = st.text(alphabet=list('\\\\\\"ntr/u0123456789abcdefABCDEF[;?m \x1b\nxé\u2014'), max_size=80)
+_TRICKY = st.text(alphabet=list('\\\\\\"ntr/u0123456789abcdefABCDEF[;?m# \x1b\nxé\u2014'), max_size=80)
 
 
 # Each escape next to each other kind: an escaped backslash before a quote, an
@@ -52,6 +52,27 @@ _KNOWN = ['\\\\"', '\\\\\\"', '\\\\n', '\\\\\\n', '\\\\u00e9', '\\u00e9\\n', '\\
 def test_the_view_next_to_each_kind_of_escape_is_the_defined_one(text, padding):
     for placed in (text, "a" * padding + text, text + "b" * padding, "a" * padding + text + "b"):
         assert redact.view_of(placed) == reference_view(placed), placed[-40:]
+
+
+@pytest.mark.parametrize("text", _KNOWN)
+def test_a_long_text_blanked_section_by_section_is_the_defined_view(text):
+    """Past ``SECTIONS_FROM`` characters the text is blanked between Markdown
+    headings (``SECTION``), each section kept: escapes right before and after
+    each cut, the same sections met again (from the kept ones)."""
+    for shape in ("para {e}" + redact.SECTION + " head", "para" + redact.SECTION + "{e} head", "{e}" + redact.SECTION + "{e}"):
+        unit = shape.format(e=text) + " filler" * 200
+        long_text = unit * (redact.SECTIONS_FROM // len(unit) + 2)
+        assert len(long_text) >= redact.SECTIONS_FROM
+        for _ in range(2):  # the second time from the kept sections
+            assert redact.view_of(long_text) == reference_view(long_text)
+            assert redact.view_of("x" + long_text[3:]) == reference_view("x" + long_text[3:])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_TRICKY, min_size=1, max_size=8), st.integers(min_value=1, max_value=3))
+def test_the_view_of_a_text_of_sections_is_the_defined_one(pieces, times):
+    text = (redact.SECTION.join(piece + " words" * 300 for piece in pieces) * times).ljust(redact.SECTIONS_FROM, "z")
+    assert redact.view_of(text) == reference_view(text)
 
 
 @settings(max_examples=400, deadline=None)

@@ -330,18 +330,63 @@ def ascii_lower(text: str) -> str:
 def view_of(text: str) -> str:
     """``text`` with JSON escapes and ANSI colour codes blanked, same length."""
     if "\\" in text:
-        # Escaped backslashes first (left to right, as JSON pairs them), then
-        # every escape left is a real one.
-        if len(text) >= 4096:  # one pass for both, not one per escape (a short text, the hook's: not worth compiling)
-            text = _compiled(_ESCAPES).sub("  ", text)
-        else:
-            text = text.replace("\\\\", "  ")
-            for escape in ("\\n", "\\t", "\\r", "\\/"):
-                text = text.replace(escape, "  ")
-        text = text.replace('\\"', '" ')  # an escaped quote still delimits
+        text = _sections_blanked(text) if len(text) >= SECTIONS_FROM else _escapes_blanked(text)
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
+
+
+def _escapes_blanked(text: str) -> str:
+    """``text`` with escaped backslashes, escaped quotes and the common escapes
+    blanked: the view but for the rarer escapes and colour codes."""
+    # Escaped backslashes first (left to right, as JSON pairs them), then
+    # every escape left is a real one.
+    if len(text) >= 4096:  # one pass for both, not one per escape (a short text, the hook's: not worth compiling)
+        text = _compiled(_ESCAPES).sub("  ", text)
+    else:
+        text = text.replace("\\\\", "  ")
+        for escape in ("\\n", "\\t", "\\r", "\\/"):
+            text = text.replace(escape, "  ")
+    return text.replace('\\"', '" ')  # an escaped quote still delimits
+
+
+SECTIONS_FROM = 1 << 13
+"""Characters from which a text is blanked section by section (``_SECTIONS``)."""
+SECTION = "\\n\\n#"
+"""Where a section of a long text starts: a Markdown heading after a blank
+line, as JSON escapes it. Claude Code 2.1.332 records its system prompt and
+tool list in many lines, each cut into the same sections whatever comes
+before them in the line."""
+SECTIONS_MAX = 1 << 22
+"""Characters of blanked sections kept at most (then all are forgotten)."""
+_SECTIONS: dict[str, str] = {}
+_sections_kept = [0]
+
+
+def _sections_blanked(text: str) -> str:
+    """``_escapes_blanked(text)``, a section (``SECTION``) at a time, each
+    blanked once per process. Every escape is blanked on its own and no
+    escape goes on after the ``n`` a cut follows, so blanking the sections
+    and joining them is blanking the text whole."""
+    parts, start = [], 0
+    end = text.find(SECTION)
+    while start < len(text):
+        cut = len(text) if end < 0 else end + 4  # after the blank line
+        section = text[start:cut]
+        if len(section) < 1024 or "\\" not in section:
+            parts.append(_escapes_blanked(section) if "\\" in section else section)
+        else:
+            blanked = _SECTIONS.get(section)
+            if blanked is None:
+                blanked = _escapes_blanked(section)
+                if _sections_kept[0] + len(section) > SECTIONS_MAX:
+                    _SECTIONS.clear()
+                    _sections_kept[0] = 0
+                _SECTIONS[section] = blanked
+                _sections_kept[0] += len(section)
+            parts.append(blanked)
+        start, end = cut, text.find(SECTION, cut)
+    return "".join(parts)
 
 
 _REPOSITORY = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
