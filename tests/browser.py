@@ -34,7 +34,7 @@ class Server:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             return json.loads(response.read())
 
-    def wait_caught_up(self, timeout: float = 30) -> None:
+    def wait_caught_up(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -103,6 +103,8 @@ def test_the_served_demo_has_facts_comments_and_marks_by_its_team(tmp_path):
         evals = server.get_json("/evals.json")
         evals_page = _page(server.url + "/evals")
         listing = server.get_json("/sessions.json")
+        evaluated = {s: server.get_json(f"/sessions/{s}/eval.json")[0] for s in EVALUATED}
+        eval_tab = _page(f"{server.url}/sessions/{bug_fix}/eval")
     finally:
         server.stop()
     texts = " ".join(f["text"] for f in facts)
@@ -117,7 +119,16 @@ def test_the_served_demo_has_facts_comments_and_marks_by_its_team(tmp_path):
     assert "acme/payments" in evals_page and "acme/api-server" in evals_page
     scored = {s["session_id"]: s for s in listing["sessions"] if s.get("eval_score") is not None}
     assert scored[bug_fix]["eval_score"] > scored["833ab0b6-48db-52db-a111-9a5dc3621b38"]["eval_score"]  # the fix beats goes-wrong
+    for ev in evaluated.values():  # every scripted answer cites events the chat and trace show
+        cited = [e for v in ev["scores"] for e in v["evidence"]]
+        assert all(v["evidence"] for v in ev["scores"]) and len(cited) >= 4
+        assert all(e["chat_index"] is not None and e["anchor"] and e["trace_node"] and e["note"] for e in cited)
+    assert "4 passed in 8.68s" in eval_tab or "The whole suite passes after the fix" in eval_tab
     assert "Promote images" in memory_page and "Decimal" in memory_page and "clean bug fix" in marked_page
+
+
+EVALUATED = ("4785b5fc-e65a-539e-81f5-913d613cfc11", "833ab0b6-48db-52db-a111-9a5dc3621b38",
+             "79384b8e-9eee-5143-be6f-7a4dd23ad8ac")
 
 
 def _page(url: str) -> str:

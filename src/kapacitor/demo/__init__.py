@@ -99,7 +99,7 @@ def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
     for mark in data["marks"]:
         marks.mark(store, mark["session"], mark["author"], mark["reason"])
     for evaluation in data["evals"]:
-        record_eval(store, demo_eval(evaluation), {"repository": evaluation["repository"], "user": evaluation["user"]})
+        record_eval(store, demo_eval(evaluation, store), {"repository": evaluation["repository"], "user": evaluation["user"]})
     added = {kind: len(data[kind]) for kind in ("evals", "facts", "comments", "marks")}
     appended = store.read_all(head)
     added["facts"] = sum(e.type == "FactRetained" for e in appended) + sum(
@@ -107,18 +107,31 @@ def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
     return added
 
 
-def demo_eval(evaluation: dict[str, Any]) -> Any:
+def demo_eval(evaluation: dict[str, Any], store: EventStore | None = None) -> Any:
     """An ``EvalResult`` from the demo's scripted answers, built as the eval
     runner builds one: each answer a ``Verdict`` of the catalog's question,
     scores aggregated per category by ``runner.aggregate``, the retrospective
-    validated by ``answers.validate_retrospective``."""
-    from kapacitor.eval import answers, runner
+    validated by ``answers.validate_retrospective``. With ``store`` (holding the
+    session), an answer's ``evidence`` (``{"text", "note"}`` items) cites the first
+    event whose data holds ``text``, placed in the chat and trace as a judge's
+    citation is (``eval.session``); a text the session lacks is an error."""
+    from kapacitor.eval import answers, runner, session
     from kapacitor.eval.catalog import load
 
     catalog = load()
+    view = session.load(store, evaluation["session"]) if store is not None else None
+
+    def cited(item: dict[str, str]) -> dict[str, Any]:
+        assert view is not None and store is not None
+        event_id = chat_item_with(store, evaluation["session"], item["text"])
+        if not event_id:
+            raise ValueError(f"demo eval of {evaluation['session']}: no event holds {item['text']!r}")
+        return {"event_id": event_id, "note": item["note"]} | view.position(event_id)
+
     verdicts = [
         answers.Verdict(question_id, catalog.question(question_id).category, a["score"], answers.verdict_of(a["score"]),
-                        a["finding"], [], a.get("recommendation", ""), a.get("retain_fact", ""))
+                        a["finding"], [cited(e) for e in a.get("evidence", [])] if view is not None else [],
+                        a.get("recommendation", ""), a.get("retain_fact", ""))
         for question_id, a in evaluation["answers"].items()
     ]
     categories, overall = runner.aggregate(catalog, verdicts)
