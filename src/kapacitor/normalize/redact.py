@@ -357,6 +357,8 @@ SECTION = "\\n\\n#"
 line, as JSON escapes it. Claude Code 2.1.332 records its system prompt and
 tool list in many lines, each cut into the same sections whatever comes
 before them in the line."""
+SECTION_MAX = 1 << 17
+"""Characters of the longest section kept."""
 SECTIONS_MAX = 1 << 22
 """Characters of blanked sections kept at most (then all are forgotten)."""
 _SECTIONS: dict[str, str] = {}
@@ -365,17 +367,20 @@ _sections_kept = [0]
 
 def _sections_blanked(text: str) -> str:
     """``_escapes_blanked(text)``, a section (``SECTION``) at a time, each
-    blanked once per process. Every escape is blanked on its own and no
-    escape goes on after the ``n`` a cut follows, so blanking the sections
-    and joining them is blanking the text whole."""
-    parts, start = [], 0
+    after a heading blanked once per process (what comes before the first
+    heading holds the line's own fields: its ids, its time). Every escape is
+    blanked on its own and no escape goes on after the ``n`` a cut follows,
+    so blanking the sections and joining them is blanking the text whole."""
     end = text.find(SECTION)
-    while start < len(text):
+    if end < 0:
+        return _escapes_blanked(text)
+    parts, start = [], 0
+    while True:
         cut = len(text) if end < 0 else end + 4  # after the blank line
         section = text[start:cut]
-        if len(section) < 1024 or "\\" not in section:
-            parts.append(_escapes_blanked(section) if "\\" in section else section)
-        else:
+        if "\\" not in section:
+            parts.append(section)
+        elif start and 1024 <= len(section) <= SECTION_MAX:
             blanked = _SECTIONS.get(section)
             if blanked is None:
                 blanked = _escapes_blanked(section)
@@ -385,8 +390,11 @@ def _sections_blanked(text: str) -> str:
                 _SECTIONS[section] = blanked
                 _sections_kept[0] += len(section)
             parts.append(blanked)
+        else:
+            parts.append(_escapes_blanked(section))
+        if end < 0:
+            return "".join(parts)
         start, end = cut, text.find(SECTION, cut)
-    return "".join(parts)
 
 
 _REPOSITORY = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
