@@ -66,7 +66,8 @@ def test_eval_exit_codes(filled, judge_env):
     assert missing.returncode == 1 and "no session 'no-such-session'" in missing.stderr
     no_key = subprocess.run([*KAPACITOR, "--store", filled, "eval", API_FIX], capture_output=True, text=True, timeout=120,
                             env={k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")})
-    assert no_key.returncode == 1 and "set ANTHROPIC_API_KEY" in no_key.stderr
+    assert no_key.returncode == 1
+    assert no_key.stderr.strip() == "Error: anthropic judge: no API key: set ANTHROPIC_API_KEY in the environment `kapacitor eval` runs in"
     assert "Traceback" not in missing.stderr + failed.stderr + no_key.stderr
 
 
