@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -119,3 +121,13 @@ class SinceType(click.ParamType):
 
 
 SINCE = SinceType()
+
+
+def print_json(data: Any) -> None:
+    """``data`` on standard output as JSON, every time in it in the server's JSON
+    form (``api_json.zoned``: ISO 8601 to the millisecond, with the offset of
+    the machine's zone), so a script reads one form from every ``--json`` and
+    from the API."""
+    from kapacitor.server.api_json import zoned
+
+    click.echo(json.dumps(zoned(data, None), indent=2, ensure_ascii=False))

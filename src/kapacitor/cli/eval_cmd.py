@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kapacitor import money, times
-from kapacitor.cli.common import SINCE, AppContext, pass_app
+from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.session_ids import resolved
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
@@ -98,7 +98,7 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
     if as_json:
         stored = {e["eval_id"]: e for sid in targets for e in evals_of(app.store, sid)}
         out = [stored[r.eval_id] for r in results]
-        click.echo(json.dumps(out[0] if session else out, indent=2, ensure_ascii=False))
+        print_json(out[0] if session else out)
     if not all(r.ok for r in results):
         raise SystemExit(1)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from kapacitor import times
-from kapacitor.cli.common import SINCE, AppContext, pass_app
+from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import search
 
@@ -37,7 +36,7 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
         except search.SearchError as exc:
             raise click.UsageError(str(exc)) from None
     if as_json:
-        click.echo(json.dumps([h.as_json() for h in hits], indent=2))
+        print_json([h.as_json() for h in hits])
         return
     if not hits:
         click.echo(f"Nothing matches {query!r}.")

@@ -66,7 +66,7 @@ class Api:
 
 
 def build(api: Api) -> MCPServer:
-    server = MCPServer(NAME, instructions=INSTRUCTIONS)
+    server = MCPServer(NAME, instructions=INSTRUCTIONS, log_level="WARNING")  # not a line per HTTP call in the client's MCP log
 
     @server.tool()
     def remember(fact: str, category: str = "", scope: str = "") -> str:
