@@ -66,6 +66,19 @@ def test_search_finds_a_string_only_a_tool_output_contains(recorded):
     assert "type something" in run(recorded, "search", " ", code=2)
 
 
+def test_search_since_takes_a_day_or_a_duration_and_refuses_anything_else(recorded):
+    """One rule for every ``--since`` (``times.since_start``): a day or a duration back
+    from now; ``7d`` used to compare as text against the start times and find nothing."""
+    everything = json.loads(run(recorded, "search", "Ran 1 test", "--json"))
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "100000d", "--json")) == everything
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "2000-01-01", "--json")) == everything
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "1h", "--json")) == []  # recorded before today
+    for bad in ("yesterday", "garbage", "7"):
+        refused = run(recorded, "search", "Ran 1 test", "--since", bad, code=2)
+        assert f"{bad!r} is neither a day (YYYY-MM-DD) nor a duration back from now (12h, 7d, 2w)" in refused
+    assert "'2026-02-30' is not a calendar day" in run(recorded, "search", "x", "--since", "2026-02-30", code=2)
+
+
 def test_recap_on_recorded_sessions(recorded):
     recap = json.loads(run(recorded, "recap", API_FIX[:8], "--json"))
     assert recap["prompts"] == ["test_add fails, please fix add()", "also add a docstring to add()"]

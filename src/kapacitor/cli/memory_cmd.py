@@ -6,7 +6,6 @@ edit is a supersede and nothing is ever overwritten. See docs/memory.md.
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
@@ -15,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kapacitor import times
 from kapacitor.capture.gitinfo import resolve_context
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up, current_repository
 from kapacitor.memory import facts
 
@@ -73,7 +73,7 @@ def list_command(app: AppContext, repo: str | None, everything: bool, as_json: b
     with caught_up(app) as conn:
         found = facts.rows(conn, " AND ".join(where), params)
     if as_json:
-        click.echo(json.dumps([f.as_json() for f in found], indent=2))
+        print_json([f.as_json() for f in found])
         return
     if not found:
         click.echo("No facts yet. Add one with `kapacitor memory add TEXT --repo OWNER/REPO`.")
@@ -91,7 +91,7 @@ def _facts_table(found: list[facts.Fact], everything: bool) -> Table:
     table.add_column("uses", no_wrap=True, justify="right")
     table.add_column("fact", overflow="fold", ratio=1)
     for f in found:
-        about = [f.category, f"by {f.by} {f.user}".strip(), f"{f.retained_at[:16].replace('T', ' ')} UTC"]
+        about = [f.category, f"by {f.by} {f.user}".strip(), times.shown(f.retained_at, None)]
         text = Text(f.text)
         text.append("\n" + " · ".join(about + ([f.status] if everything else [])), style="dim")
         table.add_row(f.fact_id, f.scope, str(f.uses), text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import click
@@ -13,6 +12,7 @@ from rich.table import Table
 from kapacitor.capture import aside, client_config
 from kapacitor.capture.shipper import ship
 from kapacitor.capture.spool import forget, known_sessions, load_state, spool_pending
+from kapacitor.cli.common import print_json
 
 
 @click.command("sync")
@@ -73,7 +73,7 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
         row["forgotten"] = forget(state, forget_after * 86400) if session_id in known else False
     rows.sort(key=lambda r: r["session_id"])
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
     elif not rows:
         click.echo("No captured sessions on this machine (install the hooks with `kapacitor setup`).")
     else:

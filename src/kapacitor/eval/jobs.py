@@ -28,8 +28,9 @@ from typing import Any
 
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.config import EvalConfig
+from kapacitor.eval.judges import JudgeError, NoApiKey
 from kapacitor.eval.runner import Settings
-from kapacitor.eval.service import EvalRequest, evaluate
+from kapacitor.eval.service import EvalRequest, NoSuchSession, NothingAnswered, evaluate
 from kapacitor.projections.session_summary import session_of
 from kapacitor.store.base import EventStore, utc_now
 from kapacitor.store.readdb import ReadDb, migrate
@@ -79,6 +80,19 @@ def job(conn: ReadDb, job_id: str) -> dict[str, Any] | None:
 def _lock_key(worker: str) -> int:
     """The PostgreSQL advisory lock a live worker holds: a signed 64-bit number of its id."""
     return int.from_bytes(hashlib.sha256(worker.encode()).digest()[:8], "big", signed=True)
+
+
+def failure(exc: Exception) -> str:
+    """What a failed job says, for the person who clicked Run eval: what
+    happened and, where there is one, the fix. An eval's own failures (no key,
+    judge unreachable, no question answered, a bad catalog or judge name) as their message;
+    anything else, a defect, with its class name for the report."""
+    if isinstance(exc, NoApiKey):
+        return (f"{exc.backend} judge: no API key on the server: set {exc.variable} in the environment of"
+                " `kapacitor serve` and restart it (or run `kapacitor eval SESSION` where the key is set)")
+    if isinstance(exc, (JudgeError, NoSuchSession, NothingAnswered, catalog_mod.CatalogError, ValueError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class EvalWorker:
@@ -193,7 +207,7 @@ class EvalWorker:
         except _Stopping:
             return
         except Exception as exc:
-            self._update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+            self._update(job_id, state="failed", error=failure(exc))
             return
         failed = "; ".join(f"{f['question_id']}: {f['error']}" for f in result.failed)
         self._update(job_id, state="done", eval_id=result.eval_id, error=failed or None)

@@ -66,7 +66,7 @@ class Api:
 
 
 def build(api: Api) -> MCPServer:
-    server = MCPServer(NAME, instructions=INSTRUCTIONS)
+    server = MCPServer(NAME, instructions=INSTRUCTIONS, log_level="WARNING")  # not a line per HTTP call in the client's MCP log
 
     @server.tool()
     def remember(fact: str, category: str = "", scope: str = "") -> str:
@@ -95,7 +95,8 @@ def build(api: Api) -> MCPServer:
     def search_sessions(query: str, repo: str = "", user: str = "", since: str = "", limit: int = 10) -> str:
         """Full-text search across sessions: prompts, assistant text, tool inputs and
         outputs, file paths. Every word must occur, in any of its forms ("failing" finds
-        "failed"); "quote" a phrase. since: YYYY-MM-DD."""
+        "failed"); "quote" a phrase. since: a day (YYYY-MM-DD, UTC) or a duration
+        back from now (12h, 7d, 2w)."""
         hits = api.call("GET", "/api/search", params={"q": query, "repo": repo, "user": user, "since": since, "limit": limit})
         return json.dumps([{k: h[k] for k in ("session_id", "title", "repo", "kind", "tool", "snippet", "timestamp", "link")}
                            for h in hits], indent=1, ensure_ascii=False)
