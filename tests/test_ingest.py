@@ -21,6 +21,7 @@ from capture_helpers import (
 )
 from conftest import SAMPLE_DIRS
 from kapacitor.events import NewEvent
+from kapacitor.projections.session_summary import SessionSummaries
 from kapacitor.server import ingest as ingest_module
 from kapacitor.server.ingest import BadBatch, authorize, event_parts, ingest, parse_batch
 
@@ -51,8 +52,31 @@ def test_live_batches_equal_import(main, tmp_path, store, down):
     assert [e.type for e in hooks].count("HookReceived") == len(cuts)
     assert [e.data["reason"] for e in hooks if e.type == "SessionEnded"] == ["other"]
     assert added == len(events_by_id(store))
+    live_row, imported_row = only_session(store), only_session_imported(tmp_path / "imported.db")
+    live_hooks, imported_hooks = live_row.pop("hook_events", None), imported_row.pop("hook_events", None)
+    assert live_row == imported_row  # started, ended, duration, events, tokens, cost: the hooks move none
+    assert (live_hooks, imported_hooks) == (len(hooks), 0)
     for b in batches:  # replaying every batch adds nothing
         assert ingest(store, live.session_id, json.dumps(b).encode()).added == 0
+
+
+def only_session(store) -> dict:  # noqa: ANN001
+    """The session summary (``sessions --json``'s row) of the one session in ``store``."""
+    summaries = SessionSummaries()
+    for event in store.read_all():
+        summaries.apply(event)
+    [row] = [s.as_json() for s in summaries.sessions.values()]
+    return row
+
+
+def only_session_imported(db) -> dict:  # noqa: ANN001
+    from kapacitor.store import open_store
+
+    store = open_store(f"sqlite://{db}")
+    try:
+        return only_session(store)
+    finally:
+        store.close()
 
 
 def batch(**fields):

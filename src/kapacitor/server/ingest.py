@@ -22,7 +22,9 @@ Answers: 200 ``{"added", "skipped"}`` — a replayed batch is 200 with
 ``added: 0``, because clients resend after a crash or timeout and must see
 success; 400 malformed (not JSON, wrong shape, bad session id); 401 missing or
 wrong bearer token; 403 no token configured and the caller is not on this
-machine, or the session belongs to another user; 413 body over ``MAX_BODY``
+machine, or the session belongs to another user who lets the caller see it;
+404 the session belongs to another user and the caller may not see it (the
+answer every read route gives: ingest does not confirm it exists); 413 body over ``MAX_BODY``
 (after gzip ``Content-Encoding``); 415 not ``application/json``, or another
 content encoding; 422 the batch names another session. A user's token makes
 that user the session's owner and its user (``attributed``: the git identity
@@ -46,6 +48,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from kapacitor.access import accounts
+from kapacitor.access.viewer import Viewer
 from kapacitor.capture import layout
 from kapacitor.events import (
     SCHEMA_VERSION,
@@ -59,7 +62,7 @@ from kapacitor.events import (
 )
 from kapacitor.normalize import redact
 from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Routed, Source
-from kapacitor.server.access import bearer_token, conn
+from kapacitor.server.access import bearer_token, conn, not_found
 from kapacitor.store import codec
 from kapacitor.store.base import EventStore, append_skipping_taken_ids
 
@@ -320,9 +323,18 @@ def authorize(request: Request) -> str:
 
 
 def claim(request: Request, session_id: str, owner: str) -> None:
-    """Make ``owner`` the session's owner, unless another user owns it (403)."""
-    if owner and accounts.claim_session(conn(request), session_id, owner) != owner:
+    """Make ``owner`` the session's owner, unless another user owns it. Then the
+    answer is what a read of the session would answer: 403 if ``owner`` may see
+    it (they know it exists), else the very 404 every read route gives for a
+    session they may not see. Both keep the batch in the client's spool, in
+    order (``capture.sender.classify``): nothing is lost, nothing is set aside."""
+    db = conn(request)
+    if not owner or accounts.claim_session(db, session_id, owner) == owner:
+        return
+    user = accounts.get_user(db, owner)
+    if Viewer(owner, bool(user and user.admin)).may_see_session(db, session_id):
         raise HTTPException(403, f"session {session_id!r} belongs to another user")
+    raise not_found(f"session {session_id!r}")
 
 
 async def read_body(request: Request) -> bytearray:
