@@ -381,6 +381,21 @@ def test_ingest_answers_for_a_session_the_caller_may_not_see_as_every_read_does(
     assert (refused.status_code, refused.json()) == (403, {"detail": f"session {BOB_SESSION!r} belongs to another user"})
     assert alice.get(f"/sessions/{BOB_SESSION}.json").status_code == 200  # she sees it: the 403 tells her nothing new
 
+    # A session imported on the server has no owner (admins only): posting to it
+    # does not make Bob its owner (he would read it all), and he learns nothing.
+    imported = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
+    cli(team.db, "import", str(RECORDED / "projects" / "-home-dev-src-api-server"))
+    root = team.client("root")
+    assert wait_for(lambda: root.get(f"/sessions/{imported}.json").status_code == 200, timeout=60)
+    written = post(bob, imported)
+    assert (written.status_code, written.json()) == (404, {"detail": f"no such session {imported!r}"})
+    assert bob.get(f"/sessions/{imported}.json").status_code == 404
+    db = accounts.open_accounts(team.db)
+    try:
+        assert accounts.session_owner(db, imported) == ""
+    finally:
+        db.close()
+
     # The real hook, with Bob's token, on alice's session id: spooled, not set aside.
     team.send_hook("bob", team.alice, "PostToolUse")
     assert len(spooled(WIDGETS)) == 1 and pending(WIDGETS) == []

@@ -22,12 +22,12 @@ Answers: 200 ``{"added", "skipped"}`` — a replayed batch is 200 with
 ``added: 0``, because clients resend after a crash or timeout and must see
 success; 400 malformed (not JSON, wrong shape, bad session id); 401 missing or
 wrong bearer token; 403 no token configured and the caller is not on this
-machine, or the session belongs to another user who lets the caller see it;
-404 the session belongs to another user and the caller may not see it (the
-answer every read route gives: ingest does not confirm it exists); 413 body over ``MAX_BODY``
-(after gzip ``Content-Encoding``); 415 not ``application/json``, or another
+machine, or the session belongs to another user (or, imported on the server,
+to none) and the caller may see it; 404 the same, but the caller may not see
+it (the answer every read route gives: ingest does not confirm it exists);
+413 body over ``MAX_BODY`` (after gzip ``Content-Encoding``); 415 not ``application/json``, or another
 content encoding; 422 the batch names another session. A user's token makes
-that user the session's owner and its user (``attributed``: the git identity
+that user the owner of a session new to the store, and its user (``attributed``: the git identity
 stays in the events as ``git_user``).
 """
 
@@ -64,7 +64,7 @@ from kapacitor.normalize import redact
 from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Routed, Source
 from kapacitor.server.access import bearer_token, conn, not_found
 from kapacitor.store import codec
-from kapacitor.store.base import EventStore, append_skipping_taken_ids
+from kapacitor.store.base import NO_STREAM, EventStore, append_skipping_taken_ids
 
 MAX_LINE = 256 << 20
 """The largest transcript line live capture delivers (bytes)."""
@@ -323,18 +323,29 @@ def authorize(request: Request) -> str:
 
 
 def claim(request: Request, session_id: str, owner: str) -> None:
-    """Make ``owner`` the session's owner, unless another user owns it. Then the
-    answer is what a read of the session would answer: 403 if ``owner`` may see
-    it (they know it exists), else the very 404 every read route gives for a
-    session they may not see. Both keep the batch in the client's spool, in
-    order (``capture.sender.classify``): nothing is lost, nothing is set aside."""
-    db = conn(request)
-    if not owner or accounts.claim_session(db, session_id, owner) == owner:
+    """Make ``owner`` the owner of a session the store does not hold yet (or let
+    them on if it is theirs). A session another user owns, or one stored without
+    an owner (imported on the server: admins only), is not theirs to write, and
+    the answer is what a read of it would answer: 403 if ``owner`` may see it
+    (they know it exists), else the very 404 every read route gives for a session
+    they may not see. Both keep the batch in the client's spool, in order
+    (``capture.sender.classify``): nothing is lost, nothing is set aside."""
+    if not owner:
         return
+    db = conn(request)
+    current = accounts.session_owner(db, session_id)
+    if current == owner:
+        return
+    if not current and request.app.state.store.stream_version(agent_session_stream(session_id)) == NO_STREAM:
+        current = accounts.claim_session(db, session_id, owner)  # another user's, if they claimed it first
+        if current == owner:
+            return
     user = accounts.get_user(db, owner)
-    if Viewer(owner, bool(user and user.admin)).may_see_session(db, session_id):
+    if not Viewer(owner, bool(user and user.admin)).may_see_session(db, session_id):
+        raise not_found(f"session {session_id!r}")
+    if current:
         raise HTTPException(403, f"session {session_id!r} belongs to another user")
-    raise not_found(f"session {session_id!r}")
+    raise HTTPException(403, f"session {session_id!r} was stored without an owner (imported on the server): it is not yours to write")
 
 
 async def read_body(request: Request) -> bytearray:
