@@ -122,6 +122,25 @@ def test_hook_events_are_deterministic_and_redacted(store):
     assert secret not in json.dumps(event.data) and "Bash" in json.dumps(event.data)
 
 
+def test_hook_times_stand_in_only_until_the_first_record_arrives(store):
+    """A live session seconds old (its SessionStart hook in, no transcript line
+    yet) is listed by the hook's time; once a record arrives, the session's time
+    is the records' alone, whichever comes first in the log."""
+    def hook(event: str, at: str) -> bytes:
+        return batch(hook={"event": event, "at": at, "payload": {"session_id": "s-1"}})
+
+    ingest(store, "s-1", hook("SessionStart", "2026-01-01T00:00:00.000001Z"))
+    row = only_session(store)
+    assert (row["started"], row["ended"], row["events"], row["hook_events"]) == ("2026-01-01T00:00:00.000001Z",) * 2 + (0, 1)
+    line = {"o": 0, "n": 0, "t": json.dumps({"type": "user", "uuid": "u1", "sessionId": "s-1", "timestamp": "2026-01-01T00:00:05.123Z",
+                                             "message": {"role": "user", "content": "hi"}})}
+    ingest(store, "s-1", batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [line]}]))
+    ingest(store, "s-1", hook("Stop", "2026-01-01T00:00:09.000001Z"))
+    row = only_session(store)
+    assert (row["started"], row["ended"], row["duration_seconds"], row["events"], row["hook_events"]) == (
+        "2026-01-01T00:00:05.123Z", "2026-01-01T00:00:05.123Z", 0.0, 1, 2)
+
+
 def test_invalid_utf8_lines_travel_as_base64_and_are_kept(store):
     raw = b'{"type":"user","uuid":"u2","message":{"role":"user","content":"caf\xe9"}}'
     body = batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [{"o": 0, "n": 0, "b": base64.b64encode(raw).decode()}]}])
