@@ -72,7 +72,8 @@ def build(api: Api) -> MCPServer:
     def remember(fact: str, category: str = "", scope: str = "") -> str:
         """Keep a short fact for later sessions (recalled at their start): a command that
         works, a convention, a trap to avoid. scope: OWNER/REPO (default: this repository,
-        or this directory when it has no GitHub remote) or "org" for the whole team; category: one word such as testing, build, style."""
+        or this directory when it has no GitHub remote) or "org" for the whole team;
+        category: one word such as testing, build, style."""
         chosen = scope or api.repo or ORG
         answer = api.call("POST", "/api/memory/facts", json={
             "text": fact, "repo": chosen, "category": category, "session_id": api.session_id, "by": "agent",

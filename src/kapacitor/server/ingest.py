@@ -25,10 +25,11 @@ wrong bearer token; 403 no token configured and the caller is not on this
 machine, or the session belongs to another user (or, imported on the server,
 to none) and the caller may see it; 404 the same, but the caller may not see
 it (the answer every read route gives: ingest does not confirm it exists);
-413 body over ``MAX_BODY`` (after gzip ``Content-Encoding``); 415 not ``application/json``, or another
-content encoding; 422 the batch names another session. A user's token makes
-that user the owner of a session new to the store, and its user (``attributed``: the git identity
-stays in the events as ``git_user``).
+413 body over ``MAX_BODY`` (after gzip ``Content-Encoding``); 415 not
+``application/json``, or another content encoding; 422 the batch names another
+session. A user's token makes that user the owner of a session new to the
+store, and its user (``attributed``: the git identity stays in the events as
+``git_user``).
 """
 
 from __future__ import annotations
