@@ -565,9 +565,13 @@ def _hook(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     # A /model command is in the transcript already (see _user_message).
     if data.get("hook_event_name") != "PostModelSwitch" or payload.get("source") == "command":
         return
-    summary.model_switches.append(
+    # In time order, not log order: a hook payload's event may be stored after
+    # later ones (capture.shipper passes over one still being masked).
+    bisect.insort(
+        summary.model_switches,
         {"timestamp": data.get("timestamp", ""), "from": payload.get("from_model"), "to": payload.get("to_model"),
-         "source": payload.get("source", "")}
+         "source": payload.get("source", "")},
+        key=lambda switch: switch["timestamp"],
     )
 
 
