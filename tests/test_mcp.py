@@ -41,7 +41,7 @@ def server(tmp_path_factory):
     gh.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(pr)}\nEOF\n")
     gh.chmod(0o755)
     server = Server(db, KAPACITOR_TOKEN="secret-token", PATH=f"{gh.parent}{os.pathsep}{os.environ['PATH']}").start()
-    wait_for(lambda: server.get("/healthz")["lag"] == 0, timeout=30)
+    wait_for(lambda: server.get("/healthz")["lag"] == 0)
     yield server
     server.stop()
 

@@ -115,15 +115,15 @@ def greeter(tmp_path, client):
 def test_a_session_is_on_the_server_while_it_runs(tmp_path, client, greeter):
     server, fake, repo, proc = greeter
     session_id = session_id_of(client)
-    items = wait_for(lambda: mid_session_complete(chat(server, session_id)) and chat(server, session_id), timeout=10)
+    items = wait_for(lambda: mid_session_complete(chat(server, session_id)) and chat(server, session_id))
     assert not any(c["name"] == "Read" for c in tools(items))  # what the held turn will do is not there yet
     fake.release("middle")
     wait_for(lambda: fake.is_holding("late"), timeout=60)
-    wait_for(lambda: any(c["name"] == "Read" and "result" in c for c in tools(chat(server, session_id))), timeout=10)
+    wait_for(lambda: any(c["name"] == "Read" and "result" in c for c in tools(chat(server, session_id))))
     fake.release("late")
     assert finish(proc) == session_id
     assert finish(start("/compact", repo, fake.url, SKIP_PERMISSIONS, resume=session_id)) == session_id
-    wait_for(followers_done, timeout=30)
+    wait_for(followers_done)
     server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
     live, imported = session_row(server.store_path), session_row(tmp_path / "imported.db")
@@ -159,7 +159,7 @@ def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
         repo = git_repo(tmp_path / "work" / "notes")
         session_id = finish(start("write my todo list and archive the old notes", repo, fake.url, "--permission-mode", "default"))
         finish(start("fail this request", repo, fake.url, "--permission-mode", "default", resume=session_id), ok=False)
-        wait_for(followers_done, timeout=30)
+        wait_for(followers_done)
         down = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True)
         assert down.returncode == 1 and "still spooled" in down.stderr
         server.start()
@@ -189,7 +189,7 @@ def test_c_server_killed_mid_session_and_restarted_loses_nothing(tmp_path, clien
     server.start()
     fake.release("late")
     session_id = finish(proc)
-    wait_for(followers_done, timeout=30)
+    wait_for(followers_done)
     assert (state_dir() / "sessions" / f"{session_id}.spool").stat().st_size == 0
     server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")

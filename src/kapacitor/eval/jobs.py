@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 RESTARTED = "the server stopped while this eval ran"
 
 
+class _Stopping(Exception):
+    """The worker is closing: its job asks no further question and writes nothing
+    more (the next worker to start marks the job failed, ``RESTARTED``)."""
+
+
 def _j001_eval_jobs(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE eval_jobs (job_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, state TEXT NOT NULL,"
@@ -122,6 +127,9 @@ class EvalWorker:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread: a job under way asks no further question (the questions
+        in flight end first, up to their timeout: waited for at most 5 s, then the
+        thread is left to end on its own, writing nothing)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -142,7 +150,10 @@ class EvalWorker:
                 if claimed:
                     self.run_job(claimed)
                     continue
-            except Exception:  # the worker must outlive any one job
+            except Exception as exc:  # the worker must outlive any one job
+                if self._stop.is_set():  # the database may be closed under it: expected, not a fault
+                    log.warning("eval worker stopped: %s: %s", type(exc).__name__, exc)
+                    return
                 log.exception("eval worker")
             self._stop.wait(self.poll)
 
@@ -169,6 +180,8 @@ class EvalWorker:
         progress: list[dict[str, Any]] = []
 
         def note(message: dict[str, Any]) -> None:
+            if self._stop.is_set():
+                raise _Stopping
             progress.append(message)
             self._update(job_id, progress=json.dumps(progress))
 
@@ -177,6 +190,8 @@ class EvalWorker:
             request = EvalRequest(current["session_id"], self.config.judge, self.config.model, catalog,
                                   current["options"].get("only") or [], [], Settings(max_cost=self.config.max_cost))
             result = evaluate(self.store, self.store_url, request, note)
+        except _Stopping:
+            return
         except Exception as exc:
             self._update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}")
             return

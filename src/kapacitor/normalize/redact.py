@@ -58,8 +58,9 @@ MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
 """A marker in masked text: group 1 the rule id, group 2 the keyed hash."""
 # JSON escapes and ANSI colour codes (escaped or raw): blanked in the view.
 _NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
-_ESCAPES = r"\\[ntr/]"
-"""The common JSON escapes (once escaped backslashes are blanked), read as two spaces."""
+_ESCAPES = r"\\[\\ntr/]"
+"""Escaped backslashes and the common JSON escapes, read as two spaces: one
+pass, left to right, pairs backslashes as JSON does."""
 _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
@@ -332,17 +333,71 @@ def ascii_lower(text: str) -> str:
 def view_of(text: str) -> str:
     """``text`` with JSON escapes and ANSI colour codes blanked, same length."""
     if "\\" in text:
-        # Escaped backslashes first (left to right, as JSON pairs them), then
-        # every escape left is a real one.
-        text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
-        if len(text) >= 4096:  # one pass, not one per escape (a short text, the hook's: not worth compiling)
-            text = _compiled(_ESCAPES).sub("  ", text)
-        else:
-            for escape in ("\\n", "\\t", "\\r", "\\/"):
-                text = text.replace(escape, "  ")
+        text = _sections_blanked(text) if len(text) >= SECTIONS_FROM else _escapes_blanked(text)
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
+
+
+def _escapes_blanked(text: str) -> str:
+    """``text`` with escaped backslashes, escaped quotes and the common escapes
+    blanked: the view but for the rarer escapes and colour codes."""
+    # Escaped backslashes first (left to right, as JSON pairs them), then
+    # every escape left is a real one.
+    if len(text) >= 4096:  # one pass for both, not one per escape (a short text, the hook's: not worth compiling)
+        text = _compiled(_ESCAPES).sub("  ", text)
+    else:
+        text = text.replace("\\\\", "  ")
+        for escape in ("\\n", "\\t", "\\r", "\\/"):
+            text = text.replace(escape, "  ")
+    return text.replace('\\"', '" ')  # an escaped quote still delimits
+
+
+SECTIONS_FROM = 1 << 13
+"""Characters from which a text is blanked section by section (``_SECTIONS``)."""
+SECTION = "\\n\\n#"
+"""Where a section of a long text starts: a Markdown heading after a blank
+line, as JSON escapes it. Claude Code 2.1.332 records its system prompt and
+tool list in many lines, each cut into the same sections whatever comes
+before them in the line."""
+SECTION_MAX = 1 << 17
+"""Characters of the longest section kept."""
+SECTIONS_MAX = 1 << 22
+"""Characters of blanked sections kept at most (then all are forgotten)."""
+_SECTIONS: dict[str, str] = {}
+_sections_kept = [0]
+
+
+def _sections_blanked(text: str) -> str:
+    """``_escapes_blanked(text)``, a section (``SECTION``) at a time, each
+    after a heading blanked once per process (what comes before the first
+    heading holds the line's own fields: its ids, its time). Every escape is
+    blanked on its own and no escape goes on after the ``n`` a cut follows,
+    so blanking the sections and joining them is blanking the text whole."""
+    end = text.find(SECTION)
+    if end < 0:
+        return _escapes_blanked(text)
+    parts, start = [], 0
+    while True:
+        cut = len(text) if end < 0 else end + 4  # after the blank line
+        section = text[start:cut]
+        if "\\" not in section:
+            parts.append(section)
+        elif start and 1024 <= len(section) <= SECTION_MAX:
+            blanked = _SECTIONS.get(section)
+            if blanked is None:
+                blanked = _escapes_blanked(section)
+                if _sections_kept[0] + len(section) > SECTIONS_MAX:
+                    _SECTIONS.clear()
+                    _sections_kept[0] = 0
+                _SECTIONS[section] = blanked
+                _sections_kept[0] += len(section)
+            parts.append(blanked)
+        else:
+            parts.append(_escapes_blanked(section))
+        if end < 0:
+            return "".join(parts)
+        start, end = cut, text.find(SECTION, cut)
 
 
 _REPOSITORY = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"

@@ -165,16 +165,31 @@ class LiveHub:
         (``wake``), else every ``POLL_SECONDS``."""
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         try:
-            self.position = await asyncio.to_thread(self.applied_position)
+            self.position = await _in_thread(self.applied_position)
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
                 self._woken.clear()
-                cut = await asyncio.to_thread(self.advance, set(self.queues.values()))
+                cut = await _in_thread(self.advance, set(self.queues.values()))
                 if cut is not None:
                     self.publish(cut)
         finally:
             self._loop = None  # wake() from the runner's thread is a no-op from now on
+
+
+async def _in_thread(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` in a worker thread. Cancelled, this still waits for the
+    thread to finish before it raises ``CancelledError``: the server closes the
+    database the hub reads as soon as the hub's task has ended, and a query still
+    running then would fail or open a connection nobody closes."""
+    thread = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        await asyncio.wait([thread])
+        if not thread.cancelled():
+            thread.exception()  # seen: a failure of work whose result nobody wants any more is not worth a log line
+        raise
 
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
