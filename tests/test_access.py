@@ -404,10 +404,10 @@ def test_ingest_answers_for_a_session_the_caller_may_not_see_as_every_read_does(
         db.close()
 
     # The real hook, with Bob's token, on alice's session id: spooled, not set aside.
-    team.send_hook("bob", team.alice, "PostToolUse")
+    env = {"KAPACITOR_SERVER": team.server.url, "KAPACITOR_TOKEN": team.tokens["bob"]}
+    assert run_hook("PostToolUse", team.alice.payload("PostToolUse"), **env).returncode == 0
     assert len(spooled(WIDGETS)) == 1 and pending(WIDGETS) == []
-    synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "KAPACITOR_SERVER": team.server.url, "KAPACITOR_TOKEN": team.tokens["bob"]})
+    synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
     assert synced.returncode == 1 and "still spooled" in synced.stderr and "404" in synced.stderr, synced.stderr
     assert len(spooled(WIDGETS)) == 1 and pending(WIDGETS) == []
 
