@@ -51,6 +51,18 @@ def test_memory_add_list_supersede_retire(tmp_path):
     assert "scope must be OWNER/REPO" in run(db, "memory", "add", "x", "--repo", "nope", code=1)
 
 
+def test_memory_add_outside_a_github_repository_keeps_the_fact_for_the_directory(tmp_path, monkeypatch):
+    """A directory without a GitHub remote is the project (as the session list
+    groups its sessions): the fact's scope is the directory, not a usage error."""
+    project = tmp_path / "api-server"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    db = tmp_path / "m.db"
+    fact_id = run(db, "memory", "add", "the dev server listens on 8081").strip()
+    [listed] = json.loads(run(db, "memory", "list", "--repo", str(project), "--json"))
+    assert (listed["fact_id"], listed["scope"]) == (fact_id, str(project))
+
+
 def test_search_finds_a_string_only_a_tool_output_contains(recorded):
     hits = json.loads(run(recorded, "search", "Ran 1 test", "--json"))  # unittest's output, in no prompt or answer
     assert {(h["session_id"], h["kind"], h["tool"]) for h in hits} == {(API_FIX, "tool_output", "Bash"), (INTERACTIVE, "tool_output", "Bash")}

@@ -126,6 +126,9 @@ def test_a_session_is_on_the_server_while_it_runs(tmp_path, client, greeter):
     wait_for(followers_done)
     server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
+    live, imported = session_row(server.store_path), session_row(tmp_path / "imported.db")
+    assert without_hooks(live) == without_hooks(imported)  # started, ended, duration, events, tokens, cost: every figure
+    assert live.get("hook_events", 0) > 0 and imported.get("hook_events") == 0
     store = open_store(f"sqlite://{server.store_path}")
     hooks = {e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"}
     assert {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop",
@@ -133,6 +136,19 @@ def test_a_session_is_on_the_server_while_it_runs(tmp_path, client, greeter):
     types = {e.type for e in store.read_all()}
     assert {"ContextCompacted", "SubagentStarted", "SubagentCompleted", "SessionEnded"} <= types, types
     store.close()
+
+
+def session_row(db: Path) -> dict:
+    """The one session of a store, as ``kapacitor sessions --json`` shows it."""
+    done = subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "sessions", "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    return row
+
+
+def without_hooks(row: dict) -> dict:
+    """A session row less what only live capture's hooks can say."""
+    return {k: v for k, v in row.items() if k != "hook_events"}
 
 
 def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
@@ -154,6 +170,7 @@ def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
         fake.close()
         server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
+    assert without_hooks(session_row(server.store_path)) == without_hooks(session_row(tmp_path / "imported.db"))
     store = open_store(f"sqlite://{server.store_path}")
     events = store.read_all()
     denied = [e for e in events if e.type == "InterruptResolved" and e.data["outcome"] == "denied"]

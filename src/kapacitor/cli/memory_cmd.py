@@ -15,9 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from kapacitor import times
-from kapacitor.capture.gitinfo import resolve_context
+from kapacitor.capture.gitinfo import project_of, resolve_context
 from kapacitor.cli.common import AppContext, pass_app, print_json
-from kapacitor.cli.read_models import caught_up, current_repository
+from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import facts
 
 
@@ -26,10 +26,8 @@ def _me() -> str:
 
 
 def _scope(repo: str | None) -> str:
-    scope = repo or current_repository()
-    if not scope:
-        raise click.UsageError("give --repo OWNER/REPO (or --repo org): this directory has no GitHub remote")
-    return scope
+    """The scope given, else this directory's project (its GitHub repository, else the directory)."""
+    return repo or project_of(os.getcwd())
 
 
 @click.group("memory")
@@ -37,7 +35,8 @@ def memory_group() -> None:
     """Facts about a repository or the team that later sessions recall.
 
     A fact is a short statement ("run the billing tests with `make check-billing`")
-    with a scope (OWNER/REPO, or `org` for the team) and a category. New sessions
+    with a scope (OWNER/REPO; a directory, for a project without a GitHub remote;
+    or `org` for the team) and a category. New sessions
     get their repository's and the team's facts at start (the SessionStart hook);
     agents add facts with the MCP `remember` tool.
     """
@@ -45,7 +44,8 @@ def memory_group() -> None:
 
 @memory_group.command("add")
 @click.argument("text")
-@click.option("--repo", metavar="OWNER/REPO", help="Scope: a repository, or `org` for the team (default: this directory's GitHub repository).")
+@click.option("--repo", metavar="OWNER/REPO", help="Scope: a repository, a project directory (absolute path) or `org` for the team"
+              " (default: this directory's GitHub repository, else this directory).")
 @click.option("--category", "-c", default="", metavar="C", help=f"One word, e.g. testing, build, style (default {facts.DEFAULT_CATEGORY}).")
 @pass_app
 def add_command(app: AppContext, text: str, repo: str | None, category: str) -> None:

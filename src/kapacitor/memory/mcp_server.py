@@ -23,7 +23,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from kapacitor.capture.client_config import ClientConfig, load
-from kapacitor.capture.gitinfo import repository_of, resolve_context
+from kapacitor.capture.gitinfo import project_of, resolve_context
 from kapacitor.memory.facts import ORG
 
 NAME = "kapacitor"
@@ -41,7 +41,7 @@ class Api:
 
     def __init__(self, config: ClientConfig, session_id: str = "", cwd: str = "", user: str = ""):
         self.config, self.session_id, self.user = config, session_id, user
-        self.repo = repository_of(cwd) or ""
+        self.repo = project_of(cwd)
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
         self.http = httpx.Client(base_url=config.server, headers=headers, timeout=TIMEOUT)
 
@@ -71,8 +71,9 @@ def build(api: Api) -> MCPServer:
     @server.tool()
     def remember(fact: str, category: str = "", scope: str = "") -> str:
         """Keep a short fact for later sessions (recalled at their start): a command that
-        works, a convention, a trap to avoid. scope: OWNER/REPO (default: this repository)
-        or "org" for the whole team; category: one word such as testing, build, style."""
+        works, a convention, a trap to avoid. scope: OWNER/REPO (default: this repository,
+        or this directory when it has no GitHub remote) or "org" for the whole team;
+        category: one word such as testing, build, style."""
         chosen = scope or api.repo or ORG
         answer = api.call("POST", "/api/memory/facts", json={
             "text": fact, "repo": chosen, "category": category, "session_id": api.session_id, "by": "agent",
@@ -81,7 +82,7 @@ def build(api: Api) -> MCPServer:
 
     @server.tool()
     def recall(query: str = "", repo: str = "") -> str:
-        """The facts kept for this repository (or repo: OWNER/REPO) and for the team,
+        """The facts kept for this repository or directory (or repo: OWNER/REPO) and for the team,
         most relevant and most used first; with query, only facts containing its words."""
         chosen = repo or api.repo
         if not query:

@@ -186,4 +186,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 6, ("repository_sessions", "repositories", "session_models"), setup, apply)
+PROJECTION = Projection("repositories", 7, ("repository_sessions", "repositories", "session_models"), setup, apply)
