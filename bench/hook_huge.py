@@ -33,6 +33,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from hook import wait_up  # bench/hook.py, beside this script
+
 PYTHON = sys.executable
 KAPACITOR = str(Path(sys.executable).parent / "kapacitor")
 INLINE = """import sys
@@ -123,13 +125,7 @@ def later_batch(runs: int, tmp: Path, output: str, env: dict[str, str]) -> dict[
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     figures: dict[str, list[float]] = {"later_batch": [], "huge_stored": []}
     try:
-        deadline = time.monotonic() + 120  # a loaded machine starts it slowly
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_up(url)
         for n in range(runs):
             session_id = str(uuid.uuid4())
             transcript = tmp / "projects" / "-home-dev-src-widgets" / f"{session_id}.jsonl"
