@@ -102,6 +102,22 @@ def test_back_and_forward_keep_the_form_and_the_url_in_sync(server, page):
     expect(page.locator("#repo-list li.active .name")).to_have_text("All sessions")
 
 
+def test_filter_on_the_view_shown_adds_no_history_entry(server, page):
+    """Choosing a user updates the list (one history entry); Filter then sends the
+    same URL: it replaces that entry, so one Back returns to the view before."""
+    page.goto(server.url + "/?sort=-cost")
+    start = page.evaluate("history.length")
+    page.select_option("select[name=user]", "dev@example.com")
+    expect_in_sync(page, {"sort": "-cost", "user": "dev@example.com"})
+    assert page.evaluate("history.length") == start + 1
+    with page.expect_response(lambda r: "user=dev%40example.com" in r.url):
+        page.locator("#filters button[type=submit]").click()
+    expect(page.locator("#filters")).not_to_have_class(re.compile("htmx-request"))
+    assert page.evaluate("history.length") == start + 1
+    page.go_back()
+    expect_in_sync(page, {"sort": "-cost"})
+
+
 def test_a_column_header_sorts_the_list_and_says_so(server, page):
     page.goto(server.url + "/?repo=" + WIDGETS.replace("/", "%2F"))
     page.locator("th[data-sort=tokens] a").click()
