@@ -44,3 +44,22 @@
     if (e.key === "Escape" && document.body.classList.contains("sidebar-open")) show(false);
   });
 })();
+
+// Narrow screens: "More" shows the top bar's other links below it; Escape, a
+// click beside it or on one of its links hides them.
+(function () {
+  function show(open) {
+    document.body.classList.toggle("menu-open", open);
+    document.querySelectorAll(".menu-toggle").forEach(function (b) { b.setAttribute("aria-expanded", String(open)); });
+  }
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest(".menu-toggle")) {
+      show(!document.body.classList.contains("menu-open"));
+    } else if (document.body.classList.contains("menu-open") && !(e.target.closest && e.target.closest("#toplinks form"))) {
+      show(false);
+    }
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && document.body.classList.contains("menu-open")) show(false);
+  });
+})();
