@@ -277,4 +277,8 @@ def display_url(url: str) -> str:
 
 
 def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e6):06d}Z"
+    """Now in UTC as ISO 8601 with microseconds and ``Z``. One clock reading: the
+    seconds and the fraction read separately could straddle a second's tick and
+    go back almost a second (a comment then sorted before an earlier one)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
