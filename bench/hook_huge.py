@@ -6,6 +6,13 @@ interleaved runs of the same payload with the server down (the batch goes to
 the spool either way). For ``detached`` also the time until the masked batch
 is in the spool (the detached process's work, off the agent's path).
 
+Then, with the real server (``kapacitor serve``) up: the same huge hook, then
+at once a small hook whose transcript gained a prompt line, and the time from
+the small hook's start until that prompt is readable through the JSON API
+(``/sessions/{id}/chat.json``, polled every 5 ms): what a later batch waits
+for the huge payload being masked (``later_batch``; ``huge_stored``: until the
+huge payload's event is in the store, for comparison).
+
     python bench/hook_huge.py [--runs 5] [--json]
 """
 
@@ -16,11 +23,13 @@ import fcntl
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -98,8 +107,83 @@ def run(runs: int) -> dict[str, object]:
                     time.sleep(0.01)
                 figures["detached_spooled"].append(time.perf_counter() - started)
                 time.sleep(1)  # let the detached process finish its (failing) send before the next run
+    figures |= later_batch(runs, tmp, output, env)
     return {k: round(statistics.median(v), 3) for k, v in figures.items()} | {"runs": runs,
                                                                               "payload_mb": round(len(stdin) / 1e6, 1)}
+
+
+def later_batch(runs: int, tmp: Path, output: str, env: dict[str, str]) -> dict[str, list[float]]:
+    """Seconds from a small hook's start, fired right after a huge one, until its
+    transcript line is readable on the server; and until the huge payload's
+    event is stored."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    store = tmp / "later.db"
+    server = subprocess.Popen([KAPACITOR, "--store", f"sqlite://{store}", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    figures: dict[str, list[float]] = {"later_batch": [], "huge_stored": []}
+    try:
+        deadline = time.monotonic() + 120  # a loaded machine starts it slowly
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        for n in range(runs):
+            session_id = str(uuid.uuid4())
+            transcript = tmp / "projects" / "-home-dev-src-widgets" / f"{session_id}.jsonl"
+            transcript.parent.mkdir(parents=True, exist_ok=True)
+            transcript.write_bytes(prompt_line(session_id, "first prompt"))
+            run_env = {**env, "KAPACITOR_SERVER": url, "XDG_STATE_HOME": str(tmp / f"state-later-{n}")}
+            huge = {"session_id": session_id, "transcript_path": str(transcript), "cwd": "/home/dev/src/widgets",
+                    "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "toolu_huge",
+                    "tool_response": {"stdout": output}}
+            started = time.perf_counter()
+            timed([KAPACITOR, "hook", "PostToolUse"], json.dumps(huge).encode(), run_env)
+            marker = f"later marker {uuid.uuid4().hex[:8]}"
+            with transcript.open("ab") as handle:
+                handle.write(prompt_line(session_id, marker))
+            small = {**huge, "tool_use_id": "toolu_small", "tool_response": {"stdout": "ok\n"}}
+            small_started = time.perf_counter()
+            timed([KAPACITOR, "hook", "PostToolUse"], json.dumps(small).encode(), run_env)
+            while marker.encode() not in fetch(f"{url}/sessions/{session_id}/chat.json"):
+                if time.perf_counter() - small_started > 120:
+                    raise SystemExit("the small hook's line was not readable after 120 s")
+                time.sleep(0.005)
+            figures["later_batch"].append(time.perf_counter() - small_started)
+            while not huge_stored(store, session_id):
+                if time.perf_counter() - started > 300:
+                    raise SystemExit("the huge payload was not stored after 300 s")
+                time.sleep(0.05)
+            figures["huge_stored"].append(time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait()
+    return figures
+
+
+def prompt_line(session_id: str, text: str) -> bytes:
+    record = {"type": "user", "uuid": str(uuid.uuid4()), "parentUuid": None, "sessionId": session_id,
+              "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "cwd": "/home/dev/src/widgets",
+              "version": "2.1.197", "isSidechain": False, "userType": "external", "message": {"role": "user", "content": text}}
+    return json.dumps(record).encode() + b"\n"
+
+
+def fetch(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read()
+    except OSError:
+        return b""
+
+
+def huge_stored(store: Path, session_id: str) -> bool:
+    """Whether the huge payload's ``HookReceived`` is in the store (read-only)."""
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT count(*) FROM events WHERE type = 'HookReceived' AND stream = ?",
+                            (f"AgentSession-{session_id}",)).fetchone()
+    return bool(rows and rows[0] >= 2)
 
 
 def main() -> None:
@@ -115,6 +199,8 @@ def main() -> None:
     print(f"inline   (hook masks and spools): wall {result['inline_wall']:.2f}  CPU {result['inline_cpu']:.2f}")
     print(f"detached (hook hands it off):     wall {result['detached_wall']:.2f}  CPU {result['detached_cpu']:.2f}"
           f"  masked batch in the spool after {result['detached_spooled']:.2f}")
+    print(f"server up: a small hook right after the huge one readable after {result['later_batch']:.2f}"
+          f" (the huge payload stored after {result['huge_stored']:.2f} from its hook's start)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ brings its read models up to date, then measures in the same run:
 
   rebuild   what the command did before: every session's fold state decoded,
             re-priced, turned into a row and encoded by the stdlib (indent=2)
-  read      what it does now: the stored rows, newest first, joined as they are
+  read      the stored rows, newest first, joined as they are
+  zoned     what it does now: the same with each row's times rewritten in the
+            local zone (``json_times.zoned_text``, ISO 8601 with the offset)
   command   the whole ``kapacitor sessions --json`` process, wall-clock and CPU
             (user + sys: the figure to trust on a shared machine), median of
             --runs (interpreter start and imports included), beside
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 from kapacitor.capture.importer import import_paths
+from kapacitor.json_times import zoned_text
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.store import open_store
@@ -72,6 +75,8 @@ def main() -> None:
     conn = runner.conn
     rebuild, rebuild_cpu, old = best(lambda: json.dumps([s.as_json() for s in sessions.newest(conn)], indent=2), args.runs)
     read, read_cpu, new = best(lambda: "[" + ",\n".join(sessions.newest_json(conn)) + "]\n", args.runs)
+    zoned, zoned_cpu, _ = best(lambda: "[" + ",\n".join(zoned_text(r, None) for r in sessions.newest_json(conn)) + "]\n",
+                               args.runs)
     assert json.loads(old) == json.loads(new), "the read rows differ from the rebuilt ones"
     runner.close()
     store.close()
@@ -91,6 +96,7 @@ def main() -> None:
     print(f"store {path.stat().st_size / 1e6:.0f} MB, {rows} sessions, output {len(out) / 1e6:.1f} MB, load average {os.getloadavg()[0]:.1f}")
     print(f"rebuild (before) {rebuild:.3f} s cpu {rebuild_cpu:.3f} s | read (now) {read:.3f} s cpu {read_cpu:.3f} s"
           f" | ratio {rebuild / read:.1f}x wall, {rebuild_cpu / read_cpu:.1f}x cpu")
+    print(f"read with times in the local zone (zoned) {zoned:.3f} s cpu {zoned_cpu:.3f} s")
     print(f"kapacitor sessions --json, whole process: {whole:.3f} s cpu {whole_cpu:.3f} s"
           f" (kapacitor --version: {start:.3f} s cpu {start_cpu:.3f} s; bare interpreter: {bare:.3f} s cpu {bare_cpu:.3f} s;"
           f" medians of {args.runs})")

@@ -17,6 +17,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from playwright.sync_api import expect
+
+EXPECT_TIMEOUT = 30_000
+"""Milliseconds an ``expect`` waits for its condition (Playwright's default is 5 s):
+a guard against a hang, not a timing; a loaded CI machine needs more than 5 s."""
+expect.set_options(timeout=EXPECT_TIMEOUT)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,6 +42,8 @@ class Server:
             return json.loads(response.read())
 
     def wait_caught_up(self, timeout: float = 120) -> None:
+        """Until ``/healthz`` says every read model has read the whole log (a guard
+        against a hang, not a timing: a loaded machine takes tens of seconds)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -76,7 +85,11 @@ def start_server(store_url: str | None, home: Path, *extra: str, env: dict[str, 
         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     server = Server(f"http://127.0.0.1:{port}", store_url or "", process)
-    server.wait_caught_up()
+    try:
+        server.wait_caught_up()
+    except BaseException:  # no server is left running behind a failed start
+        server.stop()
+        raise
     return server
 
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -84,6 +85,12 @@ def capture_log() -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 60.0
+"""Seconds a test server gets to answer, or to exit on a signal: guards against a
+hang, not timings (a loaded CI machine takes tens of seconds to start one)."""
+
+
 class Server:
     """The real ``kapacitor serve`` on a 127.0.0.1 port, as a subprocess that can be
     stopped (even with kill -9) and started again on the same store and port."""
@@ -96,31 +103,52 @@ class Server:
     def start(self) -> Server:
         url = str(self.store_path) if "://" in str(self.store_path) else f"sqlite://{self.store_path}"
         cmd = [KAPACITOR, "--store", url, "serve", "--port", str(self.port), *self.args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **self.env})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
-                    return self
-            except OSError:
-                assert self.proc.poll() is None, "kapacitor serve exited"
-                time.sleep(0.05)
-        raise AssertionError("kapacitor serve did not come up")
+        self.stderr = tempfile.TemporaryFile("a+b")  # noqa: SIM115 — closed by stop; appended to, whatever is read meanwhile
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr, env={**os.environ, **self.env})
+        try:
+            wait_for(self._answers, timeout=START_TIMEOUT)
+        except BaseException:  # no server is left running behind a failed start
+            self.stop(signal.SIGKILL)
+            raise
+        return self
 
-    def caught_up(self, timeout: float = 60) -> Server:
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=5):
+                return True
+        except OSError:
+            assert self.proc is not None and self.proc.poll() is None, "kapacitor serve exited"
+            return False
+
+    def caught_up(self, timeout: float = START_TIMEOUT) -> Server:
         """Wait until every read model has read the whole log (``/healthz`` lag 0):
         a server answers before it has caught up with a store imported beforehand."""
         wait_for(lambda: self.get("/healthz")["lag"] == 0, timeout=timeout)  # type: ignore[index]
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        self.proc = None
+        """Stop the server with ``sig``. AssertionError when it has not exited within
+        ``STOP_TIMEOUT`` (it is killed: nothing is left running), or when it printed
+        a traceback while stopping (Ctrl-C or a SIGTERM must end it quietly)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        said = self.stderr.seek(0, os.SEEK_END)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"kapacitor serve did not stop within {STOP_TIMEOUT}s of signal {sig}") from None
+        self.stderr.seek(said)
+        stopping = self.stderr.read().decode(errors="replace")
+        self.stderr.close()
+        assert "Traceback" not in stopping, f"kapacitor serve printed a traceback as it stopped:\n{stopping[-4000:]}"
 
     def get(self, path: str) -> object:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
             return json.loads(response.read())
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -132,8 +160,10 @@ class Server:
             return exc.code, json.loads(exc.read())
 
 
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):  # noqa: ANN001
-    """Poll ``condition`` until it returns something truthy; that value, or an AssertionError."""
+def wait_for(condition, timeout: float = 60.0, interval: float = 0.05):  # noqa: ANN001
+    """Poll ``condition`` until it returns something truthy; that value, or an
+    AssertionError after ``timeout`` seconds: a guard against a hang, not a timing
+    (a loaded CI machine takes seconds for what takes milliseconds here)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -7,6 +7,7 @@ visitor and as a second user, who must not learn anything of a private session
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -18,9 +19,10 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
-from capture_helpers import KAPACITOR, WIDGETS, LiveSession, Server, run_hook, wait_for
+from capture_helpers import KAPACITOR, WIDGETS, LiveSession, Server, run_hook, spooled, wait_for
 from conftest import RECORDED
 from kapacitor.access import accounts
+from kapacitor.capture.aside import pending
 from kapacitor.projections.repositories import total_tokens
 from kapacitor.server.access import OPEN
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
@@ -89,8 +91,15 @@ class Team:
         self.server.stop()
 
     def send_hook(self, user: str, session: LiveSession, event: str) -> None:
-        sent = run_hook(event, session.payload(event), KAPACITOR_SERVER=self.server.url, KAPACITOR_TOKEN=self.tokens[user])
+        """The hook, as ``user``; what it spooled (a loaded machine's server did not
+        answer within the hook's second) delivered at once by ``kapacitor sync``
+        with the same token: the tests here are about who sees what, not hooks."""
+        env = {"KAPACITOR_SERVER": self.server.url, "KAPACITOR_TOKEN": self.tokens[user]}
+        sent = run_hook(event, session.payload(event), **env)
         assert sent.returncode == 0
+        if spooled(session.session_id):
+            synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+            assert synced.returncode == 0 and not spooled(session.session_id), synced.stdout + synced.stderr
 
     def client(self, user: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
@@ -221,7 +230,8 @@ def test_no_route_shows_a_private_session_to_anyone_but_its_owner(each_team, tmp
             batch = json.dumps({"v": 1, "session_id": WIDGETS, "transcripts": []})
             for name, client in viewers.items():
                 answer = client.post(url, content=batch, headers={"Content-Type": "application/json"})
-                assert answer.status_code in (401, 403), (name, answer.status_code)
+                assert answer.status_code in (401, 403, 404), (name, answer.status_code)
+                assert not leaks(answer.text, url), (name, answer.text)
         elif method == "POST" and (path.startswith(("/sessions/", "/api/memory/", "/memory/", "/api/sessions/"))):
             for name, client in viewers.items():  # writes: nobody but the owner may act on the session
                 answer = client.post(url, json={"text": "probe"})
@@ -304,7 +314,7 @@ def follow_all(team, names: dict[str, str | None]) -> tuple[dict[str, list[str]]
 def test_the_live_stream_tells_nobody_else_of_a_private_session(team):
     seen, stop = follow_all(team, {"anonymous": None, "bob": "bob", "alice": "alice"})
     team.send_hook("alice", team.alice, "Notification")
-    wait_for(lambda: any(WIDGETS in line for line in seen["alice"]), timeout=10)
+    wait_for(lambda: any(WIDGETS in line for line in seen["alice"]))
     time.sleep(1.0)  # any message for the others went out with alice's
     stop.set()
     assert not leaks("\n".join(seen["bob"])) and not leaks("\n".join(seen["anonymous"]))
@@ -316,9 +326,9 @@ def test_the_live_stream_tells_nobody_else_of_comments_on_a_private_session(team
     alice = team.client("alice")
     assert alice.post(f"/api/sessions/{WIDGETS}/comments", json={"text": "private thoughts"}).status_code == 201
     assert alice.put(f"/api/sessions/{WIDGETS}/mark", json={}).status_code == 200
-    wait_for(lambda: any('"comments": ["' + WIDGETS in line for line in seen["alice"]), timeout=10)
+    wait_for(lambda: any('"comments": ["' + WIDGETS in line for line in seen["alice"]))
     assert team.client("bob").post(f"/api/sessions/{BOB_SESSION}/comments", json={"text": "org thoughts"}).status_code == 201
-    wait_for(lambda: any(BOB_SESSION in line for line in seen["bob"]), timeout=10)  # bob's stream does carry comments
+    wait_for(lambda: any(BOB_SESSION in line for line in seen["bob"]))  # bob's stream does carry comments
     time.sleep(1.0)
     stop.set()
     assert not leaks("\n".join(seen["bob"])) and not leaks("\n".join(seen["anonymous"]))
@@ -331,11 +341,11 @@ def test_a_session_shared_with_the_org_reaches_open_timelines_live(team):
     seen, stop = follow_all(team, {"anonymous": None, "bob": "bob"})
     alice, bob, url = team.client("alice"), team.client("bob"), f"/api/sessions/{WIDGETS}/visibility"
     assert alice.put(url, json={"visibility": "org"}).status_code == 200
-    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)
+    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]))
     assert WIDGETS in {s["session_id"] for s in bob.get("/sessions.json").json()["sessions"]}  # what the page re-fetches
     seen["bob"].clear()
     assert alice.put(url, json={"visibility": "private"}).status_code == 200
-    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]), timeout=10)  # he saw it: his list drops it
+    wait_for(lambda: any(WIDGETS in line for line in seen["bob"]))  # he saw it: his list drops it
     assert WIDGETS not in {s["session_id"] for s in bob.get("/sessions.json").json()["sessions"]}
     time.sleep(1.0)
     stop.set()
@@ -349,6 +359,57 @@ def test_a_session_sent_with_a_users_token_is_that_users(team):
     assert alice.get(f"/sessions/{WIDGETS}.json").json()["user"] == "alice"
     assert [s["session_id"] for s in alice.get("/sessions.json?user=alice").json()["sessions"]] == [WIDGETS]
     assert [s["session_id"] for s in team.client("root").get("/sessions.json?user=bob").json()["sessions"]] == [BOB_SESSION]
+
+
+def test_ingest_answers_for_a_session_the_caller_may_not_see_as_every_read_does(team, tmp_path):
+    """Bob's batch for alice's private session gets the 404 a read gets (ingest does
+    not confirm it exists); the real hook keeps that batch in its spool, in order, and
+    sets nothing aside: nothing is lost. A truly new id is Bob's. Alice, who may see
+    Bob's org session, is told it is not hers to write (403)."""
+    bob, alice = team.client("bob"), team.client("alice")
+
+    def batch(session_id: str) -> str:
+        return json.dumps({"v": 1, "session_id": session_id, "transcripts": [], "hook": {
+            "event": "Stop", "at": "2026-11-29T22:52:59.064862Z", "payload": {"session_id": session_id}}})
+
+    def post(client: httpx.Client, session_id: str) -> httpx.Response:
+        return client.post(f"/api/ingest/sessions/{session_id}/batches", content=batch(session_id),
+                           headers={"Content-Type": "application/json"})
+
+    read, written = bob.get(f"/sessions/{WIDGETS}.json"), post(bob, WIDGETS)
+    assert (written.status_code, written.json()) == (read.status_code, read.json()) == (404, {"detail": f"no such session {WIDGETS!r}"})
+    new = "5b0f3c1e-2d4a-4c8e-9f1a-0e6d7c8b9a01"
+    read_new, written_new = bob.get(f"/sessions/{new}.json"), post(bob, new)
+    assert (read_new.status_code, read_new.json()) == (404, {"detail": f"no such session {new!r}"})  # reads cannot tell the two apart
+    assert written_new.status_code == 200 and written_new.json() == {"added": 1, "skipped": 0}
+    assert wait_for(lambda: bob.get(f"/sessions/{new}.json").status_code == 200, timeout=60)
+    assert alice.get(f"/sessions/{new}.json").status_code == 404  # Bob's, private
+    refused = post(alice, BOB_SESSION)
+    assert (refused.status_code, refused.json()) == (403, {"detail": f"session {BOB_SESSION!r} belongs to another user"})
+    assert alice.get(f"/sessions/{BOB_SESSION}.json").status_code == 200  # she sees it: the 403 tells her nothing new
+
+    # A session imported on the server has no owner (admins only): posting to it
+    # does not make Bob its owner (he would read it all), and he learns nothing.
+    imported = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"
+    cli(team.db, "import", str(RECORDED / "projects" / "-home-dev-src-api-server"))
+    root = team.client("root")
+    assert wait_for(lambda: root.get(f"/sessions/{imported}.json").status_code == 200, timeout=60)
+    written = post(bob, imported)
+    assert (written.status_code, written.json()) == (404, {"detail": f"no such session {imported!r}"})
+    assert bob.get(f"/sessions/{imported}.json").status_code == 404
+    db = accounts.open_accounts(team.db)
+    try:
+        assert accounts.session_owner(db, imported) == ""
+    finally:
+        db.close()
+
+    # The real hook, with Bob's token, on alice's session id: spooled, not set aside.
+    env = {"KAPACITOR_SERVER": team.server.url, "KAPACITOR_TOKEN": team.tokens["bob"]}
+    assert run_hook("PostToolUse", team.alice.payload("PostToolUse"), **env).returncode == 0
+    assert len(spooled(WIDGETS)) == 1 and pending(WIDGETS) == []
+    synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert synced.returncode == 1 and "still spooled" in synced.stderr and "404" in synced.stderr, synced.stderr
+    assert len(spooled(WIDGETS)) == 1 and pending(WIDGETS) == []
 
 
 def test_an_empty_timeline_says_why_to_a_team_member(tmp_path):

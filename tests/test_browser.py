@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -156,16 +155,13 @@ def test_a_live_append_shows_up_without_reload(server, page):
     before = page.locator(".facts").inner_text()
     store = open_store(server.store_url)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    appended = time.monotonic()
     store.append(f"AgentSession-{sid}", [NewEvent("browser-live-1", "UserMessageReceived", {
         "timestamp": now, "content": "one more thing", "extensions": {"claude_code": {"kind": "prompt"}}})])
     store.close()
-    expect(page.locator("#session-head .status")).to_have_text("running", timeout=5000)
-    seen = time.monotonic() - appended
+    expect(page.locator("#session-head .status")).to_have_text("running")  # how fast: bench/live.py
     expect(page.locator(".facts")).not_to_have_text(before)
     expect(page.locator("#repo-list li[data-name='/home/dev/notes'] .dot.running")).to_be_visible()
     assert page.evaluate("window.__notReloaded") is True
-    assert seen < 2.0, f"live update took {seen:.2f} s"
 
 
 def test_the_timeline_row_turns_running_without_reload(server, page):
@@ -178,7 +174,7 @@ def test_the_timeline_row_turns_running_without_reload(server, page):
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     store.append(f"AgentSession-{sid}", [NewEvent("browser-live-row", "AssistantTextGenerated", {"timestamp": now, "text": "still here"})])
     store.close()
-    expect(row.locator(".dot")).to_have_class(re.compile("running"), timeout=5000)
+    expect(row.locator(".dot")).to_have_class(re.compile("running"))
     assert page.locator("#timeline").count() == 1  # refreshed in place, not nested
     expect(page.locator("#repo-list li[data-name='acme/api-server'] .dot")).to_have_class(re.compile("running"))
 
@@ -192,7 +188,7 @@ def test_a_live_prompt_appears_in_an_open_chat(server, page):
     store.append(f"AgentSession-{HELLO}", [NewEvent("browser-live-chat", "UserMessageReceived", {
         "timestamp": now, "content": "a prompt typed just now", "extensions": {"claude_code": {"kind": "prompt"}}})])
     store.close()
-    expect(page.locator(".chat .chat-item.user").last).to_contain_text("a prompt typed just now", timeout=5000)
+    expect(page.locator(".chat .chat-item.user").last).to_contain_text("a prompt typed just now")
     assert page.evaluate("window.__notReloaded") is True
 
 

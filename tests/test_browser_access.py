@@ -62,7 +62,7 @@ def test_api_docs_render_offline_under_the_csp(tmp_path, page, live_server):
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Kapacitor")
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     page.goto(f"{live_server.url}/redoc")
-    expect(page.locator("h1").first).to_contain_text("Kapacitor", timeout=15000)
+    expect(page.locator("h1").first).to_contain_text("Kapacitor")
     elsewhere = [url for url in requests if not url.startswith((live_server.url, "data:", "blob:"))]
     assert not elsewhere, elsewhere
     expect(page.locator(".menu-content a[href='https://redocly.com/redoc/']")).to_be_attached()  # its footer, without the CDN logo
@@ -86,9 +86,9 @@ def test_a_session_shared_with_the_org_appears_in_an_open_timeline_without_reloa
         expect(page.locator("#live-indicator.connected")).to_be_attached()  # a locator, not wait_for_function: the CSP forbids eval
         alice = team.client("alice")
         assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "org"}).status_code == 200
-        expect(rows).to_contain_text(WIDGETS[:8], timeout=10_000)  # no reload: the stream said so
+        expect(rows).to_contain_text(WIDGETS[:8])  # no reload: the stream said so
         assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "private"}).status_code == 200
-        expect(rows).not_to_contain_text(WIDGETS[:8], timeout=10_000)
+        expect(rows).not_to_contain_text(WIDGETS[:8])
     finally:
         for client in team.clients:
             client.close()

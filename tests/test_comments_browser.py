@@ -57,7 +57,7 @@ def test_a_comment_in_one_page_appears_live_in_another_and_a_mark_lists_the_sess
     expect(alice.locator(f"[id='{anchor}'] .comment-btn.has-comments").first).to_have_text("1 comment")
 
     # bob's page, open all along, shows it without a reload (SSE), with the count on the item
-    expect(bob.locator("#comment-list .comment")).to_have_count(1, timeout=10_000)
+    expect(bob.locator("#comment-list .comment")).to_have_count(1)
     expect(bob.locator("#comment-list .comment strong", has_text="clicked")).to_be_visible()
     expect(bob.locator("#comment-list .comment .author")).to_have_text("alice")
     expect(bob.locator(f"[id='{anchor}'] .comment-btn.has-comments").first).to_have_text("1 comment")
@@ -69,7 +69,7 @@ def test_a_comment_in_one_page_appears_live_in_another_and_a_mark_lists_the_sess
     alice.click("#comment-list .comment-edit summary")
     alice.fill("#comment-list .comment-edit textarea", "This is where it **clicked**: the failing test.")
     alice.click("#comment-list .comment-edit button[type=submit]")
-    expect(bob.locator("#comment-list .comment")).to_contain_text("the failing test", timeout=10_000)
+    expect(bob.locator("#comment-list .comment")).to_contain_text("the failing test")
     expect(bob.locator("#comment-list .comment .edited")).to_have_text("(edited)")
 
     # a trace node: comment from the trace tab, bob's trace tab counts it live
@@ -80,13 +80,13 @@ def test_a_comment_in_one_page_appears_live_in_another_and_a_mark_lists_the_sess
     node.locator(".comment-btn").click()
     alice.fill("#comment-form textarea", "slow step")
     alice.click("#comment-form button[type=submit]")
-    expect(bob.locator(f"[data-trace] .tnode[data-id='{node_id}'] .comment-btn")).to_have_text("1 comment", timeout=10_000)
+    expect(bob.locator(f"[data-trace] .tnode[data-id='{node_id}'] .comment-btn")).to_have_text("1 comment")
 
     # bob marks the session: alice's page shows the mark, the marked list and the timeline filter find it
     bob.fill(".mark-form input[name=reason]", "how to read a failing test")
     bob.click(".mark-form button[type=submit]")
     expect(bob.locator(".mark-bar .mark-badge")).to_be_visible()
-    expect(alice.locator(".mark-bar .mark")).to_contain_text("how to read a failing test", timeout=10_000)
+    expect(alice.locator(".mark-bar .mark")).to_contain_text("how to read a failing test")
     alice.click("a.toplink[href='/marked']")
     expect(alice.locator(f".marked-session[data-session='{BOB_SESSION}']")).to_contain_text("how to read a failing test")
     alice.goto(f"{team.server.url}/")

@@ -66,7 +66,8 @@ def test_eval_exit_codes(filled, judge_env):
     assert missing.returncode == 1 and "no session 'no-such-session'" in missing.stderr
     no_key = subprocess.run([*KAPACITOR, "--store", filled, "eval", API_FIX], capture_output=True, text=True, timeout=120,
                             env={k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")})
-    assert no_key.returncode == 1 and "set ANTHROPIC_API_KEY" in no_key.stderr
+    assert no_key.returncode == 1
+    assert no_key.stderr.strip() == "Error: anthropic judge: no API key: set ANTHROPIC_API_KEY in the environment `kapacitor eval` runs in"
     assert "Traceback" not in missing.stderr + failed.stderr + no_key.stderr
 
 
@@ -114,8 +115,21 @@ def test_eval_repo_since_skips_evaluated_sessions(filled, judge_env):
     first = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "100000d", "--questions", "safety", "--json")
     assert first.returncode == 0, first.stderr
     assert [e["summary"]["session_id"] for e in json.loads(first.stdout)] == [API_FIX]
-    again = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "100000d", "--json")
+    again = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "2000-01-01", "--json")
     assert again.returncode == 0 and json.loads(again.stdout) == []
+    assert "All 1 session(s) of /home/dev/src/api-server since 2000-01-01 00:00" in again.stderr
+    assert "are evaluated already" in again.stderr
+
+
+def test_eval_repo_says_why_there_is_nothing_to_evaluate(filled):
+    """No session of the repository at all, or none since then, is not "nothing left"."""
+    unknown = kapacitor(filled, "eval", "--repo", "acme/widgets", "--since", "7d")
+    assert unknown.returncode == 0 and unknown.stdout == ""
+    assert unknown.stderr.strip() == "No session of acme/widgets in this store: `kapacitor sessions` lists its repositories and directories."
+    recent = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "1h")
+    assert recent.returncode == 0 and recent.stderr.startswith("None of the 1 session(s) of /home/dev/src/api-server started since ")
+    bad = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "yesterday")
+    assert bad.returncode == 2 and "neither a day (YYYY-MM-DD) nor a duration back from now (12h, 7d, 2w)" in bad.stderr
 
 
 def test_mcp_judge_serves_the_session_tools_over_stdio(filled):

@@ -65,6 +65,15 @@ def run_job(app, session_id: str, **form) -> dict:
     return job
 
 
+def test_run_eval_without_a_key_says_where_the_key_goes_not_the_exception_class(app, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    state = call(app, "GET", run_job(app, API_FIX)["json"]).json()
+    assert state["state"] == "failed"
+    assert state["error"] == ("anthropic judge: no API key on the server: set ANTHROPIC_API_KEY in the environment of"
+                              " `kapacitor serve` and restart it (or run `kapacitor eval SESSION` where the key is set)")
+
+
 def test_run_eval_job_streams_progress_and_fills_the_tab(app):
     before = call(app, "GET", f"/sessions/{API_FIX}.json").json()
     job = run_job(app, API_FIX)

@@ -16,10 +16,13 @@ import pytest
 
 from capture_helpers import (
     KAPACITOR,
+    LIVE_ONLY,
     LiveSession,
     capture_log,
     free_port,
+    imported_events,
     line_positions,
+    live_events,
     run_hook,
     spooled,
     state_dir,
@@ -280,35 +283,102 @@ def test_sessions_in_an_excluded_directory_never_leave_the_machine(tmp_path, liv
     assert live_server.get("/healthz")["head"] > 0  # type: ignore[index]
 
 
-def test_a_held_place_keeps_the_spool_in_order_and_a_lost_one_does_not_block_it(tmp_path, live_server):
+def test_a_held_place_never_makes_later_batches_wait_and_a_lost_one_is_skipped(tmp_path, live_server):
     """A place kept in the spool for a huge payload (``spool_hold``, as the hook
-    does before handing it off) makes a later hook's batch wait behind it, even
-    with the server up; once written, ``sync`` delivers both in that order. A
-    place whose writer died (its file unlocked, empty) is skipped and logged."""
-    from kapacitor.capture.shipper import hook_batch, utc_stamp
-    from kapacitor.capture.spool import fill_hold, spool_hold
+    does before handing it off) whose batch is still being masked is passed
+    over: a later hook's batch is stored at once, server up; batches spooled
+    behind it while the server was down are delivered past it by the next
+    pass, once each; the held batch is delivered once written (a big one by
+    the follower or ``sync``, a hook passing over it too). A place whose
+    writer died (its file unlocked, empty) is skipped and logged. The
+    session's transcript events are stored in their order, as an import
+    stores them: only the hook payload's event comes later."""
+    from kapacitor.capture.client_config import load
+    from kapacitor.capture.shipper import hook_batch, ship, utc_stamp
+    from kapacitor.capture.spool import fill_hold, load_state, spool_hold, spool_pending
+    from kapacitor.events import agent_session_stream
     from kapacitor.store import open_store
 
-    live = LiveSession(tmp_path)
+    live = LiveSession(tmp_path / "projects")
     live.write_main(0, 3)
 
     def payload(tool_use_id: str) -> dict:
         return live.payload("PostToolUse", tool_name="Bash", tool_use_id=tool_use_id, tool_response={"stdout": "ok\n"})
 
+    def stored_hooks() -> list[str]:
+        store = open_store(f"sqlite://{live_server.store_path}")
+        try:
+            return [e.data["extensions"]["claude_code"]["tool_use_id"] for e in store.read_all() if e.type == "HookReceived"]
+        finally:
+            store.close()
+
     _, fd = spool_hold(live.session_id)
     assert run_hook("PostToolUse", payload("toolu_after")).returncode == 0
-    assert [list(b) for b in spooled(live.session_id)][0] == ["held"] and len(spooled(live.session_id)) == 2
-    assert live_server.get("/healthz")["head"] == 0  # type: ignore[index]  # nothing overtook the held place
+    assert stored_hooks() == ["toolu_after"]  # at once: it did not wait for the held place
+    assert [list(b) for b in spooled(live.session_id)] == [["held"]]
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    live.write_main(3, 6)
+    assert run_hook("PostToolUse", payload("toolu_down_1"), KAPACITOR_SERVER=dead).returncode == 0
+    assert run_hook("PostToolUse", payload("toolu_down_2"), KAPACITOR_SERVER=dead).returncode == 0
+    assert [list(b)[0] for b in spooled(live.session_id)] == ["held", "v", "v"]
+    passed = ship(live.session_id, load())  # the server is back: the real shipper's next pass
+    assert (passed.sent, passed.masking, passed.stuck) == (2, 1, "")
+    assert stored_hooks() == ["toolu_after", "toolu_down_1", "toolu_down_2"]
+    state = load_state(live.session_id)
+    held_line = len(json.dumps(spooled(live.session_id)[0]).encode()) + 1
+    assert state.spool_pos == 0 and len(state.spool_ahead) == 2 and spool_pending(state) == held_line
+
     fill_hold(fd, hook_batch(live.session_id, {"event": "PostToolUse", "at": utc_stamp(), "payload": payload("toolu_held")}, ""))
     _, lost = spool_hold(live.session_id)
     os.close(lost)  # its writer died before writing it
+    live.write_main(6)
     assert run_hook("PostToolUse", payload("toolu_last")).returncode == 0
-    assert subprocess.run([KAPACITOR, "sync"], capture_output=True, timeout=60).returncode == 0
     assert spooled(live.session_id) == [] and not list((state_dir() / "sessions").glob("*.held-*"))
+    assert load_state(live.session_id).spool_ahead == []
     assert any("a hook payload was lost" in line for line in capture_log())
-    store = open_store(f"sqlite://{live_server.store_path}")
+    assert stored_hooks() == ["toolu_after", "toolu_down_1", "toolu_down_2", "toolu_held", "toolu_last"]  # each once
+
+    _, fd = spool_hold(live.session_id)  # written, but too big for a hook to send: the follower's, passed over too
+    big = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_big", tool_response={"stdout": "build ok\n" * 150_000})
+    fill_hold(fd, hook_batch(live.session_id, {"event": "PostToolUse", "at": utc_stamp(), "payload": big}, ""))
+    assert run_hook("PostToolUse", payload("toolu_after_big")).returncode == 0
+    assert stored_hooks()[-1] == "toolu_after_big" and [list(b) for b in spooled(live.session_id)] == [["held"]]
+    assert subprocess.run([KAPACITOR, "sync"], capture_output=True, timeout=60).returncode == 0
+    assert stored_hooks()[-2:] == ["toolu_after_big", "toolu_big"] and spooled(live.session_id) == []
+    live_server.stop()
+    assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+
+    def transcript_order(db) -> list[str]:  # noqa: ANN001
+        store = open_store(f"sqlite://{db}")
+        try:
+            return [e.id for e in store.read_stream(agent_session_stream(live.session_id)) if e.type not in LIVE_ONLY]
+        finally:
+            store.close()
+
+    assert transcript_order(live_server.store_path) == transcript_order(tmp_path / "imported.db")
+
+
+def test_model_switches_are_listed_in_time_order_whatever_order_their_hooks_are_stored_in(tmp_path):
+    """A hook payload's event may be stored after later ones (a held place is
+    passed over while its payload is masked): the session's model switches,
+    the one list hook events feed, come out in time order all the same."""
+    from kapacitor.events import agent_session_stream
+    from kapacitor.projections.session_summary import SessionSummaries
+    from kapacitor.server.ingest import hook_events
+    from kapacitor.store import open_store
+
+    def switch(at: str, to: str) -> dict:
+        return {"event": "PostModelSwitch", "at": at,
+                "payload": {"session_id": "s-1", "hook_event_name": "PostModelSwitch", "from_model": "a", "to_model": to, "source": "auto"}}
+
+    store = open_store(f"sqlite://{tmp_path / 'store.db'}")
     try:
-        hooks = [e.data["extensions"]["claude_code"]["tool_use_id"] for e in store.read_all() if e.type == "HookReceived"]
+        for hook_ in (switch("2026-05-01T10:00:02.000000Z", "c"), switch("2026-05-01T10:00:01.000000Z", "b")):
+            store.append(agent_session_stream("s-1"), hook_events("s-1", hook_))
+        summaries = SessionSummaries()
+        for event in store.read_all():
+            summaries.apply(event)
     finally:
         store.close()
-    assert hooks == ["toolu_held", "toolu_after", "toolu_last"]
+    assert [s["to"] for s in summaries.sessions["s-1"].model_switches] == ["b", "c"]

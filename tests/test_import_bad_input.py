@@ -47,7 +47,7 @@ def test_truncated_last_line_is_reported_and_left_for_later(store, tmp_path):
         + b"\n"
     )
     again = import_paths(store, [path])
-    assert again.errors == 0 and again.events_added == 1
+    assert again.warnings == [] and again.events_added == 1
 
 
 def test_a_broken_line_in_the_middle_is_kept_as_unknown(store, tmp_path):
@@ -227,3 +227,53 @@ def test_a_typeless_line_before_the_records_of_a_transcript_is_kept_as_unknown(s
     assert sorted(stored_raw(store)) == sorted([json.dumps(typeless).encode()] + lines)
     [started] = [e for e in store.read_all() if e.type == "SessionStarted"]
     assert started.metadata["source"]["line"] > 0  # opened by a transcript record, not by the typeless line
+
+
+def test_a_file_that_is_not_a_transcript_is_warned_about_once_until_it_changes(store, tmp_path):
+    """Skipped files are counted apart from errors and remembered by size and
+    mtime: a rerun neither reads nor warns about them again; a change is looked at."""
+    root = tmp_path / "history"
+    (root / "logs").mkdir(parents=True)
+    hooks = root / "logs" / "hooks.jsonl"
+    shutil.copy(HOOK_LOGS / "Stop.jsonl", hooks)
+    binary = root / "logs" / "photo.jsonl"
+    binary.write_bytes(bytes(range(256)) * 40)
+    shutil.copytree(SAMPLE.parent, root / "projects" / SAMPLE.parent.name)
+    first = import_paths(store, [root])
+    assert (first.files, first.files_skipped, first.errors) == (3, 2, 0)
+    assert sorted(w.path for w in first.warnings) == [str(hooks), str(binary)]
+    again = import_paths(store, [root])
+    assert (again.files, again.files_unchanged, again.files_skipped, again.errors) == (3, 1, 2, 0)
+    assert (again.warnings, again.lines, again.bytes) == ([], 0, 0)
+    # the log grows: looked at (and warned about) again; then it holds a transcript record: imported
+    hooks.write_bytes(hooks.read_bytes() * 2)
+    grown = import_paths(store, [root])
+    assert [w.path for w in grown.warnings] == [str(hooks)] and grown.files_skipped == 2
+    hooks.write_bytes(SAMPLE.read_bytes())
+    became = import_paths(store, [root])
+    assert (became.files_skipped, became.warnings) == (1, []) and became.lines == len(good_lines())
+
+
+def test_errors_count_files_that_could_not_be_read_not_notices(store, tmp_path):
+    path = copy_sample(tmp_path)
+    (path.parent / "odd.jsonl").mkdir()  # a directory named like a transcript: it cannot be read as one
+    summary = import_paths(store, [tmp_path / "projects"])
+    assert summary.errors == 1 and summary.files_skipped == 0
+    assert [str(w) for w in summary.warnings] == [f"{path.parent / 'odd.jsonl'}: cannot read: Is a directory"]
+    assert summary.as_json()["errors"] == 1 and summary.events_added > 0
+
+
+def test_a_tally_of_unknown_records_reads_as_one_not_as_a_line_out_of_order(store, tmp_path):
+    """Line 2 holds two records spliced together: a cut-off fragment (warned at
+    once) and a user record without content (a record type tallied once per import,
+    said at the end): the tally names where the first one is, not "line 2" again."""
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"type":"user","message":{"role":"user","content":"hi"},"uuid":"u1","sessionId":"s-1",'
+                     b'"timestamp":"2026-11-01T00:00:00Z"}\n{"type":"user"}{"type":"assistant"\n  garbage\n')
+    summary = import_paths(store, [path])
+    assert [str(w) for w in summary.warnings] == [
+        f"{path}:2: kept as unknown record: cut-off fragment of a damaged line",
+        f"{path}:3: kept as unknown record: invalid JSON: Expecting value: line 1 column 3 (char 2)",
+        f"kept as unknown record: user message without content (1 such record), the first at {path}:2",
+    ]
+    assert (summary.errors, summary.files_skipped) == (0, 0)

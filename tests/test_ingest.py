@@ -21,6 +21,7 @@ from capture_helpers import (
 )
 from conftest import SAMPLE_DIRS
 from kapacitor.events import NewEvent
+from kapacitor.projections.session_summary import SessionSummaries
 from kapacitor.server import ingest as ingest_module
 from kapacitor.server.ingest import BadBatch, authorize, event_parts, ingest, parse_batch
 
@@ -51,8 +52,31 @@ def test_live_batches_equal_import(main, tmp_path, store, down):
     assert [e.type for e in hooks].count("HookReceived") == len(cuts)
     assert [e.data["reason"] for e in hooks if e.type == "SessionEnded"] == ["other"]
     assert added == len(events_by_id(store))
+    live_row, imported_row = only_session(store), only_session_imported(tmp_path / "imported.db")
+    live_hooks, imported_hooks = live_row.pop("hook_events", None), imported_row.pop("hook_events", None)
+    assert live_row == imported_row  # started, ended, duration, events, tokens, cost: the hooks move none
+    assert (live_hooks, imported_hooks) == (len(hooks), 0)
     for b in batches:  # replaying every batch adds nothing
         assert ingest(store, live.session_id, json.dumps(b).encode()).added == 0
+
+
+def only_session(store) -> dict:  # noqa: ANN001
+    """The session summary (``sessions --json``'s row) of the one session in ``store``."""
+    summaries = SessionSummaries()
+    for event in store.read_all():
+        summaries.apply(event)
+    [row] = [s.as_json() for s in summaries.sessions.values()]
+    return row
+
+
+def only_session_imported(db) -> dict:  # noqa: ANN001
+    from kapacitor.store import open_store
+
+    store = open_store(f"sqlite://{db}")
+    try:
+        return only_session(store)
+    finally:
+        store.close()
 
 
 def batch(**fields):
@@ -96,6 +120,25 @@ def test_hook_events_are_deterministic_and_redacted(store):
     [event, _] = store.read_stream("AgentSession-s-1")
     assert event.type == "HookReceived" and event.data["hook_event_name"] == "PostToolUse"
     assert secret not in json.dumps(event.data) and "Bash" in json.dumps(event.data)
+
+
+def test_hook_times_stand_in_only_until_the_first_record_arrives(store):
+    """A live session seconds old (its SessionStart hook in, no transcript line
+    yet) is listed by the hook's time; once a record arrives, the session's time
+    is the records' alone, whichever comes first in the log."""
+    def hook(event: str, at: str) -> bytes:
+        return batch(hook={"event": event, "at": at, "payload": {"session_id": "s-1"}})
+
+    ingest(store, "s-1", hook("SessionStart", "2026-01-01T00:00:00.000001Z"))
+    row = only_session(store)
+    assert (row["started"], row["ended"], row["events"], row["hook_events"]) == ("2026-01-01T00:00:00.000001Z",) * 2 + (0, 1)
+    line = {"o": 0, "n": 0, "t": json.dumps({"type": "user", "uuid": "u1", "sessionId": "s-1", "timestamp": "2026-01-01T00:00:05.123Z",
+                                             "message": {"role": "user", "content": "hi"}})}
+    ingest(store, "s-1", batch(transcripts=[{"path": "/p/s-1.jsonl", "lines": [line]}]))
+    ingest(store, "s-1", hook("Stop", "2026-01-01T00:00:09.000001Z"))
+    row = only_session(store)
+    assert (row["started"], row["ended"], row["duration_seconds"], row["events"], row["hook_events"]) == (
+        "2026-01-01T00:00:05.123Z", "2026-01-01T00:00:05.123Z", 0.0, 1, 2)
 
 
 def test_invalid_utf8_lines_travel_as_base64_and_are_kept(store):

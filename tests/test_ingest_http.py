@@ -191,13 +191,12 @@ def test_a_server_too_slow_to_answer_costs_one_hook_a_second_then_none(tmp_path,
     try:
         started = time.monotonic()
         run_hook("PreToolUse", live.payload("PreToolUse", tool_use_id="a"))
-        assert 1.0 <= time.monotonic() - started < 3.0
-        live.write_main(5, 10)
-        started = time.monotonic()
+        assert time.monotonic() - started >= 1.0  # it waited its second (the lock is held until `finally`: the
+        live.write_main(5, 10)  # server answers no sooner, and a hook that waited for it would still be waiting)
         run_hook("PostToolUse", live.payload("PostToolUse", tool_use_id="a"))
-        assert time.monotonic() - started < 0.5
         assert len(spooled(live.session_id)) == 2
-        assert "no answer within 1 s" in (state_dir() / "capture.log").read_text()
+        log = (state_dir() / "capture.log").read_text()
+        assert log.count("no answer within 1 s") == 1 and "spooled without trying" in log  # the second did not try
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

@@ -9,22 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from fastapi.responses import HTMLResponse
 from test_browser import HELLO, WIDGETS, recorded_context
 
-from conftest import SAMPLE_DIRS
+from conftest import SAMPLE_DIRS, SHARED
 from kapacitor.capture.importer import import_paths
 from kapacitor.collab import comments, marks
 from kapacitor.demo import demo_eval
 from kapacitor.eval.record import record_eval
 from kapacitor.memory import facts
-from kapacitor.server.api_json import TIME_KEYS, VERBATIM
+from kapacitor import times
+from kapacitor.json_times import TIME_KEYS, VERBATIM, zoned, zoned_text
+from kapacitor.projections import ownership, sessions
+from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.store import codec
+from kapacitor.store.readdb import open_read_db
 from kapacitor.server.app import create_app
 from test_access import flat
 
@@ -128,3 +136,63 @@ def test_a_listed_session_has_the_keys_of_the_session_s_own_answer(app, store_pa
                          capture_output=True, text=True, check=True).stdout
     row = next(s for s in json.loads(cli) if s["session_id"] == HELLO)
     assert row["repository"] == own["repository"] and row["tokens"] == own["tokens"]
+
+
+def test_sessions_json_has_the_keys_and_times_of_the_server_s_answer(app, store_path):
+    """``kapacitor sessions --json`` writes a session as ``/sessions/{id}.json`` does:
+    the same keys (but the server's ``status``, ``owner``, ``visibility``), the same
+    values, its times in the machine's zone (``TZ``) or ``--tz``, in the one form."""
+    def listed(*args: str, tz: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "kapacitor", "--store", f"sqlite://{store_path}", "sessions", "--json", *args],
+                             capture_output=True, text=True, check=True, env={**os.environ, "TZ": tz}).stdout
+        return next(s for s in json.loads(out) if s["session_id"] == HELLO)
+
+    for args, tz, offset in (((), "America/Los_Angeles", "-08:00"), (("--tz", "Asia/Tokyo"), "Europe/Oslo", "+09:00"),
+                             (("--tz", "UTC"), "Asia/Tokyo", "+00:00")):
+        row = listed(*args, tz=tz)
+        own = get(app, f"/sessions/{HELLO}.json?tz={args[1] if args else tz}")
+        assert set(own) - set(row) == {"status", "owner", "visibility"} and set(row) <= set(own)
+        assert row == {k: own[k] for k in row}
+        assert row["tokens_total"] > 0 and row["repo"] == row["repository"] == WIDGETS and row["repo_kind"] == "github"
+        found = stamps(row)
+        assert found and all(STAMP.match(s) and s.endswith(offset) for s in found), found
+
+
+def test_times_rewritten_in_the_text_are_those_the_serializer_writes(store):
+    """``zoned_text`` (the CLI's: no decoding) gives what ``zoned`` gives, on every
+    stored session row of the recorded histories, on a row with a ``/model`` switch
+    (a nested ``timestamp``, across a DST change) and on text made to mislead it."""
+    import_paths(store, [*SAMPLE_DIRS, *sorted((SHARED / "claude-code" / "recorded-2.1.332").glob("*/projects"))])
+    db = open_read_db(store)
+    runner = ProjectionRunner(store, db, [ownership.PROJECTION, sessions.PROJECTION])
+    runner.catch_up()
+    rows = list(sessions.newest_json(db))
+    assert len(rows) >= 9
+    switched = codec.loads(rows[0]) | {"model_switches": [{"timestamp": "2026-03-29T01:30:00.250Z", "to": "opus", "source": "/model"}]}
+    tricky = [codec.dumps(v).decode() for v in (
+        switched,
+        {"started": "soon", "ended": "", "created_at": "2026-01-02T03:04:05.678Z", "title": 'x","started":"2026-01-01T00:00:00.000Z'},
+        {'odd"started': "2026-01-01T00:00:00.000Z", "list": ["2026-01-01T00:00:00.000Z"], "n": {"last_used": "2026-03-29T01:30:00.5Z"}},
+    )]
+    for tz in (UTC, ZoneInfo("Europe/Oslo"), ZoneInfo("Asia/Kolkata"), None):
+        for text in [*rows, *tricky]:
+            assert codec.loads(zoned_text(text, tz)) == zoned(codec.loads(text), tz)
+    runner.close()
+
+
+@pytest.mark.parametrize("tz", [None, UTC, ZoneInfo("UTC"), ZoneInfo("Europe/Oslo"), ZoneInfo("America/Los_Angeles"),
+                                ZoneInfo("Australia/Lord_Howe"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Pacific/Chatham")])
+def test_a_time_is_written_in_a_zone_as_the_one_conversion_writes_it_across_dst_changes(tz):
+    """The serializer's shortcuts (UTC; a zone's offset known for the hour) give
+    exactly ``times.iso``, every 7 minutes 30.25 seconds across the year's DST
+    changes (Lord Howe's is half an hour), and other stamps as ``times.iso`` has them."""
+    moment, end, step = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), timedelta(minutes=7, seconds=30.25)
+    while moment < end:
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        assert zoned({"started": stamp}, tz) == {"started": times.iso(stamp, tz)}, stamp
+        moment += step
+    odd = ["2026-01-01T10:00:00.12345Z", "2026-01-01T10:00:00Z", "2026-01-01T10:00:00+01:00"]
+    if tz is not UTC and getattr(tz, "key", "") != "UTC":  # in UTC a canonical stamp is rewritten as text: the normalizer made it canonical
+        odd += ["2026-02-30T10:00:00.000Z", "2026-13-01T10:00:00.000Z"]
+    for stamp in odd:
+        assert zoned({"ended": stamp}, tz) == {"ended": times.iso(stamp, tz)}

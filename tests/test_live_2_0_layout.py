@@ -49,7 +49,7 @@ def test_a_2_0_agent_file_beside_the_parent_is_captured_live_as_its_subagent(tmp
             handle.write(lines[0][:40])  # a first line still being written: not yet known to be ours
             handle.flush()
             handle.write(lines[0][40:] + "\n" + "".join(line + "\n" for line in lines[1:]))
-        wait_for(lambda: session_json(live_server).get("subagents") and session_json(live_server)["subagents"][0]["tokens"], timeout=10)
+        wait_for(lambda: session_json(live_server).get("subagents") and session_json(live_server)["subagents"][0]["tokens"])
         blog_finish(parent).write(main)
         run_hook("Stop", payload(main, "Stop"), **FOLLOW)
         run_hook("SessionEnd", payload(main, "SessionEnd", reason="other"), **FOLLOW)

@@ -21,6 +21,7 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
+from kapacitor.capture.spool import held_batch
 from kapacitor.store import open_store
 from redaction_corpus import GHP
 
@@ -70,11 +71,12 @@ def test_a_63_mb_line_reaches_the_store_and_no_hook_waits_for_it(tmp_path, live_
     assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
 
 
-def test_a_huge_hook_payload_is_masked_off_the_agents_path_and_keeps_its_place(tmp_path, live_server):
+def test_a_huge_hook_payload_is_masked_off_the_agents_path_and_later_batches_do_not_wait(tmp_path, live_server):
     """The hook hands a 30 MB payload to a detached process and returns at once; a
-    small hook fired right after it is stored after it; and no byte of the secret
-    in the output is ever written under the client's state dir (the spool, the
-    held batch, the log), checked all along by a watcher."""
+    small hook fired right after it is stored at once, while the huge payload
+    is still being masked, which is stored when done; and no byte of the
+    secret in the output is ever written under the client's state dir (the
+    spool, the held batch, the log), checked all along by a watcher."""
     live = LiveSession(tmp_path / "projects")
     live.write_main(0, 8)
     lines = [f"line {i}: build output with \"quotes\", a tab\tand /home/dev/src/widgets/f_{i}.py\n" for i in range(OUTPUT_LINES)]
@@ -106,8 +108,11 @@ def test_a_huge_hook_payload_is_masked_off_the_agents_path_and_keeps_its_place(t
         assert run_hook("PostToolUse", small, KAPACITOR_FOLLOW="1", KAPACITOR_FOLLOW_IDLE="30").returncode == 0
         small_seconds = time.monotonic() - started
         assert huge_seconds < 5 and small_seconds < 5, (huge_seconds, small_seconds)
+        masking = [b["held"] for b in spooled(live.session_id) if "held" in b and held_batch(live.session_id, b["held"]) is None]
 
         store = open_store(f"sqlite://{live_server.store_path}")
+        stored_at_once = [e.data["extensions"]["claude_code"]["tool_use_id"] for e in store.read_all() if e.type == "HookReceived"]
+        assert masking and stored_at_once == ["toolu_small"]  # it did not wait behind the payload being masked
 
         def both_hooks() -> list:
             hooks = [e for e in store.read_all() if e.type == "HookReceived"]
@@ -115,8 +120,8 @@ def test_a_huge_hook_payload_is_masked_off_the_agents_path_and_keeps_its_place(t
 
         first, second = wait_for(both_hooks, timeout=240, interval=1)
         store.close()
-        stored = first.data["extensions"]["claude_code"]["tool_response"]["stdout"]
-        assert second.data["extensions"]["claude_code"]["tool_response"]["stdout"] == "ok\n"  # stored after the huge one
+        assert first.data["extensions"]["claude_code"]["tool_response"]["stdout"] == "ok\n"
+        stored = second.data["extensions"]["claude_code"]["tool_response"]["stdout"]
         [marker] = set(re.findall(r"\[REDACTED [^\]]*\]", stored))
         assert GHP not in stored and stored == output.replace(GHP, marker)
         run_hook("SessionEnd", live.payload("SessionEnd", reason="other"))

@@ -44,8 +44,9 @@ def test_an_applied_event_reaches_subscribers_without_waiting_for_the_poll(store
         hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
         runner.on_progress = hub.wake
         queue = hub.subscribe(LOCAL)
+        applied = hub.applied_position()
         watcher = asyncio.create_task(hub.run())
-        await asyncio.sleep(0.2)  # the hub has read where the read models stand
+        await asyncio.wait_for(reached(hub, applied), 60)  # else it could take the new event for where it starts
         runner.start()
         await asyncio.to_thread(store.append, f"AgentSession-{SESSION}", [NewEvent(
             "wake-1", "UserMessageReceived", {"timestamp": "2026-11-29T10:00:00.000Z", "content": "hi"},
@@ -62,6 +63,12 @@ def test_an_applied_event_reaches_subscribers_without_waiting_for_the_poll(store
         db.close()
         store.close()
     assert message["sessions"] == [SESSION] and message["all"] is False
+
+
+async def reached(hub: LiveHub, position: int) -> None:
+    """Until the hub has read where the read models stand (``run`` does it first, in a thread)."""
+    while hub.position < position:
+        await asyncio.sleep(0.01)
 
 
 def test_a_wake_after_the_hub_stopped_is_a_no_op_and_a_failing_listener_does_not_stop_the_read_models(tmp_path):
@@ -94,7 +101,7 @@ def test_a_wake_after_the_hub_stopped_is_a_no_op_and_a_failing_listener_does_not
             store.append(f"AgentSession-{SESSION}", [NewEvent(
                 f"wake-{n}", "UserMessageReceived", {"timestamp": "2026-11-29T10:00:00.000Z", "content": "hi"},
                 {"source": {"session_id": SESSION}})])
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60  # a guard against a hang, not a timing
             while len(calls) <= n and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert len(calls) >= 2 and runner._thread.is_alive()

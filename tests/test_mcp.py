@@ -41,7 +41,7 @@ def server(tmp_path_factory):
     gh.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(pr)}\nEOF\n")
     gh.chmod(0o755)
     server = Server(db, KAPACITOR_TOKEN="secret-token", PATH=f"{gh.parent}{os.pathsep}{os.environ['PATH']}").start()
-    wait_for(lambda: server.get("/healthz")["lag"] == 0, timeout=30)
+    wait_for(lambda: server.get("/healthz")["lag"] == 0)
     yield server
     server.stop()
 
@@ -123,3 +123,28 @@ def test_tool_errors_say_what_went_wrong(server, tmp_path):
     down = f"http://127.0.0.1:{free_port()}"
     _, [result] = call_all(down, [("recall", {})], str(tmp_path))
     assert result.is_error and "is not reachable" in text(result)
+
+
+def test_search_takes_since_as_the_cli_does_and_the_server_logs_no_http_call(server, tmp_path):
+    """``search_sessions(since=...)`` takes a day or a duration (``times.since_start``,
+    through ``/api/search``); and the MCP server's stderr, which Claude Code keeps as
+    its MCP log, holds no line per HTTP call (it did: httpx at INFO)."""
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    env = {**os.environ, "KAPACITOR_SERVER": server.url, "KAPACITOR_TOKEN": "secret-token"}
+    params = StdioServerParameters(command=KAPACITOR, args=["mcp"], env=env, cwd=str(tmp_path))
+    log = tmp_path / "mcp.log"
+
+    async def run() -> list:
+        with log.open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                return [await session.call_tool("search_sessions", {"query": "does_not_exist.txt", "since": since})
+                        for since in ("100000d", "2000-01-01", "1h", "yesterday")]
+
+    long_ago, day, hour, bad = anyio.run(run)
+    assert {h["session_id"] for h in json.loads(text(long_ago))} == {WIDGETS, "922a15d3-3e4d-471a-9a7e-754f15615295"}
+    assert json.loads(text(day)) == json.loads(text(long_ago)) and json.loads(text(hour)) == []
+    assert bad.is_error and "neither a day (YYYY-MM-DD) nor a duration" in text(bad)
+    assert "HTTP Request" not in log.read_text()

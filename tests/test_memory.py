@@ -56,7 +56,9 @@ def test_lifecycle_is_events_and_nothing_is_mutated(store, models):
 @pytest.mark.parametrize(("text", "scope", "category", "message"), [
     ("", "acme/api", "", "needs some text"),
     ("x" * 1001, "acme/api", "", "at most 1000 characters"),
-    ("ok", "not a repo", "", "scope must be OWNER/REPO"),
+    ("ok", "not a repo", "", "scope must be OWNER/REPO .*absolute path"),
+    ("ok", "relative/dir/too", "", "scope must be OWNER/REPO"),
+    ("ok", "/tab\tin/path", "", "scope must be OWNER/REPO"),
     ("ok", "org", "Two Words", "one lowercase word"),
 ])
 def test_bad_facts_are_refused_with_a_reason(store, text, scope, category, message):

@@ -51,6 +51,18 @@ def test_memory_add_list_supersede_retire(tmp_path):
     assert "scope must be OWNER/REPO" in run(db, "memory", "add", "x", "--repo", "nope", code=1)
 
 
+def test_memory_add_outside_a_github_repository_keeps_the_fact_for_the_directory(tmp_path, monkeypatch):
+    """A directory without a GitHub remote is the project (as the session list
+    groups its sessions): the fact's scope is the directory, not a usage error."""
+    project = tmp_path / "api-server"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    db = tmp_path / "m.db"
+    fact_id = run(db, "memory", "add", "the dev server listens on 8081").strip()
+    [listed] = json.loads(run(db, "memory", "list", "--repo", str(project), "--json"))
+    assert (listed["fact_id"], listed["scope"]) == (fact_id, str(project))
+
+
 def test_search_finds_a_string_only_a_tool_output_contains(recorded):
     hits = json.loads(run(recorded, "search", "Ran 1 test", "--json"))  # unittest's output, in no prompt or answer
     assert {(h["session_id"], h["kind"], h["tool"]) for h in hits} == {(API_FIX, "tool_output", "Bash"), (INTERACTIVE, "tool_output", "Bash")}
@@ -64,6 +76,19 @@ def test_search_finds_a_string_only_a_tool_output_contains(recorded):
     assert {"path", "tool_input", "tool_output"} <= {h["kind"] for h in paths}
     assert "Ran" in run(recorded, "search", '"Ran 1 test"')
     assert "type something" in run(recorded, "search", " ", code=2)
+
+
+def test_search_since_takes_a_day_or_a_duration_and_refuses_anything_else(recorded):
+    """One rule for every ``--since`` (``times.since_start``): a day or a duration back
+    from now; ``7d`` used to compare as text against the start times and find nothing."""
+    everything = json.loads(run(recorded, "search", "Ran 1 test", "--json"))
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "100000d", "--json")) == everything
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "2000-01-01", "--json")) == everything
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "1h", "--json")) == []  # recorded before today
+    for bad in ("yesterday", "garbage", "7"):
+        refused = run(recorded, "search", "Ran 1 test", "--since", bad, code=2)
+        assert f"{bad!r} is neither a day (YYYY-MM-DD) nor a duration back from now (12h, 7d, 2w)" in refused
+    assert "'2026-02-30' is not a calendar day" in run(recorded, "search", "x", "--since", "2026-02-30", code=2)
 
 
 def test_recap_on_recorded_sessions(recorded):

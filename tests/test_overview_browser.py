@@ -99,7 +99,7 @@ def test_a_new_session_reaches_the_open_overview_without_reload(server, page):
         "timestamp": now, "content": "a session started while the overview is open",
         "extensions": {"claude_code": {"kind": "prompt"}}})])
     store.close()
-    expect(page.locator('[data-figure="sessions"]').first).to_have_attribute("data-value", str(before["sessions"] + 1), timeout=10_000)
+    expect(page.locator('[data-figure="sessions"]').first).to_have_attribute("data-value", str(before["sessions"] + 1))
     assert page.evaluate("window.__notReloaded") is True
 
 

@@ -60,6 +60,23 @@ def test_session_start_prints_the_repositorys_and_the_teams_facts(tmp_path, live
     assert api_facts(live_server, "acme/other")[0]["uses"] == 0
 
 
+def test_a_project_without_a_github_remote_recalls_its_directorys_facts(tmp_path, live_server):
+    """A directory with no GitHub remote is a project of its own, as in the session
+    list: a fact kept for it (its absolute path, given with a trailing slash here)
+    is recalled by a session started in it, and not by one in another directory."""
+    project, elsewhere = tmp_path / "api-server", tmp_path / "scratch"
+    project.mkdir(), elsewhere.mkdir()
+    post_fact(live_server, FACT, f"{project}/")
+    post_fact(live_server, "we squash-merge", "org")
+    [kept] = api_facts(live_server, str(project))
+    assert kept["scope"] == str(project)
+    printed = session_start(project)
+    assert printed is not None
+    assert printed["hookSpecificOutput"]["additionalContext"].splitlines()[1:] == [f"- [note] {FACT}", "- [note, team] we squash-merge"]
+    wait_for(lambda: api_facts(live_server, str(project))[0]["uses"] == 1)
+    assert session_start(elsewhere)["hookSpecificOutput"]["additionalContext"].splitlines()[1:] == ["- [note, team] we squash-merge"]
+
+
 def test_reading_the_recall_counts_nothing_only_the_hooks_post_does(tmp_path, live_server):
     """A GET (a person browsing the API, /docs "Try it out") changes nothing: the
     same context comes back, the store's head stays, no fact's use is counted."""

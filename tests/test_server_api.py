@@ -123,6 +123,20 @@ def test_a_bad_filter_is_a_one_line_error(app):
     assert get(app, "/sessions.json?sort=-cost")["sessions"]
 
 
+def test_search_since_is_a_day_or_a_duration_as_on_the_command_line(app):
+    everything = get(app, "/api/search?q=hello")
+    assert everything and get(app, "/api/search?q=hello&since=100000d") == everything
+    todos = "922a15d3-3e4d-471a-9a7e-754f15615295"  # started 2026-11-25T20:58:26Z: the 26th in Tokyo
+    assert todos in {h["session_id"] for h in get(app, "/api/search?q=hello&since=2026-11-26&tz=Asia/Tokyo")}
+    assert todos not in {h["session_id"] for h in get(app, "/api/search?q=hello&since=2026-11-26")}
+    assert get(app, "/api/search?q=hello&since=1h") == []
+    [problem] = get(app, "/api/search?q=hello&since=yesterday", status=422)["detail"]
+    assert problem["loc"] == ["query", "since"]
+    assert "'yesterday' is neither a day (YYYY-MM-DD) nor a duration back from now (12h, 7d, 2w)" in problem["msg"]
+    page = get(app, "/search?q=hello&since=garbage", status=422, headers={"accept": "text/html"})
+    assert "is neither a day (YYYY-MM-DD) nor a duration" in page
+
+
 def test_healthz_reports_the_lag(app):
     health = get(app, "/healthz")
     assert health["ok"] and health["lag"] == 0 and health["head"] > 0

@@ -121,7 +121,7 @@ def test_a_token_refused_keeps_the_spool_in_order_and_it_arrives_by_itself_once_
         run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="first, while the token is bad"), **FOLLOW)
         wait_for(lambda: follower_pid(live.session_id))
         live.write_main(8, 16)  # the agent goes on; the follower reads the lines, refused as well
-        wait_for(lambda: len(spooled(live.session_id)) >= 2, timeout=10)
+        wait_for(lambda: len(spooled(live.session_id)) >= 2)
         assert hooks_stored(server.store_path) == [] and aside.pending(live.session_id) == []
         assert any("HTTP 401" in line for line in capture_log())
 
@@ -134,7 +134,7 @@ def test_a_token_refused_keeps_the_spool_in_order_and_it_arrives_by_itself_once_
         live.write_main(24)
         live.write_subagents()
         run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
-        wait_for(lambda: follower_pid(live.session_id) is None, timeout=20)
+        wait_for(lambda: follower_pid(live.session_id) is None)
         live_chat = server.get(f"/sessions/{live.session_id}/chat.json")
     finally:
         server.stop()
@@ -199,12 +199,12 @@ def test_a_batch_refused_for_good_is_set_aside_listed_and_retried_when_the_confi
         client_config.save(ClientConfig(server.url, ""))  # the client now talks to the server itself
         live.write_main(24, 30)
         run_hook("UserPromptSubmit", live.payload("UserPromptSubmit", prompt="go on"), **FOLLOW)
-        wait_for(lambda: not aside.pending(live.session_id), timeout=20)
+        wait_for(lambda: not aside.pending(live.session_id))
         wait_for(lambda: any("was delivered (the client's server or token changed)" in line for line in capture_log()))
         live.write_main(30)
         live.write_subagents()
         run_hook("SessionEnd", live.payload("SessionEnd", reason="other"), **FOLLOW)
-        wait_for(lambda: follower_pid(live.session_id) is None, timeout=20)
+        wait_for(lambda: follower_pid(live.session_id) is None)
         assert (state_dir() / "sessions" / f"{live.session_id}.aside").stat().st_size == 0  # emptied once all done
         assert [r["session_id"] for r in json.loads(sync("--json").stdout) if r["set_aside"]] == [OTHER]
     finally:
@@ -281,10 +281,10 @@ def test_a_session_that_ended_while_the_server_was_down_is_delivered_by_another_
         cleanup.append(later.session_id)
         later.write_main(0, 3)
         run_hook("SessionStart", later.payload("SessionStart", source="startup"), **FOLLOW)
-        wait_for(lambda: spooled(ended.session_id) == [], timeout=20)
-        wait_for(lambda: Counter(hooks_stored(server.store_path))["SessionEnd"] == 1, timeout=10)
+        wait_for(lambda: spooled(ended.session_id) == [])
+        wait_for(lambda: Counter(hooks_stored(server.store_path))["SessionEnd"] == 1)
         run_hook("SessionEnd", later.payload("SessionEnd", reason="other"), **FOLLOW)
-        wait_for(lambda: follower_pid(later.session_id) is None, timeout=20)
+        wait_for(lambda: follower_pid(later.session_id) is None)
     finally:
         server.stop()
     ours = {k: v for k, v in live_events(server.store_path).items() if ended.session_id in v[0] or "Subagent" in v[0]}

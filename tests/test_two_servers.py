@@ -29,7 +29,7 @@ def test_a_hook_sent_to_one_server_shows_live_on_the_other(tmp_path, pg_url, pag
         started = time.monotonic()
         assert run_hook("UserPromptSubmit", live.payload("UserPromptSubmit"), KAPACITOR_SERVER=first.url).returncode == 0
         delivered = time.monotonic()
-        expect(page.locator(f'tr[data-session="{WIDGETS}"]')).to_be_visible(timeout=5_000)
+        expect(page.locator(f'tr[data-session="{WIDGETS}"]')).to_be_visible()
         shown = time.monotonic()
         print(f"\ntwo servers on PostgreSQL: hook delivered to A in {delivered - started:.2f} s,"
               f" on B's page {shown - delivered:.2f} s later")

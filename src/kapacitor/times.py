@@ -8,6 +8,7 @@ the CLI the machine's local zone; each shows times with their zone.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -84,9 +85,42 @@ def calendar_day(text: str) -> str:
     return text
 
 
-def day_start(day: str, tz: tzinfo) -> str:
+_DURATION = re.compile(r"(\d+)\s*([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def since_start(text: str, tz: tzinfo | None, now: datetime | None = None) -> str:
+    """Where "since ``text``" begins, as a stored-time string (UTC,
+    ``YYYY-MM-DDTHH:MM:SS``: stored times from then on sort at or above it).
+    ``text`` is a day (``2026-11-22``: its start in ``tz``, None the machine's
+    local zone) or a duration counted back from ``now`` (``12h``, ``7d``, ``2w``).
+    ValueError naming both forms otherwise (``yesterday``, ``7``, ``garbage``),
+    or saying why a day-shaped ``text`` is not a calendar day (``2026-02-30``).
+    The one parser of ``since``: ``kapacitor search/eval --since``, ``/search``,
+    ``/api/search`` and the MCP ``search_sessions`` tool."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found:
+        try:
+            start = (now or datetime.now(UTC)) - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches back before the year 1") from None
+        return start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"{text!r} is neither a day (YYYY-MM-DD) nor a duration back from now (12h, 7d, 2w)")
+    return day_start(calendar_day(text), tz)
+
+
+def since_text(text: str) -> str:
+    """``text`` when ``since_start`` takes it (or it is empty), else its
+    ValueError: a route's parameter check, before the route knows its zone."""
+    if text:
+        since_start(text, UTC)
+    return text
+
+
+def day_start(day: str, tz: tzinfo | None) -> str:
     """The stored-time string (UTC) at which ``day`` (``YYYY-MM-DD``) begins in
-    ``tz``: stored times of that day and later sort at or above it."""
+    ``tz`` (None: the machine's local zone): stored times of that day and later sort at or above it."""
     local = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=tz)
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 

@@ -43,7 +43,7 @@ def test_a_background_agent_cost_state_and_model_switch(tmp_path, client):  # no
         session_id = finish(start("write hello.py and get it reviewed", repo, fake.url, SKIP_PERMISSIONS))
         finish(start("/model claude-haiku-4-5", repo, fake.url, SKIP_PERMISSIONS, resume=session_id))
         finish(start("/compact", repo, fake.url, SKIP_PERMISSIONS, resume=session_id))
-        wait_for(followers_done, timeout=30)
+        wait_for(followers_done)
         chat = server.get(f"/sessions/{session_id}/chat.json")
         trace = server.get(f"/sessions/{session_id}/trace.json")
     finally:
@@ -98,7 +98,7 @@ def test_b_a_denial_is_a_denial(tmp_path, client):  # noqa: F811
         setup(server.url)
         repo = git_repo(tmp_path / "work" / "notes")
         session_id = finish(start("write my todo list and archive the old notes", repo, fake.url, "--permission-mode", "default"))
-        wait_for(followers_done, timeout=30)
+        wait_for(followers_done)
         chat = server.get(f"/sessions/{session_id}/chat.json")
         with urllib.request.urlopen(f"{server.url}/sessions/{session_id}", timeout=5) as response:
             page = response.read().decode()

@@ -41,7 +41,7 @@ def test_a_fact_remembered_in_one_session_is_recalled_at_the_start_of_the_next(t
             assert "mcp__kapacitor__remember" in tools, sorted(tools)
         finally:
             fake.close()
-        [fact] = wait_for(lambda: facts_of(server, "acme/greeter"), timeout=10)
+        [fact] = wait_for(lambda: facts_of(server, "acme/greeter"))
         assert fact["text"] == FACT and fact["category"] == "testing" and fact["by"] == "agent"
         assert fact["session_id"] == session_a and fact["user"] == "dev@example.com"
 
@@ -62,6 +62,6 @@ def test_a_fact_remembered_in_one_session_is_recalled_at_the_start_of_the_next(t
         hook_output = json.loads(next(m["output"] for m in printed if m.get("output")))
         assert hook_output["hookSpecificOutput"]["hookEventName"] == "SessionStart"
         assert FACT in hook_output["hookSpecificOutput"]["additionalContext"]
-        wait_for(lambda: facts_of(server, "acme/greeter")[0]["uses"] == 1, timeout=10)  # the use is counted
+        wait_for(lambda: facts_of(server, "acme/greeter")[0]["uses"] == 1)  # the use is counted
     finally:
         server.stop()

@@ -115,17 +115,20 @@ def greeter(tmp_path, client):
 def test_a_session_is_on_the_server_while_it_runs(tmp_path, client, greeter):
     server, fake, repo, proc = greeter
     session_id = session_id_of(client)
-    items = wait_for(lambda: mid_session_complete(chat(server, session_id)) and chat(server, session_id), timeout=10)
+    items = wait_for(lambda: mid_session_complete(chat(server, session_id)) and chat(server, session_id))
     assert not any(c["name"] == "Read" for c in tools(items))  # what the held turn will do is not there yet
     fake.release("middle")
     wait_for(lambda: fake.is_holding("late"), timeout=60)
-    wait_for(lambda: any(c["name"] == "Read" and "result" in c for c in tools(chat(server, session_id))), timeout=10)
+    wait_for(lambda: any(c["name"] == "Read" and "result" in c for c in tools(chat(server, session_id))))
     fake.release("late")
     assert finish(proc) == session_id
     assert finish(start("/compact", repo, fake.url, SKIP_PERMISSIONS, resume=session_id)) == session_id
-    wait_for(followers_done, timeout=30)
+    wait_for(followers_done)
     server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
+    live, imported = session_row(server.store_path), session_row(tmp_path / "imported.db")
+    assert without_hooks(live) == without_hooks(imported)  # started, ended, duration, events, tokens, cost: every figure
+    assert live.get("hook_events", 0) > 0 and imported.get("hook_events") == 0
     store = open_store(f"sqlite://{server.store_path}")
     hooks = {e.data["hook_event_name"] for e in store.read_all() if e.type == "HookReceived"}
     assert {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop",
@@ -133,6 +136,19 @@ def test_a_session_is_on_the_server_while_it_runs(tmp_path, client, greeter):
     types = {e.type for e in store.read_all()}
     assert {"ContextCompacted", "SubagentStarted", "SubagentCompleted", "SessionEnded"} <= types, types
     store.close()
+
+
+def session_row(db: Path) -> dict:
+    """The one session of a store, as ``kapacitor sessions --json`` shows it."""
+    done = subprocess.run([KAPACITOR, "--store", f"sqlite://{db}", "sessions", "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    return row
+
+
+def without_hooks(row: dict) -> dict:
+    """A session row less what only live capture's hooks can say."""
+    return {k: v for k, v in row.items() if k != "hook_events"}
 
 
 def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
@@ -143,7 +159,7 @@ def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
         repo = git_repo(tmp_path / "work" / "notes")
         session_id = finish(start("write my todo list and archive the old notes", repo, fake.url, "--permission-mode", "default"))
         finish(start("fail this request", repo, fake.url, "--permission-mode", "default", resume=session_id), ok=False)
-        wait_for(followers_done, timeout=30)
+        wait_for(followers_done)
         down = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True)
         assert down.returncode == 1 and "still spooled" in down.stderr
         server.start()
@@ -154,6 +170,7 @@ def test_b_server_down_for_the_whole_session_then_sync(tmp_path, client):
         fake.close()
         server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
+    assert without_hooks(session_row(server.store_path)) == without_hooks(session_row(tmp_path / "imported.db"))
     store = open_store(f"sqlite://{server.store_path}")
     events = store.read_all()
     denied = [e for e in events if e.type == "InterruptResolved" and e.data["outcome"] == "denied"]
@@ -172,7 +189,7 @@ def test_c_server_killed_mid_session_and_restarted_loses_nothing(tmp_path, clien
     server.start()
     fake.release("late")
     session_id = finish(proc)
-    wait_for(followers_done, timeout=30)
+    wait_for(followers_done)
     assert (state_dir() / "sessions" / f"{session_id}.spool").stat().st_size == 0
     server.stop()
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")

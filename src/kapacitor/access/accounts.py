@@ -9,6 +9,9 @@ A token is 32 random bytes, so a fast hash is as good as a slow one.
 Visibility of a session: ``private`` (its owner and admins), ``org`` (every
 signed-in user), ``public`` (anyone, read-only). A session's own setting wins,
 then its repository's default, then its owner's default, then ``private``.
+Every change of a visibility or a default goes through
+``access.changes.changing``, which logs it for the live hubs of every server on
+the store.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kapacitor.access import changes
+from kapacitor.access.viewer import DEFAULT_VISIBILITY
 from kapacitor.store.base import utc_now
 from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
 VISIBILITIES = ("private", "org", "public")
-DEFAULT_VISIBILITY = "private"
 TOKEN_PREFIX = "kpc_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
@@ -50,7 +54,7 @@ def _a001_access(conn: ReadDb) -> None:
     conn.execute("CREATE TABLE server_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS = [_a001_access]
+MIGRATIONS = [_a001_access, changes._a002_access_changes]
 
 
 def ensure_schema(conn: ReadDb) -> None:
@@ -76,6 +80,10 @@ class User:
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "email": self.email, "admin": self.admin,
                 "default_visibility": self.default_visibility or DEFAULT_VISIBILITY, "created_at": self.created_at}
+
+
+OWN_UNSET = "NOT EXISTS (SELECT 1 FROM session_access sv WHERE sv.session_id = rs.session_id AND sv.visibility IS NOT NULL)"
+"""SQL: the session ``rs`` has no visibility of its own, so a default decides it."""
 
 
 def check_visibility(value: str) -> str:
@@ -119,7 +127,11 @@ def set_user(conn: ReadDb, name: str, *, email: str | None = None, admin: bool |
     if get_user(conn, name) is None:
         raise AccessError(f"no user {name!r} (kapacitor users add {name})")
     if default_visibility is not None:
-        conn.execute("UPDATE users SET default_visibility = ? WHERE name = ?", (check_visibility(default_visibility), name))
+        check_visibility(default_visibility)
+        owned = "rs.session_id IN (SELECT session_id FROM session_access WHERE owner = ?)"
+        no_repository_default = "NOT EXISTS (SELECT 1 FROM repository_access ra WHERE ra.key = rs.key)"
+        with changes.changing(conn, f"{owned} AND {OWN_UNSET} AND {no_repository_default}", (name,)):
+            conn.execute("UPDATE users SET default_visibility = ? WHERE name = ?", (default_visibility, name))
     if email is not None:
         conn.execute("UPDATE users SET email = ? WHERE name = ?", (email, name))
     if admin is not None:
@@ -185,19 +197,26 @@ def session_owner(conn: ReadDb, session_id: str) -> str:
 
 
 def set_session_visibility(conn: ReadDb, session_id: str, visibility: str) -> None:
-    conn.execute(
-        "INSERT INTO session_access (session_id, visibility, changed_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (session_id) DO UPDATE SET visibility = excluded.visibility, changed_at = excluded.changed_at",
-        (session_id, check_visibility(visibility), utc_now()),
-    )
+    """Set a session's own visibility (logged for the live hubs: ``access.changes``)."""
+    check_visibility(visibility)
+    with changes.changing(conn, "rs.session_id = ?", (session_id,)):
+        conn.execute(
+            "INSERT INTO session_access (session_id, visibility, changed_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (session_id) DO UPDATE SET visibility = excluded.visibility, changed_at = excluded.changed_at",
+            (session_id, visibility, utc_now()),
+        )
 
 
 def set_repository_visibility(conn: ReadDb, key: str, visibility: str) -> None:
-    conn.execute(
-        "INSERT INTO repository_access VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
-        " SET default_visibility = excluded.default_visibility",
-        (key, check_visibility(visibility)),
-    )
+    """Set a repository's default visibility (logged for the live hubs, for its
+    sessions without a visibility of their own)."""
+    check_visibility(visibility)
+    with changes.changing(conn, f"rs.key = ? AND {OWN_UNSET}", (key,)):
+        conn.execute(
+            "INSERT INTO repository_access VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+            " SET default_visibility = excluded.default_visibility",
+            (key, visibility),
+        )
 
 
 COPIED = ("users", "tokens", "session_access", "repository_access")

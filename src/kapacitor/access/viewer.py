@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kapacitor.access.accounts import DEFAULT_VISIBILITY
 from kapacitor.store.readdb import ReadDb
+
+DEFAULT_VISIBILITY = "private"
+"""A session's visibility when neither it, its repository nor its owner says."""
 
 
 @dataclass(frozen=True)
@@ -56,21 +58,27 @@ def effective_visibility_sql(session_col: str, key_col: str) -> str:
     )
 
 
+def may_see(viewer: Viewer, visibility: str, owner: str) -> tuple[str, list[Any]]:
+    """(SQL condition, params) true when ``viewer`` may see a session whose effective
+    visibility is the SQL ``visibility`` and whose owner is the SQL ``owner``; ``""``
+    when they see all. The rule itself: admins see all, anyone public sessions, a
+    signed-in user org sessions and their own."""
+    if viewer.admin:
+        return "", []
+    if not viewer.signed_in:
+        return f"{visibility} = 'public'", []
+    return f"({visibility} IN ('org', 'public') OR {owner} = ?)", [viewer.name]
+
+
 def visible_clause(
     viewer: Viewer, session_col: str = "repository_sessions.session_id", key_col: str = "repository_sessions.key"
 ) -> tuple[str, list[Any]]:
-    """(SQL condition, params) true for the rows ``viewer`` may see; ``""`` when they see all.
+    """(SQL condition, params) true for the rows ``viewer`` may see now; ``""`` when they see all.
     The columns are qualified: the subqueries have columns of the same names."""
     if viewer.admin:
         return "", []
-    effective = effective_visibility_sql(session_col, key_col)
-    if not viewer.signed_in:
-        return f"{effective} = 'public'", []
-    return (
-        f"({effective} IN ('org', 'public')"
-        f" OR (SELECT so.owner FROM session_access so WHERE so.session_id = {session_col}) = ?)",
-        [viewer.name],
-    )
+    return may_see(viewer, effective_visibility_sql(session_col, key_col),
+                   f"(SELECT so.owner FROM session_access so WHERE so.session_id = {session_col})")
 
 
 def visible_sessions(conn: ReadDb, viewer: Viewer, session_ids: Iterable[str]) -> dict[str, str]:

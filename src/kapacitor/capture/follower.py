@@ -133,7 +133,7 @@ def _left_behind(session_id: str) -> bool:
     state = load_state(session_id)
     if excluded(state.cwd):
         return False
-    if spool_pending(session_id, state.spool_pos):
+    if spool_pending(state):
         return True
     files = dict(state.offsets)
     if state.transcript:

@@ -50,6 +50,16 @@ def repository_of(cwd: str) -> str | None:
     return github_repository(remote) if remote else None
 
 
+def project_of(cwd: str) -> str:
+    """Where a working directory's sessions belong, and so the scope of its facts:
+    its GitHub ``owner/repo``, else the directory itself (absolute, as the client
+    records a session's cwd): the same group the session list and ``/repos/``
+    use. "" for no directory."""
+    if not cwd:
+        return ""
+    return repository_of(cwd) or os.path.normpath(os.path.abspath(cwd))
+
+
 def git_dir(cwd: str) -> str | None:
     """The repository's git dir for a working directory (walking up), or None."""
     directory = os.path.abspath(cwd)

@@ -100,9 +100,10 @@ def run(event: str, raw: bytes) -> None:
 def hand_off(session_id: str, hook: dict, cwd: str, transcript: str) -> None:
     """Return at once and leave a huge payload to a detached copy of this process,
     which masks it, writes it into the place this process kept for it in the
-    session's spool (``spool.spool_hold``: before returning, so a later hook's
-    batch queues behind it), then sends what the session has and starts the
-    follower. Nothing unmasked is written to disk."""
+    session's spool (``spool.spool_hold``, before returning: a lost payload is
+    then logged, and ``sync`` knows one is on its way; later batches do not
+    wait for it), then sends what the session has and starts the follower.
+    Nothing unmasked is written to disk."""
     token, fd = spool_hold(session_id)
     if not fork_detached(keep=fd):
         os.close(fd)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -40,31 +41,46 @@ class ImportWarning:
     path: str
     line: int
     message: str
+    tally: bool = False
+    """A count of like records across the import, said once at its end: ``line``
+    is where the first one is, so it reads as a tally, not as a line out of order."""
 
     def __str__(self) -> str:
+        if self.tally:
+            return f"{self.message}, the first at {self.path}:{self.line}"
         # Line 0 means the whole file (unreadable, not a transcript): no "file:0".
         return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
 
 
 @dataclass
 class ImportSummary:
+    """What an import did (``kapacitor import --json``; docs/reliability.md, "Import").
+
+    ``files`` counts every file looked at; of them ``files_unchanged`` had
+    nothing new since the last import, and ``files_skipped`` are not Claude Code
+    transcripts (binary, or no transcript record in their first lines):
+    nothing stored, warned about when first seen, then remembered by size and
+    modification time until they change. ``errors`` counts files that could not
+    be read (each also a warning); ``warnings`` is every notice, as
+    ``path:line: message`` (bad lines kept as unknown records, repairs, skipped
+    files, and per record type a tally at the end)."""
+
     files: int = 0
     files_unchanged: int = 0
+    files_skipped: int = 0
     lines: int = 0
     bytes: int = 0
     events_added: int = 0
     events_skipped: int = 0
+    errors: int = 0
     warnings: list[ImportWarning] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def errors(self) -> int:
-        return len(self.warnings)
 
     def as_json(self) -> dict[str, object]:
         return {
             "files": self.files,
             "files_unchanged": self.files_unchanged,
+            "files_skipped": self.files_skipped,
             "lines": self.lines,
             "bytes": self.bytes,
             "events_added": self.events_added,
@@ -89,10 +105,14 @@ def pending_bytes(store: EventStore, files: Iterable[TranscriptFile]) -> int:
     total = 0
     for tf in files:
         try:
-            size = tf.path.stat().st_size
+            status = tf.path.stat()
         except OSError:
             continue
-        done = store.get_checkpoint(checkpoint_name(tf.resolved)).get("offset", 0)
+        size = status.st_size
+        checkpoint = store.get_checkpoint(checkpoint_name(tf.resolved))
+        if _skipped_before(checkpoint, status):
+            continue
+        done = checkpoint.get("offset", 0)
         total += size - done if 0 <= done <= size else size
     return total
 
@@ -119,7 +139,7 @@ def import_paths(
         _import_file(opened, batch, summary, on_warning, resolve, unknown_types)
     batch.flush()
     for first, count in unknown_types.values():
-        warning = ImportWarning(first.path, first.line, f"{first.message} ({count} such record{'s' if count > 1 else ''})")
+        warning = ImportWarning(first.path, first.line, f"{first.message} ({count} such record{'s' if count > 1 else ''})", tally=True)
         summary.warnings.append(warning)
         if on_warning:
             on_warning(warning)
@@ -163,12 +183,17 @@ class _Batch:
 class _Opened:
     """A transcript file ready to import: where its unread part starts and its
     lines from there (each as read, with its body masked), or why nothing is read
-    (``problem``: a warning; ``unchanged``: nothing new)."""
+    (``problem``: a warning, with ``not_transcript`` when the file is not one;
+    ``unchanged``: nothing new; ``skipped_before``: not a transcript when an
+    earlier import looked, unchanged since). ``stat``: size and mtime (ns)."""
 
     tf: TranscriptFile
     key: str
     problem: str = ""
     unchanged: bool = False
+    not_transcript: bool = False
+    skipped_before: bool = False
+    stat: tuple[int, int] = (0, 0)
     head: bytes = b""
     offset: int = 0
     line_no: int = 0
@@ -185,13 +210,19 @@ def _open(tf: TranscriptFile, batch: _Batch) -> tuple[_Opened, BinaryIO | None, 
     except OSError as exc:
         opened.problem = f"cannot read: {exc.strerror or exc}"
         return opened, None, 0
+    status = os.fstat(handle.fileno())
+    opened.stat = (status.st_size, status.st_mtime_ns)
+    checkpoint = batch.checkpoints.get(opened.key) or batch.store.get_checkpoint(opened.key)
+    if _skipped_before(checkpoint, status):
+        handle.close()
+        opened.skipped_before = True
+        return opened, None, 0
     size = _size(handle)
     head = opened.head = handle.read(_HEAD)
     if b"\0" in head and b'{"' not in head:  # NULs and no JSON object: not text (NUL padding before records is repaired)
         handle.close()
-        opened.problem = "not a Claude Code transcript (binary data, not JSON lines): skipped, nothing stored"
+        opened.problem, opened.not_transcript = NOT_A_TRANSCRIPT.format("binary data, not JSON lines"), True
         return opened, None, 0
-    checkpoint = batch.checkpoints.get(opened.key) or batch.store.get_checkpoint(opened.key)
     offset, line_no = checkpoint.get("offset", 0), checkpoint.get("line", 0)
     if not (0 <= offset <= size) or checkpoint.get("head") != _digest(head[: min(_HEAD, offset)]):
         offset, line_no = 0, 0  # new, shrunk or replaced: read it all again, ids dedupe
@@ -202,6 +233,21 @@ def _open(tf: TranscriptFile, batch: _Batch) -> tuple[_Opened, BinaryIO | None, 
     opened.offset, opened.line_no = offset, line_no
     handle.seek(offset)
     return opened, handle, size - offset
+
+
+NOT_A_TRANSCRIPT = "not a Claude Code transcript ({}): skipped, nothing stored"
+
+
+def _skipped_before(checkpoint: dict[str, object], status: os.stat_result) -> bool:
+    """Whether an earlier import skipped this file as not a transcript and it has
+    not changed since (same size and modification time): not read again, not
+    warned about again. A file that changes is looked at again, from its start."""
+    return checkpoint.get("skipped") == [status.st_size, status.st_mtime_ns]
+
+
+def _remember_skipped(opened: _Opened, batch: _Batch) -> None:
+    """Keep, with the next batch, that ``opened`` is not a transcript as it is now."""
+    batch.checkpoint(opened.key, {"path": str(opened.tf.path), "offset": 0, "line": 0, "skipped": list(opened.stat)}, 0)
 
 
 def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context: ContextResolver) -> Iterator[_Opened]:
@@ -325,8 +371,16 @@ def _import_file(
             on_warning(warning)
 
     summary.files += 1
+    if opened.skipped_before:
+        summary.files_skipped += 1
+        return
     if opened.problem:
         warn(0, opened.problem)
+        if opened.not_transcript:
+            summary.files_skipped += 1
+            _remember_skipped(opened, batch)
+        else:
+            summary.errors += 1
         return
     if opened.unchanged:
         summary.files_unchanged += 1
@@ -369,7 +423,9 @@ def _import_file(
     if held is not None:
         if held.lines:
             lines = f"first {held.lines:,} lines" if held.lines >= _HOLD_LINES else "line" if held.lines == 1 else f"{held.lines:,} lines"
-            warn(0, f"not a Claude Code transcript (no transcript record in its {lines}): skipped, nothing stored")
+            warn(0, NOT_A_TRANSCRIPT.format(f"no transcript record in its {lines}"))
+            summary.files_skipped += 1
+            _remember_skipped(opened, batch)
         return
     save()
 

@@ -2,7 +2,8 @@
 
 After the hook has shipped its payload, it asks the server what to tell the new
 session (``POST /api/memory/recall`` with ``{"repo": "owner/repo", "session": ID}``,
-the repository read from the working directory's git config; a POST because the
+the repository read from the working directory's git config, or the directory
+itself when it has no GitHub remote (``gitinfo.project_of``); a POST because the
 server counts the use) and prints it as Claude Code's
 
     {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": "…"}}
@@ -21,7 +22,7 @@ import sys
 import time
 
 from kapacitor.capture.client_config import ClientConfig, state_dir
-from kapacitor.capture.gitinfo import repository_of
+from kapacitor.capture.gitinfo import project_of
 from kapacitor.capture.sender import exchange
 
 RECALL_PATH = "/api/memory/recall"
@@ -32,7 +33,7 @@ RECALL_TIMEOUT = 1.0
 def print_context(payload: dict[str, object], config: ClientConfig) -> None:
     """Ask, cache, fall back, print. Raises nothing the hook need care about
     beyond ``OSError``/``ValueError`` (the hook logs them)."""
-    repo = repository_of(str(payload.get("cwd") or "")) or ""
+    repo = project_of(str(payload.get("cwd") or ""))
     session = str(payload.get("session_id") or "")
     context = fetch(config, repo, session)
     if context is None:

@@ -27,6 +27,7 @@ from kapacitor.capture.spool import (
     SessionState,
     drop_hold,
     held_batch,
+    held_size,
     held_token,
     load_state,
     save_state,
@@ -52,10 +53,11 @@ class ShipResult:
     read; ``more`` when there is more to send than this pass took (the read
     budget ran out, or a hook left a huge line to the follower): call again;
     ``locked`` whether the send lock was had; ``stuck``: why the spool could
-    not be delivered ("" when it was)."""
+    not be delivered ("" when it was); ``masking``: held places passed over,
+    their huge hook payloads still being masked."""
 
     def __init__(self) -> None:
-        self.sent = self.spooled = self.rejected = self.lines = 0
+        self.sent = self.spooled = self.rejected = self.lines = self.masking = 0
         self.more, self.locked, self.stuck = False, True, ""
 
 
@@ -144,33 +146,50 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
 
 
 def _drain(state: SessionState, config: ClientConfig, result: ShipResult, hasty: bool) -> sender.Outcome | None:
-    """Deliver the spool in order; the failure that stopped it, or None when it is
-    empty. A held place (``spool.spool_hold``) whose batch is still being
-    masked stops it like a failure: what comes after waits."""
-    start = delivered = state.spool_pos
-    failure, held = None, []
-    for pos, body in spool_read(state):
+    """Deliver the spool in order; the failure that stopped it, or None. A
+    held place (``spool.spool_hold``) whose batch is still being masked is
+    passed over (counted in ``result.masking``): the batches after it are
+    delivered now, it once written (and by a hook only if small: else it is
+    left to the follower, and passed over too). It holds a hook payload
+    alone, whose events' place among the session's nothing reads (see
+    docs/reliability.md), so a small batch never waits seconds for a huge
+    one. Lines delivered past a place passed over are kept in
+    ``state.spool_ahead`` so they are not sent again."""
+    spooled = spool_read(state)
+    start = done = state.spool_pos
+    ahead = [list(r) for r in state.spool_ahead]
+    sent_ahead = {r[0] for r in ahead}
+    failure, held, begin = None, [], start
+    for end, body in spooled:
+        line, begin = [begin, end], end
+        if line[0] in sent_ahead:
+            done = end if done == line[0] else done
+            continue
         token = held_token(body)
         if token is not None:
+            if hasty and held_size(state.session_id, token) > HASTY_BATCH:  # the follower's (see ``_deliver``)
+                result.more = True
+                continue
             batch = held_batch(state.session_id, token)
             if batch is None:
-                failure = sender.Outcome(sender.FAILED, "a huge hook payload ahead of it is being masked", huge=True)
-                break
+                result.masking += 1
+                continue
             if not batch:
                 log_failure(f"session {state.session_id}: a hook payload was lost: the process masking it died")
-                held.append(token)
-                delivered = pos
-                continue
             body = batch
-        outcome = _deliver(config, state.session_id, body, result, hasty)
-        if outcome.kind == sender.FAILED:
-            failure = outcome
-            break
-        delivered = pos
+        if body:
+            outcome = _deliver(config, state.session_id, body, result, hasty)
+            if outcome.kind == sender.FAILED:
+                failure = outcome
+                break
+        if done == line[0]:
+            done = end
+        else:
+            ahead.append(line)
         if token is not None:
             held.append(token)
-    if delivered != start:
-        spool_delivered(state, delivered)
+    if done != start or ahead != state.spool_ahead:
+        spool_delivered(state, done, ahead)
         for token in held:
             drop_hold(state.session_id, token)
     return failure

@@ -14,9 +14,12 @@ For each session ``<state>/sessions/`` holds:
   Drained in order; emptied (under the same ``flock``) once all is delivered.
 - ``<id>.held-<token>``: a huge hook payload's batch, written (masked) by the
   detached process the hook hands it to (``capture.hook``); the spool holds its
-  place as one line ``{"held": token}``, appended before the hook returns, so
-  the batches after it (a later hook's) wait behind it. The file is locked
-  while that process masks; drains stop at its line until it is written.
+  place as one line ``{"held": token}``, appended before the hook returns. The
+  file is locked while that process masks. A drain passes over a place still
+  being masked and delivers the batches after it (their lines past
+  ``spool_pos`` kept in ``spool_ahead``), then the held batch once written: it
+  holds a hook payload alone, whose events' place among the session's
+  nothing reads (docs/reliability.md, "Live capture").
 - ``<id>.aside``: batches the server refused for good (a 4xx that a resend cannot
   change today), set aside so they never block the ones after them, and
   retried when their cause may be gone (``capture.aside``).
@@ -27,6 +30,7 @@ Stdlib only: the hook runs this on every agent action.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import time
@@ -48,7 +52,7 @@ class SessionState:
     """What the client remembers about one session between hook runs.
     (Plain classes here: ``dataclasses`` costs the hook an import of ``inspect``.)"""
 
-    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "ended", "since", "foreign")
+    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "spool_ahead", "ended", "since", "foreign")
     SIBLING_SLACK = 3600.0
     """2.0.x subagent files (``layout.sibling_agent_transcripts``) older than the
     session's state by more than this (seconds) are not its live subagents."""
@@ -63,6 +67,10 @@ class SessionState:
         self.offsets: dict[str, list[int]] = offsets if isinstance(offsets, dict) else {}
         spool_pos = saved.get("spool_pos")
         self.spool_pos: int = spool_pos if isinstance(spool_pos, int) else 0
+        ahead = saved.get("spool_ahead")
+        self.spool_ahead: list[list[int]] = ahead if isinstance(ahead, list) else []
+        """[start, end) of the spool lines past ``spool_pos`` already delivered:
+        they overtook a held place whose batch was still being masked."""
         self.ended: bool = saved.get("ended") is True
         since = saved.get("since")
         self.since: float = since if isinstance(since, (int, float)) else time.time() - self.SIBLING_SLACK
@@ -241,8 +249,16 @@ def held_batch(session_id: str, token: str) -> bytes | None:
     return data.rstrip(b"\n") if data.endswith(b"\n") else b""
 
 
+def held_size(session_id: str, token: str) -> int:
+    """Bytes written so far for a held place (0 if none or no file)."""
+    try:
+        return os.stat(session_file(session_id, f".held-{token}")).st_size
+    except OSError:
+        return 0
+
+
 def drop_hold(session_id: str, token: str) -> None:
-    """Remove a held place's file once the spool's position is past its line."""
+    """Remove a held place's file once its line is delivered (and that saved)."""
     try:
         os.unlink(session_file(session_id, f".held-{token}"))
     except FileNotFoundError:
@@ -254,16 +270,21 @@ def spool_read(state: SessionState) -> Iterator[tuple[int, bytes]]:
     position after it; read one at a time, so a drain that fails at the first
     one (the server is still down) does not read the rest. Called under the send
     lock, so the spool cannot be emptied meanwhile; appends are whole lines in
-    one ``write``, so no read lock is needed (a partial last line is left)."""
+    one ``write``, so no read lock is needed (a partial last line is left).
+    A spool emptied since the state was saved resets ``state``'s positions
+    here, before the first line is read."""
     try:
-        handle = open(session_file(state.session_id, ".spool"), "rb")  # noqa: SIM115 — a generator's lifetime
+        handle = open(session_file(state.session_id, ".spool"), "rb")  # noqa: SIM115 — the iterator's lifetime
     except FileNotFoundError:
-        return
+        return iter(())
+    if state.spool_pos > os.fstat(handle.fileno()).st_size:  # emptied after we last saved
+        state.spool_pos, state.spool_ahead = 0, []
+    return _lines_from(handle, state.spool_pos)
+
+
+def _lines_from(handle: io.BufferedReader, pos: int) -> Iterator[tuple[int, bytes]]:
     with handle:
-        if state.spool_pos > os.fstat(handle.fileno()).st_size:  # emptied after we last saved
-            state.spool_pos = 0
-        handle.seek(state.spool_pos)
-        pos = state.spool_pos
+        handle.seek(pos)
         for line in handle:
             if not line.endswith(b"\n"):
                 return
@@ -271,31 +292,34 @@ def spool_read(state: SessionState) -> Iterator[tuple[int, bytes]]:
             yield pos, line.rstrip(b"\n")
 
 
-def spool_delivered(state: SessionState, pos: int) -> None:
-    """Everything before ``pos`` reached the server: save that, and empty the spool
-    when nothing is left (saving position 0 first, so a crash in between can only
-    cause a harmless resend, never a skip)."""
+def spool_delivered(state: SessionState, pos: int, ahead: list[list[int]] | None = None) -> None:
+    """Everything before ``pos`` reached the server, and the lines ``ahead`` past
+    it ([start, end) each, see ``SessionState.spool_ahead``): save that, and empty
+    the spool when nothing is left (saving position 0 first, so a crash in
+    between can only cause a harmless resend, never a skip)."""
     path = session_file(state.session_id, ".spool")
     fd = opened(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if os.fstat(fd).st_size == pos:
-            state.spool_pos = 0
+            state.spool_pos, state.spool_ahead = 0, []
             save_state(state)
             os.ftruncate(fd, 0)
         else:
             state.spool_pos = pos
+            state.spool_ahead = [r for r in (state.spool_ahead if ahead is None else ahead) if r[0] >= pos]
             save_state(state)
     finally:
         os.close(fd)
 
 
-def spool_pending(session_id: str, spool_pos: int) -> int:
-    """Bytes of the spool not yet delivered."""
+def spool_pending(state: SessionState) -> int:
+    """Bytes of the session's spool not yet delivered."""
     try:
-        return max(0, os.stat(session_file(session_id, ".spool")).st_size - spool_pos)
+        size = os.stat(session_file(state.session_id, ".spool")).st_size
     except OSError:
         return 0
+    return max(0, size - state.spool_pos - sum(end - start for start, end in state.spool_ahead))
 
 
 def forget(state: SessionState, older_than: float) -> bool:
@@ -306,7 +330,7 @@ def forget(state: SessionState, older_than: float) -> bool:
     files stay: deleting a lock file someone may be about to open would let two
     processes lock two different files."""
     sid = state.session_id
-    if not state.ended or spool_pending(sid, state.spool_pos):
+    if not state.ended or spool_pending(state):
         return False
     for path, (offset, _) in state.offsets.items():
         try:

@@ -11,9 +11,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kapacitor import times
 from kapacitor.access import accounts
 from kapacitor.access.accounts import VISIBILITIES, AccessError
-from kapacitor.cli.common import AppContext, pass_app, read_db
+from kapacitor.cli.common import AppContext, pass_app, print_json, read_db
 from kapacitor.store.readdb import ReadDb
 
 VISIBILITY = click.Choice(VISIBILITIES)
@@ -36,7 +37,7 @@ def _table(rows: list[dict[str, object]], columns: tuple[str, ...]) -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        table.add_row(*("" if row[c] is None else times.shown(row[c], None) if c.endswith("_at") else str(row[c]) for c in columns))
     Console().print(table)
 
 
@@ -67,7 +68,7 @@ def users_list(app: AppContext, as_json: bool) -> None:
     with _accounts(app) as conn:
         rows = [u.as_json() for u in accounts.list_users(conn)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
     elif not rows:
         click.echo("No users yet: kapacitor users add NAME --admin")
     else:
@@ -84,7 +85,7 @@ def users_set(app: AppContext, name: str, default_visibility: str | None, email:
     """Change user NAME."""
     with _accounts(app) as conn:
         user = accounts.set_user(conn, name, email=email, admin=admin, default_visibility=default_visibility)
-    click.echo(json.dumps(user.as_json()))
+    print_json(user.as_json())
 
 
 @click.group("tokens")
@@ -116,7 +117,7 @@ def tokens_list(app: AppContext, as_json: bool) -> None:
     with _accounts(app) as conn:
         rows = accounts.list_tokens(conn)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         _table(rows, ("id", "user", "created_at", "revoked_at"))  # type: ignore[arg-type]
 

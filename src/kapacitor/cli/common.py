@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from kapacitor import times
 from kapacitor.store import health, open_store
 from kapacitor.store.base import EventStore, StoreDamaged, StoreError, StoreMissing, display_url
 from kapacitor.store.readdb import ReadDb, open_read_db
@@ -97,3 +100,34 @@ def refuse_damaged(app: AppContext) -> None:
     problems = health.quick_check(Path(path))
     if problems:
         raise click.ClickException(str(StoreDamaged(path, health.summary(problems))))
+
+
+class SinceType(click.ParamType):
+    """A ``--since``: a day (``YYYY-MM-DD``, from its start in the machine's
+    zone) or a duration back from now (``7d``), by ``times.since_start``, the
+    rule every ``since`` follows; anything else is a usage error (exit 2) naming
+    both forms. The value stays as typed: the command turns it into a time."""
+
+    name = "since"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DAY|DURATION"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return times.since_text(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SINCE = SinceType()
+
+
+def print_json(data: Any) -> None:
+    """``data`` on standard output as JSON, every time in it in the server's JSON
+    form (``json_times.zoned``: ISO 8601 to the millisecond, with the offset of
+    the machine's zone), so a script reads one form from every ``--json`` and
+    from the API."""
+    from kapacitor.json_times import zoned
+
+    click.echo(json.dumps(zoned(data, None), indent=2, ensure_ascii=False))

@@ -110,7 +110,7 @@ def check_spools() -> list[Check]:
     """Nothing waits in the capture client's spools."""
     waiting = {}
     for session_id in known_sessions():
-        left = spool_pending(session_id, load_state(session_id).spool_pos)
+        left = spool_pending(load_state(session_id))
         if left:
             waiting[session_id] = left
     if waiting:

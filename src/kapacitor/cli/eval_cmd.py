@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -13,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kapacitor import money
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor import money, times
+from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.session_ids import resolved
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
@@ -29,14 +27,6 @@ MARKS = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail
 
 def _names(value: str | None) -> list[str]:
     return [n.strip() for n in (value or "").split(",") if n.strip()]
-
-
-def _since(value: str) -> datetime:
-    found = re.fullmatch(r"(\d+)\s*([dhw])", value.strip())
-    if not found:
-        raise click.UsageError(f"--since takes a duration like 7d, 12h or 2w, not {value!r}")
-    n, unit = int(found.group(1)), found.group(2)
-    return datetime.now(UTC) - timedelta(**{{"d": "days", "h": "hours", "w": "weeks"}[unit]: n})
 
 
 @click.command("eval")
@@ -55,7 +45,8 @@ def _since(value: str) -> datetime:
               help="A team catalog (TOML) overriding, disabling or adding questions.")
 @click.option("--chain", is_flag=True, help="Ask the questions one after another, each judge shown the verdicts before it (instead of --parallel independent calls).")
 @click.option("--repo", default=None, help="Evaluate every session of this repository (owner/repo or directory) not yet evaluated.")
-@click.option("--since", "since", default=None, help="With --repo: only sessions started within this long (7d, 12h, 2w).")
+@click.option("--since", "since", type=SINCE, default=None,
+              help="With --repo: only sessions started since this day (YYYY-MM-DD, local time) or within this long (12h, 7d, 2w).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored eval(s) as JSON.")
 @click.option("--list-questions", is_flag=True, help="List the catalog's questions and exit.")
 @pass_app
@@ -93,10 +84,13 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
         catalog.select(base.only, base.skip)
     except catalog_mod.CatalogError as exc:
         raise click.UsageError(str(exc)) from None
-    targets = [resolved(app, session)] if session else _repo_sessions(app, repo or "", _since(since) if since else None)
     err = Console(stderr=True)
-    if repo and not targets:
-        err.print(f"No session of {repo} left to evaluate.")
+    if session:
+        targets = [resolved(app, session)]
+    else:
+        targets, why = _repo_sessions(app, repo or "", times.since_start(since, None) if since else "")
+        if why:
+            err.print(why, highlight=False, markup=False, soft_wrap=True)
     results = []
     for sid in targets:
         base.session_id = sid
@@ -104,7 +98,7 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
     if as_json:
         stored = {e["eval_id"]: e for sid in targets for e in evals_of(app.store, sid)}
         out = [stored[r.eval_id] for r in results]
-        click.echo(json.dumps(out[0] if session else out, indent=2, ensure_ascii=False))
+        print_json(out[0] if session else out)
     if not all(r.ok for r in results):
         raise SystemExit(1)
 
@@ -175,17 +169,20 @@ def _print_questions(catalog: catalog_mod.Catalog, as_json: bool) -> None:
     Console().print(table)
 
 
-def _repo_sessions(app: AppContext, repo: str, since: datetime | None) -> list[str]:
+def _repo_sessions(app: AppContext, repo: str, since: str) -> tuple[list[str], str]:
     """Sessions of ``repo`` (GitHub owner/repo or working directory) started
-    after ``since``, without an eval yet, oldest first."""
+    at stored time ``since`` or later, without an eval yet, oldest first; and
+    when there is none, why, in one line: no session of ``repo`` in the store,
+    none since then, or every one evaluated already."""
     from kapacitor.cli.sessions_cmd import newest_sessions
 
-    chosen = []
-    for s in reversed(newest_sessions(app, None)):
-        if repo not in (s.repository, s.cwd):
-            continue
-        if since and (not s.started or datetime.fromisoformat(s.started.replace("Z", "+00:00")) < since):
-            continue
-        if not evals_of(app.store, s.session_id):
-            chosen.append(s.session_id)
-    return chosen
+    of_repo = [s for s in reversed(newest_sessions(app, None)) if repo in (s.repository, s.cwd)]
+    recent = [s for s in of_repo if not since or (s.started or "") >= since]
+    chosen = [s.session_id for s in recent if not evals_of(app.store, s.session_id)]
+    if not of_repo:
+        why = f"No session of {repo} in this store: `kapacitor sessions` lists its repositories and directories."
+    elif not recent:
+        why = f"None of the {len(of_repo)} session(s) of {repo} started since {times.shown(since, None)}."
+    else:
+        why = f"All {len(recent)} session(s) of {repo}{' since ' + times.shown(since, None) if since else ''} are evaluated already."
+    return chosen, "" if chosen else why

@@ -27,11 +27,13 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
     new lines, and nothing is ever stored twice. Bad lines are reported as
     warnings (file:line) and kept as unknown records; the import goes on. A
     file without any transcript record (or a binary file) is skipped with one
-    warning. Exits 0 with warnings, and when no history is found; 1 only when
-    no PATH exists.
+    warning, and left alone by later imports until it changes. Exits 0 with
+    warnings, and when no history is found; 1 only when no PATH exists.
 
-    JSON keys: files, files_unchanged, lines, bytes, events_added,
-    events_skipped, errors, warnings, seconds.
+    JSON keys: files (looked at), files_unchanged (nothing new), files_skipped
+    (not transcripts), lines, bytes (read), events_added, events_skipped
+    (stored already), errors (files that could not be read), warnings (every
+    notice, as text), seconds.
     """
     err = Console(stderr=True)
     missing = [p for p in paths if not p.exists()]

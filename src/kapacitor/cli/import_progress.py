@@ -59,11 +59,12 @@ def summary_table(summary: ImportSummary) -> Table:
     mb = summary.bytes / 1e6
     rate = mb / summary.seconds if summary.seconds else 0.0
     for label, value in [
-        ("files", f"{summary.files:,} ({summary.files_unchanged:,} unchanged)"),
+        ("files", f"{summary.files:,} ({summary.files_unchanged:,} unchanged, {summary.files_skipped:,} not transcripts: skipped)"),
         ("lines read", f"{summary.lines:,} ({mb:,.1f} MB, {rate:,.1f} MB/s)"),
         ("events added", f"{summary.events_added:,}"),
         ("events already stored", f"{summary.events_skipped:,}"),
-        ("warnings", f"{summary.errors:,}"),
+        ("errors (files not read)", f"{summary.errors:,}"),
+        ("warnings", f"{len(summary.warnings):,}"),
         ("time", f"{summary.seconds:,.2f} s"),
     ]:
         table.add_row(label, value)

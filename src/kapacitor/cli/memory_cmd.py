@@ -6,7 +6,6 @@ edit is a supersede and nothing is ever overwritten. See docs/memory.md.
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
@@ -15,9 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kapacitor.capture.gitinfo import resolve_context
-from kapacitor.cli.common import AppContext, pass_app
-from kapacitor.cli.read_models import caught_up, current_repository
+from kapacitor import times
+from kapacitor.capture.gitinfo import project_of, resolve_context
+from kapacitor.cli.common import AppContext, pass_app, print_json
+from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import facts
 
 
@@ -26,10 +26,8 @@ def _me() -> str:
 
 
 def _scope(repo: str | None) -> str:
-    scope = repo or current_repository()
-    if not scope:
-        raise click.UsageError("give --repo OWNER/REPO (or --repo org): this directory has no GitHub remote")
-    return scope
+    """The scope given, else this directory's project (its GitHub repository, else the directory)."""
+    return repo or project_of(os.getcwd())
 
 
 @click.group("memory")
@@ -37,7 +35,8 @@ def memory_group() -> None:
     """Facts about a repository or the team that later sessions recall.
 
     A fact is a short statement ("run the billing tests with `make check-billing`")
-    with a scope (OWNER/REPO, or `org` for the team) and a category. New sessions
+    with a scope (OWNER/REPO; a directory, for a project without a GitHub remote;
+    or `org` for the team) and a category. New sessions
     get their repository's and the team's facts at start (the SessionStart hook);
     agents add facts with the MCP `remember` tool.
     """
@@ -45,7 +44,8 @@ def memory_group() -> None:
 
 @memory_group.command("add")
 @click.argument("text")
-@click.option("--repo", metavar="OWNER/REPO", help="Scope: a repository, or `org` for the team (default: this directory's GitHub repository).")
+@click.option("--repo", metavar="OWNER/REPO", help="Scope: a repository, a project directory (absolute path) or `org` for the team"
+              " (default: this directory's GitHub repository, else this directory).")
 @click.option("--category", "-c", default="", metavar="C", help=f"One word, e.g. testing, build, style (default {facts.DEFAULT_CATEGORY}).")
 @pass_app
 def add_command(app: AppContext, text: str, repo: str | None, category: str) -> None:
@@ -73,7 +73,7 @@ def list_command(app: AppContext, repo: str | None, everything: bool, as_json: b
     with caught_up(app) as conn:
         found = facts.rows(conn, " AND ".join(where), params)
     if as_json:
-        click.echo(json.dumps([f.as_json() for f in found], indent=2))
+        print_json([f.as_json() for f in found])
         return
     if not found:
         click.echo("No facts yet. Add one with `kapacitor memory add TEXT --repo OWNER/REPO`.")
@@ -91,7 +91,7 @@ def _facts_table(found: list[facts.Fact], everything: bool) -> Table:
     table.add_column("uses", no_wrap=True, justify="right")
     table.add_column("fact", overflow="fold", ratio=1)
     for f in found:
-        about = [f.category, f"by {f.by} {f.user}".strip(), f"{f.retained_at[:16].replace('T', ' ')} UTC"]
+        about = [f.category, f"by {f.by} {f.user}".strip(), times.shown(f.retained_at, None)]
         text = Text(f.text)
         text.append("\n" + " · ".join(about + ([f.status] if everything else [])), style="dim")
         table.add_row(f.fact_id, f.scope, str(f.uses), text)

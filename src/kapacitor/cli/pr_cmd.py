@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
 from kapacitor import times
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import prs
 
@@ -25,7 +24,7 @@ def pr_command(app: AppContext, ref: str, as_json: bool) -> None:
         except prs.PrError as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        print_json(found)
         return
     pr = found["pr"]
     click.echo(f"{found['repo']}#{found['number']}: {pr.get('title', '')} [{pr.get('state', '')}] branch {found['branch']}")

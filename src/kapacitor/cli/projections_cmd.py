@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kapacitor.cli.common import AppContext, pass_app, read_db
+from kapacitor.cli.common import AppContext, pass_app, print_json, read_db
 from kapacitor.cli.read_models import progress_bar
 from kapacitor.projections import skipped
 from kapacitor.projections.catalog import BY_NAME, PROJECTIONS, statuses
@@ -88,7 +87,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
         for s in states
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table()
     for column in ("name", "version", "checkpoint", "head", "lag", "skipped"):

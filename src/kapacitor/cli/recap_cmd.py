@@ -5,13 +5,12 @@ of a session id is enough (``session_ids``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from kapacitor import times
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up, current_repository
 from kapacitor.cli.session_ids import resolve_session
 from kapacitor.memory import knowledge
@@ -50,7 +49,7 @@ def recap_command(app: AppContext, session: str | None, full: bool, chain: bool,
                 raise click.ClickException("this directory has no GitHub remote: --repo needs one")
             rows = knowledge.repo_sessions(conn, None, repo)
             if as_json:
-                click.echo(json.dumps(rows, indent=2))
+                print_json(rows)
             for row in [] if as_json else rows:
                 click.echo(f"{times.shown(row['started'], None)}  {row['session_id']}  {row['branch'] or '-'}  "
                            f"{row['user']}  files {row['files_changed']}  tools {row['tool_calls']}\n    {row['title'][:100]}")
@@ -62,7 +61,7 @@ def recap_command(app: AppContext, session: str | None, full: bool, chain: bool,
                 recap["transcript"] = knowledge.transcript(app.store, conn, None, sid)
             recaps.append(recap)
     if as_json:
-        click.echo(json.dumps(recaps if chain else recaps[0], indent=2))
+        print_json(recaps if chain else recaps[0])
         return
     click.echo("\n\n".join(_recap_text(r) for r in recaps))
 
@@ -104,7 +103,7 @@ def errors_command(app: AppContext, session: str | None, chain: bool, as_json: b
     with caught_up(app) as conn:
         found = [e for sid in _sessions(conn, session, chain) for e in knowledge.session_errors(conn, app.store, None, sid)]
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        print_json(found)
         return
     if not found:
         click.echo("No failed tool calls.")
@@ -125,7 +124,7 @@ def validate_plan_command(app: AppContext, session: str | None, as_json: bool) -
     with caught_up(app) as conn:
         check = knowledge.plan_check(conn, app.store, None, _session(conn, session))
     if as_json:
-        click.echo(json.dumps(check, indent=2))
+        print_json(check)
     else:
         plan = check["plan"]
         click.echo(f"Plan ({', '.join(plan['sources']) or 'none found'}):")

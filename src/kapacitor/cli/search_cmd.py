@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from kapacitor import times
-from kapacitor.cli.common import AppContext, pass_app
+from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import search
 
@@ -18,7 +17,7 @@ from kapacitor.memory import search
 @click.argument("query")
 @click.option("--repo", metavar="OWNER/REPO", help="Only sessions of this repository (or directory).")
 @click.option("--user", metavar="EMAIL", help="Only this user's sessions.")
-@click.option("--since", metavar="YYYY-MM-DD", help="Only sessions started on or after this day (UTC).")
+@click.option("--since", type=SINCE, help="Only sessions started since this day (YYYY-MM-DD, local time) or within this long (12h, 7d, 2w).")
 @click.option("--prompts", is_flag=True, help="Only the user's own words: prompts (typed or queued), bash-mode and slash commands; never context the client or IDE injected.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="At most this many hits.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (snippet, highlights, link, ...).")
@@ -32,12 +31,12 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
     the best."""
     with caught_up(app) as conn:
         try:
-            hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "",
+            hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "", tz=None,
                                  scope="prompts" if prompts else "all", limit=limit)
         except search.SearchError as exc:
             raise click.UsageError(str(exc)) from None
     if as_json:
-        click.echo(json.dumps([h.as_json() for h in hits], indent=2))
+        print_json([h.as_json() for h in hits])
         return
     if not hits:
         click.echo(f"Nothing matches {query!r}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -43,22 +43,37 @@ def newest_sessions(
         runner.close()
 
 
+def _zone(ctx: click.Context, param: click.Parameter, name: str | None) -> tzinfo | None:
+    """``--tz``: an IANA zone, or None for the machine's own."""
+    if name is None:
+        return None
+    from kapacitor.times import zone
+
+    found = zone(name)
+    if found is None:
+        raise click.BadParameter(f"unknown time zone {name!r} (an IANA name: Europe/Oslo, America/New_York, UTC)")
+    return found
+
+
 @click.command("sessions")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (keys in the README).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: the keys of the server's /sessions/{id}.json "
+              "(docs/json-api.md), times in ISO 8601 with their zone's offset.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N sessions.")
 @click.option("--wide", is_flag=True, help="Every column, full session ids and titles, one line per session and model, "
               "never wrapped: wider than most terminals (scroll, pipe to `less -S`, or use --json).")
+@click.option("--tz", "tz", metavar="AREA/CITY", callback=_zone, default=None,
+              help="Show times in this IANA zone (e.g. UTC, Europe/Oslo); default the machine's local zone.")
 @pass_app
-def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bool) -> None:
+def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bool, tz: tzinfo | None) -> None:
     """List sessions, newest first: one line each with a short id (the first 8
     characters; the dashboard and --json take them whole), title, repository or
-    directory, start (in the local zone), tool calls, tokens and cost, cut to fit
-    the terminal. --wide adds branch, user, duration, prompts, tools by name, files
-    and tokens per model."""
+    directory, start (in the local zone, or --tz, named), tool calls, tokens and
+    cost, cut to fit the terminal. --wide adds branch, user, duration, prompts,
+    tools by name, files and tokens per model."""
     if as_json:
-        # The rows as the read model keeps them: no fold state decoded, no
-        # re-encoding, written as they are read.
-        newest_sessions(app, limit, _write_json)
+        # The rows as the read model keeps them (no fold state decoded, no
+        # re-encoding: only their times rewritten in the zone), written as read.
+        newest_sessions(app, limit, lambda conn, n: _write_json(conn, n, tz))
         return
     from rich.console import Console  # the table's imports: --json needs none of them
 
@@ -72,18 +87,24 @@ def sessions_command(app: AppContext, as_json: bool, limit: int | None, wide: bo
         # terminal scrolls, rather than folding 12 columns into hundreds of lines.
         from rich.measure import Measurement
 
-        table = _wide_table(rows)
+        table = _wide_table(rows, tz)
         needed = Measurement.get(console, console.options.update(width=1_000_000), table).maximum
         Console(width=max(console.width, needed)).print(table)
     else:
-        console.print(_table(rows, console.width))
+        console.print(_table(rows, console.width, tz))
 
 
-def _write_json(conn: ReadDb, limit: int | None) -> None:
-    """The ``--json`` array on standard output, a row at a time."""
+def _write_json(conn: ReadDb, limit: int | None, tz: tzinfo | None) -> None:
+    """The ``--json`` array on standard output, a row at a time: each stored row
+    (the server's ``/sessions/{id}.json`` keys but its own ``status``, ``owner``,
+    ``visibility``) with its times in ``tz`` (None: local), in the server's one
+    form (``json_times``)."""
+    from kapacitor.json_times import zoned_text
+
     out = sys.stdout
     out.write("[")
-    for n, row in enumerate(sessions.newest_json(conn, limit)):
+    for n, text in enumerate(sessions.newest_json(conn, limit)):
+        row = zoned_text(text, tz)
         out.write(",\n" + row if n else row)
     out.write("]\n")
 
@@ -94,7 +115,7 @@ _FIXED = sum(_WIDTHS.values()) + 6
 _TITLE_MIN = 16  # what a title keeps when an owner/repo needs the room
 
 
-def _table(rows: list[SessionSummary], width: int) -> Table:
+def _table(rows: list[SessionSummary], width: int, tz: tzinfo | None = None) -> Table:
     """One line per session that fits ``width`` (80 columns and up): the title and
     the repository share what the fixed columns leave, cut with an ellipsis. An
     ``owner/repo`` is kept whole when the title can give way (it is cut at its end
@@ -122,7 +143,7 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
             s.session_id[:8],
             Text(" ".join(s.title.split())),
             Text(s.repository) if s.repository else Text(_tail(s.cwd, where)),
-            _started(s.started),
+            _started(s.started, tz),
             f"{sum(s.tool_calls.values()):,}",
             _short(total),
             money.usd(row["cost_usd"]),
@@ -130,17 +151,17 @@ def _table(rows: list[SessionSummary], width: int) -> Table:
     return table
 
 
-def _started(stamp: str | None) -> str:
-    """A start in the machine's zone, named, in at most 16 characters: month, day
-    and time this year (``11-25 20:58 CET``), the date before (``2025-11-25 CET``);
-    ``--wide`` gives it whole."""
+def _started(stamp: str | None, tz: tzinfo | None = None) -> str:
+    """A start in ``tz`` (None: the machine's zone), named, in at most 16 characters:
+    month, day and time this year (``11-25 20:58 CET``), the date before
+    (``2025-11-25 CET``); ``--wide`` gives it whole."""
     from kapacitor import times
 
     moment = times.parse(stamp)
     if moment is None:
         return ""
-    this_year = moment.astimezone().year == datetime.now().astimezone().year
-    return times.shown(stamp, None, "%m-%d %H:%M" if this_year else "%Y-%m-%d")
+    this_year = moment.astimezone(tz).year == datetime.now(tz).astimezone(tz).year
+    return times.shown(stamp, tz, "%m-%d %H:%M" if this_year else "%Y-%m-%d")
 
 
 def _tail(path: str, width: int) -> str:
@@ -155,14 +176,14 @@ def _short(n: int) -> str:
     return str(n)
 
 
-def _wide_table(rows: list[SessionSummary]) -> Table:
+def _wide_table(rows: list[SessionSummary], tz: tzinfo | None = None) -> Table:
     from rich.table import Table
     from rich.text import Text
 
     from kapacitor import times
     from kapacitor.pricing import price_source
 
-    table = Table(caption=f"cost: {price_source()} (— = model without a price); times in the local zone")
+    table = Table(caption=f"cost: {price_source()} (— = model without a price); times in {'the local zone' if tz is None else tz}")
     for name in ("session", "title", "repo / dir", "branch", "user", "started", "duration", "prompts", "tools", "files", "tokens (in/out/cache r/w)", "cost"):
         table.add_column(name, no_wrap=True)
     for s in rows:
@@ -179,7 +200,7 @@ def _wide_table(rows: list[SessionSummary]) -> Table:
             Text(s.repository or s.cwd),
             Text(s.branch),
             Text(s.user),
-            times.shown(s.started, None),
+            times.shown(s.started, tz),
             "" if duration is None else f"{duration:,.0f} s",
             str(s.prompts),
             Text(f"{sum(s.tool_calls.values())} ({tools})" if tools else "0"),

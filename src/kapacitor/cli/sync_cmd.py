@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import click
@@ -13,6 +12,7 @@ from rich.table import Table
 from kapacitor.capture import aside, client_config
 from kapacitor.capture.shipper import ship
 from kapacitor.capture.spool import forget, known_sessions, load_state, spool_pending
+from kapacitor.cli.common import print_json
 
 
 @click.command("sync")
@@ -57,7 +57,8 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
             sent, lines = sent + result.sent, lines + result.lines
             if not result.more or result.spooled:
                 break
-        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spool_failure": result.stuck})
+        masking = "a huge hook payload is still being masked" if result.masking else ""
+        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spool_failure": result.stuck or masking})
     tried: dict[str, list[dict]] = {}
     for row in aside.retry(config, force=retry_all, wait=60):
         tried.setdefault(row.pop("session_id"), []).append(row)
@@ -66,13 +67,13 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
     for row in rows:
         session_id = row["session_id"]
         state = load_state(session_id)
-        row["spooled_bytes_left"] = spool_pending(session_id, state.spool_pos)
+        row["spooled_bytes_left"] = spool_pending(state)
         row["set_aside"] = [entry.as_json(now) for entry in aside.pending(session_id)]
         row["retried"] = tried.get(session_id, [])
         row["forgotten"] = forget(state, forget_after * 86400) if session_id in known else False
     rows.sort(key=lambda r: r["session_id"])
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        print_json(rows)
     elif not rows:
         click.echo("No captured sessions on this machine (install the hooks with `kapacitor setup`).")
     else:

@@ -28,14 +28,20 @@ from typing import Any
 
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.config import EvalConfig
+from kapacitor.eval.judges import JudgeError, NoApiKey
 from kapacitor.eval.runner import Settings
-from kapacitor.eval.service import EvalRequest, evaluate
+from kapacitor.eval.service import EvalRequest, NoSuchSession, NothingAnswered, evaluate
 from kapacitor.projections.session_summary import session_of
 from kapacitor.store.base import EventStore, utc_now
 from kapacitor.store.readdb import ReadDb, migrate
 
 log = logging.getLogger(__name__)
 RESTARTED = "the server stopped while this eval ran"
+
+
+class _Stopping(Exception):
+    """The worker is closing: its job asks no further question and writes nothing
+    more (the next worker to start marks the job failed, ``RESTARTED``)."""
 
 
 def _j001_eval_jobs(conn: ReadDb) -> None:
@@ -74,6 +80,19 @@ def job(conn: ReadDb, job_id: str) -> dict[str, Any] | None:
 def _lock_key(worker: str) -> int:
     """The PostgreSQL advisory lock a live worker holds: a signed 64-bit number of its id."""
     return int.from_bytes(hashlib.sha256(worker.encode()).digest()[:8], "big", signed=True)
+
+
+def failure(exc: Exception) -> str:
+    """What a failed job says, for the person who clicked Run eval: what
+    happened and, where there is one, the fix. An eval's own failures (no key,
+    judge unreachable, no question answered, a bad catalog or judge name) as their message;
+    anything else, a defect, with its class name for the report."""
+    if isinstance(exc, NoApiKey):
+        return (f"{exc.backend} judge: no API key on the server: set {exc.variable} in the environment of"
+                " `kapacitor serve` and restart it (or run `kapacitor eval SESSION` where the key is set)")
+    if isinstance(exc, (JudgeError, NoSuchSession, NothingAnswered, catalog_mod.CatalogError, ValueError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class EvalWorker:
@@ -122,6 +141,9 @@ class EvalWorker:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread: a job under way asks no further question (the questions
+        in flight end first, up to their timeout: waited for at most 5 s, then the
+        thread is left to end on its own, writing nothing)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -142,7 +164,10 @@ class EvalWorker:
                 if claimed:
                     self.run_job(claimed)
                     continue
-            except Exception:  # the worker must outlive any one job
+            except Exception as exc:  # the worker must outlive any one job
+                if self._stop.is_set():  # the database may be closed under it: expected, not a fault
+                    log.warning("eval worker stopped: %s: %s", type(exc).__name__, exc)
+                    return
                 log.exception("eval worker")
             self._stop.wait(self.poll)
 
@@ -169,6 +194,8 @@ class EvalWorker:
         progress: list[dict[str, Any]] = []
 
         def note(message: dict[str, Any]) -> None:
+            if self._stop.is_set():
+                raise _Stopping
             progress.append(message)
             self._update(job_id, progress=json.dumps(progress))
 
@@ -177,8 +204,10 @@ class EvalWorker:
             request = EvalRequest(current["session_id"], self.config.judge, self.config.model, catalog,
                                   current["options"].get("only") or [], [], Settings(max_cost=self.config.max_cost))
             result = evaluate(self.store, self.store_url, request, note)
+        except _Stopping:
+            return
         except Exception as exc:
-            self._update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+            self._update(job_id, state="failed", error=failure(exc))
             return
         failed = "; ".join(f"{f['question_id']}: {f['error']}" for f in result.failed)
         self._update(job_id, state="done", eval_id=result.eval_id, error=failed or None)

@@ -70,9 +70,19 @@ def _api_error(backend: str, sdk: Any, client: Any, exc: Exception, usage: dict[
     return JudgeError(f"{backend}: {type(exc).__name__}: {exc}", usage)
 
 
+class NoApiKey(JudgeUnreachable):
+    """No API key in the environment of the process that runs the judge
+    (``kapacitor eval``'s, or for Run eval and auto-eval the server's):
+    ``variable`` is the one to set there."""
+
+    def __init__(self, backend: str, variable: str):
+        super().__init__(f"{backend} judge: no API key: set {variable} in the environment `kapacitor eval` runs in")
+        self.backend, self.variable = backend, variable
+
+
 def _require_key(backend: str, *names: str) -> None:
     if not any(os.environ.get(name) for name in names):
-        raise JudgeUnreachable(f"{backend} judge: no API key (set {names[0]})")
+        raise NoApiKey(backend, names[0])
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Facts: short statements about a repository or the team, kept as events.
 
-A fact has a scope (a GitHub ``owner/repo``, or ``org`` for the whole team; an
-eval's facts about a session without a GitHub remote keep its directory), a
+A fact has a scope (a GitHub ``owner/repo``; for a project without a GitHub
+remote, its directory; or ``org`` for the whole team), a
 category (``note`` unless told; ``guidance`` for what eval retrospectives tell
 agents), its text, and its provenance: who retained it (``agent``, ``judge`` or
 ``person``), as which user, and the session and events it came from.
@@ -17,6 +17,7 @@ folds them into what recall, the pages and the tools read.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ GUIDANCE = "guidance"
 MAX_FACT_CHARS = 1000
 """A fact is a sentence or two; longer text belongs in the repository's docs."""
 SOURCES = ("agent", "judge", "person")
+MAX_DIRECTORY_CHARS = 4096
+"""The longest directory scope (PATH_MAX on Linux)."""
 _SCOPE = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
 
@@ -92,9 +95,15 @@ class Fact:
 
 
 def check_scope(scope: str) -> str:
+    """``scope`` checked: ``org``, a GitHub ``owner/repo``, or the directory of a
+    project without a GitHub remote (an absolute path, as its sessions' cwd: the
+    group the session list shows them under; a trailing ``/`` dropped)."""
     scope = scope.strip()
+    if scope.startswith("/") and scope.isprintable() and len(scope) <= MAX_DIRECTORY_CHARS:
+        return posixpath.normpath(scope) if scope != "/" else scope
     if scope != ORG and not _SCOPE.match(scope):
-        raise FactError(f"scope must be OWNER/REPO or {ORG!r}, not {scope!r}")
+        raise FactError(f"scope must be OWNER/REPO (a GitHub repository), a project's directory (an absolute path, for a"
+                        f" project without a GitHub remote) or {ORG!r} (the team), not {scope!r}")
     return scope
 
 

@@ -23,7 +23,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from kapacitor.capture.client_config import ClientConfig, load
-from kapacitor.capture.gitinfo import repository_of, resolve_context
+from kapacitor.capture.gitinfo import project_of, resolve_context
 from kapacitor.memory.facts import ORG
 
 NAME = "kapacitor"
@@ -41,7 +41,7 @@ class Api:
 
     def __init__(self, config: ClientConfig, session_id: str = "", cwd: str = "", user: str = ""):
         self.config, self.session_id, self.user = config, session_id, user
-        self.repo = repository_of(cwd) or ""
+        self.repo = project_of(cwd)
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
         self.http = httpx.Client(base_url=config.server, headers=headers, timeout=TIMEOUT)
 
@@ -66,13 +66,14 @@ class Api:
 
 
 def build(api: Api) -> MCPServer:
-    server = MCPServer(NAME, instructions=INSTRUCTIONS)
+    server = MCPServer(NAME, instructions=INSTRUCTIONS, log_level="WARNING")  # not a line per HTTP call in the client's MCP log
 
     @server.tool()
     def remember(fact: str, category: str = "", scope: str = "") -> str:
         """Keep a short fact for later sessions (recalled at their start): a command that
-        works, a convention, a trap to avoid. scope: OWNER/REPO (default: this repository)
-        or "org" for the whole team; category: one word such as testing, build, style."""
+        works, a convention, a trap to avoid. scope: OWNER/REPO (default: this repository,
+        or this directory when it has no GitHub remote) or "org" for the whole team;
+        category: one word such as testing, build, style."""
         chosen = scope or api.repo or ORG
         answer = api.call("POST", "/api/memory/facts", json={
             "text": fact, "repo": chosen, "category": category, "session_id": api.session_id, "by": "agent",
@@ -81,7 +82,7 @@ def build(api: Api) -> MCPServer:
 
     @server.tool()
     def recall(query: str = "", repo: str = "") -> str:
-        """The facts kept for this repository (or repo: OWNER/REPO) and for the team,
+        """The facts kept for this repository or directory (or repo: OWNER/REPO) and for the team,
         most relevant and most used first; with query, only facts containing its words."""
         chosen = repo or api.repo
         if not query:
@@ -95,7 +96,8 @@ def build(api: Api) -> MCPServer:
     def search_sessions(query: str, repo: str = "", user: str = "", since: str = "", limit: int = 10) -> str:
         """Full-text search across sessions: prompts, assistant text, tool inputs and
         outputs, file paths. Every word must occur, in any of its forms ("failing" finds
-        "failed"); "quote" a phrase. since: YYYY-MM-DD."""
+        "failed"); "quote" a phrase. since: a day (YYYY-MM-DD, UTC) or a duration
+        back from now (12h, 7d, 2w)."""
         hits = api.call("GET", "/api/search", params={"q": query, "repo": repo, "user": user, "since": since, "limit": limit})
         return json.dumps([{k: h[k] for k in ("session_id", "title", "repo", "kind", "tool", "snippet", "timestamp", "link")}
                            for h in hits], indent=1, ensure_ascii=False)

@@ -18,9 +18,11 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import quote
 
+from kapacitor import times
 from kapacitor.memory import gate
 from kapacitor.store.readdb import ReadDb
 from kapacitor.word_forms import form, forms, spans
@@ -229,9 +231,12 @@ client or IDE injected: ``projections/search_index.py``)."""
 
 
 def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", user: str = "",
-           since: str = "", session_id: str = "", scope: str = "all", limit: int = 50) -> list[Hit]:
-    """The best ``limit`` hits for ``query``; ``since`` is a YYYY-MM-DD start date (UTC),
-    ``scope`` one of ``SCOPES``. Raises SearchError for an empty query or an unknown scope."""
+           since: str = "", tz: tzinfo | None = UTC, session_id: str = "", scope: str = "all",
+           limit: int = 50) -> list[Hit]:
+    """The best ``limit`` hits for ``query``, of sessions started since ``since``
+    (a day, from its start in ``tz``, or a duration: ``times.since_start``);
+    ``scope`` one of ``SCOPES``. Raises SearchError for an empty query, an
+    unknown scope or a ``since`` that is neither a day nor a duration."""
     if scope not in SCOPES:
         raise SearchError(f"search in {' or '.join(SCOPES)}, not {scope!r}")
     found = searched(query)
@@ -244,7 +249,10 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
             params.append(value)
     if since:
         clauses.append("r.started >= ?")
-        params.append(since)
+        try:
+            params.append(times.since_start(since, tz))
+        except ValueError as exc:
+            raise SearchError(f"since: {exc}") from None
     matching, rows = _matching(conn, found), []
     for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
         if len(rows) < limit * 2:

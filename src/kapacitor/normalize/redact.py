@@ -47,6 +47,7 @@ imports this module.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import sys
@@ -57,8 +58,9 @@ MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
 """A marker in masked text: group 1 the rule id, group 2 the keyed hash."""
 # JSON escapes and ANSI colour codes (escaped or raw): blanked in the view.
 _NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
-_ESCAPES = r"\\[ntr/]"
-"""The common JSON escapes (once escaped backslashes are blanked), read as two spaces."""
+_ESCAPES = r"\\[\\ntr/]"
+"""Escaped backslashes and the common JSON escapes, read as two spaces: one
+pass, left to right, pairs backslashes as JSON does."""
 _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
@@ -108,7 +110,8 @@ class Rule:
     ``curl`` of a 100 kB line (escaped newlines read as spaces) would otherwise
     run to the line's end every time."""
 
-    __slots__ = ("id", "regex", "keywords", "anchor", "case_sensitive", "group", "entropy", "allowlists", "requires", "_pattern")
+    __slots__ = ("id", "regex", "keywords", "place_keys", "anchor", "case_sensitive", "group", "entropy", "allowlists", "requires",
+                 "_pattern")
 
     def __init__(self, spec: dict):
         self.id = str(spec["id"])
@@ -116,6 +119,7 @@ class Rule:
         self.case_sensitive = bool(spec.get("case_sensitive"))
         self.keywords = tuple(str(k) if self.case_sensitive else str(k).lower() for k in spec.get("keywords") or ())
         self.anchor = bool(spec.get("anchor")) and bool(self.keywords)
+        self.place_keys = place_keys(spec)
         self.group = spec.get("group")
         self.entropy = float(spec["entropy"]) if spec.get("entropy") else 0.0
         self.allowlists = [_Allow(a) for a in spec.get("allowlists") or ()]
@@ -329,17 +333,71 @@ def ascii_lower(text: str) -> str:
 def view_of(text: str) -> str:
     """``text`` with JSON escapes and ANSI colour codes blanked, same length."""
     if "\\" in text:
-        # Escaped backslashes first (left to right, as JSON pairs them), then
-        # every escape left is a real one.
-        text = text.replace("\\\\", "  ").replace('\\"', '" ')  # an escaped quote still delimits
-        if len(text) >= 4096:  # one pass, not one per escape (a short text, the hook's: not worth compiling)
-            text = _compiled(_ESCAPES).sub("  ", text)
-        else:
-            for escape in ("\\n", "\\t", "\\r", "\\/"):
-                text = text.replace(escape, "  ")
+        text = _sections_blanked(text) if len(text) >= SECTIONS_FROM else _escapes_blanked(text)
     if "\\u" in text or "\x1b" in text:
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
+
+
+def _escapes_blanked(text: str) -> str:
+    """``text`` with escaped backslashes, escaped quotes and the common escapes
+    blanked: the view but for the rarer escapes and colour codes."""
+    # Escaped backslashes first (left to right, as JSON pairs them), then
+    # every escape left is a real one.
+    if len(text) >= 4096:  # one pass for both, not one per escape (a short text, the hook's: not worth compiling)
+        text = _compiled(_ESCAPES).sub("  ", text)
+    else:
+        text = text.replace("\\\\", "  ")
+        for escape in ("\\n", "\\t", "\\r", "\\/"):
+            text = text.replace(escape, "  ")
+    return text.replace('\\"', '" ')  # an escaped quote still delimits
+
+
+SECTIONS_FROM = 1 << 13
+"""Characters from which a text is blanked section by section (``_SECTIONS``)."""
+SECTION = "\\n\\n#"
+"""Where a section of a long text starts: a Markdown heading after a blank
+line, as JSON escapes it. Claude Code 2.1.332 records its system prompt and
+tool list in many lines, each cut into the same sections whatever comes
+before them in the line."""
+SECTION_MAX = 1 << 17
+"""Characters of the longest section kept."""
+SECTIONS_MAX = 1 << 22
+"""Characters of blanked sections kept at most (then all are forgotten)."""
+_SECTIONS: dict[str, str] = {}
+_sections_kept = [0]
+
+
+def _sections_blanked(text: str) -> str:
+    """``_escapes_blanked(text)``, a section (``SECTION``) at a time, each
+    after a heading blanked once per process (what comes before the first
+    heading holds the line's own fields: its ids, its time). Every escape is
+    blanked on its own and no escape goes on after the ``n`` a cut follows,
+    so blanking the sections and joining them is blanking the text whole."""
+    end = text.find(SECTION)
+    if end < 0:
+        return _escapes_blanked(text)
+    parts, start = [], 0
+    while True:
+        cut = len(text) if end < 0 else end + 4  # after the blank line
+        section = text[start:cut]
+        if "\\" not in section:
+            parts.append(section)
+        elif start and 1024 <= len(section) <= SECTION_MAX:
+            blanked = _SECTIONS.get(section)
+            if blanked is None:
+                blanked = _escapes_blanked(section)
+                if _sections_kept[0] + len(section) > SECTIONS_MAX:
+                    _SECTIONS.clear()
+                    _sections_kept[0] = 0
+                _SECTIONS[section] = blanked
+                _sections_kept[0] += len(section)
+            parts.append(blanked)
+        else:
+            parts.append(_escapes_blanked(section))
+        if end < 0:
+            return "".join(parts)
+        start, end = cut, text.find(SECTION, cut)
 
 
 _REPOSITORY = r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"
@@ -360,26 +418,43 @@ def off_entries(entries: object) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(dirs), frozenset(repositories)
 
 
-def keyword_index(specs: list[dict], keyed_words: tuple[str, ...] | list[str]) -> tuple:
-    """What a ``Redactor`` looks keywords up by: each spec's place keys (a
-    case-sensitive keyword as ``"=" + keyword``), the specs of each key, the
-    specs without keywords, the lowercase keys (the keyed rule's words
-    included), the case-sensitive ones, and each key with the letter pairs of
-    its lowercased keyword as 16-bit numbers (two bytes in this machine's
-    order: see ``Redactor.present``)."""
-    keys = [[("=" + k) if s.get("case_sensitive") else k for k in s.get("keywords") or ()] for s in specs]
+def spec_of(spec: dict | bytes) -> dict:
+    """A rule spec, from its marshal ``bytes`` if so kept (``package_rules``)."""
+    return marshal.loads(spec) if isinstance(spec, bytes) else spec
+
+
+def place_keys(spec: dict) -> list[str]:
+    """A rule spec's keywords as place keys: a case-sensitive one as ``"=" + keyword``."""
+    return [("=" + k) if spec.get("case_sensitive") else k for k in spec.get("keywords") or ()]
+
+
+def keyword_index(specs: list[dict] | list[bytes], keyed_words: tuple[str, ...] | list[str]) -> tuple:
+    """What a ``Redactor`` looks keywords up by: the specs of each place key
+    (``place_keys``), the specs without keywords, the lowercase keys (the keyed
+    rule's words included), the case-sensitive ones, and the probes: each key,
+    the letter pairs of its lowercased keyword as 16-bit numbers (two bytes in
+    this machine's order: see ``Redactor.present``) all in one ``bytes``, and
+    where each key's pairs end in it (32-bit numbers in one ``bytes``). Flat
+    bytes, not a tuple of numbers per key: a hook loads this in every new
+    process, and thousands of number objects cost it ~0.6 ms more."""
+    import array  # only when the marshal copy is made (or config rules added)
+
     by_keyword: dict[str, list[int]] = {}
-    for index, spec_keys in enumerate(keys):
-        for k in spec_keys:
+    always = []
+    for index, spec in enumerate(specs):
+        keys = place_keys(spec_of(spec))
+        for k in keys:
             by_keyword.setdefault(k, []).append(index)
-    always = [i for i, spec_keys in enumerate(keys) if not spec_keys]
+        if not keys:
+            always.append(index)
     lower = list(dict.fromkeys([*(k for k in by_keyword if k[0] != "="), *keyed_words]))
     exact = [k for k in by_keyword if k[0] == "="]
-    probes = []
+    pairs, ends = array.array("H"), array.array("I")
     for k in [*lower, *exact]:
         word = (k[1:].lower() if k[0] == "=" else k).encode("utf-8")
-        probes.append((k, tuple(int.from_bytes(word[i : i + 2], sys.byteorder) for i in range(len(word) - 1))))
-    return keys, by_keyword, always, lower, exact, probes
+        pairs.extend(int.from_bytes(word[i : i + 2], sys.byteorder) for i in range(len(word) - 1))
+        ends.append(len(pairs))
+    return by_keyword, always, lower, exact, ([*lower, *exact], pairs.tobytes(), ends.tobytes())
 
 
 class Redactor:
@@ -391,17 +466,17 @@ class Redactor:
     prefixes are case-sensitive (``SK``, ``API-``), looked for in the text as it
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
-    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_keys", "_always",
+    __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_always",
                  "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan")
 
-    def __init__(self, specs: list[dict], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
+    def __init__(self, specs: list[dict] | list[bytes], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = (),
                  off_repositories: frozenset[str] = frozenset(), index: tuple | None = None):
         self.specs, self.keyed, self.allow = specs, keyed, allow
         self.enabled, self.off, self.off_repositories = enabled, off, off_repositories
         self._key = key
         self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
-        self._keys, self._by_keyword, self._always, self._lower, self._exact, self._probes = (
+        self._by_keyword, self._always, self._lower, self._exact, self._probes = (
             index or keyword_index(specs, keyed.keywords if keyed else ()))
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
         self._scans: tuple | None = None
@@ -468,7 +543,7 @@ class Redactor:
     def rule(self, index: int) -> Rule:
         made = self._rules[index]
         if made is None:
-            made = self._rules[index] = Rule(self.specs[index])
+            made = self._rules[index] = Rule(spec_of(self.specs[index]))
         return made
 
     @property
@@ -521,8 +596,13 @@ class Redactor:
             data = low.encode("utf-8", "surrogatepass")
             pairs = set(memoryview(data[: len(data) // 2 * 2]).cast("H"))
             pairs.update(memoryview(data[1 : 1 + (len(data) - 1) // 2 * 2]).cast("H"))
-            has = pairs.issuperset
-            return {k for k, probe in self._probes if has(probe) and (k[1:] in text if k[0] == "=" else k in low)}
+            has, (keys, flat, ends) = pairs.issuperset, self._probes
+            probes, found, start = memoryview(flat).cast("H"), set(), 0
+            for k, end in zip(keys, memoryview(ends).cast("I"), strict=True):
+                if has(probes[start:end]) and (k[1:] in text if k[0] == "=" else k in low):
+                    found.add(k)
+                start = end
+            return found
         if self._scan is None:
             from kapacitor.normalize.keyword_scan import KeywordScan
 
@@ -547,7 +627,7 @@ class Redactor:
             rule = self.rule(index)
             starts = None
             if rule.anchor:
-                starts = sorted({at for key in self._keys[index] for at in places.get(key, ())})
+                starts = sorted({at for key in rule.place_keys for at in places.get(key, ())})
             found.extend(rule.find(view, starts, self.allow))
         if self.keyed is not None:
             found.extend(self.keyed.find(view, places, self.allow))
@@ -736,6 +816,7 @@ def load_rules(extra: dict | None = None, *, key: bytes | None = None, accelerat
     keyed = _Keyed(keyed_spec) if keyed_spec else None
     for spec in extra.get("rules") or ():
         index = None  # the specs change: index them anew
+        specs = [spec_of(s) for s in specs]
         rule = Rule(spec)
         try:
             rule.pattern  # noqa: B018 — a user's rule is checked now, not at the first secret
@@ -768,9 +849,9 @@ def package_rules() -> tuple:
     Every hook is a new process that needs them, so a ``marshal`` copy is kept
     in the state dir (``rules.marshal``) and used while the rule files, this
     module (as imported) and the Python version are those it was made from: it loads in half the time the JSON takes and spares indexing
-    the keywords."""
-    import marshal
-
+    the keywords. Each rule's spec is kept as its own marshal ``bytes``,
+    read when the rule is first needed (``spec_of``): a hook needs two or
+    three of the ~250."""
     stamp = [sys.version, marshal.version, *_CODE_STAMP]
     for name in RULE_FILES:
         st = os.stat(os.path.join(RULES_DIR, name))
@@ -799,7 +880,7 @@ def package_rules() -> tuple:
         stopwords += allow.get("stopwords", [])
         keyed_spec = data.get("keyed") or keyed_spec
     keyed_words = _Keyed(keyed_spec).keywords if keyed_spec else ()
-    rules = (specs, keyed_spec, allow_regexes, stopwords, keyword_index(specs, keyed_words))
+    rules = ([marshal.dumps(spec) for spec in specs], keyed_spec, allow_regexes, stopwords, keyword_index(specs, keyed_words))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"

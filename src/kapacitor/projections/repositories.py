@@ -35,11 +35,10 @@ from typing import Any
 from kapacitor.events import RecordedEvent
 from kapacitor.projections import evals, sessions
 from kapacitor.projections.runner import Projection
+from kapacitor.projections.session_keys import TOKEN_KINDS, group_of, total_tokens
 from kapacitor.store.readdb import ReadDb
 
 _SHARE = ("tokens", "tool_calls", "files_changed")
-TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-"""The token fields a session's ``tokens`` sums (cache write split by lifetime is not added again)."""
 FIGURES = (*TOKEN_KINDS, "cost_usd", "active_seconds", "tool_errors")
 """Columns of ``repository_sessions`` (besides ``_SHARE``) that totals sum; the list row has them too."""
 _LISTED = ("session_id", "key", *_SHARE, "last_activity", "started", "user", "title", "list_row", *FIGURES, "duration_seconds",
@@ -116,19 +115,6 @@ def setup(conn: ReadDb) -> None:
     )
 
 
-def group_of(row: dict[str, Any]) -> tuple[str, str]:
-    """(key, kind) of a session row: ``owner/repo`` and ``github``, else its cwd and
-    ``directory``."""
-    if row.get("repository"):
-        return row["repository"], "github"
-    return row.get("cwd") or "(unknown directory)", "directory"
-
-
-def total_tokens(tokens: dict[str, dict[str, int]]) -> int:
-    """Input, output, cache read and cache write tokens over every model."""
-    return sum(t.get(name, 0) for t in tokens.values() for name in TOKEN_KINDS)
-
-
 def list_row(row: dict[str, Any]) -> dict[str, Any]:
     """A timeline row: what the session list shows of a ``sessions`` row."""
     key, kind = group_of(row)
@@ -200,4 +186,4 @@ def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
             conn.execute("DELETE FROM repositories WHERE key = ?", (key,))
 
 
-PROJECTION = Projection("repositories", 6, ("repository_sessions", "repositories", "session_models"), setup, apply)
+PROJECTION = Projection("repositories", 7, ("repository_sessions", "repositories", "session_models"), setup, apply)

@@ -202,13 +202,17 @@ def _transaction(conn: ReadDb):  # type: ignore[no-untyped-def]
 
 
 def listen(db: ReadDb):  # type: ignore[no-untyped-def]
-    """A connection LISTENing for appends (PostgreSQL), or None (SQLite: polling)."""
+    """A connection LISTENing for appends and for visibility changes (PostgreSQL), or
+    None (SQLite: polling). An access change moves no read model, but its NOTIFY
+    wakes the live hub through ``on_progress`` like an append's."""
     if db.dialect != "postgresql":
         return None
+    from kapacitor.access.changes import CHANNEL as ACCESS_CHANNEL
     from kapacitor.store.postgres import NOTIFY_CHANNEL
 
     listener = db._connect()
     listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    listener.execute(f"LISTEN {ACCESS_CHANNEL}")
     return listener
 
 
@@ -226,8 +230,9 @@ class ProjectionRunner:
     (``Backoff.failures`` is 0 while all is well); ``error`` what last stopped the
     whole step (reading the log failed), "" when it runs. ``on_progress`` (set by
     the server to wake its live hub) is called from the runner's thread after a
-    step that read events or followed an append's NOTIFY: the read models may
-    have moved, by this runner or another one on the same database."""
+    step that read events or followed a NOTIFY: the read models may have moved,
+    by this runner or another one on the same database (or, ``kapacitor_access``,
+    someone's visibility changed: ``access.changes``)."""
 
     def __init__(
         self,
@@ -353,8 +358,8 @@ class ProjectionRunner:
                 notified = self.wait(stop)
 
     def wait(self, stop: threading.Event) -> bool:
-        """Until the next poll: on PostgreSQL, or until an append's NOTIFY, whichever
-        first. True when a NOTIFY ended it."""
+        """Until the next poll: on PostgreSQL, or until a NOTIFY (an append's or an
+        access change's), whichever first. True when a NOTIFY ended it."""
         if self.listener is None:
             stop.wait(self.poll_interval)
             return False

@@ -17,6 +17,16 @@ itself (model ``<synthetic>``) carries no usage, so it is no request.
 Cost is per model and partial: ``cost()`` prices what it can, ``unpriced_tokens``
 says how many tokens of which models have no price.
 
+A session's time (``started``, ``ended``, duration, active time) is its
+conversation's: the times of its transcript records, as an import sees them.
+Live capture also stores what the client's hooks sent (``from_hook``: a
+``HookReceived`` per hook, a ``SessionEnded`` at SessionEnd, stamped when the
+hook ran, to the microsecond); those are counted apart (``hook_events``) and
+never move the session's time, so a live session and an import of its
+transcript show the same start, end, duration and event count. Only while no
+record has arrived yet (a live session seconds old) do the hooks' times stand
+in, so the session is listed by when it began.
+
 Active time is the session's time minus its idle gaps: the event times are kept
 as spans, and a gap longer than ``IDLE_SECONDS`` between two events splits them
 (``active_seconds``), so a session resumed days later is not counted as days of
@@ -36,6 +46,7 @@ from kapacitor import times
 from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
+from kapacitor.projections.session_keys import shared_keys
 
 CALL_FACTS = ("thinking_tokens", "requested_model", "effort")
 """Per-call facts newer clients report beside the tokens (kept on ``Call.usage``)."""
@@ -77,6 +88,11 @@ class SessionSummary:
     subagents: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[tuple[str, str], Call] = field(default_factory=dict)
     events: int = 0
+    """Events from the session's transcripts (what an import of them gives)."""
+    hook_events: int = 0
+    """Events live capture made from the client's hooks (``from_hook``): 0 for an import."""
+    timed_by_hooks: bool = False
+    """``started``/``ended`` are hook times: no transcript record has a time yet."""
     inherited_events: int = 0
     """Events replayed from sessions that own them (shown as history, not counted)."""
     continued_from: list[str] = field(default_factory=list)
@@ -130,6 +146,24 @@ class SessionSummary:
             price, known = cost_of(call.model, call.usage), out.get(call.model)
             out[call.model] = known if price is None else (known or Decimal(0)) + price
         return out
+
+    def add_time(self, stamp: str, hook: bool = False) -> None:
+        """Widen ``started``/``ended`` to ``stamp`` (ISO 8601). A record's time
+        (``hook`` false) also counts as activity and, once one arrives, replaces
+        any hook times; a hook's time counts only while no record has one."""
+        if hook:
+            if self.started and not self.timed_by_hooks:
+                return
+            self.timed_by_hooks = True
+        elif self.timed_by_hooks:
+            self.started = self.ended = ""
+            self.timed_by_hooks = False
+        if not self.started or stamp < self.started:
+            self.started = stamp
+        if stamp > self.ended:
+            self.ended = stamp
+        if not hook:
+            self.add_activity(stamp)
 
     def add_activity(self, stamp: str) -> None:
         """Count the moment ``stamp`` as activity: it joins the span it is within
@@ -209,13 +243,17 @@ class SessionSummary:
         }
 
     def duration_seconds(self) -> float | None:
-        """From the session's first timestamped event to its last (subagents' and
-        hook records included): the span the header, the list and the trace's root show."""
+        """From the session's first timestamped record to its last (subagents'
+        included, hooks not: see the module docstring): the span the header, the
+        list and the trace's root show."""
         return times.seconds_between(self.started, self.ended)
 
     def as_json(self) -> dict[str, Any]:
+        """The session's row: ``kapacitor sessions --json`` and the server's
+        ``/sessions/{id}.json`` (the README's table), ending with the keys every
+        JSON shape of a session shares (``session_keys.shared_keys``)."""
         cost = self.cost()
-        return {
+        row = {
             "session_id": self.session_id,
             "agent": self.agent,
             "agent_version": self.agent_version,
@@ -252,10 +290,12 @@ class SessionSummary:
             "price_source": price_source(),
             "client_reported": self.client_reported(),
             "events": self.events,
+            "hook_events": self.hook_events,
             "inherited_events": self.inherited_events,
             "continued_from": self.continued_from,
             "continued_in": self.continued_in,
         }
+        return row | shared_keys(row)
 
 
 SUBAGENT_DEFAULTS: dict[str, Any] = {
@@ -298,7 +338,11 @@ class SessionSummaries:
         if not session_id:
             return
         summary = self.summary(session_id)
-        summary.events += 1
+        hook = from_hook(event)
+        if hook:
+            summary.hook_events += 1
+        else:
+            summary.events += 1
         owner = self.owners.inherited(event, session_id)
         if owner is not None:
             self._inherited(summary, owner)
@@ -308,11 +352,7 @@ class SessionSummaries:
         stamp = data.get("timestamp") or ""
         # SessionStarted repeats its first record's time, which may be inherited.
         if stamp and event.type != "SessionStarted":
-            if not summary.started or stamp < summary.started:
-                summary.started = stamp
-            if stamp > summary.ended:
-                summary.ended = stamp
-            summary.add_activity(stamp)
+            summary.add_time(stamp, hook)
         usage = event.metadata.get(USAGE_METADATA_KEY)
         if usage:
             _count_call(summary, usage, subagent)
@@ -348,6 +388,13 @@ def session_of(event: RecordedEvent) -> str | None:
     """The session an event belongs to: its source's, else its stream's."""
     source = event.metadata.get("source") or {}
     return source.get("session_id") or _session_of_stream(event.stream)
+
+
+def from_hook(event: RecordedEvent) -> bool:
+    """Whether live capture made ``event`` from a hook's payload (``HookReceived``,
+    and ``SessionEnded`` at SessionEnd: ``server/ingest.py`` names the hook in
+    ``metadata.source``) rather than from a transcript record. An import has none."""
+    return "hook" in (event.metadata.get("source") or {})
 
 
 def subagent_of(event: RecordedEvent) -> str | None:
@@ -523,9 +570,13 @@ def _hook(summary: SessionSummary, data: dict[str, Any], _: str | None) -> None:
     # A /model command is in the transcript already (see _user_message).
     if data.get("hook_event_name") != "PostModelSwitch" or payload.get("source") == "command":
         return
-    summary.model_switches.append(
+    # In time order, not log order: a hook payload's event may be stored after
+    # later ones (capture.shipper passes over one still being masked).
+    bisect.insort(
+        summary.model_switches,
         {"timestamp": data.get("timestamp", ""), "from": payload.get("from_model"), "to": payload.get("to_model"),
-         "source": payload.get("source", "")}
+         "source": payload.get("source", "")},
+        key=lambda switch: switch["timestamp"],
     )
 
 

@@ -240,8 +240,6 @@ def put_visibility(request: Request, session_id: str, change: VisibilityChange) 
         raise not_found(f"session {session_id!r}")
     if not viewer.may_change(row["owner"]):
         raise HTTPException(403, "only the session's owner or an admin may change its visibility")
-    hub = request.app.state.hub
-    before = hub.access_cut([session_id])
     accounts.set_session_visibility(conn(request), session_id, change.visibility)
-    hub.announce_access(before, [session_id])
+    request.app.state.hub.wake()  # every other server's hub hears of it by the access-change log
     return {"session_id": session_id, "owner": row["owner"], "visibility": change.visibility}

@@ -22,11 +22,14 @@ Answers: 200 ``{"added", "skipped"}`` — a replayed batch is 200 with
 ``added: 0``, because clients resend after a crash or timeout and must see
 success; 400 malformed (not JSON, wrong shape, bad session id); 401 missing or
 wrong bearer token; 403 no token configured and the caller is not on this
-machine, or the session belongs to another user; 413 body over ``MAX_BODY``
-(after gzip ``Content-Encoding``); 415 not ``application/json``, or another
-content encoding; 422 the batch names another session. A user's token makes
-that user the session's owner and its user (``attributed``: the git identity
-stays in the events as ``git_user``).
+machine, or the session belongs to another user (or, imported on the server,
+to none) and the caller may see it; 404 the same, but the caller may not see
+it (the answer every read route gives: ingest does not confirm it exists);
+413 body over ``MAX_BODY`` (after gzip ``Content-Encoding``); 415 not
+``application/json``, or another content encoding; 422 the batch names another
+session. A user's token makes that user the owner of a session new to the
+store, and its user (``attributed``: the git identity stays in the events as
+``git_user``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from kapacitor.access import accounts
+from kapacitor.access.viewer import Viewer
 from kapacitor.capture import layout
 from kapacitor.events import (
     SCHEMA_VERSION,
@@ -59,9 +63,9 @@ from kapacitor.events import (
 )
 from kapacitor.normalize import redact
 from kapacitor.normalize.claude_code import AGENT, EXT, Normalizer, Routed, Source
-from kapacitor.server.access import bearer_token, conn
+from kapacitor.server.access import bearer_token, conn, not_found
 from kapacitor.store import codec
-from kapacitor.store.base import EventStore, append_skipping_taken_ids
+from kapacitor.store.base import NO_STREAM, EventStore, append_skipping_taken_ids
 
 MAX_LINE = 256 << 20
 """The largest transcript line live capture delivers (bytes)."""
@@ -320,9 +324,29 @@ def authorize(request: Request) -> str:
 
 
 def claim(request: Request, session_id: str, owner: str) -> None:
-    """Make ``owner`` the session's owner, unless another user owns it (403)."""
-    if owner and accounts.claim_session(conn(request), session_id, owner) != owner:
+    """Make ``owner`` the owner of a session the store does not hold yet (or let
+    them on if it is theirs). A session another user owns, or one stored without
+    an owner (imported on the server: admins only), is not theirs to write, and
+    the answer is what a read of it would answer: 403 if ``owner`` may see it
+    (they know it exists), else the very 404 every read route gives for a session
+    they may not see. Both keep the batch in the client's spool, in order
+    (``capture.sender.classify``): nothing is lost, nothing is set aside."""
+    if not owner:
+        return
+    db = conn(request)
+    current = accounts.session_owner(db, session_id)
+    if current == owner:
+        return
+    if not current and request.app.state.store.stream_version(agent_session_stream(session_id)) == NO_STREAM:
+        current = accounts.claim_session(db, session_id, owner)  # another user's, if they claimed it first
+        if current == owner:
+            return
+    user = accounts.get_user(db, owner)
+    if not Viewer(owner, bool(user and user.admin)).may_see_session(db, session_id):
+        raise not_found(f"session {session_id!r}")
+    if current:
         raise HTTPException(403, f"session {session_id!r} belongs to another user")
+    raise HTTPException(403, f"session {session_id!r} was stored without an owner (imported on the server): it is not yours to write")
 
 
 async def read_body(request: Request) -> bytearray:

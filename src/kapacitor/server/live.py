@@ -6,7 +6,8 @@ change only once every projection has applied it, so a page that re-fetches on
 the message already sees the new data. A message names the sessions and
 repositories the new events touched (``all`` when there were too many to list)
 and the sessions people commented on or marked (``comments``), or the sessions
-whose visibility changed (``announce_access``),
+whose visibility changed (``access_changed``: read from the access-change log,
+so a change made by another server or the CLI is announced too),
 cut for each subscriber to what its viewer may see: a change to a session
 someone may not see never reaches their stream.
 """
@@ -23,6 +24,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
+from kapacitor.access import changes
 from kapacitor.access.viewer import Viewer, visible_sessions
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import checkpoints
@@ -61,6 +63,7 @@ class LiveHub:
         self.store, self.db, self.names, self.max_subscribers = store, db, names, max_subscribers
         self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.position = 0
+        self.access_seq: int | None = None  # the last access change seen (``access_changed``)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken = asyncio.Event()
 
@@ -99,21 +102,27 @@ class LiveHub:
         return sorted(k for (k,) in self.db.execute(
             f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions))
 
-    def access_cut(self, session_ids: list[str]) -> dict[Viewer, dict[str, Any] | None]:
-        """A message naming ``session_ids`` (who may see them is changing), cut for
-        each open stream's viewer as it stands now. Who may see a session is access
-        control, not an event in the log, so the checkpoints never announce it."""
-        message = {"position": self.position, "all": False, "sessions": sorted(session_ids),
-                   "repositories": self._repositories(sorted(session_ids)), "comments": []}
-        return self.for_viewers(message, set(self.queues.copy().values()))  # a copy: the loop thread may (un)subscribe
-
-    def announce_access(self, before: dict[Viewer, dict[str, Any] | None], session_ids: list[str]) -> None:
-        """After a visibility change (from any thread): tell every stream whose viewer
-        could see the sessions ``before`` it or can now, so a timeline gains a
-        session shared with its viewer (or drops one made private) without a reload."""
-        after = self.access_cut(session_ids)
-        merged = {viewer: after.get(viewer) or before.get(viewer) for viewer in {*before, *after}}
-        self._in_loop(self.publish, merged)
+    def access_changed(self, viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None] | None:
+        """The visibility changes since the last look (made by any server or the CLI:
+        ``access.changes``), cut for each of ``viewers``: the sessions they may see
+        now or could before, so a timeline gains a session shared with its viewer (or
+        drops one made private) without a reload. None when nothing changed."""
+        latest = changes.latest(self.db)
+        if self.access_seq is None or latest < self.access_seq:  # not running yet, or a replaced database
+            self.access_seq = latest
+            return None
+        if latest == self.access_seq:
+            return None
+        after, self.access_seq = self.access_seq, latest
+        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:
+            return dict.fromkeys(viewers, {"position": self.position, "all": True, "sessions": [], "repositories": [],
+                                           "comments": []})
+        cut: dict[Viewer, dict[str, Any] | None] = {}
+        for viewer in viewers:
+            seen = changes.seen_around(self.db, viewer, after, latest)
+            cut[viewer] = {"position": self.position, "all": False, "sessions": sorted(seen),
+                           "repositories": sorted(set(seen.values())), "comments": []} if seen else None
+        return cut
 
     def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
         """``message`` as each viewer may see it: only the sessions they may see and
@@ -161,20 +170,37 @@ class LiveHub:
         return self.for_viewers(message, viewers)
 
     async def run(self) -> None:
-        """Publish each advance of the checkpoints, until cancelled: when woken
-        (``wake``), else every ``POLL_SECONDS``."""
+        """Publish each advance of the checkpoints and each access change, until
+        cancelled: when woken (``wake``), else every ``POLL_SECONDS``."""
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         try:
-            self.position = await asyncio.to_thread(self.applied_position)
+            self.position = await _in_thread(self.applied_position)
+            self.access_seq = await _in_thread(changes.latest, self.db)
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
                 self._woken.clear()
-                cut = await asyncio.to_thread(self.advance, set(self.queues.values()))
-                if cut is not None:
-                    self.publish(cut)
+                for step in (self.advance, self.access_changed):
+                    cut = await _in_thread(step, set(self.queues.values()))
+                    if cut is not None:
+                        self.publish(cut)
         finally:
             self._loop = None  # wake() from the runner's thread is a no-op from now on
+
+
+async def _in_thread(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` in a worker thread. Cancelled, this still waits for the
+    thread to finish before it raises ``CancelledError``: the server closes the
+    database the hub reads as soon as the hub's task has ended, and a query still
+    running then would fail or open a connection nobody closes."""
+    thread = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        await asyncio.wait([thread])
+        if not thread.cancelled():
+            thread.exception()  # seen: a failure of work whose result nobody wants any more is not worth a log line
+        raise
 
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")

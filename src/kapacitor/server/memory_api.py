@@ -29,9 +29,9 @@ from pydantic import BaseModel
 
 from kapacitor.memory import facts, gate, knowledge, prs, recall, search
 from kapacitor.server.chat import chat_items
-from kapacitor.server.dates import Day
+from kapacitor.server.dates import Since
 from kapacitor.server.ingest import authorize
-from kapacitor.server.web import conn, read_your_writes
+from kapacitor.server.web import conn, read_your_writes, viewer_zone
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 TRANSCRIPT_PAGE = 50
@@ -175,11 +175,11 @@ def _visible_fact(request: Request, fact_id: str) -> facts.Fact:
 
 
 @router.get("/search", summary="Full-text search across sessions")
-def search_json(request: Request, q: str, repo: str = "", user: str = "", since: Day = "", session: str = "",
+def search_json(request: Request, q: str, repo: str = "", user: str = "", since: Since = "", session: str = "",
                 scope: Annotated[str, Query(alias="in", description="`all`, or `prompts`: the user's own words only")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     try:
-        hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since,
+        hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, tz=viewer_zone(request),
                              session_id=session, scope=scope, limit=limit)
     except search.SearchError as exc:
         raise _bad(exc) from None

@@ -21,9 +21,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kapacitor.memory import facts, search
-from kapacitor.server.dates import Day
+from kapacitor.server.dates import Since
 from kapacitor.server.memory_api import applied, list_facts, user_of, viewer_of
-from kapacitor.server.web import conn, render
+from kapacitor.server.web import conn, render, viewer_zone
 
 router = APIRouter()
 
@@ -104,13 +104,13 @@ def _visible(request: Request, fact_id: str) -> facts.Fact:
 
 
 @router.get("/search", response_class=HTMLResponse, summary="Full-text search across sessions (page)")
-def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: Day = "",
+def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: Since = "",
                 scope: Annotated[str, Query(alias="in")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
     hits, error = [], ""
     if q.strip():
         try:
-            hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, scope=scope,
+            hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, tz=viewer_zone(request), scope=scope,
                                  limit=limit)
         except search.SearchError as exc:
             error = str(exc)

@@ -14,7 +14,7 @@ from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status, marks
-from kapacitor.projections.repositories import SORTS, group_of, sort_index, sort_terms
+from kapacitor.projections.repositories import SORTS, sort_index, sort_terms
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
 from kapacitor.server.terms import cache_hit_ratio
 from kapacitor.store.readdb import ReadDb
@@ -224,7 +224,6 @@ def _row(conn: ReadDb, summary: SessionSummary) -> dict[str, Any]:
     session_id = summary.session_id
     row = summary.as_json()
     row["status"] = live_status.statuses(conn, [session_id])[session_id]
-    row["repo"], row["repo_kind"] = group_of(row)
     row.update(session_access(conn, session_id))
     return row
 

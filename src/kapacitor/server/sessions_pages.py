@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from kapacitor.projections.ownership import inherited_positions
-from kapacitor.projections.repositories import total_tokens
 from kapacitor.server import chat, queries, trace
 from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.timeline import TZ_PARAM
@@ -76,11 +75,11 @@ def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
 def session_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM] = "") -> dict[str, Any]:
-    """The row of ``kapacitor sessions --json`` (priced now) plus ``status``, ``repo``,
-    ``repo_kind``, ``tokens_total``; times in ISO 8601 with the offset of ``tz``."""
+    """The row of ``kapacitor sessions --json`` (priced now; ``repo``, ``repo_kind``
+    and ``tokens_total`` included) plus ``status``, ``owner`` and ``visibility``;
+    times in ISO 8601 with the offset of ``tz``."""
     api_zone(tz)
-    row = _session(request, session_id)
-    return row | {"tokens_total": total_tokens(row["tokens"])}
+    return _session(request, session_id)
 
 
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
