@@ -102,6 +102,22 @@ def test_back_and_forward_keep_the_form_and_the_url_in_sync(server, page):
     expect(page.locator("#repo-list li.active .name")).to_have_text("All sessions")
 
 
+def test_filter_on_the_view_shown_adds_no_history_entry(server, page):
+    """Choosing a user updates the list (one history entry); Filter then sends the
+    same URL: it replaces that entry, so one Back returns to the view before."""
+    page.goto(server.url + "/?sort=-cost")
+    start = page.evaluate("history.length")
+    page.select_option("select[name=user]", "dev@example.com")
+    expect_in_sync(page, {"sort": "-cost", "user": "dev@example.com"})
+    assert page.evaluate("history.length") == start + 1
+    with page.expect_response(lambda r: "user=dev%40example.com" in r.url):
+        page.locator("#filters button[type=submit]").click()
+    expect(page.locator("#filters")).not_to_have_class(re.compile("htmx-request"))
+    assert page.evaluate("history.length") == start + 1
+    page.go_back()
+    expect_in_sync(page, {"sort": "-cost"})
+
+
 def test_a_column_header_sorts_the_list_and_says_so(server, page):
     page.goto(server.url + "/?repo=" + WIDGETS.replace("/", "%2F"))
     page.locator("th[data-sort=tokens] a").click()
@@ -239,6 +255,38 @@ def test_no_page_scrolls_sideways_at_390_800_or_1440_px(server, page, tmp_path):
     expect(page.locator("#sidebar")).to_be_hidden()
     expect(page.locator("table.sessions thead")).to_be_hidden()
     expect(page.locator("select[name=sort]")).to_be_visible()
+
+
+def test_at_390_px_the_top_bar_is_one_row_of_links_the_rest_behind_more(server, page):
+    """Brand, Overview, More and the live badge share one row (the search box has
+    its own below); More opens the other links, and one of them goes there. In
+    dark mode /docs (Swagger UI) is dark too."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(server.url + "/")
+    row = [page.locator(s) for s in (".sidebar-toggle", ".brand", "a.toplink[href='/overview']", ".menu-toggle", "#live-indicator")]
+    middles = [(box := item.bounding_box())["y"] + box["height"] / 2 for item in row]
+    assert max(middles) - min(middles) < 4, middles
+    search = page.locator(".top-search input").bounding_box()
+    assert search["y"] > max(middles) and search["width"] > 300
+    evals = page.locator("#toplinks a.toplink[href='/evals']")
+    expect(evals).to_be_hidden()
+    page.locator(".menu-toggle").click()
+    expect(page.locator(".menu-toggle")).to_have_attribute("aria-expanded", "true")
+    expect(evals).to_be_in_viewport()
+    page.keyboard.press("Escape")
+    expect(evals).to_be_hidden()
+    page.locator(".menu-toggle").click()
+    evals.click()
+    expect(page).to_have_url(server.url + "/evals")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(page.locator(".menu-toggle")).to_be_hidden()
+    expect(page.locator("a.toplink[href='/memory']")).to_be_visible()
+    page.emulate_media(color_scheme="dark")
+    page.goto(server.url + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_be_visible()
+    assert luminance(page.evaluate("getComputedStyle(document.body).backgroundColor")) < 0.2
+    assert page.locator("#swagger-ui").evaluate("e => getComputedStyle(e).filter").startswith("invert")
 
 
 def luminance(css_colour: str) -> float:

@@ -126,6 +126,25 @@ def test_reviews_compare_and_agreement(app):
     assert 'data-question="sensitive_files"' in compare and 'data-question="tests_written"' in compare
 
 
+def test_empty_evals_and_memory_pages_say_how_to_fill_them(app):
+    """No eval and no fact yet: each page says where they come from (the
+    commands named are the real ones), instead of empty tables."""
+    page = lambda url: call(app, "GET", url, headers={"accept": "text/html"}).text  # noqa: E731
+    evals = page("/evals")
+    for said in ("No evals yet", "Run eval", "kapacitor eval SESSION", "kapacitor eval --repo OWNER/REPO --since 7d",
+                 "KAPACITOR_AUTO_EVAL=1", "server's environment"):
+        assert said in evals
+    assert "Per question" not in evals
+    memory = page("/memory")
+    for said in ("No facts for the team yet", 'kapacitor memory add "TEXT" --repo org', "<code>remember</code>",
+                 "kapacitor mcp", "retained facts"):
+        assert said in memory
+    assert "--repo acme/api" in page("/memory/acme/api")
+    assert "No facts match “zzz”." in page("/memory?q=zzz")
+    run_job(app, API_FIX)
+    assert "Per question" in page("/evals") and "No evals yet" not in page("/evals")
+
+
 def test_the_read_model_replays_from_the_log(app):
     from kapacitor.projections.evals import PROJECTION
     from kapacitor.projections.runner import reset
@@ -272,7 +291,8 @@ def test_the_tab_and_the_run_button_in_chromium(tmp_path, page, judge):
         page.wait_for_selector("[data-eval-overall]", timeout=60_000)  # done: the tab reloads with the eval
         progress = page.evaluate("sessionStorage.getItem('eval-progress')") or ""
         assert "broken_tests" in progress and "retrospective" in progress, progress  # progress over SSE
-        assert page.locator('[data-question="broken_tests"] .badge').inner_text().lower() == "warn"
+        verdict = page.locator('[data-question="broken_tests"] .badge')
+        assert verdict.inner_text() == "WARN"  # the tab's verdicts are capitals (its own rule, inside .eval-tab)
         assert page.locator('[data-eval-category="quality"]').inner_text() in "1234"
         page.locator('[data-question="broken_tests"] a.ev-trace').first.click()
         page.wait_for_selector(".tnode.selected")

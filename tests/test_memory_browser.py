@@ -50,6 +50,31 @@ def test_search_box_highlights_hits_and_jumps_to_the_chat_position(server, page)
     assert page.dialogs == []
 
 
+def test_search_hits_are_grouped_by_session_as_the_json_ranks_them(server, page):
+    """Each session's title once, its hits under it with their count, sessions in
+    the order of their best hit: /api/search's flat list grouped by session_id."""
+    hits = server.get_json("/api/search?q=test")
+    sessions = list(dict.fromkeys(h["session_id"] for h in hits))
+    assert len(hits) > len(sessions) > 1  # some session has several hits
+    page.goto(server.url + "/search?q=test")
+    expect(page.locator("p.muted", has_text="hits in")).to_have_text(f"{len(hits)} hits in {len(sessions)} sessions")
+    groups = page.locator(".hit-session")
+    expect(groups).to_have_count(len(sessions))
+    for n, sid in enumerate(sessions):
+        mine = [h for h in hits if h["session_id"] == sid]
+        head = groups.nth(n).locator(".hit-session-head")
+        expect(head.locator("a")).to_have_attribute("href", f"/sessions/{sid}")
+        expect(head).to_contain_text(f"{len(mine)} hit" + ("s" if len(mine) > 1 else ""))
+        assert groups.nth(n).locator(".hit-link").evaluate_all("links => links.map(a => a.getAttribute('href'))") == [
+            h["link"] for h in mine]
+        expect(head.locator("a")).to_have_text(mine[0]["title"] or sid)  # the title once, at the head
+        assert mine[0]["title"] not in " ".join(groups.nth(n).locator(".hit-link").all_inner_texts())
+    top = page.locator(".top-search input")
+    expect(top).to_have_attribute("placeholder", "Search all session text…")
+    page.goto(server.url + "/")
+    expect(page.locator("#q")).to_have_attribute("placeholder", re.compile(r"^Filter by title"))
+
+
 def test_memory_page_adds_edits_and_retires_with_links_to_the_source(server, page):
     page.goto(server.url + "/memory/acme/api-server")
     agent_fact = page.locator(".fact", has_text="the agent's fact from the fix session")

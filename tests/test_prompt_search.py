@@ -111,7 +111,7 @@ def test_the_page_filters_to_prompts_and_a_wrong_scope_is_one_line(app):
     page = fetch(app, "/search?q=quokka&in=prompts").text
     assert "0 hits" in page and '<option value="prompts" selected>' in page
     page = fetch(app, "/search?q=axolotl&in=prompts").text
-    assert "1 hit<" in page and "<mark>axolotl</mark>" in page
+    assert "1 hit in 1 session<" in page and "<mark>axolotl</mark>" in page
     assert "search in all or prompts" in fetch(app, "/search?q=x&in=bogus").text
     assert fetch(app, "/api/search?q=x&in=bogus").status_code == 422
 

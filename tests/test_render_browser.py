@@ -17,6 +17,13 @@ from conftest import SAMPLE_DIRS
 
 HELLO = "708f24f2-dc3e-4588-a43d-59d69a508ed0"
 LONG = "0000a11c-0000-4000-8000-000000000450"
+CODE = "0000c0de-0000-4000-8000-000000000012"
+APP_PY = [  # the trial's api/app.py: line 10 is indented as deep as line 9, line 17 as line 8
+    "import json", "", "from api.ratelimit import RateLimiter", "", "LIMITER = RateLimiter(rate=100)", "", "",
+    "def app(environ, start_response):", '    path = environ.get("PATH_INFO", "/")', '    if path == "/health":',
+    '        return _json(start_response, "200 OK", {"ok": True})', '    return _json(start_response, "404 Not Found", {})',
+    "", "", "", "", "def _json(start_response, status, body):", "    start_response(status, [])",
+]  # fmt: skip
 SCRIPT_TEXT = "<script>alert(1)</script>"
 
 
@@ -29,6 +36,11 @@ def server(tmp_path_factory):
     for n in range(450):
         long.tool("Bash", {"command": f"echo {n}"}, f"{n}")
     long.write(root)
+    code = Transcript(CODE)
+    code.user("read api/app.py")
+    numbered = "".join(f"{n:>6}\t{line}\n" for n, line in enumerate(APP_PY, 1))
+    code.tool("Read", {"file_path": "/home/dev/src/api/api/app.py"}, numbered)
+    code.write(root)
     store = imported_store(tmp_path_factory, [*SAMPLE_DIRS, root])
     url = f"sqlite://{store.path}"
     store.close()
@@ -107,3 +119,26 @@ def test_a_large_trace_fetches_a_nodes_details_when_selected(server, page):
     assert page.locator("template.tdetail").count() == 2
     response = page.request.get(f"{server.url}/sessions/{LONG}/trace/detail?node=no-such-node")
     assert response.status == 404
+
+
+def test_a_files_code_column_lines_up_past_line_9(server, page):
+    """Line 10's code starts where line 9's does (the line numbers are one gutter,
+    as wide as the widest), so Python reads with its real indentation; and the
+    tool's duration badge reads "100 ms", not "100 MS" (no other page's rule reaches it)."""
+    page.goto(f"{server.url}/sessions/{CODE}")
+    read = page.locator(".chat-item.tool", has_text="app.py")
+    read.evaluate("e => { e.open = true; }")
+    numbers = read.locator(".result.file .linenos")
+    expect(numbers).to_have_count(len(APP_PY))
+    expect(numbers.nth(9)).to_be_visible()
+    starts = page.evaluate(
+        """() => [...document.querySelectorAll('.result.file .linenos')].map(n => {
+             const r = document.createRange(); r.selectNode(n.nextSibling); return r.getBoundingClientRect().left; })"""
+    )
+    assert starts[8] == starts[9]  # line 9 "    path = …", line 10 "    if path == …"
+    assert starts[7] == starts[16]  # "def app" and "def _json"
+    assert len(set(starts)) == 1 and starts[0] > numbers.nth(9).bounding_box()["x"]
+    badge = read.locator(".badge.time")
+    expect(badge).to_have_text("100 ms")
+    assert badge.inner_text() == "100 ms"
+    assert badge.evaluate("e => getComputedStyle(e).textTransform") == "none"

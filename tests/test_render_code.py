@@ -23,6 +23,17 @@ def test_highlight_emits_token_classes_and_numbers_lines():
     assert "style=" not in html
 
 
+def test_line_numbers_are_right_aligned_to_the_widest():
+    """Line 9 and line 10 start their code in the same column: each number is
+    padded to the width of the widest (a Read excerpt folded in two parts pads
+    both to the excerpt's last line)."""
+    html = highlight("a = 1\n" * 3, filename="f.py", first_line=8)
+    assert '<span class="linenos"> 8</span>' in html and '<span class="linenos">10</span>' in html
+    head = highlight("a = 1\n", filename="f.py", first_line=1, last_line=120)
+    assert '<span class="linenos">  1</span>' in head
+    assert '<span class="linenos">9</span>' in highlight("a = 1", filename="f.py", first_line=9)
+
+
 def test_huge_code_is_not_lexed():
     html = highlight("x = 1\n" * 50_000, filename="big.py")
     assert '<span class="n">' not in html and "x = 1" in html

@@ -116,6 +116,11 @@ def test_a_bad_filter_is_a_one_line_error(app):
     page = get(app, "/?until=2026-02-30", status=422, headers={"accept": "text/html"})  # on no calendar: not a 500
     assert "422: bad request (until: &#39;2026-02-30&#39; is not a calendar day (day is out of range for month))" in page
     assert get(app, "/sessions.json?page=0", status=422)["detail"][0]["loc"] == ["query", "page"]
+    page = get(app, "/?sort=bogus", status=422, headers={"accept": "text/html"})
+    assert "422: bad request (sort: unknown sort &#39;bogus&#39;; one of started, title, repo," in page
+    assert "pattern" not in page and "^(" not in page
+    assert "unknown sort '-';" in get(app, "/sessions.json?sort=-", status=422)["detail"][0]["msg"]
+    assert get(app, "/sessions.json?sort=-cost")["sessions"]
 
 
 def test_search_since_is_a_day_or_a_duration_as_on_the_command_line(app):

@@ -65,6 +65,30 @@ class Hit:
         return out
 
 
+@dataclass
+class SessionHits:
+    """One session's hits under its title, as the /search page lists them."""
+
+    session_id: str
+    title: str
+    repo: str
+    user: str
+    started: str
+    hits: list[Hit]
+
+
+def by_session(hits: list[Hit]) -> list[SessionHits]:
+    """``hits`` (as ranked) grouped by session: the sessions in the order of their
+    best hit, each one's hits in rank order. ``/api/search`` keeps the flat ranked
+    list; grouping its hits by ``session_id`` in order of first appearance gives
+    these groups."""
+    groups: dict[str, SessionHits] = {}
+    for hit in hits:
+        group = groups.setdefault(hit.session_id, SessionHits(hit.session_id, hit.title, hit.repo, hit.user, hit.started, []))
+        group.hits.append(hit)
+    return list(groups.values())
+
+
 def terms(text: str) -> list[str]:
     """The quoted phrases and bare words a person typed; all are required."""
     found = [phrase or word for phrase, word in re.findall(r'"([^"]+)"|(\S+)', text) if (phrase or word).strip()]

@@ -114,4 +114,5 @@ def search_page(request: Request, q: str = "", repo: str = "", user: str = "", s
                                  limit=limit)
         except search.SearchError as exc:
             error = str(exc)
-    return render(request, "search.html", q=q, repo=repo, user=user, since=since, scope=scope, hits=hits, error=error)
+    return render(request, "search.html", q=q, repo=repo, user=user, since=since, scope=scope, hits=hits,
+                  sessions=search.by_session(hits), error=error)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import AfterValidator
 
 from kapacitor.server import api_json, queries, totals
 from kapacitor.server.dates import Day
@@ -18,9 +19,19 @@ from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
 router = APIRouter()
 
-_SORT = rf"^(-?({'|'.join(queries.SORTS)}))?$"
 _SORT_DOC = (f"one of {', '.join(queries.SORTS)}, ascending; with a leading '-', descending."
              " Default: -started (newest first); sessions without a value (no eval, no price) come last")
+
+
+def sort_key(value: str) -> str:
+    """``value`` when it is a sort (a key of ``SORTS``, ``-`` in front for
+    descending) or empty (newest first); else ValueError naming the choices,
+    which the page and the JSON API both show as the 422's reason."""
+    if not value or (value[1:] if value.startswith("-") else value) in queries.SORTS:
+        return value
+    raise ValueError(f"unknown sort {value!r}; one of {', '.join(queries.SORTS)} (a leading '-' sorts descending)")
+
+
 MAX_PAGE = 1_000_000  # 50 million sessions; a larger number is a 422, not an SQL overflow
 
 
@@ -31,7 +42,7 @@ def filters(
     until: Day = "",
     q: Annotated[str, Query(description="text in the title, or a session id or its start (6 characters or more)")] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    sort: Annotated[str, Query(pattern=_SORT, description=_SORT_DOC)] = "",
+    sort: Annotated[str, Query(description=_SORT_DOC), AfterValidator(sort_key)] = "",
     marked: Annotated[bool, Query(description="only sessions marked as worth learning from")] = False,
 ) -> Filters:
     return Filters(repo, user, since, until, q.strip(), page, sort, marked)

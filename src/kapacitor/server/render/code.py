@@ -60,9 +60,13 @@ def highlight(
     filename: str | None = None,
     language: str | None = None,
     first_line: int | None = None,
+    last_line: int = 0,
 ) -> Markup:
     """``code`` as ``<pre class="hl"><code>…</code></pre>`` with token classes;
-    with ``first_line``, each line is numbered from there."""
+    with ``first_line``, each line is numbered from there, right-aligned in a
+    gutter as wide as the widest number (``last_line``'s, when the excerpt goes
+    on in another part, else this part's last): the code column then lines up
+    from line 9 to line 10, and in every part of a folded excerpt."""
     lexer = (
         lexer_for(PurePath(filename).name if filename else None, language)
         if len(code) <= MAX_HIGHLIGHT_CHARS
@@ -70,9 +74,11 @@ def highlight(
     )
     html = pygments_highlight(code, lexer, _FORMATTER)
     if first_line is not None:
+        lines = html.rstrip("\n").split("\n")
+        width = len(str(max(last_line, first_line + len(lines) - 1)))
         html = "\n".join(
-            f'<span class="linenos">{first_line + n}</span>{line}'
-            for n, line in enumerate(html.rstrip("\n").split("\n"))
+            f'<span class="linenos">{first_line + n:>{width}}</span>{line}'
+            for n, line in enumerate(lines)
         )
     return clean(f'<pre class="{CSS_CLASS}"><code>{html}</code></pre>')
 

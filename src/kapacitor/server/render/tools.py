@@ -90,11 +90,12 @@ def read(call: ToolCall, _children: Markup) -> Markup:
     if call.is_error or not numbers or len(numbers) < text.count("\n"):
         return result_block(call)
     code = _NUMBERED.sub("", text)
-    first = int(numbers[0])
+    first, last = int(numbers[0]), int(numbers[-1])
     return html(
         '<div class="result file">{}</div>',
         render_folded(
-            code, lambda part, n: highlight(part, filename=path, first_line=first + n - 1)
+            code,
+            lambda part, n: highlight(part, filename=path, first_line=first + n - 1, last_line=last),
         ),
     )
 

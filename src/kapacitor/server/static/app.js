@@ -22,25 +22,30 @@
   document.addEventListener("htmx:afterSettle", apply);
 })();
 
-// Narrow screens: the ☰ button shows and hides the sidebar; Escape or a click
-// beside it hides it.
+// Narrow screens: the ☰ button shows and hides the sidebar, "More" the top bar's
+// other links; Escape or a click beside the open one hides it (a click on a
+// link in the menu too: it leaves the page).
 (function () {
-  function show(open) {
-    document.body.classList.toggle("sidebar-open", open);
-    document.querySelectorAll(".sidebar-toggle").forEach(function (b) { b.setAttribute("aria-expanded", String(open)); });
-    if (open) {
-      var box = document.getElementById("repo-filter");
-      if (box) box.focus();
+  function panel(bodyClass, button, inside, onOpen) {
+    function show(open) {
+      document.body.classList.toggle(bodyClass, open);
+      document.querySelectorAll(button).forEach(function (b) { b.setAttribute("aria-expanded", String(open)); });
+      if (open && onOpen) onOpen();
     }
+    document.addEventListener("click", function (e) {
+      if (e.target.closest && e.target.closest(button)) {
+        show(!document.body.classList.contains(bodyClass));
+      } else if (document.body.classList.contains(bodyClass) && !(e.target.closest && e.target.closest(inside))) {
+        show(false);
+      }
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && document.body.classList.contains(bodyClass)) show(false);
+    });
   }
-  document.addEventListener("click", function (e) {
-    if (e.target.closest && e.target.closest(".sidebar-toggle")) {
-      show(!document.body.classList.contains("sidebar-open"));
-    } else if (document.body.classList.contains("sidebar-open") && !(e.target.closest && e.target.closest("#sidebar"))) {
-      show(false);
-    }
+  panel("sidebar-open", ".sidebar-toggle", "#sidebar", function () {
+    var box = document.getElementById("repo-filter");
+    if (box) box.focus();
   });
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape" && document.body.classList.contains("sidebar-open")) show(false);
-  });
+  panel("menu-open", ".menu-toggle", "#toplinks form");
 })();

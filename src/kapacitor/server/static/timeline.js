@@ -36,3 +36,13 @@ document.addEventListener("htmx:configRequest", function (e) {
   var params = e.detail.parameters;
   Object.keys(params).forEach(function (name) { if (params[name] === "") delete params[name]; });
 });
+
+// Filter (or Enter) on the view the URL already shows would push a second,
+// identical history entry, and Back would then seem to do nothing: htmx replaces
+// the current entry instead (its history update is ours to change before it runs).
+document.addEventListener("htmx:beforeHistoryUpdate", function (e) {
+  var history = e.detail.history;
+  if (history && history.type === "push" && new URL(history.path, location.href).href === location.href) {
+    history.type = "replace";
+  }
+});
