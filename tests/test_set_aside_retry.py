@@ -140,7 +140,7 @@ def test_a_token_refused_keeps_the_spool_in_order_and_it_arrives_by_itself_once_
         server.stop()
     assert Counter(hooks_stored(server.store_path)) == {"UserPromptSubmit": 1, "PostToolUse": 1, "SessionEnd": 1}
     assert live_events(server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
-    imported = Server(tmp_path / "imported.db").start()
+    imported = Server(tmp_path / "imported.db").start().caught_up()  # its read models are built on start
     try:
         assert live_chat == imported.get(f"/sessions/{live.session_id}/chat.json")
     finally:
