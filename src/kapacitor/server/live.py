@@ -147,17 +147,13 @@ class LiveHub:
 
     def wake(self) -> None:
         """Look at the checkpoints now (from any thread: the projection runner calls
-        it when the read models may have moved) instead of at the next poll."""
-        self._in_loop(self._woken.set)
-
-    def _in_loop(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run ``callback`` in the hub's event loop (called from other threads); a
+        it when the read models may have moved) instead of at the next poll. A
         no-op when the hub is not running: before ``run`` or once its loop stopped
         or closed (the server is shutting down and nobody is listening)."""
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
-                loop.call_soon_threadsafe(callback, *args)
+                loop.call_soon_threadsafe(self._woken.set)
 
     def advance(self, viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None] | None:
         """The change since the last advance, cut for each of ``viewers``; None when
