@@ -124,6 +124,39 @@ def test_trace_shows_the_tool_calls_in_order(server, page):
     expect(page.locator(".trace-detail")).to_contain_text(main[0])
 
 
+TRACK = """nodes => nodes.map(n => {
+  const bar = n.querySelector(':scope > .tbar').getBoundingClientRect(), label = n.querySelector(':scope > .tlabel').getBoundingClientRect();
+  return [n.className, Math.round(bar.left), Math.round(bar.right), bar.top >= label.bottom];
+})"""
+
+
+@pytest.mark.parametrize("width", [1440, 1024, 390])
+def test_every_trace_bar_spans_exactly_the_time_axis(server, page, width):
+    """The scale above the tree and every row's bar track share one box, with the
+    comment buttons comments.js adds to each row, on a row whose bar wraps below
+    its label at 390 px, and on a selected row (its comment button shown)."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{server.url}/sessions/{HELLO}/trace")
+    expect(page.locator("[data-trace] .tnode > .comment-btn").first).to_be_attached()
+    nodes = page.locator("[data-trace] .tnode")
+
+    def tracks() -> list:
+        scale = page.locator(".tbar-scale").bounding_box()
+        axis = (round(scale["x"]), round(scale["x"] + scale["width"]))
+        rows = nodes.evaluate_all(TRACK)
+        assert len(rows) >= 10 and scale["width"] > 0
+        assert [(kind, left, right) for kind, left, right, _ in rows if (left, right) != axis] == []
+        return rows
+
+    rows = tracks()
+    if width == 390:
+        wrapped = [kind for kind, *_, below in rows if below]
+        assert wrapped and len(wrapped) < len(rows)  # some rows wrap their bar below the label, on the same axis
+    nodes.first.click()
+    expect(nodes.first).to_have_class(re.compile("selected"))
+    tracks()
+
+
 def test_stats_token_totals_equal_the_projection(server, page):
     page.goto(f"{server.url}/sessions/{HELLO}/stats")
     conn = sqlite3.connect(server.store_url.removeprefix("sqlite://"))
