@@ -110,15 +110,23 @@ def test_unknown_session_is_404(app):
     assert "404: no such session &#39;no-such-session&#39;" in page and 'id="repo-list"' in page
 
 
-def test_a_bad_filter_is_a_one_line_error(app):
-    page = get(app, "/?since=yesterday", status=422, headers={"accept": "text/html"})
-    assert "422: bad request (since: &#39;yesterday&#39; is not a day: YYYY-MM-DD, please)" in page
+def test_a_bad_filter_is_a_one_line_error_beside_the_form(app):
+    """The page keeps its form and says what is wrong where the list was (422); the JSON twin is FastAPI's 422."""
+    page = get(app, "/?since=yesterday&q=hello", status=422, headers={"accept": "text/html"})
+    assert "Nothing to show: since: &#39;yesterday&#39; is not a day: YYYY-MM-DD, please." in page
+    assert 'id="filters"' in page and 'name="q" type="search" value="hello"' in page  # the form, with the good values
     page = get(app, "/?until=2026-02-30", status=422, headers={"accept": "text/html"})  # on no calendar: not a 500
-    assert "422: bad request (until: &#39;2026-02-30&#39; is not a calendar day (day is out of range for month))" in page
+    assert "Nothing to show: until: &#39;2026-02-30&#39; is not a calendar day (day is out of range for month)." in page
     assert get(app, "/sessions.json?page=0", status=422)["detail"][0]["loc"] == ["query", "page"]
-    page = get(app, "/?sort=bogus", status=422, headers={"accept": "text/html"})
-    assert "422: bad request (sort: unknown sort &#39;bogus&#39;; one of started, title, repo," in page
+    page = get(app, "/?sort=bogus&page=0", status=422, headers={"accept": "text/html"})
+    assert "<li>sort: unknown sort &#39;bogus&#39;; one of started, title, repo," in page
+    assert "<li>page: Input should be greater than or equal to 1</li>" in page and 'id="filters"' in page
     assert "pattern" not in page and "^(" not in page
+    backwards = "since=2026-11-30&until=2026-11-01"
+    assert get(app, f"/sessions.json?{backwards}", status=422) == {"detail": "the range starts (2026-11-30) after it ends (2026-11-01)"}
+    page = get(app, f"/?{backwards}", status=422, headers={"accept": "text/html"})
+    assert "Nothing to show: the range starts (2026-11-30) after it ends (2026-11-01)." in page
+    assert 'href="?since=2026-11-01&amp;until=2026-11-30"' in page  # swap from and to
     assert "unknown sort '-';" in get(app, "/sessions.json?sort=-", status=422)["detail"][0]["msg"]
     assert get(app, "/sessions.json?sort=-cost")["sessions"]
 
@@ -134,7 +142,7 @@ def test_search_since_is_a_day_or_a_duration_as_on_the_command_line(app):
     assert problem["loc"] == ["query", "since"]
     assert "'yesterday' is neither a day (YYYY-MM-DD) nor a duration back from now (12h, 7d, 2w)" in problem["msg"]
     page = get(app, "/search?q=hello&since=garbage", status=422, headers={"accept": "text/html"})
-    assert "is neither a day (YYYY-MM-DD) nor a duration" in page
+    assert "is neither a day (YYYY-MM-DD) nor a duration" in page and 'name="q" type="search" value="hello"' in page
 
 
 def test_healthz_reports_the_lag(app):

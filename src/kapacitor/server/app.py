@@ -49,6 +49,7 @@ from kapacitor.server import (
 from kapacitor.server.access import SignInRequired, gate
 from kapacitor.server.chat_cache import ChatCache
 from kapacitor.server.chat_warmup import ChatWarmer
+from kapacitor.server.form_query import problem_line
 from kapacitor.server.guard import Guard
 from kapacitor.server.live import LiveHub
 from kapacitor.server.queries import SORT_LABELS
@@ -174,7 +175,7 @@ def create_app(
         """A bad query parameter: JSON detail for the API, a one-line error page for pages."""
         if _wants_json(request):
             return await request_validation_exception_handler(request, exc)
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        problems = "; ".join(problem_line(".".join(map(str, e["loc"][1:])), e["msg"]) for e in exc.errors())
         return render(request, "error.html", status_code=422, code=422, message=f"bad request ({problems})")
 
     @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",

@@ -14,14 +14,16 @@ Reads go through the same gated functions as the JSON API (``memory_api``).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kapacitor.memory import facts, search
 from kapacitor.server.dates import Since
+from kapacitor.server.form_query import Checked, form_page, lenient
 from kapacitor.server.memory_api import applied, list_facts, user_of, viewer_of
 from kapacitor.server.web import conn, render, viewer_zone
 
@@ -103,16 +105,28 @@ def _visible(request: Request, fact_id: str) -> facts.Fact:
     return fact
 
 
+@dataclass(frozen=True)
+class SearchForm:
+    """What the search page's form asks: the words, where and since when to look
+    (``in``: ``all`` or ``prompts``), how many hits at most."""
+
+    q: str = ""
+    repo: str = ""
+    user: str = ""
+    since: Since = ""
+    scope: Annotated[str, Query(alias="in")] = "all"
+    limit: Annotated[int, Query(ge=1, le=500)] = 50
+
+
 @router.get("/search", response_class=HTMLResponse, summary="Full-text search across sessions (page)")
-def search_page(request: Request, q: str = "", repo: str = "", user: str = "", since: Since = "",
-                scope: Annotated[str, Query(alias="in")] = "all",
-                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> HTMLResponse:
-    hits, error = [], ""
-    if q.strip():
+def search_page(request: Request, form: Annotated[Checked[SearchForm], Depends(lenient(SearchForm))]) -> HTMLResponse:
+    """The hits; a bad value or query (``since=yesterday``, ``in=bogus``): the form and the problem, 422."""
+    f, hits, problems = form.value, [], list(form.problems)
+    if f.q.strip() and not problems:
         try:
-            hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, tz=viewer_zone(request), scope=scope,
-                                 limit=limit)
+            hits = search.search(conn(request), viewer_of(request), f.q, repo=f.repo, user=f.user, since=f.since,
+                                 tz=viewer_zone(request), scope=f.scope, limit=f.limit)
         except search.SearchError as exc:
-            error = str(exc)
-    return render(request, "search.html", q=q, repo=repo, user=user, since=since, scope=scope, hits=hits,
-                  sessions=search.by_session(hits), error=error)
+            problems.append(str(exc))
+    return form_page(request, "search.html", problems, q=f.q, repo=f.repo, user=f.user, since=f.since, scope=f.scope,
+                     hits=hits, sessions=search.by_session(hits))

@@ -18,8 +18,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from kapacitor.server import api_json, charts, format, queries, totals
+from kapacitor.server.dates import range_problem
+from kapacitor.server.form_query import Checked, form_page
 from kapacitor.server.queries import Filters
-from kapacitor.server.timeline import TZ_PARAM, filters
+from kapacitor.server.timeline import TZ_PARAM, filters, page_filters, problems_of
 from kapacitor.server.web import api_zone, conn, render, render_fragment, viewer_of, viewer_zone
 
 router = APIRouter()
@@ -57,15 +59,19 @@ def _scored_days(found: dict[str, Any]) -> list[dict[str, Any]]:
 
 def ranged(chosen: Filters, tz: tzinfo, today: date | None = None) -> Filters:
     """``chosen`` with its range filled in: until today and since ``DEFAULT_DAYS`` before
-    ``until`` when not given (days in ``tz``); 422 for a backwards or too long range."""
+    ``until`` when not given (days in ``tz``), unchecked: ``dates.range_problem`` and
+    ``too_long`` say what is wrong with it."""
     today = today or datetime.now(tz).date()
     until = date.fromisoformat(chosen.until) if chosen.until else today
     since = date.fromisoformat(chosen.since) if chosen.since else until - timedelta(days=DEFAULT_DAYS - 1)
-    if since > until:
-        raise HTTPException(status_code=422, detail=f"the range starts ({since}) after it ends ({until})")
-    if (until - since).days >= totals.MAX_DAYS:
-        raise HTTPException(status_code=422, detail=f"a range of at most {totals.MAX_DAYS} days, please")
     return replace(chosen, since=since.isoformat(), until=until.isoformat(), page=1, sort="")
+
+
+def too_long(scoped: Filters) -> str:
+    """Why the range of ``scoped`` (``ranged``) is too long for charts by day, '' when it is not."""
+    if (date.fromisoformat(scoped.until) - date.fromisoformat(scoped.since)).days >= totals.MAX_DAYS:
+        return f"a range of at most {totals.MAX_DAYS} days, please"
+    return ""
 
 
 def figures(request: Request, scoped: Filters, tz: tzinfo) -> dict[str, Any]:
@@ -104,6 +110,9 @@ def known_repo(request: Request, key: str) -> dict[str, Any]:
 def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[str, Any]:
     zone = api_zone(tz)
     scoped = ranged(chosen, zone)
+    problem = range_problem(scoped.since, scoped.until) or too_long(scoped)
+    if problem:
+        raise HTTPException(status_code=422, detail=problem)
     out = figures(request, scoped, zone)
     if sessions:
         listing = queries.session_list(conn(request), replace(scoped, page=chosen.page), viewer_of(request), zone)
@@ -112,20 +121,30 @@ def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[st
     return out
 
 
-def _page(request: Request, chosen: Filters, scope: str, name: str, fragment: str, repo: dict[str, Any] | None = None) -> HTMLResponse:
-    """The page, or with ``fragment=body`` its figures, charts and sessions alone (live refresh)."""
+def _page(request: Request, form: Checked[Filters], scope: str, name: str, fragment: str, repo: dict[str, Any] | None = None) -> HTMLResponse:
+    """The page, or with ``fragment=body`` its figures, charts and sessions alone (live refresh).
+    A bad filter (a value, a backwards or too long range): the page with its form and the
+    problem instead of figures, 422."""
     tz = viewer_zone(request)
-    scoped = ranged(chosen, tz)
-    found = figures(request, scoped, tz)
+    chosen = form.value
     today = datetime.now(tz).date()
-    days = [d | {"tool_calls_ok": d["tool_calls"] - d["tool_errors"]} for d in found["by_day"]]
     presets = [(days, (today - timedelta(days=days - 1)).isoformat(), today.isoformat()) for days in PRESETS]
-    context: dict[str, Any] = {
-        "scope": scope, "name": name, "repo": repo, "filters": scoped, "figures": found,
+    head = {"scope": scope, "name": name, "repo": repo, "presets": presets, "users": queries.users(conn(request), viewer_of(request))}
+    scoped = ranged(chosen, tz)
+    problems, swapped = problems_of(form, scoped)
+    if not problems and too_long(scoped):
+        problems = [too_long(scoped)]
+    if problems:  # the form shows what was asked: the good values, or the range that is wrong
+        return form_page(request, "overview.html", problems, **head, swapped=swapped, figures=None,
+                         filters=replace(chosen, page=1, sort="") if form.problems else scoped)
+    found = figures(request, scoped, tz)
+    days = [d | {"tool_calls_ok": d["tool_calls"] - d["tool_errors"]} for d in found["by_day"]]
+    context: dict[str, Any] = head | {
+        "filters": scoped, "figures": found,
         "day_charts": [charts.day_chart(title, days, series, fmt) for title, series, fmt in DAY_CHARTS],
         "eval_chart": charts.day_chart("Mean eval score", _scored_days(found), EVAL_SERIES, _score, top=5)
         if found["evals_by_day"] else None,
-        "presets": presets, "users": queries.users(conn(request), viewer_of(request)), "share": charts.share,
+        "share": charts.share,
     }
     if scope != "org":
         listing = queries.session_list(conn(request), replace(scoped, page=chosen.page), viewer_of(request), tz)
@@ -146,8 +165,8 @@ def overview_json(request: Request, chosen: Annotated[Filters, Depends(filters)]
 
 
 @router.get("/overview", response_class=HTMLResponse, summary="Overview page")
-def overview_page(request: Request, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
-    return _page(request, chosen, "org", "", fragment)
+def overview_page(request: Request, form: Annotated[Checked[Filters], Depends(page_filters)], fragment: str = "") -> HTMLResponse:
+    return _page(request, form, "org", "", fragment)
 
 
 NOT_SEEN = {404: {"description": "no such developer or repository among the sessions you may see"}}
@@ -162,9 +181,9 @@ def user_json(request: Request, name: str, chosen: Annotated[Filters, Depends(fi
 
 
 @router.get("/users/{name}", response_class=HTMLResponse, summary="Developer page", responses=NOT_SEEN)
-def user_page(request: Request, name: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+def user_page(request: Request, name: str, form: Annotated[Checked[Filters], Depends(page_filters)], fragment: str = "") -> HTMLResponse:
     user = known_user(request, name)
-    return _page(request, replace(chosen, user=user), "user", user, fragment)
+    return _page(request, replace(form, value=replace(form.value, user=user)), "user", user, fragment)
 
 
 @router.get("/repos/{key:path}.json", summary="One repository's totals and sessions", responses=NOT_SEEN)
@@ -176,6 +195,6 @@ def repo_json(request: Request, key: str, chosen: Annotated[Filters, Depends(fil
 
 
 @router.get("/repos/{key:path}", response_class=HTMLResponse, summary="Repository page", responses=NOT_SEEN)
-def repo_page(request: Request, key: str, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
+def repo_page(request: Request, key: str, form: Annotated[Checked[Filters], Depends(page_filters)], fragment: str = "") -> HTMLResponse:
     repo = known_repo(request, key)
-    return _page(request, replace(chosen, repo=repo["key"]), "repo", repo["key"], fragment, repo)
+    return _page(request, replace(form, value=replace(form.value, repo=repo["key"])), "repo", repo["key"], fragment, repo)

@@ -5,6 +5,7 @@ the URL query, so a filtered view is a link to share."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import tzinfo
 from typing import Annotated, Any
 
@@ -13,7 +14,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
 from kapacitor.server import api_json, queries, totals
-from kapacitor.server.dates import Day
+from kapacitor.server.dates import Day, range_problem
+from kapacitor.server.form_query import Checked, form_page, lenient
 from kapacitor.server.queries import Filters
 from kapacitor.server.web import api_zone, conn, render, viewer_of, viewer_zone
 
@@ -48,10 +50,38 @@ def filters(
     return Filters(repo, user, since, until, q.strip(), page, sort, marked)
 
 
+page_filters = lenient(filters)
+"""The filters of the pages with the timeline's form (it, the overview, a developer's and
+a repository's page): a bad value is a problem said beside the form (``form_query``)."""
+
+
+def problems_of(form: Checked[Filters], scoped: Filters | None = None) -> tuple[list[str], Filters | None]:
+    """The problems a page says beside its form: ``form``'s bad values, then a range of
+    ``scoped`` (default ``form.value``) that runs backwards; and for that one the
+    filters with the two days swapped, which the page offers as a link."""
+    scoped = scoped or form.value
+    backwards = range_problem(scoped.since, scoped.until)
+    swapped = replace(scoped, since=scoped.until, until=scoped.since) if backwards else None
+    return [*form.problems, *filter(None, [backwards])], swapped
+
+
+def in_range(chosen: Filters) -> Filters:
+    """``chosen``, whose days must make a range (a JSON twin's 422 otherwise)."""
+    problem = range_problem(chosen.since, chosen.until)
+    if problem:
+        raise HTTPException(status_code=422, detail=problem)
+    return chosen
+
+
 @router.get("/", response_class=HTMLResponse, summary="Timeline page")
-def timeline_page(request: Request, chosen: Annotated[Filters, Depends(filters)], fragment: str = "") -> HTMLResponse:
-    """The page, or with ``fragment=rows`` only the session table (htmx, live refresh)."""
-    context = _timeline(request, chosen)
+def timeline_page(request: Request, form: Annotated[Checked[Filters], Depends(page_filters)], fragment: str = "") -> HTMLResponse:
+    """The page, or with ``fragment=rows`` only the session table (htmx, live refresh).
+    A bad filter (a value, a backwards range): the page with the form and the problem, 422."""
+    problems, swapped = problems_of(form)
+    if problems:
+        return form_page(request, "timeline.html", problems, filters=form.value, swapped=swapped,
+                         users=queries.users(conn(request), viewer_of(request)))
+    context = _timeline(request, form.value)
     if fragment == "rows":
         return render(request, "_timeline_rows.html", **context)
     return render(request, "timeline.html", **context)
@@ -83,7 +113,7 @@ def sessions_json(
     """The same filters as the page; ``sessions`` has one row per session on the page,
     ``started`` in ISO 8601 with the offset of ``tz``."""
     zone = api_zone(tz)
-    listing = _listing(request, chosen, zone)
+    listing = _listing(request, in_range(chosen), zone)
     listing["sessions"] = [api_json.session_row(s) for s in listing["sessions"]]
     listing["tz"] = str(zone)
     return listing
