@@ -83,7 +83,10 @@ def zoned_text(text: str, tz: tzinfo | None) -> str:
         if key in TIME_KEYS or key.endswith("_at"):
             out += (text[done : found.start(1)], _iso(found[1], tz) or "")
             done = found.end(1)
-    return "".join(out) + text[done:] if out else text
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 _HOUR = re.compile(r"\d{4}-\d\d-\d\dT\d\d", re.ASCII)

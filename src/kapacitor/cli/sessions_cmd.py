@@ -105,7 +105,8 @@ def _write_json(conn: ReadDb, limit: int | None, tz: tzinfo | None) -> None:
     out, rows, between = sys.stdout, sessions.newest_json(conn, limit), ""
     out.write("[")
     while batch := list(islice(rows, 500)):  # a few hundred rows a call: zoned_text's per-call cost
-        out.write(between + zoned_text(",\n".join(batch), tz))
+        out.write(between)
+        out.write(zoned_text(",\n".join(batch), tz))
         between = ",\n"
     out.write("]\n")
 
