@@ -19,13 +19,16 @@ brings its read models up to date, then measures in the same run:
 alternately, ``--pairs`` times each, in the local zone (``TZ`` set to ``--zone``,
 a zone with DST) and with ``--tz UTC``, checks the two outputs are the same bytes,
 and prints the medians and the paired ratios (new / old, pair by pair: median
-and quartiles). ``--spread DAYS`` measures a copy of the store whose session rows'
+and quartiles); with ``--instructions`` also each side's instructions executed,
+counted by valgrind's callgrind (the same on a busy machine as on a quiet one,
+where times on a shared machine are not). ``--spread DAYS`` measures a copy of the store whose session rows'
 times are moved back by a random amount within DAYS days (seeded), as a real
 history's are spread: the replicated recordings all start within the same hour,
 which flatters anything worked out once per hour of the zone.
 
     python bench/sessions_json.py [--mb 200] [--store PATH.db] [--runs 5]
                                   [--baseline REV] [--pairs 9] [--zone Europe/Oslo] [--spread DAYS]
+                                  [--instructions]
 """
 
 from __future__ import annotations
@@ -97,12 +100,19 @@ def child_run(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes
     return time.perf_counter() - started, after[2] + after[3] - before[2] - before[3], out
 
 
+def instructions(argv: list[str], env: dict[str, str]) -> int:
+    """Instructions one process executes (valgrind's callgrind: its "Collected")."""
+    found = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                           capture_output=True, text=True, check=True, env=env).stderr
+    return int(re.search(r"Collected : (\d+)", found)[1])
+
+
 def quartiles(ratios: list[float]) -> str:
     q1, q2, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
     return f"{q2:.3f} ({q1:.3f}-{q3:.3f})"
 
 
-def against(revision: str, path: Path, pairs: int, zone: str, env: dict[str, str]) -> None:
+def against(revision: str, path: Path, pairs: int, zone: str, env: dict[str, str], count: bool) -> None:
     """The whole command by ``revision``'s code and the working tree's, alternately."""
     old_tree = Path(tempfile.mkdtemp(prefix="kapacitor-bench-old-"))
     archive = subprocess.run(["git", "archive", revision, "src"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -123,6 +133,9 @@ def against(revision: str, path: Path, pairs: int, zone: str, env: dict[str, str
                   f" (new range {min(new):.3f}-{max(new):.3f}); new/old paired {quartiles([b / a for a, b in zip(old, new)])}")
         print(f"{label:32} same output from both ({len(outputs['new']) / 1e6:.1f} MB); load average {os.getloadavg()[0]:.1f}",
               flush=True)
+        if count:
+            old, new = (instructions(command + extra, {**sides[side], "TZ": zone}) for side in ("old", "new"))
+            print(f"{label:32} instructions: old {old / 1e6:,.0f} M, new {new / 1e6:,.0f} M, new/old {new / old:.3f}", flush=True)
     shutil.rmtree(old_tree)
 
 
@@ -135,6 +148,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=9)
     parser.add_argument("--zone", default="Europe/Oslo", help="the local zone (TZ) of the alternated runs")
     parser.add_argument("--spread", type=int, metavar="DAYS", help="measure a copy whose times are spread over DAYS days")
+    parser.add_argument("--instructions", action="store_true", help="also count each side's instructions (valgrind)")
     args = parser.parse_args()
     path = args.store
     if path is None:
@@ -182,7 +196,7 @@ def main() -> None:
           f" (kapacitor --version: {start:.3f} s cpu {start_cpu:.3f} s; bare interpreter: {bare:.3f} s cpu {bare_cpu:.3f} s;"
           f" medians of {args.runs})")
     if args.baseline:
-        against(args.baseline, path, args.pairs, args.zone, env)
+        against(args.baseline, path, args.pairs, args.zone, env, args.instructions)
     if args.spread:
         shutil.rmtree(path.parent)
 
