@@ -170,8 +170,7 @@ def main() -> None:
     conn = runner.conn
     rebuild, rebuild_cpu, old = best(lambda: json.dumps([s.as_json() for s in sessions.newest(conn)], indent=2), args.runs)
     read, read_cpu, new = best(lambda: "[" + ",\n".join(sessions.newest_json(conn)) + "]\n", args.runs)
-    zoned, zoned_cpu, _ = best(lambda: "[" + ",\n".join(zoned_text(r, None) for r in sessions.newest_json(conn)) + "]\n",
-                               args.runs)
+    zoned, zoned_cpu, _ = best(lambda: "[" + zoned_text(",\n".join(sessions.newest_json(conn)), None) + "]\n", args.runs)
     assert json.loads(old) == json.loads(new), "the read rows differ from the rebuilt ones"
     runner.close()
     store.close()
