@@ -25,21 +25,19 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
-from kapacitor.capture.importer import import_paths
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-make_data = __import__("import").make_data
+built_store = __import__("sessions_json").built_store
 QUERIES = __import__("search_index").QUERIES
 
 
@@ -80,15 +78,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    path = args.store
-    if path is None:
-        work = Path(tempfile.mkdtemp(prefix="kapacitor-bench-"))
-        files, size = make_data(work / "data", args.mb)
-        path = work / "store.db"
-        store = open_store(f"sqlite://{path}")
-        import_paths(store, [work / "data"])
-        store.close()
-        print(f"built {path}: {files} files, {size / 1e6:.0f} MB of transcripts")
+    path = built_store(args.store, args.mb)
     store = open_store(f"sqlite://{path}")
     runner = ProjectionRunner(store, path, list(PROJECTIONS))
     started = time.perf_counter()
