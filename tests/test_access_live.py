@@ -26,6 +26,7 @@ from browser import launch
 from capture_helpers import WIDGETS, LiveSession, Server, wait_for
 from conftest import RECORDED
 from kapacitor.access import accounts
+from kapacitor.capture.synthetic import replicate
 from test_access import BOB_SESSION, Team, cli, follow_events
 from test_comments_browser import signed_in
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
@@ -89,11 +90,15 @@ class TwoServers:
         finally:
             db.close()
 
-    def listed(self, server: str, user: str) -> set[str]:
-        """The sessions ``user``'s timeline on ``server`` lists (what the page re-fetches)."""
+    def timeline(self, server: str, user: str) -> dict:
+        """The first page of ``user``'s timeline on ``server`` (what the page re-fetches)."""
         url = self.servers[server].url
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {self.team.tokens[user]}"}) as client:
-            return {s["session_id"] for s in client.get("/sessions.json").json()["sessions"]}
+            return client.get("/sessions.json").json()  # type: ignore[no-any-return]
+
+    def listed(self, server: str, user: str) -> set[str]:
+        """The sessions on the first page of ``user``'s timeline on ``server``."""
+        return {s["session_id"] for s in self.timeline(server, user)["sessions"]}
 
     def reaches(self, viewers: set[str], session: str = WIDGETS) -> None:
         """Every stream of ``viewers`` on both servers names ``session`` soon; the
@@ -292,6 +297,55 @@ def test_a_session_page_open_in_chromium_goes_when_its_viewer_may_no_longer_see_
             expect(chat).to_have_count(0, timeout=10_000)
             expect(page.get_by_text("no such session")).to_be_visible()
             assert [e for e in page.errors if "404" not in e] == []
+        finally:
+            context.close()
+
+
+def test_over_two_thousand_sessions_changed_at_once_make_the_pages_that_see_them_re_read_everything(two, tmp_path):
+    """More sessions change at once than a message lists (``live.MAX_LISTED``): a
+    repository default opens 2,050 sessions to the org, then closes them again. The
+    streams of whoever may see one of them now or could before are told to re-read
+    everything (anonymous, who may see none, is not), and bob's pages in Chromium
+    on the other server re-read: his timeline gains them, then loses every one, and
+    the page of one of them turns into the 404 page."""
+    prompt = (RECORDED / "projects" / "-home-dev-notes" / f"{BOB_SESSION}.jsonl").read_bytes().splitlines(keepends=True)[:3]
+    one = tmp_path / "one" / "projects" / "-home-dev-notes" / f"{BOB_SESSION}.jsonl"  # a prompt: a session of its own
+    one.parent.mkdir(parents=True)
+    one.write_bytes(b"".join(prompt))
+    copies = [path.stem for path in replicate(tmp_path / "one", tmp_path / "many", 2050) if path.suffix == ".jsonl"]
+    cli(two.team.db, "import", str(tmp_path / "many" / "projects"))  # no owner: private, root's only
+    for server in two.servers.values():
+        server.caught_up()
+    key = two.key_of(copies[1])
+    assert len(copies) == 2050 and two.timeline("B", "root")["total"] == 2050 + 2
+    with sync_playwright() as playwright:
+        context = launch(playwright, tmp_path / "chromium")
+        try:
+            page = signed_in(context, SimpleNamespace(server=two.b, tokens=two.team.tokens), "bob")
+            page.goto(two.b.url + "/")
+            expect(page.locator("#live-indicator.connected")).to_be_visible()
+            rows = page.locator("tr[data-session]")
+            expect(rows).to_have_count(1)  # his own
+            two.clear()
+            cli(two.team.db, "repos", "set", key, "--default-visibility", "org")
+            for server in two.servers:
+                for viewer in ("bob", "alice", "root"):
+                    wait_for(lambda s=server, v=viewer: two.told_all(s, v), timeout=10)
+            expect(rows.nth(5)).to_be_visible(timeout=10_000)  # a page of them
+            assert two.timeline("B", "bob")["total"] == 2050 + 1
+            session = context.new_page()
+            session.goto(f"{two.b.url}/sessions/{copies[7]}")
+            expect(session.locator("#session-head")).to_have_count(1)
+            expect(session.locator("#live-indicator.connected")).to_be_visible()
+            two.clear()
+            cli(two.team.db, "repos", "set", key, "--default-visibility", "private")
+            expect(rows).to_have_count(1, timeout=10_000)
+            assert page.locator(f'tr[data-session="{BOB_SESSION}"]').count() == 1
+            expect(session.get_by_text("no such session")).to_be_visible(timeout=10_000)
+            assert two.timeline("B", "bob")["total"] == 1
+            time.sleep(1.0)
+            assert not any(two.told_all(s, "anonymous") for s in two.servers)
+            assert page.errors == []
         finally:
             context.close()
 

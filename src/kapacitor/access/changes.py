@@ -123,14 +123,17 @@ def changed_users(db: ReadDb, after: int, upto: int) -> list[str]:
     return sorted(name for (name,) in rows)
 
 
-def seen_around(db: ReadDb, viewer: Viewer, after: int, upto: int) -> dict[str, str]:
+def seen_around(db: ReadDb, viewer: Viewer, after: int, upto: int, limit: int | None = None) -> dict[str, str]:
     """The sessions changed in (``after``, ``upto``] that ``viewer`` may see now or
     could see before one of those changes, each with its repository key: the ones
-    their open pages should refresh (gain or drop), and no other."""
+    their open pages should refresh (gain or drop), and no other (at most ``limit``
+    of them: one tells whether there is any)."""
     sql = ("SELECT DISTINCT rs.session_id, rs.key FROM access_changes ac"
            " JOIN repository_sessions rs ON rs.session_id = ac.session_id WHERE ac.seq > ? AND ac.seq <= ?")
     now, now_params = visible_clause(viewer, "rs.session_id", "rs.key")
     before, before_params = may_see(viewer, "ac.visibility", "ac.owner")
     if now:
         sql += f" AND ({now} OR {before})"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
     return dict(db.execute(sql, (after, upto, *now_params, *before_params)))

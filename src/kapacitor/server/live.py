@@ -39,7 +39,7 @@ router = APIRouter()
 POLL_SECONDS = 0.5
 """How often the hub looks at the checkpoints unwoken: the projection runner wakes
 it as soon as the read models may have moved, so this is only a safety net."""
-MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
+MAX_LISTED = 2000  # events, or sessions whose access changed; more than that in one step and pages re-read everything
 MAX_SUBSCRIBERS = 200
 """Open ``/events`` streams at most; one more is answered 503 (each holds a queue
 and a connection)."""
@@ -123,9 +123,11 @@ class LiveHub:
         resigned = {viewer: now for viewer in viewers
                     if viewer.name in users and (now := accounts.as_now(self.db, viewer)) != viewer}
         viewers = viewers - set(resigned)
-        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:
-            return resigned, dict.fromkeys(viewers, self.everything())
         cut: dict[Viewer, dict[str, Any] | None] = {}
+        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:  # too many to list: re-read everything
+            for viewer in viewers:  # ... whoever may see one of them now or could before, and nobody else
+                cut[viewer] = self.everything() if changes.seen_around(self.db, viewer, after, latest, limit=1) else None
+            return resigned, cut
         for viewer in viewers:
             seen = changes.seen_around(self.db, viewer, after, latest)
             cut[viewer] = {"position": self.position, "all": False, "sessions": sorted(seen),
