@@ -273,8 +273,9 @@ def test_store_copy_into_a_store_servers_run_on_shows_each_session_as_its_access
 def test_a_session_page_open_in_chromium_goes_when_its_viewer_may_no_longer_see_it(two, tmp_path):
     """Bob's page of alice's session, open in Chromium on server B, turns into the
     404 page when she makes it private through server A, and again when, made an
-    admin, he had it open and is made an admin no more: nothing he may not see stays
-    on his screen. Each time without a reload of his own."""
+    admin, he had it open and is made an admin no more; his page of his own session
+    turns into the sign-in page when the token he signed in with is revoked: nothing
+    he may not see stays on his screen. Each time without a reload of his own."""
     with sync_playwright() as playwright:
         context = launch(playwright, tmp_path / "chromium")
         try:
@@ -296,7 +297,14 @@ def test_a_session_page_open_in_chromium_goes_when_its_viewer_may_no_longer_see_
             cli(two.team.db, "users", "set", "bob", "--no-admin")
             expect(chat).to_have_count(0, timeout=10_000)
             expect(page.get_by_text("no such session")).to_be_visible()
-            assert [e for e in page.errors if "404" not in e] == []
+
+            page.goto(f"{two.b.url}/sessions/{BOB_SESSION}")  # his own
+            expect(chat).to_have_count(1)
+            expect(page.locator("#live-indicator.connected")).to_be_visible()
+            [bobs] = [t["id"] for t in json.loads(cli(two.team.db, "tokens", "list", "--json")) if t["user"] == "bob"]
+            cli(two.team.db, "tokens", "revoke", bobs)  # the token he signed in with
+            expect(page.locator("#token")).to_be_visible(timeout=10_000)  # sent to sign in
+            assert [e for e in page.errors if not re.search(r"status of (404|401) ", e)] == []  # the re-reads refused
         finally:
             context.close()
 
