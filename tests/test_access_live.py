@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -112,6 +113,25 @@ class TwoServers:
                 assert not self.named(server, viewer, session), (server, viewer)
 
 
+@contextmanager
+def bob_on_b(two: TwoServers, tmp_path: Path, path: str):  # type: ignore[no-untyped-def]
+    """Bob signed in to server B in real Chromium, ``path`` open and its live stream
+    connected: (the browser context, the page)."""
+    with sync_playwright() as playwright:
+        context = launch(playwright, tmp_path / "chromium")
+        try:
+            page = signed_in(context, SimpleNamespace(server=two.b, tokens=two.team.tokens), "bob")
+            opened(page, two.b.url + path)
+            yield context, page
+        finally:
+            context.close()
+
+
+def opened(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url)
+    expect(page.locator("#live-indicator.connected")).to_be_visible()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def two(request, tmp_path):
     team = Team(tmp_path, request.getfixturevalue("pg_url") if request.param == "postgresql" else None)
@@ -163,22 +183,15 @@ def test_a_timeline_open_in_chromium_on_the_other_server_gains_and_drops_the_ses
     """What the streams above drive: bob's timeline, open in real Chromium on server
     B, shows alice's session once she shares it through server A, and drops it when
     she makes it private again, without a reload."""
-    with sync_playwright() as playwright:
-        context = launch(playwright, tmp_path / "chromium")
-        try:
-            page = signed_in(context, SimpleNamespace(server=two.b, tokens=two.team.tokens), "bob")
-            page.goto(two.b.url + "/")
-            expect(page.locator("#live-indicator.connected")).to_be_visible()
-            row = page.locator(f'tr[data-session="{WIDGETS}"]')
-            expect(row).to_have_count(0)
-            alice, url = two.team.client("alice"), f"/api/sessions/{WIDGETS}/visibility"
-            assert alice.put(url, json={"visibility": "org"}).status_code == 200
-            expect(row).to_have_count(1, timeout=10_000)
-            assert alice.put(url, json={"visibility": "private"}).status_code == 200
-            expect(row).to_have_count(0, timeout=10_000)
-            assert page.errors == []
-        finally:
-            context.close()
+    with bob_on_b(two, tmp_path, "/") as (_, page):
+        row = page.locator(f'tr[data-session="{WIDGETS}"]')
+        expect(row).to_have_count(0)
+        alice, url = two.team.client("alice"), f"/api/sessions/{WIDGETS}/visibility"
+        assert alice.put(url, json={"visibility": "org"}).status_code == 200
+        expect(row).to_have_count(1, timeout=10_000)
+        assert alice.put(url, json={"visibility": "private"}).status_code == 200
+        expect(row).to_have_count(0, timeout=10_000)
+        assert page.errors == []
 
 
 def test_making_and_unmaking_an_admin_reaches_that_users_open_streams_on_every_server(two):
@@ -276,37 +289,28 @@ def test_a_session_page_open_in_chromium_goes_when_its_viewer_may_no_longer_see_
     admin, he had it open and is made an admin no more; his page of his own session
     turns into the sign-in page when the token he signed in with is revoked: nothing
     he may not see stays on his screen. Each time without a reload of his own."""
-    with sync_playwright() as playwright:
-        context = launch(playwright, tmp_path / "chromium")
-        try:
-            page = signed_in(context, SimpleNamespace(server=two.b, tokens=two.team.tokens), "bob")
-            alice, url = two.team.client("alice"), f"/api/sessions/{WIDGETS}/visibility"
-            assert alice.put(url, json={"visibility": "org"}).status_code == 200
-            page.goto(f"{two.b.url}/sessions/{WIDGETS}")
-            expect(page.locator("#live-indicator.connected")).to_be_visible()
-            chat = page.locator("#session-head")
-            expect(chat).to_have_count(1)
-            assert alice.put(url, json={"visibility": "private"}).status_code == 200
-            expect(chat).to_have_count(0, timeout=10_000)
-            expect(page.get_by_text("no such session")).to_be_visible()
+    alice, url = two.team.client("alice"), f"/api/sessions/{WIDGETS}/visibility"
+    assert alice.put(url, json={"visibility": "org"}).status_code == 200
+    with bob_on_b(two, tmp_path, f"/sessions/{WIDGETS}") as (_, page):
+        chat = page.locator("#session-head")
+        expect(chat).to_have_count(1)
+        assert alice.put(url, json={"visibility": "private"}).status_code == 200
+        expect(chat).to_have_count(0, timeout=10_000)
+        expect(page.get_by_text("no such session")).to_be_visible()
 
-            cli(two.team.db, "users", "set", "bob", "--admin")
-            page.goto(f"{two.b.url}/sessions/{WIDGETS}")
-            expect(chat).to_have_count(1)
-            expect(page.locator("#live-indicator.connected")).to_be_visible()
-            cli(two.team.db, "users", "set", "bob", "--no-admin")
-            expect(chat).to_have_count(0, timeout=10_000)
-            expect(page.get_by_text("no such session")).to_be_visible()
+        cli(two.team.db, "users", "set", "bob", "--admin")
+        opened(page, f"{two.b.url}/sessions/{WIDGETS}")
+        expect(chat).to_have_count(1)
+        cli(two.team.db, "users", "set", "bob", "--no-admin")
+        expect(chat).to_have_count(0, timeout=10_000)
+        expect(page.get_by_text("no such session")).to_be_visible()
 
-            page.goto(f"{two.b.url}/sessions/{BOB_SESSION}")  # his own
-            expect(chat).to_have_count(1)
-            expect(page.locator("#live-indicator.connected")).to_be_visible()
-            [bobs] = [t["id"] for t in json.loads(cli(two.team.db, "tokens", "list", "--json")) if t["user"] == "bob"]
-            cli(two.team.db, "tokens", "revoke", bobs)  # the token he signed in with
-            expect(page.locator("#token")).to_be_visible(timeout=10_000)  # sent to sign in
-            assert [e for e in page.errors if not re.search(r"status of (404|401) ", e)] == []  # the re-reads refused
-        finally:
-            context.close()
+        opened(page, f"{two.b.url}/sessions/{BOB_SESSION}")  # his own
+        expect(chat).to_have_count(1)
+        [bobs] = [t["id"] for t in json.loads(cli(two.team.db, "tokens", "list", "--json")) if t["user"] == "bob"]
+        cli(two.team.db, "tokens", "revoke", bobs)  # the token he signed in with
+        expect(page.locator("#token")).to_be_visible(timeout=10_000)  # sent to sign in
+        assert [e for e in page.errors if not re.search(r"status of (404|401) ", e)] == []  # the re-reads refused
 
 
 def test_over_two_thousand_sessions_changed_at_once_make_the_pages_that_see_them_re_read_everything(two, tmp_path):
@@ -326,36 +330,28 @@ def test_over_two_thousand_sessions_changed_at_once_make_the_pages_that_see_them
         server.caught_up()
     key = two.key_of(copies[1])
     assert len(copies) == 2050 and two.timeline("B", "root")["total"] == 2050 + 2
-    with sync_playwright() as playwright:
-        context = launch(playwright, tmp_path / "chromium")
-        try:
-            page = signed_in(context, SimpleNamespace(server=two.b, tokens=two.team.tokens), "bob")
-            page.goto(two.b.url + "/")
-            expect(page.locator("#live-indicator.connected")).to_be_visible()
-            rows = page.locator("tr[data-session]")
-            expect(rows).to_have_count(1)  # his own
-            two.clear()
-            cli(two.team.db, "repos", "set", key, "--default-visibility", "org")
-            for server in two.servers:
-                for viewer in ("bob", "alice", "root"):
-                    wait_for(lambda s=server, v=viewer: two.told_all(s, v), timeout=10)
-            expect(rows.nth(5)).to_be_visible(timeout=10_000)  # a page of them
-            assert two.timeline("B", "bob")["total"] == 2050 + 1
-            session = context.new_page()
-            session.goto(f"{two.b.url}/sessions/{copies[7]}")
-            expect(session.locator("#session-head")).to_have_count(1)
-            expect(session.locator("#live-indicator.connected")).to_be_visible()
-            two.clear()
-            cli(two.team.db, "repos", "set", key, "--default-visibility", "private")
-            expect(rows).to_have_count(1, timeout=10_000)
-            assert page.locator(f'tr[data-session="{BOB_SESSION}"]').count() == 1
-            expect(session.get_by_text("no such session")).to_be_visible(timeout=10_000)
-            assert two.timeline("B", "bob")["total"] == 1
-            time.sleep(1.0)
-            assert not any(two.told_all(s, "anonymous") for s in two.servers)
-            assert page.errors == []
-        finally:
-            context.close()
+    with bob_on_b(two, tmp_path, "/") as (context, page):
+        rows = page.locator("tr[data-session]")
+        expect(rows).to_have_count(1)  # his own
+        two.clear()
+        cli(two.team.db, "repos", "set", key, "--default-visibility", "org")
+        for server in two.servers:
+            for viewer in ("bob", "alice", "root"):
+                wait_for(lambda s=server, v=viewer: two.told_all(s, v), timeout=10)
+        expect(rows.nth(5)).to_be_visible(timeout=10_000)  # a page of them
+        assert two.timeline("B", "bob")["total"] == 2050 + 1
+        session = context.new_page()
+        opened(session, f"{two.b.url}/sessions/{copies[7]}")
+        expect(session.locator("#session-head")).to_have_count(1)
+        two.clear()
+        cli(two.team.db, "repos", "set", key, "--default-visibility", "private")
+        expect(rows).to_have_count(1, timeout=10_000)
+        assert page.locator(f'tr[data-session="{BOB_SESSION}"]').count() == 1
+        expect(session.get_by_text("no such session")).to_be_visible(timeout=10_000)
+        assert two.timeline("B", "bob")["total"] == 1
+        time.sleep(1.0)
+        assert not any(two.told_all(s, "anonymous") for s in two.servers)
+        assert page.errors == []
 
 
 WRITES = re.compile(r"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+(?:users|tokens|session_access|repository_access)\b(?:\s+SET\s+\w+)?")

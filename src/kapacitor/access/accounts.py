@@ -304,9 +304,7 @@ def copy_changes(target: ReadDb, users: list[Any], tokens: list[Any], owners: li
     a revoked token belongs to. Rows ``copy_access`` leaves as they are count for
     nothing, so a copy run again announces nothing."""
     held: dict[str, tuple[str, str | None]] = {}
-    ids = [row[0] for row in owners]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in changes.in_chunks(row[0] for row in owners):
         held.update((sid, (owner, visibility)) for sid, owner, visibility in target.execute(
             f"SELECT session_id, owner, visibility FROM session_access WHERE session_id IN ({','.join('?' * len(chunk))})",
             chunk))

@@ -97,11 +97,16 @@ def changing(db: ReadDb, *picks: Pick, users: Iterable[str] = ()) -> Iterator[No
                 db.execute("SELECT pg_notify(?, ?)", (CHANNEL, str(seq)))
 
 
+def in_chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    """``ids`` (each once) a few hundred at a time: as many as one ``IN (...)`` names."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _LISTED):
+        yield unique[start : start + _LISTED]
+
+
 def listed(session_ids: Iterable[str]) -> list[Pick]:
-    """Picks of exactly these sessions (a few hundred ids to a condition)."""
-    ids = list(dict.fromkeys(session_ids))
-    return [(f"rs.session_id IN ({','.join('?' * len(chunk))})", chunk)
-            for chunk in (ids[start : start + _LISTED] for start in range(0, len(ids), _LISTED))]
+    """Picks of exactly these sessions."""
+    return [(f"rs.session_id IN ({','.join('?' * len(chunk))})", chunk) for chunk in in_chunks(session_ids)]
 
 
 def latest(db: ReadDb) -> int:
