@@ -228,8 +228,9 @@ async def _in_thread(work: Callable[..., Any], *args: Any) -> Any:
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request) -> EventSourceResponse:
-    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``,
-    ``comments`` (sessions whose comments or marks changed).
+    """Each ``change`` message is JSON: ``position``, ``all`` (re-read everything: more
+    changed than a message lists, or the viewer's own rights changed), ``sessions``,
+    ``repositories``, ``comments`` (sessions whose comments or marks changed).
     503 (retry later) when ``MAX_SUBSCRIBERS`` streams are open."""
     hub: LiveHub = request.app.state.hub
     queue = hub.subscribe(viewer_of(request))
