@@ -26,7 +26,7 @@ from kapacitor.events import agent_session_stream
 from kapacitor.projections import live_status
 from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server.chat_cache import ChatCache
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import EventStore, StoreClosed
 from kapacitor.store.readdb import ReadDb
 
 WARM_FROM = 5_000
@@ -81,6 +81,8 @@ class ChatWarmer:
     def _run(self) -> None:
         try:
             self.built = warm(self.store, self.db, self.cache, self._stop)
+        except StoreClosed as exc:  # the server closed the database: it is stopping
+            log.info("chat warm-up stopped: %s", exc)
         except Exception:  # a warm-up that fails leaves reads to build, as without it
             log.exception("chat warm-up stopped")
 

@@ -23,6 +23,7 @@ from kapacitor.store.base import (
     NO_STREAM,
     AppendResult,
     Rewrite,
+    StoreClosed,
     StoreDamaged,
     StoreError,
     StoreMissing,
@@ -128,7 +129,8 @@ def damage_of(exc: BaseException) -> str | None:
 
 
 class SQLiteEventStore:
-    """Event store on one SQLite file. One connection per thread.
+    """Event store on one SQLite file. One connection per thread, opened on the
+    thread's first call, until ``close()``: then every call raises ``StoreClosed``.
 
     A file that is not a SQLite database, or whose pages turn out damaged, is
     refused (``StoreDamaged``): once a damaged page is met, this store writes
@@ -145,6 +147,7 @@ class SQLiteEventStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._closed = False
         try:
             migrate(self.conn, MIGRATIONS)
         except sqlite3.DatabaseError as exc:
@@ -165,12 +168,18 @@ class SQLiteEventStore:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened now if it has none); ``StoreClosed`` once closed."""
+        if self._closed:
+            raise StoreClosed(f"store {self.url}")
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path)
-            self._local.conn = conn
             with self._lock:
+                if self._closed:  # closed while it was being opened: close() did not see it
+                    conn.close()
+                    raise StoreClosed(f"store {self.url}")
                 self._connections.append(conn)
+            self._local.conn = conn
         return conn
 
     def append(
@@ -357,7 +366,7 @@ class SQLiteEventStore:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+            self._closed = True
+            opened, self._connections = self._connections, []
+        for conn in opened:
+            conn.close()
