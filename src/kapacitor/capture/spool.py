@@ -166,14 +166,16 @@ class uploading:  # noqa: N801 — used like contextlib's helpers
     """``with uploading(session_id):`` around a long upload by the holder of the
     session's send lock: the lock file names the upload and its pid meanwhile, so
     a hook that finds the lock taken spools at once rather than waiting for it
-    (``send_lock(unless_uploading=True)``). Left behind by a killed holder it
-    misleads nobody: the lock is free then, and a pid that is gone is ignored."""
+    (``send_lock(unless_uploading=True)``). Left behind by a killed holder it is
+    read only once someone else holds the lock, and its pid is gone then (were the
+    pid reused, a hook would spool where it could have waited: nothing is lost)."""
 
     def __init__(self, session_id: str):
         self.path, self.fd = session_file(session_id, ".lock"), -1
 
     def __enter__(self) -> None:
         self.fd = opened(self.path, os.O_WRONLY | os.O_CREAT)
+        os.ftruncate(self.fd, 0)  # a longer pid left behind would show through
         os.pwrite(self.fd, _UPLOADING + str(os.getpid()).encode(), 0)
 
     def __exit__(self, *exc: object) -> None:
