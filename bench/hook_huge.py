@@ -38,6 +38,8 @@ from pathlib import Path
 
 from hook import wait_up  # bench/hook.py, beside this script
 
+from kapacitor.capture.spool import exclusive
+
 PYTHON = sys.executable
 KAPACITOR = str(Path(sys.executable).parent / "kapacitor")
 INLINE = """import sys
@@ -172,14 +174,8 @@ def later_batch(runs: int, tmp: Path, output: str, env: dict[str, str]) -> dict[
 
 def lock_taken(path: Path) -> bool:
     """Whether another process holds the ``flock`` on ``path`` (the session's send lock)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    with exclusive(str(path), 0) as free:
+        return not free
 
 
 def prompt_line(session_id: str, text: str) -> bytes:

@@ -5,9 +5,7 @@ makes the agent wait for them."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import subprocess
 import threading
@@ -24,7 +22,7 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
-from kapacitor.capture.spool import held_batch, session_file
+from kapacitor.capture.spool import held_batch, send_lock
 from kapacitor.store import open_store
 from redaction_corpus import GHP
 
@@ -156,14 +154,8 @@ def test_a_hook_does_not_wait_for_the_send_lock_while_a_large_batch_is_uploaded(
         return any("held" in b and held_batch(live.session_id, b["held"]) for b in spooled(live.session_id))
 
     def lock_taken() -> bool:
-        fd = os.open(session_file(live.session_id, ".lock"), os.O_RDONLY | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        with send_lock(live.session_id, 0) as free:
+            return not free
 
     wait_for(masked, timeout=240, interval=0.01)
     wait_for(lock_taken, timeout=60, interval=0.005)  # the detached process delivers it now: seconds of upload

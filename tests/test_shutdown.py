@@ -11,6 +11,7 @@ import subprocess
 import threading
 
 import pytest
+from test_chat_model import huge_session
 
 import capture_helpers
 from capture_helpers import Server, wait_for
@@ -28,7 +29,6 @@ from kapacitor.server import chat_warmup
 from kapacitor.server.live import LiveHub
 from kapacitor.store import open_store
 from kapacitor.store.readdb import open_read_db
-from test_chat_model import huge_session
 
 
 def test_a_cancelled_hub_ends_only_once_its_query_has_ended(tmp_path):
