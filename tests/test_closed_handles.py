@@ -242,3 +242,4 @@ def test_the_live_hub_stops_once_its_database_is_closed_under_it(store_url, capl
     finally:
         db.close()
         store.close()
+

@@ -156,7 +156,9 @@ class SQLiteEventStore:
             self.close()
             raise StoreDamaged(self.path, str(exc)) from None
 
-    def _refuse_if_damaged(self, exc: BaseException) -> None:
+    def _refuse_if_closed_or_damaged(self, exc: BaseException) -> None:
+        if self._closed:  # closed under a call in flight (sqlite3: "Cannot operate on a closed database")
+            raise StoreClosed(f"store {self.url}") from exc
         message = damage_of(exc)
         if message is not None:
             self.damaged = message
@@ -210,7 +212,7 @@ class SQLiteEventStore:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._refuse_if_damaged(exc)
+            self._refuse_if_closed_or_damaged(exc)
             raise
 
     def _append_locked(
@@ -273,7 +275,11 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
+        try:
+            return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
+        except sqlite3.DatabaseError as exc:
+            self._refuse_if_closed_or_damaged(exc)
+            raise
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
@@ -284,7 +290,7 @@ class SQLiteEventStore:
         try:
             return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
         except sqlite3.DatabaseError as exc:
-            self._refuse_if_damaged(exc)
+            self._refuse_if_closed_or_damaged(exc)
             raise
 
     def _chunks(self, names: Iterable[str]) -> blobs.Chunks:
@@ -308,7 +314,7 @@ class SQLiteEventStore:
         try:
             return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            self._refuse_if_damaged(exc)
+            self._refuse_if_closed_or_damaged(exc)
             raise
 
     def count_after(self, after: int = 0) -> int:
