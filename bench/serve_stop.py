@@ -69,13 +69,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="kapacitor-bench-serve-stop-"))
-    huge_store(tmp / "events.db", args.calls)
     stops, said = [], []
-    for n in range(args.runs):
-        seconds, stderr = stop_once(tmp / "events.db", tmp / f"stderr-{n}")
-        stops.append(seconds)
-        said.append(stderr)
+    with tempfile.TemporaryDirectory(prefix="kapacitor-bench-serve-stop-") as name:
+        tmp = Path(name)
+        huge_store(tmp / "events.db", args.calls)
+        for n in range(args.runs):
+            seconds, stderr = stop_once(tmp / "events.db", tmp / f"stderr-{n}")
+            stops.append(seconds)
+            said.append(stderr)
     result = {"calls": args.calls, "runs": args.runs, "stop_median": round(statistics.median(stops), 2),
               "stop_max": round(max(stops), 2), "tracebacks": sum("Traceback" in s for s in said),
               "last_line": (said[-1].strip().splitlines() or [""])[-1], "load": round(os.getloadavg()[0], 1)}
