@@ -11,8 +11,8 @@ session at a time, once per start. Nothing is stored: a warmed chat is the same
 ``ChatModel`` a read would fold from the events, kept in memory only.
 
 A stop is prompt: the server's shutdown sets the warmer's stop flag, which the
-build under way looks at between streams and every ``chat.STOP_EVERY`` events
-(``chat.BuildStopped``); the server waits for it at most ``STOP_WAIT`` seconds
+build under way looks at every ``chat.STOP_EVERY`` events it folds and before
+each page of the streams it reads (``chat.BuildStopped``); the server waits for it at most ``STOP_WAIT`` seconds
 and then leaves it, a daemon thread, to end by itself: its next read of the
 closed store or database raises ``StoreClosed``, which ends it quietly.
 
