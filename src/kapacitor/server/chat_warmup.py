@@ -12,9 +12,10 @@ session at a time, once per start. Nothing is stored: a warmed chat is the same
 
 A stop is prompt: the server's shutdown sets the warmer's stop flag, which the
 build under way looks at every ``chat.STOP_EVERY`` events it folds and before
-each page of the streams it reads (``chat.BuildStopped``); the server waits for it at most ``STOP_WAIT`` seconds
-and then leaves it, a daemon thread, to end by itself: its next read of the
-closed store or database raises ``StoreClosed``, which ends it quietly.
+each page of the streams it reads (``chat.BuildStopped``); the server waits for
+it at most ``STOP_WAIT`` seconds and then leaves it, a daemon thread, to end by
+itself: its next read of the closed store or database raises ``StoreClosed``,
+which ends it with one line.
 
 The thread keeps the process's CPU priority on purpose: it holds the session's
 lock and, while it folds, the interpreter's lock, so a reader of that session
