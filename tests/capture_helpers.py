@@ -129,7 +129,8 @@ class Server:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server with ``sig``. AssertionError when it has not exited within
         ``STOP_TIMEOUT`` (it is killed: nothing is left running), or when it printed
-        a traceback while stopping (Ctrl-C or a SIGTERM must end it quietly)."""
+        a traceback while stopping (Ctrl-C or a SIGTERM must end it quietly). What it
+        printed while stopping is kept in ``stopping``."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -143,7 +144,7 @@ class Server:
                 proc.wait()
                 raise AssertionError(f"kapacitor serve did not stop within {STOP_TIMEOUT}s of signal {sig}") from None
         self.stderr.seek(said)
-        stopping = self.stderr.read().decode(errors="replace")
+        self.stopping = stopping = self.stderr.read().decode(errors="replace")
         self.stderr.close()
         assert "Traceback" not in stopping, f"kapacitor serve printed a traceback as it stopped:\n{stopping[-4000:]}"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +33,11 @@ from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
 from kapacitor.server.access import viewer_of
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import EventStore, StoreClosed
 from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 """How often the hub looks at the checkpoints unwoken: the projection runner wakes
 it as soon as the read models may have moved, so this is only a safety net."""
@@ -190,7 +192,8 @@ class LiveHub:
 
     async def run(self) -> None:
         """Publish each advance of the checkpoints and each access change, until
-        cancelled: when woken (``wake``), else every ``POLL_SECONDS``."""
+        cancelled (or the database is closed under it: ``StoreClosed``, logged
+        once): when woken (``wake``), else every ``POLL_SECONDS``."""
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         try:
             self.position = await _in_thread(self.applied_position)
@@ -207,6 +210,8 @@ class LiveHub:
                     resigned, cut = changed
                     self.resign(resigned)
                     self.publish(cut)
+        except StoreClosed as exc:
+            log.warning("live updates stopped: %s", exc)
         finally:
             self._loop = None  # wake() from the runner's thread is a no-op from now on
 
