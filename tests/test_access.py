@@ -284,10 +284,11 @@ def assert_figures_stay_private(bob: httpx.Client, alice: httpx.Client, root: ht
         assert bob.get(f"/users/{hers['user']}.json?{span}").status_code == 404
 
 
-def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event) -> None:
-    """Collect the lines of ``/events`` until ``stop`` (or the client is closed)."""
+def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event,
+                  path: str = "/events") -> None:
+    """Collect the lines of ``path`` (a live stream) until ``stop`` (or the client is closed)."""
     try:
-        with client.stream("GET", "/events", timeout=httpx.Timeout(10, read=60)) as stream:
+        with client.stream("GET", path, timeout=httpx.Timeout(10, read=60)) as stream:
             ready.set()
             for line in stream.iter_lines():
                 seen.append(line)

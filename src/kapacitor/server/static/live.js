@@ -5,7 +5,9 @@
 // commented on or marked that session). The chat keeps its lazy-loading place: it re-fetches
 // as many items as are already shown. Statuses also change with time alone
 // (running turns idle after two quiet minutes), so the session header and the
-// data-live-any parts refresh once a minute too.
+// data-live-any parts refresh once a minute too. The stream to follow is the
+// live indicator's data-events (an anonymous visitor follows only the public
+// session whose page it is; see server/live.py).
 (function () {
   function chatUrl(el) {
     var more = el.querySelector("[hx-get*='/chat?start=']");
@@ -30,7 +32,9 @@
   }
   function connect() {
     var indicator = document.getElementById("live-indicator");
-    var source = new EventSource("/events");
+    var url = indicator ? indicator.dataset.events : "/events";  // "" when this page has no stream to follow
+    if (!url) return;
+    var source = new EventSource(url);
     source.addEventListener("hello", function () { if (indicator) indicator.classList.add("connected"); });
     source.addEventListener("change", function (e) {
       var change = JSON.parse(e.data);
