@@ -465,7 +465,9 @@ def test_sign_in_needs_the_forms_csrf_token_and_a_good_token(team):
     assert wrong.status_code == 401 and "Unknown or revoked token" in wrong.text
     assert client.post("/login", data={"token": team.tokens["bob"], "csrf": csrf, "next": "//evil.example"}).headers["location"] == "/"
     assert client.get("/healthz").status_code == 200
-    assert httpx.get(team.server.url + "/healthz").status_code == 200  # open to all
+    anonymous = httpx.get(team.server.url + "/healthz")  # open to all (a load balancer's probe) ...
+    assert anonymous.status_code == 200 and anonymous.json().keys() == {"ok", "version"}  # ... but no count of events
+    assert {"head", "lag", "projections"} <= team.client("bob").get("/healthz").json().keys()
     assert httpx.get(team.server.url + "/static/app.css").status_code == 200
 
 

@@ -33,7 +33,7 @@ class TwoServers:
 
     def __init__(self, team: Team):
         self.team = team
-        self.b = Server(team.db, None, "--auth").start().caught_up()
+        self.b = Server(team.db, None, "--auth").start().caught_up(token=team.tokens["root"])
         self.servers = {"A": team.server, "B": self.b}
         self.seen: dict[tuple[str, str], list[str]] = {}
         self.stop = threading.Event()
