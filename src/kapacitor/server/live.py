@@ -9,7 +9,9 @@ and the sessions people commented on or marked (``comments``), or the sessions
 whose visibility changed (``access_changed``: read from the access-change log,
 so a change made by another server or the CLI is announced too),
 cut for each subscriber to what its viewer may see: a change to a session
-someone may not see never reaches their stream.
+someone may not see never reaches their stream. A stream whose user's rights
+changed (made or unmade an admin, the token it signed in with revoked) is
+signed in again as they are now and told to re-read everything (``all``).
 
 A stream may follow one session (``/events?session=ID``, which the viewer must
 be allowed to see): it hears only of that session. On a server with ``--auth``
@@ -33,7 +35,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
-from kapacitor.access import changes
+from kapacitor.access import accounts, changes
 from kapacitor.access.viewer import LOCAL, Viewer, visible_sessions
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import checkpoints
@@ -46,7 +48,7 @@ router = APIRouter()
 POLL_SECONDS = 0.5
 """How often the hub looks at the checkpoints unwoken: the projection runner wakes
 it as soon as the read models may have moved, so this is only a safety net."""
-MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
+MAX_LISTED = 2000  # events, or sessions whose access changed; more than that in one step and pages re-read everything
 MAX_SUBSCRIBERS = 200
 """Open ``/events`` streams of signed-in users (and of the local user of a server
 without ``--auth``) at most; one more is answered 503 (each holds a queue and a
@@ -138,11 +140,14 @@ class LiveHub:
         return sorted(k for (k,) in self.db.execute(
             f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions))
 
-    def access_changed(self, viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None] | None:
-        """The visibility changes since the last look (made by any server or the CLI:
-        ``access.changes``), cut for each of ``viewers``: the sessions they may see
-        now or could before, so a timeline gains a session shared with its viewer (or
-        drops one made private) without a reload. None when nothing changed."""
+    def access_changed(self, viewers: set[Viewer]) -> tuple[dict[Viewer, Viewer], dict[Viewer, dict[str, Any] | None]] | None:
+        """The access changes since the last look (made by any server or the CLI:
+        ``access.changes``): the viewers among ``viewers`` whose user's rights
+        changed, each with who they are now (``accounts.as_now``; their streams
+        re-read everything, ``resign``), and the visibility changes cut for each
+        of the others: the sessions they may see now or could before, so a
+        timeline gains a session shared with its viewer (or drops one made
+        private) without a reload. None when nothing changed."""
         latest = changes.latest(self.db)
         if self.access_seq is None or latest < self.access_seq:  # not running yet, or a replaced database
             self.access_seq = latest
@@ -150,14 +155,33 @@ class LiveHub:
         if latest == self.access_seq:
             return None
         after, self.access_seq = self.access_seq, latest
-        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:
-            return dict.fromkeys(viewers, {"all": True, "sessions": [], "repositories": [], "comments": []})
+        users = set(changes.changed_users(self.db, after, latest))
+        resigned = {viewer: now for viewer in viewers
+                    if viewer.name in users and (now := accounts.as_now(self.db, viewer)) != viewer}
+        viewers = viewers - set(resigned)
         cut: dict[Viewer, dict[str, Any] | None] = {}
+        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:  # too many to list: re-read everything
+            for viewer in viewers:  # ... whoever may see one of them now or could before, and nobody else
+                cut[viewer] = self.everything() if changes.seen_around(self.db, viewer, after, latest, limit=1) else None
+            return resigned, cut
         for viewer in viewers:
             seen = changes.seen_around(self.db, viewer, after, latest)
             cut[viewer] = {"all": False, "sessions": sorted(seen),
                            "repositories": sorted(set(seen.values())), "comments": []} if seen else None
-        return cut
+        return resigned, cut
+
+    def everything(self) -> dict[str, Any]:
+        """The message that makes a page re-read every live part of it."""
+        return {"all": True, "sessions": [], "repositories": [], "comments": []}
+
+    def resign(self, resigned: dict[Viewer, Viewer]) -> None:
+        """Each stream of a viewer in ``resigned`` goes on as who they are now, and
+        re-reads everything (what they may see changed as a whole)."""
+        for queue, viewer in list(self.queues.items()):
+            if viewer in resigned:
+                self.queues[queue] = resigned[viewer]
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(self.everything())
 
     def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
         """``message`` as each viewer may see it: only the sessions they may see and
@@ -213,10 +237,14 @@ class LiveHub:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
                 self._woken.clear()
-                for step in (self.advance, self.access_changed):
-                    cut = await _in_thread(step, set(self.queues.values()))
-                    if cut is not None:
-                        self.publish(cut)
+                cut = await _in_thread(self.advance, set(self.queues.values()))
+                if cut is not None:
+                    self.publish(cut)
+                changed = await _in_thread(self.access_changed, set(self.queues.values()))
+                if changed is not None:
+                    resigned, cut = changed
+                    self.resign(resigned)
+                    self.publish(cut)
         finally:
             self._loop = None  # wake() from the runner's thread is a no-op from now on
 
@@ -257,12 +285,13 @@ def stream_url(request: Request, session_id: str = "") -> str:
 
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request, session: str = "") -> EventSourceResponse:
-    """Each ``change`` message is JSON: ``all``, ``sessions``, ``repositories``,
-    ``comments`` (sessions whose comments or marks changed); the first message,
-    ``hello``, is ``{}``. ``session``: follow that session alone (404 when the
-    viewer may not see it); on a server with ``--auth`` an anonymous visitor must
-    name one (else 401). 503 (retry later) when the viewer's streams are at their
-    limit (``LiveHub.refusal``)."""
+    """Each ``change`` message is JSON: ``all`` (re-read everything: more changed
+    than a message lists, or the viewer's own rights changed), ``sessions``,
+    ``repositories``, ``comments`` (sessions whose comments or marks changed); the
+    first message, ``hello``, is ``{}``. ``session``: follow that session alone
+    (404 when the viewer may not see it); on a server with ``--auth`` an anonymous
+    visitor must name one (else 401). 503 (retry later) when the viewer's streams
+    are at their limit (``LiveHub.refusal``)."""
     hub: LiveHub = request.app.state.hub
     viewer = viewer_of(request)
     if session and not await _in_thread(visible_sessions, hub.db, viewer, [session]):
