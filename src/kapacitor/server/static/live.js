@@ -9,6 +9,8 @@
 // read (its session made private, their admin rights or token taken away: 404,
 // 401, or sent to sign in) reloads the page, which the server then draws as it
 // is for them now (the 404 page, the sign-in page): nothing they may not see stays.
+// The stream to follow is the live indicator's data-events (an anonymous visitor
+// follows only the public session whose page it is; see server/live.py).
 (function () {
   function chatUrl(el) {
     var more = el.querySelector("[hx-get*='/chat?start=']");
@@ -37,7 +39,9 @@
   }
   function connect() {
     var indicator = document.getElementById("live-indicator");
-    var source = new EventSource("/events");
+    var url = indicator ? indicator.dataset.events : "/events";  // "" when this page has no stream to follow
+    if (!url) return;
+    var source = new EventSource(url);
     source.addEventListener("hello", function () { if (indicator) indicator.classList.add("connected"); });
     source.addEventListener("change", function (e) {
       var change = JSON.parse(e.data);
