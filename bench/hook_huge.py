@@ -11,7 +11,10 @@ at once a small hook whose transcript gained a prompt line, and the time from
 the small hook's start until that prompt is readable through the JSON API
 (``/sessions/{id}/chat.json``, polled every 5 ms): what a later batch waits
 for the huge payload being masked (``later_batch``; ``huge_stored``: until the
-huge payload's event is in the store, for comparison).
+huge payload's event is in the store, for comparison). And once the masked
+batch is written, while the detached process uploads it (holding the session's
+send lock), one more small hook: its wall time (``during_upload``: it waited
+its second for the lock, then spooled; now it spools at once).
 
     python bench/hook_huge.py [--runs 5] [--json]
 """
@@ -34,6 +37,8 @@ import uuid
 from pathlib import Path
 
 from hook import wait_up  # bench/hook.py, beside this script
+
+from kapacitor.capture.spool import exclusive
 
 PYTHON = sys.executable
 KAPACITOR = str(Path(sys.executable).parent / "kapacitor")
@@ -123,7 +128,7 @@ def later_batch(runs: int, tmp: Path, output: str, env: dict[str, str]) -> dict[
     store = tmp / "later.db"
     server = subprocess.Popen([KAPACITOR, "--store", f"sqlite://{store}", "serve", "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    figures: dict[str, list[float]] = {"later_batch": [], "huge_stored": []}
+    figures: dict[str, list[float]] = {"later_batch": [], "huge_stored": [], "during_upload": []}
     try:
         wait_up(url)
         for n in range(runs):
@@ -148,6 +153,14 @@ def later_batch(runs: int, tmp: Path, output: str, env: dict[str, str]) -> dict[
                     raise SystemExit("the small hook's line was not readable after 120 s")
                 time.sleep(0.005)
             figures["later_batch"].append(time.perf_counter() - small_started)
+            sessions = tmp / f"state-later-{n}" / "kapacitor" / "sessions"
+            while not held_written(sessions, session_id):
+                time.sleep(0.01)
+            while not lock_taken(sessions / f"{session_id}.lock") and not huge_stored(store, session_id):
+                time.sleep(0.005)
+            if not huge_stored(store, session_id):  # the upload is under way
+                during = {**huge, "tool_use_id": "toolu_during", "tool_response": {"stdout": "ok\n"}}
+                figures["during_upload"].append(timed([KAPACITOR, "hook", "PostToolUse"], json.dumps(during).encode(), run_env)[0])
             while not huge_stored(store, session_id):
                 if time.perf_counter() - started > 300:
                     raise SystemExit("the huge payload was not stored after 300 s")
@@ -157,6 +170,12 @@ def later_batch(runs: int, tmp: Path, output: str, env: dict[str, str]) -> dict[
         server.terminate()
         server.wait()
     return figures
+
+
+def lock_taken(path: Path) -> bool:
+    """Whether another process holds the ``flock`` on ``path`` (the session's send lock)."""
+    with exclusive(str(path), 0) as free:
+        return not free
 
 
 def prompt_line(session_id: str, text: str) -> bytes:
@@ -177,9 +196,9 @@ def fetch(url: str) -> bytes:
 def huge_stored(store: Path, session_id: str) -> bool:
     """Whether the huge payload's ``HookReceived`` is in the store (read-only)."""
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT count(*) FROM events WHERE type = 'HookReceived' AND stream = ?",
-                            (f"AgentSession-{session_id}",)).fetchone()
-    return bool(rows and rows[0] >= 2)
+        rows = conn.execute("SELECT count(*) FROM events WHERE type = 'HookReceived' AND stream = ? AND instr(data, ?)",
+                            (f"AgentSession-{session_id}", b"toolu_huge")).fetchone()
+    return bool(rows and rows[0])
 
 
 def main() -> None:
@@ -197,6 +216,7 @@ def main() -> None:
           f"  masked batch in the spool after {result['detached_spooled']:.2f}")
     print(f"server up: a small hook right after the huge one readable after {result['later_batch']:.2f}"
           f" (the huge payload stored after {result['huge_stored']:.2f} from its hook's start)")
+    print(f"a small hook while the masked batch is uploaded: wall {result['during_upload']:.2f}")
 
 
 if __name__ == "__main__":

@@ -120,16 +120,19 @@ class Server:
             assert self.proc is not None and self.proc.poll() is None, "kapacitor serve exited"
             return False
 
-    def caught_up(self, timeout: float = START_TIMEOUT) -> Server:
+    def caught_up(self, timeout: float = START_TIMEOUT, token: str = "") -> Server:
         """Wait until every read model has read the whole log (``/healthz`` lag 0):
-        a server answers before it has caught up with a store imported beforehand."""
-        wait_for(lambda: self.get("/healthz")["lag"] == 0, timeout=timeout)  # type: ignore[index]
+        a server answers before it has caught up with a store imported beforehand.
+        ``token``: a user's, for a server with ``--auth`` (it tells an anonymous
+        caller only whether it is ok)."""
+        wait_for(lambda: self.get("/healthz", token)["lag"] == 0, timeout=timeout)  # type: ignore[index]
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server with ``sig``. AssertionError when it has not exited within
         ``STOP_TIMEOUT`` (it is killed: nothing is left running), or when it printed
-        a traceback while stopping (Ctrl-C or a SIGTERM must end it quietly)."""
+        a traceback while stopping (Ctrl-C or a SIGTERM must end it quietly). What it
+        printed while stopping is kept in ``stopping``."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -143,12 +146,13 @@ class Server:
                 proc.wait()
                 raise AssertionError(f"kapacitor serve did not stop within {STOP_TIMEOUT}s of signal {sig}") from None
         self.stderr.seek(said)
-        stopping = self.stderr.read().decode(errors="replace")
+        self.stopping = stopping = self.stderr.read().decode(errors="replace")
         self.stderr.close()
         assert "Traceback" not in stopping, f"kapacitor serve printed a traceback as it stopped:\n{stopping[-4000:]}"
 
-    def get(self, path: str) -> object:
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+    def get(self, path: str, token: str = "") -> object:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers), timeout=30) as response:
             return json.loads(response.read())
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict]:

@@ -284,10 +284,11 @@ def assert_figures_stay_private(bob: httpx.Client, alice: httpx.Client, root: ht
         assert bob.get(f"/users/{hers['user']}.json?{span}").status_code == 404
 
 
-def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event) -> None:
-    """Collect the lines of ``/events`` until ``stop`` (or the client is closed)."""
+def follow_events(client: httpx.Client, seen: list[str], ready: threading.Event, stop: threading.Event,
+                  path: str = "/events") -> None:
+    """Collect the lines of ``path`` (a live stream) until ``stop`` (or the client is closed)."""
     try:
-        with client.stream("GET", "/events", timeout=httpx.Timeout(10, read=60)) as stream:
+        with client.stream("GET", path, timeout=httpx.Timeout(10, read=60)) as stream:
             ready.set()
             for line in stream.iter_lines():
                 seen.append(line)
@@ -464,7 +465,9 @@ def test_sign_in_needs_the_forms_csrf_token_and_a_good_token(team):
     assert wrong.status_code == 401 and "Unknown or revoked token" in wrong.text
     assert client.post("/login", data={"token": team.tokens["bob"], "csrf": csrf, "next": "//evil.example"}).headers["location"] == "/"
     assert client.get("/healthz").status_code == 200
-    assert httpx.get(team.server.url + "/healthz").status_code == 200  # open to all
+    anonymous = httpx.get(team.server.url + "/healthz")  # open to all (a load balancer's probe) ...
+    assert anonymous.status_code == 200 and anonymous.json().keys() == {"ok", "version"}  # ... but no count of events
+    assert {"head", "lag", "projections"} <= team.client("bob").get("/healthz").json().keys()
     assert httpx.get(team.server.url + "/static/app.css").status_code == 200
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import tarfile
+import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from kapacitor.capture.importer import import_paths
-from kapacitor.demo import ARCHIVE, extracted
+from kapacitor.demo import ARCHIVE, STAMP, extracted, session_of, stamp_time
 from kapacitor.projections.session_summary import SessionSummaries
 from kapacitor.store import open_store
 
@@ -34,6 +37,53 @@ def imported(tmp_path_factory):
     for event in events:
         sessions.apply(event)
     return summary, events, sessions.sessions
+
+
+@pytest.fixture
+def machine_zone(monkeypatch):
+    """Set the process's local zone (``TZ``) for a test; the machine's is back after it."""
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def spans(transcripts: dict[Path, bytes]) -> dict[str, tuple[datetime, datetime]]:
+    """Each session's first and last timestamp (its subagents' included)."""
+    stamps: dict[str, list[datetime]] = {}
+    for path, data in transcripts.items():
+        stamps.setdefault(session_of(path), []).extend(stamp_time(m.group(1)) for m in STAMP.finditer(data))
+    return {sid: (min(s), max(s)) for sid, s in stamps.items()}
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Tokyo", "Pacific/Kiritimati"])
+def test_the_demo_keeps_one_session_a_day_at_its_time_in_the_machines_zone(zone, machine_zone):
+    """docs/demo.md's "fourteen sessions on fourteen days": whatever the hour the demo
+    is dated at and the zone it is served in, each session starts on its own day
+    (the days between them as recorded), at the clock time the script gave it, in
+    that zone; the newest today (yesterday when it would not have ended yet) and
+    none after the moment the demo is made."""
+    machine_zone(zone)
+    here = ZoneInfo(zone)
+    with tarfile.open(ARCHIVE) as tar:  # as recorded, each at its day before the set's moment and its time (UTC)
+        recorded = spans({Path(m.name): tar.extractfile(m).read() for m in tar.getmembers()  # type: ignore[union-attr]
+                          if m.name.endswith(".jsonl")})
+        made_for = datetime.fromisoformat(json.loads(tar.extractfile("demo.json").read())["now"]).date()  # type: ignore[union-attr]
+    for hour in range(0, 24, 2):
+        now = datetime(2026, 11, 30, hour, 43, tzinfo=here)
+        with extracted(now=now) as (projects, _):
+            dated = spans({path: path.read_bytes() for path in projects.rglob("*.jsonl")})
+        starts = {sid: start.astimezone(here) for sid, (start, _) in dated.items()}
+        assert len({start.date() for start in starts.values()}) == len(starts) == 14, (hour, sorted(starts.values()))
+        newest = max(start.date() for start in starts.values())
+        assert newest in (now.date(), now.date() - timedelta(days=1)) and max(end for _, end in dated.values()) <= now
+        for sid in starts:
+            first = recorded[sid][0]
+            assert starts[sid].time() == first.time(), (sid, hour)  # the script's HH:MM, here
+            assert (newest - starts[sid].date()).days == (made_for - first.date()).days, (sid, hour)
 
 
 def test_the_archive_gives_nothing_away_and_is_small():
@@ -93,7 +143,7 @@ def test_the_served_demo_has_facts_comments_and_marks_by_its_team(tmp_path):
     from browser import start_server
 
     bug_fix = "4785b5fc-e65a-539e-81f5-913d613cfc11"
-    server = start_server(None, tmp_path, "--demo")
+    server = start_server(None, tmp_path, "--demo", env={"TZ": "Asia/Tokyo"})  # served far from UTC
     try:
         facts = server.get_json("/api/memory/facts")
         marked = server.get_json("/marked.json")
@@ -107,6 +157,9 @@ def test_the_served_demo_has_facts_comments_and_marks_by_its_team(tmp_path):
         eval_tab = _page(f"{server.url}/sessions/{bug_fix}/eval")
     finally:
         server.stop()
+    days = {datetime.fromisoformat(s["started"].replace("Z", "+00:00")).astimezone(ZoneInfo("Asia/Tokyo")).date()
+            for s in listing["sessions"]}
+    assert len(days) == len(listing["sessions"]) == 14  # one session a day in the server's zone (docs/demo.md)
     texts = " ".join(f["text"] for f in facts)
     assert len(facts) >= 5 and "ROUND_HALF_UP" in texts and {f["user"] for f in facts if f["by"] != "judge"} <= {f"{n}@acme.dev" for n in ("alice", "bilal", "chen", "dana", "emeka")}
     assert {f["session_id"] for f in facts} >= {bug_fix}

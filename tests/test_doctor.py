@@ -177,3 +177,26 @@ def test_doctor_checks_the_server_it_is_given(store, store_path):
     assert server.url in checks["server"]["detail"] and checks["server"]["status"] in ("ok", "fail")
     _, checks = doctor(store_path, env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
     assert "http://127.0.0.1:9" in checks["server"]["detail"] and checks["server"]["status"] == "warn"
+
+
+def test_doctor_asks_a_team_server_with_the_hooks_token(store, store_path):
+    """A team server tells an anonymous caller only that it is healthy (no count of
+    anyone's events); ``doctor`` asks with the hooks' token and gets the figures."""
+    from kapacitor.access import accounts
+
+    import_paths(store, SAMPLE_DIRS[1:])
+    store.close()
+    db = accounts.open_accounts(store_path)
+    try:
+        accounts.add_user(db, "ana")
+        token = accounts.create_token(db, "ana")[1]
+    finally:
+        db.close()
+    server = Server(store_path, None, "--auth").start()
+    try:
+        _, signed = doctor(store_path, env={"KAPACITOR_SERVER": server.url, "KAPACITOR_TOKEN": token})
+        _, anonymous = doctor(store_path, "--server", server.url, env={"KAPACITOR_SERVER": "http://127.0.0.1:9"})
+    finally:
+        server.stop()
+    assert signed["server"]["status"] == "ok" and ", head " in signed["server"]["detail"], signed["server"]
+    assert anonymous["server"] == signed["server"] | {"detail": f"{server.url} healthy"}, anonymous["server"]

@@ -122,10 +122,12 @@ def test_eval_repo_since_skips_evaluated_sessions(filled, judge_env):
 
 
 def test_eval_repo_says_why_there_is_nothing_to_evaluate(filled):
-    """No session of the repository at all, or none since then, is not "nothing left"."""
+    """A repository the store does not hold (a typo in a cron job) fails, one line,
+    exit 1; a known one with nothing new since then is "nothing to do", exit 0."""
     unknown = kapacitor(filled, "eval", "--repo", "acme/widgets", "--since", "7d")
-    assert unknown.returncode == 0 and unknown.stdout == ""
-    assert unknown.stderr.strip() == "No session of acme/widgets in this store: `kapacitor sessions` lists its repositories and directories."
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.stderr.strip() == ("Error: no session of 'acme/widgets' in the store"
+                                      " (`kapacitor sessions` lists its repositories and directories)")
     recent = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "1h")
     assert recent.returncode == 0 and recent.stderr.startswith("None of the 1 session(s) of /home/dev/src/api-server started since ")
     bad = kapacitor(filled, "eval", "--repo", "/home/dev/src/api-server", "--since", "yesterday")

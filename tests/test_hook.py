@@ -382,3 +382,36 @@ def test_model_switches_are_listed_in_time_order_whatever_order_their_hooks_are_
     finally:
         store.close()
     assert [s["to"] for s in summaries.sessions["s-1"].model_switches] == ["b", "c"]
+
+
+def test_a_hook_spools_at_once_only_while_the_send_lock_is_held_by_a_live_upload(tmp_path, down):
+    """The send lock's holder writes ``uploading <pid>`` into the lock file while it
+    uploads a large batch (``spool.uploading``): a hook then spools without waiting
+    for the lock, and says so in the log. A line left by an uploader that is gone
+    (killed) is not believed: the hook waits for the lock as it always did."""
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 3)
+    lock = state_dir() / "sessions" / f"{live.session_id}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(120)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        for uploader, believed in ((gone.pid, False), (holder.pid, True)):
+            lock.write_bytes(f"uploading {uploader}".encode())
+            assert run_hook("PostToolUse", live.payload("PostToolUse", tool_name="Bash", tool_use_id=f"toolu_{uploader}",
+                                                        tool_response={"stdout": "ok\n"})).returncode == 0
+            said = [line.split(" ", 2)[2] for line in capture_log() if "is uploading a large batch" in line]  # after time and pid
+            assert said == ([f"session {live.session_id}: process {holder.pid} is uploading a large batch: spooled the hook's"
+                             " payload without waiting for the send lock"] if believed else []), said
+        hooks = [b["hook"]["payload"]["tool_use_id"] for b in spooled(live.session_id)]
+        assert hooks == [f"toolu_{gone.pid}", f"toolu_{holder.pid}"]  # both kept, in order, lines left to the holder
+    finally:
+        holder.kill()
+        holder.communicate()

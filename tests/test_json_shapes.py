@@ -177,11 +177,14 @@ def test_times_rewritten_in_the_text_are_those_the_serializer_writes(store):
     for tz in (UTC, ZoneInfo("Europe/Oslo"), ZoneInfo("Asia/Kolkata"), None):
         for text in [*rows, *tricky]:
             assert codec.loads(zoned_text(text, tz)) == zoned(codec.loads(text), tz)
+        # rows joined as an array's items (how the CLI writes them) come out as each alone
+        assert zoned_text(",\n".join([*rows, *tricky]), tz) == ",\n".join(zoned_text(text, tz) for text in [*rows, *tricky])
     runner.close()
 
 
 @pytest.mark.parametrize("tz", [None, UTC, ZoneInfo("UTC"), ZoneInfo("Europe/Oslo"), ZoneInfo("America/Los_Angeles"),
-                                ZoneInfo("Australia/Lord_Howe"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Pacific/Chatham")])
+                                ZoneInfo("Australia/Lord_Howe"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Pacific/Chatham"),
+                                ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/St_Johns")])
 def test_a_time_is_written_in_a_zone_as_the_one_conversion_writes_it_across_dst_changes(tz):
     """The serializer's shortcuts (UTC; a zone's offset known for the hour) give
     exactly ``times.iso``, every 7 minutes 30.25 seconds across the year's DST
@@ -191,8 +194,9 @@ def test_a_time_is_written_in_a_zone_as_the_one_conversion_writes_it_across_dst_
         stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
         assert zoned({"started": stamp}, tz) == {"started": times.iso(stamp, tz)}, stamp
         moment += step
-    odd = ["2026-01-01T10:00:00.12345Z", "2026-01-01T10:00:00Z", "2026-01-01T10:00:00+01:00"]
+    odd = ["2026-01-01T10:00:00.12345Z", "2026-01-01T10:00:00Z", "2026-01-01T10:00:00+01:00",
+           "1890-06-01T10:59:30.500Z"]  # a city's mean time then: an offset in seconds
     if tz is not UTC and getattr(tz, "key", "") != "UTC":  # in UTC a canonical stamp is rewritten as text: the normalizer made it canonical
-        odd += ["2026-02-30T10:00:00.000Z", "2026-13-01T10:00:00.000Z"]
+        odd += ["2026-02-30T10:00:00.000Z", "2026-13-01T10:00:00.000Z", "2026-01-01T10:00:60.000Z", "2026-01-01T10:60:00.000Z"]
     for stamp in odd:
         assert zoned({"ended": stamp}, tz) == {"ended": times.iso(stamp, tz)}

@@ -14,6 +14,7 @@ import time
 from capture_helpers import (
     KAPACITOR,
     LiveSession,
+    capture_log,
     imported_events,
     live_events,
     run_hook,
@@ -21,7 +22,7 @@ from capture_helpers import (
     state_dir,
     wait_for,
 )
-from kapacitor.capture.spool import held_batch
+from kapacitor.capture.spool import held_batch, send_lock
 from kapacitor.store import open_store
 from redaction_corpus import GHP
 
@@ -135,3 +136,45 @@ def test_a_huge_hook_payload_is_masked_off_the_agents_path_and_later_batches_do_
     assert spooled(live.session_id) == [] and not list(sessions.glob(f"{live.session_id}.held-*"))
     live_server.stop()
     assert live_events(live_server.store_path) == imported_events([tmp_path / "projects"], tmp_path / "imported.db")
+
+
+def test_a_hook_does_not_wait_for_the_send_lock_while_a_large_batch_is_uploaded(tmp_path, live_server):
+    """While the detached process uploads a huge hook payload's masked batch
+    (seconds) it holds the session's send lock; a hook fired then spools its
+    payload at once, without waiting its second for the lock (it waited, then
+    spooled), and logs why; nothing is lost and the batches are stored in the
+    spool's order."""
+    live = LiveSession(tmp_path / "projects")
+    live.write_main(0, 8)
+    output = "".join(f"line {i}: build output with \"quotes\", a tab\tand /home/dev/src/widgets/f_{i}.py\n" for i in range(OUTPUT_LINES))
+    huge = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_huge", tool_response={"stdout": output})
+    assert run_hook("PostToolUse", huge).returncode == 0
+
+    def masked() -> bool:
+        return any("held" in b and held_batch(live.session_id, b["held"]) for b in spooled(live.session_id))
+
+    def lock_taken() -> bool:
+        with send_lock(live.session_id, 0) as free:
+            return not free
+
+    wait_for(masked, timeout=240, interval=0.01)
+    wait_for(lock_taken, timeout=60, interval=0.005)  # the detached process delivers it now: seconds of upload
+    small = live.payload("PostToolUse", tool_name="Bash", tool_use_id="toolu_small", tool_response={"stdout": "ok\n"})
+    assert run_hook("PostToolUse", small).returncode == 0
+    log = "\n".join(capture_log())
+    assert f"session {live.session_id}: process " in log
+    assert "is uploading a large batch: spooled the hook's payload without waiting for the send lock" in log
+    store = open_store(f"sqlite://{live_server.store_path}")
+
+    def both_hooks() -> list:
+        hooks = [e for e in store.read_all() if e.type == "HookReceived"]
+        return hooks if len(hooks) == 2 else []
+
+    wait_for(lambda: not lock_taken(), timeout=240, interval=0.05)
+    synced = subprocess.run([KAPACITOR, "sync", "--json"], capture_output=True, text=True, timeout=300)
+    assert synced.returncode == 0, synced.stderr
+    first, second = wait_for(both_hooks, timeout=60, interval=0.5)
+    store.close()
+    assert [first.data["extensions"]["claude_code"]["tool_use_id"], second.data["extensions"]["claude_code"]["tool_use_id"]] == [
+        "toolu_huge", "toolu_small"]  # the spool's order
+    assert spooled(live.session_id) == []

@@ -69,13 +69,26 @@ def test_search_finds_a_string_only_a_tool_output_contains(recorded):
     hit = next(h for h in hits if "OK" in h["snippet"] and h["session_id"] == API_FIX)
     start, end = hit["highlights"][0]
     assert hit["snippet"][start:end] == "Ran" and hit["link"].startswith(f"/sessions/{API_FIX}#e-")
-    assert json.loads(run(recorded, "search", "Ran 1 test", "--user", "nobody", "--json")) == []
     assert json.loads(run(recorded, "search", "Ran 1 test", "--since", "2030-01-01", "--json")) == []
     assert json.loads(run(recorded, "search", "Ran 1 test", "--repo", "/home/dev/src/api-server", "--json"))
     paths = json.loads(run(recorded, "search", "todo.md", "--json"))
     assert {"path", "tool_input", "tool_output"} <= {h["kind"] for h in paths}
     assert "Ran" in run(recorded, "search", '"Ran 1 test"')
     assert "type something" in run(recorded, "search", " ", code=2)
+
+
+def test_search_for_a_repository_or_user_the_store_does_not_hold_fails(recorded):
+    """A misspelt --repo or --user is an error (one line, exit 1: a script notices),
+    unlike a known one without a hit (an empty answer, exit 0)."""
+    for flag, name, said in (("--user", "nobody", "user 'nobody'"), ("--repo", "acme/nope", "'acme/nope'")):
+        refused = run(recorded, "search", "Ran 1 test", flag, name, "--json", code=1)
+        assert refused.strip().splitlines() == [f"Error: no session of {said} in the store"
+                                                " (`kapacitor sessions --wide` lists repositories, directories and users)"]
+    hit = {h["session_id"] for h in json.loads(run(recorded, "search", "Ran 1 test", "--json"))}
+    sessions = json.loads(run(recorded, "sessions", "--json"))
+    elsewhere = next(s for s in sessions if s["session_id"] not in hit and s["user"] and s["repo"])
+    assert json.loads(run(recorded, "search", "Ran 1 test", "--repo", elsewhere["repo"], "--json")) == []
+    assert json.loads(run(recorded, "search", "no such words anywhere", "--user", elsewhere["user"], "--json")) == []
 
 
 def test_search_since_takes_a_day_or_a_duration_and_refuses_anything_else(recorded):

@@ -11,6 +11,7 @@ import subprocess
 import threading
 
 import pytest
+from test_chat_model import huge_session
 
 import capture_helpers
 from capture_helpers import Server, wait_for
@@ -21,8 +22,10 @@ from kapacitor.capture.importer import import_paths
 from kapacitor.eval.config import EvalConfig
 from kapacitor.eval.jobs import RESTARTED, EvalWorker
 from kapacitor.eval.runner import Settings
+from kapacitor.events import NewEvent
 from kapacitor.projections.catalog import PROJECTIONS
-from kapacitor.projections.runner import open_read_models
+from kapacitor.projections.runner import ProjectionRunner, open_read_models
+from kapacitor.server import chat_warmup
 from kapacitor.server.live import LiveHub
 from kapacitor.store import open_store
 from kapacitor.store.readdb import open_read_db
@@ -105,3 +108,28 @@ def test_a_test_server_that_does_not_answer_in_time_is_not_left_running(tmp_path
     with pytest.raises(AssertionError, match="timed out"):
         Server(tmp_path / "events.db").start()
     assert started and started[-1].poll() is not None
+
+
+def test_a_server_stopped_during_a_huge_chat_warm_up_stops_the_build_and_exits_quietly(tmp_path):
+    """A stop while the warm-up builds a huge session's chat (20,000 calls: seconds
+    of folding; at a real team's sizes it ran past the 30 s the server waited, and
+    the shutdown logged a traceback): the build gives up at its next look at the
+    stop flag, the server exits without a traceback, and says so in one line."""
+    store = open_store(f"sqlite://{tmp_path / 'events.db'}")
+    events = huge_session("5e55100e-0000-4000-8000-0000000000b1", 20_000)
+    assert len(events) + 1 > chat_warmup.WARM_FROM * 4
+    run: list = []
+    for event in [*events, None]:  # appended in runs of one stream, in order
+        if run and (event is None or event.stream != run[0].stream or len(run) == 5000):
+            store.append(run[0].stream, [NewEvent(e.id, e.type, e.data, e.metadata) for e in run])
+            run = []
+        if event is not None:
+            run.append(event)
+    runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)
+    runner.catch_up()  # the read models up to date, as a restarted server finds them
+    assert chat_warmup.candidates(store, runner.conn, 4) == ["5e55100e-0000-4000-8000-0000000000b1"]
+    runner.close()
+    store.close()
+    server = Server(tmp_path / "events.db").start()  # the warm-up starts before the server answers
+    server.stop()  # no traceback (``Server.stop`` checks), within its bound
+    assert "chat warm-up stopped before it was done: the server is stopping" in server.stopping

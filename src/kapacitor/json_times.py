@@ -16,9 +16,9 @@ decoding it (walking a decoded row cost the command 2.3 times its CPU).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from kapacitor import times
 
@@ -59,7 +59,8 @@ def zoned(value: Any, tz: tzinfo | None) -> Any:
 _STRING_VALUE = re.compile(r'":"(\d{4}-\d\d-\d\dT\d\d:\d\d[^"\\]*)"')
 """A key's string value that starts like a time, in compact JSON text (``orjson``'s:
 no space around ``:``). Inside a string every quote is escaped, so ``":"`` is
-always the end of a key and the start of its value."""
+always the end of a key and the start of its value. What it matches of the value
+is what ``is_time`` asks of one, so only the key is left to check."""
 
 
 def zoned_text(text: str, tz: tzinfo | None) -> str:
@@ -67,48 +68,104 @@ def zoned_text(text: str, tz: tzinfo | None) -> str:
     key (``is_time``) rewritten in ``tz``. Unlike ``zoned`` it does not skip the
     ``VERBATIM`` parts, so it is for text whose ``VERBATIM`` parts hold no time
     under a time key: a session's summary row (their token counts and subagent
-    results), where the two give the same (``tests/test_json_shapes.py``)."""
-    out, done = [], 0
+    results), where the two give the same (``tests/test_json_shapes.py``). Rows
+    joined by ``,`` (a JSON array's items) may be given as one text: a key and its
+    value never span two rows, so each row comes out as it would alone
+    (``kapacitor sessions --json`` rewrites a few hundred rows a call)."""
+    out, done, rfind = [], 0, text.rfind
     for found in _STRING_VALUE.finditer(text):
         end_of_key = found.start()
-        start_of_key = text.rfind('"', 0, end_of_key)
-        if text[start_of_key - 1 : start_of_key] not in ("{", ",") or not is_time(text[start_of_key + 1 : end_of_key], found[1]):
+        start_of_key = rfind('"', 0, end_of_key)
+        if text[start_of_key - 1 : start_of_key] not in ("{", ","):
             continue  # a key with an escaped quote in it is no time key
-        out += (text[done : found.start(1)], _iso(found[1], tz) or "")
-        done = found.end(1)
-    return "".join(out) + text[done:] if out else text
+        key = text[start_of_key + 1 : end_of_key]
+        if key in TIME_KEYS or key.endswith("_at"):
+            out += (text[done : found.start(1)], _iso(found[1], tz) or "")
+            done = found.end(1)
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+_HOUR = re.compile(r"\d{4}-\d\d-\d\dT\d\d", re.ASCII)
+_CLOCK = re.compile(r":[0-5]\d:[0-5]\d\.\d{3}Z", re.ASCII)
+"""A stored time's hour (``2026-07-20T03``) and its minutes, seconds and
+milliseconds (``:08:00.000Z``), as ``datetime.fromisoformat`` takes them."""
 
 
 def _iso(stamp: str, tz: tzinfo | None) -> str | None:
     """``times.iso``, with shortcuts for the common case, a stored time
     (``2026-07-20T03:08:00.000Z``): asked for in UTC (``?tz=UTC``, ``--tz UTC``
-    too), a string operation; in another zone, its offset through that hour
-    known already (``_hour_offset``), one addition (a zone's ``astimezone``, the
-    machine's local zone's above all, costs several times more)."""
+    too), a string operation; in another zone, the zone's offset through that UTC
+    hour worked out once (``_hour``), then the local text put together from the
+    hour's local text and the stamp's minutes, seconds and milliseconds (a
+    zone's ``astimezone``, the machine's local zone's above all, costs several
+    times more, and ``datetime`` arithmetic with ``isoformat`` per time twice
+    this)."""
     if len(stamp) != 24 or stamp[-1] != "Z":
         return times.iso(stamp, tz)
     if tz is UTC or getattr(tz, "key", "") == "UTC":
         return stamp[:-1] + "+00:00"
-    known = _hour_offset(tz, stamp[:13])
-    if known is None:
+    hour = _hour(tz, stamp[:13])
+    if hour is None:
         return times.iso(stamp, tz)
+    if hour.shift is not None and _CLOCK.fullmatch(stamp, 13):
+        if not hour.shift:
+            return hour.local + stamp[14:23] + hour.suffix
+        minute = int(stamp[14:16]) + hour.shift  # a zone 30 or 45 minutes off the hour
+        local = hour.local + f"{minute:02d}" if minute < 60 else hour.next_local + f"{minute - 60:02d}"
+        return local + stamp[16:23] + hour.suffix
     try:
-        return (datetime.fromisoformat(stamp[:-1]) + known[0]).isoformat(timespec="milliseconds") + known[1]
+        return (datetime.fromisoformat(stamp[:-1]) + hour.offset).isoformat(timespec="milliseconds") + hour.suffix
     except ValueError:
         return times.iso(stamp, tz)
+
+
+class _Hour(NamedTuple):
+    """A zone through one UTC hour: its ``offset`` and how ISO 8601 writes it
+    (``suffix``: ``+05:30``); and, when the offset is whole minutes, the minutes it
+    adds to the UTC minute (``shift``, 0 to 59: 0 in most zones), the local time of
+    the hour's start to its minutes' colon (``local``: ``2026-07-20T08:``), and
+    that of the local hour the minutes run into past 59 (``next_local``)."""
+
+    offset: timedelta
+    suffix: str
+    shift: int | None
+    local: str
+    next_local: str
+
+
+_HOUR_SPAN = timedelta(hours=1, microseconds=-1)
 
 
 @lru_cache(maxsize=4096)
-def _hour_offset(tz: tzinfo | None, hour: str) -> tuple[timedelta, str] | None:
-    """``tz``'s offset all through the UTC hour ``hour`` (``2026-03-29T01``) and how
-    ISO 8601 writes it (``+02:00``); None when it changes within that hour (a DST
-    change) or ``hour`` is not one: each time is then converted on its own."""
+def _hour(tz: tzinfo | None, hour: str) -> _Hour | None:
+    """``tz`` through the UTC hour ``hour`` (``2026-03-29T01``); None when its
+    offset changes within that hour (a DST change) or ``hour`` is not one: each
+    time is then converted on its own. Two conversions and some text per hour
+    (a year's history has thousands of hours: ``isoformat`` here cost more than
+    the conversions)."""
     try:
         start = datetime.fromisoformat(hour + ":00:00+00:00")
-    except ValueError:
+        first, last = start.astimezone(tz), (start + _HOUR_SPAN).astimezone(tz)
+    except (ValueError, OverflowError):
         return None
-    first, last = start.astimezone(tz), (start + timedelta(hours=1, microseconds=-1)).astimezone(tz)
     offset = first.utcoffset()
     if offset is None or offset != last.utcoffset():
         return None
-    return offset, first.isoformat(timespec="milliseconds")[23:]
+    if offset.seconds % 60 or offset.microseconds or not _HOUR.fullmatch(hour):
+        return _Hour(offset, _suffix(offset), None, "", "")  # an offset in seconds (a city's mean time before 1900), an odd stamp
+    later = first + timedelta(minutes=60 - first.minute) if first.minute else first
+    return _Hour(offset, _suffix(offset), first.minute, _to_minutes(first), _to_minutes(later) if first.minute else "")
+
+
+def _to_minutes(moment: datetime) -> str:
+    """``moment`` as ``isoformat`` begins it, up to the colon before its minutes (``2026-07-20T08:``)."""
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+
+
+@lru_cache(maxsize=64)
+def _suffix(offset: timedelta) -> str:
+    """How ``isoformat`` ends a time ``offset`` from UTC (``+05:30``, ``-07:00``)."""
+    return datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat(timespec="milliseconds")[23:]

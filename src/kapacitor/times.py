@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 
 def zone(name: str | None) -> ZoneInfo | None:
     """The IANA zone ``name`` (``Area/City``, or ``UTC``), None when there is no such zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: the CLI in the local zone needs none (~5 ms)
+
     if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
         return None
     try:

@@ -22,12 +22,15 @@ DEFAULT_VISIBILITY = "private"
 @dataclass(frozen=True)
 class Viewer:
     """``name`` is empty for an anonymous viewer. ``csrf`` is the token a
-    cookie-signed-in browser must send back with state-changing requests."""
+    cookie-signed-in browser must send back with state-changing requests;
+    ``token`` the id of the API token they signed in with ("" for none: OIDC),
+    so that its revocation reaches a live stream they keep open."""
 
     name: str = ""
     admin: bool = False
     csrf: str = ""
     via_cookie: bool = False
+    token: str = ""
 
     @property
     def signed_in(self) -> bool:

@@ -35,6 +35,7 @@ from kapacitor.capture.spool import (
     spool_append,
     spool_delivered,
     spool_read,
+    uploading,
 )
 from kapacitor.normalize import redact
 
@@ -80,16 +81,21 @@ def ship(
 ) -> ShipResult:
     """One pass for one session; never raises for a server problem (it spools).
     ``ended`` marks the session ended (SessionEnd) or live again (SessionStart).
-    ``hasty`` (a hook: the agent waits for it) waits less for an answer, and
-    spools without trying while the server was recently too slow to answer."""
+    ``hasty`` (a hook: the agent waits for it) waits less for an answer, spools
+    without trying while the server was recently too slow to answer, and does
+    not wait for the send lock while its holder uploads a large batch."""
     result = ShipResult()
     skip = _server_slow() if hasty else None
-    with send_lock(session_id, lock_wait) as locked:
+    lock = send_lock(session_id, lock_wait, unless_uploading=hasty)
+    with lock as locked:
         if not locked:  # another sender is busy: keep the payload, it will read the lines
             result.locked = False
             if hook is not None:
                 spool_append(session_id, hook_batch(session_id, hook, cwd))
                 result.spooled = 1
+                if lock.uploader:
+                    log_failure(f"session {session_id}: process {lock.uploader} is uploading a large batch:"
+                                " spooled the hook's payload without waiting for the send lock")
             return result
         state = load_state(session_id)
         state.transcript = transcript or state.transcript
@@ -130,7 +136,11 @@ def _deliver(config: ClientConfig, session_id: str, body: bytes, result: ShipRes
         result.more = True
         return sender.Outcome(sender.FAILED, f"a batch of {len(body):,} bytes is the follower's", huge=True)
     timeout = sender.HOOK_TIMEOUT if hasty else sender.patient_timeout(len(body))
-    outcome = sender.post(config, session_id, body, timeout)
+    if len(body) > HASTY_BATCH:  # seconds: meanwhile hooks do not wait for the send lock
+        with uploading(session_id):
+            outcome = sender.post(config, session_id, body, timeout)
+    else:
+        outcome = sender.post(config, session_id, body, timeout)
     if outcome.slow:
         _mark_slow(True)
     if outcome.kind == sender.SENT:

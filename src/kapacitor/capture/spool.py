@@ -8,7 +8,9 @@ For each session ``<state>/sessions/`` holds:
   server *or* is in the spool. Written with a rename, so it is never half written.
 - ``<id>.lock``: the send lock. Whoever reads transcripts, sends, drains the spool
   or moves an offset holds it (a hook, the follower, ``kapacitor sync``), so no
-  line is read twice by two senders and none is skipped.
+  line is read twice by two senders and none is skipped. While its holder
+  uploads a large batch (seconds) the file says so (``uploading``): a hook
+  then spools at once instead of waiting for a lock it would not get.
 - ``<id>.spool``: batches the server did not take, one JSON line each, appended
   with ``O_APPEND`` under ``flock`` and fsync'd before the offsets move past them.
   Drained in order; emptied (under the same ``flock``) once all is delivered.
@@ -122,10 +124,13 @@ def opened(path: str, flags: int) -> int:
 class exclusive:  # noqa: N801 — used like contextlib's helpers
     """``with exclusive(path, wait) as held:`` holds ``flock`` on ``path`` if it can be
     had within ``wait`` seconds; ``held`` says whether it was. The kernel drops the
-    lock when the process dies (kill -9 included)."""
+    lock when the process dies (kill -9 included). ``unless_uploading``: give up
+    at once when the holder says it is uploading (``uploading``); ``uploader``
+    is then its pid (else 0)."""
 
-    def __init__(self, path: str, wait: float, *, write_pid: bool = False):
+    def __init__(self, path: str, wait: float, *, write_pid: bool = False, unless_uploading: bool = False):
         self.path, self.wait, self.fd, self.write_pid = path, wait, -1, write_pid
+        self.unless_uploading, self.uploader = unless_uploading, 0
 
     def __enter__(self) -> bool:
         self.fd = opened(self.path, os.O_RDWR | os.O_CREAT)
@@ -138,7 +143,9 @@ class exclusive:  # noqa: N801 — used like contextlib's helpers
                     os.pwrite(self.fd, str(os.getpid()).encode(), 0)
                 return True
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                if self.unless_uploading:
+                    self.uploader = _uploader(self.fd)
+                if self.uploader or time.monotonic() >= deadline:
                     return False
                 time.sleep(0.002)
 
@@ -146,8 +153,51 @@ class exclusive:  # noqa: N801 — used like contextlib's helpers
         os.close(self.fd)
 
 
-def send_lock(session_id: str, wait: float) -> exclusive:
-    return exclusive(session_file(session_id, ".lock"), wait)
+def send_lock(session_id: str, wait: float, *, unless_uploading: bool = False) -> exclusive:
+    """The session's send lock, waited for up to ``wait`` seconds (a hook: not at
+    all while its holder uploads a large batch, with ``unless_uploading``)."""
+    return exclusive(session_file(session_id, ".lock"), wait, unless_uploading=unless_uploading)
+
+
+_UPLOADING = b"uploading "
+
+
+class uploading:  # noqa: N801 — used like contextlib's helpers
+    """``with uploading(session_id):`` around a long upload by the holder of the
+    session's send lock: the lock file names the upload and its pid meanwhile, so
+    a hook that finds the lock taken spools at once rather than waiting for it
+    (``send_lock(unless_uploading=True)``). Left behind by a killed holder it is
+    read only once someone else holds the lock, and its pid is gone then (were the
+    pid reused, a hook would spool where it could have waited: nothing is lost)."""
+
+    def __init__(self, session_id: str):
+        self.path, self.fd = session_file(session_id, ".lock"), -1
+
+    def __enter__(self) -> None:
+        self.fd = opened(self.path, os.O_WRONLY | os.O_CREAT)
+        os.ftruncate(self.fd, 0)  # a longer pid left behind would show through
+        os.pwrite(self.fd, _UPLOADING + str(os.getpid()).encode(), 0)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            os.ftruncate(self.fd, 0)
+        finally:
+            os.close(self.fd)
+
+
+def _uploader(fd: int) -> int:
+    """The pid of the live process uploading under the lock ``fd`` is of, else 0."""
+    said = os.pread(fd, 32, 0)
+    if not said.startswith(_UPLOADING):
+        return 0
+    try:
+        pid = int(said[len(_UPLOADING):])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return 0
+    except PermissionError:  # alive, another user's
+        pass
+    return pid
 
 
 def follower_lock(session_id: str, *, write_pid: bool = False) -> exclusive:

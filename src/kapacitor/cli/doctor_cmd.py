@@ -142,9 +142,11 @@ def check_set_aside() -> list[Check]:
 def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
     """The server at ``server`` (default: the one the hooks send to, from the client
     config) answers ``/healthz`` and reports itself healthy."""
-    server = (server or client_config.load().server).rstrip("/")
-    try:
-        with urllib.request.urlopen(f"{server}/healthz", timeout=timeout) as response:
+    config = client_config.load()
+    server = (server or config.server).rstrip("/")
+    signed = {"Authorization": f"Bearer {config.token}"} if config.token and server == config.server.rstrip("/") else {}
+    try:  # signed in with the hooks' token: a team server tells an anonymous caller only whether it is ok
+        with urllib.request.urlopen(urllib.request.Request(f"{server}/healthz", headers=signed), timeout=timeout) as response:
             health = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -157,7 +159,8 @@ def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
         reason = getattr(exc, "reason", exc)
         return [Check("server", "warn", f"{server} not reachable ({reason})",
                       "`kapacitor serve` (the hooks spool until it runs; `kapacitor sync` delivers)")]
-    return [Check("server", "ok", f"{server} healthy, head {health.get('head', 0):,}, lag {health.get('lag', 0):,}")]
+    figures = f", head {health['head']:,}, lag {health['lag']:,}" if "head" in health and "lag" in health else ""
+    return [Check("server", "ok", f"{server} healthy{figures}")]
 
 
 def diagnose(store_url: str, server: str = "") -> list[Check]:

@@ -58,8 +58,10 @@ def eval_command(app: AppContext, session: str | None, questions: str | None, sk
     default, scored 1-5 with cited evidence), category and overall scores, and a
     retrospective, stored as a SessionEvalCompleted event.
 
-    Exit status: 0 every question answered, 1 the eval failed (a question or the
-    retrospective could not be answered, or --max-cost stopped it), 2 usage.
+    Exit status: 0 every question answered (or, with --repo, nothing new to
+    evaluate), 1 the eval failed (a question or the retrospective could not be
+    answered, or --max-cost stopped it) or SESSION or --repo names nothing in
+    the store, 2 usage.
     An eval with some questions answered is stored with the others marked
     failed; one with none answered, or whose judge cannot be reached (no key,
     connection refused, no `claude`), is not stored: one error line.
@@ -172,16 +174,18 @@ def _print_questions(catalog: catalog_mod.Catalog, as_json: bool) -> None:
 def _repo_sessions(app: AppContext, repo: str, since: str) -> tuple[list[str], str]:
     """Sessions of ``repo`` (GitHub owner/repo or working directory) started
     at stored time ``since`` or later, without an eval yet, oldest first; and
-    when there is none, why, in one line: no session of ``repo`` in the store,
-    none since then, or every one evaluated already."""
+    when there is none, why, in one line: none since then, or every one
+    evaluated already. A ``repo`` no session in the store has is an error
+    (``session_ids``' rule: a misspelt name fails, exit 1)."""
     from kapacitor.cli.sessions_cmd import newest_sessions
 
     of_repo = [s for s in reversed(newest_sessions(app, None)) if repo in (s.repository, s.cwd)]
     recent = [s for s in of_repo if not since or (s.started or "") >= since]
     chosen = [s.session_id for s in recent if not evals_of(app.store, s.session_id)]
     if not of_repo:
-        why = f"No session of {repo} in this store: `kapacitor sessions` lists its repositories and directories."
-    elif not recent:
+        raise click.ClickException(f"no session of {repo!r} in the store"
+                                   " (`kapacitor sessions` lists its repositories and directories)")
+    if not recent:
         why = f"None of the {len(of_repo)} session(s) of {repo} started since {times.shown(since, None)}."
     else:
         why = f"All {len(recent)} session(s) of {repo}{' since ' + times.shown(since, None) if since else ''} are evaluated already."

@@ -10,6 +10,7 @@ from rich.markup import escape
 from kapacitor import times
 from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up
+from kapacitor.cli.session_ids import unknown_filter
 from kapacitor.memory import search
 
 
@@ -30,6 +31,7 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
     limiting"); "quote" a phrase. Hits with the words as typed first, then
     the best."""
     with caught_up(app) as conn:
+        unknown_filter(conn, repo or "", user or "")
         try:
             hits = search.search(conn, None, query, repo=repo or "", user=user or "", since=since or "", tz=None,
                                  scope="prompts" if prompts else "all", limit=limit)

@@ -89,7 +89,7 @@ def load_demo(app_ctx: AppContext, err: Console) -> None:
     store holding an older archive gets the new one dated for the same
     moment (same ids: what it already has is not imported twice); a demo store
     from before the archive was recorded is served as it is."""
-    from kapacitor.demo import add_extras, archive_digest, demo_record, extracted, record_demo
+    from kapacitor.demo import BY_DAY, add_extras, archive_digest, demo_record, extracted, record_demo
 
     store, shown = app_ctx.store, display_url(app_ctx.store_url)
     digest, record = archive_digest(), demo_record(app_ctx.store)
@@ -99,10 +99,11 @@ def load_demo(app_ctx: AppContext, err: Console) -> None:
         err.print(f"demo: serving the demo already in {shown} (for a fresh one: {fresh})", soft_wrap=True)
         return
     now = datetime.fromisoformat(record["now"]) if record.get("now") else datetime.now(UTC)
-    with extracted(now=now) as (projects, resolve):
+    by_day = not record or record.get("dated") == BY_DAY  # a store dated the older way keeps it (same ids)
+    with extracted(now=now, by_day=by_day) as (projects, resolve):
         summary = import_with_progress(store, [projects], err, resolve)
     added = {} if record else add_extras(store)  # once per store: they get new ids each time
-    record_demo(store, digest, now)
+    record_demo(store, digest, now, by_day)
     extras = "".join(f", {n} {kind}" for kind, n in added.items())
     err.print(f"demo: {summary.events_added:,} events from {summary.files} transcripts{extras} into {shown}", soft_wrap=True)
 

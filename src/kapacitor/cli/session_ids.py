@@ -1,7 +1,13 @@
 """A session named on the command line: its whole id, or a prefix of it that only
 it has (the short id ``kapacitor sessions`` prints). Every command that takes a
 session id (``eval``, ``recap``, ``errors``, ``validate-plan``, ``mcp judge``)
-resolves it here, against the ``sessions`` read model."""
+resolves it here, against the ``sessions`` read model.
+
+The rule for anything a command line names (a session, a repository, a user):
+naming what the store does not hold is an error, one line and exit 1, so a
+misspelt name in a script or CI step fails instead of doing nothing every day;
+a name the store holds with nothing to do for it (no new session to evaluate,
+no hit) is not (exit 0). ``unknown_filter`` checks a repository and a user."""
 
 from __future__ import annotations
 
@@ -27,6 +33,16 @@ def resolve_session(conn: ReadDb, given: str) -> str:
         listed = ", ".join(found[:2]) + (", ..." if len(found) > 2 else "")
         raise click.ClickException(f"session id {given!r} is ambiguous ({listed}): give more of it")
     return found[0]
+
+
+def unknown_filter(conn: ReadDb, repo: str = "", user: str = "") -> None:
+    """A one-line ``ClickException`` when ``repo`` (a repository or directory, as
+    the timeline's filter takes it) or ``user`` is given and no session in the
+    store has it (the ``repositories`` read model's ``key`` and ``user``)."""
+    for column, value, what in (("key", repo, ""), ('"user"', user, "user ")):
+        if value and not conn.execute(f"SELECT 1 FROM repository_sessions WHERE {column} = ? LIMIT 1", (value,)).fetchone():
+            raise click.ClickException(f"no session of {what}{value!r} in the store"
+                                       " (`kapacitor sessions --wide` lists repositories, directories and users)")
 
 
 def resolved(app: AppContext, given: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import datetime, tzinfo
+from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -101,11 +102,12 @@ def _write_json(conn: ReadDb, limit: int | None, tz: tzinfo | None) -> None:
     form (``json_times``)."""
     from kapacitor.json_times import zoned_text
 
-    out = sys.stdout
+    out, rows, between = sys.stdout, sessions.newest_json(conn, limit), ""
     out.write("[")
-    for n, text in enumerate(sessions.newest_json(conn, limit)):
-        row = zoned_text(text, tz)
-        out.write(",\n" + row if n else row)
+    while batch := list(islice(rows, 500)):  # a few hundred rows a call: zoned_text's per-call cost
+        out.write(between)
+        out.write(zoned_text(",\n".join(batch), tz))
+        between = ",\n"
     out.write("]\n")
 
 

@@ -51,7 +51,8 @@ def copy_log(source: EventStore, target: EventStore, source_url: str, progress=N
 
 def copy_owners(source: EventStore, target: EventStore) -> dict[str, int]:
     """Who owns what: ``accounts.copy_access`` from the source's database into the
-    target's. Returns the rows added or changed per access table."""
+    target's, announced to the live hubs of the servers running on the target.
+    Returns the rows added or changed per access table."""
     source_db, target_db = open_read_db(source), open_accounts(open_read_db(target))
     try:
         return copy_access(source_db, target_db)
@@ -75,17 +76,25 @@ def copy_command(source_url: str, target_url: str) -> None:
     order; TO numbers positions its own way. Users, token hashes (revoked ones
     stay revoked), session owners and visibility and repository defaults come
     along, so every viewer sees the same sessions in TO; what TO already has
-    wins. The server's cookie key is not copied (sign in again)."""
+    wins. The server's cookie key is not copied (sign in again).
+
+    Servers already running on TO show the copied sessions as they arrive, to
+    whoever may see them: who owns what is copied before the events (so no
+    session is shown by TO's defaults before its own access arrives) and again
+    after them (what changed in FROM meanwhile); each access change is announced
+    to their open pages as one made on a server is."""
     try:
         source, target = open_store(source_url, create=False), open_store(target_url)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     try:
+        owners = copy_owners(source, target)  # before the events: each arrives with its owner and visibility
         with Progress(TextColumn("[bold]copying"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                       TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("copy", total=source.count_after(copied_up_to(target, source_url)))
             added, skipped = copy_log(source, target, source_url, lambda n: bar.update(task, advance=n))
-        owners = copy_owners(source, target)
+        after = copy_owners(source, target)  # what changed in FROM while the events were copied
+        owners = {table: count + after[table] for table, count in owners.items()}
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

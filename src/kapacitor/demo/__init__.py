@@ -5,14 +5,16 @@ small real git repositories (see that script and docs/demo.md).
 The archive holds transcripts in Claude Code's own layout (``projects/...``),
 ``context.json``: what the team's machines would have told the importer about
 each working directory (GitHub repository, remote, user), and ``demo.json``:
-the moment the set was made for. ``kapacitor serve --demo`` moves every
-timestamp forward by the time since then, so the demo always looks like the
-last two weeks, and imports it through the ordinary importer with that context.
+the moment the set was made for. ``kapacitor serve --demo`` moves each session
+by whole days to the same day before today as it had before that moment, at
+the same time of day in the machine's zone (``day_moves``), so the demo always
+looks like the last three weeks, one session a day as docs/demo.md says, and
+imports it through the ordinary importer with that context.
 
 A store remembers which archive it was filled from (``DEMO_CHECKPOINT``: the
-archive's SHA-256 and the moment it was dated for), so serving the demo again
-reuses it as it is, and a new archive is dated for the same moment: the same
-transcripts get the same event ids and nothing is imported twice.
+archive's SHA-256, the moment it was dated for and how), so serving the demo
+again reuses it as it is, and a new archive is dated for the same moment: the
+same transcripts get the same event ids and nothing is imported twice.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ STAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"'
 """A record's ``timestamp`` field in a transcript line; group 1 is the time."""
 DEMO_CHECKPOINT = "demo-archive"
 """The store checkpoint naming the archive a store's demo came from:
-``{"sha256": hex digest, "now": ISO time the demo was dated for}``."""
+``{"sha256": hex digest, "now": ISO time the demo was dated for, "dated": "by day"}``
+(no ``dated``: a store dated before ``day_moves``, whose every timestamp moved by
+the same time, as a new archive for it still is)."""
+BY_DAY = "by day"
 
 
 def archive_digest(archive: Path = ARCHIVE) -> str:
@@ -54,9 +59,11 @@ def demo_record(store: EventStore) -> dict[str, Any]:
     return store.get_checkpoint(DEMO_CHECKPOINT)
 
 
-def record_demo(store: EventStore, digest: str, now: datetime) -> None:
-    """Note in ``store`` that the archive ``digest`` was imported, dated for ``now``."""
-    store.append_many([], checkpoints={DEMO_CHECKPOINT: {"sha256": digest, "now": now.isoformat()}})
+def record_demo(store: EventStore, digest: str, now: datetime, by_day: bool = True) -> None:
+    """Note in ``store`` that the archive ``digest`` was imported, dated for ``now``
+    (``by_day``: by ``day_moves``)."""
+    record = {"sha256": digest, "now": now.isoformat()} | ({"dated": BY_DAY} if by_day else {})
+    store.append_many([], checkpoints={DEMO_CHECKPOINT: record})
 
 
 def stamp_time(raw: bytes) -> datetime:
@@ -75,6 +82,25 @@ def retimed(data: bytes, move: Callable[[datetime], datetime]) -> bytes:
 def shift_timestamps(data: bytes, delta: timedelta) -> bytes:
     """Every record ``timestamp`` in a transcript moved by ``delta``."""
     return retimed(data, lambda when: when + delta)
+
+
+def day_moves(spans: dict[str, tuple[datetime, datetime]], made_for: datetime, now: datetime) -> dict[str, timedelta]:
+    """How far to move each session (id -> its first and last timestamp, UTC) of a
+    set made for ``made_for`` (UTC) so that it happens by ``now``: a session that
+    started ``n`` days before ``made_for`` at ``HH:MM`` (UTC: ``scripts/make-demo``
+    places each at its day and time there) starts ``n`` days before today at
+    ``HH:MM`` in the machine's zone (``TZ``; its DST rules included). So sessions on
+    different days stay on different days and keep a person's working hours
+    wherever the demo is served. When the newest would not have ended by ``now``
+    yet (early in the morning), every session moves a day less: nothing happens
+    in the future."""
+    today = now.astimezone().date()
+    while True:
+        moves = {sid: datetime.combine(today - (made_for.date() - start.date()), start.time()).astimezone() - start
+                 for sid, (start, _) in spans.items()}
+        if all(end + moves[sid] <= now for sid, (_, end) in spans.items()):
+            return moves
+        today -= timedelta(days=1)
 
 
 def add_extras(store: EventStore, extras: Path = EXTRAS) -> dict[str, int]:
@@ -143,6 +169,12 @@ def demo_eval(evaluation: dict[str, Any], store: EventStore | None = None) -> An
     )
 
 
+def session_of(transcript: Path) -> str:
+    """The session a demo transcript belongs to: its own (``<project>/<session>.jsonl``)
+    or, a subagent's (``<project>/<session>/subagents/agent-*.jsonl``), its parent's."""
+    return transcript.stem if transcript.parent.name != "subagents" else transcript.parent.parent.name
+
+
 def chat_item_with(store: EventStore, session_id: str, text: str) -> str:
     """The id of the session's first event whose data holds ``text`` ("" if none):
     the anchor of a comment on that chat item."""
@@ -153,15 +185,23 @@ def chat_item_with(store: EventStore, session_id: str, text: str) -> str:
 
 
 @contextmanager
-def extracted(archive: Path = ARCHIVE, now: datetime | None = None) -> Iterator[tuple[Path, ContextResolver]]:
-    """The demo transcripts unpacked in a temporary dir (dated as if made ``now``),
-    and their context resolver."""
+def extracted(archive: Path = ARCHIVE, now: datetime | None = None, by_day: bool = True) -> Iterator[tuple[Path, ContextResolver]]:
+    """The demo transcripts unpacked in a temporary dir, dated for ``now`` (default:
+    this moment) by ``day_moves``; or, not
+    ``by_day``, every timestamp moved by the time from the set's moment to ``now``
+    (how a store dated before ``day_moves`` was). And their context resolver."""
     with tempfile.TemporaryDirectory(prefix="kapacitor-demo-") as tmp, tarfile.open(archive) as tar:
         tar.extractall(tmp, filter="data")
         made_for = datetime.fromisoformat(json.loads((Path(tmp) / "demo.json").read_text())["now"])
-        delta = (now or datetime.now(UTC)) - made_for
-        for path in (Path(tmp) / "projects").rglob("*.jsonl"):
-            path.write_bytes(shift_timestamps(path.read_bytes(), delta))
+        now = now or datetime.now(UTC)
+        files = {path: path.read_bytes() for path in (Path(tmp) / "projects").rglob("*.jsonl")}
+        stamps: dict[str, list[datetime]] = {}
+        for path, data in files.items():
+            stamps.setdefault(session_of(path), []).extend(stamp_time(m.group(1)) for m in STAMP.finditer(data))
+        spans = {sid: (min(times), max(times)) for sid, times in stamps.items() if times}
+        moves = day_moves(spans, made_for, now) if by_day else dict.fromkeys(spans, now - made_for)
+        for path, data in files.items():
+            path.write_bytes(shift_timestamps(data, moves.get(session_of(path), now - made_for)))
         context: dict[str, dict[str, Any]] = json.loads((Path(tmp) / "context.json").read_text())
 
         def resolve(cwd: str) -> dict[str, Any]:

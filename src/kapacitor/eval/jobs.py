@@ -32,7 +32,7 @@ from kapacitor.eval.judges import JudgeError, NoApiKey
 from kapacitor.eval.runner import Settings
 from kapacitor.eval.service import EvalRequest, NoSuchSession, NothingAnswered, evaluate
 from kapacitor.projections.session_summary import session_of
-from kapacitor.store.base import EventStore, utc_now
+from kapacitor.store.base import EventStore, StoreClosed, utc_now
 from kapacitor.store.readdb import ReadDb, migrate
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class EvalWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if db.dialect == "postgresql":
-            self._alive = db._connect()
+            self._alive = db.connect()
             self._alive.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.worker),))
         self._fail_orphans()
 
@@ -165,7 +165,7 @@ class EvalWorker:
                     self.run_job(claimed)
                     continue
             except Exception as exc:  # the worker must outlive any one job
-                if self._stop.is_set():  # the database may be closed under it: expected, not a fault
+                if self._stop.is_set() or isinstance(exc, StoreClosed):  # the database closed under it: stop
                     log.warning("eval worker stopped: %s: %s", type(exc).__name__, exc)
                     return
                 log.exception("eval worker")

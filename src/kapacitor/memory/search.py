@@ -113,7 +113,7 @@ class Matching:
     conditions (with their params) of the hits with every term exactly as typed,
     then of those with other word forms only (together: every term's word forms
     occur, a phrase's in a row), and ``rank`` (with its params), the order within
-    a tier: FTS5's bm25, on PostgreSQL ``ts_rank``."""
+    a tier: FTS5's bm25 (its ``rank``), on PostgreSQL ``ts_rank``."""
 
     tiers: list[tuple[str, list[Any]]]
     rank: str
@@ -137,8 +137,11 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
                         "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted])
     stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
     as_typed = " AND ".join(_phrase("text", term) for term in exact)
+    # ``rank`` is bm25 too, but ordering by it lets FTS5 sort the matches itself, by
+    # rowid and score: the text and the joined row are read for the hits kept only
+    # (``ORDER BY bm25(search_text)`` sorted every match with both).
     return Matching([("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
-                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "bm25(search_text)", [])
+                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [])
 
 
 def _phrase(column: str, text: str) -> str:

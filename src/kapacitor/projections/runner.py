@@ -28,7 +28,7 @@ from kapacitor.cycles import young_collections_only
 from kapacitor.envelope import RecordedEvent
 from kapacitor.projections import skipped
 from kapacitor.projections.skipped import Backoff, is_transient
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import EventStore, StoreClosed
 from kapacitor.store.readdb import ReadDb, migrate, open_read_db_at
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def listen(db: ReadDb):  # type: ignore[no-untyped-def]
     from kapacitor.access.changes import CHANNEL as ACCESS_CHANNEL
     from kapacitor.store.postgres import NOTIFY_CHANNEL
 
-    listener = db._connect()
+    listener = db.connect()
     listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
     listener.execute(f"LISTEN {ACCESS_CHANNEL}")
     return listener
@@ -332,11 +332,16 @@ class ProjectionRunner:
     def run(self, stop: threading.Event) -> None:
         """Catch up, then follow new appends (polling) until ``stop`` is set. Never
         ends on an error: a failed read of the log is logged (``error``) and retried
-        with back-off, like a transient error of one projection."""
+        with back-off, like a transient error of one projection. A store or
+        database closed under it (``StoreClosed``) ends it, logged once: closed
+        is for good."""
         notified = False
         while not stop.is_set():
             try:
                 batch = self.step()
+            except StoreClosed as exc:
+                log().warning("read models stopped: %s", exc)
+                return
             except Exception as exc:
                 if not self._whole.failures:
                     log().error("read models wait and retry: %s: %s", type(exc).__name__, exc)

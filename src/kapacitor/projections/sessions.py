@@ -96,7 +96,7 @@ def newest_json(conn: ReadDb, limit: int | None = None) -> Iterator[str]:
         (limit,) if limit else (),
     )
     for session_id, row in rows:
-        if stamp not in row and json.loads(row).get("price_source") != current:
+        if row.rfind(stamp) < 0 and json.loads(row).get("price_source") != current:  # from the end: the key is near it
             (state,) = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
             row = _json(summary_from_state(json.loads(state)).as_json())
         yield row

@@ -72,14 +72,14 @@ def identify(request: Request) -> Viewer:
         found = accounts.user_for_token(db, token)
         if found is None:
             raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
-        return Viewer(found[0].name, found[0].admin)
+        return Viewer(found[0].name, found[0].admin, token=found[1])
     session = request.session
     name = session.get("user")
     if name:
         user = accounts.get_user(db, name)
         via = session.get("token")
         if user is not None and (not via or accounts.token_alive(db, via)):
-            return Viewer(user.name, user.admin, csrf=session.get("csrf", ""), via_cookie=True)
+            return Viewer(user.name, user.admin, csrf=session.get("csrf", ""), via_cookie=True, token=via or "")
         session.clear()
     return ANONYMOUS
 

@@ -180,7 +180,7 @@ def create_app(
 
     @app.get("/healthz", summary="Health: the store, the read models' lag and skipped events",
              responses={503: {"description": "unhealthy: the same body, `ok` false, `problems` says why"}})
-    def healthz() -> Response:
+    def healthz(request: Request) -> Response:
         """``ok``, ``problems`` (one line each), ``head``, ``lag`` (how many events
         the slowest read model has yet to apply: normal while catching up),
         ``projections`` (checkpoints), ``skipped`` (events each read model stepped
@@ -188,8 +188,13 @@ def create_app(
         server's: capture clients retry batches it refused once it changes). 503 when
         not ok: a damaged store, a skipped event, a stall. It knows nothing of the
         capture clients' spools or set-aside batches (they never reached it): each
-        machine's `kapacitor doctor` and `kapacitor sync` report those."""
+        machine's `kapacitor doctor` and `kapacitor sync` report those. On a server
+        with ``--auth`` an anonymous caller (a load balancer's probe) gets ``ok`` and
+        ``version`` only: the rest counts everyone's events, so it would show how busy
+        sessions are that the caller may not see."""
         health = health_report(store, db, runner)
+        if auth and not access.viewer_of(request).signed_in:
+            health = {key: health[key] for key in ("ok", "version")}
         return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
     @app.get("/openapi.json", include_in_schema=False)

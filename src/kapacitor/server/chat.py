@@ -17,6 +17,7 @@ the pairing rules live here only.
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -135,6 +136,15 @@ class _Rebuild(Exception):
     """Folding the new events alone could differ from folding all of them again."""
 
 
+class BuildStopped(Exception):
+    """A build given up because its ``stop`` was set (the server is stopping)."""
+
+
+STOP_EVERY = 512
+"""Events folded, or read a quarter as many, between two looks at a build's
+``stop`` (a few milliseconds)."""
+
+
 class ChatModel:
     """The chat of one session, folded from its streams and extended as they grow.
 
@@ -152,14 +162,19 @@ class ChatModel:
     linked, the model is folded again from the start. ``items`` are then what
     ``chat_items`` gives; ``versions`` (stream → last version read) say whether it
     is current; ``rebuilds`` counts the full folds.
+
+    ``stop`` (a build ahead of any read, ``chat_warmup``): once set, the first
+    build gives up (``BuildStopped``) within ``STOP_EVERY`` events read or
+    folded (it reads its streams in pages then); later folds do not look at it.
     """
 
-    def __init__(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None):
+    def __init__(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None,
+                 stop: threading.Event | None = None):
         self.store, self.session_id = store, session_id
         self.stream = agent_session_stream(session_id)
         self.inherited = dict(inherited or {})
         self.rebuilds = 0
-        self._fold_all()
+        self._fold_all(stop)
 
     @property
     def versions(self) -> dict[str, int]:
@@ -181,17 +196,18 @@ class ChatModel:
             self._fold_all()
         return True
 
-    def _fold_all(self) -> None:
+    def _fold_all(self, stop: threading.Event | None = None) -> None:
         self.rebuilds += 1
         with young_collections_only():  # tens of thousands of cycle-free objects
-            self.builder = b = _Builder(self.store, {}, inherited=self.inherited)
-            events = self.store.read_stream(self.stream)
+            self.builder = b = _Builder(self.store, {}, inherited=self.inherited, stop=stop)
+            events = b.read_whole(self.stream)
             b.read(self.stream, events)
             b.collect_links(events, MAIN)
             self.main = _Conversation(b, path=MAIN, stream=self.stream)
             self.main.fold(events)
             self.tail: list[tuple[str, SubagentRun]] = []
             self._claim_rest()
+            b.stop = None
 
     def _claim_rest(self) -> None:
         """The subagents no call claimed, after the conversation (in link order; not
@@ -337,6 +353,26 @@ class _Builder:
     """Every read and write of shared state: (clock, conversation path), by key."""
     moved: set[tuple[Key, bool]] | None = None
     """While events are folded out of their full-fold order: the keys they touched."""
+    stop: threading.Event | None = None
+    """Set: the build under way gives up (``ChatModel``'s ``stop``)."""
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise BuildStopped
+
+    def read_whole(self, stream: str) -> list[RecordedEvent]:
+        """Every event of ``stream``: one read, or while ``stop`` may end the build,
+        pages of ``STOP_EVERY`` * 4 events with a look at it before each (reading
+        40,000 events takes seconds on a busy machine)."""
+        if self.stop is None:
+            return self.store.read_stream(stream)
+        events: list[RecordedEvent] = []
+        while True:
+            self.check_stop()
+            page = self.store.read_stream(stream, events[-1].version + 1 if events else 0, limit=STOP_EVERY * 4)
+            events += page
+            if len(page) < STOP_EVERY * 4:
+                return events
 
     def touch(self, path: tuple[Any, ...], key: Key, write: bool = False) -> None:
         self.clock += 1
@@ -423,7 +459,7 @@ class _Builder:
             self.touch(path, ("unlinked", "*"), True)
         data = self.links[key]
         stream = data.get("subsession_stream", "")
-        events = self.store.read_stream(stream) if stream else []
+        events = self.read_whole(stream) if stream else []
         if stream:
             self.read(stream, events)
         self.collect_links(events, path)
@@ -462,7 +498,9 @@ class _Conversation:
 
     def fold(self, events: list[RecordedEvent]) -> None:
         b = self.builder
-        for event in events:
+        for n, event in enumerate(events):
+            if n % STOP_EVERY == 0:
+                b.check_stop()
             raw = event.metadata.get("raw")
             if raw and ('"image"' in raw or '"document"' in raw):
                 b.raws[event.id] = raw

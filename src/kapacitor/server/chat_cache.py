@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kapacitor.events import scrub_log_stream
-from kapacitor.server.chat import ChatItem, ChatModel
+from kapacitor.server.chat import BuildStopped, ChatItem, ChatModel
 from kapacitor.server.trace import TraceModel, TraceNode
 from kapacitor.store.base import EventStore
 
@@ -74,16 +74,20 @@ class ChatCache:
         with self._lock:
             return max(0, self.size - len(self._entries))
 
-    def warm(self, store: EventStore, session_id: str, inherited: Mapping[int, str]) -> bool:
+    def warm(self, store: EventStore, session_id: str, inherited: Mapping[int, str],
+             stop: threading.Event | None = None) -> bool:
         """Build and keep the session's chat and trace ahead of a read (``chat_warmup``),
         only while there is room: False when it is kept already or there is none.
-        Kept as the least recently read, so it is the first dropped for a real read."""
+        Kept as the least recently read, so it is the first dropped for a real read.
+        ``stop`` set: the build gives up (``chat.BuildStopped``), keeping nothing."""
         with self.lock(session_id):
             with self._lock:
                 if session_id in self._entries or len(self._entries) >= self.size:
                     return False
             scrubbed = store.stream_version(scrub_log_stream())  # before the build, as ``_entry``
-            entry = _Entry(ChatModel(store, session_id, inherited), scrubbed)
+            entry = _Entry(ChatModel(store, session_id, inherited, stop), scrubbed)
+            if stop is not None and stop.is_set():
+                raise BuildStopped
             entry.trace = TraceModel(entry.chat)
             entry.trace.update()
             with self._lock:

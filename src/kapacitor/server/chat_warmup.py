@@ -10,6 +10,13 @@ evicts a chat someone read; an unread warmed chat is the first to go), one
 session at a time, once per start. Nothing is stored: a warmed chat is the same
 ``ChatModel`` a read would fold from the events, kept in memory only.
 
+A stop is prompt: the server's shutdown sets the warmer's stop flag, which the
+build under way looks at every ``chat.STOP_EVERY`` events it folds and before
+each page of the streams it reads (``chat.BuildStopped``); the server waits for
+it at most ``STOP_WAIT`` seconds and then leaves it, a daemon thread, to end by
+itself: its next read of the closed store or database raises ``StoreClosed``,
+which ends it with one line.
+
 The thread keeps the process's CPU priority on purpose: it holds the session's
 lock and, while it folds, the interpreter's lock, so a reader of that session
 (or of any page) waits for it; at a lower OS priority a busy machine would
@@ -25,8 +32,9 @@ import threading
 from kapacitor.events import agent_session_stream
 from kapacitor.projections import live_status
 from kapacitor.projections.ownership import inherited_positions
+from kapacitor.server.chat import BuildStopped
 from kapacitor.server.chat_cache import ChatCache
-from kapacitor.store.base import EventStore
+from kapacitor.store.base import EventStore, StoreClosed
 from kapacitor.store.readdb import ReadDb
 
 WARM_FROM = 5_000
@@ -34,6 +42,9 @@ WARM_FROM = 5_000
 5,000-event chat takes about a quarter of a second to build when first read)."""
 RECENT = 20
 """How many of the most recently active sessions are looked at."""
+STOP_WAIT = 5.0
+"""Seconds a stopping server waits for the warm-up to end (it ends within
+milliseconds of its stop flag, unless a single read of the store takes longer)."""
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +66,13 @@ def candidates(store: EventStore, db: ReadDb, places: int) -> list[str]:
 
 def warm(store: EventStore, db: ReadDb, cache: ChatCache, stop: threading.Event | None = None) -> list[str]:
     """Build the chat and trace of each of ``candidates`` the cache has room for;
-    the sessions built. ``stop``: set, no further session is begun."""
+    the sessions built. ``stop``: set, the build under way gives up
+    (``chat.BuildStopped``, raised) and no further session is begun."""
     built = []
     for sid in candidates(store, db, cache.room()):
         if stop is not None and stop.is_set():
-            break
-        if cache.warm(store, sid, inherited_positions(db, sid)):
+            raise BuildStopped
+        if cache.warm(store, sid, inherited_positions(db, sid), stop):
             built.append(sid)
     return built
 
@@ -81,14 +93,20 @@ class ChatWarmer:
     def _run(self) -> None:
         try:
             self.built = warm(self.store, self.db, self.cache, self._stop)
-        except Exception:  # a warm-up that fails leaves reads to build, as without it
-            log.exception("chat warm-up stopped")
+        except BuildStopped:
+            log.warning("chat warm-up stopped before it was done: the server is stopping")
+        except Exception as exc:  # a warm-up that fails leaves reads to build, as without it
+            if self._stop.is_set() or isinstance(exc, StoreClosed):  # the store was closed under it: a stop
+                log.warning("chat warm-up stopped: %s: %s", type(exc).__name__, exc)
+            else:
+                log.exception("chat warm-up stopped")
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
     def close(self) -> None:
-        """Begin no further build and wait for the one under way (a few seconds at most)."""
+        """Stop the build under way and wait for it, at most ``STOP_WAIT`` seconds
+        (then it is left to end by itself, quietly: see the module's docstring)."""
         self._stop.set()
-        self.join(30)
+        self.join(STOP_WAIT)

@@ -9,7 +9,17 @@ and the sessions people commented on or marked (``comments``), or the sessions
 whose visibility changed (``access_changed``: read from the access-change log,
 so a change made by another server or the CLI is announced too),
 cut for each subscriber to what its viewer may see: a change to a session
-someone may not see never reaches their stream.
+someone may not see never reaches their stream. A stream whose user's rights
+changed (made or unmade an admin, the token it signed in with revoked) is
+signed in again as they are now and told to re-read everything (``all``).
+
+A stream may follow one session (``/events?session=ID``, which the viewer must
+be allowed to see): it hears only of that session. On a server with ``--auth``
+that is the only stream an anonymous visitor may open (what a public session's
+page listens to): the lists need sign-in, so the whole stream would tell them
+of public sessions they were never given. Messages carry no log position (it
+counts everyone's events, so it would show how busy sessions one may not see
+are). Streams are limited so that nobody can take the others' (``refusal``).
 """
 
 from __future__ import annotations
@@ -17,30 +27,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request
 from sse_starlette.sse import EventSourceResponse
 
-from kapacitor.access import changes
-from kapacitor.access.viewer import Viewer, visible_sessions
+from kapacitor.access import accounts, changes
+from kapacitor.access.viewer import LOCAL, Viewer, visible_sessions
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
-from kapacitor.server.access import viewer_of
-from kapacitor.store.base import EventStore
+from kapacitor.server.access import SignInRequired, not_found, viewer_of
+from kapacitor.store.base import EventStore, StoreClosed
 from kapacitor.store.readdb import ReadDb
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 """How often the hub looks at the checkpoints unwoken: the projection runner wakes
 it as soon as the read models may have moved, so this is only a safety net."""
-MAX_LISTED = 2000  # events; more than that in one step and pages just refresh everything
+MAX_LISTED = 2000  # events, or sessions whose access changed; more than that in one step and pages re-read everything
 MAX_SUBSCRIBERS = 200
-"""Open ``/events`` streams at most; one more is answered 503 (each holds a queue
-and a connection)."""
+"""Open ``/events`` streams of signed-in users (and of the local user of a server
+without ``--auth``) at most; one more is answered 503 (each holds a queue and a
+connection)."""
+MAX_PER_USER = 20
+"""One signed-in user's open streams at most (a browser tab each), so that no
+single account can take the team's ``MAX_SUBSCRIBERS``."""
+MAX_ANONYMOUS = 20
+"""Anonymous visitors' open streams (public sessions' pages), all together, at
+most: counted apart from ``MAX_SUBSCRIBERS``, so that people without an account
+can never take the signed-in users' places."""
 
 
 DISCUSSION_STREAMS = ("SessionComments-", "SessionMarks-")
@@ -62,22 +83,42 @@ class LiveHub:
     def __init__(self, store: EventStore, db: ReadDb, names: list[str], max_subscribers: int = MAX_SUBSCRIBERS):
         self.store, self.db, self.names, self.max_subscribers = store, db, names, max_subscribers
         self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
+        self.scopes: dict[asyncio.Queue[dict[str, Any]], str] = {}  # the streams that follow one session
         self.position = 0
         self.access_seq: int | None = None  # the last access change seen (``access_changed``)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken = asyncio.Event()
 
-    def subscribe(self, viewer: Viewer) -> asyncio.Queue[dict[str, Any]] | None:
-        """A new subscriber's queue (it gets what ``viewer`` may see), or None when
-        ``max_subscribers`` are open."""
-        if len(self.queues) >= self.max_subscribers:
+    def refusal(self, viewer: Viewer) -> str | None:
+        """Why one more stream for ``viewer`` is refused (a 503's detail), None when
+        it is not: anonymous visitors share ``MAX_ANONYMOUS`` streams, apart from
+        everyone else's ``max_subscribers``, of which one signed-in user holds at
+        most ``MAX_PER_USER`` (the local user of a server without ``--auth`` is
+        alone: only the total counts)."""
+        if not viewer.signed_in:
+            if sum(not v.signed_in for v in self.queues.values()) >= MAX_ANONYMOUS:
+                return f"{MAX_ANONYMOUS} anonymous live streams are open already: sign in for yours"
+            return None
+        if sum(v.signed_in for v in self.queues.values()) >= self.max_subscribers:
+            return f"{self.max_subscribers} live streams are open already"
+        if viewer != LOCAL and sum(v.name == viewer.name for v in self.queues.values()) >= MAX_PER_USER:
+            return f"{MAX_PER_USER} live streams of {viewer.name} are open already: close a tab"
+        return None
+
+    def subscribe(self, viewer: Viewer, session: str = "") -> asyncio.Queue[dict[str, Any]] | None:
+        """A new subscriber's queue (it gets what ``viewer`` may see; of ``session``
+        alone when given), or None when ``refusal`` refuses it."""
+        if self.refusal(viewer) is not None:
             return None
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
         self.queues[queue] = viewer
+        if session:
+            self.scopes[queue] = session
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.queues.pop(queue, None)
+        self.scopes.pop(queue, None)
 
     def applied_position(self) -> int:
         """The position every read model has reached."""
@@ -88,12 +129,11 @@ class LiveHub:
         """What the events in (after, upto] touched."""
         events = self.store.read_all(after, limit=MAX_LISTED + 1)
         if len(events) > MAX_LISTED and events[-1].position <= upto:
-            return {"position": upto, "all": True, "sessions": [], "repositories": [], "comments": []}
+            return {"all": True, "sessions": [], "repositories": [], "comments": []}
         events = [e for e in events if e.position <= upto]
         sessions = sorted({sid for sid in map(session_of, events) if sid})
         comments = sorted({sid for sid in map(discussed_session, events) if sid})
-        return {"position": upto, "all": False, "sessions": sessions, "repositories": self._repositories(sessions),
-                "comments": comments}
+        return {"all": False, "sessions": sessions, "repositories": self._repositories(sessions), "comments": comments}
 
     def _repositories(self, sessions: list[str]) -> list[str]:
         if not sessions:
@@ -102,11 +142,14 @@ class LiveHub:
         return sorted(k for (k,) in self.db.execute(
             f"SELECT DISTINCT key FROM repository_sessions WHERE session_id IN ({marks})", sessions))
 
-    def access_changed(self, viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None] | None:
-        """The visibility changes since the last look (made by any server or the CLI:
-        ``access.changes``), cut for each of ``viewers``: the sessions they may see
-        now or could before, so a timeline gains a session shared with its viewer (or
-        drops one made private) without a reload. None when nothing changed."""
+    def access_changed(self, viewers: set[Viewer]) -> tuple[dict[Viewer, Viewer], dict[Viewer, dict[str, Any] | None]] | None:
+        """The access changes since the last look (made by any server or the CLI:
+        ``access.changes``): the viewers among ``viewers`` whose user's rights
+        changed, each with who they are now (``accounts.as_now``; their streams
+        re-read everything, ``resign``), and the visibility changes cut for each
+        of the others: the sessions they may see now or could before, so a
+        timeline gains a session shared with its viewer (or drops one made
+        private) without a reload. None when nothing changed."""
         latest = changes.latest(self.db)
         if self.access_seq is None or latest < self.access_seq:  # not running yet, or a replaced database
             self.access_seq = latest
@@ -114,15 +157,33 @@ class LiveHub:
         if latest == self.access_seq:
             return None
         after, self.access_seq = self.access_seq, latest
-        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:
-            return dict.fromkeys(viewers, {"position": self.position, "all": True, "sessions": [], "repositories": [],
-                                           "comments": []})
+        users = set(changes.changed_users(self.db, after, latest))
+        resigned = {viewer: now for viewer in viewers
+                    if viewer.name in users and (now := accounts.as_now(self.db, viewer)) != viewer}
+        viewers = viewers - set(resigned)
         cut: dict[Viewer, dict[str, Any] | None] = {}
+        if len(changes.changed_sessions(self.db, after, latest)) > MAX_LISTED:  # too many to list: re-read everything
+            for viewer in viewers:  # ... whoever may see one of them now or could before, and nobody else
+                cut[viewer] = self.everything() if changes.seen_around(self.db, viewer, after, latest, limit=1) else None
+            return resigned, cut
         for viewer in viewers:
             seen = changes.seen_around(self.db, viewer, after, latest)
-            cut[viewer] = {"position": self.position, "all": False, "sessions": sorted(seen),
+            cut[viewer] = {"all": False, "sessions": sorted(seen),
                            "repositories": sorted(set(seen.values())), "comments": []} if seen else None
-        return cut
+        return resigned, cut
+
+    def everything(self) -> dict[str, Any]:
+        """The message that makes a page re-read every live part of it."""
+        return {"all": True, "sessions": [], "repositories": [], "comments": []}
+
+    def resign(self, resigned: dict[Viewer, Viewer]) -> None:
+        """Each stream of a viewer in ``resigned`` goes on as who they are now, and
+        re-reads everything (what they may see changed as a whole)."""
+        for queue, viewer in list(self.queues.items()):
+            if viewer in resigned:
+                self.queues[queue] = resigned[viewer]
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(self.everything())
 
     def for_viewers(self, message: dict[str, Any], viewers: set[Viewer]) -> dict[Viewer, dict[str, Any] | None]:
         """``message`` as each viewer may see it: only the sessions they may see and
@@ -141,6 +202,8 @@ class LiveHub:
     def publish(self, cut: dict[Viewer, dict[str, Any] | None]) -> None:
         for queue, viewer in list(self.queues.items()):
             message = cut.get(viewer)
+            if message is not None and queue in self.scopes:
+                message = of_session(message, self.scopes[queue])
             if message is not None:
                 with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
                     queue.put_nowait(message)
@@ -167,7 +230,8 @@ class LiveHub:
 
     async def run(self) -> None:
         """Publish each advance of the checkpoints and each access change, until
-        cancelled: when woken (``wake``), else every ``POLL_SECONDS``."""
+        cancelled (or the database is closed under it: ``StoreClosed``, logged
+        once): when woken (``wake``), else every ``POLL_SECONDS``."""
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         try:
             self.position = await _in_thread(self.applied_position)
@@ -176,12 +240,28 @@ class LiveHub:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
                 self._woken.clear()
-                for step in (self.advance, self.access_changed):
-                    cut = await _in_thread(step, set(self.queues.values()))
-                    if cut is not None:
-                        self.publish(cut)
+                cut = await _in_thread(self.advance, set(self.queues.values()))
+                if cut is not None:
+                    self.publish(cut)
+                changed = await _in_thread(self.access_changed, set(self.queues.values()))
+                if changed is not None:
+                    resigned, cut = changed
+                    self.resign(resigned)
+                    self.publish(cut)
+        except StoreClosed as exc:
+            log.warning("live updates stopped: %s", exc)
         finally:
             self._loop = None  # wake() from the runner's thread is a no-op from now on
+
+
+def of_session(message: dict[str, Any], session: str) -> dict[str, Any] | None:
+    """``message`` as a stream following ``session`` alone hears it: that session
+    among ``sessions`` and ``comments`` (``repositories`` stay empty: the other
+    sessions' would show), None when it is not about it."""
+    sessions, comments = [session] if session in message["sessions"] else [], [session] if session in message["comments"] else []
+    if not (message["all"] or sessions or comments):
+        return None
+    return message | {"sessions": sessions, "repositories": [], "comments": comments}
 
 
 async def _in_thread(work: Callable[..., Any], *args: Any) -> Any:
@@ -199,20 +279,38 @@ async def _in_thread(work: Callable[..., Any], *args: Any) -> Any:
         raise
 
 
+def stream_url(request: Request, session_id: str = "") -> str:
+    """The ``/events`` URL a page listens to ("" for none): the whole stream, but
+    for an anonymous visitor of a server with ``--auth``, who may follow only the
+    session whose (public) page it is (``session_id``; none on any other page)."""
+    if request.app.state.auth and not viewer_of(request).signed_in:
+        return f"/events?session={quote(session_id)}" if session_id else ""
+    return "/events"
+
+
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
-async def events(request: Request) -> EventSourceResponse:
-    """Each ``change`` message is JSON: ``position``, ``all``, ``sessions``, ``repositories``,
-    ``comments`` (sessions whose comments or marks changed).
-    503 (retry later) when ``MAX_SUBSCRIBERS`` streams are open."""
+async def events(request: Request, session: str = "") -> EventSourceResponse:
+    """Each ``change`` message is JSON: ``all`` (re-read everything: more changed
+    than a message lists, or the viewer's own rights changed), ``sessions``,
+    ``repositories``, ``comments`` (sessions whose comments or marks changed); the
+    first message, ``hello``, is ``{}``. ``session``: follow that session alone
+    (404 when the viewer may not see it); on a server with ``--auth`` an anonymous
+    visitor must name one (else 401). 503 (retry later) when the viewer's streams
+    are at their limit (``LiveHub.refusal``)."""
     hub: LiveHub = request.app.state.hub
-    queue = hub.subscribe(viewer_of(request))
+    viewer = viewer_of(request)
+    if session and not await _in_thread(visible_sessions, hub.db, viewer, [session]):
+        raise not_found("session")
+    if request.app.state.auth and not viewer.signed_in and not session:
+        raise SignInRequired()
+    queue = hub.subscribe(viewer, session)
     if queue is None:
-        raise HTTPException(503, f"{hub.max_subscribers} live streams are open already", headers={"Retry-After": "30"})
+        raise HTTPException(503, hub.refusal(viewer), headers={"Retry-After": "30"})
     shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
 
     async def stream():  # type: ignore[no-untyped-def]
         try:
-            yield {"event": "hello", "data": json.dumps({"position": hub.position})}
+            yield {"event": "hello", "data": "{}"}
             while not shutdown.is_set():
                 message = None
                 with anyio.move_on_after(0.5):

@@ -14,6 +14,7 @@ from kapacitor import times
 from kapacitor.projections.runner import checkpoints
 from kapacitor.server import queries
 from kapacitor.server.access import conn, csrf_token, not_found, viewer_of
+from kapacitor.server.live import stream_url
 
 WRITE_VISIBLE_WITHIN = 2.0
 """Seconds a write waits for its read model to apply it (``read_your_writes``)."""
@@ -64,5 +65,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     context.setdefault("tz", viewer_zone(request))
     if "repositories" not in context:  # every page has the sidebar
         context["repositories"] = queries.repositories(conn(request), viewer)
-    context.update(viewer=viewer, csrf=csrf_token(request), auth=request.app.state.auth)
+    context.update(viewer=viewer, csrf=csrf_token(request), auth=request.app.state.auth,
+                   live_events=stream_url(request, (context.get("session") or {}).get("session_id", "")))
     return templates.TemplateResponse(request, template, context, status_code=status_code)  # type: ignore[no-any-return]

@@ -27,6 +27,16 @@ class StoreError(Exception):
     """Something is wrong with the store (bad URL, unreachable server, ...)."""
 
 
+class StoreClosed(StoreError):
+    """A call on a store or read-model database after its ``close()``. A closed
+    handle never opens a connection again, whichever thread asks: a background
+    thread (projection runner, live hub, eval worker, chat warm-up) that meets
+    this takes it as "stop" and ends, with one log line."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what} is closed: nothing more is read or written through it")
+
+
 class StoreMissing(StoreError):
     """A store that does not exist, opened by a command that only reads."""
 

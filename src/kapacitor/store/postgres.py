@@ -44,6 +44,7 @@ from kapacitor.store.base import (
     NO_STREAM,
     AppendResult,
     Rewrite,
+    StoreClosed,
     StoreError,
     check_expected_version,
     count_dense,
@@ -139,7 +140,8 @@ def _reason(exc: psycopg.Error) -> str:
 
 class PostgresEventStore:
     """Event store in one PostgreSQL database. Thread-safe: each call borrows an
-    idle connection (or opens one) and gives it back."""
+    idle connection (or opens one) and gives it back. Once ``close()``d, every
+    call raises ``StoreClosed`` and no connection is opened again."""
 
     def __init__(self, url: str):
         self.url = url
@@ -149,19 +151,25 @@ class PostgresEventStore:
         self._run(lambda conn: migrate(conn, MIGRATIONS))
 
     def _connect(self) -> psycopg.Connection:
+        if self._closed:
+            raise StoreClosed(f"store {display_url(self.url)}")
         try:
-            return psycopg.connect(self.url, autocommit=True)
+            conn = psycopg.connect(self.url, autocommit=True)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL store {display_url(self.url)}: {_reason(exc)}") from None
+        if self._closed:  # closed while it was being opened
+            conn.close()
+            raise StoreClosed(f"store {display_url(self.url)}")
+        return conn
 
     def _run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """``work`` on a borrowed connection. A pooled connection that the server
         dropped meanwhile (restart, idle timeout) is replaced and ``work`` runs once
         more: it is one read or one atomic, idempotent append. Other driver errors
         become a one-line StoreError."""
-        if self._closed:
-            raise StoreError(f"store {display_url(self.url)} is closed")
         with self._lock:
+            if self._closed:
+                raise StoreClosed(f"store {display_url(self.url)}")
             conn = self._idle.pop() if self._idle else None
         pooled = conn is not None
         if conn is None:
@@ -175,6 +183,8 @@ class PostgresEventStore:
                 conn = self._connect()
                 return work(conn)
         except psycopg.Error as exc:
+            if self._closed:  # closed while it ran
+                raise StoreClosed(f"store {display_url(self.url)}") from exc
             raise StoreError(f"PostgreSQL store {display_url(self.url)}: {_reason(exc)}") from exc
         finally:
             self._give_back(conn)

@@ -18,6 +18,10 @@ placeholders; what differs between the two is behind a few helpers:
 - ``binary``: what makes text sort by its bytes (SQLite's default; PostgreSQL's
   ``COLLATE "C"``, whatever the database's locale), so both sort alike.
 
+Closed is closed: after ``close()`` no thread gets a connection again (each
+thread's own was opened lazily, so one that never used it before would quietly
+open a new one); every call raises ``StoreClosed``.
+
 Integers: PostgreSQL sums ``bigint`` columns as ``numeric``; whole numbers come
 back as ``int`` here, as SQLite gives them.
 """
@@ -32,13 +36,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kapacitor.store.base import EventStore, StoreError, display_url, utc_now
+from kapacitor.store.base import EventStore, StoreClosed, StoreError, display_url, utc_now
 
 Migration = Callable[["ReadDb"], None]
 
 
 class ReadDb:
-    """A connection-like handle, one real connection per thread."""
+    """A connection-like handle, one real connection per thread (opened on the
+    thread's first call), until ``close()``: then ``StoreClosed`` for every call."""
 
     dialect = ""
     for_update = ""
@@ -49,9 +54,13 @@ class ReadDb:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     # what every backend implements
     def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -68,21 +77,52 @@ class ReadDb:
     # shared
     @property
     def conn(self) -> Any:
+        """This thread's connection (opened now if it has none); ``StoreClosed`` once closed."""
+        if self._closed:
+            raise StoreClosed(str(self))
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self._connect()
+            conn = self.connect()
             with self._lock:
+                if self._closed:  # closed while it was being opened: close() did not see it
+                    conn.close()
+                    raise StoreClosed(str(self))
                 self._all.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def connect(self) -> Any:
+        """A new connection of the caller's own, closed by the caller (a LISTEN, a
+        held advisory lock); ``StoreClosed`` once this database is closed, also when
+        it was closed while the connection was being opened."""
+        if self._closed:
+            raise StoreClosed(str(self))
+        conn = self._connect()
+        if self._closed:
+            conn.close()
+            raise StoreClosed(str(self))
         return conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; the cursor has ``fetchone``, ``fetchall``, ``rowcount`` and iterates."""
-        return self.conn.execute(self._sql(sql), params)
+        conn = self.conn
+        try:
+            return conn.execute(self._sql(sql), params)
+        except Exception as exc:
+            if self._closed:  # closed while it ran (the driver's own words for that vary)
+                raise StoreClosed(str(self)) from exc
+            raise
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         rows = list(rows)
         if rows:
-            self.conn.cursor().executemany(self._sql(sql), rows)
+            conn = self.conn
+            try:
+                conn.cursor().executemany(self._sql(sql), rows)
+            except Exception as exc:
+                if self._closed:
+                    raise StoreClosed(str(self)) from exc
+                raise
 
     def week(self, expr: str) -> str:
         """SQL for the ISO 8601 week of the UTC time ``expr`` as ``YYYY-Www`` (weeks
@@ -103,11 +143,12 @@ class ReadDb:
         return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({', '.join(key)}) {action}"
 
     def close(self) -> None:
+        """Close every thread's connection; from now on every call raises ``StoreClosed``."""
         with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+            self._closed = True
+            opened, self._all = self._all, []
+        for conn in opened:
+            conn.close()
 
 
 class SQLiteReadDb(ReadDb):
@@ -122,11 +163,17 @@ class SQLiteReadDb(ReadDb):
 
         return connect(self.path)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(sql, params)
+    def __str__(self) -> str:
+        return f"database {self.path}"
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, rows)
+        conn = self.conn
+        try:
+            conn.executemany(sql, rows)
+        except Exception as exc:
+            if self._closed:
+                raise StoreClosed(str(self)) from exc
+            raise
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})"
@@ -177,6 +224,9 @@ class PostgresReadDb(ReadDb):
             raise StoreError(f"cannot connect to PostgreSQL {display_url(self.url)}: {str(exc).strip().splitlines()[0]}") from None
         register_integers(conn)
         return conn
+
+    def __str__(self) -> str:
+        return f"database {display_url(self.url)}"
 
     def _sql(self, sql: str) -> str:
         return _MARK.sub(lambda m: "%s" if m.group() == "?" else "%%", sql)

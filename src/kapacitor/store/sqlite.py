@@ -23,6 +23,7 @@ from kapacitor.store.base import (
     NO_STREAM,
     AppendResult,
     Rewrite,
+    StoreClosed,
     StoreDamaged,
     StoreError,
     StoreMissing,
@@ -128,7 +129,8 @@ def damage_of(exc: BaseException) -> str | None:
 
 
 class SQLiteEventStore:
-    """Event store on one SQLite file. One connection per thread.
+    """Event store on one SQLite file. One connection per thread, opened on the
+    thread's first call, until ``close()``: then every call raises ``StoreClosed``.
 
     A file that is not a SQLite database, or whose pages turn out damaged, is
     refused (``StoreDamaged``): once a damaged page is met, this store writes
@@ -145,6 +147,7 @@ class SQLiteEventStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._closed = False
         try:
             migrate(self.conn, MIGRATIONS)
         except sqlite3.DatabaseError as exc:
@@ -153,7 +156,9 @@ class SQLiteEventStore:
             self.close()
             raise StoreDamaged(self.path, str(exc)) from None
 
-    def _refuse_if_damaged(self, exc: BaseException) -> None:
+    def _refuse_if_closed_or_damaged(self, exc: BaseException) -> None:
+        if self._closed:  # closed under a call in flight (sqlite3: "Cannot operate on a closed database")
+            raise StoreClosed(f"store {self.url}") from exc
         message = damage_of(exc)
         if message is not None:
             self.damaged = message
@@ -165,12 +170,18 @@ class SQLiteEventStore:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened now if it has none); ``StoreClosed`` once closed."""
+        if self._closed:
+            raise StoreClosed(f"store {self.url}")
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path)
-            self._local.conn = conn
             with self._lock:
+                if self._closed:  # closed while it was being opened: close() did not see it
+                    conn.close()
+                    raise StoreClosed(f"store {self.url}")
                 self._connections.append(conn)
+            self._local.conn = conn
         return conn
 
     def append(
@@ -201,7 +212,7 @@ class SQLiteEventStore:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._refuse_if_damaged(exc)
+            self._refuse_if_closed_or_damaged(exc)
             raise
 
     def _append_locked(
@@ -264,7 +275,11 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
+        try:
+            return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
+        except sqlite3.DatabaseError as exc:
+            self._refuse_if_closed_or_damaged(exc)
+            raise
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
@@ -275,7 +290,7 @@ class SQLiteEventStore:
         try:
             return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
         except sqlite3.DatabaseError as exc:
-            self._refuse_if_damaged(exc)
+            self._refuse_if_closed_or_damaged(exc)
             raise
 
     def _chunks(self, names: Iterable[str]) -> blobs.Chunks:
@@ -299,7 +314,7 @@ class SQLiteEventStore:
         try:
             return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            self._refuse_if_damaged(exc)
+            self._refuse_if_closed_or_damaged(exc)
             raise
 
     def count_after(self, after: int = 0) -> int:
@@ -357,7 +372,7 @@ class SQLiteEventStore:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+            self._closed = True
+            opened, self._connections = self._connections, []
+        for conn in opened:
+            conn.close()
