@@ -129,7 +129,7 @@ class LiveHub:
         """What the events in (after, upto] touched."""
         events = self.store.read_all(after, limit=MAX_LISTED + 1)
         if len(events) > MAX_LISTED and events[-1].position <= upto:
-            return {"all": True, "sessions": [], "repositories": [], "comments": []}
+            return self.everything()
         events = [e for e in events if e.position <= upto]
         sessions = sorted({sid for sid in map(session_of, events) if sid})
         comments = sorted({sid for sid in map(discussed_session, events) if sid})

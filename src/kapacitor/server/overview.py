@@ -132,8 +132,8 @@ def _page(request: Request, form: Checked[Filters], scope: str, name: str, fragm
     head = {"scope": scope, "name": name, "repo": repo, "presets": presets, "users": queries.users(conn(request), viewer_of(request))}
     scoped = ranged(chosen, tz)
     problems, swapped = problems_of(form, scoped)
-    if not problems and too_long(scoped):
-        problems = [too_long(scoped)]
+    if not problems and (problem := too_long(scoped)):
+        problems = [problem]
     if problems:  # the form shows what was asked: the good values, or the range that is wrong
         return form_page(request, "overview.html", problems, **head, swapped=swapped, figures=None,
                          filters=replace(chosen, page=1, sort="") if form.problems else scoped)
