@@ -63,13 +63,14 @@ def make_users(store: Path | str) -> dict[str, str]:
 
 class Team:
     """A store with users alice, bob and root (admin), a token each, the server with
-    --auth, alice's session (private by default) and bob's (which he makes org)."""
+    --auth (``env``: more of its environment), alice's session (private by default)
+    and bob's (which he makes org)."""
 
-    def __init__(self, tmp_path: Path, store: str | None = None):
+    def __init__(self, tmp_path: Path, store: str | None = None, **env: str):
         self.db: Path | str = store or tmp_path / "team.db"
         self.clients: list[httpx.Client] = []
         self.tokens = make_users(self.db)
-        self.server = Server(self.db, None, "--auth").start()
+        self.server = Server(self.db, None, "--auth", **env).start()
         try:
             self.alice = LiveSession(tmp_path / "projects")
             self.alice.write_all()

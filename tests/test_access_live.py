@@ -11,6 +11,7 @@ see. And every write to the access tables goes through the one announce path."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import re
 import threading
@@ -22,13 +23,22 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from starlette.requests import Request
 
 from browser import launch
 from capture_helpers import WIDGETS, LiveSession, Server, wait_for
-from conftest import RECORDED
+from conftest import RECORDED, SAMPLE_DIRS
+from fake_judge import FakeJudge
 from kapacitor.access import accounts
+from kapacitor.capture.importer import import_paths
 from kapacitor.capture.synthetic import replicate
-from test_access import BOB_SESSION, Team, cli, follow_events
+from kapacitor.projections.catalog import PROJECTIONS
+from kapacitor.projections.runner import ProjectionRunner
+from kapacitor.server.access import gate, identified_as_of
+from kapacitor.server.live import LiveHub
+from kapacitor.store import open_store
+from kapacitor.store.readdb import open_read_db
+from test_access import BOB_SESSION, Team, cli, follow_events, make_users
 from test_comments_browser import signed_in
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
@@ -39,6 +49,7 @@ but a public session's page's (refused here: ``test_live_streams`` follows one).
 API = "e3ace814-42a0-4b79-a8f9-2db1e6c908e0"  # recorded in -home-dev-src-api-server
 TODO = "922a15d3-3e4d-471a-9a7e-754f15615295"  # the other recorded session in -home-dev-src-widgets
 SRC = Path(accounts.__file__).parents[1]
+SESSIONS = json.loads((RECORDED / "sessions.json").read_text())
 
 
 class TwoServers:
@@ -355,6 +366,125 @@ def test_over_two_thousand_sessions_changed_at_once_make_the_pages_that_see_them
         time.sleep(1.0)
         assert not any(two.told_all(s, "anonymous") for s in two.servers)
         assert page.errors == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def judged_team(request, tmp_path):
+    """The team of ``test_access``, its server's judge a scripted one on loopback
+    that takes 1.5 s a question: an eval runs for several seconds."""
+    judge = FakeJudge({"*": [{"sleep": 1.5}]})
+    env = {"KAPACITOR_JUDGE": "anthropic", "ANTHROPIC_BASE_URL": judge.url, "ANTHROPIC_API_KEY": "sk-ant-fake"}
+    try:
+        team = Team(tmp_path, request.getfixturevalue("pg_url") if request.param == "postgresql" else None, **env)
+    except BaseException:
+        judge.close()
+        raise
+    yield team
+    team.close()
+    judge.close()
+
+
+def said(lines: list[str]) -> list[str]:
+    """An SSE stream's lines less its pings and blank lines."""
+    return [line for line in lines if line and not line.startswith(":")]
+
+
+def test_an_evals_progress_stops_reaching_whoever_may_no_longer_see_its_session(judged_team):
+    """The progress of an eval under way (``/sessions/{id}/eval/jobs/{job}/events``)
+    follows its viewer's rights as ``/events`` does: bob's stream of an eval of
+    alice's org session ends with ``gone`` when she makes it private, and his stream
+    of his own session's eval (queued behind it) when the token he signed in with is
+    revoked; he is told nothing after. Alice's streams of both go on to ``done``."""
+    team = judged_team
+    alice, bob = team.client("alice"), team.client("bob")
+    assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "org"}).status_code == 200
+    jobs = {sid: bob.post(f"/sessions/{sid}/eval/run").json()["events"] for sid in (WIDGETS, BOB_SESSION)}
+    seen: dict[tuple[str, str], list[str]] = {}
+    followers: dict[tuple[str, str], threading.Thread] = {}
+    stop = threading.Event()
+    for user in ("bob", "alice"):
+        for sid, events in jobs.items():
+            seen[user, sid], started = [], threading.Event()
+            followers[user, sid] = threading.Thread(target=follow_events, daemon=True,
+                                                    args=(team.client(user), seen[user, sid], started, stop, events))
+            followers[user, sid].start()
+            assert started.wait(10)
+    try:
+        wait_for(lambda: "event: progress" in seen["bob", WIDGETS], timeout=60)  # under way, and bob follows it
+        assert alice.put(f"/api/sessions/{WIDGETS}/visibility", json={"visibility": "private"}).status_code == 200
+        wait_for(lambda: not followers["bob", WIDGETS].is_alive(), timeout=15)
+        [bobs] = [t["id"] for t in json.loads(cli(team.db, "tokens", "list", "--json")) if t["user"] == "bob"]
+        cli(team.db, "tokens", "revoke", bobs)
+        wait_for(lambda: not followers["bob", BOB_SESSION].is_alive(), timeout=15)
+        for sid in jobs:
+            wait_for(lambda s=sid: "event: done" in seen["alice", s], timeout=120)
+    finally:
+        stop.set()
+    for sid in jobs:
+        end = said(seen["bob", sid])[-2:]
+        assert end == ["event: gone", f'data: {{"detail": "no such session {sid!r}"}}'], said(seen["bob", sid])
+        assert "event: done" not in seen["bob", sid]
+        assert said(seen["bob", sid]).count("event: progress") < said(seen["alice", sid]).count("event: progress")
+    assert "event: progress" not in seen["bob", BOB_SESSION]  # it started after his token was revoked
+    assert "event: gone" not in seen["alice", WIDGETS] + seen["alice", BOB_SESSION]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    return f"sqlite://{tmp_path / 'events.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def stream_request(db, token: str) -> Request:  # type: ignore[no-untyped-def]
+    """``GET /events`` with ``token``, as the app's gate meets it."""
+    app = SimpleNamespace(state=SimpleNamespace(auth=True, db=db))
+    return Request({"type": "http", "method": "GET", "path": "/events", "query_string": b"", "app": app,
+                    "route": SimpleNamespace(path="/events"), "headers": [(b"authorization", f"Bearer {token}".encode())]})
+
+
+def test_a_change_landing_between_a_streams_sign_in_and_its_start_still_reaches_it(store_url):
+    """The race at a stream's start: ``/events`` identifies its viewer (the app's
+    gate), a rights change lands and the hub announces it to the streams it has,
+    and only then is the new stream registered. The hub knows which access change
+    the viewer was identified as of, so its next look catches the stream up: bob,
+    made an admin, is signed in again and told to re-read everything, and hears
+    from then on what an admin hears; alice hears of the session that became hers
+    to see. A stream identified after the change has nothing to catch up."""
+    store = open_store(store_url)
+    import_paths(store, SAMPLE_DIRS)
+    runner = ProjectionRunner(store, open_read_db(store), PROJECTIONS)
+    runner.catch_up()
+    tokens = make_users(store_url)
+    db = accounts.open_accounts(store_url)
+    hub = LiveHub(store, db, [p.name for p in PROJECTIONS])
+    shared, hidden = (SESSIONS[name]["session_id"] for name in ("api-fix", "notes-denied"))  # imported: no owner, private
+
+    async def scenario() -> None:
+        await hub.start()
+        as_bob, as_alice = stream_request(db, tokens["bob"]), stream_request(db, tokens["alice"])
+        bob, alice = gate(as_bob), gate(as_alice)  # identified ...
+        accounts.set_user(db, "bob", admin=True)  # ... the changes land ...
+        accounts.set_session_visibility(db, shared, "org")
+        await hub.step()  # ... and are announced to the streams the hub has ...
+        late_bob = hub.subscribe(bob, seen=identified_as_of(as_bob))  # ... before these start
+        late_alice = hub.subscribe(alice, seen=identified_as_of(as_alice))
+        assert identified_as_of(as_bob) < hub.access_seq and not bob.admin
+        await hub.step()
+        assert late_bob.get_nowait() == hub.everything() and hub.queues[late_bob].admin and late_bob.empty()
+        assert late_alice.get_nowait()["sessions"] == [shared] and not hub.queues[late_alice].admin
+        accounts.set_session_visibility(db, hidden, "private")  # what an admin may see, and alice may not
+        await hub.step()
+        assert late_bob.get_nowait()["sessions"] == [hidden] and late_alice.empty()
+        as_carol = stream_request(db, tokens["bob"])  # identified after the changes: nothing missed
+        on_time = hub.subscribe(gate(as_carol), seen=identified_as_of(as_carol))
+        await hub.step()
+        assert on_time.empty() and hub.queues[on_time].admin
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.close()
+        db.close()
+        store.close()
 
 
 WRITES = re.compile(r"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+(?:users|tokens|session_access|repository_access)\b(?:\s+SET\s+\w+)?")

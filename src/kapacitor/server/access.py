@@ -28,7 +28,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from kapacitor.access import accounts
+from kapacitor.access import accounts, changes
 from kapacitor.access.viewer import ANONYMOUS, LOCAL, Viewer
 from kapacitor.server import queries
 from kapacitor.store.readdb import ReadDb
@@ -39,6 +39,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN = frozenset({"/login", "/logout", "/healthz", "/login/oidc", "/login/oidc/callback"})
 """Routes anyone may reach (the ingest route checks its own bearer token)."""
 INGEST = "/api/ingest/sessions/{session_id}/batches"
+STREAMS = frozenset({"/events", "/sessions/{session_id}/eval/jobs/{job_id}/events"})
+"""Live streams: their request's viewer is identified as of a known access change
+(``identified_as_of``), so that the live hub can tell whether a change landed
+between the sign-in and the stream's start (``live.LiveHub.late``)."""
 ANONYMOUS_READS = frozenset({"/events", "/api/sessions/{session_id}/comments", "/api/sessions/{session_id}/marks"})
 """Beyond a session's GET routes, what an anonymous viewer may read (filtered to public)."""
 
@@ -96,6 +100,12 @@ def viewer_of(request: Request) -> Viewer:
     return viewer  # type: ignore[no-any-return]
 
 
+def identified_as_of(request: Request) -> int | None:
+    """The last access change (``access.changes.latest``) when ``gate`` identified
+    the viewer of a stream's request (``STREAMS``); None for any other request."""
+    return getattr(request.state, "access_seq", None)
+
+
 @cache
 def machine_identity() -> str:
     """Who sits at a server without ``--auth``: the git email of this machine's
@@ -122,6 +132,8 @@ def gate(request: Request) -> Viewer:
     if path == INGEST:
         request.state.viewer = ANONYMOUS  # ingest authorizes itself (a user's token or the server's)
         return ANONYMOUS
+    if path in STREAMS:
+        request.state.access_seq = changes.latest(conn(request))  # before identify: a change after it may be missed
     viewer = identify(request)
     request.state.viewer = viewer
     if viewer.via_cookie and request.method not in SAFE_METHODS and path not in OPEN:

@@ -25,6 +25,7 @@ from kapacitor.eval.access import reviewer, session_visible, visible_sessions
 from kapacitor.eval.jobs import EvalWorker
 from kapacitor.eval.record import record_review
 from kapacitor.projections import evals as evals_model
+from kapacitor.server import live
 from kapacitor.server.web import conn, not_found, render, render_fragment
 
 router = APIRouter()
@@ -137,24 +138,39 @@ def job_json(request: Request, session_id: str, job_id: str) -> dict[str, Any]:
 async def job_events(request: Request, session_id: str, job_id: str) -> EventSourceResponse:
     """``progress`` messages (the runner's: question started/done/retry/failed,
     retrospective) as they happen, then one ``done`` or ``failed`` with the job,
-    once the read models hold what it recorded (at most 30 s later)."""
+    once the read models hold what it recorded (at most 30 s later). The stream
+    follows its viewer's rights as the live hub's streams do: once they may no
+    longer see the session (made private, their rights or token taken away), it
+    ends with one ``gone`` (``{"detail": ...}``) and tells nothing more. 503 (retry
+    later) when the viewer's streams are at their limit (``live.LiveHub.refusal``)."""
     await asyncio.to_thread(_job, request, session_id, job_id)
-    worker = _worker(request)
+    worker, hub = _worker(request), request.app.state.hub
+    queue = live.subscribed(request, session_id)  # told of the session's access changes and of its viewer's
+
+    async def gone() -> bool:
+        return hub.heard(queue) and not await asyncio.to_thread(hub.sees, queue, session_id)
 
     async def stream():  # type: ignore[no-untyped-def]
-        sent = 0
-        while True:
-            current = await asyncio.to_thread(worker.job, job_id)
-            for message in current["progress"][sent:]:
-                yield {"event": "progress", "data": json.dumps(message)}
-            sent = len(current["progress"])
-            if current["state"] in ("done", "failed"):
-                # the tab reloads on "done": only once the read models hold the eval
-                await asyncio.to_thread(_wait_for_read_models, request, 30.0)
-                yield {"event": current["state"], "data": json.dumps(
-                    {k: current[k] for k in ("job_id", "state", "eval_id", "error")})}
-                return
-            await asyncio.sleep(JOB_POLL_SECONDS)
+        try:
+            sent = 0
+            while True:
+                current = await asyncio.to_thread(worker.job, job_id)
+                finished = current["state"] in ("done", "failed")
+                if finished:  # the tab reloads on "done": only once the read models hold the eval
+                    await asyncio.to_thread(_wait_for_read_models, request, 30.0)
+                if await gone():
+                    yield {"event": "gone", "data": json.dumps({"detail": f"no such session {session_id!r}"})}
+                    return
+                for message in current["progress"][sent:]:
+                    yield {"event": "progress", "data": json.dumps(message)}
+                sent = len(current["progress"])
+                if finished:
+                    yield {"event": current["state"], "data": json.dumps(
+                        {k: current[k] for k in ("job_id", "state", "eval_id", "error")})}
+                    return
+                await asyncio.sleep(JOB_POLL_SECONDS)
+        finally:
+            hub.unsubscribe(queue)
 
     return EventSourceResponse(stream(), ping=15)
 

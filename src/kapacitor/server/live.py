@@ -13,6 +13,12 @@ someone may not see never reaches their stream. A stream whose user's rights
 changed (made or unmade an admin, the token it signed in with revoked) is
 signed in again as they are now and told to re-read everything (``all``).
 
+A stream's viewer is identified as of an access change (``server.access.gate``
+reads the log's last ``seq`` before it identifies a stream's request): one
+registered after the hub announced a later change without it (the change landed
+between the request's sign-in and the stream's start) is caught up at the hub's
+next look (``catch_up``), so no change is missed until the user's next one.
+
 A stream may follow one session (``/events?session=ID``, which the viewer must
 be allowed to see): it hears only of that session. On a server with ``--auth``
 that is the only stream an anonymous visitor may open (what a public session's
@@ -41,7 +47,7 @@ from kapacitor.access.viewer import LOCAL, Viewer, visible_sessions
 from kapacitor.events import RecordedEvent
 from kapacitor.projections.runner import checkpoints
 from kapacitor.projections.session_summary import session_of
-from kapacitor.server.access import SignInRequired, not_found, viewer_of
+from kapacitor.server.access import SignInRequired, identified_as_of, not_found, viewer_of
 from kapacitor.store.base import EventStore, StoreClosed
 from kapacitor.store.readdb import ReadDb
 
@@ -84,6 +90,7 @@ class LiveHub:
         self.store, self.db, self.names, self.max_subscribers = store, db, names, max_subscribers
         self.queues: dict[asyncio.Queue[dict[str, Any]], Viewer] = {}
         self.scopes: dict[asyncio.Queue[dict[str, Any]], str] = {}  # the streams that follow one session
+        self.seen: dict[asyncio.Queue[dict[str, Any]], int | None] = {}  # the access change each viewer is current as of
         self.position = 0
         self.access_seq: int | None = None  # the last access change seen (``access_changed``)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,13 +112,15 @@ class LiveHub:
             return f"{MAX_PER_USER} live streams of {viewer.name} are open already: close a tab"
         return None
 
-    def subscribe(self, viewer: Viewer, session: str = "") -> asyncio.Queue[dict[str, Any]] | None:
+    def subscribe(self, viewer: Viewer, session: str = "", seen: int | None = None) -> asyncio.Queue[dict[str, Any]] | None:
         """A new subscriber's queue (it gets what ``viewer`` may see; of ``session``
-        alone when given), or None when ``refusal`` refuses it."""
+        alone when given), or None when ``refusal`` refuses it. ``seen``: the access
+        change ``viewer`` was identified as of (``server.access.identified_as_of``;
+        None: as of the hub's next look), so a later one is not missed (``catch_up``)."""
         if self.refusal(viewer) is not None:
             return None
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
-        self.queues[queue] = viewer
+        self.queues[queue], self.seen[queue] = viewer, seen
         if session:
             self.scopes[queue] = session
         return queue
@@ -119,6 +128,23 @@ class LiveHub:
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.queues.pop(queue, None)
         self.scopes.pop(queue, None)
+        self.seen.pop(queue, None)
+
+    def heard(self, queue: asyncio.Queue[dict[str, Any]]) -> bool:
+        """Whether ``queue`` holds a message (all taken out): for a stream that is
+        not a change stream (an eval's progress) but must end when what its viewer
+        may see changed (``sees``)."""
+        heard = False
+        while not queue.empty():
+            queue.get_nowait()
+            heard = True
+        return heard
+
+    def sees(self, queue: asyncio.Queue[dict[str, Any]], session: str) -> bool:
+        """May the viewer of ``queue``, as they are now (re-signed on a change of
+        their rights), still see ``session``?"""
+        viewer = self.queues.get(queue)
+        return viewer is not None and viewer.may_see_session(self.db, session)
 
     def applied_position(self) -> int:
         """The position every read model has reached."""
@@ -157,6 +183,10 @@ class LiveHub:
         if latest == self.access_seq:
             return None
         after, self.access_seq = self.access_seq, latest
+        return self.announced(viewers, after, latest)
+
+    def announced(self, viewers: set[Viewer], after: int, latest: int) -> tuple[dict[Viewer, Viewer], dict[Viewer, dict[str, Any] | None]]:
+        """The changes in (``after``, ``latest``] for ``viewers``, as ``access_changed`` returns them."""
         users = set(changes.changed_users(self.db, after, latest))
         resigned = {viewer: now for viewer in viewers
                     if viewer.name in users and (now := accounts.as_now(self.db, viewer)) != viewer}
@@ -201,12 +231,36 @@ class LiveHub:
 
     def publish(self, cut: dict[Viewer, dict[str, Any] | None]) -> None:
         for queue, viewer in list(self.queues.items()):
-            message = cut.get(viewer)
-            if message is not None and queue in self.scopes:
-                message = of_session(message, self.scopes[queue])
-            if message is not None:
-                with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
-                    queue.put_nowait(message)
+            self.deliver(queue, cut.get(viewer))
+
+    def deliver(self, queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any] | None) -> None:
+        """``message`` (None: nothing) into one stream, cut to its session if it follows one."""
+        if message is not None and queue in self.scopes:
+            message = of_session(message, self.scopes[queue])
+        if message is not None:
+            with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses messages, not the others
+                queue.put_nowait(message)
+
+    def late(self) -> dict[asyncio.Queue[dict[str, Any]], tuple[Viewer, int]]:
+        """The streams whose viewer was identified as of an access change before the
+        last one the hub announced (``access_seq``) and that missed it: registered
+        after the hub read the changes (``catch_up`` brings them up to date)."""
+        if self.access_seq is None:
+            return {}
+        return {queue: (self.queues[queue], seen) for queue, seen in self.seen.items()
+                if seen is not None and seen < self.access_seq and queue in self.queues}
+
+    def catch_up(self, late: dict[asyncio.Queue[dict[str, Any]], tuple[Viewer, int]], upto: int,
+                 ) -> dict[asyncio.Queue[dict[str, Any]], tuple[Viewer, dict[str, Any] | None]]:
+        """For each stream in ``late`` (``late()``), what it missed of the changes up
+        to ``upto``: who its viewer is now (re-signed when their rights changed,
+        and then told to re-read everything) and the message it missed (None:
+        nothing of them was theirs)."""
+        caught: dict[asyncio.Queue[dict[str, Any]], tuple[Viewer, dict[str, Any] | None]] = {}
+        for queue, (viewer, seen) in late.items():
+            resigned, cut = self.announced({viewer}, seen, upto)
+            caught[queue] = (resigned[viewer], self.everything()) if viewer in resigned else (viewer, cut[viewer])
+        return caught
 
     def wake(self) -> None:
         """Look at the checkpoints now (from any thread: the projection runner calls
@@ -228,26 +282,48 @@ class LiveHub:
         self.position = reached
         return self.for_viewers(message, viewers)
 
+    async def start(self) -> None:
+        """Where the read models and the access-change log stand: what ``step``
+        announces comes after."""
+        self.position = await _in_thread(self.applied_position)
+        self.access_seq = await _in_thread(changes.latest, self.db)
+
+    async def step(self) -> None:
+        """One look: publish what the read models applied since the last, catch up
+        the streams that missed an access change (``late``), then publish the
+        access changes since the last look."""
+        cut = await _in_thread(self.advance, set(self.queues.values()))
+        if cut is not None:
+            self.publish(cut)
+        late, upto = self.late(), self.access_seq
+        if late and upto is not None:
+            caught = await _in_thread(self.catch_up, late, upto)
+            for queue, (viewer, message) in caught.items():
+                if queue in self.queues:  # not closed meanwhile
+                    self.queues[queue], self.seen[queue] = viewer, upto
+                    self.deliver(queue, message)
+        after, streams = self.access_seq, list(self.queues)
+        changed = await _in_thread(self.access_changed, {self.queues[q] for q in streams})
+        if changed is not None:
+            resigned, cut = changed
+            self.resign(resigned)
+            self.publish(cut)
+        for queue in streams:  # told of the changes after ``after``: current, unless it missed one before
+            if queue in self.seen and (after is None or (self.seen[queue] or after) >= after):
+                self.seen[queue] = self.access_seq
+
     async def run(self) -> None:
         """Publish each advance of the checkpoints and each access change, until
         cancelled (or the database is closed under it: ``StoreClosed``, logged
         once): when woken (``wake``), else every ``POLL_SECONDS``."""
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         try:
-            self.position = await _in_thread(self.applied_position)
-            self.access_seq = await _in_thread(changes.latest, self.db)
+            await self.start()
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
                 self._woken.clear()
-                cut = await _in_thread(self.advance, set(self.queues.values()))
-                if cut is not None:
-                    self.publish(cut)
-                changed = await _in_thread(self.access_changed, set(self.queues.values()))
-                if changed is not None:
-                    resigned, cut = changed
-                    self.resign(resigned)
-                    self.publish(cut)
+                await self.step()
         except StoreClosed as exc:
             log.warning("live updates stopped: %s", exc)
         finally:
@@ -288,6 +364,19 @@ def stream_url(request: Request, session_id: str = "") -> str:
     return "/events"
 
 
+def subscribed(request: Request, session: str = "") -> asyncio.Queue[dict[str, Any]]:
+    """A queue of the app's hub for the stream ``request`` opens (``session``: it
+    follows that session alone), its viewer identified as of the access change the
+    gate saw (``identified_as_of``); 503 (retry later) when ``LiveHub.refusal``
+    refuses it. The caller unsubscribes it when the stream ends."""
+    hub: LiveHub = request.app.state.hub
+    viewer = viewer_of(request)
+    queue = hub.subscribe(viewer, session, identified_as_of(request))
+    if queue is None:
+        raise HTTPException(503, hub.refusal(viewer), headers={"Retry-After": "30"})
+    return queue
+
+
 @router.get("/events", summary="Server-Sent Events: one `change` message per advance of the read models")
 async def events(request: Request, session: str = "") -> EventSourceResponse:
     """Each ``change`` message is JSON: ``all`` (re-read everything: more changed
@@ -303,9 +392,7 @@ async def events(request: Request, session: str = "") -> EventSourceResponse:
         raise not_found("session")
     if request.app.state.auth and not viewer.signed_in and not session:
         raise SignInRequired()
-    queue = hub.subscribe(viewer, session)
-    if queue is None:
-        raise HTTPException(503, hub.refusal(viewer), headers={"Retry-After": "30"})
+    queue = subscribed(request, session)
     shutdown = anyio.Event()  # set when the server stops: the stream ends cleanly
 
     async def stream():  # type: ignore[no-untyped-def]

@@ -1,8 +1,9 @@
 // The Evaluation tab's Run eval button: POST queues a job on the server, whose
 // progress (one message per question started, answered, retried or failed, then
 // the retrospective) streams over Server-Sent Events into the tab; when the job
-// is done the tab reloads to show the new eval. Delegated, so it works on tab
-// bodies swapped in later.
+// is done the tab reloads to show the new eval (and when the viewer may no longer
+// see the session, "gone", the page reloads as it is for them now). Delegated, so
+// it works on tab bodies swapped in later.
 (function () {
   "use strict";
 
@@ -46,6 +47,12 @@
         source.addEventListener("done", function () {
           source.close();
           state.textContent = "Done.";
+          window.location.reload();
+        });
+        source.addEventListener("gone", function () {
+          // They may no longer see this session: the page as it is for them now
+          // (the 404 page, the sign-in page), as live.js does for the other parts.
+          source.close();
           window.location.reload();
         });
         source.addEventListener("failed", function (e) {
