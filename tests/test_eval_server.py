@@ -264,6 +264,82 @@ def test_auto_eval_queues_each_session_that_ends(store_url, judge):
     store.close()
 
 
+def test_each_person_may_have_so_many_evals_queued_or_running(store_url, judge):
+    """Run eval counts the jobs each person has queued or running (``max_jobs``,
+    here 2): one more is 429 with a one-line reason, another person is not held
+    up by it, and a job that ends frees a place. Auto-eval's jobs count for nobody."""
+    from kapacitor.access import accounts
+    from test_access import make_users
+
+    store = open_store(store_url)
+    import_paths(store, SAMPLE_DIRS)
+    store.close()
+    tokens = make_users(store_url)
+    app = create_app(store_url, run_projections=False, auth=True, eval_config=EvalConfig(judge="anthropic", max_jobs=2))
+    try:
+        app.state.runner.catch_up()
+        accounts.set_session_visibility(app.state.db, API_FIX, "org")
+
+        def run(user: str, status: int = 200) -> httpx.Response:
+            return call(app, "POST", f"/sessions/{API_FIX}/eval/run", status, headers={"Authorization": f"Bearer {tokens[user]}"})
+
+        app.state.eval_worker.submit(API_FIX, "auto")
+        first = run("alice").json()
+        run("alice")
+        refused = run("alice", 429).json()
+        assert refused == {"detail": "alice has 2 evals queued or running already (at most 2 at once):"
+                                     " run this one when one of them has finished"}
+        run("bob")  # his own count
+        app.state.eval_worker.run_job(first["job_id"])
+        assert call(app, "GET", first["json"], headers={"Authorization": f"Bearer {tokens['alice']}"}).json()["state"] == "done"
+        run("alice")  # the place it freed
+        run("alice", 429)
+        assert app.state.eval_worker.active("alice") == 2 and app.state.eval_worker.active("bob") == 1
+    finally:
+        app.state.eval_worker.close()
+        app.state.runner.close()
+        app.state.store.close()
+
+
+def test_two_clicks_at_once_cannot_both_take_a_persons_last_place(store_url, judge):
+    """Counting and queueing are one transaction: of eight submits at once by one
+    person with room for two, exactly two are queued, on either backend."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kapacitor.eval.jobs import TooManyJobs
+
+    store = open_store(store_url)
+    import_paths(store, SAMPLE_DIRS)
+    worker = EvalWorker(store, store_url, open_read_db(store), EvalConfig(max_jobs=2))
+
+    def submit(_: int) -> bool:
+        try:
+            worker.submit(API_FIX, person="carol")
+            return True
+        except TooManyJobs:
+            return False
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            queued = list(pool.map(submit, range(8)))
+        assert queued.count(True) == 2 and worker.active("carol") == 2
+    finally:
+        worker.close()
+        store.close()
+
+
+def test_the_cap_on_evals_is_configured_like_the_rest_of_the_eval(monkeypatch, tmp_path):
+    from kapacitor.eval import config
+
+    monkeypatch.delenv("KAPACITOR_EVAL_MAX_JOBS", raising=False)
+    assert config.load_config().jobs_per_person == config.MAX_JOBS == 5
+    monkeypatch.setattr(config, "config_file", lambda: tmp_path / "config.toml")
+    (tmp_path / "config.toml").write_text("[eval]\nmax_jobs = 3\n")
+    assert config.load_config().jobs_per_person == 3
+    monkeypatch.setenv("KAPACITOR_EVAL_MAX_JOBS", "7")
+    assert config.load_config().jobs_per_person == 7
+
+
 _KEEP_PROGRESS = """
 document.addEventListener("DOMContentLoaded", () => {
   const log = document.querySelector(".eval-job-log");
@@ -307,3 +383,39 @@ def test_the_tab_and_the_run_button_in_chromium(tmp_path, page, judge):
         assert page.dialogs == []
     finally:
         assert "Traceback" not in server.stop()
+
+
+def test_run_eval_in_a_signed_in_browser_queues_one_and_says_why_the_next_is_refused(tmp_path, context):
+    """Bob, signed in by the login form in real Chromium on a team server whose
+    judge is slow, clicks Run eval: queued (the POST carries the page's CSRF
+    token). His server allows one eval per person at a time (``KAPACITOR_EVAL_MAX_JOBS=1``),
+    so his next click says why it is refused, in the tab, in one line."""
+    from types import SimpleNamespace
+
+    from playwright.sync_api import expect
+
+    from test_access import BOB_SESSION, Team
+    from test_comments_browser import signed_in
+
+    slow = FakeJudge({"*": [{"sleep": 5}]})
+    env = {"KAPACITOR_JUDGE": "anthropic", "ANTHROPIC_BASE_URL": slow.url, "ANTHROPIC_API_KEY": "sk-ant-fake",
+           "KAPACITOR_EVAL_MAX_JOBS": "1"}
+    team = None
+    try:
+        team = Team(tmp_path, **env)
+        page = signed_in(context, SimpleNamespace(server=team.server, tokens=team.tokens), "bob")
+        page.goto(f"{team.server.url}/sessions/{BOB_SESSION}/eval")
+        state = page.locator(".eval-job-state")
+        page.click("[data-eval-run]")
+        expect(state).to_have_text("Running…")
+        page.reload()
+        page.click("[data-eval-run]")
+        expect(state).to_have_text("Could not start the eval: bob has 1 eval queued or running already (at most 1 at once):"
+                                   " run this one when one of them has finished.")
+        expect(page.locator("[data-eval-run]")).to_be_enabled()
+        assert [e for e in page.errors if "status of 429" not in e] == []  # the refusal itself, logged by Chromium
+        page.close()
+    finally:
+        if team is not None:
+            team.close()
+        slow.close()

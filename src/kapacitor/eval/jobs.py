@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 RESTARTED = "the server stopped while this eval ran"
 
 
+_SUBMIT_LOCK = 0x6B61_7063_0005  # pg_advisory_xact_lock key: one count-and-queue at a time (SQLite: its write lock)
+
+
+class TooManyJobs(Exception):
+    """The person has as many jobs queued or running as they may (``EvalConfig.max_jobs``):
+    the message says so in one line (the server answers it 429)."""
+
+
 class _Stopping(Exception):
     """The worker is closing: its job asks no further question and writes nothing
     more (the next worker to start marks the job failed, ``RESTARTED``)."""
@@ -58,7 +66,12 @@ def _j002_eval_job_worker(conn: ReadDb) -> None:
     conn.execute("ALTER TABLE eval_jobs ADD COLUMN worker TEXT")
 
 
-MIGRATIONS = [_j001_eval_jobs, _j002_eval_job_worker]
+def _j003_eval_job_person(conn: ReadDb) -> None:
+    conn.execute("ALTER TABLE eval_jobs ADD COLUMN person TEXT")
+    conn.execute("CREATE INDEX eval_jobs_person ON eval_jobs (person, state)")
+
+
+MIGRATIONS = [_j001_eval_jobs, _j002_eval_job_worker, _j003_eval_job_person]
 COLUMNS = ("job_id", "session_id", "state", "reason", "created", "updated", "options", "progress", "eval_id", "error")
 
 
@@ -122,15 +135,36 @@ class EvalWorker:
             self.conn.execute("UPDATE eval_jobs SET state = 'failed', error = ?, updated = ? WHERE job_id = ? AND state = 'running'",
                               (RESTARTED, utc_now(), job_id))
 
-    def submit(self, session_id: str, reason: str = "manual", only: list[str] | None = None) -> str:
-        job_id = str(uuid.uuid4())
-        now = utc_now()
+    def submit(self, session_id: str, reason: str = "manual", only: list[str] | None = None, person: str = "") -> str:
+        """Queue a job; its id. ``person``: who asked (Run eval), whose queued and
+        running jobs are counted: ``TooManyJobs`` when they have
+        ``config.jobs_per_person`` already (auto-eval's jobs, person "", are not
+        counted). Counted and queued in one transaction, so that two servers or
+        two clicks at once cannot both take the last place."""
+        if not person:
+            return self._queue(session_id, reason, only, None)
+        with self.conn.transaction():
+            if self.conn.dialect == "postgresql":
+                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (_SUBMIT_LOCK,))
+            cap = self.config.jobs_per_person
+            if self.active(person) >= cap:
+                raise TooManyJobs(f"{person} has {cap} eval{'s' if cap != 1 else ''} queued or running already"
+                                  f" (at most {cap} at once): run this one when one of them has finished")
+            return self._queue(session_id, reason, only, person)
+
+    def _queue(self, session_id: str, reason: str, only: list[str] | None, person: str | None) -> str:
+        job_id, now = str(uuid.uuid4()), utc_now()
         self.conn.execute(
-            "INSERT INTO eval_jobs (job_id, session_id, state, reason, created, updated, options)"
-            " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-            (job_id, session_id, reason, now, now, json.dumps({"only": only or []})),
+            "INSERT INTO eval_jobs (job_id, session_id, state, reason, created, updated, options, person)"
+            " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (job_id, session_id, reason, now, now, json.dumps({"only": only or []}), person),
         )
         return job_id
+
+    def active(self, person: str) -> int:
+        """How many jobs ``person`` has queued or running."""
+        return int(self.conn.execute("SELECT count(*) FROM eval_jobs WHERE person = ? AND state IN ('queued', 'running')",
+                                     (person,)).fetchone()[0])
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         return job(self.conn, job_id)

@@ -16,13 +16,13 @@ import time
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sse_starlette.sse import EventSourceResponse
 
 from kapacitor.eval.access import reviewer, session_visible, visible_sessions
-from kapacitor.eval.jobs import EvalWorker
+from kapacitor.eval.jobs import EvalWorker, TooManyJobs
 from kapacitor.eval.record import record_review
 from kapacitor.projections import evals as evals_model
 from kapacitor.server import live
@@ -105,12 +105,19 @@ def compare_page(request: Request, session_id: str, a: str, b: str) -> HTMLRespo
     return render(request, "session.html", session=session, tab="eval", body=body)
 
 
-@router.post("/sessions/{session_id}/eval/run", summary="Queue an eval of the session (Run eval)")
+@router.post("/sessions/{session_id}/eval/run", summary="Queue an eval of the session (Run eval)",
+             responses={429: {"description": "the person has as many evals queued or running as they may"
+                                             " (`max_jobs`): `detail` says so in one line"}})
 def run_eval(request: Request, session_id: str, questions: Annotated[str, Form()] = "") -> dict[str, str]:
-    """Returns ``job_id`` and ``events``, the SSE URL of the job's progress."""
+    """Returns ``job_id`` and ``events``, the SSE URL of the job's progress. Each
+    person (the signed-in user; without ``--auth``, this machine's) may have
+    ``max_jobs`` evals queued or running at once (docs/eval.md): one more is 429."""
     session_visible(request, session_id)
     only = [q.strip() for q in questions.split(",") if q.strip()]
-    job_id = _worker(request).submit(session_id, "manual", only)
+    try:
+        job_id = _worker(request).submit(session_id, "manual", only, person=reviewer(request))
+    except TooManyJobs as exc:
+        raise HTTPException(429, str(exc)) from None
     sid = quote(session_id, safe="")
     return {"job_id": job_id, "events": f"/sessions/{sid}/eval/jobs/{job_id}/events",
             "json": f"/sessions/{sid}/eval/jobs/{job_id}.json"}

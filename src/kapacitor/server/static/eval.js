@@ -35,8 +35,14 @@
     log.replaceChildren();
     state.className = "eval-job-state";
     state.textContent = "Queued…";
-    fetch(button.dataset.evalRun, { method: "POST", headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+    var csrf = document.querySelector('meta[name="csrf-token"]');  // a signed-in browser's POST must carry it
+    fetch(button.dataset.evalRun, { method: "POST", headers: { "Accept": "application/json", "X-CSRF-Token": csrf ? csrf.content : "" } })
+      .then(function (r) {
+        if (r.ok) return r.json();
+        // the server's one-line reason (429: too many evals of theirs queued), else the status
+        return r.json().then(function (body) { return Promise.reject(body.detail || r.status); },
+                             function () { return Promise.reject(r.status); });
+      })
       .then(function (job) {
         var source = new EventSource(job.events);
         state.textContent = "Running…";
@@ -62,10 +68,10 @@
           state.textContent = "The eval failed: " + (JSON.parse(e.data).error || "");
         });
       })
-      .catch(function (status) {
+      .catch(function (why) {
         button.disabled = false;
         state.className = "eval-job-state failed";
-        state.textContent = "Could not start the eval (" + status + ").";
+        state.textContent = typeof why === "string" ? "Could not start the eval: " + why + "." : "Could not start the eval (" + why + ").";
       });
   });
 
