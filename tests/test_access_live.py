@@ -24,6 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from starlette.requests import Request
+from test_comments_browser import signed_in
 
 from browser import launch
 from capture_helpers import WIDGETS, LiveSession, Server, wait_for
@@ -39,7 +40,6 @@ from kapacitor.server.live import LiveHub
 from kapacitor.store import open_store
 from kapacitor.store.readdb import open_read_db
 from test_access import BOB_SESSION, Team, cli, follow_events, make_users
-from test_comments_browser import signed_in
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 VIEWERS = {"anonymous": None, "bob": "bob", "alice": "alice", "root": "root"}

@@ -393,9 +393,9 @@ def test_run_eval_in_a_signed_in_browser_queues_one_and_says_why_the_next_is_ref
     from types import SimpleNamespace
 
     from playwright.sync_api import expect
+    from test_comments_browser import signed_in
 
     from test_access import BOB_SESSION, Team
-    from test_comments_browser import signed_in
 
     slow = FakeJudge({"*": [{"sleep": 5}]})
     env = {"KAPACITOR_JUDGE": "anthropic", "ANTHROPIC_BASE_URL": slow.url, "ANTHROPIC_API_KEY": "sk-ant-fake",

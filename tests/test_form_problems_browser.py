@@ -1,7 +1,8 @@
 """A filter form with a bad value, in real Chromium on the real server with the
-bundled demo: the overview, the timeline, a developer's page and search keep
-their form and say what is wrong where their results were (the page a 422), a
-backwards range offers to swap its days, and the JSON twins stay FastAPI's 422."""
+bundled demo: the overview, the timeline, a developer's page, search and Memory
+keep their form and say what is wrong where their results were (the page a 422),
+a backwards range offers to swap its days, and the JSON twins stay FastAPI's 422;
+a session's tabs keep the page too."""
 
 from __future__ import annotations
 
@@ -73,3 +74,34 @@ def test_a_day_not_on_the_calendar_keeps_the_developer_page_and_search(server, p
     expect(page.locator(".form-problems")).to_contain_text("since: 'yesterday' is neither a day (YYYY-MM-DD) nor a duration")
     expect(page.locator('form.filters input[name="q"]')).to_have_value("rate")
     assert page.request.get(f"{server.url}/api/search?q=rate&since=yesterday").status == 422
+
+
+def test_memory_and_a_sessions_tabs_keep_their_page_when_a_value_is_bad(server, page):
+    """The rule of every page, not only those with dates: ``/memory?all=xyz`` keeps
+    its form (the words asked for in it) and says what is wrong where the facts
+    were, and a session's tab with a bad value keeps its header and tabs, the
+    problem where the tab's body was, with a link to the page without it."""
+    answer = page.goto(f"{server.url}/memory?q=tests&all=xyz")
+    assert answer.status == 422
+    expect(page.locator(".form-problems")).to_contain_text("Nothing to show: all: Input should be a valid boolean")
+    form = page.locator("form.filters")
+    expect(form.locator('input[name="q"]')).to_have_value("tests")
+    with page.expect_navigation() as shown:
+        form.locator('button[type="submit"]').click()
+    assert shown.value.status == 200
+    expect(page.locator("ul.fact-list")).to_be_visible()
+    assert page.request.get(f"{server.url}/memory/acme/api?all=maybe").status == 422
+
+    page.goto(server.url + "/")
+    session = page.locator("tr.session-row").first.get_attribute("data-session")
+    for tab, query, said in (("", "upto=abc", "upto: Input should be a valid integer"),
+                             ("/trace", "fragment=xyz", "fragment: Input should be a valid boolean"),
+                             ("/eval", "fragment=maybe", "fragment: Input should be a valid boolean")):
+        answer = page.goto(f"{server.url}/sessions/{session}{tab}?{query}")
+        assert answer.status == 422, (tab, query)
+        expect(page.locator(".form-problems")).to_contain_text(f"Nothing to show: {said}")
+        expect(page.locator("nav.tabs")).to_be_visible()
+        expect(page.locator("#session-head")).to_be_visible()
+        page.get_by_role("link", name="Open the page without them").click()
+        expect(page.locator("#tab-body")).to_be_visible()
+        expect(page).to_have_url(f"{server.url}/sessions/{session}{tab}")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import platformdirs
 
-
 MAX_JOBS = 5
 """Run eval jobs one person may have queued or running at once, unless configured:
 enough to evaluate a few sessions back to back, not to queue the history (each

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sse_starlette.sse import EventSourceResponse
@@ -26,6 +27,8 @@ from kapacitor.eval.jobs import EvalWorker, TooManyJobs
 from kapacitor.eval.record import record_review
 from kapacitor.projections import evals as evals_model
 from kapacitor.server import live
+from kapacitor.server.form_query import Checked, lenient
+from kapacitor.server.sessions_pages import TabQuery, tab_page
 from kapacitor.server.web import conn, not_found, render, render_fragment
 
 router = APIRouter()
@@ -77,17 +80,23 @@ def eval_json(request: Request, session_id: str) -> list[dict[str, Any]]:
     return _evals(request, session_id)
 
 
+@dataclass(frozen=True)
+class EvalQuery(TabQuery):
+    """The evaluation tab's query: ``eval``, the eval shown (default: the newest)."""
+
+    eval: str = ""
+
+
 @router.get("/sessions/{session_id}/eval", response_class=HTMLResponse, summary="Session page: evaluation tab")
-def eval_page(request: Request, session_id: str, fragment: bool = False, eval: str = "") -> HTMLResponse:
+def eval_page(request: Request, session_id: str, asked: Annotated[Checked[EvalQuery], Depends(lenient(EvalQuery))]) -> HTMLResponse:
     session = session_visible(request, session_id)
-    body = _tab_body(request, session, eval)
-    if fragment:
-        return HTMLResponse(body)
-    return render(request, "session.html", session=session, tab="eval", body=body)
+    chosen = asked.value.eval
+    return tab_page(request, session, "eval", lambda: _tab_body(request, session, chosen), asked)
 
 
 @router.get("/sessions/{session_id}/eval/compare", response_class=HTMLResponse, summary="Two evals side by side")
-def compare_page(request: Request, session_id: str, a: str, b: str) -> HTMLResponse:
+def compare_page(request: Request, session_id: str, a: str = "", b: str = "") -> HTMLResponse:
+    """Evals ``a`` and ``b`` (either one missing: the newest)."""
     session = session_visible(request, session_id)
     evals = _evals(request, session_id)
     first, second = _chosen(evals, a), _chosen(evals, b)

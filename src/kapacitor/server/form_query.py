@@ -11,6 +11,13 @@ where it is declared; a bad value is left out (its default used) and named in
 ``problems``. The page then answers 422 with its form and the problems
 (``_form_problems.html``), and ``static/form_problems.js`` lets htmx show such an
 answer where a form swaps its results in place.
+
+The rule of every HTML page whose query has a type (a date, a number, a
+yes/no): a page with no JSON twin over the same parameters takes a small
+dataclass of them (``memory_pages.MemoryForm``), and a session's tabs, which have
+no form, keep their header and tabs with the problem where the tab's body was
+(``sessions_pages.tab_page``). Fragments fetched by the pages' own scripts
+(``/chat?start=``, ``/trace/children?skip=``) stay strict.
 """
 
 from __future__ import annotations

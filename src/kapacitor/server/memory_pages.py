@@ -35,24 +35,42 @@ def memory_url(scope: str) -> str:
     return "/memory" if scope == facts.ORG else f"/memory/{quote(scope)}"
 
 
+@dataclass(frozen=True)
+class MemoryForm:
+    """What a Memory page's filter form asks: words the facts must contain (``q``),
+    and ``all``: the superseded and retired facts too (``1``/``true``/...)."""
+
+    q: str = ""
+    all: bool = False
+
+
+Form = Annotated[Checked[MemoryForm], Depends(lenient(MemoryForm))]
+"""A bad value (``?all=xyz``) keeps the page and its form, the problem said there (422)."""
+
+
 @router.get("/memory", response_class=HTMLResponse, summary="Memory: the team's facts and the repositories with facts")
-def org_page(request: Request, q: str = "", all: bool = False) -> HTMLResponse:
+def org_page(request: Request, form: Form) -> HTMLResponse:
     """The repositories listed are those with active facts the viewer may see, each
     with how many: counted after the gate, so no other name or count shows."""
     scopes = Counter(f.scope for f in list_facts(request, "", "", "active") if f.scope != facts.ORG)
-    return _page(request, facts.ORG, q, all, sorted(scopes.items()))
+    return _page(request, facts.ORG, form.value, sorted(scopes.items()), form.problems)
 
 
 @router.get("/memory/{scope:path}", response_class=HTMLResponse, summary="Memory: a repository's facts")
-def repo_page(request: Request, scope: str, q: str = "", all: bool = False) -> HTMLResponse:
+def repo_page(request: Request, scope: str, form: Form) -> HTMLResponse:
     """``scope`` is ``owner/repo`` (or the directory of sessions without a GitHub remote)."""
-    return _page(request, scope, q, all, [])
+    return _page(request, scope, form.value, [], form.problems)
 
 
-def _page(request: Request, scope: str, q: str, everything: bool, scopes: list[tuple[str, int]], error: str = "") -> HTMLResponse:
-    found = list_facts(request, scope, q, "all" if everything else "active")
-    return render(request, "memory.html", status_code=422 if error else 200, scope=scope, q=q, all=everything,
-                  facts=found, scopes=scopes, error=error, memory_url=memory_url)
+def _page(request: Request, scope: str, form: MemoryForm, scopes: list[tuple[str, int]], problems: tuple[str, ...] = (),
+          error: str = "") -> HTMLResponse:
+    """The page; ``problems``: its query's bad values (nothing listed, 422); ``error``: why a posted fact was refused (422)."""
+    found = [] if problems else list_facts(request, scope, form.q, "all" if form.all else "active")
+    context = {"scope": scope, "q": form.q, "all": form.all, "facts": found, "scopes": scopes, "error": error,
+               "memory_url": memory_url}
+    if error:
+        return render(request, "memory.html", status_code=422, **context)
+    return form_page(request, "memory.html", problems, clear_url=memory_url(scope), **context)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -68,7 +86,7 @@ async def add_fact(request: Request) -> HTMLResponse:
         facts.retain(request.app.state.store, form.get("text", ""), scope, facts.Provenance("person", user_of(request, "")),
                      form.get("category", ""))
     except facts.FactError as exc:
-        return _page(request, scope, "", False, [], str(exc))
+        return _page(request, scope, MemoryForm(), [], error=str(exc))
     applied(request)
     return RedirectResponse(memory_url(scope), status_code=303)  # type: ignore[return-value]
 
@@ -81,7 +99,7 @@ async def edit_fact(request: Request, fact_id: str) -> HTMLResponse:
         facts.supersede(request.app.state.store, conn(request), fact_id, form.get("text", ""),
                         facts.Provenance("person", user_of(request, "")))
     except facts.FactError as exc:
-        return _page(request, form.get("scope") or facts.ORG, "", False, [], str(exc))
+        return _page(request, form.get("scope") or facts.ORG, MemoryForm(), [], error=str(exc))
     applied(request)
     return RedirectResponse(memory_url(old.scope), status_code=303)  # type: ignore[return-value]
 
@@ -93,7 +111,7 @@ async def retire_fact(request: Request, fact_id: str) -> HTMLResponse:
         old = _visible(request, fact_id)
         facts.retire(request.app.state.store, conn(request), fact_id, user_of(request, ""), form.get("reason", ""))
     except facts.FactError as exc:
-        return _page(request, form.get("scope") or facts.ORG, "", False, [], str(exc))
+        return _page(request, form.get("scope") or facts.ORG, MemoryForm(), [], error=str(exc))
     applied(request)
     return RedirectResponse(memory_url(old.scope), status_code=303)  # type: ignore[return-value]
 

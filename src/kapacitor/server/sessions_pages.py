@@ -9,20 +9,30 @@ fetch: ``?fragment=1`` gives a tab's body alone, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server import chat, queries, trace
+from kapacitor.server.form_query import Checked, form_page, lenient
 from kapacitor.server.request_shapes import request_shapes
 from kapacitor.server.timeline import TZ_PARAM
-from kapacitor.server.web import api_zone, conn, not_found, render, render_fragment, viewer_of, viewer_zone
+from kapacitor.server.web import (
+    api_zone,
+    conn,
+    not_found,
+    render,
+    render_fragment,
+    viewer_of,
+    viewer_zone,
+)
 
 router = APIRouter()
 CHAT_PAGE = 200
@@ -35,10 +45,34 @@ def _session(request: Request, session_id: str) -> dict[str, Any]:
     return row
 
 
-def _tab(request: Request, session: dict[str, Any], tab: str, body: Markup, fragment: bool) -> HTMLResponse:
-    if fragment:
-        return HTMLResponse(body)
-    return render(request, "session.html", session=session, tab=tab, body=body)
+@dataclass(frozen=True)
+class TabQuery:
+    """A session tab's query: ``fragment``, its body alone (what htmx and live updates fetch)."""
+
+    fragment: bool = False
+
+
+@dataclass(frozen=True)
+class ChatQuery(TabQuery):
+    """The chat tab's: ``upto``, an item the page reaches at least (an eval's evidence link)."""
+
+    upto: Annotated[int, Query(ge=0)] = 0
+
+
+Tab = Annotated[Checked[TabQuery], Depends(lenient(TabQuery))]
+"""A tab page's query, leniently (``tab_page``)."""
+
+
+def tab_page(request: Request, session: dict[str, Any], tab: str, body: Callable[[], Markup], asked: Checked[TabQuery]) -> HTMLResponse:
+    """A session page on ``tab`` (``body()`` its content), or the body alone when
+    ``asked`` for a fragment. A bad value in the URL (``?upto=abc``) is the rule of
+    every page (``form_query``): the page stands, its tabs too, the problem said
+    where the body would be, 422."""
+    if asked.problems:
+        return form_page(request, "session.html", asked.problems, session=session, tab=tab, body=Markup(""), no_form=True)
+    if asked.value.fragment:
+        return HTMLResponse(body())
+    return render(request, "session.html", session=session, tab=tab, body=body())
 
 
 def chat_items(request: Request, session_id: str) -> list[chat.ChatItem]:
@@ -105,9 +139,10 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse, summary="Session page: chat tab")
-def chat_page(request: Request, session_id: str, fragment: bool = False, upto: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def chat_page(request: Request, session_id: str, asked: Annotated[Checked[ChatQuery], Depends(lenient(ChatQuery))]) -> HTMLResponse:
     session = _session(request, session_id)
-    return _tab(request, session, "chat", _chat_html(request, session_id, 0, CHAT_PAGE, upto), fragment)
+    upto = asked.value.upto
+    return tab_page(request, session, "chat", lambda: _chat_html(request, session_id, 0, CHAT_PAGE, upto), asked)
 
 
 @router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")
@@ -123,13 +158,16 @@ def chat_slice(
 
 
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")
-def trace_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+def trace_page(request: Request, session_id: str, asked: Tab) -> HTMLResponse:
     session = _session(request, session_id)
     base = f"/sessions/{quote(session_id)}/trace"
-    with reading(request, session_id):
-        body = trace.render_trace(trace_tree(request, session_id, session), detail_url=f"{base}/detail", children_url=f"{base}/children",
-                                  tz=viewer_zone(request))
-    return _tab(request, session, "trace", body, fragment)
+
+    def body() -> Markup:
+        with reading(request, session_id):
+            return trace.render_trace(trace_tree(request, session_id, session), detail_url=f"{base}/detail",
+                                      children_url=f"{base}/children", tz=viewer_zone(request))
+
+    return tab_page(request, session, "trace", body, asked)
 
 
 @router.get("/sessions/{session_id}/trace/detail", response_class=HTMLResponse, summary="One trace node's details")
@@ -163,10 +201,13 @@ def head_fragment(request: Request, session_id: str) -> HTMLResponse:
 
 
 @router.get("/sessions/{session_id}/stats", response_class=HTMLResponse, summary="Session page: stats tab")
-def stats_page(request: Request, session_id: str, fragment: bool = False) -> HTMLResponse:
+def stats_page(request: Request, session_id: str, asked: Tab) -> HTMLResponse:
     stats = queries.session_stats(conn(request), session_id, viewer_of(request))
     if stats is None:
         raise not_found(f"session {session_id!r}")
-    shapes = request_shapes(request.app.state.store, session_id)
-    body = Markup(render_fragment(request, "_stats.html", stats=stats, shapes=shapes))
-    return _tab(request, stats["session"], "stats", body, fragment)
+
+    def body() -> Markup:
+        shapes = request_shapes(request.app.state.store, session_id)
+        return Markup(render_fragment(request, "_stats.html", stats=stats, shapes=shapes))
+
+    return tab_page(request, stats["session"], "stats", body, asked)
