@@ -302,14 +302,14 @@ class LiveHub:
                 if queue in self.queues:  # not closed meanwhile
                     self.queues[queue], self.seen[queue] = viewer, upto
                     self.deliver(queue, message)
-        after, streams = self.access_seq, list(self.queues)
+        behind, streams = set(self.late()), list(self.queues)
         changed = await _in_thread(self.access_changed, {self.queues[q] for q in streams})
         if changed is not None:
             resigned, cut = changed
             self.resign(resigned)
             self.publish(cut)
-        for queue in streams:  # told of the changes after ``after``: current, unless it missed one before
-            if queue in self.seen and (after is None or (self.seen[queue] or after) >= after):
+        for queue in streams:  # told of the changes since the last look: current, unless behind before it too
+            if queue in self.seen and queue not in behind:
                 self.seen[queue] = self.access_seq
 
     async def run(self) -> None:
