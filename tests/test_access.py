@@ -458,6 +458,33 @@ def test_a_revoked_token_is_refused_at_once_even_in_a_signed_in_browser(team):
     assert page.status_code == 303 and page.headers["location"].startswith("/login"), (page.status_code, page.text[:300])
 
 
+def test_a_signed_in_browsers_plain_forms_carry_their_csrf_token(team):
+    """The Memory page's forms (add, edit, retire a fact; an eval's review form is
+    another) are plain HTML forms (no script sets ``X-CSRF-Token``): a browser
+    signed in by cookie sends the page's token as their ``csrf`` field, so its post
+    is taken; without it, or with another, it is refused (403), nothing written."""
+    browser = team.cookie_client("alice")
+    page = browser.get("/memory", headers={"Accept": "text/html"}).text
+    forms = re.findall(r'<form[^>]*method="post"[^>]*>.*?</form>', page, re.S)
+    assert forms and all('name="csrf" value="' in form for form in forms if "/logout" not in form)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    fact = {"text": "widgets build with make", "scope": "org"}
+    assert browser.post("/memory/facts", data=fact).status_code == 403
+    assert browser.post("/memory/facts", data=fact | {"csrf": "forged"}).status_code == 403
+    assert "widgets build with make" not in browser.get("/memory", headers={"Accept": "text/html"}).text
+    added = browser.post("/memory/facts", data=fact | {"csrf": csrf})
+    assert added.status_code == 303, added.text
+    page = browser.get("/memory", headers={"Accept": "text/html"}).text
+    assert "widgets build with make" in page
+    retire = re.search(r'action="(/memory/facts/[^"]+/retire)"', page).group(1)  # type: ignore[union-attr]
+    assert browser.post(retire, data={"scope": "org", "csrf": csrf}).status_code == 303
+    assert "widgets build with make" not in browser.get("/memory", headers={"Accept": "text/html"}).text  # retired
+    review = {"question_id": "quality", "agree": "true"}  # a route whose handler takes the form's fields itself
+    url = f"/sessions/{WIDGETS}/eval/no-such-eval/reviews"
+    assert browser.post(url, data=review).status_code == 403
+    assert browser.post(url, data=review | {"csrf": csrf}).status_code == 404  # past the check: there is no such eval
+
+
 def test_sign_in_needs_the_forms_csrf_token_and_a_good_token(team):
     client = team.client()
     assert client.post("/login", data={"token": team.tokens["bob"], "csrf": "forged"}).status_code == 403

@@ -90,6 +90,7 @@ def test_run_eval_job_streams_progress_and_fills_the_tab(app):
     assert 'data-question="broken_tests"' in page and "Leave the tests green." in page
     assert f"/sessions/{API_FIX}?upto=" in page and f"/sessions/{API_FIX}/trace#node=" in page
     assert "Run eval" in page and "A focused session." in page
+    assert page.count('class="review-form"') == page.count('name="csrf"') == 13  # a signed-in browser's review carries it
     listing = call(app, "GET", "/sessions.json?sort=eval").json()
     assert listing["sessions"][0]["session_id"] == API_FIX and listing["sessions"][0]["eval_score"] == stored["summary"]["overall"]
     assert all(s["eval_score"] is None for s in listing["sessions"][1:])

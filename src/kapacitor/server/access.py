@@ -4,7 +4,8 @@
 route, including any added later, runs it before its handler: it identifies the
 viewer, keeps it in ``request.state.viewer`` for the query layer
 (``viewer_of``), checks the CSRF token of a cookie-signed-in browser's
-state-changing requests and, on a server started with ``--auth``, refuses an
+state-changing requests (the ``X-CSRF-Token`` header, or a plain form's ``csrf``
+field: ``form_csrf``) and, on a server started with ``--auth``, refuses an
 anonymous request to anything but the open routes (``OPEN``) and the
 read-only pages of a session (which show a public session and 404 otherwise).
 
@@ -139,10 +140,28 @@ def gate(request: Request) -> Viewer:
     if viewer.via_cookie and request.method not in SAFE_METHODS and path not in OPEN:
         sent = request.headers.get("x-csrf-token", "")
         if not (viewer.csrf and hmac.compare_digest(sent, viewer.csrf)):
-            raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
+            if not (viewer.csrf and _is_form(request)):
+                raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
+            request.state.form_csrf = viewer.csrf  # a plain HTML form's: in its fields (``form_csrf``)
     if request.app.state.auth and not viewer.signed_in and not anonymous_may(path, request.method):
         raise SignInRequired()
     return viewer
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+async def form_csrf(request: Request) -> None:
+    """The dependency after ``gate``: a cookie-signed-in browser's plain HTML form
+    (Memory's, an eval's review: no script sets ``X-CSRF-Token``) carries the
+    page's CSRF token as its ``csrf`` field; a wrong or missing one is 403. The
+    form is read once (``request.form()``, which the route reads again)."""
+    expected = getattr(request.state, "form_csrf", "")
+    if expected:
+        sent = (await request.form()).get("csrf", "")
+        if not (isinstance(sent, str) and hmac.compare_digest(sent, expected)):
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
 
 
 def anonymous_may(path: str, method: str) -> bool:

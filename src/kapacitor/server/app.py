@@ -123,7 +123,7 @@ def create_app(
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
                   description="Coding-agent sessions as events: every page's data as JSON.",
-                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate), Depends(api_json.json_zone)],
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(gate), Depends(access.form_csrf), Depends(api_json.json_zone)],
                   default_response_class=api_json.ZonedJSONResponse)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(format.FILTERS)

@@ -53,9 +53,10 @@ def api_zone(tz: str | None) -> tzinfo:
 
 
 def render_fragment(request: Request, template: str, **context: Any) -> str:
-    """A template rendered on its own (a fragment), with the viewer's zone and
-    whether the server runs with ``--auth``, as whole pages have them."""
-    context = {"tz": viewer_zone(request), "auth": request.app.state.auth} | context
+    """A template rendered on its own (a fragment), with the viewer's zone, whether
+    the server runs with ``--auth`` and the CSRF token its forms carry, as whole
+    pages have them."""
+    context = {"tz": viewer_zone(request), "auth": request.app.state.auth, "csrf": csrf_token(request)} | context
     return request.app.state.templates.get_template(template).render(**context)  # type: ignore[no-any-return]
 
 
