@@ -1,5 +1,6 @@
-"""Sign-in and the visibility control in real headless Chromium, against the real
-server with --auth on a loopback port; the API docs render offline under the CSP."""
+"""Sign-in, the visibility control and a plain form's write (Memory) in real
+headless Chromium, against the real server with --auth on a loopback port; the
+API docs render offline under the CSP."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def test_sign_in_then_open_a_private_session_to_the_org(tmp_path, page):
         page.goto(f"{team.server.url}/sessions/{BOB_SESSION}")  # bob's, org: alice reads it, cannot change it
         expect(page.locator("#visibility")).to_have_count(0)
         expect(page.locator(".visibility .badge")).to_have_text("org")
+
+        page.goto(f"{team.server.url}/memory")  # a plain HTML form: it sends the page's CSRF token as a field
+        page.fill('form.fact-add input[name="text"]', "widgets build with make")
+        page.click('form.fact-add button[type="submit"]')
+        expect(page.locator(".fact-list .fact-text")).to_have_text(["widgets build with make"])
+        page.locator(".fact-retire button").click()
+        expect(page.locator(".fact-list .fact-text")).to_have_count(0)
 
         page.click(".signout button")
         expect(page).to_have_url(f"{team.server.url}/login")
