@@ -48,8 +48,10 @@ from pathlib import Path
 
 import orjson
 
-from kapacitor.capture.importer import import_paths
+from kapacitor.capture.importer import import_paths, pending_bytes
+from kapacitor.capture.masking import Masker
 from kapacitor.capture.synthetic import replicate
+from kapacitor.capture.transcripts import find_transcripts
 from kapacitor.normalize import redact
 from kapacitor.store import blobs, open_store
 
@@ -96,7 +98,6 @@ def parse_only(target: Path) -> int:
 
 def normalize_only(target: Path) -> int:
     """Read, redact, parse and map every line to events, without storing them."""
-    from kapacitor.capture.transcripts import find_transcripts
     from kapacitor.normalize.claude_code import Normalizer
 
     events = 0
@@ -151,9 +152,13 @@ class RedactionClock:
         return timed
 
 
-def one_import(work: Path, data: Path, enabled: bool, clock: RedactionClock) -> dict:
-    """One import into a fresh store (``bench.db`` redacted, ``plain.db`` not):
-    wall and CPU seconds, the redactor's CPU seconds inside it, and its summary."""
+def one_import(work: Path, data: Path, how: str, clock: RedactionClock) -> dict:
+    """One import into a fresh store (``how``: ``off``, redaction switched off,
+    into ``plain.db``; ``inline`` or ``auto``, redacted with that masking mode,
+    into ``bench.db``): wall and CPU seconds, the redactor's CPU seconds inside
+    the importer's process, the masking worker's CPU seconds and bytes, and the
+    import's summary."""
+    enabled = how != "off"
     db = work / ("bench.db" if enabled else "plain.db")
     for p in work.glob(db.name + "*"):
         p.unlink()
@@ -161,33 +166,44 @@ def one_import(work: Path, data: Path, enabled: bool, clock: RedactionClock) -> 
     store = open_store(f"sqlite://{db}")
     gc.collect()  # no garbage of an earlier run to collect during this one
     before = clock.cpu
-    with Timer() as timer:
-        summary = import_paths(store, [data])
+    with Timer() as timer:  # as `kapacitor import` does: the bytes to read (its progress bar's total) first
+        masker = Masker("inline" if how == "inline" else "auto", expected_bytes=pending_bytes(store, find_transcripts([data])))
+        summary = import_paths(store, [data], masker=masker)
     store.close()
-    return {"enabled": enabled, "wall": timer.wall, "cpu": timer.cpu, "redaction_cpu": clock.cpu - before,
-            "events_added": summary.events_added, "errors": summary.errors}
+    return {"how": how, "wall": timer.wall, "cpu": timer.cpu, "redaction_cpu": clock.cpu - before,
+            "worker_cpu": masker.worker_cpu, "worker_bytes": masker.worker_bytes, "inline_bytes": masker.inline_bytes,
+            "ready_after": masker.ready_after, "events_added": summary.events_added, "errors": summary.errors}
 
 
-def import_pairs(work: Path, data: Path, pairs: int, isolate: str) -> list[tuple[dict, dict]]:
-    """``pairs`` imports without and with redaction, alternated (either first in
-    turn: machine noise hits both alike). ``isolate``: ``process`` runs each in
-    a fresh Python process (nothing of an earlier run in its heap or caches: what
-    one ``kapacitor import`` costs), ``gc`` in this one after a full collection."""
-    runs: list[tuple[dict, dict]] = []
+def import_rounds(work: Path, data: Path, rounds: int, isolate: str, masking: tuple[str, ...]) -> list[dict[str, dict]]:
+    """``rounds`` rounds of imports without redaction (``off``) and with it,
+    masked each way of ``masking`` (``inline``: in the importer's process,
+    ``auto``: in a worker process beside it when that pays), in turn (each
+    first in its turn: machine noise hits all alike). ``isolate``: ``process``
+    runs each in a fresh Python process (nothing of an earlier run in its heap
+    or caches: what one ``kapacitor import`` costs), ``gc`` in this one after a
+    full collection."""
+    runs: list[dict[str, dict]] = []
     clock = RedactionClock() if isolate == "gc" else None
-    for attempt in range(pairs):
-        order = (False, True) if attempt % 2 == 0 else (True, False)
+    kinds = ("off", *masking)
+    for attempt in range(rounds):
+        order = kinds[attempt % len(kinds):] + kinds[:attempt % len(kinds)]
+        if attempt % 2:
+            order = order[::-1]
         done = {}
-        for enabled in order:
+        for how in order:
             if clock is not None:
-                done[enabled] = one_import(work, data, enabled, clock)
+                done[how] = one_import(work, data, how, clock)
             else:
-                out = subprocess.run([sys.executable, __file__, "--one-import", str(work), str(data), "on" if enabled else "off"],
+                out = subprocess.run([sys.executable, __file__, "--one-import", str(work), str(data), how],
                                      check=True, capture_output=True, text=True).stdout
-                done[enabled] = json.loads(out.splitlines()[-1])
-        runs.append((done[False], done[True]))
-        print(f"  pair {attempt + 1}/{pairs}: CPU without {done[False]['cpu']:.2f} s, with {done[True]['cpu']:.2f} s"
-              f" (redactor {done[True]['redaction_cpu']:.3f} s), ratio {done[True]['cpu'] / done[False]['cpu']:.3f}", flush=True)
+                done[how] = json.loads(out.splitlines()[-1])
+        runs.append(done)
+        off = done["off"]
+        print(f"  round {attempt + 1}/{rounds}: without redaction CPU {off['cpu']:.2f} s, wall {off['wall']:.2f} s;"
+              + "; ".join(f" {how}: CPU {r['cpu']:.2f} s (+ worker {r['worker_cpu']:.2f} s), wall {r['wall']:.2f} s,"
+                          f" ratio CPU {r['cpu'] / off['cpu']:.3f}, wall {r['wall'] / off['wall']:.3f}"
+                          for how in masking for r in [done[how]]), flush=True)
     return runs
 
 
@@ -197,35 +213,48 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
 
 
-def report_redaction(runs: list[tuple[dict, dict]], isolate: str) -> None:
-    plains, redacted = [p for p, _ in runs], [r for _, r in runs]
-    print(f"redaction's cost: {len(runs)} pairs, each import {'in a fresh process' if isolate == 'process' else 'in this process after gc.collect()'}"
-          f"  (target <= 1.10x); load average {os.getloadavg()[0]:.1f}")
-    for label, pick in (("medians", statistics.median), ("fastest", min)):
-        on, off = pick(r["cpu"] for r in redacted), pick(p["cpu"] for p in plains)
-        on_wall, off_wall = pick(r["wall"] for r in redacted), pick(p["wall"] for p in plains)
-        print(f"  ratio of the {label}: {on / off:.3f}x CPU ({on:.2f} / {off:.2f} s), {on_wall / off_wall:.3f}x wall-clock")
-    print(f"  paired ratios, with / without, CPU: {spread([r['cpu'] / p['cpu'] for p, r in runs])}")
-    print(f"  paired ratios, with / without, wall: {spread([r['wall'] / p['wall'] for p, r in runs])}")
-    inside = [r["redaction_cpu"] for r in redacted]
-    print(f"  the redactor's own CPU inside an import: {spread(inside)} s"
-          f" (without redaction: {statistics.median(p['redaction_cpu'] for p in plains):.3f} s)")
-    print(f"  import CPU / (import CPU - the redactor's): {spread([r['cpu'] / (r['cpu'] - r['redaction_cpu']) for r in redacted])}")
+def report_redaction(runs: list[dict[str, dict]], isolate: str, masking: tuple[str, ...]) -> None:
+    plains = [r["off"] for r in runs]
+    print(f"redaction's cost: {len(runs)} rounds, each import {'in a fresh process' if isolate == 'process' else 'in this process after gc.collect()'}"
+          f"  (target <= 1.10x); load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for how in masking:
+        pairs = [(r["off"], r[how]) for r in runs]
+        redacted = [r for _, r in pairs]
+        print(f" masking {how}{' (in the importer: the former import)' if how == 'inline' else ' (a worker process when it pays: the default)'}:")
+        for label, pick in (("medians", statistics.median), ("fastest", min)):
+            on, off = pick(r["cpu"] for r in redacted), pick(p["cpu"] for p in plains)
+            on_wall, off_wall = pick(r["wall"] for r in redacted), pick(p["wall"] for p in plains)
+            print(f"  ratio of the {label}: {on / off:.3f}x CPU ({on:.2f} / {off:.2f} s), {on_wall / off_wall:.3f}x wall-clock")
+        print(f"  paired ratios, with / without, wall: {spread([r['wall'] / p['wall'] for p, r in pairs])}")
+        print(f"  paired ratios, with / without, CPU of the importer's process: {spread([r['cpu'] / p['cpu'] for p, r in pairs])}")
+        print(f"  paired ratios, with / without, CPU with the worker's: {spread([(r['cpu'] + r['worker_cpu']) / p['cpu'] for p, r in pairs])}")
+        inside = [r["redaction_cpu"] for r in redacted]
+        print(f"  the redactor's own CPU inside the importer's process: {spread(inside)} s"
+              f" (without redaction: {statistics.median(p['redaction_cpu'] for p in plains):.3f} s)")
+        print(f"  importer CPU / (importer CPU - the redactor's): {spread([r['cpu'] / (r['cpu'] - r['redaction_cpu']) for r in redacted])}")
+        if any(r["worker_bytes"] for r in redacted):
+            ready = [r["ready_after"] for r in redacted if r["ready_after"] is not None]
+            print(f"  the worker's CPU (start-up included): {spread([r['worker_cpu'] for r in redacted])} s;"
+                  f" ready after {spread(ready)} s; bytes masked in it"
+                  f" {spread([r['worker_bytes'] / (r['worker_bytes'] + r['inline_bytes']) for r in redacted])} of all")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=200, help="size of the replicated data set (default 200)")
     parser.add_argument("--keep", action="store_true", help="keep the data and store afterwards")
-    parser.add_argument("--repeat", type=int, default=10, help="pairs of imports without and with redaction, alternated (default 10)")
+    parser.add_argument("--repeat", type=int, default=10, help="rounds of imports without and with redaction, alternated (default 10)")
+    parser.add_argument("--masking", choices=("both", "inline", "auto"), default="both",
+                        help="with redaction, mask in the importer's process (inline), in a worker when it pays (auto: the default"
+                             " import), or each in turn (both, default)")
     parser.add_argument("--isolate", choices=("process", "gc"), default="process",
                         help="each import of a pair in a fresh Python process (default), or in this one after gc.collect()")
     parser.add_argument("--history", choices=sorted(HISTORIES), default="2.1.197", help="which client's recordings to replicate")
-    parser.add_argument("--one-import", nargs=3, metavar=("WORK", "DATA", "ON|OFF"), help=argparse.SUPPRESS)
+    parser.add_argument("--one-import", nargs=3, metavar=("WORK", "DATA", "OFF|INLINE|AUTO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_import:  # one import of a pair, in a fresh process: its figures as JSON
-        work, data, on = args.one_import
-        print(json.dumps(one_import(Path(work), Path(data), on == "on", RedactionClock())))
+        work, data, how = args.one_import
+        print(json.dumps(one_import(Path(work), Path(data), how, RedactionClock())))
         return
     global SOURCES
     SOURCES = HISTORIES[args.history]
@@ -241,15 +270,16 @@ def main() -> None:
             lines = parse_only(data)
         with Timer() as normalize:
             normalize_only(data)
-        runs = import_pairs(work, data, args.repeat, args.isolate)
-        imported = runs[-1][1]
+        masking = ("inline", "auto") if args.masking == "both" else (args.masking,)
+        runs = import_rounds(work, data, args.repeat, args.isolate, masking)
+        imported = runs[-1][masking[-1]]
         redaction(work, enabled=True)
         store = open_store(f"sqlite://{work / 'bench.db'}")  # the last import with redaction
         with Timer() as again:
             rerun = import_paths(store, [data])
         db_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6
         store.close()
-        assert all(r["errors"] == 0 for pair in runs for r in pair) and rerun.events_added == 0
+        assert all(r["errors"] == 0 for done in runs for r in done.values()) and rerun.events_added == 0
         print(f"parse only : {parse.wall:6.2f} s  cpu {parse.cpu:6.2f} s  {lines / parse.wall:10,.0f} lines/s  {mb / parse.wall:6.1f} MB/s")
         print(f"normalize  : {normalize.wall:6.2f} s  cpu {normalize.cpu:6.2f} s  (read + redact + parse + map to events, not stored)")
         print(
@@ -257,7 +287,7 @@ def main() -> None:
             f"  {mb / imported['wall']:6.1f} MB/s  ({imported['events_added']:,} events, store {db_mb:,.0f} MB)"
         )
         print(f"rerun      : {again.wall:6.2f} s  cpu {again.cpu:6.2f} s  (adds {rerun.events_added} events)")
-        report_redaction(runs, args.isolate)
+        report_redaction(runs, args.isolate, masking)
         chunked = Timer()
         chunked.wall, chunked.cpu = imported["wall"], imported["cpu"]
         storage(work, data, chunked, mb)

@@ -800,6 +800,22 @@ class Redactor:
         masked = self.redact(text)
         return value if masked is text else json.loads(masked)
 
+    def __reduce__(self) -> tuple:
+        """Pickled as what it is made from (the rule specs, keyword index,
+        allowlists, key and switches), its compiled rules and automata made
+        again where it is loaded: the importer's masking worker
+        (``capture/masking.py``) gets this rule set so."""
+        index = (self._by_keyword, self._always, self._lower, self._exact, self._probes)
+        return (_remade, (self.specs, self.keyed, self.allow, self.key(), self._scans is not None, self.enabled, self.off,
+                          self.off_repositories, index))
+
+
+def _remade(specs: list, keyed: _Keyed | None, allow: _Allow, key: bytes, accelerate: bool, enabled: bool,
+            off: tuple[str, ...], off_repositories: frozenset[str], index: tuple) -> Redactor:
+    """A pickled ``Redactor`` loaded (``Redactor.__reduce__``)."""
+    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=enabled, off=off,
+                    off_repositories=off_repositories, index=index)
+
 
 # --- loading -------------------------------------------------------------------
 
