@@ -13,14 +13,27 @@ and prints events/s, MB/s and the ratio import / parse-only, by wall-clock time
 work: waiting for a core or the disk is not counted). Also measures a second,
 no-op import of the same files (what a rerun costs), and what redaction costs:
 the same import into another fresh store with redaction switched off in the
-config file (``"redaction": {"enabled": false}``), alternated with the redacted
-one ``--repeat`` times (10 pairs by default), each import in a fresh Python
-process (``--isolate gc``: in this one, after ``gc.collect()``). It prints the
-ratio of the medians and of the fastest runs, the median of the paired ratios
-(with / without, pair by pair) with their quartiles and range, and, measured
-inside each redacted import by timers wrapped around the redactor's entry
-points, the redactor's own CPU time and import CPU / (import CPU - the
-redactor's). Target: <= 1.10.
+config file (``"redaction": {"enabled": false}``), alternated with redacted
+ones ``--repeat`` times (10 rounds by default), each import in a fresh Python
+process (``--isolate gc``: in this one, after ``gc.collect()``). Each round
+has, in turn, the import without redaction and with it masked each way
+``--masking`` names: ``inline`` (in the importer's process: the import before
+the masking worker) and ``auto`` (in a worker process beside it when the
+import is large enough: what `kapacitor import` does now; see
+``capture/masking.py``); both by default, so before and after are measured in
+the same run. Each import first counts the bytes it will read, as `kapacitor
+import` does for its progress bar (the worker starts from that count). Per
+way it prints the ratio of the medians and of the fastest runs, the median of
+the paired ratios (with / without, round by round) with their quartiles and
+range, by wall-clock time and by CPU time of the importer's process alone and
+with the worker's added (the worker's own count of its CPU, start-up
+included: the worker saves wall time on a free core, never CPU), and,
+measured inside each redacted import by timers wrapped around the redactor's
+entry points, the redactor's own CPU time in the importer's process and
+import CPU / (import CPU - the redactor's); for the worker, when it was ready,
+how long the importer waited for its answers and the share of bytes it
+masked. Target: <= 1.10. ``--worker-from MB`` moves the size from which
+``auto`` uses a worker (0: always, to measure its break-even).
 
 ``--history 2.1.332`` replicates the Claude Code 2.1.332 recordings instead
 (../shared/claude-code/recorded-2.1.332: new record types, ~6.5x larger lines)
@@ -29,7 +42,8 @@ per event with long strings kept inline (the store before content-addressed
 chunks: a second import into another fresh store) and as chunks stored once per
 store (``kapacitor.store.blobs``).
 
-    python bench/import.py [--mb 200] [--history 2.1.197|2.1.332] [--repeat 10] [--isolate process|gc] [--keep]
+    python bench/import.py [--mb 200] [--history 2.1.197|2.1.332] [--repeat 10] [--isolate process|gc]
+                           [--masking both|inline|auto] [--worker-from MB] [--keep]
 """
 
 from __future__ import annotations
@@ -49,6 +63,7 @@ from pathlib import Path
 import orjson
 
 from kapacitor.capture.importer import import_paths, pending_bytes
+from kapacitor.capture import masking
 from kapacitor.capture.masking import Masker
 from kapacitor.capture.synthetic import replicate
 from kapacitor.capture.transcripts import find_transcripts
@@ -172,12 +187,12 @@ def one_import(work: Path, data: Path, how: str, clock: RedactionClock) -> dict:
     store.close()
     return {"how": how, "wall": timer.wall, "cpu": timer.cpu, "redaction_cpu": clock.cpu - before,
             "worker_cpu": masker.worker_cpu, "worker_bytes": masker.worker_bytes, "inline_bytes": masker.inline_bytes,
-            "ready_after": masker.ready_after, "events_added": summary.events_added, "errors": summary.errors}
+            "ready_after": masker.ready_after, "waited": masker.waited, "events_added": summary.events_added, "errors": summary.errors}
 
 
-def import_rounds(work: Path, data: Path, rounds: int, isolate: str, masking: tuple[str, ...]) -> list[dict[str, dict]]:
+def import_rounds(work: Path, data: Path, rounds: int, isolate: str, ways: tuple[str, ...]) -> list[dict[str, dict]]:
     """``rounds`` rounds of imports without redaction (``off``) and with it,
-    masked each way of ``masking`` (``inline``: in the importer's process,
+    masked each way of ``ways`` (``inline``: in the importer's process,
     ``auto``: in a worker process beside it when that pays), in turn (each
     first in its turn: machine noise hits all alike). ``isolate``: ``process``
     runs each in a fresh Python process (nothing of an earlier run in its heap
@@ -185,7 +200,7 @@ def import_rounds(work: Path, data: Path, rounds: int, isolate: str, masking: tu
     full collection."""
     runs: list[dict[str, dict]] = []
     clock = RedactionClock() if isolate == "gc" else None
-    kinds = ("off", *masking)
+    kinds = ("off", *ways)
     for attempt in range(rounds):
         order = kinds[attempt % len(kinds):] + kinds[:attempt % len(kinds)]
         if attempt % 2:
@@ -195,7 +210,8 @@ def import_rounds(work: Path, data: Path, rounds: int, isolate: str, masking: tu
             if clock is not None:
                 done[how] = one_import(work, data, how, clock)
             else:
-                out = subprocess.run([sys.executable, __file__, "--one-import", str(work), str(data), how],
+                worker_from = ["--worker-from", str(masking.WORKER_FROM / 1e6)]
+                out = subprocess.run([sys.executable, __file__, *worker_from, "--one-import", str(work), str(data), how],
                                      check=True, capture_output=True, text=True).stdout
                 done[how] = json.loads(out.splitlines()[-1])
         runs.append(done)
@@ -203,7 +219,7 @@ def import_rounds(work: Path, data: Path, rounds: int, isolate: str, masking: tu
         print(f"  round {attempt + 1}/{rounds}: without redaction CPU {off['cpu']:.2f} s, wall {off['wall']:.2f} s;"
               + "; ".join(f" {how}: CPU {r['cpu']:.2f} s (+ worker {r['worker_cpu']:.2f} s), wall {r['wall']:.2f} s,"
                           f" ratio CPU {r['cpu'] / off['cpu']:.3f}, wall {r['wall'] / off['wall']:.3f}"
-                          for how in masking for r in [done[how]]), flush=True)
+                          for how in ways for r in [done[how]]), flush=True)
     return runs
 
 
@@ -213,11 +229,11 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
 
 
-def report_redaction(runs: list[dict[str, dict]], isolate: str, masking: tuple[str, ...]) -> None:
+def report_redaction(runs: list[dict[str, dict]], isolate: str, ways: tuple[str, ...]) -> None:
     plains = [r["off"] for r in runs]
     print(f"redaction's cost: {len(runs)} rounds, each import {'in a fresh process' if isolate == 'process' else 'in this process after gc.collect()'}"
           f"  (target <= 1.10x); load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    for how in masking:
+    for how in ways:
         pairs = [(r["off"], r[how]) for r in runs]
         redacted = [r for _, r in pairs]
         print(f" masking {how}{' (in the importer: the former import)' if how == 'inline' else ' (a worker process when it pays: the default)'}:")
@@ -235,7 +251,8 @@ def report_redaction(runs: list[dict[str, dict]], isolate: str, masking: tuple[s
         if any(r["worker_bytes"] for r in redacted):
             ready = [r["ready_after"] for r in redacted if r["ready_after"] is not None]
             print(f"  the worker's CPU (start-up included): {spread([r['worker_cpu'] for r in redacted])} s;"
-                  f" ready after {spread(ready)} s; bytes masked in it"
+                  f" ready after {spread(ready)} s; the importer waited for its answers {spread([r['waited'] for r in redacted])} s;"
+                  f" bytes masked in it"
                   f" {spread([r['worker_bytes'] / (r['worker_bytes'] + r['inline_bytes']) for r in redacted])} of all")
 
 
@@ -250,8 +267,13 @@ def main() -> None:
     parser.add_argument("--isolate", choices=("process", "gc"), default="process",
                         help="each import of a pair in a fresh Python process (default), or in this one after gc.collect()")
     parser.add_argument("--history", choices=sorted(HISTORIES), default="2.1.197", help="which client's recordings to replicate")
+    parser.add_argument("--worker-from", type=float, default=None, metavar="MB",
+                        help=f"auto masking: the import size from which a worker is used (default {masking.WORKER_FROM / 1e6:.1f};"
+                             " 0 to measure the worker's break-even on small imports)")
     parser.add_argument("--one-import", nargs=3, metavar=("WORK", "DATA", "OFF|INLINE|AUTO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_from is not None:
+        masking.WORKER_FROM = int(args.worker_from * 1e6)
     if args.one_import:  # one import of a pair, in a fresh process: its figures as JSON
         work, data, how = args.one_import
         print(json.dumps(one_import(Path(work), Path(data), how, RedactionClock())))
@@ -270,9 +292,9 @@ def main() -> None:
             lines = parse_only(data)
         with Timer() as normalize:
             normalize_only(data)
-        masking = ("inline", "auto") if args.masking == "both" else (args.masking,)
-        runs = import_rounds(work, data, args.repeat, args.isolate, masking)
-        imported = runs[-1][masking[-1]]
+        ways = ("inline", "auto") if args.masking == "both" else (args.masking,)
+        runs = import_rounds(work, data, args.repeat, args.isolate, ways)
+        imported = runs[-1][ways[-1]]
         redaction(work, enabled=True)
         store = open_store(f"sqlite://{work / 'bench.db'}")  # the last import with redaction
         with Timer() as again:
@@ -287,7 +309,7 @@ def main() -> None:
             f"  {mb / imported['wall']:6.1f} MB/s  ({imported['events_added']:,} events, store {db_mb:,.0f} MB)"
         )
         print(f"rerun      : {again.wall:6.2f} s  cpu {again.cpu:6.2f} s  (adds {rerun.events_added} events)")
-        report_redaction(runs, args.isolate, masking)
+        report_redaction(runs, args.isolate, ways)
         chunked = Timer()
         chunked.wall, chunked.cpu = imported["wall"], imported["cpu"]
         storage(work, data, chunked, mb)

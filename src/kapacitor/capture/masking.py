@@ -106,7 +106,8 @@ class Masker:
     pays (see the module's docstring); ``close`` when done. Figures for the
     bench: ``worker_bytes`` and ``inline_bytes`` masked each way,
     ``worker_cpu`` (seconds of CPU the worker process used, start-up
-    included), ``ready_after`` (seconds from its start until it could mask)."""
+    included), ``ready_after`` (seconds from its start until it could mask),
+    ``waited`` (seconds this process waited for the worker's answers)."""
 
     def __init__(self, mode: Mode = "auto", expected_bytes: int | None = None):
         """``expected_bytes``: how much the import will read, when known."""
@@ -114,7 +115,7 @@ class Masker:
         self.mode: Mode = "inline" if mode == "auto" and (small or cores() < 2) else mode
         self.expected_bytes = expected_bytes
         self.worker_bytes = self.inline_bytes = 0
-        self.worker_cpu = 0.0
+        self.worker_cpu = self.waited = 0.0
         self.ready_after: float | None = None
         self._redactor: Redactor | None = None  # the rule set the worker is given
         self._process: subprocess.Popen[bytes] | None = None
@@ -217,8 +218,10 @@ class Masker:
         here when the worker failed."""
         self._in_flight = None
         if self._state == "ready":
+            waiting = time.perf_counter()
             try:
                 kind, value, cpu = receive(self._socket.fileno())  # type: ignore[union-attr, misc]
+                self.waited += time.perf_counter() - waiting
             except (EOFError, OSError):
                 self._lost("stopped")
             else:
