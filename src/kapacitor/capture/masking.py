@@ -24,12 +24,14 @@ masking is done, on another core, plus the worker's start-up
   index, allowlists, key, switches; its rules and automata made again there),
   so it masks byte for byte as this process would; a batch of another rule
   set is masked here.
-- **Started when it pays**: the worker takes ~0.1 s of CPU to start
-  (interpreter, imports, automata: more on a loaded machine) and this process
-  ~3 ms, while masking runs at ~70 MB/s. An import known to read less than
-  ``WORKER_FROM`` bytes (``expected_bytes``, the progress bar's total) masks
-  inline; one of unknown size starts a worker once it has masked that much.
-  Until the worker says it is ready, batches are masked here.
+- **Started when it pays**: the worker takes ~0.06 s of CPU to be ready
+  (interpreter, imports, automata) and 0.1 s of wall time on a free core
+  (0.3–0.6 s on this project's loaded 2-core machine), this process ~3 ms;
+  until it is ready, batches are masked here. The importer meanwhile stores
+  ~2 MB, so a smaller import gains nothing from a worker: one known to read
+  less than ``WORKER_FROM`` bytes (``expected_bytes``, the progress bar's
+  total) masks inline, and one of unknown size starts a worker once it has
+  masked that much.
 - **Bounded**: one batch in the worker at a time (``submit`` takes the masked
   lines of the batch before first), so at most the batch being stored and the
   one being masked are held.
