@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -97,23 +98,27 @@ def test_a_small_import_or_a_single_core_masks_inline(tmp_path):
     assert subprocess.run([sys.executable, "-c", one_core], capture_output=True, text=True, check=True).stdout.strip() == "inline"
 
 
-class _Elsewhere(bytes):
-    """Lines the worker cannot load (pickled by this module's class, which it
-    cannot import): how a batch that makes the worker raise looks."""
-
-
 def test_a_batch_the_worker_fails_on_is_masked_by_the_importer_and_the_worker_goes_on(caplog):
+    """The worker out of memory for one batch (its address space capped just
+    above what it uses, then uncapped): that batch masked here, one log line,
+    the next one masked in the worker again."""
     rules = redact.default(accelerate=True)
     lines = [b'{"content": "export DB_PASSWORD=hunter2hunter"}\n', b'{"content": "nothing here"}\n' * 3]
+    big = [lines[0] + b'{"content": "nothing here"}\n' * 400_000]  # 11 MB
     with Masker("worker") as masker:
         first = masker.submit(rules, lines).result()
+        with open(f"/proc/{masker.pid}/status") as status:
+            used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+        unlimited = resource.prlimit(masker.pid, resource.RLIMIT_AS)
+        resource.prlimit(masker.pid, resource.RLIMIT_AS, (used + (4 << 20), unlimited[1]))
         with caplog.at_level(logging.WARNING, "kapacitor.capture.masking"):
-            failed = masker.submit(rules, [_Elsewhere(line) for line in lines]).result()
+            failed = masker.submit(rules, big).result()
+        resource.prlimit(masker.pid, resource.RLIMIT_AS, unlimited)
         after = masker.submit(rules, lines).result()
-    assert first == failed == after == rules.masked_lines(lines) and first[0]
+    assert first == after == rules.masked_lines(lines) and first[0] and failed == rules.masked_lines(big)
     assert [r.getMessage() for r in caplog.records] == [
-        "masking worker: ModuleNotFoundError: No module named 'test_masking_worker': masking this batch in the importer's process"]
-    assert masker.worker_bytes == 2 * sum(map(len, lines)) and masker.inline_bytes == sum(map(len, lines))
+        "masking worker: MemoryError: masking this batch in the importer's process"]
+    assert masker.worker_bytes == 2 * sum(map(len, lines)) and masker.inline_bytes == sum(map(len, big))
 
 
 def replicated(tmp_path: Path, copies: int) -> Path:

@@ -52,12 +52,13 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import Literal
 
 import kapacitor
-from kapacitor.capture.masking_worker import receive, send
+from kapacitor.capture.masking_worker import put, receive, send
 from kapacitor.normalize.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,17 @@ Changes = list[dict[int, bytes]]
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(kapacitor.__file__)))
 """Where this ``kapacitor`` is imported from: the worker imports the same code."""
+
+
+def _memory_file() -> int:
+    """A file descriptor of a file in memory, to hand batches over in (Linux:
+    ``memfd_create``; elsewhere an unnamed temporary file, in the page cache)."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("kapacitor-masking", os.MFD_CLOEXEC)
+    handle = tempfile.TemporaryFile()
+    fd = os.dup(handle.fileno())
+    handle.close()
+    return fd
 
 
 def cores() -> int:
@@ -122,6 +134,7 @@ class Masker:
         self._redactor: Redactor | None = None  # the rule set the worker is given
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
+        self._batches: int | None = None  # the file batches are handed over in
         self._state = "none"  # none → starting → (waiting →) loading → ready; broken (never again); closed
         self._started = 0.0
         self._in_flight: Job | None = None
@@ -144,7 +157,7 @@ class Masker:
             self._in_flight.result()  # one batch in the worker at a time
         if self._worker_for(redactor, nbytes):
             try:
-                send(self._socket.fileno(), list(chunks))  # type: ignore[union-attr]
+                send(self._socket.fileno(), put(self._batches, chunks))  # type: ignore[union-attr, arg-type]
             except OSError:
                 self._lost("stopped")
             else:
@@ -172,21 +185,26 @@ class Masker:
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
-        command = [sys.executable, "-c", f"from kapacitor.capture.masking_worker import serve; serve({theirs.fileno()})"]
         self._started = time.perf_counter()
+        batches = None
         try:
+            batches = _memory_file()
+            command = [sys.executable, "-c",
+                       f"from kapacitor.capture.masking_worker import serve; serve({theirs.fileno()}, {batches})"]
             if not sys.executable:
                 raise OSError("no Python executable known")
-            process = subprocess.Popen(command, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(command, pass_fds=[theirs.fileno(), batches], env=env, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: no pass_fds (Windows)
             ours.close()
+            if batches is not None:
+                os.close(batches)
             self._state = "broken"
             log.warning("masking worker: cannot start (%s): masking in the importer's process", exc)
             return
         finally:
             theirs.close()  # the worker's end: its exit closes the socket for us
-        self._process, self._socket, self._state = process, ours, "starting"
+        self._process, self._socket, self._batches, self._state = process, ours, batches, "starting"
 
     def _advance(self) -> None:
         """The worker's next word while it starts: ``hello`` once it runs (it is
@@ -251,10 +269,12 @@ class Masker:
 
     def _stop(self) -> int | None:
         """Close the socket, wait for the worker: its exit code."""
-        process, sock = self._process, self._socket
-        self._socket = None
+        process, sock, batches = self._process, self._socket, self._batches
+        self._socket = self._batches = None
         if sock is not None:
             sock.close()  # the worker's next read or write fails: it leaves
+        if batches is not None:
+            os.close(batches)
         if process is not None:
             try:
                 process.wait(2)  # a batch in flight is finished first

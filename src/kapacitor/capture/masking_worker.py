@@ -5,11 +5,14 @@ starts it and says why).
 It speaks over one socket, each message a pickle after its length (8 bytes,
 little-endian): it says ``("hello", cpu)``, is sent the rule set (a pickled
 ``Redactor``) and says ``("ready", cpu)`` or, if it cannot load it, ``(why,
-cpu)`` and leaves; then for each batch it is sent (a list of chunks of whole
-lines) it answers ``("done", Redactor.masked_lines(chunks), cpu)`` or
-``("error", why, cpu)``; ``cpu`` is its seconds of CPU so far. It leaves when
-the socket closes (the importer is done, or gone). Only the standard library
-here: the worker's start-up is part of what a large import waits for.
+cpu)`` and leaves; then for each batch it is sent the lengths of its chunks of
+whole lines, which the importer has written one after the other from the start
+of a second file the two share (a memory file): the socket carries a few
+bytes, so the importer never waits for the worker to take a megabyte off it.
+It answers ``("done", Redactor.masked_lines(chunks), cpu)`` or ``("error",
+why, cpu)``; ``cpu`` is its seconds of CPU so far. It leaves when the socket
+closes (the importer is done, or gone). Only the standard library here: the
+worker's start-up is part of what a large import waits for.
 """
 
 from __future__ import annotations
@@ -50,8 +53,34 @@ def _read(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def serve(fd: int) -> None:
-    """The worker's life, on its end ``fd`` of the socket (see above)."""
+def chunks(batches: int, lengths: list[int]) -> list[bytes]:
+    """The chunks of ``lengths`` bytes one after the other in file ``batches``, from its start."""
+    out, at = [], 0
+    for length in lengths:
+        chunk = os.pread(batches, length, at)
+        if len(chunk) != length:
+            raise EOFError(f"a batch of {length} bytes at {at} was not all written")
+        out.append(chunk)
+        at += length
+    return out
+
+
+def put(batches: int, chunks: list[bytes]) -> list[int]:
+    """Write ``chunks`` one after the other into file ``batches`` from its start
+    (for ``chunks``); their lengths."""
+    at = 0
+    for chunk in chunks:
+        written = 0
+        view = memoryview(chunk)
+        while written < len(chunk):
+            written += os.pwrite(batches, view[written:], at + written)
+        at += len(chunk)
+    return [len(chunk) for chunk in chunks]
+
+
+def serve(fd: int, batches: int) -> None:
+    """The worker's life, on its end ``fd`` of the socket and the file
+    ``batches`` holds the batches in (see above)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importer's to handle
     try:
         send(fd, ("hello", time.process_time()))
@@ -59,18 +88,22 @@ def serve(fd: int) -> None:
         try:
             redactor = pickle.loads(message)
         except Exception as exc:  # noqa: BLE001 — said to the importer, which masks everything itself
-            send(fd, (f"{type(exc).__name__}: {exc}", time.process_time()))
+            send(fd, (_why(exc), time.process_time()))
             os._exit(1)
         send(fd, ("ready", time.process_time()))
         while True:
             message = _message(fd)
             try:
-                answer = ("done", redactor.masked_lines(pickle.loads(message)), time.process_time())
+                answer = ("done", redactor.masked_lines(chunks(batches, pickle.loads(message))), time.process_time())
             except Exception as exc:  # noqa: BLE001 — said to the importer, which masks the batch itself
-                answer = ("error", f"{type(exc).__name__}: {exc}", time.process_time())
+                answer = ("error", _why(exc), time.process_time())
             send(fd, answer)
     except (EOFError, OSError):  # the importer closed the socket, or is gone
         pass
     # Nothing to flush or clean up: skip the interpreter's teardown, which the
     # importer would wait for at its end.
     os._exit(0)
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
