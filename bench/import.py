@@ -18,9 +18,10 @@ ones ``--repeat`` times (10 rounds by default), each import in a fresh Python
 process (``--isolate gc``: in this one, after ``gc.collect()``). Each round
 has, in turn, the import without redaction and with it masked each way
 ``--masking`` names: ``inline`` (in the importer's process: the import before
-the masking worker) and ``auto`` (in a worker process beside it when the
-import is large enough: what `kapacitor import` does now; see
-``capture/masking.py``); both by default, so before and after are measured in
+the masking worker), ``auto`` (in a worker process beside it when the import
+is large enough and the machine has a core to spare: what `kapacitor import`
+does now; see ``capture/masking.py``) and ``worker`` (in a worker whatever
+the size and the load); all three by default, so before and after are measured in
 the same run. Each import first counts the bytes it will read, as `kapacitor
 import` does for its progress bar (the worker starts from that count). Per
 way it prints the ratio of the medians and of the fastest runs, the median of
@@ -43,7 +44,7 @@ chunks: a second import into another fresh store) and as chunks stored once per
 store (``kapacitor.store.blobs``).
 
     python bench/import.py [--mb 200] [--history 2.1.197|2.1.332] [--repeat 10] [--isolate process|gc]
-                           [--masking both|inline|auto] [--worker-from MB] [--keep]
+                           [--masking inline,auto,worker] [--worker-from MB] [--keep]
 """
 
 from __future__ import annotations
@@ -182,12 +183,13 @@ def one_import(work: Path, data: Path, how: str, clock: RedactionClock) -> dict:
     gc.collect()  # no garbage of an earlier run to collect during this one
     before = clock.cpu
     with Timer() as timer:  # as `kapacitor import` does: the bytes to read (its progress bar's total) first
-        masker = Masker("inline" if how == "inline" else "auto", expected_bytes=pending_bytes(store, find_transcripts([data])))
+        masker = Masker("inline" if how == "off" else how, expected_bytes=pending_bytes(store, find_transcripts([data])))  # type: ignore[arg-type]
         summary = import_paths(store, [data], masker=masker)
     store.close()
     return {"how": how, "wall": timer.wall, "cpu": timer.cpu, "redaction_cpu": clock.cpu - before,
             "worker_cpu": masker.worker_cpu, "worker_bytes": masker.worker_bytes, "inline_bytes": masker.inline_bytes,
-            "ready_after": masker.ready_after, "waited": masker.waited, "events_added": summary.events_added, "errors": summary.errors}
+            "ready_after": masker.ready_after, "waited": masker.waited, "mode": masker.mode, "load": os.getloadavg()[0],
+            "events_added": summary.events_added, "errors": summary.errors}
 
 
 def import_rounds(work: Path, data: Path, rounds: int, isolate: str, ways: tuple[str, ...]) -> list[dict[str, dict]]:
@@ -229,6 +231,11 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
 
 
+WAYS = {"inline": "in the importer's process: the import before the masking worker",
+        "auto": "in a worker when it pays: what `kapacitor import` does",
+        "worker": "in a worker whatever the size and load"}
+
+
 def report_redaction(runs: list[dict[str, dict]], isolate: str, ways: tuple[str, ...]) -> None:
     plains = [r["off"] for r in runs]
     print(f"redaction's cost: {len(runs)} rounds, each import {'in a fresh process' if isolate == 'process' else 'in this process after gc.collect()'}"
@@ -236,7 +243,8 @@ def report_redaction(runs: list[dict[str, dict]], isolate: str, ways: tuple[str,
     for how in ways:
         pairs = [(r["off"], r[how]) for r in runs]
         redacted = [r for _, r in pairs]
-        print(f" masking {how}{' (in the importer: the former import)' if how == 'inline' else ' (a worker process when it pays: the default)'}:")
+        chose = f"; a worker in {sum(r['mode'] == 'worker' or r['mode'] == 'auto' for r in redacted)} of {len(redacted)} imports" if how == "auto" else ""
+        print(f" masking {how} ({WAYS[how]}{chose}; load {spread([r['load'] for r in redacted])}):")
         for label, pick in (("medians", statistics.median), ("fastest", min)):
             on, off = pick(r["cpu"] for r in redacted), pick(p["cpu"] for p in plains)
             on_wall, off_wall = pick(r["wall"] for r in redacted), pick(p["wall"] for p in plains)
@@ -261,9 +269,10 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200, help="size of the replicated data set (default 200)")
     parser.add_argument("--keep", action="store_true", help="keep the data and store afterwards")
     parser.add_argument("--repeat", type=int, default=10, help="rounds of imports without and with redaction, alternated (default 10)")
-    parser.add_argument("--masking", choices=("both", "inline", "auto"), default="both",
-                        help="with redaction, mask in the importer's process (inline), in a worker when it pays (auto: the default"
-                             " import), or each in turn (both, default)")
+    parser.add_argument("--masking", default="inline,auto,worker",
+                        help="with redaction, each in turn: mask in the importer's process (inline), in a worker when it pays"
+                             " (auto: what `kapacitor import` does), in a worker whatever the size and load (worker);"
+                             " default inline,auto,worker")
     parser.add_argument("--isolate", choices=("process", "gc"), default="process",
                         help="each import of a pair in a fresh Python process (default), or in this one after gc.collect()")
     parser.add_argument("--history", choices=sorted(HISTORIES), default="2.1.197", help="which client's recordings to replicate")
@@ -292,7 +301,8 @@ def main() -> None:
             lines = parse_only(data)
         with Timer() as normalize:
             normalize_only(data)
-        ways = ("inline", "auto") if args.masking == "both" else (args.masking,)
+        ways = tuple(args.masking.split(","))
+        assert set(ways) <= {"inline", "auto", "worker"}, ways
         runs = import_rounds(work, data, args.repeat, args.isolate, ways)
         imported = runs[-1][ways[-1]]
         redaction(work, enabled=True)

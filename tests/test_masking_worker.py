@@ -25,7 +25,7 @@ from conftest import SAMPLE_DIRS, SHARED
 from kapacitor.capture import client_config
 from kapacitor.capture import importer
 from kapacitor.capture.importer import ImportSummary, import_paths
-from kapacitor.capture.masking import WORKER_FROM, Masker
+from kapacitor.capture.masking import WORKER_FROM, Masker, spare_core
 from kapacitor.capture.synthetic import replicate
 from kapacitor.normalize import redact
 from kapacitor.store import open_store
@@ -76,7 +76,7 @@ def history(tmp_path: Path) -> list[Path]:
 
 def test_the_worker_masks_byte_for_byte_what_the_importer_would(tmp_path):
     paths = history(tmp_path)
-    worker, inline = Masker("worker"), Masker("inline")
+    worker, inline = Masker("worker", wait=True), Masker("inline")
     by_worker, summary = imported(paths, tmp_path / "worker.db", worker)
     assert by_worker == imported(paths, tmp_path / "inline.db", inline)[0]
     assert worker.inline_bytes == 0 and worker.worker_bytes == inline.inline_bytes > 3 << 20
@@ -87,7 +87,15 @@ def test_the_worker_masks_byte_for_byte_what_the_importer_would(tmp_path):
     assert summary.errors == 0
 
 
-def test_a_small_import_or_a_single_core_masks_inline(tmp_path):
+def test_a_small_import_a_single_core_or_a_busy_machine_masks_inline(tmp_path, monkeypatch):
+    assert spare_core(2, 0.4) and spare_core(8, 6.5) and spare_core(4, 0.0)
+    assert not spare_core(2, 0.6) and not spare_core(2, 8.0) and not spare_core(1, 0.0) and not spare_core(8, 6.6)
+    monkeypatch.setenv("KAPACITOR_MASKING", "inline")
+    assert Masker(expected_bytes=1 << 30).mode == "inline"
+    monkeypatch.setenv("KAPACITOR_MASKING", "worker")
+    with Masker(expected_bytes=1000) as forced:
+        assert forced.mode == "worker" and forced.pid is not None
+    monkeypatch.delenv("KAPACITOR_MASKING")
     assert Masker("auto", expected_bytes=WORKER_FROM - 1).mode == "inline"
     assert Masker("auto", expected_bytes=0).mode == "inline"
     masker = Masker("auto")  # size unknown: a worker only once WORKER_FROM bytes were masked inline
@@ -105,7 +113,7 @@ def test_a_batch_the_worker_fails_on_is_masked_by_the_importer_and_the_worker_go
     rules = redact.default(accelerate=True)
     lines = [b'{"content": "export DB_PASSWORD=hunter2hunter"}\n', b'{"content": "nothing here"}\n' * 3]
     big = [lines[0] + b'{"content": "nothing here"}\n' * 400_000]  # 11 MB
-    with Masker("worker") as masker:
+    with Masker("worker", wait=True) as masker:
         first = masker.submit(rules, lines).result()
         with open(f"/proc/{masker.pid}/status") as status:
             used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
@@ -136,7 +144,7 @@ def test_a_worker_killed_mid_import_loses_nothing_and_the_progress_adds_up(tmp_p
     monkeypatch.setattr(importer, "BATCH_EVENTS", 100)  # the first batch stored while the second is masked
     data = replicated(tmp_path, 5)  # 5.2 MB: five batches to mask
     expected, whole = imported([data], tmp_path / "inline.db", Masker("inline"))
-    masker = Masker("worker")
+    masker = Masker("worker", wait=True)
     progressed: list[int] = []
 
     def progress(nbytes: int, added: int) -> None:
@@ -165,7 +173,7 @@ def gone(pid: int) -> bool:
 def test_an_import_that_fails_leaves_no_worker(tmp_path, monkeypatch):
     monkeypatch.setattr(importer, "BATCH_EVENTS", 300)
     data = replicated(tmp_path, 2)
-    masker = Masker("worker")
+    masker = Masker("worker", wait=True)
 
     def progress(nbytes: int, added: int) -> None:
         raise RuntimeError("the disk is full")
@@ -193,8 +201,8 @@ def test_ctrl_c_stops_the_import_and_its_worker(tmp_path):
     """Ctrl-C in the terminal (SIGINT to the import's process group): one line,
     no traceback, no worker left; a rerun then imports the rest, and the store
     is what one whole import makes."""
-    data = replicated(tmp_path, 8)  # 11 MB: a worker from the start
-    env = {**os.environ, "KAPACITOR_STORE": f"sqlite://{tmp_path / 'events.db'}"}
+    data = replicated(tmp_path, 8)  # 8.4 MB: a worker from the start (whatever the load: KAPACITOR_MASKING)
+    env = {**os.environ, "KAPACITOR_STORE": f"sqlite://{tmp_path / 'events.db'}", "KAPACITOR_MASKING": "worker"}
     cli = [sys.executable, "-c", "from kapacitor.entry import main; main()", "import"]
     process = subprocess.Popen([*cli, str(data)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     worker = wait_for(lambda: process.poll() is None and masking_worker_of(process.pid), timeout=60)
@@ -219,7 +227,7 @@ from kapacitor.capture import importer
 from kapacitor.capture.masking import Masker
 from kapacitor.store import open_store
 importer.BATCH_EVENTS = 100
-masker = Masker("worker")
+masker = Masker("worker", wait=True)
 def progress(nbytes, added):
     print(masker.pid, flush=True)
     time.sleep(600)

@@ -14,7 +14,15 @@ masking is done, on another core, plus the worker's start-up
 
 - **One worker**, not a pool: masking is the smaller part, so one worker keeps
   ahead of the importer (more would wait, each holding its own automaton).
-  None where this process may use a single core (``os.sched_getaffinity``).
+- **Only beside a free core** (``spare_core``): none where this process may
+  use a single core (``os.sched_getaffinity``), nor where the other work on
+  the machine leaves no core free (the 1-minute load average, the import
+  itself counted, more than the cores less one half). Without a free core the
+  worker takes CPU from the importer instead of running beside it, and each
+  hand-over waits for the scheduler: on this project's 2-core machine at load
+  7–11, imports with the worker took 1.16–1.23× the wall time of imports
+  masking inline (``docs/benchmarks.md``, issue 11). ``KAPACITOR_MASKING``
+  (``auto``, ``worker``, ``inline``) overrides the choice.
 - **A fresh interpreter** (``python -c``, the worker module alone), neither
   forked nor started by ``multiprocessing``: forking a process that has
   threads (tests; a server) can copy a held lock, and ``multiprocessing``'s
@@ -64,9 +72,9 @@ from kapacitor.normalize.redact import Redactor
 log = logging.getLogger(__name__)
 
 Mode = Literal["auto", "worker", "inline"]
-"""``auto``: a worker when it pays (see ``WORKER_FROM``), on two cores or
-more; ``worker``: a worker from the first batch, waited for (tests);
-``inline``: never a worker."""
+"""``auto``: a worker when it pays (``WORKER_FROM`` bytes or more, a spare
+core); ``worker``: a worker whatever the size and the load; ``inline``: never
+a worker."""
 
 WORKER_FROM = 4 << 20
 """Bytes to mask from which an ``auto`` import uses a worker: from its first
@@ -92,12 +100,29 @@ def _memory_file() -> int:
     return fd
 
 
+_MODES: dict[str, Mode] = {"auto": "auto", "worker": "worker", "inline": "inline"}
+
+
 def cores() -> int:
     """CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS: no affinity
         return os.cpu_count() or 1
+
+
+def spare_core(count: int | None = None, load: float | None = None) -> bool:
+    """Whether a worker would have a core to itself beside the importer:
+    ``count`` cores (default ``cores()``), two or more, and the machine's other
+    work (``load``, default the 1-minute load average: runnable processes)
+    leaving one and a half of them or more free."""
+    count = cores() if count is None else count
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average (Windows): the cores alone
+            load = 0.0
+    return count >= 2 and count - load >= 1.5
 
 
 class Job:
@@ -123,11 +148,15 @@ class Masker:
     included), ``ready_after`` (seconds from its start until it could mask),
     ``waited`` (seconds this process waited for the worker's answers)."""
 
-    def __init__(self, mode: Mode = "auto", expected_bytes: int | None = None):
-        """``expected_bytes``: how much the import will read, when known."""
+    def __init__(self, mode: Mode | None = None, expected_bytes: int | None = None, *, wait: bool = False):
+        """``mode``: default ``$KAPACITOR_MASKING``, else ``auto``;
+        ``expected_bytes``: how much the import will read, when known;
+        ``wait``: every batch to the worker, waiting for it to be ready rather
+        than masking here meanwhile (to compare its output byte for byte)."""
+        mode = mode or _MODES.get(os.environ.get("KAPACITOR_MASKING", ""), "auto")
         small = expected_bytes is not None and expected_bytes < WORKER_FROM
-        self.mode: Mode = "inline" if mode == "auto" and (small or cores() < 2) else mode
-        self.expected_bytes = expected_bytes
+        self.mode: Mode = "inline" if mode == "auto" and (small or not spare_core()) else mode
+        self.expected_bytes, self.wait = expected_bytes, wait
         self.worker_bytes = self.inline_bytes = 0
         self.worker_cpu = self.waited = 0.0
         self.ready_after: float | None = None
@@ -138,7 +167,7 @@ class Masker:
         self._state = "none"  # none → starting → (waiting →) loading → ready; broken (never again); closed
         self._started = 0.0
         self._in_flight: Job | None = None
-        if self.mode == "auto" and expected_bytes is not None:
+        if self.mode == "worker" or (self.mode == "auto" and expected_bytes is not None):
             self._start()  # it starts while the import lists and reads its first files
 
     @property
@@ -169,13 +198,13 @@ class Masker:
 
     def _worker_for(self, redactor: Redactor, nbytes: int) -> bool:
         """Whether the worker masks this batch: starting it first if it is time."""
-        if self._state == "none" and self.mode != "inline" and (self.mode == "worker" or self.inline_bytes + nbytes >= WORKER_FROM):
+        if self._state == "none" and self.mode == "auto" and self.inline_bytes + nbytes >= WORKER_FROM:
             self._start()
         if self._redactor is None and self._state in ("starting", "waiting"):
             self._redactor = redactor  # the rule set it gets: the first one it is asked to mask with
             if self._state == "waiting":
                 self._load()
-        while self._state in ("starting", "loading") and (self.mode == "worker" or self._readable()):
+        while self._state in ("starting", "loading") and (self.wait or self._readable()):
             self._advance()
         return self._state == "ready" and redactor is self._redactor
 
