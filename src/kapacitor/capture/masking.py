@@ -6,26 +6,30 @@ of an import's CPU on the current client's history; parsing, normalizing and
 storing are the rest, and they stay in the importer's process. A ``Masker``
 hands each batch of lines to one worker process (``capture/masking_worker.py``)
 and the importer asks for a batch's masked lines only once it has handed over
-the next one, so on a machine with two cores or more the worker masks batch
+the next one, so on a machine with a core to spare the worker masks batch
 k+1 while the importer stores batch k: redaction then adds to an import's wall
-time little more than handing the bytes over. It does not save CPU: the same
-masking is done, on another core, plus the worker's start-up
-(``docs/benchmarks.md``, issue 11).
+time little more than handing the bytes over (a shared memory file; the
+socket between them carries the batches' lengths and the masked lines). It
+does not save CPU: the same masking is done, on another core, plus the
+worker's start-up (``docs/benchmarks.md``, issue 11).
 
 - **One worker**, not a pool: masking is the smaller part, so one worker keeps
   ahead of the importer (more would wait, each holding its own automaton).
 - **Only beside a free core** (``spare_core``): none where this process may
-  use a single core (``os.sched_getaffinity``), nor where the other work on
-  the machine leaves no core free (the 1-minute load average, the import
-  itself counted, more than the cores less one half). Without a free core the
-  worker takes CPU from the importer instead of running beside it, and each
-  hand-over waits for the scheduler: on this project's 2-core machine at load
-  7–11, imports with the worker took 1.16–1.23× the wall time of imports
-  masking inline (``docs/benchmarks.md``, issue 11). ``KAPACITOR_MASKING``
+  use a single core (``os.sched_getaffinity``), nor where the machine's other
+  work (the 1-minute load average) leaves less than one and a half cores
+  free (the import takes one). Without a free core the worker takes CPU
+  from the importer instead of running beside it, and each hand-over waits
+  for the scheduler: on this project's 2-core machine at load 6–11, imports
+  with a worker took 0.92–1.23× the wall time of imports masking inline
+  (per-run medians; 1.16–1.23× in three runs of five). ``KAPACITOR_MASKING``
   (``auto``, ``worker``, ``inline``) overrides the choice.
 - **A fresh interpreter** (``python -c``, the worker module alone), neither
-  forked nor started by ``multiprocessing``: forking a process that has
-  threads (tests; a server) can copy a held lock, and ``multiprocessing``'s
+  forked nor started by ``multiprocessing``: ``import_paths`` runs in
+  ``kapacitor import`` and in ``kapacitor serve --import``/``--demo`` before
+  the server starts (never in the server's threads or the follower), but
+  tests call it with threads running, and forking a process that has
+  threads can copy a held lock; ``multiprocessing``'s
   spawn and forkserver run the importing program's main module again in the
   worker (a script without a ``__main__`` guard would import twice). The
   worker gets the rule set pickled (``Redactor.__reduce__``: specs, keyword
