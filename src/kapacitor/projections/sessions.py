@@ -109,4 +109,4 @@ def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 
-PROJECTION = Projection("sessions", 4, ("sessions",), setup, apply)  # 4: rows end with repo, repo_kind, tokens_total; start/end from transcript records only
+PROJECTION = Projection("sessions", 5, ("sessions",), setup, apply)  # 5: subagents' own span and tokens_total (subagent_figures)

@@ -416,6 +416,22 @@ def _total(node: TraceNode, auto_labels: set[int] | None = None) -> None:
             auto_labels.add(id(node))
 
 
+def time_subagents(tree: TraceNode, subagents: Mapping[str, Mapping[str, Any]]) -> None:
+    """Span each subagent node as its subagent's entry in the session row says
+    (``subagents`` by agent id: ``SessionSummary.subagent_figures``, from its first
+    transcript record to its last, the time the chat and the stats show), rather
+    than its items' span alone. A node whose subagent the row lacks keeps its own."""
+    if not subagents:
+        return
+    nodes = [tree]
+    while nodes:
+        node = nodes.pop()
+        entry = subagents.get(node.id) if node.kind == "subagent" else None
+        if entry and entry.get("started") and entry.get("ended"):
+            node.started, node.ended = entry["started"], entry["ended"]
+        nodes.extend(node.children)
+
+
 def render_trace(tree: TraceNode, detail_url: str | None = None, children_url: str | None = None, tz: tzinfo = UTC) -> Markup:
     """The tree as nested, collapsible HTML with a details panel (see trace.js),
     times in ``tz``; a large tree's details are fetched from ``detail_url?node=ID``

@@ -1,0 +1,177 @@
+"""A subagent's time and tokens are one count, the same on every tab.
+
+Every recorded session (../shared/claude-code/recorded: 2.1.197, synchronous
+agents; recorded-2.1.332: a background agent completed by its task notification,
+and a synchronous one) is imported into a real SQLite store and served by the
+real server. For every subagent, the chat (HTML and ``chat.json``), the trace
+(HTML and ``trace.json``), the stats (HTML and ``stats.json``) and the session
+row agree with each other and with what the subagent's own transcript records
+say, computed here straight from the JSONL: its tokens are in + out + cache read
++ cache write over its own API requests (each request once: its message id and
+request id), its time runs from its first timestamped record to its last.
+The client's own figures (the task notification's ``total_tokens``, the size of
+the agent's last request) are kept under ``client_reported`` and shown nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from html import unescape
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from browser import start_server
+from conftest import RECORDED, SHARED
+from kapacitor.server.format import span
+from kapacitor.store import open_store
+
+RECORDED_332 = SHARED / "claude-code" / "recorded-2.1.332"
+SOURCES = [RECORDED / "projects", RECORDED / "interactive" / "projects",
+           *sorted(p / "projects" for p in RECORDED_332.iterdir() if (p / "projects").is_dir())]
+HELLO_TODO = "7c12af23-4fd1-40dc-becd-4a92d4636a56"  # 2.1.332, background agent
+KINDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def transcript_truth() -> dict[tuple[str, str], dict]:
+    """(session id, agent id) -> ``tokens`` and ``seconds`` of each subagent, from its
+    own records alone: usage counted once per (message id, request id), the
+    largest value of each field seen (the client repeats a request's usage on
+    every content block, streaming ones with partial counts); time from its
+    first record's ``timestamp`` to its last."""
+    calls: dict[tuple[str, str], dict[tuple[str, str], dict[str, int]]] = {}
+    stamps: dict[tuple[str, str], list[datetime]] = {}
+    for path in sorted(p for source in SOURCES for p in source.rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if not record.get("agentId") or not record.get("isSidechain"):
+                continue
+            agent = (record["sessionId"], record["agentId"])
+            if record.get("timestamp"):
+                stamps.setdefault(agent, []).append(datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")))
+            message = record.get("message")
+            if record.get("type") == "assistant" and isinstance(message, dict) and message.get("usage"):
+                if message.get("model") == "<synthetic>":
+                    continue
+                seen = calls.setdefault(agent, {}).setdefault((message.get("id", ""), record.get("requestId", "")), {})
+                for kind in KINDS:
+                    seen[kind] = max(seen.get(kind, 0), int(message["usage"].get(kind) or 0))
+    return {
+        agent: {
+            "tokens": sum(call[kind] for call in calls.get(agent, {}).values() for kind in KINDS),
+            "seconds": (max(times) - min(times)).total_seconds(),
+        }
+        for agent, times in stamps.items()
+    }
+
+
+TRUTH = transcript_truth()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from kapacitor.capture.importer import import_paths
+
+    home = tmp_path_factory.mktemp("home")
+    path = home / "recorded.db"
+    store = open_store(f"sqlite://{path}")
+    try:
+        import_paths(store, SOURCES)
+    finally:
+        store.close()
+    server = start_server(f"sqlite://{path}", home)
+    yield server
+    server.stop()
+
+
+def page_text(server, path: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + path, timeout=30) as response:
+        return response.read().decode()
+
+
+def visible(html: str) -> str:
+    """An HTML fragment's text, tags dropped."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_the_recordings_have_subagents_of_every_kind(server):
+    """The check below covers background and synchronous agents, of 2.1.197 and 2.1.332."""
+    rows = [server.get_json(f"/sessions/{session}.json") for session in {session for session, _ in TRUTH}]
+    assert {row["agent_version"] for row in rows} == {"2.1.197", "2.1.332"}
+    assert {a["background"] for row in rows for a in row["subagents"]} == {True, False}
+    assert sorted((row["session_id"], a["agent_id"]) for row in rows for a in row["subagents"]) == sorted(TRUTH)
+
+
+@pytest.mark.parametrize("agent", sorted(TRUTH), ids=lambda a: f"{a[0][:8]}-{a[1][:8]}")
+def test_chat_trace_and_stats_give_each_subagent_its_own_time_and_tokens(server, agent):
+    session_id, agent_id = agent
+    truth = TRUTH[agent]
+    shown = span(truth["seconds"])
+
+    row = {a["agent_id"]: a for a in server.get_json(f"/sessions/{session_id}.json")["subagents"]}[agent_id]
+    assert row["tokens_total"] == truth["tokens"]
+    assert row["duration_seconds"] == pytest.approx(truth["seconds"], abs=1e-6)
+
+    stats = server.get_json(f"/sessions/{session_id}/stats.json")
+    [share] = [a for a in stats["agents"] if a["agent_id"] == agent_id]
+    assert sum(share[kind] for kind in KINDS) == truth["tokens"]
+    [listed] = [a for a in stats["session"]["subagents"] if a["agent_id"] == agent_id]
+    assert (listed["tokens_total"], listed["duration_seconds"]) == (row["tokens_total"], row["duration_seconds"])
+
+    [run] = [i["tool"]["subagent"] for i in server.get_json(f"/sessions/{session_id}/chat.json")
+             if (i.get("tool") or {}).get("subagent", {}).get("agent_id") == agent_id]
+    assert run["figures"]["tokens_total"] == truth["tokens"]
+    assert run["figures"]["duration_seconds"] == pytest.approx(truth["seconds"], abs=1e-6)
+
+    [node] = [n for n in walk(server.get_json(f"/sessions/{session_id}/trace.json")) if n["kind"] == "subagent" and n["id"] == agent_id]
+    assert sum(node["tokens"][kind] for kind in KINDS) == truth["tokens"]
+    assert node["duration_ms"] == pytest.approx(truth["seconds"] * 1000, abs=1e-3)
+
+    chat = page_text(server, f"/sessions/{session_id}")
+    [line] = re.findall(r'<div class="agent-figures">(.*?)</div>', chat)
+    assert visible(line).endswith(f"completed · {shown} · {truth['tokens']:,} tokens")
+    assert f"{row['client_reported']['last_request_tokens']:,} tokens" not in visible(line)
+
+    stats_page = page_text(server, f"/sessions/{session_id}/stats")
+    table = stats_page.split('data-section="subagents"', 1)[1].split("</table>", 1)[0]
+    cells = re.search(rf'<tr data-agent="{agent_id}">(.*?)</tr>', table).group(1)  # type: ignore[union-attr]
+    assert f'data-stat="time">{shown}<' in cells and f'data-stat="tokens">{truth["tokens"]:,}<' in cells
+
+    trace = page_text(server, f"/sessions/{session_id}/trace")
+    summary = re.search(rf'data-id="{agent_id}">(.*?)</summary>', trace).group(1)  # type: ignore[union-attr]
+    assert f'<span class="tdur">{shown}</span>' in summary
+    assert f">{truth['tokens'] / 1000:.1f}k tokens<" in summary
+
+
+def test_the_clients_last_request_figure_is_kept_under_its_own_name(server):
+    """What the task notification said (8,102 tokens: the agent's last request) stays in
+    the JSON as the client's, beside the count the pages show (23,548)."""
+    [row] = server.get_json(f"/sessions/{HELLO_TODO}.json")["subagents"]
+    assert row["client_reported"] == {"duration_seconds": 1.272, "last_request_tokens": 8102, "tool_uses": 2}
+    assert row["tokens_total"] == 23_548 and row["duration_seconds"] == pytest.approx(1.101)
+    [call] = [i["tool"] for i in server.get_json(f"/sessions/{HELLO_TODO}/chat.json") if (i.get("tool") or {}).get("subagent")]
+    assert call["background"]["client_reported"]["last_request_tokens"] == 8102
+    assert "total_tokens" not in call["background"]
+
+
+def test_chromium_shows_the_background_agents_time_and_tokens_alike_on_every_tab(server, page):
+    page.goto(f"{server.url}/sessions/{HELLO_TODO}")
+    expect(page.locator(".agent-figures")).to_have_text("background · completed · 1.1 s · 23,548 tokens")
+    page.goto(f"{server.url}/sessions/{HELLO_TODO}/stats")
+    row = page.locator('[data-section="subagents"] tr[data-agent="ab1b4109d0ab09382"]')
+    expect(row.locator('[data-stat="time"]')).to_have_text("1.1 s")
+    expect(row.locator('[data-stat="tokens"]')).to_have_text("23,548")
+    page.goto(f"{server.url}/sessions/{HELLO_TODO}/trace")
+    node = page.locator('summary[data-id="ab1b4109d0ab09382"]')
+    expect(node.locator(".tdur")).to_have_text("1.1 s")
+    expect(node.locator(".ttokens")).to_have_text("23.5k tokens")
+    assert page.dialogs == []
+
+
+def walk(node: dict) -> list[dict]:
+    return [node, *(n for child in node["children"] for n in walk(child))]
