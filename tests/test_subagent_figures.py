@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import datetime
 from html import unescape
 from pathlib import Path
@@ -171,6 +172,42 @@ def test_chromium_shows_the_background_agents_time_and_tokens_alike_on_every_tab
     expect(node.locator(".tdur")).to_have_text("1.1 s")
     expect(node.locator(".ttokens")).to_have_text("23.5k tokens")
     assert page.dialogs == []
+
+
+def test_a_subagents_time_is_its_records_span_even_past_its_last_chat_item(tmp_path):
+    """A subagent whose last record is client bookkeeping (an attachment, shown in no
+    chat item) 2 s after its answer: its time runs to that record on every tab, the
+    trace's node included (not its items' span alone)."""
+    source = RECORDED_332 / "hello-todo" / "projects"
+    copy = tmp_path / "projects"
+    shutil.copytree(source, copy)
+    [path] = copy.rglob("agent-*.jsonl")
+    lines = path.read_text().splitlines()
+    late = json.loads(lines[2])  # an ``environment`` attachment
+    assert late["type"] == "attachment"
+    late |= {"uuid": "5b1c7c1e-0000-4000-8000-000000000001", "timestamp": "2026-11-29T12:38:32.561Z"}
+    path.write_text("\n".join([*lines, json.dumps(late)]) + "\n")
+    store_path = tmp_path / "late.db"
+    store = open_store(f"sqlite://{store_path}")
+    try:
+        from kapacitor.capture.importer import import_paths
+
+        import_paths(store, [copy])
+    finally:
+        store.close()
+    server = start_server(f"sqlite://{store_path}", tmp_path / "home")
+    try:
+        [row] = server.get_json(f"/sessions/{HELLO_TODO}.json")["subagents"]
+        assert row["duration_seconds"] == pytest.approx(3.101)  # 12:38:29.460 to 12:38:32.561
+        [node] = [n for n in walk(server.get_json(f"/sessions/{HELLO_TODO}/trace.json")) if n["kind"] == "subagent"]
+        assert node["duration_ms"] == pytest.approx(3101)
+        assert '<span class="tdur">3.1 s</span>' in page_text(server, f"/sessions/{HELLO_TODO}/trace")
+        assert "completed · 3.1 s · 23,548 tokens" in visible(page_text(server, f"/sessions/{HELLO_TODO}"))
+        [run] = [i["tool"]["subagent"] for i in server.get_json(f"/sessions/{HELLO_TODO}/chat.json") if (i.get("tool") or {}).get("subagent")]
+        items = [i["timestamp"] for i in run["items"] if i.get("timestamp")]
+        assert max(items) < run["figures"]["ended"]  # no chat item is that late: the row's span, not the items'
+    finally:
+        server.stop()
 
 
 def walk(node: dict) -> list[dict]:

@@ -54,11 +54,10 @@ def trace_tree(request: Request, session_id: str, session: dict[str, Any] | None
     not the chat's alone), and each subagent node its subagent as the chat and the
     stats state it (``SessionSummary.subagent_figures``)."""
     inherited = inherited_positions(conn(request), session_id)
-    tree: trace.TraceNode = request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)
+    subagents = subagents_of(session) if session else None
+    tree: trace.TraceNode = request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited, subagents)
     if session and session["started"] and session["ended"]:
         tree.started, tree.ended = session["started"], session["ended"]
-    if session:
-        trace.time_subagents(tree, subagents_of(session))
     return tree
 
 
