@@ -135,7 +135,8 @@ def test_chat_trace_and_stats_give_each_subagent_its_own_time_and_tokens(server,
 
     chat = page_text(server, f"/sessions/{session_id}")
     [line] = re.findall(r'<div class="agent-figures">(.*?)</div>', chat)
-    assert visible(line).endswith(f"completed · {shown} · {truth['tokens']:,} tokens")
+    background = row["background"]
+    assert visible(line) == ("background · completed · " if background else "") + f"{shown} · {truth['tokens']:,} tokens"
     assert f"{row['client_reported']['last_request_tokens']:,} tokens" not in visible(line)
 
     stats_page = page_text(server, f"/sessions/{session_id}/stats")

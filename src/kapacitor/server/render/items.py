@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SUBAGENT_CAP = 500
 Subagents = Mapping[str, Mapping[str, Any]]
+"""A session row's ``subagents`` entries by agent id (``sessions_pages.subagents_of``)."""
 NO_SUBAGENTS: Subagents = {}
 _WRAPPED = re.compile(r"^\s*<([a-z][a-z0-9-]*)>(.*)</\1>\s*$", re.DOTALL)
 SUBTLE = {

@@ -174,18 +174,18 @@ def agent(call: ToolCall, children: Markup, figures: Mapping[str, Any] | None = 
 
 
 def _subagent_line(call: ToolCall, figures: Mapping[str, Any] | None) -> Markup:
-    """Where the subagent stands (a background one: running until its notification,
-    then its outcome, linked to that notification), its time and its tokens as the
-    trace and the stats count them. Nothing for a call with neither."""
+    """Where a background subagent stands (running until its notification, then its
+    outcome, linked to that notification; a synchronous one's is its call's own),
+    then the subagent's time and tokens as the trace and the stats count them.
+    Nothing for a call with neither."""
     background = call.background or {}
-    if not background and not figures:
-        return NOTHING
-    status = background.get("status") or (figures or {}).get("status") or "running"
-    facts = [html("{}", f"background · {status}" if background else status)]
+    facts = [html("background · {}", background.get("status") or "running")] if background else []
     if figures and figures.get("duration_seconds") is not None:
         facts.append(html('<span class="term" title="{}">{}</span>', TERMS["subagent_time"], span(figures["duration_seconds"])))
     if figures and figures.get("tokens"):
         facts.append(html('<span class="term" title="{}">{:,} tokens</span>', TERMS["subagent_tokens"], figures["tokens_total"]))
+    if not facts:
+        return NOTHING
     text = Markup(" · ").join(facts)
     if background.get("notification"):
         return html('<div class="agent-figures"><a href="#e-{}">{}</a></div>', background["notification"], text)
