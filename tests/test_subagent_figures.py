@@ -150,6 +150,27 @@ def test_chat_trace_and_stats_give_each_subagent_its_own_time_and_tokens(server,
     assert f">{truth['tokens'] / 1000:.1f}k tokens<" in summary
 
 
+def billed() -> dict[str, int]:
+    """Per session, the tokens the fake API billed for the requests its transcripts
+    record (the recordings' ``truth.json``: per session and model, no split by agent)."""
+    out: dict[str, int] = {}
+    for truth in [RECORDED / "truth.json", RECORDED / "interactive" / "truth.json", *RECORDED_332.glob("*/truth.json")]:
+        for session, models in json.loads(truth.read_text()).items():
+            out[session] = sum(usage[kind] for usage in models.values() for kind in KINDS)
+    return out
+
+
+def test_the_main_agent_and_the_subagents_add_up_to_what_was_billed(server):
+    """The split by agent loses and adds nothing: the main agent's share plus each
+    subagent's (each as the transcript says, above) is what the API billed the session."""
+    truth = billed()
+    for session in {session for session, _ in TRUTH}:
+        agents = server.get_json(f"/sessions/{session}/stats.json")["agents"]
+        [main] = [a for a in agents if a["agent_id"] is None]
+        subagents = [TRUTH[(session, a["agent_id"])]["tokens"] for a in agents if a["agent_id"] is not None]
+        assert sum(main[kind] for kind in KINDS) + sum(subagents) == truth[session]
+
+
 def test_the_clients_last_request_figure_is_kept_under_its_own_name(server):
     """What the task notification said (8,102 tokens: the agent's last request) stays in
     the JSON as the client's, beside the count the pages show (23,548)."""
