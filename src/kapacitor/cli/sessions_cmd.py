@@ -99,14 +99,14 @@ def _write_json(conn: ReadDb, limit: int | None, tz: tzinfo | None) -> None:
     """The ``--json`` array on standard output, a row at a time: each stored row
     (the server's ``/sessions/{id}.json`` keys but its own ``status``, ``owner``,
     ``visibility``) with its times in ``tz`` (None: local), in the server's one
-    form (``json_times``)."""
-    from kapacitor.json_times import zoned_text
+    form (``json_times``), at the places the read model keeps beside it."""
+    from kapacitor.json_times import zoned_at
 
-    out, rows, between = sys.stdout, sessions.newest_json(conn, limit), ""
+    out, rows, between = sys.stdout, zoned_at(sessions.newest_json(conn, limit), tz), ""
     out.write("[")
-    while batch := list(islice(rows, 500)):  # a few hundred rows a call: zoned_text's per-call cost
+    while batch := list(islice(rows, 500)):  # a few hundred rows a write
         out.write(between)
-        out.write(zoned_text(",\n".join(batch), tz))
+        out.write(",\n".join(batch))
         between = ",\n"
     out.write("]\n")
 
