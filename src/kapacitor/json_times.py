@@ -91,35 +91,60 @@ def time_places(text: str) -> str:
     return ",".join(places)
 
 
-def zoned_at(rows: Iterable[tuple[str, str]], tz: tzinfo | None) -> Iterator[str]:
-    """Each row of compact JSON text with its times (at its ``time_places``, given
-    beside it) written in ``tz`` as ``zoned`` writes them: ``(places, text)`` in,
-    text out, in order. A time in the usual form is its UTC hour's local text
-    (``_hour``, worked out once per hour of the rows) and its own minutes,
-    seconds and milliseconds; any other goes through ``_iso``."""
-    hours: dict[str, _Hour | None] = {}
+def zoned_at(rows: Iterable[tuple[str, str]], tz: tzinfo | None, between: str = ",\n", size: int = 200) -> Iterator[str]:
+    """Rows of compact JSON text with their times (at their ``time_places``,
+    given beside each: ``(places, text)``) written in ``tz`` as ``zoned`` writes
+    them, joined by ``between``, ``size`` rows a text (as a JSON array's items
+    are written: one text for many rows is a copy and a call less per row). A
+    time in the usual form is its UTC hour's local text (``_hour``, worked out
+    once per hour of the rows) and its own minutes, seconds and milliseconds;
+    any other goes through ``_iso``."""
+    hours: dict[str, tuple[str, str] | _Hour | None] = {}  # (local, suffix) for an hour on the hour: most
+    parts: list[str] = []
+    count, sep, add, zone_of = 0, "", parts.append, hours.get
     for places, text in rows:
-        if not places:
-            yield text
-            continue
-        parts, done = [], 0
-        for at in map(int, places.split(",")):
-            if at < 0:
-                end = text.index('"', -at)
-                parts += (text[done:-at], _iso(text[-at:end], tz) or "")
-                done = end
-                continue
-            key = text[at : at + 13]
-            hour = hours[key] if key in hours else hours.setdefault(key, _hour(tz, key))
-            if hour is None or hour.shift is None:
-                parts += (text[done:at], _iso(text[at : at + 24], tz) or "")
-            elif hour.shift:
-                parts += (text[done:at], _shifted(hour, text[at : at + 24]))
-            else:
-                parts += (text[done:at], hour.local, text[at + 14 : at + 23], hour.suffix)
-            done = at + 24
-        parts.append(text[done:])
+        add(sep)
+        sep = between
+        if places:
+            done = 0
+            for at in map(int, places.split(",")):
+                if at > 0:
+                    key = text[at : at + 13]
+                    zone = zone_of(key, False)
+                    if zone is False:
+                        zone = hours[key] = _hour_text(tz, key)
+                    if type(zone) is tuple:
+                        parts += (text[done:at], zone[0], text[at + 14 : at + 23], zone[1])
+                    elif zone is not None:  # 30 or 45 minutes off the hour
+                        parts += (text[done:at], _shifted(zone, text[at : at + 24]))
+                    else:
+                        parts += (text[done:at], _iso(text[at : at + 24], tz) or "")
+                    done = at + 24
+                else:
+                    end = text.index('"', -at)
+                    parts += (text[done:-at], _iso(text[-at:end], tz) or "")
+                    done = end
+            add(text[done:])
+        else:
+            add(text)
+        count += 1
+        if count == size:
+            yield "".join(parts)
+            parts.clear()
+            count, sep = 0, ""
+    if parts:
         yield "".join(parts)
+
+
+def _hour_text(tz: tzinfo | None, hour: str) -> tuple[str, str] | _Hour | None:
+    """What ``zoned_at`` puts together a usual time in ``tz`` from, through the UTC
+    hour ``hour``: the local text to the minutes' colon and the offset's, when the
+    zone is a whole number of hours off; the ``_Hour`` when it is 30 or 45 minutes
+    off; None when each time is converted on its own (``_iso``)."""
+    found = _hour(tz, hour)
+    if found is None or found.shift is None:
+        return None
+    return found if found.shift else (found.local, found.suffix)
 
 
 _HOUR = re.compile(r"\d{4}-\d\d-\d\dT\d\d", re.ASCII)

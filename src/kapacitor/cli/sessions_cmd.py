@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -102,13 +103,13 @@ def _write_json(conn: ReadDb, limit: int | None, tz: tzinfo | None) -> None:
     form (``json_times``), at the places the read model keeps beside it."""
     from kapacitor.json_times import zoned_at
 
-    out, rows, between = sys.stdout, zoned_at(sessions.newest_json(conn, limit), tz), ""
-    out.write("[")
-    while batch := list(islice(rows, 500)):  # a few hundred rows a write
+    out, between = sys.stdout, "["
+    gc.freeze()  # what the imports made stays: no collection here or at exit walks it again
+    for text in zoned_at(sessions.newest_json(conn, limit), tz):
         out.write(between)
-        out.write(",\n".join(batch))
+        out.write(text)
         between = ",\n"
-    out.write("]\n")
+    out.write("[]\n" if between == "[" else "]\n")
 
 
 # session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns

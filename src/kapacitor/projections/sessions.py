@@ -6,34 +6,34 @@ batch continues the fold where the last one stopped, even after a restart.
 ``started``, ``repository``, ``user`` and ``cwd`` are columns to filter and sort on;
 ``times`` says where the row's times lie in its text (``json_times.time_places``)
 and ``price_source`` which price database priced it, so ``kapacitor sessions
---json`` writes the rows in a zone without looking for either.
+--json`` writes the rows in a zone without looking for either (both lie before
+the row in the record: reading them passes over no page of the row or its state).
+The fold (``session_summary``, with its pricing) is imported where it is used:
+``kapacitor sessions --json`` reads the stored rows and needs none of it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from kapacitor.envelope import RecordedEvent
 from kapacitor.json_times import time_places
 from kapacitor.pricing import price_source
 from kapacitor.projections.ownership import StoredOwners, leaf_key
 from kapacitor.projections.runner import Projection
-from kapacitor.projections.session_summary import (
-    SessionSummaries,
-    SessionSummary,
-    session_of,
-    summary_from_state,
-    summary_state,
-)
 from kapacitor.store import codec
 from kapacitor.store.readdb import ReadDb
+
+if TYPE_CHECKING:
+    from kapacitor.projections.session_summary import SessionSummary
 
 
 def setup(conn: ReadDb) -> None:
     conn.execute(
         "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, started TEXT, repository TEXT,"
-        ' "user" TEXT, cwd TEXT, row TEXT NOT NULL, state TEXT NOT NULL, times TEXT NOT NULL, price_source TEXT NOT NULL)'
+        ' "user" TEXT, cwd TEXT, times TEXT NOT NULL, price_source TEXT NOT NULL, row TEXT NOT NULL, state TEXT NOT NULL)'
     )
     for column in ("started", "repository", "user", "cwd"):
         conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
@@ -49,10 +49,14 @@ def batch_owners(conn: ReadDb, events: Sequence[RecordedEvent]) -> StoredOwners:
 def touched_by(events: Sequence[RecordedEvent], owners: StoredOwners) -> set[str]:
     """The sessions a batch changes: its own, and those others inherit from (a chain
     link) or title (a summary naming their leaf)."""
+    from kapacitor.projections.session_summary import session_of
+
     return {sid for sid in map(session_of, events) if sid} | set(owners.by_position.values()) | set(owners.owners.values())
 
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
+    from kapacitor.projections.session_summary import SessionSummaries, summary_from_state, summary_state
+
     owners = batch_owners(conn, events)
     touched = touched_by(events, owners)
     summaries = SessionSummaries(owners)
@@ -108,6 +112,8 @@ def newest_json(conn: ReadDb, limit: int | None = None) -> Iterator[tuple[str, s
     )
     for session_id, times, row, source in rows:
         if source != current:
+            from kapacitor.projections.session_summary import summary_from_state
+
             (state,) = conn.execute("SELECT state FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
             row, times, _ = _row(summary_from_state(json.loads(state)))
         yield times, row
@@ -116,6 +122,8 @@ def newest_json(conn: ReadDb, limit: int | None = None) -> Iterator[tuple[str, s
 def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:
     """The sessions, newest first, as live summaries (so cost is priced now, not
     when the row was written)."""
+    from kapacitor.projections.session_summary import summary_from_state
+
     rows = conn.execute("SELECT state FROM sessions ORDER BY started DESC" + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
