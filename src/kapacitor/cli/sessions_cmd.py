@@ -6,7 +6,6 @@ import gc
 import sys
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 import click
