@@ -100,6 +100,7 @@ def zoned_at(rows: Iterable[tuple[str, str]], tz: tzinfo | None, between: str = 
     once per hour of the rows) and its own minutes, seconds and milliseconds;
     any other goes through ``_iso``."""
     hours: dict[str, tuple[str, str] | _Hour | None] = {}  # (local, suffix) for an hour on the hour: most
+    minutes: dict[str, str] = {}
     parts: list[str] = []
     count, sep, add, zone_of = 0, "", parts.append, hours.get
     for places, text in rows:
@@ -115,8 +116,10 @@ def zoned_at(rows: Iterable[tuple[str, str]], tz: tzinfo | None, between: str = 
                         zone = hours[key] = _hour_text(tz, key)
                     if type(zone) is tuple:
                         parts += (text[done:at], zone[0], text[at + 14 : at + 23], zone[1])
-                    elif zone is not None:  # 30 or 45 minutes off the hour
-                        parts += (text[done:at], _shifted(zone, text[at : at + 24]))
+                    elif zone is not None:  # 30 or 45 minutes off the hour: the local text to the second's colon, per minute
+                        minute = text[at : at + 16]
+                        local = minutes.get(minute) or minutes.setdefault(minute, _shifted(zone, text[at : at + 24])[:16])
+                        parts += (text[done:at], local, text[at + 16 : at + 23], zone.suffix)
                     else:
                         parts += (text[done:at], _iso(text[at : at + 24], tz) or "")
                     done = at + 24
