@@ -210,3 +210,20 @@ def test_a_time_is_written_in_a_zone_as_the_one_conversion_writes_it_across_dst_
         odd += ["2026-02-30T10:00:00.000Z", "2026-13-01T10:00:00.000Z", "2026-01-01T10:00:60.000Z", "2026-01-01T10:60:00.000Z"]
     for stamp in odd:
         assert zoned({"ended": stamp}, tz) == {"ended": times.iso(stamp, tz)}
+
+
+def test_no_zone_changes_its_offset_and_back_within_a_day():
+    """What ``json_times._day`` takes for granted: a UTC day with the same offset at
+    its start and its end has it all day. A pair of changes less than a day apart
+    that undo each other would break that; the IANA database (every zone's
+    transitions, read by zoneinfo's pure-Python reader) has none."""
+    from zoneinfo import _zoneinfo, available_timezones
+
+    pairs, zones = [], 0
+    for key in sorted(available_timezones()):
+        zone = _zoneinfo.ZoneInfo.no_cache(key)
+        changes, kinds = zone._trans_utc, zone._ttinfos  # kinds[i]: in force from changes[i]
+        zones += bool(changes)
+        pairs += [(key, changes[i]) for i in range(1, len(changes) - 1)
+                  if changes[i + 1] - changes[i] < 86_400 and kinds[i - 1].utcoff == kinds[i + 1].utcoff]
+    assert zones > 300 and pairs == []
