@@ -223,14 +223,10 @@ def _hour(tz: tzinfo | None, hour: str) -> _Hour | None:
             return _Hour(day.offset, day.suffix, 0, text, "")
         date, minutes = divmod(local - shift + 60, 1440)
         return _Hour(day.offset, day.suffix, shift, text, f"{day.dates[date + 1]}T{minutes // 60:02d}:")
-    try:
-        start = datetime.fromisoformat(hour + ":00:00+00:00")
-        first, last = start.astimezone(tz), (start + _HOUR_SPAN).astimezone(tz)
-    except (ValueError, OverflowError):
+    steady = _steady(tz, hour + ":00:00+00:00", _HOUR_SPAN)
+    if steady is None:
         return None
-    offset = first.utcoffset()
-    if offset is None or offset != last.utcoffset():
-        return None
+    first, offset = steady
     if offset.seconds % 60 or offset.microseconds or not _HOUR.fullmatch(hour):
         return _Hour(offset, _suffix(offset), None, "", "")  # an offset in seconds (a city's mean time before 1900), an odd stamp
     later = first + timedelta(minutes=60 - first.minute) if first.minute else first
@@ -258,16 +254,25 @@ def _day(tz: tzinfo | None, day: str) -> _Day | None:
     whole number of minutes. The same offset at both ends is taken as the same
     all day, as ``_hour`` does for an hour: no zone changes its offset and back
     within a day (none in the IANA database, checked by ``tests/test_json_shapes.py``)."""
+    steady = _steady(tz, day + "T00:00:00+00:00", _DAY_SPAN)
+    if steady is None or steady[1].seconds % 60 or steady[1].microseconds:
+        return None
+    offset = steady[1]
+    dates = tuple((datetime.fromisoformat(day) + timedelta(days=n)).date().isoformat() for n in (-1, 0, 1))
+    return _Day(offset, _suffix(offset), (offset.days * 86400 + offset.seconds) // 60, dates)  # type: ignore[arg-type]
+
+
+def _steady(tz: tzinfo | None, start: str, span: timedelta) -> tuple[datetime, timedelta] | None:
+    """The UTC time ``start`` (ISO 8601 text) in ``tz`` and its offset, when the
+    offset at ``start + span`` is the same; None when it is not, or ``start``
+    is no time."""
     try:
-        start = datetime.fromisoformat(day + "T00:00:00+00:00")
-        first, last = start.astimezone(tz), (start + _DAY_SPAN).astimezone(tz)
+        moment = datetime.fromisoformat(start)
+        first, last = moment.astimezone(tz), (moment + span).astimezone(tz)
     except (ValueError, OverflowError):
         return None
     offset = first.utcoffset()
-    if offset is None or offset != last.utcoffset() or offset.seconds % 60 or offset.microseconds:
-        return None
-    dates = tuple((start.date() + timedelta(days=n)).isoformat() for n in (-1, 0, 1))
-    return _Day(offset, _suffix(offset), (offset.days * 86400 + offset.seconds) // 60, dates)  # type: ignore[arg-type]
+    return None if offset is None or offset != last.utcoffset() else (first, offset)
 
 
 def _to_minutes(moment: datetime) -> str:
