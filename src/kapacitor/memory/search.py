@@ -283,13 +283,17 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     matching, rows = _matching(conn, found), []
     tables = "search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
     every, every_params = matching.every
-    past = conn.execute(  # the first match not ranked, if any: FTS5 walks its matches newest first
+    newest = [at for (at,) in conn.execute(  # FTS5 walks its matches newest first: no ranking here
         f"SELECT {matching.newest} FROM {tables} WHERE {' AND '.join([every, *clauses])}"
-        f" ORDER BY {matching.newest} DESC LIMIT 1 OFFSET ?", [*every_params, *params, RANKED_WITHIN],
-    ).fetchone()
-    if past:
-        clauses.append(f"{matching.newest} > ?")
-        params.append(past[0])
+        f" ORDER BY {matching.newest} DESC LIMIT ?", [*every_params, *params, RANKED_WITHIN + 1],
+    ).fetchall()]
+    if not newest:
+        return []
+    past = len(newest) > RANKED_WITHIN
+    # the ranked matches lie between the newest and the oldest kept: FTS5 ranks that
+    # span only (a filtered search's matches are often a small part of the index)
+    clauses.append(f"{matching.newest} BETWEEN ? AND ?")
+    params += [newest[RANKED_WITHIN - 1] if past else newest[-1], newest[0]]
     for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
         if len(rows) < limit:
             rows += conn.execute(
