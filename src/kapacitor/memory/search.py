@@ -129,13 +129,15 @@ class Matching:
     ``every``); ``rank`` (with its params), the order within a tier: FTS5's bm25
     (its ``rank``), on PostgreSQL ``ts_rank``; and ``newest``, a document's place
     in the log, larger for later ones (the FTS5 ``rowid``, documents being
-    indexed in log order; on PostgreSQL the event's ``position``)."""
+    indexed in log order, ``unique``: one document each; on PostgreSQL the
+    event's ``position``)."""
 
     every: tuple[str, list[Any]]
     tiers: list[tuple[str, list[Any]]]
     rank: str
     rank_params: list[Any]
     newest: str
+    unique: bool
 
 
 def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
@@ -153,7 +155,7 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
         return Matching((condition, params),
                         [(f"{condition} AND s.doc @@ ({as_typed})", [*params, *exact]),
                          (f"{condition} AND NOT s.doc @@ ({as_typed})", [*params, *exact])],
-                        "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted], 's."position"')
+                        "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted], 's."position"', False)
     stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
     as_typed = " AND ".join(_phrase("text", term) for term in exact)
     # ``rank`` is bm25 too, but ordering by it lets FTS5 sort the matches itself, by
@@ -161,7 +163,7 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
     # (``ORDER BY bm25(search_text)`` sorted every match with both).
     return Matching(("search_text MATCH ?", [stems]),
                     [("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
-                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [], "s.rowid")
+                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [], "s.rowid", True)
 
 
 def _phrase(column: str, text: str) -> str:
@@ -289,11 +291,13 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     ).fetchall()]
     if not newest:
         return []
-    past = len(newest) > RANKED_WITHIN
+    past, kept = len(newest) > RANKED_WITHIN, newest[:RANKED_WITHIN]
+    if clauses and matching.unique:  # these passed the filters: test that, not each filter again (FTS5 reads a text's row for them)
+        clauses, params = [f"+{matching.newest} IN ({', '.join('?' * len(kept))})"], kept  # +: a test, not a lookup per rowid
     # the ranked matches lie between the newest and the oldest kept: FTS5 ranks that
     # span only (a filtered search's matches are often a small part of the index)
     clauses.append(f"{matching.newest} BETWEEN ? AND ?")
-    params += [newest[RANKED_WITHIN - 1] if past else newest[-1], newest[0]]
+    params += [kept[-1], kept[0]]
     for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
         if len(rows) < limit:
             rows += conn.execute(
@@ -313,7 +317,7 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
 
 
 def ranked_note(hits: list[Hit]) -> str:
-    """What the page, the CLI and the agent tool tell people when ``hits`` are the
+    """What the page and the CLI tell people when ``hits`` are the
     best of the newest matches only ("" when every match was ranked)."""
     n = hits[0].ranked_within if hits else None
     return (f"More than {n:,} texts match: these are the best of the newest {n:,}. Add words, or a repository,"
