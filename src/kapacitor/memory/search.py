@@ -278,7 +278,7 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
             params.append(times.since_start(since, tz))
         except ValueError as exc:
             raise SearchError(f"since: {exc}") from None
-    visible, visible_params = gate.visible_ids(viewer, "s.session_id")  # ranked: only what they may see
+    visible, visible_params = gate.visible_clause(viewer, "r.session_id", "r.key")  # ranked: only what they may see
     if visible:
         clauses.append(visible)
         params += visible_params
