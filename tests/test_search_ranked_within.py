@@ -25,6 +25,7 @@ from kapacitor.cli import cli
 from kapacitor.memory import search
 from kapacitor.server.app import create_app
 from kapacitor.store import open_store
+from test_prompt_search import store_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
 from test_store_postgres import admin_url, pg_url  # noqa: F401  (fixtures)
 
 OLD = "5ea7c400-0000-4000-8000-00000000000a"
@@ -33,13 +34,6 @@ QUOKKA_OLD = "quokka quokka quokka"
 """The best text for ``quokka`` (bm25 and ts_rank), and the oldest."""
 WOMBAT_OLD = "a long prompt about many other things that mentions a wombat once among all these words"
 """The worst text for ``wombat``, the only one its owner (bob) may see."""
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'events.db'}"
-    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
