@@ -127,17 +127,20 @@ class Matching:
     phrase's in a row); ``tiers``, the conditions of the matches with every term
     exactly as typed, then of those with other word forms only (together:
     ``every``); ``rank`` (with its params), the order within a tier: FTS5's bm25
-    (its ``rank``), on PostgreSQL ``ts_rank``; and ``newest``, a document's place
-    in the log, larger for later ones (the FTS5 ``rowid``, documents being
-    indexed in log order, ``unique``: one document each; on PostgreSQL the
-    event's ``position``)."""
+    (its ``rank``), on PostgreSQL ``ts_rank``, then the newest first; ``newest``,
+    a document's place in the log, larger for later ones (the FTS5 ``rowid``,
+    documents being indexed in log order; on PostgreSQL the event's
+    ``position``); ``row``, what names one document (FTS5's ``rowid``,
+    PostgreSQL's ``ctid``); and ``among``, the condition (with its params) of
+    the documents named in a list of ``row``."""
 
     every: tuple[str, list[Any]]
     tiers: list[tuple[str, list[Any]]]
     rank: str
     rank_params: list[Any]
     newest: str
-    unique: bool
+    row: str
+    among: Callable[[list[Any]], tuple[str, list[Any]]]
 
 
 def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
@@ -155,15 +158,19 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
         return Matching((condition, params),
                         [(f"{condition} AND s.doc @@ ({as_typed})", [*params, *exact]),
                          (f"{condition} AND NOT s.doc @@ ({as_typed})", [*params, *exact])],
-                        "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted], 's."position"', False)
+                        'ts_rank(s.stemmed, ?::tsquery) DESC, s."position" DESC', [wanted], 's."position"', "s.ctid",
+                        lambda rows: ("s.ctid = ANY(?::tid[])", [rows]))  # a TID scan: no second index scan
     stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
     as_typed = " AND ".join(_phrase("text", term) for term in exact)
     # ``rank`` is bm25 too, but ordering by it lets FTS5 sort the matches itself, by
     # rowid and score: the text and the joined row are read for the hits kept only
-    # (``ORDER BY bm25(search_text)`` sorted every match with both).
+    # (``ORDER BY bm25(search_text)`` sorted every match with both). The rowids
+    # listed are a test (``+``), not a lookup each; FTS5 ranks only their span.
     return Matching(("search_text MATCH ?", [stems]),
                     [("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
-                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [], "s.rowid", True)
+                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [], "s.rowid", "s.rowid",
+                    lambda rows: (f"+s.rowid IN ({', '.join('?' * len(rows))}) AND s.rowid BETWEEN ? AND ?",
+                                  [*rows, min(rows), max(rows)]))
 
 
 def _phrase(column: str, text: str) -> str:
@@ -285,19 +292,17 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
     matching, rows = _matching(conn, found), []
     tables = "search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
     every, every_params = matching.every
-    newest = [at for (at,) in conn.execute(  # FTS5 walks its matches newest first: no ranking here
-        f"SELECT {matching.newest} FROM {tables} WHERE {' AND '.join([every, *clauses])}"
+    newest = conn.execute(  # FTS5 walks its matches newest first: nothing is ranked here
+        f"SELECT {matching.row} FROM {tables} WHERE {' AND '.join([every, *clauses])}"
         f" ORDER BY {matching.newest} DESC LIMIT ?", [*every_params, *params, RANKED_WITHIN + 1],
-    ).fetchall()]
+    ).fetchall()
     if not newest:
         return []
-    past, kept = len(newest) > RANKED_WITHIN, newest[:RANKED_WITHIN]
-    if clauses and matching.unique:  # these passed the filters: test that, not each filter again (FTS5 reads a text's row for them)
-        clauses, params = [f"+{matching.newest} IN ({', '.join('?' * len(kept))})"], kept  # +: a test, not a lookup per rowid
-    # the ranked matches lie between the newest and the oldest kept: FTS5 ranks that
-    # span only (a filtered search's matches are often a small part of the index)
-    clauses.append(f"{matching.newest} BETWEEN ? AND ?")
-    params += [kept[-1], kept[0]]
+    past = len(newest) > RANKED_WITHIN
+    # the kept ones passed the filters: the ranking tests that they are among them
+    # (FTS5 would read each text's row to test a filter again), and the viewer's rule
+    among, among_params = matching.among([row for (row,) in newest[:RANKED_WITHIN]])
+    clauses, params = [among, *([visible] if visible else [])], [*among_params, *visible_params]
     for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
         if len(rows) < limit:
             rows += conn.execute(
