@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -130,6 +132,76 @@ def test_a_closed_store_opens_no_connection_again_in_any_thread(store_url):
     again = open_store(store_url)  # nothing was written after the close
     assert [e.id for e in again.read_all()] == ["closed-1"]
     again.close()
+
+
+RACE = """
+import sys, threading
+from kapacitor.events import NewEvent
+from kapacitor.store import open_store
+from kapacitor.store.base import StoreClosed
+from kapacitor.store.readdb import open_read_db
+
+sys.setswitchinterval(1e-6)  # switch threads often: some are inside a call when the close lands
+url, handle, rounds, wrong = sys.argv[1], sys.argv[2], int(sys.argv[3]), []
+for r in range(rounds):
+    store = open_store(url)
+    stream = f"AgentSession-{r}"
+    store.append(stream, [NewEvent(f"race-{r}", "UserMessageReceived", {"content": "hi"}, {})])
+    if handle == "store":
+        closing = store
+        calls = [store.head_position, store.read_all, store.storage, lambda: store.stream_version(stream),
+                 lambda: store.read_stream(stream), lambda: store.get_checkpoint("probe"),
+                 lambda: store.get_stream_metadata(stream), lambda: store.set_stream_metadata("m", {"n": 1})]
+    else:
+        closing = db = open_read_db(store)
+        db.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)")
+        db.executemany("INSERT INTO probe VALUES (?)", [(n,) for n in range(100)])
+
+        def in_transaction():
+            with db.transaction():
+                db.execute("SELECT count(*) FROM probe").fetchone()
+
+        calls = [lambda: db.execute("SELECT count(*) FROM probe").fetchone(), lambda: list(db.execute("SELECT n FROM probe")),
+                 lambda: db.executemany("INSERT INTO probe VALUES (?)", [(1,)]), in_transaction]
+    started, outcomes = threading.Barrier(5), []
+
+    def hammer(n):
+        started.wait()
+        while True:
+            try:
+                calls[n % len(calls)]()
+            except BaseException as exc:
+                outcomes.append(exc)
+                return
+            n += 1
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    for _ in range(50):
+        calls[0]()
+    closing.close()
+    for thread in threads:
+        thread.join()
+    store.close()
+    wrong += [repr(o) for o in outcomes if not isinstance(o, StoreClosed)]
+print(len(wrong), wrong[:3])
+"""
+
+
+@pytest.mark.parametrize("handle", ["store", "read-model database"])
+def test_a_handle_closed_in_the_middle_of_calls_raises_only_store_closed(store_url, handle):
+    """A close that lands while other threads are inside calls waits for them
+    (closing a SQLite connection under a running statement crashed the
+    interpreter) and gives them ``StoreClosed``, not the driver's own
+    "closed database" error. Four threads loop over every kind of call until the
+    close stops them, in a process of its own (a crash fails only this test)."""
+    rounds = 30 if store_url.startswith("sqlite://") else 5
+    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", RACE, store_url, handle.split()[0], str(rounds)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0 []", done.stdout
 
 
 def test_a_closed_read_model_database_opens_no_connection_again_in_any_thread(store_url):

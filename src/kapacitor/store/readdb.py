@@ -20,7 +20,9 @@ placeholders; what differs between the two is behind a few helpers:
 
 Closed is closed: after ``close()`` no thread gets a connection again (each
 thread's own was opened lazily, so one that never used it before would quietly
-open a new one); every call raises ``StoreClosed``.
+open a new one); every call raises ``StoreClosed``. ``close()`` waits for calls
+and fetches in flight on other threads' connections: closing a SQLite
+connection under a running statement crashes the interpreter.
 
 Integers: PostgreSQL sums ``bigint`` columns as ``numeric``; whole numbers come
 back as ``int`` here, as SQLite gives them.
@@ -52,7 +54,7 @@ class ReadDb:
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._all: list[Any] = []
+        self._all: list[tuple[Any, threading.RLock]] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -82,14 +84,33 @@ class ReadDb:
             raise StoreClosed(str(self))
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self.connect()
+            conn, busy = self.connect(), threading.RLock()
             with self._lock:
                 if self._closed:  # closed while it was being opened: close() did not see it
                     conn.close()
                     raise StoreClosed(str(self))
-                self._all.append(conn)
-            self._local.conn = conn
+                self._all.append((conn, busy))
+            self._local.conn, self._local.busy = conn, busy
         return conn
+
+    @contextmanager
+    def _held(self) -> Iterator[Any]:
+        """This thread's connection for one call: ``close()`` waits until the call
+        is over; the driver's error for a database closed before the call took
+        its connection is raised as ``StoreClosed``."""
+        conn = self.conn
+        try:
+            with self._local.busy:
+                yield conn
+        except Exception as exc:
+            self.refuse_if_closed(exc)
+            raise
+
+    def refuse_if_closed(self, exc: Exception) -> None:
+        """``StoreClosed`` for the driver's error ``exc`` once this database is
+        closed (the driver's own words for it vary)."""
+        if self._closed:
+            raise StoreClosed(str(self)) from exc
 
     def connect(self) -> Any:
         """A new connection of the caller's own, closed by the caller (a LISTEN, a
@@ -104,25 +125,22 @@ class ReadDb:
         return conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; the cursor has ``fetchone``, ``fetchall``, ``rowcount`` and iterates."""
-        conn = self.conn
+        """Run one statement; the cursor has ``fetchone``, ``fetchall``, ``fetchmany``,
+        ``rowcount`` and iterates."""
+        conn = self.conn  # (not ``_held``: a generator costs more than the query)
+        busy = self._local.busy
         try:
-            return conn.execute(self._sql(sql), params)
+            with busy:
+                return Cursor(conn.execute(self._sql(sql), params), self, busy)
         except Exception as exc:
-            if self._closed:  # closed while it ran (the driver's own words for that vary)
-                raise StoreClosed(str(self)) from exc
+            self.refuse_if_closed(exc)
             raise
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         rows = list(rows)
         if rows:
-            conn = self.conn
-            try:
+            with self._held() as conn:
                 conn.cursor().executemany(self._sql(sql), rows)
-            except Exception as exc:
-                if self._closed:
-                    raise StoreClosed(str(self)) from exc
-                raise
 
     def week(self, expr: str) -> str:
         """SQL for the ISO 8601 week of the UTC time ``expr`` as ``YYYY-Www`` (weeks
@@ -147,8 +165,50 @@ class ReadDb:
         with self._lock:
             self._closed = True
             opened, self._all = self._all, []
-        for conn in opened:
-            conn.close()
+        for conn, busy in opened:
+            with busy:  # not under a call or fetch in flight on another thread
+                conn.close()
+
+
+class Cursor:
+    """A driver's cursor whose fetches, like the call that made it, hold their
+    connection (``ReadDb.close()`` waits for them) and raise ``StoreClosed`` once
+    the database is closed."""
+
+    def __init__(self, cursor: Any, db: ReadDb, busy: threading.RLock):
+        self._cursor, self._db, self._busy = cursor, db, busy
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        try:
+            with self._busy:
+                return self._cursor.fetchone()
+        except Exception as exc:
+            self._db.refuse_if_closed(exc)
+            raise
+
+    def fetchall(self) -> list[Any]:
+        try:
+            with self._busy:
+                return self._cursor.fetchall()
+        except Exception as exc:
+            self._db.refuse_if_closed(exc)
+            raise
+
+    def fetchmany(self, size: int) -> list[Any]:
+        try:
+            with self._busy:
+                return self._cursor.fetchmany(size)
+        except Exception as exc:
+            self._db.refuse_if_closed(exc)
+            raise
+
+    def __iter__(self) -> Iterator[Any]:
+        while rows := self.fetchmany(500):
+            yield from rows
 
 
 class SQLiteReadDb(ReadDb):
@@ -167,13 +227,8 @@ class SQLiteReadDb(ReadDb):
         return f"database {self.path}"
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        conn = self.conn
-        try:
+        with self._held() as conn:
             conn.executemany(sql, rows)
-        except Exception as exc:
-            if self._closed:
-                raise StoreClosed(str(self)) from exc
-            raise
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})"
@@ -189,15 +244,15 @@ class SQLiteReadDb(ReadDb):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # also a failed COMMIT (a full disk can refuse it)
-                conn.execute("ROLLBACK")
-            raise
+        with self._held() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # also a failed COMMIT (a full disk can refuse it)
+                    conn.execute("ROLLBACK")
+                raise
 
 
 _MARK = re.compile(r"%|\?")
@@ -243,7 +298,7 @@ class PostgresReadDb(ReadDb):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.conn.transaction():
+        with self._held() as conn, conn.transaction():
             yield
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,8 @@ def damage_of(exc: BaseException) -> str | None:
 class SQLiteEventStore:
     """Event store on one SQLite file. One connection per thread, opened on the
     thread's first call, until ``close()``: then every call raises ``StoreClosed``.
+    ``close()`` waits for calls in flight on other threads' connections (closing a
+    connection under a running statement can crash the interpreter).
 
     A file that is not a SQLite database, or whose pages turn out damaged, is
     refused (``StoreDamaged``): once a damaged page is met, this store writes
@@ -145,7 +148,7 @@ class SQLiteEventStore:
             raise StoreError(f"{self.path} is a directory, not a store file")
         create_private(self.path)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[sqlite3.Connection, threading.RLock]] = []
         self._lock = threading.Lock()
         self._closed = False
         try:
@@ -164,6 +167,30 @@ class SQLiteEventStore:
             self.damaged = message
             raise StoreDamaged(self.path, message) from exc
 
+    @contextmanager
+    def _guarded(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection for one call: ``close()`` waits until the call
+        is over, and sqlite3's own error for a store closed before the call took
+        its connection (or a damaged page) is raised as ``StoreClosed`` (``StoreDamaged``)."""
+        conn = self.conn
+        try:
+            with self._local.busy:
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            self._refuse_if_closed_or_damaged(exc)
+            raise
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row ``sql`` gives (None if none), as ``_guarded`` (not through
+        it: a generator costs more than the query)."""
+        conn = self.conn
+        try:
+            with self._local.busy:
+                return conn.execute(sql, params).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._refuse_if_closed_or_damaged(exc)
+            raise
+
     @property
     def url(self) -> str:
         return f"sqlite://{self.path}"
@@ -175,13 +202,13 @@ class SQLiteEventStore:
             raise StoreClosed(f"store {self.url}")
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            conn, busy = connect(self.path), threading.RLock()
             with self._lock:
                 if self._closed:  # closed while it was being opened: close() did not see it
                     conn.close()
                     raise StoreClosed(f"store {self.url}")
-                self._connections.append(conn)
-            self._local.conn = conn
+                self._connections.append((conn, busy))
+            self._local.conn, self._local.busy = conn, busy
         return conn
 
     def append(
@@ -197,23 +224,22 @@ class SQLiteEventStore:
     ) -> list[AppendResult]:
         if self.damaged:
             raise StoreDamaged(self.path, self.damaged)
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            results = [self._append_locked(conn, s, events, expected) for s, events, expected in batches]
-            for stream, metadata in (stream_metadata or {}).items():
-                self._set_metadata(conn, stream, metadata)
-            conn.executemany(
-                "INSERT INTO checkpoints VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [(name, codec.dumps(value)) for name, value in (checkpoints or {}).items()],
-            )
-            conn.execute("COMMIT")
-            return results
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._refuse_if_closed_or_damaged(exc)
-            raise
+        with self._guarded() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                results = [self._append_locked(conn, s, events, expected) for s, events, expected in batches]
+                for stream, metadata in (stream_metadata or {}).items():
+                    self._set_metadata(conn, stream, metadata)
+                conn.executemany(
+                    "INSERT INTO checkpoints VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    [(name, codec.dumps(value)) for name, value in (checkpoints or {}).items()],
+                )
+                conn.execute("COMMIT")
+                return results
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def _append_locked(
         self, conn: sqlite3.Connection, stream: str, events: Sequence[NewEvent], expected: int
@@ -275,11 +301,8 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        try:
-            return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
-        except sqlite3.DatabaseError as exc:
-            self._refuse_if_closed_or_damaged(exc)
-            raise
+        with self._guarded() as conn:
+            return recorded_events(conn.execute(sql, params).fetchall(), self._chunks)
 
     def read_all(self, after: int = 0, *, limit: int | None = None) -> list[RecordedEvent]:
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
@@ -287,11 +310,8 @@ class SQLiteEventStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        try:
-            return recorded_events(self.conn.execute(sql, params).fetchall(), self._chunks)
-        except sqlite3.DatabaseError as exc:
-            self._refuse_if_closed_or_damaged(exc)
-            raise
+        with self._guarded() as conn:
+            return recorded_events(conn.execute(sql, params).fetchall(), self._chunks)
 
     def _chunks(self, names: Iterable[str]) -> blobs.Chunks:
         return dict(self._chunk_rows(self.conn, "hash, body", list(names)))
@@ -306,34 +326,31 @@ class SQLiteEventStore:
         return rows
 
     def storage(self) -> dict[str, int]:
-        events, event_bytes = self.conn.execute("SELECT count(*), coalesce(sum(length(data) + length(metadata)), 0) FROM events").fetchone()
-        chunks, chunk_bytes = self.conn.execute("SELECT count(*), coalesce(sum(length(body)), 0) FROM blobs").fetchone()
+        events, event_bytes = self._one("SELECT count(*), coalesce(sum(length(data) + length(metadata)), 0) FROM events")
+        chunks, chunk_bytes = self._one("SELECT count(*), coalesce(sum(length(body)), 0) FROM blobs")
         return {"events": events, "event_bytes": event_bytes, "chunks": chunks, "chunk_bytes": chunk_bytes}
 
     def head_position(self) -> int:
-        try:
-            return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            self._refuse_if_closed_or_damaged(exc)
-            raise
+        return self._one("SELECT coalesce(max(position), 0) FROM events")[0]
 
     def count_after(self, after: int = 0) -> int:
         return count_dense(self.head_position(), after)
 
     def get_checkpoint(self, name: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        row = self._one("SELECT value FROM checkpoints WHERE name = ?", (name,))
         return codec.loads(row[0]) if row else {}
 
     def stream_version(self, stream: str) -> int:
-        row = self.conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
+        row = self._one("SELECT version FROM streams WHERE stream = ?", (stream,))
         return row[0] if row else NO_STREAM
 
     def get_stream_metadata(self, stream: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT metadata FROM streams WHERE stream = ?", (stream,)).fetchone()
+        row = self._one("SELECT metadata FROM streams WHERE stream = ?", (stream,))
         return codec.loads(row[0]) if row and row[0] is not None else {}
 
     def set_stream_metadata(self, stream: str, metadata: dict[str, Any]) -> None:
-        self._set_metadata(self.conn, stream, metadata)
+        with self._guarded() as conn:
+            self._set_metadata(conn, stream, metadata)
 
     @staticmethod
     def _set_metadata(conn: sqlite3.Connection, stream: str, metadata: dict[str, Any]) -> None:
@@ -346,33 +363,34 @@ class SQLiteEventStore:
     def rewrite(self, changes: Sequence[Rewrite]) -> int:
         """(The old values are overwritten with zeros, not left in free pages, and
         the WAL is checkpointed, so the file no longer holds them.)"""
-        conn = self.conn
-        conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            changed, chunks = 0, {}
-            for change in changes:
-                data, metadata = blobs.encode(change.data, chunks), blobs.encode(change.metadata, chunks)
-                changed += conn.execute("UPDATE events SET data = ?, metadata = ? WHERE id = ?", (data, metadata, change.id)).rowcount
-            if chunks:
-                stored = [name for name, in self._chunk_rows(conn, "hash", list(chunks))]
-                conn.executemany("INSERT OR IGNORE INTO blobs (hash, body) VALUES (?, ?)", blobs.new_rows(chunks, stored))
-            referred = conn.execute("SELECT data, metadata FROM events WHERE instr(data, ?) OR instr(metadata, ?)",
-                                    (blobs.MARKER_BYTES, blobs.MARKER_BYTES)).fetchall()
-            orphans = blobs.orphans([name for name, in conn.execute("SELECT hash FROM blobs")], referred)
-            for start in range(0, len(orphans), _ID_CHUNK):
-                part = orphans[start : start + _ID_CHUNK]
-                conn.execute(f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(part))})", part)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._guarded() as conn:
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed, chunks = 0, {}
+                for change in changes:
+                    data, metadata = blobs.encode(change.data, chunks), blobs.encode(change.metadata, chunks)
+                    changed += conn.execute("UPDATE events SET data = ?, metadata = ? WHERE id = ?", (data, metadata, change.id)).rowcount
+                if chunks:
+                    stored = [name for name, in self._chunk_rows(conn, "hash", list(chunks))]
+                    conn.executemany("INSERT OR IGNORE INTO blobs (hash, body) VALUES (?, ?)", blobs.new_rows(chunks, stored))
+                referred = conn.execute("SELECT data, metadata FROM events WHERE instr(data, ?) OR instr(metadata, ?)",
+                                        (blobs.MARKER_BYTES, blobs.MARKER_BYTES)).fetchall()
+                orphans = blobs.orphans([name for name, in conn.execute("SELECT hash FROM blobs")], referred)
+                for start in range(0, len(orphans), _ID_CHUNK):
+                    part = orphans[start : start + _ID_CHUNK]
+                    conn.execute(f"DELETE FROM blobs WHERE hash IN ({','.join('?' * len(part))})", part)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             opened, self._connections = self._connections, []
-        for conn in opened:
-            conn.close()
+        for conn, busy in opened:
+            with busy:  # not under a call in flight on another thread
+                conn.close()
