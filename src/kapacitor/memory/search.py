@@ -159,7 +159,7 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
                         [(f"{condition} AND s.doc @@ ({as_typed})", [*params, *exact]),
                          (f"{condition} AND NOT s.doc @@ ({as_typed})", [*params, *exact])],
                         'ts_rank(s.stemmed, ?::tsquery) DESC, s."position" DESC', [wanted], 's."position"', "s.ctid",
-                        lambda rows: ("s.ctid = ANY(?::tid[])", [rows]))  # a TID scan: no second index scan
+                        lambda rows: ("s.ctid = ANY(?::tid[])", [rows]))  # the GIN index finds them again: a test
     stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
     as_typed = " AND ".join(_phrase("text", term) for term in exact)
     # ``rank`` is bm25 too, but ordering by it lets FTS5 sort the matches itself, by
