@@ -13,14 +13,28 @@ and prints events/s, MB/s and the ratio import / parse-only, by wall-clock time
 work: waiting for a core or the disk is not counted). Also measures a second,
 no-op import of the same files (what a rerun costs), and what redaction costs:
 the same import into another fresh store with redaction switched off in the
-config file (``"redaction": {"enabled": false}``), alternated with the redacted
-one ``--repeat`` times (10 pairs by default), each import in a fresh Python
-process (``--isolate gc``: in this one, after ``gc.collect()``). It prints the
-ratio of the medians and of the fastest runs, the median of the paired ratios
-(with / without, pair by pair) with their quartiles and range, and, measured
-inside each redacted import by timers wrapped around the redactor's entry
-points, the redactor's own CPU time and import CPU / (import CPU - the
-redactor's). Target: <= 1.10.
+config file (``"redaction": {"enabled": false}``), alternated with redacted
+ones ``--repeat`` times (10 rounds by default), each import in a fresh Python
+process (``--isolate gc``: in this one, after ``gc.collect()``). Each round
+has, in turn, the import without redaction and with it masked each way
+``--masking`` names: ``inline`` (in the importer's process: the import before
+the masking worker), ``auto`` (in a worker process beside it when the import
+is large enough and the machine has a core to spare: what `kapacitor import`
+does now; see ``capture/masking.py``) and ``worker`` (in a worker whatever
+the size and the load); all three by default, so before and after are measured in
+the same run. Each import first counts the bytes it will read, as `kapacitor
+import` does for its progress bar (the worker starts from that count). Per
+way it prints the ratio of the medians and of the fastest runs, the median of
+the paired ratios (with / without, round by round) with their quartiles and
+range, by wall-clock time and by CPU time of the importer's process alone and
+with the worker's added (the worker's own count of its CPU, start-up
+included: the worker saves wall time on a free core, never CPU), and,
+measured inside each redacted import by timers wrapped around the redactor's
+entry points, the redactor's own CPU time in the importer's process and
+import CPU / (import CPU - the redactor's); for the worker, when it was ready,
+how long the importer waited for its answers and the share of bytes it
+masked. Target: <= 1.10. ``--worker-from MB`` moves the size from which
+``auto`` uses a worker (0: always, to measure its break-even).
 
 ``--history 2.1.332`` replicates the Claude Code 2.1.332 recordings instead
 (../shared/claude-code/recorded-2.1.332: new record types, ~6.5x larger lines)
@@ -29,7 +43,8 @@ per event with long strings kept inline (the store before content-addressed
 chunks: a second import into another fresh store) and as chunks stored once per
 store (``kapacitor.store.blobs``).
 
-    python bench/import.py [--mb 200] [--history 2.1.197|2.1.332] [--repeat 10] [--isolate process|gc] [--keep]
+    python bench/import.py [--mb 200] [--history 2.1.197|2.1.332] [--repeat 10] [--isolate process|gc]
+                           [--masking inline,auto,worker] [--worker-from MB] [--keep]
 """
 
 from __future__ import annotations
@@ -48,8 +63,11 @@ from pathlib import Path
 
 import orjson
 
-from kapacitor.capture.importer import import_paths
+from kapacitor.capture.importer import import_paths, pending_bytes
+from kapacitor.capture import masking
+from kapacitor.capture.masking import Masker
 from kapacitor.capture.synthetic import replicate
+from kapacitor.capture.transcripts import find_transcripts
 from kapacitor.normalize import redact
 from kapacitor.store import blobs, open_store
 
@@ -96,7 +114,6 @@ def parse_only(target: Path) -> int:
 
 def normalize_only(target: Path) -> int:
     """Read, redact, parse and map every line to events, without storing them."""
-    from kapacitor.capture.transcripts import find_transcripts
     from kapacitor.normalize.claude_code import Normalizer
 
     events = 0
@@ -151,9 +168,13 @@ class RedactionClock:
         return timed
 
 
-def one_import(work: Path, data: Path, enabled: bool, clock: RedactionClock) -> dict:
-    """One import into a fresh store (``bench.db`` redacted, ``plain.db`` not):
-    wall and CPU seconds, the redactor's CPU seconds inside it, and its summary."""
+def one_import(work: Path, data: Path, how: str, clock: RedactionClock) -> dict:
+    """One import into a fresh store (``how``: ``off``, redaction switched off,
+    into ``plain.db``; ``inline`` or ``auto``, redacted with that masking mode,
+    into ``bench.db``): wall and CPU seconds, the redactor's CPU seconds inside
+    the importer's process, the masking worker's CPU seconds and bytes, and the
+    import's summary."""
+    enabled = how != "off"
     db = work / ("bench.db" if enabled else "plain.db")
     for p in work.glob(db.name + "*"):
         p.unlink()
@@ -161,33 +182,46 @@ def one_import(work: Path, data: Path, enabled: bool, clock: RedactionClock) -> 
     store = open_store(f"sqlite://{db}")
     gc.collect()  # no garbage of an earlier run to collect during this one
     before = clock.cpu
-    with Timer() as timer:
-        summary = import_paths(store, [data])
+    with Timer() as timer:  # as `kapacitor import` does: the bytes to read (its progress bar's total) first
+        masker = Masker("inline" if how == "off" else how, expected_bytes=pending_bytes(store, find_transcripts([data])))  # type: ignore[arg-type]
+        summary = import_paths(store, [data], masker=masker)
     store.close()
-    return {"enabled": enabled, "wall": timer.wall, "cpu": timer.cpu, "redaction_cpu": clock.cpu - before,
+    return {"how": how, "wall": timer.wall, "cpu": timer.cpu, "redaction_cpu": clock.cpu - before,
+            "worker_cpu": masker.worker_cpu, "worker_bytes": masker.worker_bytes, "inline_bytes": masker.inline_bytes,
+            "ready_after": masker.ready_after, "waited": masker.waited, "mode": masker.mode, "load": os.getloadavg()[0],
             "events_added": summary.events_added, "errors": summary.errors}
 
 
-def import_pairs(work: Path, data: Path, pairs: int, isolate: str) -> list[tuple[dict, dict]]:
-    """``pairs`` imports without and with redaction, alternated (either first in
-    turn: machine noise hits both alike). ``isolate``: ``process`` runs each in
-    a fresh Python process (nothing of an earlier run in its heap or caches: what
-    one ``kapacitor import`` costs), ``gc`` in this one after a full collection."""
-    runs: list[tuple[dict, dict]] = []
+def import_rounds(work: Path, data: Path, rounds: int, isolate: str, ways: tuple[str, ...]) -> list[dict[str, dict]]:
+    """``rounds`` rounds of imports without redaction (``off``) and with it,
+    masked each way of ``ways`` (``inline``: in the importer's process,
+    ``auto``: in a worker process beside it when that pays), in turn (each
+    first in its turn: machine noise hits all alike). ``isolate``: ``process``
+    runs each in a fresh Python process (nothing of an earlier run in its heap
+    or caches: what one ``kapacitor import`` costs), ``gc`` in this one after a
+    full collection."""
+    runs: list[dict[str, dict]] = []
     clock = RedactionClock() if isolate == "gc" else None
-    for attempt in range(pairs):
-        order = (False, True) if attempt % 2 == 0 else (True, False)
+    kinds = ("off", *ways)
+    for attempt in range(rounds):
+        order = kinds[attempt % len(kinds):] + kinds[:attempt % len(kinds)]
+        if attempt % 2:
+            order = order[::-1]
         done = {}
-        for enabled in order:
+        for how in order:
             if clock is not None:
-                done[enabled] = one_import(work, data, enabled, clock)
+                done[how] = one_import(work, data, how, clock)
             else:
-                out = subprocess.run([sys.executable, __file__, "--one-import", str(work), str(data), "on" if enabled else "off"],
+                worker_from = ["--worker-from", str(masking.WORKER_FROM / 1e6)]
+                out = subprocess.run([sys.executable, __file__, *worker_from, "--one-import", str(work), str(data), how],
                                      check=True, capture_output=True, text=True).stdout
-                done[enabled] = json.loads(out.splitlines()[-1])
-        runs.append((done[False], done[True]))
-        print(f"  pair {attempt + 1}/{pairs}: CPU without {done[False]['cpu']:.2f} s, with {done[True]['cpu']:.2f} s"
-              f" (redactor {done[True]['redaction_cpu']:.3f} s), ratio {done[True]['cpu'] / done[False]['cpu']:.3f}", flush=True)
+                done[how] = json.loads(out.splitlines()[-1])
+        runs.append(done)
+        off = done["off"]
+        print(f"  round {attempt + 1}/{rounds}: without redaction CPU {off['cpu']:.2f} s, wall {off['wall']:.2f} s;"
+              + "; ".join(f" {how}: CPU {r['cpu']:.2f} s (+ worker {r['worker_cpu']:.2f} s), wall {r['wall']:.2f} s,"
+                          f" ratio CPU {r['cpu'] / off['cpu']:.3f}, wall {r['wall'] / off['wall']:.3f}"
+                          for how in ways for r in [done[how]]), flush=True)
     return runs
 
 
@@ -197,35 +231,61 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (quartiles {q1:.3f}-{q3:.3f}, range {min(values):.3f}-{max(values):.3f})"
 
 
-def report_redaction(runs: list[tuple[dict, dict]], isolate: str) -> None:
-    plains, redacted = [p for p, _ in runs], [r for _, r in runs]
-    print(f"redaction's cost: {len(runs)} pairs, each import {'in a fresh process' if isolate == 'process' else 'in this process after gc.collect()'}"
-          f"  (target <= 1.10x); load average {os.getloadavg()[0]:.1f}")
-    for label, pick in (("medians", statistics.median), ("fastest", min)):
-        on, off = pick(r["cpu"] for r in redacted), pick(p["cpu"] for p in plains)
-        on_wall, off_wall = pick(r["wall"] for r in redacted), pick(p["wall"] for p in plains)
-        print(f"  ratio of the {label}: {on / off:.3f}x CPU ({on:.2f} / {off:.2f} s), {on_wall / off_wall:.3f}x wall-clock")
-    print(f"  paired ratios, with / without, CPU: {spread([r['cpu'] / p['cpu'] for p, r in runs])}")
-    print(f"  paired ratios, with / without, wall: {spread([r['wall'] / p['wall'] for p, r in runs])}")
-    inside = [r["redaction_cpu"] for r in redacted]
-    print(f"  the redactor's own CPU inside an import: {spread(inside)} s"
-          f" (without redaction: {statistics.median(p['redaction_cpu'] for p in plains):.3f} s)")
-    print(f"  import CPU / (import CPU - the redactor's): {spread([r['cpu'] / (r['cpu'] - r['redaction_cpu']) for r in redacted])}")
+WAYS = {"inline": "in the importer's process: the import before the masking worker",
+        "auto": "in a worker when it pays: what `kapacitor import` does",
+        "worker": "in a worker whatever the size and load"}
+
+
+def report_redaction(runs: list[dict[str, dict]], isolate: str, ways: tuple[str, ...]) -> None:
+    plains = [r["off"] for r in runs]
+    print(f"redaction's cost: {len(runs)} rounds, each import {'in a fresh process' if isolate == 'process' else 'in this process after gc.collect()'}"
+          f"  (target <= 1.10x); load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for how in ways:
+        pairs = [(r["off"], r[how]) for r in runs]
+        redacted = [r for _, r in pairs]
+        chose = f"; a worker in {sum(r['mode'] == 'worker' or r['mode'] == 'auto' for r in redacted)} of {len(redacted)} imports" if how == "auto" else ""
+        print(f" masking {how} ({WAYS[how]}{chose}; load {spread([r['load'] for r in redacted])}):")
+        for label, pick in (("medians", statistics.median), ("fastest", min)):
+            on, off = pick(r["cpu"] for r in redacted), pick(p["cpu"] for p in plains)
+            on_wall, off_wall = pick(r["wall"] for r in redacted), pick(p["wall"] for p in plains)
+            print(f"  ratio of the {label}: {on / off:.3f}x CPU ({on:.2f} / {off:.2f} s), {on_wall / off_wall:.3f}x wall-clock")
+        print(f"  paired ratios, with / without, wall: {spread([r['wall'] / p['wall'] for p, r in pairs])}")
+        print(f"  paired ratios, with / without, CPU of the importer's process: {spread([r['cpu'] / p['cpu'] for p, r in pairs])}")
+        print(f"  paired ratios, with / without, CPU with the worker's: {spread([(r['cpu'] + r['worker_cpu']) / p['cpu'] for p, r in pairs])}")
+        inside = [r["redaction_cpu"] for r in redacted]
+        print(f"  the redactor's own CPU inside the importer's process: {spread(inside)} s"
+              f" (without redaction: {statistics.median(p['redaction_cpu'] for p in plains):.3f} s)")
+        print(f"  importer CPU / (importer CPU - the redactor's): {spread([r['cpu'] / (r['cpu'] - r['redaction_cpu']) for r in redacted])}")
+        if any(r["worker_bytes"] for r in redacted):
+            ready = [r["ready_after"] for r in redacted if r["ready_after"] is not None]
+            print(f"  the worker's CPU (start-up included): {spread([r['worker_cpu'] for r in redacted])} s;"
+                  f" ready after {spread(ready)} s; the importer waited for its answers {spread([r['waited'] for r in redacted])} s;"
+                  f" bytes masked in it"
+                  f" {spread([r['worker_bytes'] / (r['worker_bytes'] + r['inline_bytes']) for r in redacted])} of all")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=200, help="size of the replicated data set (default 200)")
     parser.add_argument("--keep", action="store_true", help="keep the data and store afterwards")
-    parser.add_argument("--repeat", type=int, default=10, help="pairs of imports without and with redaction, alternated (default 10)")
+    parser.add_argument("--repeat", type=int, default=10, help="rounds of imports without and with redaction, alternated (default 10)")
+    parser.add_argument("--masking", default="inline,auto,worker",
+                        help="with redaction, each in turn: mask in the importer's process (inline), in a worker when it pays"
+                             " (auto: what `kapacitor import` does), in a worker whatever the size and load (worker);"
+                             " default inline,auto,worker")
     parser.add_argument("--isolate", choices=("process", "gc"), default="process",
                         help="each import of a pair in a fresh Python process (default), or in this one after gc.collect()")
     parser.add_argument("--history", choices=sorted(HISTORIES), default="2.1.197", help="which client's recordings to replicate")
-    parser.add_argument("--one-import", nargs=3, metavar=("WORK", "DATA", "ON|OFF"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker-from", type=float, default=None, metavar="MB",
+                        help=f"auto masking: the import size from which a worker is used (default {masking.WORKER_FROM / 1e6:.1f};"
+                             " 0 to measure the worker's break-even on small imports)")
+    parser.add_argument("--one-import", nargs=3, metavar=("WORK", "DATA", "OFF|INLINE|AUTO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_from is not None:
+        masking.WORKER_FROM = int(args.worker_from * 1e6)
     if args.one_import:  # one import of a pair, in a fresh process: its figures as JSON
-        work, data, on = args.one_import
-        print(json.dumps(one_import(Path(work), Path(data), on == "on", RedactionClock())))
+        work, data, how = args.one_import
+        print(json.dumps(one_import(Path(work), Path(data), how, RedactionClock())))
         return
     global SOURCES
     SOURCES = HISTORIES[args.history]
@@ -241,15 +301,17 @@ def main() -> None:
             lines = parse_only(data)
         with Timer() as normalize:
             normalize_only(data)
-        runs = import_pairs(work, data, args.repeat, args.isolate)
-        imported = runs[-1][1]
+        ways = tuple(args.masking.split(","))
+        assert set(ways) <= {"inline", "auto", "worker"}, ways
+        runs = import_rounds(work, data, args.repeat, args.isolate, ways)
+        imported = runs[-1][ways[-1]]
         redaction(work, enabled=True)
         store = open_store(f"sqlite://{work / 'bench.db'}")  # the last import with redaction
         with Timer() as again:
             rerun = import_paths(store, [data])
         db_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6
         store.close()
-        assert all(r["errors"] == 0 for pair in runs for r in pair) and rerun.events_added == 0
+        assert all(r["errors"] == 0 for done in runs for r in done.values()) and rerun.events_added == 0
         print(f"parse only : {parse.wall:6.2f} s  cpu {parse.cpu:6.2f} s  {lines / parse.wall:10,.0f} lines/s  {mb / parse.wall:6.1f} MB/s")
         print(f"normalize  : {normalize.wall:6.2f} s  cpu {normalize.cpu:6.2f} s  (read + redact + parse + map to events, not stored)")
         print(
@@ -257,7 +319,7 @@ def main() -> None:
             f"  {mb / imported['wall']:6.1f} MB/s  ({imported['events_added']:,} events, store {db_mb:,.0f} MB)"
         )
         print(f"rerun      : {again.wall:6.2f} s  cpu {again.cpu:6.2f} s  (adds {rerun.events_added} events)")
-        report_redaction(runs, args.isolate)
+        report_redaction(runs, args.isolate, ways)
         chunked = Timer()
         chunked.wall, chunked.cpu = imported["wall"], imported["cpu"]
         storage(work, data, chunked, mb)

@@ -200,3 +200,50 @@ def test_doctor_asks_a_team_server_with_the_hooks_token(store, store_path):
         server.stop()
     assert signed["server"]["status"] == "ok" and ", head " in signed["server"]["detail"], signed["server"]
     assert anonymous["server"] == signed["server"] | {"detail": f"{server.url} healthy"}, anonymous["server"]
+
+
+def test_a_team_members_laptop_has_no_store_and_passes(tmp_path):
+    """docs/team.md §3: ``setup --server URL --token-file F`` sends the sessions to a
+    team server; the laptop keeps no store. doctor says where they go and exits 0,
+    but fails when a store is named and missing, and when nothing is configured."""
+    from kapacitor.access import accounts
+
+    team = tmp_path / "team.db"
+    open_store(f"sqlite://{team}").close()
+    db = accounts.open_accounts(team)
+    try:
+        accounts.add_user(db, "ann")
+        (tmp_path / "token").write_text(accounts.create_token(db, "ann")[1] + "\n")
+    finally:
+        db.close()
+
+    def run(*args, env=None):  # type: ignore[no-untyped-def]
+        result = subprocess.run([sys.executable, "-m", "kapacitor", *args], capture_output=True, text=True,
+                                timeout=120, env={**os.environ, **(env or {})})
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    unconfigured = run("doctor", "--json")
+    assert unconfigured.returncode == 1, unconfigured.stdout
+    assert {c["name"]: c for c in json.loads(unconfigured.stdout)}["store"]["status"] == "fail"
+
+    server = Server(team, None, "--auth").start()
+    try:
+        run("setup", "--server", server.url, "--token-file", str(tmp_path / "token")).check_returncode()
+        laptop = run("doctor", "--json")
+        table = run("doctor")
+        missing = tmp_path / "nope.db"
+        named = run("--store", f"sqlite://{missing}", "doctor", "--json")
+        from_env = run("doctor", "--json", env={"KAPACITOR_STORE": f"sqlite://{missing}"})
+    finally:
+        server.stop()
+    checks = {c["name"]: c for c in json.loads(laptop.stdout)}
+    assert laptop.returncode == 0, checks
+    assert checks["store"] == {"name": "store", "status": "ok", "detail": f"none here: sessions go to {server.url}", "fix": ""}
+    assert checks["server"]["status"] == "ok" and checks["hooks"]["status"] == "ok", checks
+    assert not any(name.startswith("read model") for name in checks)
+    assert table.returncode == 0 and "none here" in table.stdout and "fail" not in table.stdout
+    for result in (named, from_env):
+        store = {c["name"]: c for c in json.loads(result.stdout)}["store"]
+        assert result.returncode == 1 and store["status"] == "fail" and f"no store at {missing}" in store["detail"]
+    assert not missing.exists()

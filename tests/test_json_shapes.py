@@ -28,7 +28,7 @@ from kapacitor.demo import demo_eval
 from kapacitor.eval.record import record_eval
 from kapacitor.memory import facts
 from kapacitor import times
-from kapacitor.json_times import TIME_KEYS, VERBATIM, zoned, zoned_text
+from kapacitor.json_times import TIME_KEYS, VERBATIM, time_places, zoned, zoned_at
 from kapacitor.projections import ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.store import codec
@@ -159,26 +159,36 @@ def test_sessions_json_has_the_keys_and_times_of_the_server_s_answer(app, store_
 
 
 def test_times_rewritten_in_the_text_are_those_the_serializer_writes(store):
-    """``zoned_text`` (the CLI's: no decoding) gives what ``zoned`` gives, on every
-    stored session row of the recorded histories, on a row with a ``/model`` switch
-    (a nested ``timestamp``, across a DST change) and on text made to mislead it."""
+    """``zoned_at`` at the ``time_places`` the ``sessions`` read model keeps (the
+    CLI's: no decoding, no scan) gives what ``zoned`` gives, on every stored
+    session row of the recorded histories, on a row with a ``/model`` switch (a
+    nested ``timestamp``, across a DST change) and on text made to mislead it;
+    the places kept are those of the row's text."""
     import_paths(store, [*SAMPLE_DIRS, *sorted((SHARED / "claude-code" / "recorded-2.1.332").glob("*/projects"))])
     db = open_read_db(store)
     runner = ProjectionRunner(store, db, [ownership.PROJECTION, sessions.PROJECTION])
     runner.catch_up()
-    rows = list(sessions.newest_json(db))
-    assert len(rows) >= 9
+    stored = list(sessions.newest_json(db))
+    assert len(stored) >= 9 and all(places == time_places(text) and places for places, text in stored)
+    rows = [text for _, text in stored]
     switched = codec.loads(rows[0]) | {"model_switches": [{"timestamp": "2026-03-29T01:30:00.250Z", "to": "opus", "source": "/model"}]}
     tricky = [codec.dumps(v).decode() for v in (
         switched,
         {"started": "soon", "ended": "", "created_at": "2026-01-02T03:04:05.678Z", "title": 'x","started":"2026-01-01T00:00:00.000Z'},
         {'odd"started': "2026-01-01T00:00:00.000Z", "list": ["2026-01-01T00:00:00.000Z"], "n": {"last_used": "2026-03-29T01:30:00.5Z"}},
+        {"started": "2026-02-30T10:00:00.000Z", "ended": "1890-06-01T10:59:30.500Z", "é_at": "2026-01-01T10:00:00.12345Z",
+         "finished": "2026-10-25T01:59:59.999Z", "last_activity": "2026-10-25T02:00:00.000Z"},
     )]
-    for tz in (UTC, ZoneInfo("Europe/Oslo"), ZoneInfo("Asia/Kolkata"), None):
-        for text in [*rows, *tricky]:
-            assert codec.loads(zoned_text(text, tz)) == zoned(codec.loads(text), tz)
-        # rows joined as an array's items (how the CLI writes them) come out as each alone
-        assert zoned_text(",\n".join([*rows, *tricky]), tz) == ",\n".join(zoned_text(text, tz) for text in [*rows, *tricky])
+    texts = [*rows, *tricky]
+    for tz in (UTC, ZoneInfo("UTC"), ZoneInfo("Europe/Oslo"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Australia/Lord_Howe"), None):
+        for text in texts:
+            (alone,) = zoned_at([(time_places(text), text)], tz)
+            assert codec.loads(alone) == zoned(codec.loads(text), tz)
+        # many rows a text, joined as an array's items (how the CLI writes them): each comes out as alone
+        for size in (1, 3, 500):
+            written = list(zoned_at([(time_places(text), text) for text in texts], tz, size=size))
+            assert len(written) == -(-len(texts) // size)
+            assert ",\n".join(written) == ",\n".join(next(zoned_at([(time_places(t), t)], tz)) for t in texts)
     runner.close()
 
 
@@ -200,3 +210,20 @@ def test_a_time_is_written_in_a_zone_as_the_one_conversion_writes_it_across_dst_
         odd += ["2026-02-30T10:00:00.000Z", "2026-13-01T10:00:00.000Z", "2026-01-01T10:00:60.000Z", "2026-01-01T10:60:00.000Z"]
     for stamp in odd:
         assert zoned({"ended": stamp}, tz) == {"ended": times.iso(stamp, tz)}
+
+
+def test_no_zone_changes_its_offset_and_back_within_a_day():
+    """What ``json_times._day`` takes for granted: a UTC day with the same offset at
+    its start and its end has it all day. A pair of changes less than a day apart
+    that undo each other would break that; the IANA database (every zone's
+    transitions, read by zoneinfo's pure-Python reader) has none."""
+    from zoneinfo import _zoneinfo, available_timezones
+
+    pairs, zones = [], 0
+    for key in sorted(available_timezones()):
+        zone = _zoneinfo.ZoneInfo.no_cache(key)
+        changes, kinds = zone._trans_utc, zone._ttinfos  # kinds[i]: in force from changes[i]
+        zones += bool(changes)
+        pairs += [(key, changes[i]) for i in range(1, len(changes) - 1)
+                  if changes[i + 1] - changes[i] < 86_400 and kinds[i - 1].utcoff == kinds[i + 1].utcoff]
+    assert zones > 300 and pairs == []

@@ -201,3 +201,40 @@ def test_recap_repo_lists_this_repositorys_sessions(tmp_path, monkeypatch):
     assert json.loads(run(db, "recap", "--json"))["session_id"] == TODOS  # SESSION defaults to this repository's newest
     monkeypatch.chdir(tmp_path)
     assert "has no GitHub remote" in run(db, "recap", "--repo", code=1)
+
+
+def test_recap_errors_and_validate_plan_default_to_this_directorys_newest_session_or_refuse(tmp_path, monkeypatch):
+    """Without SESSION the three commands take the newest session of this
+    directory's project (here a directory without a GitHub remote, where API_FIX
+    ran); in a directory with none they refuse in one line that names the store's
+    newest (NOTES) and how to ask for it, never silently showing another
+    project's session."""
+    from conftest import RECORDED
+
+    project = tmp_path / "api-server"
+    project.mkdir()
+    transcripts = tmp_path / "projects" / "-api-server"
+    transcripts.mkdir(parents=True)
+    fix = RECORDED / "projects" / "-home-dev-src-api-server" / f"{API_FIX}.jsonl"
+    (transcripts / fix.name).write_text(fix.read_text().replace('"cwd":"/home/dev/src/api-server"', json.dumps({"cwd": str(project)})[1:-1]))
+    notes = RECORDED / "projects" / "-home-dev-notes" / f"{NOTES}.jsonl"
+    (transcripts / notes.name).write_text(notes.read_text())
+    db = tmp_path / "events.db"
+    run(db, "import", str(tmp_path / "projects"))
+    assert json.loads(run(db, "sessions", "--json"))[0]["session_id"] == NOTES  # the store's newest is elsewhere
+
+    monkeypatch.chdir(project)
+    assert json.loads(run(db, "recap", "--json"))["session_id"] == API_FIX
+    assert [e["tool"] for e in json.loads(run(db, "errors", "--json"))] == ["Bash"]
+    assert json.loads(run(db, "validate-plan", "--json"))["left"] == []
+
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for command in ("recap", "errors", "validate-plan"):
+        refused = run(db, command, code=1).strip().splitlines()
+        assert refused == [f"Error: no session of {elsewhere} (this directory's project) in the store: name one, e.g."
+                           f" `kapacitor {command} {NOTES[:8]}` for the store's newest (of /home/dev/notes);"
+                           " `kapacitor sessions` lists them"], refused
+    assert "no sessions in the store yet" in run(tmp_path / "none.db", "recap", code=1)
+    assert "Without SESSION: the newest session of this directory's project" in " ".join(run(db, "errors", "--help").split())

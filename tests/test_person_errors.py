@@ -159,7 +159,9 @@ def test_scripts_run_keeps_the_demo_and_passes_options_through(tmp_path):
     arguments reach `kapacitor serve`."""
     root = tmp_path / "repo"
     (root / "scripts").mkdir(parents=True)
-    shutil.copy(_script("run"), root / "scripts" / "run")
+    for name in ("run", "venv"):
+        shutil.copy(_script(name), root / "scripts" / name)
+    (root / "pyproject.toml").write_text("[project]\n")
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").write_text("#!/bin/sh\nexit 0\n")
@@ -179,6 +181,48 @@ def test_scripts_run_keeps_the_demo_and_passes_options_through(tmp_path):
     assert run("--port", "8000") == ["serve", "--demo", "--port", "8000"]
     assert run("--import") == ["serve", "--import"]
     assert run("--demo", "--host", "0.0.0.0") == ["serve", "--demo", "--host", "0.0.0.0"]
+
+
+def test_scripts_venv_says_what_it_does_first_then_skips_when_installed(tmp_path):
+    """A fresh clone's first ``./scripts/run`` spends minutes in pip: scripts/venv
+    says so on its first line and lets pip show its progress; a rerun with
+    nothing changed neither speaks nor runs pip, and a changed pyproject.toml
+    installs again. (``python3 -m venv`` and pip stand in for the real ones:
+    the real install needs the network; everything else is the real python3.)"""
+    import sys
+
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy(_script("venv"), root / "scripts" / "venv")
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    calls = tmp_path / "pip-calls"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    venv_python = f'#!/bin/sh\necho "$@" >> {calls}\n[ "$1" = -m ] && echo "Collecting fastapi"\nexit 0\n'
+    (fake / "python3").write_text(
+        '#!/bin/sh\nif [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin"; '
+        f"cat > \"$3/bin/python\" <<'PY'\n{venv_python}PY\n"
+        f'chmod +x "$3/bin/python"; exit 0; fi\nexec {sys.executable} "$@"\n')
+    (fake / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+
+    def venv(*args):
+        done = subprocess.run([str(root / "scripts" / "venv"), *args], capture_output=True, text=True, env=env, check=True)
+        return done.stderr.splitlines()
+
+    first = venv()
+    assert first[0] == "Installing Kapacitor into .venv: a few minutes the first time; pip's progress follows..."
+    assert "Collecting fastapi" in first and first[-1].startswith("Installed in ")
+    pip = [line for line in calls.read_text().splitlines() if "pip install" in line]
+    assert pip == ["-m pip install -q --upgrade pip", "-m pip install -e ."]  # pip's own output, not -q
+    calls.write_text("")
+    assert venv() == [] and calls.read_text() == "-c import kapacitor\n"  # installed: quiet, no pip
+    assert venv("test")[0] == "Updating .venv for this pyproject.toml (extras: test); pip's progress follows..."
+    assert "-m pip install -e .[test]" in calls.read_text()
+    calls.write_text("")
+    assert venv() == [] and venv("test") == []  # [test] installed the base too
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['httpx']\n")
+    assert venv()[0].startswith("Updating .venv") and "-m pip install -e ." in calls.read_text()
 
 
 def _script(name: str):

@@ -10,6 +10,9 @@ import pytest
 
 from conftest import RECORDED, SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
+from kapacitor.json_times import time_places
+from kapacitor.pricing import price_source
+from kapacitor.projections import sessions
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.files_changed import changed_lines
 from kapacitor.projections.runner import ProjectionRunner
@@ -74,6 +77,23 @@ def test_sessions_rows_are_the_fold_of_the_whole_log(built, folded):
             summary.cwd,
             summary.as_json(),
         )
+
+
+def test_sessions_rows_keep_their_time_places_and_a_row_priced_by_another_database_is_priced_again(built, folded):
+    """Beside each row: where its times lie (what ``sessions --json`` rewrites) and
+    the price database that priced it. A row priced by another (an upgrade of
+    ``genai-prices``) is read priced again from its state, its places found anew."""
+    stored = {sid: (places, row, source) for sid, places, row, source in built.execute(
+        "SELECT session_id, times, row, price_source FROM sessions")}
+    for places, row, source in stored.values():
+        assert places and places == time_places(row) and source == json.loads(row)["price_source"] == price_source()
+    sid = next(s for s in stored if folded[s].as_json()["cost_usd"])
+    old = json.loads(stored[sid][1]) | {"title": "ünïcode before the times", "cost_usd": 0.0, "price_source": "genai-prices 0.0.1"}
+    built.execute("UPDATE sessions SET row = ?, price_source = ? WHERE session_id = ?",
+                  (json.dumps(old, ensure_ascii=False, separators=(",", ":")), old["price_source"], sid))
+    read = {json.loads(row)["session_id"]: (places, row) for places, row in sessions.newest_json(built)}
+    assert set(read) == set(stored) and json.loads(read[sid][1]) == folded[sid].as_json()
+    assert read[sid][0] == time_places(read[sid][1]) and all(read[s][1] == stored[s][1] for s in stored if s != sid)
 
 
 def test_tool_calls_count_calls_and_errors_per_tool(built, folded):

@@ -83,12 +83,12 @@ def test_a_background_agent_completes_with_its_notification(imported):
     [(agent_id, agent)] = session.subagents.items()
     assert agent["status"] == "completed" and agent["background"]
     assert agent["result"] == "Review complete: hello.py is a one-line script with no issues."
-    assert agent["duration_seconds"] == pytest.approx(1.272)
+    assert agent["client_reported"] == {"duration_seconds": 1.272, "last_request_tokens": 8102, "tool_uses": 2}
     assert session.prompts == 1 and session.title == "create hello.py and run it"
     items = chat_items(store, HELLO_TODO)
     [call] = [i.tool for i in items if i.tool and i.tool.name == "Agent"]
     assert call.subagent and call.subagent.agent_id == agent_id
-    assert call.background["status"] == "completed" and call.background["total_tokens"] == 8102
+    assert call.background["status"] == "completed" and call.background["client_reported"]["last_request_tokens"] == 8102
     [notice] = [i for i in items if i.kind == "notification"]
     assert notice.detail["call_id"] == call.call_id and call.background["notification"] == notice.id
     assert not [i for i in items if i.kind == "notice" and i.detail.get("level") == "unknown record"]
@@ -99,7 +99,7 @@ def test_a_background_agent_completes_with_its_notification(imported):
 def test_a_synchronous_agent_is_still_completed_by_its_result(imported):
     _, _, sessions = imported
     [agent] = sessions["e428fb58-8ecc-4944-8d31-cd7a84574c73"].subagents.values()
-    assert agent["status"] == "completed" and not agent["background"] and agent["duration_seconds"] == 0.704
+    assert agent["status"] == "completed" and not agent["background"] and agent["client_reported"]["duration_seconds"] == 0.704
 
 
 def test_denials_per_tool_with_who_denied(imported):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,32 @@ def test_masking_recorded_lines_gives_what_the_defined_view_gives(monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(redact, "view_of", reference_view)
         assert rules.masked_lines(blocks) == masked
+
+
+# What the view turns into long runs of blanks (escapes, colour codes raw and
+# escaped), and the delimiters a rule may repeat between a key and its value.
+RUNS = ["\\\"", "\\n", "\\\\", "\\t", " ", "\\u001b[0m", "\\u001b[1m\\u001b[32m", "\x1b[0m", "\\\" ", ": \\\"",
+        "=\\\"", "=", ":", "\"", "'", "/", "@", "-", "_", ".", "a", "0"]
+
+
+@pytest.mark.parametrize("accelerate", [True, False], ids=["importer", "hook"])
+def test_no_rule_takes_quadratic_time_on_a_long_run_after_its_keyword(accelerate):
+    """Every keyword of the rule set (the keyed rule's words included) followed by
+    3,000 of each thing the view blanks or a rule may repeat: masking stays
+    linear. Two greedy runs of blanks side by side in a rule would try every
+    split of the run: a key word before 3,000 escaped colour codes took 7 s,
+    ``\\u001b[1m\\u001b[32m`` x 4,000 took 48 s (a linear rule takes milliseconds:
+    the bound below leaves room for a loaded machine, not for n squared)."""
+    rules = redact.load_rules(accelerate=accelerate)
+    words = list(dict.fromkeys([*rules._lower, *(k[1:] for k in rules._exact)]))
+    assert len(words) > 300
+    slow = []
+    for word in words:
+        for run in RUNS:
+            text = '{"content":"' + word + run * 3000 + '"}'
+            started = time.process_time()
+            rules.redact_bytes(text.encode())
+            spent = time.process_time() - started
+            if spent > 1.0:
+                slow.append((word, run, round(spent, 2)))
+    assert not slow, slow

@@ -7,8 +7,10 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 @functools.cache

@@ -50,10 +50,11 @@ class FakeModel:
         self.cached: dict[str, int] = {}
         """Per conversation (its first user message), the prompt tokens the cache holds."""
         self.billed: list[dict[str, Any]] = []
-        """Every answered request: ``model``, the ``usage`` billed, and ``kind``:
+        """Every answered request: ``model``, the ``usage`` billed, ``kind``:
         ``script`` (answered from a script: the transcript records its usage),
         ``override`` (e.g. the /compact summary) or ``side`` (no tools: a title, a
-        model check); the transcript records neither."""
+        model check; the transcript records neither), and ``conversation``: the
+        marker of the subagent whose request it was, else ``main``."""
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -84,6 +85,12 @@ class FakeModel:
             return "override"
         return "script" if body.get("tools") else "side"
 
+    def conversation_of(self, body: dict[str, Any]) -> str:
+        """The marker of the subagent a request is from (its first user message has
+        it), else ``main``."""
+        first = _text(next((m.get("content") for m in body.get("messages") or [] if m.get("role") == "user"), ""))
+        return next((m for m in self.scenario.get("subagents", {}) if m in first), "main")
+
     def reply(self, body: dict[str, Any]) -> tuple[int, list[dict[str, Any]], str]:
         """(HTTP status, content blocks, stop reason) for one request."""
         messages = body.get("messages") or []
@@ -93,8 +100,7 @@ class FakeModel:
                 return rule.get("status", 200), [{"type": "text", "text": rule.get("text", "")}], "end_turn"
         if not body.get("tools"):
             return 200, [{"type": "text", "text": self.scenario.get("side_text", "OK")}], "end_turn"
-        first = _text(next((m.get("content") for m in messages if m.get("role") == "user"), ""))
-        conversation = next((m for m in self.scenario.get("subagents", {}) if m in first), "main")
+        conversation = self.conversation_of(body)
         script = self.scenario["main"] if conversation == "main" else self.scenario["subagents"][conversation]
         turn = sum(1 for m in messages if m.get("role") == "assistant")
         if turn >= len(script):
@@ -208,7 +214,8 @@ def _handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
                 with model.lock:
                     cache = model.cached if model.scenario.get("usage") == "cached" else None
                     usage = _usage(body, blocks, cache)
-                    model.billed.append({"model": body.get("model") or "claude-sonnet-4-5", "usage": usage, "kind": model.kind_of(body)})
+                    model.billed.append({"model": body.get("model") or "claude-sonnet-4-5", "usage": usage, "kind": model.kind_of(body),
+                                         "conversation": model.conversation_of(body)})
             if status != 200:
                 kind = "overloaded_error" if status == 529 else "invalid_request_error"
                 message = "Overloaded" if status == 529 else f"Request refused ({status})"

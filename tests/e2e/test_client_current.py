@@ -3,7 +3,9 @@ the record types and fields it added since 2.1.197, checked against what the fak
 model API billed.
 
 (a) a background subagent: launched, then completed by its task notification, which
-    is linked to its Agent call in the chat and the trace and is not a prompt; the
+    is linked to its Agent call in the chat and the trace and is not a prompt; its
+    tokens in the chat, the trace and the row are what the API billed for its own
+    requests, and its time is one figure on all three; the
     import warns about nothing; tokens equal what the API billed for the requests the
     transcript records; the client's own cost-state equals what it billed for all of
     them, the /compact summary included; a /model switch is recorded;
@@ -44,6 +46,7 @@ def test_a_background_agent_cost_state_and_model_switch(tmp_path, client):  # no
         finish(start("/model claude-haiku-4-5", repo, fake.url, SKIP_PERMISSIONS, resume=session_id))
         finish(start("/compact", repo, fake.url, SKIP_PERMISSIONS, resume=session_id))
         wait_for(followers_done)
+        server.caught_up()  # the chat's subagent figures are the read model's
         chat = server.get(f"/sessions/{session_id}/chat.json")
         trace = server.get(f"/sessions/{session_id}/trace.json")
     finally:
@@ -67,6 +70,19 @@ def test_a_background_agent_cost_state_and_model_switch(tmp_path, client):  # no
     assert notice["detail"]["status"] == "completed" and notice["detail"]["call_id"] == call["call_id"]
     assert call["background"]["notification"] == notice["id"]
     assert _nodes(trace, "notification") and any(n["detail"].get("background") for n in _nodes(trace, "tool"))
+
+    # The agent's time and tokens are one count on the live server's chat and trace and
+    # in the import's row: its tokens what the API billed for its own requests (the
+    # client's notification says only its last request's size).
+    subagent_billed = [bill for bill in fake.billed if bill["conversation"] == "E2E_BACKGROUND_REVIEW" and bill["kind"] == "script"]
+    assert len(subagent_billed) == 2
+    used = sum(bill["usage"][k] for bill in subagent_billed for k in
+               ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+    figures = call["subagent"]["figures"]
+    [node] = _nodes(trace, "subagent")
+    assert agent["tokens_total"] == figures["tokens_total"] == _total(node["tokens"]) == used
+    assert agent["duration_seconds"] == pytest.approx(figures["duration_seconds"]) == pytest.approx(node["duration_ms"] / 1000)
+    assert agent["client_reported"]["last_request_tokens"] < used
 
     # Tokens: ours equal what the API billed for the requests the transcript records;
     # the client's own count equals what it billed for all of them (/compact included).
@@ -123,3 +139,7 @@ def _nodes(node: dict, kind: str) -> list[dict]:
 
 def _flat(usage: dict) -> dict:
     return usage | usage["cache_creation"]
+
+
+def _total(tokens: dict) -> int:
+    return sum(tokens[k] for k in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kapacitor.capture.gitinfo import resolve_context
+from kapacitor.capture.masking import Job, Masker
 from kapacitor.capture.transcripts import TranscriptFile, find_transcripts
 from kapacitor.events import NewEvent
 from kapacitor.normalize import redact
@@ -124,10 +125,14 @@ def import_paths(
     progress: Progress | None = None,
     on_warning: Callable[[ImportWarning], None] | None = None,
     resolve_context: ContextResolver = resolve_context,
+    masker: Masker | None = None,
 ) -> ImportSummary:
     """Import every transcript under ``paths`` into ``store``. ``resolve_context``
     says what the machine knows of a session's cwd (repository, user): git, or,
-    for the bundled demo, what the demo set records."""
+    for the bundled demo, what the demo set records. ``masker``: where lines
+    are masked (default ``Masker()``: in a worker process beside this one when
+    the import is large enough to pay for it, see ``capture/masking.py``);
+    closed when the import ends, however it ends."""
     summary = ImportSummary()
     started = time.perf_counter()
     batch = _Batch(store, summary, progress)
@@ -135,8 +140,9 @@ def import_paths(
     # HOME or git config and give a later import different answers.
     resolve = functools.lru_cache(maxsize=None)(resolve_context)
     unknown_types: dict[str, tuple[ImportWarning, int]] = {}
-    for opened in _read_ahead(find_transcripts(paths), batch, resolve):
-        _import_file(opened, batch, summary, on_warning, resolve, unknown_types)
+    with masker or Masker() as masking:
+        for opened in _read_ahead(find_transcripts(paths), batch, resolve, masking):
+            _import_file(opened, batch, summary, on_warning, resolve, unknown_types)
     batch.flush()
     for first, count in unknown_types.values():
         warning = ImportWarning(first.path, first.line, f"{first.message} ({count} such record{'s' if count > 1 else ''})", tally=True)
@@ -250,7 +256,8 @@ def _remember_skipped(opened: _Opened, batch: _Batch) -> None:
     batch.checkpoint(opened.key, {"path": str(opened.tf.path), "offset": 0, "line": 0, "skipped": list(opened.stat)}, 0)
 
 
-def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context: ContextResolver) -> Iterator[_Opened]:
+def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context: ContextResolver,
+                masker: Masker) -> Iterator[_Opened]:
     """Each file opened, in order, with its rule set (``rules_for``) and its
     lines masked. The unread part of a small file is read whole, and
     consecutive small files are masked together, about ``_MASK_BLOCK`` bytes at
@@ -258,20 +265,28 @@ def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context:
     history is thousands of files of a few kB, and a scan per file as it was
     imported found the automaton's tables evicted from the CPU cache by the
     parsing and storing of the file before). A larger file is read and masked
-    a block at a time as it is imported."""
+    a block at a time as it is imported.
+
+    Each batch is handed to ``masker`` before the files of the batch before are
+    imported: in a worker process, batch k+1 is masked while batch k is
+    parsed and stored (``capture/masking.py``)."""
     group: list[tuple[_Opened, bytes]] = []
+    waiting: list[_Opened] = []  # handed to the masker; imported once the next batch is
     nbytes = 0
     for tf in files:
         opened, handle, pending = _open(tf, batch)
         if handle is not None and pending > _MASK_BLOCK:
-            yield from _masked_together(group)
+            submitted = _submit(group, masker)
             group, nbytes = [], 0
+            yield from waiting
             with handle:
                 start = handle.tell()
                 opened.redactor = rules_for(tf, handle.read(_CWD_WITHIN), resolve_context)
                 handle.seek(start)
-                opened.lines = _masked_blocks(handle, opened.redactor)
+                opened.lines = _masked_blocks(handle, opened.redactor, masker)
+                yield from submitted
                 yield opened
+            waiting = []
             continue
         chunk = b""
         if handle is not None:
@@ -281,9 +296,13 @@ def _read_ahead(files: Iterable[TranscriptFile], batch: _Batch, resolve_context:
             nbytes += len(chunk)
         group.append((opened, chunk))
         if nbytes >= _MASK_BLOCK:
-            yield from _masked_together(group)
+            submitted = _submit(group, masker)
             group, nbytes = [], 0
-    yield from _masked_together(group)
+            yield from waiting
+            waiting = submitted
+    submitted = _submit(group, masker)
+    yield from waiting
+    yield from submitted
 
 
 _CWD = re.compile(rb'"cwd"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -311,30 +330,56 @@ def rules_for(tf: TranscriptFile, data: bytes, resolve_context: ContextResolver)
     return rules.for_location(cwd, str(tf.path), repository)
 
 
-def _masked_together(group: list[tuple[_Opened, bytes]]) -> Iterator[_Opened]:
-    """The files of ``group`` with their lines, masked in one call per rule set
-    (where redaction is off for a file, by none)."""
+def _submit(group: list[tuple[_Opened, bytes]], masker: Masker) -> list[_Opened]:
+    """The files of ``group``, their lines handed to ``masker`` in one batch per
+    rule set (where redaction is off for a file, masked by none)."""
     by_rules: dict[int, tuple[redact.Redactor, list[bytes]]] = {}
     for opened, chunk in group:
         if chunk:
             by_rules.setdefault(id(opened.redactor), (opened.redactor, []))[1].append(chunk)  # type: ignore[arg-type]
-    changes = {key: iter(redactor.masked_lines(chunks)) for key, (redactor, chunks) in by_rules.items()}
+    jobs = {key: masker.submit(redactor, chunks) for key, (redactor, chunks) in by_rules.items()}
+    place: dict[int, int] = {}
     for opened, chunk in group:
         if chunk:
-            opened.lines = _lines(chunk, next(changes[id(opened.redactor)]))
-        yield opened
+            key = id(opened.redactor)
+            opened.lines = _masked_lines(chunk, jobs[key], place.setdefault(key, 0))
+            place[key] += 1
+    return [opened for opened, _ in group]
+
+
+def _masked_lines(chunk: bytes, job: Job, index: int) -> Iterator[tuple[bytes, bytes]]:
+    """The lines of ``chunk``, the ``index``-th of ``job``'s chunks, masked."""
+    yield from _lines(chunk, job.result()[index])
 
 
 _MASK_BLOCK = 1 << 20
 """Bytes of whole lines read and masked at a time (their scans in a row)."""
 
 
-def _masked_blocks(handle: BinaryIO, redactor: redact.Redactor) -> Iterator[tuple[bytes, bytes]]:
-    """The lines of a large file, masked about ``_MASK_BLOCK`` bytes at a time."""
-    while chunk := handle.read(_MASK_BLOCK):
-        if not chunk.endswith(b"\n"):
-            chunk += handle.readline()  # to the end of the line
-        yield from _lines(chunk, redactor.masked_lines([chunk])[0])
+def _masked_blocks(handle: BinaryIO, redactor: redact.Redactor, masker: Masker) -> Iterator[tuple[bytes, bytes]]:
+    """The lines of a large file, masked about ``_MASK_BLOCK`` bytes at a time:
+    its first block handed to ``masker`` now, each next one before the lines of
+    the block before are imported."""
+    chunk = _block(handle)
+    return _blocks_lines(handle, redactor, masker, chunk, masker.submit(redactor, [chunk]))
+
+
+def _blocks_lines(handle: BinaryIO, redactor: redact.Redactor, masker: Masker, chunk: bytes, job: Job) -> Iterator[tuple[bytes, bytes]]:
+    while True:
+        following = _block(handle)
+        handed = masker.submit(redactor, [following]) if following else None
+        yield from _lines(chunk, job.result()[0])
+        if handed is None:
+            return
+        chunk, job = following, handed
+
+
+def _block(handle: BinaryIO) -> bytes:
+    """About ``_MASK_BLOCK`` bytes of whole lines (b"" at the end)."""
+    chunk = handle.read(_MASK_BLOCK)
+    if chunk and not chunk.endswith(b"\n"):
+        chunk += handle.readline()  # to the end of the line
+    return chunk
 
 
 def _lines(chunk: bytes, changed: dict[int, bytes]) -> Iterator[tuple[bytes, bytes]]:

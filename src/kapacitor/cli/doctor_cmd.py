@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -17,12 +18,12 @@ from rich.text import Text
 
 from kapacitor.capture import aside, client_config
 from kapacitor.capture.spool import known_sessions, load_state, spool_pending
-from kapacitor.cli.common import AppContext, demo_hint, pass_app
+from kapacitor.cli.common import AppContext, demo_hint
 from kapacitor.cli.setup_cmd import is_ours, settings_path
 from kapacitor.projections.catalog import statuses
 from kapacitor.projections.runner import open_read_models
 from kapacitor.store import health, open_store
-from kapacitor.store.base import EventStore, StoreError, display_url
+from kapacitor.store.base import EventStore, StoreError, StoreMissing, display_url
 from kapacitor.store.readdb import open_read_db
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -38,12 +39,22 @@ class Check:
     fix: str = ""
 
 
-def check_store(store_url: str) -> tuple[list[Check], object | None]:
+def check_store(store_url: str, named: bool = True) -> tuple[list[Check], object | None]:
     """The store is reachable and, for SQLite, passes ``quick_check``. Returns the
-    checks and the open store (None when it cannot be opened)."""
+    checks and the open store (None when it cannot be opened).
+
+    ``named``: the person named the store (``--store``, ``$KAPACITOR_STORE``). The
+    default store missing is no fault on a machine whose hooks send to another
+    server than the embedded one (a team member's laptop, docs/team.md): its
+    sessions are kept there, so the check says where instead of failing."""
     shown = display_url(store_url)
     try:
         store = open_store(store_url, create=False)
+    except StoreMissing as exc:
+        elsewhere = client_config.load().server
+        if not named and elsewhere != client_config.DEFAULT_SERVER:
+            return [Check("store", "ok", f"none here: sessions go to {elsewhere}")], None
+        return [Check("store", "fail", f"{exc}{demo_hint(store_url, exc)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
     except StoreError as exc:
         return [Check("store", "fail", f"{exc}{demo_hint(store_url, exc)}", "check --store / $KAPACITOR_STORE, or run `kapacitor import`")], None
     except OSError as exc:
@@ -163,8 +174,8 @@ def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
     return [Check("server", "ok", f"{server} healthy{figures}")]
 
 
-def diagnose(store_url: str, server: str = "") -> list[Check]:
-    checks, store = check_store(store_url)
+def diagnose(store_url: str, server: str = "", store_named: bool = True) -> list[Check]:
+    checks, store = check_store(store_url, store_named)
     if store is not None:
         try:
             checks += check_read_models(store)
@@ -177,13 +188,20 @@ def diagnose(store_url: str, server: str = "") -> list[Check]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array: name, status (ok, warn, fail), detail, fix.")
 @click.option("--server", "server", default="", metavar="URL",
               help="The server to check (default: the one the hooks send to, $KAPACITOR_SERVER or the client config).")
-@pass_app
-def doctor_command(app: AppContext, as_json: bool, server: str) -> None:
+@click.pass_context
+def doctor_command(ctx: click.Context, as_json: bool, server: str) -> None:
     """Check the store (reachable; SQLite's quick_check), the read models (lag,
     skipped events), the Claude Code hooks, the capture spools and the batches
     set aside on this machine, and the server,
-    and say what to fix. Exits 1 when a check fails (a warning alone exits 0)."""
-    checks = diagnose(app.store_url, server)
+    and say what to fix. Exits 1 when a check fails (a warning alone exits 0).
+
+    A machine whose hooks send to another server (`kapacitor setup --server
+    URL`, a team member's laptop) needs no store of its own: with no --store or
+    $KAPACITOR_STORE and no default store, the store check says where the
+    sessions go and passes."""
+    app = ctx.find_object(AppContext)
+    named = ctx.find_root().get_parameter_source("store_url") not in (ParameterSource.DEFAULT, None)
+    checks = diagnose(app.store_url, server, named)
     if as_json:
         click.echo(json.dumps([asdict(c) for c in checks], indent=2))
     else:

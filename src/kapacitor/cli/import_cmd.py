@@ -29,6 +29,9 @@ def import_command(app: AppContext, paths: tuple[Path, ...], as_json: bool) -> N
     file without any transcript record (or a binary file) is skipped with one
     warning, and left alone by later imports until it changes. Exits 0 with
     warnings, and when no history is found; 1 only when no PATH exists.
+    Secrets are masked before anything is stored; an import of 4 MiB or more
+    masks in a worker process beside it when a core is free
+    (KAPACITOR_MASKING=inline or worker overrides).
 
     JSON keys: files (looked at), files_unchanged (nothing new), files_skipped
     (not transcripts), lines, bytes (read), events_added, events_skipped

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from kapacitor.capture.gitinfo import resolve_context
 from kapacitor.capture.importer import ImportSummary, ImportWarning, import_paths, pending_bytes
+from kapacitor.capture.masking import Masker
 from kapacitor.capture.transcripts import find_transcripts
 from kapacitor.normalize.claude_code import ContextResolver
 from kapacitor.store.base import EventStore
@@ -51,7 +52,8 @@ def import_with_progress(
             events = progress.tasks[0].fields["events"] + added
             progress.update(task, advance=nbytes, events=events)
 
-        return import_paths(store, roots, progress=advance, on_warning=warn, resolve_context=resolve_context)
+        return import_paths(store, roots, progress=advance, on_warning=warn, resolve_context=resolve_context,
+                            masker=Masker(expected_bytes=total))
 
 
 def summary_table(summary: ImportSummary) -> Table:

@@ -1,15 +1,17 @@
 """``kapacitor recap``, ``errors`` and ``validate-plan``: what a session planned,
 did and broke (see ``memory/knowledge.py``). SESSION defaults to the newest
-session of this directory's repository (else the newest of all); a unique prefix
-of a session id is enough (``session_ids``)."""
+session of this directory's project (``_session``); a unique prefix of a
+session id is enough (``session_ids``)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
 from kapacitor import times
+from kapacitor.capture.gitinfo import project_of
 from kapacitor.cli.common import AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up, current_repository
 from kapacitor.cli.session_ids import resolve_session
@@ -17,14 +19,32 @@ from kapacitor.memory import knowledge
 from kapacitor.store.readdb import ReadDb
 
 
+SESSION_DEFAULT = ("Without SESSION: the newest session of this directory's project (its GitHub repository,"
+                   " else this directory, as `kapacitor sessions` groups them); when it has none, an error"
+                   " names the store's newest (exit 1).")
+"""What the three commands' --help says of the default (``_session``)."""
+
+
 def _session(conn: ReadDb, session: str | None) -> str:
-    """SESSION as given, else the newest session of this directory's repository."""
+    """SESSION as given, else the newest session of this directory's project. A
+    directory with none is an error naming the store's newest session, never a
+    silent fall-back to it: another repository's session would read as this
+    one's (and ``validate-plan``'s exit status would be about it)."""
     if session:
         return resolve_session(conn, session)
+    project = project_of(os.getcwd())
     try:
-        return knowledge.latest_session(conn, None, current_repository())
-    except knowledge.SessionNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+        return knowledge.latest_session(conn, None, project)[0]
+    except knowledge.SessionNotFound:
+        pass
+    try:
+        newest, where = knowledge.latest_session(conn, None)
+    except knowledge.SessionNotFound:
+        raise click.ClickException("no sessions in the store yet (`kapacitor import` brings in your Claude Code history)") from None
+    command = f"kapacitor {click.get_current_context().info_name}"
+    raise click.ClickException(f"no session of {project} (this directory's project) in the store: name one,"
+                               f" e.g. `{command} {newest[:8]}` for the store's newest (of {where});"
+                               " `kapacitor sessions` lists them")
 
 
 def _sessions(conn: ReadDb, session: str | None, chain: bool) -> list[str]:
@@ -32,7 +52,7 @@ def _sessions(conn: ReadDb, session: str | None, chain: bool) -> list[str]:
     return knowledge.chain(conn, None, sid) if chain else [sid]
 
 
-@click.command("recap")
+@click.command("recap", epilog=SESSION_DEFAULT)
 @click.argument("session", required=False)
 @click.option("--full", is_flag=True, help="Also the transcript, as markdown.")
 @click.option("--chain", is_flag=True, help="The sessions before it on the same branch too (oldest first).")
@@ -93,7 +113,7 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-@click.command("errors")
+@click.command("errors", epilog=SESSION_DEFAULT)
 @click.argument("session", required=False)
 @click.option("--chain", is_flag=True, help="The sessions before it on the same branch too.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
@@ -114,7 +134,7 @@ def errors_command(app: AppContext, session: str | None, chain: bool, as_json: b
                    f"{text}\n    {e['link']}")
 
 
-@click.command("validate-plan")
+@click.command("validate-plan", epilog=SESSION_DEFAULT)
 @click.argument("session", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app

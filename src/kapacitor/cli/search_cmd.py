@@ -21,7 +21,7 @@ from kapacitor.memory import search
 @click.option("--since", type=SINCE, help="Only sessions started since this day (YYYY-MM-DD, local time) or within this long (12h, 7d, 2w).")
 @click.option("--prompts", is_flag=True, help="Only the user's own words: prompts (typed or queued), bash-mode and slash commands; never context the client or IDE injected.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="At most this many hits.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (snippet, highlights, link, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (snippet, highlights, link, ranked_within, ...).")
 @pass_app
 def search_command(app: AppContext, query: str, repo: str | None, user: str | None, since: str | None, prompts: bool,
                    limit: int, as_json: bool) -> None:
@@ -29,7 +29,9 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
     paths of every session (with --prompts: in what the users typed only).
     Every word must occur, in any of its forms ("rate limit" finds "rate
     limiting"); "quote" a phrase. Hits with the words as typed first, then
-    the best."""
+    the best. A query that matches very many texts ranks the newest of them
+    only, and the output says how many: add words or a filter to reach older
+    ones."""
     with caught_up(app) as conn:
         unknown_filter(conn, repo or "", user or "")
         try:
@@ -50,3 +52,5 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
         console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(hit.title[:60])} · {where} · {times.shown(hit.timestamp, None)}")  # the local zone, named, as `sessions` shows
         console.print(f"  {snippet}")
         console.print(f"  [dim]{hit.link}[/]")
+    if note := search.ranked_note(hits):
+        console.print(f"[dim]{escape(note)}[/]")

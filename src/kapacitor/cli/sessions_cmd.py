@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -99,16 +99,16 @@ def _write_json(conn: ReadDb, limit: int | None, tz: tzinfo | None) -> None:
     """The ``--json`` array on standard output, a row at a time: each stored row
     (the server's ``/sessions/{id}.json`` keys but its own ``status``, ``owner``,
     ``visibility``) with its times in ``tz`` (None: local), in the server's one
-    form (``json_times``)."""
-    from kapacitor.json_times import zoned_text
+    form (``json_times``), at the places the read model keeps beside it."""
+    from kapacitor.json_times import zoned_at
 
-    out, rows, between = sys.stdout, sessions.newest_json(conn, limit), ""
-    out.write("[")
-    while batch := list(islice(rows, 500)):  # a few hundred rows a call: zoned_text's per-call cost
+    out, between = sys.stdout, "["
+    gc.freeze()  # what the imports made stays: no collection here or at exit walks it again
+    for text in zoned_at(sessions.newest_json(conn, limit), tz):
         out.write(between)
-        out.write(zoned_text(",\n".join(batch), tz))
+        out.write(text)
         between = ",\n"
-    out.write("]\n")
+    out.write("[]\n" if between == "[" else "]\n")
 
 
 # session, started, tools, tokens, cost: their widths, and the one-space rule between 7 columns

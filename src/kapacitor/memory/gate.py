@@ -37,6 +37,22 @@ def visible_sessions(conn: ReadDb, viewer: Viewer, session_ids: Iterable[str]) -
     return {i for i in ids if not i} | set(viewers.visible_sessions(conn, viewer, [i for i in ids if i]))
 
 
+def visible_clause(viewer: Viewer, session_col: str, key_col: str) -> tuple[str, list[Any]]:
+    """``visible_sessions`` as SQL, for a query that filters its rows in the
+    database (search ranks only what the viewer may see): (condition, params)
+    true when ``viewer`` may see the session of a row joined to its
+    ``repository_sessions`` row (``session_col`` and ``key_col`` name that row's
+    columns; NULL when it has none, as in a LEFT JOIN: then false, as
+    ``visible_sessions`` finds no row); ``""`` when they see all. The viewer's
+    own rule (``access.viewer.visible_clause``), checked row by row, so a query
+    that stops early checks only the rows it reads."""
+    if viewer is None or getattr(viewer, "admin", False):
+        return "", []
+    if not isinstance(viewer, viewers.Viewer):
+        return "0 = 1", []
+    return viewers.visible_clause(viewer, session_col, key_col)
+
+
 def visible(conn: ReadDb, viewer: Viewer, items: Sequence[T], session_of: Callable[[T], str]) -> list[T]:
     """``items`` whose source session ``viewer`` may see, in order."""
     allowed = visible_sessions(conn, viewer, (session_of(i) for i in items))

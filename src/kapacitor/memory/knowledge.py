@@ -258,10 +258,12 @@ def repo_sessions(conn: ReadDb, viewer: gate.Viewer, repo: str, limit: int = 10)
     return gate.visible(conn, viewer, rows, lambda r: r["session_id"])
 
 
-def latest_session(conn: ReadDb, viewer: gate.Viewer, repo: str = "") -> str:
-    """The newest session of ``repo`` (any, without one); ``SessionNotFound`` when none."""
-    where, params = ("WHERE key = ?", [repo]) if repo else ("", [])
-    for (sid,) in conn.execute(f"SELECT session_id FROM repository_sessions {where} ORDER BY started DESC LIMIT 50", params):
+def latest_session(conn: ReadDb, viewer: gate.Viewer, project: str = "") -> tuple[str, str]:
+    """(session id, project) of the newest session of ``project`` (a GitHub
+    ``owner/repo`` or a directory: the list's grouping, ``session_keys.group_of``),
+    of the whole store without one; ``SessionNotFound`` when none."""
+    where, params = ("WHERE key = ?", [project]) if project else ("", [])
+    for sid, key in conn.execute(f"SELECT session_id, key FROM repository_sessions {where} ORDER BY started DESC LIMIT 50", params):
         if gate.may_see(conn, viewer, sid):
-            return str(sid)
-    raise SessionNotFound(f"no sessions{' in ' + repo if repo else ''} yet")
+            return str(sid), str(key)
+    raise SessionNotFound(f"no sessions{' of ' + project if project else ''} yet")

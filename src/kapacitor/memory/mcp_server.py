@@ -99,7 +99,8 @@ def build(api: Api) -> MCPServer:
         "failed"); "quote" a phrase. since: a day (YYYY-MM-DD, UTC) or a duration
         back from now (12h, 7d, 2w)."""
         hits = api.call("GET", "/api/search", params={"q": query, "repo": repo, "user": user, "since": since, "limit": limit})
-        return json.dumps([{k: h[k] for k in ("session_id", "title", "repo", "kind", "tool", "snippet", "timestamp", "link")}
+        return json.dumps([{k: h[k] for k in ("session_id", "title", "repo", "kind", "tool", "snippet", "timestamp", "link",
+                                              "ranked_within")}
                            for h in hits], indent=1, ensure_ascii=False)
 
     @server.tool()

@@ -6,7 +6,9 @@ phrase" must occur as written up to word forms, nothing else is FTS5 syntax (so
 ``foo-bar`` or ``a.b(c)`` never fail as a query). Hits with every term exactly
 as typed come first, then by FTS5's bm25 (on PostgreSQL ``ts_rank``); filtered
 by repository, user and start date through the timeline's table, to the user's
-own words (``scope="prompts"``), and by the visibility gate. Each hit has a
+own words (``scope="prompts"``), and by the visibility gate, all in the
+database, before ranking. Of a broad query's matches only the newest
+``RANKED_WITHIN`` are ranked, and its hits say so. Each hit has a
 snippet as ``parts``: (text, is_match) pairs, so the CLI, the JSON and the page
 each mark matches their own way; both backends cut and mark it with the same
 code (``fts5_snippet``: FTS5's ``snippet()`` in Python, over word forms).
@@ -29,6 +31,14 @@ from kapacitor.word_forms import form, forms, spans
 
 _START, _END = "\x02", "\x03"
 SNIPPET_TOKENS = 16
+RANKED_WITHIN = 2_000
+"""A search ranks at most this many matching texts: the newest (the last in the
+log) of those its filters and the viewer let through. Ranking reads every match
+it ranks, so a broad query took seconds on a 200 MB store (``hello.py`` is in
+49,506 of its 133,800 texts); finding the newest ones is cheap in both
+databases (FTS5 walks its matches by rowid, newest first). A query with no
+more matches than this is ranked whole, as before; with more, each hit says so
+(``Hit.ranked_within``), and the page and the CLI tell people to narrow it."""
 
 
 class SearchError(ValueError):
@@ -50,6 +60,9 @@ class Hit:
     user: str = ""
     started: str = ""
     link: str = field(default="")
+    ranked_within: int | None = None
+    """``RANKED_WITHIN`` when more texts matched than a search ranks (the hit is
+    the best of the newest ones), else None (every match was ranked)."""
 
     @property
     def snippet(self) -> str:
@@ -109,15 +122,25 @@ def searched(text: str) -> list[tuple[str, list[str]]]:
 
 @dataclass
 class Matching:
-    """How the ``searched`` terms are found in one database: ``tiers``, the
-    conditions (with their params) of the hits with every term exactly as typed,
-    then of those with other word forms only (together: every term's word forms
-    occur, a phrase's in a row), and ``rank`` (with its params), the order within
-    a tier: FTS5's bm25 (its ``rank``), on PostgreSQL ``ts_rank``."""
+    """How the ``searched`` terms are found in one database: ``every``, the
+    condition (with its params) of every match (every term's word forms occur, a
+    phrase's in a row); ``tiers``, the conditions of the matches with every term
+    exactly as typed, then of those with other word forms only (together:
+    ``every``); ``rank`` (with its params), the order within a tier: FTS5's bm25
+    (its ``rank``), on PostgreSQL ``ts_rank``, then the newest first; ``newest``,
+    a document's place in the log, larger for later ones (the FTS5 ``rowid``,
+    documents being indexed in log order; on PostgreSQL the event's
+    ``position``); ``row``, what names one document (FTS5's ``rowid``,
+    PostgreSQL's ``ctid``); and ``among``, the condition (with its params) of
+    the documents named in a list of ``row``."""
 
+    every: tuple[str, list[Any]]
     tiers: list[tuple[str, list[Any]]]
     rank: str
     rank_params: list[Any]
+    newest: str
+    row: str
+    among: Callable[[list[Any]], tuple[str, list[Any]]]
 
 
 def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
@@ -131,17 +154,23 @@ def _matching(conn: ReadDb, found: list[tuple[str, list[str]]]) -> Matching:
         # positions up to 16,383 and 256 a word, FTS5 every one
         phrases = [" ".join(forms_) for _, forms_ in found if len(forms_) > 1]
         condition = " AND ".join(["s.stemmed @@ ?::tsquery", *["(' ' || s.stems || ' ') LIKE ?"] * len(phrases)])
-        params = [wanted, *(f"% {p} %" for p in phrases), *exact]
-        return Matching([(f"{condition} AND s.doc @@ ({as_typed})", params),
-                         (f"{condition} AND NOT s.doc @@ ({as_typed})", params)],
-                        "ts_rank(s.stemmed, ?::tsquery) DESC", [wanted])
+        params = [wanted, *(f"% {p} %" for p in phrases)]
+        return Matching((condition, params),
+                        [(f"{condition} AND s.doc @@ ({as_typed})", [*params, *exact]),
+                         (f"{condition} AND NOT s.doc @@ ({as_typed})", [*params, *exact])],
+                        'ts_rank(s.stemmed, ?::tsquery) DESC, s."position" DESC', [wanted], 's."position"', "s.ctid",
+                        lambda rows: ("s.ctid = ANY(?::tid[])", [rows]))  # the GIN index finds them again: a test
     stems = " AND ".join(_phrase("stems", " ".join(forms_)) for _, forms_ in found)
     as_typed = " AND ".join(_phrase("text", term) for term in exact)
     # ``rank`` is bm25 too, but ordering by it lets FTS5 sort the matches itself, by
     # rowid and score: the text and the joined row are read for the hits kept only
-    # (``ORDER BY bm25(search_text)`` sorted every match with both).
-    return Matching([("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
-                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [])
+    # (``ORDER BY bm25(search_text)`` sorted every match with both). The rowids
+    # listed are a test (``+``), not a lookup each; FTS5 ranks only their span.
+    return Matching(("search_text MATCH ?", [stems]),
+                    [("search_text MATCH ?", [f"({stems}) AND ({as_typed})"]),
+                     ("search_text MATCH ?", [f"({stems}) NOT ({as_typed})"])], "rank", [], "s.rowid", "s.rowid",
+                    lambda rows: (f"+s.rowid IN ({', '.join('?' * len(rows))}) AND s.rowid BETWEEN ? AND ?",
+                                  [*rows, min(rows), max(rows)]))
 
 
 def _phrase(column: str, text: str) -> str:
@@ -256,24 +285,48 @@ def search(conn: ReadDb, viewer: gate.Viewer, query: str, *, repo: str = "", use
             params.append(times.since_start(since, tz))
         except ValueError as exc:
             raise SearchError(f"since: {exc}") from None
+    visible, visible_params = gate.visible_clause(viewer, "r.session_id", "r.key")  # ranked: only what they may see
+    if visible:
+        clauses.append(visible)
+        params += visible_params
     matching, rows = _matching(conn, found), []
+    tables = "search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
+    every, every_params = matching.every
+    newest = conn.execute(  # FTS5 walks its matches newest first: nothing is ranked here
+        f"SELECT {matching.row} FROM {tables} WHERE {' AND '.join([every, *clauses])}"
+        f" ORDER BY {matching.newest} DESC LIMIT ?", [*every_params, *params, RANKED_WITHIN + 1],
+    ).fetchall()
+    if not newest:
+        return []
+    past = len(newest) > RANKED_WITHIN
+    # the kept ones passed the filters: the ranking tests that they are among them
+    # (FTS5 would read each text's row to test a filter again), and the viewer's rule
+    among, among_params = matching.among([row for (row,) in newest[:RANKED_WITHIN]])
+    clauses, params = [among, *([visible] if visible else [])], [*among_params, *visible_params]
     for condition, condition_params in matching.tiers:  # the words as typed first: most searches need one tier
-        if len(rows) < limit * 2:
+        if len(rows) < limit:
             rows += conn.execute(
                 f"SELECT s.session_id, s.kind, s.event_id, s.anchor, s.position, s.timestamp, s.tool, s.text,"
                 f' coalesce(r.title, \'\'), coalesce(r.key, \'\'), coalesce(r."user", \'\'), coalesce(r.started, \'\')'
-                f" FROM search_text s LEFT JOIN repository_sessions r ON r.session_id = s.session_id"
-                f" WHERE {' AND '.join([condition, *clauses])} ORDER BY {matching.rank} LIMIT ?",
-                [*condition_params, *params, *matching.rank_params, limit * 2 - len(rows)],
+                f" FROM {tables} WHERE {' AND '.join([condition, *clauses])} ORDER BY {matching.rank} LIMIT ?",
+                [*condition_params, *params, *matching.rank_params, limit - len(rows)],
             ).fetchall()
-    hits = [Hit(sid, kind, eid, anchor, int(pos), ts, tool, [(snip, False)], title, key, who, started)
+    hits = [Hit(sid, kind, eid, anchor, int(pos), ts, tool, [(snip, False)], title, key, who, started,
+                ranked_within=RANKED_WITHIN if past else None)
             for sid, kind, eid, anchor, pos, ts, tool, snip, title, key, who, started in rows]
-    hits = gate.visible(conn, viewer, hits, lambda h: h.session_id)[:limit]
     phrases = [forms_ for _, forms_ in found]
     for hit in hits:  # only the hits shown are cut and marked, from the whole text
         hit.parts = _parts(fts5_snippet(hit.snippet, phrases))
         hit.link = chat_link(hit.session_id, hit.anchor)
     return hits
+
+
+def ranked_note(hits: list[Hit]) -> str:
+    """What the page and the CLI tell people when ``hits`` are the
+    best of the newest matches only ("" when every match was ranked)."""
+    n = hits[0].ranked_within if hits else None
+    return (f"More than {n:,} texts match: these are the best of the newest {n:,}. Add words, or a repository,"
+            f" user or since filter, to reach older ones.") if n else ""
 
 
 def chat_link(session_id: str, anchor: str) -> str:

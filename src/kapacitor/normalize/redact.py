@@ -81,8 +81,11 @@ def _compiled(regex: str, flags: int = 0) -> re.Pattern[str]:
 
 def marker_pattern() -> re.Pattern[str]:
     return _compiled(MARKER)
+# Blanks are taken possessively (``*+``): in the view a run of escapes or colour
+# codes is a run of spaces, and two greedy runs of blanks side by side would try
+# every split of it (a key word before 4,000 colour codes took 13 s).
 _KEYED_TAIL = (
-    r"(?![A-Za-z0-9])[ \t]*[\"'\]]{0,3}[ \t]*(?::=|=>|=|:)[ \t]*(?:(?P<q>[\"'])[ \t]*)?"
+    r"(?![A-Za-z0-9])[ \t]*+[\"'\]]{0,3}[ \t]*+(?::=|=>|=|:)[ \t]*+(?:(?P<q>[\"'])[ \t]*+)?"
     r"(?P<value>[^\s\"'`<>,;(){}\[\]\\]+)"
 )
 
@@ -799,6 +802,22 @@ class Redactor:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         masked = self.redact(text)
         return value if masked is text else json.loads(masked)
+
+    def __reduce__(self) -> tuple:
+        """Pickled as what it is made from (the rule specs, keyword index,
+        allowlists, key and switches), its compiled rules and automata made
+        again where it is loaded: the importer's masking worker
+        (``capture/masking.py``) gets this rule set so."""
+        index = (self._by_keyword, self._always, self._lower, self._exact, self._probes)
+        return (_remade, (self.specs, self.keyed, self.allow, self.key(), self._scans is not None, self.enabled, self.off,
+                          self.off_repositories, index))
+
+
+def _remade(specs: list, keyed: _Keyed | None, allow: _Allow, key: bytes, accelerate: bool, enabled: bool,
+            off: tuple[str, ...], off_repositories: frozenset[str], index: tuple) -> Redactor:
+    """A pickled ``Redactor`` loaded (``Redactor.__reduce__``)."""
+    return Redactor(specs, keyed, allow, key=key, accelerate=accelerate, enabled=enabled, off=off,
+                    off_repositories=off_repositories, index=index)
 
 
 # --- loading -------------------------------------------------------------------

@@ -46,7 +46,7 @@ from kapacitor import times
 from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
-from kapacitor.projections.session_keys import shared_keys
+from kapacitor.projections.session_keys import shared_keys, total_tokens
 
 CALL_FACTS = ("thinking_tokens", "requested_model", "effort")
 """Per-call facts newer clients report beside the tokens (kept on ``Call.usage``)."""
@@ -109,6 +109,8 @@ class SessionSummary:
     active_spans: list[list[float]] = field(default_factory=list)
     """Sorted [first, last] event times (Unix seconds) of the stretches of activity,
     each more than ``IDLE_SECONDS`` apart (see ``add_activity``)."""
+    subagent_spans: dict[str, list[str]] = field(default_factory=dict)
+    """Per subagent: [first, last] time (ISO 8601) of its own transcript records."""
     _pending_files: dict[str, str] = field(default_factory=dict, repr=False)
     _open_calls: dict[str, str] = field(default_factory=dict, repr=False)
     _failed_calls: dict[str, str] = field(default_factory=dict, repr=False)
@@ -248,6 +250,23 @@ class SessionSummary:
         list and the trace's root show."""
         return times.seconds_between(self.started, self.ended)
 
+    def subagent_figures(self, agent_id: str) -> dict[str, Any]:
+        """What one subagent used, by the session's own rules, the one count the
+        chat, the trace and the stats show: ``started``/``ended`` (its first and
+        last transcript record, ISO 8601), ``duration_seconds`` (between them, as a
+        session's duration; None before it has two times), ``tokens`` per model
+        (as ``tokens``) and ``tokens_total`` (in + out + cache read + cache write,
+        every model) over the API requests of its own transcript."""
+        started, ended = self.subagent_spans.get(agent_id) or ("", "")
+        tokens = self.tokens(agent_id)
+        return {
+            "started": started,
+            "ended": ended,
+            "duration_seconds": times.seconds_between(started, ended),
+            "tokens": tokens,
+            "tokens_total": total_tokens(tokens),
+        }
+
     def as_json(self) -> dict[str, Any]:
         """The session's row: ``kapacitor sessions --json`` and the server's
         ``/sessions/{id}.json`` (the README's table), ending with the keys every
@@ -281,7 +300,7 @@ class SessionSummary:
             "model_requests": self.model_requests(),
             "model_switches": self.model_switches,
             "subagents": [
-                {"agent_id": agent_id, **SUBAGENT_DEFAULTS, **info, "tokens": self.tokens(agent_id)}
+                {"agent_id": agent_id, **SUBAGENT_DEFAULTS, **info, **self.subagent_figures(agent_id)}
                 for agent_id, info in self.subagents.items()
             ],
             "cost_usd": None if cost is None else float(round(cost, 8)),
@@ -298,14 +317,17 @@ class SessionSummary:
         return row | shared_keys(row)
 
 
+SUBAGENT_FIGURES = ("started", "ended", "duration_seconds", "tokens", "tokens_total")
+"""The keys of ``SessionSummary.subagent_figures``."""
+
 SUBAGENT_DEFAULTS: dict[str, Any] = {
     "agent_type": "",
     "description": None,
     "tool_use_id": None,
     "status": "running",
     "result": None,
-    "duration_seconds": None,
     "background": False,
+    "client_reported": None,
 }
 """Every key of a ``subagents`` entry, whichever of its start or completion was folded."""
 
@@ -353,6 +375,9 @@ class SessionSummaries:
         # SessionStarted repeats its first record's time, which may be inherited.
         if stamp and event.type != "SessionStarted":
             summary.add_time(stamp, hook)
+            if subagent and not hook:
+                span = summary.subagent_spans.setdefault(subagent, [stamp, stamp])
+                span[:] = min(span[0], stamp), max(span[1], stamp)
         usage = event.metadata.get(USAGE_METADATA_KEY)
         if usage:
             _count_call(summary, usage, subagent)
@@ -527,13 +552,29 @@ def _subagent_completed(summary: SessionSummary, data: dict[str, Any], _: str | 
     ext = (data.get("extensions") or {}).get("claude_code", {})
     entry = summary.subagents.setdefault(data.get("agent_id", ""), {"tool_use_id": ext.get("tool_use_id")})
     entry["tool_use_id"] = entry.get("tool_use_id") or ext.get("tool_use_id")
-    duration = ext.get("duration_ms")
     entry.update(
         status=data.get("outcome") or "completed",
         result=str(data.get("summary", ""))[:RESULT_CHARS],
-        duration_seconds=None if duration is None else duration / 1000,
         background=bool(ext.get("background")),
+        client_reported=subagent_client_reported(ext),
     )
+
+
+def subagent_client_reported(ext: dict[str, Any]) -> dict[str, Any] | None:
+    """What the client said of a finished subagent (the Agent result's
+    ``totalDurationMs``/``totalTokens``/``totalToolUseCount``, or a task
+    notification's usage), from ``SubagentCompleted``'s extension: its
+    ``duration_seconds`` (launch to completion, by the client's clock),
+    ``last_request_tokens`` (what the client calls the agent's total tokens: the
+    size of its last request, not what it used) and ``tool_uses``; None when it
+    said none. Kept as the client's; the pages show ``subagent_figures``."""
+    duration = ext.get("duration_ms")
+    reported = {
+        "duration_seconds": None if duration is None else duration / 1000,
+        "last_request_tokens": ext.get("total_tokens"),
+        "tool_uses": ext.get("tool_use_count"),
+    }
+    return reported if any(value is not None for value in reported.values()) else None
 
 
 def _client_state(summary: SessionSummary, data: dict[str, Any], subagent: str | None) -> None:

@@ -29,8 +29,8 @@ from markupsafe import Markup
 from kapacitor import times
 from kapacitor.cycles import young_collections_only
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
-from kapacitor.projections.session_summary import tool_failed
-from kapacitor.server.render.items import render_item
+from kapacitor.projections.session_summary import SUBAGENT_FIGURES, subagent_client_reported, tool_failed
+from kapacitor.server.render.items import NO_SUBAGENTS, Subagents, render_item
 from kapacitor.server.render.media import attach_sources
 from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import NO_STREAM, EventStore
@@ -72,8 +72,10 @@ class ToolCall:
     background: dict[str, Any] | None = None
     """For an Agent call run in the background: its ``status`` (running until its
     task notification arrives, then completed / failed / killed), ``result``,
-    ``duration_ms``, ``total_tokens``, ``tool_use_count`` and ``notification`` (the
-    id of the chat item that announced it)."""
+    ``finished``, ``notification`` (the id of the chat item that announced it) and
+    ``client_reported``: what the notification said (``session_summary.subagent_client_reported``).
+    The subagent's time and tokens as the pages count them are the session row's
+    (``SessionSummary.subagent_figures``), not these."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -717,9 +719,7 @@ def _background_done(c: _Conversation, event: RecordedEvent, call: ToolCall | No
         call.background = (call.background or {}) | {
             "status": event.data.get("outcome", ""),
             "result": event.data.get("summary", ""),
-            "duration_ms": ext.get("duration_ms"),
-            "total_tokens": ext.get("total_tokens"),
-            "tool_use_count": ext.get("tool_use_count"),
+            "client_reported": subagent_client_reported(ext),
             "finished": event.data.get("timestamp", ""),
             "notification": notice.id if notice else "",
         }
@@ -742,17 +742,19 @@ _HANDLERS = {
 }
 
 
-def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: int = 200) -> Markup:
+def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: int = 200,
+                subagents: Subagents = NO_SUBAGENTS) -> Markup:
     """Sanitised HTML for at most ``limit`` items from ``start``, counting the
     subagent items nested in them (an item is never split, so a page holds at
     least one); when more remain, a placeholder that htmx swaps for the next
-    page once it scrolls into view."""
+    page once it scrolls into view. ``subagents``: the session row's subagents
+    by agent id (their time and tokens, shown on their Agent calls)."""
     start = max(0, start)
     end, weight = start, 0
     while end < len(items) and (end == start or weight + size_of(items[end]) <= limit):
         weight += size_of(items[end])
         end += 1
-    page = _render_page(items[start:end])
+    page = _render_page(items[start:end], subagents)
     if end < len(items):
         url = f"/sessions/{quote(session_id, safe='')}/chat?start={end}"
         page += html(
@@ -763,7 +765,7 @@ def render_chat(session_id: str, items: list[ChatItem], start: int = 0, limit: i
     return page
 
 
-def _render_page(items: list[ChatItem]) -> Markup:
+def _render_page(items: list[ChatItem], subagents: Subagents) -> Markup:
     """The items' HTML; each run of inherited history folded under one line that
     names the session it belongs to (and is counted in)."""
     parts: list[Markup] = []
@@ -779,7 +781,7 @@ def _render_page(items: list[ChatItem]) -> Markup:
                     len(run),
                     quote(owner, safe=""),
                     owner[:8],
-                    Markup("").join(render_item(i) for i in run),
+                    Markup("").join(render_item(i) for i in run),  # counted there: no figures of this session
                 )
             )
             run.clear()
@@ -793,9 +795,24 @@ def _render_page(items: list[ChatItem]) -> Markup:
         if owner:
             run.append(item)
         else:
-            parts.append(render_item(item))
+            parts.append(render_item(item, subagents))
     flush()
     return Markup("").join(parts)
+
+
+def items_json(items: list[ChatItem], subagents: Subagents = NO_SUBAGENTS) -> list[dict[str, Any]]:
+    """The items as JSON (``ChatItem.as_json``), each subagent run (``tool.subagent``,
+    nested ones too) with its ``figures`` from the session row's ``subagents`` (by
+    agent id): ``SUBAGENT_FIGURES``, the time and tokens the pages show."""
+    out = [item.as_json() for item in items]
+    runs = [run for item in out if (run := (item.get("tool") or {}).get("subagent"))]
+    while runs:
+        run = runs.pop()
+        entry = subagents.get(run.get("agent_id", ""))
+        if entry is not None:
+            run["figures"] = {key: entry.get(key) for key in SUBAGENT_FIGURES}
+        runs.extend(sub for item in run.get("items") or [] if (sub := (item.get("tool") or {}).get("subagent")))
+    return out
 
 
 def size_of(item: ChatItem) -> int:

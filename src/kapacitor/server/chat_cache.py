@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kapacitor.events import scrub_log_stream
 from kapacitor.server.chat import BuildStopped, ChatItem, ChatModel
@@ -61,13 +62,19 @@ class ChatCache:
         with self.lock(session_id):
             return self._entry(store, session_id, inherited or {}).chat.items
 
-    def tree(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None) -> TraceNode:
-        """The session's trace tree (``trace.trace_tree``), grown with the items."""
+    def tree(self, store: EventStore, session_id: str, inherited: Mapping[int, str] | None = None,
+             subagents: Mapping[str, Mapping[str, Any]] | None = None) -> TraceNode:
+        """The session's trace tree (``trace.trace_tree``), grown with the items; given
+        the session row's ``subagents`` (by agent id), each subagent node spans its
+        subagent as they say (``TraceModel.time_subagents``)."""
         with self.lock(session_id):
             entry = self._entry(store, session_id, inherited or {})
             if entry.trace is None:
                 entry.trace = TraceModel(entry.chat)
-            return entry.trace.update()
+            tree = entry.trace.update()
+            if subagents:
+                entry.trace.time_subagents(subagents)
+            return tree
 
     def room(self) -> int:
         """How many more sessions the cache keeps before it drops one."""

@@ -37,6 +37,18 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
+def seconds(ms: float) -> str:
+    """A short span given in milliseconds, to a tenth of a second: 1101 -> '1.1 s',
+    587 -> '587 ms'. A tool call's time and a subagent's read so on every tab
+    (chat, trace, stats)."""
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def span(value: float | None) -> str:
+    """``seconds`` for a span given in seconds (a subagent's ``duration_seconds``); '—' when unknown."""
+    return "—" if value is None else seconds(value * 1000)
+
+
 @pass_context
 def when(context: Any, stamp: str | None) -> str:
     """An ISO time as 'YYYY-MM-DD HH:MM PDT', in the viewer's zone (``tz`` in the
@@ -81,7 +93,7 @@ def shortdir(path: str | None) -> str:
 
 
 FILTERS = {
-    "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "when": when, "day": day,
+    "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "span": span, "when": when, "day": day,
     "isotime": isotime, "number": number, "plural": plural, "percent": percent,
     "total_tokens": total_tokens,
 }  # fmt: skip

@@ -178,6 +178,9 @@ def _visible_fact(request: Request, fact_id: str) -> facts.Fact:
 def search_json(request: Request, q: str, repo: str = "", user: str = "", since: Since = "", session: str = "",
                 scope: Annotated[str, Query(alias="in", description="`all`, or `prompts`: the user's own words only")] = "all",
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """The best ``limit`` hits, best first. ``ranked_within`` on each hit: 2,000 when
+    more texts match than a search ranks (the hits are the best of the newest
+    2,000: narrow the query to reach older ones), else null (``docs/memory.md``)."""
     try:
         hits = search.search(conn(request), viewer_of(request), q, repo=repo, user=user, since=since, tz=viewer_zone(request),
                              session_id=session, scope=scope, limit=limit)

@@ -147,4 +147,4 @@ def search_page(request: Request, form: Annotated[Checked[SearchForm], Depends(l
         except search.SearchError as exc:
             problems.append(str(exc))
     return form_page(request, "search.html", problems, q=f.q, repo=f.repo, user=f.user, since=f.since, scope=f.scope,
-                     hits=hits, sessions=search.by_session(hits))
+                     hits=hits, sessions=search.by_session(hits), ranked_note=search.ranked_note(hits))

@@ -85,12 +85,20 @@ def chat_items(request: Request, session_id: str) -> list[chat.ChatItem]:
 def trace_tree(request: Request, session_id: str, session: dict[str, Any] | None = None) -> trace.TraceNode:
     """The session's kept trace; given its ``session`` row, the root spans the session as
     the header states it (``SessionSummary.duration_seconds``: every timestamped event,
-    not the chat's alone)."""
+    not the chat's alone), and each subagent node its subagent as the chat and the
+    stats state it (``SessionSummary.subagent_figures``)."""
     inherited = inherited_positions(conn(request), session_id)
-    tree: trace.TraceNode = request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited)
+    subagents = subagents_of(session) if session else None
+    tree: trace.TraceNode = request.app.state.chat_cache.tree(request.app.state.store, session_id, inherited, subagents)
     if session and session["started"] and session["ended"]:
         tree.started, tree.ended = session["started"], session["ended"]
     return tree
+
+
+def subagents_of(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The session row's subagents by agent id: the one count of each one's time and
+    tokens (``SessionSummary.subagent_figures``) the chat, the trace and the stats show."""
+    return {entry["agent_id"]: entry for entry in session.get("subagents") or []}
 
 
 def reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
@@ -99,12 +107,13 @@ def reading(request: Request, session_id: str) -> AbstractContextManager[Any]:
     return request.app.state.chat_cache.lock(session_id)  # type: ignore[no-any-return]
 
 
-def _chat_html(request: Request, session_id: str, start: int, limit: int, upto: int = 0) -> Markup:
+def _chat_html(request: Request, session: dict[str, Any], start: int, limit: int, upto: int = 0) -> Markup:
     """``upto``: the page reaches at least that item (an eval's evidence link)."""
+    session_id = session["session_id"]
     with reading(request, session_id):
         items = chat_items(request, session_id)
         limit = max(limit, sum(chat.size_of(item) for item in items[start : upto + 1]))
-        return chat.render_chat(session_id, items, start=start, limit=limit)
+        return chat.render_chat(session_id, items, start=start, limit=limit, subagents=subagents_of(session))
 
 
 @router.get("/sessions/{session_id}.json", summary="A session's summary row")
@@ -118,9 +127,11 @@ def session_json(request: Request, session_id: str, tz: Annotated[str, TZ_PARAM]
 
 @router.get("/sessions/{session_id}/chat.json", summary="A session's chat items")
 def chat_json(request: Request, session_id: str) -> list[dict[str, Any]]:
-    _session(request, session_id)
+    """The chat items (``ChatItem.as_json``); each subagent run (``tool.subagent``) with
+    its ``figures``: its time and tokens as the trace and the stats count them."""
+    session = _session(request, session_id)
     with reading(request, session_id):
-        return [item.as_json() for item in chat_items(request, session_id)]
+        return chat.items_json(chat_items(request, session_id), subagents_of(session))
 
 
 @router.get("/sessions/{session_id}/trace.json", summary="A session's call tree")
@@ -142,7 +153,7 @@ def stats_json(request: Request, session_id: str) -> dict[str, Any]:
 def chat_page(request: Request, session_id: str, asked: Annotated[Checked[ChatQuery], Depends(lenient(ChatQuery))]) -> HTMLResponse:
     session = _session(request, session_id)
     upto = asked.value.upto
-    return tab_page(request, session, "chat", lambda: _chat_html(request, session_id, 0, CHAT_PAGE, upto), asked)
+    return tab_page(request, session, "chat", lambda: _chat_html(request, session, 0, CHAT_PAGE, upto), asked)
 
 
 @router.get("/sessions/{session_id}/chat", response_class=HTMLResponse, summary="A slice of the chat (htmx)")
@@ -153,8 +164,7 @@ def chat_slice(
     limit: Annotated[int, Query(ge=1, le=100_000)] = CHAT_PAGE,
 ) -> HTMLResponse:
     """Items ``start`` to ``start + limit``, ending with a lazy loader for the rest."""
-    _session(request, session_id)
-    return HTMLResponse(_chat_html(request, session_id, start, limit))
+    return HTMLResponse(_chat_html(request, _session(request, session_id), start, limit))
 
 
 @router.get("/sessions/{session_id}/trace", response_class=HTMLResponse, summary="Session page: trace tab")

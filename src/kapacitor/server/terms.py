@@ -6,7 +6,10 @@ A model call's prompt is split three ways by the API: ``input_tokens`` (read
 fresh), ``cache_read_input_tokens`` (served from the prompt cache) and
 ``cache_creation_input_tokens`` (written to it); ``output_tokens`` is what the
 model wrote. "Tokens" alone, on the list, the sidebar, the session header and
-the trace, is all four summed over every model, subagents included.
+the trace, is all four summed over every model, subagents included; a
+subagent's own "tokens" (its Agent call in the chat, its trace node, the stats)
+are the same four over its own requests, and its time is the span of its own
+transcript records (``SessionSummary.subagent_figures``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ TERMS = {
     "cache_write": "cache write: prompt tokens written to the prompt cache for later calls",
     "tokens": "tokens: in + out + cache read + cache write, every model, subagents included",
     "cache_hit": "cache hit: cache read / (in + cache read + cache write), the share of the prompt served from the cache",
+    "subagent_tokens": "tokens: in + out + cache read + cache write, every model, over the subagent's own requests (as the trace and the stats count them)",
+    "subagent_time": "the subagent's time: from its first transcript record to its last (as the trace and the stats show it)",
 }
 """Each term's tooltip (``terms`` in every template)."""
 

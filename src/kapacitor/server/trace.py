@@ -121,6 +121,8 @@ class TraceModel:
         self.todo_error: dict[int, bool] = {}
         self.notices: set[int] = set()
         self.auto_labels: set[int] = set()
+        self.subagents: dict[str, TraceNode] = {}
+        """Each subagent's node, by agent id (``time_subagents``)."""
         self.growers: list[_Grower] = []
         self.before: dict[int, tuple[TraceNode, dict[str, int], int]] | None = None
         """While updating: each node changed or added (id → the node, its tokens and
@@ -156,6 +158,16 @@ class TraceModel:
             grower.catch_up()
         self._settle()
         return self.tree
+
+    def time_subagents(self, subagents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Span each subagent node as its subagent's entry in the session row says
+        (``subagents`` by agent id: ``SessionSummary.subagent_figures``, from its first
+        transcript record to its last, the time the chat and the stats show), not by
+        its items alone. A node whose subagent the row lacks keeps its own span."""
+        for agent_id, node in self.subagents.items():
+            entry = subagents.get(agent_id)
+            if entry and entry.get("started") and entry.get("ended"):
+                node.started, node.ended = entry["started"], entry["ended"]
 
     def added(self, child: TraceNode, parent: TraceNode) -> None:
         self.parent[id(child)] = parent
@@ -353,6 +365,8 @@ def _fill_tool_node(node: TraceNode, call: ToolCall, model: TraceModel | None) -
         grower = _Grower(sub, model, run.items)
         grower.add(node, sub)
         grower.catch_up()
+        if model is not None:
+            model.subagents[run.agent_id] = sub
     sub.detail = {
         "agent_id": run.agent_id,
         "agent_type": run.agent_type,

@@ -182,29 +182,22 @@ class Cursor:
     def rowcount(self) -> int:
         return self._cursor.rowcount
 
-    def fetchone(self) -> Any:
+    def _fetch(self, fetch: Callable[..., Any], *args: int) -> Any:
         try:
             with self._busy:
-                return self._cursor.fetchone()
+                return fetch(*args)
         except Exception as exc:
             self._db.refuse_if_closed(exc)
             raise
+
+    def fetchone(self) -> Any:
+        return self._fetch(self._cursor.fetchone)
 
     def fetchall(self) -> list[Any]:
-        try:
-            with self._busy:
-                return self._cursor.fetchall()
-        except Exception as exc:
-            self._db.refuse_if_closed(exc)
-            raise
+        return self._fetch(self._cursor.fetchall)
 
     def fetchmany(self, size: int) -> list[Any]:
-        try:
-            with self._busy:
-                return self._cursor.fetchmany(size)
-        except Exception as exc:
-            self._db.refuse_if_closed(exc)
-            raise
+        return self._fetch(self._cursor.fetchmany, size)
 
     def __iter__(self) -> Iterator[Any]:
         while rows := self.fetchmany(500):

@@ -6,10 +6,12 @@ compactions, interrupts and client notices as slim rows in place."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from kapacitor.server.format import seconds
 from kapacitor.server.render.api_error import readable
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.render.media import render_media
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     from kapacitor.server.chat import ChatItem, ToolCall
 
 SUBAGENT_CAP = 500
+Subagents = Mapping[str, Mapping[str, Any]]
+"""A session row's ``subagents`` entries by agent id (``sessions_pages.subagents_of``)."""
+NO_SUBAGENTS: Subagents = {}
 _WRAPPED = re.compile(r"^\s*<([a-z][a-z0-9-]*)>(.*)</\1>\s*$", re.DOTALL)
 SUBTLE = {
     "command_output": "command output",
@@ -33,13 +38,17 @@ SUBTLE = {
 }
 
 
-def render_items(items: list[ChatItem]) -> Markup:
-    return Markup("").join(render_item(item) for item in items)
+def render_items(items: list[ChatItem], subagents: Subagents = NO_SUBAGENTS) -> Markup:
+    return Markup("").join(render_item(item, subagents) for item in items)
 
 
-def render_item(item: ChatItem) -> Markup:
+def render_item(item: ChatItem, subagents: Subagents = NO_SUBAGENTS) -> Markup:
     """The HTML of one item (each carries ``id="e-<event id>"`` to link to);
-    masked secrets show as badges."""
+    masked secrets show as badges. ``subagents``: the session row's subagents by
+    agent id (``SessionSummary.subagent_figures``), whose time and tokens an
+    Agent call's box shows."""
+    if item.kind == "tool":
+        return badges(_tool(item, subagents))
     return badges(_RENDERERS.get(item.kind, _subtle)(item))
 
 
@@ -143,10 +152,10 @@ def _thinking(item: ChatItem) -> Markup:
     return _folded(item, "thinking", html('<div class="md">{}</div>', render_markdown(item.text)))
 
 
-def _tool(item: ChatItem) -> Markup:
+def _tool(item: ChatItem, subagents: Subagents) -> Markup:
     call = item.tool
     assert call is not None
-    children = _subagent_items(call.subagent.items) if call.subagent else Markup("")
+    children = _subagent_items(call.subagent.items, subagents) if call.subagent else Markup("")
     css = " ".join(["tool", f"tool-{re.sub(r'[^A-Za-z0-9_-]', '_', call.name)}"] + _states(call))
     head = html(
         '<summary><span class="tool-name">{}</span> <span class="tool-summary">{}</span>{}</summary>',
@@ -154,14 +163,15 @@ def _tool(item: ChatItem) -> Markup:
         summary(call),
         _badges(call),
     )
-    body = html('<div class="tool-body">{}{}</div></details>', render_tool(call, children), render_media(call.media))
+    figures = subagents.get(call.subagent.agent_id) if call.subagent else None
+    body = html('<div class="tool-body">{}{}</div></details>', render_tool(call, children, figures), render_media(call.media))
     return _open(item, css, "details open") + head + body
 
 
-def _subagent_items(items: list[ChatItem]) -> Markup:
+def _subagent_items(items: list[ChatItem], subagents: Subagents) -> Markup:
     """A subagent's conversation, its first ``SUBAGENT_CAP`` items: a page never
     holds more than one capped subagent run (``chat.render_chat`` pages by size)."""
-    shown = render_items(items[:SUBAGENT_CAP])
+    shown = render_items(items[:SUBAGENT_CAP], subagents)
     if len(items) <= SUBAGENT_CAP:
         return shown
     note = html(
@@ -198,10 +208,6 @@ def _badges(call: ToolCall) -> Markup:
     if elapsed is not None:
         badges.append(html('<span class="badge time">{}</span>', seconds(elapsed)))
     return Markup(" ").join([Markup(""), *badges])
-
-
-def seconds(ms: float) -> str:
-    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
 
 
 def _api_error(item: ChatItem) -> Markup:
@@ -242,7 +248,6 @@ _RENDERERS = {
     "compact_summary": _compact_summary,
     "text": _text,
     "thinking": _thinking,
-    "tool": _tool,
     "api_error": _api_error,
     "compaction": _compaction,
     "interrupt": _interrupt,

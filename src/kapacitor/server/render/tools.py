@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from kapacitor.server.format import span
 from kapacitor.server.render.code import highlight
 from kapacitor.server.render.diff import render_diff
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.render.output import HARD_CAP, render_folded
 from kapacitor.server.render.sanitize import html
+from kapacitor.server.terms import TERMS
 
 if TYPE_CHECKING:
     from kapacitor.server.chat import ToolCall
@@ -130,10 +132,12 @@ def task_update(call: ToolCall, _children: Markup) -> Markup:
     )
 
 
-def agent(call: ToolCall, children: Markup) -> Markup:
-    """A subagent: its conversation inlined (which opens with its prompt), then its
-    answer, folded as it repeats the conversation's end. Without a recorded
-    conversation: the prompt it was given and the answer, open."""
+def agent(call: ToolCall, children: Markup, figures: Mapping[str, Any] | None = None) -> Markup:
+    """A subagent: where it stands and what it used (``figures``: its entry in the
+    session's row, ``SessionSummary.subagent_figures``), its conversation inlined
+    (which opens with its prompt), then its answer, folded as it repeats the
+    conversation's end. Without a recorded conversation: the prompt it was given
+    and the answer, open."""
     args = call.arguments
     kind = str(
         args.get("subagent_type") or (call.subagent.agent_type if call.subagent else "") or "agent"
@@ -144,8 +148,7 @@ def agent(call: ToolCall, children: Markup) -> Markup:
         args.get("description", ""),
     )
     background = call.background or {}
-    if background:
-        head += _background_badge(background)
+    head += _subagent_line(call, figures)
     if background.get("result"):
         answer = html('<div class="result agent-answer">{}</div>', render_markdown(str(background["result"])[:HARD_CAP]))
     elif call.result is None or call.is_error:
@@ -170,18 +173,23 @@ def agent(call: ToolCall, children: Markup) -> Markup:
     return head + prompt + answer
 
 
-def _background_badge(background: dict) -> Markup:
-    """Where a background agent stands: running, or its outcome, time and tokens,
-    linked to the notification that reported it."""
-    facts = [f"background · {background.get('status') or 'running'}"]
-    if background.get("duration_ms") is not None:
-        facts.append(f"{background['duration_ms'] / 1000:.1f} s")
-    if background.get("total_tokens") is not None:
-        facts.append(f"{background['total_tokens']:,} tokens")
-    text = " · ".join(facts)
+def _subagent_line(call: ToolCall, figures: Mapping[str, Any] | None) -> Markup:
+    """Where a background subagent stands (running until its notification, then its
+    outcome, linked to that notification; a synchronous one's is its call's own),
+    then the subagent's time and tokens as the trace and the stats count them.
+    Nothing for a call with neither."""
+    background = call.background or {}
+    facts = [html("background · {}", background.get("status") or "running")] if background else []
+    if figures and figures.get("duration_seconds") is not None:
+        facts.append(html('<span class="term" title="{}">{}</span>', TERMS["subagent_time"], span(figures["duration_seconds"])))
+    if figures and figures.get("tokens"):
+        facts.append(html('<span class="term" title="{}">{:,} tokens</span>', TERMS["subagent_tokens"], figures["tokens_total"]))
+    if not facts:
+        return NOTHING
+    text = Markup(" · ").join(facts)
     if background.get("notification"):
-        return html('<div class="agent-background"><a href="#e-{}">{}</a></div>', background["notification"], text)
-    return html('<div class="agent-background">{}</div>', text)
+        return html('<div class="agent-figures"><a href="#e-{}">{}</a></div>', background["notification"], text)
+    return html('<div class="agent-figures">{}</div>', text)
 
 
 def _task_subject(call: ToolCall) -> str:
@@ -235,6 +243,8 @@ REGISTRY: dict[str, Renderer] = {
 }
 
 
-def render_tool(call: ToolCall, children: Markup = NOTHING) -> Markup:
-    """The body of a tool call's chat item, by the tool's renderer."""
-    return REGISTRY.get(call.name, generic)(call, children)
+def render_tool(call: ToolCall, children: Markup = NOTHING, figures: Mapping[str, Any] | None = None) -> Markup:
+    """The body of a tool call's chat item, by the tool's renderer; an Agent/Task
+    call's also shows its subagent's ``figures`` (see ``agent``)."""
+    renderer = REGISTRY.get(call.name, generic)
+    return agent(call, children, figures) if renderer is agent else renderer(call, children)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from kapacitor import times
-from kapacitor.server.render.items import seconds
+from kapacitor.server.format import seconds
 from kapacitor.server.render.output import size
 from kapacitor.server.terms import TERMS
 
