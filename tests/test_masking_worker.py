@@ -88,8 +88,8 @@ def test_the_worker_masks_byte_for_byte_what_the_importer_would(tmp_path):
 
 
 def test_a_small_import_a_single_core_or_a_busy_machine_masks_inline(tmp_path, monkeypatch):
-    assert spare_core(2, 0.4) and spare_core(8, 6.5) and spare_core(4, 0.0)
-    assert not spare_core(2, 0.6) and not spare_core(2, 8.0) and not spare_core(1, 0.0) and not spare_core(8, 6.6)
+    assert spare_core(2, 0.9) and spare_core(8, 7.0) and spare_core(4, 0.0)
+    assert not spare_core(2, 1.1) and not spare_core(2, 8.0) and not spare_core(1, 0.0) and not spare_core(8, 7.1)
     monkeypatch.setenv("KAPACITOR_MASKING", "inline")
     assert Masker(expected_bytes=1 << 30).mode == "inline"
     monkeypatch.setenv("KAPACITOR_MASKING", "worker")
