@@ -253,6 +253,18 @@ def stop_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return records
 
 
+def assert_thread_stops_with_one_line(thread: threading.Thread, close, caplog, says: str) -> None:  # noqa: ANN001
+    """``close()`` its database under ``thread``: it ends by itself, logging one
+    line (no traceback) that says ``says`` and that the database is closed."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        close()
+        thread.join(60)
+        assert not thread.is_alive()
+    [line] = stop_lines(caplog)
+    assert says in line.getMessage() and "is closed" in line.getMessage()
+
+
 def test_the_projection_runner_stops_once_its_database_is_closed_under_it(store_url, caplog):
     store = open_store(store_url)
     import_paths(store, SAMPLE_DIRS[:1])
@@ -262,13 +274,8 @@ def test_the_projection_runner_stops_once_its_database_is_closed_under_it(store_
     thread = runner._thread
     try:
         wait_for(lambda: min(runner.positions().values()) == store.head_position(), timeout=120)
-        caplog.clear()
-        with caplog.at_level(logging.WARNING):
-            db.close()  # not stopped first: it must not go on through a connection of its own
-            thread.join(60)
-            assert not thread.is_alive()
-        [line] = stop_lines(caplog)
-        assert "read models stopped" in line.getMessage() and "is closed" in line.getMessage()
+        # not stopped first: it must not go on through a connection of its own
+        assert_thread_stops_with_one_line(thread, db.close, caplog, "read models stopped")
     finally:
         runner.close()
         store.close()
@@ -280,13 +287,7 @@ def test_the_eval_worker_stops_once_its_database_is_closed_under_it(store_url, c
     worker.start()
     thread = worker._thread
     try:
-        caplog.clear()
-        with caplog.at_level(logging.WARNING):
-            worker.conn.close()
-            thread.join(60)
-            assert not thread.is_alive()
-        [line] = stop_lines(caplog)
-        assert "eval worker stopped" in line.getMessage() and "is closed" in line.getMessage()
+        assert_thread_stops_with_one_line(thread, worker.conn.close, caplog, "eval worker stopped")
     finally:
         worker.close()
         store.close()
