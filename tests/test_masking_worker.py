@@ -240,3 +240,26 @@ importer.import_paths(open_store("sqlite://{tmp_path / 'killed.db'}"), [Path("{d
     process.wait()
     process.stdout.close()  # type: ignore[union-attr]
     wait_for(lambda: gone(worker), timeout=10)
+
+
+def test_an_importer_with_over_1024_files_open_still_hands_batches_to_the_worker():
+    """``select`` refuses a descriptor numbered 1,024 or more (a CI run failed
+    so, its pytest process holding that many); the worker's socket is polled."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+    rules = redact.default(accelerate=True)
+    lines = [b'{"content": "export DB_PASSWORD=hunter2hunter"}\n']
+    try:
+        assert held[-1] >= 1024
+        with Masker("worker") as masker:  # not ``wait``: each batch polls the starting worker
+
+            def masked_in_the_worker() -> bool:
+                assert masker.submit(rules, lines).result() == rules.masked_lines(lines)
+                return masker.worker_bytes > 0
+
+            wait_for(masked_in_the_worker)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

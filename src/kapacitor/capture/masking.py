@@ -215,7 +215,11 @@ class Masker:
         return self._state == "ready" and redactor is self._redactor
 
     def _readable(self) -> bool:
-        return bool(select.select([self._socket], [], [], 0)[0])
+        """Whether the worker has said something (poll, not select: a process
+        with over 1,024 files open gives the socket a number select refuses)."""
+        poller = select.poll()
+        poller.register(self._socket, select.POLLIN)
+        return bool(poller.poll(0))
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
