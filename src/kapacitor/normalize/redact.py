@@ -65,6 +65,10 @@ _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
 _TRIM = frozenset(" \t\r\n\"'`")
+KNOWN_MIN = 8
+"""A secret at least this long is masked wherever else the same text holds it
+(a password a rule found in ``DB_PASSWORD=`` and typed again in prose, a key
+echoed by a tool); a shorter one could be an ordinary word."""
 SCAN_MIN = 1 << 16
 """Characters from which the standard-library engine looks for the keywords
 with one ``KeywordScan`` rather than one ``in`` per keyword (~420 scans)."""
@@ -100,6 +104,37 @@ class Finding:
 
     def __repr__(self) -> str:
         return f"Finding({self.rule!r}, {self.start}, {self.end})"
+
+
+def other_mentions(text: str, found: list[Finding], markers: list[tuple[int, int]],
+                   known: dict[str, str] | None = None) -> list[Finding]:
+    """``found`` (in order, none overlapping) and every other place ``text``
+    holds one of their secrets of ``KNOWN_MIN`` characters or more (or of the
+    ``known`` ones: secret -> kind, found elsewhere), as the same kind (so the
+    same marker), outside what is already found or masked (``markers``: spans)."""
+    values = known if known is not None else {f.secret: f.rule for f in found if len(f.secret) >= KNOWN_MIN}
+    if not values:
+        return found
+    import bisect
+
+    taken = sorted([(f.start, f.end) for f in found] + markers)
+    starts = [s for s, _ in taken]
+    extra: list[Finding] = []
+    for at, value in sorted((at, v) for v in values for at in _places_of(text, v)):
+        end = at + len(value)
+        i = bisect.bisect_right(starts, at)
+        if (i and taken[i - 1][1] > at) or (i < len(taken) and taken[i][0] < end) or (extra and extra[-1].end > at):
+            continue
+        extra.append(Finding(values[value], at, end, value))
+    return sorted(found + extra, key=lambda f: f.start) if extra else found
+
+
+def _places_of(text: str, value: str) -> list[int]:
+    out, at = [], text.find(value)
+    while at >= 0:
+        out.append(at)
+        at = text.find(value, at + len(value))
+    return out
 
 
 class Rule:
@@ -659,7 +694,7 @@ class Redactor:
                 continue
             f.secret = text[f.start : f.end]
             out.append(f)
-        return out
+        return other_mentions(text, out, markers)
 
     # --- masking -------------------------------------------------------------
 

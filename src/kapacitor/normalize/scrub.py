@@ -77,6 +77,7 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
     rules = redactor or redact.default(accelerate=True)
     report = ScrubReport(dry_run=dry_run)
     per_session: dict[str, redact.Redactor] = {}
+    mentioned: dict[str, dict[str, str]] = {}  # session -> secret -> kind: what the rules found in it
     position = 0
     while True:
         page = store.read_all(position, limit=PAGE)
@@ -91,7 +92,8 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
             if event.type == "SessionStarted":  # where the session ran: redaction may be off there
                 started = (event.data.get("extensions") or {}).get("claude_code", {})
                 per_session[session] = rules.for_location(str(started.get("cwd") or ""), repository=started.get("repository"))
-            rewrite, kinds = scrub_event(event, per_session.get(session, rules))
+            known = mentioned.setdefault(session, {}) if session else None
+            rewrite, kinds = scrub_event(event, per_session.get(session, rules), known)
             if rewrite is not None:
                 report.changes.append(Change(event.id, event.stream, event.type, event.position, dict(kinds)))
                 rewrites.append(rewrite)
@@ -100,40 +102,99 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
         position = page[-1].position
         if progress:
             progress(len(page))
+    if any(mentioned.values()):
+        _earlier_mentions(store, report, mentioned, per_session, rules)
     if report.changes and not dry_run:
         report.log_event = _log(store, report, rules)
     return report
 
 
-def scrub_event(event: RecordedEvent, rules: redact.Redactor) -> tuple[Rewrite | None, Counter[str]]:
+def _earlier_mentions(store: EventStore, report: ScrubReport, mentioned: dict[str, dict[str, str]],
+                      per_session: dict[str, redact.Redactor], rules: redact.Redactor) -> None:
+    """A second pass: in each session's events, the mentions of a secret the
+    rules found in a later event of it (``mentioned``: session -> secret -> kind)."""
+    changes = {c.id: c for c in report.changes}
+    position = 0
+    while True:
+        page = store.read_all(position, limit=PAGE)
+        if not page:
+            break
+        rewrites = []
+        for event in page:
+            session = str((event.metadata.get("source") or {}).get("session_id") or "")
+            known = mentioned.get(session)
+            if not known or event.type == SecretsScrubbed.__name__:
+                continue
+            text = json.dumps([event.data, event.metadata], ensure_ascii=False)
+            if not any(value in text for value in known):
+                continue
+            rewrite, kinds = scrub_event(event, per_session.get(session, rules), known)
+            if rewrite is None:
+                continue
+            if event.id in changes:
+                if not report.dry_run:
+                    changes[event.id].kinds = dict(Counter(changes[event.id].kinds) + kinds)
+                else:  # nothing was written: this pass saw the event as stored, and found all of it
+                    changes[event.id].kinds = dict(kinds)
+            else:
+                changes[event.id] = Change(event.id, event.stream, event.type, event.position, dict(kinds))
+                report.changes.append(changes[event.id])
+            rewrites.append(rewrite)
+        if rewrites and not report.dry_run:
+            report.rewritten += store.rewrite(rewrites)
+        position = page[-1].position
+
+
+def scrub_event(event: RecordedEvent, rules: redact.Redactor,
+                known: dict[str, str] | None = None) -> tuple[Rewrite | None, Counter[str]]:
     """The event's data and metadata masked by ``rules`` (None when nothing changes),
-    and the kinds of secret found."""
+    and the kinds of secret found. ``known`` (secret -> kind): the secrets found so
+    far in the event's session, masked wherever they occur too, and added to."""
     kinds: Counter[str] = Counter()
-    data = _masked_json(rules, event.data, kinds)
+    data = _masked_json(rules, event.data, kinds, known)
     metadata = dict(event.metadata)
     raw, raw_b64 = metadata.pop("raw", None), metadata.pop("raw_b64", None)
-    metadata = _masked_json(rules, metadata, kinds)
+    metadata = _masked_json(rules, metadata, kinds, known)
     if isinstance(raw, str):
-        masked, found = rules.mask(raw)
-        kinds.update(f.rule for f in found)
-        metadata["raw"] = masked
+        metadata["raw"] = _masked(rules, raw, kinds, known)
     if isinstance(raw_b64, str):
-        original = base64.b64decode(raw_b64)
-        masked_text, found = rules.mask(original.decode("utf-8", "surrogateescape"))
-        kinds.update(f.rule for f in found)
-        metadata["raw_b64"] = base64.b64encode(masked_text.encode("utf-8", "surrogateescape")).decode("ascii") if found else raw_b64
+        original = base64.b64decode(raw_b64).decode("utf-8", "surrogateescape")
+        masked_text = _masked(rules, original, kinds, known)
+        changed = masked_text is not original
+        metadata["raw_b64"] = base64.b64encode(masked_text.encode("utf-8", "surrogateescape")).decode("ascii") if changed else raw_b64
     if not kinds:
         return None, kinds
     return Rewrite(event.id, data, metadata), kinds
 
 
-def _masked_json(rules: redact.Redactor, value: dict[str, Any], kinds: Counter[str]) -> dict[str, Any]:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _masked(rules: redact.Redactor, text: str, kinds: Counter[str], known: dict[str, str] | None) -> str:
+    """``text`` masked by ``rules``, and the ``known`` secrets' other mentions (``text``
+    itself when nothing changes); what the rules found is added to ``known``."""
     masked, found = rules.mask(text)
-    if not found:
-        return value
     kinds.update(f.rule for f in found)
-    return json.loads(masked)
+    if known is None or not rules.enabled:
+        return masked
+    known.update((f.secret, f.rule) for f in found if len(f.secret) >= redact.KNOWN_MIN)
+    if not known or not any(value in masked for value in known):
+        return masked
+    markers = [m.span() for m in redact.marker_pattern().finditer(masked)]
+    mentions = redact.other_mentions(masked, [], markers, known)
+    if not mentions:
+        return masked
+    kinds.update(f.rule for f in mentions)
+    parts, last = [], 0
+    for f in mentions:
+        parts += [masked[last : f.start], rules.marker(f.rule, f.secret)]
+        last = f.end
+    parts.append(masked[last:])
+    return "".join(parts)
+
+
+def _masked_json(rules: redact.Redactor, value: dict[str, Any], kinds: Counter[str],
+                 known: dict[str, str] | None = None) -> dict[str, Any]:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    masked = _masked(rules, text, kinds, known)
+    return value if masked is text else json.loads(masked)
 
 
 def _log(store: EventStore, report: ScrubReport, rules: redact.Redactor) -> str:
