@@ -85,6 +85,21 @@ def _compiled(regex: str, flags: int = 0) -> re.Pattern[str]:
 
 def marker_pattern() -> re.Pattern[str]:
     return _compiled(MARKER)
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, never inside a marker: one the cut
+    would split is kept whole (a title ending ``STRIPE=[REDACTED s`` says less
+    than one ending in the marker)."""
+    if len(text) <= limit:
+        return text
+    start = text.rfind("[REDACTED ", max(0, limit - 80), limit + len("[REDACTED ") - 1)  # one that starts before the cut
+    if start >= 0:
+        whole = marker_pattern().match(text, start)
+        if whole is not None and whole.end() > limit:
+            return text[: whole.end()]
+    return text[:limit]
+
 # Blanks are taken possessively (``*+``): in the view a run of escapes or colour
 # codes is a run of spaces, and two greedy runs of blanks side by side would try
 # every split of it (a key word before 4,000 colour codes took 13 s).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
     report = ScrubReport(dry_run=dry_run)
     per_session: dict[str, redact.Redactor] = {}
     mentioned: dict[str, dict[str, str]] = {}  # session -> secret -> kind: what the rules found in it
+    hashes: dict[str, dict[str, str]] = {}  # session -> marker hash -> kind: what was masked in it before
     position = 0
     while True:
         page = store.read_all(position, limit=PAGE)
@@ -93,6 +95,8 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
                 started = (event.data.get("extensions") or {}).get("claude_code", {})
                 per_session[session] = rules.for_location(str(started.get("cwd") or ""), repository=started.get("repository"))
             known = mentioned.setdefault(session, {}) if session else None
+            if session:
+                _note_markers(event, hashes.setdefault(session, {}))
             rewrite, kinds = scrub_event(event, per_session.get(session, rules), known)
             if rewrite is not None:
                 report.changes.append(Change(event.id, event.stream, event.type, event.position, dict(kinds)))
@@ -102,18 +106,51 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
         position = page[-1].position
         if progress:
             progress(len(page))
-    if any(mentioned.values()):
-        _earlier_mentions(store, report, mentioned, per_session, rules)
+    if any(mentioned.values()) or any(hashes.values()):
+        _earlier_mentions(store, report, mentioned, hashes, per_session, rules)
     if report.changes and not dry_run:
         report.log_event = _log(store, report, rules)
     return report
 
 
+def _note_markers(event: RecordedEvent, hashes: dict[str, str]) -> None:
+    """Add the markers ``event`` holds to ``hashes`` (marker hash -> kind)."""
+    text = json.dumps([event.data, event.metadata.get("raw")], ensure_ascii=False)
+    if "[REDACTED " in text:
+        hashes.update((m.group(2), m.group(1)) for m in redact.marker_pattern().finditer(text))
+
+
+_TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;]{%d,}" % redact.KNOWN_MIN)
+
+
+def _masked_before(rules: redact.Redactor, event: RecordedEvent, hashes: dict[str, str],
+                   digests: dict[str, str]) -> dict[str, str]:
+    """The words of ``event`` (secret -> kind) whose keyed hash is that of a
+    marker its session holds (``hashes``): a secret masked where a rule found
+    it when the session was stored, mentioned in clear elsewhere. ``digests``
+    caches each word's hash for the session."""
+    text = redact.view_of(json.dumps([event.data, event.metadata.get("raw")], ensure_ascii=False))
+    found = {}
+    for match in _TOKEN.finditer(text):
+        word = match.group()
+        for candidate in (word, word.rstrip(".:!?")):
+            digest = digests.get(candidate)
+            if digest is None:
+                digest = digests[candidate] = rules.marker("", candidate)[-7:-1]
+            if digest in hashes and len(candidate) >= redact.KNOWN_MIN:
+                found[candidate] = hashes[digest]
+    return found
+
+
 def _earlier_mentions(store: EventStore, report: ScrubReport, mentioned: dict[str, dict[str, str]],
-                      per_session: dict[str, redact.Redactor], rules: redact.Redactor) -> None:
+                      hashes: dict[str, dict[str, str]], per_session: dict[str, redact.Redactor],
+                      rules: redact.Redactor) -> None:
     """A second pass: in each session's events, the mentions of a secret the
-    rules found in a later event of it (``mentioned``: session -> secret -> kind)."""
+    rules found in a later event of it (``mentioned``: session -> secret ->
+    kind), or found and masked when it was stored (a word whose keyed hash is
+    one of the session's markers' ``hashes``)."""
     changes = {c.id: c for c in report.changes}
+    digests: dict[str, dict[str, str]] = {}
     position = 0
     while True:
         page = store.read_all(position, limit=PAGE)
@@ -122,13 +159,20 @@ def _earlier_mentions(store: EventStore, report: ScrubReport, mentioned: dict[st
         rewrites = []
         for event in page:
             session = str((event.metadata.get("source") or {}).get("session_id") or "")
-            known = mentioned.get(session)
-            if not known or event.type == SecretsScrubbed.__name__:
+            if not session or event.type == SecretsScrubbed.__name__:
+                continue
+            session_rules = per_session.get(session, rules)
+            if not session_rules.enabled:
+                continue
+            known = dict(mentioned.get(session) or {})
+            if hashes.get(session):
+                known.update(_masked_before(session_rules, event, hashes[session], digests.setdefault(session, {})))
+            if not known:
                 continue
             text = json.dumps([event.data, event.metadata], ensure_ascii=False)
             if not any(value in text for value in known):
                 continue
-            rewrite, kinds = scrub_event(event, per_session.get(session, rules), known)
+            rewrite, kinds = scrub_event(event, session_rules, known)
             if rewrite is None:
                 continue
             if event.id in changes:

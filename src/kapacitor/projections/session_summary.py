@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from kapacitor import times
 from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.normalize.redact import shortened
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
 from kapacitor.projections.session_keys import shared_keys, total_tokens
@@ -483,6 +484,11 @@ def _started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> No
     summary.remote_url = ext.get("remote_url")
 
 
+TITLE_CHARS = 200
+"""A title from the first prompt: its first 200 characters (a marker the cut
+would split kept whole)."""
+
+
 def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str | None) -> None:
     if subagent:
         return
@@ -490,7 +496,7 @@ def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str |
     if kind in ("prompt", "bash_input"):  # typed, queued while a tool ran, or a `!` shell command
         summary.prompts += 1
         if not summary.title and kind == "prompt":
-            summary.title = data.get("content", "")[:200]
+            summary.title = shortened(data.get("content", ""), TITLE_CHARS)
     elif kind == "command":
         summary.commands += 1
         ext = (data.get("extensions") or {}).get("claude_code", {})

@@ -128,4 +128,4 @@ def newest(conn: ReadDb, limit: int | None = None) -> list[SessionSummary]:
     return [summary_from_state(json.loads(state)) for (state,) in rows]
 
 
-PROJECTION = Projection("sessions", 6, ("sessions",), setup, apply)  # 5: times and price_source beside each row; 6: subagents' own span and tokens_total (subagent_figures)
+PROJECTION = Projection("sessions", 7, ("sessions",), setup, apply)  # 5: times and price_source beside each row; 6: subagents' own span and tokens_total (subagent_figures); 7: titles never cut inside a marker
