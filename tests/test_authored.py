@@ -131,3 +131,18 @@ def test_no_module_appends_events_past_the_one_append_point():
                     and (getattr(node.func.value, "id", "") or getattr(node.func.value, "attr", "")).endswith("store")):
                 bypasses.append(f"{relative}:{node.lineno}")
     assert not bypasses, bypasses
+
+
+def test_comments_marks_and_reviews_are_masked_as_facts_are(store):
+    """The other writes of people's text go through the same append point."""
+    from kapacitor.collab import comments, marks
+    from kapacitor.eval.record import record_review
+
+    added = comments.add(store, "s-1", "ana", f"rotate {GHP} please", comments.Target())
+    edited = comments.edit(store, "s-1", added.comment_id, "ana", f"rotate {GHP} and {AWS_ID}")
+    marks.mark(store, "s-1", "ana", f"shows DB_PASSWORD={DB_PASSWORD} in a log")
+    record_review(store, "s-1", "ev1", "q1", False, "ana", f"the judge missed the password is {FORM_PASSWORD}")
+    assert "[REDACTED github-pat #" in added.text and AWS_ID not in edited.text  # what the pages answer with
+    written = json.dumps([e.data for e in store.read_all()])
+    assert not [s for s in (GHP, AWS_ID, DB_PASSWORD, FORM_PASSWORD) if s in written]
+    assert written.count("[REDACTED ") == 5
