@@ -8,6 +8,11 @@ line included) exactly as an import would, rewrites the events that changed
 and the kinds of secret, never a value. The read models are then rebuilt by
 the caller (``kapacitor scrub``). Running it again changes nothing: markers are
 never masked twice.
+
+Beyond what an import does, a secret found anywhere in a session is masked
+wherever else that session mentions it, before or after: one the rules find
+now, and one masked when the session was stored, recognised by the keyed hash
+its marker holds (a second pass over the log, for the sessions that need it).
 """
 
 from __future__ import annotations
@@ -133,11 +138,13 @@ def _masked_before(rules: redact.Redactor, event: RecordedEvent, hashes: dict[st
     found = {}
     for match in _TOKEN.finditer(text):
         word = match.group()
-        for candidate in (word, word.rstrip(".:!?")):
+        for candidate in {word, word.rstrip(".:!?")}:
+            if len(candidate) < redact.KNOWN_MIN:
+                continue
             digest = digests.get(candidate)
             if digest is None:
                 digest = digests[candidate] = rules.marker("", candidate)[-7:-1]
-            if digest in hashes and len(candidate) >= redact.KNOWN_MIN:
+            if digest in hashes:
                 found[candidate] = hashes[digest]
     return found
 
@@ -238,7 +245,12 @@ def _masked_json(rules: redact.Redactor, value: dict[str, Any], kinds: Counter[s
                  known: dict[str, str] | None = None) -> dict[str, Any]:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     masked = _masked(rules, text, kinds, known)
-    return value if masked is text else json.loads(masked)
+    if masked is text:
+        return value
+    try:
+        return json.loads(masked)
+    except ValueError:  # a known value that ended inside an escape: the rules' masking alone
+        return json.loads(rules.redact(text))
 
 
 def _log(store: EventStore, report: ScrubReport, rules: redact.Redactor) -> str:
