@@ -156,6 +156,7 @@ PROSE_PASS2 = password()
 PROSE_PASS3 = password()
 REDIS_CLI_PASS = password()
 KNOWN_PASS = password()
+SQL_PASS = password()
 
 SECRETS: list[tuple[str, str, list[str]]] = [
     # env dumps
@@ -246,6 +247,7 @@ SECRETS: list[tuple[str, str, list[str]]] = [
     ("prose", f"I'll connect as admin with password {PROSE_PASS3} to the staging db", [PROSE_PASS3]),
     ("cli", f"redis-cli -h cache.internal -p 6380 -a {REDIS_CLI_PASS} ping", [REDIS_CLI_PASS]),
     ("known-value", f"DB_PASSWORD={KNOWN_PASS}\nok, I will connect with {KNOWN_PASS} now", [KNOWN_PASS]),
+    ("sql", f"CREATE USER app WITH PASSWORD '{SQL_PASS}';", [SQL_PASS]),
 ]
 
 LOOKALIKES: list[str] = [
@@ -299,6 +301,7 @@ LOOKALIKES: list[str] = [
     "The passphrase is optional for ssh-keygen -t ed25519.",
     "password v2.1 migration notes are in /docs/auth2.md",
     "redis-cli -h cache.internal ping",
+    "digest = hashlib.sha256(salt + password.encode()).hexdigest()",
     # usage records, ids
     "\"usage\": {\"input_tokens\": 3, \"cache_creation_input_tokens\": 4567, \"cache_read_input_tokens\": 123456, \"output_tokens\": 89}",
     "\"max_tokens\": 4096, \"max_output_tokens\": 32000",
