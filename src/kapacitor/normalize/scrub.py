@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,17 +85,13 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
     per_session: dict[str, redact.Redactor] = {}
     mentioned: dict[str, dict[str, str]] = {}  # session -> secret -> kind: what the rules found in it
     hashes: dict[str, dict[str, str]] = {}  # session -> marker hash -> kind: what was masked in it before
-    position = 0
-    while True:
-        page = store.read_all(position, limit=PAGE)
-        if not page:
-            break
+    for page in _pages(store):
         rewrites = []
         for event in page:
             report.scanned += 1
             if event.type == SecretsScrubbed.__name__:
                 continue
-            session = str((event.metadata.get("source") or {}).get("session_id") or "")
+            session = _session_of(event)
             if event.type == "SessionStarted":  # where the session ran: redaction may be off there
                 started = (event.data.get("extensions") or {}).get("claude_code", {})
                 per_session[session] = rules.for_location(str(started.get("cwd") or ""), repository=started.get("repository"))
@@ -108,7 +104,6 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
                 rewrites.append(rewrite)
         if rewrites and not dry_run:
             report.rewritten += store.rewrite(rewrites)
-        position = page[-1].position
         if progress:
             progress(len(page))
     if any(mentioned.values()) or any(hashes.values()):
@@ -116,6 +111,18 @@ def scrub(store: EventStore, *, dry_run: bool = False, redactor: redact.Redactor
     if report.changes and not dry_run:
         report.log_event = _log(store, report, rules)
     return report
+
+
+def _pages(store: EventStore) -> Iterator[list[RecordedEvent]]:
+    """The whole log, ``PAGE`` events at a time (read after the page before is rewritten)."""
+    position = 0
+    while page := store.read_all(position, limit=PAGE):
+        yield page
+        position = page[-1].position
+
+
+def _session_of(event: RecordedEvent) -> str:
+    return str((event.metadata.get("source") or {}).get("session_id") or "")
 
 
 def _note_markers(event: RecordedEvent, hashes: dict[str, str]) -> None:
@@ -158,14 +165,10 @@ def _earlier_mentions(store: EventStore, report: ScrubReport, mentioned: dict[st
     one of the session's markers' ``hashes``)."""
     changes = {c.id: c for c in report.changes}
     digests: dict[str, dict[str, str]] = {}
-    position = 0
-    while True:
-        page = store.read_all(position, limit=PAGE)
-        if not page:
-            break
+    for page in _pages(store):
         rewrites = []
         for event in page:
-            session = str((event.metadata.get("source") or {}).get("session_id") or "")
+            session = _session_of(event)
             if not session or event.type == SecretsScrubbed.__name__:
                 continue
             session_rules = per_session.get(session, rules)
@@ -193,7 +196,6 @@ def _earlier_mentions(store: EventStore, report: ScrubReport, mentioned: dict[st
             rewrites.append(rewrite)
         if rewrites and not report.dry_run:
             report.rewritten += store.rewrite(rewrites)
-        position = page[-1].position
 
 
 def scrub_event(event: RecordedEvent, rules: redact.Redactor,
