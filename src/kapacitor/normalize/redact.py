@@ -69,6 +69,10 @@ KNOWN_MIN = 8
 """A secret at least this long is masked wherever else the same text holds it
 (a password a rule found in ``DB_PASSWORD=`` and typed again in prose, a key
 echoed by a tool); a shorter one could be an ordinary word."""
+KNOWN_MAX = 64
+"""At most this many such secrets of one text are looked for again (the first
+found): each is one scan of the text, and a 30 MB tool output may hold
+thousands."""
 SCAN_MIN = 1 << 16
 """Characters from which the standard-library engine looks for the keywords
 with one ``KeywordScan`` rather than one ``in`` per keyword (~420 scans)."""
@@ -127,20 +131,24 @@ def other_mentions(text: str, found: list[Finding], markers: list[tuple[int, int
     holds one of their secrets of ``KNOWN_MIN`` characters or more (or of the
     ``known`` ones: secret -> kind, found elsewhere), as the same kind (so the
     same marker), outside what is already found or masked (``markers``: spans)."""
-    values = known if known is not None else {f.secret: f.rule for f in found if len(f.secret) >= KNOWN_MIN}
-    if not values:
+    if known is None:
+        known = {}
+        for f in found:
+            if len(f.secret) >= KNOWN_MIN and len(known) < KNOWN_MAX:
+                known.setdefault(f.secret, f.rule)
+    if not known:
         return found
     import bisect
 
     taken = sorted([(f.start, f.end) for f in found] + markers)
     starts = [s for s, _ in taken]
     extra: list[Finding] = []
-    for at, value in sorted((at, v) for v in values for at in _places_of(text, v)):
+    for at, value in sorted((at, v) for v in known for at in _places_of(text, v)):
         end = at + len(value)
         i = bisect.bisect_right(starts, at)
         if (i and taken[i - 1][1] > at) or (i < len(taken) and taken[i][0] < end) or (extra and extra[-1].end > at):
             continue
-        extra.append(Finding(values[value], at, end, value))
+        extra.append(Finding(known[value], at, end, value))
     return sorted(found + extra, key=lambda f: f.start) if extra else found
 
 
