@@ -98,8 +98,9 @@ def test_a_title_keeps_its_marker_whole_and_every_page_shows_markers_as_badges(t
             return [await client.get(path, headers={"Accept": "text/html"}) for path in paths]
 
     try:
-        title, head, rows, trace, hits = asyncio.run(fetch(
-            f"/sessions/{SESSION}.json", f"/sessions/{SESSION}", "/", f"/sessions/{SESSION}/trace", "/search?q=deploying"))
+        title, head, rows, trace, hits, kind_hits = asyncio.run(fetch(
+            f"/sessions/{SESSION}.json", f"/sessions/{SESSION}", "/", f"/sessions/{SESSION}/trace", "/search?q=deploying",
+            "/search?q=pat"))  # a word only the marker holds: the snippet keeps the marker whole, unmarked
     finally:
         app.state.runner.close()
         app.state.store.close()
@@ -109,7 +110,8 @@ def test_a_title_keeps_its_marker_whole_and_every_page_shows_markers_as_badges(t
     labels = re.findall(r'<span class="tlabel">.*?</span></span>|<span class="tlabel">[^<]*</span>', trace.text)
     details = re.findall(r'<template class="tdetail">.*?</template>', trace.text, re.S)
     hit = re.search(r'<div class="snippet">.*?</div>', hits.text, re.S)
+    kind_hit = re.search(r'<div class="snippet">.*?</div>', kind_hits.text, re.S)
     for name, html in {"header": h1, "row": row, "labels": "".join(labels), "details": "".join(details),
-                       "search": hit.group(0) if hit else ""}.items():
+                       "search": hit.group(0) if hit else "", "search by kind": kind_hit.group(0) if kind_hit else ""}.items():
         text = re.sub(r'="[^"]*"', '=""', html)  # a tooltip is plain text: the marker as stored
         assert "secret: github-pat #" in text and "[REDACTED" not in text and balanced(html), (name, html[:600])
