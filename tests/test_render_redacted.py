@@ -101,8 +101,7 @@ def test_a_title_keeps_its_marker_whole_and_every_page_shows_markers_as_badges(t
             f"/sessions/{SESSION}.json", f"/sessions/{SESSION}", "/", f"/sessions/{SESSION}/trace", "/search?q=deploying",
             "/search?q=pat"))  # a word only the marker holds: the snippet keeps the marker whole, unmarked
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
     assert re.search(r" GITHUB_TOKEN=\[REDACTED github-pat #[0-9a-f]{6}\]$", title.json()["title"]), title.json()["title"]
     h1 = re.search(r"<h1>.*?</h1>", head.text, re.S).group(0)  # type: ignore[union-attr]
     row = re.search(r'<td class="title">.*?</td>', rows.text, re.S).group(0)  # type: ignore[union-attr]
