@@ -69,10 +69,10 @@ KNOWN_MIN = 8
 """A secret at least this long is masked wherever else the same text holds it
 (a password a rule found in ``DB_PASSWORD=`` and typed again in prose, a key
 echoed by a tool); a shorter one could be an ordinary word."""
-KNOWN_MAX = 64
-"""At most this many such secrets of one text are looked for again (the first
-found): each is one scan of the text, and a 30 MB tool output may hold
-thousands."""
+KNOWN_SCANS = 1 << 24
+"""Such secrets of one text are looked for again (the first found) while their
+scans of it total at most this many characters, and at least 64 of them: each
+is one scan, and a 30 MB tool output may hold thousands."""
 SCAN_MIN = 1 << 16
 """Characters from which the standard-library engine looks for the keywords
 with one ``KeywordScan`` rather than one ``in`` per keyword (~420 scans)."""
@@ -132,9 +132,9 @@ def other_mentions(text: str, found: list[Finding], markers: list[tuple[int, int
     ``known`` ones: secret -> kind, found elsewhere), as the same kind (so the
     same marker), outside what is already found or masked (``markers``: spans)."""
     if known is None:
-        known = {}
+        known, most = {}, max(64, KNOWN_SCANS // max(len(text), 1))
         for f in found:
-            if len(f.secret) >= KNOWN_MIN and len(known) < KNOWN_MAX:
+            if len(f.secret) >= KNOWN_MIN and len(known) < most:
                 known.setdefault(f.secret, f.rule)
     if not known:
         return found
