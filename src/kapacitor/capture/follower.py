@@ -75,9 +75,9 @@ def follow(
                 sweeper.start()
             result = ship(session_id, current, transcript=transcript, cwd=cwd, budget=8 << 20, lock_wait=poll)
             stuck = result.status if result.stuck else None
-            if on_stuck is not None and stuck != told:
+            if on_stuck is not None and result.locked and stuck != told:  # (a pass without the lock tried nothing)
                 on_stuck(result.status, result.stuck)  # (0, "") once delivered
-            told = stuck
+            told = stuck if result.locked else told
             now = time.monotonic()
             if result.lines or result.sent:
                 last_news = now
