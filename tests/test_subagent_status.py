@@ -36,6 +36,8 @@ import pytest
 from browser import start_server
 from capture_helpers import KAPACITOR
 from kapacitor.capture.importer import import_paths
+from kapacitor.envelope import RecordedEvent
+from kapacitor.projections.session_summary import SessionSummaries, SessionSummary
 from kapacitor.store import open_store
 from transcript_builder import Transcript
 
@@ -204,3 +206,54 @@ def test_a_live_session_shows_the_subagent_without_a_result_running(live):
     want = EXPECTED | {"cut": ("running", None)}
     for surface, statuses in statuses_everywhere(server, url).items():
         assert statuses == want, surface
+
+
+def event(kind: str, data: dict, agent: str | None = None) -> RecordedEvent:
+    source = {"session_id": "s1"} | ({"agent_id": agent} if agent else {})
+    stream = f"AgentSubsession-s1-{agent}" if agent else "AgentSession-s1"
+    return RecordedEvent(f"{kind}-{len(str(data))}-{agent}", stream, kind, 0, 0, {"timestamp": "2026-11-29T12:00:00Z"} | data,
+                         {"source": source}, "")
+
+
+def started(agent: str, call_id: str) -> RecordedEvent:
+    return event("SubagentStarted", {"agent_id": agent, "extensions": {"claude_code": {"tool_use_id": call_id}}}, agent)
+
+
+def agent_call(call_id: str) -> RecordedEvent:
+    return event("AssistantToolCallsGenerated", {"tool_calls": [{"call_id": call_id, "tool_name": "Agent", "arguments": {}}]})
+
+
+def fold(*events: RecordedEvent) -> SessionSummary:
+    summaries = SessionSummaries()
+    for e in events:
+        summaries.apply(e)
+    return summaries.sessions["s1"]
+
+
+API_FAILED = {"error": "API Error: 529 Overloaded", "extensions": {"claude_code": {"error_kind": "unknown"}}}
+
+
+@pytest.mark.parametrize(("events", "live", "want"), [
+    # The Agent call's error, folded before the subagent's transcript (a parent file read first).
+    ([agent_call("c1"), event("ToolResultReceived", {"call_id": "c1", "result": TERMINATED,
+                                                     "extensions": {"claude_code": {"is_error": True}}}), started("a1", "c1")],
+     True, ("failed", TERMINATED)),
+    # Its own transcript ends with an interrupt.
+    ([started("a1", "c1"), event("InterruptIssued", {"kind": "user_interrupt", "prompt": "[Request interrupted by user]"}, "a1")],
+     True, ("interrupted", "[Request interrupted by user]")),
+    # An API error the client retried (a system record: no error_kind) ends nothing.
+    ([started("a1", "c1"), event("ApiErrorOccurred", {"error": "overloaded", "retry_attempt": 1}, "a1")], True, ("running", None)),
+    # An API error the model answered after: running while live, unknown after.
+    ([started("a1", "c1"), event("ApiErrorOccurred", API_FAILED, "a1"), event("AssistantTextGenerated", {"content": "retrying"}, "a1")],
+     True, ("running", None)),
+    ([started("a1", "c1"), event("ApiErrorOccurred", API_FAILED, "a1"), event("AssistantTextGenerated", {"content": "retrying"}, "a1")],
+     False, ("unknown", "no result was recorded before the session ended")),
+    # A background agent killed: its notification's outcome, live or not.
+    ([started("a1", "c1"), event("SubagentCompleted", {"agent_id": "a1", "outcome": "killed",
+                                                       "extensions": {"claude_code": {"tool_use_id": "c1", "background": True}}})],
+     True, ("killed", None)),
+], ids=["call-error-first", "interrupt", "retried", "answered-live", "answered-ended", "killed"])
+def test_the_rule_case_by_case(events, live, want):
+    summary = fold(*events)
+    assert summary.subagent_status("a1", live) == want
+    assert summary.open_subagents() == (want == ("running", None) or want[0] == "unknown")

@@ -28,6 +28,7 @@ from test_real_client import SKIP_PERMISSIONS, client, followers_done, session_i
 from capture_helpers import KAPACITOR, Server, imported_events, live_events, wait_for
 from claude_client import finish, git_repo, start
 from fake_model import FakeModel, billed_totals
+from test_trace_nesting import outside
 from kapacitor.pricing import cost_of
 
 pytestmark = pytest.mark.e2e
@@ -171,6 +172,7 @@ def test_c_a_subagent_the_api_fails_is_failed_not_running(tmp_path, client):  # 
     [node] = _nodes(trace, "subagent")
     assert call["is_error"] and (call["subagent"]["status"], call["subagent"]["reason"]) == want
     assert (listed["status"], listed["reason"]) == want == (node["detail"]["status"], node["detail"]["reason"])
+    assert outside(trace) == []  # the live trace's bars nest
 
     # The import of the same transcripts says the same.
     assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
