@@ -33,12 +33,10 @@ from pathlib import Path
 
 import pytest
 
-from browser import start_server
+from browser import serve_imported
 from capture_helpers import KAPACITOR
-from kapacitor.capture.importer import import_paths
 from kapacitor.envelope import RecordedEvent
 from kapacitor.projections.session_summary import SessionSummaries, SessionSummary
-from kapacitor.store import open_store
 from transcript_builder import Transcript
 
 SESSION = "5a6e0001-0000-4000-8000-00000000a9e1"
@@ -114,14 +112,8 @@ def write_session(root: Path, start: datetime) -> Path:
 
 
 def serve(tmp_path: Path, start: datetime, name: str):  # noqa: ANN201
-    projects = write_session(tmp_path / name, start)
-    url = f"sqlite://{tmp_path / name / 'store.db'}"
-    store = open_store(url)
-    try:
-        import_paths(store, [projects])
-    finally:
-        store.close()
-    return start_server(url, tmp_path / name / "home"), url
+    server = serve_imported([write_session(tmp_path / name, start)], tmp_path / name)
+    return server, server.store_url
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import urllib.request
 from datetime import datetime
 
 import pytest
 
-from browser import start_server
-from kapacitor.capture.importer import import_paths
-from kapacitor.store import open_store
-from test_subagent_figures import HELLO_TODO, RECORDED_332, SOURCES, TRUTH, walk
+from browser import serve_imported
+from test_subagent_figures import HELLO_TODO, SOURCES, TRUTH, walk, with_a_late_record
 
 
 def when(stamp: str) -> datetime:
@@ -50,19 +47,9 @@ def bars(page: str) -> dict[str, tuple[float, float]]:
     return {node: (float(left), float(width)) for node, left, width in found}
 
 
-def serve(tmp_path, sources):  # noqa: ANN001, ANN201
-    path = tmp_path / "store.db"
-    store = open_store(f"sqlite://{path}")
-    try:
-        import_paths(store, sources)
-    finally:
-        store.close()
-    return start_server(f"sqlite://{path}", tmp_path / "home")
-
-
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    server = serve(tmp_path_factory.mktemp("recorded"), SOURCES)
+    server = serve_imported(SOURCES, tmp_path_factory.mktemp("recorded"))
     yield server
     server.stop()
 
@@ -88,13 +75,8 @@ def test_a_subagents_records_past_its_result_widen_its_calls_bar(tmp_path):
     """The hello-todo recording with one more subagent record, 2 s after the agent's
     answer and after its task notification: the subagent's bar ends there, and the
     Agent call's and every bar above it reach it too, on the JSON and on the page."""
-    copy = tmp_path / "projects"
-    shutil.copytree(RECORDED_332 / "hello-todo" / "projects", copy)
-    [path] = copy.rglob("agent-*.jsonl")
-    lines = path.read_text().splitlines()
-    late = json.loads(lines[2]) | {"uuid": "5b1c7c1e-0000-4000-8000-000000000001", "timestamp": "2026-11-29T12:38:32.561Z"}
-    path.write_text("\n".join([*lines, json.dumps(late)]) + "\n")
-    server = serve(tmp_path, [copy])
+    copy, late = with_a_late_record(tmp_path)
+    server = serve_imported([copy], tmp_path)
     try:
         tree = server.get_json(f"/sessions/{HELLO_TODO}/trace.json")
         with urllib.request.urlopen(f"{server.url}/sessions/{HELLO_TODO}/trace", timeout=30) as response:
