@@ -54,6 +54,8 @@ IDLE_SECONDS = 600
 """A pause longer than this between two events of a session is idle time, not
 active time: ten minutes, the longest a Bash tool call may run, so a long build
 counts as work."""
+AGENT_TOOLS = ("Agent", "Task")
+"""The tools that run a subagent (``Task`` before 2.1.x renamed it)."""
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
 
 
@@ -559,7 +561,7 @@ def _tool_result(summary: SessionSummary, data: dict[str, Any], _: str | None) -
     name = summary._open_calls.pop(data.get("call_id", ""), None)
     if tool_failed(data):
         summary.tool_errors += 1
-        if name in ("Agent", "Task"):
+        if name in AGENT_TOOLS:
             summary.agent_call_errors[data.get("call_id", "")] = str(data.get("result", ""))[:RESULT_CHARS]
         summary._failed_calls[data.get("call_id", "")] = name or data.get("tool_name", "")
     elif path:

@@ -41,6 +41,7 @@ def setup(conn: ReadDb) -> None:
     )
     for column in ("started", "repository", "user", "cwd"):
         conn.execute(f'CREATE INDEX sessions_{column} ON sessions ("{column}")')
+    conn.execute("CREATE INDEX sessions_open ON sessions (session_id) WHERE open_subagents > 0")  # few: newest_json reads them
 
 
 def batch_owners(conn: ReadDb, events: Sequence[RecordedEvent]) -> StoredOwners:

@@ -29,13 +29,11 @@ from markupsafe import Markup
 from kapacitor import times
 from kapacitor.cycles import young_collections_only
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
-from kapacitor.projections.session_summary import SUBAGENT_FIGURES, subagent_client_reported, tool_failed
+from kapacitor.projections.session_summary import AGENT_TOOLS, SUBAGENT_FIGURES, subagent_client_reported, tool_failed
 from kapacitor.server.render.items import NO_SUBAGENTS, Subagents, render_item
 from kapacitor.server.render.media import attach_sources
 from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import NO_STREAM, EventStore
-
-AGENT_TOOLS = ("Agent", "Task")
 
 
 @dataclass
