@@ -32,6 +32,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from browser import serve_imported
 from capture_helpers import KAPACITOR
@@ -249,3 +250,17 @@ def test_the_rule_case_by_case(events, live, want):
     summary = fold(*events)
     assert summary.subagent_status("a1", live) == want
     assert summary.open_subagents() == (want == ("running", None) or want[0] == "unknown")
+
+
+def test_chromium_shows_the_failed_subagent_failed_on_every_tab(imported, page):
+    server, _ = imported
+    agent_id = AGENTS["failed"][0]
+    page.goto(f"{server.url}/sessions/{SESSION}")
+    word = page.locator(".agent-figures .agent-status").first
+    expect(word).to_have_text("failed")
+    expect(word).to_have_attribute("title", TERMINATED)
+    page.goto(f"{server.url}/sessions/{SESSION}/stats")
+    expect(page.locator(f'[data-section="subagents"] tr[data-agent="{agent_id}"] [data-stat="status"]')).to_have_text("failed")
+    page.goto(f"{server.url}/sessions/{SESSION}/trace")
+    expect(page.locator(f'[data-id="{agent_id}"] .tstatus')).to_have_text("failed")
+    assert page.dialogs == []
