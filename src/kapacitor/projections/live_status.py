@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from kapacitor.events import RecordedEvent
+from kapacitor.envelope import RecordedEvent
 from kapacitor.projections.runner import Projection
 from kapacitor.store.readdb import ReadDb
 
