@@ -241,10 +241,10 @@ API_FAILED = {"error": "API Error: 529 Overloaded", "extensions": {"claude_code"
      True, ("running", None)),
     ([started("a1", "c1"), event("ApiErrorOccurred", API_FAILED, "a1"), event("AssistantTextGenerated", {"content": "retrying"}, "a1")],
      False, ("unknown", "no result was recorded before the session ended")),
-    # A background agent killed: its notification's outcome, live or not.
-    ([started("a1", "c1"), event("SubagentCompleted", {"agent_id": "a1", "outcome": "killed",
-                                                       "extensions": {"claude_code": {"tool_use_id": "c1", "background": True}}})],
-     True, ("killed", None)),
+    # A background agent killed: its notification's outcome and summary, live or not.
+    ([started("a1", "c1"), event("SubagentCompleted", {"agent_id": "a1", "outcome": "killed", "extensions": {"claude_code": {
+        "tool_use_id": "c1", "background": True, "notice": 'Agent "Review" was stopped'}}})],
+     True, ("killed", 'Agent "Review" was stopped')),
 ], ids=["call-error-first", "interrupt", "retried", "answered-live", "answered-ended", "killed"])
 def test_the_rule_case_by_case(events, live, want):
     summary = fold(*events)

@@ -11,9 +11,9 @@ model API billed.
     them, the /compact summary included; a /model switch is recorded;
 (b) a denial in print mode is a denial in the chat and in the session's stats, with
     who denied it;
-(c) a synchronous subagent the API fails: running while the API holds its request,
-    then failed, with the client's error as the reason, on the live server's every
-    tab and in an import's ``sessions --json``.
+(c) a subagent the API fails, synchronous and background: running while the API
+    holds its request, then failed, with the client's error as the reason, on the
+    live server's every tab and in an import's ``sessions --json``.
 """
 
 from __future__ import annotations
@@ -134,9 +134,13 @@ def test_b_a_denial_is_a_denial(tmp_path, client):  # noqa: F811
     assert session["denials"] == {"Write": {"count": 1, "by": {"config": 1}}, "Bash": {"count": 1, "by": {"config": 1}}}
 
 
-def test_c_a_subagent_the_api_fails_is_failed_not_running(tmp_path, client):  # noqa: F811
+@pytest.mark.parametrize(("scenario", "reason"), [
+    ("subagent_fails", "Agent terminated early due to an API error: API Error: 400"),  # its Agent call's error
+    ("background_fails", 'Agent "Review hello.py" failed: Agent terminated early due to an API error: API Error: 400'),  # its notification
+], ids=["synchronous", "background"])
+def test_c_a_subagent_the_api_fails_is_failed_not_running(tmp_path, client, scenario, reason):  # noqa: F811
     server = Server(tmp_path / "live.db").start()
-    fake = FakeModel("subagent_fails", {"CWD": str(tmp_path / "work" / "hello")})
+    fake = FakeModel(scenario, {"CWD": str(tmp_path / "work" / "hello")})
     try:
         setup(server.url)
         repo = git_repo(tmp_path / "work" / "hello")
@@ -164,13 +168,14 @@ def test_c_a_subagent_the_api_fails_is_failed_not_running(tmp_path, client):  # 
         server.stop()
     assert [b["conversation"] for b in fake.billed if b["kind"] == "script"].count("E2E_FAILING_REVIEW") == 1  # the second refused
 
-    assert row["status"] == "failed"
-    assert row["reason"].startswith("Agent terminated early due to an API error: API Error: 400")
+    assert row["status"] == "failed" and row["reason"].startswith(reason)
     want = (row["status"], row["reason"])
     [listed] = [a for a in stats["session"]["subagents"] if a["agent_id"] == row["agent_id"]]
     [call] = [c for c in tools(chat) if c["name"] == "Agent"]
     [node] = _nodes(trace, "subagent")
-    assert call["is_error"] and (call["subagent"]["status"], call["subagent"]["reason"]) == want
+    assert bool(call.get("is_error")) is (scenario == "subagent_fails")  # a background one's call launched it
+    assert (call["subagent"]["status"], call["subagent"]["reason"]) == want
+    assert (call.get("background") or {"status": "failed"})["status"] == "failed"
     assert (listed["status"], listed["reason"]) == want == (node["detail"]["status"], node["detail"]["reason"])
     assert outside(trace) == []  # the live trace's bars nest
 

@@ -287,7 +287,8 @@ class SessionSummary:
         chat, the trace, the stats and ``sessions --json`` state.
 
         - its result says (the Agent call's, a background agent's task
-          notification): ``completed``, ``failed``, ``killed``…, no reason;
+          notification): ``completed``, ``failed``, ``killed``…, the
+          notification's summary as the reason for any but ``completed``;
         - its Agent call came back an error (a synchronous subagent the API failed,
           or one its user interrupted): ``failed`` or ``interrupted``, the error;
         - its own transcript ends with an API error the client gave up on, or with
@@ -296,7 +297,7 @@ class SessionSummary:
           (``live_status``: not ended), ``unknown`` once it is not."""
         entry = self.subagents.get(agent_id) or {}
         if entry.get("outcome"):
-            return entry["outcome"], None
+            return entry["outcome"], entry.get("reason")
         error = self.agent_call_errors.get(entry.get("tool_use_id") or "")
         if error is not None:
             return ("interrupted" if error.startswith(INTERRUPTED) else "failed"), error
@@ -603,8 +604,12 @@ def _subagent_completed(summary: SessionSummary, data: dict[str, Any], _: str | 
     ext = (data.get("extensions") or {}).get("claude_code", {})
     entry = summary.subagents.setdefault(data.get("agent_id", ""), {"tool_use_id": ext.get("tool_use_id")})
     entry["tool_use_id"] = entry.get("tool_use_id") or ext.get("tool_use_id")
+    outcome = data.get("outcome") or "completed"
+    # Why one did not complete: the task notification's summary ("Agent … failed: …").
+    reason = None if outcome == "completed" else str(ext.get("notice") or data.get("summary") or "")[:RESULT_CHARS] or None
     entry.update(
-        outcome=data.get("outcome") or "completed",
+        outcome=outcome,
+        reason=reason,
         result=str(data.get("summary", ""))[:RESULT_CHARS],
         background=bool(ext.get("background")),
         client_reported=subagent_client_reported(ext),
