@@ -203,6 +203,10 @@ def _meta(node: TraceNode) -> str:
         parts.append(
             f'<span class="terrors">{node.errors} error{"" if node.errors == 1 else "s"}</span>'
         )
+    status = node.detail.get("status") if node.kind == "subagent" else None
+    if status:  # SessionSummary.subagent_status, set by TraceModel.time_subagents
+        reason = escape(node.detail.get("reason") or "")
+        parts.append(f'<span class="tstatus status-{escape(status)}" title="{reason}">{escape(status)}</span>')
     return "".join(parts)
 
 
