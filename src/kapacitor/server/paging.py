@@ -62,12 +62,11 @@ def parse(text: str) -> Cursor:
     """The cursor ``text`` (``Cursor.text``) holds; ValueError saying what is wrong
     with it (a cursor is only ever made here, so a bad one was edited or cut short)."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)),
-                          parse_constant=lambda name: _refuse(name))
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), parse_constant=_refuse)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError("not a cursor this server made (a link's after= or before=, or the JSON's next or prev)") from None
+        data = None
     if not (isinstance(data, list) and len(data) >= 2 and isinstance(data[0], str) and _whole(data[1]) and data[1] >= 0):
-        raise ValueError("not a cursor this server made")
+        raise ValueError("not a cursor this server made (a Next or Previous link's after= or before=, or the JSON's next or prev)")
     sort, position, values = data[0], data[1], tuple(data[2:])
     key = sort.lstrip("-") or "started"
     if key not in SORTS:
