@@ -91,13 +91,19 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parts(sort: str, values: Sequence[Any] | None, backwards: bool, binary: str = "") -> tuple[str, list[tuple[str, list[Any]]]]:
-    """(ORDER BY, parts) of reading the list sorted by ``sort`` after the session
-    whose ``sort_columns`` are ``values`` (``backwards``: before it, and the ORDER
-    BY reversed, nearest first). Each part is an SQL condition and its
-    parameters; read in turn, each in the ORDER BY, they give the sessions in
-    order. ``values`` None: from the start (backwards: from the end), one part
-    with no condition ("")."""
+def parts(
+    sort: str, values: Sequence[Any] | None, backwards: bool, binary: str = "", dialect: str = "sqlite"
+) -> list[tuple[str, list[Any], str]]:
+    """The queries, in turn, reading the list sorted by ``sort`` after the session
+    whose ``sort_columns`` are ``values`` (``backwards``: before it, nearest
+    first): each an SQL condition, its parameters and its ORDER BY. On SQLite the
+    ORDER BY leaves out the columns the condition holds equal (it sorts afresh
+    on an expression's term held equal); PostgreSQL's planner needs the whole
+    index order to walk it (it does not see ``cost_usd IS NOT NULL`` as holding
+    ``(cost_usd IS NULL)`` equal). Read in turn, each in its
+    order, they give the sessions in order. ``values`` None: from the start
+    (backwards: from the end), one query with no condition (""). ``binary``,
+    ``dialect``: the read-model database's (``ReadDb``)."""
     key, descending = sorting(sort)
     columns = sort_columns(key, descending, binary)
     if key in NULLABLE_SORTS:  # (key IS NULL) first, ascending: no value last either way
@@ -105,29 +111,42 @@ def parts(sort: str, values: Sequence[Any] | None, backwards: bool, binary: str 
         columns = [(flag, False), *columns]
         values = None if values is None else [values[0] is None, *values]
     terms = [(expr, desc != backwards) for expr, desc in columns]
-    order = ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, desc in terms)
     if values is None:
-        return order, [("", [])]
+        return [("", [], _order(terms))]
     out = []
     for n in range(len(terms) - 1, -1, -1):  # the last column beyond the cursor's, equal before it; then one column fewer
         clauses: list[str] = []
         params: list[Any] = []
         for (expr, _), value in zip(terms[:n], values[:n], strict=True):
-            if isinstance(value, bool):  # the no-value flag: a boolean column on PostgreSQL, 0/1 on SQLite
-                clauses.append(expr if value else f"NOT {expr}")
-            elif value is not None:  # None: the flag before it already says so
-                clauses.append(f"{expr} = ?")
-                params.append(value)
+            clauses.append(_equal(expr, value, dialect))
+            params += [] if value is None or isinstance(value, bool) else [value]
         expr, desc = terms[n]
         value = values[n]
+        held = n
         if isinstance(value, bool):  # sessions without a value come after those with one
             if value != desc:  # nothing is beyond: past the no-value sessions, or back before the valued ones
                 continue
-            clauses.append(f"NOT {expr}" if desc else expr)
+            clauses += [_equal(expr, not desc, dialect)] + ([_equal(terms[1][0], None, dialect)] if not desc else [])
+            held += 2 if not desc else 1  # the no-value sessions: the key's column is NULL in all
         elif value is None:
             continue  # among sessions without a value every one is equal in this column
         else:
             clauses.append(f"{expr} {'<' if desc else '>'} ?")
             params.append(value)
-        out.append((" AND ".join(clauses), params))
-    return order, out
+        out.append((" AND ".join(clauses), params, _order(terms[held:] if dialect == "sqlite" else terms)))
+    return out
+
+
+def _equal(expr: str, value: Any, dialect: str) -> str:
+    """``expr`` held at ``value`` (True/False: the no-value flag, written ``= TRUE`` as
+    the index's expression is, so SQLite matches it; None: the key's column, NULL).
+    SQLite's value is ``(SELECT ?)``: given ``cost_usd = ?`` it would rewrite the
+    flag ``(cost_usd IS NULL)`` to ``(? IS NULL)`` (constant propagation), which no
+    longer matches the index, and scan it whole."""
+    if isinstance(value, bool):
+        return f"{expr} = {str(value).upper()}"
+    return f"{expr} IS NULL" if value is None else f"{expr} = {'(SELECT ?)' if dialect == 'sqlite' else '?'}"
+
+
+def _order(terms: Sequence[tuple[str, bool]]) -> str:
+    return ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, desc in terms)

@@ -217,10 +217,9 @@ def _seek(conn: ReadDb, where: str, params: list[Any], filters: Filters, values:
     """The ids of up to a page and one of the sessions after (``backwards``: before,
     nearest first) the one whose ``sort_columns`` are ``values`` (None: from the
     start, or the end), each part of ``paging.parts`` read in turn from the index."""
-    order, parts = paging.parts(filters.sort, values, backwards, conn.binary)
     hint = _in_sort_order(conn, filters, 0, matching) if where else ""
     ids: list[str] = []
-    for condition, given in parts:
+    for condition, given, order in paging.parts(filters.sort, values, backwards, conn.binary, conn.dialect):
         joined = f"{where} AND {condition}" if where and condition else where or (f" WHERE {condition}" if condition else "")
         ids += [sid for (sid,) in conn.execute(
             f"SELECT session_id FROM repository_sessions{hint}{joined} ORDER BY {order} LIMIT ?",
