@@ -12,6 +12,11 @@ and files with many ties (a third of sessions change no file), no price for
 100,000 sessions from transcripts would take an hour; the queries read only
 this table, so its rows are what matters.
 
+A deep page is read twice: by its number (``?page=N``, old links: an OFFSET)
+and by cursor (``?after=``, the Next link of the page before it: the same
+sessions, read by seeking in the sort's index, ``server/paging.py``); a table
+gives each as a multiple of the same sort's first page.
+
 Each case is ``queries.session_list`` (what ``/``, ``/sessions.json`` and
 ``kapacitor sessions`` call: the count, the page, its live status, eval scores
 and marks), median of --repeat runs after one warm-up, in ms, and its ratio to
@@ -125,10 +130,14 @@ def measure(conn: ReadDb, repeat: int) -> tuple[list[str], dict[str, dict[str, t
     for fname, base in filters.items():
         total = queries.session_list(conn, base, LOCAL)["total"]
         deep = max(1, -(-total // queries.PAGE_SIZE) // 2)
-        for page_name, page in (("first", 1), (f"page {deep}", deep)):
+        for page_name, page in (("first", 1), (f"page {deep}", deep), (f"page {deep} by cursor", deep)):
             case = f"{fname}, {page_name}"
             cases.append(case)
-            chosen = [Filters(**{**base.__dict__, "sort": sort, "page": page}) for sort in sorts]
+            if page_name.endswith("cursor"):  # the Next link of the page before: the same sessions, read by seeking
+                chosen = [Filters(**{**base.__dict__, "sort": sort, "after": _next_of(conn, base, sort, deep - 1)})
+                          if deep > 1 else Filters(**{**base.__dict__, "sort": sort}) for sort in sorts]
+            else:
+                chosen = [Filters(**{**base.__dict__, "sort": sort, "page": page}) for sort in sorts]
             spent: list[list[float]] = [[] for _ in sorts]
             for round_ in range(repeat + 1):  # the first round warms up
                 for n, filters_ in enumerate(chosen):
@@ -143,6 +152,31 @@ def measure(conn: ReadDb, repeat: int) -> tuple[list[str], dict[str, dict[str, t
     return cases, results
 
 
+def _next_of(conn: ReadDb, base: Filters, sort: str, page: int) -> str:
+    """The ``next`` cursor of page ``page`` of ``base`` sorted by ``sort``."""
+    return queries.session_list(conn, Filters(**{**base.__dict__, "sort": sort, "page": page}), LOCAL)["next"]
+
+
+def report_deep(cases: list[str], results: dict[str, dict[str, tuple[float, float]]]) -> None:
+    """Each filter's deep page by offset and by cursor, as a multiple of the same
+    sort's first page (same filter, same run)."""
+    filters = [c.removesuffix(", first") for c in cases if c.endswith(", first")]
+    print("\nDeep page ÷ first page of the same sort (by offset → by cursor):\n")
+    print("| sort | " + " | ".join(filters) + " |")
+    print("|---|" + "---|" * len(filters))
+    worst = {f: [0.0, 0.0] for f in filters}
+    for sort, by_case in results.items():
+        cells = []
+        for f in filters:
+            first = by_case[f"{f}, first"][0]
+            offset, cursor = (next(v[0] for c, v in by_case.items() if c.startswith(f"{f}, page") and c.endswith(end))
+                              for end in (tuple("0123456789"), "cursor"))
+            cells.append(f"{offset / first:.2f}× → {cursor / first:.2f}×")
+            worst[f] = [max(worst[f][0], offset / first), max(worst[f][1], cursor / first)]
+        print(f"| `{sort}` | " + " | ".join(cells) + " |")
+    print("| worst | " + " | ".join(f"{o:.2f}× → {c:.2f}×" for o, c in worst.values()) + " |", flush=True)
+
+
 def report(label: str, cases: list[str], results: dict[str, dict[str, tuple[float, float]]]) -> None:
     print(f"\n### {label}\n")
     print("| sort | " + " | ".join(cases) + " |")
@@ -151,6 +185,7 @@ def report(label: str, cases: list[str], results: dict[str, dict[str, tuple[floa
         print(f"| `{sort}` | " + " | ".join(f"{by_case[c][0]:.1f} ({by_case[c][1]:.2f}×)" for c in cases) + " |")
     worst = max((r[1], s, c) for s, by in results.items() for c, r in by.items() if c.endswith("first"))
     print(f"\nworst first page: `{worst[1]}` {worst[2]}: {worst[0]:.2f}× the default order", flush=True)
+    report_deep(cases, results)
 
 
 def postgres_db(server: str, name: str) -> str:
