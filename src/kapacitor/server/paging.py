@@ -68,7 +68,7 @@ def parse(text: str) -> Cursor:
     if not (isinstance(data, list) and len(data) >= 2 and isinstance(data[0], str) and _whole(data[1]) and data[1] >= 0):
         raise ValueError("not a cursor this server made (a Next or Previous link's after= or before=, or the JSON's next or prev)")
     sort, position, values = data[0], data[1], tuple(data[2:])
-    key = sort.lstrip("-") or "started"
+    key = sorting(sort)[0]
     if key not in SORTS:
         raise ValueError(f"a cursor for an unknown sort {sort!r}")
     if len(values) != len(sort_columns(key, True)) or not all(isinstance(v, str) for v in values[-2:]):
@@ -77,7 +77,7 @@ def parse(text: str) -> Cursor:
     if key in _TEXT_KEYS:
         good = isinstance(first, str)
     else:
-        good = (first is None and key in NULLABLE_SORTS) or (isinstance(first, int | float) and not isinstance(first, bool))
+        good = (first is None and key in NULLABLE_SORTS) or isinstance(first, float) or (_whole(first) and abs(first) < 1 << 63)
     if not good:
         raise ValueError("a cursor cut short or edited")
     return Cursor(sort, position, values)
