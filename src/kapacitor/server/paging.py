@@ -138,13 +138,15 @@ def parts(
 
 
 def _equal(expr: str, value: Any, dialect: str) -> str:
-    """``expr`` held at ``value`` (True/False: the no-value flag, written ``= TRUE`` as
-    the index's expression is, so SQLite matches it; None: the key's column, NULL).
+    """``expr`` held at ``value`` (True/False: the no-value flag, written so that the
+    index's first column, ``(key IS NULL)``, is seen held: ``= FALSE`` on SQLite;
+    ``IS FALSE`` on PostgreSQL, whose planner turns ``= FALSE`` into ``key IS NOT
+    NULL``, which it cannot seek on; None: the key's column, NULL).
     SQLite's value is ``(SELECT ?)``: given ``cost_usd = ?`` it would rewrite the
     flag ``(cost_usd IS NULL)`` to ``(? IS NULL)`` (constant propagation), which no
     longer matches the index, and scan it whole."""
     if isinstance(value, bool):
-        return f"{expr} = {str(value).upper()}"
+        return f"{expr} {'=' if dialect == 'sqlite' else 'IS'} {str(value).upper()}"
     return f"{expr} IS NULL" if value is None else f"{expr} = {'(SELECT ?)' if dialect == 'sqlite' else '?'}"
 
 
