@@ -88,7 +88,7 @@ def orders(url: str, tmp_path) -> dict[str, list[str]]:  # noqa: ANN001
             import_paths(store, [out_path])
             runner.catch_up()
 
-        for name, chosen in lists.items():
+        for chosen in lists.values():
             for sort in sorts:
                 walk_while_sessions_arrive(conn, Filters(**{**chosen.__dict__, "sort": sort}), arrive)
         return out

@@ -15,8 +15,8 @@ from kapacitor.access.viewer import Viewer, session_access, visible_clause, visi
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status, marks
 from kapacitor.projections.repositories import SORTS, sort_columns, sort_index, sort_terms
-from kapacitor.server import paging
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
+from kapacitor.server import paging
 from kapacitor.server.terms import cache_hit_ratio
 from kapacitor.store.readdb import ReadDb
 
