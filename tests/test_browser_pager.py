@@ -8,11 +8,11 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from test_timeline_sort import copies
 
 from browser import start_server
 from kapacitor.capture.importer import import_paths
 from kapacitor.store import open_store
-from test_timeline_sort import copies
 
 
 @pytest.fixture(scope="module")
