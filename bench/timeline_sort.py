@@ -239,7 +239,8 @@ def main() -> None:
                 conn.close()
                 if backend == "postgresql":
                     drop_postgres_db(args.postgres, name)
-            report(f"{backend}, {n:,} sessions{' (before: no sort indexes)' if args.before else ''}, ms (× default order)", cases, results)
+            unit = "CPU ms" if args.cpu and backend == "sqlite" else "ms"
+            report(f"{backend}, {n:,} sessions{' (before: no sort indexes)' if args.before else ''}, {unit} (× default order)", cases, results)
 
 
 if __name__ == "__main__":
