@@ -83,6 +83,8 @@ def test_cursors_page_the_list_and_its_page(app, monkeypatch):
     assert [first["sessions"], second["sessions"], third["sessions"]] == by_number
     assert [p["start"] for p in (first, second, third)] == [0, 2, 4] and third["next"] is None and first["prev"] is None
     assert get(app, f"/sessions.json?sort=tokens&before={third['prev']}")["sessions"] == second["sessions"]
+    back = get(app, f"/sessions.json?sort=tokens&before={second['prev']}&page=3")  # a page or less before it: the first page
+    assert back["sessions"] == first["sessions"] and back["start"] == 0 and back["prev"] is None
     page = get(app, f"/?sort=tokens&after={first['next']}", headers={"accept": "text/html"})
     assert f'href="/?sort=tokens&amp;after={second["next"]}" rel="next"' in page
     assert f'href="/?sort=tokens&amp;before={second["prev"]}" rel="prev"' in page and "3–4 of 5 sessions" in page

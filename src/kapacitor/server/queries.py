@@ -190,27 +190,25 @@ def _page(conn: ReadDb, where: str, params: list[Any], filters: Filters, matchin
     the first. By number (``page`` > 1, old links): read by offset, its ids from
     the sort key's index alone, so rows skipped are never read from the table."""
     cursor, backwards = filters.cursor()
-    if cursor is not None and backwards:
-        ids = _seek(conn, where, params, filters, cursor.values, True, matching)
-        if len(ids) > PAGE_SIZE:
+    if cursor is not None:
+        ids = _seek(conn, where, params, filters, cursor.values, backwards, matching)
+        if backwards and len(ids) > PAGE_SIZE:
             return ids[PAGE_SIZE - 1::-1], max(1, cursor.position - PAGE_SIZE), True, True
-        cursor = None  # a page or less before it: the first page
-    elif cursor is not None:
-        ids = _seek(conn, where, params, filters, cursor.values, False, matching)
-        if ids:
+        if not backwards and ids:
             return ids[:PAGE_SIZE], cursor.position + 1, True, len(ids) > PAGE_SIZE
-        ids = _seek(conn, where, params, filters, None, True, matching)  # nothing after it: the last page
-        return ids[PAGE_SIZE - 1::-1], max(0, matching - PAGE_SIZE), len(ids) > PAGE_SIZE, False
-    if cursor is None and filters.page <= 1:
-        ids = _seek(conn, where, params, filters, None, False, matching)
-        return ids[:PAGE_SIZE], 0, False, len(ids) > PAGE_SIZE
-    offset = (filters.page - 1) * PAGE_SIZE
-    hint = _in_sort_order(conn, filters, offset, matching) if where else ""
-    ids = [sid for (sid,) in conn.execute(
-        f"SELECT session_id FROM repository_sessions{hint}{where} ORDER BY {filters.order(conn.binary)} LIMIT ? OFFSET ?",
-        [*params, PAGE_SIZE + 1, offset],
-    )]
-    return ids[:PAGE_SIZE], offset, True, len(ids) > PAGE_SIZE
+        if not backwards:  # nothing after it: the last page
+            ids = _seek(conn, where, params, filters, None, True, matching)
+            return ids[PAGE_SIZE - 1::-1], max(0, matching - PAGE_SIZE), len(ids) > PAGE_SIZE, False
+    elif filters.page > 1:
+        offset = (filters.page - 1) * PAGE_SIZE
+        hint = _in_sort_order(conn, filters, offset, matching) if where else ""
+        ids = [sid for (sid,) in conn.execute(
+            f"SELECT session_id FROM repository_sessions{hint}{where} ORDER BY {filters.order(conn.binary)} LIMIT ? OFFSET ?",
+            [*params, PAGE_SIZE + 1, offset],
+        )]
+        return ids[:PAGE_SIZE], offset, True, len(ids) > PAGE_SIZE
+    ids = _seek(conn, where, params, filters, None, False, matching)  # the first page (also before a cursor a page or less in)
+    return ids[:PAGE_SIZE], 0, False, len(ids) > PAGE_SIZE
 
 
 def _seek(conn: ReadDb, where: str, params: list[Any], filters: Filters, values: Any, backwards: bool, matching: int) -> list[str]:
