@@ -12,6 +12,11 @@ and files with many ties (a third of sessions change no file), no price for
 100,000 sessions from transcripts would take an hour; the queries read only
 this table, so its rows are what matters.
 
+A deep page is read twice: by its number (``?page=N``, old links: an OFFSET)
+and by cursor (``?after=``, the Next link of the page before it: the same
+sessions, read by seeking in the sort's index, ``server/paging.py``); a table
+gives each as a multiple of the same sort's first page.
+
 Each case is ``queries.session_list`` (what ``/``, ``/sessions.json`` and
 ``kapacitor sessions`` call: the count, the page, its live status, eval scores
 and marks), median of --repeat runs after one warm-up, in ms, and its ratio to
@@ -22,7 +27,7 @@ PostgreSQL tables are vacuumed and analyzed after the bulk load (autovacuum
 does it in service; index-only scans need the visibility map it sets).
 
     python bench/timeline_sort.py [--sessions 10000 100000] [--backend sqlite postgresql]
-        [--postgres URL] [--repeat 5] [--before]
+        [--postgres URL] [--repeat 5] [--before] [--best] [--cpu]
 
 ``--postgres`` (or KAPACITOR_TEST_POSTGRES_URL) is a server URL: a scratch
 database is made there and dropped after.
@@ -106,10 +111,13 @@ def fill(conn: ReadDb, n: int, before: bool) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def measure(conn: ReadDb, repeat: int) -> tuple[list[str], dict[str, dict[str, tuple[float, float]]]]:
+def measure(conn: ReadDb, repeat: int, pick: Any = statistics.median, clock: Any = time.perf_counter) -> tuple[list[str], dict[str, dict[str, tuple[float, float]]]]:
     """{sort: {case: (ms, ratio to the default order's ms in that case)}}. The
     sorts of a case are timed in turns (each round times every sort once), so
-    a change in the machine's load falls on all of them alike."""
+    a change in the machine's load falls on all of them alike. ``pick``: the
+    rounds' figure (median; ``min``, the least disturbed, on a loaded machine);
+    ``clock``: wall time, or ``time.process_time`` (SQLite's queries run in this
+    process: its CPU time leaves out the waits for a core of a loaded machine)."""
     top_repo, top_user = conn.execute(
         'SELECT (SELECT key FROM repository_sessions GROUP BY key ORDER BY count(*) DESC LIMIT 1),'
         ' (SELECT "user" FROM repository_sessions GROUP BY "user" ORDER BY count(*) DESC LIMIT 1)'
@@ -125,22 +133,51 @@ def measure(conn: ReadDb, repeat: int) -> tuple[list[str], dict[str, dict[str, t
     for fname, base in filters.items():
         total = queries.session_list(conn, base, LOCAL)["total"]
         deep = max(1, -(-total // queries.PAGE_SIZE) // 2)
-        for page_name, page in (("first", 1), (f"page {deep}", deep)):
+        for page_name, page in (("first", 1), (f"page {deep}", deep), (f"page {deep} by cursor", deep)):
             case = f"{fname}, {page_name}"
             cases.append(case)
-            chosen = [Filters(**{**base.__dict__, "sort": sort, "page": page}) for sort in sorts]
+            if page_name.endswith("cursor"):  # the Next link of the page before: the same sessions, read by seeking
+                chosen = [Filters(**{**base.__dict__, "sort": sort, "after": _next_of(conn, base, sort, deep - 1)})
+                          if deep > 1 else Filters(**{**base.__dict__, "sort": sort}) for sort in sorts]
+            else:
+                chosen = [Filters(**{**base.__dict__, "sort": sort, "page": page}) for sort in sorts]
             spent: list[list[float]] = [[] for _ in sorts]
             for round_ in range(repeat + 1):  # the first round warms up
                 for n, filters_ in enumerate(chosen):
-                    started = time.perf_counter()
+                    started = clock()
                     queries.session_list(conn, filters_, LOCAL)
                     if round_:
-                        spent[n].append((time.perf_counter() - started) * 1000)
-            baseline = statistics.median(spent[0])
+                        spent[n].append((clock() - started) * 1000)
+            baseline = pick(spent[0])
             for sort, times_ in zip(sorts, spent, strict=True):
-                ms = statistics.median(times_)
+                ms = pick(times_)
                 results.setdefault(sort or "-started (default)", {})[case] = (ms, ms / baseline)
     return cases, results
+
+
+def _next_of(conn: ReadDb, base: Filters, sort: str, page: int) -> str:
+    """The ``next`` cursor of page ``page`` of ``base`` sorted by ``sort``."""
+    return queries.session_list(conn, Filters(**{**base.__dict__, "sort": sort, "page": page}), LOCAL)["next"]
+
+
+def report_deep(cases: list[str], results: dict[str, dict[str, tuple[float, float]]]) -> None:
+    """Each filter's deep page by offset and by cursor, as a multiple of the same
+    sort's first page (same filter, same run)."""
+    filters = [c.removesuffix(", first") for c in cases if c.endswith(", first")]
+    print("\nDeep page ÷ first page of the same sort (by offset → by cursor):\n")
+    print("| sort | " + " | ".join(filters) + " |")
+    print("|---|" + "---|" * len(filters))
+    worst = {f: [0.0, 0.0] for f in filters}
+    for sort, by_case in results.items():
+        cells = []
+        for f in filters:
+            first = by_case[f"{f}, first"][0]
+            offset, cursor = (next(v[0] for c, v in by_case.items() if c.startswith(f"{f}, page") and c.endswith(end))
+                              for end in (tuple("0123456789"), "cursor"))
+            cells.append(f"{offset / first:.2f}× → {cursor / first:.2f}×")
+            worst[f] = [max(worst[f][0], offset / first), max(worst[f][1], cursor / first)]
+        print(f"| `{sort}` | " + " | ".join(cells) + " |")
+    print("| worst | " + " | ".join(f"{o:.2f}× → {c:.2f}×" for o, c in worst.values()) + " |", flush=True)
 
 
 def report(label: str, cases: list[str], results: dict[str, dict[str, tuple[float, float]]]) -> None:
@@ -151,6 +188,7 @@ def report(label: str, cases: list[str], results: dict[str, dict[str, tuple[floa
         print(f"| `{sort}` | " + " | ".join(f"{by_case[c][0]:.1f} ({by_case[c][1]:.2f}×)" for c in cases) + " |")
     worst = max((r[1], s, c) for s, by in results.items() for c, r in by.items() if c.endswith("first"))
     print(f"\nworst first page: `{worst[1]}` {worst[2]}: {worst[0]:.2f}× the default order", flush=True)
+    report_deep(cases, results)
 
 
 def postgres_db(server: str, name: str) -> str:
@@ -176,6 +214,8 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("KAPACITOR_TEST_POSTGRES_URL", ""))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--before", action="store_true", help="without the sort indexes (as before they were added)")
+    parser.add_argument("--best", action="store_true", help="each case's fastest round, not the median (a loaded machine)")
+    parser.add_argument("--cpu", action="store_true", help="this process's CPU time, not wall time (SQLite only: PostgreSQL works in its server)")
     args = parser.parse_args()
     if args.before:
         queries._in_sort_order = lambda *_: ""  # no sort index to name
@@ -194,11 +234,13 @@ def main() -> None:
                 fill(conn, n, args.before)
                 print(f"{backend}, {n:,} sessions: filled in {time.perf_counter() - started:.1f} s"
                       f" (load average {os.getloadavg()[0]:.1f})", flush=True)
-                cases, results = measure(conn, args.repeat)
+                clock = time.process_time if args.cpu and backend == "sqlite" else time.perf_counter
+                cases, results = measure(conn, args.repeat, min if args.best else statistics.median, clock)
                 conn.close()
                 if backend == "postgresql":
                     drop_postgres_db(args.postgres, name)
-            report(f"{backend}, {n:,} sessions{' (before: no sort indexes)' if args.before else ''}, ms (× default order)", cases, results)
+            unit = "CPU ms" if args.cpu and backend == "sqlite" else "ms"
+            report(f"{backend}, {n:,} sessions{' (before: no sort indexes)' if args.before else ''}, {unit} (× default order)", cases, results)
 
 
 if __name__ == "__main__":

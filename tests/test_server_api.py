@@ -72,6 +72,31 @@ def test_pages_split_the_list(app, monkeypatch):
     assert len(ids) == len(set(ids)) == 5
 
 
+def test_cursors_page_the_list_and_its_page(app, monkeypatch):
+    """JSON ``next``/``prev`` and the page's Next/Previous links carry cursors; old page numbers
+    give the same pages; a cursor edited, or made for another sort, is a 422 (beside the form on the page)."""
+    monkeypatch.setattr(queries, "PAGE_SIZE", 2)
+    by_number = [get(app, f"/sessions.json?sort=tokens&page={n}")["sessions"] for n in (1, 2, 3)]
+    first = get(app, "/sessions.json?sort=tokens")
+    second = get(app, f"/sessions.json?sort=tokens&after={first['next']}")
+    third = get(app, f"/sessions.json?sort=tokens&after={second['next']}")
+    assert [first["sessions"], second["sessions"], third["sessions"]] == by_number
+    assert [p["start"] for p in (first, second, third)] == [0, 2, 4] and third["next"] is None and first["prev"] is None
+    assert get(app, f"/sessions.json?sort=tokens&before={third['prev']}")["sessions"] == second["sessions"]
+    back = get(app, f"/sessions.json?sort=tokens&before={second['prev']}&page=3")  # a page or less before it: the first page
+    assert back["sessions"] == first["sessions"] and back["start"] == 0 and back["prev"] is None
+    page = get(app, f"/?sort=tokens&after={first['next']}", headers={"accept": "text/html"})
+    assert f'href="/?sort=tokens&amp;after={second["next"]}" rel="next"' in page
+    assert f'href="/?sort=tokens&amp;before={second["prev"]}" rel="prev"' in page and "3–4 of 5 sessions" in page
+    assert get(app, "/sessions.json?after=bogus", status=422)["detail"][0]["loc"] == ["query", "after"]
+    other = get(app, f"/sessions.json?sort=-cost&after={first['next']}", status=422)["detail"]
+    assert other == "after: a cursor for the list sorted by tokens, not -cost; open the first page"
+    page = get(app, f"/?sort=-cost&after={first['next']}", status=422, headers={"accept": "text/html"})
+    assert "a cursor for the list sorted by tokens, not -cost" in page and 'id="filters"' in page
+    page = get(app, "/?before=eyJ4Ijox", status=422, headers={"accept": "text/html"})
+    assert "Nothing to show: before: not a cursor this server made (a Next or Previous link" in page
+
+
 def test_repos_json_groups_sessions_by_directory_without_a_github_remote(app):
     repos = {r["key"]: r for r in get(app, "/repos.json")}
     assert set(repos) == {s["cwd"] for s in SESSIONS.values()} | {"/home/sam/work/repo"}

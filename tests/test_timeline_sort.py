@@ -2,9 +2,11 @@
 PostgreSQL: the sample transcripts imported in several fresh-id copies (so
 tokens, cost, tools and files tie across copies), some evaluated with the same
 score. For every sort key both ways, with and without filters, the pages walked
-one by one hold every matching session once, in the documented order (no value
+one by one (by their Next cursors, back by their Previous ones, and by old page
+numbers) hold every matching session once, in the documented order (no value
 last either way, ties newest first, then by id), and both backends give the same
-order, page for page."""
+order, page for page. Walked again by cursor while a session arrives after every
+page read, no session present at the first read is skipped or shown twice."""
 
 from __future__ import annotations
 
@@ -63,8 +65,10 @@ def orders(url: str, tmp_path) -> dict[str, list[str]]:  # noqa: ANN001
         conn = runner.conn
         (busiest,) = conn.execute("SELECT key FROM repository_sessions GROUP BY key ORDER BY count(*) DESC, key LIMIT 1").fetchone()
         out = {}
-        for name, chosen in {"all": Filters(), "repo": Filters(repo=busiest), "text": Filters(q="e")}.items():
-            for sort in ["", *(s for key in queries.SORTS for s in (key, f"-{key}"))]:
+        lists = {"all": Filters(), "repo": Filters(repo=busiest), "text": Filters(q="e")}
+        sorts = ["", *(s for key in queries.SORTS for s in (key, f"-{key}"))]
+        for name, chosen in lists.items():
+            for sort in sorts:
                 rows = walk(conn, Filters(**{**chosen.__dict__, "sort": sort}))
                 assert_in_order(rows, sort)
                 out[f"{name} {sort}"] = [r["session_id"] for r in rows]
@@ -72,6 +76,21 @@ def orders(url: str, tmp_path) -> dict[str, list[str]]:  # noqa: ANN001
                     values = [r[FIELD.get(sort, sort)] for r in rows]
                     assert len(set(values)) < len(values) - 1 and (sort == "tokens" or None in values)  # ties; no value
         assert len(out["all "]) > 2 * queries.PAGE_SIZE and len(out["repo "]) > queries.PAGE_SIZE
+        arrived = iter(range(COPIES, 10_000))
+        samples = [(source, path) for source in SAMPLE_DIRS for path in sorted(source.rglob("*.jsonl"))]
+
+        def arrive() -> None:  # one more fresh-id copy of a sample transcript: ties with its other copies but in id
+            copy = next(arrived)
+            source, path = samples[copy % len(samples)]
+            out_path = tmp_path / f"arrived-{url.split(':')[0]}" / str(copy) / copy_text(str(path.relative_to(source)).encode(), copy).decode()
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_bytes(copy_text(path.read_bytes(), copy))
+            import_paths(store, [out_path])
+            runner.catch_up()
+
+        for chosen in lists.values():
+            for sort in sorts:
+                walk_while_sessions_arrive(conn, Filters(**{**chosen.__dict__, "sort": sort}), arrive)
         return out
     finally:
         runner.close()
@@ -79,14 +98,42 @@ def orders(url: str, tmp_path) -> dict[str, list[str]]:  # noqa: ANN001
 
 
 def walk(conn, filters: Filters) -> list[dict]:  # noqa: ANN001
-    """Every page in turn: together, each matching session exactly once."""
-    first = queries.session_list(conn, filters, LOCAL)
-    rows = list(first["sessions"])
-    for page in range(2, first["pages"] + 1):
-        rows += queries.session_list(conn, Filters(**{**filters.__dict__, "page": page}), LOCAL)["sessions"]
+    """Every page in turn by its Next cursor: together, each matching session
+    exactly once, each page numbered from where it starts; the same pages back
+    from the last by Previous, and by page number (old links)."""
+    listing = queries.session_list(conn, filters, LOCAL)
+    pages = [listing]
+    while listing["next"]:
+        listing = queries.session_list(conn, Filters(**{**filters.__dict__, "after": listing["next"]}), LOCAL)
+        pages.append(listing)
+    rows = [r for p in pages for r in p["sessions"]]
     ids = [r["session_id"] for r in rows]
-    assert len(ids) == len(set(ids)) == first["total"], filters  # no session repeated or skipped
+    assert len(ids) == len(set(ids)) == pages[0]["total"], filters  # no session repeated or skipped
+    assert [p["start"] for p in pages] == [n * queries.PAGE_SIZE for n in range(len(pages))] and len(pages) == pages[0]["pages"]
+    assert pages[0]["prev"] is None and all(p["prev"] and len(p["sessions"]) == queries.PAGE_SIZE for p in pages[1:-1])
+    back = [listing]
+    while listing["prev"]:
+        listing = queries.session_list(conn, Filters(**{**filters.__dict__, "before": listing["prev"]}), LOCAL)
+        back.append(listing)
+    assert [p["sessions"] for p in back[::-1]] == [p["sessions"] for p in pages]
+    assert [p["start"] for p in back[::-1]] == [p["start"] for p in pages]
+    by_number = [queries.session_list(conn, Filters(**{**filters.__dict__, "page": n}), LOCAL) for n in range(1, len(pages) + 1)]
+    assert [p["sessions"] for p in by_number] == [p["sessions"] for p in pages]
     return rows
+
+
+def walk_while_sessions_arrive(conn, filters: Filters, arrive) -> None:  # noqa: ANN001
+    """Pages by Next cursor, ``arrive()`` adding a session after every read: each
+    session matching at the first read shows exactly once, none twice."""
+    present = {r["session_id"] for r in walk(conn, filters)}
+    listing = queries.session_list(conn, filters, LOCAL)
+    seen = [r["session_id"] for r in listing["sessions"]]
+    while listing["next"]:
+        arrive()
+        listing = queries.session_list(conn, Filters(**{**filters.__dict__, "after": listing["next"]}), LOCAL)
+        seen += [r["session_id"] for r in listing["sessions"]]
+    assert len(seen) == len(set(seen)), filters  # none twice
+    assert present <= set(seen), (filters, present - set(seen))  # none of those present skipped
 
 
 def assert_in_order(rows: list[dict], sort: str) -> None:

@@ -51,22 +51,35 @@ SORTS = {
 }  # fmt: skip
 """The timeline's sort keys and their SQL over ``repository_sessions``."""
 _TEXT_SORTS = ("title", "repo", "user")
-_NULLABLE_SORTS = ("duration", "cost", "eval")  # no eval, no price, no end
+NULLABLE_SORTS = ("duration", "cost", "eval")  # no eval, no price, no end
+
+
+def sort_columns(key: str, descending: bool, binary: str = "") -> list[tuple[str, bool]]:
+    """(SQL expression, descending) of each column sorting by ``key`` (a key of
+    ``SORTS``) orders by: the key, then ``started`` newest first, then the id, so
+    every session has one place (``started`` ascending: oldest first, ties by id
+    last first, the default order read backwards). For a key in
+    ``NULLABLE_SORTS`` the ``ORDER BY`` puts ``(key IS NULL)`` before these
+    (``sort_terms``). ``binary``: the read-model database's ``binary`` (text
+    compared by its bytes on both backends). The keyset pager
+    (``server/paging.py``) seeks on exactly these columns."""
+    if key == "started":
+        return [(f"started{binary}", descending), (f"session_id{binary}", not descending)]
+    column = SORTS[key] + (binary if key in _TEXT_SORTS else "")
+    return [(column, descending), (f"started{binary}", True), (f"session_id{binary}", False)]
 
 
 def sort_terms(key: str, descending: bool, binary: str = "") -> list[str]:
     """The ``ORDER BY`` terms of sorting by ``key`` (a key of ``SORTS``): sessions
-    without a value last either way, ties newest first, then by id, so every
-    session has one place and pages neither repeat nor skip one. ``binary``: the
-    read-model database's ``binary`` (text compared by its bytes on both backends).
-    Each (key, direction) has an index on exactly these terms (``setup``); sorting
-    by ``started`` ascending reads the default order's index backwards."""
-    newest = [f"started{binary} DESC", f"session_id{binary}"]
-    if key == "started":
-        return newest if descending else [f"started{binary}", f"session_id{binary} DESC"]
-    column = SORTS[key] + (binary if key in _TEXT_SORTS else "")
-    nulls = [f"({column} IS NULL)"] if key in _NULLABLE_SORTS else []
-    return [*nulls, f"{column} {'DESC' if descending else 'ASC'}", *newest]
+    without a value last either way, then ``sort_columns``, so every session has
+    one place and pages neither repeat nor skip one. Each (key, direction) has an
+    index on exactly these terms (``setup``); sorting by ``started`` ascending
+    reads the default order's index backwards."""
+    columns = sort_columns(key, descending, binary)
+    nulls = [f"({columns[0][0]} IS NULL)"] if key in NULLABLE_SORTS else []
+    explicit = key != "started"  # the key's own term says its direction; the others only DESC (the text the indexes were made with)
+    return [*nulls, *(f"{expr} {'DESC' if desc else 'ASC'}" if explicit and n == 0 else f"{expr}{' DESC' if desc else ''}"
+                      for n, (expr, desc) in enumerate(columns))]
 
 
 _FILTERED = ("key", '"user"')

@@ -110,7 +110,7 @@ def known_repo(request: Request, key: str) -> dict[str, Any]:
 def _json(request: Request, chosen: Filters, tz: str, sessions: bool) -> dict[str, Any]:
     zone = api_zone(tz)
     scoped = ranged(chosen, zone)
-    problem = range_problem(scoped.since, scoped.until) or too_long(scoped)
+    problem = range_problem(scoped.since, scoped.until) or too_long(scoped) or scoped.cursor_problem()
     if problem:
         raise HTTPException(status_code=422, detail=problem)
     out = figures(request, scoped, zone)

@@ -14,8 +14,9 @@ from kapacitor import times
 from kapacitor.access.viewer import Viewer, session_access, visible_clause, visible_sessions
 from kapacitor.pricing import price_source
 from kapacitor.projections import evals, live_status, marks
-from kapacitor.projections.repositories import SORTS, sort_index, sort_terms
+from kapacitor.projections.repositories import SORTS, sort_columns, sort_index, sort_terms
 from kapacitor.projections.session_summary import TOKEN_FIELDS, SessionSummary, summary_from_state
+from kapacitor.server import paging
 from kapacitor.server.terms import cache_hit_ratio
 from kapacitor.store.readdb import ReadDb
 
@@ -39,9 +40,11 @@ class Filters:
     since: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
     until: str = ""  # YYYY-MM-DD, inclusive, in the viewer's zone
     q: str = ""
-    page: int = 1
+    page: int = 1  # a page by number (old links, read by offset); the pager's links carry after and before
     sort: str = ""  # a key of SORTS, ascending, or "-key", descending; "": newest first
     marked: bool = False  # only sessions someone marked as worth learning from
+    after: str = ""  # a cursor (paging.Cursor.text): the page of sessions after that one
+    before: str = ""  # a cursor: the page of sessions before that one
 
     def where(self, viewer: Viewer, like: str = "LIKE", tz: tzinfo = UTC) -> tuple[str, list[Any]]:
         """SQL over ``repository_sessions`` (the timeline's table, see ``repositories``),
@@ -78,7 +81,22 @@ class Filters:
 
     def sorting(self) -> tuple[str, bool]:
         """(key of ``SORTS``, descending) of ``sort``; by default ``started``, descending."""
-        return (self.sort.lstrip("-") or "started"), self.sort.startswith("-") or not self.sort
+        return paging.sorting(self.sort)
+
+    def cursor(self) -> tuple[paging.Cursor | None, bool]:
+        """(the cursor of ``after`` or ``before``, whether it reads backwards
+        (``before``)); (None, False) without one. ``after`` wins when both are given."""
+        text, backwards = (self.after, False) if self.after else (self.before, True)
+        return (paging.parse(text), backwards) if text else (None, False)
+
+    def cursor_problem(self) -> str:
+        """Why the cursor cannot page this list ("" when it can): one made for
+        another sort (the sort changed in the URL, not by the list's own links)."""
+        cursor, backwards = self.cursor()
+        if cursor is None or cursor.sort == self.sort:
+            return ""
+        name = "before" if backwards else "after"
+        return f"{name}: a cursor for the list sorted by {cursor.sort or '-started'}, not {self.sort or '-started'}; open the first page"
 
     def order(self, binary: str = "") -> str:
         """The SQL ORDER BY of ``sort`` (``sort_terms``: sessions without
@@ -103,8 +121,10 @@ class Filters:
         return "" if wanted == "-started" else wanted  # the default keeps URLs short
 
     def query(self, **change: Any) -> dict[str, Any]:
-        """The URL query for these filters with ``change`` applied, empty values left out."""
-        state = asdict(self) | change
+        """The URL query for these filters with ``change`` applied, empty values left
+        out. Any change starts the list at its first page unless it says where
+        (``page``, ``after`` or ``before``): a cursor belongs to one list."""
+        state = asdict(self) | ({"page": 1, "after": "", "before": ""} if change else {}) | change
         return {k: v for k, v in state.items() if v and not (k == "page" and v == 1)}
 
 
@@ -115,15 +135,24 @@ def _escaped(text: str) -> str:
 
 def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UTC) -> dict[str, Any]:
     """One page of the sessions ``viewer`` may see, in ``filters.sort`` order
-    (newest first by default), and how many match; dates in ``tz``. ``id_matches``:
-    how many of them ``q`` found by the start of their id (0 when ``q`` is not an
-    id's start), so an ambiguous short id can say so."""
+    (newest first by default), and how many match; dates in ``tz``. The page is
+    the first, the one after or before ``filters``' cursor (``paging``), or an
+    old link's page number. ``start``: how many sessions come before the page
+    (exact by number; by cursor, as they stood when the cursor was made);
+    ``next``, ``prev``: the cursors of the pages after and before (None: none);
+    ``page`` is ``start``'s page number. ``id_matches``: how many of them ``q``
+    found by the start of their id (0 when ``q`` is not an id's start), so an
+    ambiguous short id can say so. ValueError: a cursor ``paging.parse`` refuses."""
     where, params = filters.where(viewer, conn.like, tz)
     (total,) = conn.execute(f"SELECT count(*) FROM repository_sessions{where}", params).fetchone()
-    sessions = _page(conn, where, params, filters, total)
-    status = live_status.statuses(conn, [s["session_id"] for s in sessions])
-    scores = evals.latest_scores(conn, [s["session_id"] for s in sessions])
-    marked = marks.mark_counts(conn, [s["session_id"] for s in sessions])
+    ids, start, before, after = _page(conn, where, params, filters, total)
+    found = dict(conn.execute(
+        f"SELECT session_id, list_row FROM repository_sessions WHERE session_id IN ({','.join('?' * len(ids))})", ids,
+    )) if ids else {}
+    sessions = [json.loads(found[sid]) for sid in ids]
+    status = live_status.statuses(conn, ids)
+    scores = evals.latest_scores(conn, ids)
+    marked = marks.mark_counts(conn, ids)
     for s in sessions:
         s["status"] = status[s["session_id"]]
         s["eval_score"] = scores.get(s["session_id"])
@@ -135,25 +164,68 @@ def session_list(conn: ReadDb, filters: Filters, viewer: Viewer, tz: tzinfo = UT
             f"SELECT count(*) FROM repository_sessions{where} AND session_id {conn.like} ? ESCAPE '\\'",
             [*params, f"{_escaped(prefix)}%"],
         ).fetchone()
-    return {"total": total, "page": filters.page, "pages": pages, "page_size": PAGE_SIZE, "sessions": sessions,
-            "id_matches": id_matches}
+    cursor = _cursor_at(conn, filters)
+    return {"total": total, "start": start, "page": start // PAGE_SIZE + 1, "pages": pages, "page_size": PAGE_SIZE,
+            "sessions": sessions, "id_matches": id_matches,
+            "prev": cursor(ids[0], start) if before else None, "next": cursor(ids[-1], start + len(ids) - 1) if after else None}
 
 
-def _page(conn: ReadDb, where: str, params: list[Any], filters: Filters, matching: int) -> list[dict[str, Any]]:
-    """The list rows of ``filters.page``: its ids first (read from the sort key's
-    index alone: ``repositories.sort_terms``), then their rows by id, so rows
-    skipped on the way to a deep page are never read from the table.
-    ``matching``: how many sessions the filters keep."""
-    offset = (filters.page - 1) * PAGE_SIZE
-    hint = _in_sort_order(conn, filters, offset, matching) if where else ""
-    ids = [sid for (sid,) in conn.execute(
-        f"SELECT session_id FROM repository_sessions{hint}{where} ORDER BY {filters.order(conn.binary)} LIMIT ? OFFSET ?",
-        [*params, PAGE_SIZE, offset],
-    )]
-    found = dict(conn.execute(
-        f"SELECT session_id, list_row FROM repository_sessions WHERE session_id IN ({','.join('?' * len(ids))})", ids,
-    )) if ids else {}
-    return [json.loads(found[sid]) for sid in ids]
+def _cursor_at(conn: ReadDb, filters: Filters) -> Any:
+    """``at(session_id, position)``: the cursor text of that session's place in ``filters.sort``."""
+    columns = ", ".join(expr for expr, _ in sort_columns(*filters.sorting(), conn.binary))
+
+    def at(session_id: str, position: int) -> str:
+        values = conn.execute(f"SELECT {columns} FROM repository_sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return paging.Cursor(filters.sort, max(0, position), tuple(values)).text()
+
+    return at
+
+
+def _page(conn: ReadDb, where: str, params: list[Any], filters: Filters, matching: int) -> tuple[list[str], int, bool, bool]:
+    """(the ids of the page ``filters`` ask for, how many sessions come before it,
+    whether sessions come before it, whether after it). ``matching``: how many
+    sessions the filters keep. By cursor: the sessions after (before) it, read by
+    seeking in the sort's index (``paging``); a cursor with nothing after it (its
+    sessions went) gives the last page, one with a page's worth or less before it
+    the first. By number (``page`` > 1, old links): read by offset, its ids from
+    the sort key's index alone, so rows skipped are never read from the table."""
+    cursor, backwards = filters.cursor()
+    if cursor is not None:
+        ids = _seek(conn, where, params, filters, cursor.values, backwards, matching)
+        if backwards and len(ids) > PAGE_SIZE:
+            return ids[PAGE_SIZE - 1::-1], max(1, cursor.position - PAGE_SIZE), True, True
+        if not backwards and ids:
+            return ids[:PAGE_SIZE], cursor.position + 1, True, len(ids) > PAGE_SIZE
+        if not backwards:  # nothing after it: the last page
+            ids = _seek(conn, where, params, filters, None, True, matching)
+            return ids[PAGE_SIZE - 1::-1], max(0, matching - PAGE_SIZE), len(ids) > PAGE_SIZE, False
+    elif filters.page > 1:
+        offset = (filters.page - 1) * PAGE_SIZE
+        hint = _in_sort_order(conn, filters, offset, matching) if where else ""
+        ids = [sid for (sid,) in conn.execute(
+            f"SELECT session_id FROM repository_sessions{hint}{where} ORDER BY {filters.order(conn.binary)} LIMIT ? OFFSET ?",
+            [*params, PAGE_SIZE + 1, offset],
+        )]
+        return ids[:PAGE_SIZE], offset, True, len(ids) > PAGE_SIZE
+    ids = _seek(conn, where, params, filters, None, False, matching)  # the first page (also before a cursor a page or less in)
+    return ids[:PAGE_SIZE], 0, False, len(ids) > PAGE_SIZE
+
+
+def _seek(conn: ReadDb, where: str, params: list[Any], filters: Filters, values: Any, backwards: bool, matching: int) -> list[str]:
+    """The ids of up to a page and one of the sessions after (``backwards``: before,
+    nearest first) the one whose ``sort_columns`` are ``values`` (None: from the
+    start, or the end), each part of ``paging.parts`` read in turn from the index."""
+    hint = _in_sort_order(conn, filters, 0, matching) if where else ""
+    ids: list[str] = []
+    for condition, given, order in paging.parts(filters.sort, values, backwards, conn.binary, conn.dialect):
+        joined = f"{where} AND {condition}" if where and condition else where or (f" WHERE {condition}" if condition else "")
+        ids += [sid for (sid,) in conn.execute(
+            f"SELECT session_id FROM repository_sessions{hint}{joined} ORDER BY {order} LIMIT ?",
+            [*params, *given, PAGE_SIZE + 1 - len(ids)],
+        )]
+        if len(ids) > PAGE_SIZE:
+            break
+    return ids
 
 
 SCAN_OVER_SORT = 25

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
-from kapacitor.server import api_json, queries, totals
+from kapacitor.server import api_json, paging, queries, totals
 from kapacitor.server.dates import Day, range_problem
 from kapacitor.server.form_query import Checked, form_page, lenient
 from kapacitor.server.queries import Filters
@@ -34,6 +34,15 @@ def sort_key(value: str) -> str:
     raise ValueError(f"unknown sort {value!r}; one of {', '.join(queries.SORTS)} (a leading '-' sorts descending)")
 
 
+def cursor_text(value: str) -> str:
+    """``value`` when it is a cursor (``paging.parse``) or empty; else ValueError."""
+    if value:
+        paging.parse(value)
+    return value
+
+
+_CURSOR_DOC = ("a cursor from a page's Next/Previous link or the JSON's next/prev: the page of sessions {} that one,"
+               " in the same sort (another sort's cursor is a 422)")
 MAX_PAGE = 1_000_000  # 50 million sessions; a larger number is a 422, not an SQL overflow
 
 
@@ -43,11 +52,13 @@ def filters(
     since: Day = "",
     until: Day = "",
     q: Annotated[str, Query(description="text in the title, or a session id or its start (6 characters or more)")] = "",
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="a page by number (old links; after/before page faster)")] = 1,
     sort: Annotated[str, Query(description=_SORT_DOC), AfterValidator(sort_key)] = "",
     marked: Annotated[bool, Query(description="only sessions marked as worth learning from")] = False,
+    after: Annotated[str, Query(description=_CURSOR_DOC.format("after")), AfterValidator(cursor_text)] = "",
+    before: Annotated[str, Query(description=_CURSOR_DOC.format("before")), AfterValidator(cursor_text)] = "",
 ) -> Filters:
-    return Filters(repo, user, since, until, q.strip(), page, sort, marked)
+    return Filters(repo, user, since, until, q.strip(), page, sort, marked, after, before)
 
 
 page_filters = lenient(filters)
@@ -62,12 +73,12 @@ def problems_of(form: Checked[Filters], scoped: Filters | None = None) -> tuple[
     scoped = scoped or form.value
     backwards = range_problem(scoped.since, scoped.until)
     swapped = replace(scoped, since=scoped.until, until=scoped.since) if backwards else None
-    return [*form.problems, *filter(None, [backwards])], swapped
+    return [*form.problems, *filter(None, [backwards, scoped.cursor_problem()])], swapped
 
 
 def in_range(chosen: Filters) -> Filters:
-    """``chosen``, whose days must make a range (a JSON twin's 422 otherwise)."""
-    problem = range_problem(chosen.since, chosen.until)
+    """``chosen``, whose days must make a range and whose cursor its sort (a JSON twin's 422 otherwise)."""
+    problem = range_problem(chosen.since, chosen.until) or chosen.cursor_problem()
     if problem:
         raise HTTPException(status_code=422, detail=problem)
     return chosen
@@ -96,9 +107,9 @@ def _timeline(request: Request, chosen: Filters) -> dict[str, Any]:
 
 
 def _listing(request: Request, chosen: Filters, tz: tzinfo) -> dict[str, Any]:
-    """The page of sessions, dates in ``tz``; a page past the last is a 404 (page 1 always exists)."""
+    """The page of sessions, dates in ``tz``; a page number past the last is a 404 (page 1 always exists)."""
     listing = queries.session_list(conn(request), chosen, viewer_of(request), tz)
-    if chosen.page > listing["pages"]:
+    if chosen.page > listing["pages"] and not (chosen.after or chosen.before):
         raise HTTPException(status_code=404, detail=f"no page {chosen.page}: there are {listing['pages']}")
     return listing
 
