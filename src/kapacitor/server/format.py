@@ -9,6 +9,7 @@ from jinja2 import pass_context
 
 from kapacitor import money, times
 from kapacitor.projections.repositories import total_tokens
+from kapacitor.server.render.markdown import plain_text
 
 
 def tokens(n: int | None) -> str:
@@ -95,5 +96,5 @@ def shortdir(path: str | None) -> str:
 FILTERS = {
     "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "span": span, "when": when, "day": day,
     "isotime": isotime, "number": number, "plural": plural, "percent": percent,
-    "total_tokens": total_tokens,
+    "total_tokens": total_tokens, "plain": plain_text,
 }  # fmt: skip

