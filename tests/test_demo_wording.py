@@ -55,3 +55,21 @@ def test_a_subagent_s_result_in_the_stats_table_is_its_words_not_markdown(server
     for syntax in ("##", "|", "---", "`", "**"):
         assert syntax not in shown and syntax not in whole, syntax
     assert shown == plain_text(agent["result"]) and whole == plain_text(agent["result"], 500)
+
+
+def test_the_chat_says_which_time_is_the_agent_call_s_and_which_the_subagent_s(server):
+    """The Agent call's badge (call to result) and the subagent's line (its own
+    records' span) each carry a word and a tooltip from ``server/terms.py``."""
+    from kapacitor.server.terms import TERMS
+
+    [agent] = server.get_json(f"/sessions/{REFACTOR}.json")["subagents"]
+    [call] = [i["tool"] for i in server.get_json(f"/sessions/{REFACTOR}/chat.json") if (i.get("tool") or {}).get("subagent")]
+    status, page = fetch(f"{server.url}/sessions/{REFACTOR}")
+    item = page[page.index('class="chat-item tool tool-Agent'):]
+    summary, line = item.split("</summary>", 1)[0], re.search(r'<div class="agent-figures">(.*?)</div>', item).group(1)  # type: ignore[union-attr]
+    call_time = re.search(r'<span class="badge time term" title="([^"]*)">call ([^<]+)</span>', summary)
+    assert status == 200 and call_time and unescape(call_time.group(1)) == TERMS["agent_call_time"]
+    own = re.search(r'<span class="term" title="([^"]*)">subagent ([^<]+)</span>', line)
+    assert own and unescape(own.group(1)) == TERMS["subagent_time"]
+    assert call["name"] == "Agent" and (call_time.group(2), own.group(2)) == ("27.7 s", "27.3 s")  # two times, each named
+    assert agent["duration_seconds"] == pytest.approx(27.3, abs=0.05)

@@ -26,7 +26,9 @@ TERMS = {
     "tokens": "tokens: in + out + cache read + cache write, every model, subagents included",
     "cache_hit": "cache hit: cache read / (in + cache read + cache write), the share of the prompt served from the cache",
     "subagent_tokens": "tokens: in + out + cache read + cache write, every model, over the subagent's own requests (as the trace and the stats count them)",
-    "subagent_time": "the subagent's time: from its first transcript record to its last (as the trace and the stats show it)",
+    "subagent_time": "subagent: the subagent's own time, from its first transcript record to its last (as the trace and the stats show it)",
+    "agent_call_time": "call: the Agent call's time, from the main agent's call to its result (a background subagent's call returns"
+                       " when it is launched; the subagent's own time is on the line below)",
 }
 """Each term's tooltip (``terms`` in every template); the words before its colon
 are the term's label (``label``)."""
