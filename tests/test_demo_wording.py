@@ -13,6 +13,7 @@ import urllib.request
 from html import unescape
 
 import pytest
+from playwright.sync_api import expect
 
 from browser import start_server
 from kapacitor.server.render.markdown import plain_text
@@ -73,3 +74,28 @@ def test_the_chat_says_which_time_is_the_agent_call_s_and_which_the_subagent_s(s
     assert own and unescape(own.group(1)) == TERMS["subagent_time"]
     assert call["name"] == "Agent" and (call_time.group(2), own.group(2)) == ("27.7 s", "27.3 s")  # two times, each named
     assert agent["duration_seconds"] == pytest.approx(27.3, abs=0.05)
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_an_evaluation_card_says_the_scale_apart_from_how_many_questions_it_is_over(server, page, width, tmp_path):
+    """"4 / of 5 / mean 4.0 over 1 question", never "mean 4.0 of 1" (which reads as
+    a score out of 1); the cards fit the page at 1440 and 390 px."""
+    [ev] = server.get_json(f"/sessions/{GOES_WRONG}/eval.json")[:1]
+    categories = ev["summary"]["categories"]
+    assert {c["questions"] for c in categories} >= {1, 2}  # both wordings are on the page
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{server.url}/sessions/{GOES_WRONG}/eval")
+    cards = page.locator(".eval-cards .card")
+    expect(cards.first.locator("[data-eval-hint]")).to_have_text(f"mean of {len(categories)} categories")
+    for c in categories:
+        card = cards.filter(has=page.locator(f'[data-eval-category="{c["id"]}"]'))
+        expect(card.locator("[data-eval-category]")).to_have_text(str(c["score"]))
+        said = f"mean {c['mean']:.1f} over {c['questions']} question{'s' if c['questions'] != 1 else ''}"
+        expect(card.locator("[data-eval-hint]")).to_have_text(said)
+        expect(card.locator(".hint").first).to_have_text("of 5")
+        box, hint = card.bounding_box(), card.locator("[data-eval-hint]").bounding_box()
+        assert box and hint and hint["x"] + hint["width"] <= box["x"] + box["width"] + 1  # the hint stays in its card
+    assert " of 1<" not in page.content() and " of 2<" not in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.locator(".eval-cards").screenshot(path=str(tmp_path / f"eval-cards-{width}.png"))
+    assert page.dialogs == []
