@@ -99,3 +99,56 @@ def test_an_evaluation_card_says_the_scale_apart_from_how_many_questions_it_is_o
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.locator(".eval-cards").screenshot(path=str(tmp_path / f"eval-cards-{width}.png"))
     assert page.dialogs == []
+
+
+SAYS_THE_ZONE = {  # every page that shows a time or a day: its frame stands, the problem where its results were
+    "/": 'id="filters"', "/overview": "overview-form", "/users/{name}": "overview-form", "/repos/{key:path}": "overview-form",
+    "/sessions/{session_id}": 'class="tabs"', "/sessions/{session_id}/trace": 'class="tabs"',
+    "/sessions/{session_id}/stats": 'class="tabs"', "/sessions/{session_id}/eval": 'class="tabs"',
+    "/sessions/{session_id}/eval/compare": 'class="tabs"', "/evals": "<h1>Session evals</h1>",
+    "/memory": 'class="filters"', "/memory/{scope:path}": 'class="filters"', "/search": 'class="filters"',
+    "/marked": "<h1>Worth learning from",
+}  # fmt: skip
+FILL = {"{session_id}": REFACTOR, "{name}": "bilal@acme.dev", "{key:path}": "acme/api-server", "{scope:path}": "acme/api-server"}
+QUERY = {"/search": "q=config&", "/sessions/{session_id}/trace/detail": "node=x&", "/sessions/{session_id}/chat": "start=0&"}
+
+
+def page_routes(tmp_path) -> list[str]:
+    """Every GET route that answers HTML, as the app is built."""
+    from fastapi.responses import HTMLResponse
+    from test_access import flat
+
+    from kapacitor.server.app import create_app
+
+    app = create_app(f"sqlite://{tmp_path / 'routes.db'}", run_projections=False)
+    try:
+        return [r.path for r in flat(app.routes) if "GET" in getattr(r, "methods", ()) and r.response_class is HTMLResponse]
+    finally:
+        app.state.runner.close()
+        app.state.store.close()
+
+
+def test_a_bad_zone_keeps_every_page_standing_and_says_so_in_place(server, tmp_path):
+    """``?tz=Mars/Base`` on any page: a page with times is the page, its form or
+    header and tabs kept, "tz: unknown time zone …" where its results would be
+    (422, as a bad date); a fragment or a page with no time answers as without
+    it; the JSON twins stay FastAPI's 422."""
+    routes = page_routes(tmp_path)
+    assert set(SAYS_THE_ZONE) <= set(routes), set(SAYS_THE_ZONE) - set(routes)
+    for route in routes:
+        path = route
+        for name, value in FILL.items():
+            path = path.replace(name, value)
+        url = f"{server.url}{path}?{QUERY.get(route, '')}"
+        good, _ = fetch(url)
+        status, page = fetch(url + "tz=Mars/Base")
+        assert "<h1>422" not in page, f"{route}: a bare error page"
+        if route in SAYS_THE_ZONE:
+            assert good == 200 and status == 422, (route, good, status)
+            problems = page.split('class="form-problems"', 1)[-1]
+            assert "tz: unknown time zone &#39;Mars/Base&#39;: use an IANA name" in problems and SAYS_THE_ZONE[route] in page, route
+            assert "Back to all sessions" not in page
+        else:
+            assert status == good, (route, good, status)
+    status, answer = fetch(f"{server.url}/sessions/{REFACTOR}.json?tz=Mars/Base")
+    assert status == 422 and "unknown time zone 'Mars/Base'" in answer
