@@ -124,8 +124,7 @@ def page_routes(tmp_path) -> list[str]:
     try:
         return [r.path for r in flat(app.routes) if "GET" in getattr(r, "methods", ()) and r.response_class is HTMLResponse]
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def test_a_bad_zone_keeps_every_page_standing_and_says_so_in_place(server, tmp_path):
