@@ -65,7 +65,9 @@ def plain_text(text: str, limit: int = 200) -> str:
     if len(line) <= limit:
         return line
     cut = line[: limit - 1]
-    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ·,") + "…"
+    if line[limit - 1] != " " and " " in cut:  # a word cut in two: leave it out
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ·,") + "…"
 
 
 def _words(children: list[Token]) -> str:
