@@ -12,6 +12,7 @@ from kapacitor.cli.common import REPO, REPO_HELP, SINCE, AppContext, pass_app, p
 from kapacitor.cli.read_models import caught_up
 from kapacitor.cli.session_ids import unknown_filter
 from kapacitor.memory import search
+from kapacitor.normalize.redact import shortened
 
 
 @click.command("search")
@@ -49,7 +50,7 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
     for hit in hits:
         snippet = "".join(f"[bold yellow]{escape(t)}[/]" if m else escape(t) for t, m in hit.parts)
         where = f"{hit.kind}{' ' + hit.tool if hit.tool else ''}"
-        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(hit.title[:60])} · {where} · {times.shown(hit.timestamp, None)}")  # the local zone, named, as `sessions` shows
+        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(shortened(hit.title, 60))} · {where} · {times.shown(hit.timestamp, None)}")  # the local zone, named, as `sessions` shows
         console.print(f"  {snippet}")
         console.print(f"  [dim]{hit.link}[/]")
     if note := search.ranked_note(hits):
