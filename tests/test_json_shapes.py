@@ -1,6 +1,7 @@
 """The JSON API's shapes agree (docs/json-api.md): every JSON GET route writes its
 times one way, ISO 8601 to the millisecond with the offset of the ``tz`` asked for
-(default UTC), and says 422 for an unknown zone; a session in a list carries the
+(default UTC), says 422 for an unknown zone and gives ``tokens_total`` as one
+number wherever it has the key; a session in a list carries the
 keys a session's own answer and ``kapacitor sessions --json`` use
 (``repository``, ``tokens_total``) beside the ones old scripts read (``repo``,
 ``tokens``)."""
@@ -100,10 +101,19 @@ def stamps(value, key: str = "") -> list[str]:
     return []
 
 
+def totals_of(value) -> list:
+    """Every ``tokens_total`` in a JSON answer, at any depth."""
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "tokens_total"] + [t for v in value.values() for t in totals_of(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in totals_of(v)]
+    return []
+
+
 def test_every_json_route_writes_its_times_one_way_in_the_zone_asked(app):
     routes = json_routes(app)
     assert {"/sessions.json", "/repos.json", "/sessions/{session_id}/chat.json", "/api/memory/facts", "/marked.json"} <= set(routes)
-    seen = {}
+    seen, counted = {}, {}
     for route, path in sorted(routes.items()):
         query = QUERIES.get(route, "")
         for tz, offset in (("", "+00:00"), ("Asia/Tokyo", "+09:00")):
@@ -112,11 +122,16 @@ def test_every_json_route_writes_its_times_one_way_in_the_zone_asked(app):
             wrong = [s for s in found if not STAMP.match(s) or not s.endswith(offset)]
             assert wrong == [], f"{route} (tz={tz or 'none'}): {wrong[:3]}"
             seen[route] = len(found)
+            named = totals_of(answer)
+            assert all(isinstance(t, int) and not isinstance(t, bool) for t in named), f"{route}: tokens_total {named[:3]}"
+            counted[route] = len(named)
         get(app, f"{path}?{query}&tz=Mars/Olympus", status=422)
     timed = {r for r, n in seen.items() if n}
     assert {"/sessions.json", "/repos.json", "/sessions/{session_id}.json", "/sessions/{session_id}/stats.json",
             "/sessions/{session_id}/chat.json", "/sessions/{session_id}/trace.json", "/sessions/{session_id}/eval.json",
             "/api/memory/facts", "/api/sessions/{session_id}/comments", "/api/sessions/{session_id}/marks", "/marked.json"} <= timed, seen
+    assert {"/sessions.json", "/sessions/{session_id}.json", "/sessions/{session_id}/stats.json", "/sessions/{session_id}/chat.json",
+            "/marked.json"} <= {r for r, n in counted.items() if n}, counted  # "tokens_total" is one number wherever it is
 
 
 def test_a_listed_session_has_the_keys_of_the_session_s_own_answer(app, store_path):

@@ -113,7 +113,7 @@ def test_stats_tokens_equal_what_the_api_reported(app, truth_file):
     for sid, models in json.loads(truth_file.read_text()).items():
         stats = get(app, f"/sessions/{sid}/stats.json")
         assert {m["model"]: {k: m[k] for k in (*TOKEN_FIELDS, "requests")} for m in stats["tokens_by_model"]} == models
-        assert stats["tokens_total"]["output_tokens"] == sum(m["output_tokens"] for m in models.values())
+        assert stats["tokens_all_models"]["output_tokens"] == sum(m["output_tokens"] for m in models.values())
         assert stats["price_source"] and stats["session"]["session_id"] == sid
 
 
@@ -258,7 +258,8 @@ def test_a_short_id_finds_its_session_and_an_ambiguous_one_lists_them(app, tmp_p
 
 def test_stats_split_tokens_and_cost_by_model_and_by_agent(app):
     stats = get(app, f"/sessions/{HELLO}/stats.json")
-    total = stats["tokens_total"]
+    total = stats["tokens_all_models"]
+    assert stats["tokens_total"] == stats["session"]["tokens_total"] == sum(total[name] for name in TOKEN_FIELDS[:4])
     read, fresh, written = total["cache_read_input_tokens"], total["input_tokens"], total["cache_creation_input_tokens"]
     assert read and total["cache_hit_ratio"] == read / (fresh + read + written)
     assert sum(m["cost_usd"] for m in stats["tokens_by_model"]) == pytest.approx(stats["cost_usd"])

@@ -126,7 +126,7 @@ def test_chat_trace_and_stats_give_each_subagent_its_own_time_and_tokens(server,
     chat = page_text(server, f"/sessions/{session_id}")
     [line] = re.findall(r'<div class="agent-figures">(.*?)</div>', chat)
     background = row["background"]
-    assert visible(line) == ("background · completed · " if background else "") + f"{shown} · {truth['tokens']:,} tokens"
+    assert visible(line) == ("background · completed · " if background else "") + f"subagent {shown} · {truth['tokens']:,} tokens"
     assert f"{row['client_reported']['last_request_tokens']:,} tokens" not in visible(line)
 
     stats_page = page_text(server, f"/sessions/{session_id}/stats")
@@ -174,7 +174,7 @@ def test_the_clients_last_request_figure_is_kept_under_its_own_name(server):
 
 def test_chromium_shows_the_background_agents_time_and_tokens_alike_on_every_tab(server, page):
     page.goto(f"{server.url}/sessions/{HELLO_TODO}")
-    expect(page.locator(".agent-figures")).to_have_text("background · completed · 1.1 s · 23,548 tokens")
+    expect(page.locator(".agent-figures")).to_have_text("background · completed · subagent 1.1 s · 23,548 tokens")
     page.goto(f"{server.url}/sessions/{HELLO_TODO}/stats")
     row = page.locator('[data-section="subagents"] tr[data-agent="ab1b4109d0ab09382"]')
     expect(row.locator('[data-stat="time"]')).to_have_text("1.1 s")
@@ -214,7 +214,7 @@ def test_a_subagents_time_is_its_records_span_even_past_its_last_chat_item(tmp_p
         [node] = [n for n in walk(server.get_json(f"/sessions/{HELLO_TODO}/trace.json")) if n["kind"] == "subagent"]
         assert node["duration_ms"] == pytest.approx(3101)
         assert '<span class="tdur">3.1 s</span>' in page_text(server, f"/sessions/{HELLO_TODO}/trace")
-        assert "completed · 3.1 s · 23,548 tokens" in visible(page_text(server, f"/sessions/{HELLO_TODO}"))
+        assert "completed · subagent 3.1 s · 23,548 tokens" in visible(page_text(server, f"/sessions/{HELLO_TODO}"))
         [run] = [i["tool"]["subagent"] for i in server.get_json(f"/sessions/{HELLO_TODO}/chat.json") if (i.get("tool") or {}).get("subagent")]
         items = [i["timestamp"] for i in run["items"] if i.get("timestamp")]
         assert max(items) < run["figures"]["ended"]  # no chat item is that late: the row's span, not the items'

@@ -277,3 +277,21 @@ def test_a_large_trace_renders_a_bounded_tree_and_the_rest_on_demand(tmp_path_fa
     assert sorted(rendered) == sorted(everything) and fetches >= len(everything) // 50
     assert render_trace_children(tree, "9999", 0, url) is None and render_trace_children(tree, "x", 0, url) is None
     store.close()
+
+
+def test_node_details_name_token_counts_as_every_page_does(samples):
+    """"cache write", not the API's "cache creation input tokens": each count under
+    its label from ``server/terms.py``, the meaning in its tooltip."""
+    from kapacitor.server.terms import TERMS, TOKEN_TERMS, label
+    from kapacitor.server.trace import render_node_detail
+
+    tree = trace_tree(samples, SUBAGENT_SESSION)
+    detail = str(render_node_detail(tree, tree.id))
+    facts = detail.split('<table class="tfacts">', 1)[1].split("</table>", 1)[0]
+    assert "input tokens" not in facts and "ephemeral" not in facts
+    shown = [name for name in TOKEN_TERMS if tree.tokens.get(name)]
+    assert "ephemeral_5m_input_tokens" in shown or "ephemeral_1h_input_tokens" in shown
+    for name in shown:
+        term = TOKEN_TERMS[name]
+        assert f'<span class="term" title="{TERMS[term]}">{label(term)}</span></th><td>{tree.tokens[name]:,}</td>' in facts
+    assert [label(t) for t in ("in", "out", "cache_read", "cache_write")] == ["in", "out", "cache read", "cache write"]

@@ -23,7 +23,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from kapacitor.json_times import zoned
 from kapacitor.server.web import api_zone
@@ -33,8 +33,11 @@ _zone: ContextVar[tzinfo] = ContextVar("json_zone", default=UTC)
 
 async def json_zone(request: Request) -> None:
     """The zone of this request's JSON answer: ``?tz``, else UTC; 422 for an
-    unknown zone (on a page too: ``?tz=Mars/Olympus`` is a bad request). Async,
-    so it runs in the request's own task, where the response is rendered."""
+    unknown zone. Not on a page (an HTML route): a page keeps standing and says
+    a bad zone where its results would be (``form_query.lenient``). Async, so it
+    runs in the request's own task, where the response is rendered."""
+    if getattr(request.scope.get("route"), "response_class", None) is HTMLResponse:
+        return
     _zone.set(api_zone(request.query_params.get("tz")))
 
 

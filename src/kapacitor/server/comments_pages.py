@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from pydantic import BaseModel
@@ -41,6 +41,7 @@ from kapacitor.projections import marks as marks_model
 from kapacitor.server import api_json, chat, queries
 from kapacitor.server.access import acting_person as author_of
 from kapacitor.server.access import form_fields
+from kapacitor.server.form_query import Checked, form_page, lenient
 from kapacitor.server.render.markdown import render_markdown
 from kapacitor.server.sessions_pages import chat_items, reading, trace_tree
 from kapacitor.server.timeline import TZ_PARAM
@@ -348,8 +349,18 @@ def marked_json(request: Request, repo: Annotated[str, Query(description="one re
     return {"repo": repo, "tz": str(api_zone(tz)), "sessions": _marked(request, repo)}
 
 
+@dataclass(frozen=True)
+class MarkedQuery:
+    """The marked page's query: ``repo``, one repository (empty: every one)."""
+
+    repo: str = ""
+
+
 @router.get("/marked", response_class=HTMLResponse, summary="Marked sessions page")
-def marked_page(request: Request, repo: str = "") -> HTMLResponse:
+def marked_page(request: Request, asked: Annotated[Checked[MarkedQuery], Depends(lenient(MarkedQuery))]) -> HTMLResponse:
+    repo = asked.value.repo
+    if asked.problems:
+        return form_page(request, "marked.html", asked.problems, marked=[], repo=repo, by_repo={}, no_form=True)
     rows = marks_model.marked(conn(request), viewer_of(request), repo)
     by_repo: dict[str, int] = {}
     for row in rows:

@@ -27,7 +27,7 @@ from kapacitor.eval.jobs import EvalWorker, TooManyJobs
 from kapacitor.eval.record import record_review
 from kapacitor.projections import evals as evals_model
 from kapacitor.server import live
-from kapacitor.server.form_query import Checked, lenient
+from kapacitor.server.form_query import Checked, Plain, form_page, lenient
 from kapacitor.server.sessions_pages import TabQuery, tab_page
 from kapacitor.server.web import conn, not_found, render, render_fragment
 
@@ -94,10 +94,22 @@ def eval_page(request: Request, session_id: str, asked: Annotated[Checked[EvalQu
     return tab_page(request, session, "eval", lambda: _tab_body(request, session, chosen), asked)
 
 
+@dataclass(frozen=True)
+class CompareQuery:
+    """The two evals compared, ``a`` and ``b`` (either one missing: the newest)."""
+
+    a: str = ""
+    b: str = ""
+
+
 @router.get("/sessions/{session_id}/eval/compare", response_class=HTMLResponse, summary="Two evals side by side")
-def compare_page(request: Request, session_id: str, a: str = "", b: str = "") -> HTMLResponse:
-    """Evals ``a`` and ``b`` (either one missing: the newest)."""
+def compare_page(request: Request, session_id: str, asked: Annotated[Checked[CompareQuery], Depends(lenient(CompareQuery))]) -> HTMLResponse:
+    """Evals ``a`` and ``b`` (either one missing: the newest); a bad ``tz``: the
+    session page, the problem where the comparison would be (422)."""
     session = session_visible(request, session_id)
+    if asked.problems:
+        return form_page(request, "session.html", asked.problems, session=session, tab="eval", body=Markup(""), no_form=True)
+    a, b = asked.value.a, asked.value.b
     evals = _evals(request, session_id)
     first, second = _chosen(evals, a), _chosen(evals, b)
     if first is None or second is None:
@@ -229,5 +241,7 @@ def overview_json(request: Request) -> dict[str, Any]:
 
 
 @router.get("/evals", response_class=HTMLResponse, summary="Eval overview")
-def overview_page(request: Request) -> HTMLResponse:
+def overview_page(request: Request, asked: Plain) -> HTMLResponse:
+    if asked.problems:
+        return form_page(request, "evals.html", asked.problems, no_form=True)
     return render(request, "evals.html", overview=evals_model.overview(conn(request), visible_sessions(request)))

@@ -18,6 +18,12 @@ dataclass of them (``memory_pages.MemoryForm``), and a session's tabs, which hav
 no form, keep their header and tabs with the problem where the tab's body was
 (``sessions_pages.tab_page``). Fragments fetched by the pages' own scripts
 (``/chat?start=``, ``/trace/children?skip=``) stay strict.
+
+Every such dependency also reads ``tz``, the zone every page takes (``web.viewer_zone``):
+an unknown one is a problem like a bad date (``tz: unknown time zone 'Mars/Base': …``),
+where the JSON twins answer 422 (``api_json.json_zone``). A page with nothing else
+in its query takes ``Plain``. Pages that show no time (sign-in, the API docs) and
+fragments draw a bad zone's times in the browser's (the ``tz`` cookie) instead.
 """
 
 from __future__ import annotations
@@ -28,18 +34,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.params import Query as QueryInfo
 from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
 
-from kapacitor.server.web import render
+from kapacitor import times
+from kapacitor.server.web import render, zone_problem
 
 T = TypeVar("T")
 
 PROBLEMS_HEADER = "X-Form-Problems"
 """Set (to the number of problems) on a page's 422 that still has its form, so
 ``static/form_problems.js`` swaps it in like a good answer (htmx swaps no 4xx by default)."""
+
+
+ZONE_DOC = "IANA time zone (Area/City) the page shows its times and days in; default the browser's, else UTC"
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,9 @@ def lenient(strict: Callable[..., T]) -> Callable[..., Checked[T]]:
     checks = {p.name: TypeAdapter(hints[p.name]) for p in params}
     names = {p.name: _query_of(hints[p.name]).get("alias") or p.name for p in params}
 
-    def dependency(**given: str | None) -> Checked[T]:
+    assert "tz" not in names.values(), "tz is every page's: lenient reads it"
+
+    def dependency(tz: str | None = None, **given: str | None) -> Checked[T]:
         good: dict[str, Any] = {}
         problems = []
         for name, text in given.items():
@@ -75,11 +87,15 @@ def lenient(strict: Callable[..., T]) -> Callable[..., Checked[T]]:
                 good[name] = checks[name].validate_python(text)
             except ValidationError as exc:
                 problems.append(problem_line(names[name], exc.errors()[0]["msg"]))
+        if tz and times.zone(tz) is None:
+            problems.append(problem_line("tz", zone_problem(tz)))
         return Checked(strict(**good), tuple(problems))
 
     dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                           annotation=Annotated[str | None, Query(**_query_of(hints[p.name]))]) for p in params],
+        [*(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[str | None, Query(**_query_of(hints[p.name]))]) for p in params),
+         inspect.Parameter("tz", inspect.Parameter.KEYWORD_ONLY, default=None,
+                           annotation=Annotated[str | None, Query(description=ZONE_DOC)])],
         return_annotation=Checked,
     )
     dependency.__name__ = f"lenient_{strict.__name__}"
@@ -103,3 +119,12 @@ def _query_of(hint: Any) -> Mapping[str, Any]:
         if isinstance(info, QueryInfo):
             return {k: v for k, v in (("alias", info.alias), ("description", info.description)) if v}
     return {}
+
+
+@dataclass(frozen=True)
+class NoQuery:
+    """The query of a page that has nothing in it but ``tz`` (``Plain``)."""
+
+
+Plain = Annotated[Checked[NoQuery], Depends(lenient(NoQuery))]
+"""A page whose query is only the zone (the eval overview): its problems, if any."""

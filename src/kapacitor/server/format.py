@@ -10,6 +10,7 @@ from jinja2 import pass_context
 from kapacitor import money, times
 from kapacitor.normalize.redact import shortened
 from kapacitor.projections.repositories import total_tokens
+from kapacitor.server.render.markdown import plain_text
 from kapacitor.server.render.redacted import shown
 
 
@@ -97,5 +98,5 @@ def shortdir(path: str | None) -> str:
 FILTERS = {
     "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "span": span, "when": when, "day": day,
     "isotime": isotime, "number": number, "plural": plural, "percent": percent,
-    "total_tokens": total_tokens, "secrets": shown, "shortened": shortened,
+    "total_tokens": total_tokens, "secrets": shown, "shortened": shortened, "plain": plain_text,
 }  # fmt: skip

@@ -302,9 +302,12 @@ def _row(conn: ReadDb, summary: SessionSummary) -> dict[str, Any]:
 
 
 def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, Any] | None:
-    """The stats tab: the session row, tokens per model (with totals), each with its
+    """The stats tab: the session row; tokens per model (``tokens_by_model``) and
+    summed over every model (``tokens_all_models``, the same keys), each with its
     ``cost_usd`` (None: no price) and ``cache_hit_ratio`` (``terms.cache_hit_ratio``);
-    the same per agent (``agents``: the main agent, then each subagent); tool calls
+    ``tokens_total``, the one number every JSON twin gives under that key (the
+    session row's: the four kinds, every model); the same per agent (``agents``:
+    the main agent, then each subagent); tool calls
     per tool with errors, and the files changed."""
     summary = _summary(conn, session_id, viewer)
     if summary is None:
@@ -345,7 +348,8 @@ def session_stats(conn: ReadDb, session_id: str, viewer: Viewer) -> dict[str, An
     return {
         "session": row,
         "tokens_by_model": models,
-        "tokens_total": totals,
+        "tokens_all_models": totals,
+        "tokens_total": row["tokens_total"],
         "agents": [_agent(summary, None, {"agent_type": "main"}), *(_agent(summary, a["agent_id"], a) for a in row["subagents"])],
         "cost_usd": row["cost_usd"],
         "price_source": price_source(),

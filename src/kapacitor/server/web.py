@@ -48,8 +48,13 @@ def api_zone(tz: str | None) -> tzinfo:
         return UTC
     found = times.zone(tz)
     if found is None:
-        raise HTTPException(status_code=422, detail=f"unknown time zone {tz!r}: use an IANA name such as Europe/Oslo or UTC")
+        raise HTTPException(status_code=422, detail=zone_problem(tz))
     return found
+
+
+def zone_problem(tz: str) -> str:
+    """What is wrong with an unknown zone ``tz``, as the JSON 422 and the pages say it."""
+    return f"unknown time zone {tz!r}: use an IANA name such as Europe/Oslo or UTC"
 
 
 def render_fragment(request: Request, template: str, **context: Any) -> str:

@@ -19,6 +19,7 @@ from kapacitor.server.render.output import render_folded
 from kapacitor.server.render.redacted import badges
 from kapacitor.server.render.sanitize import html
 from kapacitor.server.render.tools import render_tool, summary
+from kapacitor.server.terms import TERMS
 
 if TYPE_CHECKING:
     from kapacitor.server.chat import ChatItem, ToolCall
@@ -205,7 +206,9 @@ def _badges(call: ToolCall) -> Markup:
     elif call.is_error:
         badges.append(Markup('<span class="badge error">error</span>'))
     elapsed = call.duration_ms
-    if elapsed is not None:
+    if elapsed is not None and (call.subagent or call.background):  # beside the subagent's own time: say which is which
+        badges.append(html('<span class="badge time term" title="{}">call {}</span>', TERMS["agent_call_time"], seconds(elapsed)))
+    elif elapsed is not None:
         badges.append(html('<span class="badge time">{}</span>', seconds(elapsed)))
     return Markup(" ").join([Markup(""), *badges])
 

@@ -183,7 +183,7 @@ def _subagent_line(call: ToolCall, figures: Mapping[str, Any] | None) -> Markup:
     word = html('<span class="agent-status status-{}" title="{}">{}</span>', status, (figures or {}).get("reason") or "", status)
     facts = [html("background · {}", word)] if background else [word] if status not in ("", "completed") else []
     if figures and figures.get("duration_seconds") is not None:
-        facts.append(html('<span class="term" title="{}">{}</span>', TERMS["subagent_time"], span(figures["duration_seconds"])))
+        facts.append(html('<span class="term" title="{}">subagent {}</span>', TERMS["subagent_time"], span(figures["duration_seconds"])))
     if figures and figures.get("tokens"):
         facts.append(html('<span class="term" title="{}">{:,} tokens</span>', TERMS["subagent_tokens"], figures["tokens_total"]))
     if not facts:

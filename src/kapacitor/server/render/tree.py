@@ -24,7 +24,7 @@ from kapacitor import times
 from kapacitor.server.format import seconds
 from kapacitor.server.render.output import size
 from kapacitor.server.render.redacted import shown
-from kapacitor.server.terms import TERMS
+from kapacitor.server.terms import TERMS, TOKEN_TERMS, label
 
 if TYPE_CHECKING:
     from kapacitor.server.trace import TraceNode
@@ -218,9 +218,7 @@ def _detail(node: TraceNode, tz: tzinfo) -> str:
     facts = [(name, times.precise(value, tz) if name in ("started", "ended") else value) for name in FACTS if (value := getattr(node, name))]
     if node.duration_ms is not None:
         facts.append(("duration", seconds(node.duration_ms)))
-    facts += [
-        (name.replace("_", " "), f"{value:,}") for name, value in node.tokens.items() if value
-    ]
+    facts += [(_token_label(name), f"{value:,}") for name, value in node.tokens.items() if value]
     table = "".join(f"<tr><th>{escape(k)}</th><td>{shown(v)}</td></tr>" for k, v in facts if v)
     sections = "".join(
         f'<h4>{escape(name)}</h4><pre class="output">{shown(_capped(value))}</pre>'
@@ -228,6 +226,15 @@ def _detail(node: TraceNode, tz: tzinfo) -> str:
         if value not in (None, "", {}, [])
     )
     return f'<div class="tdetail-body"><h3>{shown(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
+
+
+def _token_label(name: str) -> str | Markup:
+    """A token count's label as every page says it (``terms``), its meaning in the
+    tooltip; ``requests`` as it is."""
+    term = TOKEN_TERMS.get(name)
+    if term is None:
+        return name.replace("_", " ")
+    return Markup('<span class="term" title="{}">{}</span>').format(TERMS[term], label(term))
 
 
 def _capped(value: Any) -> str:
