@@ -26,8 +26,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "claude-code"
 _NOISE = re.compile(redact._NOISE, re.DOTALL)
 
 
-def reference_view(text: str) -> str:
-    """The view as defined: one pass per kind of escape, in this order."""
+def reference_view(text: str, noise: bool | None = None) -> str:
+    """The view as defined: one pass per kind of escape, in this order (``noise``,
+    the scan's hint that ``view_of`` may take, is not used: the definition looks)."""
     if "\\" in text:
         text = text.replace("\\\\", "  ").replace('\\"', '" ')
         for escape in ("\\n", "\\t", "\\r", "\\/"):
