@@ -70,6 +70,20 @@ def test_a_long_text_blanked_section_by_section_is_the_defined_view(text):
             assert redact.view_of("x" + long_text[3:]) == reference_view("x" + long_text[3:])
 
 
+@pytest.mark.parametrize("middle", _KNOWN)
+def test_a_kept_section_is_used_only_for_the_same_section(middle):
+    """Kept sections are looked up by their length and ends: a section with the
+    same length and ends but another middle is blanked anew, not given the
+    kept one's view (and the kept one is still found after it)."""
+    side = "w" * 600
+    first = side + '\\"' * 20 + side
+    other = side + (middle * 40)[:40] + side
+    assert len(first) == len(other)
+    texts = ["head" + redact.SECTION + body + redact.SECTION + "end " * 2100 for body in (first, other, first)]
+    for text in texts:
+        assert redact.view_of(text) == reference_view(text)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_TRICKY, min_size=1, max_size=8), st.integers(min_value=1, max_value=3))
 def test_the_view_of_a_text_of_sections_is_the_defined_one(pieces, times):

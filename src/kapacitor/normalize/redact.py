@@ -374,7 +374,11 @@ SECTION_MAX = 1 << 17
 """Characters of the longest section kept."""
 SECTIONS_MAX = 1 << 22
 """Characters of blanked sections kept at most (then all are forgotten)."""
-_SECTIONS: dict[str, str] = {}
+_SECTIONS: dict[tuple[int, str, str], tuple[str, str]] = {}
+"""Kept sections and their blanked form, by their length and their first and
+last ``_SIDE`` characters: a section met again is found by comparing it where
+it lies in the line (``str.startswith``), not sliced out and hashed whole."""
+_SIDE = 64
 _sections_kept = [0]
 
 
@@ -387,25 +391,27 @@ def _sections_blanked(text: str) -> str:
     end = text.find(SECTION)
     if end < 0:
         return _escapes_blanked(text)
-    parts, start = [], 0
+    parts, start, rest = [], 0, 0  # rest: where the text not yet blanked starts
     while True:
         cut = len(text) if end < 0 else end + 4  # after the blank line
-        section = text[start:cut]
-        if "\\" not in section:
-            parts.append(section)
-        elif start and 1024 <= len(section) <= SECTION_MAX:
-            blanked = _SECTIONS.get(section)
-            if blanked is None:
-                blanked = _escapes_blanked(section)
+        if start and 1024 <= cut - start <= SECTION_MAX and text.find("\\", start, cut) >= 0:
+            key = (cut - start, text[start : start + _SIDE], text[cut - _SIDE : cut])
+            kept = _SECTIONS.get(key)
+            if kept is None or not text.startswith(kept[0], start):
+                section = text[start:cut]
+                kept = (section, _escapes_blanked(section))
                 if _sections_kept[0] + len(section) > SECTIONS_MAX:
                     _SECTIONS.clear()
                     _sections_kept[0] = 0
-                _SECTIONS[section] = blanked
+                _SECTIONS[key] = kept
                 _sections_kept[0] += len(section)
-            parts.append(blanked)
-        else:
-            parts.append(_escapes_blanked(section))
+            if rest < start:  # the sections before, not kept: blanked together
+                parts.append(_escapes_blanked(text[rest:start]))
+            parts.append(kept[1])
+            rest = cut
         if end < 0:
+            if rest < cut:
+                parts.append(_escapes_blanked(text[rest:cut]))
             return "".join(parts)
         start, end = cut, text.find(SECTION, cut)
 
