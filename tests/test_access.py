@@ -156,8 +156,7 @@ def app_routes(tmp_path: Path) -> list[tuple[str, str]]:
             routes += [(method, route.path) for method in sorted(route.methods)]
         return routes
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def leaks(text: str, asked: str = "", also: tuple[str, ...] = ()) -> list[str]:

@@ -209,7 +209,7 @@ def html_pages(tmp_path) -> dict[str, str]:
             path = path.replace(name, value)
         assert "{" not in path, f"a page this test cannot fill in: {route.path}"
         pages[route.path] = path + QUERIES.get(route.path, "")
-    app.state.store.close()
+    app.state.close()
     return pages
 
 

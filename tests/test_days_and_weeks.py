@@ -48,8 +48,7 @@ def day_routes(tmp_path) -> dict[str, set[str]]:
                     found[route.path] = params & DAY_PARAMS
         return found
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def status_of(url: str) -> tuple[int, str]:

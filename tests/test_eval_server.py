@@ -43,9 +43,7 @@ def app(store, store_path, judge):
     app = create_app(f"sqlite://{store_path}", run_projections=False, eval_config=EvalConfig(judge="anthropic"))
     app.state.runner.catch_up()
     yield app
-    app.state.eval_worker.close()
-    app.state.runner.close()
-    app.state.store.close()
+    app.state.close()
 
 
 def call(app, method: str, url: str, status: int = 200, **kwargs):
@@ -242,9 +240,7 @@ def test_run_eval_on_a_postgresql_store(pg_url, judge):  # noqa: F811
         [stored] = call(app, "GET", f"/sessions/{API_FIX}/eval.json").json()
         assert stored["eval_id"] == state["eval_id"] and len(stored["scores"]) == 13
     finally:
-        app.state.eval_worker.close()
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def test_auto_eval_queues_each_session_that_ends(store_url, judge):
@@ -297,9 +293,7 @@ def test_each_person_may_have_so_many_evals_queued_or_running(store_url, judge):
         run("alice", 429)
         assert app.state.eval_worker.active("alice") == 2 and app.state.eval_worker.active("bob") == 1
     finally:
-        app.state.eval_worker.close()
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def test_two_clicks_at_once_cannot_both_take_a_persons_last_place(store_url, judge):

@@ -101,8 +101,7 @@ def test_a_full_disk_stalls_the_read_models_and_they_recover_without_a_restart(t
             (count,) = runner.conn.execute("SELECT count(*) FROM sessions").fetchone()
             assert count == len({p.stem for d in SAMPLE_DIRS for p in d.glob("*/*.jsonl")})
         finally:
-            runner.close()
-            app.state.store.close()
+            app.state.close()
 
 
 def damage_a_page(path: Path) -> None:

@@ -613,8 +613,7 @@ def test_the_session_page_and_json_name_the_chain(store, store_path, tmp_path):
         trace = asyncio.run(fetch(f"/sessions/{B_ID}/trace.json")).json()
         assert [p["label"] for p in trace["children"]] == ["now add a JSON export next to it"]
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def test_a_later_summary_retitles_the_earlier_session_in_the_timeline_too(store, store_path, tmp_path):

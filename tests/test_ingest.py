@@ -244,8 +244,7 @@ def test_auth_rule(host, token, header, status, store_path):
                 authorize(request)
             assert caught.value.status_code == status
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
 
 
 def test_the_server_token_comes_from_serve_or_the_environment(tmp_path, monkeypatch):
@@ -253,8 +252,10 @@ def test_the_server_token_comes_from_serve_or_the_environment(tmp_path, monkeypa
 
     monkeypatch.setenv("KAPACITOR_TOKEN", "from-env")
     url = f"sqlite://{tmp_path / 'k.db'}"
-    assert create_app(url, run_projections=False).state.ingest_token == "from-env"
-    assert create_app(url, run_projections=False, token="given").state.ingest_token == "given"
+    for app, token in ((create_app(url, run_projections=False), "from-env"),
+                       (create_app(url, run_projections=False, token="given"), "given")):
+        assert app.state.ingest_token == token
+        app.state.close()
 
 
 def test_a_hook_payload_of_any_depth_is_stored_or_refused_never_an_error(store):

@@ -58,8 +58,7 @@ def app(request, tmp_path, demo_dir):
     app.state.runner.catch_up()
     assert not app.state.runner.failures
     yield app
-    app.state.runner.close()
-    app.state.store.close()
+    app.state.close()
 
 
 def get(app, url: str, status: int = 200):

@@ -69,9 +69,7 @@ def app(store_url, tmp_path):  # type: ignore[no-untyped-def]
     app = create_app(store_url, run_projections=False)
     app.state.runner.catch_up()
     yield app
-    app.state.runner.close()
-    app.state.db.close()
-    app.state.store.close()
+    app.state.close()
 
 
 def fetch(app, url: str) -> httpx.Response:  # type: ignore[no-untyped-def]

@@ -253,8 +253,7 @@ def test_damaged_transcripts_go_through_import_every_read_model_and_every_page(d
             TALLY["pages checked"] += len(statuses)
             assert {url: code for url, code in statuses.items() if code != 200} == {}
         finally:
-            app.state.runner.close()
-            app.state.store.close()
+            app.state.close()
 
 
 def test_report_the_tally():

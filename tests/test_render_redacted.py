@@ -69,7 +69,6 @@ def test_the_chat_page_shows_badges(tmp_path, store, store_path):
     try:
         page = asyncio.run(fetch())
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()
     assert page.count('class="badge redacted"') >= 20
     assert "secret: github-pat #" in page and "secret: password #" in page

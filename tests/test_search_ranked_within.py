@@ -60,9 +60,7 @@ def app(store_url, tmp_path):  # type: ignore[no-untyped-def]
         accounts.add_user(db, user)
         accounts.claim_session(db, session_id, user)  # private: the default
     yield app
-    app.state.runner.close()
-    app.state.db.close()
-    app.state.store.close()
+    app.state.close()
 
 
 def found(app, query: str, viewer: Viewer | None = None, **kw) -> list[search.Hit]:  # type: ignore[no-untyped-def]

@@ -29,8 +29,7 @@ def app(store, store_path):
     app.state.runner.catch_up()
     assert not app.state.runner.failures
     yield app
-    app.state.runner.close()
-    app.state.store.close()
+    app.state.close()
 
 
 def get(app, url: str, status: int = 200, headers: dict | None = None):

@@ -33,8 +33,7 @@ def app(store, store_path, tmp_path):
     app = create_app(f"sqlite://{store_path}", run_projections=False)
     app.state.runner.catch_up()
     yield app
-    app.state.runner.close()
-    app.state.store.close()
+    app.state.close()
 
 
 def get(app, url: str, status: int = 200, cookies: dict | None = None):

@@ -240,5 +240,4 @@ def test_every_malformed_shape_goes_through_import_every_read_model_and_every_pa
         failed = {url: code for url, code in statuses.items() if code != 200}
         assert failed == {}, {names.get(url.split("/")[2].split("?")[0].removesuffix(".json"), url): code for url, code in failed.items()}
     finally:
-        app.state.runner.close()
-        app.state.store.close()
+        app.state.close()

@@ -100,6 +100,17 @@ def create_app(
     runner.on_progress = hub.wake  # a change reaches open pages when it is applied, not at the next poll
     eval_worker = EvalWorker(store, store_url, open_read_db(store), eval_config or load_config())
 
+    def close() -> None:
+        """Stop the background work and close every handle this app opened
+        (each read-model handle holds a connection per thread that used it):
+        the lifespan's end, or ``app.state.close()`` where an app is used
+        without one (tests calling it through ASGI)."""
+        warmer.close()
+        eval_worker.close()
+        runner.close()
+        db.close()
+        store.close()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = None
@@ -111,15 +122,11 @@ def create_app(
         try:
             yield
         finally:
-            warmer.close()
-            eval_worker.close()
             if watcher:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-            runner.close()
-            db.close()
-            store.close()
+            close()
 
     app = FastAPI(title="Kapacitor", version=__version__, lifespan=lifespan,
                   description="Coding-agent sessions as events: every page's data as JSON.",
@@ -131,7 +138,7 @@ def create_app(
     templates.env.globals.update(stylesheets=css, scripts=js, version=__version__, terms=TERMS,
                                  sorts=SORT_LABELS)
     app.state.store, app.state.db, app.state.runner, app.state.hub, app.state.templates = store, db, runner, hub, templates
-    app.state.eval_worker = eval_worker
+    app.state.eval_worker, app.state.close = eval_worker, close
     app.state.chat_cache = ChatCache()
     app.state.chat_warmer = warmer = ChatWarmer(store, db, app.state.chat_cache)
     app.state.ingest_token = os.environ.get("KAPACITOR_TOKEN", "") if token is None else token
