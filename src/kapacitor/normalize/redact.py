@@ -437,27 +437,6 @@ def off_entries(entries: object) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(dirs), frozenset(repositories)
 
 
-def required_marks(spec: dict) -> list[str] | None:
-    """Place keys (``place_keys``) of the literals one of which starts every
-    match of a rule's required part (after its leading character class, as
-    ``Rule.required`` splits it: ``[ \\t\\n\\r](?:-u|--user)`` gives ``=-u``,
-    ``=--user``), or None. Where none occurs in the text at or after a start,
-    none occurs in the view either (the view differs from the text only where
-    it holds a space or a quote): the rule cannot match there."""
-    requires = spec.get("requires")
-    if not requires:
-        return None
-    head, _, rest = requires[1:].partition("]") if requires[:1] == "[" else ("", "", requires)
-    if requires[:1] == "[" and (not head or head[-1] == "\\" or "[" in head or not rest or rest[0] in "*+?{"):
-        return None
-    from kapacitor.normalize.rule_anchors import literal_prefixes  # the accelerated engine only
-
-    found = literal_prefixes(rest)
-    if found is None or any(c in p for p in found[0] for c in " \"\\"):
-        return None
-    return [("=" + p) if found[1] else p for p in found[0]]
-
-
 def spec_of(spec: dict | bytes) -> dict:
     """A rule spec, from its marshal ``bytes`` if so kept (``package_rules``)."""
     return marshal.loads(spec) if isinstance(spec, bytes) else spec
@@ -471,21 +450,17 @@ def place_keys(spec: dict) -> list[str]:
 def keyword_index(specs: list[dict] | list[bytes], keyed_words: tuple[str, ...] | list[str]) -> tuple:
     """What a ``Redactor`` looks keywords up by: the specs of each place key
     (``place_keys``), the specs without keywords, the lowercase keys (the keyed
-    rule's words included), the case-sensitive ones, the probes: each key,
+    rule's words included), the case-sensitive ones, and the probes: each key,
     the letter pairs of its lowercased keyword as 16-bit numbers (two bytes in
     this machine's order: see ``Redactor.present``) all in one ``bytes``, and
     where each key's pairs end in it (32-bit numbers in one ``bytes``). Flat
     bytes, not a tuple of numbers per key: a hook loads this in every new
-    process, and thousands of number objects cost it ~0.6 ms more); and the
-    ``required_marks`` of each spec that has them."""
+    process, and thousands of number objects cost it ~0.6 ms more."""
     import array  # only when the marshal copy is made (or config rules added)
 
     by_keyword: dict[str, list[int]] = {}
-    always, required = [], {}
+    always = []
     for index, spec in enumerate(specs):
-        marks = required_marks(spec_of(spec))
-        if marks:
-            required[index] = marks
         keys = place_keys(spec_of(spec))
         for k in keys:
             by_keyword.setdefault(k, []).append(index)
@@ -498,7 +473,7 @@ def keyword_index(specs: list[dict] | list[bytes], keyed_words: tuple[str, ...] 
         word = (k[1:].lower() if k[0] == "=" else k).encode("utf-8")
         pairs.extend(int.from_bytes(word[i : i + 2], sys.byteorder) for i in range(len(word) - 1))
         ends.append(len(pairs))
-    return by_keyword, always, lower, exact, ([*lower, *exact], pairs.tobytes(), ends.tobytes()), required
+    return by_keyword, always, lower, exact, ([*lower, *exact], pairs.tobytes(), ends.tobytes())
 
 
 class Redactor:
@@ -511,7 +486,7 @@ class Redactor:
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
     __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_always",
-                 "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan", "_marks", "_required_marks")
+                 "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan", "_marks")
 
     def __init__(self, specs: list[dict] | list[bytes], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = (),
@@ -520,15 +495,15 @@ class Redactor:
         self.enabled, self.off, self.off_repositories = enabled, off, off_repositories
         self._key = key
         self._rules: list[Rule | None] = [None] * len(specs)  # made when first triggered: the hook needs few
-        self._by_keyword, self._always, self._lower, self._exact, self._probes, self._required_marks = (
+        self._by_keyword, self._always, self._lower, self._exact, self._probes = (
             index or keyword_index(specs, keyed.keywords if keyed else ()))
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
         self._scans: tuple | None = None
         self._scan = None  # the stdlib KeywordScan, compiled for the first long text
-        self._marks = 0  # the automaton's first pattern that is no keyword
+        self._marks = 0
         if accelerate:
             self._scans = self._automata(keyed)
-            self._marks = self._scans[4]
+            self._marks = len(self._scans[2]) - len(NOISE_MARKS)
 
     def _automata(self, keyed: _Keyed | None) -> tuple:
         """One Aho-Corasick automaton (str and bytes) over the lowercased text,
@@ -546,26 +521,15 @@ class Redactor:
         for w in keyed.keywords if keyed else ():
             for c in sorted(keyed.after(w) | {"\\"}):  # type: ignore[union-attr]
                 keys.setdefault(w + c, []).append(w)
-        # Then marks, which are no keywords (a text holding only marks is not
-        # masked) but spare work where they are not: ``NOISE_MARKS``, and the
-        # literals one of which starts every match of a rule's required part
-        # (``required_marks``: ``curl-auth-*`` would search 100 kB lines for it).
-        marks = {mark: [mark] for mark in NOISE_MARKS}
-        required = {}
-        for index, found in self._required_marks.items():
-            if not any((k[1:].lower() if k[0] == "=" else k) in keys for k in found):  # else a keyword's pattern too
-                required[index] = found
-                for k in found:
-                    marks.setdefault(k[1:].lower() if k[0] == "=" else k, []).append(k)
-        self._required_marks = required
-        patterns = [*keys, *marks]
-        keys_of = [list(dict.fromkeys(keys.get(p) or marks[p])) for p in patterns]
+        patterns = [*keys, *NOISE_MARKS]  # the marks last, with no keys (``_marks``: the first one's index)
+        keys_of = [list(dict.fromkeys(keys.get(p, ()))) for p in patterns]
         # What a pattern's match must read as in the bytes themselves: None when
-        # a lowercase key has it, else its case-sensitive forms.
-        verify = [None if any(k[0] != "=" for k in ks) else tuple(k[1:].encode("utf-8") for k in ks) for ks in keys_of]
+        # a lowercase key (or none) has it, else its case-sensitive forms.
+        verify = [None if not ks or any(k[0] != "=" for k in ks) else tuple(k[1:].encode("utf-8") for k in ks)
+                  for ks in keys_of]
         return (AhoCorasick(patterns, implementation=Implementation.DFA),
                 BytesAhoCorasick([p.encode("utf-8") for p in patterns], implementation=Implementation.DFA),
-                keys_of, verify, len(keys))
+                keys_of, verify)
 
     def for_location(self, cwd: str = "", transcript: str = "", repository: str | None = None) -> Redactor:
         """This rule set, or one that masks nothing for a session whose working
@@ -612,9 +576,9 @@ class Redactor:
     # --- finding -------------------------------------------------------------
 
     def _places(self, text: str, low: str, present: set[str] | None,
-                hits: list | None) -> tuple[dict[str, list[int]], dict[str, list[int]] | None]:
+                hits: list | None) -> tuple[dict[str, list[int]], bool | None]:
         """Where each keyword occurs (all of them: overlapping), by place key,
-        and where each mark does (see ``_automata``; None: not looked for).
+        and whether the text may hold a ``NOISE_MARKS`` (None: not looked for).
         ``present``: only these keys can occur (``redact_many`` checked);
         ``hits``: the Aho-Corasick matches, when the caller has them already
         (ASCII bytes: the same positions)."""
@@ -625,13 +589,14 @@ class Redactor:
             except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): look the plain way
                 found = None
             if found is not None:
-                keys_of, first_mark, marks = self._scans[2], self._marks, {}
+                keys_of, marks, noise = self._scans[2], self._marks, False
                 for index, start, _ in found:
-                    into = places if index < first_mark else marks
+                    if index >= marks:
+                        noise = True
                     for key in keys_of[index]:
                         if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
-                            into.setdefault(key, []).append(start)
-                return places, marks
+                            places.setdefault(key, []).append(start)
+                return places, noise
         if present is None and len(text) >= SCAN_MIN:
             present = self.present(text, low)
         for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
@@ -678,10 +643,10 @@ class Redactor:
         if not self.enabled or not text:
             return []
         low = text if hits is not None else ascii_lower(text)  # with hits, the lowercase text is not needed
-        places, marks = self._places(text, low, present, hits)
+        places, noise = self._places(text, low, present, hits)
         if not places and not self._always:
             return []
-        view = view_of(text, None if marks is None else any(mark in marks for mark in NOISE_MARKS))
+        view = view_of(text, noise)
         triggered = {i for key in places for i in self._by_keyword.get(key, ())}
         found: list[Finding] = []
         for index in sorted(triggered.union(self._always)):
@@ -689,11 +654,6 @@ class Redactor:
             starts = None
             if rule.anchor:
                 starts = sorted({at for key in rule.place_keys for at in places.get(key, ())})
-            required = self._required_marks.get(index)
-            if marks is not None and required is not None:
-                first = starts[0] if starts else 0
-                if not any(marks.get(key, (-1,))[-1] >= first for key in required):
-                    continue  # its required part is nowhere after a start: it cannot match
             found.extend(rule.find(view, starts, self.allow))
         if self.keyed is not None:
             found.extend(self.keyed.find(view, places, self.allow))
@@ -878,7 +838,7 @@ class Redactor:
         allowlists, key and switches), its compiled rules and automata made
         again where it is loaded: the importer's masking worker
         (``capture/masking.py``) gets this rule set so."""
-        index = (self._by_keyword, self._always, self._lower, self._exact, self._probes, self._required_marks)
+        index = (self._by_keyword, self._always, self._lower, self._exact, self._probes)
         return (_remade, (self.specs, self.keyed, self.allow, self.key(), self._scans is not None, self.enabled, self.off,
                           self.off_repositories, index))
 
