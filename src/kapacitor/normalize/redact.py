@@ -18,9 +18,8 @@ How a text is searched:
   ``SCAN_MIN`` characters or more; the
   importer and the server pass ``accelerate=True`` and find them all in one
   Aho-Corasick pass (``ahocorasick_rs``), so an ordinary line costs one scan.
-  That pass also finds *marks*, no keywords but what spares later work where
-  they are absent: the literals that start a rule's required part
-  (``required_marks``) and ``NOISE_MARKS``.
+  That pass also finds ``NOISE_MARKS`` (no keywords: a line holding only
+  those is not masked), so a line without them skips looking for them.
   A rule's regex is compiled when first needed: the hook compiles the two or
   three a batch triggers, not all of them.
 - Rules match a *view* of the text of the same length in which JSON escapes
