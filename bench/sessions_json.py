@@ -56,7 +56,7 @@ from pathlib import Path
 
 from kapacitor.capture.importer import import_paths
 from kapacitor.json_times import zoned_at
-from kapacitor.projections import ownership, sessions
+from kapacitor.projections import live_status, ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner
 from kapacitor.store import open_store
 
@@ -182,7 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     path = built_store(args.store, args.mb)
     store = open_store(f"sqlite://{path}")
-    runner = ProjectionRunner(store, path, [ownership.PROJECTION, sessions.PROJECTION])
+    runner = ProjectionRunner(store, path, [ownership.PROJECTION, sessions.PROJECTION, live_status.PROJECTION])
     started = time.perf_counter()
     runner.catch_up()
     print(f"read models brought up to date in {time.perf_counter() - started:.1f} s (once)")

@@ -93,6 +93,21 @@ def start_server(store_url: str | None, home: Path, *extra: str, env: dict[str, 
     return server
 
 
+def serve_imported(sources: list[Path], root: Path) -> Server:
+    """``sources`` (transcript folders) imported into a new SQLite store under
+    ``root``, served as ``start_server`` serves it (HOME ``root/home``)."""
+    from kapacitor.capture.importer import import_paths
+    from kapacitor.store import open_store
+
+    url = f"sqlite://{root / 'store.db'}"
+    store = open_store(url)
+    try:
+        import_paths(store, sources)
+    finally:
+        store.close()
+    return start_server(url, root / "home")
+
+
 def launch(playwright, profile: Path, **options):  # type: ignore[no-untyped-def]
     """A browser context on a fresh profile dir (``options``: Playwright's, e.g. ``timezone_id``)."""
     return playwright.chromium.launch_persistent_context(

@@ -164,6 +164,14 @@ class Server:
             return exc.code, json.loads(exc.read())
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a command a test stops with Ctrl-C (SIGINT): a test run
+    started in the background (``cmd &``) inherits SIGINT ignored, and so would
+    the command (POSIX keeps ignored signals across exec); from a terminal it
+    has the default action, which is what the test is about."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(condition, timeout: float = 60.0, interval: float = 0.05):  # noqa: ANN001
     """Poll ``condition`` until it returns something truthy; that value, or an
     AssertionError after ``timeout`` seconds: a guard against a hang, not a timing

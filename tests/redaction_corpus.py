@@ -151,6 +151,12 @@ GL_ENV = "glpat-" + fake(20, URLSAFE, "TEST")
 AUTH_TOKEN_HEADER = "ghp_" + fake(36, tag="HDR")
 PASSPHRASE = password()
 SSH_PASS = password()
+PROSE_PASS = password()
+PROSE_PASS2 = password()
+PROSE_PASS3 = password()
+REDIS_CLI_PASS = password()
+KNOWN_PASS = password()
+SQL_PASS = password()
 
 SECRETS: list[tuple[str, str, list[str]]] = [
     # env dumps
@@ -235,6 +241,13 @@ SECRETS: list[tuple[str, str, list[str]]] = [
     ("yaml", f"signing:\n  key_id: 0x{r(16, HEX)}\n  passphrase: \"{PASSPHRASE}\"", [PASSPHRASE]),
     ("cli", f"sshpass -p '{SSH_PASS}' ssh deploy@web1", [SSH_PASS]),
     ("subagent-description", f"Check that {SUBAGENT_TOKEN} can push to acme/app", [SUBAGENT_TOKEN]),
+    # passwords written as prose, and a known value mentioned again
+    ("prose", f"use password {PROSE_PASS} here", [PROSE_PASS]),
+    ("prose", f"the password is {PROSE_PASS2}.", [PROSE_PASS2]),
+    ("prose", f"I'll connect as admin with password {PROSE_PASS3} to the staging db", [PROSE_PASS3]),
+    ("cli", f"redis-cli -h cache.internal -p 6380 -a {REDIS_CLI_PASS} ping", [REDIS_CLI_PASS]),
+    ("known-value", f"DB_PASSWORD={KNOWN_PASS}\nok, I will connect with {KNOWN_PASS} now", [KNOWN_PASS]),
+    ("sql", f"CREATE USER app WITH PASSWORD '{SQL_PASS}';", [SQL_PASS]),
 ]
 
 LOOKALIKES: list[str] = [
@@ -280,6 +293,15 @@ LOOKALIKES: list[str] = [
     "Create a token with the repo scope; never paste it in a prompt.",
     "The auth flow stores the session token in an httpOnly cookie.",
     "Passwords must be at least 12 characters long.",
+    "the password is required",
+    "Send a password reset link to the user.",
+    "Connect with password authentication disabled, then enable it.",
+    "The password was hashed with sha256 and a salt.",
+    "Store the password as argon2id hashes, never as plain text.",
+    "The passphrase is optional for ssh-keygen -t ed25519.",
+    "password v2.1 migration notes are in /docs/auth2.md",
+    "redis-cli -h cache.internal ping",
+    "digest = hashlib.sha256(salt + password.encode()).hexdigest()",
     # usage records, ids
     "\"usage\": {\"input_tokens\": 3, \"cache_creation_input_tokens\": 4567, \"cache_read_input_tokens\": 123456, \"output_tokens\": 89}",
     "\"max_tokens\": 4096, \"max_output_tokens\": 32000",

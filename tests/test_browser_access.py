@@ -101,3 +101,54 @@ def test_a_session_shared_with_the_org_appears_in_an_open_timeline_without_reloa
         for client in team.clients:
             client.close()
         team.server.stop()
+
+
+def test_an_anonymous_viewer_of_a_public_session_is_offered_no_link_that_leads_to_sign_in(tmp_path, page):
+    """Trial 7: signed out on a team server, a public session rendered, but the top
+    bar (Overview, Evals, Marked, Memory, API), the sidebar's "All sessions" and
+    "all marked sessions" all led to /login. Every link and form a tab offers is
+    opened as that viewer (none may end at sign-in); sign-in is offered instead,
+    and brings them back; once signed in, the pages are offered again."""
+    team = Team(tmp_path)
+    page.context.clear_cookies()  # the module's browser context: signed out
+    try:
+        bob = team.client("bob")
+        assert bob.put(f"/api/sessions/{BOB_SESSION}/visibility", json={"visibility": "public"}).status_code == 200
+        session = f"{team.server.url}/sessions/{BOB_SESSION}"
+        for tab in ("", "/trace", "/stats", "/eval"):
+            page.goto(session + tab)
+            expect(page.locator("h1")).to_be_visible()
+            expect(page.locator("#session-mark .mark-bar")).to_be_attached()  # loaded after the page
+            if tab == "/eval":
+                expect(page.locator(".eval-tab")).to_be_attached()
+            targets = page.eval_on_selector_all(
+                "a[href], form[action]", "els => els.map(e => e.getAttribute('href') || e.getAttribute('action'))")
+            local = {t for t in targets if t.startswith("/") and not t.startswith("/login")}
+            assert local, targets
+            for target in sorted(local):
+                answer = page.request.get(team.server.url + target, max_redirects=0)
+                assert not answer.headers.get("location", "").startswith("/login"), (tab, target)
+                assert answer.status not in (401, 403), (tab, target, answer.status)
+            for name in ("Overview", "Evals", "Marked", "Memory", "API", "All sessions", "all marked sessions", "All evals"):
+                expect(page.get_by_role("link", name=name, exact=True)).to_have_count(0)
+            expect(page.locator("form.top-search")).to_have_count(0)
+            expect(page.locator(".eval-run")).to_have_count(0)
+            sign_in = page.locator(".topbar a.sign-in")
+            expect(sign_in).to_have_attribute("href", f"/login?next=/sessions/{BOB_SESSION}{tab}")
+            expect(page.locator(".side-sign-in")).to_contain_text("Sign in to see the team's sessions")
+
+        page.goto(session)
+        page.locator(".topbar a.sign-in").click()
+        page.fill("#token", team.tokens["alice"])
+        page.click("button[type=submit]")
+        expect(page).to_have_url(session)  # back where they were
+        for name in ("Overview", "Evals", "Marked", "Memory", "API"):
+            expect(page.locator(".topbar").get_by_role("link", name=name, exact=True)).to_have_count(1)
+        expect(page.locator("#repo-list").get_by_role("link", name="All sessions")).to_have_count(1)
+        expect(page.get_by_role("link", name="all marked sessions")).to_have_count(1)
+        expect(page.locator(".crumbs a")).to_have_count(1)  # the repository's page
+    finally:
+        page.context.clear_cookies()
+        for client in team.clients:
+            client.close()
+        team.server.stop()

@@ -9,13 +9,15 @@ from fastapi.testclient import TestClient
 
 from conftest import SAMPLE_DIRS
 from kapacitor.capture.importer import import_paths
+from kapacitor.access.viewer import LOCAL
 from kapacitor.events import agent_session_stream
 from kapacitor.projections.ownership import inherited_positions
 from kapacitor.server import chat_warmup
 from kapacitor.server.app import create_app
 from kapacitor.server.chat import chat_items
 from kapacitor.server.chat_cache import ChatCache
-from kapacitor.server.trace import trace_tree
+from kapacitor.server import queries
+from kapacitor.server.sessions_pages import subagents_of
 from test_chat_cache import counting_reads
 
 
@@ -47,7 +49,9 @@ def test_the_huge_sessions_active_at_a_start_are_read_without_a_build(store, sto
         for sid in warmed:
             kept, inherited = app.state.chat_cache._entries[sid], inherited_positions(app.state.db, sid)
             assert kept.chat.rebuilds == 1 and kept.chat.items == chat_items(store, sid, inherited)
-            kept_tree, full = kept.trace.update().as_json(), trace_tree(store, sid, inherited=inherited).as_json()
+            # A fresh build as the page makes it: each subagent spanned, and given its status, by the session's row.
+            subagents = subagents_of(queries.session_row(app.state.db, sid, LOCAL) or {})
+            kept_tree, full = kept.trace.update().as_json(), ChatCache().tree(store, sid, inherited, subagents).as_json()
             assert full["children"] and kept_tree["children"] == full["children"]  # (the page spans the root over the session's row)
 
 

@@ -20,6 +20,7 @@ from capture_helpers import (
     LiveSession,
     free_port,
     imported_events,
+    interruptible,
     line_positions,
     live_events,
     run_hook,
@@ -154,7 +155,7 @@ def test_kapacitor_watch_without_arguments_follows_recent_transcripts(tmp_path, 
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     live = LiveSession(config / "projects")
     live.write_main(0, 8)
-    watch = subprocess.Popen([KAPACITOR, "watch", "--idle", "30"], stderr=subprocess.PIPE)
+    watch = subprocess.Popen([KAPACITOR, "watch", "--idle", "30"], stderr=subprocess.PIPE, preexec_fn=interruptible)
     try:
         want = {i for i, line in enumerate(live.source_main[:8]) if line.strip()}
         wait_for(lambda: want <= stored_lines(live_server.store_path, live.session_id))

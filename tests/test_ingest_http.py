@@ -149,7 +149,8 @@ def test_token_is_required_when_the_server_has_one(tmp_path, monkeypatch):
         assert len(spooled("s-1")) == 1 and pending("s-1") == []
         synced = subprocess.run([KAPACITOR, "sync"], capture_output=True, text=True,
                                 env={**os.environ, "KAPACITOR_SERVER": server.url})
-        assert synced.returncode == 1 and "(HTTP 401: " in synced.stderr and "missing or wrong bearer token" in synced.stderr
+        assert synced.returncode == 1 and "answered HTTP 401: missing or wrong bearer token" in synced.stderr
+        assert "refuses this machine's token" in synced.stderr  # and the fix (capture/refusals.py)
         run_hook("Stop", payload, KAPACITOR_SERVER=server.url, KAPACITOR_TOKEN="t0ps3cret")
         assert spooled("s-1") == []
         assert os.path.exists(state_dir() / "capture.log") and "401" in (state_dir() / "capture.log").read_text()

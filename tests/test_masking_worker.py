@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from capture_helpers import events_by_id, wait_for
+from capture_helpers import events_by_id, interruptible, wait_for
 from conftest import SAMPLE_DIRS, SHARED
 from kapacitor.capture import client_config
 from kapacitor.capture import importer
@@ -204,7 +204,8 @@ def test_ctrl_c_stops_the_import_and_its_worker(tmp_path):
     data = replicated(tmp_path, 8)  # 8.4 MB: a worker from the start (whatever the load: KAPACITOR_MASKING)
     env = {**os.environ, "KAPACITOR_STORE": f"sqlite://{tmp_path / 'events.db'}", "KAPACITOR_MASKING": "worker"}
     cli = [sys.executable, "-c", "from kapacitor.entry import main; main()", "import"]
-    process = subprocess.Popen([*cli, str(data)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen([*cli, str(data)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=interruptible)
     worker = wait_for(lambda: process.poll() is None and masking_worker_of(process.pid), timeout=60)
     os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)

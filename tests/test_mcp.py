@@ -46,9 +46,10 @@ def server(tmp_path_factory):
     server.stop()
 
 
-def call_all(server_url: str, calls: list[tuple[str, dict]], cwd: str, session: str = "") -> tuple[set[str], list]:
+def call_all(server_url: str, calls: list[tuple[str, dict]], cwd: str, session: str = "",
+             token: str = "secret-token") -> tuple[set[str], list]:
     """Start ``kapacitor mcp``, list its tools and make ``calls``: (tool names, results)."""
-    env = {**os.environ, "KAPACITOR_SERVER": server_url, "KAPACITOR_TOKEN": "secret-token",
+    env = {**os.environ, "KAPACITOR_SERVER": server_url, "KAPACITOR_TOKEN": token,
            "CLAUDE_CODE_SESSION_ID": session}
 
     async def run() -> tuple[set[str], list]:

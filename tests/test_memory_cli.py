@@ -179,8 +179,14 @@ def test_pr_lists_the_sessions_on_the_prs_branch(tmp_path, monkeypatch):
     assert "`gh` is not installed" in run(db, "pr", "acme/api-server#7", code=1)
 
 
-def test_recap_repo_lists_this_repositorys_sessions(tmp_path, monkeypatch):
-    """(The recorded sessions with the GitHub remotes the recording machine had.)"""
+def test_repo_names_one_repository_in_every_command(tmp_path, monkeypatch):
+    """``--repo R`` takes a repository in every command (trial 7: ``recap
+    --repo acme/infra`` was a flag there, took ``acme/infra`` for SESSION and
+    failed on this directory): recap, errors and validate-plan read R's newest
+    session; SESSION with --repo is a usage error; ``.`` is this directory's
+    repository in each of them, as in search and memory; ``recap --list`` the
+    recent sessions. (The recorded sessions with the GitHub remotes the
+    recording machine had: TODOS and WIDGETS ran in acme/widgets.)"""
     import subprocess
 
     from test_browser import recorded_context
@@ -192,15 +198,39 @@ def test_recap_repo_lists_this_repositorys_sessions(tmp_path, monkeypatch):
     store = open_store(f"sqlite://{db}")
     import_paths(store, SAMPLE_DIRS, resolve_context=recorded_context)
     store.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert json.loads(run(db, "recap", "--repo", "acme/widgets", "--json"))["session_id"] == TODOS
+    assert [r["session_id"] for r in json.loads(run(db, "recap", "--repo", "acme/widgets", "--chain", "--json"))][-1] == TODOS
+    assert {e["session_id"] for e in json.loads(run(db, "errors", "--repo", "acme/widgets", "--json"))} == {TODOS}
+    assert json.loads(run(db, "validate-plan", "--repo", "acme/widgets", "--json"))["session_id"] == TODOS
+    assert f"session {TODOS}" in run(db, "recap", "--repo", "acme/widgets")
+    for command in ("recap", "errors", "validate-plan"):
+        assert "give SESSION or --repo, not both" in run(db, command, WIDGETS[:8], "--repo", "acme/widgets", code=2)
+        assert "no session of 'acme/infra' in the store" in run(db, command, "--repo", "acme/infra", code=1)
+    assert "requires an argument" in run(db, "recap", "--repo", code=2)
+    assert [r["session_id"] for r in json.loads(run(db, "recap", "--list", "--repo", "acme/widgets", "--json"))] == [TODOS, WIDGETS]
+    assert "--list lists a repository's sessions" in run(db, "recap", "--list", TODOS[:8], code=2)
+    assert f"No sessions of {elsewhere} in the store." in run(db, "recap", "--list")
+
     checkout = tmp_path / "widgets"
     subprocess.run(["git", "init", "-q", str(checkout)], check=True)
     subprocess.run(["git", "-C", str(checkout), "remote", "add", "origin", "git@github.com:acme/widgets.git"], check=True)
     monkeypatch.chdir(checkout)
-    rows = json.loads(run(db, "recap", "--repo", "--json"))
-    assert [r["session_id"] for r in rows] == [TODOS, WIDGETS]  # newest first (both ran in the widgets checkout)
     assert json.loads(run(db, "recap", "--json"))["session_id"] == TODOS  # SESSION defaults to this repository's newest
-    monkeypatch.chdir(tmp_path)
-    assert "has no GitHub remote" in run(db, "recap", "--repo", code=1)
+    assert json.loads(run(db, "recap", "--repo", ".", "--json"))["session_id"] == TODOS
+    assert [r["session_id"] for r in json.loads(run(db, "recap", "--list", "--json"))] == [TODOS, WIDGETS]
+    assert {h["session_id"] for h in json.loads(run(db, "search", "cat", "--repo", ".", "--json"))} <= {TODOS, WIDGETS}
+    assert json.loads(run(db, "search", "cat", "--repo", ".", "--json"))
+    fact = run(db, "memory", "add", "run make check", "--repo", ".").strip()
+    assert [f["fact_id"] for f in json.loads(run(db, "memory", "list", "--repo", ".", "--json"))] == [fact]
+    assert json.loads(run(db, "memory", "list", "--repo", "acme/widgets", "--json"))[0]["scope"] == "acme/widgets"
+    (checkout / "sub").mkdir()
+    monkeypatch.chdir(checkout / "sub")
+    assert json.loads(run(db, "recap", "--repo", "..", "--json"))["session_id"] == TODOS  # a path: its repository
+    for command in ("recap", "errors", "validate-plan", "search", "eval"):
+        assert "--repo OWNER/REPO" in run(db, command, "--help"), command
 
 
 def test_recap_errors_and_validate_plan_default_to_this_directorys_newest_session_or_refuse(tmp_path, monkeypatch):
@@ -237,4 +267,4 @@ def test_recap_errors_and_validate_plan_default_to_this_directorys_newest_sessio
                            f" `kapacitor {command} {NOTES[:8]}` for the store's newest (of /home/dev/notes);"
                            " `kapacitor sessions` lists them"], refused
     assert "no sessions in the store yet" in run(tmp_path / "none.db", "recap", code=1)
-    assert "Without SESSION: the newest session of this directory's project" in " ".join(run(db, "errors", "--help").split())
+    assert "Without SESSION: the newest session of --repo R, else of this directory's project" in " ".join(run(db, "errors", "--help").split())

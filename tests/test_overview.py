@@ -170,8 +170,8 @@ def test_the_pages_show_the_same_totals(app):
 
 
 def test_unknown_pages_are_404_and_the_shown_names_lead_to_the_real_pages(app):
-    """The timeline shows a user's name before ``@`` and the sidebar a directory as
-    ``~user/dir``: those names lead to the real pages, names nobody has are 404, and a
+    """A user's name before ``@`` (short to type) and a directory as the sidebar
+    shows it, ``~user/dir``, lead to the real pages, names nobody has are 404, and a
     directory's page never links to GitHub."""
     overview = get(app, "/overview.json")
     for url in ("/users/nobody", "/users/nobody.json", "/repos/acme/no-such", "/repos/acme/no-such.json",
@@ -193,6 +193,27 @@ def test_unknown_pages_are_404_and_the_shown_names_lead_to_the_real_pages(app):
     session = next(s for s in get(app, f"/users/{user}.json")["sessions"]["sessions"])
     head = get(app, f"/sessions/{session['session_id']}")
     assert f'href="/repos/{session["repo"]}"' in head and f'class="user" href="/users/{user.replace("@", "%40")}"' in head
+
+
+def test_a_person_is_named_one_way_on_every_page(app):
+    """Trial 7: the timeline's user column said ``emeka`` where its own filter, the
+    session header, the overview, the stats and the CLI said ``emeka@acme.dev``.
+    Every page names a user by one rule (``templates/_person.html``): the
+    identifier whole, as the JSON has it."""
+    overview = get(app, "/overview.json")
+    known = {u["user"] for u in overview["by_user"] if u["user"]}
+    user = next(u for u in sorted(known) if "@" in u)
+    session = get(app, f"/users/{user}.json")["sessions"]["sessions"][0]
+    assert session["user"] == user  # the JSON: the identifier whole
+    sid = session["session_id"]
+    shown = re.compile(r'<(?:a|span) class="user(?: muted)?"[^>]*>([^<]*)</')
+    for url in ("/", f"/?user={user}", "/overview", f"/users/{user}", f"/repos/{session['repo']}", f"/sessions/{sid}",
+                f"/sessions/{sid}/stats", "/marked", "/search?q=the"):
+        names = shown.findall(get(app, url))
+        assert set(names) <= known | {"(unknown)"}, (url, set(names) - known)
+        if url not in ("/", "/marked", "/search?q=the"):  # (the first page of all, marks, hits: maybe not theirs)
+            assert user in names, (url, names)
+    assert user in shown.findall(get(app, f"/?user={user}"))
 
 
 def test_no_session_figure_is_negative_zero(app):

@@ -81,7 +81,7 @@ def test_a_background_agent_completes_with_its_notification(imported):
     store, _, sessions = imported
     session = sessions[HELLO_TODO]
     [(agent_id, agent)] = session.subagents.items()
-    assert agent["status"] == "completed" and agent["background"]
+    assert session.subagent_status(agent_id, live=False) == ("completed", None) and agent["background"]
     assert agent["result"] == "Review complete: hello.py is a one-line script with no issues."
     assert agent["client_reported"] == {"duration_seconds": 1.272, "last_request_tokens": 8102, "tool_uses": 2}
     assert session.prompts == 1 and session.title == "create hello.py and run it"
@@ -98,8 +98,10 @@ def test_a_background_agent_completes_with_its_notification(imported):
 
 def test_a_synchronous_agent_is_still_completed_by_its_result(imported):
     _, _, sessions = imported
-    [agent] = sessions["e428fb58-8ecc-4944-8d31-cd7a84574c73"].subagents.values()
-    assert agent["status"] == "completed" and not agent["background"] and agent["client_reported"]["duration_seconds"] == 0.704
+    session = sessions["e428fb58-8ecc-4944-8d31-cd7a84574c73"]
+    [(agent_id, agent)] = session.subagents.items()
+    assert session.subagent_status(agent_id, live=False) == ("completed", None)
+    assert not agent["background"] and agent["client_reported"]["duration_seconds"] == 0.704
 
 
 def test_denials_per_tool_with_who_denied(imported):

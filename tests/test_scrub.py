@@ -19,7 +19,7 @@ from kapacitor.normalize import redact
 from kapacitor.normalize.scrub import scrub
 from kapacitor.store import open_store
 from kapacitor.store.readdb import open_read_db
-from redaction_corpus import SECRETS
+from redaction_corpus import SECRETS, password
 from test_redaction_paths import assert_clean, secret_values, store_figures, write_session
 from test_store_postgres import admin_url, pg_url  # noqa: F401 — fixtures
 
@@ -149,3 +149,39 @@ def test_redact_prints_the_text_as_stored_and_lists_findings(tmp_path):
 def test_redact_names_a_file_it_cannot_read(args):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and result.output.startswith("Error: cannot read /no/such/file")
+
+
+def test_scrub_masks_every_mention_in_a_session_of_a_secret_found_anywhere_in_it(tmp_path):
+    """A value a rule finds in one event (``DB_PASSWORD=``) is masked where the
+    session mentions it bare, before and after; another session's mention of
+    the same characters is its own business. Running it again changes nothing."""
+    from test_redaction_paths import _record
+
+    secret, cwd = password(), str(tmp_path / "work")
+    folder = tmp_path / "projects" / "".join(c if c.isalnum() else "-" for c in cwd)
+    folder.mkdir(parents=True)
+    lines = [_record("text", f"I will try {secret} first", 1, cwd),
+             _record("bash", f"DB_PASSWORD={secret} ./migrate", 2, cwd),
+             _record("result", f"connected as app using {secret}", 3, cwd)]
+    (folder / "4a1d9c0e-0000-4000-8000-00000000f00d.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    url = f"sqlite://{tmp_path / 'store.db'}"
+    store = open_store(url)
+    import_paths(store, [tmp_path / "projects"])
+    try:
+        stored = json.dumps([e.data for e in store.read_all()])
+    finally:
+        store.close()
+    assert stored.count(secret) >= 2 and f"DB_PASSWORD={secret}" not in stored  # the import masked the keyed value only
+
+    dry = run("--store", url, "scrub", "--dry-run", "--json")
+    assert dry["changed"] == 2 and list(dry["kinds"]) == ["password"], dry  # the bare mentions, before and after
+    done = run("--store", url, "scrub", "--json")
+    assert done["rewritten"] == 2
+    store = open_store(url)
+    try:
+        everything = json.dumps([[e.data, e.metadata] for e in store.read_all()])
+    finally:
+        store.close()
+    assert secret not in everything
+    assert everything.count(redact.default().marker("password", secret)) >= 6  # data and raw line, three events
+    assert run("--store", url, "scrub", "--dry-run", "--json")["changed"] == 0

@@ -25,10 +25,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from browser import start_server
+from browser import serve_imported
 from conftest import RECORDED, SHARED
 from kapacitor.server.format import span
-from kapacitor.store import open_store
 
 RECORDED_332 = SHARED / "claude-code" / "recorded-2.1.332"
 SOURCES = [RECORDED / "projects", RECORDED / "interactive" / "projects",
@@ -74,16 +73,7 @@ TRUTH = transcript_truth()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from kapacitor.capture.importer import import_paths
-
-    home = tmp_path_factory.mktemp("home")
-    path = home / "recorded.db"
-    store = open_store(f"sqlite://{path}")
-    try:
-        import_paths(store, SOURCES)
-    finally:
-        store.close()
-    server = start_server(f"sqlite://{path}", home)
+    server = serve_imported(SOURCES, tmp_path_factory.mktemp("home"))
     yield server
     server.stop()
 
@@ -196,28 +186,28 @@ def test_chromium_shows_the_background_agents_time_and_tokens_alike_on_every_tab
     assert page.dialogs == []
 
 
-def test_a_subagents_time_is_its_records_span_even_past_its_last_chat_item(tmp_path):
-    """A subagent whose last record is client bookkeeping (an attachment, shown in no
-    chat item) 2 s after its answer: its time runs to that record on every tab, the
-    trace's node included (not its items' span alone)."""
-    source = RECORDED_332 / "hello-todo" / "projects"
+def with_a_late_record(tmp_path: Path) -> tuple[Path, dict]:
+    """hello-todo's transcripts copied under ``tmp_path``, its subagent's ending
+    with one more record: client bookkeeping (an ``environment`` attachment, shown
+    in no chat item) 2 s after its answer and after its task notification. The
+    copy's folder and that record."""
     copy = tmp_path / "projects"
-    shutil.copytree(source, copy)
+    shutil.copytree(RECORDED_332 / "hello-todo" / "projects", copy)
     [path] = copy.rglob("agent-*.jsonl")
     lines = path.read_text().splitlines()
-    late = json.loads(lines[2])  # an ``environment`` attachment
+    late = json.loads(lines[2])
     assert late["type"] == "attachment"
     late |= {"uuid": "5b1c7c1e-0000-4000-8000-000000000001", "timestamp": "2026-11-29T12:38:32.561Z"}
     path.write_text("\n".join([*lines, json.dumps(late)]) + "\n")
-    store_path = tmp_path / "late.db"
-    store = open_store(f"sqlite://{store_path}")
-    try:
-        from kapacitor.capture.importer import import_paths
+    return copy, late
 
-        import_paths(store, [copy])
-    finally:
-        store.close()
-    server = start_server(f"sqlite://{store_path}", tmp_path / "home")
+
+def test_a_subagents_time_is_its_records_span_even_past_its_last_chat_item(tmp_path):
+    """A subagent whose last record is client bookkeeping 2 s after its answer: its
+    time runs to that record on every tab, the trace's node included (not its
+    items' span alone)."""
+    copy, _ = with_a_late_record(tmp_path)
+    server = serve_imported([copy], tmp_path)
     try:
         [row] = server.get_json(f"/sessions/{HELLO_TODO}.json")["subagents"]
         assert row["duration_seconds"] == pytest.approx(3.101)  # 12:38:29.460 to 12:38:32.561

@@ -15,6 +15,8 @@ scenario, streamed as server-sent events like the real API:
   ``release(NAME)``, so the test can look at the server while the client waits;
 - a turn with ``"fail_first": STATUS`` is refused once with that status (an API
   error the client retries);
+- a turn with ``"refuse": STATUS`` is refused every time, after its hold if it
+  has one (a 400: an API error the client gives up on, ending that conversation's turn);
 - with ``"usage": "cached"`` the usage billed is what the real API's prompt caching
   gives (the system prompt, tools and conversation counted, what an earlier request
   of the same conversation wrote read back from the cache, the rest written to it);
@@ -115,6 +117,8 @@ class FakeModel:
             self._event(step["hold"]).wait(timeout=300)
             with self.lock:
                 self.holding.discard(step["hold"])
+        if "refuse" in step:
+            return int(step["refuse"]), [], ""
         blocks = []
         for block in json.loads(json.dumps(step["content"])):
             if block["type"] == "tool_use":

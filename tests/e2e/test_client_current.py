@@ -10,7 +10,10 @@ model API billed.
     transcript records; the client's own cost-state equals what it billed for all of
     them, the /compact summary included; a /model switch is recorded;
 (b) a denial in print mode is a denial in the chat and in the session's stats, with
-    who denied it.
+    who denied it;
+(c) a subagent the API fails, synchronous and background: running while the API
+    holds its request, then failed, with the client's error as the reason, on the
+    live server's every tab and in an import's ``sessions --json``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import subprocess
 import urllib.request
 
 import pytest
-from test_real_client import SKIP_PERMISSIONS, client, followers_done, setup, tools, transcripts  # noqa: F401
+from test_real_client import SKIP_PERMISSIONS, client, followers_done, session_id_of, setup, tools, transcripts  # noqa: F401
 
 from capture_helpers import KAPACITOR, Server, imported_events, live_events, wait_for
 from claude_client import finish, git_repo, start
 from fake_model import FakeModel, billed_totals
+from test_trace_nesting import outside
 from kapacitor.pricing import cost_of
 
 pytestmark = pytest.mark.e2e
@@ -128,6 +132,67 @@ def test_b_a_denial_is_a_denial(tmp_path, client):  # noqa: F811
     kapacitor("--store", store, "import", "--json", str(transcripts(client)))
     [session] = kapacitor("--store", store, "sessions", "--json")
     assert session["denials"] == {"Write": {"count": 1, "by": {"config": 1}}, "Bash": {"count": 1, "by": {"config": 1}}}
+
+
+@pytest.mark.parametrize(("scenario", "reason"), [
+    ("subagent_fails", "Agent terminated early due to an API error: API Error: 400"),  # its Agent call's error
+    ("background_fails", 'Agent "Review hello.py" failed: Agent terminated early due to an API error: API Error: 400'),  # its notification
+], ids=["synchronous", "background"])
+def test_c_a_subagent_the_api_fails_is_failed_not_running(tmp_path, client, scenario, reason):  # noqa: F811
+    server = Server(tmp_path / "live.db").start()
+    fake = FakeModel(scenario, {"CWD": str(tmp_path / "work" / "hello")})
+    try:
+        setup(server.url)
+        repo = git_repo(tmp_path / "work" / "hello")
+        proc = start("write hello.py and get it reviewed", repo, fake.url, SKIP_PERMISSIONS)
+        try:
+            wait_for(lambda: fake.is_holding("failing"), timeout=90)
+            session_id = session_id_of(client)
+            # The API holds the subagent's second request: live, no result yet.
+            [held] = wait_for(lambda: _subagents(server, session_id), timeout=60)
+            assert (held["status"], held["reason"]) == ("running", None)
+            fake.release("failing")
+            assert finish(proc) == session_id
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        wait_for(followers_done)
+        server.caught_up()
+        [row] = _subagents(server, session_id)
+        stats = server.get(f"/sessions/{session_id}/stats.json")
+        chat = server.get(f"/sessions/{session_id}/chat.json")
+        trace = server.get(f"/sessions/{session_id}/trace.json")
+    finally:
+        fake.close()
+        server.stop()
+    assert [b["conversation"] for b in fake.billed if b["kind"] == "script"].count("E2E_FAILING_REVIEW") == 1  # the second refused
+
+    assert row["status"] == "failed" and row["reason"].startswith(reason)
+    want = (row["status"], row["reason"])
+    [listed] = [a for a in stats["session"]["subagents"] if a["agent_id"] == row["agent_id"]]
+    [call] = [c for c in tools(chat) if c["name"] == "Agent"]
+    [node] = _nodes(trace, "subagent")
+    assert bool(call.get("is_error")) is (scenario == "subagent_fails")  # a background one's call launched it
+    assert (call["subagent"]["status"], call["subagent"]["reason"]) == want
+    assert (call.get("background") or {"status": "failed"})["status"] == "failed"
+    assert (listed["status"], listed["reason"]) == want == (node["detail"]["status"], node["detail"]["reason"])
+    assert outside(trace) == []  # the live trace's bars nest
+
+    # The import of the same transcripts says the same.
+    assert live_events(server.store_path) == imported_events([transcripts(client)], tmp_path / "imported.db")
+    store = f"sqlite://{tmp_path / 'cli.db'}"
+    kapacitor("--store", store, "import", "--json", str(transcripts(client)))
+    [session] = kapacitor("--store", store, "sessions", "--json")
+    [imported] = session["subagents"]
+    assert (imported["agent_id"], imported["status"], imported["reason"]) == (row["agent_id"], *want)
+
+
+def _subagents(server: Server, session_id: str) -> list[dict]:
+    try:
+        return server.get(f"/sessions/{session_id}.json")["subagents"]  # type: ignore[index]
+    except OSError:
+        return []
 
 
 def _nodes(node: dict, kind: str) -> list[dict]:

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from kapacitor.capture import aside
 from kapacitor.capture.client_config import ClientConfig, excluded, load, log_failure, state_dir
@@ -50,18 +51,22 @@ def follow(
     poll: float = POLL,
     idle: float = IDLE,
     grace: float = GRACE,
+    on_stuck: Callable[[int, str], None] | None = None,
 ) -> bool:
     """Follow until the session ended (plus ``grace``) or went idle; False when
     another follower already has this session. The client config is read
     again on every pass (a token replaced meanwhile is used at once) unless
     ``config`` is given; a pass may also start a ``sweep`` of the machine, in a
     thread, so that delivering other sessions never delays this one's lines
-    (waited for before returning: nobody waits for a follower)."""
+    (waited for before returning: nobody waits for a follower). ``on_stuck``
+    is told (status, the server's answer) when what keeps the session's
+    batches in the spool changes: another HTTP status (0: no answer), or
+    (0, "") once the server takes them again (``kapacitor watch`` says it)."""
     with follower_lock(session_id, write_pid=True) as mine:
         if not mine:
             return False
         last_news = time.monotonic()
-        ended_at, wait, sweeper = None, poll, None
+        ended_at, wait, sweeper, told = None, poll, None, None
         while True:
             current = config or load()
             if (sweeper is None or not sweeper.is_alive()) and sweep_due(current):
@@ -69,6 +74,10 @@ def follow(
                 sweeper = threading.Thread(target=sweep, args=(current, session_id), daemon=True)
                 sweeper.start()
             result = ship(session_id, current, transcript=transcript, cwd=cwd, budget=8 << 20, lock_wait=poll)
+            stuck = result.status if result.stuck else None
+            if on_stuck is not None and result.locked and stuck != told:  # (a pass without the lock tried nothing)
+                on_stuck(result.status, result.stuck)  # (0, "") once delivered
+            told = stuck if result.locked else told
             now = time.monotonic()
             if result.lines or result.sent:
                 last_news = now

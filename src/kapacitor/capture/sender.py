@@ -10,6 +10,7 @@ budget, so this uses its C core ``_socket`` directly. ``https://`` falls back to
 from __future__ import annotations
 
 import _socket
+import json
 import time
 
 from kapacitor.capture.client_config import ClientConfig
@@ -38,12 +39,13 @@ class Outcome:
     retry at every pass: nothing overtakes it, so the session's events arrive
     in the order they were written).
     ``slow``: it failed by timing out (the server is there but not answering).
-    ``huge``: not tried, a batch too large for a hook (the follower sends it)."""
+    ``huge``: not tried, a batch too large for a hook (the follower sends it).
+    ``status``: the server's HTTP status, 0 when it did not answer."""
 
-    __slots__ = ("kind", "detail", "slow", "huge")
+    __slots__ = ("kind", "detail", "slow", "huge", "status")
 
-    def __init__(self, kind: str, detail: str = "", slow: bool = False, huge: bool = False):
-        self.kind, self.detail, self.slow, self.huge = kind, detail, slow, huge
+    def __init__(self, kind: str, detail: str = "", slow: bool = False, huge: bool = False, status: int = 0):
+        self.kind, self.detail, self.slow, self.huge, self.status = kind, detail, slow, huge, status
 
     def __repr__(self) -> str:
         return f"Outcome({self.kind!r}, {self.detail!r})"
@@ -51,11 +53,24 @@ class Outcome:
 
 def classify(status: int, body: str) -> Outcome:
     if 200 <= status < 300:
-        return Outcome(SENT)
-    detail = f"HTTP {status}: {body[:300]}"
+        return Outcome(SENT, status=status)
+    detail = f"HTTP {status}: {said(body)[:300]}"
     if 400 <= status < 500 and status not in (401, 403, 404, 408, 429):
-        return Outcome(REJECTED, detail)
-    return Outcome(FAILED, detail)
+        return Outcome(REJECTED, detail, status=status)
+    return Outcome(FAILED, detail, status=status)
+
+
+def said(body: str) -> str:
+    """What the server said: the text of an error answer's ``{"detail": "..."}``
+    (FastAPI's form), else the body as it is."""
+    if body.startswith('{"detail":'):
+        try:
+            detail = json.loads(body)["detail"]
+        except (ValueError, KeyError, TypeError):
+            return body
+        if isinstance(detail, str):
+            return detail
+    return body
 
 
 def patient_timeout(size: int) -> float:

@@ -54,11 +54,12 @@ class ShipResult:
     read; ``more`` when there is more to send than this pass took (the read
     budget ran out, or a hook left a huge line to the follower): call again;
     ``locked`` whether the send lock was had; ``stuck``: why the spool could
-    not be delivered ("" when it was); ``masking``: held places passed over,
-    their huge hook payloads still being masked."""
+    not be delivered ("" when it was), ``status`` the server's HTTP status
+    then (0: no answer); ``masking``: held places passed over, their huge
+    hook payloads still being masked."""
 
     def __init__(self) -> None:
-        self.sent = self.spooled = self.rejected = self.lines = self.masking = 0
+        self.sent = self.spooled = self.rejected = self.lines = self.masking = self.status = 0
         self.more, self.locked, self.stuck = False, True, ""
 
 
@@ -102,7 +103,7 @@ def ship(
         state.cwd = cwd or state.cwd
         state.ended = state.ended if ended is None else ended
         stuck = skip or _drain(state, config, result, hasty)
-        result.stuck = stuck.detail if stuck is not None else ""
+        failure = stuck
         files, advances, more = _read_new(state, budget, whole_lines=not hasty)
         result.more = result.more or more
         result.lines = sum(len(f["lines"]) for f in files)
@@ -114,7 +115,13 @@ def ship(
                 spool_append(session_id, body)
                 result.spooled += 1
                 if not outcome.huge:
+                    failure = outcome
                     log_failure(f"session {session_id}: spooled a batch: {outcome.detail}")
+        if failure is not None:
+            result.stuck, result.status = failure.detail, failure.status
+            state.failure = {"at": time.time(), "status": failure.status, "detail": failure.detail}
+        elif not result.more:
+            state.failure = None
         state.offsets.update(advances)
         save_state(state)
     return result

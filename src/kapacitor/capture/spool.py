@@ -54,7 +54,7 @@ class SessionState:
     """What the client remembers about one session between hook runs.
     (Plain classes here: ``dataclasses`` costs the hook an import of ``inspect``.)"""
 
-    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "spool_ahead", "ended", "since", "foreign")
+    FIELDS = ("transcript", "cwd", "context", "offsets", "spool_pos", "spool_ahead", "ended", "since", "foreign", "failure")
     SIBLING_SLACK = 3600.0
     """2.0.x subagent files (``layout.sibling_agent_transcripts``) older than the
     session's state by more than this (seconds) are not its live subagents."""
@@ -79,6 +79,12 @@ class SessionState:
         foreign = saved.get("foreign")
         self.foreign: list[str] = foreign if isinstance(foreign, list) else []
         """2.0.x subagent files beside the main transcript whose records name another session."""
+        failure = saved.get("failure")
+        self.failure: dict | None = failure if isinstance(failure, dict) else None
+        """Why the last pass left batches in the spool: ``{"at": epoch seconds,
+        "status": the server's HTTP status (0: no answer), "detail": its answer}``;
+        None since a pass delivered everything it tried (``shipper.ship``). What
+        ``kapacitor doctor`` names, without asking the server again."""
 
     def as_json(self) -> dict:
         return {"session_id": self.session_id, **{k: getattr(self, k) for k in self.FIELDS}}

@@ -126,6 +126,36 @@ class SinceType(click.ParamType):
 SINCE = SinceType()
 
 
+class RepoType(click.ParamType):
+    """A ``--repo``: the sessions (or facts) of one project, as the session list
+    groups them: a GitHub ``OWNER/REPO``, or a directory (absolute, as the
+    client records a session's working directory). ``.`` is this directory's
+    project and a path starting ``./`` or ``../`` that directory's
+    (``gitinfo.project_of``: its GitHub repository, else the directory itself);
+    anything else is kept as typed. Every command's ``--repo`` is this type, so
+    ``--repo R`` means one thing everywhere."""
+
+    name = "repo"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "OWNER/REPO"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from kapacitor.capture.gitinfo import project_of  # here, not on every command's start
+
+        value = value.strip()
+        if not value:
+            self.fail("give a repository (OWNER/REPO), a directory, or . for this directory's", param, ctx)
+        if value in (".", "..") or value.startswith(("./", "../")):
+            return project_of(os.path.abspath(value))
+        return value
+
+
+REPO = RepoType()
+REPO_HELP = "OWNER/REPO on GitHub, or a directory; `.`: this directory's, its GitHub repository else itself"
+"""How every ``--repo`` help names what it takes (after what the command does with it)."""
+
+
 def print_json(data: Any) -> None:
     """``data`` on standard output as JSON, every time in it in the server's JSON
     form (``json_times.zoned``: ISO 8601 to the millisecond, with the offset of

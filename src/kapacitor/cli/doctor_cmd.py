@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kapacitor.capture import aside, client_config
+from kapacitor.capture import aside, client_config, refusals, sender
 from kapacitor.capture.spool import known_sessions, load_state, spool_pending
 from kapacitor.cli.common import AppContext, demo_hint
 from kapacitor.cli.setup_cmd import is_ours, settings_path
@@ -118,18 +118,38 @@ def check_hooks() -> list[Check]:
 
 
 def check_spools() -> list[Check]:
-    """Nothing waits in the capture client's spools."""
+    """Nothing waits in the capture client's spools; else why, as the server
+    last answered (``SessionState.failure``, saved by the pass that spooled),
+    and the fix for that answer (``refusals``). A refusal (a token, a session
+    that is not the token's user's) fails: the batches wait until someone
+    acts. A server that did not answer is a warning: they go once it does."""
+    from kapacitor.server.format import duration
+
     waiting = {}
     for session_id in known_sessions():
-        left = spool_pending(load_state(session_id))
+        state = load_state(session_id)
+        left = spool_pending(state)
         if left:
-            waiting[session_id] = left
-    if waiting:
-        return [Check("spools", "warn", f"{len(waiting)} session(s) spooled, {sum(waiting.values()):,} bytes not delivered",
-                      "start the server, then `kapacitor sync` (it says why the server does not take them: a token it "
-                      "refuses is replaced with `kapacitor setup`); the hooks and followers deliver them by themselves "
-                      "once the server takes them")]
-    return [Check("spools", "ok", "nothing spooled")]
+            waiting[session_id] = (left, state.failure or {})
+    if not waiting:
+        return [Check("spools", "ok", "nothing spooled")]
+    server = client_config.load().server
+    counted = f"{len(waiting)} session(s) spooled, {sum(left for left, _ in waiting.values()):,} bytes not delivered"
+    newest = {}  # the server's status → (session, its failure), the latest of each
+    for session_id, (_, failure) in waiting.items():
+        status = int(failure.get("status") or 0)
+        if status not in newest or failure.get("at", 0) > newest[status][1].get("at", 0):
+            newest[status] = (session_id, failure)
+    answers = []
+    for status, (session_id, failure) in sorted(newest.items(), reverse=True):
+        if failure:
+            when = f"{duration(max(0.0, time.time() - float(failure.get('at') or 0)))} ago"
+            answers.append(f"{refusals.answer(server, status, str(failure.get('detail', '')))} (session {session_id}, {when})")
+    fixes = list(dict.fromkeys(refusals.fix(status, server) for status in sorted(newest, reverse=True)))
+    if not answers:  # spooled by a client that did not record why
+        fixes[0] += " (`kapacitor sync` says why the server does not take them)"
+    status = "fail" if any(refusals.refused(status) for status in newest) else "warn"
+    return [Check("spools", status, "; ".join([counted, *answers]), "; and: ".join(fixes))]
 
 
 def check_set_aside() -> list[Check]:
@@ -160,8 +180,12 @@ def check_server(server: str = "", timeout: float = 2.0) -> list[Check]:
         with urllib.request.urlopen(urllib.request.Request(f"{server}/healthz", headers=signed), timeout=timeout) as response:
             health = json.loads(response.read())
     except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")
+        if exc.code == 401:  # the hooks' token, refused: every batch will be
+            return [Check("server", "fail", refusals.answer(server, exc.code, f"HTTP {exc.code}: {sender.said(body)}"),
+                          refusals.fix(exc.code, server))]
         try:
-            health = json.loads(exc.read())
+            health = json.loads(body)
         except ValueError:
             return [Check("server", "fail", f"{server}/healthz answered {exc.code}", "see the server's log")]
         return [Check("server", "fail", f"{server} is unhealthy: {'; '.join(health.get('problems', []))[:300]}",

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kapacitor import money, times
-from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
+from kapacitor.cli.common import REPO, REPO_HELP, SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.session_ids import resolved
 from kapacitor.eval import catalog as catalog_mod
 from kapacitor.eval.compact import DEFAULT_THRESHOLD
@@ -44,7 +44,7 @@ def _names(value: str | None) -> list[str]:
 @click.option("--catalog", "catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A team catalog (TOML) overriding, disabling or adding questions.")
 @click.option("--chain", is_flag=True, help="Ask the questions one after another, each judge shown the verdicts before it (instead of --parallel independent calls).")
-@click.option("--repo", default=None, help="Evaluate every session of this repository (owner/repo or directory) not yet evaluated.")
+@click.option("--repo", type=REPO, default=None, help=f"Instead of SESSION: every session of this repository not yet evaluated ({REPO_HELP}).")
 @click.option("--since", "since", type=SINCE, default=None,
               help="With --repo: only sessions started since this day (YYYY-MM-DD, local time) or within this long (12h, 7d, 2w).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored eval(s) as JSON.")

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from kapacitor import times
 from kapacitor.capture.gitinfo import project_of, resolve_context
-from kapacitor.cli.common import AppContext, pass_app, print_json
+from kapacitor.cli.common import REPO, REPO_HELP, AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up
 from kapacitor.memory import facts
 
@@ -44,8 +44,8 @@ def memory_group() -> None:
 
 @memory_group.command("add")
 @click.argument("text")
-@click.option("--repo", metavar="OWNER/REPO", help="Scope: a repository, a project directory (absolute path) or `org` for the team"
-              " (default: this directory's GitHub repository, else this directory).")
+@click.option("--repo", type=REPO, help=f"Scope: a repository ({REPO_HELP}) or `org` for the team"
+              " (default: `.`).")
 @click.option("--category", "-c", default="", metavar="C", help=f"One word, e.g. testing, build, style (default {facts.DEFAULT_CATEGORY}).")
 @pass_app
 def add_command(app: AppContext, text: str, repo: str | None, category: str) -> None:
@@ -58,7 +58,7 @@ def add_command(app: AppContext, text: str, repo: str | None, category: str) -> 
 
 
 @memory_group.command("list")
-@click.option("--repo", metavar="OWNER/REPO", help="Only this scope (`org` for the team's facts).")
+@click.option("--repo", type=REPO, help=f"Only the facts of this repository ({REPO_HELP}), or `org`: the team's.")
 @click.option("--all", "everything", is_flag=True, help="Superseded and retired facts too.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (the fields of docs/memory.md).")
 @pass_app

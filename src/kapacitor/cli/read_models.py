@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
 
-from kapacitor.capture.gitinfo import repository_of
 from kapacitor.cli.common import AppContext, read_db
 from kapacitor.projections.catalog import PROJECTIONS
 from kapacitor.projections.runner import ProjectionRunner
@@ -51,8 +49,3 @@ def caught_up(app: AppContext) -> Iterator[ReadDb]:
         yield runner.conn
     finally:
         runner.close()
-
-
-def current_repository() -> str:
-    """``owner/repo`` of the working directory's GitHub remote, "" outside one."""
-    return repository_of(os.getcwd()) or ""

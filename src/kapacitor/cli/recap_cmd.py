@@ -1,7 +1,7 @@
 """``kapacitor recap``, ``errors`` and ``validate-plan``: what a session planned,
 did and broke (see ``memory/knowledge.py``). SESSION defaults to the newest
-session of this directory's project (``_session``); a unique prefix of a
-session id is enough (``session_ids``)."""
+session of ``--repo R``, else of this directory's project (``_session``); a
+unique prefix of a session id is enough (``session_ids``)."""
 
 from __future__ import annotations
 
@@ -12,26 +12,41 @@ import click
 
 from kapacitor import times
 from kapacitor.capture.gitinfo import project_of
-from kapacitor.cli.common import AppContext, pass_app, print_json
-from kapacitor.cli.read_models import caught_up, current_repository
-from kapacitor.cli.session_ids import resolve_session
+from kapacitor.cli.common import REPO, REPO_HELP, AppContext, pass_app, print_json
+from kapacitor.cli.read_models import caught_up
+from kapacitor.cli.session_ids import resolve_session, unknown_filter
 from kapacitor.memory import knowledge
 from kapacitor.store.readdb import ReadDb
 
 
-SESSION_DEFAULT = ("Without SESSION: the newest session of this directory's project (its GitHub repository,"
-                   " else this directory, as `kapacitor sessions` groups them); when it has none, an error"
-                   " names the store's newest (exit 1).")
+SESSION_DEFAULT = ("Without SESSION: the newest session of --repo R, else of this directory's project (its GitHub"
+                   " repository, else this directory, as `kapacitor sessions` groups them); when this directory's"
+                   " has none, an error names the store's newest (exit 1). SESSION and --repo together are a"
+                   " usage error (exit 2).")
 """What the three commands' --help says of the default (``_session``)."""
 
+REPO_OPTION = click.option("--repo", type=REPO, help=f"Instead of SESSION: the newest session of this repository ({REPO_HELP}).")
+"""``--repo R`` of the three commands: R's newest session (``_session``)."""
 
-def _session(conn: ReadDb, session: str | None) -> str:
-    """SESSION as given, else the newest session of this directory's project. A
-    directory with none is an error naming the store's newest session, never a
-    silent fall-back to it: another repository's session would read as this
-    one's (and ``validate-plan``'s exit status would be about it)."""
+
+def _one_of(session: str | None, repo: str | None) -> None:
+    """SESSION and ``--repo`` both name the session: giving both is a usage error,
+    not one of them silently ignored."""
+    if session and repo:
+        raise click.UsageError(f"give SESSION or --repo, not both (--repo {repo} is its newest session)")
+
+
+def _session(conn: ReadDb, session: str | None, repo: str | None = None) -> str:
+    """SESSION as given, else the newest session of ``repo``, else of this
+    directory's project. A ``repo`` without sessions is an error; so is a
+    directory with none, naming the store's newest session, never a silent
+    fall-back to it: another repository's session would read as this one's (and
+    ``validate-plan``'s exit status would be about it)."""
     if session:
         return resolve_session(conn, session)
+    if repo:
+        unknown_filter(conn, repo)
+        return knowledge.latest_session(conn, None, repo)[0]
     project = project_of(os.getcwd())
     try:
         return knowledge.latest_session(conn, None, project)[0]
@@ -47,35 +62,33 @@ def _session(conn: ReadDb, session: str | None) -> str:
                                " `kapacitor sessions` lists them")
 
 
-def _sessions(conn: ReadDb, session: str | None, chain: bool) -> list[str]:
-    sid = _session(conn, session)
+def _sessions(conn: ReadDb, session: str | None, repo: str | None, chain: bool) -> list[str]:
+    sid = _session(conn, session, repo)
     return knowledge.chain(conn, None, sid) if chain else [sid]
 
 
 @click.command("recap", epilog=SESSION_DEFAULT)
 @click.argument("session", required=False)
+@REPO_OPTION
 @click.option("--full", is_flag=True, help="Also the transcript, as markdown.")
 @click.option("--chain", is_flag=True, help="The sessions before it on the same branch too (oldest first).")
-@click.option("--repo", "repo_mode", is_flag=True, help="Instead: this repository's recent sessions with their summaries.")
+@click.option("--list", "listing", is_flag=True,
+              help="Instead: the recent sessions of --repo R (else of this directory's project) with their summaries.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def recap_command(app: AppContext, session: str | None, full: bool, chain: bool, repo_mode: bool, as_json: bool) -> None:
+def recap_command(app: AppContext, session: str | None, repo: str | None, full: bool, chain: bool, listing: bool,
+                  as_json: bool) -> None:
     """What SESSION planned and did: plan, files written and edited, test runs and
     their result, errors; --full adds the markdown transcript."""
+    _one_of(session, repo)
+    if listing and (session or full or chain):
+        raise click.UsageError("--list lists a repository's sessions (--repo R): not with SESSION, --full or --chain")
     with caught_up(app) as conn:
-        if repo_mode:
-            repo = current_repository()
-            if not repo:
-                raise click.ClickException("this directory has no GitHub remote: --repo needs one")
-            rows = knowledge.repo_sessions(conn, None, repo)
-            if as_json:
-                print_json(rows)
-            for row in [] if as_json else rows:
-                click.echo(f"{times.shown(row['started'], None)}  {row['session_id']}  {row['branch'] or '-'}  "
-                           f"{row['user']}  files {row['files_changed']}  tools {row['tool_calls']}\n    {row['title'][:100]}")
+        if listing:
+            _list_sessions(conn, repo or project_of(os.getcwd()), as_json)
             return
         recaps = []
-        for sid in _sessions(conn, session, chain):
+        for sid in _sessions(conn, session, repo, chain):
             recap = knowledge.recap(conn, app.store, None, sid)
             if full:
                 recap["transcript"] = knowledge.transcript(app.store, conn, None, sid)
@@ -84,6 +97,18 @@ def recap_command(app: AppContext, session: str | None, full: bool, chain: bool,
         print_json(recaps if chain else recaps[0])
         return
     click.echo("\n\n".join(_recap_text(r) for r in recaps))
+
+
+def _list_sessions(conn: ReadDb, repo: str, as_json: bool) -> None:
+    """``recap --list``: ``repo``'s newest sessions, a line and a title each."""
+    rows = knowledge.repo_sessions(conn, None, repo)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        click.echo(f"No sessions of {repo} in the store.")
+    for row in [] if as_json else rows:
+        click.echo(f"{times.shown(row['started'], None)}  {row['session_id']}  {row['branch'] or '-'}  "
+                   f"{row['user']}  files {row['files_changed']}  tools {row['tool_calls']}\n    {row['title'][:100]}")
 
 
 def _recap_text(r: dict[str, Any]) -> str:
@@ -115,13 +140,15 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
 
 @click.command("errors", epilog=SESSION_DEFAULT)
 @click.argument("session", required=False)
+@REPO_OPTION
 @click.option("--chain", is_flag=True, help="The sessions before it on the same branch too.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_app
-def errors_command(app: AppContext, session: str | None, chain: bool, as_json: bool) -> None:
+def errors_command(app: AppContext, session: str | None, repo: str | None, chain: bool, as_json: bool) -> None:
     """SESSION's failed tool calls: tool, input, error text, chat position and link."""
+    _one_of(session, repo)
     with caught_up(app) as conn:
-        found = [e for sid in _sessions(conn, session, chain) for e in knowledge.session_errors(conn, app.store, None, sid)]
+        found = [e for sid in _sessions(conn, session, repo, chain) for e in knowledge.session_errors(conn, app.store, None, sid)]
     if as_json:
         print_json(found)
         return
@@ -136,13 +163,15 @@ def errors_command(app: AppContext, session: str | None, chain: bool, as_json: b
 
 @click.command("validate-plan", epilog=SESSION_DEFAULT)
 @click.argument("session", required=False)
+@REPO_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def validate_plan_command(app: AppContext, session: str | None, as_json: bool) -> None:
+def validate_plan_command(app: AppContext, session: str | None, repo: str | None, as_json: bool) -> None:
     """SESSION's plan (plan mode, TodoWrite or Task lists, a plan file) beside what
     it did, and what is left. Exits 1 when items are left."""
+    _one_of(session, repo)
     with caught_up(app) as conn:
-        check = knowledge.plan_check(conn, app.store, None, _session(conn, session))
+        check = knowledge.plan_check(conn, app.store, None, _session(conn, session, repo))
     if as_json:
         print_json(check)
     else:

@@ -8,15 +8,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from kapacitor import times
-from kapacitor.cli.common import SINCE, AppContext, pass_app, print_json
+from kapacitor.cli.common import REPO, REPO_HELP, SINCE, AppContext, pass_app, print_json
 from kapacitor.cli.read_models import caught_up
 from kapacitor.cli.session_ids import unknown_filter
 from kapacitor.memory import search
+from kapacitor.normalize.redact import shortened
 
 
 @click.command("search")
 @click.argument("query")
-@click.option("--repo", metavar="OWNER/REPO", help="Only sessions of this repository (or directory).")
+@click.option("--repo", type=REPO, help=f"Only sessions of this repository ({REPO_HELP}).")
 @click.option("--user", metavar="EMAIL", help="Only this user's sessions.")
 @click.option("--since", type=SINCE, help="Only sessions started since this day (YYYY-MM-DD, local time) or within this long (12h, 7d, 2w).")
 @click.option("--prompts", is_flag=True, help="Only the user's own words: prompts (typed or queued), bash-mode and slash commands; never context the client or IDE injected.")
@@ -49,7 +50,7 @@ def search_command(app: AppContext, query: str, repo: str | None, user: str | No
     for hit in hits:
         snippet = "".join(f"[bold yellow]{escape(t)}[/]" if m else escape(t) for t, m in hit.parts)
         where = f"{hit.kind}{' ' + hit.tool if hit.tool else ''}"
-        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(hit.title[:60])} · {where} · {times.shown(hit.timestamp, None)}")  # the local zone, named, as `sessions` shows
+        console.print(f"[cyan]{hit.session_id}[/] {escape(hit.repo)} · {escape(shortened(hit.title, 60))} · {where} · {times.shown(hit.timestamp, None)}")  # the local zone, named, as `sessions` shows
         console.print(f"  {snippet}")
         console.print(f"  [dim]{hit.link}[/]")
     if note := search.ranked_note(hits):

@@ -12,7 +12,7 @@ import click
 
 from kapacitor import money
 from kapacitor.cli.common import AppContext, pass_app, read_db
-from kapacitor.projections import ownership, sessions
+from kapacitor.projections import live_status, ownership, sessions
 from kapacitor.projections.runner import ProjectionRunner, ProjectionStalled
 
 if TYPE_CHECKING:
@@ -27,11 +27,12 @@ T = TypeVar("T")
 def newest_sessions(
     app: AppContext, limit: int | None, read: Callable[[ReadDb, int | None], T] = sessions.newest  # type: ignore[assignment]
 ) -> T:
-    """Bring the ``sessions`` read model (and ``ownership``, which it reads) up to
-    the head of the log (nothing to do when it is), then ``read`` it (default: the
-    sessions as summaries)."""
+    """Bring the ``sessions`` read model (and ``ownership``, which it reads, and
+    ``live_status``, which says whether a subagent without a result still runs) up
+    to the head of the log (nothing to do when it is), then ``read`` it (default:
+    the sessions as summaries)."""
     db = read_db(app, create=False)  # first: a missing store is an error, not created
-    runner = ProjectionRunner(app.store, db, [ownership.PROJECTION, sessions.PROJECTION])
+    runner = ProjectionRunner(app.store, db, [ownership.PROJECTION, sessions.PROJECTION, live_status.PROJECTION])
     try:
         try:
             runner.catch_up()

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kapacitor.capture import aside, client_config
+from kapacitor.capture import aside, client_config, refusals
 from kapacitor.capture.shipper import ship
 from kapacitor.capture.spool import forget, known_sessions, load_state, spool_pending
 from kapacitor.cli.common import print_json
@@ -41,6 +41,7 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
 
     JSON keys: session_id, batches_sent, lines_read, spooled_bytes_left,
     spool_failure (why the spool was not delivered: the server's answer, "" if it was),
+    spool_status (that answer's HTTP status; 0 when the server did not answer),
     set_aside (list of {at (UTC), reason, age_s, bytes, attempts, next_retry
     (UTC), path}: batches refused for good and not yet delivered), retried
     (list of {at, why, outcome (sent, rejected, failed), detail}: set-aside
@@ -58,11 +59,13 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
             if not result.more or result.spooled:
                 break
         masking = "a huge hook payload is still being masked" if result.masking else ""
-        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines, "spool_failure": result.stuck or masking})
+        rows.append({"session_id": session_id, "batches_sent": sent, "lines_read": lines,
+                     "spool_failure": result.stuck or masking, "spool_status": result.status})
     tried: dict[str, list[dict]] = {}
     for row in aside.retry(config, force=retry_all, wait=60):
         tried.setdefault(row.pop("session_id"), []).append(row)
-    rows += [{"session_id": s, "batches_sent": 0, "lines_read": 0, "spool_failure": ""} for s in sorted(set(aside.sessions_set_aside()) - known)]
+    rows += [{"session_id": s, "batches_sent": 0, "lines_read": 0, "spool_failure": "", "spool_status": 0}
+             for s in sorted(set(aside.sessions_set_aside()) - known)]
     now = time.time()
     for row in rows:
         session_id = row["session_id"]
@@ -80,11 +83,10 @@ def sync_command(as_json: bool, retry_all: bool, forget_after: float) -> None:
         print_table(config.server, rows)
     stuck = [r for r in rows if r["spooled_bytes_left"]]
     if stuck:
-        why = next((r["spool_failure"] for r in stuck if r["spool_failure"]), "")
+        why = max(stuck, key=lambda r: (refusals.refused(r["spool_status"]), bool(r["spool_failure"])))
         raise click.ClickException(
-            f"{len(stuck)} session(s) still spooled: {config.server} did not take them"
-            f"{f' ({why[:300]})' if why else ''}; they are sent again at every hook and by `kapacitor sync`"
-            f" (see {client_config.log_file()})"
+            f"{len(stuck)} session(s) still spooled: {refusals.answer(config.server, why['spool_status'], why['spool_failure'])};"
+            f" fix: {refusals.fix(why['spool_status'], config.server)} (see {client_config.log_file()})"
         )
 
 

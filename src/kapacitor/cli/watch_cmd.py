@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from kapacitor.capture import layout
+from kapacitor.capture import client_config, layout, refusals
 from kapacitor.capture.follower import IDLE, follow
 from kapacitor.capture.transcripts import default_roots
 
@@ -28,6 +29,11 @@ def watch_command(transcripts: tuple[Path, ...], idle: float) -> None:
     Claude Code's projects dirs that changed in the last --idle seconds is
     followed, rescanning every few seconds. Shares offsets and spool with the
     hooks, so running both never duplicates or skips a line.
+
+    When the server does not take a session's batches (down, or refusing
+    them: a token it does not know, another user's session), one line on
+    stderr says its answer and the fix; the batches wait in the spool, in
+    order, and are sent once it takes them (said too), while following goes on.
     """
     if transcripts:
         threads = [_start(path, idle) for path in transcripts]
@@ -49,10 +55,27 @@ def watch_command(transcripts: tuple[Path, ...], idle: float) -> None:
 def _start(path: Path, idle: float) -> threading.Thread:
     session_id, _ = layout.identity(str(path))
     thread = threading.Thread(
-        target=follow, args=(session_id,), kwargs={"transcript": str(path.resolve()), "cwd": _first_cwd(path), "idle": idle}, daemon=True
+        target=follow, args=(session_id,), daemon=True,
+        kwargs={"transcript": str(path.resolve()), "cwd": _first_cwd(path), "idle": idle, "on_stuck": _teller(session_id)},
     )
     thread.start()
     return thread
+
+
+def _teller(session_id: str) -> Callable[[int, str], None]:
+    """``follow``'s ``on_stuck`` for one session: a line on stderr each time
+    what keeps its batches in the spool changes (``refusals``' wording, as
+    ``doctor`` and ``sync`` give it), and when the server takes them again."""
+
+    def tell(status: int, answer: str) -> None:
+        server = client_config.load().server
+        if not answer:
+            click.echo(f"session {session_id}: {server} takes its batches again", err=True)
+        else:
+            click.echo(f"session {session_id}: {refusals.answer(server, status, answer)}; fix: {refusals.fix(status, server)}",
+                       err=True)
+
+    return tell
 
 
 def _first_cwd(path: Path) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from kapacitor import authored
 from kapacitor.events import (
     CommentAdded,
     CommentEdited,
@@ -25,7 +26,6 @@ from kapacitor.events import (
     session_comments_stream,
     to_new_event,
 )
-from kapacitor.normalize.redact import redact
 from kapacitor.store.base import EventStore, utc_now
 
 MAX_TEXT = 20_000
@@ -75,20 +75,20 @@ def add(store: EventStore, session_id: str, author: str, text: str, target: Targ
     """Append a comment by ``author`` (secrets in its text masked, as in transcripts);
     returns it. Raises ``CommentError`` for bad text."""
     comment_id = str(uuid.uuid4())
-    comment = CommentAdded(utc_now(), comment_id, author, redact(check_text(text)), target.as_json())
-    store.append(session_comments_stream(session_id), [to_new_event(comment, comment_id)])
-    return comment
+    comment = CommentAdded(utc_now(), comment_id, author, check_text(text), target.as_json())
+    [stored] = authored.append(store, session_comments_stream(session_id), [to_new_event(comment, comment_id)])
+    return CommentAdded(**stored.data)
 
 
 def edit(store: EventStore, session_id: str, comment_id: str, author: str, text: str) -> CommentEdited:
     """Append a new text for a comment (secrets masked); returns the edit. Raises
     ``CommentError`` for bad text. Whether ``author`` may edit it is the caller's check."""
-    edited = CommentEdited(utc_now(), comment_id, author, redact(check_text(text)))
-    store.append(session_comments_stream(session_id), [to_new_event(edited, str(uuid.uuid4()))])
-    return edited
+    edited = CommentEdited(utc_now(), comment_id, author, check_text(text))
+    [stored] = authored.append(store, session_comments_stream(session_id), [to_new_event(edited, str(uuid.uuid4()))])
+    return CommentEdited(**stored.data)
 
 
 def retract(store: EventStore, session_id: str, comment_id: str, author: str) -> None:
     """Append the retraction of a comment (once: a second retraction is the same event)."""
     retraction = CommentRetracted(utc_now(), comment_id, author)
-    store.append(session_comments_stream(session_id), [to_new_event(retraction, event_id("retract", comment_id))])
+    authored.append(store, session_comments_stream(session_id), [to_new_event(retraction, event_id("retract", comment_id))])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import uuid
 
+from kapacitor import authored
 from kapacitor.events import SessionMarked, SessionUnmarked, session_marks_stream, to_new_event
-from kapacitor.normalize.redact import redact
 from kapacitor.store.base import EventStore, utc_now
 
 MAX_REASON = 2_000
@@ -26,13 +26,13 @@ def mark(store: EventStore, session_id: str, author: str, reason: str = "") -> s
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
         raise MarkError(f"a reason has at most {MAX_REASON:,} characters ({len(reason):,} given)")
-    new = to_new_event(SessionMarked(utc_now(), author, redact(reason) if reason else ""), str(uuid.uuid4()))
-    store.append(session_marks_stream(session_id), [new])
+    new = to_new_event(SessionMarked(utc_now(), author, reason), str(uuid.uuid4()))
+    authored.append(store, session_marks_stream(session_id), [new])
     return new.id
 
 
 def unmark(store: EventStore, session_id: str, author: str, marked_by: str) -> str:
     """Append ``author``'s taking back of ``marked_by``'s mark; returns the event id."""
     new = to_new_event(SessionUnmarked(utc_now(), author, marked_by), str(uuid.uuid4()))
-    store.append(session_marks_stream(session_id), [new])
+    authored.append(store, session_marks_stream(session_id), [new])
     return new.id

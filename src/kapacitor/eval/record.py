@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kapacitor import authored
 from kapacitor.eval.runner import EvalResult
 from kapacitor.events import (
     EvalVerdictReviewed,
@@ -51,7 +52,7 @@ def record_eval(store: EventStore, result: EvalResult, session: dict[str, Any] |
     batches: list[tuple[str, list[NewEvent], int]] = [(session_eval_stream(result.session_id), [evaluation], ANY)]
     if facts:
         batches.append((agent_memory_stream(FACTS_APP, session.get("user") or "unknown"), facts, ANY))
-    store.append_many(batches)
+    authored.append_many(store, batches)
 
 
 def record_review(store: EventStore, session_id: str, eval_id: str, question_id: str, agree: bool,
@@ -60,7 +61,7 @@ def record_review(store: EventStore, session_id: str, eval_id: str, question_id:
     A reviewer's later review of the same verdict supersedes the earlier one."""
     review = EvalVerdictReviewed(utc_now(), eval_id, question_id, agree, reviewer, comment.strip())
     new = to_new_event(review, event_id("review", eval_id, question_id, reviewer, review.timestamp))
-    store.append(session_eval_stream(session_id), [new])
+    authored.append(store, session_eval_stream(session_id), [new])
     return new.id
 
 

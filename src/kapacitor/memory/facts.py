@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from kapacitor import authored
 from kapacitor.events import (
     FactRetained,
     FactRetired,
@@ -140,7 +141,7 @@ def retain(store: EventStore, text: str, scope: str, provenance: Provenance, cat
     fact_id = new_fact_id()
     payload = FactRetained(fact=text, retained_at=utc_now(), extensions={"kapacitor": {
         "fact_id": fact_id, "scope": scope, "category": category, "provenance": provenance.as_json()}})
-    store.append(agent_memory_stream(scope, provenance.user or provenance.by), [to_new_event(payload, event_id("fact", fact_id))])
+    authored.append(store, agent_memory_stream(scope, provenance.user or provenance.by), [to_new_event(payload, event_id("fact", fact_id))])
     return fact_id
 
 
@@ -186,7 +187,7 @@ def supersede(store: EventStore, conn: ReadDb, fact_id: str, text: str, provenan
     new_id = retain(store, text, old.scope, provenance, old.category)
     payload = FactSuperseded(fact_id=old.fact_id, superseded_by=new_id, superseded_at=utc_now(),
                              extensions={"kapacitor": {"user": provenance.user}})
-    store.append(agent_memory_stream(old.scope, provenance.user or provenance.by), [to_new_event(payload, event_id("superseded", old.fact_id))])
+    authored.append(store, agent_memory_stream(old.scope, provenance.user or provenance.by), [to_new_event(payload, event_id("superseded", old.fact_id))])
     return new_id
 
 
@@ -195,7 +196,7 @@ def retire(store: EventStore, conn: ReadDb, fact_id: str, user: str, reason: str
     old = find(conn, fact_id)
     _must_be_active(old)
     payload = FactRetired(fact_id=old.fact_id, retired_at=utc_now(), reason=reason, extensions={"kapacitor": {"user": user}})
-    store.append(agent_memory_stream(old.scope, user or "person"), [to_new_event(payload, event_id("retired", old.fact_id))])
+    authored.append(store, agent_memory_stream(old.scope, user or "person"), [to_new_event(payload, event_id("retired", old.fact_id))])
     return old
 
 
@@ -204,4 +205,4 @@ def record_use(store: EventStore, fact_ids: list[str], scope: str, session_id: s
     if not fact_ids:
         return
     payload = FactsRecalled(fact_ids=list(fact_ids), recalled_at=utc_now(), session_id=session_id, via=via)
-    store.append(agent_memory_stream(scope, user or "agent"), [to_new_event(payload, str(uuid.uuid4()))])
+    authored.append(store, agent_memory_stream(scope, user or "agent"), [to_new_event(payload, str(uuid.uuid4()))])

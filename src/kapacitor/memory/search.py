@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from kapacitor import times
 from kapacitor.memory import gate
+from kapacitor.normalize.redact import marker_pattern
 from kapacitor.store.readdb import ReadDb
 from kapacitor.word_forms import form, forms, spans
 
@@ -230,18 +231,28 @@ def fts5_snippet(text: str, found: list[list[str]], size: int = SNIPPET_TOKENS,
             if points > best:
                 best, start = points, before
     stop = min(start + size, n) - 1  # the window's last token
-    out, at = ["…" if start else ""], tokens[start][0] if start else 0
+    masked = [m.span() for m in marker_pattern().finditer(text)] if "[REDACTED " in text else []
+    out, at = ["…" if start else ""], _widened(tokens[start][0], masked, 0) if start else 0
     for first, end, _ in matches:
-        if not start <= first <= stop or tokens[first][0] < at:
-            continue  # outside the window, or inside the previous mark
+        if not start <= first <= stop or tokens[first][0] < at or _widened(tokens[first][0], masked, 0) != tokens[first][0]:
+            continue  # outside the window, inside the previous mark, or a word of a redaction marker
         last = min(end, stop + 1) - 1
         for other_first, other_end, _ in matches:  # overlapping phrases make one mark
             if first < other_first <= last:
                 last = max(last, min(other_end, stop + 1) - 1)
         out += [text[at : tokens[first][0]], _START, text[tokens[first][0] : tokens[last][1]], _END]
         at = tokens[last][1]
-    out += [text[at:]] if stop == n - 1 else [text[at : tokens[stop][1]], "…"]
+    out += [text[at:]] if stop == n - 1 else [text[at : _widened(tokens[stop][1], masked, 1)], "…"]
     return "".join(out)
+
+
+def _widened(at: int, masked: list[tuple[int, int]], side: int) -> int:
+    """``at``, or the start (``side`` 0) or end (1) of the redaction marker it
+    falls inside: a snippet never cuts one (the page shows a marker whole as a badge)."""
+    for span in masked:
+        if span[0] < at < span[1]:
+            return span[side]
+    return at
 
 
 def _parts(snippet: str) -> list[tuple[str, bool]]:

@@ -71,6 +71,14 @@ _AFTER_KEY = frozenset(("\"", "'", "]", " ", "\t", ":", "="))
 """What can follow a key's last letter (see ``_KEYED_TAIL``)."""
 _AFTER_SHORT_KEY = _AFTER_KEY - {" ", "\t"}
 _TRIM = frozenset(" \t\r\n\"'`")
+KNOWN_MIN = 8
+"""A secret at least this long is masked wherever else the same text holds it
+(a password a rule found in ``DB_PASSWORD=`` and typed again in prose, a key
+echoed by a tool); a shorter one could be an ordinary word."""
+KNOWN_SCANS = 1 << 24
+"""Such secrets of one text are looked for again (the first found) while their
+scans of it total at most this many characters, and at least 64 of them: each
+is one scan, and a 30 MB tool output may hold thousands."""
 SCAN_MIN = 1 << 16
 """Characters from which the standard-library engine looks for the keywords
 with one ``KeywordScan`` rather than one ``in`` per keyword (~420 scans)."""
@@ -87,6 +95,21 @@ def _compiled(regex: str, flags: int = 0) -> re.Pattern[str]:
 
 def marker_pattern() -> re.Pattern[str]:
     return _compiled(MARKER)
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, never inside a marker: one the cut
+    would split is kept whole (a title ending ``STRIPE=[REDACTED s`` says less
+    than one ending in the marker)."""
+    if len(text) <= limit:
+        return text
+    start = text.rfind("[REDACTED ", max(0, limit - 80), limit + len("[REDACTED ") - 1)  # one that starts before the cut
+    if start >= 0:
+        whole = marker_pattern().match(text, start)
+        if whole is not None and whole.end() > limit:
+            return text[: whole.end()]
+    return text[:limit]
+
 # Blanks are taken possessively (``*+``): in the view a run of escapes or colour
 # codes is a run of spaces, and two greedy runs of blanks side by side would try
 # every split of it (a key word before 4,000 colour codes took 13 s).
@@ -106,6 +129,41 @@ class Finding:
 
     def __repr__(self) -> str:
         return f"Finding({self.rule!r}, {self.start}, {self.end})"
+
+
+def other_mentions(text: str, found: list[Finding], markers: list[tuple[int, int]],
+                   known: dict[str, str] | None = None) -> list[Finding]:
+    """``found`` (in order, none overlapping) and every other place ``text``
+    holds one of their secrets of ``KNOWN_MIN`` characters or more (or of the
+    ``known`` ones: secret -> kind, found elsewhere), as the same kind (so the
+    same marker), outside what is already found or masked (``markers``: spans)."""
+    if known is None:
+        known, most = {}, max(64, KNOWN_SCANS // max(len(text), 1))
+        for f in found:
+            if len(f.secret) >= KNOWN_MIN and len(known) < most:
+                known.setdefault(f.secret, f.rule)
+    if not known:
+        return found
+    import bisect
+
+    taken = sorted([(f.start, f.end) for f in found] + markers)
+    starts = [s for s, _ in taken]
+    extra: list[Finding] = []
+    for at, value in sorted((at, v) for v in known for at in _places_of(text, v)):
+        end = at + len(value)
+        i = bisect.bisect_right(starts, at)
+        if (i and taken[i - 1][1] > at) or (i < len(taken) and taken[i][0] < end) or (extra and extra[-1].end > at):
+            continue
+        extra.append(Finding(known[value], at, end, value))
+    return sorted(found + extra, key=lambda f: f.start) if extra else found
+
+
+def _places_of(text: str, value: str) -> list[int]:
+    out, at = [], text.find(value)
+    while at >= 0:
+        out.append(at)
+        at = text.find(value, at + len(value))
+    return out
 
 
 class Rule:
@@ -681,7 +739,7 @@ class Redactor:
                 continue
             f.secret = text[f.start : f.end]
             out.append(f)
-        return out
+        return other_mentions(text, out, markers)
 
     # --- masking -------------------------------------------------------------
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from kapacitor.events import RecordedEvent
+from kapacitor.envelope import RecordedEvent
 from kapacitor.projections.runner import Projection
-from kapacitor.projections.session_summary import session_of
 from kapacitor.store.readdb import ReadDb
 
 RUNNING_FOR = timedelta(minutes=2)
@@ -43,6 +42,10 @@ def setup(conn: ReadDb) -> None:
 
 
 def apply(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
+    # Here, not at the top: ``kapacitor sessions --json`` reads ``statuses`` and
+    # imports none of the fold (``projections.sessions``).
+    from kapacitor.projections.session_summary import session_of
+
     # session -> (last activity, ended at, asked for input at), this batch
     latest: dict[str, tuple[str, str | None, str | None]] = {}
     for event in events:
@@ -76,6 +79,8 @@ def _background(conn: ReadDb, events: Sequence[RecordedEvent]) -> None:
     """Background subagents: launched (the Agent call's result says ``async_launched``,
     or a live Stop hook lists it among its running ``background_tasks``), done (their
     task notification, a ``SubagentCompleted`` marked background)."""
+    from kapacitor.projections.session_summary import session_of
+
     for event in events:
         ext = (event.data.get("extensions") or {}).get("claude_code") or {}
         sid = session_of(event)

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from kapacitor import times
 from kapacitor.envelope import TOKEN_FIELDS, USAGE_METADATA_KEY, RecordedEvent
+from kapacitor.normalize.redact import shortened
 from kapacitor.pricing import cost_of, price_source
 from kapacitor.projections.ownership import Owners, leaf_key
 from kapacitor.projections.session_keys import shared_keys, total_tokens
@@ -54,6 +55,8 @@ IDLE_SECONDS = 600
 """A pause longer than this between two events of a session is idle time, not
 active time: ten minutes, the longest a Bash tool call may run, so a long build
 counts as work."""
+AGENT_TOOLS = ("Agent", "Task")
+"""The tools that run a subagent (``Task`` before 2.1.x renamed it)."""
 FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
 
 
@@ -111,6 +114,11 @@ class SessionSummary:
     each more than ``IDLE_SECONDS`` apart (see ``add_activity``)."""
     subagent_spans: dict[str, list[str]] = field(default_factory=dict)
     """Per subagent: [first, last] time (ISO 8601) of its own transcript records."""
+    agent_call_errors: dict[str, str] = field(default_factory=dict)
+    """Per Agent/Task call id whose result is an error: that result (its first
+    ``RESULT_CHARS``), the outcome of the synchronous subagent the call ran
+    (``subagent_status``; the error carries no agent id, the subagent's
+    ``tool_use_id`` links them)."""
     _pending_files: dict[str, str] = field(default_factory=dict, repr=False)
     _open_calls: dict[str, str] = field(default_factory=dict, repr=False)
     _failed_calls: dict[str, str] = field(default_factory=dict, repr=False)
@@ -250,6 +258,14 @@ class SessionSummary:
         list and the trace's root show."""
         return times.seconds_between(self.started, self.ended)
 
+    def subagent_row(self, agent_id: str, live: bool) -> dict[str, Any]:
+        """One entry of the row's ``subagents``: every key of ``SUBAGENT_DEFAULTS``,
+        its ``status`` and ``reason`` (``subagent_status``) and its figures
+        (``subagent_figures``)."""
+        info = {k: v for k, v in self.subagents[agent_id].items() if k in SUBAGENT_DEFAULTS}
+        status, reason = self.subagent_status(agent_id, live)
+        return {"agent_id": agent_id, **SUBAGENT_DEFAULTS, **info, "status": status, "reason": reason, **self.subagent_figures(agent_id)}
+
     def subagent_figures(self, agent_id: str) -> dict[str, Any]:
         """What one subagent used, by the session's own rules, the one count the
         chat, the trace and the stats show: ``started``/``ended`` (its first and
@@ -267,10 +283,42 @@ class SessionSummary:
             "tokens_total": total_tokens(tokens),
         }
 
-    def as_json(self) -> dict[str, Any]:
+    def subagent_status(self, agent_id: str, live: bool) -> tuple[str, str | None]:
+        """Where one subagent stands, and why when that is known: the one rule the
+        chat, the trace, the stats and ``sessions --json`` state.
+
+        - its result says (the Agent call's, a background agent's task
+          notification): ``completed``, ``failed``, ``killed``…, the
+          notification's summary as the reason for any but ``completed``;
+        - its Agent call came back an error (a synchronous subagent the API failed,
+          or one its user interrupted): ``failed`` or ``interrupted``, the error;
+        - its own transcript ends with an API error the client gave up on, or with
+          an interrupt: ``failed`` or ``interrupted``, that record's text;
+        - else, with no result: ``running`` while the session is ``live``
+          (``live_status``: not ended), ``unknown`` once it is not."""
+        entry = self.subagents.get(agent_id) or {}
+        if entry.get("outcome"):
+            return entry["outcome"], entry.get("reason")
+        error = self.agent_call_errors.get(entry.get("tool_use_id") or "")
+        if error is not None:
+            return ("interrupted" if error.startswith(INTERRUPTED) else "failed"), error
+        if entry.get("ending"):
+            return entry["ending"][0], entry["ending"][1]
+        if live:
+            return "running", None
+        return "unknown", "no result was recorded before the session ended"
+
+    def open_subagents(self) -> int:
+        """How many subagents have no result, own or inferred: the ones whose status
+        the session's liveness decides (``subagent_status``)."""
+        return sum(1 for agent_id in self.subagents if self.subagent_status(agent_id, True)[0] == "running")
+
+    def as_json(self, live: bool = True) -> dict[str, Any]:
         """The session's row: ``kapacitor sessions --json`` and the server's
         ``/sessions/{id}.json`` (the README's table), ending with the keys every
-        JSON shape of a session shares (``session_keys.shared_keys``)."""
+        JSON shape of a session shares (``session_keys.shared_keys``). ``live``:
+        whether the session is live (``live_status``), which decides the ``status``
+        of a subagent without a result (``subagent_status``)."""
         cost = self.cost()
         row = {
             "session_id": self.session_id,
@@ -299,10 +347,7 @@ class SessionSummary:
             "thinking_tokens": self.thinking_tokens(),
             "model_requests": self.model_requests(),
             "model_switches": self.model_switches,
-            "subagents": [
-                {"agent_id": agent_id, **SUBAGENT_DEFAULTS, **info, **self.subagent_figures(agent_id)}
-                for agent_id, info in self.subagents.items()
-            ],
+            "subagents": [self.subagent_row(agent_id, live) for agent_id in self.subagents],
             "cost_usd": None if cost is None else float(round(cost, 8)),
             "cost_per_model": {model: None if c is None else float(round(c, 8)) for model, c in self.cost_per_model().items()},
             "unpriced_tokens": self.unpriced_tokens(),
@@ -325,11 +370,15 @@ SUBAGENT_DEFAULTS: dict[str, Any] = {
     "description": None,
     "tool_use_id": None,
     "status": "running",
+    "reason": None,
     "result": None,
     "background": False,
     "client_reported": None,
 }
-"""Every key of a ``subagents`` entry, whichever of its start or completion was folded."""
+"""Every key of a ``subagents`` entry, whichever of its start or completion was
+folded (``status`` and ``reason``: ``SessionSummary.subagent_status``)."""
+INTERRUPTED = "[Request interrupted by user"
+"""How the client's text of a user's interrupt begins (a tool result's, a prompt's)."""
 
 
 class OwnerLookup(Protocol):
@@ -386,6 +435,8 @@ class SessionSummaries:
         handler = _HANDLERS.get(event.type)
         if handler:
             handler(summary, data, subagent)
+        if subagent and not hook:
+            _subagent_ending(summary, event, subagent)
 
     def _inherited(self, summary: SessionSummary, owner: str) -> None:
         summary.inherited_events += 1
@@ -483,6 +534,11 @@ def _started(summary: SessionSummary, data: dict[str, Any], _: str | None) -> No
     summary.remote_url = ext.get("remote_url")
 
 
+TITLE_CHARS = 200
+"""A title from the first prompt: its first 200 characters (a marker the cut
+would split kept whole)."""
+
+
 def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str | None) -> None:
     if subagent:
         return
@@ -490,7 +546,7 @@ def _user_message(summary: SessionSummary, data: dict[str, Any], subagent: str |
     if kind in ("prompt", "bash_input"):  # typed, queued while a tool ran, or a `!` shell command
         summary.prompts += 1
         if not summary.title and kind == "prompt":
-            summary.title = data.get("content", "")[:200]
+            summary.title = shortened(data.get("content", ""), TITLE_CHARS)
     elif kind == "command":
         summary.commands += 1
         ext = (data.get("extensions") or {}).get("claude_code", {})
@@ -512,6 +568,8 @@ def _tool_result(summary: SessionSummary, data: dict[str, Any], _: str | None) -
     name = summary._open_calls.pop(data.get("call_id", ""), None)
     if tool_failed(data):
         summary.tool_errors += 1
+        if name in AGENT_TOOLS:
+            summary.agent_call_errors[data.get("call_id", "")] = str(data.get("result", ""))[:RESULT_CHARS]
         summary._failed_calls[data.get("call_id", "")] = name or data.get("tool_name", "")
     elif path:
         summary.files_changed.add(path)
@@ -552,12 +610,39 @@ def _subagent_completed(summary: SessionSummary, data: dict[str, Any], _: str | 
     ext = (data.get("extensions") or {}).get("claude_code", {})
     entry = summary.subagents.setdefault(data.get("agent_id", ""), {"tool_use_id": ext.get("tool_use_id")})
     entry["tool_use_id"] = entry.get("tool_use_id") or ext.get("tool_use_id")
+    outcome = data.get("outcome") or "completed"
+    # Why one did not complete: the task notification's summary ("Agent … failed: …").
+    reason = None if outcome == "completed" else str(ext.get("notice") or data.get("summary") or "")[:RESULT_CHARS] or None
     entry.update(
-        status=data.get("outcome") or "completed",
+        outcome=outcome,
+        reason=reason,
         result=str(data.get("summary", ""))[:RESULT_CHARS],
         background=bool(ext.get("background")),
         client_reported=subagent_client_reported(ext),
     )
+
+
+_OUTPUT = {"AssistantTextGenerated", "AssistantThinkingGenerated", "AssistantToolCallsGenerated"}
+
+
+def _subagent_ending(summary: SessionSummary, event: RecordedEvent, agent_id: str) -> None:
+    """How a subagent's own transcript stops: an API error the client gave up on
+    (an assistant record marked an API error: ``error_kind``; a retried one is a
+    system record without it) means ``failed``, a user's interrupt
+    ``interrupted``; anything the model says after either clears it."""
+    data = event.data
+    ext = (data.get("extensions") or {}).get("claude_code", {})
+    ending = None
+    if event.type == "ApiErrorOccurred" and "error_kind" in ext:
+        ending = ["failed", str(data.get("error", ""))[:RESULT_CHARS]]
+    elif event.type == "InterruptIssued" and data.get("kind") == "user_interrupt":
+        ending = ["interrupted", str(data.get("prompt", ""))[:RESULT_CHARS]]
+    elif event.type not in _OUTPUT:
+        return
+    if ending:
+        summary.subagents.setdefault(agent_id, {})["ending"] = ending
+    elif (summary.subagents.get(agent_id) or {}).get("ending"):
+        summary.subagents[agent_id]["ending"] = None
 
 
 def subagent_client_reported(ext: dict[str, Any]) -> dict[str, Any] | None:

@@ -23,11 +23,13 @@ import os
 import secrets
 from functools import cache
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from starlette.routing import Match
 
 from kapacitor.access import accounts, changes
 from kapacitor.access.viewer import ANONYMOUS, LOCAL, Viewer
@@ -171,11 +173,53 @@ def anonymous_may(path: str, method: str) -> bool:
     return method in SAFE_METHODS and (path in ANONYMOUS_READS or path.startswith("/sessions/{session_id}"))
 
 
+def may_open(request: Request, href: str, method: str = "GET") -> bool:
+    """May the request's viewer open ``href`` (a path on this server, a query
+    allowed) with ``method``, by the rule ``gate`` applies: on a server with
+    ``--auth`` an anonymous viewer only the routes ``anonymous_may`` lets
+    them (a session's pages, a few reads), anyone else every route (what it
+    then shows is theirs to see). Pages ask it before offering a link or a
+    button, so an anonymous viewer of a public session is not offered
+    pages that send them to sign in (``templates/base.html``)."""
+    if not request.app.state.auth or viewer_of(request).signed_in:
+        return True
+    scope = {"type": "http", "path": urlsplit(href).path, "method": method}
+    for route in _api_routes(request.app):
+        if route.matches(scope)[0] == Match.FULL:
+            return anonymous_may(route.path, method)
+    return False
+
+
+def _api_routes(app: Any) -> list[APIRoute]:
+    """The app's routes in the order they match, included routers opened
+    (built once: routes are all added before the app serves)."""
+    routes = getattr(app.state, "api_routes", None)
+    if routes is None:
+        routes = app.state.api_routes = _flat(app.router.routes)
+    return routes  # type: ignore[no-any-return]
+
+
+def _flat(entries: list[Any]) -> list[APIRoute]:
+    found: list[APIRoute] = []
+    for route in entries:
+        inner = getattr(route, "original_router", None)  # an included router (FastAPI keeps it as one entry)
+        if inner is not None:
+            found += _flat(inner.routes)
+        elif isinstance(route, APIRoute):
+            found.append(route)
+    return found
+
+
+def sign_in_url(request: Request) -> str:
+    """``/login`` that comes back to this page once signed in."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/login?next={quote(target)}"
+
+
 def sign_in_required(request: Request, wants_json: bool) -> Response:
     if wants_json:
         return JSONResponse({"detail": "sign in required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return RedirectResponse(sign_in_url(request), status_code=303)
 
 
 def csrf_token(request: Request) -> str:

@@ -29,13 +29,11 @@ from markupsafe import Markup
 from kapacitor import times
 from kapacitor.cycles import young_collections_only
 from kapacitor.events import USAGE_METADATA_KEY, RecordedEvent, agent_session_stream
-from kapacitor.projections.session_summary import SUBAGENT_FIGURES, subagent_client_reported, tool_failed
+from kapacitor.projections.session_summary import AGENT_TOOLS, SUBAGENT_FIGURES, subagent_client_reported, tool_failed
 from kapacitor.server.render.items import NO_SUBAGENTS, Subagents, render_item
 from kapacitor.server.render.media import attach_sources
 from kapacitor.server.render.sanitize import html
 from kapacitor.store.base import NO_STREAM, EventStore
-
-AGENT_TOOLS = ("Agent", "Task")
 
 
 @dataclass
@@ -803,15 +801,21 @@ def _render_page(items: list[ChatItem], subagents: Subagents) -> Markup:
 def items_json(items: list[ChatItem], subagents: Subagents = NO_SUBAGENTS) -> list[dict[str, Any]]:
     """The items as JSON (``ChatItem.as_json``), each subagent run (``tool.subagent``,
     nested ones too) with its ``figures`` from the session row's ``subagents`` (by
-    agent id): ``SUBAGENT_FIGURES``, the time and tokens the pages show."""
+    agent id): ``SUBAGENT_FIGURES``, the time and tokens the pages show, and its
+    ``status`` and ``reason`` (``SessionSummary.subagent_status``), which a background
+    call's ``background.status`` states too."""
     out = [item.as_json() for item in items]
-    runs = [run for item in out if (run := (item.get("tool") or {}).get("subagent"))]
-    while runs:
-        run = runs.pop()
+    tools = [tool for item in out if (tool := item.get("tool") or {}).get("subagent")]
+    while tools:
+        tool = tools.pop()
+        run = tool["subagent"]
         entry = subagents.get(run.get("agent_id", ""))
         if entry is not None:
             run["figures"] = {key: entry.get(key) for key in SUBAGENT_FIGURES}
-        runs.extend(sub for item in run.get("items") or [] if (sub := (item.get("tool") or {}).get("subagent")))
+            run["status"], run["reason"] = entry.get("status"), entry.get("reason")
+            if tool.get("background"):
+                tool["background"]["status"] = entry.get("status")
+        tools.extend(sub for item in run.get("items") or [] if (sub := item.get("tool") or {}).get("subagent"))
     return out
 
 

@@ -8,7 +8,9 @@ from typing import Any
 from jinja2 import pass_context
 
 from kapacitor import money, times
+from kapacitor.normalize.redact import shortened
 from kapacitor.projections.repositories import total_tokens
+from kapacitor.server.render.redacted import shown
 
 
 def tokens(n: int | None) -> str:
@@ -95,5 +97,5 @@ def shortdir(path: str | None) -> str:
 FILTERS = {
     "shortdir": shortdir, "tokens": tokens, "cost": cost, "duration": duration, "span": span, "when": when, "day": day,
     "isotime": isotime, "number": number, "plural": plural, "percent": percent,
-    "total_tokens": total_tokens,
+    "total_tokens": total_tokens, "secrets": shown, "shortened": shortened,
 }  # fmt: skip

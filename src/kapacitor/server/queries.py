@@ -222,8 +222,9 @@ def _summary(conn: ReadDb, session_id: str, viewer: Viewer) -> SessionSummary | 
 
 def _row(conn: ReadDb, summary: SessionSummary) -> dict[str, Any]:
     session_id = summary.session_id
-    row = summary.as_json()
-    row["status"] = live_status.statuses(conn, [session_id])[session_id]
+    status = live_status.statuses(conn, [session_id])[session_id]
+    row = summary.as_json(live=status != "ended")  # a subagent without a result runs only in a live session
+    row["status"] = status
     row.update(session_access(conn, session_id))
     return row
 

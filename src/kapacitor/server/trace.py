@@ -163,11 +163,33 @@ class TraceModel:
         """Span each subagent node as its subagent's entry in the session row says
         (``subagents`` by agent id: ``SessionSummary.subagent_figures``, from its first
         transcript record to its last, the time the chat and the stats show), not by
-        its items alone. A node whose subagent the row lacks keeps its own span."""
+        its items alone, and give it the entry's ``status`` and ``reason``
+        (``SessionSummary.subagent_status``; a background call's ``background.status``
+        too). A node whose subagent the row lacks keeps its own span.
+
+        Then every ancestor of a subagent node spans it as well: the Agent call's
+        bar runs from the call to its result or to its subagent's last record,
+        whichever is later (a subagent's bookkeeping may be written after the
+        result), and so on up, so every bar lies within its parent's."""
         for agent_id, node in self.subagents.items():
             entry = subagents.get(agent_id)
-            if entry and entry.get("started") and entry.get("ended"):
+            if not entry:
+                continue
+            if entry.get("started") and entry.get("ended"):
                 node.started, node.ended = entry["started"], entry["ended"]
+            status = {"status": entry.get("status"), "reason": entry.get("reason")}
+            node.detail = node.detail | status
+            call = self.parent.get(id(node))
+            for holder in (node, call):
+                if holder is not None and holder.detail.get("background"):
+                    holder.detail = holder.detail | {"background": holder.detail["background"] | {"status": status["status"]}}
+        for node in self.subagents.values():
+            up = self.parent.get(id(node))
+            while up is not None:
+                if node.started and (not up.started or node.started < up.started):
+                    up.started = node.started
+                up.ended = max(up.ended, node.ended)
+                up = self.parent.get(id(up))
 
     def added(self, child: TraceNode, parent: TraceNode) -> None:
         self.parent[id(child)] = parent

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from kapacitor import times
 from kapacitor.projections.runner import checkpoints
 from kapacitor.server import queries
-from kapacitor.server.access import conn, csrf_token, not_found, viewer_of
+from kapacitor.server.access import conn, csrf_token, may_open, not_found, sign_in_url, viewer_of
 from kapacitor.server.live import stream_url
 
 WRITE_VISIBLE_WITHIN = 2.0
@@ -54,10 +54,17 @@ def api_zone(tz: str | None) -> tzinfo:
 
 def render_fragment(request: Request, template: str, **context: Any) -> str:
     """A template rendered on its own (a fragment), with the viewer's zone, whether
-    the server runs with ``--auth`` and the CSRF token its forms carry, as whole
-    pages have them."""
-    context = {"tz": viewer_zone(request), "auth": request.app.state.auth, "csrf": csrf_token(request)} | context
+    the server runs with ``--auth``, the CSRF token its forms carry and the
+    links the viewer may follow (``linking``), as whole pages have them."""
+    context = {"tz": viewer_zone(request), "auth": request.app.state.auth, "csrf": csrf_token(request)} | linking(request) | context
     return request.app.state.templates.get_template(template).render(**context)  # type: ignore[no-any-return]
+
+
+def linking(request: Request) -> dict[str, Any]:
+    """What templates ask before offering a link or a button: ``may_open(href,
+    method="GET")``, the gate's own rule for this viewer (``access.may_open``),
+    and ``sign_in_url``, the sign-in that comes back to this page."""
+    return {"may_open": lambda href, method="GET": may_open(request, href, method), "sign_in_url": sign_in_url(request)}
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -66,6 +73,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     context.setdefault("tz", viewer_zone(request))
     if "repositories" not in context:  # every page has the sidebar
         context["repositories"] = queries.repositories(conn(request), viewer)
-    context.update(viewer=viewer, csrf=csrf_token(request), auth=request.app.state.auth,
+    context.update(viewer=viewer, csrf=csrf_token(request), auth=request.app.state.auth, **linking(request),
                    live_events=stream_url(request, (context.get("session") or {}).get("session_id", "")))
     return templates.TemplateResponse(request, template, context, status_code=status_code)  # type: ignore[no-any-return]

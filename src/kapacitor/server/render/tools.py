@@ -174,12 +174,14 @@ def agent(call: ToolCall, children: Markup, figures: Mapping[str, Any] | None = 
 
 
 def _subagent_line(call: ToolCall, figures: Mapping[str, Any] | None) -> Markup:
-    """Where a background subagent stands (running until its notification, then its
-    outcome, linked to that notification; a synchronous one's is its call's own),
-    then the subagent's time and tokens as the trace and the stats count them.
-    Nothing for a call with neither."""
+    """Where the subagent stands (its row's ``status``, ``SessionSummary.subagent_status``,
+    the reason on hover; a background one's linked to its notification; a
+    synchronous one's only when not ``completed``: its answer says that), then its
+    time and tokens as the trace and the stats count them. Nothing for a call with none."""
     background = call.background or {}
-    facts = [html("background · {}", background.get("status") or "running")] if background else []
+    status = (figures or {}).get("status") or background.get("status") or ("running" if background else "")
+    word = html('<span class="agent-status status-{}" title="{}">{}</span>', status, (figures or {}).get("reason") or "", status)
+    facts = [html("background · {}", word)] if background else [word] if status not in ("", "completed") else []
     if figures and figures.get("duration_seconds") is not None:
         facts.append(html('<span class="term" title="{}">{}</span>', TERMS["subagent_time"], span(figures["duration_seconds"])))
     if figures and figures.get("tokens"):

@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from kapacitor import times
 from kapacitor.server.format import seconds
 from kapacitor.server.render.output import size
+from kapacitor.server.render.redacted import shown
 from kapacitor.server.terms import TERMS
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def _node(node: TraceNode, out: list[str], inline: bool, budget: _Budget, path: 
     attrs = f'class="tnode {states}" tabindex="0" role="treeitem" data-id="{escape(node.id)}"'
     row = (
         f'<span class="twisty"></span><span class="tkind">{escape(node.kind)}</span> '
-        f'<span class="tlabel">{escape(node.label or "(empty)")}</span><span class="tmeta">{_meta(node)}</span>'
+        f'<span class="tlabel">{shown(node.label or "(empty)")}</span><span class="tmeta">{_meta(node)}</span>'
         f"{budget.axis.bar(node)}"
     )
     if node.children:
@@ -202,6 +203,10 @@ def _meta(node: TraceNode) -> str:
         parts.append(
             f'<span class="terrors">{node.errors} error{"" if node.errors == 1 else "s"}</span>'
         )
+    status = node.detail.get("status") if node.kind == "subagent" else None
+    if status:  # SessionSummary.subagent_status, set by TraceModel.time_subagents
+        reason = escape(node.detail.get("reason") or "")
+        parts.append(f'<span class="tstatus status-{escape(status)}" title="{reason}">{escape(status)}</span>')
     return "".join(parts)
 
 
@@ -216,13 +221,13 @@ def _detail(node: TraceNode, tz: tzinfo) -> str:
     facts += [
         (name.replace("_", " "), f"{value:,}") for name, value in node.tokens.items() if value
     ]
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts if v)
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{shown(v)}</td></tr>" for k, v in facts if v)
     sections = "".join(
-        f'<h4>{escape(name)}</h4><pre class="output">{escape(_capped(value))}</pre>'
+        f'<h4>{escape(name)}</h4><pre class="output">{shown(_capped(value))}</pre>'
         for name, value in node.detail.items()
         if value not in (None, "", {}, [])
     )
-    return f'<div class="tdetail-body"><h3>{escape(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
+    return f'<div class="tdetail-body"><h3>{shown(node.label or node.kind)}</h3><table class="tfacts">{table}</table>{sections}</div>'
 
 
 def _capped(value: Any) -> str:
