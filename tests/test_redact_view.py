@@ -26,8 +26,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "claude-code"
 _NOISE = re.compile(redact._NOISE, re.DOTALL)
 
 
-def reference_view(text: str) -> str:
-    """The view as defined: one pass per kind of escape, in this order."""
+def reference_view(text: str, noise: bool | None = None) -> str:
+    """The view as defined: one pass per kind of escape, in this order (``noise``,
+    the scan's hint that ``view_of`` may take, is not used: the definition looks)."""
     if "\\" in text:
         text = text.replace("\\\\", "  ").replace('\\"', '" ')
         for escape in ("\\n", "\\t", "\\r", "\\/"):
@@ -67,6 +68,20 @@ def test_a_long_text_blanked_section_by_section_is_the_defined_view(text):
         for _ in range(2):  # the second time from the kept sections
             assert redact.view_of(long_text) == reference_view(long_text)
             assert redact.view_of("x" + long_text[3:]) == reference_view("x" + long_text[3:])
+
+
+@pytest.mark.parametrize("middle", _KNOWN)
+def test_a_kept_section_is_used_only_for_the_same_section(middle):
+    """Kept sections are looked up by their length and ends: a section with the
+    same length and ends but another middle is blanked anew, not given the
+    kept one's view (and the kept one is still found after it)."""
+    side = "w" * 600
+    first = side + '\\"' * 20 + side
+    other = side + (middle * 40)[:40] + side
+    assert len(first) == len(other)
+    texts = ["head" + redact.SECTION + body + redact.SECTION + "end " * 2100 for body in (first, other, first)]
+    for text in texts:
+        assert redact.view_of(text) == reference_view(text)
 
 
 @settings(max_examples=100, deadline=None)
@@ -155,20 +170,24 @@ def test_masking_recorded_lines_gives_what_the_defined_view_gives(monkeypatch):
 
 
 # What the view turns into long runs of blanks (escapes, colour codes raw and
-# escaped), and the delimiters a rule may repeat between a key and its value.
+# escaped), the delimiters a rule may repeat between a key and its value, and
+# the literals that start a rule's required part.
 RUNS = ["\\\"", "\\n", "\\\\", "\\t", " ", "\\u001b[0m", "\\u001b[1m\\u001b[32m", "\x1b[0m", "\\\" ", ": \\\"",
-        "=\\\"", "=", ":", "\"", "'", "/", "@", "-", "_", ".", "a", "0"]
+        "=\\\"", "=", ":", "\"", "'", "/", "@", "-", "_", ".", "a", "0", " -u", " -H", "\\n--user"]
 
 
-@pytest.mark.parametrize("accelerate", [True, False], ids=["importer", "hook"])
-def test_no_rule_takes_quadratic_time_on_a_long_run_after_its_keyword(accelerate):
+@pytest.mark.parametrize("way", ["importer", "ingest", "hook"])
+def test_no_rule_takes_quadratic_time_on_a_long_run_after_its_keyword(way):
     """Every keyword of the rule set (the keyed rule's words included) followed by
     3,000 of each thing the view blanks or a rule may repeat: masking stays
-    linear. Two greedy runs of blanks side by side in a rule would try every
+    linear, by the importer (``masked_lines``: the automaton's marks too), the
+    server's ingest (``redact_bytes``) and the hook (the standard library).
+    Two greedy runs of blanks side by side in a rule would try every
     split of the run: a key word before 3,000 escaped colour codes took 7 s,
     ``\\u001b[1m\\u001b[32m`` x 4,000 took 48 s (a linear rule takes milliseconds:
     the bound below leaves room for a loaded machine, not for n squared)."""
-    rules = redact.load_rules(accelerate=accelerate)
+    rules = redact.load_rules(accelerate=way != "hook")
+    mask = (lambda data: rules.masked_lines([data])) if way == "importer" else rules.redact_bytes
     words = list(dict.fromkeys([*rules._lower, *(k[1:] for k in rules._exact)]))
     assert len(words) > 300
     slow = []
@@ -176,8 +195,21 @@ def test_no_rule_takes_quadratic_time_on_a_long_run_after_its_keyword(accelerate
         for run in RUNS:
             text = '{"content":"' + word + run * 3000 + '"}'
             started = time.process_time()
-            rules.redact_bytes(text.encode())
+            mask(text.encode())
             spent = time.process_time() - started
             if spent > 1.0:
                 slow.append((word, run, round(spent, 2)))
     assert not slow, slow
+
+
+@pytest.mark.xfail(strict=True, reason="known, not fixed: each start of an anchored rule matches to the end of the run")
+def test_a_keyword_repeated_3000_times_masks_in_under_a_second():
+    """A keyword run of itself (``glpat-`` x 3,000): an anchored rule whose value
+    takes the keyword's own characters (``gl(?:pat|...)-[A-Za-z0-9_-]{20,}``)
+    matches at every start to the end of the run, and each match's entropy is
+    measured: n squared (3 s here; ``AccountKey=`` x 3,000: 5 s), on main as
+    on this code. Kept failing on purpose until it is fixed."""
+    rules = redact.load_rules(key=b"k" * 32, accelerate=True)
+    started = time.process_time()
+    rules.masked_lines([('{"content":"' + "glpat-" * 3000 + '"}').encode()])
+    assert time.process_time() - started < 1.0

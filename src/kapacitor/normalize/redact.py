@@ -18,6 +18,8 @@ How a text is searched:
   ``SCAN_MIN`` characters or more; the
   importer and the server pass ``accelerate=True`` and find them all in one
   Aho-Corasick pass (``ahocorasick_rs``), so an ordinary line costs one scan.
+  That pass also finds ``NOISE_MARKS`` (no keywords: a line holding only
+  those is not masked), so a line without them skips looking for them.
   A rule's regex is compiled when first needed: the hook compiles the two or
   three a batch triggers, not all of them.
 - Rules match a *view* of the text of the same length in which JSON escapes
@@ -58,6 +60,10 @@ MARKER = r"\[REDACTED ([a-z0-9-]+) #([0-9a-f]{6})\]"
 """A marker in masked text: group 1 the rule id, group 2 the keyed hash."""
 # JSON escapes and ANSI colour codes (escaped or raw): blanked in the view.
 _NOISE = r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]|\\(?:u[0-9a-fA-F]{4}|.)"
+NOISE_MARKS = ("\\u", "\x1b")
+"""What sends a text to ``_NOISE``'s pass (``view_of``): the accelerated
+engine's automaton finds them with the keywords (blanking only makes spaces
+and quotes, so a text that holds neither before holds neither after)."""
 _ESCAPES = r"\\[\\ntr/]"
 """Escaped backslashes and the common JSON escapes, read as two spaces: one
 pass, left to right, pairs backslashes as JSON does."""
@@ -391,11 +397,14 @@ def ascii_lower(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
-def view_of(text: str) -> str:
-    """``text`` with JSON escapes and ANSI colour codes blanked, same length."""
+def view_of(text: str, noise: bool | None = None) -> str:
+    """``text`` with JSON escapes and ANSI colour codes blanked, same length.
+    ``noise``: False when the text surely holds neither ``\\u`` nor an escape
+    character (the Aho-Corasick scan looks for both, ``NOISE_MARKS``), which
+    spares looking for them: two passes over a long line."""
     if "\\" in text:
         text = _sections_blanked(text) if len(text) >= SECTIONS_FROM else _escapes_blanked(text)
-    if "\\u" in text or "\x1b" in text:
+    if noise is not False and ("\\u" in text or "\x1b" in text):
         text = _compiled(_NOISE, re.DOTALL).sub(lambda m: " " * len(m.group()), text)
     return text
 
@@ -425,7 +434,11 @@ SECTION_MAX = 1 << 17
 """Characters of the longest section kept."""
 SECTIONS_MAX = 1 << 22
 """Characters of blanked sections kept at most (then all are forgotten)."""
-_SECTIONS: dict[str, str] = {}
+_SECTIONS: dict[tuple[int, str, str], tuple[str, str]] = {}
+"""Kept sections and their blanked form, by their length and their first and
+last ``_SIDE`` characters: a section met again is found by comparing it where
+it lies in the line (``str.startswith``), not sliced out and hashed whole."""
+_SIDE = 64
 _sections_kept = [0]
 
 
@@ -438,25 +451,27 @@ def _sections_blanked(text: str) -> str:
     end = text.find(SECTION)
     if end < 0:
         return _escapes_blanked(text)
-    parts, start = [], 0
+    parts, start, rest = [], 0, 0  # rest: where the text not yet blanked starts
     while True:
         cut = len(text) if end < 0 else end + 4  # after the blank line
-        section = text[start:cut]
-        if "\\" not in section:
-            parts.append(section)
-        elif start and 1024 <= len(section) <= SECTION_MAX:
-            blanked = _SECTIONS.get(section)
-            if blanked is None:
-                blanked = _escapes_blanked(section)
+        if start and 1024 <= cut - start <= SECTION_MAX and text.find("\\", start, cut) >= 0:
+            key = (cut - start, text[start : start + _SIDE], text[cut - _SIDE : cut])
+            kept = _SECTIONS.get(key)
+            if kept is None or not text.startswith(kept[0], start):
+                section = text[start:cut]
+                kept = (section, _escapes_blanked(section))
                 if _sections_kept[0] + len(section) > SECTIONS_MAX:
                     _SECTIONS.clear()
                     _sections_kept[0] = 0
-                _SECTIONS[section] = blanked
+                _SECTIONS[key] = kept
                 _sections_kept[0] += len(section)
-            parts.append(blanked)
-        else:
-            parts.append(_escapes_blanked(section))
+            if rest < start:  # the sections before, not kept: blanked together
+                parts.append(_escapes_blanked(text[rest:start]))
+            parts.append(kept[1])
+            rest = cut
         if end < 0:
+            if rest < cut:
+                parts.append(_escapes_blanked(text[rest:cut]))
             return "".join(parts)
         start, end = cut, text.find(SECTION, cut)
 
@@ -528,7 +543,7 @@ class Redactor:
     is; inside, those are keyed ``"=" + keyword`` so the two never mix."""
 
     __slots__ = ("specs", "keyed", "allow", "enabled", "off", "off_repositories", "_key", "_rules", "_by_keyword", "_always",
-                 "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan")
+                 "_keyed_kinds", "_lower", "_exact", "_probes", "_scans", "_scan", "_marks")
 
     def __init__(self, specs: list[dict] | list[bytes], keyed: _Keyed | None, allow: _Allow, *, key: bytes | None = None,
                  accelerate: bool = False, enabled: bool = True, off: tuple[str, ...] = (),
@@ -542,8 +557,10 @@ class Redactor:
         self._keyed_kinds = frozenset(keyed.kinds.values()) if keyed else frozenset()
         self._scans: tuple | None = None
         self._scan = None  # the stdlib KeywordScan, compiled for the first long text
+        self._marks = 0
         if accelerate:
             self._scans = self._automata(keyed)
+            self._marks = len(self._scans[2]) - len(NOISE_MARKS)
 
     def _automata(self, keyed: _Keyed | None) -> tuple:
         """One Aho-Corasick automaton (str and bytes) over the lowercased text,
@@ -561,11 +578,12 @@ class Redactor:
         for w in keyed.keywords if keyed else ():
             for c in sorted(keyed.after(w) | {"\\"}):  # type: ignore[union-attr]
                 keys.setdefault(w + c, []).append(w)
-        patterns = list(keys)
-        keys_of = [list(dict.fromkeys(keys[p])) for p in patterns]
+        patterns = [*keys, *NOISE_MARKS]  # the marks last, with no keys (``_marks``: the first one's index)
+        keys_of = [list(dict.fromkeys(keys.get(p, ()))) for p in patterns]
         # What a pattern's match must read as in the bytes themselves: None when
-        # a lowercase key has it, else its case-sensitive forms.
-        verify = [None if any(k[0] != "=" for k in ks) else tuple(k[1:].encode("utf-8") for k in ks) for ks in keys_of]
+        # a lowercase key (or none) has it, else its case-sensitive forms.
+        verify = [None if not ks or any(k[0] != "=" for k in ks) else tuple(k[1:].encode("utf-8") for k in ks)
+                  for ks in keys_of]
         return (AhoCorasick(patterns, implementation=Implementation.DFA),
                 BytesAhoCorasick([p.encode("utf-8") for p in patterns], implementation=Implementation.DFA),
                 keys_of, verify)
@@ -614,8 +632,10 @@ class Redactor:
 
     # --- finding -------------------------------------------------------------
 
-    def _places(self, text: str, low: str, present: set[str] | None, hits: list | None) -> dict[str, list[int]]:
-        """Where each keyword occurs (all of them: overlapping), by place key.
+    def _places(self, text: str, low: str, present: set[str] | None,
+                hits: list | None) -> tuple[dict[str, list[int]], bool | None]:
+        """Where each keyword occurs (all of them: overlapping), by place key,
+        and whether the text may hold a ``NOISE_MARKS`` (None: not looked for).
         ``present``: only these keys can occur (``redact_many`` checked);
         ``hits``: the Aho-Corasick matches, when the caller has them already
         (ASCII bytes: the same positions)."""
@@ -626,12 +646,14 @@ class Redactor:
             except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): look the plain way
                 found = None
             if found is not None:
-                keys_of = self._scans[2]
+                keys_of, marks, noise = self._scans[2], self._marks, False
                 for index, start, _ in found:
+                    if index >= marks:
+                        noise = True
                     for key in keys_of[index]:
                         if key[0] != "=" or text[start : start + len(key) - 1] == key[1:]:
                             places.setdefault(key, []).append(start)
-                return places
+                return places, noise
         if present is None and len(text) >= SCAN_MIN:
             present = self.present(text, low)
         for keys, haystack, cut in ((self._lower, low, 0), (self._exact, text, 1)):
@@ -645,7 +667,7 @@ class Redactor:
                     while at >= 0:
                         found.append(at)
                         at = haystack.find(word, at + 1)
-        return places
+        return places, None
 
     def present(self, text: str, low: str) -> set[str]:
         """The place keys whose keyword occurs in ``text`` (``low``: it
@@ -678,10 +700,10 @@ class Redactor:
         if not self.enabled or not text:
             return []
         low = text if hits is not None else ascii_lower(text)  # with hits, the lowercase text is not needed
-        places = self._places(text, low, present, hits)
+        places, noise = self._places(text, low, present, hits)
         if not places and not self._always:
             return []
-        view = view_of(text)
+        view = view_of(text, noise)
         triggered = {i for key in places for i in self._by_keyword.get(key, ())}
         found: list[Finding] = []
         for index in sorted(triggered.union(self._always)):
@@ -780,7 +802,7 @@ class Redactor:
             # (``api-`` for ``API-``): most hits in ordinary text are those.
             verify = self._scans[3]
             hits = [h for h in hits if (forms := verify[h[0]]) is None or data.startswith(forms, h[1])]
-            if not hits:
+            if not self._keyworded(hits):
                 return data
         return self._masked_bytes(data, hits)
 
@@ -815,6 +837,8 @@ class Redactor:
                 line_hits.append((index, start - first, end - first))
             changed = {}
             for first, line_hits in by_line.items():
+                if not self._keyworded(line_hits):
+                    continue
                 end_of_line = chunk.find(b"\n", first)
                 body = chunk[first : end_of_line if end_of_line >= 0 else len(chunk)].rstrip(b"\r")
                 masked = self._masked_bytes(body, line_hits)
@@ -822,6 +846,11 @@ class Redactor:
                     changed[first] = masked
             out.append(changed)
         return out
+
+    def _keyworded(self, hits: list) -> bool:
+        """Whether the automaton's ``hits`` hold a keyword (not only ``NOISE_MARKS``)."""
+        marks = self._marks
+        return any(index < marks for index, _, _ in hits)
 
     def _changed_lines(self, chunk: bytes) -> dict[int, bytes]:
         """``masked_lines`` for one chunk, line by line."""
