@@ -12,8 +12,7 @@ send it again and it arrives once the cause is gone.
 
 from __future__ import annotations
 
-REFUSED = (401, 403, 404)
-"""Statuses that refuse every batch of the session until someone acts."""
+from kapacitor.capture.sender import REFUSED
 
 
 def refused(status: int) -> bool:

@@ -51,11 +51,17 @@ class Outcome:
         return f"Outcome({self.kind!r}, {self.detail!r})"
 
 
+REFUSED = (401, 403, 404)
+"""Statuses that refuse every batch of the session until someone acts (the
+token, the session's owner): the batch waits in the spool, in order
+(``capture.refusals`` says why and what to do)."""
+
+
 def classify(status: int, body: str) -> Outcome:
     if 200 <= status < 300:
         return Outcome(SENT, status=status)
     detail = f"HTTP {status}: {said(body)[:300]}"
-    if 400 <= status < 500 and status not in (401, 403, 404, 408, 429):
+    if 400 <= status < 500 and status not in (*REFUSED, 408, 429):
         return Outcome(REJECTED, detail, status=status)
     return Outcome(FAILED, detail, status=status)
 
